@@ -1,0 +1,14 @@
+/* checkpoint.h: load a model from a PyTorch (.pt ZIP) or safetensors file,
+ * telling them apart by content, never by name; save as safetensors. */
+#ifndef SORTLENS_CHECKPOINT_H
+#define SORTLENS_CHECKPOINT_H
+
+#include "sortlens/model.h"
+
+/* Reads the tensors of either format; *format_out (if not NULL) receives
+ * "pytorch" or "safetensors".  Messages start with the path. */
+TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError *err);
+Model *ckpt_load(const char *path, SlError *err);
+int ckpt_save(const Model *m, const char *path, SlError *err);
+
+#endif

@@ -1,0 +1,40 @@
+/* decode.h: what the model predicts for lists: teacher-forced argmax, greedy
+ * decoding (reusing the prefix's keys and values), the tutorial's loss, and
+ * evaluation over random lists. */
+#ifndef SORTLENS_DECODE_H
+#define SORTLENS_DECODE_H
+
+#include <stdint.h>
+
+#include "sortlens/forward.h"
+
+/* The tutorial's loss: mean cross-entropy of logits at positions n..2n-1+1
+ * (MID..b_{n-1}) against b_1..b_n, over the B sequences in the cache. */
+double decode_loss(const ModelConfig *c, const ActCache *cache, const int *tokens /* [B, T] */);
+
+/* Teacher-forced: argmax at each of the n prediction positions given the
+ * true sorted prefix.  argmax [B, n]; logits left in cache. */
+int decode_teacher_forced(const Model *m, const int *values /* [B, n] */, int B,
+                          int *argmax, ActCache *cache, const Intervention *iv, SlError *err);
+
+/* Greedy: the model's own predictions fill b_1..b_n.  out [B, n].  When
+ * tokens_out is not NULL it receives the final sequences [B, n_ctx], and the
+ * cache then holds a forward over them (so the explorer can show it). */
+int decode_greedy(const Model *m, const int *values /* [B, n] */, int B,
+                  int *out, int *tokens_out, ActCache *cache, const Intervention *iv, SlError *err);
+
+typedef void (*ProgressFn)(void *ctx, long done, long total);
+
+typedef struct EvalResult {
+    long lists;
+    double token_accuracy;        /* teacher-forced, per token */
+    double list_accuracy;         /* greedy, whole list right */
+    double loss;                  /* mean tutorial loss */
+    double per_position_accuracy[MODEL_MAX_CTX]; /* teacher-forced, [n] used */
+} EvalResult;
+
+/* Evaluates `lists` fresh random lists from seed, in batches. */
+int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv,
+                EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);
+
+#endif

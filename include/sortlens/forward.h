@@ -1,0 +1,82 @@
+/* forward.h: the one forward pass that serves everything (CLI, explorer,
+ * circuits, tests), with an activation cache named after TransformerLens
+ * hooks and an optional intervention, so that an ablation in the explorer
+ * and in a test is the same code path. */
+#ifndef SORTLENS_FORWARD_H
+#define SORTLENS_FORWARD_H
+
+#include <stdbool.h>
+
+#include "sortlens/model.h"
+
+/* Activations for a batch of B sequences of T tokens (T <= n_ctx).
+ * Layer-stacked arrays are [L, ...]; masked scores are -INFINITY. */
+typedef struct ActCache {
+    int B, T;            /* as of the last forward (<= capacity) */
+    int cap_B, cap_T;    /* allocated capacity */
+    int L, H, D, E, Vo;
+    float *embed;        /* [B, T, D]        hook_embed */
+    float *pos_embed;    /* [B, T, D]        hook_pos_embed (expanded over B, as TL) */
+    float *q;            /* [L, B, T, H, E]  blocks.l.attn.hook_q */
+    float *k;            /* [L, B, T, H, E]  blocks.l.attn.hook_k */
+    float *v;            /* [L, B, T, H, E]  blocks.l.attn.hook_v */
+    float *scores;       /* [L, B, H, T, T]  blocks.l.attn.hook_attn_scores (scaled, masked) */
+    float *pattern;      /* [L, B, H, T, T]  blocks.l.attn.hook_pattern */
+    float *z;            /* [L, B, T, H, E]  blocks.l.attn.hook_z */
+    float *attn_out;     /* [L, B, T, D]     blocks.l.hook_attn_out */
+    float *resid_post;   /* [L, B, T, D]     blocks.l.hook_resid_post */
+    float *logits;       /* [B, T, Vo]       logits */
+    float *scratch;      /* implementation workspace */
+    size_t scratch_size;
+} ActCache;
+
+ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err);
+void cache_free(ActCache *c);   /* accepts NULL */
+
+/* Looks an activation up by its TransformerLens hook name ("hook_embed",
+ * "blocks.0.attn.hook_pattern", "logits", ...; for L = 1 the short names
+ * "attn.hook_q", "hook_attn_out", "hook_resid_post" also work).  Returns the
+ * data of the last forward and its shape in TL's order ([B, T, H, E] for q,
+ * [B, H, T, T] for scores); NULL for an unknown name. */
+const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5]);
+
+/* Interventions (issue: circuits). All apply to one layer (default 0) and
+ * one head (-1: every head). The QK and OV-pos interventions are defined on
+ * layer 0, where the residual stream is W_E[t] + W_pos[p]. */
+enum {
+    QK_TERM_TOK_TOK = 1 << 0,
+    QK_TERM_TOK_POS = 1 << 1,
+    QK_TERM_POS_TOK = 1 << 2,
+    QK_TERM_POS_POS = 1 << 3,
+};
+typedef enum { ABLATE_NONE, ABLATE_ZERO, ABLATE_MEAN } AblateKind;
+
+typedef struct Intervention {
+    int layer;               /* default 0 */
+    int head;                /* default -1: all heads */
+    unsigned qk_terms_off;   /* QK_TERM_* bits: those terms are removed from the scores */
+    bool ov_drop_pos;        /* values use W_E W_V only (W_pos, b_V dropped from OV) */
+    bool drop_direct;        /* logits without the direct path (embed + pos through W_U) */
+    int ablate_position;     /* -1 none: the head's output (hook_z) at this query position ... */
+    AblateKind ablate_kind;  /* ... set to zero or to ablate_mean_z */
+    const float *ablate_mean_z; /* [H, E] mean hook_z, for ABLATE_MEAN */
+    int block_source;        /* -1 none: no query may attend to this key position */
+    int force_query;         /* -1 none: pattern row of this query ... */
+    int force_source;        /* ... becomes one-hot on this key position */
+} Intervention;
+
+void intervention_init(Intervention *iv);   /* no intervention */
+bool intervention_is_none(const Intervention *iv);
+
+typedef enum {
+    FORWARD_AUTO,     /* tables when n_layers == 1, else general */
+    FORWARD_GENERAL,  /* BLAS over the residual stream, any model */
+    FORWARD_TABLES,   /* one-layer fast path over CircuitTables */
+} ForwardPath;
+
+/* Runs B sequences of T tokens (each < d_vocab) and fills the whole cache.
+ * iv may be NULL.  Returns 0 or a negative SL_E* code. */
+int model_forward(const Model *m, const int *tokens /* [B, T] */, int B, int T,
+                  ActCache *cache, const Intervention *iv, ForwardPath path, SlError *err);
+
+#endif

@@ -1,0 +1,16 @@
+/* pt.h: read torch.save(state_dict) checkpoints (ZIP + pickle) without ever
+ * executing code: libzip reads the archive, a small allowlisted pickle
+ * interpreter builds inert values, and only after validation are storages
+ * read into tensors. */
+#ifndef SORTLENS_PT_H
+#define SORTLENS_PT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sortlens/tensor.h"
+
+TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
+TensorSet *pt_read(const char *path, SlError *err);
+
+#endif

@@ -1,0 +1,10 @@
+/* cmd_predict.c: `sortlens predict`.  To be written. */
+#include "cli.h"
+
+int cmd_predict(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    cli_error("predict: not implemented yet");
+    return EXIT_RUNTIME;
+}

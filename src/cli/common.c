@@ -1,0 +1,155 @@
+/* common.c: shared CLI plumbing. */
+#include "cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sortlens/checkpoint.h"
+
+#define DEFAULT_MODEL_FILE "sortlens-default.safetensors"
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fputs("sortlens: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_exit_code(int sl_code) { return sl_code == SL_EINVAL ? EXIT_USAGE : EXIT_RUNTIME; }
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+const char *cli_default_model_path(SlError *err)
+{
+    static char buf[PATH_MAX + 64];
+    const char *env = getenv("SORTLENS_MODEL");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, sizeof buf, "%s/../share/sortlens/%s", exe, DEFAULT_MODEL_FILE);
+            if (file_exists(buf))
+                return buf;
+        }
+    }
+    snprintf(buf, sizeof buf, "%s/%s", SORTLENS_BUILD_DATADIR, DEFAULT_MODEL_FILE);
+    if (file_exists(buf))
+        return buf;
+    snprintf(buf, sizeof buf, "%s/%s", SORTLENS_DATADIR, DEFAULT_MODEL_FILE);
+    if (file_exists(buf))
+        return buf;
+    sl_error_set(err, SL_EIO, "no bundled model found (looked for %s in %s and %s); pass --model PATH or set SORTLENS_MODEL",
+                 DEFAULT_MODEL_FILE, SORTLENS_BUILD_DATADIR, SORTLENS_DATADIR);
+    return NULL;
+}
+
+Model *cli_load_model(const char *path)
+{
+    SlError err = {0};
+    if (!path && !(path = cli_default_model_path(&err))) {
+        cli_error("%s", err.message);
+        return NULL;
+    }
+    Model *m = ckpt_load(path, &err);
+    if (!m)
+        cli_error("%s", err.message);
+    return m;
+}
+
+bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        cli_error("%s: '%s' is not an integer in %ld..%ld", opt, text, min, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *opt, const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || v != v) {
+        cli_error("%s: '%s' is not a number", opt, text);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- progress bar -------------------------------------------------------- */
+
+void progress_begin(Progress *p, const char *label, long total)
+{
+    memset(p, 0, sizeof *p);
+    p->active = isatty(STDERR_FILENO);
+    p->label = label;
+    p->total = total;
+    p->start = cli_now();
+}
+
+void progress_update(Progress *p, long done, const char *extra)
+{
+    if (!p->active)
+        return;
+    double now = cli_now();
+    if (done < p->total && now - p->last_draw < 0.1)
+        return;   /* at most ten redraws a second */
+    p->last_draw = now;
+    double frac = p->total > 0 ? (double)done / (double)p->total : 1.0;
+    if (frac > 1.0)
+        frac = 1.0;
+    const int width = 30;
+    int filled = (int)(frac * width);
+    char bar[64];
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '-';
+    bar[width] = '\0';
+    double elapsed = now - p->start;
+    double left = frac > 0 ? elapsed / frac - elapsed : 0;
+    fprintf(stderr, "\r%s [%s] %3.0f%% %ld/%ld %.1fs left%s%s\033[K", p->label, bar, 100 * frac, done, p->total,
+            left, extra ? "  " : "", extra ? extra : "");
+    fflush(stderr);
+}
+
+void progress_end(Progress *p)
+{
+    if (!p->active)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+}
+
+void progress_callback(void *ctx, long done, long total)
+{
+    Progress *p = ctx;
+    p->total = total;
+    progress_update(p, done, NULL);
+}

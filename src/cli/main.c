@@ -1,0 +1,50 @@
+/* main.c: `sortlens COMMAND [OPTIONS]`; with no command, the explorer. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+
+static const struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"tui", cmd_tui, "open the explorer (the default)"},
+    {"predict", cmd_predict, "sort lists with the model"},
+    {"eval", cmd_eval, "accuracy and loss over random lists"},
+    {"circuit", cmd_circuit, "print a full QK or OV circuit as CSV or JSON"},
+    {"explain", cmd_explain, "the interpretation report: metrics and ablations"},
+    {"train", cmd_train, "train a model from scratch"},
+    {"convert", cmd_convert, "convert a checkpoint to safetensors"},
+    {"info", cmd_info, "format, config and tensors of a checkpoint"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sortlens [COMMAND] [OPTIONS]\n\n"
+                 "Look inside a transformer that sorts lists.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nWith no command, or only options, sortlens opens the explorer.\n"
+                 "`sortlens COMMAND --help` describes each command; see also sortlens(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("sortlens %s\n", SORTLENS_VERSION);
+        return EXIT_OK;
+    }
+    if (argc < 2 || argv[1][0] == '-')   /* no command: the explorer, options and all */
+        return cmd_tui(argc, argv);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    cli_error("'%s' is not a command; try 'sortlens --help'", argv[1]);
+    return EXIT_USAGE;
+}

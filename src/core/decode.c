@@ -1,0 +1,2 @@
+/* decode.c: to be written. */
+typedef int sortlens_placeholder_decode;

@@ -1,0 +1,2 @@
+/* forward.c: to be written. */
+typedef int sortlens_placeholder_forward;

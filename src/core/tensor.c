@@ -1,0 +1,229 @@
+/* tensor.c: TensorSet, the neutral form of a checkpoint's contents. */
+#include "sortlens/tensor.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct { const char *name; size_t size; } dtype_info[DT_COUNT] = {
+    [DT_F32] = {"F32", 4}, [DT_F64] = {"F64", 8}, [DT_F16] = {"F16", 2},
+    [DT_BF16] = {"BF16", 2}, [DT_I64] = {"I64", 8}, [DT_I32] = {"I32", 4},
+    [DT_I16] = {"I16", 2}, [DT_I8] = {"I8", 1}, [DT_U8] = {"U8", 1},
+    [DT_BOOL] = {"BOOL", 1},
+};
+
+size_t dtype_size(DType dt) { return (unsigned)dt < DT_COUNT ? dtype_info[dt].size : 0; }
+const char *dtype_name(DType dt) { return (unsigned)dt < DT_COUNT ? dtype_info[dt].name : "?"; }
+
+int dtype_from_name(const char *name, DType *out)
+{
+    for (int i = 0; i < DT_COUNT; i++)
+        if (strcmp(name, dtype_info[i].name) == 0) {
+            *out = (DType)i;
+            return 0;
+        }
+    return SL_EFORMAT;
+}
+
+int64_t shape_numel(int ndim, const int64_t *shape, size_t elem_size)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return -1;
+        if (shape[i] != 0 && n > INT64_MAX / shape[i])
+            return -1;
+        n *= shape[i];
+    }
+    if (elem_size && (uint64_t)n > SIZE_MAX / elem_size)
+        return -1;
+    return n;
+}
+
+TensorSet *tensorset_new(void) { return calloc(1, sizeof(TensorSet)); }
+
+void tensorset_free(TensorSet *ts)
+{
+    if (!ts)
+        return;
+    for (int i = 0; i < ts->count; i++) {
+        free(ts->items[i].name);
+        free(ts->items[i].data);
+    }
+    for (int i = 0; i < ts->meta_count; i++) {
+        free(ts->meta_keys[i]);
+        free(ts->meta_values[i]);
+    }
+    free(ts->items);
+    free(ts->meta_keys);
+    free(ts->meta_values);
+    free(ts);
+}
+
+const Tensor *tensorset_find(const TensorSet *ts, const char *name)
+{
+    for (int i = 0; i < ts->count; i++)
+        if (strcmp(ts->items[i].name, name) == 0)
+            return &ts->items[i];
+    return NULL;
+}
+
+Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int ndim,
+                            const int64_t *shape, void *data, size_t nbytes, SlError *err)
+{
+    if ((unsigned)dtype >= DT_COUNT || ndim < 0 || ndim > TENSOR_MAX_DIMS) {
+        sl_error_set(err, SL_EFORMAT, "%s: bad dtype or %d dimensions", name, ndim);
+        return NULL;
+    }
+    int64_t numel = shape_numel(ndim, shape, dtype_size(dtype));
+    if (numel < 0 || (size_t)numel * dtype_size(dtype) != nbytes) {
+        sl_error_set(err, SL_EFORMAT, "%s: shape does not match %zu bytes of data", name, nbytes);
+        return NULL;
+    }
+    if (tensorset_find(ts, name)) {
+        sl_error_set(err, SL_EFORMAT, "%s: tensor appears twice", name);
+        return NULL;
+    }
+    if (ts->count == ts->capacity) {
+        int cap = ts->capacity ? 2 * ts->capacity : 16;
+        Tensor *items = realloc(ts->items, (size_t)cap * sizeof *items);
+        if (!items) {
+            sl_error_set(err, SL_ENOMEM, "out of memory");
+            return NULL;
+        }
+        ts->items = items;
+        ts->capacity = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) {
+        sl_error_set(err, SL_ENOMEM, "out of memory");
+        return NULL;
+    }
+    Tensor *t = &ts->items[ts->count++];
+    memset(t, 0, sizeof *t);
+    t->name = copy;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->data = data;
+    t->nbytes = nbytes;
+    return t;
+}
+
+Tensor *tensorset_add(TensorSet *ts, const char *name, DType dtype, int ndim,
+                      const int64_t *shape, const void *data, SlError *err)
+{
+    if ((unsigned)dtype >= DT_COUNT || ndim < 0 || ndim > TENSOR_MAX_DIMS) {
+        sl_error_set(err, SL_EFORMAT, "%s: bad dtype or %d dimensions", name, ndim);
+        return NULL;
+    }
+    int64_t numel = shape_numel(ndim, shape, dtype_size(dtype));
+    if (numel < 0) {
+        sl_error_set(err, SL_EFORMAT, "%s: shape overflows", name);
+        return NULL;
+    }
+    size_t nbytes = (size_t)numel * dtype_size(dtype);
+    void *buf = malloc(nbytes ? nbytes : 1);
+    if (!buf) {
+        sl_error_set(err, SL_ENOMEM, "%s: cannot allocate %zu bytes", name, nbytes);
+        return NULL;
+    }
+    if (data)
+        memcpy(buf, data, nbytes);
+    else
+        memset(buf, 0, nbytes);
+    Tensor *t = tensorset_add_owned(ts, name, dtype, ndim, shape, buf, nbytes, err);
+    if (!t)
+        free(buf);
+    return t;
+}
+
+int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlError *err)
+{
+    for (int i = 0; i < ts->meta_count; i++)
+        if (strcmp(ts->meta_keys[i], key) == 0) {
+            char *v = strdup(value);
+            if (!v)
+                return sl_error_set(err, SL_ENOMEM, "out of memory");
+            free(ts->meta_values[i]);
+            ts->meta_values[i] = v;
+            return 0;
+        }
+    if (ts->meta_count == ts->meta_capacity) {
+        int cap = ts->meta_capacity ? 2 * ts->meta_capacity : 16;
+        char **k = realloc(ts->meta_keys, (size_t)cap * sizeof *k);
+        if (!k)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        ts->meta_keys = k;
+        char **v = realloc(ts->meta_values, (size_t)cap * sizeof *v);
+        if (!v)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        ts->meta_values = v;
+        ts->meta_capacity = cap;
+    }
+    char *k = strdup(key), *v = strdup(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    ts->meta_keys[ts->meta_count] = k;
+    ts->meta_values[ts->meta_count] = v;
+    ts->meta_count++;
+    return 0;
+}
+
+const char *tensorset_get_meta(const TensorSet *ts, const char *key)
+{
+    for (int i = 0; i < ts->meta_count; i++)
+        if (strcmp(ts->meta_keys[i], key) == 0)
+            return ts->meta_values[i];
+    return NULL;
+}
+
+/* IEEE half and bfloat16 to float, bit by bit (no library does this in C11). */
+static float half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    float f;
+    if (exp == 0)
+        f = ldexpf((float)mant, -24);
+    else if (exp == 31)
+        f = mant ? NAN : INFINITY;
+    else
+        f = ldexpf((float)(mant | 0x400), (int)exp - 25);
+    return sign ? -f : f;
+}
+
+float *tensor_to_f32(const Tensor *t, SlError *err)
+{
+    int64_t n = shape_numel(t->ndim, t->shape, sizeof(float));
+    if (n < 0) {
+        sl_error_set(err, SL_EFORMAT, "%s: shape overflows", t->name);
+        return NULL;
+    }
+    if ((size_t)n * dtype_size(t->dtype) != t->nbytes) {
+        sl_error_set(err, SL_EFORMAT, "%s: data size disagrees with shape", t->name);
+        return NULL;
+    }
+    float *out = malloc((size_t)(n ? n : 1) * sizeof(float));
+    if (!out) {
+        sl_error_set(err, SL_ENOMEM, "%s: out of memory", t->name);
+        return NULL;
+    }
+    const uint8_t *p = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        switch (t->dtype) {
+        case DT_F32: memcpy(&out[i], p + 4 * i, 4); break;
+        case DT_F64: { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; break; }
+        case DT_F16: { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = half_to_float(h); break; }
+        case DT_BF16: { uint16_t h; memcpy(&h, p + 2 * i, 2); uint32_t u = (uint32_t)h << 16; memcpy(&out[i], &u, 4); break; }
+        default:
+            free(out);
+            sl_error_set(err, SL_EFORMAT, "%s: dtype %s is not a floating type", t->name, dtype_name(t->dtype));
+            return NULL;
+        }
+    }
+    return out;
+}

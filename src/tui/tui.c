@@ -1,0 +1,2 @@
+/* tui.c: the ncurses explorer.  To be written. */
+typedef int sortlens_placeholder_tui;

@@ -1,0 +1,59 @@
+#include "test_util.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const char *join(const char *env, const char *fallback, const char *relative, char *buf, size_t size)
+{
+    const char *root = getenv(env);
+    snprintf(buf, size, "%s/%s", root && *root ? root : fallback, relative);
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+const char *shared_path(const char *relative)
+{
+    static char buf[8][PATH_MAX];
+    static int next;
+    char *b = buf[next++ % 8];
+    return join("SORTLENS_SHARED", "../shared", relative, b, PATH_MAX);
+}
+
+const char *testdata_path(const char *relative)
+{
+    static char buf[8][PATH_MAX];
+    static int next;
+    char *b = buf[next++ % 8];
+    return join("SORTLENS_TESTDATA", "tests/data", relative, b, PATH_MAX);
+}
+
+double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > m || d != d)
+            m = d != d ? INFINITY : d;
+    }
+    return m;
+}
+
+double max_abs(const float *x, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)x[i]) > m)
+            m = fabs((double)x[i]);
+    return m;
+}
+
+int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

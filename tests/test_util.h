@@ -1,0 +1,26 @@
+/* test_util.h: shared helpers for the Check suites. */
+#ifndef SORTLENS_TEST_UTIL_H
+#define SORTLENS_TEST_UTIL_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sortlens/tensor.h"
+
+/* Path of a file under the shared folder ($SORTLENS_SHARED, else ../shared
+ * beside the source tree), or NULL if it does not exist. */
+const char *shared_path(const char *relative);
+/* Path of a file under tests/data. */
+const char *testdata_path(const char *relative);
+
+/* Max |a - b| over n floats. */
+double max_abs_diff(const float *a, const float *b, size_t n);
+/* Max |x| over n floats. */
+double max_abs(const float *x, size_t n);
+
+/* Runs a suite and returns the process exit status (0 only if every test
+ * passed); prints Check's summary line. */
+int run_suite(Suite *s);
+
+#endif
