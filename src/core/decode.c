@@ -266,14 +266,7 @@ static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCa
                                 E, kb, HE, 0.0f, s, pos + 1);
                     for (int k = 0; k <= pos; k++)
                         s[k] /= div;
-                    float mx = s[0], sum = 0.0f;
-                    for (int k = 1; k <= pos; k++)
-                        mx = s[k] > mx ? s[k] : mx;
-                    for (int k = 0; k <= pos; k++)
-                        sum += pr[k] = expf(s[k] - mx);
-                    float inv = 1.0f / sum;
-                    for (int k = 0; k <= pos; k++)
-                        pr[k] *= inv;
+                    forward_softmax(s, pr, pos + 1);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, E, pos + 1, 1.0f, pr, pos + 1, vb, HE, 0.0f,
                                 zrow + (size_t)b * HE + h * E, E);
                 }

@@ -26,7 +26,8 @@
 /* The hot loops of the fast path are written over fixed chunks of 16 floats
  * (GCC vector extensions), so that they vectorize without -O3 or -march, and
  * the functions that run them are compiled for AVX-512, AVX2 and baseline
- * x86-64, chosen at load time (GCC target_clones). */
+ * x86-64, chosen at load time (GCC target_clones), with a * b + c fused
+ * into one instruction (-std=c11 alone forbids that). */
 #if defined(__GNUC__)
 #define SL_VECTOR 1
 typedef float vf16 __attribute__((vector_size(64)));
@@ -34,13 +35,20 @@ typedef float vf16 __attribute__((vector_size(64)));
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 #endif
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
 #else
 #define SL_CLONES
 #endif
+/* Helpers of the cloned functions are inlined into each clone: a call from
+ * AVX code into baseline SSE code costs far more than the work here. */
+#if defined(__GNUC__)
+#define SL_INLINE static inline __attribute__((always_inline))
+#else
+#define SL_INLINE static inline
+#endif
 
 /* y = a + b, n floats */
-static inline void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n)
+SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n)
 {
     int i = 0;
 #ifdef SL_VECTOR
@@ -57,7 +65,7 @@ static inline void vadd(float *restrict y, const float *restrict a, const float 
 }
 
 /* y = a + b + c, n floats */
-static inline void vadd3(float *restrict y, const float *restrict a, const float *restrict b,
+SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *restrict b,
                          const float *restrict c, int n)
 {
     int i = 0;
@@ -76,58 +84,89 @@ static inline void vadd3(float *restrict y, const float *restrict a, const float
 }
 
 /* y += a, n floats */
-static inline void vacc(float *restrict y, const float *restrict a, int n)
+SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
 {
     for (int i = 0; i < n; i++)
         y[i] += a[i];
 }
 
 /* out[0:N] (+)= sum_{k < nk} w[k] R[k, 0:N] (rows ldr apart): one row of
- * pattern @ values.  The row of out stays in registers across the keys; zero
- * weights (one-hot or blocked patterns) are skipped. */
-static inline void row_combine(float *restrict out, const float *restrict w, int nk, const float *restrict R,
-                               size_t ldr, int N, bool accumulate)
+ * pattern @ values.  Each chunk of the row of out stays in registers across
+ * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
+#ifdef SL_VECTOR
+/* One chunk of 4 x 16 columns starting at column n, then one of 16 (named
+ * accumulators: GCC keeps those in registers, not an array). */
+#define COMBINE_64(n, init)                                             \
+    do {                                                                \
+        vf16 a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                \
+        if (accumulate) {                                               \
+            VLOAD(a0_, (init));                                         \
+            VLOAD(a1_, (init) + 16);                                    \
+            VLOAD(a2_, (init) + 32);                                    \
+            VLOAD(a3_, (init) + 48);                                    \
+        }                                                               \
+        for (int k_ = 0; k_ < nk; k_++) {                               \
+            float wk_ = w[k_];                                          \
+            if (wk_ == 0.0f)                                            \
+                continue;                                               \
+            const float *r_ = R + (size_t)k_ * ldr + (n);               \
+            vf16 x0_, x1_, x2_, x3_;                                    \
+            VLOAD(x0_, r_);                                             \
+            VLOAD(x1_, r_ + 16);                                        \
+            VLOAD(x2_, r_ + 32);                                        \
+            VLOAD(x3_, r_ + 48);                                        \
+            a0_ += wk_ * x0_;                                           \
+            a1_ += wk_ * x1_;                                           \
+            a2_ += wk_ * x2_;                                           \
+            a3_ += wk_ * x3_;                                           \
+        }                                                               \
+        VSTORE(out + (n), a0_);                                         \
+        VSTORE(out + (n) + 16, a1_);                                    \
+        VSTORE(out + (n) + 32, a2_);                                    \
+        VSTORE(out + (n) + 48, a3_);                                    \
+    } while (0)
+#define COMBINE_16(n, init)                                             \
+    do {                                                                \
+        vf16 a0_ = {0};                                                 \
+        if (accumulate)                                                 \
+            VLOAD(a0_, (init));                                         \
+        for (int k_ = 0; k_ < nk; k_++) {                               \
+            float wk_ = w[k_];                                          \
+            if (wk_ == 0.0f)                                            \
+                continue;                                               \
+            vf16 x0_;                                                   \
+            VLOAD(x0_, R + (size_t)k_ * ldr + (n));                     \
+            a0_ += wk_ * x0_;                                           \
+        }                                                               \
+        VSTORE(out + (n), a0_);                                         \
+    } while (0)
+#endif
+
+SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk, const float *restrict R,
+                           size_t ldr, int N, bool accumulate)
 {
     int n = 0;
 #ifdef SL_VECTOR
-    for (; n + 32 <= N; n += 32) {
-        vf16 a0 = {0}, a1 = {0};
-        if (accumulate) {
-            VLOAD(a0, out + n);
-            VLOAD(a1, out + n + 16);
-        }
-        for (int k = 0; k < nk; k++) {
-            float wk = w[k];
-            if (wk == 0.0f)
-                continue;
-            vf16 x0, x1;
-            VLOAD(x0, R + k * ldr + n);
-            VLOAD(x1, R + k * ldr + n + 16);
-            a0 += wk * x0;
-            a1 += wk * x1;
-        }
-        VSTORE(out + n, a0);
-        VSTORE(out + n + 16, a1);
-    }
-    for (; n + 16 <= N; n += 16) {
-        vf16 a0 = {0};
+    if (N >= 16) {
+        /* A ragged end (N = 50) is done as one more chunk of 16 ending at N,
+         * overlapping the last full one: it starts from the original values
+         * of out, so the overlapped columns come out the same again. */
+        float tail[16];
         if (accumulate)
-            VLOAD(a0, out + n);
-        for (int k = 0; k < nk; k++) {
-            float wk = w[k];
-            if (wk == 0.0f)
-                continue;
-            vf16 x0;
-            VLOAD(x0, R + k * ldr + n);
-            a0 += wk * x0;
-        }
-        VSTORE(out + n, a0);
+            memcpy(tail, out + N - 16, sizeof tail);
+        for (; n + 64 <= N; n += 64)
+            COMBINE_64(n, out + n);
+        for (; n + 16 <= N; n += 16)
+            COMBINE_16(n, out + n);
+        if (n < N)
+            COMBINE_16(N - 16, tail);
+        return;
     }
 #endif
     for (; n < N; n++) {
         float a = accumulate ? out[n] : 0.0f;
         for (int k = 0; k < nk; k++)
-            a += w[k] * R[k * ldr + n];
+            a += w[k] * R[(size_t)k * ldr + n];
         out[n] = a;
     }
 }
@@ -155,6 +194,14 @@ static void add_bias_rows(float *X, int ld, const float *bias, int rows, int n)
 
 /* ---- the cache ---------------------------------------------------------------- */
 
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* n floats on a 64-byte (cache line) boundary; free() releases them. */
+static float *alloc_floats(size_t n)
+{
+    return aligned_alloc(64, round16(n) * sizeof(float));
+}
+
 ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
 {
     if (model_config_validate(cfg, err))
@@ -174,10 +221,14 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
         sl_error_set(err, SL_ENOMEM, "activation cache for %d sequences of %d tokens is too large", cap_B, cap_T);
         return NULL;
     }
-    size_t n_btd = BT * D, n_lbthe = L * BT * H * E, n_lbhtt = L * H * BT * (size_t)cap_T, n_lbtd = L * BT * D;
-    size_t total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
+    /* Each array starts on a 64-byte boundary: a 16-float vector access that
+     * straddles two cache lines costs twice as much. */
+    size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
+    size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
     ActCache *c = calloc(1, sizeof *c);
-    float *mem = c ? calloc(total, sizeof(float)) : NULL;
+    float *mem = c ? alloc_floats(total) : NULL;
+    if (mem)
+        memset(mem, 0, total * sizeof(float));
     if (!mem) {
         free(c);
         sl_error_set(err, SL_ENOMEM, "out of memory for an activation cache of %zu floats", total);
@@ -222,7 +273,7 @@ int forward_scratch_reserve(ActCache *c, size_t n, SlError *err)
         return 0;
     if (n > SIZE_MAX / sizeof(float))
         return sl_error_set(err, SL_ENOMEM, "forward workspace of %zu floats is too large", n);
-    float *s = malloc(n * sizeof(float));
+    float *s = alloc_floats(n);
     if (!s)
         return sl_error_set(err, SL_ENOMEM, "out of memory for a forward workspace of %zu floats", n);
     free(c->scratch);
@@ -379,11 +430,38 @@ static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
 
 /* ---- attention rows, shared by both paths -------------------------------------- */
 
+/* Softmax of s[0..n) into p[0..n); all zeros when every entry is -inf.
+ * Weights below e^-80 (1.8e-35) are set to zero instead of computed: they
+ * cannot change a float sum that also holds the largest weight (>= 1/n),
+ * and as subnormal numbers (which they would become once normalized) they
+ * cost x86 a hundred cycles each in every later multiply. */
+SL_INLINE void softmax_inline(const float *restrict s, float *restrict p, int n)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    if (mx == -INFINITY) {
+        memset(p, 0, (size_t)n * sizeof *p);
+        return;
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < n; k++) {
+        float d = s[k] - mx;
+        p[k] = d < -80.0f ? 0.0f : expf(d);
+        sum += p[k];
+    }
+    float inv = 1.0f / sum;
+    for (int k = 0; k < n; k++)
+        p[k] *= inv;
+}
+
+void forward_softmax(const float *restrict s, float *restrict p, int n) { softmax_inline(s, p, n); }
+
 /* s[0..q] holds a query row's raw q.k; this scales it (divided by sqrt(E)
  * as TL does), masks keys after q (and a blocked key) with -inf up to len,
  * and writes the softmax into pr[0..len).  A row with no key left gets zero
  * weights (its z is then 0).  on: the intervention touches this head. */
-static inline void attention_row(float *restrict s, float *restrict pr, int q, int len, float div, bool on,
+SL_INLINE void attention_row(float *restrict s, float *restrict pr, int q, int len, float div, bool on,
                                  const Intervention *iv)
 {
     for (int k = 0; k <= q; k++)
@@ -392,23 +470,9 @@ static inline void attention_row(float *restrict s, float *restrict pr, int q, i
         s[k] = -INFINITY;
     if (on && iv->block_source >= 0 && iv->block_source <= q)
         s[iv->block_source] = -INFINITY;
-    float mx = -INFINITY;
-    for (int k = 0; k <= q; k++)
-        mx = s[k] > mx ? s[k] : mx;
-    if (mx == -INFINITY) {
-        memset(pr, 0, (size_t)len * sizeof *pr);
-    } else {
-        float sum = 0.0f;
-        for (int k = 0; k <= q; k++) {
-            pr[k] = expf(s[k] - mx);
-            sum += pr[k];
-        }
-        float inv = 1.0f / sum;
-        for (int k = 0; k <= q; k++)
-            pr[k] *= inv;
-        for (int k = q + 1; k < len; k++)
-            pr[k] = 0.0f;
-    }
+    softmax_inline(s, pr, q + 1);
+    for (int k = q + 1; k < len; k++)
+        pr[k] = 0.0f;
     if (on && iv->force_query == q) {
         memset(pr, 0, (size_t)len * sizeof *pr);
         pr[iv->force_source] = 1.0f;   /* force_source <= force_query, validated */
@@ -584,17 +648,18 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
     r->Tn = cfg->n_ctx;
     r->div = sqrtf((float)r->E);
     const size_t H = (size_t)r->H, D = (size_t)r->D, Vo = (size_t)r->Vo, Tz = (size_t)T;
-    size_t need = H * Tz * D + H * Tz * Vo + Vo + H * D + H * Vo + 2 * H * Tz;
+    size_t need = round16(H * Tz * D) + round16(H * Tz * Vo) + round16(Vo) + round16(H * D) + round16(H * Vo) +
+                  2 * round16(H * Tz);
     int rc = forward_scratch_reserve(c, need, err);
     if (rc)
         return rc;
     float *s = c->scratch;
-    r->vo_rows = s, s += H * Tz * D;
-    r->ov_rows = s, s += H * Tz * Vo;
-    r->bias_out = s, s += Vo;
-    r->abl_vo = s, s += H * D;
-    r->abl_ov = s, s += H * Vo;
-    r->row_scores = s, s += H * Tz;
+    r->vo_rows = s, s += round16(H * Tz * D);
+    r->ov_rows = s, s += round16(H * Tz * Vo);
+    r->bias_out = s, s += round16(Vo);
+    r->abl_vo = s, s += round16(H * D);
+    r->abl_ov = s, s += round16(H * Vo);
+    r->row_scores = s, s += round16(H * Tz);
     r->row_pattern = s;
     const ModelParams *p = &m->params;
     if (r->iv->drop_direct) {
@@ -615,7 +680,7 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
 
 /* Key-side rows of positions keys_ready..k_end-1: what each key position
  * contributes to the logits (ov) and, for the full cache, to attn_out (vo). */
-static inline void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo)
+SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo)
 {
     const CircuitTables *tb = r->tb;
     const int H = r->H, V = r->V, Tn = r->Tn, T = r->T, D = r->D, Vo = r->Vo;
@@ -643,7 +708,7 @@ static inline void tables_keys(TablesRun *r, const int *tok, int k_end, bool wit
 
 /* Raw q.k of query q against keys 0..q for head h: the sum of the four QK
  * tables (tables.h), less the terms the intervention removes. */
-static inline void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
+SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
 {
     const CircuitTables *tb = r->tb;
     const int V = r->V, Tn = r->Tn, tq = tok[q];
@@ -673,7 +738,7 @@ static inline void tables_qk_row(const TablesRun *r, int h, const int *tok, int 
 
 /* The logits' starting row at query q: the direct path, or without it
  * only the biases. */
-static inline void tables_logit_base(const TablesRun *r, const int *tok, int q, float *out)
+SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, float *out)
 {
     if (r->iv->drop_direct)
         memcpy(out, r->bias_out, (size_t)r->Vo * sizeof(float));

@@ -24,6 +24,10 @@ int forward_resolve_path(const Model *m, ForwardPath path, SlError *err);
  * B sequences of T tokens, and that every token is below d_vocab. */
 int forward_check_call(const Model *m, const int *tokens, int B, int T, const ActCache *c, SlError *err);
 
+/* Softmax of s[0..n) into p[0..n) as the forward pass computes it (an
+ * all -inf row gives zeros; negligible weights are flushed to zero). */
+void forward_softmax(const float *restrict s, float *restrict p, int n);
+
 /* The one-layer fast path, one query row at a time.  A TablesRun lives in a
  * cache's scratch; tables_run_begin() lays it out for sequences of up to
  * T tokens and computes what the intervention needs once per call. */
