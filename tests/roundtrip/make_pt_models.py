@@ -33,7 +33,9 @@ BIASES = ["b_Q", "b_K", "b_V", "b_O"]
 def special_values(t, g):
     """Puts a few edge values into a float tensor, in place."""
     flat = t.view(-1)
-    info = torch.finfo(t.dtype)
+    # float64 values beyond float32's range would load as Inf, which the
+    # loader rightly refuses: use float32's limits there
+    info = torch.finfo(torch.float32 if t.dtype == torch.float64 else t.dtype)
     picks = [-0.0, info.tiny / 4 if t.dtype != torch.bfloat16 else info.tiny, -info.tiny,
              info.max / 2, -info.max / 2, 1.0]
     for v in picks:
