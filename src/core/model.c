@@ -289,8 +289,10 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
     for (int i = 0; i < ts->meta_count; i++)
         if (tensorset_set_meta(m->meta, ts->meta_keys[i], ts->meta_values[i], err))
             goto fail;
-    if (model_prepare(m, err))
+    if (model_prepare(m, err)) {
+        sl_error_prefix(err, label);
         goto fail;
+    }
     return m;
 fail:
     model_free(m);
