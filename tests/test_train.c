@@ -2,10 +2,15 @@
  * finite differences of an independent double-precision forward, AdamW
  * against torch.optim.AdamW, the schedule and initialisation against hand
  * calculations, and short deterministic runs. */
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sortlens/checkpoint.h"
 #include "sortlens/safetensors.h"
@@ -410,19 +415,34 @@ START_TEST(test_seed_adamw_step1)
                 while (seed_weight_index[w] != i)
                     w++;
                 const float *want = ref_tensor(&f, "adamw_step1.", seed_weights[w], numel);
-                double dmax = 0, derr = 0;
+                const float *gref = ref_tensor(&f, "grad.", seed_weights[w], numel);
+                double gmax = max_abs(gref, numel);
+                double dmax = 0, derr = 0, ulps = 0, wmax = max_abs(want, numel), werr = 0;
+                size_t skipped = 0;
                 for (size_t k = 0; k < numel; k++) {
                     double dw = (double)want[k] - was[k], dn = (double)now[k] - was[k];
                     dmax = fmax(dmax, fabs(dw));
                     derr = fmax(derr, fabs(dw - dn));
+                    /* in ulps of the larger of the two terms added */
+                    float big = fmaxf(fabsf(was[k]), fabsf((float)dw));
+                    double ulp = nextafterf(big, INFINITY) - big;
+                    ulps = fmax(ulps, fabs((double)now[k] - want[k]) / ulp);
+                    /* Adam's first step is lr g / (|g| + eps): where |g| is
+                     * within float rounding of the gradient (~1e-5 of its
+                     * largest value) the step is set by rounding, in PyTorch
+                     * as here; compare where the gradient is determined. */
+                    if (own && fabs(gref[k]) < 1e-3 * gmax)
+                        skipped++;
+                    else
+                        werr = fmax(werr, fabs((double)now[k] - want[k]));
                 }
-                double rel = max_abs_diff(now, want, numel) / max_abs(want, numel);
-                printf("  adamw step1 (%s grads) %-20s weights rel err %.2e; update max %.3e, err %.2e (%.2e of it)\n",
-                       own ? "our" : "PyTorch's", seed_weights[w], rel, dmax, derr, derr / dmax);
-                ck_assert_msg(rel <= 1e-4, "adamw_step1.%s: relative error %.3e", seed_weights[w], rel);
-                if (!own)   /* the same gradients: the same update, to float rounding */
-                    ck_assert_msg(derr <= 1e-5 * dmax, "adamw_step1.%s: update differs by %.3e of %.3e",
-                                  seed_weights[w], derr, dmax);
+                printf("  adamw step1 (%s grads) %-20s weights rel err %.2e (%.0f ulp), %zu of %zu with |g| < 1e-3 max left out;"
+                       " update max %.3e, err %.2e\n",
+                       own ? "our" : "PyTorch's", seed_weights[w], werr / wmax, ulps, skipped, numel, dmax, derr);
+                ck_assert_msg(werr <= 1e-4 * wmax, "adamw_step1.%s: relative error %.3e", seed_weights[w], werr / wmax);
+                ck_assert_msg(derr <= 2.01 * 1e-3, "adamw_step1.%s: an update beyond 2 lr", seed_weights[w]);
+                if (!own)   /* the same gradients: the same weights, to float rounding */
+                    ck_assert_msg(ulps <= 2, "adamw_step1.%s: %.0f ulp from PyTorch's", seed_weights[w], ulps);
             }
             off += numel;
         }
@@ -588,17 +608,20 @@ START_TEST(test_short_run_two_layers)
 }
 END_TEST
 
-/* The evaluation's greedy and teacher-forced counts against the double reference. */
+/* The evaluation's greedy and teacher-forced counts against the double
+ * reference, on a half-trained model (so that greedy decoding goes astray
+ * where teacher forcing does not). */
 START_TEST(test_evaluate_matches_reference)
 {
-    ModelConfig c = tiny_cfg(1, 2, 8, 4, 3, 5);
-    Model *m = random_model(c, 31, 0.8f, 0.0f);
+    ModelConfig c = tiny_cfg(1, 2, 16, 8, 4, 10);
+    double l;
+    Model *m = short_run(c, 5, 150, &l, NULL);
     SlError err = {0};
     TrainOptions o;
     train_options_default(&o);
     o.batch = 7;   /* several chunks, the last one short */
     Trainer *t = trainer_new(m, &o, &err);
-    int B = 40, n = c.list_len, T = c.n_ctx, Vo = c.d_vocab_out;
+    int B = 200, n = c.list_len, T = c.n_ctx, Vo = c.d_vocab_out;
     int *tokens = random_tokens(&c, B, 17);
     TrainEval ev;
     ck_assert_int_eq(trainer_evaluate(t, tokens, B, &ev, &err), 0);
@@ -626,7 +649,10 @@ START_TEST(test_evaluate_matches_reference)
         }
         right_list += memcmp(seq + n + 2, tokens + (size_t)b * T + n + 2, (size_t)n * sizeof(int)) == 0;
     }
-    printf("  evaluate: tokens %ld/%d lists %ld/%d (reference)\n", right_tok, B * n, right_list, B);
+    printf("  evaluate: tokens %ld/%d lists %ld/%d (reference); trainer %.4f %.4f\n", right_tok, B * n, right_list, B,
+           ev.token_accuracy, ev.list_accuracy);
+    /* greedy is stricter than teacher forcing: both must be exercised */
+    ck_assert(right_list > 0 && right_list < B && right_tok < B * n);
     ck_assert(ev.lists == B);
     ck_assert(fabs(ev.token_accuracy - (double)right_tok / (B * n)) < 1e-12);
     ck_assert(fabs(ev.list_accuracy - (double)right_list / B) < 1e-12);
@@ -658,6 +684,260 @@ START_TEST(test_bad_tokens_refused)
 }
 END_TEST
 
+
+/* ---- the command line ------------------------------------------------------ */
+
+/* build/sortlens, beside build/tests/test-train. */
+static const char *sortlens_exe(void)
+{
+    static char path[PATH_MAX + 16];
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return NULL;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/../sortlens", self);
+    return access(path, X_OK) == 0 ? path : NULL;
+}
+
+/* Starts argv (argv[0] = the executable) with stdout and stderr to files;
+ * returns the pid. */
+static pid_t spawn(char *const argv[], const char *out, const char *errf)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st), "sortlens did not exit normally");
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* memmem, which C11 and POSIX lack */
+static const char *find_bytes(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return hay + i;
+    return NULL;
+}
+
+static int run_train(char *const extra[], const char *model, char **out, char **errtext)
+{
+    const char *exe = sortlens_exe();
+    char outf[] = "/tmp/sortlens-train-out-XXXXXX", errf[] = "/tmp/sortlens-train-err-XXXXXX";
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    char *argv[48] = {(char *)exe, "train"};
+    int argc = 2;
+    if (model) {
+        argv[argc++] = "--out";
+        argv[argc++] = (char *)model;
+    }
+    for (int i = 0; extra[i]; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    int status = wait_status(spawn(argv, outf, errf));
+    *out = slurp(outf, NULL);
+    *errtext = slurp(errf, NULL);
+    unlink(outf);
+    unlink(errf);
+    return status;
+}
+
+#define TINY_ARGS "--steps", "60", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--heads", "2", \
+                  "--layers", "2", "--batch", "32", "--seed", "3", "--eval-every", "30", "--eval-lists", "50"
+
+START_TEST(test_cli_train_tiny_model)
+{
+    if (!sortlens_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char a[] = "/tmp/sortlens-train-a-XXXXXX", b[] = "/tmp/sortlens-train-b-XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b));
+    char *extra[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    char *out, *errtext;
+    ck_assert_int_eq(run_train(extra, a, &out, &errtext), 0);
+    ck_assert_msg(strstr(out, "step 30: held-out loss"), "%s", out);
+    ck_assert_msg(strstr(out, "trained 60 steps"), "%s", out);
+    ck_assert_msg(strstr(out, "wrote /tmp/sortlens-train-a-"), "%s", out);
+    free(out);
+    free(errtext);
+    SlError err = {0};
+    Model *m = ckpt_load(a, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_int_eq(m->cfg.n_layers, 2);
+    ck_assert_int_eq(m->cfg.n_heads, 2);
+    ck_assert_int_eq(m->cfg.d_model, 16);
+    ck_assert_int_eq(m->cfg.d_head, 8);   /* d_model / heads */
+    ck_assert_int_eq(m->cfg.list_len, 3);
+    ck_assert_int_eq(m->cfg.d_vocab_out, 6);
+    const char *cmd = tensorset_get_meta(m->meta, "training_command");
+    ck_assert_msg(cmd && strstr(cmd, "sortlens train --out /tmp/sortlens-train-a-") && strstr(cmd, "--layers 2 --batch 32"),
+                  "%s", cmd ? cmd : "(none)");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "seed"), "3");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "steps_done"), "60");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "false");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "schedule"), "cosine");
+    ck_assert_ptr_nonnull(tensorset_get_meta(m->meta, "final_loss"));
+    model_free(m);
+    /* The same command again: the same bytes. */
+    char *extra_b[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    ck_assert_int_eq(run_train(extra_b, b, &out, &errtext), 0);
+    free(out);
+    free(errtext);
+    size_t la, lb;
+    char *fa = slurp(a, &la), *fb = slurp(b, &lb);
+    /* the metadata names the output file; everything else must match */
+    ck_assert_uint_eq(la, lb);
+    size_t diff = 0;
+    for (size_t i = 0; i < la; i++)
+        diff += fa[i] != fb[i];
+    ck_assert_msg(diff <= 7, "%zu bytes differ beyond the file name", diff);
+    const char *na = find_bytes(fa, la, "sortlens-train-a-"), *nb = find_bytes(fb, lb, "sortlens-train-b-");
+    ck_assert(na && nb && na - fa == nb - fb);
+    ck_assert(memcmp(fa + 8, fb + 8, (size_t)(na - fa) - 8) == 0);
+    ck_assert(memcmp(na + 23, nb + 23, la - (size_t)(na - fa) - 23) == 0);   /* name + its 6 random letters */
+    free(fa);
+    free(fb);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+START_TEST(test_cli_train_sigint_saves)
+{
+    const char *exe = sortlens_exe();
+    if (!exe) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char model[] = "/tmp/sortlens-train-int-XXXXXX", outf[] = "/tmp/sortlens-train-o-XXXXXX", errf[] = "/tmp/sortlens-train-e-XXXXXX";
+    close(mkstemp(model));
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    unlink(model);
+    char *argv[] = {(char *)exe, "train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
+                    "--d-model", "16", "--batch", "8", "--eval-lists", "10", NULL};
+    pid_t pid = spawn(argv, outf, errf);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGINT);
+    ck_assert_int_eq(wait_status(pid), 0);
+    char *errtext = slurp(errf, NULL);
+    ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
+    free(errtext);
+    SlError err = {0};
+    Model *m = ckpt_load(model, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "true");
+    long done = atol(tensorset_get_meta(m->meta, "steps_done"));
+    ck_assert(done > 0 && done < 100000000);
+    model_free(m);
+    unlink(model);
+    unlink(outf);
+    unlink(errf);
+}
+END_TEST
+
+static void expect_usage_error(char *const extra[], bool with_out, const char *needle)
+{
+    char *out, *errtext;
+    int rc = run_train(extra, with_out ? "/tmp/sortlens-train-never-written" : NULL, &out, &errtext);
+    ck_assert_msg(rc == 2, "exit %d for '%s'", rc, needle);
+    ck_assert_msg(strstr(errtext, needle), "stderr '%s' lacks '%s'", errtext, needle);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errtext);
+}
+
+START_TEST(test_cli_train_usage)
+{
+    if (!sortlens_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char *out, *errtext;
+    char *help[] = {"--help", NULL};
+    ck_assert_int_eq(run_train(help, NULL, &out, &errtext), 0);
+    ck_assert(strstr(out, "usage: sortlens train --out PATH") && strstr(out, "d-model / heads"));
+    free(out);
+    free(errtext);
+    char *none[] = {NULL};
+    expect_usage_error(none, false, "sortlens: train: --out PATH is required");
+    char *sched[] = {"--schedule", "linear", NULL};
+    expect_usage_error(sched, true, "--schedule: 'linear' is not constant or cosine");
+    char *heads[] = {"--heads", "3", NULL};
+    expect_usage_error(heads, true, "--d-model 128 is not a multiple of --heads 3");
+    char *betas[] = {"--betas", "0.9", NULL};
+    expect_usage_error(betas, true, "--betas: '0.9' is not two numbers");
+    char *steps[] = {"--steps", "-1", NULL};
+    expect_usage_error(steps, true, "--steps: '-1' is not an integer");
+    char *unknown[] = {"--lr-max", "1", NULL};
+    expect_usage_error(unknown, true, "unknown option --lr-max");
+    char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
+    expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+}
+END_TEST
+
+/* The bundled model, read by PyTorch: load_state_dict(strict=True) into a
+ * hand-written TransformerLens-named module, and its accuracy there. */
+START_TEST(test_bundled_model_in_torch)
+{
+    const char *src = getenv("SORTLENS_SOURCE");
+    char model[PATH_MAX], script[PATH_MAX], cmd[3 * PATH_MAX];
+    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", src ? src : ".");
+    snprintf(script, sizeof script, "%s/tests/train_torch_check.py", src ? src : ".");
+    if (access(model, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
+        printf("skipped: no bundled model or no /usr/bin/python3\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' --lists 2000 --min-token-accuracy 0.999 --min-list-accuracy 0.99",
+             script, model);
+    int st = system(cmd);
+    ck_assert(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77) {
+        printf("skipped: /usr/bin/python3 has no torch\n");
+        return;
+    }
+    ck_assert_msg(WEXITSTATUS(st) == 0, "%s exited %d", cmd, WEXITSTATUS(st));
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -678,6 +958,10 @@ static Suite *train_suite(void)
     tcase_add_test(tc, test_short_run_two_layers);
     tcase_add_test(tc, test_evaluate_matches_reference);
     tcase_add_test(tc, test_bad_tokens_refused);
+    tcase_add_test(tc, test_cli_train_tiny_model);
+    tcase_add_test(tc, test_cli_train_sigint_saves);
+    tcase_add_test(tc, test_cli_train_usage);
+    tcase_add_test(tc, test_bundled_model_in_torch);
     suite_add_tcase(s, tc);
     return s;
 }

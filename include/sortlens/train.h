@@ -6,10 +6,11 @@
  *  - TRAIN_PATH_TABLES (one-layer models): the inputs are one-hot, so every
  *    product with the embedded inputs collapses into products with the small
  *    stacked table X = [W_E; W_pos] [(V + T), D], and the loss needs queries
- *    and logits only at the n prediction positions.  q, k, v and the scores
- *    become row lookups in per-step tables (X W_Q, (X W_Q)(X W_K)^T, ...), the
- *    logits a product of a pattern-by-table-row matrix with X W_V W_O W_U, and
- *    every weight gradient a product of a small table-shaped gradient with X.
+ *    and logits only at the n prediction positions.  The scores become sums
+ *    of four entries of a per-step table (X W_Q)(X W_K)^T, each list's logits
+ *    its pattern [n, 2n+1] times the rows of X W_V W_O W_U its keys select,
+ *    and every weight gradient a product of a small table-shaped gradient
+ *    (scatter-added by token and by position) with X.
  *  - TRAIN_PATH_GENERAL (any model): BLAS over the residual stream at every
  *    position, layer by layer.
  * Both are checked against PyTorch's gradients and finite differences.

@@ -310,7 +310,7 @@ int cmd_train(int argc, char **argv)
     Model *m = model_new(&c, &err);
     Trainer *t = NULL;
     int *held = NULL;
-    char *command = join_command(argc - 1, argv + 1);
+    char *command = join_command(argc, argv);   /* argv[0] is "train" */
     double *recent = calloc(FINAL_LOSS_WINDOW, sizeof(double));
     if (!m || !command || !recent) {
         cli_error("train: %s", m ? "out of memory" : err.message);
@@ -400,10 +400,10 @@ int cmd_train(int argc, char **argv)
         set_meta(m, "steps_done", "%ld", step) ||
         set_meta(m, "interrupted", "%s", step < o.steps ? "true" : "false") ||
         set_meta(m, "batch", "%d", o.batch) ||
-        set_meta(m, "lr", "%.17g", o.lr) ||
-        set_meta(m, "weight_decay", "%.17g", o.weight_decay) ||
-        set_meta(m, "betas", "%.17g,%.17g", o.beta1, o.beta2) ||
-        set_meta(m, "eps", "%.17g", o.eps) ||
+        set_meta(m, "lr", "%.10g", o.lr) ||
+        set_meta(m, "weight_decay", "%.10g", o.weight_decay) ||
+        set_meta(m, "betas", "%.10g,%.10g", o.beta1, o.beta2) ||
+        set_meta(m, "eps", "%.10g", o.eps) ||
         set_meta(m, "schedule", "%s", o.schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||
         set_meta(m, "warmup", "%ld", o.warmup) ||
         set_meta(m, "train_biases", "%s", o.train_biases ? "true" : "false") ||
@@ -411,7 +411,6 @@ int cmd_train(int argc, char **argv)
         set_meta(m, "final_loss", "%.9g", final_loss) ||
         set_meta(m, "final_loss_window", "%ld", window) ||
         set_meta(m, "last_batch_loss", "%.9g", loss) ||
-        set_meta(m, "wall_seconds", "%.1f", wall) ||
         (have_eval && (set_meta(m, "heldout_lists", "%ld", ev.lists) ||
                        set_meta(m, "heldout_loss", "%.9g", ev.loss) ||
                        set_meta(m, "heldout_token_accuracy", "%.9g", ev.token_accuracy) ||
