@@ -1008,16 +1008,34 @@ static int check_layout(PtZip *z, SlError *err)
     return 0;
 }
 
+/* torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
+ * wrote a bare pickle starting with a magic number. */
+static const uint8_t legacy_magic[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+
+bool pt_is_legacy(const uint8_t *buf, size_t len)
+{
+    return len >= sizeof legacy_magic && memcmp(buf, legacy_magic, sizeof legacy_magic) == 0;
+}
+
 TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
 {
     if (!label)
         label = "checkpoint";
+    if (buf && pt_is_legacy(buf, len)) {
+        sl_error_set(err, SL_EFORMAT, "%s: a PyTorch checkpoint in the legacy format (before 1.6, not a ZIP); load it in "
+                     "PyTorch and save it again with torch.save, or convert it to safetensors", label);
+        return NULL;
+    }
     TensorSet *ts = NULL;
     PtZip z = {.label = label};
     Unpickler u = {0};
     uint8_t *pickle = NULL;
     char *pkl_label = NULL;
     static const uint8_t empty[1];
+    if (len == 0) {   /* libzip would open nothing as an empty archive */
+        sl_error_set(err, SL_EFORMAT, "%s: not a ZIP archive (the file is empty)", label);
+        return NULL;
+    }
     zip_error_t zerr;
     zip_error_init(&zerr);
     zip_source_t *src = zip_source_buffer_create(buf ? (const void *)buf : empty, len, 0, &zerr);
