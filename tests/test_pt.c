@@ -1030,6 +1030,23 @@ START_TEST(test_memo)
     op(&b, 0x86);
     op(&b, '.');
     refuse_pickle(&b, "does not hold a state dict");
+    /* 2^18 indices that agree in their low 12 bits (a chain for a naive
+     * hash, quadratic to insert): finishes at once with the keyed hash */
+    p_proto(&b);
+    op(&b, ')');
+    for (uint32_t i = 0; i < (1u << 18); i++)
+        op_u32(&b, 'r', i << 12);
+    op_u32(&b, 'j', 12345u << 12);
+    op(&b, 0x86);
+    op(&b, '.');
+    refuse_pickle(&b, "does not hold a state dict");
+    /* more memo entries than any state dict needs */
+    p_proto(&b);
+    op(&b, ')');
+    for (uint32_t i = 0; i <= (1u << 20); i++)
+        op_u32(&b, 'r', i);
+    op(&b, '.');
+    refuse_pickle(&b, "more than 1048576 memo entries");
 }
 END_TEST
 
@@ -1044,6 +1061,11 @@ START_TEST(test_lengths_past_the_end)
     op_u32(&b, 'X', 100);
     b_put(&b, "abc", 3);
     refuse_pickle(&b, "a string of 100 bytes runs past the end");
+    p_proto(&b);
+    op_u32(&b, 'X', (1u << 20) + 1);
+    for (int i = 0; i < (1 << 20) + 1; i++)
+        op(&b, 'a');
+    refuse_pickle(&b, "a string of 1048577 bytes; names longer than 1048576 bytes are refused");
     p_proto(&b);
     b_put(&b, "J\x01\x02", 3);
     refuse_pickle(&b, "BININT runs past the end");
