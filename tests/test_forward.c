@@ -566,7 +566,6 @@ END_TEST
 static Model *seed_model(void)
 {
     const char *path = shared_path("seed-model/sort_fixed_len_list_model.pt");
-    if (getenv("SEED_DEV_TMP")) path = getenv("SEED_DEV_TMP");
     if (!path) {
         printf("skipped: ../shared/seed-model/sort_fixed_len_list_model.pt is absent\n");
         return NULL;
