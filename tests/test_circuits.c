@@ -364,7 +364,7 @@ static void hand_expect(const Intervention *iv, double scores[16], double patter
             total += pattern[q * 4 + k];
         }
         for (int k = 0; k < 4; k++) {
-            pattern[q * 4 + k] /= total;
+            pattern[q * 4 + k] = total > 0 ? pattern[q * 4 + k] / total : 0;   /* no key left: no attention */
             if (q == iv->force_query)
                 pattern[q * 4 + k] = k == iv->force_source;
         }
@@ -486,7 +486,7 @@ END_TEST
 
 START_TEST(test_iv_block_source)
 {
-    for (int k = 1; k < 4; k++) {   /* key 0 is the only key of query 0: blocking it is left undefined */
+    for (int k = 0; k < 4; k++) {   /* key 0 is query 0's only key: that row attends to nothing (z = 0) */
         Intervention iv;
         intervention_init(&iv);
         iv.block_source = k;
