@@ -7,6 +7,11 @@
  * that a read past the end is caught by ASan or valgrind.  A target that
  * crashes, or aborts because one of its checks failed, fails the test; an
  * empty corpus also fails, since a test that runs nothing cannot fail.
+ *
+ * With SORTLENS_REPLAY_MEMORY_MB set (meson does), the data segment is
+ * limited to that much, so that an allocation not bounded by the input's
+ * size fails, and the targets treat an out-of-memory refusal as a failure.
+ * Sanitizer builds reserve terabytes of shadow memory and skip the limit.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -115,6 +121,27 @@ static int run_dir(const char *dir, long *count)
     return rc;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define REPLAY_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define REPLAY_SANITIZED 1
+#endif
+#endif
+
+static void limit_memory(void)
+{
+#ifndef REPLAY_SANITIZED
+    const char *mb = getenv("SORTLENS_REPLAY_MEMORY_MB");
+    if (mb && *mb) {
+        struct rlimit rl = {.rlim_cur = (rlim_t)strtoul(mb, NULL, 10) << 20};
+        rl.rlim_max = rl.rlim_cur;
+        if (setrlimit(RLIMIT_DATA, &rl) != 0)
+            fprintf(stderr, "replay: cannot limit memory: %s\n", strerror(errno));
+    }
+#endif
+}
+
 int main(int argc, char **argv)
 {
     long count = 0;
@@ -122,6 +149,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
         return 2;
     }
+    limit_memory();
     for (int i = 1; i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st) != 0) {
