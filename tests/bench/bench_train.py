@@ -7,7 +7,7 @@ torch.optim.AdamW; each step draws a fresh batch of random lists, computes the
 tutorial's loss, backpropagates and steps, as `sortlens train` does.
 
 Usage: /usr/bin/python3 bench_train.py [--steps N] [--threads T] [--batch B]
-Prints one line: "torch threads T: X ms/step (N steps, final loss L)".
+Prints one line: "torch threads T: X ms/step wall, Y ms/step CPU (N steps, final loss L)".
 """
 import argparse
 import math
@@ -84,8 +84,9 @@ def step():
 
 for _ in range(args.warmup_steps):
     step()
-start = time.perf_counter()
+start, cpu_start = time.perf_counter(), time.process_time()
 for _ in range(args.steps):
     loss = step()
 ms = 1000 * (time.perf_counter() - start) / args.steps
-print(f"torch threads {args.threads}: {ms:.2f} ms/step ({args.steps} steps, final loss {loss:.4f})")
+cpu_ms = 1000 * (time.process_time() - cpu_start) / args.steps
+print(f"torch threads {args.threads}: {ms:.2f} ms/step wall, {cpu_ms:.2f} ms/step CPU ({args.steps} steps, final loss {loss:.4f})")
