@@ -11,7 +11,7 @@
 #include "cli.h"
 #include "sortlens/circuits.h"
 
-#define DEFAULT_LISTS 500
+#define DEFAULT_LISTS 1000
 #define DEFAULT_SEED 1
 
 static void usage(FILE *out)
