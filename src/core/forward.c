@@ -83,6 +83,21 @@ SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *re
         y[i] = a[i] + b[i] + c[i];
 }
 
+/* y = a, n floats (rows are short: no call into memcpy) */
+SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
+{
+    int i = 0;
+#ifdef SL_VECTOR
+    for (; i + 16 <= n; i += 16) {
+        vf16 x;
+        VLOAD(x, a + i);
+        VSTORE(y + i, x);
+    }
+#endif
+    for (; i < n; i++)
+        y[i] = a[i];
+}
+
 /* y += a, n floats */
 SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
 {
@@ -94,51 +109,46 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
  * pattern @ values.  Each chunk of the row of out stays in registers across
  * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
 #ifdef SL_VECTOR
-/* One chunk of 4 x 16 columns starting at column n, then one of 16 (named
- * accumulators: GCC keeps those in registers, not an array). */
-#define COMBINE_64(n, init)                                             \
+/* Accumulators for up to 8 chunks of 16 columns at offsets o[0..C), all
+ * updated in one pass over the keys: independent chains of multiply-adds
+ * keep the FPU busy where one chunk per pass would wait on each add. */
+#define COMBINE_PASS(C, o)                                              \
     do {                                                                \
         vf16 a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                \
+        vf16 a4_ = {0}, a5_ = {0}, a6_ = {0}, a7_ = {0};                \
         if (accumulate) {                                               \
-            VLOAD(a0_, (init));                                         \
-            VLOAD(a1_, (init) + 16);                                    \
-            VLOAD(a2_, (init) + 32);                                    \
-            VLOAD(a3_, (init) + 48);                                    \
+            VLOAD(a0_, out + (o)[0]);                                   \
+            if ((C) > 1) VLOAD(a1_, out + (o)[1]);                      \
+            if ((C) > 2) VLOAD(a2_, out + (o)[2]);                      \
+            if ((C) > 3) VLOAD(a3_, out + (o)[3]);                      \
+            if ((C) > 4) VLOAD(a4_, out + (o)[4]);                      \
+            if ((C) > 5) VLOAD(a5_, out + (o)[5]);                      \
+            if ((C) > 6) VLOAD(a6_, out + (o)[6]);                      \
+            if ((C) > 7) VLOAD(a7_, out + (o)[7]);                      \
         }                                                               \
         for (int k_ = 0; k_ < nk; k_++) {                               \
             float wk_ = w[k_];                                          \
             if (wk_ == 0.0f)                                            \
                 continue;                                               \
-            const float *r_ = R + (size_t)k_ * ldr + (n);               \
-            vf16 x0_, x1_, x2_, x3_;                                    \
-            VLOAD(x0_, r_);                                             \
-            VLOAD(x1_, r_ + 16);                                        \
-            VLOAD(x2_, r_ + 32);                                        \
-            VLOAD(x3_, r_ + 48);                                        \
-            a0_ += wk_ * x0_;                                           \
-            a1_ += wk_ * x1_;                                           \
-            a2_ += wk_ * x2_;                                           \
-            a3_ += wk_ * x3_;                                           \
+            const float *r_ = R + (size_t)k_ * ldr;                     \
+            vf16 x_;                                                    \
+            VLOAD(x_, r_ + (o)[0]), a0_ += wk_ * x_;                    \
+            if ((C) > 1) VLOAD(x_, r_ + (o)[1]), a1_ += wk_ * x_;       \
+            if ((C) > 2) VLOAD(x_, r_ + (o)[2]), a2_ += wk_ * x_;       \
+            if ((C) > 3) VLOAD(x_, r_ + (o)[3]), a3_ += wk_ * x_;       \
+            if ((C) > 4) VLOAD(x_, r_ + (o)[4]), a4_ += wk_ * x_;       \
+            if ((C) > 5) VLOAD(x_, r_ + (o)[5]), a5_ += wk_ * x_;       \
+            if ((C) > 6) VLOAD(x_, r_ + (o)[6]), a6_ += wk_ * x_;       \
+            if ((C) > 7) VLOAD(x_, r_ + (o)[7]), a7_ += wk_ * x_;       \
         }                                                               \
-        VSTORE(out + (n), a0_);                                         \
-        VSTORE(out + (n) + 16, a1_);                                    \
-        VSTORE(out + (n) + 32, a2_);                                    \
-        VSTORE(out + (n) + 48, a3_);                                    \
-    } while (0)
-#define COMBINE_16(n, init)                                             \
-    do {                                                                \
-        vf16 a0_ = {0};                                                 \
-        if (accumulate)                                                 \
-            VLOAD(a0_, (init));                                         \
-        for (int k_ = 0; k_ < nk; k_++) {                               \
-            float wk_ = w[k_];                                          \
-            if (wk_ == 0.0f)                                            \
-                continue;                                               \
-            vf16 x0_;                                                   \
-            VLOAD(x0_, R + (size_t)k_ * ldr + (n));                     \
-            a0_ += wk_ * x0_;                                           \
-        }                                                               \
-        VSTORE(out + (n), a0_);                                         \
+        VSTORE(out + (o)[0], a0_);                                      \
+        if ((C) > 1) VSTORE(out + (o)[1], a1_);                         \
+        if ((C) > 2) VSTORE(out + (o)[2], a2_);                         \
+        if ((C) > 3) VSTORE(out + (o)[3], a3_);                         \
+        if ((C) > 4) VSTORE(out + (o)[4], a4_);                         \
+        if ((C) > 5) VSTORE(out + (o)[5], a5_);                         \
+        if ((C) > 6) VSTORE(out + (o)[6], a6_);                         \
+        if ((C) > 7) VSTORE(out + (o)[7], a7_);                         \
     } while (0)
 #endif
 
@@ -148,18 +158,25 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
     int n = 0;
 #ifdef SL_VECTOR
     if (N >= 16) {
-        /* A ragged end (N = 50) is done as one more chunk of 16 ending at N,
-         * overlapping the last full one: it starts from the original values
-         * of out, so the overlapped columns come out the same again. */
-        float tail[16];
-        if (accumulate)
-            memcpy(tail, out + N - 16, sizeof tail);
-        for (; n + 64 <= N; n += 64)
-            COMBINE_64(n, out + n);
-        for (; n + 16 <= N; n += 16)
-            COMBINE_16(n, out + n);
-        if (n < N)
-            COMBINE_16(N - 16, tail);
+        for (; n + 128 <= N; n += 128) {
+            const int o[8] = {n, n + 16, n + 32, n + 48, n + 64, n + 80, n + 96, n + 112};
+            COMBINE_PASS(8, o);
+        }
+        if (n + 64 <= N) {
+            const int o[4] = {n, n + 16, n + 32, n + 48};
+            COMBINE_PASS(4, o);
+            n += 64;
+        }
+        if (n < N) {
+            /* At most 4 chunks are left; the last ends at N and may overlap
+             * the one before it (N = 50: columns 32..47 and 34..49).  Every
+             * chunk starts from out as it was before this pass, so the
+             * overlapped columns are computed twice the same way. */
+            const int last = N - 16;
+            const int o[4] = {n < last ? n : last, n + 16 < last ? n + 16 : last, n + 32 < last ? n + 32 : last,
+                              n + 48 < last ? n + 48 : last};
+            COMBINE_PASS(4, o);
+        }
         return;
     }
 #endif
@@ -809,52 +826,48 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
     float *ao = c->attn_out + (size_t)b * T * D, *rp = c->resid_post + (size_t)b * T * D;      /* [T, D] */
     float *lg = c->logits + (size_t)b * T * Vo;                                                /* [T, Vo] */
 
-    for (int t = 0; t < T; t++)
-        memcpy(embed + (size_t)t * D, p->W_E + (size_t)tok[t] * D, (size_t)D * sizeof(float));
-    memcpy(pos, p->W_pos, (size_t)T * D * sizeof(float));
-    for (int t = 0; t < T; t++)
+    /* Position by position: everything row t needs from rows before it
+     * (values, key rows) was written a moment ago and is still in L1. */
+    tables_run_reset(r);
+    for (int t = 0; t < T; t++) {
+        float *et = embed + (size_t)t * D, *pt = pos + (size_t)t * D, *at = ao + (size_t)t * D;
+        float *lt = lg + (size_t)t * Vo;
+        vcopy(et, p->W_E + (size_t)tok[t] * D, D);
+        vcopy(pt, p->W_pos + (size_t)t * D, D);
         for (int h = 0; h < H; h++) {
             size_t row = ((size_t)t * H + h) * E, tr = ((size_t)h * V + tok[t]) * E, pr = ((size_t)h * Tn + t) * E;
             vadd(q + row, tb->q_tok + tr, tb->q_pos + pr, E);
             vadd(k + row, tb->k_tok + tr, tb->k_pos + pr, E);
             if (iv->ov_drop_pos && iv_on(iv, 0, h))
-                memcpy(v + row, tb->v_tok + tr, (size_t)E * sizeof(float));
+                vcopy(v + row, tb->v_tok + tr, E);
             else
                 vadd(v + row, tb->v_tok + tr, tb->v_pos + pr, E);
         }
-    tables_run_reset(r);
-    tables_keys(r, tok, T, true);
-
-    for (int t = 0; t < T; t++) {
-        memcpy(ao + (size_t)t * D, p->b_O, (size_t)D * sizeof(float));
-        tables_logit_base(r, tok, t, lg + (size_t)t * Vo);
-    }
-    for (int h = 0; h < H; h++) {
-        bool on = iv_on(iv, 0, h);
-        float *sh = sc + (size_t)h * T * T, *ph = pat + (size_t)h * T * T;
-        const float *voh = r->vo_rows + (size_t)h * r->T * D, *ovh = r->ov_rows + (size_t)h * r->T * Vo;
-        for (int qi = 0; qi < T; qi++) {
-            float *s = sh + (size_t)qi * T, *pr = ph + (size_t)qi * T;
-            tables_qk_row(r, h, tok, qi, s);
-            attention_row(s, pr, qi, T, r->div, on, iv);
-            row_combine(z + (size_t)qi * HE + h * E, pr, qi + 1, v + h * E, (size_t)HE, E, false);
-            if (iv_ablated(iv, 0, h, qi)) {
+        tables_keys(r, tok, t + 1, true);
+        vcopy(at, p->b_O, D);
+        tables_logit_base(r, tok, t, lt);
+        for (int h = 0; h < H; h++) {
+            float *srow = sc + ((size_t)h * T + t) * T, *prow = pat + ((size_t)h * T + t) * T;
+            float *zr = z + (size_t)t * HE + h * E;
+            tables_qk_row(r, h, tok, t, srow);
+            attention_row(srow, prow, t, T, r->div, iv_on(iv, 0, h), iv);
+            if (iv_ablated(iv, 0, h, t)) {
                 /* hook_z replaced: attn_out and logits get what that z gives */
-                float *zr = z + (size_t)qi * HE + h * E;
                 if (iv->ablate_kind == ABLATE_MEAN) {
-                    memcpy(zr, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
-                    vacc(ao + (size_t)qi * D, r->abl_vo + (size_t)h * D, D);
-                    vacc(lg + (size_t)qi * Vo, r->abl_ov + (size_t)h * Vo, Vo);
+                    vcopy(zr, iv->ablate_mean_z + (size_t)h * E, E);
+                    vacc(at, r->abl_vo + (size_t)h * D, D);
+                    vacc(lt, r->abl_ov + (size_t)h * Vo, Vo);
                 } else {
                     memset(zr, 0, (size_t)E * sizeof(float));
                 }
                 continue;
             }
-            row_combine(ao + (size_t)qi * D, pr, qi + 1, voh, (size_t)D, D, true);
-            row_combine(lg + (size_t)qi * Vo, pr, qi + 1, ovh, (size_t)Vo, Vo, true);
+            row_combine(zr, prow, t + 1, v + h * E, (size_t)HE, E, false);
+            row_combine(at, prow, t + 1, r->vo_rows + (size_t)h * r->T * D, (size_t)D, D, true);
+            row_combine(lt, prow, t + 1, r->ov_rows + (size_t)h * r->T * Vo, (size_t)Vo, Vo, true);
         }
+        vadd3(rp + (size_t)t * D, et, pt, at, D);
     }
-    vadd3(rp, embed, pos, ao, T * D);
 }
 
 static int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
