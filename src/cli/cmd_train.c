@@ -37,9 +37,10 @@ static void usage(FILE *out)
         "\n"
         "Train an attention-only transformer to sort lists, from random weights, on\n"
         "fresh random lists (values uniform, with replacement), and write it as\n"
-        "safetensors with TransformerLens names; the config, the command, the seed and\n"
-        "the final loss go in its metadata. Loss: mean cross-entropy over the n\n"
-        "prediction positions. Optimizer: AdamW as torch.optim.AdamW.\n"
+        "safetensors with TransformerLens names; the config, the command (without\n"
+        "--out), the seed and the final loss go in its metadata. Loss: mean\n"
+        "cross-entropy over the n prediction positions. Optimizer: AdamW as\n"
+        "torch.optim.AdamW.\n"
         "\n"
         "options (defaults are the recipe the seed model was trained with):\n"
         "  --out PATH            where to write the model (required)\n"
@@ -76,7 +77,9 @@ static void usage(FILE *out)
         "model, 2 bad usage.\n");
 }
 
-/* The command line, shell-quoted where needed, for the metadata. */
+/* The command line, shell-quoted where needed, for the metadata.  --out and
+ * its path are left out: where a model is written is not part of how it was
+ * made, and the same command then gives the same bytes wherever it writes. */
 static char *join_command(int argc, char **argv)
 {
     size_t len = 16;
@@ -88,6 +91,12 @@ static char *join_command(int argc, char **argv)
     p += sprintf(p, "sortlens");
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--out") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--out=", 6) == 0)
+            continue;
         bool plain = *a != '\0';
         for (const char *c = a; *c; c++)
             if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/+:@", *c))
