@@ -73,8 +73,8 @@ static void usage(FILE *out)
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
         "a terminal, else a plain line every 10 seconds. Ctrl-C stops the run at the\n"
         "end of the current step, saves the model trained so far (its metadata says\n"
-        "so) and exits with status 0. Exit status: 0 saved, 1 could not write the\n"
-        "model, 2 bad usage.\n");
+        "so) and exits with status 0; a second Ctrl-C stops at once, without saving.\n"
+        "Exit status: 0 saved, 1 could not write the model, 2 bad usage.\n");
 }
 
 /* The command line, shell-quoted where needed, for the metadata.  --out and
@@ -393,6 +393,8 @@ int cmd_train(int argc, char **argv)
         }
     }
     progress_end(&bar);
+    /* A second Ctrl-C while the model is evaluated and saved stops at once. */
+    sigaction(SIGINT, &old_sa, NULL);
     double wall = cli_now() - start;
     long window = step < FINAL_LOSS_WINDOW ? step : FINAL_LOSS_WINDOW;
     double final_loss = window > 0 ? recent_sum / window : 0.0;
