@@ -293,7 +293,22 @@ static int check_tokens(const ModelConfig *c, const int *tokens, int B, SlError 
     return 0;
 }
 
-/* ---- the TABLES path (one layer) ------------------------------------------ */
+/* ---- the TABLES path (one layer) ------------------------------------------
+ *
+ * With X = [W_E; W_pos] [VT, D] and, per head, the tables Q = X W_Q (b_Q
+ * added to the position rows), K and Vt likewise, qk = Q K^T, OV = Vt W_O W_U,
+ * direct = X W_U, c0 = b_O W_U + b_U, the prediction at position i is
+ *   s(i, j) = (qk[t_i, t_j] + qk[t_i, V+j] + qk[V+i, t_j] + qk[V+i, V+j]) / sqrt(E)
+ *   logits_i = direct[t_i] + direct[V+i] + c0 + sum_h sum_j p_h(i, j) (OV_h[t_j] + OV_h[V+j])
+ * (the pattern sums to 1, so b_O and b_V reach every logit once).  Backward:
+ * M[a, c] gathers dL/ds / sqrt(E) of every score that used qk[a, c]; R gathers
+ * dL/dOV (pattern-weighted dlogits on the key rows); S the dlogits on the
+ * query rows.  Then
+ *   dQ = M K, dK = M^T Q, RU = R W_U^T, dVt = RU W_O^T, dW_O = Vt^T RU
+ *   dW_Q = X^T dQ (K, V likewise); db_Q = sum of dQ's position rows
+ *   dX = dQ W_Q^T + dK W_K^T + dVt W_V^T + S W_U^T        (dX = [dW_E; dW_pos])
+ *   dW_U = X^T S + sum_h (Vt W_O)^T R + b_O^T colsum, db_U = colsum, db_O = colsum W_U^T
+ * where colsum is dlogits summed over all rows. */
 
 /* Per-step tables from the current weights; X = [W_E; W_pos] is [VT, D]. */
 static void tables_build(Trainer *t)
