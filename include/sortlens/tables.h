@@ -42,6 +42,11 @@ typedef struct CircuitTables {
     float *memory;      /* one block holding all of the above */
 } CircuitTables;
 
+/* The tables grow as H (V + T)^2 while the file holding W_E grows as V D, so a
+ * small file (d_model 1, a large vocabulary) could otherwise ask for
+ * gigabytes; models whose tables would exceed this are refused. */
+#define TABLES_MAX_FLOATS ((size_t)64 << 20)   /* 256 MB */
+
 CircuitTables *tables_new(const Model *m, SlError *err);
 void tables_free(CircuitTables *t);   /* accepts NULL */
 

@@ -1,10 +1,200 @@
-/* cmd_circuit.c: `sortlens circuit`.  To be written. */
+/* cmd_circuit.c: `sortlens circuit NAME`: print one full QK or OV circuit
+ * as CSV or JSON, labelled, with enough digits to read the floats back. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "sortlens/circuits.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sortlens circuit NAME [--model PATH] [--layer L] [--head H] [--format csv|json]\n"
+          "\n"
+          "Print a full circuit of one attention head, multiplied out through the\n"
+          "embeddings and the unembedding (QK terms unscaled, as the notebook plots them):\n"
+          "  ov              W_E W_V W_O W_U            rows: tokens,    columns: values\n"
+          "  ov-pos          W_pos W_V W_O W_U          rows: positions, columns: values\n"
+          "  qk-token-token  W_E W_Q W_K^T W_E^T        rows: query tokens,    columns: key tokens\n"
+          "  qk-token-pos    W_E W_Q W_K^T W_pos^T      rows: query tokens,    columns: key positions\n"
+          "  qk-pos-token    W_pos W_Q W_K^T W_E^T      rows: query positions, columns: key tokens\n"
+          "  qk-pos-pos      W_pos W_Q W_K^T W_pos^T    rows: query positions, columns: key positions\n"
+          "Tokens are labelled 0..49, BOS, MID (for the default sizes); positions p0..p21,\n"
+          "where p0 is BOS, p1..p10 the list, p11 MID and p12..p21 the sorted list.\n"
+          "Biases, if the model has any, are folded into the position side.  For a layer\n"
+          "after the first, the circuit is the direct one: as if the head read the\n"
+          "embeddings straight, ignoring what earlier layers add.\n"
+          "\n"
+          "options:\n"
+          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --layer L         layer (default 0)\n"
+          "  --head H          head (default 0)\n"
+          "  --format csv|json csv (default): a header row of column labels, then one row\n"
+          "                    per matrix row led by its label; json: {\"name\", \"rows\",\n"
+          "                    \"cols\", \"row_labels\", \"col_labels\", \"data\", \"layer\", \"head\"}\n"
+          "  -h, --help        this help\n",
+          out);
+}
+
+/* RFC 4180: labels are plain here, but quote anything unusual anyway. */
+static void csv_cell(FILE *out, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n")) {
+        fputc('"', out);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', out);
+            fputc(*s, out);
+        }
+        fputc('"', out);
+    } else {
+        fputs(s, out);
+    }
+}
+
+static void write_csv(FILE *out, const NamedMatrix *nm)
+{
+    for (int c = 0; c < nm->cols; c++) {
+        fputc(',', out);
+        csv_cell(out, nm->col_labels[c]);
+    }
+    fputc('\n', out);
+    for (int r = 0; r < nm->rows; r++) {
+        csv_cell(out, nm->row_labels[r]);
+        for (int c = 0; c < nm->cols; c++)
+            fprintf(out, ",%.9g", (double)nm->data[(size_t)r * nm->cols + c]);   /* 9 digits round-trip a float */
+        fputc('\n', out);
+    }
+}
+
+/* jansson refuses NaN and infinities; JSON has no spelling for them: null. */
+static json_t *json_float(float x)
+{
+    return isfinite(x) ? json_real((double)x) : json_null();
+}
+
+static int write_json(FILE *out, const NamedMatrix *nm, int layer, int head)
+{
+    json_t *root = json_object(), *rl = json_array(), *cl = json_array(), *data = json_array();
+    int rc = -1;
+    if (!root || !rl || !cl || !data)
+        goto done;
+    for (int r = 0; r < nm->rows; r++)
+        json_array_append_new(rl, json_string(nm->row_labels[r]));
+    for (int c = 0; c < nm->cols; c++)
+        json_array_append_new(cl, json_string(nm->col_labels[c]));
+    for (int r = 0; r < nm->rows; r++) {
+        json_t *row = json_array();
+        if (!row)
+            goto done;
+        for (int c = 0; c < nm->cols; c++)
+            json_array_append_new(row, json_float(nm->data[(size_t)r * nm->cols + c]));
+        json_array_append_new(data, row);
+    }
+    json_object_set_new(root, "name", json_string(nm->name));
+    json_object_set_new(root, "rows", json_integer(nm->rows));
+    json_object_set_new(root, "cols", json_integer(nm->cols));
+    json_object_set_new(root, "row_labels", rl);
+    json_object_set_new(root, "col_labels", cl);
+    json_object_set_new(root, "data", data);
+    json_object_set_new(root, "layer", json_integer(layer));
+    json_object_set_new(root, "head", json_integer(head));
+    rl = cl = data = NULL;
+    /* JSON_REAL_PRECISION(9): the shortest that round-trips every float32. */
+    rc = json_dumpf(root, out, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(9));
+    fputc('\n', out);
+done:
+    json_decref(rl);
+    json_decref(cl);
+    json_decref(data);
+    json_decref(root);
+    return rc;
+}
 
 int cmd_circuit(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("circuit: not implemented yet");
-    return EXIT_RUNTIME;
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"layer", required_argument, NULL, 'l'},
+        {"head", required_argument, NULL, 'H'},
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *format = "csv";
+    long layer = 0, head = 0;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': model_path = optarg; break;
+        case 'l':
+            if (!cli_parse_long("--layer", optarg, 0, MODEL_MAX_LAYERS - 1, &layer))
+                return EXIT_USAGE;
+            break;
+        case 'H':
+            if (!cli_parse_long("--head", optarg, 0, MODEL_MAX_HEADS - 1, &head))
+                return EXIT_USAGE;
+            break;
+        case 'f':
+            if (strcmp(optarg, "csv") && strcmp(optarg, "json")) {
+                cli_error("circuit: --format: '%s' is not csv or json", optarg);
+                return EXIT_USAGE;
+            }
+            format = optarg;
+            break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case ':':
+            cli_error("circuit: %s needs a value; try 'sortlens circuit --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            if (optopt)
+                cli_error("circuit: unknown option '-%c'; try 'sortlens circuit --help'", optopt);
+            else
+                cli_error("circuit: unknown option '%s'; try 'sortlens circuit --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        cli_error("circuit: which circuit? one of ov, ov-pos, qk-token-token, qk-token-pos, qk-pos-token, qk-pos-pos");
+        return EXIT_USAGE;
+    }
+    if (argc - optind > 1) {
+        cli_error("circuit: one circuit at a time ('%s' is extra)", argv[optind + 1]);
+        return EXIT_USAGE;
+    }
+    SlError err = {0};
+    CircuitKind kind;
+    if (circuit_kind_from_name(argv[optind], &kind, &err)) {
+        cli_error("circuit: %s", err.message);
+        return EXIT_USAGE;
+    }
+    Model *m = cli_load_model(model_path);
+    if (!m)
+        return EXIT_RUNTIME;
+    NamedMatrix *nm = circuit_get_kind(m, kind, (int)layer, (int)head, &err);
+    if (!nm) {
+        cli_error("%s: %s", model_path ? model_path : "bundled model", err.message);
+        model_free(m);
+        return cli_exit_code(err.code);
+    }
+    int status = EXIT_OK;
+    if (strcmp(format, "json") == 0) {
+        if (write_json(stdout, nm, (int)layer, (int)head)) {
+            cli_error("circuit: out of memory writing JSON");
+            status = EXIT_RUNTIME;
+        }
+    } else {
+        write_csv(stdout, nm);
+    }
+    if (fflush(stdout) || ferror(stdout)) {
+        cli_error("stdout: write error");
+        status = EXIT_RUNTIME;
+    }
+    named_matrix_free(nm);
+    model_free(m);
+    return status;
 }

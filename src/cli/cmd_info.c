@@ -1,10 +1,181 @@
-/* cmd_info.c: `sortlens info`.  To be written. */
+/* cmd_info.c: `sortlens info`: what a checkpoint holds (format, config,
+ * parameter count, biases, tensors as stored, metadata), as text or JSON. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "cli.h"
+#include "sortlens/checkpoint.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sortlens info [--model PATH] [--json]\n"
+          "\n"
+          "Describe a checkpoint: its format (pytorch or safetensors, told apart by\n"
+          "content), the model config inferred from the tensor shapes, the parameter\n"
+          "count, which biases the file holds (missing ones are zero), every tensor as\n"
+          "stored (name, dtype, shape) and the safetensors metadata.  The checkpoint is\n"
+          "validated as a model, so an invalid one is reported, not described.\n"
+          "\n"
+          "options:\n"
+          "  --model PATH   a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --json         one JSON object: path, format, config, parameters, biases,\n"
+          "                 tensors [{name, dtype, shape}], metadata\n"
+          "  -h, --help     this help\n",
+          out);
+}
+
+static const char *const bias_names[] = {"b_Q", "b_K", "b_V", "b_O", "b_U"};
+static const int bias_index[] = {P_B_Q, P_B_K, P_B_V, P_B_O, P_B_U};
+
+static bool all_zero(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] != 0.0f)
+            return false;
+    return true;
+}
+
+static void shape_text(const Tensor *t, char *buf, size_t size)
+{
+    size_t o = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < t->ndim && o < size; d++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%" PRId64, d ? ", " : "", t->shape[d]);
+    if (o < size)
+        snprintf(buf + o, size - o, "]");
+}
+
+static void print_text(const char *path, const char *format, const TensorSet *ts, Model *m)
+{
+    const ModelConfig *c = &m->cfg;
+    printf("file:        %s\n", path);
+    printf("format:      %s\n", format);
+    printf("config:      n_layers %d, n_heads %d, d_model %d, d_head %d\n", c->n_layers, c->n_heads, c->d_model, c->d_head);
+    printf("             n_ctx %d, d_vocab %d, d_vocab_out %d, list_len %d\n", c->n_ctx, c->d_vocab, c->d_vocab_out,
+           c->list_len);
+    printf("task:        sorts lists of %d values in 0..%d (BOS %d, MID %d)\n", c->list_len, c->d_vocab_out - 1,
+           c->d_vocab_out, c->d_vocab_out + 1);
+    printf("parameters:  %zu (biases included)\n", m->num_params);
+    printf("biases:     ");
+    for (size_t i = 0; i < sizeof bias_index / sizeof bias_index[0]; i++) {
+        int p = bias_index[i];
+        const char *state = !m->has_bias[p] ? "absent (zero)"
+                          : all_zero(model_params_get(&m->params, p), m->param_sizes[p]) ? "zero" : "nonzero";
+        printf(" %s %s%s", bias_names[i], state, i + 1 < sizeof bias_index / sizeof bias_index[0] ? "," : "\n");
+    }
+    printf("tensors:     %d\n", ts->count);
+    int width = 0;
+    for (int i = 0; i < ts->count; i++)
+        if ((int)strlen(ts->items[i].name) > width)
+            width = (int)strlen(ts->items[i].name);
+    for (int i = 0; i < ts->count; i++) {
+        char shape[160];
+        shape_text(&ts->items[i], shape, sizeof shape);
+        printf("  %-*s  %-4s %s\n", width, ts->items[i].name, dtype_name(ts->items[i].dtype), shape);
+    }
+    printf("metadata:    %d\n", ts->meta_count);
+    for (int i = 0; i < ts->meta_count; i++)
+        printf("  %s: %s\n", ts->meta_keys[i], ts->meta_values[i]);
+}
+
+static int print_json(const char *path, const char *format, const TensorSet *ts, Model *m)
+{
+    const ModelConfig *c = &m->cfg;
+    json_t *root = json_object(), *cfg = json_object(), *biases = json_object(), *tensors = json_array(),
+           *meta = json_object();
+    json_t *jpath = json_string(path);   /* NULL when the path is not UTF-8 */
+    json_object_set_new(root, "path", jpath ? jpath : json_null());
+    json_object_set_new(root, "format", json_string(format));
+    const struct { const char *k; int v; } fields[] = {
+        {"n_layers", c->n_layers}, {"n_heads", c->n_heads}, {"d_model", c->d_model}, {"d_head", c->d_head},
+        {"n_ctx", c->n_ctx}, {"d_vocab", c->d_vocab}, {"d_vocab_out", c->d_vocab_out}, {"list_len", c->list_len},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        json_object_set_new(cfg, fields[i].k, json_integer(fields[i].v));
+    json_object_set_new(root, "config", cfg);
+    json_object_set_new(root, "parameters", json_integer((json_int_t)m->num_params));
+    for (size_t i = 0; i < sizeof bias_index / sizeof bias_index[0]; i++) {
+        int p = bias_index[i];
+        json_object_set_new(biases, bias_names[i],
+                            json_pack("{s:b,s:b}", "present", m->has_bias[p], "all_zero",
+                                      all_zero(model_params_get(&m->params, p), m->param_sizes[p])));
+    }
+    json_object_set_new(root, "biases", biases);
+    for (int i = 0; i < ts->count; i++) {
+        const Tensor *t = &ts->items[i];
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++)
+            json_array_append_new(shape, json_integer(t->shape[d]));
+        json_array_append_new(tensors, json_pack("{s:s,s:s,s:o}", "name", t->name, "dtype", dtype_name(t->dtype),
+                                                 "shape", shape));
+    }
+    json_object_set_new(root, "tensors", tensors);
+    for (int i = 0; i < ts->meta_count; i++)
+        json_object_set_new(meta, ts->meta_keys[i], json_string(ts->meta_values[i]));
+    json_object_set_new(root, "metadata", meta);
+    int rc = json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    putchar('\n');
+    return rc == 0 && !ferror(stdout) ? EXIT_OK : EXIT_RUNTIME;
+}
 
 int cmd_info(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("info: not implemented yet");
-    return EXIT_RUNTIME;
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = NULL;
+    bool json = false;
+    int ch;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm': path = optarg; break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case ':':
+            cli_error("info: %s needs a value; try 'sortlens info --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            cli_error("info: unknown option '%s'; try 'sortlens info --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    SlError err = {0};
+    if (!path && !(path = cli_default_model_path(&err))) {
+        cli_error("%s", err.message);
+        return EXIT_RUNTIME;
+    }
+    const char *format = NULL;
+    TensorSet *ts = ckpt_read_tensors(path, &format, &err);
+    if (!ts) {
+        cli_error("%s", err.message);
+        return cli_exit_code(err.code);
+    }
+    Model *m = model_from_tensors(ts, path, &err);
+    if (!m) {
+        cli_error("%s", err.message);
+        tensorset_free(ts);
+        return cli_exit_code(err.code);
+    }
+    int rc = EXIT_OK;
+    if (json)
+        rc = print_json(path, format, ts, m);
+    else
+        print_text(path, format, ts, m);
+    if (fflush(stdout) != 0)
+        rc = EXIT_RUNTIME;
+    model_free(m);
+    tensorset_free(ts);
+    return rc;
 }

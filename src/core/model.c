@@ -198,6 +198,26 @@ static bool classify_name(const char *name, int n_layers, int *param, int *layer
     return false;
 }
 
+/* Which config number each dimension of param i is, and where it was read. */
+enum { F_VOCAB, F_MODEL, F_CTX, F_VOCAB_OUT, F_HEADS, F_HEAD };
+static const struct { const char *what, *source; } field_info[] = {
+    [F_VOCAB] = {"d_vocab", "embed.W_E"}, [F_MODEL] = {"d_model", "embed.W_E"},
+    [F_CTX] = {"n_ctx", "pos_embed.W_pos"}, [F_VOCAB_OUT] = {"d_vocab_out", "unembed.W_U"},
+    [F_HEADS] = {"n_heads", "blocks.0.attn.W_Q"}, [F_HEAD] = {"d_head", "blocks.0.attn.W_Q"},
+};
+
+static int param_dim_field(int i, int d)
+{
+    static const int dims[NUM_PARAM_TENSORS][3] = {
+        [P_W_E] = {F_VOCAB, F_MODEL}, [P_W_POS] = {F_CTX, F_MODEL},
+        [P_W_Q] = {F_HEADS, F_MODEL, F_HEAD}, [P_W_K] = {F_HEADS, F_MODEL, F_HEAD},
+        [P_W_V] = {F_HEADS, F_MODEL, F_HEAD}, [P_W_O] = {F_HEADS, F_HEAD, F_MODEL},
+        [P_B_Q] = {F_HEADS, F_HEAD}, [P_B_K] = {F_HEADS, F_HEAD}, [P_B_V] = {F_HEADS, F_HEAD},
+        [P_B_O] = {F_MODEL}, [P_W_U] = {F_MODEL, F_VOCAB_OUT}, [P_B_U] = {F_VOCAB_OUT},
+    };
+    return dims[i][d];
+}
+
 Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
 {
     ModelConfig c = {0};
@@ -208,11 +228,18 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
     const Tensor *wq = wu ? need(ts, "blocks.0.attn.W_Q", 3, label, err) : NULL;
     if (!wq)
         return NULL;
-    if (!shape_int(we->shape[0]) || !shape_int(we->shape[1]) || !shape_int(wp->shape[0]) ||
-        !shape_int(wu->shape[1]) || !shape_int(wq->shape[0]) || !shape_int(wq->shape[2])) {
-        sl_error_set(err, SL_EFORMAT, "%s: a weight has an empty or huge dimension", label);
-        return NULL;
-    }
+    /* Each config number comes from one tensor's dimension; messages about
+     * a disagreement name that tensor and the one that disagrees. */
+    const struct { const Tensor *t; int dim; const char *what; } src[] = {
+        {we, 0, "rows (d_vocab)"}, {we, 1, "columns (d_model)"}, {wp, 0, "rows (n_ctx)"},
+        {wu, 1, "columns (d_vocab_out)"}, {wq, 0, "heads"}, {wq, 2, "columns per head (d_head)"},
+    };
+    for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
+        if (!shape_int(src[i].t->shape[src[i].dim])) {
+            sl_error_set(err, SL_EFORMAT, "%s: %s has %" PRId64 " %s; it must be 1..2147483647", label, src[i].t->name,
+                         src[i].t->shape[src[i].dim], src[i].what);
+            return NULL;
+        }
     c.d_vocab = (int)we->shape[0];
     c.d_model = (int)we->shape[1];
     c.n_ctx = (int)wp->shape[0];
@@ -226,6 +253,18 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
             break;
         c.n_layers++;
     }
+    /* The sort task's relations, said in terms of the tensors. */
+    if ((int64_t)c.d_vocab != (int64_t)c.d_vocab_out + 2) {
+        sl_error_set(err, SL_EFORMAT, "%s: embed.W_E has %d rows (d_vocab); unembed.W_U has %d columns (d_vocab_out), "
+                     "which implies %lld (the values, BOS and MID)", label, c.d_vocab, c.d_vocab_out,
+                     (long long)c.d_vocab_out + 2);
+        return NULL;
+    }
+    if (c.n_ctx % 2 || c.n_ctx < 4) {
+        sl_error_set(err, SL_EFORMAT, "%s: pos_embed.W_pos has %d rows (n_ctx); the sort task needs an even n_ctx = 2n + 2 "
+                     "with n >= 1, so %d or %d", label, c.n_ctx, c.n_ctx < 4 ? 4 : c.n_ctx - 1, c.n_ctx < 4 ? 6 : c.n_ctx + 1);
+        return NULL;
+    }
     if (model_config_validate(&c, err)) {
         sl_error_prefix(err, label);
         return NULL;
@@ -236,6 +275,11 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
         int param, layer;
         bool buffer;
         if (!classify_name(ts->items[i].name, c.n_layers, &param, &layer, &buffer)) {
+            if (classify_name(ts->items[i].name, MODEL_MAX_LAYERS, &param, &layer, &buffer) && layer >= c.n_layers) {
+                sl_error_set(err, SL_EFORMAT, "%s: %s belongs to layer %d, but blocks.%d.attn.W_Q is missing (layers must be "
+                             "numbered 0..L-1)", label, ts->items[i].name, layer, c.n_layers);
+                return NULL;
+            }
             sl_error_set(err, SL_EFORMAT, "%s: unexpected tensor %s (sortlens reads attention-only models without layernorm, %d layer%s)",
                          label, ts->items[i].name, c.n_layers, c.n_layers == 1 ? "" : "s");
             return NULL;
@@ -267,8 +311,9 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
             }
             for (int d = 0; d < nd; d++)
                 if (t->shape[d] != shape[d]) {
-                    sl_error_set(err, SL_EFORMAT, "%s: %s has size %" PRId64 " in dimension %d; the other weights imply %" PRId64,
-                                 label, name, t->shape[d], d, shape[d]);
+                    int f = param_dim_field(i, d);
+                    sl_error_set(err, SL_EFORMAT, "%s: %s has %s %" PRId64 " (dimension %d); %s implies %" PRId64,
+                                 label, name, field_info[f].what, t->shape[d], d, field_info[f].source, shape[d]);
                     goto fail;
                 }
             float *f = tensor_to_f32(t, err);
@@ -289,8 +334,10 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
     for (int i = 0; i < ts->meta_count; i++)
         if (tensorset_set_meta(m->meta, ts->meta_keys[i], ts->meta_values[i], err))
             goto fail;
-    if (model_prepare(m, err))
+    if (model_prepare(m, err)) {
+        sl_error_prefix(err, label);
         goto fail;
+    }
     return m;
 fail:
     model_free(m);

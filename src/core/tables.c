@@ -41,6 +41,13 @@ CircuitTables *tables_new(const Model *m, SlError *err)
     size_t hVE = (size_t)H * V * E, hTE = (size_t)H * T * E;
     size_t total = 3 * (hVE + hTE) + (size_t)H * ((size_t)V * V + (size_t)V * T + (size_t)T * V + (size_t)T * T)
                  + (size_t)H * (V + T) * D + (size_t)H * (V + T) * Vo + (size_t)(V + T) * Vo;
+    if (total > TABLES_MAX_FLOATS) {
+        free(t);
+        sl_error_set(err, SL_EFORMAT, "the circuit tables of this model would need %zu MB "
+                     "(d_vocab %d, n_ctx %d, %d heads, d_model %d); sortlens handles up to %zu MB",
+                     total * sizeof(float) >> 20, V, T, H, D, TABLES_MAX_FLOATS * sizeof(float) >> 20);
+        return NULL;
+    }
     t->memory = malloc(total * sizeof(float));
     if (!t->memory) {
         free(t);

@@ -1,0 +1,160 @@
+/* circuits.h: the published analysis of the sort model, computed for any
+ * loaded model: full QK and OV circuits as labelled matrices, the split of
+ * one example's attention scores into the four QK terms, direct logit
+ * attribution, the numbers that state the interpretation, and an ablation
+ * table run through the same forward path as everything else.
+ *
+ * Circuits (unscaled, as the notebook plots them; rows read from, columns
+ * read into):
+ *   ov              W_E   W_V W_O W_U          [V, Vo]  token -> value logit
+ *   ov-pos          W_pos W_V W_O W_U          [T, Vo]  position -> value logit
+ *   qk-token-token  W_E   W_Q W_K^T W_E^T      [V, V]   query token, key token
+ *   qk-token-pos    W_E   W_Q W_K^T W_pos^T    [V, T]   query token, key position
+ *   qk-pos-token    W_pos W_Q W_K^T W_E^T      [T, V]   query position, key token
+ *   qk-pos-pos      W_pos W_Q W_K^T W_pos^T    [T, T]   query position, key position
+ * Biases (b_Q, b_K, b_V) are folded into the position side (tables.h), so
+ * for models without biases, like the seed model, they are exactly the
+ * notebook's products.
+ *
+ * For layer 0 these are exact: the residual stream there is W_E[t] + W_pos[p].
+ * For a layer l > 0 of a multi-layer model, circuit_get() computes the same
+ * products with layer l's weights: the "direct" virtual circuit, i.e. what
+ * the head would do if it read the embeddings straight, ignoring what the
+ * earlier layers wrote into the residual stream.
+ *
+ * Labels: tokens "0".."Vo-1", "BOS", "MID"; positions "p0".."p(n_ctx-1)"
+ * (p0 is BOS, p1..pn the unsorted list, p(n+1) MID, then the sorted list).
+ */
+#ifndef SORTLENS_CIRCUITS_H
+#define SORTLENS_CIRCUITS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sortlens/decode.h"
+#include "sortlens/forward.h"
+#include "sortlens/model.h"
+
+typedef enum {
+    CIRCUIT_OV,
+    CIRCUIT_OV_POS,
+    CIRCUIT_QK_TOKEN_TOKEN,
+    CIRCUIT_QK_TOKEN_POS,
+    CIRCUIT_QK_POS_TOKEN,
+    CIRCUIT_QK_POS_POS,
+    CIRCUIT_COUNT
+} CircuitKind;
+
+/* "ov", "ov-pos", "qk-token-token", ... */
+const char *circuit_kind_name(CircuitKind k);
+/* 0, or SL_EINVAL with a message listing the names. */
+int circuit_kind_from_name(const char *name, CircuitKind *out, SlError *err);
+
+#define CIRCUIT_LABEL_MAX 16
+
+/* A matrix with a name and a label on every row and column. */
+typedef struct NamedMatrix {
+    char name[32];
+    int rows, cols;
+    char (*row_labels)[CIRCUIT_LABEL_MAX];   /* [rows] */
+    char (*col_labels)[CIRCUIT_LABEL_MAX];   /* [cols] */
+    float *data;                             /* [rows, cols] row-major */
+} NamedMatrix;
+
+NamedMatrix *named_matrix_new(const char *name, int rows, int cols, SlError *err);
+void named_matrix_free(NamedMatrix *nm);   /* accepts NULL */
+
+/* Labels as described above, into buf (at least CIRCUIT_LABEL_MAX bytes). */
+void circuit_token_label(const ModelConfig *c, int token, char *buf);
+void circuit_position_label(const ModelConfig *c, int pos, char *buf);
+
+/* The full circuit `kind` of layer `layer`, head `head`.  Layer 0 comes from
+ * m->tables when they are built; other layers (and layer 0 without tables)
+ * are multiplied out with BLAS.  NULL and SL_EINVAL for a layer or head out
+ * of range. */
+NamedMatrix *circuit_get_kind(const Model *m, CircuitKind kind, int layer, int head, SlError *err);
+/* Same, by name ("ov", "qk-pos-token", ...). */
+NamedMatrix *circuit_get(const Model *m, const char *name, int layer, int head, SlError *err);
+
+/* ---- one example ---------------------------------------------------------- */
+
+enum { SCORE_TERM_TOK_TOK, SCORE_TERM_TOK_POS, SCORE_TERM_POS_TOK, SCORE_TERM_POS_POS, SCORE_TERMS };
+
+/* The attention score of every (query, key) of one sequence in layer 0,
+ * head `head`, split into the four QK terms (unscaled):
+ *   terms[SCORE_TERM_*, q, k]   [4, T, T]
+ * Their sum divided by sqrt(d_head) is the score (hook_attn_scores); keys
+ * after the query (masked) hold 0.  Needs m->tables (model_prepare). */
+int circuit_score_terms(const Model *m, int head, const int *tokens /* [T] */, int T,
+                        float *terms /* [4, T, T] */, SlError *err);
+
+/* Direct logit attribution of the logit of `value` at query position q of
+ * sequence b of the last forward in `cache` (run without intervention, or
+ * with one that changes only the pattern):
+ *   src[l, h, k] = pattern[l, b, h, q, k] * (v[l, b, k, h] W_O[l, h] W_U[:, value])
+ *   *direct      = (hook_embed + hook_pos_embed)[b, q] W_U[:, value]
+ *                  + sum_l b_O[l] W_U[:, value] + b_U[value]
+ * so that  sum src + *direct = logits[b, q, value].  In layer 0 of a model
+ * src[0, h, k] = pattern * (ov[t_k, value] + ov_pos[k, value]) and *direct =
+ * direct_tok[t_q] + direct_pos[q] (tables.h).  Exact for one-layer models;
+ * for deeper models it is the direct path of each head (the heads' outputs
+ * that later layers read again are not followed). */
+int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value,
+                float *src /* [L, H, T] */, float *direct, SlError *err);
+
+/* ---- the numbers that state the interpretation ----------------------------- */
+
+/* Rows 0..Vo-1 (the values) of the OV token circuit of (layer, head) whose
+ * argmax over the Vo value columns is on the diagonal: the head copies the
+ * value it attends to.  *hits of *total (= Vo). */
+int circuit_ov_copy_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err);
+
+/* The notebook's count: rows 0..Vo-1 of the token-token QK circuit,
+ * restricted to the Vo value columns (BOS and MID left out), whose argmax is
+ * the row's value + 1: a query holding value x attends most to the key
+ * value x + 1.  The denominator is Vo: the last row (Vo-1), whose x + 1 is
+ * not a value column, counts as a miss by construction, as in the notebook
+ * (on the seed model 31 of 50, 0.62). */
+int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err);
+
+/* Attention statistics at the n prediction positions (MID .. b_{n-1}) of
+ * `lists` random lists from `seed`, teacher-forced, per layer and head
+ * (index l * H + h): */
+typedef struct AttentionStats {
+    long queries;              /* prediction positions seen (lists * n) */
+    double top_source_correct; /* the most-attended key holds the correct next value */
+    double mass_after_mid;     /* mean attention on keys after MID (the sorted prefix) */
+} AttentionStats;
+int circuit_attention_stats(const Model *m, long lists, uint64_t seed,
+                            AttentionStats *stats /* [L * H] */, SlError *err);
+
+/* Mean hook_z of `layer` per head over every position of `lists` random
+ * lists (teacher-forced), for mean ablation (Intervention.ablate_mean_z). */
+int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed,
+                   float *mean_z /* [H, E] */, SlError *err);
+
+/* The ablation table: decode_eval of the same lists under each intervention
+ * (layer 0, every head). */
+enum {
+    ABLATION_CLEAN,
+    ABLATION_QK_TOK_TOK,
+    ABLATION_QK_TOK_POS,
+    ABLATION_QK_POS_TOK,
+    ABLATION_QK_POS_POS,
+    ABLATION_OV_NO_POS,
+    ABLATION_NO_DIRECT,
+    ABLATION_COUNT
+};
+typedef struct AblationRow {
+    const char *name;         /* "clean", "no-qk-token-token", ... (JSON key) */
+    const char *description;  /* what was removed, for the report */
+    Intervention iv;
+    EvalResult res;
+} AblationRow;
+/* Fills the intervention of ablation `which` (ABLATION_*). */
+void circuit_ablation_intervention(int which, Intervention *iv);
+int circuit_ablation_table(const Model *m, long lists, uint64_t seed,
+                           AblationRow rows[ABLATION_COUNT], ProgressFn progress, void *progress_ctx,
+                           SlError *err);
+
+#endif

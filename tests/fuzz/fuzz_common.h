@@ -1,0 +1,98 @@
+/* fuzz_common.h: the checks every fuzz target makes on what a loader
+ * returned, beyond "did not crash".  A failed check calls abort(), which
+ * libFuzzer and the replay main both report as a crash. */
+#ifndef SORTLENS_FUZZ_COMMON_H
+#define SORTLENS_FUZZ_COMMON_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sortlens/model.h"
+#include "sortlens/tensor.h"
+
+#define FUZZ_CHECK(cond, ...)                                            \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            fprintf(stderr, "fuzz check failed: %s: ", #cond);           \
+            fprintf(stderr, __VA_ARGS__);                                \
+            fputc('\n', stderr);                                         \
+            abort();                                                     \
+        }                                                                \
+    } while (0)
+
+/* A refusal must carry a negative code and a one-line message (the
+ * project's rule: every malformed input is refused with a message), and
+ * must not be for lack of memory. */
+static inline void fuzz_check_refusal(const SlError *err)
+{
+    FUZZ_CHECK(err->code < 0, "code %d", err->code);
+    /* inputs are small, so running out of memory means an allocation was
+     * sized from a number in the file instead of from its size */
+    FUZZ_CHECK(err->code != SL_ENOMEM, "out of memory: %s", err->message);
+    FUZZ_CHECK(err->message[0] != '\0', "empty message");
+    FUZZ_CHECK(memchr(err->message, '\0', sizeof err->message) != NULL, "message not terminated");
+    FUZZ_CHECK(strchr(err->message, '\n') == NULL, "message has a newline: %s", err->message);
+}
+
+/* Checks that a TensorSet is internally consistent and touches every byte
+ * it claims to own, so that ASan/valgrind see any short allocation.
+ * Returns the total data bytes. */
+static inline size_t fuzz_check_tensorset(const TensorSet *ts)
+{
+    size_t total = 0;
+    unsigned sum = 0;
+    FUZZ_CHECK(ts->count >= 0 && ts->count <= ts->capacity, "count %d capacity %d", ts->count, ts->capacity);
+    for (int i = 0; i < ts->count; i++) {
+        const Tensor *t = &ts->items[i];
+        FUZZ_CHECK(t->name != NULL, "tensor %d has no name", i);
+        FUZZ_CHECK((unsigned)t->dtype < DT_COUNT, "%s: dtype %d", t->name, (int)t->dtype);
+        FUZZ_CHECK(t->ndim >= 0 && t->ndim <= TENSOR_MAX_DIMS, "%s: ndim %d", t->name, t->ndim);
+        int64_t numel = shape_numel(t->ndim, t->shape, dtype_size(t->dtype));
+        FUZZ_CHECK(numel >= 0, "%s: bad shape", t->name);
+        FUZZ_CHECK((size_t)numel * dtype_size(t->dtype) == t->nbytes, "%s: %zu bytes for %lld elements",
+                   t->name, t->nbytes, (long long)numel);
+        FUZZ_CHECK(t->nbytes == 0 || t->data != NULL, "%s: no data", t->name);
+        const uint8_t *p = t->data;
+        for (size_t k = 0; k < t->nbytes; k++)
+            sum += p[k];
+        FUZZ_CHECK(tensorset_find(ts, t->name) == t, "%s: appears twice", t->name);
+        total += t->nbytes;
+    }
+    for (int i = 0; i < ts->meta_count; i++) {
+        FUZZ_CHECK(ts->meta_keys[i] && ts->meta_values[i], "metadata %d is NULL", i);
+        sum += (unsigned)strlen(ts->meta_keys[i]) + (unsigned)strlen(ts->meta_values[i]);
+    }
+    /* keep the reads from being optimised away */
+    volatile unsigned sink = sum;
+    (void)sink;
+    return total;
+}
+
+/* A model that loaded must satisfy its own validation and be writable. */
+static inline void fuzz_check_model(const Model *m)
+{
+    SlError err = {0};
+    FUZZ_CHECK(model_config_validate(&m->cfg, &err) == 0, "loaded an invalid config: %s", err.message);
+    FUZZ_CHECK(m->tables != NULL, "no circuit tables");
+    TensorSet *out = model_to_tensors(m, &err);
+    FUZZ_CHECK(out != NULL, "cannot convert back: %s", err.message);
+    fuzz_check_tensorset(out);
+    tensorset_free(out);
+}
+
+/* Loads a model from the tensors a loader returned, checking either the
+ * model or the refusal. */
+static inline void fuzz_try_model(const TensorSet *ts, const char *label)
+{
+    SlError err = {0};
+    Model *m = model_from_tensors(ts, label, &err);
+    if (m)
+        fuzz_check_model(m);
+    else
+        fuzz_check_refusal(&err);
+    model_free(m);
+}
+
+#endif

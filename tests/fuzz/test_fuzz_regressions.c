@@ -1,0 +1,51 @@
+/* test_fuzz_regressions.c: each input that once crashed a fuzzer (or broke
+ * one of its checks), loaded the way a user would, must now be refused with
+ * the message that names what is wrong.  The inputs live in the corpus as
+ * corpus/<target>/crash-*, where the replay tests also run them.
+ *
+ * Usage: test-fuzz-regressions CORPUS_DIR */
+#include <stdio.h>
+#include <string.h>
+
+#include "sortlens/checkpoint.h"
+#include "test_util.h"
+
+static const char *corpus;
+
+static const struct {
+    const char *file;      /* under corpus/ */
+    const char *message;   /* a part of the expected message */
+} cases[] = {
+    /* 33 KB of safetensors (d_model 1, d_vocab 8194) asked for 768 MB of
+     * circuit tables: allocation must stay bounded by the file's size */
+    {"safetensors/crash-tables-blowup.safetensors",
+     "the circuit tables of this model would need 768 MB (d_vocab 8194, n_ctx 4, 1 heads, d_model 1)"},
+};
+
+START_TEST(test_crash_input)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", corpus, cases[_i].file);
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m == NULL, "%s: loaded", cases[_i].file);
+    ck_assert_msg(strstr(err.message, cases[_i].message) != NULL, "%s: message '%s' lacks '%s'",
+                  cases[_i].file, err.message, cases[_i].message);
+    ck_assert_msg(strncmp(err.message, path, strlen(path)) == 0, "message '%s' does not start with the path",
+                  err.message);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+        return 2;
+    }
+    corpus = argv[1];
+    Suite *s = suite_create("fuzz-regressions");
+    TCase *tc = tcase_create("crash inputs");
+    tcase_add_loop_test(tc, test_crash_input, 0, (int)(sizeof cases / sizeof cases[0]));
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
