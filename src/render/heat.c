@@ -189,21 +189,26 @@ void fmt_num(char *buf, size_t size, double v, int width, bool sign)
     }
 }
 
+void fmt_short(char *buf, size_t size, double v, bool sign)
+{
+    double a = fabs(v);
+    const char *f = a >= 1e5 ? (sign ? "%+.2g" : "%.2g") : a >= 100 ? (sign ? "%+.0f" : "%.0f")
+                  : a >= 10 ? (sign ? "%+.1f" : "%.1f") : a == 0 ? (sign ? "0" : "0") : (sign ? "%+.2f" : "%.2f");
+    snprintf(buf, size, f, v);
+}
+
 /* ---- colour bar ----------------------------------------------------------- */
 
 int render_colorbar(Canvas *cv, int x, int y, int w, RampKind k, float lo, float hi)
 {
-    char a[16], b[16];
+    char a[24], b[24];
     if (k == RAMP_DIVERGING) {
         float range = fmaxf(fabsf(lo), fabsf(hi));
         lo = -range;
         hi = range;
-        fmt_num(a, sizeof a, lo, 6, true);
-        fmt_num(b, sizeof b, hi, 6, true);
-    } else {
-        fmt_num(a, sizeof a, lo, 6, false);
-        fmt_num(b, sizeof b, hi, 6, false);
     }
+    fmt_short(a, sizeof a, lo, k == RAMP_DIVERGING);
+    fmt_short(b, sizeof b, hi, k == RAMP_DIVERGING);
     int la = (int)strlen(a), lb = (int)strlen(b);
     int cells = w - la - lb - 2;
     if (cells < 3) {   /* no room for the bar: the range alone */

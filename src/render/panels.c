@@ -160,9 +160,6 @@ void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
     cv_fill(cv, ' ', COL_TITLE, COL_BAR, 0);
     char buf[256];
     int x = cv_text_bg(cv, 1, 0, "sortlens", COL_TITLE, COL_BAR, ATTR_BOLD) + 2;
-    snprintf(buf, sizeof buf, "%s  %d layer%s %d head%s, lists of %d values 0..%d", sc->model_label ? sc->model_label : "",
-             sc->L, sc->L == 1 ? "" : "s", sc->H, sc->H == 1 ? "" : "s", sc->n, sc->Vo - 1);
-    x = cv_text_bg(cv, x, 0, buf, COL_TITLE, COL_BAR, 0) + 2;
     if (page_tabs) {
         /* "1 Sort|2 Attention|3 Circuits": the current one reversed */
         char tabs[128];
@@ -173,18 +170,38 @@ void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
             canvas_tag(&t, TAG_PAGE, idx, 0, 0);
             x = cv_text_bg(&t, x, 0, tok, COL_TITLE, COL_BAR, idx == page ? ATTR_REVERSE | ATTR_BOLD : 0) + 1;
         }
+        x++;
     }
     const char *mode = sc->greedy ? "greedy" : "teacher-forced";
     snprintf(buf, sizeof buf, "%s  ? help", mode);
-    int w = utf8_width(buf);
-    if (cv->r.w - w - 1 > x)
-        cv_text_bg(cv, cv->r.w - w - 1, 0, buf, COL_TITLE, COL_BAR, ATTR_BOLD);
+    int right_w = utf8_width(buf) + 1;
+    if (cv->r.w - right_w > x)
+        cv_text_bg(cv, cv->r.w - right_w, 0, buf, COL_TITLE, COL_BAR, ATTR_BOLD);
+    else
+        right_w = 0;
+    /* the model and its shape, as much as fits */
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "  %d layer%s %d head%s, lists of %d values 0..%d", sc->L, sc->L == 1 ? "" : "s", sc->H,
+             sc->H == 1 ? "" : "s", sc->n, sc->Vo - 1);
+    const char *label = sc->model_label ? sc->model_label : "";
+    int room = cv->r.w - right_w - x - 1;
+    if (utf8_width(label) + utf8_width(cfg) <= room)
+        snprintf(buf, sizeof buf, "%s%s", label, cfg);
+    else
+        snprintf(buf, sizeof buf, "%s", label);
+    if (room > 0) {
+        Canvas t = canvas_sub(*cv, x, 0, room, 1);
+        cv_text_bg(&t, 0, 0, buf, COL_TITLE, COL_BAR, 0);
+    }
 }
 
 void render_status(Canvas *cv, const Scene *sc)
 {
-    static const char *terms[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
-    int x = text_at(cv, 0, 0, COL_LABEL, 0, "QK terms") + 1;
+    bool narrow = cv->r.w < 110;
+    static const char *long_terms[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
+    static const char *short_terms[4] = {"tt", "tp", "pt", "pp"};
+    const char *const *terms = narrow ? short_terms : long_terms;
+    int x = text_at(cv, 0, 0, COL_LABEL, 0, narrow ? "QK" : "QK terms") + 1;
     for (int t = 0; t < 4; t++) {
         bool off = sc->qk_off & (1u << t);
         char buf[32];
@@ -194,16 +211,16 @@ void render_status(Canvas *cv, const Scene *sc)
     }
     x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
     x = cv_text(cv, x, 0, "p", COL_KEY, ATTR_BOLD) + 1;
-    x = cv_text(cv, x, 0, "W_pos in OV", COL_DEFAULT, 0) + 1;
+    x = cv_text(cv, x, 0, narrow ? "W_pos" : "W_pos in OV", COL_DEFAULT, 0) + 1;
     x = cv_text(cv, x, 0, sc->ov_drop_pos ? "OFF" : "on", sc->ov_drop_pos ? COL_BAD : COL_DEFAULT,
                 sc->ov_drop_pos ? ATTR_BOLD : 0) + 2;
     x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
     x = cv_text(cv, x, 0, "a", COL_KEY, ATTR_BOLD) + 1;
-    x = cv_text(cv, x, 0, "blocked source", COL_DEFAULT, 0) + 1;
+    x = cv_text(cv, x, 0, narrow ? "blocked" : "blocked source", COL_DEFAULT, 0) + 1;
     if (sc->block_source >= 0) {
         char name[16], buf[48];
         scene_pos_name(sc, sc->block_source, name, sizeof name);
-        snprintf(buf, sizeof buf, "%s (pos %d)", name, sc->block_source);
+        snprintf(buf, sizeof buf, narrow ? "%s" : "%s (pos %d)", name, sc->block_source);
         x = cv_text(cv, x, 0, buf, COL_BAD, ATTR_BOLD) + 2;
     } else {
         x = cv_text(cv, x, 0, "none", COL_DEFAULT, 0) + 2;
@@ -243,8 +260,15 @@ void render_keys(Canvas *cv, bool pages)
     cv_fill(cv, ' ', COL_TITLE, COL_BAR, 0);
     int x = 1;
     Style st = cv->style;
-    for (size_t i = 0; i < sizeof key_help / sizeof key_help[0]; i++) {
-        if (!key_help[i].in_line || (!pages && strcmp(key_help[i].key, "Tab") == 0))
+    /* the key line lists keys by importance, as many as fit */
+    static const char *const order[] = {"\u2190\u2192 h l", "\u2191\u2193 k j", "e 0-9", "r", "Tab", "?", "q", "g",
+                                        "1-4", "p", "a", "c C", "f", "s"};
+    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
+        size_t i = 0;
+        while (i < sizeof key_help / sizeof key_help[0] && strcmp(key_help[i].key, order[o]) != 0)
+            i++;
+        if (i == sizeof key_help / sizeof key_help[0] || !key_help[i].in_line ||
+            (!pages && strcmp(key_help[i].key, "Tab") == 0))
             continue;
         /* short forms for the line */
         const char *k = key_help[i].key, *w = key_help[i].what;
@@ -267,7 +291,7 @@ void render_keys(Canvas *cv, bool pages)
             k = "c";
         int need = utf8_width(k) + 1 + utf8_width(w) + 2;
         if (x + need > cv->r.w)
-            break;
+            continue;   /* a shorter one further on may still fit */
         x = cv_text_bg(cv, x, 0, k, COL_KEY, COL_BAR, ATTR_BOLD) + 1;
         x = cv_text_bg(cv, x, 0, w, COL_TITLE, COL_BAR, 0) + 2;
     }
@@ -337,6 +361,8 @@ static int strip_first(const Scene *sc, int w, int cw, int first)
 
 int render_strip(Canvas *cv, const Scene *sc, int cw, int first)
 {
+    if (cw > 8)
+        cw = 8;
     first = strip_first(sc, cv->r.w, cw, first);
     text_at(cv, 0, 0, COL_LABEL, 0, "tokens");
     int visible = (cv->r.w - STRIP_LABEL_W) / cw;
@@ -392,6 +418,8 @@ int render_strip(Canvas *cv, const Scene *sc, int cw, int first)
 
 void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
 {
+    if (cw > 8)
+        cw = 8;
     first = strip_first(sc, cv->r.w, cw, first);
     int visible = (cv->r.w - STRIP_LABEL_W) / cw;
     text_at(cv, 0, 0, COL_LABEL, 0, "predicts");
@@ -408,13 +436,15 @@ void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
         bool right = sc->pred[i] == sc->sorted[i];
         bool changed = sc->base_pred && sc->base_pred[i] != sc->pred[i];
         char buf[24];
-        snprintf(buf, sizeof buf, "%*d", cw - 2, sc->pred[i]);
+        /* narrow cells (3) keep two digits and mark only the wrong values */
+        snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 2 : 2, sc->pred[i]);
         int attr = ATTR_BOLD | (changed ? ATTR_UNDERLINE : 0);
         int bg = q == sc->sel ? COL_SELECT : COL_DEFAULT;
         int fg = q == sc->sel ? COL_INK_DARK : right ? COL_GOOD : COL_BAD;
         int xe = cv_text_bg(&t, x, 0, buf, fg, bg, attr);
-        cv_put(&t, xe, 0, glyph(cv->style, right ? GL_RIGHT : GL_WRONG), right ? COL_GOOD : COL_BAD,
-               COL_DEFAULT, ATTR_BOLD);
+        if (cw >= 4 || !right)
+            cv_put(&t, xe, 0, glyph(cv->style, right ? GL_RIGHT : GL_WRONG), right ? COL_GOOD : COL_BAD,
+                   COL_DEFAULT, ATTR_BOLD);
         /* the probability as a floor percentage (never claims 100 too early),
          * on the sequential ramp */
         float pr = sc->prob[(size_t)i * sc->Vo + sc->pred[i]];
@@ -423,7 +453,9 @@ void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
             pct = 100;
         if (pct < 0)
             pct = 0;
-        snprintf(buf, sizeof buf, "%*d", cw - 1, pct);
+        if (cw < 4 && pct > 99)
+            pct = 99;   /* two digits in narrow cells; the detail line has the exact value */
+        snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 1 : 2, pct);
         Cell hc = heat_cell(cv->style, RAMP_SEQUENTIAL, pr, 0, 1);
         if (cv->style.depth >= DEPTH_256)
             cv_text_bg(&t, x, 1, buf, hc.fg, hc.bg, 0);
@@ -433,7 +465,7 @@ void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
         float tp[2];
         scene_topk(sc, i, tv, tp, 2);
         if (tv[1] >= 0) {
-            snprintf(buf, sizeof buf, "%*d", cw - 1, tv[1]);
+            snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 2 : 2, tv[1]);
             cv_text(&t, x, 2, buf, tp[1] >= 0.05f ? COL_WARN : COL_DIM, 0);
         }
     }
@@ -494,7 +526,7 @@ void render_pred_detail(Canvas *cv, const Scene *sc)
     for (int k = 1; k < SCENE_TOPK; k++) {
         if (tv[k] < 0)
             break;
-        x = cv_printf(cv, x + 1, 0, COL_DEFAULT, 0, "%d (%.4f)", tv[k], (double)tp[k]);
+        x = cv_printf(cv, x + 1, 0, COL_DEFAULT, 0, tp[k] >= 0.001f ? "%d (%.4f)" : "%d (%.1e)", tv[k], (double)tp[k]);
     }
     bool right = sc->pred[i] == sc->sorted[i];
     x = cv_printf(cv, x + 2, 0, COL_DIM, 0, "true %d", sc->sorted[i]);
@@ -511,7 +543,8 @@ void render_cursor_line(Canvas *cv, const Scene *sc)
     scene_pos_name(sc, q, qn, sizeof qn);
     scene_pos_name(sc, k, kn, sizeof kn);
     scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
-    int x = cv_printf(cv, 0, 0, COL_LABEL, 0, "%s attends to %s (pos %d = %s):", qn, kn, k, tl);
+    int x = cv_printf(cv, 0, 0, COL_LABEL, 0, "%s %s %s (pos %d = %s):", qn,
+                      cv->r.w < 100 ? glyph_str(cv->style, GL_ARROW) : "attends to", kn, k, tl);
     if (k > q) {
         cv_text(cv, x + 1, 0, "masked: a query never sees later positions", COL_DIM, 0);
         return;
@@ -520,6 +553,11 @@ void render_cursor_line(Canvas *cv, const Scene *sc)
     x = cv_printf(cv, x + 1, 0, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
     x = cv_printf(cv, x + 2, 0, COL_DEFAULT, 0, "score %+.3f", (double)s);
     float t[4];
+    if (cv->r.w < 100) {   /* no room for the terms on this line */
+        if (sc->block_source == k)
+            cv_text(cv, x + 2, 0, "(blocked)", COL_BAD, 0);
+        return;
+    }
     if (scene_qk_terms(sc, q, k, t)) {
         static const char *nm[4] = {"tt", "tp", "pt", "pp"};
         x = cv_text(cv, x + 1, 0, "= (", COL_DIM, 0);
@@ -603,7 +641,10 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         if ((int)strlen(lab) > cw)
             snprintf(lab, sizeof lab, "%d", k % 100);
         int x = ATTN_GUTTER + (k - c0) * cw;
-        int fg = sc->tokens[k] >= sc->Vo ? COL_LABEL : COL_DIM, bg = COL_DEFAULT, attr = 0;
+        /* adjacent labels touch ("4217"): alternate their colour (and, in
+         * monochrome, their weight) so that each reads on its own */
+        int fg = sc->tokens[k] >= sc->Vo ? COL_LABEL : (k % 2 ? COL_DEFAULT : COL_DIM), bg = COL_DEFAULT;
+        int attr = k % 2 ? ATTR_BOLD : 0;
         if (k == sc->cursor)
             fg = COL_INK_DARK, bg = COL_CURSOR;
         if (k == sc->block_source)
@@ -666,45 +707,44 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
 
 void render_cursor_detail(Canvas *cv, const Scene *sc)
 {
-    char qn[16], kn[16], tl[16], ql[16];
+    char qn[16], kn[16], tl[16];
     int q = sc->sel, k = sc->cursor;
     scene_pos_name(sc, q, qn, sizeof qn);
     scene_pos_name(sc, k, kn, sizeof kn);
     scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
-    scene_token_label(sc, sc->tokens[q], 3, ql, sizeof ql);
     section(cv, 0, "under the cursor", false);
-    cv_printf(cv, 1, 1, COL_DEFAULT, 0, "query %s (pos %d = %s) %s key %s (pos %d = %s)", qn, q, ql,
-              glyph_str(cv->style, GL_ARROW), kn, k, tl);
+    int x = cv_printf(cv, 1, 1, COL_DEFAULT, 0, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(cv->style, GL_ARROW), kn, k, tl);
     if (k > q) {
-        cv_text(cv, 1, 2, "masked: a query never attends to a later position", COL_DIM, 0);
+        cv_text(cv, x + 1, 1, "masked", COL_DIM, 0);
+        cv_text(cv, 1, 2, "a query never attends to a later position", COL_DIM, 0);
         return;
     }
     float w = sc->pattern[(size_t)q * sc->T + k], s = sc->scores[(size_t)q * sc->T + k];
-    int x = cv_printf(cv, 1, 2, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
+    x = cv_printf(cv, x + 1, 1, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
     if (isfinite(s))
-        cv_printf(cv, x + 3, 2, COL_DEFAULT, 0, "score %+.4f", (double)s);
+        cv_printf(cv, x + 2, 1, COL_DEFAULT, 0, "score %+.4f", (double)s);
     else
-        cv_text(cv, x + 3, 2, "score -inf (blocked)", COL_BAD, 0);
+        cv_text(cv, x + 2, 1, "score -inf (blocked)", COL_BAD, 0);
     float t[4];
     if (!scene_qk_terms(sc, q, k, t)) {
-        cv_text(cv, 1, 3, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
+        cv_text(cv, 1, 2, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
         return;
     }
     static const char *nm[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
     float sum = 0;
     for (int j = 0; j < 4; j++) {
         bool off = sc->qk_off & (1u << j);
-        int y = 3 + j / 2, xx = 1 + (j % 2) * 22;
-        cv_printf(cv, xx, y, COL_DIM, 0, "%s", j == 0 ? "= (" : j == 2 ? "  +" : "+");
+        int y = 2 + j / 2, xx = 1 + (j % 2) * 21;
+        cv_text(cv, xx, y, j == 0 ? "=" : "+", COL_DIM, 0);
         if (off)
-            cv_printf(cv, xx + 4, y, COL_BAD, ATTR_BOLD, "%s   off", nm[j]);
+            cv_printf(cv, xx + 2, y, COL_BAD, ATTR_BOLD, "%s %9s", nm[j], "off");
         else
-            cv_printf(cv, xx + 4, y, COL_DEFAULT, 0, "%s %+9.3f", nm[j], (double)t[j]);
+            cv_printf(cv, xx + 2, y, COL_DEFAULT, 0, "%s %+9.3f", nm[j], (double)t[j]);
         if (!off)
             sum += t[j];
     }
-    cv_printf(cv, 45, 4, COL_DIM, 0, ") / %s%d = %+.4f", glyph_str(cv->style, GL_SQRT), sc->E,
-              (double)(sum / sqrtf((float)sc->E)));
+    cv_printf(cv, 1, 4, COL_DIM, 0, "  (sum %+.3f) / %s%d = %+.4f, the score", (double)sum, glyph_str(cv->style, GL_SQRT),
+              sc->E, (double)(sum / sqrtf((float)sc->E)));
 }
 
 void render_sources(Canvas *cv, const Scene *sc)
@@ -713,13 +753,16 @@ void render_sources(Canvas *cv, const Scene *sc)
     char qn[16], buf[160];
     scene_pos_name(sc, q, qn, sizeof qn);
     int value = i >= 0 ? sc->pred[i] : -1;
-    snprintf(buf, sizeof buf, "where %s (pos %d) looks, and what each source adds to the logit of %d", qn, q, value);
+    snprintf(buf, sizeof buf, "where %s (pos %d) looks", qn, q);
     section(cv, 0, buf, false);
     int rows = cv->r.h - 2;
     if (rows < 1)
         return;
     bool have_ov = !isnan(scene_ov_contribution(sc, q, 0, value));
-    cv_printf(cv, 1, 1, COL_DIM, 0, "pos tok  weight%*s score%s", 25, "", have_ov ? "    OV to logit" : "");
+    cv_text(cv, 1, 1, "pos tok weight", COL_DIM, 0);
+    cv_text(cv, 30, 1, "score", COL_DIM, 0);
+    if (have_ov)
+        cv_printf(cv, 37, 1, COL_DIM, 0, "OV %s %d", glyph_str(cv->style, GL_ARROW), value);
     int first = window_first(q + 1, rows, sc->cursor, sc->cursor);
     for (int k = first; k <= q && k < first + rows; k++) {
         int y = 2 + k - first;
@@ -733,29 +776,29 @@ void render_sources(Canvas *cv, const Scene *sc)
         snprintf(buf, sizeof buf, "%-4s%3s", name, tl);
         cv_text_bg(&t, 1, y, buf, fg, bg, cur ? ATTR_BOLD : 0);
         float w = sc->pattern[(size_t)q * sc->T + k];
-        /* a bar of 20 cells in eighths */
-        int eighths = (int)lroundf(w * 160.0f);
-        for (int c = 0; c < 20; c++) {
+        /* a bar of 10 cells in eighths */
+        int eighths = (int)lroundf(w * 80.0f);
+        for (int c = 0; c < 10; c++) {
             int e = eighths - c * 8;
             uint32_t ch = ' ';
             if (e >= 8)
                 ch = glyph(cv->style, GL_BLOCK);
             else if (e > 0)
                 ch = cv->style.utf8 ? (uint32_t)(0x2590 - e) : (e >= 4 ? '#' : ' ');
-            cv_put(&t, 10 + c, y, ch, k == sc->block_source ? COL_BAD : COL_LABEL, COL_DEFAULT, 0);
+            cv_put(&t, 9 + c, y, ch, k == sc->block_source ? COL_BAD : COL_LABEL, COL_DEFAULT, 0);
         }
         float s = sc->scores[(size_t)q * sc->T + k];
         snprintf(buf, sizeof buf, "%.4f", (double)w);
-        cv_text(&t, 31, y, buf, COL_VALUE, w >= 0.1f ? ATTR_BOLD : 0);
+        cv_text(&t, 20, y, buf, COL_VALUE, w >= 0.1f ? ATTR_BOLD : 0);
         if (isfinite(s))
             snprintf(buf, sizeof buf, "%+8.2f", (double)s);
         else
             snprintf(buf, sizeof buf, "%8s", "blocked");
-        cv_text(&t, 38, y, buf, isfinite(s) ? COL_DEFAULT : COL_BAD, 0);
+        cv_text(&t, 27, y, buf, isfinite(s) ? COL_DEFAULT : COL_BAD, 0);
         float ov = scene_ov_contribution(sc, q, k, value);
         if (!isnan(ov)) {
-            snprintf(buf, sizeof buf, "%+9.3f", (double)ov);
-            cv_text(&t, 48, y, buf, ov > 0.5f ? COL_GOOD : ov < -0.5f ? COL_BAD : COL_DIM, 0);
+            snprintf(buf, sizeof buf, "%+9.2f", (double)ov);
+            cv_text(&t, 36, y, buf, ov > 0.5f ? COL_GOOD : ov < -0.5f ? COL_BAD : COL_DIM, 0);
         }
     }
 }

@@ -194,6 +194,8 @@ Cell heat_cell_pair(Style s, RampKind k, float top, float bottom, float lo, floa
  * ramps lo = -hi.  Returns the columns used. */
 int render_colorbar(Canvas *cv, int x, int y, int w, RampKind k, float lo, float hi);
 
+/* Colour-bar labels: 3 significant figures at most ("0.25", "+31.4", "-1040"). */
+void fmt_short(char *buf, size_t size, double v, bool sign);
 /* Compact number: at most `width` columns, sign shown when `sign`. */
 void fmt_num(char *buf, size_t size, double v, int width, bool sign);
 

@@ -192,7 +192,7 @@ static void blit(Tui *t, const Grid *g)
 static int translate_key(int r, wint_t wch)
 {
     if (r == KEY_CODE_YES) {
-        switch (wch) {
+        switch ((int)wch) {
         case KEY_LEFT: return AK_LEFT;
         case KEY_RIGHT: return AK_RIGHT;
         case KEY_UP: return AK_UP;
@@ -225,6 +225,11 @@ typedef struct Frame {
     Tui *t;
     App *app;
     Grid *grid;
+    /* UTF-8 decoding of the bytes wgetch returns: ncurses' own wget_wch
+     * drops invalid sequences silently, and the editor must say why a key
+     * was refused */
+    uint32_t u8_cp;
+    int u8_need;
 } Frame;
 
 static void draw(Frame *f)
@@ -240,6 +245,47 @@ static void draw(Frame *f)
 }
 
 /* Handles one input event; returns true when a redraw is needed. */
+static bool handle(Frame *f, int r, wint_t wch);
+
+/* One result of wgetch: a KEY_* code, or a byte that may start, continue
+ * or end a UTF-8 sequence.  Invalid bytes become U+FFFD. */
+static bool handle_byte(Frame *f, int c)
+{
+    if (c >= KEY_MIN) {
+        f->u8_need = 0;
+        return handle(f, KEY_CODE_YES, (wint_t)c);
+    }
+    if (f->u8_need > 0) {
+        if ((c & 0xc0) == 0x80) {
+            f->u8_cp = (f->u8_cp << 6) | (uint32_t)(c & 0x3f);
+            if (--f->u8_need > 0)
+                return false;
+            uint32_t cp = f->u8_cp;
+            bool bad = cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff);
+            return handle(f, OK, bad ? 0xfffd : (wint_t)cp);
+        }
+        /* the sequence broke off: refuse it, then take this byte afresh */
+        f->u8_need = 0;
+        bool dirty = handle(f, OK, 0xfffd);
+        return handle_byte(f, c) || dirty;
+    }
+    if (c < 0x80)
+        return handle(f, OK, (wint_t)c);
+    if (c >= 0xc2 && c <= 0xdf) {
+        f->u8_cp = (uint32_t)(c & 0x1f);
+        f->u8_need = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        f->u8_cp = (uint32_t)(c & 0x0f);
+        f->u8_need = 2;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        f->u8_cp = (uint32_t)(c & 0x07);
+        f->u8_need = 3;
+    } else {
+        return handle(f, OK, 0xfffd);   /* a continuation byte alone, 0xc0, 0xc1, 0xf5.. */
+    }
+    return false;
+}
+
 static bool handle(Frame *f, int r, wint_t wch)
 {
     if (r == KEY_CODE_YES && wch == KEY_MOUSE) {
@@ -253,6 +299,23 @@ static bool handle(Frame *f, int r, wint_t wch)
     int key = translate_key(r, wch);
     if (key < 0)
         return false;
+    if (key == AK_ESC) {
+        /* A bare Esc has nothing right behind it.  An escape sequence that
+         * terminfo does not know (a function key of another terminal type)
+         * arrives at once: swallow it whole rather than read it as keys. */
+        wtimeout(stdscr, 0);
+        int next = wgetch(stdscr);
+        if (next == '[' || next == 'O') {
+            for (int i = 0; i < 32; i++) {
+                int c = wgetch(stdscr);
+                if (c == ERR || (c >= 0x40 && c <= 0x7e))
+                    break;   /* the final byte of CSI / SS3 */
+            }
+            return false;
+        }
+        if (next != ERR)
+            return handle_byte(f, next);   /* Alt+key: the key alone */
+    }
     if (key == AK_REDRAW)
         clearok(curscr, TRUE);
     return app_key(f->app, key);
@@ -364,7 +427,7 @@ int tui_run(const Model *m, const TuiOptions *opt)
 
     App app;
     app_init(&app, ex, t->style);
-    Frame f = {t, &app, grid};
+    Frame f = {.t = t, .app = &app, .grid = grid};
     draw(&f);
     double first_ms = (now_seconds() - opt->start_time) * 1e3;
 
@@ -389,19 +452,18 @@ int tui_run(const Model *m, const TuiOptions *opt)
     }
 
     while (!app.quit && !stop_signal) {
-        wint_t wch;
         wtimeout(stdscr, 500);   /* wake now and then to notice a signal */
-        int r = wget_wch(stdscr, &wch);
-        if (r == ERR)
+        int c = wgetch(stdscr);
+        if (c == ERR)
             continue;
-        bool dirty = handle(&f, r, wch);
+        bool dirty = handle_byte(&f, c);
         /* take everything already typed or pasted before drawing again, so
          * that a 100 KB paste or a resize storm costs one frame */
         wtimeout(stdscr, 0);
         for (long i = 0; i < 1000000 && !app.quit && !stop_signal; i++) {
-            if ((r = wget_wch(stdscr, &wch)) == ERR)
+            if ((c = wgetch(stdscr)) == ERR)
                 break;
-            dirty |= handle(&f, r, wch);
+            dirty |= handle_byte(&f, c);
         }
         if (dirty && !app.quit)
             draw(&f);
