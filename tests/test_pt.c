@@ -294,6 +294,1095 @@ START_TEST(test_cli_convert_and_info)
 }
 END_TEST
 
+
+/* ---- building pickles and ZIPs byte by byte ------------------------------------ */
+
+typedef struct Buf { uint8_t *d; size_t n, cap; } Buf;
+
+static void b_put(Buf *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->d = realloc(b->d, b->cap);
+        ck_assert_ptr_nonnull(b->d);
+    }
+    memcpy(b->d + b->n, p, n);
+    b->n += n;
+}
+static void op(Buf *b, uint8_t o) { b_put(b, &o, 1); }
+static void op_u32(Buf *b, uint8_t o, uint32_t v)
+{
+    uint8_t x[5] = {o, (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    b_put(b, x, 5);
+}
+static void p_proto(Buf *b) { b_put(b, "\x80\x02", 2); }
+static void p_global(Buf *b, const char *mod, const char *name)
+{
+    op(b, 'c');
+    b_put(b, mod, strlen(mod));
+    op(b, '\n');
+    b_put(b, name, strlen(name));
+    op(b, '\n');
+}
+static void p_strn(Buf *b, const char *s, size_t n)
+{
+    op_u32(b, 'X', (uint32_t)n);
+    b_put(b, s, n);
+}
+static void p_str(Buf *b, const char *s) { p_strn(b, s, strlen(s)); }
+static void p_int(Buf *b, int64_t v)
+{
+    if (v >= 0 && v < 256) {
+        uint8_t x[2] = {'K', (uint8_t)v};
+        b_put(b, x, 2);
+    } else if (v >= INT32_MIN && v <= INT32_MAX) {
+        op_u32(b, 'J', (uint32_t)(int32_t)v);
+    } else {
+        uint8_t x[10] = {0x8a, 8};
+        for (int i = 0; i < 8; i++)
+            x[2 + i] = (uint8_t)((uint64_t)v >> (8 * i));
+        b_put(b, x, 10);
+    }
+}
+static void p_ints(Buf *b, int n, const int64_t *v)
+{
+    op(b, '(');
+    for (int i = 0; i < n; i++)
+        p_int(b, v[i]);
+    op(b, 't');
+}
+/* The persistent id torch.save writes for a storage. */
+static void p_persid(Buf *b, const char *cls, const char *key, int64_t numel)
+{
+    op(b, '(');
+    p_str(b, "storage");
+    p_global(b, "torch", cls);
+    p_str(b, key);
+    p_str(b, "cpu");
+    p_int(b, numel);
+    op(b, 't');
+    op(b, 'Q');
+}
+static void p_empty_od(Buf *b)
+{
+    p_global(b, "collections", "OrderedDict");
+    op(b, ')');
+    op(b, 'R');
+}
+/* _rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict()) */
+static void p_tensor(Buf *b, const char *cls, const char *key, int64_t numel, int64_t offset, int nd, const int64_t *size,
+                     int nst, const int64_t *stride)
+{
+    p_global(b, "torch._utils", "_rebuild_tensor_v2");
+    op(b, '(');
+    p_persid(b, cls, key, numel);
+    p_int(b, offset);
+    p_ints(b, nd, size);
+    p_ints(b, nst, stride);
+    op(b, 0x89);
+    p_empty_od(b);
+    op(b, 't');
+    op(b, 'R');
+}
+/* PROTO, OrderedDict(), MARK: then entries, then p_end. */
+static void p_begin(Buf *b)
+{
+    p_proto(b);
+    p_empty_od(b);
+    op(b, '(');
+}
+static void p_end(Buf *b)
+{
+    op(b, 'u');
+    op(b, '.');
+}
+/* {"w": F32 [3,4] over storage "0" of 12 floats} with a custom view. */
+static void p_one(Buf *b, int64_t numel, int64_t offset, int nd, const int64_t *size, const int64_t *stride)
+{
+    p_begin(b);
+    p_str(b, "w");
+    p_tensor(b, "FloatStorage", "0", numel, offset, nd, size, nd, stride);
+    p_end(b);
+}
+static void p_valid(Buf *b) { p_one(b, 12, 0, 2, (const int64_t[]){3, 4}, (const int64_t[]){4, 1}); }
+
+typedef struct ZEntry { const char *name; const void *data; size_t len; bool deflate; } ZEntry;
+
+/* A ZIP in memory, written by libzip. */
+static uint8_t *make_zip(const ZEntry *e, int n, size_t *out_len)
+{
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
+    ck_assert_ptr_nonnull(src);
+    zip_t *za = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
+    ck_assert_ptr_nonnull(za);
+    zip_source_keep(src);
+    for (int i = 0; i < n; i++) {
+        zip_source_t *s = zip_source_buffer(za, e[i].data, e[i].len, 0);
+        ck_assert_ptr_nonnull(s);
+        zip_int64_t idx = zip_file_add(za, e[i].name, s, 0);
+        ck_assert_msg(idx >= 0, "%s", zip_strerror(za));
+        ck_assert_int_eq(zip_set_file_compression(za, (zip_uint64_t)idx, e[i].deflate ? ZIP_CM_DEFLATE : ZIP_CM_STORE, 0), 0);
+    }
+    ck_assert_int_eq(zip_close(za), 0);
+    zip_stat_t st;
+    ck_assert_int_eq(zip_source_open(src), 0);
+    ck_assert_int_eq(zip_source_stat(src, &st), 0);
+    uint8_t *buf = malloc(st.size ? st.size : 1);
+    ck_assert_int_eq(zip_source_read(src, buf, st.size), (zip_int64_t)st.size);
+    zip_source_close(src);
+    zip_source_free(src);
+    zip_error_fini(&ze);
+    *out_len = st.size;
+    return buf;
+}
+
+static const float storage12[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+
+/* m/data.pkl = the pickle, m/data/0 = 12 floats, m/version. */
+static TensorSet *load_pickle(const Buf *pkl, SlError *err)
+{
+    ZEntry e[] = {{"m/data.pkl", pkl->d, pkl->n, false}, {"m/data/0", storage12, sizeof storage12, false},
+                  {"m/version", "3\n", 2, false}};
+    size_t len;
+    uint8_t *zip = make_zip(e, 3, &len);
+    TensorSet *ts = pt_parse(zip, len, "bad.pt", err);
+    free(zip);
+    return ts;
+}
+
+static void refuse_pickle(Buf *pkl, const char *needle)
+{
+    SlError err = {0};
+    TensorSet *ts = load_pickle(pkl, &err);
+    ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
+    ck_assert_int_eq(err.code, SL_EFORMAT);
+    ck_assert_msg(strncmp(err.message, "bad.pt: ", 8) == 0, "message lacks the label: %s", err.message);
+    ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
+    free(pkl->d);
+    memset(pkl, 0, sizeof *pkl);
+}
+
+static void refuse_zip(const ZEntry *e, int n, const char *needle)
+{
+    size_t len;
+    uint8_t *zip = make_zip(e, n, &len);
+    SlError err = {0};
+    TensorSet *ts = pt_parse(zip, len, "bad.pt", &err);
+    ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
+    ck_assert_int_eq(err.code, SL_EFORMAT);
+    ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
+    free(zip);
+}
+
+static void refuse_bytes(const uint8_t *buf, size_t len, const char *needle)
+{
+    SlError err = {0};
+    TensorSet *ts = pt_parse(buf, len, "bad.pt", &err);
+    ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
+    ck_assert_int_eq(err.code, SL_EFORMAT);
+    ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
+}
+
+/* ---- positive cases built by hand -------------------------------------------- */
+
+START_TEST(test_hand_built_valid)
+{
+    Buf b = {0};
+    p_valid(&b);
+    SlError err = {0};
+    TensorSet *ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_int_eq(ts->count, 1);
+    ck_assert_mem_eq(ts->items[0].data, storage12, sizeof storage12);
+    tensorset_free(ts);
+    free(b.d);
+
+    /* A transposed view with an offset: w[i][j] = storage[1 + 4j + i]
+     * for size (4, 2), stride (1, 4): 1,5, 2,6, 3,7, 4,8. */
+    memset(&b, 0, sizeof b);
+    p_one(&b, 12, 1, 2, (const int64_t[]){4, 2}, (const int64_t[]){1, 4});
+    ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    const float want[8] = {1, 5, 2, 6, 3, 7, 4, 8};
+    ck_assert_mem_eq(ts->items[0].data, want, sizeof want);
+    tensorset_free(ts);
+    free(b.d);
+
+    /* Memo indices are a map: LONG_BINPUT 0xfffffff0 and LONG_BINGET it. */
+    memset(&b, 0, sizeof b);
+    p_begin(&b);
+    p_str(&b, "w");
+    op_u32(&b, 'r', 0xfffffff0u);
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    op_u32(&b, 'j', 0xfffffff0u);   /* "w" again as the next key */
+    p_tensor(&b, "FloatStorage", "0", 12, 11, 0, NULL, 0, NULL);
+    p_end(&b);
+    ts = load_pickle(&b, &err);
+    ck_assert_ptr_null(ts);   /* the same name twice */
+    ck_assert_ptr_nonnull(strstr(err.message, "tensor w appears twice in the state dict"));
+    free(b.d);
+    memset(&b, 0, sizeof b);
+    p_begin(&b);
+    p_str(&b, "w");
+    op_u32(&b, 'r', 0xfffffff0u);
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    p_str(&b, "last");
+    /* a scalar view of the last element, sharing the storage */
+    p_tensor(&b, "FloatStorage", "0", 12, 11, 0, NULL, 0, NULL);
+    p_end(&b);
+    ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_int_eq(ts->count, 2);
+    ck_assert(*(float *)tensorset_find(ts, "last")->data == 11.0f);
+    tensorset_free(ts);
+    free(b.d);
+}
+END_TEST
+
+/* PyTorch's own views and dtypes (tests/data/make_pt_cases.py) equal the
+ * contiguous copies PyTorch wrote beside them; the deflated copy too. */
+START_TEST(test_pytorch_views_and_dtypes)
+{
+    const char *exp = testdata_path("pt/views_expected.safetensors");
+    ck_assert_ptr_nonnull(exp);
+    SlError err = {0};
+    TensorSet *e = safetensors_read(exp, &err);
+    ck_assert_msg(e != NULL, "%s", err.message);
+    ck_assert_int_eq(e->count, 16);
+    const char *files[] = {"pt/views.pt", "pt/deflated.pt"};
+    for (int f = 0; f < 2; f++) {
+        TensorSet *ts = pt_read(testdata_path(files[f]), &err);
+        ck_assert_msg(ts != NULL, "%s", err.message);
+        ck_assert_int_eq(ts->count, e->count);
+        for (int i = 0; i < e->count; i++) {
+            const Tensor *a = &e->items[i], *b = &ts->items[i];
+            ck_assert_str_eq(a->name, b->name);   /* state dict order kept */
+            ck_assert_int_eq(a->dtype, b->dtype);
+            ck_assert_int_eq(a->ndim, b->ndim);
+            for (int d = 0; d < a->ndim; d++)
+                ck_assert_int_eq(a->shape[d], b->shape[d]);
+            ck_assert_uint_eq(a->nbytes, b->nbytes);
+            ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s: %s differs", files[f], a->name);
+        }
+        tensorset_free(ts);
+    }
+    /* spot checks written by hand: transposed arange(6).reshape(2,3).t() */
+    const float tr[6] = {0, 3, 1, 4, 2, 5};
+    ck_assert_mem_eq(tensorset_find(e, "transposed")->data, tr, sizeof tr);
+    const float st[4] = {1, 3, 9, 11};
+    ck_assert_mem_eq(tensorset_find(e, "strided")->data, st, sizeof st);
+    tensorset_free(e);
+}
+END_TEST
+
+/* ---- ZIP level ------------------------------------------------------------------ */
+
+START_TEST(test_not_a_zip)
+{
+    refuse_bytes((const uint8_t *)"hello, world", 12, "bad.pt: not a ZIP archive");
+    refuse_bytes(NULL, 0, "bad.pt: not a ZIP archive (the file is empty)");
+    uint8_t st[24] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
+    refuse_bytes(st, 16, "not a ZIP archive");
+    SlError err = {0};
+    ck_assert_ptr_null(pt_read(testdata_path("pt/legacy.pt"), &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "legacy.pt: a PyTorch checkpoint in the legacy format (before 1.6, not a ZIP)"));
+    ck_assert_ptr_null(ckpt_load(testdata_path("pt/legacy.pt"), &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "in the legacy format"));
+}
+END_TEST
+
+/* Every prefix of a valid checkpoint is refused with a message, and so is
+ * every single-byte corruption of its central directory. */
+START_TEST(test_truncated_anywhere)
+{
+    Buf b = {0};
+    p_valid(&b);
+    ZEntry e[] = {{"m/data.pkl", b.d, b.n, false}, {"m/data/0", storage12, sizeof storage12, false},
+                  {"m/version", "3\n", 2, false}};
+    size_t len;
+    uint8_t *zip = make_zip(e, 3, &len);
+    SlError err = {0};
+    TensorSet *ok = pt_parse(zip, len, "ok.pt", &err);
+    ck_assert_msg(ok != NULL, "%s", err.message);
+    tensorset_free(ok);
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1);
+        memcpy(p, zip, cut);
+        memset(&err, 0, sizeof err);
+        TensorSet *ts = pt_parse(p, cut, "cut.pt", &err);
+        ck_assert_msg(ts == NULL, "a prefix of %zu bytes was accepted", cut);
+        ck_assert_int_eq(err.code, SL_EFORMAT);
+        ck_assert_msg(strncmp(err.message, "cut.pt: ", 8) == 0, "%s", err.message);
+        free(p);
+    }
+    /* a flipped byte anywhere: no crash; a message whenever it is refused */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t *p = malloc(len);
+        memcpy(p, zip, len);
+        p[i] ^= 0x5a;
+        memset(&err, 0, sizeof err);
+        TensorSet *ts = pt_parse(p, len, "flip.pt", &err);
+        if (!ts)
+            ck_assert_msg(strncmp(err.message, "flip.pt: ", 9) == 0 && err.code != 0, "byte %zu: '%s'", i, err.message);
+        tensorset_free(ts);
+        free(p);
+    }
+    free(zip);
+    free(b.d);
+}
+END_TEST
+
+START_TEST(test_zip_layout)
+{
+    Buf b = {0};
+    p_valid(&b);
+    refuse_zip((ZEntry[]){{"data.pkl", b.d, b.n, false}, {"data/0", storage12, 48, false}}, 2,
+               "bad.pt: entry 'data.pkl' is not inside a top-level folder");
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"n/data/0", storage12, 48, false}}, 2,
+               "entries sit in more than one top-level folder ('m/' and 'n/data/0')");
+    refuse_zip((ZEntry[]){{"m/data/0", storage12, 48, false}, {"m/version", "3\n", 2, false}}, 2,
+               "bad.pt: no m/data.pkl in the archive");
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/version", "3\n", 2, false}}, 2,
+               "bad.pt: entry m/data/0 is missing");
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", storage12, 40, false}}, 2,
+               "bad.pt: entry m/data/0 holds 40 bytes; the pickle declares 48");
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", storage12, 48, false},
+                          {"m/constants.pkl", "\x80\x02).", 4, false}}, 3,
+               "bad.pt: a TorchScript archive (it holds constants.pkl)");
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", storage12, 48, false},
+                          {"m/byteorder", "big", 3, false}}, 3,
+               "m/byteorder says 'big'; only little-endian checkpoints are supported");
+    /* an archive with no entries at all: just the end-of-central-directory record */
+    uint8_t eocd[22] = {'P', 'K', 5, 6};
+    refuse_bytes(eocd, sizeof eocd, "bad.pt: the ZIP archive is empty");
+    SlError err = {0};
+    ck_assert_ptr_null(pt_read(testdata_path("pt/torchscript.pt"), &err));
+    ck_assert_ptr_nonnull(strstr(err.message, "torchscript.pt: a TorchScript archive (it holds constants.pkl)"));
+    /* byteorder little is fine; so is an archive folder of any name */
+    size_t len;
+    uint8_t *zip = make_zip((ZEntry[]){{"any name at all/data.pkl", b.d, b.n, false},
+                                       {"any name at all/data/0", storage12, 48, false},
+                                       {"any name at all/byteorder", "little", 6, false}}, 3, &len);
+    TensorSet *ts = pt_parse(zip, len, "ok.pt", &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    tensorset_free(ts);
+    free(zip);
+    free(b.d);
+}
+END_TEST
+
+/* Sets the uncompressed size of entry `name` in its local header and in the
+ * central directory (a hand-made lie). */
+static void patch_usize(uint8_t *zip, size_t len, const char *name, uint32_t size)
+{
+    size_t nlen = strlen(name);
+    int patched = 0;
+    for (size_t i = 0; i + 46 + nlen <= len; i++) {
+        if (memcmp(zip + i, "PK\3\4", 4) == 0 && zip[i + 26] == nlen && memcmp(zip + i + 30, name, nlen) == 0) {
+            memcpy(zip + i + 22, (uint8_t[]){(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24)}, 4);
+            patched++;
+        }
+        if (memcmp(zip + i, "PK\1\2", 4) == 0 && zip[i + 28] == nlen && memcmp(zip + i + 46, name, nlen) == 0) {
+            memcpy(zip + i + 24, (uint8_t[]){(uint8_t)size, (uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24)}, 4);
+            patched++;
+        }
+    }
+    ck_assert_int_eq(patched, 2);
+}
+
+START_TEST(test_compressed_entries)
+{
+    SlError err = {0};
+    /* deflated entries are fine when their size is what the pickle says */
+    Buf b = {0};
+    p_valid(&b);
+    size_t len;
+    uint8_t *zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, true}, {"m/data/0", storage12, 48, true}}, 2, &len);
+    TensorSet *ts = pt_parse(zip, len, "ok.pt", &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_mem_eq(ts->items[0].data, storage12, 48);
+    tensorset_free(ts);
+    free(zip);
+    free(b.d);
+
+    /* 64 KB of zeros deflated, where the pickle declares 4 floats */
+    uint8_t *zeros = calloc(65536, 1);
+    memset(&b, 0, sizeof b);
+    p_one(&b, 4, 0, 1, (const int64_t[]){4}, (const int64_t[]){1});
+    refuse_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 65536, true}}, 2,
+               "entry m/data/0 holds 65536 bytes; the pickle declares 16");
+    /* the same with its header patched to say 16 bytes: the stream is longer */
+    zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 65536, true}}, 2, &len);
+    patch_usize(zip, len, "m/data/0", 16);
+    ts = pt_parse(zip, len, "bad.pt", &err);
+    ck_assert_ptr_null(ts);
+    ck_assert_msg(strstr(err.message, "bad.pt: entry m/data/0") &&
+                  (strstr(err.message, "longer than its header says") || strstr(err.message, "corrupt")), "%s", err.message);
+    free(zip);
+    free(b.d);
+
+    /* a header claiming far more than deflate could expand to: refused
+     * before anything is allocated for it */
+    memset(&b, 0, sizeof b);
+    p_one(&b, 1 << 24, 0, 1, (const int64_t[]){4}, (const int64_t[]){1});
+    zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 4096, true}}, 2, &len);
+    patch_usize(zip, len, "m/data/0", 1u << 26);
+    ts = pt_parse(zip, len, "bad.pt", &err);
+    ck_assert_ptr_null(ts);
+    ck_assert_msg(strstr(err.message, "a ") && strstr(err.message, "storages declare 67108864 bytes"), "%s", err.message);
+    free(zip);
+    free(b.d);
+
+    /* the storage fits in the file's bound, but not in deflate's ratio */
+    memset(&b, 0, sizeof b);
+    p_one(&b, 65536, 0, 1, (const int64_t[]){4}, (const int64_t[]){1});
+    uint8_t *pad = malloc(300000);
+    for (size_t i = 0; i < 300000; i++)
+        pad[i] = (uint8_t)(i * 2654435761u >> 13);   /* incompressible filler */
+    zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 4096, true},
+                              {"m/pad", pad, 300000, false}}, 3, &len);
+    patch_usize(zip, len, "m/data/0", 262144);
+    ts = pt_parse(zip, len, "bad.pt", &err);
+    ck_assert_ptr_null(ts);
+    ck_assert_msg(strstr(err.message, "expands") && strstr(err.message, "to 262144, more than deflate can"), "%s",
+                  err.message);
+    free(zip);
+    free(pad);
+    free(b.d);
+    free(zeros);
+}
+END_TEST
+
+START_TEST(test_encrypted_entry)
+{
+    if (!zip_encryption_method_supported(ZIP_EM_AES_256, 1)) {
+        printf("SKIP test_encrypted_entry: this libzip cannot write AES entries\n");
+        return;
+    }
+    Buf b = {0};
+    p_valid(&b);
+    zip_error_t ze;
+    zip_error_init(&ze);
+    zip_source_t *src = zip_source_buffer_create(NULL, 0, 0, &ze);
+    zip_t *za = zip_open_from_source(src, ZIP_TRUNCATE, &ze);
+    zip_source_keep(src);
+    zip_file_add(za, "m/data.pkl", zip_source_buffer(za, b.d, b.n, 0), 0);
+    zip_int64_t idx = zip_file_add(za, "m/data/0", zip_source_buffer(za, storage12, 48, 0), 0);
+    ck_assert_int_eq(zip_file_set_encryption(za, (zip_uint64_t)idx, ZIP_EM_AES_256, "secret"), 0);
+    ck_assert_int_eq(zip_close(za), 0);
+    zip_stat_t st;
+    zip_source_open(src);
+    zip_source_stat(src, &st);
+    uint8_t *buf = malloc(st.size);
+    zip_source_read(src, buf, st.size);
+    zip_source_close(src);
+    zip_source_free(src);
+    refuse_bytes(buf, st.size, "bad.pt: entry m/data/0 is encrypted");
+    free(buf);
+    free(b.d);
+}
+END_TEST
+
+START_TEST(test_duplicate_entries)
+{
+    Buf b = {0};
+    p_valid(&b);
+    size_t len;
+    uint8_t *zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", storage12, 48, false},
+                                       {"m/data/1", storage12, 48, false}}, 3, &len);
+    /* rename m/data/1 to m/data/0 in both headers */
+    for (size_t i = 0; i + 8 <= len; i++)
+        if (memcmp(zip + i, "m/data/1", 8) == 0)
+            zip[i + 7] = '0';
+    SlError err = {0};
+    TensorSet *ts = pt_parse(zip, len, "bad.pt", &err);
+    ck_assert_ptr_null(ts);
+    ck_assert_msg(strstr(err.message, "bad.pt: ") && (strstr(err.message, "entry 'm/data/0' appears twice") ||
+                                                       strstr(err.message, "damaged")), "%s", err.message);
+    free(zip);
+    free(b.d);
+}
+END_TEST
+
+/* ---- pickle level -------------------------------------------------------------- */
+
+START_TEST(test_opcodes_outside_the_list)
+{
+    const uint8_t ops[] = {0x93, 'i', 'o', 'N', ']', 'a', 0x8c, 'I', 'V', 0x95, 'R' + 100, 'p', 'g', 0x81, 'l', 'd'};
+    for (size_t i = 0; i < sizeof ops; i++) {
+        Buf b = {0};
+        p_proto(&b);
+        op(&b, ops[i]);
+        op(&b, '.');
+        char msg[64];
+        snprintf(msg, sizeof msg, "byte 2: opcode 0x%02x is not one a state dict uses", ops[i]);
+        refuse_pickle(&b, msg);
+    }
+    Buf b = {0};
+    b_put(&b, "\x80\x09", 2);
+    refuse_pickle(&b, "pickle protocol 9 is not supported");
+}
+END_TEST
+
+START_TEST(test_globals_outside_the_allowlist)
+{
+    const char *g[][2] = {{"posix", "system"}, {"builtins", "eval"}, {"builtins", "getattr"}, {"os", "system"},
+                          {"torch._utils", "_rebuild_parameter"}, {"torch", "Tensor"}, {"torch.nn.modules.linear", "Linear"},
+                          {"collections", "OrderedDict "}, {"torch", "FloatStorage.__init__"}, {"__builtin__", "apply"}};
+    for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
+        Buf b = {0};
+        p_proto(&b);
+        p_global(&b, g[i][0], g[i][1]);
+        op(&b, '.');
+        char msg[160];
+        snprintf(msg, sizeof msg, "GLOBAL %s.%s is not allowed", g[i][0], g[i][1]);
+        refuse_pickle(&b, msg);
+    }
+    Buf b = {0};
+    p_proto(&b);
+    b_put(&b, "cposix\nsystem", 13);
+    refuse_pickle(&b, "GLOBAL runs past the end of the pickle");
+    /* the same as the beginning of a real attack: posix.system('...') via REDUCE */
+    p_proto(&b);
+    p_global(&b, "posix", "system");
+    p_str(&b, "touch /tmp/pwned");
+    op(&b, 0x85);
+    op(&b, 'R');
+    op(&b, '.');
+    refuse_pickle(&b, "GLOBAL posix.system is not allowed");
+}
+END_TEST
+
+START_TEST(test_reduce)
+{
+    Buf b = {0};
+    p_proto(&b);
+    p_global(&b, "torch", "FloatStorage");
+    op(&b, ')');
+    op(&b, 'R');
+    op(&b, '.');
+    refuse_pickle(&b, "REDUCE on something that is not an allowed function");
+    p_proto(&b);
+    p_str(&b, "x");
+    op(&b, ')');
+    op(&b, 'R');
+    op(&b, '.');
+    refuse_pickle(&b, "REDUCE on something that is not an allowed function");
+    p_proto(&b);
+    p_global(&b, "collections", "OrderedDict");
+    p_int(&b, 1);
+    op(&b, 0x85);
+    op(&b, 'R');
+    op(&b, '.');
+    refuse_pickle(&b, "OrderedDict takes no arguments here, got 1");
+    p_proto(&b);
+    p_global(&b, "collections", "OrderedDict");
+    op(&b, '}');
+    op(&b, 'R');
+    op(&b, '.');
+    refuse_pickle(&b, "REDUCE arguments are not a tuple");
+    /* _rebuild_tensor_v2 with 5 arguments */
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    p_persid(&b, "FloatStorage", "0", 12);
+    p_int(&b, 0);
+    p_ints(&b, 1, (const int64_t[]){12});
+    p_ints(&b, 1, (const int64_t[]){1});
+    op(&b, 0x89);
+    op(&b, 't');
+    op(&b, 'R');
+    p_end(&b);
+    refuse_pickle(&b, "_rebuild_tensor_v2 takes 6 or 7 arguments, got 5");
+    /* requires_grad not a bool; hooks not an empty dict; storage not a storage */
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    p_persid(&b, "FloatStorage", "0", 12);
+    p_int(&b, 0);
+    p_ints(&b, 1, (const int64_t[]){12});
+    p_ints(&b, 1, (const int64_t[]){1});
+    p_int(&b, 0);
+    p_empty_od(&b);
+    op(&b, 't');
+    op(&b, 'R');
+    p_end(&b);
+    refuse_pickle(&b, "_rebuild_tensor_v2: requires_grad is not a bool");
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    p_str(&b, "0");
+    p_int(&b, 0);
+    p_ints(&b, 1, (const int64_t[]){12});
+    p_ints(&b, 1, (const int64_t[]){1});
+    op(&b, 0x89);
+    p_empty_od(&b);
+    op(&b, 't');
+    op(&b, 'R');
+    p_end(&b);
+    refuse_pickle(&b, "_rebuild_tensor_v2: the first argument is not a storage");
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    p_persid(&b, "FloatStorage", "0", 12);
+    p_int(&b, 0);
+    p_ints(&b, 1, (const int64_t[]){12});
+    p_ints(&b, 1, (const int64_t[]){1});
+    op(&b, 0x89);
+    op(&b, '}');
+    p_str(&b, "hook");
+    p_int(&b, 1);
+    op(&b, 's');
+    op(&b, 't');
+    op(&b, 'R');
+    p_end(&b);
+    refuse_pickle(&b, "backward hooks are not an empty OrderedDict");
+}
+END_TEST
+
+START_TEST(test_stack_and_marks)
+{
+    Buf b = {0};
+    p_proto(&b);
+    op(&b, 'R');
+    refuse_pickle(&b, "byte 2: REDUCE needs 2 values on the stack; it is empty");
+    p_proto(&b);
+    op(&b, '}');
+    p_str(&b, "k");
+    op(&b, 's');
+    refuse_pickle(&b, "SETITEM needs 3 values on the stack; too few are there");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, 0x86);
+    refuse_pickle(&b, "TUPLEn needs 2 values");
+    p_proto(&b);
+    op(&b, 'Q');
+    refuse_pickle(&b, "BINPERSID needs 1 value on the stack; it is empty");
+    p_proto(&b);
+    op(&b, 'b');
+    refuse_pickle(&b, "BUILD needs 2 values");
+    /* a MARK hides what lies below it */
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, ')');
+    op(&b, '(');
+    op(&b, 'R');
+    refuse_pickle(&b, "REDUCE needs 2 values on the stack; it is empty");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, 't');
+    refuse_pickle(&b, "TUPLE without a MARK");
+    p_proto(&b);
+    op(&b, '}');
+    p_str(&b, "k");
+    p_str(&b, "v");
+    op(&b, 'u');
+    refuse_pickle(&b, "SETITEMS without a MARK");
+    p_proto(&b);
+    op(&b, '(');
+    p_str(&b, "k");
+    p_str(&b, "v");
+    op(&b, 'u');
+    refuse_pickle(&b, "SETITEMS with no dict below its MARK");
+    /* too deep, too many */
+    p_proto(&b);
+    for (int i = 0; i < 5000; i++)
+        op(&b, '(');
+    refuse_pickle(&b, "more than 4096 nested MARKs");
+    p_proto(&b);
+    for (int i = 0; i < 70000; i++)
+        op(&b, ')');
+    refuse_pickle(&b, "the pickle stack grows past 65536 values");
+}
+END_TEST
+
+START_TEST(test_memo)
+{
+    Buf b = {0};
+    p_proto(&b);
+    b_put(&b, "h\x07", 2);
+    refuse_pickle(&b, "byte 2: memo slot 7 read before it was set");
+    p_proto(&b);
+    op(&b, ')');
+    b_put(&b, "q\x01", 2);
+    op_u32(&b, 'j', 0xffffffffu);
+    refuse_pickle(&b, "memo slot 4294967295 read before it was set");
+    p_proto(&b);
+    b_put(&b, "q\x01", 2);
+    refuse_pickle(&b, "memo put with an empty stack");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, '(');
+    op_u32(&b, 'r', 5);
+    refuse_pickle(&b, "memo put with an empty stack");
+    /* many distinct memo slots: the map grows, no array sized by index */
+    p_proto(&b);
+    op(&b, ')');
+    for (uint32_t i = 0; i < 3000; i++)
+        op_u32(&b, 'r', i * 1000003u);
+    op_u32(&b, 'j', 2999u * 1000003u);
+    op(&b, 0x86);
+    op(&b, '.');
+    refuse_pickle(&b, "does not hold a state dict");
+    /* 2^18 indices that agree in their low 12 bits (a chain for a naive
+     * hash, quadratic to insert): finishes at once with the keyed hash */
+    p_proto(&b);
+    op(&b, ')');
+    for (uint32_t i = 0; i < (1u << 18); i++)
+        op_u32(&b, 'r', i << 12);
+    op_u32(&b, 'j', 12345u << 12);
+    op(&b, 0x86);
+    op(&b, '.');
+    refuse_pickle(&b, "does not hold a state dict");
+    /* more memo entries than any state dict needs */
+    p_proto(&b);
+    op(&b, ')');
+    for (uint32_t i = 0; i <= (1u << 20); i++)
+        op_u32(&b, 'r', i);
+    op(&b, '.');
+    refuse_pickle(&b, "more than 1048576 memo entries");
+}
+END_TEST
+
+START_TEST(test_lengths_past_the_end)
+{
+    Buf b = {0};
+    p_proto(&b);
+    op_u32(&b, 'X', 0xffffffffu);
+    b_put(&b, "abc", 3);
+    refuse_pickle(&b, "a string of 4294967295 bytes runs past the end of the pickle");
+    p_proto(&b);
+    op_u32(&b, 'X', 100);
+    b_put(&b, "abc", 3);
+    refuse_pickle(&b, "a string of 100 bytes runs past the end");
+    p_proto(&b);
+    op_u32(&b, 'X', (1u << 20) + 1);
+    for (int i = 0; i < (1 << 20) + 1; i++)
+        op(&b, 'a');
+    refuse_pickle(&b, "a string of 1048577 bytes; names longer than 1048576 bytes are refused");
+    p_proto(&b);
+    b_put(&b, "J\x01\x02", 3);
+    refuse_pickle(&b, "BININT runs past the end");
+    p_proto(&b);
+    b_put(&b, "M\x01", 2);
+    refuse_pickle(&b, "BININT2 runs past the end");
+    p_proto(&b);
+    op(&b, 'K');
+    refuse_pickle(&b, "BININT1 runs past the end");
+    p_proto(&b);
+    b_put(&b, "\x8a\x04\x01\x02", 4);
+    refuse_pickle(&b, "LONG1 runs past the end");
+    p_proto(&b);
+    b_put(&b, "\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09", 11);
+    refuse_pickle(&b, "LONG1 of 9 bytes does not fit in 64 bits");
+    p_proto(&b);
+    b_put(&b, "G\x40\x09", 3);
+    refuse_pickle(&b, "BINFLOAT runs past the end");
+    p_proto(&b);
+    b_put(&b, "q", 1);
+    refuse_pickle(&b, "BINPUT runs past the end");
+    p_proto(&b);
+    b_put(&b, "j\x01", 2);
+    refuse_pickle(&b, "LONG_BINGET runs past the end");
+    b_put(&b, "\x80", 1);
+    refuse_pickle(&b, "PROTO runs past the end");
+}
+END_TEST
+
+START_TEST(test_invalid_utf8)
+{
+    const char *bad[] = {"\xff", "w\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe0\x80\xaf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Buf b = {0};
+        p_begin(&b);
+        p_str(&b, bad[i]);
+        p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+        p_end(&b);
+        refuse_pickle(&b, "a string is not valid UTF-8 (or holds a NUL)");
+    }
+    Buf b = {0};
+    p_begin(&b);
+    p_strn(&b, "a\0b", 3);
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    p_end(&b);
+    refuse_pickle(&b, "not valid UTF-8 (or holds a NUL)");
+    /* valid multi-byte names load */
+    p_begin(&b);
+    p_str(&b, "caf\xc3\xa9.\xf0\x9f\x98\x80");
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    p_end(&b);
+    SlError err = {0};
+    TensorSet *ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_str_eq(ts->items[0].name, "caf\xc3\xa9.\xf0\x9f\x98\x80");
+    tensorset_free(ts);
+    free(b.d);
+}
+END_TEST
+
+START_TEST(test_setitem_on_non_dict)
+{
+    Buf b = {0};
+    p_proto(&b);
+    op(&b, ')');
+    p_str(&b, "k");
+    p_str(&b, "v");
+    op(&b, 's');
+    refuse_pickle(&b, "SETITEM on something that is not a dict");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, '(');
+    p_str(&b, "k");
+    p_str(&b, "v");
+    op(&b, 'u');
+    refuse_pickle(&b, "SETITEMS on something that is not a dict");
+    p_proto(&b);
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    p_str(&b, "k");
+    p_str(&b, "v");
+    op(&b, 's');
+    refuse_pickle(&b, "SETITEM on something that is not a dict");
+    p_proto(&b);
+    op(&b, '}');
+    op(&b, '(');
+    p_str(&b, "k");
+    op(&b, 'u');
+    refuse_pickle(&b, "SETITEMS with an odd number of values (1)");
+    p_proto(&b);
+    op(&b, '}');
+    p_int(&b, 3);
+    p_str(&b, "v");
+    op(&b, 's');
+    refuse_pickle(&b, "a dict key is not a string");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, '}');
+    op(&b, 'b');
+    refuse_pickle(&b, "BUILD on something other than a dict");
+}
+END_TEST
+
+START_TEST(test_stop)
+{
+    Buf b = {0};
+    p_begin(&b);
+    p_str(&b, "w");
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    op(&b, 'u');
+    refuse_pickle(&b, "the pickle ends without STOP");
+    refuse_pickle(&b, "byte 0: the pickle ends without STOP");   /* empty */
+    p_proto(&b);
+    op(&b, '.');
+    refuse_pickle(&b, "STOP with an empty stack");
+    p_proto(&b);
+    op(&b, ')');
+    op(&b, ')');
+    op(&b, '.');
+    refuse_pickle(&b, "STOP with 2 values on the stack; expected one");
+    p_proto(&b);
+    op(&b, '}');
+    op(&b, '(');
+    op(&b, '.');
+    refuse_pickle(&b, "STOP with an open MARK");
+    p_valid(&b);
+    op(&b, '.');
+    refuse_pickle(&b, "1 bytes after STOP");
+}
+END_TEST
+
+START_TEST(test_persistent_ids)
+{
+    const char *bad = "a persistent id that is not ('storage', <storage type>, key, location, numel)";
+    Buf b = {0};
+    /* four fields */
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    op(&b, '(');
+    p_str(&b, "storage");
+    p_global(&b, "torch", "FloatStorage");
+    p_str(&b, "0");
+    p_str(&b, "cpu");
+    op(&b, 't');
+    op(&b, 'Q');
+    refuse_pickle(&b, bad);
+    /* not "storage" */
+    p_proto(&b);
+    op(&b, '(');
+    p_str(&b, "module");
+    p_global(&b, "torch", "FloatStorage");
+    p_str(&b, "0");
+    p_str(&b, "cpu");
+    p_int(&b, 12);
+    op(&b, 't');
+    op(&b, 'Q');
+    refuse_pickle(&b, bad);
+    /* a class that is not a storage type */
+    p_proto(&b);
+    op(&b, '(');
+    p_str(&b, "storage");
+    p_global(&b, "collections", "OrderedDict");
+    p_str(&b, "0");
+    p_str(&b, "cpu");
+    p_int(&b, 12);
+    op(&b, 't');
+    op(&b, 'Q');
+    refuse_pickle(&b, bad);
+    /* numel not an integer */
+    p_proto(&b);
+    op(&b, '(');
+    p_str(&b, "storage");
+    p_global(&b, "torch", "FloatStorage");
+    p_str(&b, "0");
+    p_str(&b, "cpu");
+    p_str(&b, "12");
+    op(&b, 't');
+    op(&b, 'Q');
+    refuse_pickle(&b, bad);
+    /* not a tuple */
+    p_proto(&b);
+    p_str(&b, "storage");
+    op(&b, 'Q');
+    refuse_pickle(&b, bad);
+}
+END_TEST
+
+START_TEST(test_storage_keys)
+{
+    const char *keys[] = {"abc", "01", "-1", "", "0x1", "1/../../x", "1 ", "12345678901234567890"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        Buf b = {0};
+        p_begin(&b);
+        p_str(&b, "w");
+        p_tensor(&b, "FloatStorage", keys[i], 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+        p_end(&b);
+        char msg[96];
+        snprintf(msg, sizeof msg, "storage key '%s' is not a plain decimal number", keys[i]);
+        refuse_pickle(&b, msg);
+    }
+}
+END_TEST
+
+START_TEST(test_storage_sizes)
+{
+    Buf b = {0};
+    p_one(&b, INT64_C(1) << 62, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
+    refuse_pickle(&b, "storage 0: 4611686018427387904 elements of 4 bytes is negative or overflows");
+    p_one(&b, -12, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
+    refuse_pickle(&b, "storage 0: -12 elements of 4 bytes is negative or overflows");
+    /* declares 16 floats; the entry holds 12 */
+    p_one(&b, 16, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
+    refuse_pickle(&b, "entry m/data/0 holds 48 bytes; the pickle declares 64");
+    p_one(&b, 6, 0, 1, (const int64_t[]){6}, (const int64_t[]){1});
+    refuse_pickle(&b, "entry m/data/0 holds 48 bytes; the pickle declares 24");
+    /* one storage declared with two types */
+    p_begin(&b);
+    p_str(&b, "a");
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    p_str(&b, "b");
+    p_tensor(&b, "IntStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    p_end(&b);
+    refuse_pickle(&b, "storage 0 is declared twice with different types or sizes");
+    /* a huge declared storage with a tiny file: refused before allocating */
+    p_one(&b, INT64_C(1) << 40, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
+    refuse_pickle(&b, "the storages declare 4398046511104 bytes");
+}
+END_TEST
+
+START_TEST(test_views)
+{
+    Buf b = {0};
+    p_one(&b, 12, 10, 1, (const int64_t[]){3}, (const int64_t[]){1});
+    refuse_pickle(&b, "tensor w: the view (offset 10) reaches element 12 of storage 0, which holds 12");
+    p_one(&b, 12, 0, 2, (const int64_t[]){4, 4}, (const int64_t[]){4, 1});
+    refuse_pickle(&b, "reaches element 15 of storage 0, which holds 12");
+    p_one(&b, 12, 0, 2, (const int64_t[]){2, 2}, (const int64_t[]){INT64_C(1) << 62, 1});
+    refuse_pickle(&b, "reaches element 4611686018427387905");
+    p_one(&b, 12, 0, 2, (const int64_t[]){INT64_C(1) << 40, INT64_C(1) << 40}, (const int64_t[]){INT64_C(1) << 40, 1});
+    refuse_pickle(&b, "tensor w: its size or strides overflow");
+    p_one(&b, 12, 0, 2, (const int64_t[]){3, 3}, (const int64_t[]){INT64_MAX, 1});
+    refuse_pickle(&b, "its size or strides overflow");
+    p_one(&b, 12, 13, 1, (const int64_t[]){0}, (const int64_t[]){1});
+    refuse_pickle(&b, "offset 13 is past the end of storage 0");
+    /* repeated elements (stride 0) beyond the storage's size */
+    p_one(&b, 12, 0, 1, (const int64_t[]){24}, (const int64_t[]){0});
+    refuse_pickle(&b, "a view of 24 elements over a storage of 12 (repeated elements are not supported)");
+    /* negative sizes, strides, offsets */
+    p_one(&b, 12, 0, 1, (const int64_t[]){-1}, (const int64_t[]){1});
+    refuse_pickle(&b, "_rebuild_tensor_v2: size[0] is not a non-negative integer");
+    p_one(&b, 12, 0, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, -1});
+    refuse_pickle(&b, "_rebuild_tensor_v2: stride[1] is not a non-negative integer");
+    p_one(&b, 12, -1, 1, (const int64_t[]){2}, (const int64_t[]){1});
+    refuse_pickle(&b, "the storage offset is not a non-negative integer");
+    /* too many dimensions; sizes and strides disagree */
+    p_one(&b, 12, 0, 9, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
+    refuse_pickle(&b, "_rebuild_tensor_v2: 9 dimensions; at most 8 are supported");
+    p_begin(&b);
+    p_str(&b, "w");
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 2, (const int64_t[]){3, 4}, 1, (const int64_t[]){1});
+    p_end(&b);
+    refuse_pickle(&b, "_rebuild_tensor_v2: 2 sizes but 1 strides");
+    /* sizes that are not integers */
+    p_begin(&b);
+    p_str(&b, "w");
+    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+    op(&b, '(');
+    p_persid(&b, "FloatStorage", "0", 12);
+    p_int(&b, 0);
+    op(&b, '(');
+    p_str(&b, "12");
+    op(&b, 't');
+    p_ints(&b, 1, (const int64_t[]){1});
+    op(&b, 0x89);
+    p_empty_od(&b);
+    op(&b, 't');
+    op(&b, 'R');
+    p_end(&b);
+    refuse_pickle(&b, "size[0] is not a non-negative integer");
+}
+END_TEST
+
+START_TEST(test_state_dict_shape)
+{
+    Buf b = {0};
+    /* a bare tensor, not a dict */
+    p_proto(&b);
+    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+    op(&b, '.');
+    refuse_pickle(&b, "bad.pt: the pickle does not hold a state dict");
+    p_begin(&b);
+    p_str(&b, "w");
+    p_int(&b, 5);
+    p_end(&b);
+    refuse_pickle(&b, "state dict entry w is not a tensor");
+    /* a dict that holds itself, through the memo */
+    p_proto(&b);
+    op(&b, '}');
+    b_put(&b, "q\x00", 2);
+    p_str(&b, "self");
+    b_put(&b, "h\x00", 2);
+    op(&b, 's');
+    op(&b, '.');
+    refuse_pickle(&b, "state dict entry self is not a tensor");
+    /* an empty state dict is a valid (empty) set */
+    p_begin(&b);
+    p_end(&b);
+    SlError err = {0};
+    TensorSet *ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_int_eq(ts->count, 0);
+    tensorset_free(ts);
+    free(b.d);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("pt");
@@ -302,6 +1391,34 @@ static Suite *suite(void)
     tcase_add_test(tc, test_multi_checkpoint);
     tcase_add_test(tc, test_convert_matches_pytorch);
     tcase_add_test(tc, test_cli_convert_and_info);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("built");
+    tcase_add_test(tc, test_hand_built_valid);
+    tcase_add_test(tc, test_pytorch_views_and_dtypes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("zip");
+    tcase_add_test(tc, test_not_a_zip);
+    tcase_add_test(tc, test_truncated_anywhere);
+    tcase_add_test(tc, test_zip_layout);
+    tcase_add_test(tc, test_compressed_entries);
+    tcase_add_test(tc, test_encrypted_entry);
+    tcase_add_test(tc, test_duplicate_entries);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pickle");
+    tcase_add_test(tc, test_opcodes_outside_the_list);
+    tcase_add_test(tc, test_globals_outside_the_allowlist);
+    tcase_add_test(tc, test_reduce);
+    tcase_add_test(tc, test_stack_and_marks);
+    tcase_add_test(tc, test_memo);
+    tcase_add_test(tc, test_lengths_past_the_end);
+    tcase_add_test(tc, test_invalid_utf8);
+    tcase_add_test(tc, test_setitem_on_non_dict);
+    tcase_add_test(tc, test_stop);
+    tcase_add_test(tc, test_persistent_ids);
+    tcase_add_test(tc, test_storage_keys);
+    tcase_add_test(tc, test_storage_sizes);
+    tcase_add_test(tc, test_views);
+    tcase_add_test(tc, test_state_dict_shape);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -23,6 +23,23 @@ int decode_teacher_forced(const Model *m, const int *values /* [B, n] */, int B,
 int decode_greedy(const Model *m, const int *values /* [B, n] */, int B,
                   int *out, int *tokens_out, ActCache *cache, const Intervention *iv, SlError *err);
 
+/* The same three with an explicit path (FORWARD_GENERAL or FORWARD_TABLES),
+ * so that the two can be checked against each other; the functions above
+ * use FORWARD_AUTO.  B may not exceed the cache's capacity (cap_B), whose
+ * cap_T must be n_ctx.  Greedy decoding on the general path keeps each
+ * layer's keys and values and runs one new position per step; with an
+ * intervention it runs the whole prefix at each step instead, so that the
+ * intervention is applied exactly as model_forward applies it. */
+int decode_teacher_forced_path(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
+                               const Intervention *iv, ForwardPath path, SlError *err);
+int decode_greedy_path(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
+                       const Intervention *iv, ForwardPath path, SlError *err);
+
+/* The k most probable values of one row of logits [Vo]: values idx[k] and
+ * their softmax probabilities prob[k], most probable first (ties: the
+ * smaller value first).  k is clamped to Vo; returns the k used. */
+int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob);
+
 typedef void (*ProgressFn)(void *ctx, long done, long total);
 
 typedef struct EvalResult {
@@ -36,5 +53,10 @@ typedef struct EvalResult {
 /* Evaluates `lists` fresh random lists from seed, in batches. */
 int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv,
                 EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);
+/* The same on a given path.  The lists are drawn in order from one Rng
+ * seeded with seed (task_random_list), so they do not depend on the path;
+ * progress (may be NULL) is called after each batch of 256. */
+int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
+                     EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);
 
 #endif

@@ -65,8 +65,29 @@ typedef struct Intervention {
     int force_source;        /* ... becomes one-hot on this key position */
 } Intervention;
 
+/* What each intervention does, in the order the forward pass applies them
+ * (layer `layer`, heads `head`):
+ *   qk_terms_off  the scores are the sum of the remaining QK terms only (the
+ *                 position side carries b_Q and b_K, as in tables.h); the
+ *                 hook_q/hook_k activations keep their true values.
+ *   block_source  key position s is masked (-inf score) for every query.  A
+ *                 query left with no key at all (query 0 when s = 0) gets an
+ *                 all-zero pattern row and so z = 0, not a NaN.
+ *   force_*       the pattern row of force_query becomes one-hot on
+ *                 force_source (scores are left as they were).
+ *   ov_drop_pos   hook_v = W_E[t] W_V (no W_pos, no b_V) for the chosen heads.
+ *   ablate_*      hook_z at query ablate_position becomes 0 or ablate_mean_z[h];
+ *                 attn_out, resid_post and the logits follow from it.
+ *   drop_direct   the logits read resid_post - hook_embed - hook_pos_embed:
+ *                 for one layer, logits = attn_out W_U + b_U.
+ * Positions at or beyond the sequence's length have no effect, so greedy
+ * decoding sees the same intervention at every step. */
 void intervention_init(Intervention *iv);   /* no intervention */
 bool intervention_is_none(const Intervention *iv);
+/* Checks the fields against a model (layer and head in range, QK and OV-pos
+ * on layer 0, positions below n_ctx, force_source <= force_query, a mean for
+ * ABLATE_MEAN); SL_EINVAL with a message naming the field. iv may be NULL. */
+int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError *err);
 
 typedef enum {
     FORWARD_AUTO,     /* tables when n_layers == 1, else general */

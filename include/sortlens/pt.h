@@ -5,6 +5,7 @@
 #ifndef SORTLENS_PT_H
 #define SORTLENS_PT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,5 +13,7 @@
 
 TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
 TensorSet *pt_read(const char *path, SlError *err);
+/* Does buf start like a pre-1.6 torch.save file (a bare pickle, not a ZIP)? */
+bool pt_is_legacy(const uint8_t *buf, size_t len);
 
 #endif

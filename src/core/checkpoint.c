@@ -11,7 +11,7 @@
 
 TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError *err)
 {
-    unsigned char magic[9] = {0};
+    unsigned char magic[16] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) {
         sl_error_set(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -24,7 +24,9 @@ TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError 
             *format_out = "pytorch";
         return pt_read(path, err);
     }
-    if (got == 9 && magic[8] == '{') {
+    if (pt_is_legacy(magic, got))
+        return pt_read(path, err);   /* which says what the file is */
+    if (got >= 9 && magic[8] == '{') {
         if (format_out)
             *format_out = "safetensors";
         return safetensors_read(path, err);

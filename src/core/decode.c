@@ -1,2 +1,404 @@
-/* decode.c: to be written. */
-typedef int sortlens_placeholder_decode;
+/* decode.c: what the model predicts for lists (teacher-forced and greedy),
+ * the tutorial's loss, and evaluation over random lists. */
+#include "sortlens/decode.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_internal.h"
+#include "sortlens/task.h"
+
+#define EVAL_BATCH 256
+
+/* Index of the largest of n values; the first one on a tie, as torch.argmax. */
+static int argmax_row(const float *x, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best])
+            best = i;
+    return best;
+}
+
+/* Sum over B sequences of the cross-entropy of the logits at the prediction
+ * positions n+1..2n against the next token (b_1..b_n), in double: the
+ * tutorial's loss_fn is this divided by B n.  NAN if a label is not a value. */
+static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] */, const int *tokens /* [B, T] */, int B)
+{
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    double sum = 0.0;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) {
+            int p = n + 1 + i, label = tokens[(size_t)b * T + p + 1];
+            if (label < 0 || label >= Vo)
+                return NAN;
+            const float *row = logits + ((size_t)b * T + p) * Vo;
+            float mx = row[argmax_row(row, Vo)];
+            double se = 0.0;
+            for (int j = 0; j < Vo; j++)
+                se += exp((double)row[j] - mx);
+            sum += (double)mx + log(se) - row[label];
+        }
+    return sum;
+}
+
+double decode_loss(const ModelConfig *c, const ActCache *cache, const int *tokens)
+{
+    if (!cache || !tokens || cache->T != c->n_ctx || cache->B < 1 || cache->Vo != c->d_vocab_out)
+        return NAN;
+    return loss_sum(c, cache->logits, tokens, cache->B) / ((double)cache->B * c->list_len);
+}
+
+int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
+{
+    if (k > Vo)
+        k = Vo;
+    if (k <= 0)
+        return 0;
+    float mx = logits[argmax_row(logits, Vo)];
+    double se = 0.0;
+    for (int j = 0; j < Vo; j++)
+        se += exp((double)logits[j] - mx);
+    /* selection of the k best: k is tiny (3) */
+    for (int r = 0; r < k; r++) {
+        int best = -1;
+        for (int j = 0; j < Vo; j++) {
+            bool taken = false;
+            for (int s = 0; s < r; s++)
+                taken |= idx[s] == j;
+            if (!taken && (best < 0 || logits[j] > logits[best]))
+                best = j;
+        }
+        idx[r] = best;
+        prob[r] = exp((double)logits[best] - mx) / se;
+    }
+    return k;
+}
+
+/* Checks B against the cache and every value against the vocabulary. */
+static int check_lists(const Model *m, const int *values, int B, const ActCache *cache, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    if (!cache)
+        return sl_error_set(err, SL_EINVAL, "decoding without an activation cache");
+    if (B < 1 || B > cache->cap_B)
+        return sl_error_set(err, SL_EINVAL, "decoding %d lists; the cache holds 1..%d", B, cache->cap_B);
+    if (cache->cap_T < c->n_ctx)
+        return sl_error_set(err, SL_EINVAL, "decoding needs a cache of %d positions; this one holds %d", c->n_ctx,
+                            cache->cap_T);
+    for (int i = 0; i < B * c->list_len; i++)
+        if (values[i] < 0 || values[i] >= c->d_vocab_out)
+            return sl_error_set(err, SL_EINVAL, "list %d: value %d is outside 0..%d", i / c->list_len, values[i],
+                                c->d_vocab_out - 1);
+    return 0;
+}
+
+static int *make_tokens(const ModelConfig *c, const int *values, int B, SlError *err)
+{
+    int *tokens = malloc((size_t)B * c->n_ctx * sizeof *tokens);
+    if (!tokens) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for %d token sequences", B);
+        return NULL;
+    }
+    for (int b = 0; b < B; b++)
+        task_make_tokens(c, values + (size_t)b * c->list_len, tokens + (size_t)b * c->n_ctx);
+    return tokens;
+}
+
+int decode_teacher_forced_path(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
+                               const Intervention *iv, ForwardPath path, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    int rc = check_lists(m, values, B, cache, err);
+    if (rc)
+        return rc;
+    int *tokens = make_tokens(c, values, B, err);
+    if (!tokens)
+        return SL_ENOMEM;
+    rc = model_forward(m, tokens, B, c->n_ctx, cache, iv, path, err);
+    if (!rc) {
+        const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < n; i++)
+                argmax[(size_t)b * n + i] = argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+    }
+    free(tokens);
+    return rc;
+}
+
+int decode_teacher_forced(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
+                          const Intervention *iv, SlError *err)
+{
+    return decode_teacher_forced_path(m, values, B, argmax, cache, iv, FORWARD_AUTO, err);
+}
+
+/* ---- greedy ----------------------------------------------------------------------- */
+
+/* Tables path: one list at a time; each step adds one key row and computes
+ * one query row (forward_internal.h). tokens [B, n_ctx] hold the prefixes. */
+static int greedy_tables(const Model *m, int B, int *tokens, int *out, ActCache *cache, const Intervention *iv,
+                         SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    float *row = malloc((size_t)Vo * sizeof *row);   /* [Vo] */
+    if (!row)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
+    TablesRun r;
+    int rc = tables_run_begin(&r, m, T, cache, iv, err);
+    for (int b = 0; b < B && !rc; b++) {
+        int *tok = tokens + (size_t)b * T;
+        tables_run_reset(&r);
+        for (int i = 0; i < n; i++) {
+            int q = n + 1 + i;
+            tables_run_query(&r, tok, q, row);
+            tok[q + 1] = out[(size_t)b * n + i] = argmax_row(row, Vo);
+        }
+    }
+    free(row);
+    return rc;
+}
+
+/* Copies positions 0..T-1 of each of the B sequences of tokens [B, n_ctx]
+ * into dst [B, T]: model_forward wants them contiguous. */
+static void pack_prefix(const int *tokens, int B, int n_ctx, int T, int *dst)
+{
+    for (int b = 0; b < B; b++)
+        memcpy(dst + (size_t)b * T, tokens + (size_t)b * n_ctx, (size_t)T * sizeof *dst);
+}
+
+/* General path with an intervention: a whole forward of the prefix per step. */
+static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, ActCache *cache, const Intervention *iv,
+                                SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out;
+    int *buf = malloc((size_t)B * Tn * sizeof *buf);
+    if (!buf)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        int T = n + 2 + i;   /* BOS, a_1..a_n, MID, b_1..b_i */
+        pack_prefix(tokens, B, Tn, T, buf);
+        rc = model_forward(m, buf, B, T, cache, iv, FORWARD_GENERAL, err);
+        for (int b = 0; b < B && !rc; b++)
+            tokens[(size_t)b * Tn + T] = out[(size_t)b * n + i] =
+                argmax_row(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
+    }
+    free(buf);
+    return rc;
+}
+
+/* General path: one forward over the prefix (BOS, a, MID) fills every
+ * layer's keys and values; each later step runs only the new position
+ * through the layers, attending to the kept keys and values. */
+static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCache *cache, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const ModelParams *p = &m->params;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
+    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, HE = H * E;
+    int *buf = malloc((size_t)B * P * sizeof *buf);
+    if (!buf)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
+    pack_prefix(tokens, B, Tn, P, buf);
+    int rc = model_forward(m, buf, B, P, cache, NULL, FORWARD_GENERAL, err);
+    free(buf);
+    if (rc)
+        return rc;
+    for (int b = 0; b < B; b++)
+        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = argmax_row(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
+    if (n == 1)
+        return 0;
+
+    /* the cache's keys and values are [L, B, P, H, E]; keep them as
+     * [L, B, Tn, H, E] so that new positions append in place */
+    size_t kv = (size_t)L * B * Tn * HE;
+    size_t need = 2 * kv + 2 * (size_t)B * D + 2 * (size_t)B * HE + 2 * (size_t)Tn + (size_t)B * Vo;
+    float *keys = malloc(need * sizeof(float));
+    if (!keys)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding (%zu floats)", need);
+    float *vals = keys + kv;
+    float *x = vals + kv;                 /* [B, D]  residual stream of the new position */
+    float *ao = x + (size_t)B * D;        /* [B, D]  attn_out */
+    float *qrow = ao + (size_t)B * D;     /* [B, H, E] */
+    float *zrow = qrow + (size_t)B * HE;  /* [B, H, E] */
+    float *s = zrow + (size_t)B * HE;     /* [Tn] one score row */
+    float *pr = s + Tn;                   /* [Tn] its pattern */
+    float *lg = pr + Tn;                  /* [B, Vo] */
+    for (int l = 0; l < L; l++)
+        for (int b = 0; b < B; b++) {
+            size_t src = ((size_t)l * B + b) * P * HE, dst = ((size_t)l * B + b) * Tn * HE;
+            memcpy(keys + dst, cache->k + src, (size_t)P * HE * sizeof(float));
+            memcpy(vals + dst, cache->v + src, (size_t)P * HE * sizeof(float));
+        }
+    const float div = sqrtf((float)E);
+    for (int i = 1; i < n; i++) {
+        int pos = n + 1 + i;   /* the new position, holding b_i */
+        for (int b = 0; b < B; b++)
+            for (int d = 0; d < D; d++)
+                x[(size_t)b * D + d] = p->W_E[(size_t)tokens[(size_t)b * Tn + pos] * D + d] + p->W_pos[(size_t)pos * D + d];
+        for (int l = 0; l < L; l++) {
+            float *kl = keys + (size_t)l * B * Tn * HE, *vl = vals + (size_t)l * B * Tn * HE;  /* [B, Tn, H, E] */
+            for (int h = 0; h < H; h++) {
+                size_t w = model_head_qkv_offset(c, l, h), bo = ((size_t)l * H + h) * E;
+                /* [B, D] x [D, E]; the new key and value rows are Tn*H*E apart in the kept arrays */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_Q + w, E, 0.0f,
+                            qrow + h * E, HE);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_K + w, E, 0.0f,
+                            kl + (size_t)pos * HE + h * E, Tn * HE);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_V + w, E, 0.0f,
+                            vl + (size_t)pos * HE + h * E, Tn * HE);
+                for (int b = 0; b < B; b++)
+                    for (int e = 0; e < E; e++) {
+                        qrow[(size_t)b * HE + h * E + e] += p->b_Q[bo + e];
+                        kl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_K[bo + e];
+                        vl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_V[bo + e];
+                    }
+            }
+            for (int b = 0; b < B; b++)
+                for (int h = 0; h < H; h++) {
+                    const float *kb = kl + (size_t)b * Tn * HE + h * E, *vb = vl + (size_t)b * Tn * HE + h * E;
+                    /* scores [1, pos+1] = q [1, E] x K^T; z [1, E] = pattern x V */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, pos + 1, E, 1.0f, qrow + (size_t)b * HE + h * E,
+                                E, kb, HE, 0.0f, s, pos + 1);
+                    for (int k = 0; k <= pos; k++)
+                        s[k] /= div;
+                    forward_softmax(s, pr, pos + 1);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, E, pos + 1, 1.0f, pr, pos + 1, vb, HE, 0.0f,
+                                zrow + (size_t)b * HE + h * E, E);
+                }
+            /* attn_out [B, D] = z [B, H*E] x W_O[l] [H*E, D] + b_O; the stream moves on */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, HE, 1.0f, zrow, HE, p->W_O + (size_t)l * HE * D, D,
+                        0.0f, ao, D);
+            for (int b = 0; b < B; b++)
+                for (int d = 0; d < D; d++)
+                    x[(size_t)b * D + d] += ao[(size_t)b * D + d] + p->b_O[(size_t)l * D + d];
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Vo, D, 1.0f, x, D, p->W_U, Vo, 0.0f, lg, Vo);
+        for (int b = 0; b < B; b++) {
+            for (int j = 0; j < Vo; j++)
+                lg[(size_t)b * Vo + j] += p->b_U[j];
+            tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = argmax_row(lg + (size_t)b * Vo, Vo);
+        }
+    }
+    free(keys);
+    return 0;
+}
+
+int decode_greedy_path(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
+                       const Intervention *iv, ForwardPath path, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    int rc = check_lists(m, values, B, cache, err);
+    if (rc || (rc = intervention_validate(iv, c, err)))
+        return rc;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return resolved;
+    int *tokens = make_tokens(c, values, B, err);   /* [B, n_ctx]: b_1..b_n are overwritten step by step */
+    if (!tokens)
+        return SL_ENOMEM;
+    if (resolved == FORWARD_TABLES)
+        rc = greedy_tables(m, B, tokens, out, cache, iv, err);
+    else if (intervention_is_none(iv))
+        rc = greedy_general_kv(m, B, tokens, out, cache, err);
+    else
+        rc = greedy_general_rerun(m, B, tokens, out, cache, iv, err);
+    if (!rc && tokens_out) {
+        memcpy(tokens_out, tokens, (size_t)B * c->n_ctx * sizeof *tokens);
+        rc = model_forward(m, tokens, B, c->n_ctx, cache, iv, resolved, err);
+    }
+    free(tokens);
+    return rc;
+}
+
+int decode_greedy(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
+                  const Intervention *iv, SlError *err)
+{
+    return decode_greedy_path(m, values, B, out, tokens_out, cache, iv, FORWARD_AUTO, err);
+}
+
+/* ---- evaluation ----------------------------------------------------------------------- */
+
+int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
+                     EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "evaluation over %ld lists: need at least 1", lists);
+    int rc = intervention_validate(iv, c, err);
+    if (rc)
+        return rc;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return resolved;
+    const int batch = lists < EVAL_BATCH ? (int)lists : EVAL_BATCH;
+    ActCache *cache = cache_new(c, batch, T, err);
+    int *values = malloc((size_t)batch * n * sizeof *values);
+    int *tokens = malloc((size_t)batch * T * sizeof *tokens);
+    int *pred = malloc((size_t)batch * n * sizeof *pred);
+    long *pos_right = calloc((size_t)n, sizeof *pos_right);
+    if (!cache || !values || !tokens || !pred || !pos_right) {
+        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
+        goto done;
+    }
+    Rng rng;
+    rng_seed(&rng, seed);
+    long tok_right = 0, list_right = 0;
+    double loss = 0.0;
+    for (long done_lists = 0; done_lists < lists;) {
+        int nb = lists - done_lists < batch ? (int)(lists - done_lists) : batch;
+        for (int b = 0; b < nb; b++) {
+            task_random_list(c, &rng, values + (size_t)b * n);
+            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+        }
+        /* teacher-forced: the logits of the n prediction positions */
+        rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, iv, resolved, err);
+        if (rc)
+            goto done;
+        for (int b = 0; b < nb; b++)
+            for (int i = 0; i < n; i++)
+                if (argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
+                    tok_right++;
+                    pos_right[i]++;
+                }
+        loss += loss_sum(c, cache->logits, tokens, nb);
+        /* greedy: the model's own predictions fill b_1..b_n */
+        rc = decode_greedy_path(m, values, nb, pred, NULL, cache, iv, resolved, err);
+        if (rc)
+            goto done;
+        for (int b = 0; b < nb; b++) {
+            bool all = true;
+            for (int i = 0; i < n; i++)
+                all &= pred[(size_t)b * n + i] == tokens[(size_t)b * T + n + 2 + i];
+            list_right += all;
+        }
+        done_lists += nb;
+        if (progress)
+            progress(progress_ctx, done_lists, lists);
+    }
+    memset(res, 0, sizeof *res);
+    res->lists = lists;
+    res->token_accuracy = (double)tok_right / ((double)lists * n);
+    res->list_accuracy = (double)list_right / (double)lists;
+    res->loss = loss / ((double)lists * n);
+    for (int i = 0; i < n; i++)
+        res->per_position_accuracy[i] = (double)pos_right[i] / (double)lists;
+done:
+    cache_free(cache);
+    free(values);
+    free(tokens);
+    free(pred);
+    free(pos_right);
+    return rc;
+}
+
+int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv, EvalResult *res, ProgressFn progress,
+                void *progress_ctx, SlError *err)
+{
+    return decode_eval_path(m, lists, seed, iv, FORWARD_AUTO, res, progress, progress_ctx, err);
+}

@@ -4,6 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote names taken from untrusted files (ZIP entries, pickle
+ * strings, JSON keys).  A newline would break the one-line rule and an ESC
+ * could drive the user's terminal when the message is printed, so every
+ * ASCII control character becomes '?'. */
+static void scrub(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 int sl_error_set(SlError *err, int code, const char *fmt, ...)
 {
     if (err) {
@@ -12,6 +23,7 @@ int sl_error_set(SlError *err, int code, const char *fmt, ...)
         err->code = code;
         vsnprintf(err->message, sizeof err->message, fmt, ap);
         va_end(ap);
+        scrub(err->message);
     }
     return code;
 }
@@ -30,4 +42,5 @@ void sl_error_prefix(SlError *err, const char *prefix)
     size_t olen = strnlen(old, room);
     memcpy(err->message + plen + 2, old, olen);
     err->message[plen + 2 + olen] = '\0';
+    scrub(err->message);
 }

@@ -1,2 +1,891 @@
-/* forward.c: to be written. */
-typedef int sortlens_placeholder_forward;
+/* forward.c: the forward pass of an attention-only transformer
+ * (TransformerLens HookedTransformer, attn_only=True, no layernorm), filling
+ * an activation cache named after TL's hooks, with optional interventions.
+ *
+ * Two paths compute the same thing:
+ *  - general: any number of layers and heads, every product through
+ *    cblas_sgemm over the whole batch;
+ *  - tables (one layer only): the residual stream entering the only block is
+ *    W_E[t] + W_pos[p], so every activation is a sum of rows of the tables of
+ *    tables.h; one list costs a few microseconds with the whole cache filled.
+ */
+#include "sortlens/forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_internal.h"
+#include "sortlens/tables.h"
+
+/* ---- small vector kernels ------------------------------------------------- */
+
+/* The hot loops of the fast path are written over fixed chunks of 16 floats
+ * (GCC vector extensions), so that they vectorize without -O3 or -march, and
+ * the functions that run them are compiled for AVX-512, AVX2 and baseline
+ * x86-64, chosen at load time (GCC target_clones), with a * b + c fused
+ * into one instruction (-std=c11 alone forbids that). */
+#if defined(__GNUC__)
+#define SL_VECTOR 1
+typedef float vf16 __attribute__((vector_size(64)));
+#define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
+#define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
+#else
+#define SL_CLONES
+#endif
+/* Helpers of the cloned functions are inlined into each clone: a call from
+ * AVX code into baseline SSE code costs far more than the work here. */
+#if defined(__GNUC__)
+#define SL_INLINE static inline __attribute__((always_inline))
+#else
+#define SL_INLINE static inline
+#endif
+
+/* y = a + b, n floats */
+SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n)
+{
+    int i = 0;
+#ifdef SL_VECTOR
+    for (; i + 16 <= n; i += 16) {
+        vf16 x, z;
+        VLOAD(x, a + i);
+        VLOAD(z, b + i);
+        x += z;
+        VSTORE(y + i, x);
+    }
+#endif
+    for (; i < n; i++)
+        y[i] = a[i] + b[i];
+}
+
+/* y = a + b + c, n floats */
+SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *restrict b,
+                         const float *restrict c, int n)
+{
+    int i = 0;
+#ifdef SL_VECTOR
+    for (; i + 16 <= n; i += 16) {
+        vf16 x, z, w;
+        VLOAD(x, a + i);
+        VLOAD(z, b + i);
+        VLOAD(w, c + i);
+        x += z + w;
+        VSTORE(y + i, x);
+    }
+#endif
+    for (; i < n; i++)
+        y[i] = a[i] + b[i] + c[i];
+}
+
+/* y += a, n floats */
+SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] += a[i];
+}
+
+/* out[0:N] (+)= sum_{k < nk} w[k] R[k, 0:N] (rows ldr apart): one row of
+ * pattern @ values.  Each chunk of the row of out stays in registers across
+ * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
+#ifdef SL_VECTOR
+/* One chunk of 4 x 16 columns starting at column n, then one of 16 (named
+ * accumulators: GCC keeps those in registers, not an array). */
+#define COMBINE_64(n, init)                                             \
+    do {                                                                \
+        vf16 a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                \
+        if (accumulate) {                                               \
+            VLOAD(a0_, (init));                                         \
+            VLOAD(a1_, (init) + 16);                                    \
+            VLOAD(a2_, (init) + 32);                                    \
+            VLOAD(a3_, (init) + 48);                                    \
+        }                                                               \
+        for (int k_ = 0; k_ < nk; k_++) {                               \
+            float wk_ = w[k_];                                          \
+            if (wk_ == 0.0f)                                            \
+                continue;                                               \
+            const float *r_ = R + (size_t)k_ * ldr + (n);               \
+            vf16 x0_, x1_, x2_, x3_;                                    \
+            VLOAD(x0_, r_);                                             \
+            VLOAD(x1_, r_ + 16);                                        \
+            VLOAD(x2_, r_ + 32);                                        \
+            VLOAD(x3_, r_ + 48);                                        \
+            a0_ += wk_ * x0_;                                           \
+            a1_ += wk_ * x1_;                                           \
+            a2_ += wk_ * x2_;                                           \
+            a3_ += wk_ * x3_;                                           \
+        }                                                               \
+        VSTORE(out + (n), a0_);                                         \
+        VSTORE(out + (n) + 16, a1_);                                    \
+        VSTORE(out + (n) + 32, a2_);                                    \
+        VSTORE(out + (n) + 48, a3_);                                    \
+    } while (0)
+#define COMBINE_16(n, init)                                             \
+    do {                                                                \
+        vf16 a0_ = {0};                                                 \
+        if (accumulate)                                                 \
+            VLOAD(a0_, (init));                                         \
+        for (int k_ = 0; k_ < nk; k_++) {                               \
+            float wk_ = w[k_];                                          \
+            if (wk_ == 0.0f)                                            \
+                continue;                                               \
+            vf16 x0_;                                                   \
+            VLOAD(x0_, R + (size_t)k_ * ldr + (n));                     \
+            a0_ += wk_ * x0_;                                           \
+        }                                                               \
+        VSTORE(out + (n), a0_);                                         \
+    } while (0)
+#endif
+
+SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk, const float *restrict R,
+                           size_t ldr, int N, bool accumulate)
+{
+    int n = 0;
+#ifdef SL_VECTOR
+    if (N >= 16) {
+        /* A ragged end (N = 50) is done as one more chunk of 16 ending at N,
+         * overlapping the last full one: it starts from the original values
+         * of out, so the overlapped columns come out the same again. */
+        float tail[16];
+        if (accumulate)
+            memcpy(tail, out + N - 16, sizeof tail);
+        for (; n + 64 <= N; n += 64)
+            COMBINE_64(n, out + n);
+        for (; n + 16 <= N; n += 16)
+            COMBINE_16(n, out + n);
+        if (n < N)
+            COMBINE_16(N - 16, tail);
+        return;
+    }
+#endif
+    for (; n < N; n++) {
+        float a = accumulate ? out[n] : 0.0f;
+        for (int k = 0; k < nk; k++)
+            a += w[k] * R[(size_t)k * ldr + n];
+        out[n] = a;
+    }
+}
+
+/* ---- BLAS wrappers (row-major) ----------------------------------------------- */
+
+/* C[M,N] (+)= A[M,K] B[K,N] with leading dimensions */
+static void gemm_nn(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, bool acc)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
+}
+
+/* C[M,N] (+)= A[M,K] B[N,K]^T */
+static void gemm_nt(float *C, int ldc, const float *A, int lda, const float *B, int ldb, int M, int N, int K, bool acc)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, acc ? 1.0f : 0.0f, C, ldc);
+}
+
+/* X[r, 0:n] += bias[0:n] for `rows` rows ld apart */
+static void add_bias_rows(float *X, int ld, const float *bias, int rows, int n)
+{
+    for (int r = 0; r < rows; r++)
+        vacc(X + (size_t)r * ld, bias, n);
+}
+
+/* ---- the cache ---------------------------------------------------------------- */
+
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* n floats on a 64-byte (cache line) boundary; free() releases them. */
+static float *alloc_floats(size_t n)
+{
+    return aligned_alloc(64, round16(n) * sizeof(float));
+}
+
+ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
+{
+    if (model_config_validate(cfg, err))
+        return NULL;
+    if (cap_B < 1 || cap_B > (1 << 24) || cap_T < 1 || cap_T > cfg->n_ctx) {
+        sl_error_set(err, SL_EINVAL, "activation cache for %d sequences of %d tokens: need 1..%d sequences of 1..%d tokens",
+                     cap_B, cap_T, 1 << 24, cfg->n_ctx);
+        return NULL;
+    }
+    const size_t L = (size_t)cfg->n_layers, H = (size_t)cfg->n_heads, D = (size_t)cfg->d_model;
+    const size_t E = (size_t)cfg->d_head, Vo = (size_t)cfg->d_vocab_out, BT = (size_t)cap_B * (size_t)cap_T;
+    /* per (b, t): embed, pos_embed, logits, and per layer q k v z attn_out
+     * resid_post; per (b, l, h): the T x T scores and pattern.  With the
+     * limits of model.h these stay far below SIZE_MAX, but check anyway. */
+    double approx = (double)BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * cap_T;
+    if (approx * sizeof(float) > (double)SIZE_MAX / 2) {
+        sl_error_set(err, SL_ENOMEM, "activation cache for %d sequences of %d tokens is too large", cap_B, cap_T);
+        return NULL;
+    }
+    /* Each array starts on a 64-byte boundary: a 16-float vector access that
+     * straddles two cache lines costs twice as much. */
+    size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
+    size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
+    ActCache *c = calloc(1, sizeof *c);
+    float *mem = c ? alloc_floats(total) : NULL;
+    if (mem)
+        memset(mem, 0, total * sizeof(float));
+    if (!mem) {
+        free(c);
+        sl_error_set(err, SL_ENOMEM, "out of memory for an activation cache of %zu floats", total);
+        return NULL;
+    }
+    c->cap_B = cap_B;
+    c->cap_T = cap_T;
+    c->L = cfg->n_layers;
+    c->H = cfg->n_heads;
+    c->D = cfg->d_model;
+    c->E = cfg->d_head;
+    c->Vo = cfg->d_vocab_out;
+    /* embed is the start of the block: cache_free frees it. */
+#define CARVE(field, n) (c->field = mem, mem += (n))
+    CARVE(embed, n_btd);
+    CARVE(pos_embed, n_btd);
+    CARVE(q, n_lbthe);
+    CARVE(k, n_lbthe);
+    CARVE(v, n_lbthe);
+    CARVE(scores, n_lbhtt);
+    CARVE(pattern, n_lbhtt);
+    CARVE(z, n_lbthe);
+    CARVE(attn_out, n_lbtd);
+    CARVE(resid_post, n_lbtd);
+    CARVE(logits, BT * Vo);
+#undef CARVE
+    return c;
+}
+
+void cache_free(ActCache *c)
+{
+    if (!c)
+        return;
+    free(c->embed);
+    free(c->scratch);
+    free(c);
+}
+
+int forward_scratch_reserve(ActCache *c, size_t n, SlError *err)
+{
+    if (n <= c->scratch_size)
+        return 0;
+    if (n > SIZE_MAX / sizeof(float))
+        return sl_error_set(err, SL_ENOMEM, "forward workspace of %zu floats is too large", n);
+    float *s = alloc_floats(n);
+    if (!s)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for a forward workspace of %zu floats", n);
+    free(c->scratch);
+    c->scratch = s;
+    c->scratch_size = n;
+    return 0;
+}
+
+/* "blocks.12." -> 12, advancing *p past the dot; -1 if malformed. */
+static int parse_block(const char **p)
+{
+    const char *s = *p;
+    if (strncmp(s, "blocks.", 7) != 0)
+        return -1;
+    s += 7;
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return -1;
+    long l = 0;
+    while (*s >= '0' && *s <= '9' && l < 100000)
+        l = l * 10 + (*s++ - '0');
+    if (*s != '.')
+        return -1;
+    *p = s + 1;
+    return (int)l;
+}
+
+const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5])
+{
+    if (!c || !hook)
+        return NULL;
+    const int64_t B = c->B, T = c->T, H = c->H, E = c->E, D = c->D;
+    const float *data = NULL;
+    int nd = 0;
+    int64_t s[5] = {0};
+    if (strcmp(hook, "hook_embed") == 0 || strcmp(hook, "hook_pos_embed") == 0) {
+        data = hook[5] == 'e' ? c->embed : c->pos_embed;
+        nd = 3, s[0] = B, s[1] = T, s[2] = D;
+    } else if (strcmp(hook, "logits") == 0) {
+        data = c->logits;
+        nd = 3, s[0] = B, s[1] = T, s[2] = c->Vo;
+    } else {
+        const char *rest = hook;
+        int l = 0;
+        if (strncmp(hook, "blocks.", 7) == 0) {
+            l = parse_block(&rest);
+            if (l < 0 || l >= c->L)
+                return NULL;
+        } else if (c->L != 1) {
+            return NULL;   /* short names only where they are unambiguous */
+        }
+        const size_t bthe = (size_t)(B * T * H * E), bhtt = (size_t)(B * H * T * T), btd = (size_t)(B * T * D);
+        if (strcmp(rest, "attn.hook_q") == 0)
+            data = c->q + l * bthe;
+        else if (strcmp(rest, "attn.hook_k") == 0)
+            data = c->k + l * bthe;
+        else if (strcmp(rest, "attn.hook_v") == 0)
+            data = c->v + l * bthe;
+        else if (strcmp(rest, "attn.hook_z") == 0)
+            data = c->z + l * bthe;
+        if (data) {
+            nd = 4, s[0] = B, s[1] = T, s[2] = H, s[3] = E;
+        } else if (strcmp(rest, "attn.hook_attn_scores") == 0 || strcmp(rest, "attn.hook_pattern") == 0) {
+            data = (rest[10] == 'a' ? c->scores : c->pattern) + l * bhtt;
+            nd = 4, s[0] = B, s[1] = H, s[2] = T, s[3] = T;
+        } else if (strcmp(rest, "hook_attn_out") == 0 || strcmp(rest, "hook_resid_post") == 0) {
+            data = (rest[5] == 'a' ? c->attn_out : c->resid_post) + l * btd;
+            nd = 3, s[0] = B, s[1] = T, s[2] = D;
+        } else {
+            return NULL;
+        }
+    }
+    if (ndim)
+        *ndim = nd;
+    if (shape)
+        memcpy(shape, s, sizeof s);
+    return data;
+}
+
+/* ---- interventions ------------------------------------------------------------ */
+
+void intervention_init(Intervention *iv)
+{
+    memset(iv, 0, sizeof *iv);
+    iv->layer = 0;
+    iv->head = -1;
+    iv->ablate_position = -1;
+    iv->ablate_kind = ABLATE_NONE;
+    iv->block_source = -1;
+    iv->force_query = -1;
+    iv->force_source = -1;
+}
+
+bool intervention_is_none(const Intervention *iv)
+{
+    return !iv || (iv->qk_terms_off == 0 && !iv->ov_drop_pos && !iv->drop_direct && iv->ablate_position < 0 &&
+                   iv->block_source < 0 && iv->force_query < 0 && iv->force_source < 0);
+}
+
+int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError *err)
+{
+    if (intervention_is_none(iv))
+        return 0;
+    if (iv->layer < 0 || iv->layer >= c->n_layers)
+        return sl_error_set(err, SL_EINVAL, "intervention layer %d: the model has layers 0..%d", iv->layer, c->n_layers - 1);
+    if (iv->head < -1 || iv->head >= c->n_heads)
+        return sl_error_set(err, SL_EINVAL, "intervention head %d: the model has heads 0..%d (-1 for all)", iv->head,
+                            c->n_heads - 1);
+    if (iv->qk_terms_off & ~(unsigned)0xF)
+        return sl_error_set(err, SL_EINVAL, "intervention: unknown QK term bits 0x%x", iv->qk_terms_off);
+    if ((iv->qk_terms_off || iv->ov_drop_pos) && iv->layer != 0)
+        return sl_error_set(err, SL_EINVAL, "intervention: QK terms and the OV position part are defined on layer 0, not %d",
+                            iv->layer);
+    if (iv->ablate_position < -1 || iv->ablate_position >= c->n_ctx)
+        return sl_error_set(err, SL_EINVAL, "intervention: ablated position %d is outside 0..%d", iv->ablate_position,
+                            c->n_ctx - 1);
+    if (iv->ablate_position >= 0) {
+        if (iv->ablate_kind != ABLATE_ZERO && iv->ablate_kind != ABLATE_MEAN)
+            return sl_error_set(err, SL_EINVAL, "intervention: position %d is ablated, but neither to zero nor to the mean",
+                                iv->ablate_position);
+        if (iv->ablate_kind == ABLATE_MEAN && !iv->ablate_mean_z)
+            return sl_error_set(err, SL_EINVAL, "intervention: mean ablation without a mean hook_z");
+    }
+    if (iv->block_source < -1 || iv->block_source >= c->n_ctx)
+        return sl_error_set(err, SL_EINVAL, "intervention: blocked source %d is outside 0..%d", iv->block_source, c->n_ctx - 1);
+    if (iv->force_query >= 0 || iv->force_source >= 0) {
+        if (iv->force_query < 0 || iv->force_query >= c->n_ctx || iv->force_source < 0 || iv->force_source >= c->n_ctx)
+            return sl_error_set(err, SL_EINVAL, "intervention: forced attention %d -> %d needs both positions in 0..%d",
+                                iv->force_query, iv->force_source, c->n_ctx - 1);
+        if (iv->force_source > iv->force_query)
+            return sl_error_set(err, SL_EINVAL, "intervention: query %d cannot attend to the later position %d",
+                                iv->force_query, iv->force_source);
+    }
+    return 0;
+}
+
+static const Intervention *iv_or_none(const Intervention *iv)
+{
+    static const Intervention none = {.layer = 0, .head = -1, .ablate_position = -1, .block_source = -1,
+                                      .force_query = -1, .force_source = -1};
+    return iv ? iv : &none;
+}
+
+/* Does the intervention touch layer l, head h? */
+static inline bool iv_on(const Intervention *iv, int l, int h)
+{
+    return iv->layer == l && (iv->head < 0 || iv->head == h);
+}
+
+/* Is hook_z of (layer l, head h) at query q ablated? */
+static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
+{
+    return iv->ablate_position == q && iv->ablate_kind != ABLATE_NONE && iv_on(iv, l, h);
+}
+
+/* ---- attention rows, shared by both paths -------------------------------------- */
+
+/* Softmax of s[0..n) into p[0..n); all zeros when every entry is -inf.
+ * Weights below e^-80 (1.8e-35) are set to zero instead of computed: they
+ * cannot change a float sum that also holds the largest weight (>= 1/n),
+ * and as subnormal numbers (which they would become once normalized) they
+ * cost x86 a hundred cycles each in every later multiply. */
+SL_INLINE void softmax_inline(const float *restrict s, float *restrict p, int n)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    if (mx == -INFINITY) {
+        memset(p, 0, (size_t)n * sizeof *p);
+        return;
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < n; k++) {
+        float d = s[k] - mx;
+        p[k] = d < -80.0f ? 0.0f : expf(d);
+        sum += p[k];
+    }
+    float inv = 1.0f / sum;
+    for (int k = 0; k < n; k++)
+        p[k] *= inv;
+}
+
+void forward_softmax(const float *restrict s, float *restrict p, int n) { softmax_inline(s, p, n); }
+
+/* s[0..q] holds a query row's raw q.k; this scales it (divided by sqrt(E)
+ * as TL does), masks keys after q (and a blocked key) with -inf up to len,
+ * and writes the softmax into pr[0..len).  A row with no key left gets zero
+ * weights (its z is then 0).  on: the intervention touches this head. */
+SL_INLINE void attention_row(float *restrict s, float *restrict pr, int q, int len, float div, bool on,
+                                 const Intervention *iv)
+{
+    for (int k = 0; k <= q; k++)
+        s[k] /= div;
+    for (int k = q + 1; k < len; k++)
+        s[k] = -INFINITY;
+    if (on && iv->block_source >= 0 && iv->block_source <= q)
+        s[iv->block_source] = -INFINITY;
+    softmax_inline(s, pr, q + 1);
+    for (int k = q + 1; k < len; k++)
+        pr[k] = 0.0f;
+    if (on && iv->force_query == q) {
+        memset(pr, 0, (size_t)len * sizeof *pr);
+        pr[iv->force_source] = 1.0f;   /* force_source <= force_query, validated */
+    }
+}
+
+/* ---- checks --------------------------------------------------------------------- */
+
+int forward_resolve_path(const Model *m, ForwardPath path, SlError *err)
+{
+    if (path == FORWARD_AUTO)
+        path = m->cfg.n_layers == 1 && m->tables ? FORWARD_TABLES : FORWARD_GENERAL;
+    if (path == FORWARD_TABLES) {
+        if (m->cfg.n_layers != 1)
+            return sl_error_set(err, SL_EINVAL, "the tables path needs a one-layer model; this one has %d layers",
+                                m->cfg.n_layers);
+        if (!m->tables)
+            return sl_error_set(err, SL_EINVAL, "the tables path needs the model's tables (model_prepare)");
+    } else if (path != FORWARD_GENERAL) {
+        return sl_error_set(err, SL_EINVAL, "unknown forward path %d", (int)path);
+    }
+    return path;
+}
+
+int forward_check_call(const Model *m, const int *tokens, int B, int T, const ActCache *c, SlError *err)
+{
+    const ModelConfig *cfg = &m->cfg;
+    if (!c)
+        return sl_error_set(err, SL_EINVAL, "forward without an activation cache");
+    if (c->L != cfg->n_layers || c->H != cfg->n_heads || c->D != cfg->d_model || c->E != cfg->d_head ||
+        c->Vo != cfg->d_vocab_out)
+        return sl_error_set(err, SL_EINVAL, "the activation cache was made for another model shape");
+    if (B < 1 || B > c->cap_B)
+        return sl_error_set(err, SL_EINVAL, "forward of %d sequences; the cache holds 1..%d", B, c->cap_B);
+    if (T < 1 || T > c->cap_T || T > cfg->n_ctx)
+        return sl_error_set(err, SL_EINVAL, "forward of %d tokens; the cache holds 1..%d (n_ctx %d)", T, c->cap_T,
+                            cfg->n_ctx);
+    if (tokens)
+        for (int i = 0; i < B * T; i++)
+            if (tokens[i] < 0 || tokens[i] >= cfg->d_vocab)
+                return sl_error_set(err, SL_EINVAL, "token %d at sequence %d, position %d is outside 0..%d", tokens[i],
+                                    i / T, i % T, cfg->d_vocab - 1);
+    return 0;
+}
+
+/* ---- general path ----------------------------------------------------------------- */
+
+static int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+                           SlError *err)
+{
+    const ModelConfig *cfg = &m->cfg;
+    const ModelParams *p = &m->params;
+    const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, Vo = cfg->d_vocab_out;
+    const int BT = B * T, HE = H * E;
+    const bool qk_iv = iv->qk_terms_off != 0;
+    size_t need = (size_t)BT * D + (qk_iv ? 2 * (size_t)BT * E + 2 * (size_t)T * E : 0);
+    int rc = forward_scratch_reserve(c, need, err);
+    if (rc)
+        return rc;
+    float *x0 = c->scratch;                 /* [B*T, D] layer 0's input; later the logits' input */
+    float *qt = x0 + (size_t)BT * D;        /* [B*T, E] W_E[t] W_Q of one head (QK terms only) */
+    float *kt = qt + (size_t)BT * E;        /* [B*T, E] W_E[t] W_K */
+    float *qp = kt + (size_t)BT * E;        /* [T, E]   W_pos[p] W_Q + b_Q */
+    float *kp = qp + (size_t)T * E;         /* [T, E]   W_pos[p] W_K + b_K */
+
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++)
+            memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[b * T + t] * D, (size_t)D * sizeof(float));
+        memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
+    }
+    vadd(x0, c->embed, c->pos_embed, BT * D);
+    const float div = sqrtf((float)E);
+
+    for (int l = 0; l < L; l++) {
+        const float *x = l == 0 ? x0 : c->resid_post + (size_t)(l - 1) * BT * D;   /* [B*T, D] */
+        float *q = c->q + (size_t)l * BT * HE, *k = c->k + (size_t)l * BT * HE;    /* [B, T, H, E] */
+        float *v = c->v + (size_t)l * BT * HE, *z = c->z + (size_t)l * BT * HE;
+        float *sc = c->scores + (size_t)l * B * H * T * T;                         /* [B, H, T, T] */
+        float *pat = c->pattern + (size_t)l * B * H * T * T;
+        float *ao = c->attn_out + (size_t)l * BT * D, *rp = c->resid_post + (size_t)l * BT * D;  /* [B, T, D] */
+
+        for (int h = 0; h < H; h++) {
+            size_t w = model_head_qkv_offset(cfg, l, h);   /* W_Q[l, h]: [D, E] */
+            size_t bo = ((size_t)l * H + h) * E;          /* b_Q[l, h]: [E] */
+            gemm_nn(q + h * E, HE, x, D, p->W_Q + w, E, BT, E, D, false);
+            add_bias_rows(q + h * E, HE, p->b_Q + bo, BT, E);
+            gemm_nn(k + h * E, HE, x, D, p->W_K + w, E, BT, E, D, false);
+            add_bias_rows(k + h * E, HE, p->b_K + bo, BT, E);
+            if (l == 0 && iv->ov_drop_pos && iv_on(iv, 0, h)) {
+                gemm_nn(v + h * E, HE, c->embed, D, p->W_V + w, E, BT, E, D, false);   /* W_E[t] W_V only */
+            } else {
+                gemm_nn(v + h * E, HE, x, D, p->W_V + w, E, BT, E, D, false);
+                add_bias_rows(v + h * E, HE, p->b_V + bo, BT, E);
+            }
+        }
+        for (int h = 0; h < H; h++) {
+            bool on = iv_on(iv, l, h);
+            if (l == 0 && qk_iv && on) {
+                /* The four terms of tables.h from q = q_tok + q_pos, k = k_tok + k_pos. */
+                size_t w = model_head_qkv_offset(cfg, 0, h);
+                gemm_nn(qt, E, c->embed, D, p->W_Q + w, E, BT, E, D, false);
+                gemm_nn(kt, E, c->embed, D, p->W_K + w, E, BT, E, D, false);
+                gemm_nn(qp, E, p->W_pos, D, p->W_Q + w, E, T, E, D, false);
+                add_bias_rows(qp, E, p->b_Q + (size_t)h * E, T, E);
+                gemm_nn(kp, E, p->W_pos, D, p->W_K + w, E, T, E, D, false);
+                add_bias_rows(kp, E, p->b_K + (size_t)h * E, T, E);
+                unsigned off = iv->qk_terms_off;
+                for (int b = 0; b < B; b++) {
+                    float *s = sc + ((size_t)b * H + h) * T * T;
+                    const float *qtb = qt + (size_t)b * T * E, *ktb = kt + (size_t)b * T * E;
+                    memset(s, 0, (size_t)T * T * sizeof *s);
+                    if (!(off & QK_TERM_TOK_TOK))
+                        gemm_nt(s, T, qtb, E, ktb, E, T, T, E, true);
+                    if (!(off & QK_TERM_TOK_POS))
+                        gemm_nt(s, T, qtb, E, kp, E, T, T, E, true);
+                    if (!(off & QK_TERM_POS_TOK))
+                        gemm_nt(s, T, qp, E, ktb, E, T, T, E, true);
+                    if (!(off & QK_TERM_POS_POS))
+                        gemm_nt(s, T, qp, E, kp, E, T, T, E, true);
+                }
+            } else {
+                for (int b = 0; b < B; b++)
+                    gemm_nt(sc + ((size_t)b * H + h) * T * T, T, q + (size_t)b * T * HE + h * E, HE,
+                            k + (size_t)b * T * HE + h * E, HE, T, T, E, false);
+            }
+            for (int b = 0; b < B; b++) {
+                float *s = sc + ((size_t)b * H + h) * T * T, *pr = pat + ((size_t)b * H + h) * T * T;
+                for (int qi = 0; qi < T; qi++)
+                    attention_row(s + (size_t)qi * T, pr + (size_t)qi * T, qi, T, div, on, iv);
+                /* z = pattern v: [T, T] x [T, E] */
+                gemm_nn(z + (size_t)b * T * HE + h * E, HE, pr, T, v + (size_t)b * T * HE + h * E, HE, T, E, T, false);
+                if (iv->ablate_position >= 0 && iv->ablate_position < T && iv_ablated(iv, l, h, iv->ablate_position)) {
+                    float *zr = z + ((size_t)b * T + iv->ablate_position) * HE + h * E;
+                    if (iv->ablate_kind == ABLATE_MEAN)
+                        memcpy(zr, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
+                    else
+                        memset(zr, 0, (size_t)E * sizeof(float));
+                }
+            }
+        }
+        /* attn_out = z W_O + b_O: [B*T, H*E] x [H*E, D], W_O[l] being [H, E, D] */
+        gemm_nn(ao, D, z, HE, p->W_O + (size_t)l * HE * D, D, BT, D, HE, false);
+        add_bias_rows(ao, D, p->b_O + (size_t)l * D, BT, D);
+        vadd(rp, x, ao, BT * D);
+    }
+    const float *last = c->resid_post + (size_t)(L - 1) * BT * D;
+    if (iv->drop_direct) {
+        /* x0 is free again: the stream without W_E[t] + W_pos[p] */
+        for (size_t i = 0; i < (size_t)BT * D; i++)
+            x0[i] = last[i] - c->embed[i] - c->pos_embed[i];
+        last = x0;
+    }
+    gemm_nn(c->logits, Vo, last, D, p->W_U, Vo, BT, Vo, D, false);
+    add_bias_rows(c->logits, Vo, p->b_U, BT, Vo);
+    return 0;
+}
+
+/* ---- tables path --------------------------------------------------------------------- */
+
+int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Intervention *iv, SlError *err)
+{
+    const ModelConfig *cfg = &m->cfg;
+    memset(r, 0, sizeof *r);
+    r->m = m;
+    r->tb = m->tables;
+    r->iv = iv_or_none(iv);
+    r->H = cfg->n_heads;
+    r->T = T;
+    r->D = cfg->d_model;
+    r->E = cfg->d_head;
+    r->V = cfg->d_vocab;
+    r->Vo = cfg->d_vocab_out;
+    r->Tn = cfg->n_ctx;
+    r->div = sqrtf((float)r->E);
+    const size_t H = (size_t)r->H, D = (size_t)r->D, Vo = (size_t)r->Vo, Tz = (size_t)T;
+    size_t need = round16(H * Tz * D) + round16(H * Tz * Vo) + round16(Vo) + round16(H * D) + round16(H * Vo) +
+                  2 * round16(H * Tz);
+    int rc = forward_scratch_reserve(c, need, err);
+    if (rc)
+        return rc;
+    float *s = c->scratch;
+    r->vo_rows = s, s += round16(H * Tz * D);
+    r->ov_rows = s, s += round16(H * Tz * Vo);
+    r->bias_out = s, s += round16(Vo);
+    r->abl_vo = s, s += round16(H * D);
+    r->abl_ov = s, s += round16(H * Vo);
+    r->row_scores = s, s += round16(H * Tz);
+    r->row_pattern = s;
+    const ModelParams *p = &m->params;
+    if (r->iv->drop_direct) {
+        /* the logits' constant part without the direct path: b_O W_U + b_U */
+        memcpy(r->bias_out, p->b_U, Vo * sizeof(float));
+        gemm_nn(r->bias_out, (int)Vo, p->b_O, (int)D, p->W_U, (int)Vo, 1, (int)Vo, (int)D, true);
+    }
+    if (r->iv->ablate_position >= 0 && r->iv->ablate_kind == ABLATE_MEAN) {
+        /* what a head adds to attn_out and to the logits when its z is the mean */
+        for (int h = 0; h < r->H; h++) {
+            gemm_nn(r->abl_vo + h * D, (int)D, r->iv->ablate_mean_z + h * (size_t)r->E, r->E,
+                    p->W_O + h * (size_t)r->E * D, (int)D, 1, (int)D, r->E, false);
+            gemm_nn(r->abl_ov + h * Vo, (int)Vo, r->abl_vo + h * D, (int)D, p->W_U, (int)Vo, 1, (int)Vo, (int)D, false);
+        }
+    }
+    return 0;
+}
+
+/* Key-side rows of positions keys_ready..k_end-1: what each key position
+ * contributes to the logits (ov) and, for the full cache, to attn_out (vo). */
+SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo)
+{
+    const CircuitTables *tb = r->tb;
+    const int H = r->H, V = r->V, Tn = r->Tn, T = r->T, D = r->D, Vo = r->Vo;
+    for (int h = 0; h < H; h++) {
+        bool drop = r->iv->ov_drop_pos && iv_on(r->iv, 0, h);
+        for (int k = r->keys_ready; k < k_end; k++) {
+            const float *ot = tb->ov_tok + ((size_t)h * V + tok[k]) * Vo;
+            float *ov = r->ov_rows + ((size_t)h * T + k) * Vo;
+            if (drop)
+                memcpy(ov, ot, (size_t)Vo * sizeof(float));
+            else
+                vadd(ov, ot, tb->ov_pos + ((size_t)h * Tn + k) * Vo, Vo);
+            if (!with_vo)
+                continue;
+            const float *vt = tb->vo_tok + ((size_t)h * V + tok[k]) * D;
+            float *vo = r->vo_rows + ((size_t)h * T + k) * D;
+            if (drop)
+                memcpy(vo, vt, (size_t)D * sizeof(float));
+            else
+                vadd(vo, vt, tb->vo_pos + ((size_t)h * Tn + k) * D, D);
+        }
+    }
+    r->keys_ready = k_end;
+}
+
+/* Raw q.k of query q against keys 0..q for head h: the sum of the four QK
+ * tables (tables.h), less the terms the intervention removes. */
+SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
+{
+    const CircuitTables *tb = r->tb;
+    const int V = r->V, Tn = r->Tn, tq = tok[q];
+    const float *tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V;    /* [V] */
+    const float *tp = tb->qk_tok_pos + ((size_t)h * V + tq) * Tn;   /* [n_ctx] */
+    const float *pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V;    /* [V] */
+    const float *pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn;   /* [n_ctx] */
+    unsigned off = iv_on(r->iv, 0, h) ? r->iv->qk_terms_off : 0;
+    if (!off) {
+        for (int k = 0; k <= q; k++)
+            s[k] = (tt[tok[k]] + pt[tok[k]]) + (tp[k] + pp[k]);
+        return;
+    }
+    for (int k = 0; k <= q; k++) {
+        float a = 0.0f;
+        if (!(off & QK_TERM_TOK_TOK))
+            a += tt[tok[k]];
+        if (!(off & QK_TERM_POS_TOK))
+            a += pt[tok[k]];
+        if (!(off & QK_TERM_TOK_POS))
+            a += tp[k];
+        if (!(off & QK_TERM_POS_POS))
+            a += pp[k];
+        s[k] = a;
+    }
+}
+
+/* The logits' starting row at query q: the direct path, or without it
+ * only the biases. */
+SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, float *out)
+{
+    if (r->iv->drop_direct)
+        memcpy(out, r->bias_out, (size_t)r->Vo * sizeof(float));
+    else
+        vadd(out, r->tb->direct_tok + (size_t)tok[q] * r->Vo, r->tb->direct_pos + (size_t)q * r->Vo, r->Vo);
+}
+
+SL_CLONES
+void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
+{
+    const Intervention *iv = r->iv;
+    if (r->keys_ready < q + 1)
+        tables_keys(r, tokens, q + 1, false);
+    tables_logit_base(r, tokens, q, logits_row);
+    for (int h = 0; h < r->H; h++) {
+        float *s = r->row_scores + (size_t)h * r->T, *pr = r->row_pattern + (size_t)h * r->T;
+        tables_qk_row(r, h, tokens, q, s);
+        attention_row(s, pr, q, q + 1, r->div, iv_on(iv, 0, h), iv);
+        if (iv_ablated(iv, 0, h, q)) {
+            if (iv->ablate_kind == ABLATE_MEAN)
+                vacc(logits_row, r->abl_ov + (size_t)h * r->Vo, r->Vo);
+            continue;
+        }
+        row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, true);
+    }
+}
+
+/* The whole cache for sequence b (T tokens) from the tables. */
+SL_CLONES
+static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache *c)
+{
+    const CircuitTables *tb = r->tb;
+    const Intervention *iv = r->iv;
+    const ModelParams *p = &r->m->params;
+    const int H = r->H, D = r->D, E = r->E, V = r->V, Vo = r->Vo, Tn = r->Tn, HE = H * E;
+    float *embed = c->embed + (size_t)b * T * D, *pos = c->pos_embed + (size_t)b * T * D;       /* [T, D] */
+    float *q = c->q + (size_t)b * T * HE, *k = c->k + (size_t)b * T * HE;                      /* [T, H, E] */
+    float *v = c->v + (size_t)b * T * HE, *z = c->z + (size_t)b * T * HE;
+    float *sc = c->scores + (size_t)b * H * T * T, *pat = c->pattern + (size_t)b * H * T * T;  /* [H, T, T] */
+    float *ao = c->attn_out + (size_t)b * T * D, *rp = c->resid_post + (size_t)b * T * D;      /* [T, D] */
+    float *lg = c->logits + (size_t)b * T * Vo;                                                /* [T, Vo] */
+
+    for (int t = 0; t < T; t++)
+        memcpy(embed + (size_t)t * D, p->W_E + (size_t)tok[t] * D, (size_t)D * sizeof(float));
+    memcpy(pos, p->W_pos, (size_t)T * D * sizeof(float));
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++) {
+            size_t row = ((size_t)t * H + h) * E, tr = ((size_t)h * V + tok[t]) * E, pr = ((size_t)h * Tn + t) * E;
+            vadd(q + row, tb->q_tok + tr, tb->q_pos + pr, E);
+            vadd(k + row, tb->k_tok + tr, tb->k_pos + pr, E);
+            if (iv->ov_drop_pos && iv_on(iv, 0, h))
+                memcpy(v + row, tb->v_tok + tr, (size_t)E * sizeof(float));
+            else
+                vadd(v + row, tb->v_tok + tr, tb->v_pos + pr, E);
+        }
+    tables_run_reset(r);
+    tables_keys(r, tok, T, true);
+
+    for (int t = 0; t < T; t++) {
+        memcpy(ao + (size_t)t * D, p->b_O, (size_t)D * sizeof(float));
+        tables_logit_base(r, tok, t, lg + (size_t)t * Vo);
+    }
+    for (int h = 0; h < H; h++) {
+        bool on = iv_on(iv, 0, h);
+        float *sh = sc + (size_t)h * T * T, *ph = pat + (size_t)h * T * T;
+        const float *voh = r->vo_rows + (size_t)h * r->T * D, *ovh = r->ov_rows + (size_t)h * r->T * Vo;
+        for (int qi = 0; qi < T; qi++) {
+            float *s = sh + (size_t)qi * T, *pr = ph + (size_t)qi * T;
+            tables_qk_row(r, h, tok, qi, s);
+            attention_row(s, pr, qi, T, r->div, on, iv);
+            row_combine(z + (size_t)qi * HE + h * E, pr, qi + 1, v + h * E, (size_t)HE, E, false);
+            if (iv_ablated(iv, 0, h, qi)) {
+                /* hook_z replaced: attn_out and logits get what that z gives */
+                float *zr = z + (size_t)qi * HE + h * E;
+                if (iv->ablate_kind == ABLATE_MEAN) {
+                    memcpy(zr, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
+                    vacc(ao + (size_t)qi * D, r->abl_vo + (size_t)h * D, D);
+                    vacc(lg + (size_t)qi * Vo, r->abl_ov + (size_t)h * Vo, Vo);
+                } else {
+                    memset(zr, 0, (size_t)E * sizeof(float));
+                }
+                continue;
+            }
+            row_combine(ao + (size_t)qi * D, pr, qi + 1, voh, (size_t)D, D, true);
+            row_combine(lg + (size_t)qi * Vo, pr, qi + 1, ovh, (size_t)Vo, Vo, true);
+        }
+    }
+    vadd3(rp, embed, pos, ao, T * D);
+}
+
+static int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+                          SlError *err)
+{
+    TablesRun r;
+    int rc = tables_run_begin(&r, m, T, c, iv, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < B; b++)
+        tables_sequence(&r, tokens + (size_t)b * T, b, T, c);
+    return 0;
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+int model_forward(const Model *m, const int *tokens, int B, int T, ActCache *cache, const Intervention *iv,
+                  ForwardPath path, SlError *err)
+{
+    int rc = forward_check_call(m, tokens, B, T, cache, err);
+    if (rc)
+        return rc;
+    if ((rc = intervention_validate(iv, &m->cfg, err)))
+        return rc;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return resolved;
+    cache->B = B;
+    cache->T = T;
+    iv = iv_or_none(iv);
+    return resolved == FORWARD_TABLES ? forward_tables(m, tokens, B, T, cache, iv, err)
+                                      : forward_general(m, tokens, B, T, cache, iv, err);
+}
+
+int forward_logits_rows(const Model *m, const int *tokens, int B, int T, int q0, int q1, ActCache *c,
+                        const Intervention *iv, ForwardPath path, SlError *err)
+{
+    int rc = forward_check_call(m, tokens, B, T, c, err);
+    if (rc)
+        return rc;
+    if ((rc = intervention_validate(iv, &m->cfg, err)))
+        return rc;
+    if (q0 < 0 || q1 > T || q0 >= q1)
+        return sl_error_set(err, SL_EINVAL, "logits of positions %d..%d of %d", q0, q1 - 1, T);
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return resolved;
+    if (resolved == FORWARD_GENERAL)   /* nothing to save there: the rows need every layer below */
+        return model_forward(m, tokens, B, T, c, iv, FORWARD_GENERAL, err);
+    c->B = B;
+    c->T = T;
+    TablesRun r;
+    if ((rc = tables_run_begin(&r, m, T, c, iv, err)))
+        return rc;
+    const int Vo = m->cfg.d_vocab_out;
+    for (int b = 0; b < B; b++) {
+        tables_run_reset(&r);
+        for (int qi = q0; qi < q1; qi++)
+            tables_run_query(&r, tokens + (size_t)b * T, qi, c->logits + ((size_t)b * T + qi) * Vo);
+    }
+    return 0;
+}

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -150,6 +151,7 @@ typedef struct Unpickler {
     size_t nmarks, marks_cap;
     MemoEntry *memo;          /* open addressing, capacity a power of two */
     size_t memo_count, memo_cap;
+    uint64_t memo_seed;       /* keys the memo hash, so that no file can be made to collide */
     size_t op_at;             /* offset of the current opcode, for messages */
 } Unpickler;
 
@@ -219,11 +221,35 @@ static bool take(Unpickler *u, size_t n, const uint8_t **out)
     return true;
 }
 
-static uint32_t memo_hash(uint32_t k) { return k * 2654435761u; }
-
-static MemoEntry *memo_slot(MemoEntry *tab, size_t cap, uint32_t key)
+/* A keyed 64-bit mix (murmur3's finaliser over key ^ seed): memo indices are
+ * chosen by the file, and with a fixed hash a hostile pickle could put
+ * every index in one chain and make loading quadratic. */
+static uint64_t memo_hash(uint64_t k, uint64_t seed)
 {
-    size_t i = memo_hash(key) & (cap - 1);
+    k ^= seed;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return k;
+}
+
+static uint64_t memo_new_seed(void)
+{
+    uint64_t seed = 0;
+    if (getentropy(&seed, sizeof seed) != 0) {
+        /* no entropy source: the clock and an address still vary per run */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)&seed;
+    }
+    return seed;
+}
+
+static MemoEntry *memo_slot(MemoEntry *tab, size_t cap, uint32_t key, uint64_t seed)
+{
+    size_t i = (size_t)memo_hash(key, seed) & (cap - 1);
     while (tab[i].used && tab[i].key != key)
         i = (i + 1) & (cap - 1);
     return &tab[i];
@@ -242,12 +268,12 @@ static int memo_put(Unpickler *u, uint32_t key)
             return nomem(u);
         for (size_t i = 0; i < u->memo_cap; i++)
             if (u->memo[i].used)
-                *memo_slot(tab, cap, u->memo[i].key) = u->memo[i];
+                *memo_slot(tab, cap, u->memo[i].key, u->memo_seed) = u->memo[i];
         free(u->memo);
         u->memo = tab;
         u->memo_cap = cap;
     }
-    MemoEntry *e = memo_slot(u->memo, u->memo_cap, key);
+    MemoEntry *e = memo_slot(u->memo, u->memo_cap, key, u->memo_seed);
     if (!e->used)
         u->memo_count++;
     e->used = true;
@@ -258,7 +284,7 @@ static int memo_put(Unpickler *u, uint32_t key)
 
 static int memo_get(Unpickler *u, uint32_t key)
 {
-    MemoEntry *e = u->memo_cap ? memo_slot(u->memo, u->memo_cap, key) : NULL;
+    MemoEntry *e = u->memo_cap ? memo_slot(u->memo, u->memo_cap, key, u->memo_seed) : NULL;
     if (!e || !e->used)
         return fail(u, "memo slot %" PRIu32 " read before it was set", key);
     return push(u, e->val);
@@ -484,8 +510,11 @@ static int op_binpersid(Unpickler *u)
 static int read_string(Unpickler *u, uint64_t n)
 {
     const uint8_t *s;
-    if (n > PT_MAX_STRING || !take(u, (size_t)n, &s))
+    if (n > (uint64_t)(u->end - u->p))
         return fail(u, "a string of %" PRIu64 " bytes runs past the end of the pickle", n);
+    if (n > PT_MAX_STRING)
+        return fail(u, "a string of %" PRIu64 " bytes; names longer than %u bytes are refused", n, PT_MAX_STRING);
+    take(u, (size_t)n, &s);
     if (!valid_utf8(s, (size_t)n))
         return fail(u, "a string is not valid UTF-8 (or holds a NUL)");
     Val *v = new_val(u, V_STR);
@@ -1008,16 +1037,34 @@ static int check_layout(PtZip *z, SlError *err)
     return 0;
 }
 
+/* torch.save before PyTorch 1.6 (or with _use_new_zipfile_serialization=False)
+ * wrote a bare pickle starting with a magic number. */
+static const uint8_t legacy_magic[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+
+bool pt_is_legacy(const uint8_t *buf, size_t len)
+{
+    return len >= sizeof legacy_magic && memcmp(buf, legacy_magic, sizeof legacy_magic) == 0;
+}
+
 TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
 {
     if (!label)
         label = "checkpoint";
+    if (buf && pt_is_legacy(buf, len)) {
+        sl_error_set(err, SL_EFORMAT, "%s: a PyTorch checkpoint in the legacy format (before 1.6, not a ZIP); load it in "
+                     "PyTorch and save it again with torch.save, or convert it to safetensors", label);
+        return NULL;
+    }
     TensorSet *ts = NULL;
     PtZip z = {.label = label};
     Unpickler u = {0};
     uint8_t *pickle = NULL;
     char *pkl_label = NULL;
     static const uint8_t empty[1];
+    if (len == 0) {   /* libzip would open nothing as an empty archive */
+        sl_error_set(err, SL_EFORMAT, "%s: not a ZIP archive (the file is empty)", label);
+        return NULL;
+    }
     zip_error_t zerr;
     zip_error_init(&zerr);
     zip_source_t *src = zip_source_buffer_create(buf ? (const void *)buf : empty, len, 0, &zerr);
@@ -1070,6 +1117,7 @@ TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *
         goto done;
     }
     snprintf(pkl_label, llen, "%s: %s", label, name);
+    u.memo_seed = memo_new_seed();
     u.p = u.start = pickle;
     u.end = pickle + st.size;
     u.label = pkl_label;

@@ -1,2 +1,831 @@
-/* train.c: to be written. */
-typedef int sortlens_placeholder_train;
+/* train.c: the tutorial's loss and its gradient, AdamW as torch.optim.AdamW,
+ * TransformerLens initialisation, and the training loop (see train.h).
+ *
+ * Notation (model.h): B batch, T = n_ctx, D d_model, H heads, E d_head,
+ * V d_vocab, Vo d_vocab_out, L layers, n list length, P0 = n + 1 the first
+ * prediction position, N = B n prediction rows, VT = V + T rows of the
+ * stacked input table X = [W_E; W_pos] (contiguous in the parameter block).
+ *
+ * Forward (TransformerLens, attn_only, no layernorm), per layer l and head h:
+ *   q = x W_Q + b_Q, k, v likewise; s = q k^T / sqrt(E), causal; p = softmax(s)
+ *   z = p v; x' = x + sum_h z_h W_O[h] + b_O; logits = x_L W_U + b_U.
+ * Backward (standard reverse mode):
+ *   dlogits = (softmax - onehot) / N at the prediction positions
+ *   dW_U = x^T dlogits, dx = dlogits W_U^T
+ *   dW_O[h] = z_h^T dx, dz_h = dx W_O[h]^T, dp = dz v^T, dv = p^T dz
+ *   ds = p * (dp - rowsum(p * dp)) / sqrt(E), dq = ds k, dk = ds^T q
+ *   dW_Q = x^T dq, dx += dq W_Q^T (likewise K, V), and at the bottom
+ *   dW_E[t] += dx[b, i] for t = tokens[b, i], dW_pos[i] += dx[b, i].
+ */
+#include "sortlens/train.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct TrainWorkspace {
+    int cap_B;
+    bool tables;            /* which path this workspace serves */
+    float *memory;          /* one block for everything below */
+    int *tokens;            /* [cap_B, T] a training batch */
+    int *greedy_tokens;     /* [cap_B, T] sequences being decoded */
+    float *logits;          /* [N, Vo] logits, then dlogits */
+    /* TABLES path: tables rebuilt each step (sizes independent of B) */
+    float *tabQ, *tabK, *tabV;  /* [H, VT, E] X W_Q + (b_Q on the position rows) */
+    float *qk;                  /* [H, VT, VT] tabQ tabK^T, unscaled */
+    float *VO;                  /* [H, VT, D] tabV W_O */
+    float *OV;                  /* [H, VT, Vo] VO W_U = [H * VT, Vo] */
+    float *direct;              /* [VT, Vo] X W_U */
+    float *c0;                  /* [Vo] b_O W_U + b_U */
+    float *M;                   /* [H, VT, VT] dL/d(qk entry), scaled */
+    float *S;                   /* [VT, Vo] dlogits summed by query token and position */
+    float *R;                   /* [H, VT, Vo] dL/dOV */
+    float *dQt, *dKt, *dVt;     /* [H, VT, E] */
+    float *RU;                  /* [H, VT, D] R W_U^T */
+    float *colsum;              /* [Vo] dlogits summed over every row */
+    float *pat;                 /* [B, H, n, Tk] patterns of the prediction queries, Tk = T - 1 keys */
+    float *ovk;                 /* [B, H, Tk, Vo] OV rows of each key: OV[t_j] + OV[V + j] */
+    float *dP;                  /* [n, Tk] scratch */
+    float *dovk;                /* [Tk, Vo] scratch */
+    /* GENERAL path */
+    float *x;                   /* [L + 1, B, T, D] residual stream before each layer and after the last */
+    float *q, *k, *v, *z;       /* [L, B, T, H, E] */
+    float *gpat;                /* [L, B, H, T, T] */
+    float *xp;                  /* [N, D] final residual at the prediction positions */
+    float *dx;                  /* [B, T, D] */
+    float *dxp;                 /* [N, D] */
+    float *dz, *dq, *dk, *dv;   /* [B, T, H, E] */
+    float *dpat;                /* [T, T] */
+};
+
+/* C = alpha op(A) op(B) + beta C, row-major: every matrix product goes here. */
+static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- options, schedule, initialisation ----------------------------------- */
+
+void train_options_default(TrainOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->steps = 10000;
+    o->batch = 256;
+    o->lr = 1e-3;
+    o->weight_decay = 0.01;
+    o->beta1 = 0.9;
+    o->beta2 = 0.98;
+    o->eps = 1e-8;
+    o->schedule = TRAIN_SCHEDULE_CONSTANT;
+    o->warmup = 0;
+    o->seed = 0;
+    o->train_biases = false;
+    o->path = TRAIN_PATH_AUTO;
+}
+
+double train_lr_at(const TrainOptions *o, long step)
+{
+    if (o->warmup > 0 && step < o->warmup)
+        return o->lr * (double)(step + 1) / (double)o->warmup;
+    if (o->schedule == TRAIN_SCHEDULE_COSINE) {
+        long span = o->steps - o->warmup;
+        if (span <= 0)
+            return o->lr;
+        double f = (double)(step - o->warmup) / (double)span;
+        if (f > 1.0)
+            f = 1.0;
+        return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * f));
+    }
+    return o->lr;
+}
+
+void train_init_params(Model *m, uint64_t seed)
+{
+    /* TransformerLens (init_mode "gpt2"): nn.init.normal_(std=initializer_range)
+     * on every parameter whose name has "W_", initializer_range = 0.8 / sqrt(d_model);
+     * biases start at zero. */
+    Rng r;
+    rng_seed(&r, seed);
+    float std = (float)(0.8 / sqrt((double)m->cfg.d_model));
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        float *p = model_params_get(&m->params, i);
+        size_t n = m->param_sizes[i];
+        if (model_param_is_bias(i)) {
+            memset(p, 0, n * sizeof *p);
+            continue;
+        }
+        for (size_t k = 0; k < n; k++)
+            p[k] = std * rng_normal(&r);
+    }
+}
+
+/* ---- trainer ------------------------------------------------------------- */
+
+static void carve_params(ModelParams *p, float *mem, const size_t *sizes)
+{
+    float **ptrs[NUM_PARAM_TENSORS] = {
+        &p->W_E, &p->W_pos, &p->W_Q, &p->W_K, &p->W_V, &p->W_O,
+        &p->b_Q, &p->b_K, &p->b_V, &p->b_O, &p->W_U, &p->b_U,
+    };
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        *ptrs[i] = mem;
+        mem += sizes[i];
+    }
+}
+
+static bool use_tables(const Trainer *t)
+{
+    if (t->opt.path == TRAIN_PATH_TABLES)
+        return true;
+    return t->opt.path == TRAIN_PATH_AUTO && t->model->cfg.n_layers == 1;
+}
+
+static void ws_free(TrainWorkspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->memory);
+    free(ws->tokens);
+    free(ws);
+}
+
+/* A workspace for batches of up to B sequences on the path the trainer uses. */
+static TrainWorkspace *ws_new(const Trainer *t, int B, SlError *err)
+{
+    const ModelConfig *c = &t->model->cfg;
+    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, D = (size_t)c->d_model, E = (size_t)c->d_head;
+    size_t T = (size_t)c->n_ctx, V = (size_t)c->d_vocab, Vo = (size_t)c->d_vocab_out, n = (size_t)c->list_len;
+    size_t VT = V + T, Bs = (size_t)B, N = Bs * n;
+    TrainWorkspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        goto nomem;
+    ws->cap_B = B;
+    ws->tables = use_tables(t);
+    size_t total = N * Vo;
+    if (ws->tables)
+        total += 3 * H * VT * E + 2 * H * VT * VT + H * VT * D * 2 + 2 * H * VT * Vo + VT * Vo * 2 + 2 * Vo
+               + 3 * H * VT * E + Bs * H * (n + Vo) * T + n * T + T * Vo;
+    else
+        total += (L + 1) * Bs * T * D + 4 * L * Bs * T * H * E + L * Bs * H * T * T + 2 * N * D + Bs * T * D
+               + 4 * Bs * T * H * E + T * T;
+    ws->memory = malloc(total * sizeof(float));
+    ws->tokens = malloc(2 * Bs * T * sizeof(int));
+    if (!ws->memory || !ws->tokens)
+        goto nomem;
+    ws->greedy_tokens = ws->tokens + Bs * T;
+    float *mem = ws->memory;
+#define CARVE(field, count) (ws->field = mem, mem += (count))
+    CARVE(logits, N * Vo);
+    if (ws->tables) {
+        CARVE(tabQ, H * VT * E); CARVE(tabK, H * VT * E); CARVE(tabV, H * VT * E);
+        CARVE(qk, H * VT * VT); CARVE(M, H * VT * VT);
+        CARVE(VO, H * VT * D); CARVE(RU, H * VT * D);
+        CARVE(OV, H * VT * Vo); CARVE(R, H * VT * Vo);
+        CARVE(direct, VT * Vo); CARVE(S, VT * Vo);
+        CARVE(c0, Vo); CARVE(colsum, Vo);
+        CARVE(dQt, H * VT * E); CARVE(dKt, H * VT * E); CARVE(dVt, H * VT * E);
+        CARVE(pat, Bs * H * n * (T - 1)); CARVE(ovk, Bs * H * (T - 1) * Vo);
+        CARVE(dP, n * (T - 1)); CARVE(dovk, (T - 1) * Vo);
+    } else {
+        CARVE(x, (L + 1) * Bs * T * D);
+        CARVE(q, L * Bs * T * H * E); CARVE(k, L * Bs * T * H * E);
+        CARVE(v, L * Bs * T * H * E); CARVE(z, L * Bs * T * H * E);
+        CARVE(gpat, L * Bs * H * T * T);
+        CARVE(xp, N * D); CARVE(dxp, N * D);
+        CARVE(dx, Bs * T * D);
+        CARVE(dz, Bs * T * H * E); CARVE(dq, Bs * T * H * E);
+        CARVE(dk, Bs * T * H * E); CARVE(dv, Bs * T * H * E);
+        CARVE(dpat, T * T);
+    }
+#undef CARVE
+    return ws;
+nomem:
+    ws_free(ws);
+    sl_error_set(err, SL_ENOMEM, "out of memory for a training workspace of batch %d", B);
+    return NULL;
+}
+
+static int ws_ensure(Trainer *t, int B, SlError *err)
+{
+    if (t->ws && t->ws->cap_B >= B)
+        return 0;
+    TrainWorkspace *ws = ws_new(t, B, err);
+    if (!ws)
+        return SL_ENOMEM;
+    ws_free(t->ws);
+    t->ws = ws;
+    return 0;
+}
+
+Trainer *trainer_new(Model *m, const TrainOptions *opt, SlError *err)
+{
+    if (model_config_validate(&m->cfg, err))
+        return NULL;
+    Trainer *t = calloc(1, sizeof *t);
+    if (!t) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for the trainer");
+        return NULL;
+    }
+    t->model = m;
+    if (opt)
+        t->opt = *opt;
+    else
+        train_options_default(&t->opt);
+    if (t->opt.batch < 1 || t->opt.batch > 1 << 20) {
+        sl_error_set(err, SL_EINVAL, "batch %d is outside 1..%d", t->opt.batch, 1 << 20);
+        goto fail;
+    }
+    if (t->opt.path == TRAIN_PATH_TABLES && m->cfg.n_layers != 1) {
+        sl_error_set(err, SL_EINVAL, "the table path trains one-layer models only (this one has %d layers)", m->cfg.n_layers);
+        goto fail;
+    }
+    if (m->params.W_pos != m->params.W_E + m->param_sizes[P_W_E]) {
+        sl_error_set(err, SL_EINVAL, "W_E and W_pos are not adjacent in the parameter block");
+        goto fail;
+    }
+    /* Gradients, then Adam's m and v, each shaped like the parameter block. */
+    t->memory = calloc(3 * m->num_params, sizeof(float));
+    if (!t->memory) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for gradients and Adam moments (%zu parameters)", m->num_params);
+        goto fail;
+    }
+    t->grad_memory = t->memory;
+    t->m_memory = t->memory + m->num_params;
+    t->v_memory = t->memory + 2 * m->num_params;
+    carve_params(&t->grads, t->grad_memory, m->param_sizes);
+    /* The data stream is separate from the initialisation stream (which uses
+     * seed itself), so that a model trained from given weights sees the same
+     * lists as one initialised here. */
+    rng_seed(&t->data_rng, t->opt.seed ^ 0x6461746173747265ULL);
+    if (ws_ensure(t, t->opt.batch, err))
+        goto fail;
+    return t;
+fail:
+    trainer_free(t);
+    return NULL;
+}
+
+void trainer_free(Trainer *t)
+{
+    if (!t)
+        return;
+    ws_free(t->ws);
+    free(t->memory);
+    free(t);
+}
+
+static int check_tokens(const ModelConfig *c, const int *tokens, int B, SlError *err)
+{
+    int T = c->n_ctx, P0 = task_first_pred_pos(c);
+    for (size_t b = 0; b < (size_t)B; b++)
+        for (int i = 0; i < T; i++) {
+            int tk = tokens[b * (size_t)T + i];
+            int limit = i > P0 ? c->d_vocab_out : c->d_vocab;   /* labels are values */
+            if (tk < 0 || tk >= limit)
+                return sl_error_set(err, SL_EINVAL, "token %d at sequence %zu position %d is outside 0..%d",
+                                    tk, b, i, limit - 1);
+        }
+    return 0;
+}
+
+/* ---- the TABLES path (one layer) ------------------------------------------ */
+
+/* Per-step tables from the current weights; X = [W_E; W_pos] is [VT, D]. */
+static void tables_build(Trainer *t)
+{
+    const ModelConfig *c = &t->model->cfg;
+    const ModelParams *p = &t->model->params;
+    TrainWorkspace *ws = t->ws;
+    int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
+    int VT = V + T;
+    const float *X = p->W_E;
+    for (int h = 0; h < H; h++) {
+        size_t w = model_head_qkv_offset(c, 0, h);
+        float *Q = ws->tabQ + (size_t)h * VT * E, *K = ws->tabK + (size_t)h * VT * E;
+        float *Vt = ws->tabV + (size_t)h * VT * E;
+        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, Q, E);
+        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, K, E);
+        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, Vt, E);
+        /* Biases belong to the position rows: each position occurs once per query. */
+        for (int r = V; r < VT; r++)
+            for (int e = 0; e < E; e++) {
+                Q[(size_t)r * E + e] += p->b_Q[(size_t)h * E + e];
+                K[(size_t)r * E + e] += p->b_K[(size_t)h * E + e];
+                Vt[(size_t)r * E + e] += p->b_V[(size_t)h * E + e];
+            }
+        gemm(false, true, VT, VT, E, 1.0f, Q, E, K, E, 0.0f, ws->qk + (size_t)h * VT * VT, VT);
+        float *VO = ws->VO + (size_t)h * VT * D;
+        gemm(false, false, VT, D, E, 1.0f, Vt, E, p->W_O + (size_t)h * E * D, D, 0.0f, VO, D);
+        gemm(false, false, VT, Vo, D, 1.0f, VO, D, p->W_U, Vo, 0.0f, ws->OV + (size_t)h * VT * Vo, Vo);
+    }
+    gemm(false, false, VT, Vo, D, 1.0f, X, D, p->W_U, Vo, 0.0f, ws->direct, Vo);
+    gemm(false, false, 1, Vo, D, 1.0f, p->b_O, D, p->W_U, Vo, 0.0f, ws->c0, Vo);
+    for (int o = 0; o < Vo; o++)
+        ws->c0[o] += p->b_U[o];
+}
+
+/* Logits [N, Vo] at the prediction positions.  For example b and head h,
+ * ovk[j] = OV[t_j] + OV[V + j] is what key j would write into the logits,
+ * so the head's share of the logits is pattern [n, Tk] times ovk [Tk, Vo]:
+ * a product over the Tk = 2n + 1 keys a prediction can see instead of over
+ * all VT table rows. */
+static void tables_forward(Trainer *t, const int *tokens, int B)
+{
+    const ModelConfig *c = &t->model->cfg;
+    TrainWorkspace *ws = t->ws;
+    int H = c->n_heads, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
+    int n = c->list_len, P0 = task_first_pred_pos(c), VT = V + T, Tk = T - 1;
+    float inv_scale = 1.0f / sqrtf((float)E);
+    tables_build(t);
+    for (int b = 0; b < B; b++) {
+        const int *tok = tokens + (size_t)b * T;
+        float *lg = ws->logits + (size_t)b * n * Vo;   /* [n, Vo] */
+        for (int ii = 0; ii < n; ii++) {
+            int i = P0 + ii;
+            const float *dt = ws->direct + (size_t)tok[i] * Vo, *dp = ws->direct + (size_t)(V + i) * Vo;
+            for (int o = 0; o < Vo; o++)
+                lg[(size_t)ii * Vo + o] = dt[o] + dp[o] + ws->c0[o];
+        }
+        for (int h = 0; h < H; h++) {
+            size_t bh = (size_t)b * H + h;
+            const float *OV = ws->OV + (size_t)h * VT * Vo;
+            float *ovk = ws->ovk + bh * Tk * Vo;          /* [Tk, Vo] */
+            for (int j = 0; j < Tk; j++) {
+                const float *ot = OV + (size_t)tok[j] * Vo, *op = OV + (size_t)(V + j) * Vo;
+                for (int o = 0; o < Vo; o++)
+                    ovk[(size_t)j * Vo + o] = ot[o] + op[o];
+            }
+            const float *qk = ws->qk + (size_t)h * VT * VT;
+            for (int ii = 0; ii < n; ii++) {
+                int i = P0 + ii;
+                const float *rT = qk + (size_t)tok[i] * VT, *rP = qk + (size_t)(V + i) * VT;
+                float *pp = ws->pat + (bh * n + ii) * Tk;   /* [Tk] */
+                float mx = -INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    float s = ((rT[tok[j]] + rP[tok[j]]) + (rT[V + j] + rP[V + j])) * inv_scale;
+                    pp[j] = s;
+                    if (s > mx)
+                        mx = s;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j <= i; j++) {
+                    pp[j] = expf(pp[j] - mx);
+                    sum += pp[j];
+                }
+                float inv = 1.0f / sum;
+                for (int j = 0; j <= i; j++)
+                    pp[j] *= inv;
+                for (int j = i + 1; j < Tk; j++)
+                    pp[j] = 0.0f;
+            }
+            gemm(false, false, n, Vo, Tk, 1.0f, ws->pat + bh * n * Tk, Tk, ovk, Vo, 1.0f, lg, Vo);
+        }
+    }
+}
+
+static void tables_backward(Trainer *t, const int *tokens, int B)
+{
+    const ModelConfig *c = &t->model->cfg;
+    const ModelParams *p = &t->model->params;
+    ModelParams *g = &t->grads;
+    TrainWorkspace *ws = t->ws;
+    int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
+    int n = c->list_len, P0 = task_first_pred_pos(c), VT = V + T, Tk = T - 1;
+    float inv_scale = 1.0f / sqrtf((float)E);
+    const float *X = p->W_E;
+    float *dX = g->W_E;   /* [VT, D]: dW_E then dW_pos, adjacent like W_E and W_pos */
+    const float *dlog = ws->logits;
+
+    memset(t->grad_memory, 0, t->model->num_params * sizeof(float));
+    memset(ws->M, 0, (size_t)H * VT * VT * sizeof(float));
+    memset(ws->S, 0, (size_t)VT * Vo * sizeof(float));
+    memset(ws->R, 0, (size_t)H * VT * Vo * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        const int *tok = tokens + (size_t)b * T;
+        const float *dlb = dlog + (size_t)b * n * Vo;   /* [n, Vo] */
+        for (int ii = 0; ii < n; ii++) {
+            int i = P0 + ii;
+            const float *drow = dlb + (size_t)ii * Vo;
+            float *St = ws->S + (size_t)tok[i] * Vo, *Sp = ws->S + (size_t)(V + i) * Vo;
+            for (int o = 0; o < Vo; o++) {
+                St[o] += drow[o];
+                Sp[o] += drow[o];
+            }
+        }
+        for (int h = 0; h < H; h++) {
+            size_t bh = (size_t)b * H + h;
+            const float *P = ws->pat + bh * n * Tk;           /* [n, Tk] */
+            const float *ovk = ws->ovk + bh * Tk * Vo;        /* [Tk, Vo] */
+            /* Through the OV path: dP = dlogits ovk^T, dovk = P^T dlogits,
+             * and dovk[j] belongs to both table rows that made ovk[j]. */
+            gemm(false, true, n, Tk, Vo, 1.0f, dlb, Vo, ovk, Vo, 0.0f, ws->dP, Tk);
+            gemm(true, false, Tk, Vo, n, 1.0f, P, Tk, dlb, Vo, 0.0f, ws->dovk, Vo);
+            float *Rh = ws->R + (size_t)h * VT * Vo;
+            for (int j = 0; j < Tk; j++) {
+                const float *d = ws->dovk + (size_t)j * Vo;
+                float *rt = Rh + (size_t)tok[j] * Vo, *rp = Rh + (size_t)(V + j) * Vo;
+                for (int o = 0; o < Vo; o++) {
+                    rt[o] += d[o];
+                    rp[o] += d[o];
+                }
+            }
+            /* softmax backward; the score of (i, j) is the sum of four
+             * table entries, so its gradient goes to each of them. */
+            float *Mh = ws->M + (size_t)h * VT * VT;
+            for (int ii = 0; ii < n; ii++) {
+                int i = P0 + ii;
+                const float *pp = P + (size_t)ii * Tk, *dp = ws->dP + (size_t)ii * Tk;
+                float dot = 0.0f;
+                for (int j = 0; j <= i; j++)
+                    dot += pp[j] * dp[j];
+                float *mT = Mh + (size_t)tok[i] * VT, *mP = Mh + (size_t)(V + i) * VT;
+                for (int j = 0; j <= i; j++) {
+                    float ds = pp[j] * (dp[j] - dot) * inv_scale;
+                    mT[tok[j]] += ds;
+                    mT[V + j] += ds;
+                    mP[tok[j]] += ds;
+                    mP[V + j] += ds;
+                }
+            }
+        }
+    }
+    for (int h = 0; h < H; h++) {
+        size_t w = model_head_qkv_offset(c, 0, h);
+        size_t hte = (size_t)h * VT * E;
+        const float *Mh = ws->M + (size_t)h * VT * VT;
+        const float *Rh = ws->R + (size_t)h * VT * Vo;
+        const float *WO = p->W_O + (size_t)h * E * D;
+        float *RU = ws->RU + (size_t)h * VT * D;
+        float *dQ = ws->dQt + hte, *dK = ws->dKt + hte, *dV = ws->dVt + hte;
+        gemm(false, false, VT, E, VT, 1.0f, Mh, VT, ws->tabK + hte, E, 0.0f, dQ, E);
+        gemm(true, false, VT, E, VT, 1.0f, Mh, VT, ws->tabQ + hte, E, 0.0f, dK, E);
+        gemm(false, true, VT, D, Vo, 1.0f, Rh, Vo, p->W_U, Vo, 0.0f, RU, D);
+        gemm(false, true, VT, E, D, 1.0f, RU, D, WO, D, 0.0f, dV, E);
+        gemm(true, false, E, D, VT, 1.0f, ws->tabV + hte, E, RU, D, 0.0f, g->W_O + (size_t)h * E * D, D);
+        gemm(true, false, D, E, VT, 1.0f, X, D, dQ, E, 0.0f, g->W_Q + w, E);
+        gemm(true, false, D, E, VT, 1.0f, X, D, dK, E, 0.0f, g->W_K + w, E);
+        gemm(true, false, D, E, VT, 1.0f, X, D, dV, E, 0.0f, g->W_V + w, E);
+        for (int r = V; r < VT; r++)
+            for (int e = 0; e < E; e++) {
+                g->b_Q[(size_t)h * E + e] += dQ[(size_t)r * E + e];
+                g->b_K[(size_t)h * E + e] += dK[(size_t)r * E + e];
+                g->b_V[(size_t)h * E + e] += dV[(size_t)r * E + e];
+            }
+        gemm(false, true, VT, D, E, 1.0f, dQ, E, p->W_Q + w, E, 1.0f, dX, D);
+        gemm(false, true, VT, D, E, 1.0f, dK, E, p->W_K + w, E, 1.0f, dX, D);
+        gemm(false, true, VT, D, E, 1.0f, dV, E, p->W_V + w, E, 1.0f, dX, D);
+        gemm(true, false, D, Vo, VT, 1.0f, ws->VO + (size_t)h * VT * D, D, Rh, Vo, 1.0f, g->W_U, Vo);
+    }
+    /* Each prediction row added its dlogits to exactly one position row of S. */
+    memset(ws->colsum, 0, (size_t)Vo * sizeof(float));
+    for (int r = V; r < VT; r++)
+        for (int o = 0; o < Vo; o++)
+            ws->colsum[o] += ws->S[(size_t)r * Vo + o];
+    /* The direct path x W_U, and b_O, which reaches every prediction row. */
+    gemm(true, false, D, Vo, VT, 1.0f, X, D, ws->S, Vo, 1.0f, g->W_U, Vo);
+    gemm(false, true, VT, D, Vo, 1.0f, ws->S, Vo, p->W_U, Vo, 1.0f, dX, D);
+    gemm(true, false, D, Vo, 1, 1.0f, p->b_O, D, ws->colsum, Vo, 1.0f, g->W_U, Vo);
+    gemm(false, true, 1, D, Vo, 1.0f, ws->colsum, Vo, p->W_U, Vo, 0.0f, g->b_O, D);
+    memcpy(g->b_U, ws->colsum, (size_t)Vo * sizeof(float));
+}
+
+/* ---- the GENERAL path (any number of layers) ----------------------------- */
+
+static void general_forward(Trainer *t, const int *tokens, int B)
+{
+    const ModelConfig *c = &t->model->cfg;
+    const ModelParams *p = &t->model->params;
+    TrainWorkspace *ws = t->ws;
+    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E;
+    size_t BT = (size_t)B * T, N = (size_t)B * n;
+    float inv_scale = 1.0f / sqrtf((float)E);
+
+    float *x0 = ws->x;   /* [B, T, D] */
+    for (size_t bt = 0; bt < BT; bt++) {
+        const float *we = p->W_E + (size_t)tokens[bt] * D, *wp = p->W_pos + (bt % T) * D;
+        for (int d = 0; d < D; d++)
+            x0[bt * D + d] = we[d] + wp[d];
+    }
+    for (int l = 0; l < L; l++) {
+        const float *X = ws->x + (size_t)l * BT * D;
+        float *Xn = ws->x + (size_t)(l + 1) * BT * D;
+        float *q = ws->q + (size_t)l * BT * HE, *k = ws->k + (size_t)l * BT * HE;
+        float *v = ws->v + (size_t)l * BT * HE, *z = ws->z + (size_t)l * BT * HE;
+        float *pat = ws->gpat + (size_t)l * B * H * T * T;
+        for (int h = 0; h < H; h++) {
+            size_t w = model_head_qkv_offset(c, l, h);
+            size_t bo = ((size_t)l * H + h) * E;
+            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
+            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
+            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
+            for (size_t bt = 0; bt < BT; bt++)
+                for (int e = 0; e < E; e++) {
+                    q[bt * HE + (size_t)h * E + e] += p->b_Q[bo + e];
+                    k[bt * HE + (size_t)h * E + e] += p->b_K[bo + e];
+                    v[bt * HE + (size_t)h * E + e] += p->b_V[bo + e];
+                }
+        }
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                size_t off = (size_t)b * T * HE + (size_t)h * E;
+                float *P = pat + ((size_t)b * H + h) * T * T;
+                gemm(false, true, T, T, E, inv_scale, q + off, HE, k + off, HE, 0.0f, P, T);
+                for (int i = 0; i < T; i++) {
+                    float *row = P + (size_t)i * T, mx = -INFINITY, sum = 0.0f;
+                    for (int j = 0; j <= i; j++)
+                        if (row[j] > mx)
+                            mx = row[j];
+                    for (int j = 0; j <= i; j++) {
+                        row[j] = expf(row[j] - mx);
+                        sum += row[j];
+                    }
+                    float inv = 1.0f / sum;
+                    for (int j = 0; j <= i; j++)
+                        row[j] *= inv;
+                    for (int j = i + 1; j < T; j++)
+                        row[j] = 0.0f;
+                }
+                gemm(false, false, T, E, T, 1.0f, P, T, v + off, HE, 0.0f, z + off, HE);
+            }
+        memcpy(Xn, X, BT * D * sizeof(float));
+        /* W_O[l] is [H, E, D], i.e. [(H E), D]: one product for every head. */
+        gemm(false, false, (int)BT, D, HE, 1.0f, z, HE, p->W_O + (size_t)l * HE * D, D, 1.0f, Xn, D);
+        const float *bO = p->b_O + (size_t)l * D;
+        for (size_t bt = 0; bt < BT; bt++)
+            for (int d = 0; d < D; d++)
+                Xn[bt * D + d] += bO[d];
+    }
+    const float *XL = ws->x + (size_t)L * BT * D;
+    for (int b = 0; b < B; b++)
+        memcpy(ws->xp + (size_t)b * n * D, XL + ((size_t)b * T + P0) * D, (size_t)n * D * sizeof(float));
+    for (size_t r = 0; r < N; r++)
+        memcpy(ws->logits + r * Vo, p->b_U, (size_t)Vo * sizeof(float));
+    gemm(false, false, (int)N, Vo, D, 1.0f, ws->xp, D, p->W_U, Vo, 1.0f, ws->logits, Vo);
+}
+
+static void general_backward(Trainer *t, const int *tokens, int B)
+{
+    const ModelConfig *c = &t->model->cfg;
+    const ModelParams *p = &t->model->params;
+    ModelParams *g = &t->grads;
+    TrainWorkspace *ws = t->ws;
+    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E;
+    size_t BT = (size_t)B * T, N = (size_t)B * n;
+    float inv_scale = 1.0f / sqrtf((float)E);
+    const float *dlog = ws->logits;
+
+    memset(t->grad_memory, 0, t->model->num_params * sizeof(float));
+    gemm(true, false, D, Vo, (int)N, 1.0f, ws->xp, D, dlog, Vo, 0.0f, g->W_U, Vo);
+    for (size_t r = 0; r < N; r++)
+        for (int o = 0; o < Vo; o++)
+            g->b_U[o] += dlog[r * Vo + o];
+    gemm(false, true, (int)N, D, Vo, 1.0f, dlog, Vo, p->W_U, Vo, 0.0f, ws->dxp, D);
+    memset(ws->dx, 0, BT * D * sizeof(float));
+    for (int b = 0; b < B; b++)
+        memcpy(ws->dx + ((size_t)b * T + P0) * D, ws->dxp + (size_t)b * n * D, (size_t)n * D * sizeof(float));
+
+    for (int l = L - 1; l >= 0; l--) {
+        const float *X = ws->x + (size_t)l * BT * D;
+        const float *q = ws->q + (size_t)l * BT * HE, *k = ws->k + (size_t)l * BT * HE;
+        const float *v = ws->v + (size_t)l * BT * HE, *z = ws->z + (size_t)l * BT * HE;
+        const float *pat = ws->gpat + (size_t)l * B * H * T * T;
+        float *dx = ws->dx;   /* holds d x_{l+1} = d attn_out; becomes d x_l */
+        float *dbO = g->b_O + (size_t)l * D;
+        for (size_t bt = 0; bt < BT; bt++)
+            for (int d = 0; d < D; d++)
+                dbO[d] += dx[bt * D + d];
+        const float *WO = p->W_O + (size_t)l * HE * D;
+        gemm(true, false, HE, D, (int)BT, 1.0f, z, HE, dx, D, 0.0f, g->W_O + (size_t)l * HE * D, D);
+        gemm(false, true, (int)BT, HE, D, 1.0f, dx, D, WO, D, 0.0f, ws->dz, HE);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                size_t off = (size_t)b * T * HE + (size_t)h * E;
+                const float *P = pat + ((size_t)b * H + h) * T * T;
+                float *dP = ws->dpat;
+                gemm(false, true, T, T, E, 1.0f, ws->dz + off, HE, v + off, HE, 0.0f, dP, T);
+                gemm(true, false, T, E, T, 1.0f, P, T, ws->dz + off, HE, 0.0f, ws->dv + off, HE);
+                for (int i = 0; i < T; i++) {
+                    const float *pr = P + (size_t)i * T;
+                    float *dr = dP + (size_t)i * T, dot = 0.0f;
+                    for (int j = 0; j <= i; j++)
+                        dot += pr[j] * dr[j];
+                    for (int j = 0; j <= i; j++)
+                        dr[j] = pr[j] * (dr[j] - dot) * inv_scale;
+                    for (int j = i + 1; j < T; j++)
+                        dr[j] = 0.0f;
+                }
+                gemm(false, false, T, E, T, 1.0f, dP, T, k + off, HE, 0.0f, ws->dq + off, HE);
+                gemm(true, false, T, E, T, 1.0f, dP, T, q + off, HE, 0.0f, ws->dk + off, HE);
+            }
+        for (int h = 0; h < H; h++) {
+            size_t w = model_head_qkv_offset(c, l, h), he = (size_t)h * E;
+            size_t bo = ((size_t)l * H + h) * E;
+            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dq + he, HE, 0.0f, g->W_Q + w, E);
+            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dk + he, HE, 0.0f, g->W_K + w, E);
+            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dv + he, HE, 0.0f, g->W_V + w, E);
+            for (size_t bt = 0; bt < BT; bt++)
+                for (int e = 0; e < E; e++) {
+                    g->b_Q[bo + e] += ws->dq[bt * HE + he + e];
+                    g->b_K[bo + e] += ws->dk[bt * HE + he + e];
+                    g->b_V[bo + e] += ws->dv[bt * HE + he + e];
+                }
+            /* dx keeps the residual's gradient and gains the attention inputs'. */
+            gemm(false, true, (int)BT, D, E, 1.0f, ws->dq + he, HE, p->W_Q + w, E, 1.0f, dx, D);
+            gemm(false, true, (int)BT, D, E, 1.0f, ws->dk + he, HE, p->W_K + w, E, 1.0f, dx, D);
+            gemm(false, true, (int)BT, D, E, 1.0f, ws->dv + he, HE, p->W_V + w, E, 1.0f, dx, D);
+        }
+    }
+    for (size_t bt = 0; bt < BT; bt++) {
+        float *gE = g->W_E + (size_t)tokens[bt] * D, *gP = g->W_pos + (bt % T) * D;
+        const float *d = ws->dx + bt * D;
+        for (int e = 0; e < D; e++) {
+            gE[e] += d[e];
+            gP[e] += d[e];
+        }
+    }
+}
+
+/* ---- loss, backward, AdamW ----------------------------------------------- */
+
+static void forward(Trainer *t, const int *tokens, int B)
+{
+    if (t->ws->tables)
+        tables_forward(t, tokens, B);
+    else
+        general_forward(t, tokens, B);
+}
+
+/* Mean cross-entropy of the logits [N, Vo] against tokens n+2..2n+1; when
+ * grad, the logits become dL/dlogits = (softmax - onehot) / N. */
+static double loss_rows(const ModelConfig *c, float *logits, const int *tokens, int B, bool grad)
+{
+    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = task_first_pred_pos(c);
+    size_t N = (size_t)B * n;
+    float invN = (float)(1.0 / (double)N);
+    double total = 0.0;
+    for (size_t r = 0; r < N; r++) {
+        size_t b = r / (size_t)n;
+        int ii = (int)(r % (size_t)n);
+        int label = tokens[b * T + P0 + 1 + ii];
+        float *row = logits + r * Vo, mx = -INFINITY, picked = row[label];
+        for (int o = 0; o < Vo; o++)
+            if (row[o] > mx)
+                mx = row[o];
+        double sum = 0.0;
+        for (int o = 0; o < Vo; o++) {
+            float e = expf(row[o] - mx);
+            sum += e;
+            if (grad)
+                row[o] = e;
+        }
+        total += (double)mx + log(sum) - (double)picked;
+        if (grad) {
+            float scale = (float)(1.0 / sum) * invN;
+            for (int o = 0; o < Vo; o++)
+                row[o] *= scale;
+            row[label] -= invN;
+        }
+    }
+    return total / (double)N;
+}
+
+int trainer_backward(Trainer *t, const int *tokens, int B, double *loss, SlError *err)
+{
+    int rc;
+    if (B < 1)
+        return sl_error_set(err, SL_EINVAL, "empty batch");
+    if ((rc = check_tokens(&t->model->cfg, tokens, B, err)) || (rc = ws_ensure(t, B, err)))
+        return rc;
+    forward(t, tokens, B);
+    double l = loss_rows(&t->model->cfg, t->ws->logits, tokens, B, true);
+    if (t->ws->tables)
+        tables_backward(t, tokens, B);
+    else
+        general_backward(t, tokens, B);
+    t->last_loss = l;
+    if (loss)
+        *loss = l;
+    return 0;
+}
+
+void trainer_adamw(Trainer *t, double lr)
+{
+    const TrainOptions *o = &t->opt;
+    Model *m = t->model;
+    t->step++;
+    /* The scalars as torch.optim.AdamW (1.13, single-tensor) forms them: in
+     * double on the Python side, then applied to float32 tensors. */
+    double bc1 = 1.0 - pow(o->beta1, (double)t->step), bc2 = 1.0 - pow(o->beta2, (double)t->step);
+    const float decay = (float)(1.0 - lr * o->weight_decay);
+    const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2;
+    const float one_b1 = (float)(1.0 - o->beta1), one_b2 = (float)(1.0 - o->beta2), eps = (float)o->eps;
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        size_t count = m->param_sizes[i];
+        if (!model_param_is_bias(i) || o->train_biases) {
+            float *p = m->param_memory + off, *g = t->grad_memory + off;
+            float *mm = t->m_memory + off, *vv = t->v_memory + off;
+            for (size_t k = 0; k < count; k++) {
+                p[k] *= decay;                                  /* param.mul_(1 - lr * wd) */
+                mm[k] = mm[k] * b1 + one_b1 * g[k];             /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
+                vv[k] = vv[k] * b2 + one_b2 * g[k] * g[k];      /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
+                float denom = sqrtf(vv[k]) / bc2_sqrt + eps;    /* (v.sqrt() / sqrt(bc2)).add_(eps) */
+                p[k] = p[k] + -step_size * (mm[k] / denom);     /* param.addcdiv_(m, denom, value=-lr/bc1) */
+            }
+        }
+        off += count;
+    }
+}
+
+int trainer_step(Trainer *t, double *loss, SlError *err)
+{
+    const ModelConfig *c = &t->model->cfg;
+    int B = t->opt.batch, T = c->n_ctx, values[MODEL_MAX_CTX];
+    int rc = ws_ensure(t, B, err);
+    if (rc)
+        return rc;
+    int *tokens = t->ws->tokens;
+    for (int b = 0; b < B; b++) {
+        task_random_list(c, &t->data_rng, values);
+        task_make_tokens(c, values, tokens + (size_t)b * T);
+    }
+    double lr = train_lr_at(&t->opt, t->step);
+    if ((rc = trainer_backward(t, tokens, B, loss, err)))
+        return rc;
+    trainer_adamw(t, lr);
+    return 0;
+}
+
+int trainer_logits(Trainer *t, const int *tokens, int B, float *logits, SlError *err)
+{
+    int rc;
+    if (B < 1)
+        return sl_error_set(err, SL_EINVAL, "empty batch");
+    if ((rc = check_tokens(&t->model->cfg, tokens, B, err)) || (rc = ws_ensure(t, B, err)))
+        return rc;
+    forward(t, tokens, B);
+    const ModelConfig *c = &t->model->cfg;
+    memcpy(logits, t->ws->logits, (size_t)B * c->list_len * c->d_vocab_out * sizeof(float));
+    return 0;
+}
+
+static int argmax_row(const float *row, int n)
+{
+    int best = 0;
+    for (int o = 1; o < n; o++)
+        if (row[o] > row[best])
+            best = o;
+    return best;
+}
+
+int trainer_evaluate(Trainer *t, const int *tokens, long lists, TrainEval *out, SlError *err)
+{
+    const ModelConfig *c = &t->model->cfg;
+    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = task_first_pred_pos(c);
+    int chunk = t->opt.batch;
+    double loss_sum = 0.0;
+    long right_tokens = 0, right_lists = 0;
+    memset(out, 0, sizeof *out);
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "no lists to evaluate");
+    int rc = 0;
+    for (long start = 0; start < lists; start += chunk) {
+        int B = (int)(lists - start < chunk ? lists - start : chunk);
+        const int *tk = tokens + (size_t)start * T;
+        if ((rc = check_tokens(c, tk, B, err)) || (rc = ws_ensure(t, B, err)))
+            break;
+        TrainWorkspace *ws = t->ws;
+        /* teacher-forced */
+        forward(t, tk, B);
+        for (size_t r = 0; r < (size_t)B * n; r++)
+            right_tokens += argmax_row(ws->logits + r * Vo, Vo) == tk[(r / n) * T + P0 + 1 + r % n];
+        loss_sum += loss_rows(c, ws->logits, tk, B, false) * B;
+        /* greedy: position P0 + 1 + s receives the prediction of row s */
+        int *g = ws->greedy_tokens;
+        for (int b = 0; b < B; b++) {
+            memcpy(g + (size_t)b * T, tk + (size_t)b * T, (size_t)(P0 + 1) * sizeof(int));
+            for (int i = P0 + 1; i < T; i++)
+                g[(size_t)b * T + i] = 0;
+        }
+        for (int s = 0; s < n; s++) {
+            forward(t, g, B);
+            for (int b = 0; b < B; b++)
+                g[(size_t)b * T + P0 + 1 + s] = argmax_row(ws->logits + ((size_t)b * n + s) * Vo, Vo);
+        }
+        for (int b = 0; b < B; b++)
+            right_lists += memcmp(g + (size_t)b * T + P0 + 1, tk + (size_t)b * T + P0 + 1, (size_t)n * sizeof(int)) == 0;
+    }
+    if (rc)
+        return rc;
+    out->lists = lists;
+    out->loss = loss_sum / (double)lists;
+    out->token_accuracy = (double)right_tokens / ((double)lists * n);
+    out->list_accuracy = (double)right_lists / (double)lists;
+    return 0;
+}

@@ -20,6 +20,9 @@ static const struct {
      * circuit tables: allocation must stay bounded by the file's size */
     {"safetensors/crash-tables-blowup.safetensors",
      "the circuit tables of this model would need 768 MB (d_vocab 8194, n_ctx 4, 1 heads, d_model 1)"},
+    /* a ZIP whose only entry is named "\n/": the message quoted the name
+     * and so spanned two lines; control characters are now '?' */
+    {"pt/crash-newline-in-entry-name.pt", "no ?/data.pkl in the archive"},
 };
 
 START_TEST(test_crash_input)
@@ -36,6 +39,21 @@ START_TEST(test_crash_input)
 }
 END_TEST
 
+/* The rule behind the second case, for every message: names from files may
+ * hold control characters, which must never reach the terminal. */
+START_TEST(test_messages_have_no_control_bytes)
+{
+    SlError err = {0};
+    sl_error_set(&err, SL_EFORMAT, "tensor %s is odd", "a\nb\x1b[2Jc\x7f\td");
+    ck_assert_str_eq(err.message, "tensor a?b?[2Jc??d is odd");
+    sl_error_prefix(&err, "dir\rname");
+    ck_assert_str_eq(err.message, "dir?name: tensor a?b?[2Jc??d is odd");
+    /* UTF-8 passes through untouched */
+    sl_error_set(&err, SL_EFORMAT, "caf\xc3\xa9");
+    ck_assert_str_eq(err.message, "caf\xc3\xa9");
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -46,6 +64,7 @@ int main(int argc, char **argv)
     Suite *s = suite_create("fuzz-regressions");
     TCase *tc = tcase_create("crash inputs");
     tcase_add_loop_test(tc, test_crash_input, 0, (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_test(tc, test_messages_have_no_control_bytes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

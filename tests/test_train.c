@@ -1,0 +1,969 @@
+/* test_train.c: the backward pass against PyTorch's gradients and against
+ * finite differences of an independent double-precision forward, AdamW
+ * against torch.optim.AdamW, the schedule and initialisation against hand
+ * calculations, and short deterministic runs. */
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sortlens/checkpoint.h"
+#include "sortlens/safetensors.h"
+#include "sortlens/train.h"
+#include "test_util.h"
+#include "train_adamw_ref.h"
+
+static ModelConfig tiny_cfg(int L, int H, int D, int E, int n, int Vo)
+{
+    ModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
+    model_config_derive(&c);
+    return c;
+}
+
+/* A model with normal weights (std wstd) and biases (std bstd). */
+static Model *random_model(ModelConfig c, uint64_t seed, float wstd, float bstd)
+{
+    SlError err = {0};
+    Model *m = model_new(&c, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        float *p = model_params_get(&m->params, i), s = model_param_is_bias(i) ? bstd : wstd;
+        for (size_t k = 0; k < m->param_sizes[i]; k++)
+            p[k] = s * rng_normal(&r);
+    }
+    return m;
+}
+
+static int *random_tokens(const ModelConfig *c, int B, uint64_t seed)
+{
+    int *tokens = malloc((size_t)B * c->n_ctx * sizeof(int)), values[64];
+    Rng r;
+    rng_seed(&r, seed);
+    for (int b = 0; b < B; b++) {
+        task_random_list(c, &r, values);
+        task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
+    }
+    return tokens;
+}
+
+/* ---- an independent reference: the forward in double, plain loops -------- */
+
+typedef struct RefParams { double *p[NUM_PARAM_TENSORS]; } RefParams;
+
+static RefParams ref_params(const Model *m)
+{
+    RefParams r;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const float *src = model_params_get((ModelParams *)&m->params, i);
+        r.p[i] = malloc(m->param_sizes[i] * sizeof(double) + 1);
+        for (size_t k = 0; k < m->param_sizes[i]; k++)
+            r.p[i][k] = src[k];
+    }
+    return r;
+}
+
+static void ref_params_free(RefParams *r)
+{
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
+        free(r->p[i]);
+}
+
+/* Logits [n, Vo] of one sequence at its prediction positions, written from
+ * the TransformerLens definition (DESIGN.md section 1). */
+static void ref_logits(const ModelConfig *c, const RefParams *rp, const int *tok, double *logits)
+{
+    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    int n = c->list_len, P0 = n + 1;
+    double *const *P = rp->p;
+    double *x = calloc((size_t)T * D, sizeof(double)), *out = calloc((size_t)T * D, sizeof(double));
+    double *q = malloc((size_t)T * E * sizeof(double)), *k = malloc((size_t)T * E * sizeof(double));
+    double *v = malloc((size_t)T * E * sizeof(double)), s[256], z[256];
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < D; d++)
+            x[t * D + d] = P[P_W_E][tok[t] * D + d] + P[P_W_POS][t * D + d];
+    for (int l = 0; l < L; l++) {
+        for (int t = 0; t < T; t++)
+            for (int d = 0; d < D; d++)
+                out[t * D + d] = P[P_B_O][l * D + d];
+        for (int h = 0; h < H; h++) {
+            const double *wq = P[P_W_Q] + ((size_t)(l * H + h)) * D * E, *wk = P[P_W_K] + ((size_t)(l * H + h)) * D * E;
+            const double *wv = P[P_W_V] + ((size_t)(l * H + h)) * D * E, *wo = P[P_W_O] + ((size_t)(l * H + h)) * E * D;
+            const double *bq = P[P_B_Q] + (l * H + h) * E, *bk = P[P_B_K] + (l * H + h) * E, *bv = P[P_B_V] + (l * H + h) * E;
+            for (int t = 0; t < T; t++)
+                for (int e = 0; e < E; e++) {
+                    double aq = bq[e], ak = bk[e], av = bv[e];
+                    for (int d = 0; d < D; d++) {
+                        aq += x[t * D + d] * wq[d * E + e];
+                        ak += x[t * D + d] * wk[d * E + e];
+                        av += x[t * D + d] * wv[d * E + e];
+                    }
+                    q[t * E + e] = aq;
+                    k[t * E + e] = ak;
+                    v[t * E + e] = av;
+                }
+            for (int i = 0; i < T; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j <= i; j++) {
+                    s[j] = 0;
+                    for (int e = 0; e < E; e++)
+                        s[j] += q[i * E + e] * k[j * E + e];
+                    s[j] /= sqrt((double)E);
+                    mx = fmax(mx, s[j]);
+                }
+                for (int j = 0; j <= i; j++)
+                    sum += (s[j] = exp(s[j] - mx));
+                for (int e = 0; e < E; e++) {
+                    z[e] = 0;
+                    for (int j = 0; j <= i; j++)
+                        z[e] += s[j] / sum * v[j * E + e];
+                }
+                for (int d = 0; d < D; d++)
+                    for (int e = 0; e < E; e++)
+                        out[i * D + d] += z[e] * wo[e * D + d];
+            }
+        }
+        for (int t = 0; t < T * D; t++)
+            x[t] += out[t];
+    }
+    for (int ii = 0; ii < n; ii++)
+        for (int o = 0; o < Vo; o++) {
+            double a = P[P_B_U][o];
+            for (int d = 0; d < D; d++)
+                a += x[(P0 + ii) * D + d] * P[P_W_U][d * Vo + o];
+            logits[ii * Vo + o] = a;
+        }
+    free(x);
+    free(out);
+    free(q);
+    free(k);
+    free(v);
+}
+
+static double ref_loss(const ModelConfig *c, const RefParams *rp, const int *tokens, int B)
+{
+    int n = c->list_len, Vo = c->d_vocab_out, T = c->n_ctx;
+    double *lg = malloc((size_t)n * Vo * sizeof(double)), total = 0;
+    for (int b = 0; b < B; b++) {
+        const int *tok = tokens + (size_t)b * T;
+        ref_logits(c, rp, tok, lg);
+        for (int ii = 0; ii < n; ii++) {
+            double mx = -INFINITY, sum = 0;
+            for (int o = 0; o < Vo; o++)
+                mx = fmax(mx, lg[ii * Vo + o]);
+            for (int o = 0; o < Vo; o++)
+                sum += exp(lg[ii * Vo + o] - mx);
+            total += mx + log(sum) - lg[ii * Vo + tok[n + 2 + ii]];
+        }
+    }
+    free(lg);
+    return total / ((double)B * n);
+}
+
+/* ---- finite differences ---------------------------------------------------- */
+
+/* Central differences of the double loss on `coords` random coordinates of
+ * every parameter tensor against the trainer's gradient; returns the worst
+ * error relative to each tensor's largest gradient. */
+static double fd_check(Model *m, TrainPath path, int B, int coords, double tol)
+{
+    const ModelConfig *c = &m->cfg;
+    SlError err = {0};
+    TrainOptions o;
+    train_options_default(&o);
+    o.path = path;
+    o.batch = B;
+    Trainer *t = trainer_new(m, &o, &err);
+    ck_assert_msg(t != NULL, "%s", err.message);
+    int *tokens = random_tokens(c, B, 99);
+    double loss;
+    ck_assert_int_eq(trainer_backward(t, tokens, B, &loss, &err), 0);
+    RefParams rp = ref_params(m);
+    double rl = ref_loss(c, &rp, tokens, B);
+    ck_assert_msg(fabs(rl - loss) <= 1e-5 * fabs(rl), "loss %.9g vs double reference %.9g", loss, rl);
+    Rng r;
+    rng_seed(&r, 7);
+    double worst = 0;
+    const double h = 1e-5;
+    double wk_max = max_abs(t->grads.W_K, m->param_sizes[P_W_K]);
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const float *g = model_params_get(&t->grads, i);
+        double gmax = max_abs(g, m->param_sizes[i]), terr = 0;
+        if (i == P_B_K) {
+            /* Adding b_K adds q.b_K to a whole row of scores, which softmax
+             * ignores: its true gradient is zero, ours rounding noise. */
+            printf("  fd b_K: max|g| %.2e (exactly 0 in exact arithmetic; W_K's is %.2e)\n", gmax, wk_max);
+            ck_assert_msg(gmax <= 1e-5 * wk_max, "b_K gradient %.3e is not ~0", gmax);
+            continue;
+        }
+        ck_assert_msg(gmax > 0, "tensor %d has an all-zero gradient", i);
+        for (int s = 0; s < coords; s++) {
+            size_t kk = rng_below(&r, (uint32_t)m->param_sizes[i]);
+            double orig = rp.p[i][kk];
+            rp.p[i][kk] = orig + h;
+            double lp = ref_loss(c, &rp, tokens, B);
+            rp.p[i][kk] = orig - h;
+            double lm = ref_loss(c, &rp, tokens, B);
+            rp.p[i][kk] = orig;
+            double fd = (lp - lm) / (2 * h), e = fabs(fd - (double)g[kk]) / gmax;
+            if (e > terr)
+                terr = e;
+        }
+        char name[96];
+        model_param_name(i, 0, name, sizeof name);
+        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == TRAIN_PATH_TABLES ? "tables" : "general",
+               c->n_layers, c->n_heads, name, gmax, terr);
+        ck_assert_msg(terr <= tol, "%s: finite-difference error %.3e > %.1e", name, terr, tol);
+        if (terr > worst)
+            worst = terr;
+    }
+    ref_params_free(&rp);
+    free(tokens);
+    trainer_free(t);
+    return worst;
+}
+
+START_TEST(test_fd_general_2layer_2head)
+{
+    Model *m = random_model(tiny_cfg(2, 2, 8, 4, 3, 5), 11, 0.5f, 0.2f);
+    fd_check(m, TRAIN_PATH_GENERAL, 4, 30, 2e-4);
+    model_free(m);
+}
+END_TEST
+
+START_TEST(test_fd_tables_1layer_2head)
+{
+    Model *m = random_model(tiny_cfg(1, 2, 8, 4, 3, 5), 12, 0.5f, 0.2f);
+    fd_check(m, TRAIN_PATH_TABLES, 4, 30, 2e-4);
+    model_free(m);
+}
+END_TEST
+
+START_TEST(test_fd_general_1layer_3head)
+{
+    Model *m = random_model(tiny_cfg(1, 3, 6, 2, 4, 7), 13, 0.6f, 0.3f);
+    fd_check(m, TRAIN_PATH_GENERAL, 3, 30, 2e-4);
+    model_free(m);
+}
+END_TEST
+
+/* Both paths on the same one-layer model: the same loss and gradients. */
+START_TEST(test_paths_agree)
+{
+    ModelConfig c = tiny_cfg(1, 2, 32, 16, 10, 50);
+    Model *m = random_model(c, 21, 0.15f, 0.1f);
+    SlError err = {0};
+    TrainOptions o;
+    train_options_default(&o);
+    o.batch = 16;
+    o.path = TRAIN_PATH_TABLES;
+    Trainer *a = trainer_new(m, &o, &err);
+    o.path = TRAIN_PATH_GENERAL;
+    Trainer *b = trainer_new(m, &o, &err);
+    ck_assert(a && b);
+    int *tokens = random_tokens(&c, 16, 5);
+    double la, lb;
+    ck_assert_int_eq(trainer_backward(a, tokens, 16, &la, &err), 0);
+    ck_assert_int_eq(trainer_backward(b, tokens, 16, &lb, &err), 0);
+    ck_assert_msg(fabs(la - lb) <= 1e-6 * fabs(lb), "loss %.9g vs %.9g", la, lb);
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const float *ga = model_params_get(&a->grads, i), *gb = model_params_get(&b->grads, i);
+        if (i == P_B_K)   /* zero in exact arithmetic (see fd_check) */
+            continue;
+        double rel = max_abs_diff(ga, gb, m->param_sizes[i]) / max_abs(gb, m->param_sizes[i]);
+        ck_assert_msg(rel <= 1e-5, "tensor %d: paths differ by %.3e", i, rel);
+    }
+    free(tokens);
+    trainer_free(a);
+    trainer_free(b);
+    model_free(m);
+}
+END_TEST
+
+/* ---- PyTorch's gradients and AdamW step for the seed model ----------------- */
+
+static const char *const seed_weights[] = {
+    "embed.W_E", "pos_embed.W_pos", "blocks.0.attn.W_Q", "blocks.0.attn.W_K",
+    "blocks.0.attn.W_V", "blocks.0.attn.W_O", "unembed.W_U",
+};
+static const int seed_weight_index[] = {P_W_E, P_W_POS, P_W_Q, P_W_K, P_W_V, P_W_O, P_W_U};
+
+typedef struct SeedFixture {
+    Model *m;
+    TensorSet *ref;
+    int *tokens;   /* [256, 22] */
+    int B;
+} SeedFixture;
+
+static bool seed_fixture(SeedFixture *f)
+{
+    const char *pt = shared_path("seed-model/sort_fixed_len_list_model.pt");
+    const char *ref = shared_path("reference/reference.safetensors");
+    memset(f, 0, sizeof *f);
+    if (!pt || !ref) {
+        printf("skipped: the seed model or the PyTorch reference is absent (../shared)\n");
+        return false;
+    }
+    SlError err = {0};
+    f->m = ckpt_load(pt, &err);
+    ck_assert_msg(f->m != NULL, "%s", err.message);
+    f->ref = safetensors_read(ref, &err);
+    ck_assert_msg(f->ref != NULL, "%s", err.message);
+    const Tensor *tk = tensorset_find(f->ref, "tokens");
+    ck_assert(tk && tk->dtype == DT_I64 && tk->ndim == 2 && tk->shape[1] == f->m->cfg.n_ctx);
+    f->B = (int)tk->shape[0];
+    f->tokens = malloc((size_t)f->B * tk->shape[1] * sizeof(int));
+    for (int64_t i = 0; i < f->B * tk->shape[1]; i++)
+        f->tokens[i] = (int)((const int64_t *)tk->data)[i];
+    return true;
+}
+
+static void seed_fixture_free(SeedFixture *f)
+{
+    model_free(f->m);
+    tensorset_free(f->ref);
+    free(f->tokens);
+}
+
+static const float *ref_tensor(const SeedFixture *f, const char *prefix, const char *name, size_t numel)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const Tensor *t = tensorset_find(f->ref, full);
+    ck_assert_msg(t && t->dtype == DT_F32 && t->nbytes == numel * sizeof(float), "%s missing or misshapen", full);
+    return t->data;
+}
+
+static void seed_gradients(TrainPath path)
+{
+    SeedFixture f;
+    if (!seed_fixture(&f))
+        return;
+    SlError err = {0};
+    TrainOptions o;
+    train_options_default(&o);
+    o.path = path;
+    o.batch = f.B;
+    Trainer *t = trainer_new(f.m, &o, &err);
+    ck_assert_msg(t != NULL, "%s", err.message);
+    double loss;
+    ck_assert_int_eq(trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
+    /* PyTorch's loss on this batch (reference README): 0.02029135450720787 */
+    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == TRAIN_PATH_GENERAL ? "general" : "tables", loss);
+    ck_assert_msg(fabs(loss - 0.02029135450720787) <= 1e-6, "loss %.10f", loss);
+    for (size_t w = 0; w < sizeof seed_weights / sizeof seed_weights[0]; w++) {
+        int i = seed_weight_index[w];
+        size_t numel = f.m->param_sizes[i];
+        const float *want = ref_tensor(&f, "grad.", seed_weights[w], numel);
+        double rel = max_abs_diff(model_params_get(&t->grads, i), want, numel) / max_abs(want, numel);
+        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == TRAIN_PATH_GENERAL ? "general" : "tables",
+               seed_weights[w], max_abs(want, numel), rel);
+        ck_assert_msg(rel <= 1e-4, "grad.%s: relative error %.3e", seed_weights[w], rel);
+    }
+    trainer_free(t);
+    seed_fixture_free(&f);
+}
+
+START_TEST(test_seed_gradients_tables) { seed_gradients(TRAIN_PATH_AUTO); }
+END_TEST
+
+START_TEST(test_seed_gradients_general) { seed_gradients(TRAIN_PATH_GENERAL); }
+END_TEST
+
+/* One AdamW step (lr 1e-3, betas (0.9, 0.98), eps 1e-8, wd 0.01) from the
+ * seed weights: (a) from PyTorch's own gradients, which isolates AdamW, and
+ * compares the update itself; (b) from ours, end to end. */
+START_TEST(test_seed_adamw_step1)
+{
+    for (int own = 0; own < 2; own++) {
+        SeedFixture f;
+        if (!seed_fixture(&f))
+            return;
+        SlError err = {0};
+        TrainOptions o;
+        train_options_default(&o);
+        o.batch = f.B;
+        Trainer *t = trainer_new(f.m, &o, &err);
+        ck_assert(t != NULL);
+        float *before = malloc(f.m->num_params * sizeof(float));
+        memcpy(before, f.m->param_memory, f.m->num_params * sizeof(float));
+        double loss;
+        ck_assert_int_eq(trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
+        if (!own) {
+            memset(t->grad_memory, 0, f.m->num_params * sizeof(float));
+            for (size_t w = 0; w < 7; w++) {
+                int i = seed_weight_index[w];
+                memcpy(model_params_get(&t->grads, i), ref_tensor(&f, "grad.", seed_weights[w], f.m->param_sizes[i]),
+                       f.m->param_sizes[i] * sizeof(float));
+            }
+        }
+        trainer_adamw(t, 1e-3);
+        size_t off = 0;
+        for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+            size_t numel = f.m->param_sizes[i];
+            const float *now = f.m->param_memory + off, *was = before + off;
+            if (model_param_is_bias(i)) {
+                ck_assert_msg(memcmp(now, was, numel * sizeof(float)) == 0, "a frozen bias moved");
+            } else {
+                size_t w = 0;
+                while (seed_weight_index[w] != i)
+                    w++;
+                const float *want = ref_tensor(&f, "adamw_step1.", seed_weights[w], numel);
+                const float *gref = ref_tensor(&f, "grad.", seed_weights[w], numel);
+                double gmax = max_abs(gref, numel);
+                double dmax = 0, derr = 0, ulps = 0, wmax = max_abs(want, numel), werr = 0;
+                size_t skipped = 0;
+                for (size_t k = 0; k < numel; k++) {
+                    double dw = (double)want[k] - was[k], dn = (double)now[k] - was[k];
+                    dmax = fmax(dmax, fabs(dw));
+                    derr = fmax(derr, fabs(dw - dn));
+                    /* in ulps of the larger of the two terms added */
+                    float big = fmaxf(fabsf(was[k]), fabsf((float)dw));
+                    double ulp = nextafterf(big, INFINITY) - big;
+                    ulps = fmax(ulps, fabs((double)now[k] - want[k]) / ulp);
+                    /* Adam's first step is lr g / (|g| + eps): where |g| is
+                     * within float rounding of the gradient (~1e-5 of its
+                     * largest value) the step is set by rounding, in PyTorch
+                     * as here; compare where the gradient is determined. */
+                    if (own && fabs(gref[k]) < 1e-3 * gmax)
+                        skipped++;
+                    else
+                        werr = fmax(werr, fabs((double)now[k] - want[k]));
+                }
+                printf("  adamw step1 (%s grads) %-20s weights rel err %.2e (%.0f ulp), %zu of %zu with |g| < 1e-3 max left out;"
+                       " update max %.3e, err %.2e\n",
+                       own ? "our" : "PyTorch's", seed_weights[w], werr / wmax, ulps, skipped, numel, dmax, derr);
+                ck_assert_msg(werr <= 1e-4 * wmax, "adamw_step1.%s: relative error %.3e", seed_weights[w], werr / wmax);
+                ck_assert_msg(derr <= 2.01 * 1e-3, "adamw_step1.%s: an update beyond 2 lr", seed_weights[w]);
+                if (!own)   /* the same gradients: the same weights, to float rounding */
+                    ck_assert_msg(ulps <= 2, "adamw_step1.%s: %.0f ulp from PyTorch's", seed_weights[w], ulps);
+            }
+            off += numel;
+        }
+        free(before);
+        trainer_free(t);
+        seed_fixture_free(&f);
+    }
+}
+END_TEST
+
+/* ---- AdamW against torch.optim.AdamW over four steps ----------------------- */
+
+static void adamw_vs_torch(bool train_biases, const float *want)
+{
+    ModelConfig c = tiny_cfg(1, 1, 2, 2, 2, 3);
+    SlError err = {0};
+    Model *m = model_new(&c, &err);
+    ck_assert(m != NULL);
+    ck_assert_int_eq((int)m->num_params, ADAMW_REF_N);
+    memcpy(m->param_memory, adamw_ref_p0, sizeof adamw_ref_p0);
+    TrainOptions o;
+    train_options_default(&o);
+    o.train_biases = train_biases;
+    o.batch = 1;
+    Trainer *t = trainer_new(m, &o, &err);
+    ck_assert(t != NULL);
+    for (int s = 0; s < ADAMW_REF_STEPS; s++) {
+        memcpy(t->grad_memory, adamw_ref_grads + (size_t)s * ADAMW_REF_N, ADAMW_REF_N * sizeof(float));
+        trainer_adamw(t, adamw_ref_lr[s]);
+    }
+    for (int k = 0; k < ADAMW_REF_N; k++) {
+        float got = m->param_memory[k];
+        /* a few ulps: PyTorch's vector kernels fuse some multiply-adds */
+        ck_assert_msg(fabsf(got - want[k]) <= 4 * 1.2e-7f * fabsf(want[k]) + 1e-12f,
+                      "element %d: %a vs torch %a", k, (double)got, (double)want[k]);
+    }
+    trainer_free(t);
+    model_free(m);
+}
+
+START_TEST(test_adamw_torch_frozen_biases) { adamw_vs_torch(false, adamw_ref_frozen); }
+END_TEST
+
+START_TEST(test_adamw_torch_all) { adamw_vs_torch(true, adamw_ref_all); }
+END_TEST
+
+/* ---- schedule and initialisation ------------------------------------------- */
+
+START_TEST(test_schedule)
+{
+    TrainOptions o;
+    train_options_default(&o);
+    ck_assert(train_lr_at(&o, 0) == 1e-3 && train_lr_at(&o, 9999) == 1e-3);
+    o.warmup = 10;
+    ck_assert(fabs(train_lr_at(&o, 0) - 1e-4) < 1e-15);
+    ck_assert(fabs(train_lr_at(&o, 4) - 5e-4) < 1e-15);
+    ck_assert(train_lr_at(&o, 9) == 1e-3 && train_lr_at(&o, 10) == 1e-3);
+    o.schedule = TRAIN_SCHEDULE_COSINE;
+    o.steps = 110;
+    ck_assert(fabs(train_lr_at(&o, 10) - 1e-3) < 1e-15);
+    ck_assert(fabs(train_lr_at(&o, 60) - 5e-4) < 1e-15);             /* half way: cos(pi/2) = 0 */
+    ck_assert(fabs(train_lr_at(&o, 35) - 1e-3 * (0.5 + 0.5 * sqrt(0.5))) < 1e-15);   /* cos(pi/4) */
+    ck_assert(train_lr_at(&o, 109) > 0 && train_lr_at(&o, 109) < 1e-6);
+}
+END_TEST
+
+START_TEST(test_init)
+{
+    ModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
+    SlError err = {0};
+    Model *a = model_new(&c, &err), *b = model_new(&c, &err), *d = model_new(&c, &err);
+    ck_assert(a && b && d);
+    train_init_params(a, 5);
+    train_init_params(b, 5);
+    train_init_params(d, 6);
+    ck_assert(memcmp(a->param_memory, b->param_memory, a->num_params * sizeof(float)) == 0);
+    ck_assert(memcmp(a->param_memory, d->param_memory, a->num_params * sizeof(float)) != 0);
+    double want = 0.8 / sqrt(128.0);
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        const float *p = model_params_get(&a->params, i);
+        size_t n = a->param_sizes[i];
+        double s1 = 0, s2 = 0;
+        for (size_t k = 0; k < n; k++) {
+            s1 += p[k];
+            s2 += (double)p[k] * p[k];
+        }
+        if (model_param_is_bias(i)) {
+            ck_assert(s2 == 0);
+            continue;
+        }
+        double mean = s1 / n, sd = sqrt(s2 / n - mean * mean);
+        /* n >= 2816 samples: the sample sd is within 5% and the mean within 4 sd/sqrt(n) */
+        ck_assert_msg(fabs(sd / want - 1) < 0.05, "tensor %d: sd %.4f, want %.4f", i, sd, want);
+        ck_assert_msg(fabs(mean) < 4 * want / sqrt((double)n), "tensor %d: mean %.4f", i, mean);
+    }
+    model_free(a);
+    model_free(b);
+    model_free(d);
+}
+END_TEST
+
+/* ---- short runs -------------------------------------------------------------- */
+
+static Model *short_run(ModelConfig c, uint64_t seed, long steps, double *final_loss, TrainEval *ev)
+{
+    SlError err = {0};
+    Model *m = model_new(&c, &err);
+    ck_assert(m != NULL);
+    TrainOptions o;
+    train_options_default(&o);
+    o.seed = seed;
+    o.steps = steps;
+    o.batch = 64;
+    o.lr = 3e-3;
+    o.schedule = TRAIN_SCHEDULE_COSINE;
+    o.warmup = 20;
+    train_init_params(m, seed);
+    Trainer *t = trainer_new(m, &o, &err);
+    ck_assert_msg(t != NULL, "%s", err.message);
+    double loss = 0;
+    for (long s = 0; s < steps; s++)
+        ck_assert_int_eq(trainer_step(t, &loss, &err), 0);
+    *final_loss = loss;
+    if (ev) {
+        int *tokens = random_tokens(&c, 500, 4242);
+        ck_assert_int_eq(trainer_evaluate(t, tokens, 500, ev, &err), 0);
+        free(tokens);
+    }
+    trainer_free(t);
+    return m;
+}
+
+START_TEST(test_short_run_learns_and_is_deterministic)
+{
+    ModelConfig c = tiny_cfg(1, 1, 32, 32, 4, 10);
+    double l1, l2, l3;
+    TrainEval ev;
+    Model *a = short_run(c, 1, 400, &l1, &ev);
+    Model *b = short_run(c, 1, 400, &l2, NULL);
+    Model *d = short_run(c, 2, 400, &l3, NULL);
+    printf("  short run (1 layer, d 32, n 4, 10 values, 400 steps): loss %.4f; held out: loss %.4f, tokens %.4f, lists %.4f\n",
+           l1, ev.loss, ev.token_accuracy, ev.list_accuracy);
+    /* chance is ln 10 = 2.30 */
+    ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
+    ck_assert_msg(ev.list_accuracy > 0.8, "held-out list accuracy %.4f", ev.list_accuracy);
+    ck_assert(l1 == l2);
+    ck_assert(memcmp(a->param_memory, b->param_memory, a->num_params * sizeof(float)) == 0);
+    ck_assert(memcmp(a->param_memory, d->param_memory, a->num_params * sizeof(float)) != 0);
+    model_free(a);
+    model_free(b);
+    model_free(d);
+}
+END_TEST
+
+START_TEST(test_short_run_two_layers)
+{
+    ModelConfig c = tiny_cfg(2, 2, 32, 16, 4, 10);
+    double l1;
+    Model *a = short_run(c, 3, 400, &l1, NULL);
+    printf("  short run (2 layers, 2 heads, d 32, n 4, 10 values, 400 steps): loss %.4f\n", l1);
+    ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
+    model_free(a);
+}
+END_TEST
+
+/* The evaluation's greedy and teacher-forced counts against the double
+ * reference, on a half-trained model (so that greedy decoding goes astray
+ * where teacher forcing does not). */
+START_TEST(test_evaluate_matches_reference)
+{
+    ModelConfig c = tiny_cfg(1, 2, 16, 8, 4, 10);
+    double l;
+    Model *m = short_run(c, 5, 150, &l, NULL);
+    SlError err = {0};
+    TrainOptions o;
+    train_options_default(&o);
+    o.batch = 7;   /* several chunks, the last one short */
+    Trainer *t = trainer_new(m, &o, &err);
+    int B = 200, n = c.list_len, T = c.n_ctx, Vo = c.d_vocab_out;
+    int *tokens = random_tokens(&c, B, 17);
+    TrainEval ev;
+    ck_assert_int_eq(trainer_evaluate(t, tokens, B, &ev, &err), 0);
+    RefParams rp = ref_params(m);
+    double lg[64];
+    long right_tok = 0, right_list = 0;
+    for (int b = 0; b < B; b++) {
+        int seq[64];
+        memcpy(seq, tokens + (size_t)b * T, (size_t)T * sizeof(int));
+        ref_logits(&c, &rp, seq, lg);
+        for (int ii = 0; ii < n; ii++) {
+            int best = 0;
+            for (int o2 = 1; o2 < Vo; o2++)
+                if (lg[ii * Vo + o2] > lg[ii * Vo + best])
+                    best = o2;
+            right_tok += best == seq[n + 2 + ii];
+        }
+        for (int ii = 0; ii < n; ii++) {   /* greedy: feed back each prediction */
+            ref_logits(&c, &rp, seq, lg);
+            int best = 0;
+            for (int o2 = 1; o2 < Vo; o2++)
+                if (lg[ii * Vo + o2] > lg[ii * Vo + best])
+                    best = o2;
+            seq[n + 2 + ii] = best;
+        }
+        right_list += memcmp(seq + n + 2, tokens + (size_t)b * T + n + 2, (size_t)n * sizeof(int)) == 0;
+    }
+    printf("  evaluate: tokens %ld/%d lists %ld/%d (reference); trainer %.4f %.4f\n", right_tok, B * n, right_list, B,
+           ev.token_accuracy, ev.list_accuracy);
+    /* greedy is stricter than teacher forcing: both must be exercised */
+    ck_assert(right_list > 0 && right_list < B && right_tok < B * n);
+    ck_assert(ev.lists == B);
+    ck_assert(fabs(ev.token_accuracy - (double)right_tok / (B * n)) < 1e-12);
+    ck_assert(fabs(ev.list_accuracy - (double)right_list / B) < 1e-12);
+    ck_assert(fabs(ev.loss - ref_loss(&c, &rp, tokens, B)) < 1e-5);
+    ref_params_free(&rp);
+    free(tokens);
+    trainer_free(t);
+    model_free(m);
+}
+END_TEST
+
+START_TEST(test_bad_tokens_refused)
+{
+    ModelConfig c = tiny_cfg(1, 1, 8, 8, 3, 5);
+    Model *m = random_model(c, 1, 0.1f, 0.0f);
+    SlError err = {0};
+    Trainer *t = trainer_new(m, NULL, &err);
+    int tokens[8] = {5, 0, 1, 2, 6, 0, 1, 7};   /* label 7 is not a value */
+    double loss;
+    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
+    ck_assert_msg(strstr(err.message, "token 7 at sequence 0 position 7 is outside 0..4"), "%s", err.message);
+    tokens[7] = 2;
+    tokens[0] = -1;
+    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
+    tokens[0] = 5;
+    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), 0);
+    trainer_free(t);
+    model_free(m);
+}
+END_TEST
+
+
+/* ---- the command line ------------------------------------------------------ */
+
+/* build/sortlens, beside build/tests/test-train. */
+static const char *sortlens_exe(void)
+{
+    static char path[PATH_MAX + 16];
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return NULL;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/../sortlens", self);
+    return access(path, X_OK) == 0 ? path : NULL;
+}
+
+/* Starts argv (argv[0] = the executable) with stdout and stderr to files;
+ * returns the pid. */
+static pid_t spawn(char *const argv[], const char *out, const char *errf)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st), "sortlens did not exit normally");
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+/* memmem, which C11 and POSIX lack */
+static const char *find_bytes(const char *hay, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return hay + i;
+    return NULL;
+}
+
+static int run_train(char *const extra[], const char *model, char **out, char **errtext)
+{
+    const char *exe = sortlens_exe();
+    char outf[] = "/tmp/sortlens-train-out-XXXXXX", errf[] = "/tmp/sortlens-train-err-XXXXXX";
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    char *argv[48] = {(char *)exe, "train"};
+    int argc = 2;
+    if (model) {
+        argv[argc++] = "--out";
+        argv[argc++] = (char *)model;
+    }
+    for (int i = 0; extra[i]; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    int status = wait_status(spawn(argv, outf, errf));
+    *out = slurp(outf, NULL);
+    *errtext = slurp(errf, NULL);
+    unlink(outf);
+    unlink(errf);
+    return status;
+}
+
+#define TINY_ARGS "--steps", "60", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--heads", "2", \
+                  "--layers", "2", "--batch", "32", "--seed", "3", "--eval-every", "30", "--eval-lists", "50"
+
+START_TEST(test_cli_train_tiny_model)
+{
+    if (!sortlens_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char a[] = "/tmp/sortlens-train-a-XXXXXX", b[] = "/tmp/sortlens-train-b-XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b));
+    char *extra[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    char *out, *errtext;
+    ck_assert_int_eq(run_train(extra, a, &out, &errtext), 0);
+    ck_assert_msg(strstr(out, "step 30: held-out loss"), "%s", out);
+    ck_assert_msg(strstr(out, "trained 60 steps"), "%s", out);
+    ck_assert_msg(strstr(out, "wrote /tmp/sortlens-train-a-"), "%s", out);
+    free(out);
+    free(errtext);
+    SlError err = {0};
+    Model *m = ckpt_load(a, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_int_eq(m->cfg.n_layers, 2);
+    ck_assert_int_eq(m->cfg.n_heads, 2);
+    ck_assert_int_eq(m->cfg.d_model, 16);
+    ck_assert_int_eq(m->cfg.d_head, 8);   /* d_model / heads */
+    ck_assert_int_eq(m->cfg.list_len, 3);
+    ck_assert_int_eq(m->cfg.d_vocab_out, 6);
+    const char *cmd = tensorset_get_meta(m->meta, "training_command");
+    ck_assert_msg(cmd && strstr(cmd, "sortlens train --out /tmp/sortlens-train-a-") && strstr(cmd, "--layers 2 --batch 32"),
+                  "%s", cmd ? cmd : "(none)");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "seed"), "3");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "steps_done"), "60");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "false");
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "schedule"), "cosine");
+    ck_assert_ptr_nonnull(tensorset_get_meta(m->meta, "final_loss"));
+    model_free(m);
+    /* The same command again: the same bytes. */
+    char *extra_b[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    ck_assert_int_eq(run_train(extra_b, b, &out, &errtext), 0);
+    free(out);
+    free(errtext);
+    size_t la, lb;
+    char *fa = slurp(a, &la), *fb = slurp(b, &lb);
+    /* the metadata names the output file; everything else must match */
+    ck_assert_uint_eq(la, lb);
+    size_t diff = 0;
+    for (size_t i = 0; i < la; i++)
+        diff += fa[i] != fb[i];
+    ck_assert_msg(diff <= 7, "%zu bytes differ beyond the file name", diff);
+    const char *na = find_bytes(fa, la, "sortlens-train-a-"), *nb = find_bytes(fb, lb, "sortlens-train-b-");
+    ck_assert(na && nb && na - fa == nb - fb);
+    ck_assert(memcmp(fa + 8, fb + 8, (size_t)(na - fa) - 8) == 0);
+    ck_assert(memcmp(na + 23, nb + 23, la - (size_t)(na - fa) - 23) == 0);   /* name + its 6 random letters */
+    free(fa);
+    free(fb);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+START_TEST(test_cli_train_sigint_saves)
+{
+    const char *exe = sortlens_exe();
+    if (!exe) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char model[] = "/tmp/sortlens-train-int-XXXXXX", outf[] = "/tmp/sortlens-train-o-XXXXXX", errf[] = "/tmp/sortlens-train-e-XXXXXX";
+    close(mkstemp(model));
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    unlink(model);
+    char *argv[] = {(char *)exe, "train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
+                    "--d-model", "16", "--batch", "8", "--eval-lists", "10", NULL};
+    pid_t pid = spawn(argv, outf, errf);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGINT);
+    ck_assert_int_eq(wait_status(pid), 0);
+    char *errtext = slurp(errf, NULL);
+    ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
+    free(errtext);
+    SlError err = {0};
+    Model *m = ckpt_load(model, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "true");
+    long done = atol(tensorset_get_meta(m->meta, "steps_done"));
+    ck_assert(done > 0 && done < 100000000);
+    model_free(m);
+    unlink(model);
+    unlink(outf);
+    unlink(errf);
+}
+END_TEST
+
+static void expect_usage_error(char *const extra[], bool with_out, const char *needle)
+{
+    char *out, *errtext;
+    int rc = run_train(extra, with_out ? "/tmp/sortlens-train-never-written" : NULL, &out, &errtext);
+    ck_assert_msg(rc == 2, "exit %d for '%s'", rc, needle);
+    ck_assert_msg(strstr(errtext, needle), "stderr '%s' lacks '%s'", errtext, needle);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errtext);
+}
+
+START_TEST(test_cli_train_usage)
+{
+    if (!sortlens_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char *out, *errtext;
+    char *help[] = {"--help", NULL};
+    ck_assert_int_eq(run_train(help, NULL, &out, &errtext), 0);
+    ck_assert(strstr(out, "usage: sortlens train --out PATH") && strstr(out, "d-model / heads"));
+    free(out);
+    free(errtext);
+    char *none[] = {NULL};
+    expect_usage_error(none, false, "sortlens: train: --out PATH is required");
+    char *sched[] = {"--schedule", "linear", NULL};
+    expect_usage_error(sched, true, "--schedule: 'linear' is not constant or cosine");
+    char *heads[] = {"--heads", "3", NULL};
+    expect_usage_error(heads, true, "--d-model 128 is not a multiple of --heads 3");
+    char *betas[] = {"--betas", "0.9", NULL};
+    expect_usage_error(betas, true, "--betas: '0.9' is not two numbers");
+    char *steps[] = {"--steps", "-1", NULL};
+    expect_usage_error(steps, true, "--steps: '-1' is not an integer");
+    char *unknown[] = {"--lr-max", "1", NULL};
+    expect_usage_error(unknown, true, "unknown option --lr-max");
+    char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
+    expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+}
+END_TEST
+
+/* The bundled model, read by PyTorch: load_state_dict(strict=True) into a
+ * hand-written TransformerLens-named module, and its accuracy there. */
+START_TEST(test_bundled_model_in_torch)
+{
+    const char *src = getenv("SORTLENS_SOURCE");
+    char model[PATH_MAX], script[PATH_MAX], cmd[3 * PATH_MAX];
+    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", src ? src : ".");
+    snprintf(script, sizeof script, "%s/tests/train_torch_check.py", src ? src : ".");
+    if (access(model, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
+        printf("skipped: no bundled model or no /usr/bin/python3\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' --lists 2000 --min-token-accuracy 0.998 --min-list-accuracy 0.99",
+             script, model);
+    int st = system(cmd);
+    ck_assert(WIFEXITED(st));
+    if (WEXITSTATUS(st) == 77) {
+        printf("skipped: /usr/bin/python3 has no torch\n");
+        return;
+    }
+    ck_assert_msg(WEXITSTATUS(st) == 0, "%s exited %d", cmd, WEXITSTATUS(st));
+}
+END_TEST
+
+static Suite *train_suite(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("train");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_fd_general_2layer_2head);
+    tcase_add_test(tc, test_fd_tables_1layer_2head);
+    tcase_add_test(tc, test_fd_general_1layer_3head);
+    tcase_add_test(tc, test_paths_agree);
+    tcase_add_test(tc, test_seed_gradients_tables);
+    tcase_add_test(tc, test_seed_gradients_general);
+    tcase_add_test(tc, test_seed_adamw_step1);
+    tcase_add_test(tc, test_adamw_torch_frozen_biases);
+    tcase_add_test(tc, test_adamw_torch_all);
+    tcase_add_test(tc, test_schedule);
+    tcase_add_test(tc, test_init);
+    tcase_add_test(tc, test_short_run_learns_and_is_deterministic);
+    tcase_add_test(tc, test_short_run_two_layers);
+    tcase_add_test(tc, test_evaluate_matches_reference);
+    tcase_add_test(tc, test_bad_tokens_refused);
+    tcase_add_test(tc, test_cli_train_tiny_model);
+    tcase_add_test(tc, test_cli_train_sigint_saves);
+    tcase_add_test(tc, test_cli_train_usage);
+    tcase_add_test(tc, test_bundled_model_in_torch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(train_suite()); }
