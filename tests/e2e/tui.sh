@@ -8,6 +8,7 @@
 set -u
 scenario=$1
 exe=$2
+case $exe in /*) ;; *) exe="$(pwd)/$exe" ;; esac   # meson may pass it relative to the build tree
 
 if ! command -v tmux >/dev/null 2>&1; then
     echo "SKIP: tmux is not installed (apt-get install tmux)"
