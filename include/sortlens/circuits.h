@@ -96,9 +96,10 @@ int circuit_score_terms(const Model *m, int head, const int *tokens /* [T] */, i
  *                  + sum_l b_O[l] W_U[:, value] + b_U[value]
  * so that  sum src + *direct = logits[b, q, value].  In layer 0 of a model
  * src[0, h, k] = pattern * (ov[t_k, value] + ov_pos[k, value]) and *direct =
- * direct_tok[t_q] + direct_pos[q] (tables.h).  Exact for one-layer models;
- * for deeper models it is the direct path of each head (the heads' outputs
- * that later layers read again are not followed). */
+ * direct_tok[t_q] + direct_pos[q] (tables.h).  The sum is exact for any
+ * depth, since the last residual stream is the embeddings plus every
+ * layer's output; in a deeper model src of a later layer's head counts what
+ * it moves from source k, including what earlier heads had written there. */
 int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value,
                 float *src /* [L, H, T] */, float *direct, SlError *err);
 
@@ -122,11 +123,17 @@ int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, 
  * (index l * H + h): */
 typedef struct AttentionStats {
     long queries;              /* prediction positions seen (lists * n) */
-    double top_source_correct; /* the most-attended key holds the correct next value */
+    double top_source_correct; /* the most-attended key (any) holds the correct next value */
+    double top_input_correct;  /* the most-attended of the inputs a_1..a_n holds it */
+    double correct_mass;       /* mean attention on the inputs that hold it */
     double mass_after_mid;     /* mean attention on keys after MID (the sorted prefix) */
 } AttentionStats;
 int circuit_attention_stats(const Model *m, long lists, uint64_t seed,
                             AttentionStats *stats /* [L * H] */, SlError *err);
+/* Same over given teacher-forced sequences tokens [B, n_ctx]
+ * ([BOS, a_1..a_n, MID, b_1..b_n], as task_make_tokens makes them). */
+int circuit_attention_stats_tokens(const Model *m, const int *tokens, long B,
+                                   AttentionStats *stats /* [L * H] */, SlError *err);
 
 /* Mean hook_z of `layer` per head over every position of `lists` random
  * lists (teacher-forced), for mean ablation (Intervention.ablate_mean_z). */

@@ -1,10 +1,263 @@
-/* cmd_predict.c: `sortlens predict`.  To be written. */
+/* cmd_predict.c: `sortlens predict`: what the model outputs for lists given
+ * on the command line or one per line on standard input. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "sortlens/decode.h"
+#include "sortlens/task.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [LIST...]\n"
+          "\n"
+          "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
+          "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
+          "standard input (blank lines are skipped).  A list is exactly n integers in\n"
+          "0..d_vocab_out-1 (10 values in 0..49 for the default model).\n"
+          "\n"
+          "For each list, one line: the n values the model predicts, separated by single\n"
+          "spaces.  By default the model decodes greedily: its own predictions fill the\n"
+          "sorted half one by one.  A bad list gets a message naming its line on standard\n"
+          "error and nothing on standard output; the other lines go on, and the exit\n"
+          "status is then 2.\n"
+          "\n"
+          "options:\n"
+          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --teacher-forced  print the argmax at each position given the true sorted\n"
+          "                    prefix instead\n"
+          "  --json            one JSON object per line: {\"input\", \"predictions\",\n"
+          "                    \"sorted\", \"correct\", \"mode\", \"top3\"}, where top3 holds for\n"
+          "                    each position the three most probable values as\n"
+          "                    {\"value\", \"probability\"}\n"
+          "  -h, --help        this help\n"
+          "\n"
+          "exit status: 0 ok, 1 the model cannot be loaded, 2 bad usage or a bad list\n",
+          out);
+}
+
+typedef struct Predictor {
+    Model *m;
+    ActCache *cache;
+    bool teacher_forced, json;
+    int *values, *pred, *tokens;   /* [n], [n], [n_ctx] */
+} Predictor;
+
+static json_t *int_array(const int *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+/* The JSON line of one list; the cache holds a forward over the sequence
+ * whose logits gave the predictions. */
+static int print_json(const Predictor *p)
+{
+    const ModelConfig *c = &p->m->cfg;
+    const int n = c->list_len, Vo = c->d_vocab_out;
+    int sorted[MODEL_MAX_CTX];
+    task_sort_values(n, p->values, sorted);
+    bool correct = memcmp(sorted, p->pred, (size_t)n * sizeof *sorted) == 0;
+    json_t *top = json_array();
+    for (int i = 0; i < n; i++) {
+        int idx[3];
+        double prob[3];
+        int k = decode_top_k(p->cache->logits + (size_t)(n + 1 + i) * Vo, Vo, 3, idx, prob);
+        json_t *pos = json_array();
+        for (int j = 0; j < k; j++)
+            json_array_append_new(pos, json_pack("{s:i, s:f}", "value", idx[j], "probability", prob[j]));
+        json_array_append_new(top, pos);
+    }
+    json_t *root = json_pack("{s:o, s:o, s:o, s:b, s:s, s:o}", "input", int_array(p->values, n), "predictions",
+                             int_array(p->pred, n), "sorted", int_array(sorted, n), "correct", correct, "mode",
+                             p->teacher_forced ? "teacher-forced" : "greedy", "top3", top);
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(root);
+    if (!text) {
+        cli_error("out of memory writing JSON");
+        return EXIT_RUNTIME;
+    }
+    puts(text);
+    free(text);
+    return EXIT_OK;
+}
+
+/* Predicts one parsed list (p->values) and prints its line. */
+static int predict_values(Predictor *p)
+{
+    SlError err = {0};
+    const int n = p->m->cfg.list_len;
+    int rc = p->teacher_forced ? decode_teacher_forced(p->m, p->values, 1, p->pred, p->cache, NULL, &err)
+                               : decode_greedy(p->m, p->values, 1, p->pred, p->json ? p->tokens : NULL, p->cache, NULL, &err);
+    if (rc) {
+        cli_error("%s", err.message);
+        return cli_exit_code(rc) == EXIT_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    if (p->json)
+        return print_json(p);
+    for (int i = 0; i < n; i++)
+        printf(i ? " %d" : "%d", p->pred[i]);
+    putchar('\n');
+    return EXIT_OK;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n' && *s != '\v' && *s != '\f')
+            return false;
+    return true;
+}
+
+/* One list per line; returns the exit status. */
+static int predict_stdin(Predictor *p)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    int status = EXIT_OK;
+    while ((len = getline(&line, &cap, stdin)) != -1) {
+        lineno++;
+        SlError err = {0};
+        if (memchr(line, '\0', (size_t)len)) {
+            cli_error("line %ld: contains a NUL byte", lineno);
+            status = EXIT_USAGE;
+            continue;
+        }
+        if (blank(line))
+            continue;
+        if (task_parse_list(&p->m->cfg, line, p->values, &err)) {
+            cli_error("line %ld: %s", lineno, err.message);
+            status = EXIT_USAGE;
+            continue;
+        }
+        int rc = predict_values(p);
+        if (rc == EXIT_RUNTIME) {
+            free(line);
+            return rc;
+        }
+        if (rc)
+            status = rc;
+    }
+    bool failed = ferror(stdin);
+    int saved = errno;
+    free(line);
+    if (failed) {
+        cli_error("standard input: %s", strerror(saved));
+        return EXIT_RUNTIME;
+    }
+    return status;
+}
 
 int cmd_predict(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("predict: not implemented yet");
-    return EXIT_RUNTIME;
+    Predictor p = {0};
+    const char *model_path = NULL;
+    int first_list = argc;   /* positional arguments start here */
+    bool dashes = false;     /* after "--" everything is the list */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            first_list = i + 1;
+            dashes = true;
+            break;
+        }
+        if (a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) {   /* "-3": a (bad) value, not an option */
+            first_list = i;
+            break;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "--teacher-forced") == 0) {
+            p.teacher_forced = true;
+        } else if (strcmp(a, "--json") == 0) {
+            p.json = true;
+        } else if (strcmp(a, "--model") == 0) {
+            if (i + 1 >= argc) {
+                cli_error("--model needs a path");
+                return EXIT_USAGE;
+            }
+            model_path = argv[++i];
+        } else if (strncmp(a, "--model=", 8) == 0) {
+            model_path = a + 8;
+        } else {
+            cli_error("predict: unknown option '%s'; try 'sortlens predict --help'", a);
+            return EXIT_USAGE;
+        }
+    }
+    /* options may also follow the list: "sortlens predict 5 3 ... --json" */
+    char *joined = NULL;
+    size_t joined_len = 0;
+    for (int i = first_list; i < argc; i++) {
+        const char *a = argv[i];
+        if (!dashes && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
+            if (strcmp(a, "--json") == 0) {
+                p.json = true;
+                continue;
+            }
+            if (strcmp(a, "--teacher-forced") == 0) {
+                p.teacher_forced = true;
+                continue;
+            }
+            cli_error("predict: unexpected '%s' after the list; options go first", a);
+            free(joined);
+            return EXIT_USAGE;
+        }
+        size_t al = strlen(a);
+        char *grown = realloc(joined, joined_len + al + 2);
+        if (!grown) {
+            free(joined);
+            cli_error("out of memory");
+            return EXIT_RUNTIME;
+        }
+        joined = grown;
+        memcpy(joined + joined_len, a, al);
+        joined_len += al;
+        joined[joined_len++] = ' ';
+        joined[joined_len] = '\0';
+    }
+
+    SlError err = {0};
+    int status = EXIT_RUNTIME;
+    p.m = cli_load_model(model_path);
+    if (!p.m)
+        goto done;
+    const ModelConfig *c = &p.m->cfg;
+    p.cache = cache_new(c, 1, c->n_ctx, &err);
+    p.values = malloc((size_t)c->list_len * sizeof *p.values);
+    p.pred = malloc((size_t)c->list_len * sizeof *p.pred);
+    p.tokens = malloc((size_t)c->n_ctx * sizeof *p.tokens);
+    if (!p.cache || !p.values || !p.pred || !p.tokens) {
+        cli_error("%s", p.cache ? "out of memory" : err.message);
+        goto done;
+    }
+    if (joined) {
+        if (task_parse_list(c, joined, p.values, &err)) {
+            cli_error("the list: %s", err.message);
+            status = EXIT_USAGE;
+            goto done;
+        }
+        status = predict_values(&p);
+    } else {
+        status = predict_stdin(&p);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("standard output: %s", strerror(errno));
+        status = EXIT_RUNTIME;
+    }
+done:
+    free(joined);
+    free(p.values);
+    free(p.pred);
+    free(p.tokens);
+    cache_free(p.cache);
+    model_free(p.m);
+    return status;
 }

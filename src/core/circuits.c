@@ -308,3 +308,300 @@ int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, 
     *total = Vo;
     return 0;
 }
+
+/* ---- attribution ------------------------------------------------------------------ */
+
+/* Checks that cache was filled for this model's shapes. */
+static int check_cache(const Model *m, const ActCache *c, SlError *err)
+{
+    const ModelConfig *g = &m->cfg;
+    if (!c || c->L != g->n_layers || c->H != g->n_heads || c->D != g->d_model || c->E != g->d_head ||
+        c->Vo != g->d_vocab_out)
+        return sl_error_set(err, SL_EINVAL, "the activation cache was not made for this model");
+    if (c->B < 1 || c->T < 1)
+        return sl_error_set(err, SL_EINVAL, "the activation cache holds no forward yet");
+    return 0;
+}
+
+int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value, float *src, float *direct,
+                SlError *err)
+{
+    if (check_cache(m, cache, err))
+        return err ? err->code : SL_EINVAL;
+    const ModelConfig *c = &m->cfg;
+    const ModelParams *p = &m->params;
+    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
+    int B = cache->B, T = cache->T;
+    if (b < 0 || b >= B)
+        return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, B);
+    if (q < 0 || q >= T)
+        return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, T - 1);
+    if (value < 0 || value >= Vo)
+        return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", value, Vo - 1);
+    int nd;
+    int64_t shape[5];
+    const float *embed = cache_get(cache, "hook_embed", &nd, shape);         /* [B, T, D] */
+    const float *pos = cache_get(cache, "hook_pos_embed", &nd, shape);       /* [B, T, D] */
+    if (!embed || !pos)
+        return sl_error_set(err, SL_EINVAL, "the activation cache lacks hook_embed / hook_pos_embed");
+    float *wcol = malloc((size_t)(D + E + T) * sizeof(float));
+    if (!wcol)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for the attribution");
+    float *u = wcol + D, *vu = u + E;   /* [D] W_U[:, value]; [E] W_O[l,h] W_U[:, value]; [T] v . u */
+    for (int d = 0; d < D; d++)
+        wcol[d] = p->W_U[(size_t)d * Vo + value];
+    /* The direct path: the embeddings through W_U, and every bias that
+     * reaches the logits whatever the pattern (b_O of each layer, b_U). */
+    size_t row = ((size_t)b * T + q) * D;
+    double dsum = p->b_U[value];
+    for (int d = 0; d < D; d++)
+        dsum += ((double)embed[row + d] + pos[row + d]) * wcol[d];
+    for (int l = 0; l < L; l++)
+        dsum += cblas_sdot(D, p->b_O + (size_t)l * D, 1, wcol, 1);
+    *direct = (float)dsum;
+    char name[64];
+    for (int l = 0; l < L; l++) {
+        snprintf(name, sizeof name, "blocks.%d.attn.hook_v", l);
+        const float *v = cache_get(cache, name, &nd, shape);           /* [B, T, H, E] */
+        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
+        const float *pat = cache_get(cache, name, &nd, shape);         /* [B, H, T, T] */
+        if (!v || !pat) {
+            free(wcol);
+            return sl_error_set(err, SL_EINVAL, "the activation cache lacks layer %d's values or pattern", l);
+        }
+        for (int h = 0; h < H; h++) {
+            const float *wo = p->W_O + model_head_qkv_offset(c, l, h);   /* [E, D] */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, E, D, 1.0f, wo, D, wcol, 1, 0.0f, u, 1);
+            /* vu[k] = v[b, k, h] . u: rows of v for this head are H * E apart */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, T, E, 1.0f, v + ((size_t)b * T * H + h) * E, H * E, u, 1,
+                        0.0f, vu, 1);
+            const float *pr = pat + (((size_t)b * H + h) * T + q) * T;
+            float *out = src + ((size_t)l * H + h) * T;
+            for (int k = 0; k < T; k++)
+                out[k] = k <= q ? pr[k] * vu[k] : 0.0f;
+        }
+    }
+    free(wcol);
+    return 0;
+}
+
+/* ---- statistics over random lists --------------------------------------------------- */
+
+/* Teacher-forced token sequences of `B` random lists: tokens [B, n_ctx]. */
+static void random_batch(const ModelConfig *c, Rng *rng, int B, int *values, int *tokens)
+{
+    for (int b = 0; b < B; b++) {
+        task_random_list(c, rng, values);
+        task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
+    }
+}
+
+enum { STATS_BATCH = 256 };
+
+enum { STAT_TOP, STAT_TOP_INPUT, STAT_CORRECT_MASS, STAT_AFTER_MID, STAT_COUNT };
+
+/* Adds the statistics of the B sequences tokens [B, T] (the cache's last
+ * forward) into acc [L * H, STAT_COUNT]. */
+static int accumulate_attention(const Model *m, const ActCache *cache, const int *tokens, int B, double *acc,
+                                SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
+    int mid = task_first_pred_pos(c);   /* MID's index, n + 1: the first prediction position */
+    for (int l = 0; l < L; l++) {
+        char name[64];
+        int nd;
+        int64_t shape[5];
+        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
+        const float *pat = cache_get(cache, name, &nd, shape);   /* [B, H, T, T] */
+        if (!pat)
+            return sl_error_set(err, SL_EINVAL, "the activation cache lacks %s", name);
+        for (int b = 0; b < B; b++) {
+            const int *tok = tokens + (size_t)b * T;
+            for (int h = 0; h < H; h++)
+                for (int q = mid; q < mid + n; q++) {
+                    const float *row = pat + (((size_t)b * H + h) * T + q) * T;
+                    int answer = tok[q + 1];
+                    double *a = acc + (size_t)(l * H + h) * STAT_COUNT;
+                    a[STAT_TOP] += tok[argmax_f(row, q + 1)] == answer;
+                    a[STAT_TOP_INPUT] += tok[1 + argmax_f(row + 1, n)] == answer;   /* a_1..a_n */
+                    for (int k = 1; k <= n; k++)
+                        if (tok[k] == answer)
+                            a[STAT_CORRECT_MASS] += row[k];
+                    for (int k = mid + 1; k <= q; k++)   /* b_1 .. b_{q-mid}: the sorted prefix */
+                        a[STAT_AFTER_MID] += row[k];
+                }
+        }
+    }
+    return 0;
+}
+
+/* Runs the attention statistics over `lists` sequences, taken from tokens
+ * [lists, T] when it is not NULL, else drawn at random from seed. */
+static int attention_stats(const Model *m, const int *given, long lists, uint64_t seed, AttentionStats *stats,
+                           SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
+    int cap = lists < STATS_BATCH ? (int)lists : STATS_BATCH;
+    int rc = 0;
+    ActCache *cache = cache_new(c, cap, T, err);
+    int *tokens = malloc((size_t)cap * T * sizeof(int)), *values = malloc((size_t)n * sizeof(int));
+    double *acc = calloc((size_t)L * H * STAT_COUNT, sizeof(double));
+    if (!cache || !tokens || !values || !acc) {
+        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the attention statistics") : (err ? err->code : SL_ENOMEM);
+        goto done;
+    }
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (long done_lists = 0; done_lists < lists;) {
+        int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
+        if (given)
+            memcpy(tokens, given + (size_t)done_lists * T, (size_t)B * T * sizeof(int));
+        else
+            random_batch(c, &rng, B, values, tokens);
+        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)) ||
+            (rc = accumulate_attention(m, cache, tokens, B, acc, err)))
+            goto done;
+        done_lists += B;
+    }
+    double queries = (double)lists * n;
+    for (int i = 0; i < L * H; i++) {
+        const double *a = acc + (size_t)i * STAT_COUNT;
+        stats[i].queries = lists * n;
+        stats[i].top_source_correct = a[STAT_TOP] / queries;
+        stats[i].top_input_correct = a[STAT_TOP_INPUT] / queries;
+        stats[i].correct_mass = a[STAT_CORRECT_MASS] / queries;
+        stats[i].mass_after_mid = a[STAT_AFTER_MID] / queries;
+    }
+done:
+    cache_free(cache);
+    free(tokens);
+    free(values);
+    free(acc);
+    return rc;
+}
+
+int circuit_attention_stats(const Model *m, long lists, uint64_t seed, AttentionStats *stats, SlError *err)
+{
+    return attention_stats(m, NULL, lists, seed, stats, err);
+}
+
+int circuit_attention_stats_tokens(const Model *m, const int *tokens, long B, AttentionStats *stats, SlError *err)
+{
+    return attention_stats(m, tokens, B, 0, stats, err);
+}
+
+int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    int H = c->n_heads, E = c->d_head, T = c->n_ctx, n = c->list_len;
+    if (check_layer_head(m, layer, 0, err))
+        return err ? err->code : SL_EINVAL;
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
+    int cap = lists < STATS_BATCH ? (int)lists : STATS_BATCH;
+    int rc = 0;
+    ActCache *cache = cache_new(c, cap, T, err);
+    int *tokens = malloc((size_t)cap * T * sizeof(int)), *values = malloc((size_t)n * sizeof(int));
+    double *sum = calloc((size_t)H * E, sizeof(double));
+    if (!cache || !tokens || !values || !sum) {
+        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the mean of hook_z") : (err ? err->code : SL_ENOMEM);
+        goto done;
+    }
+    Rng rng;
+    rng_seed(&rng, seed);
+    char name[64];
+    snprintf(name, sizeof name, "blocks.%d.attn.hook_z", layer);
+    for (long done_lists = 0; done_lists < lists;) {
+        int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
+        random_batch(c, &rng, B, values, tokens);
+        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)))
+            goto done;
+        int nd;
+        int64_t shape[5];
+        const float *z = cache_get(cache, name, &nd, shape);   /* [B, T, H, E] */
+        if (!z) {
+            rc = sl_error_set(err, SL_EINVAL, "the activation cache lacks %s", name);
+            goto done;
+        }
+        for (size_t i = 0; i < (size_t)B * T; i++)
+            for (size_t j = 0; j < (size_t)H * E; j++)
+                sum[j] += z[i * H * E + j];
+        done_lists += B;
+    }
+    for (size_t j = 0; j < (size_t)H * E; j++)
+        mean_z[j] = (float)(sum[j] / ((double)lists * T));
+done:
+    cache_free(cache);
+    free(tokens);
+    free(values);
+    free(sum);
+    return rc;
+}
+
+/* ---- the ablation table ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name, *description;
+} ablations[ABLATION_COUNT] = {
+    [ABLATION_CLEAN] = {"clean", "clean (no intervention)"},
+    [ABLATION_QK_TOK_TOK] = {"no-qk-token-token", "QK token-token term removed"},
+    [ABLATION_QK_TOK_POS] = {"no-qk-token-pos", "QK token-pos term removed"},
+    [ABLATION_QK_POS_TOK] = {"no-qk-pos-token", "QK pos-token term removed"},
+    [ABLATION_QK_POS_POS] = {"no-qk-pos-pos", "QK pos-pos term removed"},
+    [ABLATION_OV_NO_POS] = {"ov-without-pos", "W_pos removed from OV"},
+    [ABLATION_NO_DIRECT] = {"no-direct-path", "direct path removed"},
+};
+
+void circuit_ablation_intervention(int which, Intervention *iv)
+{
+    intervention_init(iv);
+    switch (which) {
+    case ABLATION_QK_TOK_TOK: iv->qk_terms_off = QK_TERM_TOK_TOK; break;
+    case ABLATION_QK_TOK_POS: iv->qk_terms_off = QK_TERM_TOK_POS; break;
+    case ABLATION_QK_POS_TOK: iv->qk_terms_off = QK_TERM_POS_TOK; break;
+    case ABLATION_QK_POS_POS: iv->qk_terms_off = QK_TERM_POS_POS; break;
+    case ABLATION_OV_NO_POS: iv->ov_drop_pos = true; break;
+    case ABLATION_NO_DIRECT: iv->drop_direct = true; break;
+    default: break;
+    }
+}
+
+/* Reports the progress of the whole table through the caller's callback. */
+typedef struct TableProgress {
+    ProgressFn fn;
+    void *ctx;
+    long offset, total;
+} TableProgress;
+
+static void table_progress(void *ctx, long done, long total)
+{
+    TableProgress *tp = ctx;
+    (void)total;
+    tp->fn(tp->ctx, tp->offset + done, tp->total);
+}
+
+int circuit_ablation_table(const Model *m, long lists, uint64_t seed, AblationRow rows[ABLATION_COUNT],
+                           ProgressFn progress, void *progress_ctx, SlError *err)
+{
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
+    TableProgress tp = {progress, progress_ctx, 0, lists * ABLATION_COUNT};
+    for (int i = 0; i < ABLATION_COUNT; i++) {
+        rows[i].name = ablations[i].name;
+        rows[i].description = ablations[i].description;
+        circuit_ablation_intervention(i, &rows[i].iv);
+        tp.offset = lists * i;
+        /* The same seed for every row: each intervention sees the same lists. */
+        int rc = decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? table_progress : NULL,
+                             progress ? &tp : NULL, err);
+        if (rc) {
+            sl_error_prefix(err, ablations[i].description);
+            return rc;
+        }
+    }
+    return 0;
+}

@@ -12,14 +12,21 @@
 
 #define EVAL_BATCH 256
 
-/* Index of the largest of n values; the first one on a tie, as torch.argmax. */
-static int argmax_row(const float *x, int n)
+static int argmax_row(const float *x, int n) { return forward_argmax(x, n); }
+
+/* log sum_j exp(x_j), the float terms summed in double.  Terms below
+ * e^-80 of the largest are left out: they cannot change the sum (>= 1) in
+ * double either beyond 1e-35, and a confident model has dozens per row. */
+static double logsumexp(const float *x, int n)
 {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
+    float mx = x[argmax_row(x, n)];
+    double se = 0.0;
+    for (int j = 0; j < n; j++) {
+        float d = x[j] - mx;
+        if (d >= -80.0f)
+            se += expf(d);
+    }
+    return (double)mx + log(se);
 }
 
 /* Sum over B sequences of the cross-entropy of the logits at the prediction
@@ -35,11 +42,7 @@ static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] *
             if (label < 0 || label >= Vo)
                 return NAN;
             const float *row = logits + ((size_t)b * T + p) * Vo;
-            float mx = row[argmax_row(row, Vo)];
-            double se = 0.0;
-            for (int j = 0; j < Vo; j++)
-                se += exp((double)row[j] - mx);
-            sum += (double)mx + log(se) - row[label];
+            sum += (double)logsumexp(row, Vo) - row[label];
         }
     return sum;
 }
@@ -58,7 +61,7 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
     if (k <= 0)
         return 0;
     float mx = logits[argmax_row(logits, Vo)];
-    double se = 0.0;
+    double se = 0.0;   /* in double throughout: these are shown, not summed */
     for (int j = 0; j < Vo; j++)
         se += exp((double)logits[j] - mx);
     /* selection of the k best: k is tiny (3) */

@@ -171,6 +171,34 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
     }
 }
 
+/* Index of the largest of x[0..n), the first on a tie (as torch.argmax);
+ * NaNs are never chosen over a number.  Two passes: the maximum in 16
+ * lanes (a select that compiles to a vector max), then the first index
+ * holding it; a running "best index" would chain every compare on a load. */
+SL_CLONES
+int forward_argmax(const float *x, int n)
+{
+    int i = 0;
+    float mx = x[0];
+    if (n >= 32) {
+        float m[16];
+        memcpy(m, x, sizeof m);
+        for (i = 16; i + 16 <= n; i += 16)
+            for (int j = 0; j < 16; j++)
+                m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+        for (int w = 8; w >= 1; w /= 2)   /* a tree, as halves of a vector */
+            for (int j = 0; j < w; j++)
+                m[j] = m[j + w] > m[j] ? m[j + w] : m[j];
+        mx = m[0];
+    }
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (i = 0; i < n; i++)
+        if (x[i] == mx)
+            return i;
+    return 0;   /* every entry NaN */
+}
+
 /* ---- BLAS wrappers (row-major) ----------------------------------------------- */
 
 /* C[M,N] (+)= A[M,K] B[K,N] with leading dimensions */

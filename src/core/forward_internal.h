@@ -28,6 +28,9 @@ int forward_check_call(const Model *m, const int *tokens, int B, int T, const Ac
  * all -inf row gives zeros; negligible weights are flushed to zero). */
 void forward_softmax(const float *restrict s, float *restrict p, int n);
 
+/* Index of the largest of x[0..n); the first one on a tie, as torch.argmax. */
+int forward_argmax(const float *x, int n);
+
 /* The one-layer fast path, one query row at a time.  A TablesRun lives in a
  * cache's scratch; tables_run_begin() lays it out for sequences of up to
  * T tokens and computes what the intervention needs once per call. */

@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Benchmark sortlens against PyTorch on the same machine, in the same run.
+
+1. Evaluation: `sortlens eval --lists N` (teacher-forced accuracy and loss,
+   then greedy decoding of every list) against the same work in PyTorch:
+   Debian's python3-torch on the CPU, torch.set_num_threads(1), batches of
+   256, the forward pass of ../shared/reference/make_reference.py, and greedy
+   decoding the naive way that script does it (one whole forward of the
+   prefix per new token).  sortlens is timed as a whole process (start,
+   model load, evaluation); PyTorch only for its computation (the import and
+   the model load are left out), which favours PyTorch.
+2. Latency: one list's forward pass with every activation kept (the full
+   cache), in PyTorch; the C side of it is bench-forward (bench_forward.c).
+
+Each measurement is repeated and the median printed, because the machine
+may be busy with other work; the two sides alternate so that both see the
+same load.
+
+Usage: python3 bench_eval.py --sortlens BUILD/sortlens --model SEED.pt
+           [--lists 10000] [--repeats 3] [--bench-forward BUILD/.../bench-forward]
+Exit status 77 (meson's "skipped") when the model or torch is missing.
+"""
+import argparse
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SKIP = 77
+
+
+def load_torch():
+    try:
+        import torch
+    except ImportError:
+        print("skipped: python3-torch is not installed")
+        sys.exit(SKIP)
+    return torch
+
+
+def forward(torch, tokens, sd):
+    """make_reference.py's forward for one layer, generalised to any number
+    of layers and heads; keeps every activation (the full cache)."""
+    c = {}
+    T = tokens.shape[1]
+    c["hook_embed"] = sd["embed.W_E"][tokens]
+    c["hook_pos_embed"] = sd["pos_embed.W_pos"][:T].expand_as(c["hook_embed"])
+    x = c["hook_embed"] + c["hook_pos_embed"]
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    layer = 0
+    while f"blocks.{layer}.attn.W_Q" in sd:
+        a = f"blocks.{layer}.attn."
+        q = torch.einsum("bpd,hde->bphe", x, sd[a + "W_Q"]) + sd[a + "b_Q"]
+        k = torch.einsum("bpd,hde->bphe", x, sd[a + "W_K"]) + sd[a + "b_K"]
+        v = torch.einsum("bpd,hde->bphe", x, sd[a + "W_V"]) + sd[a + "b_V"]
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~causal, float("-inf"))
+        pattern = scores.softmax(-1)
+        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+        attn_out = torch.einsum("bqhe,hed->bqd", z, sd[a + "W_O"]) + sd[a + "b_O"]
+        x = x + attn_out
+        c.update({a + "hook_q": q, a + "hook_k": k, a + "hook_v": v, a + "hook_attn_scores": scores,
+                  a + "hook_pattern": pattern, a + "hook_z": z, f"blocks.{layer}.hook_attn_out": attn_out,
+                  f"blocks.{layer}.hook_resid_post": x})
+        layer += 1
+    c["logits"] = x @ sd["unembed.W_U"] + sd["unembed.b_U"]
+    return c
+
+
+def torch_eval(torch, sd, lists, batch=256, seed=0):
+    """Teacher-forced accuracy and loss, greedy whole-list accuracy."""
+    n_ctx, vo = sd["pos_embed.W_pos"].shape[0], sd["unembed.W_U"].shape[1]
+    n = (n_ctx - 2) // 2
+    gen = torch.Generator().manual_seed(seed)
+    tok_right = list_right = 0
+    loss_sum = 0.0
+    for start in range(0, lists, batch):
+        b = min(batch, lists - start)
+        x = torch.randint(0, vo, (b, n), generator=gen)
+        s = x.sort(dim=-1).values
+        col = lambda v: torch.full((b, 1), v)
+        tokens = torch.cat([col(vo), x, col(vo + 1), s], dim=-1)
+        logits = forward(torch, tokens, sd)["logits"][:, n + 1 : -1]
+        labels = tokens[:, -n:]
+        tok_right += (logits.argmax(-1) == labels).sum().item()
+        loss_sum += -logits.log_softmax(-1).gather(-1, labels[..., None]).sum().item()
+        cur = tokens.clone()
+        cur[:, n + 2 :] = 0
+        for i in range(n):
+            end = n + 2 + i
+            cur[:, end] = forward(torch, cur[:, :end], sd)["logits"][:, -1].argmax(-1)
+        list_right += (cur[:, n + 2 :] == labels).all(-1).sum().item()
+    return tok_right / (lists * n), list_right / lists, loss_sum / (lists * n)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sortlens", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--bench-forward", help="the bench-forward executable (C latency)")
+    ap.add_argument("--lists", type=int, default=10000)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    if not os.path.exists(args.model):
+        print(f"skipped: {args.model} is absent")
+        return SKIP
+    torch = load_torch()
+    torch.set_num_threads(1)
+    torch.set_grad_enabled(False)
+    sd = {k: v for k, v in torch.load(args.model, map_location="cpu").items() if v.dtype == torch.float32}
+    layer = 0
+    while f"blocks.{layer}.attn.W_Q" in sd:   # biases absent from a file are zero, as sortlens reads them
+        a = f"blocks.{layer}.attn."
+        h, d, e = sd[a + "W_Q"].shape
+        for name, shape in (("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))):
+            sd.setdefault(a + name, torch.zeros(shape))
+        layer += 1
+    sd.setdefault("unembed.b_U", torch.zeros(sd["unembed.W_U"].shape[1]))
+    print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, 1 thread")
+
+    # 1. evaluation: wall clock and CPU time (the machine may be shared, so
+    # the CPU time says more about the work than the wall clock does)
+    ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
+    cmd = [args.sortlens, "eval", "--model", args.model, "--lists", str(args.lists), "--json"]
+    for r in range(args.repeats):
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        ours.append(time.perf_counter() - t0)
+        ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours_cpu.append(ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime)
+        t0, c0 = time.perf_counter(), time.process_time()
+        tf, greedy, loss = torch_eval(torch, sd, args.lists)
+        theirs.append(time.perf_counter() - t0)
+        theirs_cpu.append(time.process_time() - c0)
+        print(f"  run {r + 1}: sortlens {ours[-1]:.3f} s ({ours_cpu[-1]:.3f} s CPU), "
+              f"PyTorch {theirs[-1]:.3f} s ({theirs_cpu[-1]:.3f} s CPU)")
+    med = statistics.median
+    print(f"sortlens eval, {args.lists} lists: {out.strip()}")
+    print(f"PyTorch, {args.lists} other lists: token_accuracy {tf:.5f}, list_accuracy {greedy:.5f}, loss {loss:.5f}")
+    print(f"eval of {args.lists} lists (teacher-forced + greedy), median of {args.repeats}:")
+    print(f"  sortlens {med(ours):.3f} s wall, {med(ours_cpu):.3f} s CPU (whole process: start, load, evaluate)")
+    print(f"  PyTorch  {med(theirs):.3f} s wall, {med(theirs_cpu):.3f} s CPU (computation only, 1 thread, batch 256, "
+          f"naive greedy)")
+    print(f"  sortlens is {med(theirs) / med(ours):.1f}x faster by the wall clock, "
+          f"{med(theirs_cpu) / med(ours_cpu):.1f}x by CPU time (goal: 50x)")
+
+    # 2. one list's forward with the full cache
+    tokens = torch.tensor([[50, 5, 3, 9, 0, 49, 12, 12, 7, 1, 2, 51, 0, 1, 2, 3, 5, 7, 9, 12, 12, 49]])
+    vo = sd["unembed.W_U"].shape[1]
+    n_ctx = sd["pos_embed.W_pos"].shape[0]
+    tokens = tokens[:, :n_ctx].clamp(max=vo + 1)
+    times = []
+    for _ in range(7):
+        iters = 300
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            forward(torch, tokens, sd)
+        times.append((time.perf_counter() - t0) / iters * 1e6)
+    torch_us = statistics.median(times)
+    print(f"one list's forward with the full cache, PyTorch: {torch_us:.1f} us (median of 7 runs of 300)")
+    if args.bench_forward:
+        out = subprocess.run([args.bench_forward, args.model], check=True, capture_output=True, text=True).stdout
+        sys.stdout.write(out)
+        for line in out.splitlines():
+            if line.startswith("forward, one list, full cache, tables path:"):
+                c_us = float(line.split(":")[1].split()[0])
+                print(f"one list's forward: sortlens {c_us:.2f} us, PyTorch {torch_us:.1f} us: "
+                      f"{torch_us / c_us:.0f}x faster (goal: under 5 us)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
