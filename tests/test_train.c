@@ -893,6 +893,13 @@ START_TEST(test_cli_train_usage)
     char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
     expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
     ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+    /* a learning rate that blows up: exit 1, nothing written */
+    char *diverge[] = {"--steps", "200", "--lr", "500", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--batch", "8", NULL};
+    ck_assert_int_eq(run_train(diverge, "/tmp/sortlens-train-never-written", &out, &errtext), 1);
+    ck_assert_msg(strstr(errtext, "training diverged; try a lower --lr"), "%s", errtext);
+    free(out);
+    free(errtext);
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
 }
 END_TEST
 
