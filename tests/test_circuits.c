@@ -1183,16 +1183,40 @@ START_TEST(test_cli_circuit)
     ck_assert_str_eq(json_string_value(json_array_get(cl, 19)), "19");
     json_t *data = json_object_get(root, "data");
     ck_assert_int_eq(json_array_size(data), 22);
+    /* The executable may pick other BLAS kernels than this process (under
+     * valgrind it does), so the values agree to rounding; the exact float
+     * round trip is checked against the executable's own CSV below. */
+    float json_ov[22 * 20];
+    double scale = max_abs(nm->data, 22 * 20);
     for (int r = 0; r < 22; r++) {
         json_t *row = json_array_get(data, r);
         ck_assert_int_eq(json_array_size(row), 20);
-        for (int c = 0; c < 20; c++)
-            ck_assert_msg((float)json_number_value(json_array_get(row, c)) == nm->data[r * 20 + c],
-                          "json [%d][%d] %.17g vs %.9g", r, c, json_number_value(json_array_get(row, c)),
+        for (int c = 0; c < 20; c++) {
+            json_ov[r * 20 + c] = (float)json_number_value(json_array_get(row, c));
+            ck_assert_msg(fabs(json_ov[r * 20 + c] - nm->data[r * 20 + c]) <= 1e-6 * scale,
+                          "json [%d][%d] %.9g vs %.9g", r, c, (double)json_ov[r * 20 + c],
                           (double)nm->data[r * 20 + c]);
+        }
     }
     json_decref(root);
     named_matrix_free(nm);
+    snprintf(args, sizeof args, "circuit ov --model '%s' --layer 1 --head 1 --format csv", model);
+    ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);
+    FILE *fo = fopen(out, "r");
+    char cline[8192];
+    ck_assert_ptr_nonnull(fgets(cline, sizeof cline, fo));   /* header */
+    for (int r = 0; r < 22; r++) {
+        ck_assert_ptr_nonnull(fgets(cline, sizeof cline, fo));
+        char *p = strchr(cline, ',');
+        for (int c = 0; c < 20; c++) {
+            char *end;
+            float x = strtof(p + 1, &end);
+            ck_assert_msg(x == json_ov[r * 20 + c], "csv and json differ at [%d][%d]: %.9g vs %.9g", r, c, (double)x,
+                          (double)json_ov[r * 20 + c]);
+            p = end;
+        }
+    }
+    fclose(fo);
 
     /* CSV: a header of column labels after an empty cell, rows led by labels */
     snprintf(args, sizeof args, "circuit qk-pos-token --model '%s' --layer 1", model);
@@ -1212,7 +1236,8 @@ START_TEST(test_cli_circuit)
         char *p = line + strlen(label), *end;
         for (int c = 0; c < 22; c++) {
             float x = strtof(p, &end);
-            ck_assert_msg(end != p && x == nm->data[rows * 22 + c], "csv [%d][%d]", rows, c);
+            ck_assert_msg(end != p && fabs(x - nm->data[rows * 22 + c]) <= 1e-6 * max_abs(nm->data, 12 * 22),
+                          "csv [%d][%d]", rows, c);
             p = end + 1;
         }
         ck_assert_int_eq(end[0], '\n');
@@ -1279,8 +1304,10 @@ START_TEST(test_cli_explain)
         ck_assert(json_real_value(json_object_get(h, "ov_copy_fraction")) == (double)hits / total);
         ck_assert_int_eq(circuit_qk_next_token_count(m, i / 2, i % 2, &hits, &total, &e), 0);
         ck_assert_int_eq(json_integer_value(json_object_get(h, "qk_next_token_count")), hits);
-        ck_assert(fabs(json_real_value(json_object_get(h, "top_source_correct")) - st[i].top_source_correct) < 1e-9);
-        ck_assert(fabs(json_real_value(json_object_get(h, "attention_after_mid")) - st[i].mass_after_mid) < 1e-9);
+        /* to rounding: the executable may use other BLAS kernels (one argmax may flip) */
+        ck_assert(fabs(json_real_value(json_object_get(h, "top_source_correct")) - st[i].top_source_correct) <=
+                  1.0 / 100 + 1e-9);
+        ck_assert(fabs(json_real_value(json_object_get(h, "attention_after_mid")) - st[i].mass_after_mid) < 1e-5);
         ck_assert_int_eq(json_integer_value(json_object_get(h, "queries")), 20 * 5);
     }
     json_t *abl = json_object_get(root, "ablations");
@@ -1289,8 +1316,8 @@ START_TEST(test_cli_explain)
     ck_assert_int_eq(decode_eval(m, 20, 3, NULL, &clean, NULL, NULL, &e), 0);
     json_t *c0 = json_array_get(abl, 0);
     ck_assert_str_eq(json_string_value(json_object_get(c0, "name")), "clean");
-    ck_assert(fabs(json_real_value(json_object_get(c0, "token_accuracy")) - clean.token_accuracy) < 1e-9);
-    ck_assert(fabs(json_real_value(json_object_get(c0, "loss")) - clean.loss) < 1e-6 * fmax(1, clean.loss));
+    ck_assert(fabs(json_real_value(json_object_get(c0, "token_accuracy")) - clean.token_accuracy) <= 1.0 / 100 + 1e-9);
+    ck_assert(fabs(json_real_value(json_object_get(c0, "loss")) - clean.loss) < 1e-4 * fmax(1, clean.loss));
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(abl, ABLATION_NO_DIRECT), "name")),
                      "no-direct-path");
     json_decref(root);

@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -37,9 +38,10 @@ static void usage(FILE *out)
         "\n"
         "Train an attention-only transformer to sort lists, from random weights, on\n"
         "fresh random lists (values uniform, with replacement), and write it as\n"
-        "safetensors with TransformerLens names; the config, the command, the seed and\n"
-        "the final loss go in its metadata. Loss: mean cross-entropy over the n\n"
-        "prediction positions. Optimizer: AdamW as torch.optim.AdamW.\n"
+        "safetensors with TransformerLens names; the config, the command (without\n"
+        "--out), the seed and the final loss go in its metadata. Loss: mean\n"
+        "cross-entropy over the n prediction positions. Optimizer: AdamW as\n"
+        "torch.optim.AdamW.\n"
         "\n"
         "options (defaults are the recipe the seed model was trained with):\n"
         "  --out PATH            where to write the model (required)\n"
@@ -72,11 +74,14 @@ static void usage(FILE *out)
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
         "a terminal, else a plain line every 10 seconds. Ctrl-C stops the run at the\n"
         "end of the current step, saves the model trained so far (its metadata says\n"
-        "so) and exits with status 0. Exit status: 0 saved, 1 could not write the\n"
-        "model, 2 bad usage.\n");
+        "so) and exits with status 0; a second Ctrl-C stops at once, without saving.\n"
+        "Exit status: 0 saved, 1 could not write the model or training diverged\n"
+        "(the loss is no longer a number), 2 bad usage.\n");
 }
 
-/* The command line, shell-quoted where needed, for the metadata. */
+/* The command line, shell-quoted where needed, for the metadata.  --out and
+ * its path are left out: where a model is written is not part of how it was
+ * made, and the same command then gives the same bytes wherever it writes. */
 static char *join_command(int argc, char **argv)
 {
     size_t len = 16;
@@ -88,6 +93,12 @@ static char *join_command(int argc, char **argv)
     p += sprintf(p, "sortlens");
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--out") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--out=", 6) == 0)
+            continue;
         bool plain = *a != '\0';
         for (const char *c = a; *c; c++)
             if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/+:@", *c))
@@ -357,6 +368,12 @@ int cmd_train(int argc, char **argv)
             cli_error("train: step %ld: %s", step + 1, err.message);
             goto restore;
         }
+        if (!isfinite(loss)) {
+            progress_end(&bar);
+            cli_error("train: the loss became %g at step %ld: training diverged; try a lower --lr (now %g)", loss,
+                      step + 1, o.lr);
+            goto restore;
+        }
         recent_sum += loss - recent[step % FINAL_LOSS_WINDOW];
         recent[step % FINAL_LOSS_WINDOW] = loss;
         long done_steps = step + 1;
@@ -384,6 +401,8 @@ int cmd_train(int argc, char **argv)
         }
     }
     progress_end(&bar);
+    /* A second Ctrl-C while the model is evaluated and saved stops at once. */
+    sigaction(SIGINT, &old_sa, NULL);
     double wall = cli_now() - start;
     long window = step < FINAL_LOSS_WINDOW ? step : FINAL_LOSS_WINDOW;
     double final_loss = window > 0 ? recent_sum / window : 0.0;

@@ -1,10 +1,103 @@
-/* cmd_tui.c: `sortlens tui`.  To be written. */
+/* cmd_tui.c: `sortlens [tui] [--model PATH] [--list "42 17 ..."]`: the
+ * explorer.  Options are checked and the terminal is tested before the
+ * model is loaded, so that a mistake costs nothing. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "cli.h"
+#include "tui.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N]\n\n"
+            "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
+            "predictions with their probabilities, the attention heatmap with the four QK\n"
+            "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
+            "options:\n"
+            "  --model PATH   a checkpoint (.pt or .safetensors); default: the bundled model\n"
+            "                 or $SORTLENS_MODEL\n"
+            "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
+            "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
+            "  -h, --help     this help\n\n"
+            "Keys: arrows (or h j k l) move, e edits the list, r draws one, g switches\n"
+            "greedy / teacher-forced, 1-4 switch the QK terms off and on, p W_pos in the OV\n"
+            "path, a blocks the source under the cursor, c cycles the circuits, f finds a\n"
+            "list the model gets wrong, ? shows every key, q quits.  See sortlens(1).\n");
+}
 
 int cmd_tui(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    cli_error("tui: not implemented yet");
-    return EXIT_RUNTIME;
+    double start = cli_now();
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"list", required_argument, NULL, 'l'},
+        {"seed", required_argument, NULL, 's'},
+        {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *list_text = NULL;
+    long seed = 1, bench = -1;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            model_path = optarg;
+            break;
+        case 'l':
+            list_text = optarg;
+            break;
+        case 's':
+            if (!cli_parse_long("--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            break;
+        case 'B':
+            if (!cli_parse_long("--bench-frames", optarg, 0, 1000000, &bench))
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case ':':
+            cli_error("%s needs a value; try 'sortlens tui --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            cli_error("'%s' is not an option of the explorer; try 'sortlens tui --help'", argv[optind - 1]);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_error("unexpected argument '%s'; a list goes in --list \"...\"", argv[optind]);
+        return EXIT_USAGE;
+    }
+    char why[512];
+    if (tui_terminal_problem(why, sizeof why)) {
+        cli_error("%s", why);
+        return EXIT_RUNTIME;
+    }
+    SlError err = {0};
+    const char *label = model_path;
+    if (!label && !(label = cli_default_model_path(&err))) {
+        cli_error("%s", err.message);
+        return EXIT_RUNTIME;
+    }
+    Model *m = cli_load_model(label);
+    if (!m)
+        return EXIT_RUNTIME;
+    TuiOptions opt = {
+        .model_label = label,
+        .list_text = list_text,
+        .seed = (uint64_t)seed,
+        .bench_frames = bench,
+        .start_time = start,
+    };
+    int status = tui_run(m, &opt);
+    model_free(m);
+    return status;
 }

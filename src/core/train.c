@@ -57,6 +57,7 @@ struct TrainWorkspace {
     float *dxp;                 /* [N, D] */
     float *dz, *dq, *dk, *dv;   /* [B, T, H, E] */
     float *dpat;                /* [T, T] */
+    float *tab0, *dtab0;        /* [3, H, VT, E] layer 0's q, k, v tables (X W + b) and their gradients */
 };
 
 /* C = alpha op(A) op(B) + beta C, row-major: every matrix product goes here. */
@@ -170,7 +171,7 @@ static TrainWorkspace *ws_new(const Trainer *t, int B, SlError *err)
                + 3 * H * VT * E + Bs * H * (n + Vo) * T + n * T + T * Vo;
     else
         total += (L + 1) * Bs * T * D + 4 * L * Bs * T * H * E + L * Bs * H * T * T + 2 * N * D + Bs * T * D
-               + 4 * Bs * T * H * E + T * T;
+               + 4 * Bs * T * H * E + T * T + 6 * H * VT * E;
     ws->memory = malloc(total * sizeof(float));
     ws->tokens = malloc(2 * Bs * T * sizeof(int));
     if (!ws->memory || !ws->tokens)
@@ -199,6 +200,7 @@ static TrainWorkspace *ws_new(const Trainer *t, int B, SlError *err)
         CARVE(dz, Bs * T * H * E); CARVE(dq, Bs * T * H * E);
         CARVE(dk, Bs * T * H * E); CARVE(dv, Bs * T * H * E);
         CARVE(dpat, T * T);
+        CARVE(tab0, 3 * H * VT * E); CARVE(dtab0, 3 * H * VT * E);
     }
 #undef CARVE
     return ws;
@@ -291,7 +293,22 @@ static int check_tokens(const ModelConfig *c, const int *tokens, int B, SlError 
     return 0;
 }
 
-/* ---- the TABLES path (one layer) ------------------------------------------ */
+/* ---- the TABLES path (one layer) ------------------------------------------
+ *
+ * With X = [W_E; W_pos] [VT, D] and, per head, the tables Q = X W_Q (b_Q
+ * added to the position rows), K and Vt likewise, qk = Q K^T, OV = Vt W_O W_U,
+ * direct = X W_U, c0 = b_O W_U + b_U, the prediction at position i is
+ *   s(i, j) = (qk[t_i, t_j] + qk[t_i, V+j] + qk[V+i, t_j] + qk[V+i, V+j]) / sqrt(E)
+ *   logits_i = direct[t_i] + direct[V+i] + c0 + sum_h sum_j p_h(i, j) (OV_h[t_j] + OV_h[V+j])
+ * (the pattern sums to 1, so b_O and b_V reach every logit once).  Backward:
+ * M[a, c] gathers dL/ds / sqrt(E) of every score that used qk[a, c]; R gathers
+ * dL/dOV (pattern-weighted dlogits on the key rows); S the dlogits on the
+ * query rows.  Then
+ *   dQ = M K, dK = M^T Q, RU = R W_U^T, dVt = RU W_O^T, dW_O = Vt^T RU
+ *   dW_Q = X^T dQ (K, V likewise); db_Q = sum of dQ's position rows
+ *   dX = dQ W_Q^T + dK W_K^T + dVt W_V^T + S W_U^T        (dX = [dW_E; dW_pos])
+ *   dW_U = X^T S + sum_h (Vt W_O)^T R + b_O^T colsum, db_U = colsum, db_O = colsum W_U^T
+ * where colsum is dlogits summed over all rows. */
 
 /* Per-step tables from the current weights; X = [W_E; W_pos] is [VT, D]. */
 static void tables_build(Trainer *t)
@@ -494,13 +511,32 @@ static void tables_backward(Trainer *t, const int *tokens, int B)
 
 /* ---- the GENERAL path (any number of layers) ----------------------------- */
 
+/* Layer 0's q, k, v tables [3, H, VT, E]: X W_Q[0, h] (+ b_Q on the
+ * position rows), likewise K and V. */
+static void general_tables0(Trainer *t)
+{
+    const ModelConfig *c = &t->model->cfg;
+    const ModelParams *p = &t->model->params;
+    TrainWorkspace *ws = t->ws;
+    int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, VT = V + c->n_ctx;
+    const float *W[3] = {p->W_Q, p->W_K, p->W_V}, *bias[3] = {p->b_Q, p->b_K, p->b_V};
+    for (int m = 0; m < 3; m++)
+        for (int h = 0; h < H; h++) {
+            float *tab = ws->tab0 + ((size_t)m * H + h) * VT * E;
+            gemm(false, false, VT, E, D, 1.0f, p->W_E, D, W[m] + model_head_qkv_offset(c, 0, h), E, 0.0f, tab, E);
+            for (int r = V; r < VT; r++)
+                for (int e = 0; e < E; e++)
+                    tab[(size_t)r * E + e] += bias[m][(size_t)h * E + e];
+        }
+}
+
 static void general_forward(Trainer *t, const int *tokens, int B)
 {
     const ModelConfig *c = &t->model->cfg;
     const ModelParams *p = &t->model->params;
     TrainWorkspace *ws = t->ws;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E;
+    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
     size_t BT = (size_t)B * T, N = (size_t)B * n;
     float inv_scale = 1.0f / sqrtf((float)E);
 
@@ -516,18 +552,37 @@ static void general_forward(Trainer *t, const int *tokens, int B)
         float *q = ws->q + (size_t)l * BT * HE, *k = ws->k + (size_t)l * BT * HE;
         float *v = ws->v + (size_t)l * BT * HE, *z = ws->z + (size_t)l * BT * HE;
         float *pat = ws->gpat + (size_t)l * B * H * T * T;
-        for (int h = 0; h < H; h++) {
-            size_t w = model_head_qkv_offset(c, l, h);
-            size_t bo = ((size_t)l * H + h) * E;
-            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
-            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
-            gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
-            for (size_t bt = 0; bt < BT; bt++)
-                for (int e = 0; e < E; e++) {
-                    q[bt * HE + (size_t)h * E + e] += p->b_Q[bo + e];
-                    k[bt * HE + (size_t)h * E + e] += p->b_K[bo + e];
-                    v[bt * HE + (size_t)h * E + e] += p->b_V[bo + e];
+        if (l == 0) {
+            /* x_0 = W_E[t] + W_pos[p]: q, k, v are sums of two rows of the
+             * tables X W (+ b on the position rows), X = [W_E; W_pos]. */
+            general_tables0(t);
+            size_t tab = (size_t)H * VT * E;
+            for (size_t bt = 0; bt < BT; bt++) {
+                size_t rt = (size_t)tokens[bt] * E, rp = (size_t)(V + (int)(bt % T)) * E;
+                for (int h = 0; h < H; h++) {
+                    const float *tq = ws->tab0 + (size_t)h * VT * E, *tk = tq + tab, *tv = tk + tab;
+                    float *qd = q + bt * HE + (size_t)h * E, *kd = k + bt * HE + (size_t)h * E, *vd = v + bt * HE + (size_t)h * E;
+                    for (int e = 0; e < E; e++) {
+                        qd[e] = tq[rt + e] + tq[rp + e];
+                        kd[e] = tk[rt + e] + tk[rp + e];
+                        vd[e] = tv[rt + e] + tv[rp + e];
+                    }
                 }
+            }
+        } else {
+            for (int h = 0; h < H; h++) {
+                size_t w = model_head_qkv_offset(c, l, h);
+                size_t bo = ((size_t)l * H + h) * E;
+                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
+                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
+                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
+                for (size_t bt = 0; bt < BT; bt++)
+                    for (int e = 0; e < E; e++) {
+                        q[bt * HE + (size_t)h * E + e] += p->b_Q[bo + e];
+                        k[bt * HE + (size_t)h * E + e] += p->b_K[bo + e];
+                        v[bt * HE + (size_t)h * E + e] += p->b_V[bo + e];
+                    }
+            }
         }
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -574,7 +629,7 @@ static void general_backward(Trainer *t, const int *tokens, int B)
     ModelParams *g = &t->grads;
     TrainWorkspace *ws = t->ws;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E;
+    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
     size_t BT = (size_t)B * T, N = (size_t)B * n;
     float inv_scale = 1.0f / sqrtf((float)E);
     const float *dlog = ws->logits;
@@ -622,6 +677,42 @@ static void general_backward(Trainer *t, const int *tokens, int B)
                 gemm(false, false, T, E, T, 1.0f, dP, T, k + off, HE, 0.0f, ws->dq + off, HE);
                 gemm(true, false, T, E, T, 1.0f, dP, T, q + off, HE, 0.0f, ws->dk + off, HE);
             }
+        if (l == 0) {
+            /* Scatter dq, dk, dv onto the table rows that made them; the
+             * products with X and W^T are then table-sized. */
+            size_t tab = (size_t)H * VT * E;
+            memset(ws->dtab0, 0, 3 * tab * sizeof(float));
+            for (size_t bt = 0; bt < BT; bt++) {
+                size_t rt = (size_t)tokens[bt] * E, rp = (size_t)(V + (int)(bt % T)) * E;
+                for (int h = 0; h < H; h++) {
+                    float *gq = ws->dtab0 + (size_t)h * VT * E, *gk = gq + tab, *gv = gk + tab;
+                    const float *sq = ws->dq + bt * HE + (size_t)h * E, *sk = ws->dk + bt * HE + (size_t)h * E;
+                    const float *sv = ws->dv + bt * HE + (size_t)h * E;
+                    for (int e = 0; e < E; e++) {
+                        gq[rt + e] += sq[e];
+                        gq[rp + e] += sq[e];
+                        gk[rt + e] += sk[e];
+                        gk[rp + e] += sk[e];
+                        gv[rt + e] += sv[e];
+                        gv[rp + e] += sv[e];
+                    }
+                }
+            }
+            const float *W[3] = {p->W_Q, p->W_K, p->W_V};
+            float *gW[3] = {g->W_Q, g->W_K, g->W_V}, *gb[3] = {g->b_Q, g->b_K, g->b_V};
+            for (int m = 0; m < 3; m++)
+                for (int h = 0; h < H; h++) {
+                    size_t w = model_head_qkv_offset(c, 0, h);
+                    const float *dt = ws->dtab0 + ((size_t)m * H + h) * VT * E;
+                    gemm(true, false, D, E, VT, 1.0f, p->W_E, D, dt, E, 0.0f, gW[m] + w, E);
+                    /* d[W_E; W_pos] += dtab W^T; the residual part is scattered below */
+                    gemm(false, true, VT, D, E, 1.0f, dt, E, W[m] + w, E, 1.0f, g->W_E, D);
+                    for (int r = V; r < VT; r++)
+                        for (int e = 0; e < E; e++)
+                            gb[m][(size_t)h * E + e] += dt[(size_t)r * E + e];
+                }
+            continue;
+        }
         for (int h = 0; h < H; h++) {
             size_t w = model_head_qkv_offset(c, l, h), he = (size_t)h * E;
             size_t bo = ((size_t)l * H + h) * E;

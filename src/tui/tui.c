@@ -1,2 +1,480 @@
-/* tui.c: the ncurses explorer.  To be written. */
-typedef int sortlens_placeholder_tui;
+/* tui.c: ncurses.  Checks the terminal, sets it up with setlocale + newterm
+ * (initscr would exit on a bad TERM), chooses the colour depth, copies the
+ * grid that app.c draws to the screen, and runs the key loop: KEY_RESIZE is
+ * handled in the loop, signals only set a flag. */
+#include "tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <langinfo.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <term.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "explore.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *tui_terminal_problem(char *buf, size_t size)
+{
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        snprintf(buf, size, "the explorer needs a terminal, and standard %s is not one (for scripts, use 'sortlens predict')",
+                 !isatty(STDIN_FILENO) ? "input" : "output");
+        return buf;
+    }
+    const char *term = getenv("TERM");
+    if (!term || !*term) {
+        snprintf(buf, size, "TERM is not set, so the explorer cannot drive this terminal; set it (e.g. TERM=xterm-256color)");
+        return buf;
+    }
+    if (strcmp(term, "dumb") == 0) {
+        snprintf(buf, size, "TERM=dumb cannot move the cursor, so the explorer cannot run here; use a full terminal "
+                            "(e.g. TERM=xterm-256color), or 'sortlens predict' for plain output");
+        return buf;
+    }
+    char safe[64];
+    text_sanitize(term, safe, sizeof safe);
+    int err = 0;
+    if (setupterm((char *)term, STDOUT_FILENO, &err) != OK) {
+        if (err == -1)
+            snprintf(buf, size, "no terminfo database was found, so TERM=%s cannot be used", safe);
+        else
+            snprintf(buf, size, "TERM=%s is not a terminal type this system knows (no terminfo entry); "
+                                "try TERM=xterm-256color", safe);
+        return buf;
+    }
+    const char *cup = tigetstr("cup");
+    bool hardcopy = tigetflag("hc") > 0;
+    bool can_move = cup && cup != (char *)-1;
+    del_curterm(cur_term);
+    if (!can_move || hardcopy) {
+        snprintf(buf, size, "TERM=%s cannot move the cursor, so the explorer cannot run here", safe);
+        return buf;
+    }
+    return NULL;
+}
+
+/* With COLORTERM=truecolor|24bit and a TERM whose terminfo knows only 256
+ * colours, ncurses can still send 24-bit colour through the matching
+ * "-direct" entry (xterm-256color -> xterm-direct) when it is installed. */
+static const char *direct_term(char *buf, size_t size)
+{
+    const char *ct = getenv("COLORTERM"), *term = getenv("TERM");
+    if (!ct || (strcmp(ct, "truecolor") != 0 && strcmp(ct, "24bit") != 0) || !term)
+        return NULL;
+    if (strstr(term, "-direct"))
+        return NULL;   /* already direct */
+    snprintf(buf, size, "%s", term);
+    char *dash = strchr(buf, '-');
+    if (dash)
+        *dash = '\0';
+    if (strlen(buf) + 8 > size)
+        return NULL;
+    strcat(buf, "-direct");
+    int err = 0;
+    if (setupterm(buf, STDOUT_FILENO, &err) != OK)
+        return NULL;
+    del_curterm(cur_term);
+    return buf;
+}
+
+typedef struct Tui {
+    SCREEN *screen;
+    Style style;
+    bool no_color;
+    /* (fg, bg) curses colour numbers -> pair number, open addressing */
+    long long pair_keys[4096];
+    int pair_vals[4096];
+    int next_pair;
+    bool pairs_full;
+} Tui;
+
+static int curses_color(const Tui *t, int id)
+{
+    if (id == COL_DEFAULT)
+        return -1;
+    /* roles that mean "the terminal's own text colour" */
+    if (id < COL_ROLES && palette_ansi8(id) < 0 && id != COL_DIM)
+        return -1;
+    switch (t->style.depth) {
+    case DEPTH_TRUE:
+        return (int)palette_rgb(id);
+    case DEPTH_256:
+        return palette_xterm256(id);
+    case DEPTH_8:
+        return palette_ansi8(id);
+    default:
+        return -1;
+    }
+}
+
+static int pair_for(Tui *t, int fg_id, int bg_id)
+{
+    if (t->style.depth == DEPTH_MONO)
+        return 0;
+    int fg = curses_color(t, fg_id), bg = curses_color(t, bg_id);
+    if (fg < 0 && bg < 0)
+        return 0;
+    long long key = ((long long)(fg + 1) << 26) ^ (long long)(bg + 1);
+    unsigned h = (unsigned)((key * 0x9E3779B97F4A7C15ULL) >> 52) & 4095u;
+    for (int probe = 0; probe < 4096; probe++) {
+        unsigned i = (h + (unsigned)probe) & 4095u;
+        if (t->pair_vals[i] == 0) {
+            if (t->pairs_full || t->next_pair >= COLOR_PAIRS || t->next_pair >= 32767)
+                return 0;   /* out of pairs: the default colours, still readable */
+            if (init_extended_pair(t->next_pair, fg, bg) != OK)
+                return 0;
+            t->pair_keys[i] = key;
+            t->pair_vals[i] = t->next_pair++;
+            return t->pair_vals[i];
+        }
+        if (t->pair_keys[i] == key)
+            return t->pair_vals[i];
+    }
+    t->pairs_full = true;
+    return 0;
+}
+
+static attr_t curses_attr(const Tui *t, const Cell *c)
+{
+    int a = c->attr;
+    if (t->style.depth == DEPTH_MONO)
+        a |= palette_mono_attr(c->fg) | palette_mono_attr(c->bg);
+    else {
+        a |= palette_role_attr(c->fg);
+        if (c->fg == COL_DIM && t->style.depth == DEPTH_8)
+            a |= ATTR_DIM;
+    }
+    attr_t out = A_NORMAL;
+    if (a & ATTR_BOLD)
+        out |= A_BOLD;
+    if (a & ATTR_REVERSE)
+        out |= A_REVERSE;
+    if (a & ATTR_UNDERLINE)
+        out |= A_UNDERLINE;
+    if (a & ATTR_DIM)
+        out |= A_DIM;
+    return out;
+}
+
+/* Copies the grid to the screen; ncurses sends only what changed. */
+static void blit(Tui *t, const Grid *g)
+{
+    for (int y = 0; y < g->h && y < LINES; y++) {
+        for (int x = 0; x < g->w && x < COLS; x++) {
+            const Cell *c = &g->cells[(size_t)y * g->w + x];
+            wchar_t wc[2] = {(wchar_t)c->ch, 0};
+            int pair = pair_for(t, c->fg, c->bg);
+            cchar_t cc;
+            setcchar(&cc, wc, curses_attr(t, c), 0, &pair);
+            mvwadd_wch(stdscr, y, x, &cc);
+        }
+    }
+    wnoutrefresh(stdscr);
+    doupdate();
+}
+
+static int translate_key(int r, wint_t wch)
+{
+    if (r == KEY_CODE_YES) {
+        switch ((int)wch) {
+        case KEY_LEFT: return AK_LEFT;
+        case KEY_RIGHT: return AK_RIGHT;
+        case KEY_UP: return AK_UP;
+        case KEY_DOWN: return AK_DOWN;
+        case KEY_HOME: return AK_HOME;
+        case KEY_END: return AK_END;
+        case KEY_PPAGE: return AK_PGUP;
+        case KEY_NPAGE: return AK_PGDN;
+        case KEY_ENTER: return AK_ENTER;
+        case KEY_BACKSPACE: return AK_BACKSPACE;
+        case KEY_DC: return AK_DELETE;
+        case KEY_BTAB: return AK_BTAB;
+        case KEY_RESIZE: return AK_RESIZE;
+        default: return -1;   /* function keys and the like: ignored */
+        }
+    }
+    switch (wch) {
+    case 27: return AK_ESC;
+    case '\t': return AK_TAB;
+    case '\n':
+    case '\r': return AK_ENTER;
+    case 12: return AK_REDRAW;   /* Ctrl-L */
+    case 127:
+    case 8: return AK_BACKSPACE;
+    }
+    return (int)wch;
+}
+
+typedef struct Frame {
+    Tui *t;
+    App *app;
+    Grid *grid;
+    /* UTF-8 decoding of the bytes wgetch returns: ncurses' own wget_wch
+     * drops invalid sequences silently, and the editor must say why a key
+     * was refused */
+    uint32_t u8_cp;
+    int u8_need;
+} Frame;
+
+static void draw(Frame *f)
+{
+    int w = COLS > 0 ? COLS : 0, h = LINES > 0 ? LINES : 0;
+    if (f->grid->w != w || f->grid->h != h) {
+        if (grid_resize(f->grid, w, h) < 0)
+            return;   /* keep the old frame rather than fail */
+        clearok(curscr, TRUE);
+    }
+    app_draw(f->app, f->grid);
+    blit(f->t, f->grid);
+}
+
+/* Handles one input event; returns true when a redraw is needed. */
+static bool handle(Frame *f, int r, wint_t wch);
+
+/* One result of wgetch: a KEY_* code, or a byte that may start, continue
+ * or end a UTF-8 sequence.  Invalid bytes become U+FFFD. */
+static bool handle_byte(Frame *f, int c)
+{
+    if (c >= KEY_MIN) {
+        f->u8_need = 0;
+        return handle(f, KEY_CODE_YES, (wint_t)c);
+    }
+    if (f->u8_need > 0) {
+        if ((c & 0xc0) == 0x80) {
+            f->u8_cp = (f->u8_cp << 6) | (uint32_t)(c & 0x3f);
+            if (--f->u8_need > 0)
+                return false;
+            uint32_t cp = f->u8_cp;
+            bool bad = cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff);
+            return handle(f, OK, bad ? 0xfffd : (wint_t)cp);
+        }
+        /* the sequence broke off: refuse it, then take this byte afresh */
+        f->u8_need = 0;
+        bool dirty = handle(f, OK, 0xfffd);
+        return handle_byte(f, c) || dirty;
+    }
+    if (c < 0x80)
+        return handle(f, OK, (wint_t)c);
+    if (c >= 0xc2 && c <= 0xdf) {
+        f->u8_cp = (uint32_t)(c & 0x1f);
+        f->u8_need = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        f->u8_cp = (uint32_t)(c & 0x0f);
+        f->u8_need = 2;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        f->u8_cp = (uint32_t)(c & 0x07);
+        f->u8_need = 3;
+    } else {
+        return handle(f, OK, 0xfffd);   /* a continuation byte alone, 0xc0, 0xc1, 0xf5.. */
+    }
+    return false;
+}
+
+static bool handle(Frame *f, int r, wint_t wch)
+{
+    if (r == KEY_CODE_YES && wch == KEY_MOUSE) {
+        MEVENT ev;
+        if (getmouse(&ev) != OK)
+            return false;
+        if (!(ev.bstate & (BUTTON1_PRESSED | BUTTON1_CLICKED | BUTTON1_RELEASED)))
+            return false;
+        return app_click(f->app, grid_cell(f->grid, ev.x, ev.y));
+    }
+    int key = translate_key(r, wch);
+    if (key < 0)
+        return false;
+    if (key == AK_ESC) {
+        /* A bare Esc has nothing right behind it.  An escape sequence that
+         * terminfo does not know (a function key of another terminal type)
+         * arrives at once: swallow it whole rather than read it as keys. */
+        wtimeout(stdscr, 0);
+        int next = wgetch(stdscr);
+        if (next == '[' || next == 'O') {
+            for (int i = 0; i < 32; i++) {
+                int c = wgetch(stdscr);
+                if (c == ERR || (c >= 0x40 && c <= 0x7e))
+                    break;   /* the final byte of CSI / SS3 */
+            }
+            return false;
+        }
+        if (next != ERR)
+            return handle_byte(f, next);   /* Alt+key: the key alone */
+    }
+    if (key == AK_REDRAW)
+        clearok(curscr, TRUE);
+    return app_key(f->app, key);
+}
+
+static void report_bench(const double *ms, long n, double first_ms)
+{
+    fprintf(stderr, "first frame: %.2f ms after the command started\n", first_ms);
+    if (n <= 0)
+        return;
+    double sum = 0, max = 0;
+    double *s = malloc((size_t)n * sizeof *s);
+    for (long i = 0; i < n; i++) {
+        sum += ms[i];
+        if (ms[i] > max)
+            max = ms[i];
+        if (s)
+            s[i] = ms[i];
+    }
+    if (s) {   /* insertion sort: n is small */
+        for (long i = 1; i < n; i++) {
+            double v = s[i];
+            long j = i - 1;
+            while (j >= 0 && s[j] > v) {
+                s[j + 1] = s[j];
+                j--;
+            }
+            s[j + 1] = v;
+        }
+    }
+    fprintf(stderr, "%ld key redraws (recompute + draw + screen update): mean %.3f ms, median %.3f ms, "
+                    "p99 %.3f ms, max %.3f ms\n",
+            n, sum / n, s ? s[n / 2] : 0, s ? s[(long)(n * 0.99)] : 0, max);
+    free(s);
+}
+
+int tui_run(const Model *m, const TuiOptions *opt)
+{
+    char why[512];
+    int status = 0;
+    setlocale(LC_ALL, "");
+    if (tui_terminal_problem(why, sizeof why)) {
+        fprintf(stderr, "sortlens: %s\n", why);
+        return 1;
+    }
+    SlError err = {0};
+    Explorer *ex = explorer_new(m, opt->model_label, opt->seed, &err);
+    if (!ex) {
+        fprintf(stderr, "sortlens: %s\n", err.message);
+        return 1;
+    }
+    if (opt->list_text ? explorer_set_list_text(ex, opt->list_text, &err) < 0 : explorer_recompute(ex, &err) < 0) {
+        fprintf(stderr, "sortlens: %s\n", err.message);
+        explorer_free(ex);
+        return err.code == SL_EINVAL ? 2 : 1;
+    }
+    explorer_select(ex, ex->n + 1);
+
+    /* Ctrl-C, TERM and HUP only set a flag: the loop restores the terminal.
+     * Installed before newterm so that ncurses keeps them; it still handles
+     * SIGTSTP (Ctrl-Z: restore, stop, redraw on fg) and SIGWINCH. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    Tui *t = calloc(1, sizeof *t);
+    Grid *grid = grid_new(0, 0);
+    char dbuf[128];
+    const char *dterm = direct_term(dbuf, sizeof dbuf);
+    SCREEN *scr = (t && grid) ? newterm(dterm, stdout, stdin) : NULL;
+    if (!scr && dterm)
+        scr = newterm(NULL, stdout, stdin);
+    if (!scr) {
+        fprintf(stderr, "sortlens: cannot start the terminal (%s)\n", t && grid ? "newterm failed" : "out of memory");
+        free(t);
+        grid_free(grid);
+        explorer_free(ex);
+        return 1;
+    }
+    t->screen = scr;
+    set_term(scr);
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    set_escdelay(25);   /* a bare Esc cancels at once */
+    curs_set(0);
+    mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL);
+    mouseinterval(0);
+
+    const char *nc = getenv("NO_COLOR");
+    t->no_color = nc && *nc;   /* no-color.org: set and not empty */
+    t->style.utf8 = strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+    t->style.depth = DEPTH_MONO;
+    if (!t->no_color && has_colors() && start_color() == OK) {
+        use_default_colors();
+        if (COLORS >= 0x1000000)
+            t->style.depth = DEPTH_TRUE;
+        else if (COLORS >= 256)
+            t->style.depth = DEPTH_256;
+        else if (COLORS >= 8)
+            t->style.depth = DEPTH_8;
+    }
+    t->next_pair = 1;
+
+    App app;
+    app_init(&app, ex, t->style);
+    Frame f = {.t = t, .app = &app, .grid = grid};
+    draw(&f);
+    double first_ms = (now_seconds() - opt->start_time) * 1e3;
+
+    if (opt->bench_frames >= 0) {
+        /* a fixed key script: steps, cursor moves, each switch on and off */
+        static const int script[] = {AK_RIGHT, AK_RIGHT, AK_RIGHT, AK_DOWN, '1', '1', '2', '2', '3', '3', '4', '4',
+                                     'p', 'p', 'a', 'a', 'g', 'g', 'c', AK_UP, AK_LEFT, AK_LEFT, 's', 's', 'r', AK_LEFT};
+        long n = opt->bench_frames;
+        double *ms = n > 0 ? malloc((size_t)n * sizeof *ms) : NULL;
+        if (n > 0 && !ms)
+            n = 0;
+        for (long i = 0; i < n; i++) {
+            double t0 = now_seconds();
+            app_key(&app, script[i % (long)(sizeof script / sizeof script[0])]);
+            draw(&f);
+            ms[i] = (now_seconds() - t0) * 1e3;
+        }
+        endwin();
+        report_bench(ms, n, first_ms);
+        free(ms);
+        goto done;
+    }
+
+    while (!app.quit && !stop_signal) {
+        wtimeout(stdscr, 500);   /* wake now and then to notice a signal */
+        int c = wgetch(stdscr);
+        if (c == ERR)
+            continue;
+        bool dirty = handle_byte(&f, c);
+        /* take everything already typed or pasted before drawing again, so
+         * that a 100 KB paste or a resize storm costs one frame */
+        wtimeout(stdscr, 0);
+        for (long i = 0; i < 1000000 && !app.quit && !stop_signal; i++) {
+            if ((c = wgetch(stdscr)) == ERR)
+                break;
+            dirty |= handle_byte(&f, c);
+        }
+        if (dirty && !app.quit)
+            draw(&f);
+    }
+    endwin();
+    if (stop_signal)
+        status = 128 + (int)stop_signal;
+done:
+    delscreen(scr);
+    free(t);
+    grid_free(grid);
+    explorer_free(ex);
+    return status;
+}

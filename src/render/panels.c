@@ -1,0 +1,991 @@
+/* panels.c: the explorer's panels, from a Scene to cells. */
+#include "panels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- scene helpers -------------------------------------------------------- */
+
+void scene_token_label(const Scene *sc, int token, int width, char *buf, size_t size)
+{
+    if (token == sc->Vo)
+        snprintf(buf, size, "%s", width >= 3 ? "BOS" : "B");
+    else if (token == sc->Vo + 1)
+        snprintf(buf, size, "%s", width >= 3 ? "MID" : "M");
+    else
+        snprintf(buf, size, "%d", token);
+}
+
+void scene_pos_name(const Scene *sc, int pos, char *buf, size_t size)
+{
+    if (pos == 0)
+        snprintf(buf, size, "BOS");
+    else if (pos <= sc->n)
+        snprintf(buf, size, "a%d", pos);
+    else if (pos == sc->n + 1)
+        snprintf(buf, size, "MID");
+    else
+        snprintf(buf, size, "b%d", pos - sc->n - 1);
+}
+
+int scene_right(const Scene *sc, const int *pred)
+{
+    int right = 0;
+    for (int i = 0; i < sc->n; i++)
+        right += pred[i] == sc->sorted[i];
+    return right;
+}
+
+void scene_topk(const Scene *sc, int i, int *vals, float *probs, int k)
+{
+    const float *p = sc->prob + (size_t)i * sc->Vo;
+    for (int j = 0; j < k; j++) {
+        vals[j] = -1;
+        probs[j] = -1;
+    }
+    for (int v = 0; v < sc->Vo; v++) {
+        float x = p[v];
+        for (int j = 0; j < k; j++) {
+            if (x > probs[j]) {   /* insert, shifting the rest down */
+                for (int m = k - 1; m > j; m--) {
+                    vals[m] = vals[m - 1];
+                    probs[m] = probs[m - 1];
+                }
+                vals[j] = v;
+                probs[j] = x;
+                break;
+            }
+        }
+    }
+}
+
+bool scene_qk_terms(const Scene *sc, int q, int k, float terms[4])
+{
+    if (sc->layer != 0 || !sc->qk[0] || q < 0 || k < 0 || q >= sc->T || k >= sc->T)
+        return false;
+    int tq = sc->tokens[q], tk = sc->tokens[k], V = sc->V, T = sc->T;
+    terms[0] = sc->qk[CV_QK_TT][(size_t)tq * V + tk];
+    terms[1] = sc->qk[CV_QK_TP][(size_t)tq * T + k];
+    terms[2] = sc->qk[CV_QK_PT][(size_t)q * V + tk];
+    terms[3] = sc->qk[CV_QK_PP][(size_t)q * T + k];
+    return true;
+}
+
+float scene_ov_contribution(const Scene *sc, int q, int k, int value)
+{
+    /* the head's output reaches the logits directly only in a one-layer model */
+    if (sc->L != 1 || !sc->ov_tok || value < 0 || value >= sc->Vo || k > q)
+        return NAN;
+    int tk = sc->tokens[k];
+    float ov = sc->ov_tok[(size_t)tk * sc->Vo + value];
+    if (!sc->ov_drop_pos)
+        ov += sc->ov_pos[(size_t)k * sc->Vo + value];
+    return sc->pattern[(size_t)q * sc->T + k] * ov;
+}
+
+void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols)
+{
+    int V = sc->V, T = sc->T, Vo = sc->Vo;
+    static const int tok_rows[CV_COUNT] = {1, 1, 0, 0, 1, 0};
+    static const int tok_cols[CV_COUNT] = {1, 0, 1, 0, -1, -1};
+    *rows = tok_rows[view] ? V : T;
+    *cols = tok_cols[view] > 0 ? V : tok_cols[view] == 0 ? T : Vo;
+}
+
+const float *scene_circuit_data(const Scene *sc, int view, float *range)
+{
+    if (view >= CV_QK_TT && view <= CV_QK_PP) {
+        *range = sc->qk_range[view];
+        return sc->qk[view];
+    }
+    *range = sc->ov_range[view - CV_OV_TOK];
+    return view == CV_OV_TOK ? sc->ov_tok : sc->ov_pos;
+}
+
+const char *circuit_view_name(int view)
+{
+    static const char *names[CV_COUNT] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos",
+                                          "OV token", "OV position"};
+    return view >= 0 && view < CV_COUNT ? names[view] : "?";
+}
+
+const char *circuit_view_formula(int view)
+{
+    static const char *f[CV_COUNT] = {"W_E W_Q W_K^T W_E^T", "W_E W_Q W_K^T W_pos^T", "W_pos W_Q W_K^T W_E^T",
+                                      "W_pos W_Q W_K^T W_pos^T", "W_E W_V W_O W_U", "W_pos W_V W_O W_U"};
+    return view >= 0 && view < CV_COUNT ? f[view] : "?";
+}
+
+void scene_circuit_marks(const Scene *sc, int view, int *row, int *col)
+{
+    int q = sc->sel, k = sc->cursor, i = scene_pred_index(sc, q);
+    int tq = sc->tokens[q], tk = sc->tokens[k];
+    int out = i >= 0 ? sc->pred[i] : -1;
+    switch (view) {
+    case CV_QK_TT: *row = tq; *col = tk; break;
+    case CV_QK_TP: *row = tq; *col = k; break;
+    case CV_QK_PT: *row = q; *col = tk; break;
+    case CV_QK_PP: *row = q; *col = k; break;
+    case CV_OV_TOK: *row = tk; *col = out; break;
+    default: *row = k; *col = out; break;
+    }
+}
+
+/* ---- small drawing helpers ------------------------------------------------ */
+
+static void hline(Canvas *cv, int x, int y, int w)
+{
+    for (int i = 0; i < w; i++)
+        cv_put(cv, x + i, y, glyph(cv->style, GL_HLINE), COL_DIM, COL_DEFAULT, 0);
+}
+
+/* A section title: "── text ────" across the canvas width. */
+static void section(Canvas *cv, int y, const char *text, bool focused)
+{
+    hline(cv, 0, y, 1);
+    int x = cv_text(cv, 2, y, text, focused ? COL_KEY : COL_LABEL, focused ? ATTR_BOLD : 0);
+    hline(cv, x + 1, y, cv->r.w - x - 1);
+}
+
+static int text_at(Canvas *cv, int x, int y, int fg, int attr, const char *s)
+{
+    return cv_text(cv, x, y, s, fg, attr);
+}
+
+/* ---- title, status, keys -------------------------------------------------- */
+
+void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
+{
+    cv_fill(cv, ' ', COL_TITLE, COL_BAR, 0);
+    char buf[256];
+    int x = cv_text_bg(cv, 1, 0, "sortlens", COL_TITLE, COL_BAR, ATTR_BOLD) + 2;
+    if (page_tabs) {
+        /* "1 Sort|2 Attention|3 Circuits": the current one reversed */
+        char tabs[128];
+        snprintf(tabs, sizeof tabs, "%s", page_tabs);
+        int idx = 0;
+        for (char *tok = strtok(tabs, "|"); tok; tok = strtok(NULL, "|"), idx++) {
+            Canvas t = *cv;
+            canvas_tag(&t, TAG_PAGE, idx, 0, 0);
+            x = cv_text_bg(&t, x, 0, tok, COL_TITLE, COL_BAR, idx == page ? ATTR_REVERSE | ATTR_BOLD : 0) + 1;
+        }
+        x++;
+    }
+    const char *mode = sc->greedy ? "greedy" : "teacher-forced";
+    snprintf(buf, sizeof buf, "%s  ? help", mode);
+    int right_w = utf8_width(buf) + 1;
+    if (cv->r.w - right_w > x)
+        cv_text_bg(cv, cv->r.w - right_w, 0, buf, COL_TITLE, COL_BAR, ATTR_BOLD);
+    else
+        right_w = 0;
+    /* the model and its shape, as much as fits */
+    char cfg[128];
+    snprintf(cfg, sizeof cfg, "  %d layer%s %d head%s, lists of %d values 0..%d", sc->L, sc->L == 1 ? "" : "s", sc->H,
+             sc->H == 1 ? "" : "s", sc->n, sc->Vo - 1);
+    const char *label = sc->model_label ? sc->model_label : "";
+    int room = cv->r.w - right_w - x - 1;
+    if (utf8_width(label) + utf8_width(cfg) <= room)
+        snprintf(buf, sizeof buf, "%s%s", label, cfg);
+    else
+        snprintf(buf, sizeof buf, "%s", label);
+    if (room > 0) {
+        Canvas t = canvas_sub(*cv, x, 0, room, 1);
+        cv_text_bg(&t, 0, 0, buf, COL_TITLE, COL_BAR, 0);
+    }
+}
+
+void render_status(Canvas *cv, const Scene *sc)
+{
+    bool narrow = cv->r.w < 110;
+    static const char *long_terms[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
+    static const char *short_terms[4] = {"tt", "tp", "pt", "pp"};
+    const char *const *terms = narrow ? short_terms : long_terms;
+    int x = text_at(cv, 0, 0, COL_LABEL, 0, narrow ? "QK" : "QK terms") + 1;
+    for (int t = 0; t < 4; t++) {
+        bool off = sc->qk_off & (1u << t);
+        char buf[32];
+        x = cv_printf(cv, x, 0, COL_KEY, ATTR_BOLD, "%d", t + 1);
+        snprintf(buf, sizeof buf, "%s %s", terms[t], off ? "OFF" : "on");
+        x = cv_text(cv, x + 1, 0, buf, off ? COL_BAD : COL_DEFAULT, off ? ATTR_BOLD : 0) + 2;
+    }
+    x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
+    x = cv_text(cv, x, 0, "p", COL_KEY, ATTR_BOLD) + 1;
+    x = cv_text(cv, x, 0, narrow ? "W_pos" : "W_pos in OV", COL_DEFAULT, 0) + 1;
+    x = cv_text(cv, x, 0, sc->ov_drop_pos ? "OFF" : "on", sc->ov_drop_pos ? COL_BAD : COL_DEFAULT,
+                sc->ov_drop_pos ? ATTR_BOLD : 0) + 2;
+    x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
+    x = cv_text(cv, x, 0, "a", COL_KEY, ATTR_BOLD) + 1;
+    x = cv_text(cv, x, 0, narrow ? "blocked" : "blocked source", COL_DEFAULT, 0) + 1;
+    if (sc->block_source >= 0) {
+        char name[16], buf[48];
+        scene_pos_name(sc, sc->block_source, name, sizeof name);
+        snprintf(buf, sizeof buf, narrow ? "%s" : "%s (pos %d)", name, sc->block_source);
+        x = cv_text(cv, x, 0, buf, COL_BAD, ATTR_BOLD) + 2;
+    } else {
+        x = cv_text(cv, x, 0, "none", COL_DEFAULT, 0) + 2;
+    }
+    if (sc->H > 1 || sc->L > 1) {
+        x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
+        cv_printf(cv, x, 0, COL_DEFAULT, 0, "layer %d/%d head %d/%d", sc->layer, sc->L, sc->head, sc->H);
+    }
+}
+
+static const struct KeyHelp {
+    const char *key, *what;
+    bool in_line;   /* shown on the key line */
+} key_help[] = {
+    {"\u2190\u2192 h l", "step the prediction position", true},
+    {"\u2191\u2193 k j", "move the cursor over source positions", true},
+    {"e 0-9", "edit the list (Enter applies, Esc cancels)", true},
+    {"r", "a random list", true},
+    {"f", "find a random list the model gets wrong", true},
+    {"g", "greedy / teacher-forced", true},
+    {"1-4", "QK term tok-tok, tok-pos, pos-tok, pos-pos off / on", true},
+    {"p", "W_pos in the OV path off / on", true},
+    {"a", "block attention to the source under the cursor (again: unblock)", true},
+    {"x", "clear every intervention", false},
+    {"c C", "next / previous circuit view (4 QK terms, OV token, OV position)", true},
+    {"s", "attention heatmap: weights / scores", true},
+    {"[ ]", "previous / next head (models with several heads)", false},
+    {"{ }", "previous / next layer (models with several layers)", false},
+    {"Tab", "next page (small terminals)", true},
+    {"mouse", "click a token, a heatmap cell or a circuit cell to select it", false},
+    {"?", "this help", true},
+    {"q", "quit", true},
+};
+
+void render_keys(Canvas *cv, bool pages)
+{
+    cv_fill(cv, ' ', COL_TITLE, COL_BAR, 0);
+    int x = 1;
+    Style st = cv->style;
+    /* the key line lists keys by importance, as many as fit */
+    static const char *const order[] = {"\u2190\u2192 h l", "\u2191\u2193 k j", "e 0-9", "r", "Tab", "?", "q", "g",
+                                        "1-4", "p", "a", "c C", "f", "s"};
+    for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
+        size_t i = 0;
+        while (i < sizeof key_help / sizeof key_help[0] && strcmp(key_help[i].key, order[o]) != 0)
+            i++;
+        if (i == sizeof key_help / sizeof key_help[0] || !key_help[i].in_line ||
+            (!pages && strcmp(key_help[i].key, "Tab") == 0))
+            continue;
+        /* short forms for the line */
+        const char *k = key_help[i].key, *w = key_help[i].what;
+        static const char *short_what[][2] = {
+            {"\u2190\u2192 h l", "position"}, {"\u2191\u2193 k j", "source"}, {"e 0-9", "edit"},
+            {"r", "random"}, {"f", "find wrong"}, {"g", "greedy/TF"}, {"1-4", "QK terms"},
+            {"p", "W_pos"}, {"a", "ablate"}, {"c C", "circuit"}, {"s", "scores"}, {"Tab", "page"},
+            {"?", "help"}, {"q", "quit"},
+        };
+        for (size_t j = 0; j < sizeof short_what / sizeof short_what[0]; j++)
+            if (strcmp(short_what[j][0], k) == 0)
+                w = short_what[j][1];
+        if (strcmp(k, "\u2190\u2192 h l") == 0)
+            k = st.utf8 ? "\u2190\u2192" : "h/l";
+        else if (strcmp(k, "\u2191\u2193 k j") == 0)
+            k = st.utf8 ? "\u2191\u2193" : "j/k";
+        else if (strcmp(k, "e 0-9") == 0)
+            k = "e";
+        else if (strcmp(k, "c C") == 0)
+            k = "c";
+        int need = utf8_width(k) + 1 + utf8_width(w) + 2;
+        if (x + need > cv->r.w)
+            continue;   /* a shorter one further on may still fit */
+        x = cv_text_bg(cv, x, 0, k, COL_KEY, COL_BAR, ATTR_BOLD) + 1;
+        x = cv_text_bg(cv, x, 0, w, COL_TITLE, COL_BAR, 0) + 2;
+    }
+}
+
+void render_help(Canvas *cv, const Scene *sc)
+{
+    cv_fill(cv, ' ', COL_DEFAULT, COL_DEFAULT, 0);
+    section(cv, 0, "keys (any key closes this help)", true);
+    int y = 1, x = 1;
+    int n = (int)(sizeof key_help / sizeof key_help[0]);
+    int col_w = 0;
+    for (int i = 0; i < n; i++) {
+        int w = 8 + utf8_width(key_help[i].what);
+        if (w > col_w)
+            col_w = w;
+    }
+    int rows_avail = cv->r.h - 1 - 5;
+    if (rows_avail < 1)
+        rows_avail = cv->r.h - 1;
+    int columns = cv->r.w >= 2 * col_w + 4 && n > rows_avail ? 2 : 1;
+    int per_col = (n + columns - 1) / columns;
+    for (int i = 0; i < n; i++) {
+        int c = i / per_col, r = i % per_col;
+        int cx = x + c * (col_w + 3);
+        cv_text(cv, cx, y + r, key_help[i].key, COL_KEY, ATTR_BOLD);
+        cv_text(cv, cx + 8, y + r, key_help[i].what, COL_DEFAULT, 0);
+    }
+    y += per_col + 1;
+    static const char *notes[] = {
+        "Colours: blue negative, white zero, red positive (scores, circuits); dark to bright for weights.",
+        "The four QK terms add up to the score times sqrt(d_head); a term switched off is left out.",
+        "Greedy feeds the model's own outputs back; teacher-forced gives it the true sorted prefix.",
+        "Environment: NO_COLOR turns colour off; COLORTERM=truecolor asks for 24-bit colour.",
+    };
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+        cv_text(cv, 1, y++, notes[i], COL_DIM, 0);
+    (void)sc;
+}
+
+/* ---- token strip and predictions ------------------------------------------ */
+
+/* The label column left of the strip and the prediction rows. */
+#define STRIP_LABEL_W 9
+
+static int strip_first(const Scene *sc, int w, int cw, int first)
+{
+    int visible = (w - STRIP_LABEL_W) / cw;
+    if (visible < 1)
+        visible = 1;
+    if (visible >= sc->T)
+        return 0;
+    /* keep the selected query, its predicted token and the cursor in view */
+    int lo = sc->sel - 1 < sc->cursor ? sc->sel - 1 : sc->cursor;
+    int hi = sc->sel + 1 > sc->cursor ? sc->sel + 1 : sc->cursor;
+    if (first < 0 || sc->sel < first || sc->sel + 1 >= first + visible) {
+        first = (lo + hi) / 2 - visible / 2;
+        if (hi - lo >= visible)
+            first = sc->sel - visible / 2;
+    }
+    if (first > sc->T - visible)
+        first = sc->T - visible;
+    if (first < 0)
+        first = 0;
+    return first;
+}
+
+int render_strip(Canvas *cv, const Scene *sc, int cw, int first)
+{
+    if (cw > 8)
+        cw = 8;
+    first = strip_first(sc, cv->r.w, cw, first);
+    text_at(cv, 0, 0, COL_LABEL, 0, "tokens");
+    int visible = (cv->r.w - STRIP_LABEL_W) / cw;
+    for (int p = first; p < sc->T && p < first + visible; p++) {
+        int x = STRIP_LABEL_W + (p - first) * cw;
+        char lab[16];
+        int tok = sc->tokens[p];
+        scene_token_label(sc, tok, cw - 1, lab, sizeof lab);
+        int fg = COL_DEFAULT, attr = 0, bg = COL_DEFAULT;
+        if (tok >= sc->Vo)
+            fg = COL_LABEL;
+        int bi = p - sc->n - 2;   /* index into b_1..b_n */
+        if (bi >= 0 && bi < sc->n && sc->greedy && tok != sc->sorted[bi]) {
+            fg = COL_BAD;          /* the model's own wrong output, fed back */
+            attr = ATTR_BOLD;
+        }
+        if (p == sc->block_source) {
+            fg = COL_BAD;
+            attr |= ATTR_UNDERLINE;
+        }
+        if (p == sc->sel)
+            bg = COL_SELECT, fg = COL_INK_DARK, attr |= ATTR_BOLD;
+        else if (p == sc->cursor)
+            bg = COL_CURSOR, fg = COL_INK_DARK;
+        Canvas t = *cv;
+        canvas_tag(&t, TAG_TOKEN, p, 0, 0);
+        char cell[24];
+        snprintf(cell, sizeof cell, "%*s ", cw - 1, lab);
+        cv_text_bg(&t, x, 0, cell, fg, bg, attr);
+        /* marks: the query above, the cursor */
+        if (p == sc->sel)
+            cv_put(&t, x + cw - 2, 1, glyph(cv->style, GL_MARK_UP), COL_KEY, COL_DEFAULT, ATTR_BOLD);
+        if (p == sc->cursor)
+            cv_put(&t, x + cw - 3 >= x ? x + cw - 3 : x, 1, cv->style.utf8 ? 0x2191 : '|', COL_LABEL, COL_DEFAULT,
+                   ATTR_BOLD);
+    }
+    if (first > 0)
+        cv_put(cv, STRIP_LABEL_W - 1, 0, glyph(cv->style, GL_ELLIPSIS), COL_DIM, COL_DEFAULT, 0);
+    if (first + visible < sc->T)
+        cv_put(cv, STRIP_LABEL_W + visible * cw, 0, glyph(cv->style, GL_ELLIPSIS), COL_DIM, COL_DEFAULT, 0);
+    /* what the marks mean, after the last mark when there is room */
+    char qn[16], kn[16], buf[96];
+    scene_pos_name(sc, sc->sel, qn, sizeof qn);
+    scene_pos_name(sc, sc->cursor, kn, sizeof kn);
+    snprintf(buf, sizeof buf, "%s query %s   %s source %s", glyph_str(cv->style, GL_MARK_UP), qn,
+             cv->style.utf8 ? "\u2191" : "|", kn);
+    int mark_end = STRIP_LABEL_W + (sc->T - first) * cw;
+    if (mark_end + 2 + utf8_width(buf) <= cv->r.w)
+        text_at(cv, mark_end + 2, 1, COL_DIM, 0, buf);
+    text_at(cv, 0, 1, COL_DIM, 0, "");
+    return first;
+}
+
+void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
+{
+    if (cw > 8)
+        cw = 8;
+    first = strip_first(sc, cv->r.w, cw, first);
+    int visible = (cv->r.w - STRIP_LABEL_W) / cw;
+    text_at(cv, 0, 0, COL_LABEL, 0, "predicts");
+    text_at(cv, 0, 1, COL_LABEL, 0, "p %");
+    text_at(cv, 0, 2, COL_LABEL, 0, "runner-up");
+    for (int i = 0; i < sc->n; i++) {
+        int p = sc->n + 2 + i;   /* the token position it predicts */
+        if (p < first || p >= first + visible)
+            continue;
+        int x = STRIP_LABEL_W + (p - first) * cw;
+        int q = p - 1;           /* the query position that predicts it */
+        Canvas t = *cv;
+        canvas_tag(&t, TAG_PRED, q, 0, 0);
+        bool right = sc->pred[i] == sc->sorted[i];
+        bool changed = sc->base_pred && sc->base_pred[i] != sc->pred[i];
+        char buf[24];
+        /* narrow cells (3) keep two digits and mark only the wrong values */
+        snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 2 : 2, sc->pred[i]);
+        int attr = ATTR_BOLD | (changed ? ATTR_UNDERLINE : 0);
+        int bg = q == sc->sel ? COL_SELECT : COL_DEFAULT;
+        int fg = q == sc->sel ? COL_INK_DARK : right ? COL_GOOD : COL_BAD;
+        int xe = cv_text_bg(&t, x, 0, buf, fg, bg, attr);
+        if (cw >= 4 || !right)
+            cv_put(&t, xe, 0, glyph(cv->style, right ? GL_RIGHT : GL_WRONG), right ? COL_GOOD : COL_BAD,
+                   COL_DEFAULT, ATTR_BOLD);
+        /* the probability as a floor percentage (never claims 100 too early),
+         * on the sequential ramp */
+        float pr = sc->prob[(size_t)i * sc->Vo + sc->pred[i]];
+        int pct = (int)floorf(pr * 100.0f);
+        if (pct > 100)
+            pct = 100;
+        if (pct < 0)
+            pct = 0;
+        if (cw < 4 && pct > 99)
+            pct = 99;   /* two digits in narrow cells; the detail line has the exact value */
+        snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 1 : 2, pct);
+        Cell hc = heat_cell(cv->style, RAMP_SEQUENTIAL, pr, 0, 1);
+        if (cv->style.depth >= DEPTH_256)
+            cv_text_bg(&t, x, 1, buf, hc.fg, hc.bg, 0);
+        else
+            cv_text(&t, x, 1, buf, COL_DEFAULT, 0);
+        int tv[2];
+        float tp[2];
+        scene_topk(sc, i, tv, tp, 2);
+        if (tv[1] >= 0) {
+            snprintf(buf, sizeof buf, "%*d", cw >= 4 ? cw - 2 : 2, tv[1]);
+            cv_text(&t, x, 2, buf, tp[1] >= 0.05f ? COL_WARN : COL_DIM, 0);
+        }
+    }
+}
+
+static int write_values(Canvas *cv, int x, int y, const Scene *sc, const int *vals, bool mark)
+{
+    for (int i = 0; i < sc->n; i++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", vals[i]);
+        bool right = vals[i] == sc->sorted[i];
+        x = cv_text(cv, x, y, buf, mark && !right ? COL_BAD : COL_VALUE, mark && !right ? ATTR_BOLD | ATTR_UNDERLINE : ATTR_BOLD);
+        x++;
+    }
+    return x;
+}
+
+void render_output_line(Canvas *cv, const Scene *sc)
+{
+    int x = text_at(cv, 0, 0, COL_LABEL, 0, "output") + 3;
+    x = write_values(cv, x, 0, sc, sc->pred, true) + 1;
+    int right = scene_right(sc, sc->pred);
+    char buf[64];
+    if (right == sc->n)
+        snprintf(buf, sizeof buf, "%s sorted", glyph_str(cv->style, GL_RIGHT));
+    else
+        snprintf(buf, sizeof buf, "%s %d/%d right", glyph_str(cv->style, GL_WRONG), right, sc->n);
+    x = cv_text(cv, x, 0, buf, right == sc->n ? COL_GOOD : COL_BAD, ATTR_BOLD) + 3;
+    if (sc->base_pred) {
+        bool same = memcmp(sc->base_pred, sc->pred, (size_t)sc->n * sizeof(int)) == 0;
+        x = cv_text(cv, x, 0, same ? "no change from the intervention" : "without interventions:", COL_WARN, 0) + 1;
+        if (!same) {
+            x = write_values(cv, x, 0, sc, sc->base_pred, false);
+            int br = scene_right(sc, sc->base_pred);
+            cv_printf(cv, x, 0, COL_DIM, 0, "(%d/%d)", br, sc->n);
+        }
+    } else if (sc->message) {
+        cv_text(cv, x, 0, sc->message, sc->message_bad ? COL_BAD : COL_WARN, 0);
+    }
+}
+
+void render_pred_detail(Canvas *cv, const Scene *sc)
+{
+    int i = scene_pred_index(sc, sc->sel);
+    if (i < 0)
+        return;
+    char qn[16], bn[16], buf[256];
+    scene_pos_name(sc, sc->sel, qn, sizeof qn);
+    scene_pos_name(sc, sc->sel + 1, bn, sizeof bn);
+    int tv[SCENE_TOPK];
+    float tp[SCENE_TOPK];
+    scene_topk(sc, i, tv, tp, SCENE_TOPK);
+    int x = cv_printf(cv, 0, 0, COL_LABEL, 0, "at %s (pos %d) %s %s:", qn, sc->sel, glyph_str(cv->style, GL_ARROW), bn);
+    snprintf(buf, sizeof buf, "%d", sc->pred[i]);
+    x = cv_text(cv, x + 1, 0, buf, COL_VALUE, ATTR_BOLD);
+    x = cv_printf(cv, x + 1, 0, COL_DEFAULT, 0, "p %.4f", (double)sc->prob[(size_t)i * sc->Vo + sc->pred[i]]);
+    x = cv_text(cv, x, 0, ";  then", COL_DIM, 0);
+    for (int k = 1; k < SCENE_TOPK; k++) {
+        if (tv[k] < 0)
+            break;
+        x = cv_printf(cv, x + 1, 0, COL_DEFAULT, 0, tp[k] >= 0.001f ? "%d (%.4f)" : "%d (%.1e)", tv[k], (double)tp[k]);
+    }
+    bool right = sc->pred[i] == sc->sorted[i];
+    x = cv_printf(cv, x + 2, 0, COL_DIM, 0, "true %d", sc->sorted[i]);
+    x = cv_text(cv, x + 1, 0, glyph_str(cv->style, right ? GL_RIGHT : GL_WRONG), right ? COL_GOOD : COL_BAD, ATTR_BOLD);
+    if (!right)
+        cv_printf(cv, x + 1, 0, COL_BAD, 0, "(p of %d: %.4f)", sc->sorted[i],
+                  (double)sc->prob[(size_t)i * sc->Vo + sc->sorted[i]]);
+}
+
+void render_cursor_line(Canvas *cv, const Scene *sc)
+{
+    char qn[16], kn[16], tl[16], buf[320];
+    int q = sc->sel, k = sc->cursor;
+    scene_pos_name(sc, q, qn, sizeof qn);
+    scene_pos_name(sc, k, kn, sizeof kn);
+    scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
+    int x = cv_printf(cv, 0, 0, COL_LABEL, 0, "%s %s %s (pos %d = %s):", qn,
+                      cv->r.w < 100 ? glyph_str(cv->style, GL_ARROW) : "attends to", kn, k, tl);
+    if (k > q) {
+        cv_text(cv, x + 1, 0, "masked: a query never sees later positions", COL_DIM, 0);
+        return;
+    }
+    float w = sc->pattern[(size_t)q * sc->T + k], s = sc->scores[(size_t)q * sc->T + k];
+    x = cv_printf(cv, x + 1, 0, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
+    x = cv_printf(cv, x + 2, 0, COL_DEFAULT, 0, "score %+.3f", (double)s);
+    float t[4];
+    if (cv->r.w < 100) {   /* no room for the terms on this line */
+        if (sc->block_source == k)
+            cv_text(cv, x + 2, 0, "(blocked)", COL_BAD, 0);
+        return;
+    }
+    if (scene_qk_terms(sc, q, k, t)) {
+        static const char *nm[4] = {"tt", "tp", "pt", "pp"};
+        x = cv_text(cv, x + 1, 0, "= (", COL_DIM, 0);
+        for (int j = 0; j < 4; j++) {
+            bool off = sc->qk_off & (1u << j);
+            if (j)
+                x = cv_text(cv, x + 1, 0, "+", COL_DIM, 0) + 1;
+            if (off)
+                snprintf(buf, sizeof buf, "%s off", nm[j]);
+            else
+                snprintf(buf, sizeof buf, "%s %+.2f", nm[j], (double)t[j]);
+            x = cv_text(cv, x, 0, buf, off ? COL_BAD : COL_DEFAULT, 0);
+        }
+        cv_printf(cv, x, 0, COL_DIM, 0, ") / %s%d", glyph_str(cv->style, GL_SQRT), sc->E);
+    } else if (sc->block_source == k) {
+        cv_text(cv, x + 2, 0, "(blocked)", COL_BAD, 0);
+    }
+}
+
+/* ---- attention heatmap ----------------------------------------------------- */
+
+#define ATTN_GUTTER 5   /* mark + 3-char label + space */
+
+void render_attention_size(const Scene *sc, int cw, int *w, int *h)
+{
+    *w = ATTN_GUTTER + sc->T * cw;
+    *h = sc->T + 3;   /* title, key labels, T rows, colour bar */
+}
+
+/* The range of the heatmap: weights 0..1, scores symmetric over unmasked. */
+static float attention_range(const Scene *sc)
+{
+    float m = 0;
+    for (int q = 0; q < sc->T; q++)
+        for (int k = 0; k <= q; k++) {
+            float s = fabsf(sc->scores[(size_t)q * sc->T + k]);
+            if (isfinite(s) && s > m)
+                m = s;
+        }
+    return m;
+}
+
+/* First index of a window of `visible` out of `count` that keeps a and b in view. */
+static int window_first(int count, int visible, int a, int b)
+{
+    if (visible >= count)
+        return 0;
+    int lo = a < b ? a : b, hi = a < b ? b : a;
+    int first = (lo + hi) / 2 - visible / 2;
+    if (hi - lo >= visible)
+        first = a - visible / 2;
+    if (first > count - visible)
+        first = count - visible;
+    if (first < 0)
+        first = 0;
+    return first;
+}
+
+void render_attention(Canvas *cv, const Scene *sc, int cw)
+{
+    Style st = cv->style;
+    char buf[128];
+    bool scores = sc->show_scores;
+    float range = scores ? attention_range(sc) : 1.0f;
+    if (sc->H > 1 || sc->L > 1)
+        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)", scores ? "scores" : "weights", sc->layer,
+                 sc->head, st.utf8 ? "\u00d7" : "x");
+    else
+        snprintf(buf, sizeof buf, "attention %s (query %s key)", scores ? "scores" : "weights", st.utf8 ? "\u00d7" : "x");
+    section(cv, 0, buf, false);
+    int T = sc->T;
+    int vis_cols = (cv->r.w - ATTN_GUTTER) / cw, vis_rows = cv->r.h - 3;
+    if (vis_cols < 1 || vis_rows < 1)
+        return;
+    int c0 = window_first(T, vis_cols, sc->cursor, sc->sel);
+    int r0 = window_first(T, vis_rows, sc->sel, sc->cursor);
+    /* key labels */
+    for (int k = c0; k < T && k < c0 + vis_cols; k++) {
+        char lab[16];
+        scene_token_label(sc, sc->tokens[k], 1, lab, sizeof lab);
+        if ((int)strlen(lab) > cw)
+            snprintf(lab, sizeof lab, "%d", k % 100);
+        int x = ATTN_GUTTER + (k - c0) * cw;
+        /* adjacent labels touch ("4217"): alternate their colour (and, in
+         * monochrome, their weight) so that each reads on its own */
+        int fg = sc->tokens[k] >= sc->Vo ? COL_LABEL : (k % 2 ? COL_DEFAULT : COL_DIM), bg = COL_DEFAULT;
+        int attr = k % 2 ? ATTR_BOLD : 0;
+        if (k == sc->cursor)
+            fg = COL_INK_DARK, bg = COL_CURSOR;
+        if (k == sc->block_source)
+            fg = COL_BAD, attr = ATTR_BOLD | ATTR_UNDERLINE;
+        snprintf(buf, sizeof buf, "%*s", cw, lab);
+        Canvas t = *cv;
+        canvas_tag(&t, TAG_SOURCE, k, 0, 0);
+        cv_text_bg(&t, x, 1, buf, fg, bg, attr);
+    }
+    for (int q = r0; q < T && q < r0 + vis_rows; q++) {
+        int y = 2 + q - r0;
+        char lab[16];
+        scene_token_label(sc, sc->tokens[q], 3, lab, sizeof lab);
+        snprintf(buf, sizeof buf, "%3s", lab);
+        bool selq = q == sc->sel;
+        if (selq)
+            cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
+        Canvas t = *cv;
+        canvas_tag(&t, TAG_PRED, q, 0, 0);
+        cv_text_bg(&t, 1, y, buf, selq ? COL_INK_DARK : sc->tokens[q] >= sc->Vo ? COL_LABEL : COL_DIM,
+                   selq ? COL_SELECT : COL_DEFAULT, selq ? ATTR_BOLD : 0);
+        for (int k = c0; k < T && k < c0 + vis_cols; k++) {
+            int x = ATTN_GUTTER + (k - c0) * cw;
+            canvas_tag(&t, TAG_ATTN, q, k, 0);
+            bool cur = selq && k == sc->cursor;
+            if (k > q) {   /* the causal mask */
+                cv_put(&t, x, y, cur ? '[' : glyph(st, GL_MASK), cur ? COL_KEY : COL_DIM, COL_DEFAULT, 0);
+                if (cw > 1)
+                    cv_put(&t, x + 1, y, cur ? ']' : ' ', COL_KEY, COL_DEFAULT, 0);
+                continue;
+            }
+            float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
+            Cell c = heat_cell(st, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, isfinite(v) ? v : 0.0f,
+                               scores ? -range : 0, range);
+            if (scores && !isfinite(v))   /* a blocked source has a -inf score */
+                c = (Cell){.ch = 'x', .fg = COL_BAD};
+            for (int j = 0; j < cw; j++) {
+                uint32_t ch = c.ch;
+                int fg = c.fg;
+                if (cur) {   /* the cursor: brackets in an ink that reads on the cell */
+                    ch = j == 0 ? '[' : j == cw - 1 ? ']' : ch;
+                    fg = st.depth >= DEPTH_256 ? palette_ink_on(c.bg) : COL_KEY;
+                    if (cw == 1)
+                        ch = glyph(st, GL_CURSOR);
+                }
+                cv_put(&t, x + j, y, ch, fg, c.bg, cur ? ATTR_BOLD : c.attr);
+            }
+        }
+    }
+    /* colour bar */
+    int by = 2 + (T - r0 < vis_rows ? T - r0 : vis_rows);
+    if (by < cv->r.h) {
+        int x = cv_text(cv, 1, by, scores ? "score" : "weight", COL_DIM, 0) + 1;
+        int bw = cv->r.w - x - 1;
+        if (bw > 40)
+            bw = 40;
+        render_colorbar(cv, x, by, bw, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, scores ? -range : 0, range);
+    }
+}
+
+void render_cursor_detail(Canvas *cv, const Scene *sc)
+{
+    char qn[16], kn[16], tl[16];
+    int q = sc->sel, k = sc->cursor;
+    scene_pos_name(sc, q, qn, sizeof qn);
+    scene_pos_name(sc, k, kn, sizeof kn);
+    scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
+    section(cv, 0, "under the cursor", false);
+    int x = cv_printf(cv, 1, 1, COL_DEFAULT, 0, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(cv->style, GL_ARROW), kn, k, tl);
+    if (k > q) {
+        cv_text(cv, x + 1, 1, "masked", COL_DIM, 0);
+        cv_text(cv, 1, 2, "a query never attends to a later position", COL_DIM, 0);
+        return;
+    }
+    float w = sc->pattern[(size_t)q * sc->T + k], s = sc->scores[(size_t)q * sc->T + k];
+    x = cv_printf(cv, x + 1, 1, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
+    if (isfinite(s))
+        cv_printf(cv, x + 2, 1, COL_DEFAULT, 0, "score %+.4f", (double)s);
+    else
+        cv_text(cv, x + 2, 1, "score -inf (blocked)", COL_BAD, 0);
+    float t[4];
+    if (!scene_qk_terms(sc, q, k, t)) {
+        cv_text(cv, 1, 2, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
+        return;
+    }
+    static const char *nm[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
+    float sum = 0;
+    for (int j = 0; j < 4; j++) {
+        bool off = sc->qk_off & (1u << j);
+        int y = 2 + j / 2, xx = 1 + (j % 2) * 21;
+        cv_text(cv, xx, y, j == 0 ? "=" : "+", COL_DIM, 0);
+        if (off)
+            cv_printf(cv, xx + 2, y, COL_BAD, ATTR_BOLD, "%s %9s", nm[j], "off");
+        else
+            cv_printf(cv, xx + 2, y, COL_DEFAULT, 0, "%s %+9.3f", nm[j], (double)t[j]);
+        if (!off)
+            sum += t[j];
+    }
+    cv_printf(cv, 1, 4, COL_DIM, 0, "  (sum %+.3f) / %s%d = %+.4f, the score", (double)sum, glyph_str(cv->style, GL_SQRT),
+              sc->E, (double)(sum / sqrtf((float)sc->E)));
+}
+
+void render_sources(Canvas *cv, const Scene *sc)
+{
+    int q = sc->sel, i = scene_pred_index(sc, q);
+    char qn[16], buf[160];
+    scene_pos_name(sc, q, qn, sizeof qn);
+    int value = i >= 0 ? sc->pred[i] : -1;
+    snprintf(buf, sizeof buf, "where %s (pos %d) looks", qn, q);
+    section(cv, 0, buf, false);
+    int rows = cv->r.h - 2;
+    if (rows < 1)
+        return;
+    bool have_ov = !isnan(scene_ov_contribution(sc, q, 0, value));
+    cv_text(cv, 1, 1, "pos tok weight", COL_DIM, 0);
+    cv_text(cv, 30, 1, "score", COL_DIM, 0);
+    if (have_ov)
+        cv_printf(cv, 37, 1, COL_DIM, 0, "OV %s %d", glyph_str(cv->style, GL_ARROW), value);
+    int first = window_first(q + 1, rows, sc->cursor, sc->cursor);
+    for (int k = first; k <= q && k < first + rows; k++) {
+        int y = 2 + k - first;
+        Canvas t = *cv;
+        canvas_tag(&t, TAG_SOURCE, k, 0, 0);
+        char name[16], tl[16];
+        scene_pos_name(sc, k, name, sizeof name);
+        scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
+        bool cur = k == sc->cursor;
+        int bg = cur ? COL_CURSOR : COL_DEFAULT, fg = cur ? COL_INK_DARK : COL_DEFAULT;
+        snprintf(buf, sizeof buf, "%-4s%3s", name, tl);
+        cv_text_bg(&t, 1, y, buf, fg, bg, cur ? ATTR_BOLD : 0);
+        float w = sc->pattern[(size_t)q * sc->T + k];
+        /* a bar of 10 cells in eighths */
+        int eighths = (int)lroundf(w * 80.0f);
+        for (int c = 0; c < 10; c++) {
+            int e = eighths - c * 8;
+            uint32_t ch = ' ';
+            if (e >= 8)
+                ch = glyph(cv->style, GL_BLOCK);
+            else if (e > 0)
+                ch = cv->style.utf8 ? (uint32_t)(0x2590 - e) : (e >= 4 ? '#' : ' ');
+            cv_put(&t, 9 + c, y, ch, k == sc->block_source ? COL_BAD : COL_LABEL, COL_DEFAULT, 0);
+        }
+        float s = sc->scores[(size_t)q * sc->T + k];
+        snprintf(buf, sizeof buf, "%.4f", (double)w);
+        cv_text(&t, 20, y, buf, COL_VALUE, w >= 0.1f ? ATTR_BOLD : 0);
+        if (isfinite(s))
+            snprintf(buf, sizeof buf, "%+8.2f", (double)s);
+        else
+            snprintf(buf, sizeof buf, "%8s", "blocked");
+        cv_text(&t, 27, y, buf, isfinite(s) ? COL_DEFAULT : COL_BAD, 0);
+        float ov = scene_ov_contribution(sc, q, k, value);
+        if (!isnan(ov)) {
+            snprintf(buf, sizeof buf, "%+9.2f", (double)ov);
+            cv_text(&t, 36, y, buf, ov > 0.5f ? COL_GOOD : ov < -0.5f ? COL_BAD : COL_DIM, 0);
+        }
+    }
+}
+
+/* ---- circuit panels ------------------------------------------------------- */
+
+#define CIRC_GUTTER 4   /* mark + 3-char label */
+
+void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h)
+{
+    int rows, cols;
+    scene_circuit_shape(sc, view, &rows, &cols);
+    *w = CIRC_GUTTER + cols;
+    *h = 2 + (style_half_blocks(st) ? (rows + 1) / 2 : rows) + 2;
+}
+
+static void axis_label(const Scene *sc, int view, bool is_row, int idx, char *buf, size_t size)
+{
+    bool tok;
+    if (is_row)
+        tok = view == CV_QK_TT || view == CV_QK_TP || view == CV_OV_TOK;
+    else
+        tok = view == CV_QK_TT || view == CV_QK_PT || view >= CV_OV_TOK;
+    if (tok)
+        scene_token_label(sc, idx, 3, buf, size);
+    else
+        snprintf(buf, size, "%d", idx);
+}
+
+void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused)
+{
+    Style st = cv->style;
+    char buf[160];
+    int rows, cols;
+    float range = 0;
+    scene_circuit_shape(sc, view, &rows, &cols);
+    const float *data = scene_circuit_data(sc, view, &range);
+    snprintf(buf, sizeof buf, "%s  %s", circuit_view_name(view), circuit_view_formula(view));
+    section(cv, 0, buf, focused);
+    if (!data) {
+        cv_text(cv, 1, 1, "(no circuit tables for this model)", COL_DIM, 0);
+        return;
+    }
+    bool half = style_half_blocks(st);
+    int mr, mc;
+    scene_circuit_marks(sc, view, &mr, &mc);
+    int cr = mr, cc = mc;   /* the cursor: the marks, unless a cell was clicked */
+    if (sc->free_panel == panel && sc->free_row >= 0 && sc->free_row < rows && sc->free_col >= 0 && sc->free_col < cols) {
+        cr = sc->free_row;
+        cc = sc->free_col;
+    }
+    int lines_avail = cv->r.h - 4;   /* title, ticks, value line, colour bar */
+    int vis_rows = half ? lines_avail * 2 : lines_avail;
+    int vis_cols = cv->r.w - CIRC_GUTTER;
+    if (vis_rows < 1 || vis_cols < 1)
+        return;
+    int r0 = window_first(rows, vis_rows, cr, mr >= 0 ? mr : cr);
+    if (half)
+        r0 &= ~1;   /* whole pairs, so that a row keeps its half */
+    int c0 = window_first(cols, vis_cols, cc, mc >= 0 ? mc : cc);
+    /* column ticks every 10, and the marked column */
+    for (int c = c0; c < cols && c < c0 + vis_cols; c++) {
+        int x = CIRC_GUTTER + c - c0;
+        if (c == mc) {
+            cv_put(cv, x, 1, glyph(st, GL_MARK_DOWN), COL_KEY, COL_DEFAULT, ATTR_BOLD);
+        } else if (c % 10 == 0 && c + 1 < cols) {
+            int len = snprintf(buf, sizeof buf, "%d", c);
+            bool clash = mc > c && mc < c + len + 1;
+            if (!clash && x + len <= cv->r.w)
+                cv_text(cv, x, 1, buf, COL_DIM, 0);
+        }
+    }
+    int visible_rows = rows - r0 < vis_rows ? rows - r0 : vis_rows;
+    int nlines = half ? (visible_rows + 1) / 2 : visible_rows;
+    for (int line = 0; line < nlines; line++) {
+        int y = 2 + line;
+        int ra = r0 + (half ? 2 * line : line), rb = half ? ra + 1 : -1;
+        if (rb >= rows)
+            rb = -1;
+        /* row label: the marked row wins, else every 10th, else nothing */
+        int labrow = -1;
+        if (ra == mr || rb == mr)
+            labrow = mr;
+        else if (ra % 10 == 0)
+            labrow = ra;
+        else if (rb >= 0 && rb % 10 == 0)
+            labrow = rb;
+        if (labrow >= 0) {
+            axis_label(sc, view, true, labrow, buf, sizeof buf);
+            char lab[8];
+            snprintf(lab, sizeof lab, "%3.3s", buf);
+            if (labrow == mr)
+                cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
+            cv_text(cv, 1, y, lab, labrow == mr ? COL_KEY : COL_DIM, labrow == mr ? ATTR_BOLD : 0);
+        }
+        for (int c = c0; c < cols && c < c0 + vis_cols; c++) {
+            int x = CIRC_GUTTER + c - c0;
+            float va = data[(size_t)ra * cols + c];
+            float vb = rb >= 0 ? data[(size_t)rb * cols + c] : NAN;
+            Cell cell = half ? heat_cell_pair(st, RAMP_DIVERGING, va, vb, -range, range)
+                             : heat_cell(st, RAMP_DIVERGING, va, -range, range);
+            Canvas t = *cv;
+            bool cur_here = c == cc && (ra == cr || rb == cr);
+            canvas_tag(&t, TAG_CIRCUIT, cur_here ? cr : ra, c, panel);
+            if (cur_here) {
+                /* the cursor cell shows its own value's colour with a mark */
+                Cell own = heat_cell(st, RAMP_DIVERGING, cr == ra ? va : vb, -range, range);
+                int fg = st.depth >= DEPTH_256 ? palette_ink_on(own.bg) : COL_KEY;
+                cv_put(&t, x, y, glyph(st, GL_CURSOR), fg, own.bg, ATTR_BOLD);
+            } else {
+                cv_put(&t, x, y, cell.ch, cell.fg, cell.bg, cell.attr);
+            }
+        }
+    }
+    /* the value under the cursor and the colour bar */
+    int vy = 2 + nlines;
+    if (vy < cv->r.h) {
+        char rl[16], cl[16];
+        axis_label(sc, view, true, cr, rl, sizeof rl);
+        axis_label(sc, view, false, cc, cl, sizeof cl);
+        bool rowtok = view == CV_QK_TT || view == CV_QK_TP || view == CV_OV_TOK;
+        bool coltok = view == CV_QK_TT || view == CV_QK_PT;
+        const char *rk = view >= CV_OV_TOK ? (rowtok ? "source" : "source pos") : (rowtok ? "query" : "query pos");
+        const char *ck = view >= CV_OV_TOK ? "out" : (coltok ? "key" : "key pos");
+        if (cr >= 0 && cc >= 0 && cr < rows && cc < cols) {
+            float v = data[(size_t)cr * cols + cc];
+            int x = cv_printf(cv, 1, vy, COL_DIM, 0, "%s %s, %s %s:", rk, rl, ck, cl);
+            cv_printf(cv, x + 1, vy, COL_VALUE, ATTR_BOLD, "%+.3f", (double)v);
+        }
+    }
+    if (vy + 1 < cv->r.h) {
+        int bw = cv->r.w - 2;
+        if (bw > 40)
+            bw = 40;
+        render_colorbar(cv, 1, vy + 1, bw, RAMP_DIVERGING, -range, range);
+        if (rows > vis_rows || cols > vis_cols) {
+            snprintf(buf, sizeof buf, "rows %d-%d cols %d-%d of %dx%d", r0, r0 + (visible_rows) - 1, c0,
+                     c0 + (cols - c0 < vis_cols ? cols - c0 : vis_cols) - 1, rows, cols);
+            if (bw + 3 + utf8_width(buf) <= cv->r.w)
+                cv_text(cv, bw + 3, vy + 1, buf, COL_DIM, 0);
+        }
+    }
+}
+
+/* ---- editor and small screens -------------------------------------------- */
+
+void render_editor(Canvas *cv, const Scene *sc, const char *text, int cursor, const char *error)
+{
+    cv_fill(cv, ' ', COL_DEFAULT, COL_DEFAULT, 0);
+    char hint[96];
+    snprintf(hint, sizeof hint, "edit: %d values 0..%d", sc->n, sc->Vo - 1);
+    int x = cv_text(cv, 0, 0, hint, COL_KEY, ATTR_BOLD) + 1;
+    int tail = utf8_width("  Enter apply  Esc cancel");
+    int field = cv->r.w - x - tail;
+    if (field < 10)
+        field = cv->r.w - x;
+    if (field < 1)
+        field = 1;
+    int len = (int)strlen(text);
+    /* scroll the field so that the cursor stays in view */
+    int start = cursor - field + 1;
+    if (start < 0)
+        start = 0;
+    for (int i = 0; i < field; i++) {
+        int j = start + i;
+        uint32_t ch = j < len ? (uint32_t)(unsigned char)text[j] : ' ';
+        bool cur = j == cursor;
+        cv_put(cv, x + i, 0, ch, cur ? COL_INK_DARK : COL_DEFAULT, cur ? COL_KEY : COL_EDIT, cur ? ATTR_REVERSE : 0);
+    }
+    if (field >= 10)
+        cv_text(cv, x + field, 0, "  Enter apply  Esc cancel", COL_DIM, 0);
+    if (error && cv->r.h > 1)
+        cv_text(cv, 0, 1, error, COL_BAD, ATTR_BOLD);
+}
+
+void render_too_small(Canvas *cv, int need_w, int need_h)
+{
+    char buf[96];
+    cv_fill(cv, ' ', COL_DEFAULT, COL_DEFAULT, 0);
+    snprintf(buf, sizeof buf, "sortlens needs at least %dx%d (now %dx%d); q quits", need_w, need_h, cv->r.w, cv->r.h);
+    /* wrap over the lines there are */
+    int len = (int)strlen(buf), y = 0, w = cv->r.w;
+    if (w < 1)
+        return;
+    for (int i = 0; i < len && y < cv->r.h; i += w, y++) {
+        char line[96];
+        snprintf(line, sizeof line, "%.*s", w, buf + i);
+        cv_text(cv, 0, y, line, COL_WARN, ATTR_BOLD);
+    }
+}

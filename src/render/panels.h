@@ -1,0 +1,128 @@
+/* panels.h: the explorer's panels drawn from plain arrays (a Scene), so
+ * that each one can be tested as text without a model or a terminal.
+ *
+ * Positions follow the task: 0 BOS, 1..n the list a_1..a_n, n+1 MID,
+ * n+2..2n+1 the sorted list b_1..b_n.  The prediction made at query
+ * position n+1+i is b_{i+1}; arrays of predictions are indexed by i.
+ */
+#ifndef SORTLENS_PANELS_H
+#define SORTLENS_PANELS_H
+
+#include "render.h"
+
+#define SCENE_TOPK 3
+
+/* The six circuit views that `c` cycles through. */
+enum {
+    CV_QK_TT,   /* token-token  W_E W_Q W_K^T W_E^T   [V, V]  */
+    CV_QK_TP,   /* token-pos    W_E W_Q W_K^T W_pos^T [V, T]  */
+    CV_QK_PT,   /* pos-token    W_pos W_Q W_K^T W_E^T [T, V]  */
+    CV_QK_PP,   /* pos-pos      W_pos W_Q W_K^T W_pos^T [T, T] */
+    CV_OV_TOK,  /* OV token     W_E W_V W_O W_U       [V, Vo] */
+    CV_OV_POS,  /* OV position  W_pos W_V W_O W_U     [T, Vo] */
+    CV_COUNT
+};
+
+typedef struct Scene {
+    /* the model */
+    int n, T, Vo, V, L, H, E;   /* list length, n_ctx, values, vocab, layers, heads, d_head */
+    const char *model_label;    /* printable (sanitised) */
+
+    /* the list and the sequence shown */
+    const int *values;    /* [n] */
+    const int *sorted;    /* [n] the true sort */
+    const int *tokens;    /* [T] teacher-forced: the true sequence; greedy: the model's */
+    bool greedy;
+
+    /* predictions at query positions n+1..2n */
+    const int *pred;      /* [n] argmax */
+    const float *prob;    /* [n, Vo] softmax of the logits */
+    const int *base_pred; /* [n] without the interventions; NULL when none is active */
+
+    /* attention of the head shown (layer, head) */
+    int layer, head;
+    const float *pattern; /* [T, T] query x key */
+    const float *scores;  /* [T, T] scaled, -inf where masked */
+    bool show_scores;     /* the heatmap shows scores instead of weights */
+
+    /* circuits of layer 0 for `head`, straight from the tables; NULL if absent */
+    const float *qk[4];   /* tt [V, V], tp [V, T], pt [T, V], pp [T, T], unscaled */
+    const float *ov_tok;  /* [V, Vo] */
+    const float *ov_pos;  /* [T, Vo] */
+    float qk_range[4], ov_range[2];   /* max |x| of each whole matrix */
+
+    /* what the user selected and switched */
+    int sel;              /* query position, n+1..2n */
+    int cursor;           /* key (source) position, 0..T-1 */
+    unsigned qk_off;      /* bit t: QK term t removed (QK_TERM_* of forward.h) */
+    bool ov_drop_pos;     /* W_pos removed from the OV path */
+    int block_source;     /* -1 or the key position nobody may attend to */
+    int focus_view;       /* CV_*: the circuit view `c` selected last */
+    int qk_view, ov_view; /* the views of the two circuit panels */
+    int free_row, free_col, free_panel; /* a clicked circuit cell, or -1 */
+    const char *message;  /* a one-line note (found a wrong list, ...), or NULL */
+    bool message_bad;
+} Scene;
+
+/* ---- helpers shared by the panels ---- */
+/* "BOS", "MID" or the value; short form ("B", "M") when width < 3. */
+void scene_token_label(const Scene *sc, int token, int width, char *buf, size_t size);
+/* "BOS", "a3", "MID", "b1". */
+void scene_pos_name(const Scene *sc, int pos, char *buf, size_t size);
+/* Number of right predictions (against the true sort). */
+int scene_right(const Scene *sc, const int *pred);
+/* Prediction index of a query position (-1 if it is not one). */
+static inline int scene_pred_index(const Scene *sc, int pos)
+{
+    return pos >= sc->n + 1 && pos <= 2 * sc->n ? pos - sc->n - 1 : -1;
+}
+/* The i-th most probable value at prediction i (k < SCENE_TOPK). */
+void scene_topk(const Scene *sc, int i, int *vals, float *probs, int k);
+/* The four unscaled QK terms of (query, key) from the tables; false when
+ * the tables are absent or the layer shown is not 0. */
+bool scene_qk_terms(const Scene *sc, int q, int k, float terms[4]);
+/* What source k adds, through the OV circuit, to the logit of `value` at
+ * query q: pattern[q,k] (ov_tok[t_k, value] + ov_pos[k, value]).  NAN
+ * when unavailable. */
+float scene_ov_contribution(const Scene *sc, int q, int k, int value);
+/* Rows and columns of a circuit view, their meaning, the matrix. */
+void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols);
+const float *scene_circuit_data(const Scene *sc, int view, float *range);
+const char *circuit_view_name(int view);       /* "QK token-token" ... */
+const char *circuit_view_formula(int view);    /* "W_E W_Q W_K^T W_E^T" ... */
+/* The marked row and column of a view for the current selection. */
+void scene_circuit_marks(const Scene *sc, int view, int *row, int *col);
+
+/* ---- panels: each draws into the whole canvas it is given, clipped ---- */
+void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page);
+void render_status(Canvas *cv, const Scene *sc);
+/* Token strip (line 0) and marks (line 1); cell width 3 or 4; returns the
+ * first position shown (the strip scrolls on narrow canvases). */
+int render_strip(Canvas *cv, const Scene *sc, int cw, int first);
+/* Predicted values (line 0), probability % (line 1), runner-up (line 2),
+ * aligned under the strip drawn with the same cw and first. */
+void render_predictions(Canvas *cv, const Scene *sc, int cw, int first);
+void render_output_line(Canvas *cv, const Scene *sc);
+void render_pred_detail(Canvas *cv, const Scene *sc);
+void render_cursor_line(Canvas *cv, const Scene *sc);
+/* Attention heatmap with labels, marks and colour bar; wide cells (2
+ * columns) when cw == 2.  Needs T + 3 lines to show every query. */
+void render_attention(Canvas *cv, const Scene *sc, int cw);
+/* Width and height the attention panel needs to show everything. */
+void render_attention_size(const Scene *sc, int cw, int *w, int *h);
+/* The cursor's weight, score and its four terms, on up to 4 lines. */
+void render_cursor_detail(Canvas *cv, const Scene *sc);
+/* The sources of the selected query, one per line, with weight bars. */
+void render_sources(Canvas *cv, const Scene *sc);
+/* A circuit heatmap (half blocks when the style allows) with marks, the
+ * value under the cursor and a colour bar; panel is 0 (QK) or 1 (OV),
+ * stamped on the cells for mouse clicks. */
+void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);
+void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
+void render_keys(Canvas *cv, bool pages);
+void render_help(Canvas *cv, const Scene *sc);
+/* The list editor: text, cursor column, and an error (or NULL). */
+void render_editor(Canvas *cv, const Scene *sc, const char *text, int cursor, const char *error);
+void render_too_small(Canvas *cv, int need_w, int need_h);
+
+#endif

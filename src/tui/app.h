@@ -1,0 +1,54 @@
+/* app.h: the explorer's screens, keys and layout, without curses.
+ *
+ * Screens are function tables (draw, handle key), as in htop: the one-screen
+ * layout for terminals with room, three pages (Tab) for smaller ones, the
+ * help, and the "too small" note.  Keys arrive as Unicode code points or the
+ * AK_* codes below (tui.c translates curses' KEY_*), so a test can drive the
+ * whole explorer and read the grid back as text.
+ */
+#ifndef SORTLENS_APP_H
+#define SORTLENS_APP_H
+
+#include <stdbool.h>
+
+#include "explore.h"
+#include "render.h"
+
+enum {
+    AK_BASE = 0x110000,   /* past Unicode */
+    AK_LEFT, AK_RIGHT, AK_UP, AK_DOWN, AK_HOME, AK_END, AK_PGUP, AK_PGDN,
+    AK_ENTER, AK_BACKSPACE, AK_DELETE, AK_TAB, AK_BTAB, AK_ESC, AK_RESIZE, AK_REDRAW,
+};
+
+#define APP_EDIT_MAX 4096   /* characters in the list editor */
+#define APP_MIN_W 40        /* below this, the "needs at least" note */
+#define APP_MIN_H 10
+
+typedef enum { PAGE_SORT, PAGE_ATTENTION, PAGE_CIRCUITS, PAGE_COUNT } Page;
+
+typedef struct App {
+    Explorer *ex;
+    Style style;
+    int page;                 /* in the paged layout */
+    bool help;
+    bool editing;
+    char edit[APP_EDIT_MAX + 1];
+    int edit_len, edit_cur;
+    char edit_err[SL_ERROR_MAX];
+    bool quit;
+    int strip_first;          /* scroll position of the token strip */
+    bool paged;               /* the last layout drawn */
+    char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
+} App;
+
+void app_init(App *a, Explorer *ex, Style style);
+/* Handles one key; returns true when the screen must be redrawn. */
+bool app_key(App *a, int key);
+/* A mouse click at a cell (its tag says what was clicked). */
+bool app_click(App *a, const Cell *cell);
+/* Draws the whole frame into g (already sized to the terminal). */
+void app_draw(App *a, Grid *g);
+/* The size under which the explorer shows the note, and the one-screen size. */
+void app_one_screen_size(const App *a, int *w, int *h);
+
+#endif

@@ -1,0 +1,26 @@
+/* tui.h: the ncurses front of the explorer (terminal checks, colours, the
+ * key loop); everything it shows is drawn by app.c into a grid. */
+#ifndef SORTLENS_TUI_H
+#define SORTLENS_TUI_H
+
+#include <stdint.h>
+
+#include "sortlens/model.h"
+
+typedef struct TuiOptions {
+    const char *model_label;   /* shown on the title line */
+    const char *list_text;     /* --list, already checked, or NULL for a random list */
+    uint64_t seed;             /* of the random lists */
+    long bench_frames;         /* >= 0: time that many key redraws, report on stderr, quit */
+    double start_time;         /* monotonic seconds when the command started */
+} TuiOptions;
+
+/* Checks the terminal, runs the explorer until `q` (0), Ctrl-C (130) or a
+ * terminal that cannot be used (1, after a message on stderr). */
+int tui_run(const Model *m, const TuiOptions *opt);
+
+/* Why this terminal cannot run the explorer (NULL if it can): no tty,
+ * TERM unset or dumb, or unknown to terminfo. */
+const char *tui_terminal_problem(char *buf, size_t size);
+
+#endif

@@ -1,0 +1,403 @@
+#!/bin/sh
+# End-to-end tests of the explorer in a real terminal: tmux runs it in a
+# detached session of a given size, send-keys types, capture-pane reads the
+# screen.  Every wait polls for the expected text instead of sleeping.
+#
+# usage: tui.sh SCENARIO SORTLENS_EXECUTABLE
+# Exit 0 pass, 1 fail, 77 skip (no tmux, or no model at all).
+set -u
+scenario=$1
+exe=$2
+case $exe in /*) ;; *) exe="$(pwd)/$exe" ;; esac   # meson may pass it relative to the build tree
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "SKIP: tmux is not installed (apt-get install tmux)"
+    exit 77
+fi
+
+# The model: the bundled one, else $SORTLENS_MODEL, else the seed in ../shared.
+src=${SORTLENS_SOURCE:-$(dirname "$0")/../..}
+model=""
+for m in "$src/data/sortlens-default.safetensors" "${SORTLENS_MODEL:-}" \
+         "${SORTLENS_SHARED:-$src/../shared}/seed-model/sort_fixed_len_list_model.pt"; do
+    if [ -n "$m" ] && [ -r "$m" ]; then model=$m; break; fi
+done
+if [ -z "$model" ]; then
+    echo "SKIP: no model (no data/sortlens-default.safetensors, no \$SORTLENS_MODEL, no ../shared seed)"
+    exit 77
+fi
+echo "model: $model"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sortlens-e2e.XXXXXX")
+sock="sortlens-e2e-$$"
+cleanup() {
+    tmux -L "$sock" kill-server >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+# tmux's own terminal type, with 256 colours; the explorer runs under it
+printf 'set -g default-terminal tmux-256color\nset -g escape-time 0\n' > "$tmp/tmux.conf"
+t() { tmux -L "$sock" -f "$tmp/tmux.conf" "$@"; }
+
+fail() {
+    echo "FAIL [$scenario]: $*"
+    echo "---- screen ----"
+    t capture-pane -p -t e2e 2>/dev/null
+    echo "----------------"
+    exit 1
+}
+
+LIST="42 17 26 3 49 0 26 11 8 30"
+SORTED="0 3 8 11 17 26 26 30 42 49"
+
+# start W H [ENV=VALUE ...] -- ARGS...: runs the explorer; when it exits,
+# its status lands in $tmp/status and the pane stays for a last look.
+start() {
+    w=$1 h=$2
+    shift 2
+    envs=""
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs="$envs '$1'"; shift; done
+    [ $# -gt 0 ] && shift
+    args=""
+    for a in "$@"; do args="$args '$a'"; done
+    cat >"$tmp/run.sh" <<EOF
+cd '$tmp'
+trap : INT   # the shell outlives a Ctrl-C to record the status (the explorer gets the default back)
+env -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 $envs '$exe' --model '$model' $args
+echo \$? > '$tmp/status'
+exec sleep 600
+EOF
+    rm -f "$tmp/status"
+    t new-session -d -s e2e -x "$w" -y "$h" "sh '$tmp/run.sh'" || fail "tmux could not start"
+}
+
+screen() { t capture-pane -p -t e2e; }
+
+# wait_for TEXT [SECONDS]: polls the screen until it shows TEXT.
+wait_for() {
+    limit=${2:-10}
+    i=0
+    while [ "$i" -lt $((limit * 20)) ]; do
+        if screen | grep -F -q -- "$1"; then return 0; fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "the screen never showed '$1'"
+}
+
+# wait_gone TEXT: polls until TEXT is no longer on the screen.
+wait_gone() {
+    i=0
+    while [ "$i" -lt 200 ]; do
+        if ! screen | grep -F -q -- "$1"; then return 0; fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "'$1' stayed on the screen"
+}
+
+# wait_exit CODE: polls until the explorer has exited with CODE.
+wait_exit() {
+    i=0
+    while [ "$i" -lt 200 ]; do
+        if [ -s "$tmp/status" ]; then
+            got=$(cat "$tmp/status")
+            [ "$got" = "$1" ] || fail "exit status $got, expected $1"
+            return 0
+        fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "the explorer did not exit"
+}
+
+keys() { t send-keys -t e2e "$@"; }
+
+# the lines of the screen that show predictions (rows, output, detail)
+predictions() { screen | grep -E '^(predicts|p %|runner-up|output|at )'; }
+
+# wait_change OLD: polls until predictions() differs from OLD.
+wait_change() {
+    i=0
+    while [ "$i" -lt 200 ]; do
+        if [ "$(predictions)" != "$1" ]; then return 0; fi
+        sleep 0.05
+        i=$((i + 1))
+    done
+    fail "the predictions did not change"
+}
+
+case $scenario in
+open)
+    # open on a list and see its sort
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    wait_for "sorted"
+    screen | grep -q "^tokens .*BOS  42  17  26   3  49   0  26  11   8  30 MID" || fail "token strip"
+    wait_for "attention weights"
+    wait_for "QK token-token"
+    wait_for "OV token"
+    keys q
+    wait_exit 0
+    ;;
+arrows)
+    start 160 48 -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    keys Right
+    wait_for "at b1 (pos 12)"
+    keys Right Right
+    wait_for "at b3 (pos 14)"
+    keys Left
+    wait_for "at b2 (pos 13)"
+    keys l
+    wait_for "at b3 (pos 14)"
+    keys h
+    wait_for "at b2 (pos 13)"
+    keys End
+    wait_for "at b9 (pos 20)"
+    keys Right   # the last prediction position: stays
+    wait_for "at b9 (pos 20)"
+    keys Home Up
+    # the cursor leaves the most attended source: the cursor line names another one
+    before=$(screen | grep "attends to")
+    keys Down Down
+    i=0
+    while [ "$(screen | grep 'attends to')" = "$before" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    [ "$(screen | grep 'attends to')" != "$before" ] || fail "Up/Down did not move the cursor"
+    keys q
+    wait_exit 0
+    ;;
+random)
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    keys r
+    wait_gone "output   $SORTED"
+    wait_for "output "
+    keys q
+    wait_exit 0
+    ;;
+edit)
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    keys e
+    wait_for "edit: 10 values 0..49"
+    keys C-u
+    keys -l "5 4 x"
+    wait_for "'x' is not allowed"
+    keys Enter
+    wait_for "expected 10 numbers, got 2"
+    keys C-u
+    keys -l "1 2 3 4 5 6 7 8 9 77"
+    keys Enter
+    wait_for "value 77 is outside 0..49"
+    keys Escape
+    wait_gone "edit: 10 values"
+    wait_for "output   $SORTED"   # Esc kept the old list
+    keys e C-u
+    keys -l "9 8 7 6 5 4 3 2 1 0"
+    keys Enter
+    wait_gone "edit: 10 values"
+    wait_for "BOS   9   8   7   6   5   4   3   2   1   0 MID"
+    # a digit other than 1-4 starts the editor with that digit
+    keys 7
+    wait_for "edit: 10 values 0..49"
+    keys BSpace -l "10 20 30 40 49 48 47 46 45 44"
+    keys Enter
+    wait_for "BOS  10  20  30  40  49  48  47  46  45  44 MID"
+    keys q
+    wait_exit 0
+    ;;
+paste)
+    # 100 KB pasted into the editor, invalid UTF-8 and a bare Esc
+    start 120 40 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    awk 'BEGIN { for (i = 0; i < 40000; i++) printf "%d ", i % 50 }' > "$tmp/big.txt"
+    [ "$(wc -c < "$tmp/big.txt")" -ge 100000 ] || fail "paste file too small"
+    keys e C-u
+    t load-buffer -b big "$tmp/big.txt"
+    t paste-buffer -b big -t e2e
+    wait_for "the list is too long" 20
+    keys C-u
+    keys -l "é"   # tmux drops invalid UTF-8 itself: rawbytes.py sends that through a pty
+    wait_for "U+00E9 is not allowed"
+    keys Escape
+    wait_gone "edit: 10 values"
+    keys Escape   # a bare Esc outside the editor does nothing harmful
+    keys Right
+    wait_for "at b1 (pos 12)"
+    keys q
+    wait_exit 0
+    ;;
+ablations)
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    for k in 1 2 3 4 p; do
+        old=$(predictions)
+        keys "$k"
+        wait_change "$old"
+        wait_for "OFF"
+        old=$(predictions)
+        keys "$k"
+        wait_change "$old"
+        wait_gone "OFF"
+    done
+    old=$(predictions)
+    keys a   # block the most attended source of MID: the smallest value
+    wait_change "$old"
+    wait_for "blocked source a6"
+    keys a
+    wait_for "blocked source none"
+    old=$(predictions)
+    keys 1 2
+    wait_change "$old"
+    wait_for "without interventions:"
+    keys x
+    wait_gone "without interventions:"
+    keys q
+    wait_exit 0
+    ;;
+modes)
+    start 160 48 -- --list "$LIST"
+    wait_for "greedy  ? help"
+    keys g
+    wait_for "teacher-forced  ? help"
+    keys c
+    wait_for "QK token-pos"
+    keys c c c
+    wait_for "OV token"
+    keys c
+    wait_for "OV position"
+    keys s
+    wait_for "attention scores"
+    keys '?'
+    wait_for "keys (any key closes this help)"
+    keys q   # closes the help, does not quit
+    wait_gone "keys (any key closes this help)"
+    keys f
+    wait_for "random lists"
+    keys q
+    wait_exit 0
+    ;;
+pages)
+    start 80 24 -- --list "$LIST"
+    wait_for "1 Sort"
+    wait_for "where MID (pos 11) looks"
+    keys Tab
+    wait_for "attention weights"
+    keys Tab
+    wait_for "QK token-token"
+    keys Tab
+    wait_for "where MID (pos 11) looks"
+    keys q
+    wait_exit 0
+    ;;
+resize)
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    t resize-window -t e2e -x 1 -y 1
+    sleep 0.2
+    t resize-window -t e2e -x 30 -y 6
+    wait_for "sortlens needs at least"
+    for s in 2x2 100x30 1x1 45x12 7x3 200x60 80x24; do   # a resize storm
+        t resize-window -t e2e -x "${s%x*}" -y "${s#*x}"
+    done
+    wait_for "1 Sort"
+    t resize-window -t e2e -x 160 -y 48
+    wait_for "output   $SORTED"
+    wait_for "QK token-token"
+    keys q
+    wait_exit 0
+    ;;
+nocolor)
+    start 160 48 NO_COLOR=1 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    t capture-pane -e -p -t e2e > "$tmp/mono.txt"
+    if grep -E -q "(\[|;)(3[0-8]|4[0-8]|9[0-7]|10[0-7])(;|m)" "$tmp/mono.txt"; then   # 39/49 (default colours) are fine
+        fail "colour escapes with NO_COLOR set"
+    fi
+    # the heatmap falls back to the glyph ramp: the BOS row holds '@' (weight 1)
+    screen | grep -q "BOS @@" || fail "no monochrome glyph ramp in the heatmap"
+    keys q
+    wait_exit 0
+    # the same screen with colour has colour escapes
+    t kill-server
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    t capture-pane -e -p -t e2e > "$tmp/colour.txt"
+    grep -q "$(printf '\033')\[[0-9;]*48;5;" "$tmp/colour.txt" || fail "no 256-colour backgrounds without NO_COLOR"
+    keys q
+    wait_exit 0
+    ;;
+terminals)
+    # TERM=dumb, unset, unknown; no tty: a clear message and exit 1
+    main_sock=$sock
+    for term in dumb "" no-such-terminal-xyz; do
+        sock="$main_sock-${term:-unset}"   # a server each: no race with one shutting down
+        out=$(t new-session -d -x 100 -y 10 -s chk \
+            "env -u TERM ${term:+TERM=$term} '$exe' --model '$model' 2> '$tmp/out'; echo \$? > '$tmp/st'; sleep 600" 2>&1)
+        i=0
+        while [ ! -s "$tmp/st" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+        [ "$(cat "$tmp/st" 2>/dev/null)" = 1 ] || fail "TERM='$term': exit $(cat "$tmp/st" 2>/dev/null), expected 1 ($out)"
+        case $term in
+        dumb) grep -q "TERM=dumb cannot move the cursor" "$tmp/out" || fail "TERM=dumb message: $(cat "$tmp/out")" ;;
+        "") grep -q "TERM is not set" "$tmp/out" || fail "unset TERM message: $(cat "$tmp/out")" ;;
+        *) grep -q "is not a terminal type this system knows" "$tmp/out" || fail "unknown TERM message: $(cat "$tmp/out")" ;;
+        esac
+        rm -f "$tmp/st"
+        t kill-server
+    done
+    sock=$main_sock
+    "$exe" --model "$model" < /dev/null 2> "$tmp/out"
+    st=$?
+    [ $st = 1 ] || fail "no tty: exit $st, expected 1"
+    grep -q "needs a terminal" "$tmp/out" || fail "no tty message: $(cat "$tmp/out")"
+    # a bad --list is a usage error (2), a bad option too
+    start 100 30 -- --list "1 2 3"
+    wait_exit 2
+    grep -q "expected 10 numbers, got 3" "$tmp/status" 2>/dev/null || screen | grep -q "expected 10 numbers, got 3" \
+        || fail "bad --list message"
+    ;;
+signals)
+    # Ctrl-C leaves through the same cleanup as q, with 130
+    start 120 40 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    keys C-c
+    wait_exit 130
+    ;;
+suspend)
+    # Ctrl-Z gives the shell back with the terminal restored; fg redraws
+    cat > "$tmp/rc" <<EOF
+PS1='shell$ '
+EOF
+    t new-session -d -s e2e -x 120 -y 40 "env LANG=C.UTF-8 bash --rcfile '$tmp/rc' -i"
+    wait_for 'shell$'
+    keys -l "'$exe' --model '$model' --list '$LIST'"
+    keys Enter
+    wait_for "output   $SORTED"
+    keys C-z
+    wait_for "Stopped"
+    wait_for 'shell$'
+    keys -l "fg"
+    keys Enter
+    wait_for "output   $SORTED"
+    keys Right
+    wait_for "at b1 (pos 12)"
+    keys q
+    wait_gone "output   $SORTED"
+    keys -l 'echo status=$?'
+    keys Enter
+    wait_for "status=0"
+    ;;
+rawbytes)
+    # bytes tmux would not pass: invalid UTF-8, through a pty of our own
+    command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
+    python3 "$(dirname "$0")/rawbytes.py" "$exe" "$model" || fail "rawbytes.py"
+    ;;
+*)
+    echo "unknown scenario $scenario"
+    exit 1
+    ;;
+esac
+echo "PASS [$scenario]"
+exit 0

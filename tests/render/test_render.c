@@ -1,0 +1,606 @@
+/* test_render.c: the render layer read back as text and colour ids.
+ * Expected values come from hand calculations on small hand-made scenes
+ * (never from earlier output of the program). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "panels.h"
+#include "render.h"
+#include "test_util.h"
+
+static const Style MONO_ASCII = {DEPTH_MONO, false};
+static const Style MONO_UTF8 = {DEPTH_MONO, true};
+static const Style C256_UTF8 = {DEPTH_256, true};
+static const Style C8_UTF8 = {DEPTH_8, true};
+
+/* The text of row y of a grid, trailing blanks removed. */
+static const char *row(const Grid *g, int y)
+{
+    static char buf[4096];
+    grid_row_text(g, 0, y, g->w, buf, sizeof buf);
+    size_t n = strlen(buf);
+    while (n > 0 && buf[n - 1] == ' ')
+        buf[--n] = '\0';
+    return buf;
+}
+
+/* ---- a small hand-made scene: n = 3, values 0..5 ---------------------------- */
+
+enum { N = 3, VO = 6, V = 8, T = 8 };
+static int values[N] = {5, 1, 3}, sorted_v[N] = {1, 3, 5};
+static int tokens[T] = {6, 5, 1, 3, 7, 1, 3, 5};   /* BOS 5 1 3 MID 1 3 5 */
+static int pred[N] = {1, 3, 5};
+static float prob[N * VO], pattern[T * T], scores[T * T];
+static float qk_tt[V * V], qk_tp[V * T], qk_pt[T * V], qk_pp[T * T], ov_tok[V * VO], ov_pos[T * VO];
+
+static Scene make_scene(void)
+{
+    for (int i = 0; i < N; i++) {
+        for (int v = 0; v < VO; v++)
+            prob[i * VO + v] = 0.005f;
+        prob[i * VO + pred[i]] = 0.9f;
+        prob[i * VO + (pred[i] + 1) % VO] = 0.08f;
+    }
+    /* uniform attention over the visible keys; scores k - q */
+    for (int q = 0; q < T; q++)
+        for (int k = 0; k < T; k++) {
+            pattern[q * T + k] = k <= q ? 1.0f / (float)(q + 1) : 0.0f;
+            scores[q * T + k] = k <= q ? (float)(k - q) : -INFINITY;
+        }
+    for (int r = 0; r < V; r++)
+        for (int c = 0; c < V; c++)
+            qk_tt[r * V + c] = (float)(r - c);
+    for (int i = 0; i < V * T; i++) {
+        qk_tp[i] = (float)(i % 5) - 2;
+        qk_pt[i] = 1;
+    }
+    for (int i = 0; i < T * T; i++)
+        qk_pp[i] = 0.5f;
+    for (int i = 0; i < V * VO; i++)
+        ov_tok[i] = (i / VO == i % VO) ? 4.0f : -1.0f;
+    for (int i = 0; i < T * VO; i++)
+        ov_pos[i] = 0.25f;
+    Scene sc = {
+        .n = N, .T = T, .Vo = VO, .V = V, .L = 1, .H = 1, .E = 4,
+        .model_label = "toy.safetensors",
+        .values = values, .sorted = sorted_v, .tokens = tokens, .greedy = true,
+        .pred = pred, .prob = prob, .base_pred = NULL,
+        .pattern = pattern, .scores = scores,
+        .qk = {qk_tt, qk_tp, qk_pt, qk_pp}, .ov_tok = ov_tok, .ov_pos = ov_pos,
+        .qk_range = {7, 2, 1, 0.5f}, .ov_range = {4, 0.25f},
+        .sel = N + 1, .cursor = 2, .block_source = -1,
+        .focus_view = CV_QK_TT, .qk_view = CV_QK_TT, .ov_view = CV_OV_TOK,
+        .free_row = -1, .free_col = -1, .free_panel = -1,
+    };
+    return sc;
+}
+
+/* ---- ramps and heat cells ------------------------------------------------- */
+
+START_TEST(test_ramp_levels)
+{
+    /* diverging over [-4, 4]: 21 levels, zero at 10, v/4*10 rounded */
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 0, -4, 4), 10);
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 4, -4, 4), 20);
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, -4, -4, 4), 0);
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 2, -4, 4), 15);
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, -1, -4, 4), 7);   /* -2.5 rounds away from zero: -3 */
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 100, -4, 4), 20); /* clamped */
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, NAN, -4, 4), -1);
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 1, 0, 0), 20);    /* no range: sign only */
+    /* the range is symmetric: [-1, 4] behaves as [-4, 4] */
+    ck_assert_int_eq(ramp_level(RAMP_DIVERGING, 2, -1, 4), 15);
+    /* sequential over [0, 1]: 16 levels, t*15 rounded */
+    ck_assert_int_eq(ramp_level(RAMP_SEQUENTIAL, 0, 0, 1), 0);
+    ck_assert_int_eq(ramp_level(RAMP_SEQUENTIAL, 1, 0, 1), 15);
+    ck_assert_int_eq(ramp_level(RAMP_SEQUENTIAL, 0.5f, 0, 1), 8);   /* 7.5 -> 8 */
+    ck_assert_int_eq(ramp_level(RAMP_SEQUENTIAL, 0.2f, 0, 1), 3);
+    ck_assert_int_eq(ramp_level(RAMP_SEQUENTIAL, -3, 0, 1), 0);
+    ck_assert_int_eq(ramp_color(RAMP_DIVERGING, 10), COL_DIV0 + 10);
+    ck_assert_int_eq(ramp_color(RAMP_SEQUENTIAL, 3), COL_SEQ0 + 3);
+}
+END_TEST
+
+START_TEST(test_monochrome_ramps)
+{
+    /* sequential: the ten-step ASCII ramp " .:-=+*#%@", level l -> index round(l*9/15) */
+    const char *ramp = " .:-=+*#%@";
+    for (int l = 0; l < SEQ_LEVELS; l++) {
+        int idx = (l * 9 + 7) / 15;   /* round half up, as lround for these values */
+        ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_SEQUENTIAL, l), (uint32_t)ramp[idx]);
+    }
+    /* diverging: zero blank, four steps a side with different shapes */
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 10), ' ');
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 20), '#');
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 11), '.');
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 0), '%');
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 9), ',');
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 15), '+');   /* mag 5 -> ceil(20/10) = 2 */
+    ck_assert_uint_eq(ramp_glyph(MONO_ASCII, RAMP_DIVERGING, 5), '-');
+    /* monochrome uses the ASCII ramps even in UTF-8 (finer than shade blocks) */
+    ck_assert_uint_eq(ramp_glyph(MONO_UTF8, RAMP_SEQUENTIAL, 15), '@');
+    /* 8 colours with UTF-8: shade blocks carry the size */
+    ck_assert_uint_eq(ramp_glyph(C8_UTF8, RAMP_DIVERGING, 20), 0x2588);
+    ck_assert_uint_eq(ramp_glyph(C8_UTF8, RAMP_DIVERGING, 0), 0x2588);
+    ck_assert_uint_eq(ramp_glyph(C8_UTF8, RAMP_DIVERGING, 11), 0x2591);
+    ck_assert_uint_eq(ramp_glyph(C8_UTF8, RAMP_SEQUENTIAL, 0), ' ');
+}
+END_TEST
+
+START_TEST(test_heat_cells_by_depth)
+{
+    /* 256 colours: the colour is the background, the glyph blank */
+    Cell c = heat_cell(C256_UTF8, RAMP_DIVERGING, 2, -4, 4);
+    ck_assert_uint_eq(c.ch, ' ');
+    ck_assert_int_eq(c.bg, COL_DIV0 + 15);
+    /* monochrome: the glyph alone */
+    c = heat_cell(MONO_ASCII, RAMP_DIVERGING, -4, -4, 4);
+    ck_assert_uint_eq(c.ch, '%');
+    ck_assert_int_eq(c.bg, COL_DEFAULT);
+    ck_assert_int_eq(c.fg, COL_DEFAULT);
+    /* 8 colours: glyph for the size, the ramp colour as fg (mapped to the sign's hue) */
+    c = heat_cell(C8_UTF8, RAMP_DIVERGING, 4, -4, 4);
+    ck_assert_uint_eq(c.ch, 0x2588);
+    ck_assert_int_eq(c.fg, COL_DIV0 + 20);
+    ck_assert_int_eq(palette_ansi8(c.fg), 1);                 /* red */
+    ck_assert_int_eq(palette_ansi8(COL_DIV0 + 2), 4);         /* blue */
+    /* half blocks: upper half = top value (fg), lower = bottom value (bg) */
+    c = heat_cell_pair(C256_UTF8, RAMP_DIVERGING, -4, 4, -4, 4);
+    ck_assert_uint_eq(c.ch, 0x2580);
+    ck_assert_int_eq(c.fg, COL_DIV0 + 0);
+    ck_assert_int_eq(c.bg, COL_DIV0 + 20);
+    /* an odd last row: the lower half stays blank */
+    c = heat_cell_pair(C256_UTF8, RAMP_DIVERGING, 4, NAN, -4, 4);
+    ck_assert_int_eq(c.fg, COL_DIV0 + 20);
+    ck_assert_int_eq(c.bg, COL_DEFAULT);
+    /* no half blocks without UTF-8: falls back to one value per cell */
+    Style ascii256 = {DEPTH_256, false};
+    ck_assert(!style_half_blocks(ascii256));
+    c = heat_cell_pair(ascii256, RAMP_DIVERGING, 4, -4, -4, 4);
+    ck_assert_uint_eq(c.ch, ' ');
+    ck_assert_int_eq(c.bg, COL_DIV0 + 20);
+}
+END_TEST
+
+START_TEST(test_palette)
+{
+    /* ramp ends are the published anchors */
+    ck_assert_uint_eq(palette_rgb(COL_DIV0), 0x053061);
+    ck_assert_uint_eq(palette_rgb(COL_DIV0 + DIV_CENTER), 0xf7f7f7);
+    ck_assert_uint_eq(palette_rgb(COL_DIV0 + DIV_LEVELS - 1), 0x67001f);
+    ck_assert_uint_eq(palette_rgb(COL_SEQ0), 0x440154);
+    ck_assert_uint_eq(palette_rgb(COL_SEQ0 + SEQ_LEVELS - 1), 0xfde725);
+    /* level 1 of RdBu: halfway between the first two anchors 0x053061 and 0x2166ac */
+    ck_assert_uint_eq(palette_rgb(COL_DIV0 + 1), ((0x05 + 0x21 + 1) / 2) << 16 | ((0x30 + 0x66 + 1) / 2) << 8 | ((0x61 + 0xac + 1) / 2));
+    /* xterm-256: 16 + 36 r + 6 g + b on the cube levels 0,95,135,175,215,255; greys 232.. */
+    ck_assert_int_eq(rgb_to_xterm256(0xff0000), 196);
+    ck_assert_int_eq(rgb_to_xterm256(0x000000), 16);
+    ck_assert_int_eq(rgb_to_xterm256(0xffffff), 231);
+    ck_assert_int_eq(rgb_to_xterm256(0x808080), 244);   /* grey 8 + 10*12 = 128 */
+    ck_assert_int_eq(rgb_to_xterm256(0x5f87af), 16 + 36 * 1 + 6 * 2 + 3);
+    ck_assert_int_eq(rgb_to_ansi8(0xff0000), 1);
+    ck_assert_int_eq(rgb_to_ansi8(0x0000ff), 4);
+    ck_assert_int_eq(rgb_to_ansi8(0xf0f0f0), 7);
+    /* ink: dark on white, light on dark blue */
+    ck_assert_int_eq(palette_ink_on(COL_DIV0 + DIV_CENTER), COL_INK_DARK);
+    ck_assert_int_eq(palette_ink_on(COL_DIV0), COL_INK_LIGHT);
+    /* the default colour stays the terminal's */
+    ck_assert_int_eq(palette_xterm256(COL_DEFAULT), -1);
+    ck_assert_int_eq(palette_ansi8(COL_DEFAULT), -1);
+}
+END_TEST
+
+/* ---- colour bar ----------------------------------------------------------- */
+
+START_TEST(test_colorbar)
+{
+    Grid *g = grid_new(20, 1);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    /* "-2.00" (5) + space + cells + space + "+2.00" (5): 20 - 12 = 8 cells,
+     * made odd (7) so that the middle one is exactly zero */
+    int used = render_colorbar(&cv, 0, 0, 20, RAMP_DIVERGING, -2, 2);
+    ck_assert_int_eq(used, 19);
+    char *text = grid_dump_text(g);
+    ck_assert_str_eq(text, "-2.00         +2.00\n");
+    free(text);
+    char *cols = grid_dump_colors(g, true);
+    /* cells at -2, -4/3, -2/3, 0, 2/3, 4/3, 2: levels 0, 3, 7, 10, 13, 17, 20
+     * -> '0' '3' '7' 'z' 'c' 'g' 'j' (see grid_dump_colors) */
+    ck_assert_int_eq(cols[6], '0');
+    ck_assert_int_eq(cols[7], '3');
+    ck_assert_int_eq(cols[8], '7');
+    ck_assert_int_eq(cols[9], 'z');
+    ck_assert_int_eq(cols[10], 'c');
+    ck_assert_int_eq(cols[11], 'g');
+    ck_assert_int_eq(cols[12], 'j');
+    free(cols);
+    /* sequential in monochrome: the glyph ramp, from blank to '@' */
+    grid_clear(g);
+    cv = canvas_of(g, MONO_ASCII);
+    render_colorbar(&cv, 0, 0, 19, RAMP_SEQUENTIAL, 0, 1);
+    /* 12 cells at i/11 (no ties): levels round(15i/11) = 0 1 3 4 5 7 8 10 11 12 14 15,
+     * glyph index round(9l/15) = 0 1 2 2 3 4 5 6 7 7 8 9 */
+    ck_assert_str_eq(row(g, 0), "0  .::-=+*##%@ 1.00");
+    /* no room for a bar: the range alone */
+    grid_clear(g);
+    render_colorbar(&cv, 0, 0, 8, RAMP_SEQUENTIAL, 0, 1);
+    ck_assert_str_eq(row(g, 0), "0..1.00");
+    grid_free(g);
+}
+END_TEST
+
+/* ---- panels --------------------------------------------------------------- */
+
+START_TEST(test_token_strip)
+{
+    Scene sc = make_scene();
+    Grid *g = grid_new(80, 2);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    int first = render_strip(&cv, &sc, 4, -1);
+    ck_assert_int_eq(first, 0);
+    ck_assert_str_eq(row(g, 0), "tokens   BOS   5   1   3 MID   1   3   5");
+    /* marks: '^' under the query (MID, pos 4), '|' under the cursor (pos 2) */
+    const char *marks = row(g, 1);
+    ck_assert_int_eq(marks[9 + 4 * 4 + 2], '^');
+    ck_assert_int_eq(marks[9 + 2 * 4 + 1], '|');
+    ck_assert_ptr_nonnull(strstr(marks, "^ query MID"));
+    ck_assert_ptr_nonnull(strstr(marks, "| source a2"));
+    /* the query cell is highlighted, the cursor cell too */
+    ck_assert_int_eq(grid_cell(g, 9 + 4 * 4 + 1, 0)->bg, COL_SELECT);
+    ck_assert_int_eq(grid_cell(g, 9 + 2 * 4 + 1, 0)->bg, COL_CURSOR);
+    /* clicks on a token cell name its position */
+    ck_assert_int_eq(grid_cell(g, 9 + 3 * 4 + 1, 0)->tag, TAG_TOKEN);
+    ck_assert_int_eq(grid_cell(g, 9 + 3 * 4 + 1, 0)->ta, 3);
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_token_strip_scrolls)
+{
+    Scene sc = make_scene();
+    sc.sel = 6;
+    sc.cursor = 5;
+    Grid *g = grid_new(9 + 3 * 4, 2);   /* room for three cells */
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    int first = render_strip(&cv, &sc, 4, -1);
+    /* the query (6), its prediction (7) and the cursor (5) stay in view */
+    ck_assert_int_eq(first, 5);
+    ck_assert_str_eq(row(g, 0), "tokens  ~  1   3   5");
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_prediction_rows)
+{
+    Scene sc = make_scene();
+    int wrong[N] = {1, 4, 5};
+    sc.pred = wrong;
+    for (int v = 0; v < VO; v++)
+        prob[1 * VO + v] = v == 4 ? 0.6f : v == 3 ? 0.3f : 0.025f;
+    Grid *g = grid_new(60, 3);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_predictions(&cv, &sc, 4, 0);
+    /* under b1..b3 (positions 5..7, columns 9 + 4p): value + right/wrong mark */
+    ck_assert_str_eq(row(g, 0), "predicts                      1+  4x  5+");
+    /* floor of the percentage (0.9f * 100 rounds to 90.0f) */
+    ck_assert_str_eq(row(g, 1), "p %                           90  60  90");
+    ck_assert_str_eq(row(g, 2), "runner-up                     2   3   0");
+    /* the wrong value is marked as such in colour too */
+    ck_assert_int_eq(grid_cell(g, 9 + 6 * 4 + 1, 0)->fg, COL_BAD);
+    ck_assert_int_eq(grid_cell(g, 9 + 7 * 4 + 1, 0)->fg, COL_GOOD);
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_output_line)
+{
+    Scene sc = make_scene();
+    Grid *g = grid_new(90, 1);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_output_line(&cv, &sc);
+    ck_assert_str_eq(row(g, 0), "output   1 3 5  + sorted");
+    int wrong[N] = {1, 4, 5};
+    sc.pred = wrong;
+    sc.base_pred = pred;   /* an intervention changed b2 */
+    grid_clear(g);
+    render_output_line(&cv, &sc);
+    ck_assert_str_eq(row(g, 0), "output   1 4 5  x 2/3 right   without interventions: 1 3 5 (3/3)");
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_attention_heatmap_mono)
+{
+    Scene sc = make_scene();
+    int w, h;
+    render_attention_size(&sc, 2, &w, &h);
+    ck_assert_int_eq(w, 5 + 2 * T);
+    ck_assert_int_eq(h, T + 3);
+    Grid *g = grid_new(w, h);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    /* key labels: B 5 1 3 M 1 3 5, right-aligned in 2 columns */
+    ck_assert_str_eq(row(g, 1), "      B 5 1 3 M 1 3 5");
+    /* row q has weight 1/(q+1) on keys 0..q: q=0 -> 1.0 -> '@'; later keys masked '.' */
+    ck_assert_str_eq(row(g, 2), " BOS @@. . . . . . .");
+    /* q=1: 0.5 -> level 8 -> ramp index round(8*9/15)=5 -> '+' */
+    ck_assert_str_eq(row(g, 3), "   5 ++++. . . . . .");
+    /* q=4 (MID, selected, marked '>'): 0.2 -> level 3 -> index 2 -> ':'; the
+     * cursor (key 2) drawn as brackets */
+    ck_assert_str_eq(row(g, 6), ">MID ::::[]::::. . .");
+    /* the colour bar under the rows */
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "weight 0"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "1.00"));
+    /* a click on a heat cell names query and key */
+    const Cell *c = grid_cell(g, 5 + 2 * 1, 6);
+    ck_assert_int_eq(c->tag, TAG_ATTN);
+    ck_assert_int_eq(c->ta, 4);
+    ck_assert_int_eq(c->tb, 1);
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_attention_heatmap_colours)
+{
+    Scene sc = make_scene();
+    sc.show_scores = true;
+    Grid *g = grid_new(5 + 2 * T, T + 3);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    render_attention(&cv, &sc, 2);
+    /* scores k - q, range max |score| = 7: (q=7, k=0) = -7 -> level 0;
+     * (q=7, k=7) = 0 -> level 10; (q=7, k=4) = -3 -> round(-30/7 = -4.29) = -4 -> 6 */
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_DIV0 + 0);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 7, 2 + 7)->bg, COL_DIV0 + 10);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 4 + 1, 2 + 7)->bg, COL_DIV0 + 6);
+    /* the mask has no colour */
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 5, 2 + 3)->bg, COL_DEFAULT);
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "-7.00"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "+7.00"));
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_circuit_half_blocks)
+{
+    Scene sc = make_scene();
+    int w, h;
+    render_circuit_size(&sc, CV_QK_TT, C256_UTF8, &w, &h);
+    ck_assert_int_eq(w, 4 + V);
+    ck_assert_int_eq(h, 2 + V / 2 + 2);
+    Grid *g = grid_new(w + 30, h);
+    Canvas cv = canvas_sub(canvas_of(g, C256_UTF8), 0, 0, w + 30, h);
+    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    /* m[r][c] = r - c over range 7; line 0 of the matrix holds rows 0 and 1.
+     * column 3: top -3 -> level 6, bottom -2 -> round(-20/7) = -3 -> level 7 */
+    const Cell *c = grid_cell(g, 4 + 3, 2);
+    ck_assert_uint_eq(c->ch, 0x2580);
+    ck_assert_int_eq(c->fg, COL_DIV0 + 6);
+    ck_assert_int_eq(c->bg, COL_DIV0 + 7);
+    /* rows 6, 7 at line 3; column 0: 6 -> round(60/7)=9 -> 19; 7 -> 20 */
+    c = grid_cell(g, 4 + 0, 2 + 3);
+    ck_assert_int_eq(c->fg, COL_DIV0 + 19);
+    ck_assert_int_eq(c->bg, COL_DIV0 + 20);
+    /* marks: query token MID (7) is the row, key token of pos 2 (1) the column */
+    c = grid_cell(g, 4 + 1, 1);
+    ck_assert_uint_eq(c->ch, 0x25bc);
+    c = grid_cell(g, 0, 2 + 3);
+    ck_assert_uint_eq(c->ch, 0x25b6);
+    /* the cursor cell (row 7, col 1) carries a mark in its own value's colour: 6 -> 19 */
+    c = grid_cell(g, 4 + 1, 2 + 3);
+    ck_assert_uint_eq(c->ch, 0x00d7);
+    ck_assert_int_eq(c->bg, COL_DIV0 + 19);
+    ck_assert_int_eq(c->tag, TAG_CIRCUIT);
+    ck_assert_int_eq(c->ta, 7);
+    ck_assert_int_eq(c->tb, 1);
+    /* the value under the cursor */
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + 4), "query MID, key 1: +6.000"));
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_qk_terms_and_contribution)
+{
+    Scene sc = make_scene();
+    float t[4];
+    /* query MID (pos 4, token 7), key pos 2 (token 1) */
+    ck_assert(scene_qk_terms(&sc, 4, 2, t));
+    ck_assert_float_eq(t[0], 6.0f);              /* tt[7][1] = 7 - 1 */
+    ck_assert_float_eq(t[1], (float)((7 * T + 2) % 5) - 2);   /* tp[7][2] */
+    ck_assert_float_eq(t[2], 1.0f);
+    ck_assert_float_eq(t[3], 0.5f);
+    sc.layer = 1;
+    ck_assert(!scene_qk_terms(&sc, 4, 2, t));
+    sc.layer = 0;
+    /* OV: pattern 1/5 times (ov_tok[1][1] = 4 + ov_pos 0.25) */
+    ck_assert_float_eq_tol(scene_ov_contribution(&sc, 4, 2, 1), 0.2f * 4.25f, 1e-6);
+    sc.ov_drop_pos = true;
+    ck_assert_float_eq_tol(scene_ov_contribution(&sc, 4, 2, 1), 0.2f * 4.0f, 1e-6);
+    ck_assert(isnan(scene_ov_contribution(&sc, 4, 5, 1)));   /* masked key */
+}
+END_TEST
+
+START_TEST(test_topk)
+{
+    Scene sc = make_scene();
+    int v[3];
+    float p[3];
+    scene_topk(&sc, 0, v, p, 3);
+    ck_assert_int_eq(v[0], 1);
+    ck_assert_int_eq(v[1], 2);
+    ck_assert_float_eq(p[0], 0.9f);
+    ck_assert_float_eq(p[1], 0.08f);
+    ck_assert_float_eq(p[2], 0.005f);
+}
+END_TEST
+
+/* ---- grids, canvases, text -------------------------------------------------- */
+
+START_TEST(test_canvas_clipping)
+{
+    Grid *g = grid_new(10, 3);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    Canvas sub = canvas_sub(cv, 2, 1, 4, 1);
+    cv_text(&sub, -1, 0, "abcdefgh", COL_DEFAULT, 0);
+    cv_text(&sub, 0, 1, "zzz", COL_DEFAULT, 0);    /* below the sub-canvas: nothing */
+    cv_put(&sub, 4, 0, 'Q', COL_DEFAULT, COL_DEFAULT, 0);
+    char *text = grid_dump_text(g);
+    ck_assert_str_eq(text, "\n  bcde\n\n");
+    free(text);
+    /* sub-canvases past the edges shrink to nothing, never beyond */
+    Canvas far = canvas_sub(cv, 20, 20, 5, 5);
+    ck_assert_int_eq(far.r.w, 0);
+    ck_assert_int_eq(far.r.h, 0);
+    cv_fill(&far, 'X', COL_DEFAULT, COL_DEFAULT, 0);
+    Canvas neg = canvas_sub(cv, -3, -3, 5, 5);
+    ck_assert_int_eq(neg.r.w, 2);
+    ck_assert_int_eq(neg.r.h, 2);
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_tiny_grids)
+{
+    /* every panel on a 1x1 and a 0x0 grid: nothing written outside, no crash */
+    Scene sc = make_scene();
+    for (int size = 0; size <= 2; size++) {
+        Grid *g = grid_new(size, size);
+        ck_assert_ptr_nonnull(g);
+        Canvas cv = canvas_of(g, C256_UTF8);
+        render_title(&cv, &sc, "1 Sort|2 Attention", 0);
+        render_status(&cv, &sc);
+        render_strip(&cv, &sc, 4, -1);
+        render_predictions(&cv, &sc, 4, 0);
+        render_output_line(&cv, &sc);
+        render_pred_detail(&cv, &sc);
+        render_cursor_line(&cv, &sc);
+        render_attention(&cv, &sc, 2);
+        render_cursor_detail(&cv, &sc);
+        render_sources(&cv, &sc);
+        render_circuit(&cv, &sc, CV_OV_POS, 1, false);
+        render_keys(&cv, true);
+        render_help(&cv, &sc);
+        render_editor(&cv, &sc, "1 2", 3, "bad");
+        render_too_small(&cv, 40, 10);
+        if (size == 1)
+            ck_assert_uint_eq(grid_cell(g, 0, 0)->ch, 's');
+        grid_free(g);
+    }
+}
+END_TEST
+
+START_TEST(test_too_small_note)
+{
+    Grid *g = grid_new(20, 4);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_too_small(&cv, 40, 10);
+    char *text = grid_dump_text(g);
+    /* the note wraps over the lines there are */
+    ck_assert_str_eq(text, "sortlens needs at le\nast 40x10 (now 20x4)\n; q quits\n\n");
+    free(text);
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_utf8)
+{
+    const char *s = "a\xc3\xa9\xe2\x96\x80\xff\xc3(\xe0\x80\x80";
+    ck_assert_uint_eq(utf8_next(&s), 'a');
+    ck_assert_uint_eq(utf8_next(&s), 0xe9);
+    ck_assert_uint_eq(utf8_next(&s), 0x2580);
+    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xff */
+    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xc3 without continuation */
+    ck_assert_uint_eq(utf8_next(&s), '(');
+    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* overlong */
+    char out[16];
+    text_sanitize("a\x1b[2Jb\xc3\xa9", out, sizeof out);
+    ck_assert_str_eq(out, "a?[2Jb??");
+    /* control characters never reach the grid */
+    Grid *g = grid_new(4, 1);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    cv_text(&cv, 0, 0, "a\tb\n", COL_DEFAULT, 0);
+    ck_assert_str_eq(row(g, 0), "a?b?");
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_numbers)
+{
+    char b[32];
+    fmt_short(b, sizeof b, 0.25, false);
+    ck_assert_str_eq(b, "0.25");
+    fmt_short(b, sizeof b, 31.44, true);
+    ck_assert_str_eq(b, "+31.4");
+    fmt_short(b, sizeof b, -1040.2, true);
+    ck_assert_str_eq(b, "-1040");
+    fmt_num(b, sizeof b, 3.14159, 6, false);
+    ck_assert_str_eq(b, "3.1416");
+    fmt_num(b, sizeof b, -123456.0, 6, true);
+    ck_assert_str_eq(b, "-1e+05");
+    fmt_num(b, sizeof b, NAN, 6, true);
+    ck_assert_str_eq(b, "nan");
+}
+END_TEST
+
+START_TEST(test_names)
+{
+    Scene sc = make_scene();
+    char b[16];
+    scene_pos_name(&sc, 0, b, sizeof b);
+    ck_assert_str_eq(b, "BOS");
+    scene_pos_name(&sc, 3, b, sizeof b);
+    ck_assert_str_eq(b, "a3");
+    scene_pos_name(&sc, 4, b, sizeof b);
+    ck_assert_str_eq(b, "MID");
+    scene_pos_name(&sc, 7, b, sizeof b);
+    ck_assert_str_eq(b, "b3");
+    scene_token_label(&sc, 6, 1, b, sizeof b);
+    ck_assert_str_eq(b, "B");
+    scene_token_label(&sc, 7, 3, b, sizeof b);
+    ck_assert_str_eq(b, "MID");
+    int rows, cols;
+    scene_circuit_shape(&sc, CV_QK_TP, &rows, &cols);
+    ck_assert_int_eq(rows, V);
+    ck_assert_int_eq(cols, T);
+    scene_circuit_shape(&sc, CV_OV_POS, &rows, &cols);
+    ck_assert_int_eq(rows, T);
+    ck_assert_int_eq(cols, VO);
+    int r, c;
+    scene_circuit_marks(&sc, CV_OV_TOK, &r, &c);   /* source token of pos 2 (1) -> predicted value at MID (1) */
+    ck_assert_int_eq(r, 1);
+    ck_assert_int_eq(c, 1);
+    scene_circuit_marks(&sc, CV_QK_PT, &r, &c);    /* query position 4, key token 1 */
+    ck_assert_int_eq(r, 4);
+    ck_assert_int_eq(c, 1);
+}
+END_TEST
+
+static Suite *render_suite(void)
+{
+    Suite *s = suite_create("render");
+    TCase *tc = tcase_create("render");
+    tcase_add_test(tc, test_ramp_levels);
+    tcase_add_test(tc, test_monochrome_ramps);
+    tcase_add_test(tc, test_heat_cells_by_depth);
+    tcase_add_test(tc, test_palette);
+    tcase_add_test(tc, test_colorbar);
+    tcase_add_test(tc, test_token_strip);
+    tcase_add_test(tc, test_token_strip_scrolls);
+    tcase_add_test(tc, test_prediction_rows);
+    tcase_add_test(tc, test_output_line);
+    tcase_add_test(tc, test_attention_heatmap_mono);
+    tcase_add_test(tc, test_attention_heatmap_colours);
+    tcase_add_test(tc, test_circuit_half_blocks);
+    tcase_add_test(tc, test_qk_terms_and_contribution);
+    tcase_add_test(tc, test_topk);
+    tcase_add_test(tc, test_canvas_clipping);
+    tcase_add_test(tc, test_tiny_grids);
+    tcase_add_test(tc, test_too_small_note);
+    tcase_add_test(tc, test_utf8);
+    tcase_add_test(tc, test_numbers);
+    tcase_add_test(tc, test_names);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(render_suite()); }
