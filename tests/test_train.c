@@ -893,6 +893,13 @@ START_TEST(test_cli_train_usage)
     char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
     expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
     ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+    /* a learning rate that blows up: exit 1, nothing written */
+    char *diverge[] = {"--steps", "200", "--lr", "500", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--batch", "8", NULL};
+    ck_assert_int_eq(run_train(diverge, "/tmp/sortlens-train-never-written", &out, &errtext), 1);
+    ck_assert_msg(strstr(errtext, "training diverged; try a lower --lr"), "%s", errtext);
+    free(out);
+    free(errtext);
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
 }
 END_TEST
 
@@ -923,28 +930,20 @@ END_TEST
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
-    TCase *tc = tcase_create("train");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, test_fd_general_2layer_2head);
-    tcase_add_test(tc, test_fd_tables_1layer_2head);
-    tcase_add_test(tc, test_fd_general_1layer_3head);
-    tcase_add_test(tc, test_paths_agree);
-    tcase_add_test(tc, test_seed_gradients_tables);
-    tcase_add_test(tc, test_seed_gradients_general);
-    tcase_add_test(tc, test_seed_adamw_step1);
-    tcase_add_test(tc, test_adamw_torch_frozen_biases);
-    tcase_add_test(tc, test_adamw_torch_all);
-    tcase_add_test(tc, test_schedule);
-    tcase_add_test(tc, test_init);
-    tcase_add_test(tc, test_short_run_learns_and_is_deterministic);
-    tcase_add_test(tc, test_short_run_two_layers);
-    tcase_add_test(tc, test_evaluate_matches_reference);
-    tcase_add_test(tc, test_bad_tokens_refused);
-    tcase_add_test(tc, test_cli_train_tiny_model);
-    tcase_add_test(tc, test_cli_train_sigint_saves);
-    tcase_add_test(tc, test_cli_train_usage);
-    tcase_add_test(tc, test_bundled_model_in_torch);
-    suite_add_tcase(s, tc);
+    struct { const char *name; const TTest *tests[8]; } cases[] = {
+        {"gradients", {test_fd_general_2layer_2head, test_fd_tables_1layer_2head, test_fd_general_1layer_3head,
+                       test_paths_agree, test_seed_gradients_tables, test_seed_gradients_general, test_bad_tokens_refused}},
+        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_init}},
+        {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference}},
+        {"cli", {test_cli_train_tiny_model, test_cli_train_sigint_saves, test_cli_train_usage, test_bundled_model_in_torch}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_set_timeout(tc, 240);
+        for (int j = 0; j < 8 && cases[i].tests[j]; j++)
+            tcase_add_test(tc, cases[i].tests[j]);
+        suite_add_tcase(s, tc);
+    }
     return s;
 }
 

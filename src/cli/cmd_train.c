@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -74,7 +75,8 @@ static void usage(FILE *out)
         "a terminal, else a plain line every 10 seconds. Ctrl-C stops the run at the\n"
         "end of the current step, saves the model trained so far (its metadata says\n"
         "so) and exits with status 0; a second Ctrl-C stops at once, without saving.\n"
-        "Exit status: 0 saved, 1 could not write the model, 2 bad usage.\n");
+        "Exit status: 0 saved, 1 could not write the model or training diverged\n"
+        "(the loss is no longer a number), 2 bad usage.\n");
 }
 
 /* The command line, shell-quoted where needed, for the metadata.  --out and
@@ -364,6 +366,12 @@ int cmd_train(int argc, char **argv)
         if (trainer_step(t, &loss, &err)) {
             progress_end(&bar);
             cli_error("train: step %ld: %s", step + 1, err.message);
+            goto restore;
+        }
+        if (!isfinite(loss)) {
+            progress_end(&bar);
+            cli_error("train: the loss became %g at step %ld: training diverged; try a lower --lr (now %g)", loss,
+                      step + 1, o.lr);
             goto restore;
         }
         recent_sum += loss - recent[step % FINAL_LOSS_WINDOW];
