@@ -11,6 +11,7 @@
 #include "sortlens/decode.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
+#include "src/core/forward_internal.h"
 #include "test_util.h"
 
 static const ForwardPath paths[2] = {FORWARD_GENERAL, FORWARD_TABLES};
@@ -220,6 +221,30 @@ START_TEST(test_top_k_by_hand)
     ck_assert_int_eq(decode_top_k(logits, 4, 9, idx, prob), 4);
     ck_assert_int_eq(idx[3], 0);
     ck_assert_int_eq(decode_top_k(logits, 4, 0, idx, prob), 0);
+}
+END_TEST
+
+START_TEST(test_argmax_by_hand)
+{
+    /* every length around the 16-lane split, the maximum anywhere, ties,
+     * NaN and -inf, against a plain loop written here */
+    float x[100];
+    for (int n = 1; n <= 100; n++)
+        for (int at = 0; at < n; at += 7) {
+            for (int i = 0; i < n; i++)
+                x[i] = (float)((i * 37) % 11) - 20.0f;
+            x[at] = 5.0f;
+            if (at + 3 < n)
+                x[at + 3] = 5.0f;   /* a tie later on: the first wins */
+            if (at > 0)
+                x[at - 1] = NAN;
+            ck_assert_msg(forward_argmax(x, n) == at, "n %d: %d, expected %d", n, forward_argmax(x, n), at);
+        }
+    for (int i = 0; i < 40; i++)
+        x[i] = NAN;
+    ck_assert_int_eq(forward_argmax(x, 40), 0);
+    x[33] = -INFINITY;
+    ck_assert_int_eq(forward_argmax(x, 40), 33);
 }
 END_TEST
 
@@ -505,6 +530,7 @@ static Suite *decode_suite(void)
     TCase *hand = tcase_create("hand");
     tcase_add_test(hand, test_loss_by_hand);
     tcase_add_test(hand, test_top_k_by_hand);
+    tcase_add_test(hand, test_argmax_by_hand);
     suite_add_tcase(s, hand);
     TCase *greedy = tcase_create("greedy");
     tcase_set_timeout(greedy, 200);

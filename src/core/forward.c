@@ -24,11 +24,12 @@
 
 /* ---- small vector kernels ------------------------------------------------- */
 
-/* The hot loops of the fast path are written over fixed chunks of 16 floats
- * (GCC vector extensions), so that they vectorize without -O3 or -march, and
- * the functions that run them are compiled for AVX-512, AVX2 and baseline
- * x86-64, chosen at load time (GCC target_clones), with a * b + c fused
- * into one instruction (-std=c11 alone forbids that). */
+/* The hot loops of the fast path are written over fixed chunks of 8 floats
+ * (16 for the row combinations on AVX-512) with GCC vector extensions, so
+ * that they vectorize without -O3 or -march, and the functions that run
+ * them are compiled for AVX-512, AVX2 and baseline x86-64, chosen at load
+ * time (GCC target_clones), with a * b + c fused into one instruction
+ * (-std=c11 alone forbids that). */
 #if defined(__GNUC__)
 #define SL_VECTOR 1
 /* 8 floats: a register of AVX2, half of one of AVX-512.  GCC splits a
@@ -102,7 +103,7 @@ SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *re
         y[i] = a[i] + b[i] + c[i];
 }
 
-/* y = a, n floats (rows are short: no call into memcpy) */
+/* y = a, n floats */
 SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
 {
     int i = 0;
@@ -124,13 +125,12 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
         y[i] += a[i];
 }
 
-/* out[0:N] (+)= sum_{k < nk} w[k] R[k, 0:N] (rows ldr apart): one row of
- * pattern @ values.  Each chunk of the row of out stays in registers across
- * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
 #ifdef SL_VECTOR
-/* Accumulators for up to 8 chunks of VW columns at offsets o[0..C), all
- * updated in one pass over the keys: independent chains of multiply-adds
- * keep the FPU busy where one chunk per pass would wait on each add. */
+/* Accumulators (vectors of type VT) for up to 8 chunks of columns at
+ * offsets o[0..C) of a row, all updated in one pass over the keys: they
+ * stay in registers, and their independent chains of multiply-adds keep
+ * the FPU busy where one chunk per pass would wait on each add.  Zero
+ * weights (one-hot, blocked or negligible) are skipped. */
 #define COMBINE_PASS(VT, C, o)                                              \
     do {                                                                \
         VT a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                  \
@@ -231,18 +231,20 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
 }
 
 /* Index of the largest of x[0..n), the first on a tie (as torch.argmax);
- * NaNs are never chosen over a number.  Two passes: the maximum in 16
- * lanes (a select that compiles to a vector max), then the first index
- * holding it; a running "best index" would chain every compare on a load. */
+ * a NaN is never chosen (0 if there is nothing else).  Two passes: the
+ * maximum in 16 lanes (a select that compiles to a vector max), then the
+ * first index holding it; a running "best index" would chain every compare
+ * on a load. */
 SL_CLONES
 int forward_argmax(const float *x, int n)
 {
     int i = 0;
-    float mx = x[0];
+    float mx = -INFINITY;
     if (n >= 32) {
         float m[16];
-        memcpy(m, x, sizeof m);
-        for (i = 16; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            m[j] = -INFINITY;
+        for (i = 0; i + 16 <= n; i += 16)
             for (int j = 0; j < 16; j++)
                 m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
         for (int w = 8; w >= 1; w /= 2)   /* a tree, as halves of a vector */
