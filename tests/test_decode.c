@@ -375,7 +375,8 @@ static void eval_recount(const Model *m, long lists, uint64_t seed, const Interv
     const int n = c->list_len, T = c->n_ctx;
     SlError err = {0};
     ActCache *cache = cache_new(c, 100, T, &err);
-    int values[100 * MODEL_MAX_CTX], tokens[100 * MODEL_MAX_CTX], am[100 * MODEL_MAX_CTX], out[100 * MODEL_MAX_CTX];
+    int *values = malloc(100 * sizeof(int) * T), *tokens = malloc(100 * sizeof(int) * T);
+    int *am = malloc(100 * sizeof(int) * T), *out = malloc(100 * sizeof(int) * T);
     long tok_right = 0, list_right = 0, pos_right[MODEL_MAX_CTX] = {0};
     double loss = 0;
     Rng r;
@@ -406,11 +407,13 @@ static void eval_recount(const Model *m, long lists, uint64_t seed, const Interv
                   res->token_accuracy, tok_right);
     ck_assert_msg(res->list_accuracy == (double)list_right / (double)lists, "list accuracy %.9f, recount %ld",
                   res->list_accuracy, list_right);
-    /* BLAS may round differently for another batch size: relative 1e-7 */
-    ck_assert_msg(fabs(res->loss - loss / ((double)lists * n)) <= 1e-7 * fabs(res->loss), "loss %.12f, recount %.12f", res->loss,
+    /* the logits come from other code (rows, or BLAS with another batch
+     * size) that may round differently: relative 1e-6 */
+    ck_assert_msg(fabs(res->loss - loss / ((double)lists * n)) <= 1e-6 * fabs(res->loss), "loss %.12f, recount %.12f", res->loss,
                   loss / ((double)lists * n));
     for (int i = 0; i < n; i++)
         ck_assert(res->per_position_accuracy[i] == (double)pos_right[i] / (double)lists);
+    free(values), free(tokens), free(am), free(out);
     cache_free(cache);
 }
 

@@ -805,6 +805,11 @@ START_TEST(test_refusals)
     ck_assert_ptr_null(cache_new(&m->cfg, 0, 6, &err));
     ck_assert_int_eq(err.code, SL_EINVAL);
     ck_assert_ptr_null(cache_new(&m->cfg, 1, 7, &err));   /* beyond n_ctx = 6 */
+    ModelConfig wide = m->cfg;
+    wide.d_model = 128;   /* 2^24 x 6 x 128 floats in one layer's array: more than an int counts */
+    ck_assert_ptr_null(cache_new(&wide, 1 << 24, 6, &err));
+    ck_assert_int_eq(err.code, SL_ENOMEM);
+    ck_assert_ptr_nonnull(strstr(err.message, "too large"));
     ck_assert_int_eq(model_forward(m, tok, 3, 6, c, NULL, FORWARD_AUTO, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "3 sequences"));
     ck_assert_int_eq(model_forward(m, tok, 1, 0, c, NULL, FORWARD_AUTO, &err), SL_EINVAL);

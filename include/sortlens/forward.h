@@ -28,6 +28,7 @@ typedef struct ActCache {
     float *logits;       /* [B, T, Vo]       logits */
     float *scratch;      /* implementation workspace */
     size_t scratch_size;
+    void *block;         /* the one allocation the arrays above are carved from */
 } ActCache;
 
 ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err);

@@ -17,9 +17,8 @@ static int argmax_row(const float *x, int n) { return forward_argmax(x, n); }
 /* log sum_j exp(x_j), the float terms summed in double.  Terms below
  * e^-80 of the largest are left out: they cannot change the sum (>= 1) in
  * double either beyond 1e-35, and a confident model has dozens per row. */
-static double logsumexp(const float *x, int n)
+static double logsumexp_from(const float *x, int n, float mx /* the largest x */)
 {
-    float mx = x[argmax_row(x, n)];
     double se = 0.0;
     for (int j = 0; j < n; j++) {
         float d = x[j] - mx;
@@ -28,6 +27,8 @@ static double logsumexp(const float *x, int n)
     }
     return (double)mx + log(se);
 }
+
+static double logsumexp(const float *x, int n) { return logsumexp_from(x, n, x[argmax_row(x, n)]); }
 
 /* Sum over B sequences of the cross-entropy of the logits at the prediction
  * positions n+1..2n against the next token (b_1..b_n), in double: the
@@ -326,6 +327,49 @@ int decode_greedy(const Model *m, const int *values, int B, int *out, int *token
 
 /* ---- evaluation ----------------------------------------------------------------------- */
 
+/* Teacher-forced and greedy evaluation of one list on the tables path.
+ * While the model's own predictions equal the true values, greedy decoding
+ * sees exactly the teacher-forced prefix, so its logits are the
+ * teacher-forced row just computed; only after its first mistake does it
+ * need rows of its own, which start from the key rows the two share. */
+static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
+                             long *pos_right, long *list_right, double *loss)
+{
+    const ModelConfig *c = &r->m->cfg;
+    const int n = c->list_len, Vo = c->d_vocab_out;
+    int diverged = -1;   /* the greedy step whose prediction was first wrong */
+    int wrong = 0;       /* ... and that prediction */
+    tables_run_reset(r);
+    for (int i = 0; i < n; i++) {
+        int q = n + 1 + i, label = tok[q + 1];
+        tables_run_query(r, tok, q, row);
+        int a = argmax_row(row, Vo);
+        if (a == label) {
+            (*tok_right)++;
+            pos_right[i]++;
+        } else if (diverged < 0) {
+            diverged = i;
+            wrong = a;
+        }
+        *loss += logsumexp_from(row, Vo, row[a]) - row[label];
+    }
+    if (diverged < 0) {
+        (*list_right)++;   /* greedy made the true sequence, hence all of it right */
+        return;
+    }
+    /* The list is already wrong; greedy decoding still runs to the end, as
+     * decode_greedy would, from the key rows the two sequences share. */
+    int g[MODEL_MAX_CTX];
+    int qd = n + 1 + diverged;   /* the query that went wrong */
+    memcpy(g, tok, (size_t)(qd + 1) * sizeof *g);
+    g[qd + 1] = wrong;
+    tables_run_rewind(r, qd + 1);
+    for (int q = qd + 1; q < 2 * n + 1; q++) {
+        tables_run_query(r, g, q, row);
+        g[q + 1] = argmax_row(row, Vo);
+    }
+}
+
 int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
                      EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err)
 {
@@ -340,15 +384,20 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
     if (resolved < 0)
         return resolved;
     const int batch = lists < EVAL_BATCH ? (int)lists : EVAL_BATCH;
-    ActCache *cache = cache_new(c, batch, T, err);
+    const bool tables = resolved == FORWARD_TABLES;
+    ActCache *cache = cache_new(c, tables ? 1 : batch, T, err);   /* the tables path needs only its workspace */
+    float *row = malloc((size_t)Vo * sizeof *row);                /* [Vo] */
+    TablesRun run;
     int *values = malloc((size_t)batch * n * sizeof *values);
     int *tokens = malloc((size_t)batch * T * sizeof *tokens);
     int *pred = malloc((size_t)batch * n * sizeof *pred);
     long *pos_right = calloc((size_t)n, sizeof *pos_right);
-    if (!cache || !values || !tokens || !pred || !pos_right) {
+    if (!cache || !values || !tokens || !pred || !pos_right || !row) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
+    if (tables && (rc = tables_run_begin(&run, m, T, cache, iv, err)))
+        goto done;
     Rng rng;
     rng_seed(&rng, seed);
     long tok_right = 0, list_right = 0;
@@ -358,6 +407,11 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
         for (int b = 0; b < nb; b++) {
             task_random_list(c, &rng, values + (size_t)b * n);
             task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+        }
+        if (tables) {
+            for (int b = 0; b < nb; b++)
+                eval_tables_list(&run, tokens + (size_t)b * T, row, &tok_right, pos_right, &list_right, &loss);
+            goto next;
         }
         /* teacher-forced: the logits of the n prediction positions */
         rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, iv, resolved, err);
@@ -380,6 +434,7 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
                 all &= pred[(size_t)b * n + i] == tokens[(size_t)b * T + n + 2 + i];
             list_right += all;
         }
+    next:
         done_lists += nb;
         if (progress)
             progress(progress_ctx, done_lists, lists);
@@ -393,6 +448,7 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
         res->per_position_accuracy[i] = (double)pos_right[i] / (double)lists;
 done:
     cache_free(cache);
+    free(row);
     free(values);
     free(tokens);
     free(pred);

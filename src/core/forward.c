@@ -12,6 +12,7 @@
 #include "sortlens/forward.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +84,21 @@ SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *re
         y[i] = a[i] + b[i] + c[i];
 }
 
+/* y = a, n floats (rows are short: no call into memcpy) */
+SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
+{
+    int i = 0;
+#ifdef SL_VECTOR
+    for (; i + 16 <= n; i += 16) {
+        vf16 x;
+        VLOAD(x, a + i);
+        VSTORE(y + i, x);
+    }
+#endif
+    for (; i < n; i++)
+        y[i] = a[i];
+}
+
 /* y += a, n floats */
 SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
 {
@@ -94,77 +110,96 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
  * pattern @ values.  Each chunk of the row of out stays in registers across
  * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
 #ifdef SL_VECTOR
-/* One chunk of 4 x 16 columns starting at column n, then one of 16 (named
- * accumulators: GCC keeps those in registers, not an array). */
-#define COMBINE_64(n, init)                                             \
+/* Accumulators for up to 8 chunks of 16 columns at offsets o[0..C), all
+ * updated in one pass over the keys: independent chains of multiply-adds
+ * keep the FPU busy where one chunk per pass would wait on each add. */
+#define COMBINE_PASS(C, o)                                              \
     do {                                                                \
         vf16 a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                \
-        if (accumulate) {                                               \
-            VLOAD(a0_, (init));                                         \
-            VLOAD(a1_, (init) + 16);                                    \
-            VLOAD(a2_, (init) + 32);                                    \
-            VLOAD(a3_, (init) + 48);                                    \
+        vf16 a4_ = {0}, a5_ = {0}, a6_ = {0}, a7_ = {0};                \
+        const float *i_ = accumulate ? out : init_a;                    \
+        if (i_) {                                                       \
+            VLOAD(a0_, i_ + (o)[0]);                                    \
+            if ((C) > 1) VLOAD(a1_, i_ + (o)[1]);                       \
+            if ((C) > 2) VLOAD(a2_, i_ + (o)[2]);                       \
+            if ((C) > 3) VLOAD(a3_, i_ + (o)[3]);                       \
+            if ((C) > 4) VLOAD(a4_, i_ + (o)[4]);                       \
+            if ((C) > 5) VLOAD(a5_, i_ + (o)[5]);                       \
+            if ((C) > 6) VLOAD(a6_, i_ + (o)[6]);                       \
+            if ((C) > 7) VLOAD(a7_, i_ + (o)[7]);                       \
+        }                                                               \
+        if (!accumulate && init_b) {                                    \
+            vf16 b_;                                                    \
+            VLOAD(b_, init_b + (o)[0]), a0_ += b_;                      \
+            if ((C) > 1) VLOAD(b_, init_b + (o)[1]), a1_ += b_;         \
+            if ((C) > 2) VLOAD(b_, init_b + (o)[2]), a2_ += b_;         \
+            if ((C) > 3) VLOAD(b_, init_b + (o)[3]), a3_ += b_;         \
+            if ((C) > 4) VLOAD(b_, init_b + (o)[4]), a4_ += b_;         \
+            if ((C) > 5) VLOAD(b_, init_b + (o)[5]), a5_ += b_;         \
+            if ((C) > 6) VLOAD(b_, init_b + (o)[6]), a6_ += b_;         \
+            if ((C) > 7) VLOAD(b_, init_b + (o)[7]), a7_ += b_;         \
         }                                                               \
         for (int k_ = 0; k_ < nk; k_++) {                               \
             float wk_ = w[k_];                                          \
             if (wk_ == 0.0f)                                            \
                 continue;                                               \
-            const float *r_ = R + (size_t)k_ * ldr + (n);               \
-            vf16 x0_, x1_, x2_, x3_;                                    \
-            VLOAD(x0_, r_);                                             \
-            VLOAD(x1_, r_ + 16);                                        \
-            VLOAD(x2_, r_ + 32);                                        \
-            VLOAD(x3_, r_ + 48);                                        \
-            a0_ += wk_ * x0_;                                           \
-            a1_ += wk_ * x1_;                                           \
-            a2_ += wk_ * x2_;                                           \
-            a3_ += wk_ * x3_;                                           \
+            const float *r_ = R + (size_t)k_ * ldr;                     \
+            vf16 x_;                                                    \
+            VLOAD(x_, r_ + (o)[0]), a0_ += wk_ * x_;                    \
+            if ((C) > 1) VLOAD(x_, r_ + (o)[1]), a1_ += wk_ * x_;       \
+            if ((C) > 2) VLOAD(x_, r_ + (o)[2]), a2_ += wk_ * x_;       \
+            if ((C) > 3) VLOAD(x_, r_ + (o)[3]), a3_ += wk_ * x_;       \
+            if ((C) > 4) VLOAD(x_, r_ + (o)[4]), a4_ += wk_ * x_;       \
+            if ((C) > 5) VLOAD(x_, r_ + (o)[5]), a5_ += wk_ * x_;       \
+            if ((C) > 6) VLOAD(x_, r_ + (o)[6]), a6_ += wk_ * x_;       \
+            if ((C) > 7) VLOAD(x_, r_ + (o)[7]), a7_ += wk_ * x_;       \
         }                                                               \
-        VSTORE(out + (n), a0_);                                         \
-        VSTORE(out + (n) + 16, a1_);                                    \
-        VSTORE(out + (n) + 32, a2_);                                    \
-        VSTORE(out + (n) + 48, a3_);                                    \
-    } while (0)
-#define COMBINE_16(n, init)                                             \
-    do {                                                                \
-        vf16 a0_ = {0};                                                 \
-        if (accumulate)                                                 \
-            VLOAD(a0_, (init));                                         \
-        for (int k_ = 0; k_ < nk; k_++) {                               \
-            float wk_ = w[k_];                                          \
-            if (wk_ == 0.0f)                                            \
-                continue;                                               \
-            vf16 x0_;                                                   \
-            VLOAD(x0_, R + (size_t)k_ * ldr + (n));                     \
-            a0_ += wk_ * x0_;                                           \
-        }                                                               \
-        VSTORE(out + (n), a0_);                                         \
+        VSTORE(out + (o)[0], a0_);                                      \
+        if ((C) > 1) VSTORE(out + (o)[1], a1_);                         \
+        if ((C) > 2) VSTORE(out + (o)[2], a2_);                         \
+        if ((C) > 3) VSTORE(out + (o)[3], a3_);                         \
+        if ((C) > 4) VSTORE(out + (o)[4], a4_);                         \
+        if ((C) > 5) VSTORE(out + (o)[5], a5_);                         \
+        if ((C) > 6) VSTORE(out + (o)[6], a6_);                         \
+        if ((C) > 7) VSTORE(out + (o)[7], a7_);                         \
     } while (0)
 #endif
 
+/* out[0:N] = start + sum_{k < nk} w[k] R[k, 0:N] (rows ldr apart): one
+ * row of pattern @ values.  start is out itself when accumulating, else
+ * init_a + init_b (either may be NULL for zero): a row that starts from
+ * a bias is loaded in the same chunks as it is summed, so no chunk waits
+ * on a store of another width. */
 SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk, const float *restrict R,
-                           size_t ldr, int N, bool accumulate)
+                           size_t ldr, int N, bool accumulate, const float *init_a, const float *init_b)
 {
     int n = 0;
 #ifdef SL_VECTOR
     if (N >= 16) {
-        /* A ragged end (N = 50) is done as one more chunk of 16 ending at N,
-         * overlapping the last full one: it starts from the original values
-         * of out, so the overlapped columns come out the same again. */
-        float tail[16];
-        if (accumulate)
-            memcpy(tail, out + N - 16, sizeof tail);
-        for (; n + 64 <= N; n += 64)
-            COMBINE_64(n, out + n);
-        for (; n + 16 <= N; n += 16)
-            COMBINE_16(n, out + n);
-        if (n < N)
-            COMBINE_16(N - 16, tail);
+        for (; n + 128 <= N; n += 128) {
+            const int o[8] = {n, n + 16, n + 32, n + 48, n + 64, n + 80, n + 96, n + 112};
+            COMBINE_PASS(8, o);
+        }
+        if (n + 64 <= N) {
+            const int o[4] = {n, n + 16, n + 32, n + 48};
+            COMBINE_PASS(4, o);
+            n += 64;
+        }
+        if (n < N) {
+            /* At most 4 chunks are left; the last ends at N and may overlap
+             * the one before it (N = 50: columns 32..47 and 34..49).  Every
+             * chunk starts from out as it was before this pass, so the
+             * overlapped columns are computed twice the same way. */
+            const int last = N - 16;
+            const int o[4] = {n < last ? n : last, n + 16 < last ? n + 16 : last, n + 32 < last ? n + 32 : last,
+                              n + 48 < last ? n + 48 : last};
+            COMBINE_PASS(4, o);
+        }
         return;
     }
 #endif
     for (; n < N; n++) {
-        float a = accumulate ? out[n] : 0.0f;
+        float a = accumulate ? out[n] : (init_a ? init_a[n] : 0.0f) + (init_b ? init_b[n] : 0.0f);
         for (int k = 0; k < nk; k++)
             a += w[k] * R[(size_t)k * ldr + n];
         out[n] = a;
@@ -245,7 +280,11 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
      * resid_post; per (b, l, h): the T x T scores and pattern.  With the
      * limits of model.h these stay far below SIZE_MAX, but check anyway. */
     double approx = (double)BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * cap_T;
-    if (approx * sizeof(float) > (double)SIZE_MAX / 2) {
+    /* the forward pass indexes one layer's array with int products */
+    double widest = (double)BT * (double)(D > H * E ? D : H * E);
+    if ((double)H * BT * cap_T > widest)
+        widest = (double)H * BT * cap_T;
+    if (approx * sizeof(float) > (double)SIZE_MAX / 2 || widest > INT_MAX || (double)BT * Vo > INT_MAX) {
         sl_error_set(err, SL_ENOMEM, "activation cache for %d sequences of %d tokens is too large", cap_B, cap_T);
         return NULL;
     }
@@ -254,14 +293,15 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
     size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
     size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
     ActCache *c = calloc(1, sizeof *c);
-    float *mem = c ? alloc_floats(total) : NULL;
-    if (mem)
-        memset(mem, 0, total * sizeof(float));
+    /* calloc (untouched pages stay unmapped until used), aligned by hand */
+    void *block = c ? calloc(total + 16, sizeof(float)) : NULL;
+    float *mem = block ? (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63) : NULL;
     if (!mem) {
         free(c);
         sl_error_set(err, SL_ENOMEM, "out of memory for an activation cache of %zu floats", total);
         return NULL;
     }
+    c->block = block;
     c->cap_B = cap_B;
     c->cap_T = cap_T;
     c->L = cfg->n_layers;
@@ -269,7 +309,6 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
     c->D = cfg->d_model;
     c->E = cfg->d_head;
     c->Vo = cfg->d_vocab_out;
-    /* embed is the start of the block: cache_free frees it. */
 #define CARVE(field, n) (c->field = mem, mem += (n))
     CARVE(embed, n_btd);
     CARVE(pos_embed, n_btd);
@@ -290,7 +329,7 @@ void cache_free(ActCache *c)
 {
     if (!c)
         return;
-    free(c->embed);
+    free(c->block);
     free(c->scratch);
     free(c);
 }
@@ -764,14 +803,26 @@ SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, f
     }
 }
 
-/* The logits' starting row at query q: the direct path, or without it
- * only the biases. */
-SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, float *out)
+/* The logits' starting row at query q, as two rows to add: the direct
+ * path, or without it the biases alone (b_O W_U + b_U). */
+SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, const float **a, const float **b)
 {
-    if (r->iv->drop_direct)
-        memcpy(out, r->bias_out, (size_t)r->Vo * sizeof(float));
+    if (r->iv->drop_direct) {
+        *a = r->bias_out;
+        *b = NULL;
+    } else {
+        *a = r->tb->direct_tok + (size_t)tok[q] * r->Vo;
+        *b = r->tb->direct_pos + (size_t)q * r->Vo;
+    }
+}
+
+/* out = a + b (b may be NULL), n floats */
+SL_INLINE void tables_base_row(float *out, const float *a, const float *b, int n)
+{
+    if (b)
+        vadd(out, a, b, n);
     else
-        vadd(out, r->tb->direct_tok + (size_t)tok[q] * r->Vo, r->tb->direct_pos + (size_t)q * r->Vo, r->Vo);
+        vcopy(out, a, n);
 }
 
 SL_CLONES
@@ -780,18 +831,24 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
     const Intervention *iv = r->iv;
     if (r->keys_ready < q + 1)
         tables_keys(r, tokens, q + 1, false);
-    tables_logit_base(r, tokens, q, logits_row);
+    const float *base_a, *base_b;
+    tables_logit_base(r, tokens, q, &base_a, &base_b);
+    bool started = false;   /* logits_row holds the base and the heads so far */
     for (int h = 0; h < r->H; h++) {
         float *s = r->row_scores + (size_t)h * r->T, *pr = r->row_pattern + (size_t)h * r->T;
         tables_qk_row(r, h, tokens, q, s);
         attention_row(s, pr, q, q + 1, r->div, iv_on(iv, 0, h), iv);
-        if (iv_ablated(iv, 0, h, q)) {
-            if (iv->ablate_kind == ABLATE_MEAN)
-                vacc(logits_row, r->abl_ov + (size_t)h * r->Vo, r->Vo);
+        if (iv_ablated(iv, 0, h, q))
             continue;
-        }
-        row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, true);
+        row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, started,
+                    base_a, base_b);
+        started = true;
     }
+    if (!started)
+        tables_base_row(logits_row, base_a, base_b, r->Vo);
+    for (int h = 0; h < r->H; h++)
+        if (iv_ablated(iv, 0, h, q) && iv->ablate_kind == ABLATE_MEAN)
+            vacc(logits_row, r->abl_ov + (size_t)h * r->Vo, r->Vo);
 }
 
 /* The whole cache for sequence b (T tokens) from the tables. */
@@ -809,52 +866,56 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
     float *ao = c->attn_out + (size_t)b * T * D, *rp = c->resid_post + (size_t)b * T * D;      /* [T, D] */
     float *lg = c->logits + (size_t)b * T * Vo;                                                /* [T, Vo] */
 
-    for (int t = 0; t < T; t++)
-        memcpy(embed + (size_t)t * D, p->W_E + (size_t)tok[t] * D, (size_t)D * sizeof(float));
-    memcpy(pos, p->W_pos, (size_t)T * D * sizeof(float));
-    for (int t = 0; t < T; t++)
+    /* Position by position: everything row t needs from rows before it
+     * (values, key rows) was written a moment ago and is still in L1. */
+    tables_run_reset(r);
+    for (int t = 0; t < T; t++) {
+        float *et = embed + (size_t)t * D, *pt = pos + (size_t)t * D, *at = ao + (size_t)t * D;
+        float *lt = lg + (size_t)t * Vo;
+        vcopy(et, p->W_E + (size_t)tok[t] * D, D);
+        vcopy(pt, p->W_pos + (size_t)t * D, D);
         for (int h = 0; h < H; h++) {
             size_t row = ((size_t)t * H + h) * E, tr = ((size_t)h * V + tok[t]) * E, pr = ((size_t)h * Tn + t) * E;
             vadd(q + row, tb->q_tok + tr, tb->q_pos + pr, E);
             vadd(k + row, tb->k_tok + tr, tb->k_pos + pr, E);
             if (iv->ov_drop_pos && iv_on(iv, 0, h))
-                memcpy(v + row, tb->v_tok + tr, (size_t)E * sizeof(float));
+                vcopy(v + row, tb->v_tok + tr, E);
             else
                 vadd(v + row, tb->v_tok + tr, tb->v_pos + pr, E);
         }
-    tables_run_reset(r);
-    tables_keys(r, tok, T, true);
-
-    for (int t = 0; t < T; t++) {
-        memcpy(ao + (size_t)t * D, p->b_O, (size_t)D * sizeof(float));
-        tables_logit_base(r, tok, t, lg + (size_t)t * Vo);
-    }
-    for (int h = 0; h < H; h++) {
-        bool on = iv_on(iv, 0, h);
-        float *sh = sc + (size_t)h * T * T, *ph = pat + (size_t)h * T * T;
-        const float *voh = r->vo_rows + (size_t)h * r->T * D, *ovh = r->ov_rows + (size_t)h * r->T * Vo;
-        for (int qi = 0; qi < T; qi++) {
-            float *s = sh + (size_t)qi * T, *pr = ph + (size_t)qi * T;
-            tables_qk_row(r, h, tok, qi, s);
-            attention_row(s, pr, qi, T, r->div, on, iv);
-            row_combine(z + (size_t)qi * HE + h * E, pr, qi + 1, v + h * E, (size_t)HE, E, false);
-            if (iv_ablated(iv, 0, h, qi)) {
-                /* hook_z replaced: attn_out and logits get what that z gives */
-                float *zr = z + (size_t)qi * HE + h * E;
-                if (iv->ablate_kind == ABLATE_MEAN) {
-                    memcpy(zr, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
-                    vacc(ao + (size_t)qi * D, r->abl_vo + (size_t)h * D, D);
-                    vacc(lg + (size_t)qi * Vo, r->abl_ov + (size_t)h * Vo, Vo);
-                } else {
+        tables_keys(r, tok, t + 1, true);
+        const float *base_a, *base_b;
+        tables_logit_base(r, tok, t, &base_a, &base_b);
+        bool started = false;   /* at and lt hold the biases and the heads so far */
+        for (int h = 0; h < H; h++) {
+            float *srow = sc + ((size_t)h * T + t) * T, *prow = pat + ((size_t)h * T + t) * T;
+            float *zr = z + (size_t)t * HE + h * E;
+            tables_qk_row(r, h, tok, t, srow);
+            attention_row(srow, prow, t, T, r->div, iv_on(iv, 0, h), iv);
+            if (iv_ablated(iv, 0, h, t)) {
+                /* hook_z replaced; attn_out and the logits get what that z gives, below */
+                if (iv->ablate_kind == ABLATE_MEAN)
+                    vcopy(zr, iv->ablate_mean_z + (size_t)h * E, E);
+                else
                     memset(zr, 0, (size_t)E * sizeof(float));
-                }
                 continue;
             }
-            row_combine(ao + (size_t)qi * D, pr, qi + 1, voh, (size_t)D, D, true);
-            row_combine(lg + (size_t)qi * Vo, pr, qi + 1, ovh, (size_t)Vo, Vo, true);
+            row_combine(zr, prow, t + 1, v + h * E, (size_t)HE, E, false, NULL, NULL);
+            row_combine(at, prow, t + 1, r->vo_rows + (size_t)h * r->T * D, (size_t)D, D, started, p->b_O, NULL);
+            row_combine(lt, prow, t + 1, r->ov_rows + (size_t)h * r->T * Vo, (size_t)Vo, Vo, started, base_a, base_b);
+            started = true;
         }
+        if (!started) {   /* every head ablated at this position */
+            vcopy(at, p->b_O, D);
+            tables_base_row(lt, base_a, base_b, Vo);
+        }
+        for (int h = 0; h < H; h++)
+            if (iv_ablated(iv, 0, h, t) && iv->ablate_kind == ABLATE_MEAN) {
+                vacc(at, r->abl_vo + (size_t)h * D, D);
+                vacc(lt, r->abl_ov + (size_t)h * Vo, Vo);
+            }
+        vadd3(rp + (size_t)t * D, et, pt, at, D);
     }
-    vadd3(rp, embed, pos, ao, T * D);
 }
 
 static int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
