@@ -31,7 +31,12 @@
  * into one instruction (-std=c11 alone forbids that). */
 #if defined(__GNUC__)
 #define SL_VECTOR 1
-typedef float vf16 __attribute__((vector_size(64)));
+/* 8 floats: a register of AVX2, half of one of AVX-512.  GCC splits a
+ * wider generic vector into AVX2 registers badly (through the stack), and
+ * the work here is bound by memory more than by the width of the FPU. */
+#define VW 8
+typedef float vfw __attribute__((vector_size(VW * sizeof(float))));
+typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));   /* AVX-512 only */
 #define VLOAD(v, p) memcpy(&(v), (p), sizeof(v))
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 #endif
@@ -48,13 +53,26 @@ typedef float vf16 __attribute__((vector_size(64)));
 #define SL_INLINE static inline
 #endif
 
+/* Does the CPU run 16-float vectors natively (AVX-512)?  Then the row
+ * combinations use them; a generic vector of 16 floats compiled for AVX2
+ * goes through the stack, so those CPUs take the 8-float code. */
+static bool forward_wide_vectors(void)
+{
+#if defined(SL_VECTOR) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+#else
+    return false;
+#endif
+}
+
 /* y = a + b, n floats */
 SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n)
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + 16 <= n; i += 16) {
-        vf16 x, z;
+    for (; i + VW <= n; i += VW) {
+        vfw x, z;
         VLOAD(x, a + i);
         VLOAD(z, b + i);
         x += z;
@@ -71,8 +89,8 @@ SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *re
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + 16 <= n; i += 16) {
-        vf16 x, z, w;
+    for (; i + VW <= n; i += VW) {
+        vfw x, z, w;
         VLOAD(x, a + i);
         VLOAD(z, b + i);
         VLOAD(w, c + i);
@@ -89,8 +107,8 @@ SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + 16 <= n; i += 16) {
-        vf16 x;
+    for (; i + VW <= n; i += VW) {
+        vfw x;
         VLOAD(x, a + i);
         VSTORE(y + i, x);
     }
@@ -110,13 +128,13 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
  * pattern @ values.  Each chunk of the row of out stays in registers across
  * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
 #ifdef SL_VECTOR
-/* Accumulators for up to 8 chunks of 16 columns at offsets o[0..C), all
+/* Accumulators for up to 8 chunks of VW columns at offsets o[0..C), all
  * updated in one pass over the keys: independent chains of multiply-adds
  * keep the FPU busy where one chunk per pass would wait on each add. */
-#define COMBINE_PASS(C, o)                                              \
+#define COMBINE_PASS(VT, C, o)                                              \
     do {                                                                \
-        vf16 a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                \
-        vf16 a4_ = {0}, a5_ = {0}, a6_ = {0}, a7_ = {0};                \
+        VT a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                  \
+        VT a4_ = {0}, a5_ = {0}, a6_ = {0}, a7_ = {0};                  \
         const float *i_ = accumulate ? out : init_a;                    \
         if (i_) {                                                       \
             VLOAD(a0_, i_ + (o)[0]);                                    \
@@ -129,7 +147,7 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
             if ((C) > 7) VLOAD(a7_, i_ + (o)[7]);                       \
         }                                                               \
         if (!accumulate && init_b) {                                    \
-            vf16 b_;                                                    \
+            VT b_;                                                      \
             VLOAD(b_, init_b + (o)[0]), a0_ += b_;                      \
             if ((C) > 1) VLOAD(b_, init_b + (o)[1]), a1_ += b_;         \
             if ((C) > 2) VLOAD(b_, init_b + (o)[2]), a2_ += b_;         \
@@ -144,7 +162,7 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
             if (wk_ == 0.0f)                                            \
                 continue;                                               \
             const float *r_ = R + (size_t)k_ * ldr;                     \
-            vf16 x_;                                                    \
+            VT x_;                                                      \
             VLOAD(x_, r_ + (o)[0]), a0_ += wk_ * x_;                    \
             if ((C) > 1) VLOAD(x_, r_ + (o)[1]), a1_ += wk_ * x_;       \
             if ((C) > 2) VLOAD(x_, r_ + (o)[2]), a2_ += wk_ * x_;       \
@@ -171,32 +189,38 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
  * a bias is loaded in the same chunks as it is summed, so no chunk waits
  * on a store of another width. */
 SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk, const float *restrict R,
-                           size_t ldr, int N, bool accumulate, const float *init_a, const float *init_b)
+                           size_t ldr, int N, bool accumulate, const float *init_a, const float *init_b, bool wide)
 {
     int n = 0;
 #ifdef SL_VECTOR
-    if (N >= 16) {
-        for (; n + 128 <= N; n += 128) {
-            const int o[8] = {n, n + 16, n + 32, n + 48, n + 64, n + 80, n + 96, n + 112};
-            COMBINE_PASS(8, o);
-        }
-        if (n + 64 <= N) {
-            const int o[4] = {n, n + 16, n + 32, n + 48};
-            COMBINE_PASS(4, o);
-            n += 64;
-        }
-        if (n < N) {
-            /* At most 4 chunks are left; the last ends at N and may overlap
-             * the one before it (N = 50: columns 32..47 and 34..49).  Every
-             * chunk starts from out as it was before this pass, so the
-             * overlapped columns are computed twice the same way. */
-            const int last = N - 16;
-            const int o[4] = {n < last ? n : last, n + 16 < last ? n + 16 : last, n + 32 < last ? n + 32 : last,
-                              n + 48 < last ? n + 48 : last};
-            COMBINE_PASS(4, o);
-        }
-        return;
-    }
+    /* Chunks of W columns (16 on AVX-512, else 8), 8 accumulators a pass
+     * (4 of 16), which fill half the vector registers and leave room for
+     * the loads.  The rest of the row goes in one more pass whose last
+     * chunk ends at N and may overlap the one before (N = 50, W = 8:
+     * columns 40..47 and 42..49); chunks beyond the end repeat it.  Every
+     * chunk starts from out as it was before the pass, so overlapped
+     * columns come out the same each time. */
+#define ROW_PASSES(VT, W, C)                                            \
+    do {                                                                \
+        for (; n + (C) * (W) <= N; n += (C) * (W)) {                    \
+            int o[8];                                                   \
+            for (int c = 0; c < (C); c++)                               \
+                o[c] = n + c * (W);                                     \
+            COMBINE_PASS(VT, C, o);                                     \
+        }                                                               \
+        if (n < N) {                                                    \
+            int o[8];                                                   \
+            for (int c = 0; c < (C); c++)                               \
+                o[c] = n + c * (W) < N - (W) ? n + c * (W) : N - (W);   \
+            COMBINE_PASS(VT, C, o);                                     \
+        }                                                               \
+        return;                                                         \
+    } while (0)
+    if (wide && N >= 16)
+        ROW_PASSES(vf16, 16, 4);
+    if (N >= VW)
+        ROW_PASSES(vfw, VW, 8);
+#undef ROW_PASSES
 #endif
     for (; n < N; n++) {
         float a = accumulate ? out[n] : (init_a ? init_a[n] : 0.0f) + (init_b ? init_b[n] : 0.0f);
@@ -714,6 +738,7 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
     r->Vo = cfg->d_vocab_out;
     r->Tn = cfg->n_ctx;
     r->div = sqrtf((float)r->E);
+    r->wide = forward_wide_vectors();
     const size_t H = (size_t)r->H, D = (size_t)r->D, Vo = (size_t)r->Vo, Tz = (size_t)T;
     size_t need = round16(H * Tz * D) + round16(H * Tz * Vo) + round16(Vo) + round16(H * D) + round16(H * Vo) +
                   2 * round16(H * Tz);
@@ -841,7 +866,7 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
         if (iv_ablated(iv, 0, h, q))
             continue;
         row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, started,
-                    base_a, base_b);
+                    base_a, base_b, r->wide);
         started = true;
     }
     if (!started)
@@ -900,9 +925,10 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
                     memset(zr, 0, (size_t)E * sizeof(float));
                 continue;
             }
-            row_combine(zr, prow, t + 1, v + h * E, (size_t)HE, E, false, NULL, NULL);
-            row_combine(at, prow, t + 1, r->vo_rows + (size_t)h * r->T * D, (size_t)D, D, started, p->b_O, NULL);
-            row_combine(lt, prow, t + 1, r->ov_rows + (size_t)h * r->T * Vo, (size_t)Vo, Vo, started, base_a, base_b);
+            row_combine(zr, prow, t + 1, v + h * E, (size_t)HE, E, false, NULL, NULL, r->wide);
+            row_combine(at, prow, t + 1, r->vo_rows + (size_t)h * r->T * D, (size_t)D, D, started, p->b_O, NULL, r->wide);
+            row_combine(lt, prow, t + 1, r->ov_rows + (size_t)h * r->T * Vo, (size_t)Vo, Vo, started, base_a, base_b,
+                        r->wide);
             started = true;
         }
         if (!started) {   /* every head ablated at this position */
