@@ -578,22 +578,23 @@ static Model *short_run(ModelConfig c, uint64_t seed, long steps, double *final_
 START_TEST(test_short_run_learns_and_is_deterministic)
 {
     ModelConfig c = tiny_cfg(1, 1, 32, 32, 4, 10);
-    double l1, l2, l3;
+    double l1, l2, l3, l4;
     TrainEval ev;
-    Model *a = short_run(c, 1, 400, &l1, &ev);
-    Model *b = short_run(c, 1, 400, &l2, NULL);
-    Model *d = short_run(c, 2, 400, &l3, NULL);
-    printf("  short run (1 layer, d 32, n 4, 10 values, 400 steps): loss %.4f; held out: loss %.4f, tokens %.4f, lists %.4f\n",
+    Model *a = short_run(c, 1, 300, &l1, &ev);
+    printf("  short run (1 layer, d 32, n 4, 10 values, 300 steps): loss %.4f; held out: loss %.4f, tokens %.4f, lists %.4f\n",
            l1, ev.loss, ev.token_accuracy, ev.list_accuracy);
     /* chance is ln 10 = 2.30 */
     ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
     ck_assert_msg(ev.list_accuracy > 0.8, "held-out list accuracy %.4f", ev.list_accuracy);
-    ck_assert(l1 == l2);
-    ck_assert(memcmp(a->param_memory, b->param_memory, a->num_params * sizeof(float)) == 0);
-    ck_assert(memcmp(a->param_memory, d->param_memory, a->num_params * sizeof(float)) != 0);
+    /* the same seed twice: the same bytes; another seed: others */
+    Model *b = short_run(c, 9, 60, &l2, NULL), *d = short_run(c, 9, 60, &l3, NULL), *e = short_run(c, 10, 60, &l4, NULL);
+    ck_assert(l2 == l3);
+    ck_assert(memcmp(b->param_memory, d->param_memory, b->num_params * sizeof(float)) == 0);
+    ck_assert(memcmp(b->param_memory, e->param_memory, b->num_params * sizeof(float)) != 0);
     model_free(a);
     model_free(b);
     model_free(d);
+    model_free(e);
 }
 END_TEST
 
@@ -601,8 +602,8 @@ START_TEST(test_short_run_two_layers)
 {
     ModelConfig c = tiny_cfg(2, 2, 32, 16, 4, 10);
     double l1;
-    Model *a = short_run(c, 3, 400, &l1, NULL);
-    printf("  short run (2 layers, 2 heads, d 32, n 4, 10 values, 400 steps): loss %.4f\n", l1);
+    Model *a = short_run(c, 3, 300, &l1, NULL);
+    printf("  short run (2 layers, 2 heads, d 32, n 4, 10 values, 300 steps): loss %.4f\n", l1);
     ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
     model_free(a);
 }
