@@ -518,8 +518,9 @@ START_TEST(test_valid_edge_cases)
         "{}      ",
         "{\"__metadata__\":null}",
         "{\"__metadata__\":{}}",
-        "{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]},"
-        "\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+        /* one header, split over two lines */
+        ("{\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]},"
+         "\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}"),
     };
     size_t datalen[] = {0, 0, 0, 0, 2};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
