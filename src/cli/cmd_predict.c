@@ -96,7 +96,7 @@ static int predict_values(Predictor *p)
                                : decode_greedy(p->m, p->values, 1, p->pred, p->json ? p->tokens : NULL, p->cache, NULL, &err);
     if (rc) {
         cli_error("%s", err.message);
-        return cli_exit_code(rc) == EXIT_USAGE ? EXIT_USAGE : EXIT_RUNTIME;
+        return cli_exit_code(rc);
     }
     if (p->json)
         return print_json(p);

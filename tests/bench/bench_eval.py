@@ -14,7 +14,7 @@
 
 Each measurement is repeated and the median printed, because the machine
 may be busy with other work; the two sides alternate so that both see the
-same load.
+same load.  Both run on one thread (OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=1).
 
 Usage: python3 bench_eval.py --sortlens BUILD/sortlens --model SEED.pt
            [--lists 10000] [--repeats 3] [--bench-forward BUILD/.../bench-forward]
@@ -30,6 +30,12 @@ import sys
 import time
 
 SKIP = 77
+
+# One thread everywhere, set before torch (and the OpenBLAS under it) load:
+# torch.set_num_threads(1) alone leaves OpenBLAS's own threads running, and
+# the baseline is PyTorch at its best thread count, which is 1.
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 def load_torch():
