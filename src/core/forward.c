@@ -24,11 +24,13 @@
 
 /* ---- small vector kernels ------------------------------------------------- */
 
-/* The hot loops of the fast path are written over fixed chunks of 16 floats
- * (GCC vector extensions), so that they vectorize without -O3 or -march, and
- * the functions that run them are compiled for AVX-512, AVX2 and baseline
- * x86-64, chosen at load time (GCC target_clones), with a * b + c fused
- * into one instruction (-std=c11 alone forbids that). */
+/* The hot loops of the fast path are written over fixed chunks of 8 floats
+ * (16 for the row combinations on AVX-512) with GCC vector extensions, so
+ * that they vectorize without -O3 or -march, and the functions that run
+ * them are compiled for AVX-512, AVX2 and baseline x86-64, chosen at load
+ * time (GCC target_clones), with a * b + c fused into one instruction
+ * (-std=c11 alone forbids that) and short copies kept inline rather than
+ * turned into calls of memcpy. */
 #if defined(__GNUC__)
 #define SL_VECTOR 1
 /* 8 floats: a register of AVX2, half of one of AVX-512.  GCC splits a
@@ -41,7 +43,7 @@ typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));   /* AVX-51
 #define VSTORE(p, v) memcpy((p), &(v), sizeof(v))
 #endif
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
-#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
+#define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast", "no-tree-loop-distribute-patterns")))
 #else
 #define SL_CLONES
 #endif
@@ -102,7 +104,7 @@ SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *re
         y[i] = a[i] + b[i] + c[i];
 }
 
-/* y = a, n floats (rows are short: no call into memcpy) */
+/* y = a, n floats */
 SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
 {
     int i = 0;
@@ -124,13 +126,12 @@ SL_INLINE void vacc(float *restrict y, const float *restrict a, int n)
         y[i] += a[i];
 }
 
-/* out[0:N] (+)= sum_{k < nk} w[k] R[k, 0:N] (rows ldr apart): one row of
- * pattern @ values.  Each chunk of the row of out stays in registers across
- * the keys; zero weights (one-hot, blocked or negligible) are skipped. */
 #ifdef SL_VECTOR
-/* Accumulators for up to 8 chunks of VW columns at offsets o[0..C), all
- * updated in one pass over the keys: independent chains of multiply-adds
- * keep the FPU busy where one chunk per pass would wait on each add. */
+/* Accumulators (vectors of type VT) for up to 8 chunks of columns at
+ * offsets o[0..C) of a row, all updated in one pass over the keys: they
+ * stay in registers, and their independent chains of multiply-adds keep
+ * the FPU busy where one chunk per pass would wait on each add.  Zero
+ * weights (one-hot, blocked or negligible) are skipped. */
 #define COMBINE_PASS(VT, C, o)                                              \
     do {                                                                \
         VT a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                  \
@@ -231,18 +232,20 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
 }
 
 /* Index of the largest of x[0..n), the first on a tie (as torch.argmax);
- * NaNs are never chosen over a number.  Two passes: the maximum in 16
- * lanes (a select that compiles to a vector max), then the first index
- * holding it; a running "best index" would chain every compare on a load. */
+ * a NaN is never chosen (0 if there is nothing else).  Two passes: the
+ * maximum in 16 lanes (a select that compiles to a vector max), then the
+ * first index holding it; a running "best index" would chain every compare
+ * on a load. */
 SL_CLONES
 int forward_argmax(const float *x, int n)
 {
     int i = 0;
-    float mx = x[0];
+    float mx = -INFINITY;
     if (n >= 32) {
         float m[16];
-        memcpy(m, x, sizeof m);
-        for (i = 16; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++)
+            m[j] = -INFINITY;
+        for (i = 0; i + 16 <= n; i += 16)
             for (int j = 0; j < 16; j++)
                 m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
         for (int w = 8; w >= 1; w /= 2)   /* a tree, as halves of a vector */
@@ -521,53 +524,104 @@ static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
 
 /* ---- attention rows, shared by both paths -------------------------------------- */
 
-/* Softmax of s[0..n) into p[0..n); all zeros when every entry is -inf.
- * Weights below e^-80 (1.8e-35) are set to zero instead of computed: they
- * cannot change a float sum that also holds the largest weight (>= 1/n),
- * and as subnormal numbers (which they would become once normalized) they
- * cost x86 a hundred cycles each in every later multiply. */
-SL_INLINE void softmax_inline(const float *restrict s, float *restrict p, int n)
+/* e^-80 (1.8e-35): smaller weights are set to zero instead of computed.
+ * They cannot change a float sum that also holds the largest weight
+ * (>= 1/n), and as subnormal numbers (which they would become once
+ * normalized) they cost x86 a hundred cycles in every later multiply. */
+#define EXP_FLOOR (-80.0f)
+
+#ifdef SL_HAVE_MVEC
+/* glibc's vector math library: expf of 4 floats at once (x86-64 vector ABI,
+ * SSE registers, so every clone may call it). */
+typedef float vf4 __attribute__((vector_size(4 * sizeof(float))));
+typedef int vi4 __attribute__((vector_size(4 * sizeof(int))));
+vf4 _ZGVbN4v_expf(vf4 x);
+#endif
+
+/* p[k] = exp(s[k] - mx) for k < n (0 below EXP_FLOOR); returns their sum. */
+SL_INLINE float exp_shifted(const float *restrict s, float mx, float *restrict p, int n)
 {
-    float mx = -INFINITY;
-    for (int k = 0; k < n; k++)
-        mx = s[k] > mx ? s[k] : mx;
+    float sum = 0.0f;
+    int k = 0;
+#ifdef SL_HAVE_MVEC
+    for (; k + 4 <= n; k += 4) {
+        vf4 d, e;
+        memcpy(&d, s + k, sizeof d);
+        d -= mx;
+        e = _ZGVbN4v_expf(d);
+        vi4 keep = d >= EXP_FLOOR;   /* -1 where kept: a mask of the bits */
+        vi4 bits;
+        memcpy(&bits, &e, sizeof bits);
+        bits &= keep;
+        memcpy(&e, &bits, sizeof e);
+        memcpy(p + k, &e, sizeof e);
+        sum += (e[0] + e[1]) + (e[2] + e[3]);
+    }
+#endif
+    for (; k < n; k++) {
+        float d = s[k] - mx;
+        p[k] = d < EXP_FLOOR ? 0.0f : expf(d);
+        sum += p[k];
+    }
+    return sum;
+}
+
+/* Softmax of s[0..n), whose largest entry is mx, into p[0..n); all zeros
+ * when every entry is -inf. */
+SL_INLINE void softmax_max(const float *restrict s, float mx, float *restrict p, int n)
+{
     if (mx == -INFINITY) {
         memset(p, 0, (size_t)n * sizeof *p);
         return;
     }
-    float sum = 0.0f;
-    for (int k = 0; k < n; k++) {
-        float d = s[k] - mx;
-        p[k] = d < -80.0f ? 0.0f : expf(d);
-        sum += p[k];
-    }
-    float inv = 1.0f / sum;
+    float inv = 1.0f / exp_shifted(s, mx, p, n);
     for (int k = 0; k < n; k++)
         p[k] *= inv;
 }
 
-void forward_softmax(const float *restrict s, float *restrict p, int n) { softmax_inline(s, p, n); }
-
-/* s[0..q] holds a query row's raw q.k; this scales it (divided by sqrt(E)
- * as TL does), masks keys after q (and a blocked key) with -inf up to len,
- * and writes the softmax into pr[0..len).  A row with no key left gets zero
- * weights (its z is then 0).  on: the intervention touches this head. */
-SL_INLINE void attention_row(float *restrict s, float *restrict pr, int q, int len, float div, bool on,
-                                 const Intervention *iv)
+SL_INLINE float row_max(const float *s, int n)
 {
-    for (int k = 0; k <= q; k++)
-        s[k] /= div;
+    float mx = -INFINITY;
+    for (int k = 0; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    return mx;
+}
+
+void forward_softmax(const float *restrict s, float *restrict p, int n) { softmax_max(s, row_max(s, n), p, n); }
+
+/* s[0..q] holds a query row's scaled scores and mx their largest; this
+ * masks keys after q (and a blocked key) with -inf up to len and writes
+ * the softmax into pr[0..len).  A row with no key left gets zero weights
+ * (its z is then 0).  on: the intervention touches this head. */
+SL_INLINE void attention_finish(float *restrict s, float *restrict pr, int q, int len, float mx, bool on,
+                                const Intervention *iv)
+{
     for (int k = q + 1; k < len; k++)
         s[k] = -INFINITY;
-    if (on && iv->block_source >= 0 && iv->block_source <= q)
+    if (on && iv->block_source >= 0 && iv->block_source <= q) {
         s[iv->block_source] = -INFINITY;
-    softmax_inline(s, pr, q + 1);
+        mx = row_max(s, q + 1);
+    }
+    softmax_max(s, mx, pr, q + 1);
     for (int k = q + 1; k < len; k++)
         pr[k] = 0.0f;
     if (on && iv->force_query == q) {
         memset(pr, 0, (size_t)len * sizeof *pr);
         pr[iv->force_source] = 1.0f;   /* force_source <= force_query, validated */
     }
+}
+
+/* The same from a query row's raw q.k in s[0..q]: scaled here (divided by
+ * sqrt(E), as TransformerLens divides). */
+SL_INLINE void attention_row(float *restrict s, float *restrict pr, int q, int len, float div, bool on,
+                             const Intervention *iv)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k <= q; k++) {
+        s[k] /= div;
+        mx = s[k] > mx ? s[k] : mx;
+    }
+    attention_finish(s, pr, q, len, mx, on, iv);
 }
 
 /* ---- checks --------------------------------------------------------------------- */
@@ -798,9 +852,10 @@ SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo
     r->keys_ready = k_end;
 }
 
-/* Raw q.k of query q against keys 0..q for head h: the sum of the four QK
- * tables (tables.h), less the terms the intervention removes. */
-SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
+/* The scores of query q against keys 0..q for head h: the sum of the four
+ * QK tables (tables.h), less the terms the intervention removes, divided by
+ * sqrt(E); returns the largest. */
+SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
 {
     const CircuitTables *tb = r->tb;
     const int V = r->V, Tn = r->Tn, tq = tok[q];
@@ -809,10 +864,14 @@ SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, f
     const float *pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V;    /* [V] */
     const float *pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn;   /* [n_ctx] */
     unsigned off = iv_on(r->iv, 0, h) ? r->iv->qk_terms_off : 0;
+    const float div = r->div;
+    float mx = -INFINITY;
     if (!off) {
-        for (int k = 0; k <= q; k++)
-            s[k] = (tt[tok[k]] + pt[tok[k]]) + (tp[k] + pp[k]);
-        return;
+        for (int k = 0; k <= q; k++) {
+            s[k] = ((tt[tok[k]] + pt[tok[k]]) + (tp[k] + pp[k])) / div;
+            mx = s[k] > mx ? s[k] : mx;
+        }
+        return mx;
     }
     for (int k = 0; k <= q; k++) {
         float a = 0.0f;
@@ -824,8 +883,10 @@ SL_INLINE void tables_qk_row(const TablesRun *r, int h, const int *tok, int q, f
             a += tp[k];
         if (!(off & QK_TERM_POS_POS))
             a += pp[k];
-        s[k] = a;
+        s[k] = a / div;
+        mx = s[k] > mx ? s[k] : mx;
     }
+    return mx;
 }
 
 /* The logits' starting row at query q, as two rows to add: the direct
@@ -861,8 +922,8 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
     bool started = false;   /* logits_row holds the base and the heads so far */
     for (int h = 0; h < r->H; h++) {
         float *s = r->row_scores + (size_t)h * r->T, *pr = r->row_pattern + (size_t)h * r->T;
-        tables_qk_row(r, h, tokens, q, s);
-        attention_row(s, pr, q, q + 1, r->div, iv_on(iv, 0, h), iv);
+        float mx = tables_qk_row(r, h, tokens, q, s);
+        attention_finish(s, pr, q, q + 1, mx, iv_on(iv, 0, h), iv);
         if (iv_ablated(iv, 0, h, q))
             continue;
         row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, started,
@@ -915,8 +976,8 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
         for (int h = 0; h < H; h++) {
             float *srow = sc + ((size_t)h * T + t) * T, *prow = pat + ((size_t)h * T + t) * T;
             float *zr = z + (size_t)t * HE + h * E;
-            tables_qk_row(r, h, tok, t, srow);
-            attention_row(srow, prow, t, T, r->div, iv_on(iv, 0, h), iv);
+            float mx = tables_qk_row(r, h, tok, t, srow);
+            attention_finish(srow, prow, t, T, mx, iv_on(iv, 0, h), iv);
             if (iv_ablated(iv, 0, h, t)) {
                 /* hook_z replaced; attn_out and the logits get what that z gives, below */
                 if (iv->ablate_kind == ABLATE_MEAN)

@@ -23,10 +23,10 @@ typedef struct Bench {
     volatile float sink;
 } Bench;
 
-static double now(void)
+static double now(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -36,18 +36,26 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Median over `rounds` of the mean time of `iters` calls, in microseconds. */
-static double median_us(Bench *b, void (*call)(Bench *), int rounds, int iters)
+/* Medians over `rounds` of the mean time of `iters` calls, in microseconds:
+ * by the wall clock, and in CPU time of this thread (which leaves out the
+ * time other processes had the CPU: the machine may be shared). */
+typedef struct Timing { double wall, cpu; } Timing;
+
+static Timing median_us(Bench *b, void (*call)(Bench *), int rounds, int iters)
 {
-    double t[64];
-    for (int r = 0; r < rounds && r < 64; r++) {
-        double t0 = now();
+    double w[64], c[64];
+    if (rounds > 64)
+        rounds = 64;
+    for (int r = 0; r < rounds; r++) {
+        double w0 = now(CLOCK_MONOTONIC), c0 = now(CLOCK_THREAD_CPUTIME_ID);
         for (int i = 0; i < iters; i++)
             call(b);
-        t[r] = (now() - t0) / iters * 1e6;
+        c[r] = (now(CLOCK_THREAD_CPUTIME_ID) - c0) / iters * 1e6;
+        w[r] = (now(CLOCK_MONOTONIC) - w0) / iters * 1e6;
     }
-    qsort(t, (size_t)rounds, sizeof t[0], cmp_double);
-    return t[rounds / 2];
+    qsort(w, (size_t)rounds, sizeof w[0], cmp_double);
+    qsort(c, (size_t)rounds, sizeof c[0], cmp_double);
+    return (Timing){w[rounds / 2], c[rounds / 2]};
 }
 
 static void one_forward(Bench *b)
@@ -99,13 +107,17 @@ int main(int argc, char **argv)
     for (int p = c->n_layers == 1 ? 0 : 1; p < 2; p++) {
         b.path = paths[p];
         one_forward(&b);   /* the first call sizes the workspace */
-        printf("forward, one list, full cache, %s path: %.3f us (median of 15 runs)\n", names[p],
-               median_us(&b, one_forward, 15, p == 0 ? 20000 : 2000));
-        printf("greedy decoding, one list, %s path: %.3f us (median of 15 runs)\n", names[p],
-               median_us(&b, one_greedy, 15, p == 0 ? 20000 : 500));
-        if (p == 0)   /* the general path takes seconds here: see bench_eval.py for eval */
-            printf("decode_eval, 10000 lists, %s path: %.1f ms (median of 5 runs)\n", names[p],
-                   median_us(&b, eval_10k, 5, 1) / 1000);
+        Timing t = median_us(&b, one_forward, 15, p == 0 ? 20000 : 2000);
+        printf("forward, one list, full cache, %s path: %.3f us wall, %.3f us CPU (medians of 15 runs)\n", names[p],
+               t.wall, t.cpu);
+        t = median_us(&b, one_greedy, 15, p == 0 ? 20000 : 500);
+        printf("greedy decoding, one list, %s path: %.3f us wall, %.3f us CPU (medians of 15 runs)\n", names[p], t.wall,
+               t.cpu);
+        if (p == 0) {   /* the general path takes seconds here: see bench_eval.py for eval */
+            t = median_us(&b, eval_10k, 5, 1);
+            printf("decode_eval, 10000 lists, %s path: %.1f ms wall, %.1f ms CPU (medians of 5 runs)\n", names[p],
+                   t.wall / 1000, t.cpu / 1000);
+        }
     }
     cache_free(b.cache);
     model_free(b.m);
