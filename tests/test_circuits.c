@@ -1087,22 +1087,6 @@ END_TEST
 
 /* ---- the command line ---------------------------------------------------------- */
 
-/* build/sortlens, beside this test's directory (build/tests/test-circuits). */
-static const char *sortlens_exe(void)
-{
-    static char path[1200];
-    char self[1024];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return NULL;
-    *slash = '\0';
-    snprintf(path, sizeof path, "%s/../sortlens", self);
-    return access(path, X_OK) == 0 ? path : NULL;
-}
 
 static char tmpdir[64];
 

@@ -183,22 +183,6 @@ END_TEST
 
 /* ---- the command line: convert and info ----------------------------------- */
 
-/* build/sortlens, found from this test's own path (build/tests/test-pt). */
-static const char *sortlens_exe(void)
-{
-    static char path[1024];
-    char self[900];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return NULL;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return NULL;
-    *slash = '\0';
-    snprintf(path, sizeof path, "%s/../sortlens", self);
-    return access(path, X_OK) == 0 ? path : NULL;
-}
 
 /* Runs a shell command; returns its exit status and its stderr in errbuf. */
 static int run(const char *cmd, char *errbuf, size_t errsize)

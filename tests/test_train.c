@@ -694,22 +694,6 @@ END_TEST
 
 /* ---- the command line ------------------------------------------------------ */
 
-/* build/sortlens, beside build/tests/test-train. */
-static const char *sortlens_exe(void)
-{
-    static char path[PATH_MAX + 16];
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len <= 0)
-        return NULL;
-    self[len] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return NULL;
-    *slash = '\0';
-    snprintf(path, sizeof path, "%s/../sortlens", self);
-    return access(path, X_OK) == 0 ? path : NULL;
-}
 
 /* Starts argv (argv[0] = the executable) with stdout and stderr to files;
  * returns the pid. */

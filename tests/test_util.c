@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const char *join(const char *env, const char *fallback, const char *relative, char *buf, size_t size)
@@ -27,6 +28,22 @@ const char *testdata_path(const char *relative)
     static int next;
     char *b = buf[next++ % 8];
     return join("SORTLENS_TESTDATA", "tests/data", relative, b, PATH_MAX);
+}
+
+const char *sortlens_exe(void)
+{
+    static char path[PATH_MAX + 16];
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0)
+        return NULL;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return NULL;
+    *slash = '\0';
+    snprintf(path, sizeof path, "%s/../sortlens", self);
+    return access(path, X_OK) == 0 ? path : NULL;
 }
 
 double max_abs_diff(const float *a, const float *b, size_t n)

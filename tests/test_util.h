@@ -14,6 +14,10 @@ const char *shared_path(const char *relative);
 /* Path of a file under tests/data. */
 const char *testdata_path(const char *relative);
 
+/* build/sortlens, found from the test's own path (build/tests/test-NAME),
+ * or NULL if it is not there. */
+const char *sortlens_exe(void);
+
 /* Max |a - b| over n floats. */
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
