@@ -320,8 +320,10 @@ nocolor)
     screen | grep -q "BOS @@" || fail "no monochrome glyph ramp in the heatmap"
     keys q
     wait_exit 0
-    # the same screen with colour has colour escapes
+    # the same screen with colour has colour escapes; a server of its own,
+    # since a new session on a server still shutting down can fail to start
     t kill-server
+    sock="$sock-colour"
     start 160 48 -- --list "$LIST"
     wait_for "output   $SORTED"
     t capture-pane -e -p -t e2e > "$tmp/colour.txt"
