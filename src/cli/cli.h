@@ -39,6 +39,10 @@ void progress_end(Progress *p);
 /* A ProgressFn (decode.h) adapter whose ctx is a Progress. */
 void progress_callback(void *ctx, long done, long total);
 
+/* Reports a getopt_long failure of subcommand cmd (c is ':' for a missing
+ * value, else an unknown option) and returns EXIT_USAGE. */
+int cli_getopt_error(const char *cmd, int c, char **argv);
+
 double cli_now(void);   /* monotonic seconds */
 
 /* Parses a non-negative long / a double option value; prints a usage error. */

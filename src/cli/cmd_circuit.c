@@ -147,15 +147,8 @@ int cmd_circuit(int argc, char **argv)
             format = optarg;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':':
-            cli_error("circuit: %s needs a value; try 'sortlens circuit --help'", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                cli_error("circuit: unknown option '-%c'; try 'sortlens circuit --help'", optopt);
-            else
-                cli_error("circuit: unknown option '%s'; try 'sortlens circuit --help'", argv[optind - 1]);
-            return EXIT_USAGE;
+        default:   /* ':' (missing value) or '?' (unknown option) */
+            return cli_getopt_error("circuit", ch, argv);
         }
     }
     if (optind >= argc) {

@@ -189,15 +189,8 @@ int cmd_explain(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':':
-            cli_error("explain: %s needs a value; try 'sortlens explain --help'", argv[optind - 1]);
-            return EXIT_USAGE;
-        default:
-            if (optopt)
-                cli_error("explain: unknown option '-%c'; try 'sortlens explain --help'", optopt);
-            else
-                cli_error("explain: unknown option '%s'; try 'sortlens explain --help'", argv[optind - 1]);
-            return EXIT_USAGE;
+        default:   /* ':' (missing value) or '?' (unknown option) */
+            return cli_getopt_error("explain", ch, argv);
         }
     }
     if (optind < argc) {

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -76,6 +77,17 @@ Model *cli_load_model(const char *path)
     if (!m)
         cli_error("%s", err.message);
     return m;
+}
+
+int cli_getopt_error(const char *cmd, int c, char **argv)
+{
+    if (c == ':')
+        cli_error("%s: %s needs a value; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
+    else if (optopt)
+        cli_error("%s: unknown option '-%c'; try 'sortlens %s --help'", cmd, optopt, cmd);
+    else
+        cli_error("%s: unknown option '%s'; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
+    return EXIT_USAGE;
 }
 
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out)

@@ -349,6 +349,26 @@ static void tables_build(Trainer *t)
  * so the head's share of the logits is pattern [n, Tk] times ovk [Tk, Vo]:
  * a product over the Tk = 2n + 1 keys a prediction can see instead of over
  * all VT table rows. */
+
+/* Softmax of row[0..i] (the keys query i may see) in place; row[i+1..len-1]
+ * (the causal mask) becomes zero. */
+static void softmax_causal_row(float *row, int i, int len)
+{
+    float mx = -INFINITY, sum = 0.0f;
+    for (int j = 0; j <= i; j++)
+        if (row[j] > mx)
+            mx = row[j];
+    for (int j = 0; j <= i; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j <= i; j++)
+        row[j] *= inv;
+    for (int j = i + 1; j < len; j++)
+        row[j] = 0.0f;
+}
+
 static void tables_forward(Trainer *t, const int *tokens, int B)
 {
     const ModelConfig *c = &t->model->cfg;
@@ -380,23 +400,9 @@ static void tables_forward(Trainer *t, const int *tokens, int B)
                 int i = P0 + ii;
                 const float *rT = qk + (size_t)tok[i] * VT, *rP = qk + (size_t)(V + i) * VT;
                 float *pp = ws->pat + (bh * n + ii) * Tk;   /* [Tk] */
-                float mx = -INFINITY;
-                for (int j = 0; j <= i; j++) {
-                    float s = ((rT[tok[j]] + rP[tok[j]]) + (rT[V + j] + rP[V + j])) * inv_scale;
-                    pp[j] = s;
-                    if (s > mx)
-                        mx = s;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j <= i; j++) {
-                    pp[j] = expf(pp[j] - mx);
-                    sum += pp[j];
-                }
-                float inv = 1.0f / sum;
                 for (int j = 0; j <= i; j++)
-                    pp[j] *= inv;
-                for (int j = i + 1; j < Tk; j++)
-                    pp[j] = 0.0f;
+                    pp[j] = ((rT[tok[j]] + rP[tok[j]]) + (rT[V + j] + rP[V + j])) * inv_scale;
+                softmax_causal_row(pp, i, Tk);
             }
             gemm(false, false, n, Vo, Tk, 1.0f, ws->pat + bh * n * Tk, Tk, ovk, Vo, 1.0f, lg, Vo);
         }
@@ -589,21 +595,8 @@ static void general_forward(Trainer *t, const int *tokens, int B)
                 size_t off = (size_t)b * T * HE + (size_t)h * E;
                 float *P = pat + ((size_t)b * H + h) * T * T;
                 gemm(false, true, T, T, E, inv_scale, q + off, HE, k + off, HE, 0.0f, P, T);
-                for (int i = 0; i < T; i++) {
-                    float *row = P + (size_t)i * T, mx = -INFINITY, sum = 0.0f;
-                    for (int j = 0; j <= i; j++)
-                        if (row[j] > mx)
-                            mx = row[j];
-                    for (int j = 0; j <= i; j++) {
-                        row[j] = expf(row[j] - mx);
-                        sum += row[j];
-                    }
-                    float inv = 1.0f / sum;
-                    for (int j = 0; j <= i; j++)
-                        row[j] *= inv;
-                    for (int j = i + 1; j < T; j++)
-                        row[j] = 0.0f;
-                }
+                for (int i = 0; i < T; i++)
+                    softmax_causal_row(P + (size_t)i * T, i, T);
                 gemm(false, false, T, E, T, 1.0f, P, T, v + off, HE, 0.0f, z + off, HE);
             }
         memcpy(Xn, X, BT * D * sizeof(float));
