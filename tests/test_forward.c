@@ -540,6 +540,35 @@ START_TEST(test_plain_one_layer)
 }
 END_TEST
 
+START_TEST(test_plain_one_layer_wide)
+{
+    /* shapes whose one-layer rows go through the AVX-512 kernels where the
+     * CPU has them (d_head and d_model multiples of 128, 16 <= d_vocab_out
+     * <= 64): two heads after one another into attn_out and the logits,
+     * a d_model with a second block of 128 columns, and a d_vocab_out whose
+     * chunks overlap; elsewhere the same checks cover the portable code */
+    struct { int H, D, E, Vo, n; } shapes[] = {{2, 128, 128, 50, 4}, {1, 256, 128, 20, 3}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        Model *m = random_model(1, shapes[si].H, shapes[si].D, shapes[si].E, shapes[si].Vo, shapes[si].n, 21 + si);
+        float *mean = malloc((size_t)shapes[si].H * shapes[si].E * sizeof *mean);
+        for (int i = 0; i < shapes[si].H * shapes[si].E; i++)
+            mean[i] = 0.05f * (float)(i % 7) - 0.15f;
+        Intervention ivs[16];
+        for (int head = -1; head <= 0; head++) {
+            int n = make_interventions(&m->cfg, 0, head, mean, ivs);
+            for (int i = 0; i < n; i++) {
+                char what[128];
+                snprintf(what, sizeof what, "1 layer H%d D%d E%d Vo%d, tables path, head %d, intervention %d",
+                         shapes[si].H, shapes[si].D, shapes[si].E, shapes[si].Vo, head, i);
+                plain_check(m, 2, m->cfg.n_ctx, &ivs[i], FORWARD_TABLES, what);
+            }
+        }
+        free(mean);
+        model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(test_plain_two_layers)
 {
     Model *m = random_model(2, 2, 16, 8, 7, 3, 11);
@@ -897,6 +926,7 @@ static Suite *forward_suite(void)
     suite_add_tcase(s, hand);
     TCase *plain = tcase_create("plain-loop");
     tcase_add_test(plain, test_plain_one_layer);
+    tcase_add_test(plain, test_plain_one_layer_wide);
     tcase_add_test(plain, test_plain_two_layers);
     suite_add_tcase(s, plain);
     TCase *ref = tcase_create("pytorch");

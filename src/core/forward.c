@@ -12,6 +12,9 @@
 #include "sortlens/forward.h"
 
 #include <cblas.h>
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -68,18 +71,60 @@ static bool forward_wide_vectors(void)
 #endif
 }
 
+/* Elementwise kernels over rows of n floats, in chunks of 16 floats when
+ * `wide` (AVX-512), else of VW.  A row that is not a whole number of
+ * chunks ends with one chunk that overlaps the one before it (n = 50:
+ * columns 32..47, then 34..49): the outputs do not alias the inputs, so
+ * the overlapped columns get the same values twice, and no scalar tail
+ * is left.  Rows shorter than a chunk go one float at a time. */
+#ifdef SL_VECTOR
+#define ROW_CHUNKS(W, body)                          \
+    do {                                             \
+        if (n >= (W)) {                              \
+            for (; i + (W) <= n; i += (W))           \
+                body;                                \
+            if (i < n) {                             \
+                i = n - (W);                         \
+                body;                                \
+                i = n;                               \
+            }                                        \
+        }                                            \
+    } while (0)
+#define VADD_CHUNK(VT)                               \
+    {                                                \
+        VT x_, z_;                                   \
+        VLOAD(x_, a + i);                            \
+        VLOAD(z_, b + i);                            \
+        x_ += z_;                                    \
+        VSTORE(y + i, x_);                           \
+    }
+#define VADD3_CHUNK(VT)                              \
+    {                                                \
+        VT x_, z_, w_;                               \
+        VLOAD(x_, a + i);                            \
+        VLOAD(z_, b + i);                            \
+        VLOAD(w_, c + i);                            \
+        x_ += z_ + w_;                               \
+        VSTORE(y + i, x_);                           \
+    }
+#define VCOPY_CHUNK(VT)                              \
+    {                                                \
+        VT x_;                                       \
+        VLOAD(x_, a + i);                            \
+        VSTORE(y + i, x_);                           \
+    }
+#endif
+
 /* y = a + b, n floats */
-SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n)
+SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *restrict b, int n, bool wide)
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + VW <= n; i += VW) {
-        vfw x, z;
-        VLOAD(x, a + i);
-        VLOAD(z, b + i);
-        x += z;
-        VSTORE(y + i, x);
-    }
+    if (wide)
+        ROW_CHUNKS(16, VADD_CHUNK(vf16));
+    ROW_CHUNKS(VW, VADD_CHUNK(vfw));
+#else
+    (void)wide;
 #endif
     for (; i < n; i++)
         y[i] = a[i] + b[i];
@@ -87,33 +132,30 @@ SL_INLINE void vadd(float *restrict y, const float *restrict a, const float *res
 
 /* y = a + b + c, n floats */
 SL_INLINE void vadd3(float *restrict y, const float *restrict a, const float *restrict b,
-                         const float *restrict c, int n)
+                     const float *restrict c, int n, bool wide)
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + VW <= n; i += VW) {
-        vfw x, z, w;
-        VLOAD(x, a + i);
-        VLOAD(z, b + i);
-        VLOAD(w, c + i);
-        x += z + w;
-        VSTORE(y + i, x);
-    }
+    if (wide)
+        ROW_CHUNKS(16, VADD3_CHUNK(vf16));
+    ROW_CHUNKS(VW, VADD3_CHUNK(vfw));
+#else
+    (void)wide;
 #endif
     for (; i < n; i++)
         y[i] = a[i] + b[i] + c[i];
 }
 
 /* y = a, n floats */
-SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n)
+SL_INLINE void vcopy(float *restrict y, const float *restrict a, int n, bool wide)
 {
     int i = 0;
 #ifdef SL_VECTOR
-    for (; i + VW <= n; i += VW) {
-        vfw x;
-        VLOAD(x, a + i);
-        VSTORE(y + i, x);
-    }
+    if (wide)
+        ROW_CHUNKS(16, VCOPY_CHUNK(vf16));
+    ROW_CHUNKS(VW, VCOPY_CHUNK(vfw));
+#else
+    (void)wide;
 #endif
     for (; i < n; i++)
         y[i] = a[i];
@@ -589,6 +631,170 @@ SL_INLINE float row_max(const float *s, int n)
 
 void forward_softmax(const float *restrict s, float *restrict p, int n) { softmax_max(s, row_max(s, n), p, n); }
 
+#if defined(SL_VECTOR) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SL_WIDE_SOFTMAX 1
+/* One attention row on AVX-512, for a head no intervention touches: the
+ * raw sums s[0..q] become the scaled scores (divided by div, as TL does),
+ * keys after q up to len get -inf, and pr[0..len) the softmax, 16 keys at a
+ * time with glibc's 16-wide expf.  Compiled for AVX-512 whatever the
+ * clone, and called only when the CPU has it (TablesRun.wide): the scalar
+ * and 4-wide code it replaces took a third of a one-list forward.  The
+ * weights are those of softmax_max up to the order of the sum. */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl")
+#ifdef SL_HAVE_MVEC
+__m512 _ZGVeN16v_expf(__m512 x);
+#endif
+static inline __m512 exp16(__m512 d)
+{
+#ifdef SL_HAVE_MVEC
+    return _ZGVeN16v_expf(d);
+#else
+    float x[16];
+    _mm512_storeu_ps(x, d);
+    for (int i = 0; i < 16; i++)
+        x[i] = expf(x[i]);
+    return _mm512_loadu_ps(x);
+#endif
+}
+
+static inline void attention_row_wide(const float *tt, const float *pt, const float *tp,
+                                                         const float *pp, const int *tok, float div, int q, int len,
+                                                         float *restrict s, float *restrict pr)
+{
+    const int n = q + 1;
+    const __m512 vdiv = _mm512_set1_ps(div), ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
+    const __m512 floor = _mm512_set1_ps(EXP_FLOOR);
+    /* the scores 16 keys at a time, in the order tables_qk_row adds them */
+    __m512 vmax = ninf;
+    for (int k = 0; k < n; k += 16) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
+        __m512i idx = _mm512_maskz_loadu_epi32(m, tok + k);
+        __m512 a = _mm512_mask_i32gather_ps(zero, m, idx, tt, 4);
+        __m512 b = _mm512_mask_i32gather_ps(zero, m, idx, pt, 4);
+        __m512 c = _mm512_maskz_loadu_ps(m, tp + k), d = _mm512_maskz_loadu_ps(m, pp + k);
+        __m512 x = _mm512_div_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)), vdiv);
+        x = _mm512_mask_mov_ps(ninf, m, x);
+        _mm512_mask_storeu_ps(s + k, m, x);
+        vmax = _mm512_max_ps(vmax, x);
+    }
+    for (int j = n; j < len; j++)
+        s[j] = -INFINITY;
+    const float mx = _mm512_reduce_max_ps(vmax);
+    if (mx == -INFINITY) {
+        memset(pr, 0, (size_t)len * sizeof *pr);
+        return;
+    }
+    const __m512 vmx = _mm512_set1_ps(mx);
+    __m512 vsum = zero;
+    for (int k = 0; k < n; k += 16) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + k), vmx);
+        /* exp of at least EXP_FLOOR: lanes below it are zeroed anyway, and
+         * the vector expf takes a slow path for large negative inputs */
+        __mmask16 keep = _mm512_mask_cmp_ps_mask(m, d, floor, _CMP_GE_OQ);
+        __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_max_ps(d, floor)));
+        _mm512_mask_storeu_ps(pr + k, m, e);
+        vsum = _mm512_add_ps(vsum, e);
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
+    for (int k = 0; k < n; k += 16) {
+        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
+        _mm512_mask_storeu_ps(pr + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + k), inv));
+    }
+    for (int j = n; j < len; j++)
+        pr[j] = 0.0f;
+}
+/* One query row's three sums over its keys k < nk, in one pass over the
+ * weights with every accumulator in a register (8 + 8 + 4 of 32):
+ *   z[0:E]   =              sum_k w[k] zr[k][0:E]    (rows ldz apart)
+ *   ao[0:D]  = ao_start   + sum_k w[k] ar[k][0:D]    (rows D apart)
+ *   lt[0:Vo] = lt_a + lt_b + sum_k w[k] lr[k][0:Vo]  (rows Vo apart)
+ * for E and D multiples of 128 and 16 <= Vo <= 64 (columns of lt in
+ * chunks at 0, 16, 32 and Vo - 16, which may overlap; lt_b may be NULL).
+ * ao_start and lt_a may be ao and lt themselves (a head after the first).
+ * Three separate row_combine passes load every weight three times and
+ * keep fewer sums in flight. */
+#define REP8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+static void combine3_wide(const float *restrict w, int nk, const float *zr, size_t ldz, float *z, int E,
+                          const float *ar, float *ao, int D, const float *ao_start, const float *lr, float *lt,
+                          int Vo, const float *lt_a, const float *lt_b)
+{
+    int lo[4];   /* the column of each chunk of lt */
+    for (int c = 0; c < 4; c++)
+        lo[c] = 16 * c + 16 <= Vo ? 16 * c : Vo - 16;
+    for (int blk = 0; blk < E || blk < D; blk += 128) {
+        const bool has_z = blk < E, has_a = blk < D, has_l = blk == 0;
+        const float *zb = zr + blk, *ab = ar + blk;
+#define DECL(i) __m512 z##i = _mm512_setzero_ps(), a##i = has_a ? _mm512_loadu_ps(ao_start + blk + 16 * i) : z##i;
+        REP8(DECL)
+#undef DECL
+        __m512 l0, l1, l2, l3;
+        if (has_l) {
+#define LINIT(i)                                                                                     \
+    l##i = _mm512_loadu_ps(lt_a + lo[i]);                                                            \
+    if (lt_b)                                                                                        \
+        l##i = _mm512_add_ps(l##i, _mm512_loadu_ps(lt_b + lo[i]));
+            LINIT(0) LINIT(1) LINIT(2) LINIT(3)
+#undef LINIT
+        } else {
+            l0 = l1 = l2 = l3 = _mm512_setzero_ps();
+        }
+        if (has_z && has_a && has_l) {   /* the first block: every sum, no test in the loop */
+            const float *zk = zb, *ak = ab, *lk = lr;
+            for (int k = 0; k < nk; k++, zk += ldz, ak += D, lk += Vo) {
+                if (w[k] == 0.0f)   /* one-hot, blocked or negligible: nothing to add */
+                    continue;
+                const __m512 wk = _mm512_set1_ps(w[k]);
+#define ZA(i)                                                                                        \
+    z##i = _mm512_fmadd_ps(wk, _mm512_loadu_ps(zk + 16 * i), z##i);                                  \
+    a##i = _mm512_fmadd_ps(wk, _mm512_loadu_ps(ak + 16 * i), a##i);
+                REP8(ZA)
+#undef ZA
+                l0 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[0]), l0);
+                l1 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[1]), l1);
+                l2 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[2]), l2);
+                l3 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[3]), l3);
+            }
+        } else for (int k = 0; k < nk; k++) {
+            if (w[k] == 0.0f)
+                continue;
+            const __m512 wk = _mm512_set1_ps(w[k]);
+            const float *zk = zb + (size_t)k * ldz, *ak = ab + (size_t)k * D;
+#define ZA(i)                                                                                        \
+    if (has_z)                                                                                       \
+        z##i = _mm512_fmadd_ps(wk, _mm512_loadu_ps(zk + 16 * i), z##i);                              \
+    if (has_a)                                                                                       \
+        a##i = _mm512_fmadd_ps(wk, _mm512_loadu_ps(ak + 16 * i), a##i);
+            REP8(ZA)
+#undef ZA
+            if (has_l) {
+                const float *lk = lr + (size_t)k * Vo;
+                l0 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[0]), l0);
+                l1 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[1]), l1);
+                l2 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[2]), l2);
+                l3 = _mm512_fmadd_ps(wk, _mm512_loadu_ps(lk + lo[3]), l3);
+            }
+        }
+#define STORE(i)                                                                                     \
+    if (has_z)                                                                                       \
+        _mm512_storeu_ps(z + blk + 16 * i, z##i);                                                    \
+    if (has_a)                                                                                       \
+        _mm512_storeu_ps(ao + blk + 16 * i, a##i);
+        REP8(STORE)
+#undef STORE
+        if (has_l) {   /* overlapped chunks were summed from the same start: equal where they meet */
+            _mm512_storeu_ps(lt + lo[0], l0);
+            _mm512_storeu_ps(lt + lo[1], l1);
+            _mm512_storeu_ps(lt + lo[2], l2);
+            _mm512_storeu_ps(lt + lo[3], l3);
+        }
+    }
+}
+#undef REP8
+#pragma GCC pop_options
+#endif
+
 /* s[0..q] holds a query row's scaled scores and mx their largest; this
  * masks keys after q (and a blocked key) with -inf up to len and writes
  * the softmax into pr[0..len).  A row with no key left gets zero weights
@@ -688,7 +894,7 @@ static int forward_general(const Model *m, const int *tokens, int B, int T, ActC
             memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[b * T + t] * D, (size_t)D * sizeof(float));
         memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
     }
-    vadd(x0, c->embed, c->pos_embed, BT * D);
+    vadd(x0, c->embed, c->pos_embed, BT * D, false);
     const float div = sqrtf((float)E);
 
     for (int l = 0; l < L; l++) {
@@ -761,7 +967,7 @@ static int forward_general(const Model *m, const int *tokens, int B, int T, ActC
         /* attn_out = z W_O + b_O: [B*T, H*E] x [H*E, D], W_O[l] being [H, E, D] */
         gemm_nn(ao, D, z, HE, p->W_O + (size_t)l * HE * D, D, BT, D, HE, false);
         add_bias_rows(ao, D, p->b_O + (size_t)l * D, BT, D);
-        vadd(rp, x, ao, BT * D);
+        vadd(rp, x, ao, BT * D, false);
     }
     const float *last = c->resid_post + (size_t)(L - 1) * BT * D;
     if (iv->drop_direct) {
@@ -793,6 +999,7 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
     r->Tn = cfg->n_ctx;
     r->div = sqrtf((float)r->E);
     r->wide = forward_wide_vectors();
+    r->fused = r->wide && r->E % 128 == 0 && r->D % 128 == 0 && r->Vo >= 16 && r->Vo <= 64;
     const size_t H = (size_t)r->H, D = (size_t)r->D, Vo = (size_t)r->Vo, Tz = (size_t)T;
     size_t need = round16(H * Tz * D) + round16(H * Tz * Vo) + round16(Vo) + round16(H * D) + round16(H * Vo) +
                   2 * round16(H * Tz);
@@ -838,7 +1045,7 @@ SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo
             if (drop)
                 memcpy(ov, ot, (size_t)Vo * sizeof(float));
             else
-                vadd(ov, ot, tb->ov_pos + ((size_t)h * Tn + k) * Vo, Vo);
+                vadd(ov, ot, tb->ov_pos + ((size_t)h * Tn + k) * Vo, Vo, r->wide);
             if (!with_vo)
                 continue;
             const float *vt = tb->vo_tok + ((size_t)h * V + tok[k]) * D;
@@ -846,7 +1053,7 @@ SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo
             if (drop)
                 memcpy(vo, vt, (size_t)D * sizeof(float));
             else
-                vadd(vo, vt, tb->vo_pos + ((size_t)h * Tn + k) * D, D);
+                vadd(vo, vt, tb->vo_pos + ((size_t)h * Tn + k) * D, D, r->wide);
         }
     }
     r->keys_ready = k_end;
@@ -889,6 +1096,31 @@ SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, 
     return mx;
 }
 
+/* The scores and pattern of query q (keys 0..q; keys up to len masked)
+ * for head h.  A head whose attention no intervention changes takes the
+ * AVX-512 row where the CPU has it; the sums are the same as in
+ * tables_qk_row, and so are the scaled scores. */
+SL_INLINE void tables_attention_row(const TablesRun *r, int h, const int *tok, int q, int len, float *restrict s,
+                                    float *restrict pr)
+{
+    const Intervention *iv = r->iv;
+    bool on = iv_on(iv, 0, h);
+#ifdef SL_WIDE_SOFTMAX
+    if (r->wide && !(on && (iv->qk_terms_off || iv->block_source >= 0 || iv->force_query >= 0))) {
+        const CircuitTables *tb = r->tb;
+        const int V = r->V, Tn = r->Tn, tq = tok[q];
+        const float *tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V;    /* [V] */
+        const float *tp = tb->qk_tok_pos + ((size_t)h * V + tq) * Tn;   /* [n_ctx] */
+        const float *pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V;    /* [V] */
+        const float *pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn;   /* [n_ctx] */
+        attention_row_wide(tt, pt, tp, pp, tok, r->div, q, len, s, pr);
+        return;
+    }
+#endif
+    float mx = tables_qk_row(r, h, tok, q, s);
+    attention_finish(s, pr, q, len, mx, on, iv);
+}
+
 /* The logits' starting row at query q, as two rows to add: the direct
  * path, or without it the biases alone (b_O W_U + b_U). */
 SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, const float **a, const float **b)
@@ -903,12 +1135,12 @@ SL_INLINE void tables_logit_base(const TablesRun *r, const int *tok, int q, cons
 }
 
 /* out = a + b (b may be NULL), n floats */
-SL_INLINE void tables_base_row(float *out, const float *a, const float *b, int n)
+SL_INLINE void tables_base_row(float *out, const float *a, const float *b, int n, bool wide)
 {
     if (b)
-        vadd(out, a, b, n);
+        vadd(out, a, b, n, wide);
     else
-        vcopy(out, a, n);
+        vcopy(out, a, n, wide);
 }
 
 SL_CLONES
@@ -922,8 +1154,7 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
     bool started = false;   /* logits_row holds the base and the heads so far */
     for (int h = 0; h < r->H; h++) {
         float *s = r->row_scores + (size_t)h * r->T, *pr = r->row_pattern + (size_t)h * r->T;
-        float mx = tables_qk_row(r, h, tokens, q, s);
-        attention_finish(s, pr, q, q + 1, mx, iv_on(iv, 0, h), iv);
+        tables_attention_row(r, h, tokens, q, q + 1, s, pr);
         if (iv_ablated(iv, 0, h, q))
             continue;
         row_combine(logits_row, pr, q + 1, r->ov_rows + (size_t)h * r->T * r->Vo, (size_t)r->Vo, r->Vo, started,
@@ -931,7 +1162,7 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
         started = true;
     }
     if (!started)
-        tables_base_row(logits_row, base_a, base_b, r->Vo);
+        tables_base_row(logits_row, base_a, base_b, r->Vo, r->wide);
     for (int h = 0; h < r->H; h++)
         if (iv_ablated(iv, 0, h, q) && iv->ablate_kind == ABLATE_MEAN)
             vacc(logits_row, r->abl_ov + (size_t)h * r->Vo, r->Vo);
@@ -952,40 +1183,55 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
     float *ao = c->attn_out + (size_t)b * T * D, *rp = c->resid_post + (size_t)b * T * D;      /* [T, D] */
     float *lg = c->logits + (size_t)b * T * Vo;                                                /* [T, Vo] */
 
-    /* Position by position: everything row t needs from rows before it
-     * (values, key rows) was written a moment ago and is still in L1. */
+    /* The attention rows first: they need only the tokens and the QK
+     * tables, and each is a chain of dependent steps (sums, maximum,
+     * exponentials, normalisation).  Done here, away from the sums that
+     * use them, the chains of different rows overlap. */
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++)
+            tables_attention_row(r, h, tok, t, T, sc + ((size_t)h * T + t) * T, pat + ((size_t)h * T + t) * T);
+
+    /* Then position by position: everything row t needs from rows before
+     * it (values, key rows) was written a moment ago and is still in L1. */
     tables_run_reset(r);
     for (int t = 0; t < T; t++) {
         float *et = embed + (size_t)t * D, *pt = pos + (size_t)t * D, *at = ao + (size_t)t * D;
         float *lt = lg + (size_t)t * Vo;
-        vcopy(et, p->W_E + (size_t)tok[t] * D, D);
-        vcopy(pt, p->W_pos + (size_t)t * D, D);
+        vcopy(et, p->W_E + (size_t)tok[t] * D, D, r->wide);
+        vcopy(pt, p->W_pos + (size_t)t * D, D, r->wide);
         for (int h = 0; h < H; h++) {
             size_t row = ((size_t)t * H + h) * E, tr = ((size_t)h * V + tok[t]) * E, pr = ((size_t)h * Tn + t) * E;
-            vadd(q + row, tb->q_tok + tr, tb->q_pos + pr, E);
-            vadd(k + row, tb->k_tok + tr, tb->k_pos + pr, E);
+            vadd(q + row, tb->q_tok + tr, tb->q_pos + pr, E, r->wide);
+            vadd(k + row, tb->k_tok + tr, tb->k_pos + pr, E, r->wide);
             if (iv->ov_drop_pos && iv_on(iv, 0, h))
-                vcopy(v + row, tb->v_tok + tr, E);
+                vcopy(v + row, tb->v_tok + tr, E, r->wide);
             else
-                vadd(v + row, tb->v_tok + tr, tb->v_pos + pr, E);
+                vadd(v + row, tb->v_tok + tr, tb->v_pos + pr, E, r->wide);
         }
         tables_keys(r, tok, t + 1, true);
         const float *base_a, *base_b;
         tables_logit_base(r, tok, t, &base_a, &base_b);
         bool started = false;   /* at and lt hold the biases and the heads so far */
         for (int h = 0; h < H; h++) {
-            float *srow = sc + ((size_t)h * T + t) * T, *prow = pat + ((size_t)h * T + t) * T;
+            const float *prow = pat + ((size_t)h * T + t) * T;
             float *zr = z + (size_t)t * HE + h * E;
-            float mx = tables_qk_row(r, h, tok, t, srow);
-            attention_finish(srow, prow, t, T, mx, iv_on(iv, 0, h), iv);
             if (iv_ablated(iv, 0, h, t)) {
                 /* hook_z replaced; attn_out and the logits get what that z gives, below */
                 if (iv->ablate_kind == ABLATE_MEAN)
-                    vcopy(zr, iv->ablate_mean_z + (size_t)h * E, E);
+                    vcopy(zr, iv->ablate_mean_z + (size_t)h * E, E, r->wide);
                 else
                     memset(zr, 0, (size_t)E * sizeof(float));
                 continue;
             }
+#ifdef SL_WIDE_SOFTMAX
+            if (r->fused) {
+                combine3_wide(prow, t + 1, v + h * E, (size_t)HE, zr, E, r->vo_rows + (size_t)h * r->T * D, at, D,
+                              started ? at : p->b_O, r->ov_rows + (size_t)h * r->T * Vo, lt, Vo,
+                              started ? lt : base_a, started ? NULL : base_b);
+                started = true;
+                continue;
+            }
+#endif
             row_combine(zr, prow, t + 1, v + h * E, (size_t)HE, E, false, NULL, NULL, r->wide);
             row_combine(at, prow, t + 1, r->vo_rows + (size_t)h * r->T * D, (size_t)D, D, started, p->b_O, NULL, r->wide);
             row_combine(lt, prow, t + 1, r->ov_rows + (size_t)h * r->T * Vo, (size_t)Vo, Vo, started, base_a, base_b,
@@ -993,15 +1239,15 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
             started = true;
         }
         if (!started) {   /* every head ablated at this position */
-            vcopy(at, p->b_O, D);
-            tables_base_row(lt, base_a, base_b, Vo);
+            vcopy(at, p->b_O, D, r->wide);
+            tables_base_row(lt, base_a, base_b, Vo, r->wide);
         }
         for (int h = 0; h < H; h++)
             if (iv_ablated(iv, 0, h, t) && iv->ablate_kind == ABLATE_MEAN) {
                 vacc(at, r->abl_vo + (size_t)h * D, D);
                 vacc(lt, r->abl_ov + (size_t)h * Vo, Vo);
             }
-        vadd3(rp + (size_t)t * D, et, pt, at, D);
+        vadd3(rp + (size_t)t * D, et, pt, at, D, r->wide);
     }
 }
 

@@ -41,6 +41,7 @@ typedef struct TablesRun {
     int H, T, D, E, V, Vo, Tn;   /* Tn = n_ctx, the tables' position size */
     float div;                /* sqrt(E): scores are q.k / sqrt(E), as TL */
     bool wide;                /* the CPU has AVX-512: rows in vectors of 16 */
+    bool fused;               /* wide, and shapes combine3_wide takes (E, D % 128 == 0, 16 <= Vo <= 64) */
     int keys_ready;           /* ov_rows (and vo_rows) hold keys 0..keys_ready-1 */
     const int *keys_of;       /* the token sequence keys_ready refers to */
     float *vo_rows;           /* [H, T, D]  vo_tok[t_k] + vo_pos[k] */
