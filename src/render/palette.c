@@ -33,6 +33,11 @@ static const RoleSpec roles[COL_ROLES] = {
     [COL_EDIT] = {"edit", 0x303030, 4, ATTR_REVERSE, 0},
     [COL_INK_DARK] = {"ink-dark", 0x000000, 0, 0, 0},
     [COL_INK_LIGHT] = {"ink-light", 0xffffff, 7, 0, 0},
+    /* beyond a clipped scale: hues next to the ramp's ends (red -> magenta,
+     * blue -> cyan), bright where the ends are dark, so they cannot be
+     * mistaken for the largest level (matplotlib's set_over / set_under) */
+    [COL_OVER] = {"over", 0xff00ff, 5, ATTR_BOLD, 0},
+    [COL_UNDER] = {"under", 0x00ffff, 6, ATTR_BOLD, 0},
 };
 
 /* ColorBrewer RdBu (Brewer, colorbrewer2.org), 11 classes, reversed so
