@@ -133,6 +133,14 @@ void scene_circuit_marks(const Scene *sc, int view, int *row, int *col)
     }
 }
 
+/* What one cell of a view shows under a scale: the value itself, or (per
+ * row) its distance from the row's mean over the row's own largest one. */
+typedef struct RowNorm {
+    float mean, inv;
+} RowNorm;
+
+static float shown(float v, RowNorm n) { return (v - n.mean) * n.inv; }
+
 /* ---- small drawing helpers ------------------------------------------------ */
 
 static void hline(Canvas *cv, int x, int y, int w)
@@ -247,9 +255,9 @@ static const struct KeyHelp {
     {"a", "block attention to the source under the cursor (again: unblock)", true},
     {"x", "clear every intervention", false},
     {"c C", "next / previous circuit view (4 QK terms, OV token, OV position)", true},
-    {"z", "zoom the circuits: both whole in place of the heatmap (or the focused one alone)", true},
-    {"n", "circuit colour scale: per row / values (99th percentile) / whole matrix", true},
-    {"H J K L", "move the circuit cursor (left, down, up, right); its panel pans to follow", true},
+    {"z", "zoom: the circuits whole, in place of the heatmap", true},
+    {"n", "colour scale: per row / values p99 / whole matrix", true},
+    {"H J K L", "move the circuit cursor; a cut panel pans with it", true},
     {"s", "attention heatmap: weights / scores", true},
     {"[ ]", "previous / next head (models with several heads)", false},
     {"{ }", "previous / next layer (models with several layers)", false},
@@ -594,17 +602,51 @@ void render_attention_size(const Scene *sc, int cw, int *w, int *h)
     *h = sc->T + 3;   /* title, key labels, T rows, colour bar */
 }
 
-/* The range of the heatmap: weights 0..1, scores symmetric over unmasked. */
-static float attention_range(const Scene *sc)
+float scene_attention_range(const Scene *sc, int scale, bool scores)
 {
+    if (scale == CS_ROW)
+        return 1.0f;
+    if (!scores && scale == CS_WHOLE)
+        return 1.0f;
+    int q0 = scale == CS_VALUES ? sc->n + 1 : 0, q1 = scale == CS_VALUES ? 2 * sc->n : sc->T - 1;
+    if (q1 > sc->T - 1)
+        q1 = sc->T - 1;
     float m = 0;
-    for (int q = 0; q < sc->T; q++)
+    for (int q = q0 < 0 ? 0 : q0; q <= q1; q++)
         for (int k = 0; k <= q; k++) {
-            float s = fabsf(sc->scores[(size_t)q * sc->T + k]);
-            if (isfinite(s) && s > m)
-                m = s;
+            float v = scores ? fabsf(sc->scores[(size_t)q * sc->T + k]) : sc->pattern[(size_t)q * sc->T + k];
+            if (isfinite(v) && v > m)
+                m = v;
         }
-    return m;
+    return m > 0 ? m : 1.0f;
+}
+
+/* Per row (CS_ROW): weights over the row's largest; scores centred on the
+ * mean of the row's visible keys, over their largest distance from it. */
+static RowNorm attention_row_norm(const Scene *sc, int q, bool scores, int scale)
+{
+    RowNorm n = {0, 1};
+    if (scale != CS_ROW || q < 0 || q >= sc->T)
+        return n;
+    const float *row = (scores ? sc->scores : sc->pattern) + (size_t)q * sc->T;
+    double sum = 0;
+    int cnt = 0;
+    float mx = 0;
+    for (int k = 0; k <= q; k++)
+        if (isfinite(row[k])) {
+            sum += row[k];
+            cnt++;
+            if (!scores && row[k] > mx)
+                mx = row[k];
+        }
+    if (scores) {
+        n.mean = cnt ? (float)(sum / cnt) : 0;
+        for (int k = 0; k <= q; k++)
+            if (isfinite(row[k]) && fabsf(row[k] - n.mean) > mx)
+                mx = fabsf(row[k] - n.mean);
+    }
+    n.inv = mx > 0 ? 1 / mx : 0;
+    return n;
 }
 
 /* First index of a window of `visible` out of `count` that keeps a and b in view. */
@@ -628,12 +670,17 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     Style st = cv->style;
     char buf[128];
     bool scores = sc->show_scores;
-    float range = scores ? attention_range(sc) : 1.0f;
+    int scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;
+    float range = scene_attention_range(sc, scale, scores);
+    const char *sep = st.utf8 ? " \u00b7 " : " | ";
     if (sc->H > 1 || sc->L > 1)
-        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)", scores ? "scores" : "weights", sc->layer,
-                 sc->head, st.utf8 ? "\u00d7" : "x");
+        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)%s%s", scores ? "scores" : "weights",
+                 sc->layer, sc->head, st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
     else
-        snprintf(buf, sizeof buf, "attention %s (query %s key)", scores ? "scores" : "weights", st.utf8 ? "\u00d7" : "x");
+        snprintf(buf, sizeof buf, "attention %s (query %s key)%s%s", scores ? "scores" : "weights",
+                 st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
+    if (utf8_width(buf) + 4 > cv->r.w)   /* the scale goes first when the title is too long */
+        *strstr(buf, sep) = '\0';
     section(cv, 0, buf, false);
     int T = sc->T;
     int vis_cols = (cv->r.w - ATTN_GUTTER) / cw, vis_rows = cv->r.h - 3;
@@ -670,6 +717,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         if (selq)
             cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
         Canvas t = *cv;
+        RowNorm rn = attention_row_norm(sc, q, scores, scale);
         canvas_tag(&t, TAG_PRED, q, 0, 0);
         cv_text_bg(&t, 1, y, buf, selq ? COL_INK_DARK : sc->tokens[q] >= sc->Vo ? COL_LABEL : COL_DIM,
                    selq ? COL_SELECT : COL_DEFAULT, selq ? ATTR_BOLD : 0);
@@ -684,8 +732,9 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
                 continue;
             }
             float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
-            Cell c = heat_cell(st, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, isfinite(v) ? v : 0.0f,
-                               scores ? -range : 0, range);
+            v = isfinite(v) ? shown(v, rn) : 0.0f;
+            Cell c = scores || heat_beyond(v, range) ? heat_cell_sat(st, v, range)
+                                                     : heat_cell(st, RAMP_SEQUENTIAL, v, 0, range);
             if (scores && !isfinite(v))   /* a blocked source has a -inf score */
                 c = (Cell){.ch = 'x', .fg = COL_BAD};
             for (int j = 0; j < cw; j++) {
@@ -701,14 +750,37 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             }
         }
     }
-    /* colour bar */
+    /* colour bar, and what sets its range */
     int by = 2 + (T - r0 < vis_rows ? T - r0 : vis_rows);
     if (by < cv->r.h) {
+        char note[96] = "";
+        char last[16];
+        scene_pos_name(sc, 2 * sc->n, last, sizeof last);
+        long beyond = 0;
+        if (scale == CS_VALUES)
+            for (int q = 0; q < T; q++)
+                for (int k = 0; k <= q; k++) {
+                    float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
+                    beyond += isfinite(v) && heat_beyond(v, range);
+                }
+        if (scale == CS_ROW)
+            snprintf(note, sizeof note, scores ? "each row centred, to its max" : "each row to its max");
+        else if (scale == CS_VALUES)
+            snprintf(note, sizeof note, beyond ? "max of rows MID..%s; %ld beyond" : "max of rows MID..%s", last, beyond);
+        else if (scores)
+            snprintf(note, sizeof note, "max of all rows");
         int x = cv_text(cv, 1, by, scores ? "score" : "weight", COL_DIM, 0) + 1;
-        int bw = cv->r.w - x - 1;
+        int nw = note[0] ? utf8_width(note) + 1 : 0;
+        int bw = cv->r.w - x - 1 - nw;
+        if (bw < 16) {   /* no room for the note */
+            bw = cv->r.w - x - 1;
+            nw = 0;
+        }
         if (bw > 40)
             bw = 40;
-        render_colorbar(cv, x, by, bw, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, scores ? -range : 0, range);
+        int used = render_colorbar(cv, x, by, bw, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, scores ? -range : 0, range);
+        if (nw)
+            cv_text(cv, x + used + 1, by, note, COL_DIM, 0);
     }
 }
 
@@ -932,11 +1004,6 @@ static void axis_label(const Scene *sc, int view, bool is_row, int idx, char *bu
         snprintf(buf, size, "%d", idx);
 }
 
-/* What one cell of a view shows under a scale: the value itself, or (per
- * row) its distance from the row's mean over the row's own largest one. */
-typedef struct RowNorm {
-    float mean, inv;
-} RowNorm;
 
 static RowNorm row_norm_of(const float *data, int cols, int r, int scale)
 {
@@ -948,8 +1015,6 @@ static RowNorm row_norm_of(const float *data, int cols, int r, int scale)
     n.inv = s > 0 ? 1 / s : 0;
     return n;
 }
-
-static float shown(float v, RowNorm n) { return (v - n.mean) * n.inv; }
 
 /* The section title of a circuit panel, as much as fits: the name, the
  * scale, the formula, and which rows and columns are in view. */

@@ -153,6 +153,12 @@ void render_cursor_line(Canvas *cv, const Scene *sc);
 /* Attention heatmap with labels, marks and colour bar; wide cells (2
  * columns) when cw == 2.  Needs T + 3 lines to show every query. */
 void render_attention(Canvas *cv, const Scene *sc, int cw);
+/* The heatmap's range for a scale (`n`): CS_ROW 1 (each row is normalised
+ * to its own largest weight, or centred score); CS_VALUES the largest
+ * weight / |score| of the prediction rows MID..b_{n-1} (the rows above
+ * predict nothing, and BOS always puts all its weight on itself); CS_WHOLE
+ * weights 0..1, scores the largest |score| of every row. */
+float scene_attention_range(const Scene *sc, int scale, bool scores);
 /* Width and height the attention panel needs to show everything. */
 void render_attention_size(const Scene *sc, int cw, int *w, int *h);
 /* The cursor's weight, score and its four terms, on up to 4 lines. */

@@ -316,6 +316,7 @@ END_TEST
 START_TEST(test_attention_heatmap_mono)
 {
     Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;   /* weights on 0..1 */
     int w, h;
     render_attention_size(&sc, 2, &w, &h);
     ck_assert_int_eq(w, 5 + 2 * T);
@@ -348,6 +349,7 @@ START_TEST(test_attention_heatmap_colours)
 {
     Scene sc = make_scene();
     sc.show_scores = true;
+    sc.circuit_scale = CS_WHOLE;   /* scores over max |score| of every row */
     Grid *g = grid_new(5 + 2 * T, T + 3);
     Canvas cv = canvas_of(g, C256_UTF8);
     render_attention(&cv, &sc, 2);
@@ -360,6 +362,51 @@ START_TEST(test_attention_heatmap_colours)
     ck_assert_int_eq(grid_cell(g, 5 + 2 * 5, 2 + 3)->bg, COL_DEFAULT);
     ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "-7.00"));
     ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "+7.00"));
+    grid_free(g);
+}
+END_TEST
+
+
+START_TEST(test_attention_heatmap_scales)
+{
+    Scene sc = make_scene();
+    Grid *g = grid_new(60, T + 3);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    /* per row (the default): each row's largest weight is the brightest; the
+     * toy's rows are uniform, so every visible cell is level 15 */
+    ck_assert_float_eq(scene_attention_range(&sc, CS_ROW, false), 1.0f);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 2, 2 + 5)->bg, COL_SEQ0 + 15);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_SEQ0 + 15);
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "per row"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "each row to its max"));
+    /* values: the largest weight of the prediction rows MID..b2 (4..6) is
+     * 1/5 at MID: rows above (BOS 1, a1 0.5, ...) are beyond it; b2's 1/7
+     * -> (1/7)/(1/5)*15 = 10.7 -> level 11 */
+    sc.circuit_scale = CS_VALUES;
+    ck_assert_float_eq_tol(scene_attention_range(&sc, CS_VALUES, false), 0.2f, 1e-6f);
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 0)->bg, COL_OVER);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 6)->bg, COL_SEQ0 + 11);
+    /* rows 0..3 hold 1 + 2 + 3 + 4 = 10 cells above 1/5 */
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "max of rows MID..b2; 10 beyond"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "0.20"));
+    /* scores per row: q=7 holds k - 7 for k = 0..7, mean -3.5, largest
+     * distance 3.5: k = 0 -> -1 (level 0), k = 7 -> +1 (level 20) */
+    sc.circuit_scale = CS_ROW;
+    sc.show_scores = true;
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_DIV0 + 0);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 7, 2 + 7)->bg, COL_DIV0 + 20);
+    /* scores, values: max |score| over rows 4..6 is 6 (q=6, k=0); row 7's -7 is beyond */
+    ck_assert_float_eq(scene_attention_range(&sc, CS_VALUES, true), 6.0f);
+    ck_assert_float_eq(scene_attention_range(&sc, CS_WHOLE, true), 7.0f);
+    sc.circuit_scale = CS_VALUES;
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_UNDER);
     grid_free(g);
 }
 END_TEST
@@ -876,6 +923,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_output_line);
     tcase_add_test(tc, test_attention_heatmap_mono);
     tcase_add_test(tc, test_attention_heatmap_colours);
+    tcase_add_test(tc, test_attention_heatmap_scales);
     tcase_add_test(tc, test_circuit_half_blocks);
     tcase_add_test(tc, test_value_range_percentile);
     tcase_add_test(tc, test_ov_scale_ignores_bos_row);
