@@ -342,8 +342,16 @@ void render_help(Canvas *cv, const Scene *sc)
         "Greedy feeds the model's own outputs back; teacher-forced gives it the true sorted prefix.",
         "Environment: NO_COLOR turns colour off; COLORTERM=truecolor asks for 24-bit colour.",
     };
-    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
         cv_text(cv, 1, y++, notes[i], COL_DIM, 0);
+        if (i == 0) {   /* the circuit marks, in the glyphs of this terminal */
+            char buf[200];
+            snprintf(buf, sizeof buf, "Circuits: %s the query's row (OV: the source's), %s the cursor's key (OV: the "
+                     "prediction), %s the answer.", glyph_str(cv->style, GL_MARK_RIGHT),
+                     glyph_str(cv->style, GL_MARK_DOWN), glyph_str(cv->style, GL_RIGHT));
+            cv_text(cv, 1, y++, buf, COL_DIM, 0);
+        }
+    }
     (void)sc;
 }
 
@@ -1029,7 +1037,10 @@ static void circuit_title(Canvas *cv, const Scene *sc, int view, bool focused, c
     bool with_clip = clip && ln + lc <= w;
     bool with_scale = ln + (with_clip ? lc : 0) + ls <= w;
     bool with_f = ln + (with_clip ? lc : 0) + (with_scale ? ls : 0) + lf <= w;
-    snprintf(buf, sizeof buf, "%s%s%s%s%s%s%s", name, with_f ? "  " : "", with_f ? f : "", with_scale ? sep : "",
+    /* the panel draws the model's table, whatever is switched off: say so */
+    bool off = (view <= CV_QK_PP && (sc->qk_off & (1u << view))) || (view == CV_OV_POS && sc->ov_drop_pos);
+    const char *pre = !off ? "" : view == CV_OV_POS ? "[removed] " : "[OFF] ";
+    snprintf(buf, sizeof buf, "%s%s%s%s%s%s%s%s", pre, name, with_f ? "  " : "", with_f ? f : "", with_scale ? sep : "",
              with_scale ? scale : "", with_clip ? sep : "", with_clip ? clip : "");
     section(cv, 0, buf, focused);
 }
@@ -1177,6 +1188,16 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
         const char *rk = view >= CV_OV_TOK ? (rowtok ? "source" : "source pos") : (rowtok ? "query" : "query pos");
         const char *ck = view >= CV_OV_TOK ? "out" : (coltok ? "key" : "key pos");
         float v = data[(size_t)cr * cols + cc];
+        /* positions also by name (pos 11 = MID), when the line has room */
+        char rn[16] = "", cn[16] = "";
+        if (!rowtok && cv->r.w >= 50) {
+            scene_pos_name(sc, cr, rn, sizeof rn);
+            snprintf(rl + strlen(rl), sizeof rl - strlen(rl), "=%s", rn);
+        }
+        if (!coltok && view < CV_OV_TOK && cv->r.w >= 50) {
+            scene_pos_name(sc, cc, cn, sizeof cn);
+            snprintf(cl + strlen(cl), sizeof cl - strlen(cl), "=%s", cn);
+        }
         int x = cv_printf(cv, 1, vy, COL_DIM, 0, "%s %s, %s %s:", rk, rl, ck, cl);
         x = cv_printf(cv, x + 1, vy, COL_VALUE, ATTR_BOLD, fabsf(v) >= 1000 ? "%+.0f" : "%+.3f", (double)v);
         if (scale == CS_ROW) {

@@ -902,6 +902,22 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(app_key(&a, 'n'));
     free(draw_app(&a, g, 160, 48));
     ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
+
+    /* a click on an OV token cell (source 10, out 20) reads its value out */
+    const Cell *hit = NULL;
+    for (int i = 0; i < g->w * g->h && !hit; i++) {
+        const Cell *c = &g->cells[i];
+        if (c->tag == TAG_CIRCUIT && c->tc == 1 && c->ta == 10 && c->tb == 20)
+            hit = c;
+    }
+    ck_assert_ptr_nonnull(hit);
+    ck_assert(app_click(&a, hit));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert(line_of(g, "source 10, out 20:") >= 0);
+    /* a switched-off term is named on its panel, whose table is unchanged */
+    ck_assert(app_key(&a, '1'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert_ptr_nonnull(strstr(row(g, y), "[OFF] QK token-token"));
     grid_free(g);
     explorer_free(ex);
     model_free(m);
