@@ -182,6 +182,25 @@ START_TEST(test_palette)
     ck_assert_int_eq(rgb_to_xterm256(0xffffff), 231);
     ck_assert_int_eq(rgb_to_xterm256(0x808080), 244);   /* grey 8 + 10*12 = 128 */
     ck_assert_int_eq(rgb_to_xterm256(0x5f87af), 16 + 36 * 1 + 6 * 2 + 3);
+    /* nearest in CIE Lab, not in RGB: the darkest RdBu blue 0x053061 is
+     * Delta E 20.5 from 24 = (0,95,135) and 23.6 from 23 = (0,95,95), the teal
+     * an RGB distance picks; 0x92c5de (level 6) goes to 117 = (135,215,255),
+     * not 116 = (135,215,215) (worked out apart, in Python) */
+    ck_assert_int_eq(rgb_to_xterm256(0x053061), 24);
+    ck_assert_int_eq(rgb_to_xterm256(0x92c5de), 117);
+    /* so the blue levels of the diverging ramp stay blue (more blue than
+     * green) in 256 colours, and every red level red */
+    for (int l = 0; l < DIV_LEVELS; l++) {
+        int x = palette_xterm256(COL_DIV0 + l), i = x - 16;
+        ck_assert_int_ge(x, 16);
+        int r = x >= 232 ? 8 + 10 * (x - 232) : (int[]){0, 95, 135, 175, 215, 255}[i / 36];
+        int gg = x >= 232 ? r : (int[]){0, 95, 135, 175, 215, 255}[(i / 6) % 6];
+        int b = x >= 232 ? r : (int[]){0, 95, 135, 175, 215, 255}[i % 6];
+        if (l < DIV_CENTER - 3)   /* level 7 is as near grey-cyan 152 as the cube gets */
+            ck_assert_msg(b > gg && b > r, "level %d -> %d = (%d,%d,%d) is not blue", l, x, r, gg, b);
+        if (l > DIV_CENTER + 1)
+            ck_assert_msg(r > gg && r > b, "level %d -> %d = (%d,%d,%d) is not red", l, x, r, gg, b);
+    }
     ck_assert_int_eq(rgb_to_ansi8(0xff0000), 1);
     ck_assert_int_eq(rgb_to_ansi8(0x0000ff), 4);
     ck_assert_int_eq(rgb_to_ansi8(0xf0f0f0), 7);
