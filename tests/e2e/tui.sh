@@ -461,8 +461,8 @@ truecolor)
             !((cube($3) && cube($4) && cube($5)) || ($3 == $4 && $4 == $5 && $3 >= 8 && $3 <= 238 && ($3 - 8) % 10 == 0)) { n++ }
             END { print n + 0 }')
         [ "$off" -gt 0 ] || fail "TERM=$term COLORTERM=truecolor: every background is a 256-palette colour"
-        # the attention heatmap's scale is matplotlib's viridis: weight 0 is
-        # #440154, weight 1 (the first query attends to BOS alone) #fde725
+        # the attention heatmap's scale is matplotlib's viridis, from #440154
+        # (weight 0) to #fde725 (the top: weight 1, as the first query's on BOS)
         grep -q "^48;2;68;1;84$" "$tmp/colours.txt" || fail "TERM=$term: no viridis #440154 (weight 0) background"
         grep -q "^48;2;253;231;37$" "$tmp/colours.txt" || fail "TERM=$term: no viridis #fde725 (weight 1) background"
         echo "TERM=$term COLORTERM=truecolor: $(grep -c "^48;2;" "$tmp/colours.txt") 24-bit backgrounds, $off distinct ones off the 256 palette"
