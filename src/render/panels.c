@@ -1200,10 +1200,13 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
         }
         int x = cv_printf(cv, 1, vy, COL_DIM, 0, "%s %s, %s %s:", rk, rl, ck, cl);
         x = cv_printf(cv, x + 1, vy, COL_VALUE, ATTR_BOLD, fabsf(v) >= 1000 ? "%+.0f" : "%+.3f", (double)v);
+        /* the value's place on the scale, when it fits whole */
         if (scale == CS_ROW) {
             RowNorm n = row_norm_of(data, cols, cr, scale);
-            x = cv_printf(cv, x + 1, vy, COL_DIM, 0, "(row %+.2f)", (double)shown(v, n));
-        } else if (heat_beyond(v, range)) {
+            snprintf(buf, sizeof buf, "(row %+.2f)", (double)shown(v, n));
+            if (x + 1 + utf8_width(buf) <= cv->r.w)
+                x = cv_text(cv, x + 1, vy, buf, COL_DIM, 0);
+        } else if (heat_beyond(v, range) && x + 9 <= cv->r.w) {
             x = cv_text(cv, x + 1, vy, "(beyond)", v > 0 ? COL_OVER : COL_UNDER, 0);
         }
         int hits = !sc->counts_known ? -1 : view == CV_OV_TOK ? sc->ov_copy_hits : view == CV_QK_TT ? sc->qk_next_hits : -1;
