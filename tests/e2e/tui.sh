@@ -448,9 +448,18 @@ truecolor)
         wait_for "output   $SORTED"
         wait_for "QK token-token"
         wait_for "OV token"
-        t capture-pane -e -p -t e2e > "$tmp/true.txt"
-        # tmux keeps the colours as they came: RGB as 38;2;R;G;B / 48;2;R;G;B
-        grep -o "$esc\[[0-9;]*m" "$tmp/true.txt" | grep -o -E "[34]8;(5;[0-9]+|2;[0-9]+;[0-9]+;[0-9]+)" > "$tmp/colours.txt"
+        # tmux keeps the colours as they came: RGB as 38;2;R;G;B / 48;2;R;G;B.
+        # A frame can reach tmux in several writes: capture until the
+        # heatmap's colour bar (drawn late, low on the screen) is in, both
+        # ends of its viridis scale (#440154 and #fde725), checked below.
+        i=0
+        while [ "$i" -lt $((WAIT * 20)) ]; do
+            t capture-pane -e -p -t e2e > "$tmp/true.txt"
+            grep -o "$esc\[[0-9;]*m" "$tmp/true.txt" | grep -o -E "[34]8;(5;[0-9]+|2;[0-9]+;[0-9]+;[0-9]+)" > "$tmp/colours.txt"
+            grep -q "^48;2;68;1;84$" "$tmp/colours.txt" && grep -q "^48;2;253;231;37$" "$tmp/colours.txt" && break
+            sleep 0.05
+            i=$((i + 1))
+        done
         grep -q "^48;2;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: no 24-bit backgrounds"
         grep -q "^38;2;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: no 24-bit foregrounds"
         ! grep -q "^[34]8;5;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: 256-colour escapes among the 24-bit ones"
