@@ -2,9 +2,14 @@
 # The whole test suite, three times over:
 #   1. the normal build (build/, the default compiler) and every test;
 #   2. a clang build with AddressSanitizer and UndefinedBehaviorSanitizer
-#      (build-asan/), every test, leak detection on, any report fatal;
+#      (build-asan/), every test, leak detection on, any report fatal; then
+#      the end-to-end scenarios against that build's explorer (tmux drives
+#      it in a pseudo-terminal; tests/e2e/tui.sh sends the reports to files
+#      and fails the scenario on any);
 #   3. every test of build/ again under valgrind memcheck (the 'valgrind'
-#      setup of tests/meson.build: full leak check, error exit code).
+#      setup of tests/meson.build: full leak check, error exit code, and
+#      SORTLENS_TEST_LIGHT, with which the slowest suites check fewer lists
+#      on their costliest paths).
 # Prints a summary line per run and a last line "N passed, N failed" over all
 # runs; exits non-zero if anything failed (a build failure counts as one).
 #
@@ -12,19 +17,12 @@
 #        clang with libclang-rt-14-dev, valgrind, and python3-torch for the
 #        tests that compare with PyTorch)
 #
-# Left out of the sanitizer and valgrind runs (only in run 1): the suites
-# 'e2e' (tmux drives the terminal program in a real pseudo-terminal; under
-# valgrind its start-up outlasts the polling timeouts and ASan's reports
-# would go to the terminal pane rather than to the test) and 'bench'
-# (timing under instrumentation means nothing).
-# Left out of the valgrind run only (it does run under ASan+UBSan): the
-# test 'decode', which evaluates thousands of lists on both forward paths
-# and takes about 9 minutes under valgrind, most of the CI budget.
+# Left out of the instrumented runs: the suite 'bench' (timing under
+# instrumentation means nothing), and under valgrind the suite 'e2e' too
+# (the explorer runs instrumented in run 2).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
-# (word-split on purpose where it is used)
-NO_INSTRUMENTED="--no-suite e2e --no-suite bench"
 passed=0
 failed=0
 skipped=0
@@ -32,7 +30,7 @@ status=0
 
 # meson test's summary: "Ok: N", "Fail: N", "Unexpected Pass: N",
 # "Timeout: N", "Skipped: N" (Expected Fail counts as passed).
-count() {  # log label
+count() {  # log label seconds
     ok=$(sed -n 's/^Ok:[[:space:]]*\([0-9]*\).*/\1/p' "$1" | tail -n 1)
     xf=$(sed -n 's/^Expected Fail:[[:space:]]*\([0-9]*\).*/\1/p' "$1" | tail -n 1)
     fl=$(sed -n 's/^Fail:[[:space:]]*\([0-9]*\).*/\1/p' "$1" | tail -n 1)
@@ -50,7 +48,7 @@ count() {  # log label
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + ${sk:-0}))
-    echo "== $2: $p passed, $f failed, ${sk:-0} skipped"
+    echo "== $2: $p passed, $f failed, ${sk:-0} skipped (${3}s)"
 }
 
 # Configures (or reconfigures) and builds; a failure counts as one failed test.
@@ -75,9 +73,10 @@ run_tests() {  # label dir [meson test options...]
     dir=$2
     shift 2
     log=$(mktemp)
+    t0=$(date +%s)
     meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" 2>&1 | tee "$log"
     # tee hides meson's status; the summary says what failed
-    count "$log" "$label"
+    count "$log" "$label" $(($(date +%s) - t0))
     rm -f "$log"
 }
 
@@ -94,21 +93,15 @@ export OPENBLAS_NUM_THREADS=1
 # (exported: assignments in front of a shell function do not reach its children)
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 if build "ASan+UBSan build" build-asan clang -Db_sanitize=address,undefined -Db_lundef=false; then
-    # shellcheck disable=SC2086
-    run_tests "ASan+UBSan" build-asan $NO_INSTRUMENTED
+    run_tests "ASan+UBSan" build-asan --no-suite e2e --no-suite bench
+    echo "== 2/3: the explorer under ASan + UBSan, end to end (build-asan/, suite e2e)"
+    run_tests "ASan+UBSan e2e" build-asan --suite e2e
 fi
 
 # 3. valgrind (the build of run 1)
 echo "== 3/3: valgrind memcheck (build/, --setup=valgrind)"
-VALGRIND_SKIP="decode"
 if [ -f build/build.ninja ]; then
-    # every test but the suites and tests left out above, by name
-    # shellcheck disable=SC2086
-    tests=$(meson test -C build --list $NO_INSTRUMENTED 2>/dev/null | sed -n 's|^.* / ||p' |
-            grep -vxF "$(echo $VALGRIND_SKIP | tr ' ' '\n')")
-    echo "(not under valgrind: $VALGRIND_SKIP)"
-    # shellcheck disable=SC2086
-    run_tests "valgrind" build --setup=valgrind $tests
+    run_tests "valgrind" build --setup=valgrind --no-suite e2e --no-suite bench
 fi
 
 [ "$skipped" -gt 0 ] && echo "($skipped skipped: see the SKIP lines above)"

@@ -1,7 +1,16 @@
 /* test_decode.c: teacher-forced prediction, greedy decoding, the tutorial's
  * loss and evaluation, against PyTorch's outputs for the seed model and the
  * 2-layer 2-head checkpoint, hand calculations, and naive re-computation
- * (one whole forward per decoding step, written here). */
+ * (one whole forward per decoding step, written here).
+ *
+ * With a light workload (test_light_workload(): the valgrind setup), the
+ * seed model's general forward path, which is most of the suite's time
+ * under memcheck, is checked on fewer lists: GENERAL_LIGHT_REF of PyTorch's
+ * 256 reference lists (every list PyTorch itself gets wrong, then the
+ * first ones), and GENERAL_LIGHT_EVAL random lists in the evaluation.
+ * Everything else runs in full.  The general path's
+ * batching (full batches of 256, then a partial one) still runs there, on
+ * the small random models of test_eval_interventions (300 lists each). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +22,8 @@
 #include "sortlens/task.h"
 #include "src/core/forward_internal.h"
 #include "test_util.h"
+
+enum { GENERAL_LIGHT_REF = 16, GENERAL_LIGHT_EVAL = 16 };
 
 static const ForwardPath paths[2] = {FORWARD_GENERAL, FORWARD_TABLES};
 static const char *const path_names[2] = {"general", "tables"};
@@ -47,6 +58,8 @@ typedef struct Ref {
     int *tokens, *values, *tf, *greedy;
     int B;
     double loss;
+    double loss_tol;   /* how far the loss may be from PyTorch's, times max(1, loss) */
+    bool borrowed;     /* a subset: m and ts belong to the full reference */
 } Ref;
 
 /* Loads a model and its PyTorch outputs; false (and a printed reason) when absent. */
@@ -73,13 +86,16 @@ static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
     const char *loss = tensorset_get_meta(r->ts, "loss");
     ck_assert_msg(loss, "no loss in the reference metadata");
     r->loss = strtod(loss, NULL);
+    r->loss_tol = 1e-6;
     return true;
 }
 
 static void ref_free(Ref *r)
 {
-    model_free(r->m);
-    tensorset_free(r->ts);
+    if (!r->borrowed) {
+        model_free(r->m);
+        tensorset_free(r->ts);
+    }
     free(r->tokens), free(r->values), free(r->tf), free(r->greedy);
 }
 
@@ -91,6 +107,82 @@ static bool seed_ref(Ref *r)
 static bool multi_ref(Ref *r)
 {
     return ref_load(r, testdata_path("multi_2l2h.pt"), testdata_path("multi_2l2h_expected.safetensors"));
+}
+
+/* The tutorial's loss over the lists rows[0..k) (all of them if rows is
+ * NULL), from PyTorch's logits [B, T, Vo]: the mean over the n prediction
+ * positions of log sum exp(row) - row[next sorted value], in double. */
+static double ref_loss_of_logits(const Ref *r, const int *rows, int k)
+{
+    const ModelConfig *c = &r->m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    const Tensor *t = tensorset_find(r->ts, "logits");
+    ck_assert_msg(t && t->dtype == DT_F32 && t->nbytes == (size_t)r->B * T * Vo * sizeof(float),
+                  "reference logits missing or not [%d, %d, %d] F32", r->B, T, Vo);
+    const float *logits = t->data;
+    double sum = 0;
+    for (int s = 0; s < k; s++) {
+        const int b = rows ? rows[s] : s;
+        for (int i = 0; i < n; i++) {
+            const float *row = logits + ((size_t)b * T + n + 1 + i) * Vo;
+            double mx = row[0], z = 0;
+            for (int j = 1; j < Vo; j++)
+                mx = fmax(mx, row[j]);
+            for (int j = 0; j < Vo; j++)
+                z += exp(row[j] - mx);
+            sum += mx + log(z) - row[r->tokens[(size_t)b * T + n + 2 + i]];
+        }
+    }
+    return sum / ((double)k * n);
+}
+
+/* The reference restricted to its lists rows[0..k), in that order; its
+ * loss is that of PyTorch's logits over those lists.  Rounding errors of
+ * single tokens' -log p average out over a whole batch and far less over a
+ * few lists (the more so for lists the model gets wrong, where -log p is
+ * large).  Under valgrind, where OpenBLAS picks other kernels (Haswell's,
+ * against Prescott's on the CPU it does not know natively), 1.3e-6 was
+ * seen on the seed's 16 lists with its 12 wrong ones, and 5e-6 on 5 lists
+ * of the 2-layer model (loss 8.9): hence 1e-5 (times the loss where it is
+ * above 1). */
+static void ref_subset(const Ref *full, const int *rows, int k, Ref *sub)
+{
+    const int n = full->m->cfg.list_len, T = full->m->cfg.n_ctx;
+    *sub = (Ref){.m = full->m, .ts = full->ts, .B = k, .loss_tol = 1e-5, .borrowed = true};
+    sub->tokens = malloc((size_t)k * T * sizeof(int));
+    sub->values = malloc((size_t)k * n * sizeof(int));
+    sub->tf = malloc((size_t)k * n * sizeof(int));
+    sub->greedy = malloc((size_t)k * n * sizeof(int));
+    for (int s = 0; s < k; s++) {
+        const int b = rows[s];
+        ck_assert(b >= 0 && b < full->B);
+        memcpy(sub->tokens + (size_t)s * T, full->tokens + (size_t)b * T, (size_t)T * sizeof(int));
+        memcpy(sub->values + (size_t)s * n, full->values + (size_t)b * n, (size_t)n * sizeof(int));
+        memcpy(sub->tf + (size_t)s * n, full->tf + (size_t)b * n, (size_t)n * sizeof(int));
+        memcpy(sub->greedy + (size_t)s * n, full->greedy + (size_t)b * n, (size_t)n * sizeof(int));
+    }
+    sub->loss = ref_loss_of_logits(full, rows, k);
+}
+
+/* Up to k lists of the reference, those PyTorch gets wrong (teacher-forced
+ * or greedy) first, then the rest in order; returns how many are wrong. */
+static int ref_hard_lists_first(const Ref *r, int *rows, int k)
+{
+    const int n = r->m->cfg.list_len, T = r->m->cfg.n_ctx;
+    int got = 0, wrong = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int b = 0; b < r->B && got < k; b++) {
+            bool miss = false;
+            for (int i = 0; i < n; i++) {
+                const int want = r->tokens[(size_t)b * T + n + 2 + i];
+                miss |= r->tf[(size_t)b * n + i] != want || r->greedy[(size_t)b * n + i] != want;
+            }
+            if (miss == (pass == 0)) {
+                rows[got++] = b;
+                wrong += miss;
+            }
+        }
+    return wrong;
 }
 
 /* Teacher-forced argmax and loss, then greedy outputs, on one path. */
@@ -116,9 +208,9 @@ static void check_against_pytorch(Ref *r, ForwardPath path, const char *what, lo
     double loss = decode_loss(c, cache, r->tokens);
     printf("%s: teacher-forced %ld/%d right, loss %.9f (PyTorch %.9f, difference %.2g)\n", what, right, B * n, loss, r->loss,
            fabs(loss - r->loss));
-    /* 1e-6, relative to the loss where it is above 1 (the random 2-layer model's is 9.65) */
-    ck_assert_msg(fabs(loss - r->loss) <= 1e-6 * fmax(1.0, fabs(r->loss)), "%s: loss %.9f, PyTorch %.9f", what, loss,
-                  r->loss);
+    /* 1e-6 (a subset: 1e-5), relative to the loss where it is above 1 (the random 2-layer model's is 9.65) */
+    ck_assert_msg(fabs(loss - r->loss) <= r->loss_tol * fmax(1.0, fabs(r->loss)), "%s: loss %.9f, PyTorch %.9f", what,
+                  loss, r->loss);
 
     ck_assert_msg(decode_greedy_path(r->m, r->values, B, out, NULL, cache, NULL, path, &err) == 0, "%s", err.message);
     for (int i = 0; i < B * n; i++)
@@ -157,10 +249,25 @@ START_TEST(test_seed_pytorch)
     Ref r;
     if (!seed_ref(&r))
         return;
+    /* the loss of PyTorch's logits, computed here, is PyTorch's own figure:
+     * what the light workload's subsets are compared with holds */
+    ck_assert_msg(fabs(ref_loss_of_logits(&r, NULL, r.B) - r.loss) <= 1e-6, "loss of PyTorch's logits %.9f, its own %.9f",
+                  ref_loss_of_logits(&r, NULL, r.B), r.loss);
     for (int pi = 0; pi < 2; pi++) {
-        char what[64];
-        snprintf(what, sizeof what, "seed model, %s path", path_names[pi]);
-        check_against_pytorch(&r, paths[pi], what, 2546);   /* 0.9945312738 of 2560 */
+        char what[96];
+        if (paths[pi] == FORWARD_GENERAL && test_light_workload()) {
+            int rows[GENERAL_LIGHT_REF];
+            int wrong = ref_hard_lists_first(&r, rows, GENERAL_LIGHT_REF);
+            Ref sub;
+            ref_subset(&r, rows, GENERAL_LIGHT_REF, &sub);
+            snprintf(what, sizeof what, "seed model, %s path, %d of %d lists (%d PyTorch gets wrong)", path_names[pi],
+                     GENERAL_LIGHT_REF, r.B, wrong);
+            check_against_pytorch(&sub, paths[pi], what, -1);
+            ref_free(&sub);
+        } else {
+            snprintf(what, sizeof what, "seed model, %s path", path_names[pi]);
+            check_against_pytorch(&r, paths[pi], what, 2546);   /* 0.9945312738 of 2560 */
+        }
     }
     ref_free(&r);
 }
@@ -171,8 +278,16 @@ START_TEST(test_multi_pytorch)
     Ref r;
     if (!multi_ref(&r))
         return;
+    ck_assert(fabs(ref_loss_of_logits(&r, NULL, r.B) - r.loss) <= 1e-6 * r.loss);
     check_against_pytorch(&r, FORWARD_GENERAL, "2-layer 2-head model", -1);
     check_against_pytorch(&r, FORWARD_AUTO, "2-layer 2-head model, auto path", -1);
+    /* a few lists in another order, as the light workload takes them: the
+     * loss against that of PyTorch's logits over those lists */
+    const int rows[5] = {31, 0, 17, 4, 9};
+    Ref sub;
+    ref_subset(&r, rows, 5, &sub);
+    check_against_pytorch(&sub, FORWARD_GENERAL, "2-layer 2-head model, 5 of its lists", -1);
+    ref_free(&sub);
     ref_free(&r);
 }
 END_TEST
@@ -453,17 +568,24 @@ START_TEST(test_eval_seed)
         return;
     SlError err = {0};
     EvalResult res[2];
+    /* general, tables (the light workload: fewer on the general path) */
+    const long lists[2] = {test_light_workload() ? GENERAL_LIGHT_EVAL : 600, 600};
     for (int pi = 0; pi < 2; pi++) {
         Calls calls = {0};
-        ck_assert_int_eq(decode_eval_path(ref.m, 600, 7, NULL, paths[pi], &res[pi], count_progress, &calls, &err), 0);
-        ck_assert_int_eq(calls.last_done, 600);
-        ck_assert_int_eq(calls.last_total, 600);
-        ck_assert_int_eq(calls.count, 3);   /* 256 + 256 + 88 */
-        eval_recount(ref.m, 600, 7, NULL, paths[pi], &res[pi]);
+        ck_assert_int_eq(decode_eval_path(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi], count_progress, &calls, &err), 0);
+        ck_assert_int_eq(calls.last_done, lists[pi]);
+        ck_assert_int_eq(calls.last_total, lists[pi]);
+        ck_assert_int_eq(calls.count, (lists[pi] + 255) / 256);   /* 600: 256 + 256 + 88 */
+        eval_recount(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi]);
     }
-    ck_assert(res[0].token_accuracy == res[1].token_accuracy);
-    ck_assert(res[0].list_accuracy == res[1].list_accuracy);
-    ck_assert(fabs(res[0].loss - res[1].loss) < 1e-6);
+    printf("seed model: general path on %ld lists, tables path on %ld\n", lists[0], lists[1]);
+    /* both paths on the same lists agree */
+    EvalResult same = res[1];
+    if (lists[0] != lists[1])
+        ck_assert_int_eq(decode_eval_path(ref.m, lists[0], 7, NULL, FORWARD_TABLES, &same, NULL, NULL, &err), 0);
+    ck_assert(res[0].token_accuracy == same.token_accuracy);
+    ck_assert(res[0].list_accuracy == same.list_accuracy);
+    ck_assert(fabs(res[0].loss - same.loss) < 1e-6);
     /* the seed model's known quality on random lists (0.99619 per token,
      * 0.96377 per list over 100,000): a sample of 600 stays close */
     ck_assert_msg(res[1].token_accuracy > 0.99 && res[1].list_accuracy > 0.93, "token %.4f list %.4f",

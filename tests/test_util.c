@@ -46,6 +46,12 @@ const char *sortlens_exe(void)
     return access(path, X_OK) == 0 ? path : NULL;
 }
 
+bool test_light_workload(void)
+{
+    const char *v = getenv("SORTLENS_TEST_LIGHT");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 double max_abs_diff(const float *a, const float *b, size_t n)
 {
     double m = 0;

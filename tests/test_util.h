@@ -18,6 +18,13 @@ const char *testdata_path(const char *relative);
  * or NULL if it is not there. */
 const char *sortlens_exe(void);
 
+/* True when $SORTLENS_TEST_LIGHT is set and not "0": the 'valgrind' test
+ * setup (tests/meson.build) sets it, and the slowest suites then check
+ * fewer lists on their costliest paths (each suite says which), so that
+ * memcheck's ~500x slowdown stays within CI's time.  The checks themselves,
+ * and their references, stay the same. */
+bool test_light_workload(void);
+
 /* Max |a - b| over n floats. */
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */

@@ -25,8 +25,9 @@ static void usage(FILE *out)
             "  -h, --help     this help\n\n"
             "Keys: arrows (or h j k l) move, e edits the list, r draws one, g switches\n"
             "greedy / teacher-forced, 1-4 switch the QK terms off and on, p W_pos in the OV\n"
-            "path, a blocks the source under the cursor, c cycles the circuits, f finds a\n"
-            "list the model gets wrong, ? shows every key, q quits.  See sortlens(1).\n");
+            "path, a blocks the source under the cursor, c cycles the circuits, z shows\n"
+            "them whole, n changes their colour scale, f finds a list the model gets\n"
+            "wrong, ? shows every key, q quits.  See sortlens(1).\n");
 }
 
 int cmd_tui(int argc, char **argv)

@@ -152,6 +152,66 @@ Cell heat_cell_pair(Style s, RampKind k, float top, float bottom, float lo, floa
     return c;
 }
 
+/* ---- clipped diverging scales ---------------------------------------------- */
+
+bool heat_beyond(float v, float range)
+{
+    /* a hair of tolerance: the value that set a percentile range is not beyond it */
+    return range > 0 && isfinite(range) && fabsf(v) > range * (1.0f + 1e-6f);
+}
+
+/* The colour id of v on a clipped scale, or -1 for NaN. */
+static int sat_color(float v, float range)
+{
+    if (isnan(v))
+        return -1;
+    if (heat_beyond(v, range))
+        return v > 0 ? COL_OVER : COL_UNDER;
+    return ramp_color(RAMP_DIVERGING, ramp_level(RAMP_DIVERGING, v, -range, range));
+}
+
+Cell heat_cell_sat(Style s, float v, float range)
+{
+    if (!heat_beyond(v, range))
+        return heat_cell(s, RAMP_DIVERGING, v, -range, range);
+    Cell c = {.ch = ' '};
+    int col = sat_color(v, range);
+    switch (s.depth) {
+    case DEPTH_TRUE:
+    case DEPTH_256:
+        c.bg = (uint8_t)col;
+        c.fg = (uint8_t)palette_ink_on(col);
+        break;
+    case DEPTH_8:
+        c.ch = s.utf8 ? 0x2588 : (col == COL_OVER ? '@' : '&');
+        c.fg = (uint8_t)col;
+        break;
+    case DEPTH_MONO:
+        c.ch = col == COL_OVER ? '@' : '&';
+        break;
+    }
+    return c;
+}
+
+Cell heat_cell_pair_sat(Style s, float top, float bottom, float range)
+{
+    Cell c = {.ch = ' '};
+    if (!style_half_blocks(s))
+        return heat_cell_sat(s, top, range);
+    int ct = sat_color(top, range), cb = sat_color(bottom, range);
+    if (ct < 0 && cb < 0)
+        return c;
+    if (ct < 0) {
+        c.ch = 0x2584;   /* lower half block */
+        c.fg = (uint8_t)cb;
+        return c;
+    }
+    c.ch = 0x2580;
+    c.fg = (uint8_t)ct;
+    c.bg = (uint8_t)(cb < 0 ? COL_DEFAULT : cb);
+    return c;
+}
+
 /* ---- numbers -------------------------------------------------------------- */
 
 void fmt_num(char *buf, size_t size, double v, int width, bool sign)
@@ -230,4 +290,33 @@ int render_colorbar(Canvas *cv, int x, int y, int w, RampKind k, float lo, float
     }
     cv_text(cv, cx + cells + 1, y, b, COL_DIM, 0);
     return cx + cells + 1 + lb - x;
+}
+
+int render_colorbar_caps(Canvas *cv, int x, int y, int w, float range)
+{
+    char a[24], b[24];
+    range = fabsf(range);
+    fmt_short(a, sizeof a, -range, true);
+    fmt_short(b, sizeof b, range, true);
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    int cells = w - la - lb - 4;   /* two spaces, two caps */
+    if (cells < 3)
+        return render_colorbar(cv, x, y, w, RAMP_DIVERGING, -range, range);
+    if (cells % 2 == 0)
+        cells--;
+    int cx = cv_text(cv, x, y, a, COL_DIM, 0) + 1;
+    Cell cap = heat_cell_sat(cv->style, -2 * range - 1, range);
+    cv_put(cv, cx, y, cv->style.depth >= DEPTH_256 ? '<' : cap.ch, cap.fg, cap.bg, cap.attr);
+    cx++;
+    for (int i = 0; i < cells; i++) {
+        float v = -range + 2 * range * (cells == 1 ? 0.5f : (float)i / (float)(cells - 1));
+        Cell c = heat_cell(cv->style, RAMP_DIVERGING, v, -range, range);
+        if (cv->style.depth >= DEPTH_256)
+            c.ch = ' ';
+        cv_put(cv, cx + i, y, c.ch, c.fg, c.bg, c.attr);
+    }
+    cap = heat_cell_sat(cv->style, 2 * range + 1, range);
+    cv_put(cv, cx + cells, y, cv->style.depth >= DEPTH_256 ? '>' : cap.ch, cap.fg, cap.bg, cap.attr);
+    cv_text(cv, cx + cells + 2, y, b, COL_DIM, 0);
+    return cx + cells + 2 + lb - x;
 }

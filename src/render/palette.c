@@ -4,6 +4,7 @@
 #include "render.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -33,6 +34,11 @@ static const RoleSpec roles[COL_ROLES] = {
     [COL_EDIT] = {"edit", 0x303030, 4, ATTR_REVERSE, 0},
     [COL_INK_DARK] = {"ink-dark", 0x000000, 0, 0, 0},
     [COL_INK_LIGHT] = {"ink-light", 0xffffff, 7, 0, 0},
+    /* beyond a clipped scale: hues next to the ramp's ends (red -> magenta,
+     * blue -> cyan), bright where the ends are dark, so they cannot be
+     * mistaken for the largest level (matplotlib's set_over / set_under) */
+    [COL_OVER] = {"over", 0xff00ff, 5, ATTR_BOLD, 0},
+    [COL_UNDER] = {"under", 0x00ffff, 6, ATTR_BOLD, 0},
 };
 
 /* ColorBrewer RdBu (Brewer, colorbrewer2.org), 11 classes, reversed so
@@ -80,14 +86,6 @@ uint32_t palette_rgb(int color)
  * 232..255 greys 8,18,..,238. */
 static const int cube_levels[6] = {0, 95, 135, 175, 215, 255};
 
-static int nearest_cube(int v)
-{
-    int best = 0;
-    for (int i = 1; i < 6; i++)
-        if (abs(cube_levels[i] - v) < abs(cube_levels[best] - v))
-            best = i;
-    return best;
-}
 
 static long dist2(int r1, int g1, int b1, int r2, int g2, int b2)
 {
@@ -96,19 +94,59 @@ static long dist2(int r1, int g1, int b1, int r2, int g2, int b2)
     return 3 * dr * dr + 4 * dg * dg + 2 * db * db;
 }
 
+/* sRGB -> CIE 1976 L*a*b* under D65 (IEC 61966-2-1 for the transfer curve,
+ * CIE 15 for Lab), so that "nearest" means nearest to the eye: with plain
+ * RGB distances the cube's teal (0,95,95) won for the darkest RdBu blue. */
+static void srgb_to_lab(int r8, int g8, int b8, double lab[3])
+{
+    double c[3] = {r8 / 255.0, g8 / 255.0, b8 / 255.0};
+    for (int i = 0; i < 3; i++)
+        c[i] = c[i] > 0.04045 ? pow((c[i] + 0.055) / 1.055, 2.4) : c[i] / 12.92;
+    double xyz[3] = {
+        (0.4124 * c[0] + 0.3576 * c[1] + 0.1805 * c[2]) / 0.95047,
+        0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2],
+        (0.0193 * c[0] + 0.1192 * c[1] + 0.9505 * c[2]) / 1.08883,
+    };
+    for (int i = 0; i < 3; i++)
+        xyz[i] = xyz[i] > 0.008856 ? cbrt(xyz[i]) : 7.787 * xyz[i] + 16.0 / 116.0;
+    lab[0] = 116 * xyz[1] - 16;
+    lab[1] = 500 * (xyz[0] - xyz[1]);
+    lab[2] = 200 * (xyz[1] - xyz[2]);
+}
+
+/* The RGB of xterm-256 colour i (16..255). */
+static void xterm_rgb(int i, int *r, int *g, int *b)
+{
+    if (i >= 232) {
+        *r = *g = *b = 8 + 10 * (i - 232);
+        return;
+    }
+    i -= 16;
+    *r = cube_levels[i / 36];
+    *g = cube_levels[(i / 6) % 6];
+    *b = cube_levels[i % 6];
+}
+
 int rgb_to_xterm256(uint32_t rgb)
 {
     int r = (rgb >> 16) & 0xff, g = (rgb >> 8) & 0xff, b = rgb & 0xff;
-    int ri = nearest_cube(r), gi = nearest_cube(g), bi = nearest_cube(b);
-    int cube = 16 + 36 * ri + 6 * gi + bi;
-    long dc = dist2(r, g, b, cube_levels[ri], cube_levels[gi], cube_levels[bi]);
-    int avg = (r + g + b) / 3;
-    int gi2 = avg < 8 ? 0 : avg > 238 ? 23 : (avg - 8 + 5) / 10;
-    if (gi2 > 23)
-        gi2 = 23;
-    int gv = 8 + 10 * gi2;
-    long dg = dist2(r, g, b, gv, gv, gv);
-    return dg < dc ? 232 + gi2 : cube;
+    double want[3];
+    srgb_to_lab(r, g, b, want);
+    int best = 16;
+    double bd = -1;
+    for (int i = 16; i < 256; i++) {   /* 16..255 only: 0..15 vary between terminals */
+        int xr, xg, xb;
+        double have[3];
+        xterm_rgb(i, &xr, &xg, &xb);
+        srgb_to_lab(xr, xg, xb, have);
+        double d = (want[0] - have[0]) * (want[0] - have[0]) + (want[1] - have[1]) * (want[1] - have[1]) +
+                   (want[2] - have[2]) * (want[2] - have[2]);
+        if (bd < 0 || d < bd) {
+            bd = d;
+            best = i;
+        }
+    }
+    return best;
 }
 
 int rgb_to_ansi8(uint32_t rgb)
@@ -131,11 +169,20 @@ int rgb_to_ansi8(uint32_t rgb)
 
 int palette_xterm256(int color)
 {
+    /* the search over 240 colours in Lab is done once per id: this is
+     * called for every cell of every frame */
+    static int cache[COL_COUNT];
+    static bool ready;
     if (color <= COL_DEFAULT || color >= COL_COUNT)
         return -1;
     if (color < COL_ROLES && roles[color].ansi8 < 0 && color != COL_DIM)
         return -1;
-    return rgb_to_xterm256(palette_rgb(color));
+    if (!ready) {
+        for (int c = 1; c < COL_COUNT; c++)
+            cache[c] = rgb_to_xterm256(palette_rgb(c));
+        ready = true;
+    }
+    return cache[color];
 }
 
 int palette_ansi8(int color)

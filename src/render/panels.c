@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- scene helpers -------------------------------------------------------- */
@@ -132,6 +133,14 @@ void scene_circuit_marks(const Scene *sc, int view, int *row, int *col)
     }
 }
 
+/* What one cell of a view shows under a scale: the value itself, or (per
+ * row) its distance from the row's mean over the row's own largest one. */
+typedef struct RowNorm {
+    float mean, inv;
+} RowNorm;
+
+static float shown(float v, RowNorm n) { return (v - n.mean) * n.inv; }
+
 /* ---- small drawing helpers ------------------------------------------------ */
 
 static void hline(Canvas *cv, int x, int y, int w)
@@ -246,6 +255,9 @@ static const struct KeyHelp {
     {"a", "block attention to the source under the cursor (again: unblock)", true},
     {"x", "clear every intervention", false},
     {"c C", "next / previous circuit view (4 QK terms, OV token, OV position)", true},
+    {"z", "zoom: the circuits whole, in place of the heatmap", true},
+    {"n", "colour scale: per row / values p99 / whole matrix", true},
+    {"H J K L", "move the circuit cursor; a cut panel pans with it", true},
     {"s", "attention heatmap: weights / scores", true},
     {"[ ]", "previous / next head (models with several heads)", false},
     {"{ }", "previous / next layer (models with several layers)", false},
@@ -261,8 +273,8 @@ void render_keys(Canvas *cv, bool pages)
     int x = 1;
     Style st = cv->style;
     /* the key line lists keys by importance, as many as fit */
-    static const char *const order[] = {"\u2190\u2192 h l", "\u2191\u2193 k j", "e 0-9", "r", "Tab", "?", "q", "g",
-                                        "1-4", "p", "a", "c C", "f", "s"};
+    static const char *const order[] = {"\u2190\u2192 h l", "\u2191\u2193 k j", "e 0-9", "r", "Tab", "?", "q", "z", "c C",
+                                        "n", "g", "1-4", "p", "a", "H J K L", "f", "s"};
     for (size_t o = 0; o < sizeof order / sizeof order[0]; o++) {
         size_t i = 0;
         while (i < sizeof key_help / sizeof key_help[0] && strcmp(key_help[i].key, order[o]) != 0)
@@ -276,6 +288,7 @@ void render_keys(Canvas *cv, bool pages)
             {"\u2190\u2192 h l", "position"}, {"\u2191\u2193 k j", "source"}, {"e 0-9", "edit"},
             {"r", "random"}, {"f", "find wrong"}, {"g", "greedy/TF"}, {"1-4", "QK terms"},
             {"p", "W_pos"}, {"a", "ablate"}, {"c C", "circuit"}, {"s", "scores"}, {"Tab", "page"},
+            {"z", "zoom"}, {"n", "scale"}, {"H J K L", "pan"},
             {"?", "help"}, {"q", "quit"},
         };
         for (size_t j = 0; j < sizeof short_what / sizeof short_what[0]; j++)
@@ -289,6 +302,8 @@ void render_keys(Canvas *cv, bool pages)
             k = "e";
         else if (strcmp(k, "c C") == 0)
             k = "c";
+        else if (strcmp(k, "H J K L") == 0)
+            k = "HJKL";
         int need = utf8_width(k) + 1 + utf8_width(w) + 2;
         if (x + need > cv->r.w)
             continue;   /* a shorter one further on may still fit */
@@ -327,8 +342,16 @@ void render_help(Canvas *cv, const Scene *sc)
         "Greedy feeds the model's own outputs back; teacher-forced gives it the true sorted prefix.",
         "Environment: NO_COLOR turns colour off; COLORTERM=truecolor asks for 24-bit colour.",
     };
-    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++)
+    for (size_t i = 0; i < sizeof notes / sizeof notes[0]; i++) {
         cv_text(cv, 1, y++, notes[i], COL_DIM, 0);
+        if (i == 0) {   /* the circuit marks, in the glyphs of this terminal */
+            char buf[200];
+            snprintf(buf, sizeof buf, "Circuits: %s the query's row (OV: the source's), %s the cursor's key (OV: the "
+                     "prediction), %s the answer.", glyph_str(cv->style, GL_MARK_RIGHT),
+                     glyph_str(cv->style, GL_MARK_DOWN), glyph_str(cv->style, GL_RIGHT));
+            cv_text(cv, 1, y++, buf, COL_DIM, 0);
+        }
+    }
     (void)sc;
 }
 
@@ -587,17 +610,51 @@ void render_attention_size(const Scene *sc, int cw, int *w, int *h)
     *h = sc->T + 3;   /* title, key labels, T rows, colour bar */
 }
 
-/* The range of the heatmap: weights 0..1, scores symmetric over unmasked. */
-static float attention_range(const Scene *sc)
+float scene_attention_range(const Scene *sc, int scale, bool scores)
 {
+    if (scale == CS_ROW)
+        return 1.0f;
+    if (!scores && scale == CS_WHOLE)
+        return 1.0f;
+    int q0 = scale == CS_VALUES ? sc->n + 1 : 0, q1 = scale == CS_VALUES ? 2 * sc->n : sc->T - 1;
+    if (q1 > sc->T - 1)
+        q1 = sc->T - 1;
     float m = 0;
-    for (int q = 0; q < sc->T; q++)
+    for (int q = q0 < 0 ? 0 : q0; q <= q1; q++)
         for (int k = 0; k <= q; k++) {
-            float s = fabsf(sc->scores[(size_t)q * sc->T + k]);
-            if (isfinite(s) && s > m)
-                m = s;
+            float v = scores ? fabsf(sc->scores[(size_t)q * sc->T + k]) : sc->pattern[(size_t)q * sc->T + k];
+            if (isfinite(v) && v > m)
+                m = v;
         }
-    return m;
+    return m > 0 ? m : 1.0f;
+}
+
+/* Per row (CS_ROW): weights over the row's largest; scores centred on the
+ * mean of the row's visible keys, over their largest distance from it. */
+static RowNorm attention_row_norm(const Scene *sc, int q, bool scores, int scale)
+{
+    RowNorm n = {0, 1};
+    if (scale != CS_ROW || q < 0 || q >= sc->T)
+        return n;
+    const float *row = (scores ? sc->scores : sc->pattern) + (size_t)q * sc->T;
+    double sum = 0;
+    int cnt = 0;
+    float mx = 0;
+    for (int k = 0; k <= q; k++)
+        if (isfinite(row[k])) {
+            sum += row[k];
+            cnt++;
+            if (!scores && row[k] > mx)
+                mx = row[k];
+        }
+    if (scores) {
+        n.mean = cnt ? (float)(sum / cnt) : 0;
+        for (int k = 0; k <= q; k++)
+            if (isfinite(row[k]) && fabsf(row[k] - n.mean) > mx)
+                mx = fabsf(row[k] - n.mean);
+    }
+    n.inv = mx > 0 ? 1 / mx : 0;
+    return n;
 }
 
 /* First index of a window of `visible` out of `count` that keeps a and b in view. */
@@ -621,12 +678,17 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     Style st = cv->style;
     char buf[128];
     bool scores = sc->show_scores;
-    float range = scores ? attention_range(sc) : 1.0f;
+    int scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;
+    float range = scene_attention_range(sc, scale, scores);
+    const char *sep = st.utf8 ? " \u00b7 " : " | ";
     if (sc->H > 1 || sc->L > 1)
-        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)", scores ? "scores" : "weights", sc->layer,
-                 sc->head, st.utf8 ? "\u00d7" : "x");
+        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)%s%s", scores ? "scores" : "weights",
+                 sc->layer, sc->head, st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
     else
-        snprintf(buf, sizeof buf, "attention %s (query %s key)", scores ? "scores" : "weights", st.utf8 ? "\u00d7" : "x");
+        snprintf(buf, sizeof buf, "attention %s (query %s key)%s%s", scores ? "scores" : "weights",
+                 st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
+    if (utf8_width(buf) + 4 > cv->r.w)   /* the scale goes first when the title is too long */
+        *strstr(buf, sep) = '\0';
     section(cv, 0, buf, false);
     int T = sc->T;
     int vis_cols = (cv->r.w - ATTN_GUTTER) / cw, vis_rows = cv->r.h - 3;
@@ -663,6 +725,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         if (selq)
             cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
         Canvas t = *cv;
+        RowNorm rn = attention_row_norm(sc, q, scores, scale);
         canvas_tag(&t, TAG_PRED, q, 0, 0);
         cv_text_bg(&t, 1, y, buf, selq ? COL_INK_DARK : sc->tokens[q] >= sc->Vo ? COL_LABEL : COL_DIM,
                    selq ? COL_SELECT : COL_DEFAULT, selq ? ATTR_BOLD : 0);
@@ -677,8 +740,9 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
                 continue;
             }
             float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
-            Cell c = heat_cell(st, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, isfinite(v) ? v : 0.0f,
-                               scores ? -range : 0, range);
+            v = isfinite(v) ? shown(v, rn) : 0.0f;
+            Cell c = scores || heat_beyond(v, range) ? heat_cell_sat(st, v, range)
+                                                     : heat_cell(st, RAMP_SEQUENTIAL, v, 0, range);
             if (scores && !isfinite(v))   /* a blocked source has a -inf score */
                 c = (Cell){.ch = 'x', .fg = COL_BAD};
             for (int j = 0; j < cw; j++) {
@@ -694,14 +758,37 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             }
         }
     }
-    /* colour bar */
+    /* colour bar, and what sets its range */
     int by = 2 + (T - r0 < vis_rows ? T - r0 : vis_rows);
     if (by < cv->r.h) {
+        char note[96] = "";
+        char last[16];
+        scene_pos_name(sc, 2 * sc->n, last, sizeof last);
+        long beyond = 0;
+        if (scale == CS_VALUES)
+            for (int q = 0; q < T; q++)
+                for (int k = 0; k <= q; k++) {
+                    float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
+                    beyond += isfinite(v) && heat_beyond(v, range);
+                }
+        if (scale == CS_ROW)
+            snprintf(note, sizeof note, scores ? "each row centred, to its max" : "each row to its max");
+        else if (scale == CS_VALUES)
+            snprintf(note, sizeof note, beyond ? "max of rows MID..%s; %ld beyond" : "max of rows MID..%s", last, beyond);
+        else if (scores)
+            snprintf(note, sizeof note, "max of all rows");
         int x = cv_text(cv, 1, by, scores ? "score" : "weight", COL_DIM, 0) + 1;
-        int bw = cv->r.w - x - 1;
+        int nw = note[0] ? utf8_width(note) + 1 : 0;
+        int bw = cv->r.w - x - 1 - nw;
+        if (bw < 16) {   /* no room for the note */
+            bw = cv->r.w - x - 1;
+            nw = 0;
+        }
         if (bw > 40)
             bw = 40;
-        render_colorbar(cv, x, by, bw, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, scores ? -range : 0, range);
+        int used = render_colorbar(cv, x, by, bw, scores ? RAMP_DIVERGING : RAMP_SEQUENTIAL, scores ? -range : 0, range);
+        if (nw)
+            cv_text(cv, x + used + 1, by, note, COL_DIM, 0);
     }
 }
 
@@ -803,6 +890,103 @@ void render_sources(Canvas *cv, const Scene *sc)
     }
 }
 
+/* ---- circuit scales ------------------------------------------------------- */
+
+bool circuit_axis_is_token(int view, bool is_row)
+{
+    if (is_row)
+        return view == CV_QK_TT || view == CV_QK_TP || view == CV_OV_TOK;
+    return view == CV_QK_TT || view == CV_QK_PT;   /* OV columns are output values, all of them values */
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+float circuit_value_range(const float *data, int rows, int cols, int view, int Vo)
+{
+    if (!data || rows < 1 || cols < 1)
+        return 0;
+    int nr = circuit_axis_is_token(view, true) && Vo < rows ? Vo : rows;
+    int nc = circuit_axis_is_token(view, false) && Vo < cols ? Vo : cols;
+    size_t n = (size_t)nr * (size_t)nc, k = 0;
+    float *a = malloc(n * sizeof *a);
+    if (!a) {   /* no memory for the sort: the largest |x| of the value block */
+        float m = 0;
+        for (int r = 0; r < nr; r++)
+            for (int c = 0; c < nc; c++)
+                if (fabsf(data[(size_t)r * cols + c]) > m)
+                    m = fabsf(data[(size_t)r * cols + c]);
+        return m;
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) {
+            float v = fabsf(data[(size_t)r * cols + c]);
+            if (isfinite(v))
+                a[k++] = v;
+        }
+    float out = 0;
+    if (k > 0) {
+        qsort(a, k, sizeof *a, cmp_float);
+        /* nearest rank: the smallest value with at least p% of the cells at or below it */
+        size_t rank = (k * CS_PERCENTILE + 99) / 100;
+        out = a[rank > 0 ? rank - 1 : 0];
+    }
+    free(a);
+    return out;
+}
+
+float scene_circuit_range(const Scene *sc, int view, int scale)
+{
+    float whole = 0;
+    const float *data = scene_circuit_data(sc, view, &whole);
+    if (scale != CS_VALUES || !data)
+        return whole;
+    if (sc->robust_range[view] > 0)
+        return sc->robust_range[view];
+    int rows, cols;
+    scene_circuit_shape(sc, view, &rows, &cols);
+    float r = circuit_value_range(data, rows, cols, view, sc->Vo);
+    return r > 0 ? r : whole;
+}
+
+void circuit_row_norm(const float *row, int cols, float *mean, float *scale)
+{
+    double s = 0;
+    for (int c = 0; c < cols; c++)
+        s += row[c];
+    float m = cols > 0 ? (float)(s / cols) : 0;
+    float mx = 0;
+    for (int c = 0; c < cols; c++)
+        if (fabsf(row[c] - m) > mx)
+            mx = fabsf(row[c] - m);
+    *mean = m;
+    *scale = mx;
+}
+
+const char *circuit_scale_name(int scale)
+{
+    static const char *names[CS_COUNT] = {"per row", "values p99", "whole"};
+    return scale >= 0 && scale < CS_COUNT ? names[scale] : "?";
+}
+
+int scene_circuit_answer_col(const Scene *sc, int view)
+{
+    int i = scene_pred_index(sc, sc->sel);
+    if (i < 0 || !sc->sorted)
+        return -1;
+    int ans = sc->sorted[i];
+    if (view == CV_QK_TP || view == CV_QK_PP) {   /* key positions: where the answer sits in the list */
+        for (int p = 1; p <= sc->n; p++)
+            if (sc->values && sc->values[p - 1] == ans)
+                return p;
+        return -1;
+    }
+    return ans;
+}
+
 /* ---- circuit panels ------------------------------------------------------- */
 
 #define CIRC_GUTTER 4   /* mark + 3-char label */
@@ -812,7 +996,7 @@ void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h)
     int rows, cols;
     scene_circuit_shape(sc, view, &rows, &cols);
     *w = CIRC_GUTTER + cols;
-    *h = 2 + (style_half_blocks(st) ? (rows + 1) / 2 : rows) + 2;
+    *h = (style_half_blocks(st) ? (rows + 1) / 2 : rows) + CIRC_EXTRA_LINES;
 }
 
 static void axis_label(const Scene *sc, int view, bool is_row, int idx, char *buf, size_t size)
@@ -828,51 +1012,127 @@ static void axis_label(const Scene *sc, int view, bool is_row, int idx, char *bu
         snprintf(buf, size, "%d", idx);
 }
 
+
+static RowNorm row_norm_of(const float *data, int cols, int r, int scale)
+{
+    RowNorm n = {0, 1};
+    if (scale != CS_ROW || r < 0)
+        return n;
+    float s;
+    circuit_row_norm(data + (size_t)r * cols, cols, &n.mean, &s);
+    n.inv = s > 0 ? 1 / s : 0;
+    return n;
+}
+
+/* The section title of a circuit panel, as much as fits: the name, the
+ * scale, the formula, and which rows and columns are in view. */
+static void circuit_title(Canvas *cv, const Scene *sc, int view, bool focused, const char *clip)
+{
+    char buf[200];
+    const char *name = circuit_view_name(view), *f = circuit_view_formula(view);
+    const char *scale = circuit_scale_name(sc->circuit_scale);
+    const char *sep = cv->style.utf8 ? " \u00b7 " : " | ";
+    int w = cv->r.w - 4;   /* "─ " + text + " ─" */
+    int ln = utf8_width(name), lf = utf8_width(f) + 2, ls = utf8_width(scale) + 3, lc = clip ? utf8_width(clip) + 3 : 0;
+    bool with_clip = clip && ln + lc <= w;
+    bool with_scale = ln + (with_clip ? lc : 0) + ls <= w;
+    bool with_f = ln + (with_clip ? lc : 0) + (with_scale ? ls : 0) + lf <= w;
+    /* the panel draws the model's table, whatever is switched off: say so */
+    bool off = (view <= CV_QK_PP && (sc->qk_off & (1u << view))) || (view == CV_OV_POS && sc->ov_drop_pos);
+    const char *pre = !off ? "" : view == CV_OV_POS ? "[removed] " : "[OFF] ";
+    snprintf(buf, sizeof buf, "%s%s%s%s%s%s%s%s", pre, name, with_f ? "  " : "", with_f ? f : "", with_scale ? sep : "",
+             with_scale ? scale : "", with_clip ? sep : "", with_clip ? clip : "");
+    section(cv, 0, buf, focused);
+}
+
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused)
 {
     Style st = cv->style;
-    char buf[160];
+    char buf[200];
     int rows, cols;
-    float range = 0;
+    float whole = 0;
     scene_circuit_shape(sc, view, &rows, &cols);
-    const float *data = scene_circuit_data(sc, view, &range);
-    snprintf(buf, sizeof buf, "%s  %s", circuit_view_name(view), circuit_view_formula(view));
-    section(cv, 0, buf, focused);
+    const float *data = scene_circuit_data(sc, view, &whole);
     if (!data) {
+        circuit_title(cv, sc, view, focused, NULL);
         cv_text(cv, 1, 1, "(no circuit tables for this model)", COL_DIM, 0);
         return;
     }
+    int scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;
+    float range = scale == CS_ROW ? 1.0f : scene_circuit_range(sc, view, scale);
     bool half = style_half_blocks(st);
     int mr, mc;
     scene_circuit_marks(sc, view, &mr, &mc);
-    int cr = mr, cc = mc;   /* the cursor: the marks, unless a cell was clicked */
+    int ans = scene_circuit_answer_col(sc, view);
+    int cr = mr, cc = mc;   /* the cursor: the marks, unless a cell was clicked or moved to */
     if (sc->free_panel == panel && sc->free_row >= 0 && sc->free_row < rows && sc->free_col >= 0 && sc->free_col < cols) {
         cr = sc->free_row;
         cc = sc->free_col;
     }
-    int lines_avail = cv->r.h - 4;   /* title, ticks, value line, colour bar */
+    int lines_avail = cv->r.h - CIRC_EXTRA_LINES;   /* title, ticks, value line, colour bar */
     int vis_rows = half ? lines_avail * 2 : lines_avail;
     int vis_cols = cv->r.w - CIRC_GUTTER;
-    if (vis_rows < 1 || vis_cols < 1)
+    if (vis_cols < cols)
+        vis_cols--;   /* a column for the "more to the right" arrow */
+    if (vis_rows < 1 || vis_cols < 1) {
+        circuit_title(cv, sc, view, focused, NULL);
         return;
+    }
     int r0 = window_first(rows, vis_rows, cr, mr >= 0 ? mr : cr);
     if (half)
         r0 &= ~1;   /* whole pairs, so that a row keeps its half */
     int c0 = window_first(cols, vis_cols, cc, mc >= 0 ? mc : cc);
-    /* column ticks every 10, and the marked column */
+    int visible_rows = rows - r0 < vis_rows ? rows - r0 : vis_rows;
+    int visible_cols = cols - c0 < vis_cols ? cols - c0 : vis_cols;
+    char clip[128] = "";
+    if (visible_rows < rows && visible_cols < cols)
+        snprintf(clip, sizeof clip, "rows %d-%d cols %d-%d of %dx%d", r0, r0 + visible_rows - 1, c0,
+                 c0 + visible_cols - 1, rows, cols);
+    else if (visible_rows < rows)
+        snprintf(clip, sizeof clip, "rows %d-%d of %d", r0, r0 + visible_rows - 1, rows);
+    else if (visible_cols < cols)
+        snprintf(clip, sizeof clip, "cols %d-%d of %d", c0, c0 + visible_cols - 1, cols);
+    circuit_title(cv, sc, view, focused, clip[0] ? clip : NULL);
+
+    /* Hidden columns: an arrow at each cut edge with the first / last column
+     * shown next to it, so that the window is plain without the title.
+     * Ticks keep clear of those labels. */
+    int lo_end = CIRC_GUTTER, hi_start = CIRC_GUTTER + vis_cols;   /* ticks live in [lo_end, hi_start) */
+    if (c0 > 0) {
+        cv_put(cv, CIRC_GUTTER - 1, 1, glyph(st, GL_MARK_LEFT), COL_WARN, COL_DEFAULT, ATTR_BOLD);
+        int len = snprintf(buf, sizeof buf, "%d", c0);
+        bool clash = (mc >= c0 && mc < c0 + len + 1) || (ans >= c0 && ans < c0 + len + 1);
+        if (!clash && vis_cols > 2 * len + 2) {
+            cv_text(cv, CIRC_GUTTER, 1, buf, COL_WARN, 0);
+            lo_end = CIRC_GUTTER + len + 1;
+        }
+    }
+    if (c0 + visible_cols < cols) {
+        int last = c0 + visible_cols - 1, len = snprintf(buf, sizeof buf, "%d", last);
+        int xe = CIRC_GUTTER + vis_cols;   /* the arrow's column */
+        bool clash = (mc > last - len - 1 && mc <= last) || (ans > last - len - 1 && ans <= last);
+        cv_put(cv, xe, 1, glyph(st, GL_MARK_RIGHT), COL_WARN, COL_DEFAULT, ATTR_BOLD);
+        if (!clash && vis_cols > 2 * len + 2) {
+            cv_text(cv, xe - len, 1, buf, COL_WARN, 0);
+            hi_start = xe - len - 1;
+        }
+    }
+    /* column ticks every 10, the marked column, the answer */
     for (int c = c0; c < cols && c < c0 + vis_cols; c++) {
         int x = CIRC_GUTTER + c - c0;
         if (c == mc) {
-            cv_put(cv, x, 1, glyph(st, GL_MARK_DOWN), COL_KEY, COL_DEFAULT, ATTR_BOLD);
+            cv_put(cv, x, 1, glyph(st, GL_MARK_DOWN), c == ans ? COL_GOOD : COL_KEY, COL_DEFAULT, ATTR_BOLD);
+        } else if (c == ans) {
+            cv_put(cv, x, 1, glyph(st, GL_RIGHT), COL_GOOD, COL_DEFAULT, ATTR_BOLD);
         } else if (c % 10 == 0 && c + 1 < cols) {
             int len = snprintf(buf, sizeof buf, "%d", c);
-            bool clash = mc > c && mc < c + len + 1;
-            if (!clash && x + len <= cv->r.w)
+            bool clash = (mc > c && mc < c + len + 1) || (ans > c && ans < c + len + 1);
+            if (!clash && x >= lo_end && x + len <= hi_start)
                 cv_text(cv, x, 1, buf, COL_DIM, 0);
         }
     }
-    int visible_rows = rows - r0 < vis_rows ? rows - r0 : vis_rows;
     int nlines = half ? (visible_rows + 1) / 2 : visible_rows;
+    long beyond = 0;
     for (int line = 0; line < nlines; line++) {
         int y = 2 + line;
         int ra = r0 + (half ? 2 * line : line), rb = half ? ra + 1 : -1;
@@ -894,18 +1154,20 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
                 cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
             cv_text(cv, 1, y, lab, labrow == mr ? COL_KEY : COL_DIM, labrow == mr ? ATTR_BOLD : 0);
         }
+        if (labrow != mr && ((line == 0 && r0 > 0) || (line == nlines - 1 && r0 + visible_rows < rows)))
+            cv_put(cv, 0, y, glyph(st, line == 0 ? GL_MARK_UP : GL_MARK_DOWN), COL_WARN, COL_DEFAULT, ATTR_BOLD);
+        RowNorm na = row_norm_of(data, cols, ra, scale), nb = row_norm_of(data, cols, rb, scale);
         for (int c = c0; c < cols && c < c0 + vis_cols; c++) {
             int x = CIRC_GUTTER + c - c0;
-            float va = data[(size_t)ra * cols + c];
-            float vb = rb >= 0 ? data[(size_t)rb * cols + c] : NAN;
-            Cell cell = half ? heat_cell_pair(st, RAMP_DIVERGING, va, vb, -range, range)
-                             : heat_cell(st, RAMP_DIVERGING, va, -range, range);
+            float va = shown(data[(size_t)ra * cols + c], na);
+            float vb = rb >= 0 ? shown(data[(size_t)rb * cols + c], nb) : NAN;
+            Cell cell = half ? heat_cell_pair_sat(st, va, vb, range) : heat_cell_sat(st, va, range);
             Canvas t = *cv;
             bool cur_here = c == cc && (ra == cr || rb == cr);
             canvas_tag(&t, TAG_CIRCUIT, cur_here ? cr : ra, c, panel);
             if (cur_here) {
                 /* the cursor cell shows its own value's colour with a mark */
-                Cell own = heat_cell(st, RAMP_DIVERGING, cr == ra ? va : vb, -range, range);
+                Cell own = heat_cell_sat(st, cr == ra ? va : vb, range);
                 int fg = st.depth >= DEPTH_256 ? palette_ink_on(own.bg) : COL_KEY;
                 cv_put(&t, x, y, glyph(st, GL_CURSOR), fg, own.bg, ATTR_BOLD);
             } else {
@@ -913,33 +1175,72 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
             }
         }
     }
-    /* the value under the cursor and the colour bar */
+    if (scale != CS_ROW)   /* cells beyond the range, anywhere in the matrix */
+        for (size_t i = 0; i < (size_t)rows * cols; i++)
+            beyond += heat_beyond(data[i], range);
+    /* the value under the cursor, and the published count for this view */
     int vy = 2 + nlines;
-    if (vy < cv->r.h) {
+    if (vy < cv->r.h && cr >= 0 && cc >= 0 && cr < rows && cc < cols) {
         char rl[16], cl[16];
         axis_label(sc, view, true, cr, rl, sizeof rl);
         axis_label(sc, view, false, cc, cl, sizeof cl);
-        bool rowtok = view == CV_QK_TT || view == CV_QK_TP || view == CV_OV_TOK;
-        bool coltok = view == CV_QK_TT || view == CV_QK_PT;
+        bool rowtok = circuit_axis_is_token(view, true), coltok = circuit_axis_is_token(view, false);
         const char *rk = view >= CV_OV_TOK ? (rowtok ? "source" : "source pos") : (rowtok ? "query" : "query pos");
         const char *ck = view >= CV_OV_TOK ? "out" : (coltok ? "key" : "key pos");
-        if (cr >= 0 && cc >= 0 && cr < rows && cc < cols) {
-            float v = data[(size_t)cr * cols + cc];
-            int x = cv_printf(cv, 1, vy, COL_DIM, 0, "%s %s, %s %s:", rk, rl, ck, cl);
-            cv_printf(cv, x + 1, vy, COL_VALUE, ATTR_BOLD, "%+.3f", (double)v);
+        float v = data[(size_t)cr * cols + cc];
+        /* positions also by name (pos 11 = MID), when the line has room */
+        char rn[16] = "", cn[16] = "";
+        if (!rowtok && cv->r.w >= 50) {
+            scene_pos_name(sc, cr, rn, sizeof rn);
+            snprintf(rl + strlen(rl), sizeof rl - strlen(rl), "=%s", rn);
+        }
+        if (!coltok && view < CV_OV_TOK && cv->r.w >= 50) {
+            scene_pos_name(sc, cc, cn, sizeof cn);
+            snprintf(cl + strlen(cl), sizeof cl - strlen(cl), "=%s", cn);
+        }
+        int x = cv_printf(cv, 1, vy, COL_DIM, 0, "%s %s, %s %s:", rk, rl, ck, cl);
+        x = cv_printf(cv, x + 1, vy, COL_VALUE, ATTR_BOLD, fabsf(v) >= 1000 ? "%+.0f" : "%+.3f", (double)v);
+        /* the value's place on the scale, when it fits whole */
+        if (scale == CS_ROW) {
+            RowNorm n = row_norm_of(data, cols, cr, scale);
+            snprintf(buf, sizeof buf, "(row %+.2f)", (double)shown(v, n));
+            if (x + 1 + utf8_width(buf) <= cv->r.w)
+                x = cv_text(cv, x + 1, vy, buf, COL_DIM, 0);
+        } else if (heat_beyond(v, range) && x + 9 <= cv->r.w) {
+            x = cv_text(cv, x + 1, vy, "(beyond)", v > 0 ? COL_OVER : COL_UNDER, 0);
+        }
+        int hits = !sc->counts_known ? -1 : view == CV_OV_TOK ? sc->ov_copy_hits : view == CV_QK_TT ? sc->qk_next_hits : -1;
+        if (hits >= 0) {
+            snprintf(buf, sizeof buf, view == CV_OV_TOK ? "argmax=diagonal %d/%d" : "argmax=value+1 %d/%d", hits,
+                     sc->Vo);
+            if (x + 2 + utf8_width(buf) <= cv->r.w)
+                cv_text(cv, cv->r.w - utf8_width(buf), vy, buf, hits == sc->Vo ? COL_GOOD : COL_LABEL, 0);
         }
     }
+    /* the colour bar and what sets its range */
     if (vy + 1 < cv->r.h) {
-        int bw = cv->r.w - 2;
-        if (bw > 40)
-            bw = 40;
-        render_colorbar(cv, 1, vy + 1, bw, RAMP_DIVERGING, -range, range);
-        if (rows > vis_rows || cols > vis_cols) {
-            snprintf(buf, sizeof buf, "rows %d-%d cols %d-%d of %dx%d", r0, r0 + (visible_rows) - 1, c0,
-                     c0 + (cols - c0 < vis_cols ? cols - c0 : vis_cols) - 1, rows, cols);
-            if (bw + 3 + utf8_width(buf) <= cv->r.w)
-                cv_text(cv, bw + 3, vy + 1, buf, COL_DIM, 0);
-        }
+        int room = cv->r.w - 2;
+        const char *desc;
+        if (scale == CS_ROW)
+            desc = "each row centred, to its own max";
+        else if (scale == CS_WHOLE)
+            desc = "max |x| of the whole matrix";
+        else if (circuit_axis_is_token(view, true) || circuit_axis_is_token(view, false))
+            desc = "99th pct of |x|, BOS/MID rows+cols left out";
+        else
+            desc = "99th percentile of |x|";
+        char d[96];
+        if (beyond > 0)
+            snprintf(d, sizeof d, "%s; %ld beyond", desc, beyond);
+        else
+            snprintf(d, sizeof d, "%s", desc);
+        int bw = room < 40 ? room : 40;
+        if (room >= 25 + 1 + utf8_width(d))
+            bw = room - 1 - utf8_width(d) < 40 ? room - 1 - utf8_width(d) : 40;
+        int used = scale == CS_VALUES ? render_colorbar_caps(cv, 1, vy + 1, bw, range)
+                                      : render_colorbar(cv, 1, vy + 1, bw, RAMP_DIVERGING, -range, range);
+        if (used + 2 + utf8_width(d) <= room + 1)
+            cv_text(cv, used + 2, vy + 1, d, COL_DIM, 0);
     }
 }
 

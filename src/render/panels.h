@@ -23,6 +23,28 @@ enum {
     CV_COUNT
 };
 
+/* How a circuit panel maps its values to colours (`n` cycles).  Every
+ * scale is symmetric around zero, blue below, red above. */
+enum {
+    /* Each row centred on its mean and divided by its own largest |x - mean|.
+     * Softmax ignores a constant added to a row (over output values for OV,
+     * over keys for QK), so the centring loses nothing that changes a
+     * prediction; the scaling makes colours comparable within a row only,
+     * and every row's argmax (the copy, the preferred key) stands out.  The
+     * default: it shows what the circuits are known for at a glance. */
+    CS_ROW,
+    /* The 99th percentile of |x| over the cells whose token axes are values
+     * (0..Vo-1): the BOS and MID rows and columns, whose sizes say nothing
+     * about sorting, do not set the range, and the few cells beyond it are
+     * drawn in the beyond colours instead of hiding the rest. */
+    CS_VALUES,
+    /* The largest |x| of the whole matrix, nothing left out. */
+    CS_WHOLE,
+    CS_COUNT
+};
+
+#define CS_PERCENTILE 99   /* of CS_VALUES */
+
 typedef struct Scene {
     /* the model */
     int n, T, Vo, V, L, H, E;   /* list length, n_ctx, values, vocab, layers, heads, d_head */
@@ -50,6 +72,14 @@ typedef struct Scene {
     const float *ov_tok;  /* [V, Vo] */
     const float *ov_pos;  /* [T, Vo] */
     float qk_range[4], ov_range[2];   /* max |x| of each whole matrix */
+    /* CS_VALUES ranges by view (cached by the caller; 0: computed when drawn) */
+    float robust_range[CV_COUNT];
+    int circuit_scale;    /* CS_* */
+    /* the published counts for the head shown, when counts_known (each may
+     * still be -1): rows v of OV token whose argmax is v, rows v of QK
+     * token-token whose argmax over the value keys is v + 1, out of Vo */
+    bool counts_known;
+    int ov_copy_hits, qk_next_hits;
 
     /* what the user selected and switched */
     int sel;              /* query position, n+1..2n */
@@ -92,6 +122,21 @@ const char *circuit_view_name(int view);       /* "QK token-token" ... */
 const char *circuit_view_formula(int view);    /* "W_E W_Q W_K^T W_E^T" ... */
 /* The marked row and column of a view for the current selection. */
 void scene_circuit_marks(const Scene *sc, int view, int *row, int *col);
+/* The column that holds the right answer for the selected query (the true
+ * next value, or the first list position holding it), or -1. */
+int scene_circuit_answer_col(const Scene *sc, int view);
+/* Whether row / column idx of a view is a value token (not BOS, MID, nor a
+ * position axis). */
+bool circuit_axis_is_token(int view, bool is_row);
+/* CS_VALUES: the CS_PERCENTILE-th percentile (nearest rank) of |x| over the
+ * rows and columns of `view` that are values; position axes count whole. */
+float circuit_value_range(const float *data, int rows, int cols, int view, int Vo);
+/* The symmetric range a view is drawn with in scale CS_VALUES or CS_WHOLE
+ * (CS_ROW has a range per row: see circuit_row_norm). */
+float scene_circuit_range(const Scene *sc, int view, int scale);
+/* CS_ROW: the mean of a row and its largest |x - mean| (0 for a flat row). */
+void circuit_row_norm(const float *row, int cols, float *mean, float *scale);
+const char *circuit_scale_name(int scale);   /* "per row", "values p99", "whole" */
 
 /* ---- panels: each draws into the whole canvas it is given, clipped ---- */
 void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page);
@@ -108,6 +153,12 @@ void render_cursor_line(Canvas *cv, const Scene *sc);
 /* Attention heatmap with labels, marks and colour bar; wide cells (2
  * columns) when cw == 2.  Needs T + 3 lines to show every query. */
 void render_attention(Canvas *cv, const Scene *sc, int cw);
+/* The heatmap's range for a scale (`n`): CS_ROW 1 (each row is normalised
+ * to its own largest weight, or centred score); CS_VALUES the largest
+ * weight / |score| of the prediction rows MID..b_{n-1} (the rows above
+ * predict nothing, and BOS always puts all its weight on itself); CS_WHOLE
+ * weights 0..1, scores the largest |score| of every row. */
+float scene_attention_range(const Scene *sc, int scale, bool scores);
 /* Width and height the attention panel needs to show everything. */
 void render_attention_size(const Scene *sc, int cw, int *w, int *h);
 /* The cursor's weight, score and its four terms, on up to 4 lines. */
@@ -119,6 +170,8 @@ void render_sources(Canvas *cv, const Scene *sc);
  * stamped on the cells for mouse clicks. */
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);
 void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
+/* Lines a circuit panel needs besides its matrix lines. */
+#define CIRC_EXTRA_LINES 4
 void render_keys(Canvas *cv, bool pages);
 void render_help(Canvas *cv, const Scene *sc);
 /* The list editor: text, cursor column, and an error (or NULL). */

@@ -42,6 +42,8 @@ enum {
     COL_EDIT,         /* background of the list editor */
     COL_INK_DARK,     /* text drawn on a light heat cell */
     COL_INK_LIGHT,    /* text drawn on a dark heat cell */
+    COL_OVER,         /* a value above the top of a clipped diverging scale */
+    COL_UNDER,        /* a value below the bottom of a clipped diverging scale */
     COL_ROLES,
     COL_DIV0 = COL_ROLES,                /* DIV_LEVELS entries, blue .. white .. red */
     COL_SEQ0 = COL_DIV0 + DIV_LEVELS,    /* SEQ_LEVELS entries, dark .. bright */
@@ -190,9 +192,19 @@ Cell heat_cell(Style s, RampKind k, float v, float lo, float hi);
  * matrix has an odd number of rows): then the lower half is left blank. */
 Cell heat_cell_pair(Style s, RampKind k, float top, float bottom, float lo, float hi);
 
+/* The diverging cells of a clipped scale [-range, range]: a value beyond it
+ * takes COL_OVER / COL_UNDER (magenta / cyan; '@' / '&' without colour)
+ * instead of the ramp's end, so that clipping never hides a large value. */
+bool heat_beyond(float v, float range);
+Cell heat_cell_sat(Style s, float v, float range);
+Cell heat_cell_pair_sat(Style s, float top, float bottom, float range);
+
 /* A colour bar: "lo [cells] hi" in w columns at (x, y); for diverging
  * ramps lo = -hi.  Returns the columns used. */
 int render_colorbar(Canvas *cv, int x, int y, int w, RampKind k, float lo, float hi);
+/* The same with end caps in the beyond colours (a clipped diverging
+ * scale): "lo <[cells]> hi". */
+int render_colorbar_caps(Canvas *cv, int x, int y, int w, float range);
 
 /* Colour-bar labels: 3 significant figures at most ("0.25", "+31.4", "-1040"). */
 void fmt_short(char *buf, size_t size, double v, bool sign);

@@ -215,6 +215,26 @@ static bool common_key(App *a, int key)
     case 's':
         ex->show_scores = !ex->show_scores;
         return true;
+    case 'n':
+        explorer_cycle_scale(ex);
+        return true;
+    case 'z':
+        a->zoom = !a->zoom;
+        if (a->paged)
+            a->page = PAGE_CIRCUITS;
+        return true;
+    case 'H':
+        explorer_move_circuit_cursor(ex, 0, -1);
+        return true;
+    case 'L':
+        explorer_move_circuit_cursor(ex, 0, +1);
+        return true;
+    case 'K':
+        explorer_move_circuit_cursor(ex, -1, 0);
+        return true;
+    case 'J':
+        explorer_move_circuit_cursor(ex, +1, 0);
+        return true;
     case '[':
     case ']':
         explorer_set_head(ex, ex->layer, ex->head + (key == ']' ? 1 : -1));
@@ -299,33 +319,88 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
     }
 }
 
-/* The two circuit panels side by side in cv (or the focused one alone when
- * there is no room for two). */
+/* The two circuit panels side by side in cv, each whole when both fit;
+ * else they share the width, or (zoomed, or no room for two) the focused
+ * one is drawn alone. */
 static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
 {
     int wq, hq, wo, ho;
     render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
     render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
     int w = cv->r.w;
-    if (w < 2 * 24 + 1) {   /* one panel: the view `c` chose last */
+    if (w < 2 * 24 + 1 || (a->zoom && wq + wo > w)) {   /* one panel: the view `c` chose last */
         bool qk = sc->focus_view <= CV_QK_PP;
         Canvas c = canvas_sub(*cv, 0, 0, w, cv->r.h);
         render_circuit(&c, sc, qk ? sc->qk_view : sc->ov_view, qk ? 0 : 1, true);
         return;
     }
-    int left;
+    int left, gap = 1;
     if (wq + wo + 1 <= w)
         left = wq + (w - wq - wo - 1) / 2;
+    else if (wq + wo <= w)
+        left = wq, gap = 0;   /* the right panel's gutter (marks, labels) keeps them apart */
     else
         left = (int)((long)(w - 1) * wq / (wq + wo));
     Canvas c = canvas_sub(*cv, 0, 0, left, cv->r.h);
     render_circuit(&c, sc, sc->qk_view, 0, sc->focus_view <= CV_QK_PP);
-    c = canvas_sub(*cv, left + 1, 0, w - left - 1, cv->r.h);
+    c = canvas_sub(*cv, left + gap, 0, w - left - gap, cv->r.h);
     render_circuit(&c, sc, sc->ov_view, 1, sc->focus_view > CV_QK_PP);
+}
+
+/* Zoomed: as much of the top block as the whole circuits leave room for,
+ * the most telling lines first, drawn in their usual order. */
+static void draw_zoomed(App *a, Canvas *cv, const Scene *sc)
+{
+    int wq, hq, wo, ho;
+    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
+    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
+    int need = hq > ho ? hq : ho, room = cv->r.h - need;
+    if (room >= TOP_LINES) {
+        draw_top(a, cv, sc);
+        Canvas c = canvas_sub(*cv, 0, TOP_LINES, cv->r.w, cv->r.h - TOP_LINES);
+        draw_circuits(a, &c, sc);
+        return;
+    }
+    if (room < 2)
+        room = 2;   /* the strip at least: the circuits get windowed below it */
+    int cw = strip_cell_width(sc, cv->r.w), y = 0;
+    bool detail = room >= 3, cursor = room >= 4, status = room >= 5, output = room >= 6;
+    Canvas c;
+    if (status) {
+        c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
+        render_status(&c, sc);
+    }
+    c = canvas_sub(*cv, 0, y, cv->r.w, 2);
+    a->strip_first = render_strip(&c, sc, cw, a->strip_first);
+    y += 2;
+    if (a->editing) {
+        c = canvas_sub(*cv, 0, y, cv->r.w, 2);
+        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
+        y += 2;
+    } else {
+        if (output) {
+            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
+            render_output_line(&c, sc);
+        }
+        if (detail) {
+            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
+            render_pred_detail(&c, sc);
+        }
+        if (cursor) {
+            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
+            render_cursor_line(&c, sc);
+        }
+    }
+    c = canvas_sub(*cv, 0, y, cv->r.w, cv->r.h - y);
+    draw_circuits(a, &c, sc);
 }
 
 static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
 {
+    if (a->zoom) {
+        draw_zoomed(a, cv, sc);
+        return;
+    }
     draw_top(a, cv, sc);
     int y0 = TOP_LINES;   /* the panels' own title lines separate them from the top */
     Canvas area = canvas_sub(*cv, 0, y0, cv->r.w, cv->r.h - y0);
@@ -344,7 +419,13 @@ static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
             render_sources(&c, sc);
         }
     }
-    c = canvas_sub(area, aw + 2, 0, area.r.w - aw - 2, area.r.h);
+    /* one column between the heatmap and the circuits when that lets both circuits show whole */
+    int wq, hq, wo, ho, gap = 2;
+    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
+    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
+    if (area.r.w - aw - 2 < wq + wo && area.r.w - aw - 1 >= wq + wo)
+        gap = 1;
+    c = canvas_sub(area, aw + gap, 0, area.r.w - aw - gap, area.r.h);
     draw_circuits(a, &c, sc);
 }
 

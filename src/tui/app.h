@@ -38,6 +38,7 @@ typedef struct App {
     bool quit;
     int strip_first;          /* scroll position of the token strip */
     bool paged;               /* the last layout drawn */
+    bool zoom;                /* `z`: the circuits in place of the attention heatmap, whole when they fit */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
 } App;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sortlens/circuits.h"
 #include "sortlens/tables.h"
 
 static double now_seconds(void)
@@ -27,13 +28,21 @@ static float max_abs_f(const float *x, size_t n)
     return m;
 }
 
-/* Ranges of the six circuits of the head shown: each colour scale is
- * symmetric over its whole matrix, whatever part of it is on screen. */
+/* Ranges of the six circuits of the head shown, for every scale, and the
+ * published counts: computed once per head, not per frame (the percentile
+ * sorts each matrix). */
 static void circuit_ranges(Explorer *ex)
 {
     const CircuitTables *t = ex->m->tables;
     memset(ex->qk_range, 0, sizeof ex->qk_range);
     memset(ex->ov_range, 0, sizeof ex->ov_range);
+    memset(ex->robust_range, 0, sizeof ex->robust_range);
+    ex->ov_copy_hits = ex->qk_next_hits = -1;
+    int hits, total;
+    if (circuit_ov_copy_count(ex->m, 0, ex->head, &hits, &total, NULL) == 0 && total == ex->Vo)
+        ex->ov_copy_hits = hits;
+    if (circuit_qk_next_token_count(ex->m, 0, ex->head, &hits, &total, NULL) == 0 && total == ex->Vo)
+        ex->qk_next_hits = hits;
     if (!t)
         return;
     size_t V = (size_t)t->V, T = (size_t)t->T, Vo = (size_t)t->Vo, h = (size_t)ex->head;
@@ -43,6 +52,14 @@ static void circuit_ranges(Explorer *ex)
     ex->qk_range[3] = max_abs_f(t->qk_pos_pos + h * T * T, T * T);
     ex->ov_range[0] = max_abs_f(t->ov_tok + h * V * Vo, V * Vo);
     ex->ov_range[1] = max_abs_f(t->ov_pos + h * T * Vo, T * Vo);
+    Scene sc;
+    explorer_scene(ex, &sc);
+    for (int v = 0; v < CV_COUNT; v++) {
+        int rows, cols;
+        float whole;
+        scene_circuit_shape(&sc, v, &rows, &cols);
+        ex->robust_range[v] = circuit_value_range(scene_circuit_data(&sc, v, &whole), rows, cols, v, ex->Vo);
+    }
 }
 
 static void make_label(Explorer *ex, const char *label)
@@ -93,6 +110,7 @@ Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError
     ex->ov_view = CV_OV_TOK;
     ex->focus_view = CV_QK_TT;
     ex->free_row = ex->free_col = ex->free_panel = -1;
+    ex->circuit_scale = CS_ROW;
     make_label(ex, label);
     circuit_ranges(ex);
     rng_seed(&ex->rng, seed);
@@ -322,6 +340,32 @@ void explorer_cycle_view(Explorer *ex, int delta)
     ex->free_panel = -1;
 }
 
+void explorer_cycle_scale(Explorer *ex) { ex->circuit_scale = (ex->circuit_scale + 1) % CS_COUNT; }
+
+void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol)
+{
+    Scene sc;
+    explorer_scene(ex, &sc);
+    int panel = ex->focus_view <= CV_QK_PP ? 0 : 1;
+    int view = panel == 0 ? ex->qk_view : ex->ov_view, rows, cols, r, c;
+    scene_circuit_shape(&sc, view, &rows, &cols);
+    if (ex->free_panel == panel && ex->free_row >= 0 && ex->free_col >= 0) {
+        r = ex->free_row;
+        c = ex->free_col;
+    } else {
+        scene_circuit_marks(&sc, view, &r, &c);
+        if (r < 0)
+            r = 0;
+        if (c < 0)
+            c = 0;
+    }
+    r += drow;
+    c += dcol;
+    ex->free_row = r < 0 ? 0 : r >= rows ? rows - 1 : r;
+    ex->free_col = c < 0 ? 0 : c >= cols ? cols - 1 : c;
+    ex->free_panel = panel;
+}
+
 void explorer_set_head(Explorer *ex, int layer, int head)
 {
     ex->layer = (layer % ex->L + ex->L) % ex->L;
@@ -364,6 +408,11 @@ void explorer_scene(const Explorer *ex, Scene *sc)
     }
     memcpy(sc->qk_range, ex->qk_range, sizeof sc->qk_range);
     memcpy(sc->ov_range, ex->ov_range, sizeof sc->ov_range);
+    memcpy(sc->robust_range, ex->robust_range, sizeof sc->robust_range);
+    sc->circuit_scale = ex->circuit_scale;
+    sc->counts_known = true;
+    sc->ov_copy_hits = ex->ov_copy_hits;
+    sc->qk_next_hits = ex->qk_next_hits;
     sc->sel = ex->sel;
     sc->cursor = ex->cursor;
     sc->qk_off = ex->iv.qk_terms_off;

@@ -36,6 +36,9 @@ typedef struct Explorer {
     int qk_view, ov_view, focus_view;
     int free_row, free_col, free_panel;
     float qk_range[4], ov_range[2];
+    float robust_range[CV_COUNT];   /* CS_VALUES ranges of the head shown */
+    int circuit_scale;              /* CS_* */
+    int ov_copy_hits, qk_next_hits; /* the published counts, -1 if unknown */
 
     Rng rng;
     char label[128];
@@ -75,6 +78,10 @@ void explorer_toggle_ov_pos(Explorer *ex);
 void explorer_toggle_block(Explorer *ex);           /* the source under the cursor */
 void explorer_clear_interventions(Explorer *ex);
 void explorer_cycle_view(Explorer *ex, int delta);
+void explorer_cycle_scale(Explorer *ex);
+/* Moves the cursor of the focused circuit panel by rows / columns (it
+ * starts from the marks); the panel's window follows it. */
+void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol);
 void explorer_set_head(Explorer *ex, int layer, int head);
 
 /* A Scene pointing into the explorer's arrays (valid until the next change). */

@@ -12,6 +12,8 @@ import termios
 import time
 
 exe, model = sys.argv[1], sys.argv[2]
+# an upper bound on each wait (an instrumented explorer is slower)
+WAIT = float(os.environ.get("SORTLENS_E2E_WAIT", "30"))
 pid, fd = pty.fork()
 if pid == 0:
     env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8")
@@ -21,7 +23,7 @@ fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
 seen = b""
 
 
-def wait_for(text, limit=10.0):
+def wait_for(text, limit=WAIT):
     global seen
     end = time.time() + limit
     while time.time() < end:
@@ -56,7 +58,7 @@ ok = ok and wait_for(b"U+00E9 is not allowed")
 os.write(fd, b"\x1b")                        # bare Esc leaves the editor
 time.sleep(0.2)
 os.write(fd, b"q")
-end = time.time() + 10
+end = time.time() + WAIT
 status = None
 while time.time() < end:
     try:

@@ -5,6 +5,13 @@
 #
 # usage: tui.sh SCENARIO SORTLENS_EXECUTABLE
 # Exit 0 pass, 1 fail, 77 skip (no tmux, or no model at all).
+#
+# The same scenarios run against the ASan+UBSan build (tests/run-all.sh):
+# the sanitizers write their reports to files under the scenario's temporary
+# folder, not into the pane, and any report fails the scenario and is
+# printed.  Every wait is an upper bound ($WAIT seconds, 30 unless
+# SORTLENS_E2E_WAIT says otherwise) on a poll: an instrumented explorer
+# starts and redraws several times slower, a passing run waits no longer.
 set -u
 scenario=$1
 exe=$2
@@ -35,6 +42,26 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT INT TERM
+WAIT=${SORTLENS_E2E_WAIT:-30}
+
+# ASan/LSan and UBSan reports as files $tmp/asan.PID or $tmp/ubsan.PID (a
+# program with both sanitizers writes all its reports to the path it parsed
+# last, ubsan.PID).  The tmux server, and so the explorer, inherits these;
+# builds without the sanitizers ignore them.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$tmp/asan"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$tmp/ubsan"
+
+# sanitizer_reports: prints every report file; true if there was one.
+sanitizer_reports() {
+    found=1
+    for f in "$tmp"/asan.* "$tmp"/ubsan.*; do
+        [ -e "$f" ] || continue
+        echo "---- sanitizer report ${f##*/} ----"
+        cat "$f"
+        found=0
+    done
+    return $found
+}
 
 # tmux's own terminal type, with 256 colours; the explorer runs under it
 printf 'set -g default-terminal tmux-256color\nset -g escape-time 0\n' > "$tmp/tmux.conf"
@@ -45,6 +72,7 @@ fail() {
     echo "---- screen ----"
     t capture-pane -p -t e2e 2>/dev/null
     echo "----------------"
+    sanitizer_reports
     exit 1
 }
 
@@ -76,7 +104,7 @@ screen() { t capture-pane -p -t e2e; }
 
 # wait_for TEXT [SECONDS]: polls the screen until it shows TEXT.
 wait_for() {
-    limit=${2:-10}
+    limit=${2:-$WAIT}
     i=0
     while [ "$i" -lt $((limit * 20)) ]; do
         if screen | grep -F -q -- "$1"; then return 0; fi
@@ -89,7 +117,7 @@ wait_for() {
 # wait_gone TEXT: polls until TEXT is no longer on the screen.
 wait_gone() {
     i=0
-    while [ "$i" -lt 200 ]; do
+    while [ "$i" -lt $((WAIT * 20)) ]; do
         if ! screen | grep -F -q -- "$1"; then return 0; fi
         sleep 0.05
         i=$((i + 1))
@@ -100,7 +128,7 @@ wait_gone() {
 # wait_exit CODE: polls until the explorer has exited with CODE.
 wait_exit() {
     i=0
-    while [ "$i" -lt 200 ]; do
+    while [ "$i" -lt $((WAIT * 20)) ]; do
         if [ -s "$tmp/status" ]; then
             got=$(cat "$tmp/status")
             [ "$got" = "$1" ] || fail "exit status $got, expected $1"
@@ -120,7 +148,7 @@ predictions() { screen | grep -E '^(predicts|p %|runner-up|output|at )'; }
 # wait_change OLD: polls until predictions() differs from OLD.
 wait_change() {
     i=0
-    while [ "$i" -lt 200 ]; do
+    while [ "$i" -lt $((WAIT * 20)) ]; do
         if [ "$(predictions)" != "$1" ]; then return 0; fi
         sleep 0.05
         i=$((i + 1))
@@ -163,7 +191,7 @@ arrows)
     before=$(screen | grep "attends to")
     keys Down Down
     i=0
-    while [ "$(screen | grep 'attends to')" = "$before" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    while [ "$(screen | grep 'attends to')" = "$before" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
     [ "$(screen | grep 'attends to')" != "$before" ] || fail "Up/Down did not move the cursor"
     keys q
     wait_exit 0
@@ -217,7 +245,7 @@ paste)
     keys e C-u
     t load-buffer -b big "$tmp/big.txt"
     t paste-buffer -b big -t e2e
-    wait_for "the list is too long" 20
+    wait_for "the list is too long" $((WAIT * 2))
     keys C-u
     keys -l "é"   # tmux drops invalid UTF-8 itself: rawbytes.py sends that through a pty
     wait_for "U+00E9 is not allowed"
@@ -339,7 +367,7 @@ terminals)
         out=$(t new-session -d -x 100 -y 10 -s chk \
             "env -u TERM ${term:+TERM=$term} '$exe' --model '$model' 2> '$tmp/out'; echo \$? > '$tmp/st'; sleep 600" 2>&1)
         i=0
-        while [ ! -s "$tmp/st" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+        while [ ! -s "$tmp/st" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
         [ "$(cat "$tmp/st" 2>/dev/null)" = 1 ] || fail "TERM='$term': exit $(cat "$tmp/st" 2>/dev/null), expected 1 ($out)"
         case $term in
         dumb) grep -q "TERM=dumb cannot move the cursor" "$tmp/out" || fail "TERM=dumb message: $(cat "$tmp/out")" ;;
@@ -394,12 +422,74 @@ EOF
 rawbytes)
     # bytes tmux would not pass: invalid UTF-8, through a pty of our own
     command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
-    python3 "$(dirname "$0")/rawbytes.py" "$exe" "$model" || fail "rawbytes.py"
+    SORTLENS_E2E_WAIT=$WAIT python3 "$(dirname "$0")/rawbytes.py" "$exe" "$model" || fail "rawbytes.py"
+    ;;
+truecolor)
+    # 24-bit colour, through the xterm-direct terminfo entry (Debian's
+    # ncurses-term): asked for by TERM, and by COLORTERM=truecolor beside a
+    # 256-colour TERM (the explorer then picks the -direct entry itself)
+    have_direct=no
+    if command -v infocmp >/dev/null 2>&1; then
+        infocmp xterm-direct >/dev/null 2>&1 && have_direct=yes
+    else
+        for d in "${TERMINFO:-}" "$HOME/.terminfo" /etc/terminfo /lib/terminfo /usr/share/terminfo; do
+            [ -n "$d" ] && [ -e "$d/x/xterm-direct" ] && have_direct=yes
+        done
+    fi
+    if [ $have_direct = no ]; then
+        echo "SKIP: no xterm-direct terminfo entry, so no 24-bit colour to test (Debian: apt-get install ncurses-term)"
+        exit 77
+    fi
+    esc=$(printf '\033')
+    main_sock=$sock
+    for term in xterm-direct xterm-256color; do
+        sock="$main_sock-$term"   # a server each: no race with one shutting down
+        start 160 48 TERM=$term COLORTERM=truecolor -- --list "$LIST"
+        wait_for "output   $SORTED"
+        wait_for "QK token-token"
+        wait_for "OV token"
+        # tmux keeps the colours as they came: RGB as 38;2;R;G;B / 48;2;R;G;B.
+        # A frame can reach tmux in several writes: capture until the
+        # heatmap's colour bar (drawn late, low on the screen) is in, both
+        # ends of its viridis scale (#440154 and #fde725), checked below.
+        i=0
+        while [ "$i" -lt $((WAIT * 20)) ]; do
+            t capture-pane -e -p -t e2e > "$tmp/true.txt"
+            grep -o "$esc\[[0-9;]*m" "$tmp/true.txt" | grep -o -E "[34]8;(5;[0-9]+|2;[0-9]+;[0-9]+;[0-9]+)" > "$tmp/colours.txt"
+            grep -q "^48;2;68;1;84$" "$tmp/colours.txt" && grep -q "^48;2;253;231;37$" "$tmp/colours.txt" && break
+            sleep 0.05
+            i=$((i + 1))
+        done
+        grep -q "^48;2;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: no 24-bit backgrounds"
+        grep -q "^38;2;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: no 24-bit foregrounds"
+        ! grep -q "^[34]8;5;" "$tmp/colours.txt" || fail "TERM=$term COLORTERM=truecolor: 256-colour escapes among the 24-bit ones"
+        # not merely the 256-colour palette written as RGB: some colour lies off
+        # the xterm cube (levels 0 95 135 175 215 255) and its grey ramp (8 + 10k)
+        off=$(grep "^48;2;" "$tmp/colours.txt" | sort -u | awk -F';' '
+            function cube(v) { return v == 0 || v == 95 || v == 135 || v == 175 || v == 215 || v == 255 }
+            !((cube($3) && cube($4) && cube($5)) || ($3 == $4 && $4 == $5 && $3 >= 8 && $3 <= 238 && ($3 - 8) % 10 == 0)) { n++ }
+            END { print n + 0 }')
+        [ "$off" -gt 0 ] || fail "TERM=$term COLORTERM=truecolor: every background is a 256-palette colour"
+        # the attention heatmap's scale is matplotlib's viridis, from #440154
+        # (weight 0) to #fde725 (the top: weight 1, as the first query's on BOS)
+        grep -q "^48;2;68;1;84$" "$tmp/colours.txt" || fail "TERM=$term: no viridis #440154 (weight 0) background"
+        grep -q "^48;2;253;231;37$" "$tmp/colours.txt" || fail "TERM=$term: no viridis #fde725 (weight 1) background"
+        echo "TERM=$term COLORTERM=truecolor: $(grep -c "^48;2;" "$tmp/colours.txt") 24-bit backgrounds, $off distinct ones off the 256 palette"
+        keys q
+        wait_exit 0
+        t kill-server
+    done
+    sock=$main_sock
     ;;
 *)
     echo "unknown scenario $scenario"
     exit 1
     ;;
 esac
+# every scenario has seen the explorer exit, so its reports are written
+if sanitizer_reports; then
+    echo "FAIL [$scenario]: sanitizer reports (above)"
+    exit 1
+fi
 echo "PASS [$scenario]"
 exit 0

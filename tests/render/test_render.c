@@ -2,11 +2,14 @@
  * Expected values come from hand calculations on small hand-made scenes
  * (never from earlier output of the program). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "app.h"
 #include "panels.h"
 #include "render.h"
+#include "sortlens/checkpoint.h"
 #include "test_util.h"
 
 static const Style MONO_ASCII = {DEPTH_MONO, false};
@@ -179,6 +182,25 @@ START_TEST(test_palette)
     ck_assert_int_eq(rgb_to_xterm256(0xffffff), 231);
     ck_assert_int_eq(rgb_to_xterm256(0x808080), 244);   /* grey 8 + 10*12 = 128 */
     ck_assert_int_eq(rgb_to_xterm256(0x5f87af), 16 + 36 * 1 + 6 * 2 + 3);
+    /* nearest in CIE Lab, not in RGB: the darkest RdBu blue 0x053061 is
+     * Delta E 20.5 from 24 = (0,95,135) and 23.6 from 23 = (0,95,95), the teal
+     * an RGB distance picks; 0x92c5de (level 6) goes to 117 = (135,215,255),
+     * not 116 = (135,215,215) (worked out apart, in Python) */
+    ck_assert_int_eq(rgb_to_xterm256(0x053061), 24);
+    ck_assert_int_eq(rgb_to_xterm256(0x92c5de), 117);
+    /* so the blue levels of the diverging ramp stay blue (more blue than
+     * green) in 256 colours, and every red level red */
+    for (int l = 0; l < DIV_LEVELS; l++) {
+        int x = palette_xterm256(COL_DIV0 + l), i = x - 16;
+        ck_assert_int_ge(x, 16);
+        int r = x >= 232 ? 8 + 10 * (x - 232) : (int[]){0, 95, 135, 175, 215, 255}[i / 36];
+        int gg = x >= 232 ? r : (int[]){0, 95, 135, 175, 215, 255}[(i / 6) % 6];
+        int b = x >= 232 ? r : (int[]){0, 95, 135, 175, 215, 255}[i % 6];
+        if (l < DIV_CENTER - 3)   /* level 7 is as near grey-cyan 152 as the cube gets */
+            ck_assert_msg(b > gg && b > r, "level %d -> %d = (%d,%d,%d) is not blue", l, x, r, gg, b);
+        if (l > DIV_CENTER + 1)
+            ck_assert_msg(r > gg && r > b, "level %d -> %d = (%d,%d,%d) is not red", l, x, r, gg, b);
+    }
     ck_assert_int_eq(rgb_to_ansi8(0xff0000), 1);
     ck_assert_int_eq(rgb_to_ansi8(0x0000ff), 4);
     ck_assert_int_eq(rgb_to_ansi8(0xf0f0f0), 7);
@@ -313,6 +335,7 @@ END_TEST
 START_TEST(test_attention_heatmap_mono)
 {
     Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;   /* weights on 0..1 */
     int w, h;
     render_attention_size(&sc, 2, &w, &h);
     ck_assert_int_eq(w, 5 + 2 * T);
@@ -345,6 +368,7 @@ START_TEST(test_attention_heatmap_colours)
 {
     Scene sc = make_scene();
     sc.show_scores = true;
+    sc.circuit_scale = CS_WHOLE;   /* scores over max |score| of every row */
     Grid *g = grid_new(5 + 2 * T, T + 3);
     Canvas cv = canvas_of(g, C256_UTF8);
     render_attention(&cv, &sc, 2);
@@ -361,9 +385,55 @@ START_TEST(test_attention_heatmap_colours)
 }
 END_TEST
 
+
+START_TEST(test_attention_heatmap_scales)
+{
+    Scene sc = make_scene();
+    Grid *g = grid_new(60, T + 3);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    /* per row (the default): each row's largest weight is the brightest; the
+     * toy's rows are uniform, so every visible cell is level 15 */
+    ck_assert_float_eq(scene_attention_range(&sc, CS_ROW, false), 1.0f);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 2, 2 + 5)->bg, COL_SEQ0 + 15);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_SEQ0 + 15);
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "per row"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "each row to its max"));
+    /* values: the largest weight of the prediction rows MID..b2 (4..6) is
+     * 1/5 at MID: rows above (BOS 1, a1 0.5, ...) are beyond it; b2's 1/7
+     * -> (1/7)/(1/5)*15 = 10.7 -> level 11 */
+    sc.circuit_scale = CS_VALUES;
+    ck_assert_float_eq_tol(scene_attention_range(&sc, CS_VALUES, false), 0.2f, 1e-6f);
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 0)->bg, COL_OVER);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 6)->bg, COL_SEQ0 + 11);
+    /* rows 0..3 hold 1 + 2 + 3 + 4 = 10 cells above 1/5 */
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "max of rows MID..b2; 10 beyond"));
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "0.20"));
+    /* scores per row: q=7 holds k - 7 for k = 0..7, mean -3.5, largest
+     * distance 3.5: k = 0 -> -1 (level 0), k = 7 -> +1 (level 20) */
+    sc.circuit_scale = CS_ROW;
+    sc.show_scores = true;
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_DIV0 + 0);
+    ck_assert_int_eq(grid_cell(g, 5 + 2 * 7, 2 + 7)->bg, COL_DIV0 + 20);
+    /* scores, values: max |score| over rows 4..6 is 6 (q=6, k=0); row 7's -7 is beyond */
+    ck_assert_float_eq(scene_attention_range(&sc, CS_VALUES, true), 6.0f);
+    ck_assert_float_eq(scene_attention_range(&sc, CS_WHOLE, true), 7.0f);
+    sc.circuit_scale = CS_VALUES;
+    grid_clear(g);
+    render_attention(&cv, &sc, 2);
+    ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_UNDER);
+    grid_free(g);
+}
+END_TEST
+
 START_TEST(test_circuit_half_blocks)
 {
     Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;   /* the hand calculation below is over the whole range 7 */
     int w, h;
     render_circuit_size(&sc, CV_QK_TT, C256_UTF8, &w, &h);
     ck_assert_int_eq(w, 4 + V);
@@ -396,6 +466,174 @@ START_TEST(test_circuit_half_blocks)
     /* the value under the cursor */
     ck_assert_ptr_nonnull(strstr(row(g, 2 + 4), "query MID, key 1: +6.000"));
     grid_free(g);
+}
+END_TEST
+
+
+/* ---- circuit colour scales ------------------------------------------------ */
+
+/* OV token of the toy scene with a copying diagonal (4 on it, -1 off it) and
+ * huge BOS (-1000) and MID (+500) rows, like the trained models' BOS row. */
+static void ov_with_big_bos(Scene *sc, float row_offset)
+{
+    for (int r = 0; r < V; r++)
+        for (int c = 0; c < VO; c++)
+            ov_tok[r * VO + c] = r == VO ? -1000.0f : r == VO + 1 ? 500.0f
+                                                     : (r == c ? 4.0f : -1.0f) + row_offset * (float)r;
+    sc->ov_range[0] = 1000;   /* max |x| of the whole matrix, as the explorer computes it */
+}
+
+START_TEST(test_value_range_percentile)
+{
+    /* 1..200 over a 10x20 position-only view: every cell counts; nearest rank
+     * ceil(0.99 * 200) = 198 -> the 198th smallest, 198 */
+    static float m[200];
+    for (int i = 0; i < 200; i++)
+        m[i] = (float)(i + 1) * (i % 2 ? -1.0f : 1.0f);   /* signs do not matter: |x| */
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_QK_PP, 5), 198.0f);
+    /* token-token with Vo = 5: only the 5x5 block of value rows and columns,
+     * |x| = r*20 + c + 1 for r, c < 5: 25 cells, rank ceil(24.75) = 25 -> the
+     * largest, 4*20 + 4 + 1 = 85; the 200 elsewhere is left out */
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_QK_TT, 5), 85.0f);
+    /* OV token: token rows 0..4 only, output columns all of them: |x| = 1..100,
+     * rank ceil(99) = 99 */
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_OV_TOK, 5), 99.0f);
+    ck_assert_float_eq(circuit_value_range(NULL, 10, 20, CV_OV_TOK, 5), 0.0f);
+    ck_assert(circuit_axis_is_token(CV_QK_TP, true));
+    ck_assert(!circuit_axis_is_token(CV_QK_TP, false));
+    ck_assert(!circuit_axis_is_token(CV_OV_POS, true));
+}
+END_TEST
+
+START_TEST(test_ov_scale_ignores_bos_row)
+{
+    Scene sc = make_scene();
+    ov_with_big_bos(&sc, 0);
+    sc.circuit_scale = CS_VALUES;
+    /* value block 6x6: |x| is 4 on 6 cells, 1 on 30; rank ceil(35.64) = 36 -> 4.
+     * The BOS and MID rows (1000, 500) do not set it. */
+    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_VALUES), 4.0f);
+    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_WHOLE), 1000.0f);
+    sc.robust_range[CV_OV_TOK] = 2.5f;   /* a cached range wins */
+    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_VALUES), 2.5f);
+    sc.robust_range[CV_OV_TOK] = 0;
+    sc.cursor = 1;   /* token 5: keeps the cursor mark off the cells checked below */
+    Grid *g = grid_new(90, 8);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    /* line 0 holds rows 0 (top) and 1 (bottom); column 0: 4 -> the full red
+     * (level 20), -1 -> round(-10/4) = -3 -> level 7 */
+    const Cell *c = grid_cell(g, 4 + 0, 2);
+    ck_assert_uint_eq(c->ch, 0x2580);
+    ck_assert_int_eq(c->fg, COL_DIV0 + 20);
+    ck_assert_int_eq(c->bg, COL_DIV0 + 7);
+    /* line 3: BOS row (6) and MID row (7) are beyond the range: marked */
+    c = grid_cell(g, 4 + 2, 2 + 3);
+    ck_assert_int_eq(c->fg, COL_UNDER);
+    ck_assert_int_eq(c->bg, COL_OVER);
+    /* the colour bar says what sets the range, and how many cells are beyond */
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "-4.00 <"));
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "> +4.00"));
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "99th pct of |x|, BOS/MID rows+cols left out; 12 beyond"));
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "OV token"));
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "values p99"));
+    /* the old scale (whole matrix) pales the diagonal to white: 4/1000 -> level 10 */
+    sc.circuit_scale = CS_WHOLE;
+    grid_clear(g);
+    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    ck_assert_int_eq(grid_cell(g, 4 + 0, 2)->fg, COL_DIV0 + DIV_CENTER);
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "max |x| of the whole matrix"));
+    ck_assert_ptr_null(strstr(row(g, 7), "beyond"));
+    /* without colour the beyond cells keep a glyph of their own */
+    Cell m = heat_cell_sat(MONO_ASCII, -1000, 4);
+    ck_assert_uint_eq(m.ch, '&');
+    m = heat_cell_sat(MONO_ASCII, 500, 4);
+    ck_assert_uint_eq(m.ch, '@');
+    m = heat_cell_sat(MONO_ASCII, 4, 4);   /* at the range: the ramp's end, not beyond */
+    ck_assert_uint_eq(m.ch, '#');
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_circuit_row_scale)
+{
+    Scene sc = make_scene();
+    /* row r is offset by 100 r: under one range for the whole matrix the
+     * diagonal would vanish; per row, each row's mean -1/6 + 100 r is white,
+     * the diagonal (4.1667 above it) the full red, the rest -0.8333/4.1667 =
+     * -0.2 -> level 8 */
+    ov_with_big_bos(&sc, 100);
+    ck_assert_int_eq(sc.circuit_scale, CS_ROW);   /* the default */
+    float mean, scale;
+    circuit_row_norm(ov_tok + 3 * VO, VO, &mean, &scale);
+    ck_assert_float_eq_tol(mean, 300.0f - 1.0f / 6.0f, 1e-3f);
+    ck_assert_float_eq_tol(scale, 25.0f / 6.0f, 1e-3f);
+    sc.cursor = 1;
+    Grid *g = grid_new(90, 8);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    for (int r = 0; r < VO; r++) {
+        for (int col = 0; col < VO; col++) {
+            const Cell *c = grid_cell(g, 4 + col, 2 + r / 2);
+            int got = r % 2 ? c->bg : c->fg;
+            if (c->ch == 0x00d7)   /* the cursor cell carries its own colour as bg */
+                got = c->bg;
+            ck_assert_int_eq(got, COL_DIV0 + (r == col ? 20 : 8));
+        }
+    }
+    /* a flat row (BOS) is all white, not noise blown up */
+    ck_assert_int_eq(grid_cell(g, 4 + 3, 2 + 3)->fg, COL_DIV0 + DIV_CENTER);
+    /* the cursor (source token 5, predicted 1) reads raw and per row:
+     * -1 + 500 = 499; (499 - (500 - 1/6)) / (25/6) = -0.2 */
+    ck_assert_ptr_nonnull(strstr(row(g, 6), "source 5, out 1: +499.000 (row -0.20)"));
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "-1.00"));
+    ck_assert_ptr_nonnull(strstr(row(g, 7), "each row centred, to its own max"));
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "per row"));
+    grid_free(g);
+}
+END_TEST
+
+START_TEST(test_circuit_marks_and_window)
+{
+    Scene sc = make_scene();
+    sc.cursor = 1;   /* key token 5; the answer at MID is 1, at position 2 of the list */
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_TT), 1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_PP), 2);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_OV_TOK), 1);
+    sc.sel = 2;   /* not a prediction position: no answer */
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_TT), -1);
+    sc.sel = N + 1;
+    Grid *g = grid_new(60, 8);
+    Canvas cv = canvas_of(g, C256_UTF8);
+    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    /* ticks line: the key token 5 marked, the answer 1 ticked */
+    ck_assert_uint_eq(grid_cell(g, 4 + 5, 1)->ch, 0x25bc);
+    ck_assert_uint_eq(grid_cell(g, 4 + 1, 1)->ch, 0x2713);
+    ck_assert_int_eq(grid_cell(g, 4 + 1, 1)->fg, COL_GOOD);
+    /* the counts, when known */
+    sc.counts_known = true;
+    sc.qk_next_hits = 5;
+    grid_clear(g);
+    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    ck_assert_ptr_nonnull(strstr(row(g, 6), "argmax=value+1 5/6"));
+    /* a short panel: rows 4..7 of 8 in view (the marked row 7 must show), an
+     * up arrow where rows are hidden, and the window named in the title */
+    Grid *s = grid_new(60, 6);
+    Canvas sv = canvas_of(s, C256_UTF8);
+    render_circuit(&sv, &sc, CV_QK_TT, 0, true);
+    ck_assert_ptr_nonnull(strstr(row(s, 0), "rows 4-7 of 8"));
+    ck_assert_uint_eq(grid_cell(s, 0, 2)->ch, 0x25b2);
+    /* a narrow panel: 6 of 8 columns (one column goes to the arrow), the
+     * last one shown named before the arrow */
+    Grid *n = grid_new(11, 8);
+    Canvas nv = canvas_of(n, C256_UTF8);
+    sc.cursor = 2;   /* key token 1: columns 0..5 */
+    render_circuit(&nv, &sc, CV_QK_TT, 0, true);
+    ck_assert_uint_eq(grid_cell(n, 10, 1)->ch, 0x25b6);
+    ck_assert_uint_eq(grid_cell(n, 9, 1)->ch, '5');
+    grid_free(g);
+    grid_free(s);
+    grid_free(n);
 }
 END_TEST
 
@@ -575,6 +813,136 @@ START_TEST(test_names)
 }
 END_TEST
 
+
+/* ---- layouts of the whole explorer on the bundled model -------------------- */
+
+/* The explorer on the bundled model with the README's list, MID selected;
+ * NULL (and the test skips, saying why) without the model. */
+static Model *bundled_model(void)
+{
+    const char *src = getenv("SORTLENS_SOURCE");
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    if (!m)
+        printf("skipped: no bundled model (%s)\n", err.message);
+    return m;
+}
+
+/* The text of the grid after drawing the app at w x h. */
+static char *draw_app(App *a, Grid *g, int w, int h)
+{
+    ck_assert_int_eq(grid_resize(g, w, h), 0);
+    app_draw(a, g);
+    return grid_dump_text(g);
+}
+
+/* Index of the line holding `needle`, or -1. */
+static int line_of(const Grid *g, const char *needle)
+{
+    for (int y = 0; y < g->h; y++)
+        if (strstr(row(g, y), needle))
+            return y;
+    return -1;
+}
+
+START_TEST(test_layout_whole_circuits)
+{
+    Model *m = bundled_model();
+    if (!m)
+        return;
+    SlError err = {0};
+    Explorer *ex = explorer_new(m, "sortlens-default.safetensors", 1, &err);
+    ck_assert_ptr_nonnull(ex);
+    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    explorer_select(ex, ex->n + 1);
+    App a;
+    app_init(&a, ex, C256_UTF8);
+    Grid *g = grid_new(1, 1);
+
+    /* 120x36 as it opens: one screen, the circuits windowed, and saying so
+     * with arrows and the last column shown */
+    free(draw_app(&a, g, 120, 36));
+    ck_assert(!a.paged);
+    int y = line_of(g, "QK token-token");
+    ck_assert_int_ge(y, 0);
+    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "\u25b6"));   /* hidden columns to the right */
+
+    /* z: both whole circuits at 120x36: 52 query rows in 26 lines from
+     * token 0 to MID, the ticks up to 50, nothing hidden */
+    ck_assert(app_key(&a, 'z'));
+    free(draw_app(&a, g, 120, 36));
+    y = line_of(g, "QK token-token");
+    ck_assert_int_ge(y, 0);
+    ck_assert_ptr_nonnull(strstr(row(g, y), "OV token"));
+    ck_assert_ptr_null(strstr(row(g, y), "rows "));
+    ck_assert_ptr_null(strstr(row(g, y), "cols "));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "40"));
+    ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
+    ck_assert_int_eq(strncmp(row(g, y + 2), "   0", 4), 0);              /* first matrix line: token 0 */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "MID"));          /* 26th: tokens 50 (BOS), 51 (MID) */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "BOS"));          /* OV token's last line */
+    /* readout and colour bar under them, then the key line */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "query MID, key 0:"));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=value+1 27/50"));   /* `sortlens explain` says 27/50 */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 29), "-1.00"));
+    ck_assert_int_eq(y + 29, 34);   /* the bar is the last line before the key line */
+    ck_assert(line_of(g, "tokens   BOS  42") >= 0);                 /* the strip stays */
+
+    /* 132x43 zoomed: the whole top block too */
+    free(draw_app(&a, g, 132, 43));
+    ck_assert(line_of(g, "predicts") >= 0);
+    ck_assert(line_of(g, "output   0 3 8 11 17 26 26 30 42 49") >= 0);
+    y = line_of(g, "QK token-token");
+    ck_assert_ptr_null(strstr(row(g, y), "rows "));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=diagonal 44/50"));   /* explain: OV 44/50 */
+
+    /* 160x48 without zoom: the attention heatmap and both whole circuits */
+    ck_assert(app_key(&a, 'z'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert(!a.paged);
+    y = line_of(g, "QK token-token");
+    ck_assert_ptr_nonnull(strstr(row(g, y), "attention weights"));
+    ck_assert_ptr_null(strstr(row(g, y), "rows "));
+    ck_assert_ptr_null(strstr(row(g, y), "cols "));
+    ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
+
+    /* n cycles the scale; H/L move the circuit cursor and its readout */
+    ck_assert(app_key(&a, 'n'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert_ptr_nonnull(strstr(row(g, y), "values p99"));
+    ck_assert(app_key(&a, 'L'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert(line_of(g, "query MID, key 1:") >= 0);
+    ck_assert(app_key(&a, 'n'));
+    ck_assert(app_key(&a, 'n'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
+
+    /* a click on an OV token cell (source 10, out 20) reads its value out */
+    const Cell *hit = NULL;
+    for (int i = 0; i < g->w * g->h && !hit; i++) {
+        const Cell *c = &g->cells[i];
+        if (c->tag == TAG_CIRCUIT && c->tc == 1 && c->ta == 10 && c->tb == 20)
+            hit = c;
+    }
+    ck_assert_ptr_nonnull(hit);
+    ck_assert(app_click(&a, hit));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert(line_of(g, "source 10, out 20:") >= 0);
+    /* a switched-off term is named on its panel, whose table is unchanged */
+    ck_assert(app_key(&a, '1'));
+    free(draw_app(&a, g, 160, 48));
+    ck_assert_ptr_nonnull(strstr(row(g, y), "[OFF] QK token-token"));
+    grid_free(g);
+    explorer_free(ex);
+    model_free(m);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
     Suite *s = suite_create("render");
@@ -590,7 +958,12 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_output_line);
     tcase_add_test(tc, test_attention_heatmap_mono);
     tcase_add_test(tc, test_attention_heatmap_colours);
+    tcase_add_test(tc, test_attention_heatmap_scales);
     tcase_add_test(tc, test_circuit_half_blocks);
+    tcase_add_test(tc, test_value_range_percentile);
+    tcase_add_test(tc, test_ov_scale_ignores_bos_row);
+    tcase_add_test(tc, test_circuit_row_scale);
+    tcase_add_test(tc, test_circuit_marks_and_window);
     tcase_add_test(tc, test_qk_terms_and_contribution);
     tcase_add_test(tc, test_topk);
     tcase_add_test(tc, test_canvas_clipping);
@@ -599,6 +972,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_layout_whole_circuits);
     suite_add_tcase(s, tc);
     return s;
 }
