@@ -1059,17 +1059,30 @@ SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo
     r->keys_ready = k_end;
 }
 
+typedef struct QkRows {
+    const float *tt, *tp, *pt, *pp;   /* [V], [n_ctx], [V], [n_ctx] */
+} QkRows;
+
+/* The rows of the four QK tables that query q (token tok[q]) of head h reads. */
+SL_INLINE QkRows tables_qk_rows(const TablesRun *r, int h, const int *tok, int q)
+{
+    const CircuitTables *tb = r->tb;
+    const int V = r->V, Tn = r->Tn, tq = tok[q];
+    return (QkRows){
+        .tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V,
+        .tp = tb->qk_tok_pos + ((size_t)h * V + tq) * Tn,
+        .pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V,
+        .pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn,
+    };
+}
+
 /* The scores of query q against keys 0..q for head h: the sum of the four
  * QK tables (tables.h), less the terms the intervention removes, divided by
  * sqrt(E); returns the largest. */
 SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, float *restrict s)
 {
-    const CircuitTables *tb = r->tb;
-    const int V = r->V, Tn = r->Tn, tq = tok[q];
-    const float *tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V;    /* [V] */
-    const float *tp = tb->qk_tok_pos + ((size_t)h * V + tq) * Tn;   /* [n_ctx] */
-    const float *pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V;    /* [V] */
-    const float *pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn;   /* [n_ctx] */
+    const QkRows rows = tables_qk_rows(r, h, tok, q);
+    const float *tt = rows.tt, *tp = rows.tp, *pt = rows.pt, *pp = rows.pp;
     unsigned off = iv_on(r->iv, 0, h) ? r->iv->qk_terms_off : 0;
     const float div = r->div;
     float mx = -INFINITY;
@@ -1107,13 +1120,8 @@ SL_INLINE void tables_attention_row(const TablesRun *r, int h, const int *tok, i
     bool on = iv_on(iv, 0, h);
 #ifdef SL_WIDE_SOFTMAX
     if (r->wide && !(on && (iv->qk_terms_off || iv->block_source >= 0 || iv->force_query >= 0))) {
-        const CircuitTables *tb = r->tb;
-        const int V = r->V, Tn = r->Tn, tq = tok[q];
-        const float *tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V;    /* [V] */
-        const float *tp = tb->qk_tok_pos + ((size_t)h * V + tq) * Tn;   /* [n_ctx] */
-        const float *pt = tb->qk_pos_tok + ((size_t)h * Tn + q) * V;    /* [V] */
-        const float *pp = tb->qk_pos_pos + ((size_t)h * Tn + q) * Tn;   /* [n_ctx] */
-        attention_row_wide(tt, pt, tp, pp, tok, r->div, q, len, s, pr);
+        const QkRows rows = tables_qk_rows(r, h, tok, q);
+        attention_row_wide(rows.tt, rows.pt, rows.tp, rows.pp, tok, r->div, q, len, s, pr);
         return;
     }
 #endif

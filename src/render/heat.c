@@ -109,13 +109,12 @@ uint32_t ramp_glyph(Style s, RampKind k, int level)
     return (uint32_t)(m < 0 ? div_neg[i] : div_pos[i]);
 }
 
-Cell heat_cell(Style s, RampKind k, float v, float lo, float hi)
+/* One cell of colour col at the style's depth: a background with readable
+ * ink in true and 256 colours; in 8 colours the glyph glyph8 in that colour
+ * (the TUI maps it to the sign's hue); without colour the glyph glyph_mono. */
+static Cell colour_cell(Style s, int col, uint32_t glyph8, uint32_t glyph_mono)
 {
     Cell c = {.ch = ' '};
-    int level = ramp_level(k, v, lo, hi);
-    if (level < 0)
-        return c;
-    int col = ramp_color(k, level);
     switch (s.depth) {
     case DEPTH_TRUE:
     case DEPTH_256:
@@ -123,14 +122,23 @@ Cell heat_cell(Style s, RampKind k, float v, float lo, float hi)
         c.fg = (uint8_t)palette_ink_on(col);
         break;
     case DEPTH_8:
-        c.ch = ramp_glyph(s, k, level);
-        c.fg = (uint8_t)col;   /* the TUI maps it to the sign's hue */
+        c.ch = glyph8;
+        c.fg = (uint8_t)col;
         break;
     case DEPTH_MONO:
-        c.ch = ramp_glyph(s, k, level);
+        c.ch = glyph_mono;
         break;
     }
     return c;
+}
+
+Cell heat_cell(Style s, RampKind k, float v, float lo, float hi)
+{
+    int level = ramp_level(k, v, lo, hi);
+    if (level < 0)
+        return (Cell){.ch = ' '};
+    uint32_t glyph = ramp_glyph(s, k, level);
+    return colour_cell(s, ramp_color(k, level), glyph, glyph);
 }
 
 Cell heat_cell_pair(Style s, RampKind k, float top, float bottom, float lo, float hi)
@@ -174,23 +182,9 @@ Cell heat_cell_sat(Style s, float v, float range)
 {
     if (!heat_beyond(v, range))
         return heat_cell(s, RAMP_DIVERGING, v, -range, range);
-    Cell c = {.ch = ' '};
     int col = sat_color(v, range);
-    switch (s.depth) {
-    case DEPTH_TRUE:
-    case DEPTH_256:
-        c.bg = (uint8_t)col;
-        c.fg = (uint8_t)palette_ink_on(col);
-        break;
-    case DEPTH_8:
-        c.ch = s.utf8 ? 0x2588 : (col == COL_OVER ? '@' : '&');
-        c.fg = (uint8_t)col;
-        break;
-    case DEPTH_MONO:
-        c.ch = col == COL_OVER ? '@' : '&';
-        break;
-    }
-    return c;
+    uint32_t mark = col == COL_OVER ? '@' : '&';
+    return colour_cell(s, col, s.utf8 ? 0x2588 : mark, mark);
 }
 
 Cell heat_cell_pair_sat(Style s, float top, float bottom, float range)
