@@ -705,6 +705,68 @@ static inline void attention_row_wide(const float *tt, const float *pt, const fl
     for (int j = n; j < len; j++)
         pr[j] = 0.0f;
 }
+/* Every query row t < T of one head at once (scores [T, T] and pattern
+ * [T, T], rows T apart), for a head no intervention touches.  The same
+ * arithmetic as attention_row_wide, in three sweeps over the rows (scores
+ * and maxima; exponentials and sums; normalisation), whose short bodies
+ * let the CPU run many rows' dependent chains side by side; one row at a
+ * time, each waited on its own reductions and exponentials.  row_max and
+ * row_inv hold T floats of workspace.  The tables' rows for query t are
+ * tt + tok[t] * V, tp + tok[t] * Tn, pt + t * V and pp + t * Tn. */
+static void attention_matrix_wide(const float *tt, const float *tp, const float *pt, const float *pp, int V, int Tn,
+                                  const int *tok, float div, int T, float *restrict sc, float *restrict pat,
+                                  float *restrict row_max, float *restrict row_inv)
+{
+    const __m512 vdiv = _mm512_set1_ps(div), ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
+    const __m512 floor = _mm512_set1_ps(EXP_FLOOR);
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    for (int t = 0; t < T; t++) {
+        const float *ttr = tt + (size_t)tok[t] * V, *tpr = tp + (size_t)tok[t] * Tn;
+        const float *ptr = pt + (size_t)t * V, *ppr = pp + (size_t)t * Tn;
+        float *srow = sc + (size_t)t * T;
+        __m512 vmax = ninf;
+        for (int k = 0; k < T; k += 16) {
+            /* lanes k.. within the row, and of those the keys 0..t */
+            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
+            __mmask16 m = _mm512_mask_cmple_epi32_mask(in, _mm512_add_epi32(lane, _mm512_set1_epi32(k)),
+                                                       _mm512_set1_epi32(t));
+            __m512i idx = _mm512_maskz_loadu_epi32(m, tok + k);
+            __m512 a = _mm512_mask_i32gather_ps(zero, m, idx, ttr, 4);
+            __m512 b = _mm512_mask_i32gather_ps(zero, m, idx, ptr, 4);
+            __m512 c = _mm512_maskz_loadu_ps(m, tpr + k), d = _mm512_maskz_loadu_ps(m, ppr + k);
+            __m512 x = _mm512_div_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)), vdiv);
+            x = _mm512_mask_mov_ps(ninf, m, x);   /* the causal mask */
+            _mm512_mask_storeu_ps(srow + k, in, x);
+            vmax = _mm512_max_ps(vmax, x);
+        }
+        row_max[t] = _mm512_reduce_max_ps(vmax);
+    }
+    for (int t = 0; t < T; t++) {
+        const float *srow = sc + (size_t)t * T;
+        float *prow = pat + (size_t)t * T;
+        const __m512 vmx = _mm512_set1_ps(row_max[t]);
+        __m512 vsum = zero;
+        for (int k = 0; k < T; k += 16) {
+            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
+            __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, srow + k), vmx);
+            /* masked keys are -inf, below the floor: 0 */
+            __mmask16 keep = _mm512_mask_cmp_ps_mask(in, d, floor, _CMP_GE_OQ);
+            __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_max_ps(d, floor)));
+            _mm512_mask_storeu_ps(prow + k, in, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+        row_inv[t] = 1.0f / _mm512_reduce_add_ps(vsum);
+    }
+    for (int t = 0; t < T; t++) {
+        float *prow = pat + (size_t)t * T;
+        const __m512 inv = _mm512_set1_ps(row_inv[t]);
+        for (int k = 0; k < T; k += 16) {
+            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
+            _mm512_mask_storeu_ps(prow + k, in, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, prow + k), inv));
+        }
+    }
+}
+
 /* One query row's three sums over its keys k < nk, in one pass over the
  * weights with every accumulator in a register (8 + 8 + 4 of 32):
  *   z[0:E]   =              sum_k w[k] zr[k][0:E]    (rows ldz apart)
@@ -1109,6 +1171,14 @@ SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, 
     return mx;
 }
 
+/* Does head h compute its attention as the model does (no QK term removed,
+ * no source blocked, no row forced)? */
+SL_INLINE bool tables_plain_attention(const TablesRun *r, int h)
+{
+    const Intervention *iv = r->iv;
+    return !(iv_on(iv, 0, h) && (iv->qk_terms_off || iv->block_source >= 0 || iv->force_query >= 0));
+}
+
 /* The scores and pattern of query q (keys 0..q; keys up to len masked)
  * for head h.  A head whose attention no intervention changes takes the
  * AVX-512 row where the CPU has it; the sums are the same as in
@@ -1119,7 +1189,7 @@ SL_INLINE void tables_attention_row(const TablesRun *r, int h, const int *tok, i
     const Intervention *iv = r->iv;
     bool on = iv_on(iv, 0, h);
 #ifdef SL_WIDE_SOFTMAX
-    if (r->wide && !(on && (iv->qk_terms_off || iv->block_source >= 0 || iv->force_query >= 0))) {
+    if (r->wide && tables_plain_attention(r, h)) {
         const QkRows rows = tables_qk_rows(r, h, tok, q);
         attention_row_wide(rows.tt, rows.pt, rows.tp, rows.pp, tok, r->div, q, len, s, pr);
         return;
@@ -1195,9 +1265,19 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
      * tables, and each is a chain of dependent steps (sums, maximum,
      * exponentials, normalisation).  Done here, away from the sums that
      * use them, the chains of different rows overlap. */
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < H; h++)
+    for (int h = 0; h < H; h++) {
+#ifdef SL_WIDE_SOFTMAX
+        if (r->wide && tables_plain_attention(r, h)) {
+            attention_matrix_wide(tb->qk_tok_tok + (size_t)h * V * V, tb->qk_tok_pos + (size_t)h * V * Tn,
+                                  tb->qk_pos_tok + (size_t)h * Tn * V, tb->qk_pos_pos + (size_t)h * Tn * Tn, V, Tn, tok,
+                                  r->div, T, sc + (size_t)h * T * T, pat + (size_t)h * T * T, r->row_scores,
+                                  r->row_pattern);
+            continue;
+        }
+#endif
+        for (int t = 0; t < T; t++)
             tables_attention_row(r, h, tok, t, T, sc + ((size_t)h * T + t) * T, pat + ((size_t)h * T + t) * T);
+    }
 
     /* Then position by position: everything row t needs from rows before
      * it (values, key rows) was written a moment ago and is still in L1. */
