@@ -47,6 +47,7 @@ typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));   /* AVX-51
 #endif
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
 #define SL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), optimize("fp-contract=fast", "no-tree-loop-distribute-patterns")))
+#define SL_HAVE_CLONES 1
 #else
 #define SL_CLONES
 #endif
@@ -63,7 +64,9 @@ typedef float vf16 __attribute__((vector_size(16 * sizeof(float))));   /* AVX-51
  * goes through the stack, so those CPUs take the 8-float code. */
 static bool forward_wide_vectors(void)
 {
-#if defined(SL_VECTOR) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#if defined(SL_VECTOR) && defined(SL_HAVE_CLONES)
+    /* only where an AVX-512 clone runs the row code: compiled for baseline
+     * x86-64, 16-float vectors go through memory and are many times slower */
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 #else
