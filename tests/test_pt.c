@@ -561,6 +561,33 @@ START_TEST(test_pytorch_views_and_dtypes)
 }
 END_TEST
 
+/* state_dict(keep_vars=True): parameters pickled through _rebuild_parameter
+ * (one with requires_grad=False) beside a buffer, equal to the values
+ * PyTorch wrote beside them; checked by hand too. */
+START_TEST(test_pytorch_keep_vars)
+{
+    SlError err = {0};
+    TensorSet *e = safetensors_read(testdata_path("pt/parameters_expected.safetensors"), &err);
+    ck_assert_msg(e != NULL, "%s", err.message);
+    TensorSet *ts = pt_read(testdata_path("pt/parameters.pt"), &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_int_eq(ts->count, 3);
+    ck_assert_int_eq(e->count, 3);
+    for (int i = 0; i < e->count; i++) {
+        const Tensor *a = &e->items[i], *b = &ts->items[i];
+        ck_assert_str_eq(a->name, b->name);
+        ck_assert_int_eq(a->ndim, b->ndim);
+        ck_assert_uint_eq(a->nbytes, b->nbytes);
+        ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s differs", a->name);
+    }
+    const float w[6] = {0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, bias[2] = {-1.5f, 2.25f};
+    ck_assert_mem_eq(tensorset_find(ts, "W")->data, w, sizeof w);
+    ck_assert_mem_eq(tensorset_find(ts, "b")->data, bias, sizeof bias);
+    tensorset_free(ts);
+    tensorset_free(e);
+}
+END_TEST
+
 /* ---- ZIP level ------------------------------------------------------------------ */
 
 START_TEST(test_not_a_zip)
@@ -813,7 +840,7 @@ END_TEST
 START_TEST(test_globals_outside_the_allowlist)
 {
     const char *g[][2] = {{"posix", "system"}, {"builtins", "eval"}, {"builtins", "getattr"}, {"os", "system"},
-                          {"torch._utils", "_rebuild_parameter"}, {"torch", "Tensor"}, {"torch.nn.modules.linear", "Linear"},
+                          {"torch._utils", "_rebuild_parameter_with_state"}, {"torch", "Tensor"}, {"torch.nn.modules.linear", "Linear"},
                           {"collections", "OrderedDict "}, {"torch", "FloatStorage.__init__"}, {"__builtin__", "apply"}};
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         Buf b = {0};
@@ -867,6 +894,53 @@ START_TEST(test_reduce)
     op(&b, 'R');
     op(&b, '.');
     refuse_pickle(&b, "REDUCE arguments are not a tuple");
+    /* _rebuild_parameter: wrong arity, not a tensor, requires_grad not a
+     * bool, hooks not an empty dict */
+    const struct { int args; const char *msg; } params[] = {
+        {2, "_rebuild_parameter takes 3 arguments, got 2"},
+        {-1, "_rebuild_parameter: the first argument is not a tensor"},
+        {-2, "_rebuild_parameter: requires_grad is not a bool"},
+        {-3, "_rebuild_parameter: backward hooks are not an empty OrderedDict"},
+    };
+    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
+        p_proto(&b);
+        p_global(&b, "torch._utils", "_rebuild_parameter");
+        op(&b, '(');
+        if (params[i].args == -1)
+            p_str(&b, "not a tensor");
+        else {   /* a valid tensor of 12 floats as the data */
+            p_global(&b, "torch._utils", "_rebuild_tensor_v2");
+            op(&b, '(');
+            p_persid(&b, "FloatStorage", "0", 12);
+            p_int(&b, 0);
+            p_ints(&b, 1, (const int64_t[]){12});
+            p_ints(&b, 1, (const int64_t[]){1});
+            op(&b, 0x89);
+            p_global(&b, "collections", "OrderedDict");
+            op(&b, ')');
+            op(&b, 'R');
+            op(&b, 't');
+            op(&b, 'R');
+        }
+        if (params[i].args != 2) {
+            if (params[i].args == -2)
+                p_int(&b, 1);
+            else
+                op(&b, 0x88);
+            if (params[i].args == -3)
+                p_str(&b, "hooks");
+            else {
+                p_global(&b, "collections", "OrderedDict");
+                op(&b, ')');
+                op(&b, 'R');
+            }
+        } else
+            op(&b, 0x88);
+        op(&b, 't');
+        op(&b, 'R');
+        op(&b, '.');
+        refuse_pickle(&b, params[i].msg);
+    }
     /* _rebuild_tensor_v2 with 5 arguments */
     p_begin(&b);
     p_str(&b, "w");
@@ -1379,6 +1453,7 @@ static Suite *suite(void)
     tc = tcase_create("built");
     tcase_add_test(tc, test_hand_built_valid);
     tcase_add_test(tc, test_pytorch_views_and_dtypes);
+    tcase_add_test(tc, test_pytorch_keep_vars);
     suite_add_tcase(s, tc);
     tc = tcase_create("zip");
     tcase_add_test(tc, test_not_a_zip);

@@ -7,7 +7,8 @@
  * The pickle is run by a small interpreter that knows only the opcodes
  * torch.save emits for a state dict and builds inert values: GLOBAL looks
  * names up in an exact allowlist and yields a token, REDUCE "calls" only
- * the two allowlisted rebuild functions by building a record, and nothing
+ * the allowlisted constructors (OrderedDict, _rebuild_tensor_v2 and
+ * _rebuild_parameter) by building a record, and nothing
  * is ever executed.  The whole pickle is parsed first, then every tensor
  * view is validated against its storage's declared size, and only then are
  * storages read, each exactly as large as the pickle declares.
@@ -50,6 +51,7 @@ typedef enum { V_NONE, V_BOOL, V_INT, V_FLOAT, V_STR, V_TUPLE, V_DICT, V_GLOBAL,
 typedef enum {
     G_ORDERED_DICT,       /* collections.OrderedDict */
     G_REBUILD_TENSOR_V2,  /* torch._utils._rebuild_tensor_v2 */
+    G_REBUILD_PARAMETER,  /* torch._utils._rebuild_parameter (state_dict(keep_vars=True)) */
     G_STORAGE,            /* torch.<X>Storage: a storage class (dtype in Val) */
 } GlobalKind;
 
@@ -124,6 +126,7 @@ static const struct {
 } allowlist[] = {
     {"collections", "OrderedDict", G_ORDERED_DICT, DT_F32},
     {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, DT_F32},
+    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, DT_F32},
     {"torch", "FloatStorage", G_STORAGE, DT_F32},
     {"torch", "DoubleStorage", G_STORAGE, DT_F64},
     {"torch", "HalfStorage", G_STORAGE, DT_F16},
@@ -363,7 +366,7 @@ static int op_global(Unpickler *u)
     char m[256], n[256];
     printable(parts[0], lens[0], m, sizeof m);
     printable(parts[1], lens[1], n, sizeof n);
-    return fail(u, "GLOBAL %s.%s is not allowed (a state dict needs only OrderedDict, _rebuild_tensor_v2 and storage types)",
+    return fail(u, "GLOBAL %s.%s is not allowed (a state dict needs only OrderedDict, _rebuild_tensor_v2, _rebuild_parameter and storage types)",
                 m, n);
 }
 
@@ -450,6 +453,24 @@ static int rebuild_tensor(Unpickler *u, const Val *args)
     return push(u, t);
 }
 
+/* _rebuild_parameter(data, requires_grad, backward_hooks): what
+ * state_dict(keep_vars=True) saves for an nn.Parameter.  The parameter is
+ * its tensor; nothing else of it matters here. */
+static int rebuild_parameter(Unpickler *u, const Val *args)
+{
+    size_t n = args->u.tup.n;
+    Val **a = args->u.tup.items;
+    if (n != 3)
+        return fail(u, "_rebuild_parameter takes 3 arguments, got %zu", n);
+    if (a[0]->kind != V_TENSOR)
+        return fail(u, "_rebuild_parameter: the first argument is not a tensor");
+    if (a[1]->kind != V_BOOL)
+        return fail(u, "_rebuild_parameter: requires_grad is not a bool");
+    if (a[2]->kind != V_DICT || a[2]->u.dict.n != 0)
+        return fail(u, "_rebuild_parameter: backward hooks are not an empty OrderedDict");
+    return push(u, a[0]);
+}
+
 static int op_reduce(Unpickler *u)
 {
     int rc = need_stack(u, 2, "REDUCE");
@@ -466,6 +487,8 @@ static int op_reduce(Unpickler *u)
             return fail(u, "OrderedDict takes no arguments here, got %zu", args->u.tup.n);
         return push(u, new_val(u, V_DICT));
     }
+    if (fn->u.global.kind == G_REBUILD_PARAMETER)
+        return rebuild_parameter(u, args);
     return rebuild_tensor(u, args);
 }
 

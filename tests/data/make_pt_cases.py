@@ -21,6 +21,9 @@ Needs only Debian's python3-torch.  Writes under tests/data/pt/:
   torchscript.pt  torch.jit.save of a tiny scripted module (holds constants.pkl)
   legacy.pt  torch.save(..., _use_new_zipfile_serialization=False): the
              pre-1.6 format, not a ZIP
+  parameters.pt  torch.save(module.state_dict(keep_vars=True)): parameters
+             pickled through torch._utils._rebuild_parameter (one frozen),
+             next to a buffer; parameters_expected.safetensors holds the values
 
 Usage: /usr/bin/python3 tests/data/make_pt_cases.py
 """
@@ -85,8 +88,28 @@ class Tiny(torch.nn.Module):
         return x * self.w
 
 
+class WithBuffer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.W = torch.nn.Parameter(torch.arange(6, dtype=torch.float32).reshape(2, 3) / 4)
+        self.b = torch.nn.Parameter(torch.tensor([-1.5, 2.25]), requires_grad=False)
+        self.register_buffer("mask", torch.tril(torch.ones(3, 3)))
+
+
+def parameters():
+    """The keep_vars=True case alone: `python3 -c 'import make_pt_cases as m; m.parameters()'`."""
+    os.makedirs(HERE, exist_ok=True)
+    sd = WithBuffer().state_dict(keep_vars=True)
+    torch.save(sd, os.path.join(HERE, "parameters.pt"))
+    write_safetensors(os.path.join(HERE, "parameters_expected.safetensors"),
+                      collections.OrderedDict((k, v.detach()) for k, v in sd.items()))
+    back = torch.load(os.path.join(HERE, "parameters.pt"))
+    assert all(torch.equal(back[k], sd[k]) for k in sd)
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
+    parameters()
     sd = cases()
     torch.save(sd, os.path.join(HERE, "views.pt"))
     write_safetensors(os.path.join(HERE, "views_expected.safetensors"), sd)
