@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sortlens/checkpoint.h"
 #include "sortlens/forward.h"
@@ -691,6 +692,64 @@ START_TEST(test_seed_cache4)
 }
 END_TEST
 
+/* `sortlens predict --teacher-forced --cache OUT` on the reference's first
+ * list writes what PyTorch's run_with_cache holds for it (cache4.*[0]),
+ * under TransformerLens's long hook names, with the tokens. */
+START_TEST(test_cli_predict_cache)
+{
+    const char *seed = shared_path("seed-model/sort_fixed_len_list_model.pt");
+    TensorSet *ref = seed ? reference() : NULL;
+    if (!ref) {
+        if (!seed)
+            printf("skipped: ../shared/seed-model/sort_fixed_len_list_model.pt is absent\n");
+        return;
+    }
+    size_t ntok;
+    int *tokens = ref_ints(ref, "tokens", &ntok);
+    char dir[] = "/tmp/sortlens-cache-XXXXXX", out[96], cmd[1024];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/cache.safetensors", dir);
+    int len = snprintf(cmd, sizeof cmd, "'%s' predict --teacher-forced --model '%s' --cache '%s' >/dev/null",
+                       sortlens_exe(), seed, out);
+    for (int i = 1; i <= 10; i++)
+        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %d", tokens[i]);
+    ck_assert_int_eq(system(cmd), 0);
+    SlError err = {0};
+    TensorSet *got = safetensors_read(out, &err);
+    ck_assert_msg(got, "%s", err.message);
+    ck_assert_int_eq(got->count, 12);   /* 11 activations and the tokens */
+    for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
+        char refname[64], longname[64], what[128];
+        snprintf(refname, sizeof refname, "cache4.%s", cache4_names[i]);
+        bool per_layer = strncmp(cache4_names[i], "attn.", 5) == 0 || strcmp(cache4_names[i], "hook_attn_out") == 0 ||
+                         strcmp(cache4_names[i], "hook_resid_post") == 0;
+        snprintf(longname, sizeof longname, "%s%s", per_layer ? "blocks.0." : "", cache4_names[i]);
+        size_t n;
+        const float *want = ref_f32(ref, refname, &n);
+        const Tensor *t = tensorset_find(got, longname);
+        ck_assert_msg(t, "the file lacks %s", longname);
+        ck_assert_int_eq(t->dtype, DT_F32);
+        ck_assert_int_eq(t->shape[0], 1);
+        ck_assert_uint_eq(t->nbytes / sizeof(float) * 4, n);   /* the first of the 4 lists */
+        snprintf(what, sizeof what, "predict --cache, %s", longname);
+        expect_close_f(what, t->data, want, n / 4, 1e-5);
+    }
+    const Tensor *tt = tensorset_find(got, "tokens");
+    ck_assert_msg(tt && tt->dtype == DT_I64 && tt->nbytes == 22 * sizeof(int64_t), "tokens missing or malformed");
+    for (int i = 0; i < 22; i++) {
+        int64_t v;
+        memcpy(&v, (const char *)tt->data + 8 * i, 8);
+        ck_assert_int_eq(v, tokens[i]);
+    }
+    ck_assert_str_eq(tensorset_get_meta(got, "mode"), "teacher-forced");
+    tensorset_free(got);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tokens);
+    tensorset_free(ref);
+}
+END_TEST
+
 START_TEST(test_seed_logits_256)
 {
     Model *m = seed_model();
@@ -933,6 +992,7 @@ static Suite *forward_suite(void)
     tcase_set_timeout(ref, 120);
     tcase_add_test(ref, test_seed_cache4);
     tcase_add_test(ref, test_seed_logits_256);
+    tcase_add_test(ref, test_cli_predict_cache);
     tcase_add_test(ref, test_multi_2l2h);
     suite_add_tcase(s, ref);
     TCase *api = tcase_create("api");

@@ -41,6 +41,14 @@ void cache_free(ActCache *c);   /* accepts NULL */
  * [B, H, T, T] for scores); NULL for an unknown name. */
 const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5]);
 
+/* Every activation of the last forward as float tensors named after
+ * TransformerLens hooks, in TL's shapes and hook order: hook_embed,
+ * hook_pos_embed, then per layer l blocks.l.attn.hook_q, hook_k, hook_v,
+ * hook_attn_scores, hook_pattern, hook_z, blocks.l.hook_attn_out,
+ * blocks.l.hook_resid_post, and logits (always the long names, as
+ * run_with_cache keys them).  Copies; NULL and a message on failure. */
+TensorSet *cache_to_tensors(const ActCache *c, SlError *err);
+
 /* Interventions (issue: circuits). All apply to one layer (default 0) and
  * one head (-1: every head). The QK and OV-pos interventions are defined on
  * layer 0, where the residual stream is W_E[t] + W_pos[p]. */

@@ -8,11 +8,12 @@
 
 #include "cli.h"
 #include "sortlens/decode.h"
+#include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -33,9 +34,16 @@ static void usage(FILE *out)
           "                    \"sorted\", \"correct\", \"mode\", \"top3\"}, where top3 holds for\n"
           "                    each position the three most probable values as\n"
           "                    {\"value\", \"probability\"}\n"
+          "  --cache OUT       also write every activation of the forward pass over the\n"
+          "                    whole sequence (BOS, the list, MID, then the predictions,\n"
+          "                    or the sorted list with --teacher-forced) to OUT as\n"
+          "                    safetensors, named as TransformerLens's run_with_cache\n"
+          "                    names them (hook_embed, blocks.0.attn.hook_pattern, ...,\n"
+          "                    logits), with the tokens; one list, from the arguments\n"
           "  -h, --help        this help\n"
           "\n"
-          "exit status: 0 ok, 1 the model cannot be loaded, 2 bad usage or a bad list\n",
+          "exit status: 0 ok, 1 the model cannot be loaded or OUT cannot be written,\n"
+          "2 bad usage or a bad list\n",
           out);
 }
 
@@ -43,6 +51,7 @@ typedef struct Predictor {
     Model *m;
     ActCache *cache;
     bool teacher_forced, json;
+    const char *cache_out;         /* --cache: where the activations go, or NULL */
     int *values, *pred, *tokens;   /* [n], [n], [n_ctx] */
 } Predictor;
 
@@ -84,6 +93,37 @@ static int print_json(const Predictor *p)
     }
     puts(text);
     free(text);
+    return EXIT_OK;
+}
+
+/* --cache: the forward over the whole sequence whose predictions were
+ * printed, written with its tokens as safetensors. */
+static int write_cache(Predictor *p)
+{
+    const ModelConfig *c = &p->m->cfg;
+    const int n = c->list_len, T = c->n_ctx;
+    SlError err = {0};
+    task_make_tokens(c, p->values, p->tokens);   /* BOS, list, MID, sorted list */
+    if (!p->teacher_forced)
+        for (int i = 0; i < n; i++)
+            p->tokens[n + 2 + i] = p->pred[i];
+    int rc = model_forward(p->m, p->tokens, 1, T, p->cache, NULL, FORWARD_AUTO, &err);
+    TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
+    int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
+    if (tok64) {
+        for (int t = 0; t < T; t++)
+            tok64[t] = p->tokens[t];
+        int64_t shape[2] = {1, T};
+        if (!tensorset_add_owned(ts, "tokens", DT_I64, 2, shape, tok64, (size_t)T * sizeof *tok64, &err))
+            free(tok64), tok64 = NULL;
+    }
+    if (!tok64 || tensorset_set_meta(ts, "mode", p->teacher_forced ? "teacher-forced" : "greedy", &err) ||
+        safetensors_write(p->cache_out, ts, &err)) {
+        cli_error("%s", err.message[0] ? err.message : "out of memory");
+        tensorset_free(ts);
+        return EXIT_RUNTIME;
+    }
+    tensorset_free(ts);
     return EXIT_OK;
 }
 
@@ -179,6 +219,14 @@ int cmd_predict(int argc, char **argv)
             p.teacher_forced = true;
         } else if (strcmp(a, "--json") == 0) {
             p.json = true;
+        } else if (strcmp(a, "--cache") == 0) {
+            if (i + 1 >= argc) {
+                cli_error("--cache needs a path");
+                return EXIT_USAGE;
+            }
+            p.cache_out = argv[++i];
+        } else if (strncmp(a, "--cache=", 8) == 0) {
+            p.cache_out = a + 8;
         } else if (strcmp(a, "--model") == 0) {
             if (i + 1 >= argc) {
                 cli_error("--model needs a path");
@@ -224,6 +272,10 @@ int cmd_predict(int argc, char **argv)
         joined[joined_len] = '\0';
     }
 
+    if (p.cache_out && !joined) {
+        cli_error("predict: --cache takes one list, from the arguments");
+        return EXIT_USAGE;
+    }
     SlError err = {0};
     int status = EXIT_RUNTIME;
     p.m = cli_load_model(model_path);
@@ -245,6 +297,8 @@ int cmd_predict(int argc, char **argv)
             goto done;
         }
         status = predict_values(&p);
+        if (status == EXIT_OK && p.cache_out)
+            status = write_cache(&p);
     } else {
         status = predict_stdin(&p);
     }

@@ -493,6 +493,38 @@ const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t s
 
 /* ---- interventions ------------------------------------------------------------ */
 
+TensorSet *cache_to_tensors(const ActCache *c, SlError *err)
+{
+    static const char *const per_layer[] = {"attn.hook_q",       "attn.hook_k",   "attn.hook_v",
+                                            "attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z",
+                                            "hook_attn_out",     "hook_resid_post"};
+    TensorSet *ts = tensorset_new();
+    if (!ts) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for the activations");
+        return NULL;
+    }
+    const int per = (int)(sizeof per_layer / sizeof per_layer[0]), n_names = 2 + c->L * per + 1;
+    for (int i = 0; i < n_names; i++) {
+        char name[64];
+        if (i < 2)
+            snprintf(name, sizeof name, "%s", i == 0 ? "hook_embed" : "hook_pos_embed");
+        else if (i == n_names - 1)
+            snprintf(name, sizeof name, "logits");
+        else
+            snprintf(name, sizeof name, "blocks.%d.%s", (i - 2) / per, per_layer[(i - 2) % per]);
+        int nd;
+        int64_t shape[5];
+        const float *data = cache_get(c, name, &nd, shape);
+        if (!data || !tensorset_add(ts, name, DT_F32, nd, shape, data, err)) {
+            if (!data)
+                sl_error_set(err, SL_EINVAL, "the activation cache has no %s", name);
+            tensorset_free(ts);
+            return NULL;
+        }
+    }
+    return ts;
+}
+
 void intervention_init(Intervention *iv)
 {
     memset(iv, 0, sizeof *iv);
