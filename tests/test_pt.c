@@ -916,9 +916,7 @@ START_TEST(test_reduce)
             p_ints(&b, 1, (const int64_t[]){12});
             p_ints(&b, 1, (const int64_t[]){1});
             op(&b, 0x89);
-            p_global(&b, "collections", "OrderedDict");
-            op(&b, ')');
-            op(&b, 'R');
+            p_empty_od(&b);
             op(&b, 't');
             op(&b, 'R');
         }
@@ -929,11 +927,8 @@ START_TEST(test_reduce)
                 op(&b, 0x88);
             if (params[i].args == -3)
                 p_str(&b, "hooks");
-            else {
-                p_global(&b, "collections", "OrderedDict");
-                op(&b, ')');
-                op(&b, 'R');
-            }
+            else
+                p_empty_od(&b);
         } else
             op(&b, 0x88);
         op(&b, 't');

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "sortlens/error.h"
 #include "sortlens/model.h"
 
@@ -16,6 +18,11 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Maps an SL_E* code to an exit status: SL_EINVAL -> 2, others -> 1. */
 int cli_exit_code(int sl_code);
+
+/* Prints root as one compact JSON line on stdout (keys in insertion order,
+ * reals to `precision` significant digits) and releases it; EXIT_OK, or
+ * EXIT_RUNTIME with a message when memory runs out (root may be NULL then). */
+int cli_put_json_line(json_t *root, int precision);
 
 /* The bundled model: $SORTLENS_MODEL, else next to an installed executable
  * (../share/sortlens/), else the build tree's data/, else the configured

@@ -46,15 +46,7 @@ static int print_json(const EvalResult *r, int n)
     json_t *root = json_pack("{s:I, s:f, s:f, s:f, s:o}", "lists", (json_int_t)r->lists, "token_accuracy",
                              r->token_accuracy, "list_accuracy", r->list_accuracy, "loss", r->loss,
                              "per_position_accuracy", per);
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10)) : NULL;
-    json_decref(root);
-    if (!text) {
-        cli_error("out of memory writing JSON");
-        return EXIT_RUNTIME;
-    }
-    puts(text);
-    free(text);
-    return EXIT_OK;
+    return cli_put_json_line(root, 10);
 }
 
 int cmd_eval(int argc, char **argv)

@@ -85,15 +85,7 @@ static int print_json(const Predictor *p)
     json_t *root = json_pack("{s:o, s:o, s:o, s:b, s:s, s:o}", "input", int_array(p->values, n), "predictions",
                              int_array(p->pred, n), "sorted", int_array(sorted, n), "correct", correct, "mode",
                              p->teacher_forced ? "teacher-forced" : "greedy", "top3", top);
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
-    json_decref(root);
-    if (!text) {
-        cli_error("out of memory writing JSON");
-        return EXIT_RUNTIME;
-    }
-    puts(text);
-    free(text);
-    return EXIT_OK;
+    return cli_put_json_line(root, 6);
 }
 
 /* --cache: the forward over the whole sequence whose predictions were

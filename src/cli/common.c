@@ -165,3 +165,16 @@ void progress_callback(void *ctx, long done, long total)
     p->total = total;
     progress_update(p, done, NULL);
 }
+
+int cli_put_json_line(json_t *root, int precision)
+{
+    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision)) : NULL;
+    json_decref(root);
+    if (!text) {
+        cli_error("out of memory writing JSON");
+        return EXIT_RUNTIME;
+    }
+    puts(text);
+    free(text);
+    return EXIT_OK;
+}
