@@ -13,6 +13,7 @@
 #include "sortlens/checkpoint.h"
 #include "sortlens/decode.h"
 #include "sortlens/forward.h"
+#include "sortlens/tables.h"
 #include "sortlens/task.h"
 
 typedef struct Bench {
@@ -64,6 +65,57 @@ static void one_forward(Bench *b)
     b->sink += b->cache->logits[0];
 }
 
+/* y = a + b over n >= 16 floats, in 16-float vectors (the last one may
+ * overlap), as the engine's AVX-512 code writes its rows */
+typedef float v16 __attribute__((vector_size(64)));
+static inline __attribute__((always_inline)) void add_row(float *y, const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i += 16) {
+        int j = i + 16 <= n ? i : n - 16;
+        v16 x, z;
+        memcpy(&x, a + j, sizeof x);
+        memcpy(&z, b + j, sizeof z);
+        x += z;
+        memcpy(y + j, &x, sizeof x);
+    }
+}
+
+/* What a one-layer forward costs in memory alone: every row of the cache
+ * written once, from the table rows that feed it (q = q_tok + q_pos, ...,
+ * and the key rows the sums read), with no attention and no weighted sums.
+ * The outputs are meaningless; the traffic is the real forward's.  Needs
+ * d_head, d_model, d_vocab_out and n_ctx of at least 16 and one head.
+ * Compiled for AVX-512 where the CPU has it, like the engine's rows. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
+static void memory_floor(Bench *b)
+{
+    const Model *m = b->m;
+    const ModelConfig *c = &m->cfg;
+    const CircuitTables *tb = m->tables;
+    ActCache *ca = b->cache;
+    const int T = c->n_ctx, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
+    static float vo[MODEL_MAX_CTX * 512], ov[MODEL_MAX_CTX * 64];   /* the key rows' scratch */
+    for (int t = 0; t < T; t++) {
+        const int k = b->tokens[t];
+        add_row(ca->embed + t * D, m->params.W_E + k * D, m->params.W_E + k * D, D);
+        add_row(ca->pos_embed + t * D, m->params.W_pos + t * D, m->params.W_pos + t * D, D);
+        add_row(ca->q + t * E, tb->q_tok + k * E, tb->q_pos + t * E, E);
+        add_row(ca->k + t * E, tb->k_tok + k * E, tb->k_pos + t * E, E);
+        add_row(ca->v + t * E, tb->v_tok + k * E, tb->v_pos + t * E, E);
+        add_row(vo + t * D, tb->vo_tok + k * D, tb->vo_pos + t * D, D);
+        add_row(ov + t * Vo, tb->ov_tok + k * Vo, tb->ov_pos + t * Vo, Vo);
+        add_row(ca->z + t * E, ca->v + t * E, vo + t * D, E);
+        add_row(ca->attn_out + t * D, vo + t * D, ca->v + t * E, D);
+        add_row(ca->resid_post + t * D, ca->attn_out + t * D, ca->embed + t * D, D);
+        add_row(ca->logits + t * Vo, ov + t * Vo, ov + t * Vo, Vo);
+        add_row(ca->scores + t * T, tb->qk_pos_pos + t * T, tb->qk_pos_pos + t * T, T);
+        add_row(ca->pattern + t * T, tb->qk_pos_pos + t * T, tb->qk_pos_pos + t * T, T);
+    }
+    b->sink += ca->logits[0];
+}
+
 static void one_greedy(Bench *b)
 {
     decode_greedy_path(b->m, b->values, 1, b->out, NULL, b->cache, NULL, b->path, NULL);
@@ -113,6 +165,12 @@ int main(int argc, char **argv)
         t = median_us(&b, one_greedy, 15, p == 0 ? 20000 : 500);
         printf("greedy decoding, one list, %s path: %.3f us wall, %.3f us CPU (medians of 15 runs)\n", names[p], t.wall,
                t.cpu);
+        if (p == 0 && c->n_heads == 1 && c->d_head >= 16 && c->d_head <= 512 && c->d_model >= 16 && c->d_model <= 512 &&
+            c->d_vocab_out >= 16 && c->d_vocab_out <= 64 && c->n_ctx >= 16) {
+            t = median_us(&b, memory_floor, 15, 20000);
+            printf("memory alone: every cache row written once from its table rows, no attention: %.3f us wall, "
+                   "%.3f us CPU (medians of 15 runs)\n", t.wall, t.cpu);
+        }
         if (p == 0) {   /* the general path takes seconds here: see bench_eval.py for eval */
             t = median_us(&b, eval_10k, 5, 1);
             printf("decode_eval, 10000 lists, %s path: %.1f ms wall, %.1f ms CPU (medians of 5 runs)\n", names[p],
