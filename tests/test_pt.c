@@ -908,18 +908,8 @@ START_TEST(test_reduce)
         op(&b, '(');
         if (params[i].args == -1)
             p_str(&b, "not a tensor");
-        else {   /* a valid tensor of 12 floats as the data */
-            p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-            op(&b, '(');
-            p_persid(&b, "FloatStorage", "0", 12);
-            p_int(&b, 0);
-            p_ints(&b, 1, (const int64_t[]){12});
-            p_ints(&b, 1, (const int64_t[]){1});
-            op(&b, 0x89);
-            p_empty_od(&b);
-            op(&b, 't');
-            op(&b, 'R');
-        }
+        else   /* a valid tensor of 12 floats as the data */
+            p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
         if (params[i].args != 2) {
             if (params[i].args == -2)
                 p_int(&b, 1);

@@ -693,23 +693,46 @@ static inline __m512 exp16(__m512 d)
 #endif
 }
 
-static inline void attention_row_wide(const float *tt, const float *pt, const float *tp,
-                                                         const float *pp, const int *tok, float div, int q, int len,
-                                                         float *restrict s, float *restrict pr)
+/* Lanes 0..n-k-1 of the chunk of 16 that starts at k (all 16 when n - k >= 16). */
+static inline __mmask16 lanes_before(int n, int k)
+{
+    return n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
+}
+
+/* The scaled scores of keys k..k+15 whose lanes are in m, -inf elsewhere:
+ * ((tt[tok] + pt[tok]) + (tp + pp)) / div, in tables_qk_row's order. */
+static inline __m512 score_chunk(const float *tt, const float *pt, const float *tp, const float *pp, const int *tok,
+                                 int k, __mmask16 m, __m512 vdiv)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __m512i idx = _mm512_maskz_loadu_epi32(m, tok + k);
+    __m512 a = _mm512_mask_i32gather_ps(zero, m, idx, tt, 4);
+    __m512 b = _mm512_mask_i32gather_ps(zero, m, idx, pt, 4);
+    __m512 c = _mm512_maskz_loadu_ps(m, tp + k), d = _mm512_maskz_loadu_ps(m, pp + k);
+    __m512 x = _mm512_div_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)), vdiv);
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), m, x);
+}
+
+/* exp(d) in the lanes of m where d >= EXP_FLOOR, 0 elsewhere (masked keys
+ * are -inf, below the floor).  The argument is clamped at the floor: the
+ * vector expf takes a slow path for large negative inputs. */
+static inline __m512 exp_chunk(__m512 d, __mmask16 m)
+{
+    const __m512 floor = _mm512_set1_ps(EXP_FLOOR);
+    __mmask16 keep = _mm512_mask_cmp_ps_mask(m, d, floor, _CMP_GE_OQ);
+    return _mm512_maskz_mov_ps(keep, exp16(_mm512_max_ps(d, floor)));
+}
+
+static inline void attention_row_wide(const float *tt, const float *pt, const float *tp, const float *pp,
+                                      const int *tok, float div, int q, int len, float *restrict s,
+                                      float *restrict pr)
 {
     const int n = q + 1;
-    const __m512 vdiv = _mm512_set1_ps(div), ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
-    const __m512 floor = _mm512_set1_ps(EXP_FLOOR);
-    /* the scores 16 keys at a time, in the order tables_qk_row adds them */
-    __m512 vmax = ninf;
+    const __m512 vdiv = _mm512_set1_ps(div);
+    __m512 vmax = _mm512_set1_ps(-INFINITY);
     for (int k = 0; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
-        __m512i idx = _mm512_maskz_loadu_epi32(m, tok + k);
-        __m512 a = _mm512_mask_i32gather_ps(zero, m, idx, tt, 4);
-        __m512 b = _mm512_mask_i32gather_ps(zero, m, idx, pt, 4);
-        __m512 c = _mm512_maskz_loadu_ps(m, tp + k), d = _mm512_maskz_loadu_ps(m, pp + k);
-        __m512 x = _mm512_div_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)), vdiv);
-        x = _mm512_mask_mov_ps(ninf, m, x);
+        __mmask16 m = lanes_before(n, k);
+        __m512 x = score_chunk(tt, pt, tp, pp, tok, k, m, vdiv);
         _mm512_mask_storeu_ps(s + k, m, x);
         vmax = _mm512_max_ps(vmax, x);
     }
@@ -721,20 +744,16 @@ static inline void attention_row_wide(const float *tt, const float *pt, const fl
         return;
     }
     const __m512 vmx = _mm512_set1_ps(mx);
-    __m512 vsum = zero;
+    __m512 vsum = _mm512_setzero_ps();
     for (int k = 0; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
-        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + k), vmx);
-        /* exp of at least EXP_FLOOR: lanes below it are zeroed anyway, and
-         * the vector expf takes a slow path for large negative inputs */
-        __mmask16 keep = _mm512_mask_cmp_ps_mask(m, d, floor, _CMP_GE_OQ);
-        __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_max_ps(d, floor)));
+        __mmask16 m = lanes_before(n, k);
+        __m512 e = exp_chunk(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + k), vmx), m);
         _mm512_mask_storeu_ps(pr + k, m, e);
         vsum = _mm512_add_ps(vsum, e);
     }
     const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vsum));
     for (int k = 0; k < n; k += 16) {
-        __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1u);
+        __mmask16 m = lanes_before(n, k);
         _mm512_mask_storeu_ps(pr + k, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, pr + k), inv));
     }
     for (int j = n; j < len; j++)
@@ -752,25 +771,19 @@ static void attention_matrix_wide(const float *tt, const float *tp, const float 
                                   const int *tok, float div, int T, float *restrict sc, float *restrict pat,
                                   float *restrict row_max, float *restrict row_inv)
 {
-    const __m512 vdiv = _mm512_set1_ps(div), ninf = _mm512_set1_ps(-INFINITY), zero = _mm512_setzero_ps();
-    const __m512 floor = _mm512_set1_ps(EXP_FLOOR);
+    const __m512 vdiv = _mm512_set1_ps(div);
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int t = 0; t < T; t++) {
         const float *ttr = tt + (size_t)tok[t] * V, *tpr = tp + (size_t)tok[t] * Tn;
         const float *ptr = pt + (size_t)t * V, *ppr = pp + (size_t)t * Tn;
         float *srow = sc + (size_t)t * T;
-        __m512 vmax = ninf;
+        __m512 vmax = _mm512_set1_ps(-INFINITY);
         for (int k = 0; k < T; k += 16) {
-            /* lanes k.. within the row, and of those the keys 0..t */
-            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
+            /* lanes k.. within the row, and of those the keys 0..t (the causal mask) */
+            __mmask16 in = lanes_before(T, k);
             __mmask16 m = _mm512_mask_cmple_epi32_mask(in, _mm512_add_epi32(lane, _mm512_set1_epi32(k)),
                                                        _mm512_set1_epi32(t));
-            __m512i idx = _mm512_maskz_loadu_epi32(m, tok + k);
-            __m512 a = _mm512_mask_i32gather_ps(zero, m, idx, ttr, 4);
-            __m512 b = _mm512_mask_i32gather_ps(zero, m, idx, ptr, 4);
-            __m512 c = _mm512_maskz_loadu_ps(m, tpr + k), d = _mm512_maskz_loadu_ps(m, ppr + k);
-            __m512 x = _mm512_div_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)), vdiv);
-            x = _mm512_mask_mov_ps(ninf, m, x);   /* the causal mask */
+            __m512 x = score_chunk(ttr, ptr, tpr, ppr, tok, k, m, vdiv);
             _mm512_mask_storeu_ps(srow + k, in, x);
             vmax = _mm512_max_ps(vmax, x);
         }
@@ -780,13 +793,10 @@ static void attention_matrix_wide(const float *tt, const float *tp, const float 
         const float *srow = sc + (size_t)t * T;
         float *prow = pat + (size_t)t * T;
         const __m512 vmx = _mm512_set1_ps(row_max[t]);
-        __m512 vsum = zero;
+        __m512 vsum = _mm512_setzero_ps();
         for (int k = 0; k < T; k += 16) {
-            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
-            __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(in, srow + k), vmx);
-            /* masked keys are -inf, below the floor: 0 */
-            __mmask16 keep = _mm512_mask_cmp_ps_mask(in, d, floor, _CMP_GE_OQ);
-            __m512 e = _mm512_maskz_mov_ps(keep, exp16(_mm512_max_ps(d, floor)));
+            __mmask16 in = lanes_before(T, k);
+            __m512 e = exp_chunk(_mm512_sub_ps(_mm512_maskz_loadu_ps(in, srow + k), vmx), in);
             _mm512_mask_storeu_ps(prow + k, in, e);
             vsum = _mm512_add_ps(vsum, e);
         }
@@ -796,7 +806,7 @@ static void attention_matrix_wide(const float *tt, const float *tp, const float 
         float *prow = pat + (size_t)t * T;
         const __m512 inv = _mm512_set1_ps(row_inv[t]);
         for (int k = 0; k < T; k += 16) {
-            __mmask16 in = T - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (T - k)) - 1u);
+            __mmask16 in = lanes_before(T, k);
             _mm512_mask_storeu_ps(prow + k, in, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, prow + k), inv));
         }
     }
