@@ -565,8 +565,8 @@ int cmd_train(int argc, char **argv)
     if (have_eval)
         print_eval("final", &ev);
     if (stop_signal)
-        fprintf(stderr, "sortlens: train: interrupted (%s) after %ld of %ld steps; saved the model so far to %s\n",
-                signal_name(stop_signal), step, o.steps, out);
+        fprintf(stderr, "sortlens: train: interrupted after %ld of %ld steps (%s); saved the model so far to %s\n",
+                step, o.steps, signal_name(stop_signal), out);
     else
         printf("wrote %s\n", out);
     status = EXIT_OK;
