@@ -150,21 +150,23 @@ def patch_pair(m, pair):
         delta = cc[name] - cr[name]
         heads = m.H if per_head(name) else 1
         exact, attr = [], []
+        trb = tr.expand(T, T)   # one corrupted copy per position, patched at that position
         for h in range(heads):
-            ex_row, at_row = [], []
-            for pos in range(T):
-                def patch(x, pos=pos, h=h, name=name):
-                    x = x.clone()
+            def patch(x, h=h, name=name):
+                x = x.clone()
+                for pos in range(T):
                     if name.endswith("hook_pattern"):
-                        x[:, h, pos, :] = cc[name][:, h, pos, :]
+                        x[pos, h, pos, :] = cc[name][0, h, pos, :]
                     elif per_head(name):
-                        x[:, pos, h, :] = cc[name][:, pos, h, :]
+                        x[pos, pos, h, :] = cc[name][0, pos, h, :]
                     else:
-                        x[:, pos, :] = cc[name][:, pos, :]
-                    return x
-                with torch.no_grad():
-                    lp, _ = m.forward(tr, {name: patch})
-                ex_row.append(norm(ld(lp)))
+                        x[pos, pos, :] = cc[name][0, pos, :]
+                return x
+            with torch.no_grad():
+                lp, _ = m.forward(trb, {name: patch})
+            ex_row = [norm((lp[pos, Q, ca] - lp[pos, Q, ra]).item()) for pos in range(T)]
+            at_row = []
+            for pos in range(T):
                 if name.endswith("hook_pattern"):
                     a = (g[:, h, pos, :] * delta[:, h, pos, :]).sum().item()
                 elif per_head(name):

@@ -65,5 +65,7 @@ int cmd_circuit(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@ static const struct command {
     {"eval", cmd_eval, "accuracy and loss over random lists"},
     {"circuit", cmd_circuit, "print a full QK or OV circuit as CSV or JSON"},
     {"explain", cmd_explain, "the interpretation report: metrics and ablations"},
+    {"patch", cmd_patch, "activation patching of a clean/corrupted pair"},
+    {"attribute", cmd_attribute, "split a logit difference into its sources"},
     {"train", cmd_train, "train a model from scratch"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},

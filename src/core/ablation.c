@@ -191,35 +191,40 @@ int sl_ablation_parse(const char *text, const ModelConfig *c, SlAblation *out, S
     memset(out, 0, sizeof *out);
     if (!text)
         return 0;
-    const char *p = text;
     bool any = false;
     for (const char *q = text; *q; q++)
         if (!isspace((unsigned char)*q))
             any = true;
     if (!any)
         return 0;
-    for (;;) {
+    for (const char *p = text;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char one[128];
+        char one[128], shown[128];
         int n = trim_copy(p, len, one, sizeof one);
-        if (n < 0)
-            return sl_error_set(err, SL_EINVAL, "ablation %d is too long (%zu characters)", out->count + 1, len);
-        if (n == 0)
-            return sl_error_set(err, SL_EINVAL, "ablation %d is empty (two commas, or one at an end)", out->count + 1);
+        if (n < 0) {
+            sl_error_set(err, SL_EINVAL, "ablation %d is too long (%zu characters)", out->count + 1, len);
+            goto fail;
+        }
+        if (n == 0) {
+            sl_error_set(err, SL_EINVAL, "ablation %d is empty (two commas, or one at an end)", out->count + 1);
+            goto fail;
+        }
         for (int i = 0; i < n; i++)
-            if (!isprint((unsigned char)one[i]))
-                return sl_error_set(err, SL_EINVAL, "ablation %d holds a control or non-ASCII byte", out->count + 1);
-        if (out->count == SL_ABLATION_MAX)
-            return sl_error_set(err, SL_EINVAL, "more than %d ablations", SL_ABLATION_MAX);
-        char shown[128];
+            if (!isprint((unsigned char)one[i])) {
+                sl_error_set(err, SL_EINVAL, "ablation %d holds a control or non-ASCII byte", out->count + 1);
+                goto fail;
+            }
+        if (out->count == SL_ABLATION_MAX) {
+            sl_error_set(err, SL_EINVAL, "more than %d ablations", SL_ABLATION_MAX);
+            goto fail;
+        }
         memcpy(shown, one, (size_t)n + 1);
         if (parse_one(c, one, &out->spec[out->count], err)) {
-            char msg[SL_ERROR_MAX];
-            snprintf(msg, sizeof msg, "--ablate '%s'", shown);
-            sl_error_prefix(err, msg);
-            memset(out, 0, sizeof *out);
-            return SL_EINVAL;
+            char what[160];
+            snprintf(what, sizeof what, "--ablate '%s'", shown);
+            sl_error_prefix(err, what);
+            goto fail;
         }
         out->count++;
         if (!comma)
@@ -227,6 +232,9 @@ int sl_ablation_parse(const char *text, const ModelConfig *c, SlAblation *out, S
         p = comma + 1;
     }
     return 0;
+fail:
+    memset(out, 0, sizeof *out);
+    return SL_EINVAL;
 }
 
 /* Appends printf-style text; false once it no longer fits. */
