@@ -1,6 +1,5 @@
 /* cmd_attribute.c: `sortlens attribute`: the logit difference at one
  * prediction position split into the parts that sum to it (attribution.h). */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,46 +67,49 @@ int cmd_attribute(int argc, char **argv)
     const char *model_path = NULL;
     long at = 1, target = -1, vs = -1;
     bool json = false;
-    optind = 1;
-    opterr = 0;
-    /* "+": stop at the first list word, so that "-3" is a (bad) value, not an option */
-    for (int ch; (ch = getopt_long(argc, argv, "+:h", opts, NULL)) != -1;) {
+    /* the list may come as one word or several, before or after the options */
+    char *text = NULL;
+    size_t len = 0;
+    CliArgs args;
+    cli_args_begin(&args, "attribute", argc, argv, opts);
+    const char *val;
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        bool ok = true;
         switch (ch) {
-        case 'm': model_path = optarg; break;
-        case 'a':
-            if (!cli_parse_long("--at", optarg, 1, MODEL_MAX_CTX, &at))
-                return EXIT_USAGE;
-            break;
-        case 't':
-            if (!cli_parse_long("--target", optarg, 0, MODEL_MAX_VOCAB, &target))
-                return EXIT_USAGE;
-            break;
-        case 'v':
-            if (!cli_parse_long("--vs", optarg, 0, MODEL_MAX_VOCAB, &vs))
-                return EXIT_USAGE;
-            break;
+        case 'm': model_path = val; break;
+        case 'a': ok = cli_parse_long("--at", val, 1, MODEL_MAX_CTX, &at); break;
+        case 't': ok = cli_parse_long("--target", val, 0, MODEL_MAX_VOCAB, &target); break;
+        case 'v': ok = cli_parse_long("--vs", val, 0, MODEL_MAX_VOCAB, &vs); break;
         case 'j': json = true; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_getopt_error("attribute", ch, argv);
+        case 'h':
+            free(text);
+            usage(stdout);
+            return EXIT_OK;
+        case CLI_ARG_POSITIONAL: {
+            size_t vl = strlen(val);
+            char *grown = realloc(text, len + vl + 2);
+            if (!grown) {
+                free(text);
+                cli_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            text = grown;
+            memcpy(text + len, val, vl);
+            len += vl;
+            text[len++] = ' ';
+            text[len] = '\0';
+            break;
+        }
+        default: ok = false; break;   /* CLI_ARG_BAD, reported */
+        }
+        if (!ok) {
+            free(text);
+            return EXIT_USAGE;
         }
     }
-    if (optind >= argc) {
+    if (!text) {
         cli_error("attribute: needs a LIST; try 'sortlens attribute --help'");
         return EXIT_USAGE;
-    }
-    /* the list may come as one word or several */
-    size_t len = 0;
-    for (int i = optind; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    char *text = malloc(len + 1);
-    if (!text) {
-        cli_error("out of memory");
-        return EXIT_RUNTIME;
-    }
-    text[0] = '\0';
-    for (int i = optind; i < argc; i++) {
-        strcat(text, argv[i]);
-        strcat(text, " ");
     }
     Model *m = cli_load_model(model_path);
     if (!m) {

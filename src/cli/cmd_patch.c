@@ -1,6 +1,5 @@
 /* cmd_patch.c: `sortlens patch`: activation patching of a clean/corrupted
  * pair, every hook at every position (patch.h). */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -204,34 +203,34 @@ int cmd_patch(int argc, char **argv)
     const char *model_path = NULL, *clean_text = NULL, *corrupt_text = NULL, *ablate = NULL;
     long at = 0;
     bool attribution = false, json = false, csv = false;
-    optind = 1;
-    opterr = 0;
-    for (int ch; (ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+    CliArgs args;
+    cli_args_begin(&args, "patch", argc, argv, opts);
+    const char *val;
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = optarg; break;
-        case 'c': clean_text = optarg; break;
-        case 'r': corrupt_text = optarg; break;
+        case 'm': model_path = val; break;
+        case 'c': clean_text = val; break;
+        case 'r': corrupt_text = val; break;
         case 'a':
-            if (!cli_parse_long("--at", optarg, 1, MODEL_MAX_CTX, &at))
+            if (!cli_parse_long("--at", val, 1, MODEL_MAX_CTX, &at))
                 return EXIT_USAGE;
             break;
         case 'A': attribution = true; break;
         case 'j': json = true; break;
         case 'f':
-            if (strcmp(optarg, "csv") != 0) {
-                cli_error("patch: --format '%s': the format is csv (or --json)", optarg);
+            if (strcmp(val, "csv") != 0) {
+                cli_error("patch: --format '%s': the format is csv (or --json)", val);
                 return EXIT_USAGE;
             }
             csv = true;
             break;
-        case 'x': ablate = optarg; break;
+        case 'x': ablate = val; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_getopt_error("patch", ch, argv);
+        case CLI_ARG_POSITIONAL:
+            cli_error("patch: unexpected '%s'; the lists go in --clean and --corrupt", val);
+            return EXIT_USAGE;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("patch: unexpected '%s'; the lists go in --clean and --corrupt", argv[optind]);
-        return EXIT_USAGE;
     }
     if (!clean_text || !corrupt_text) {
         cli_error("patch: needs --clean LIST and --corrupt LIST; try 'sortlens patch --help'");
