@@ -16,12 +16,12 @@
 #include "config.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/train.h"
+#include "sortlens/train_state.h"
+#include "train_run.h"
 
 /* Held-out lists come from their own seed, whatever --seed is, so that runs
  * are compared on the same lists. */
 #define HELD_OUT_SEED 0x686f6c646f7574ULL
-/* The reported final loss averages the last steps: one batch is noisy. */
-#define FINAL_LOSS_WINDOW 100
 
 static volatile sig_atomic_t stop_requested;
 
@@ -69,6 +69,22 @@ static void usage(FILE *out)
         "                        (0: only at the end)\n"
         "  --eval-lists N        held-out lists, the same for every seed (2000)\n"
         "  --threads N           OpenBLAS threads (1; the results depend on it)\n"
+        "  --snapshot-every K    keep the weights every K steps, step 0 (the\n"
+        "                        initialisation) and the last step included, as\n"
+        "                        step-NNNNNNN.safetensors in the run directory: OUT\n"
+        "                        with .safetensors replaced by .run\n"
+        "  --snapshots N         N snapshots instead: half of them evenly over the\n"
+        "                        first tenth of the run (where the circuits form),\n"
+        "                        the rest evenly over the other nine tenths; with\n"
+        "                        snapshots, the optimizer state goes beside them\n"
+        "                        (optimizer.safetensors) and the run can continue\n"
+        "  --resume RUN_DIR      continue a run from its last snapshot with its own\n"
+        "                        options, optimizer state and data stream, to --steps\n"
+        "                        N if given (the only option allowed with it); it\n"
+        "                        writes the run's model file again and adds snapshots\n"
+        "  --init MODEL          start from MODEL's weights (any format; a run: its\n"
+        "                        last snapshot) instead of random ones; the\n"
+        "                        architecture is MODEL's\n"
         "  --help                this text\n"
         "\n"
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
@@ -177,13 +193,29 @@ static void print_eval(const char *when, const TrainEval *ev)
     fflush(stdout);
 }
 
+static int train_main(int argc, char **argv, const TrainResume *resume);
+
 int cmd_train(int argc, char **argv)
+{
+    TrainResume resume;
+    int status = train_resume_prepare(argc, argv, &resume);
+    if (status > 0)
+        return status;
+    if (resume.active)   /* the run's own command line, as if typed again */
+        status = train_main(resume.argc, resume.argv, &resume);
+    else
+        status = train_main(argc, argv, &resume);
+    train_resume_free(&resume);
+    return status;
+}
+
+static int train_main(int argc, char **argv, const TrainResume *resume)
 {
     TrainOptions o;
     train_options_default(&o);
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10};
-    const char *out = NULL;
-    long eval_every = 0, eval_lists = 2000, threads = 1;
+    ModelConfig c = TRAIN_DEFAULT_ARCH;
+    const char *out = NULL, *init = NULL;
+    long eval_every = 0, eval_lists = 2000, threads = 1, snapshot_every = 0, snapshots = 0;
     int status = EXIT_RUNTIME;
     SlError err = {0};
 
@@ -287,6 +319,15 @@ int cmd_train(int argc, char **argv)
             ok = cli_parse_long(name, val, 1, 1000000, &eval_lists);
         } else if (strcmp(name, "--threads") == 0) {
             ok = cli_parse_long(name, val, 1, 256, &threads);
+        } else if (strcmp(name, "--snapshot-every") == 0) {
+            ok = cli_parse_long(name, val, 1, 1000000000L, &snapshot_every);
+        } else if (strcmp(name, "--snapshots") == 0) {
+            ok = cli_parse_long(name, val, 2, 100000, &snapshots);
+        } else if (strcmp(name, "--init") == 0) {
+            init = val;
+        } else if (strcmp(name, "--resume") == 0) {
+            cli_error("%s: the recorded command holds --resume", resume->dir ? resume->dir : "train");
+            ok = false;
         } else {
             cli_error("train: unknown option %s; try 'sortlens train --help'", name);
             return EXIT_USAGE;
@@ -294,6 +335,8 @@ int cmd_train(int argc, char **argv)
         if (!ok)
             return EXIT_USAGE;
     }
+    if (resume->active)
+        out = resume->out;   /* beside the run directory, wherever that is now */
     if (!out) {
         cli_error("train: --out PATH is required; try 'sortlens train --help'");
         return EXIT_USAGE;
@@ -318,21 +361,47 @@ int cmd_train(int argc, char **argv)
      * the bytes of a run depend on it. */
     openblas_set_num_threads((int)threads);
 
-    Model *m = model_new(&c, &err);
+    Model *m = NULL;
     Trainer *t = NULL;
     int *held = NULL;
     char *command = join_command(argc, argv);   /* argv[0] is "train" */
-    double *recent = calloc(FINAL_LOSS_WINDOW, sizeof(double));
-    if (!m || !command || !recent) {
-        cli_error("train: %s", m ? "out of memory" : err.message);
+    TrainLossWindow *recent = calloc(1, sizeof *recent);
+    TrainSnapshots snaps = {0};
+    if (!command || !recent) {
+        cli_error("train: out of memory");
         goto done;
     }
-    train_init_params(m, o.seed);
+    if ((status = train_load_start(resume, init, &c, &m)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
+    if (!m && (m = model_new(&c, &err)))
+        train_init_params(m, o.seed);
+    if (!m) {
+        cli_error("train: %s", err.message);
+        goto done;
+    }
     if (!(t = trainer_new(m, &o, &err))) {
         cli_error("train: %s", err.message);
         status = cli_exit_code(err.code);
         goto done;
     }
+    if (resume->active && (sl_train_state_restore(t, resume->state, resume->dir, &err) ||
+                           train_loss_window_restore(recent, resume->state, resume->dir))) {
+        if (err.message[0])
+            cli_error("%s", err.message);
+        goto done;
+    }
+    if (t->step > o.steps) {
+        cli_error("train: the run is at step %ld already; --steps %ld would go back", t->step, o.steps);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if ((status = train_snapshots_begin(&snaps, out, snapshot_every, (int)snapshots, &o, resume->active, argc, argv,
+                                        command)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
+    if (!resume->active && snaps.on && train_snapshots_write(&snaps, t, recent, NULL))
+        goto done;   /* step 0: the initialisation */
     held = malloc((size_t)eval_lists * c.n_ctx * sizeof(int));
     if (!held) {
         cli_error("train: out of memory for %ld held-out lists", eval_lists);
@@ -359,8 +428,8 @@ int cmd_train(int argc, char **argv)
     progress_begin(&bar, "train", o.steps);
     bool tty = bar.active;
     double start = cli_now(), last_line = start;
-    long step = 0;
-    double loss = 0, recent_sum = 0;
+    long step = t->step, first_step = t->step;
+    double loss = step > 0 ? recent->recent[(step - 1) % TRAIN_LOSS_WINDOW] : 0.0;
     TrainEval ev;
     for (; step < o.steps && !stop_requested; step++) {
         if (trainer_step(t, &loss, &err)) {
@@ -374,10 +443,9 @@ int cmd_train(int argc, char **argv)
                       step + 1, o.lr);
             goto restore;
         }
-        recent_sum += loss - recent[step % FINAL_LOSS_WINDOW];
-        recent[step % FINAL_LOSS_WINDOW] = loss;
+        train_loss_window_add(recent, step, loss);
         long done_steps = step + 1;
-        double now = cli_now(), rate = done_steps / (now - start > 1e-9 ? now - start : 1e-9);
+        double now = cli_now(), rate = (done_steps - first_step) / (now - start > 1e-9 ? now - start : 1e-9);
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f  %.0f steps/s", loss, rate);
         if (tty) {
@@ -387,7 +455,9 @@ int cmd_train(int argc, char **argv)
                     rate, (o.steps - done_steps) / rate);
             last_line = now;
         }
+        bool evaluated = false;
         if (eval_every > 0 && done_steps % eval_every == 0 && done_steps < o.steps) {
+            evaluated = true;
             if (trainer_evaluate(t, held, eval_lists, &ev, &err)) {
                 progress_end(&bar);
                 cli_error("train: evaluation: %s", err.message);
@@ -399,18 +469,26 @@ int cmd_train(int argc, char **argv)
                 fputs("\r\033[K", stderr);
             print_eval(when, &ev);
         }
+        if (done_steps < o.steps && train_snapshots_due(&snaps, done_steps) &&
+            train_snapshots_write(&snaps, t, recent, evaluated ? &ev : NULL)) {
+            progress_end(&bar);
+            goto restore;
+        }
     }
     progress_end(&bar);
     /* A second Ctrl-C while the model is evaluated and saved stops at once. */
     sigaction(SIGINT, &old_sa, NULL);
     double wall = cli_now() - start;
-    long window = step < FINAL_LOSS_WINDOW ? step : FINAL_LOSS_WINDOW;
-    double final_loss = window > 0 ? recent_sum / window : 0.0;
+    long window;
+    double final_loss = train_loss_window_mean(recent, step, &window);
     bool have_eval = step > 0 && trainer_evaluate(t, held, eval_lists, &ev, &err) == 0;
     if (step > 0 && !have_eval) {
         cli_error("train: evaluation: %s", err.message);
         goto restore;
     }
+    /* The last step's snapshot and state, so that the run can go on from here. */
+    if (snaps.on && train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL))
+        goto restore;
 
     if (set_meta(m, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
         set_meta(m, "training_command", "%s", command) ||
@@ -441,8 +519,9 @@ int cmd_train(int argc, char **argv)
         cli_error("%s", err.message);
         goto restore;
     }
+    long trained = step - first_step;
     printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n",
-           step, wall, step ? 1000.0 * wall / step : 0.0, final_loss, window);
+           trained, wall, trained ? 1000.0 * wall / trained : 0.0, final_loss, window);
     if (have_eval)
         print_eval("final", &ev);
     if (step < o.steps)
@@ -454,6 +533,7 @@ int cmd_train(int argc, char **argv)
 restore:
     sigaction(SIGINT, &old_sa, NULL);
 done:
+    train_snapshots_end(&snaps);
     free(recent);
     free(command);
     free(held);
