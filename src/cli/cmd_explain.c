@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sortlens/circuits.h"
+#include "sortlens/explain.h"
 
 #define DEFAULT_LISTS 1000
 #define DEFAULT_SEED 1
@@ -45,33 +45,18 @@ static void usage(FILE *out)
             DEFAULT_LISTS, DEFAULT_SEED);
 }
 
-typedef struct HeadMetrics {
-    int layer, head;
-    int ov_hits, ov_total;
-    int qk_hits, qk_total;
-    AttentionStats att;
-} HeadMetrics;
-
-/* The layer-0 head whose top key most often holds the answer: the one the
- * top-level JSON metrics describe (the only one in the seed model). */
-static int primary_head(const HeadMetrics *hm, int H)
+static void print_report(const char *path, const Model *m, const SlExplain *ex)
 {
-    int best = 0;
-    for (int h = 1; h < H; h++)
-        if (hm[h].att.top_source_correct > hm[best].att.top_source_correct)
-            best = h;
-    return best;
-}
-
-static void print_report(const char *path, const Model *m, long lists, long seed, const HeadMetrics *hm,
-                         const AblationRow *rows)
-{
+    const SlExplainHead *hm = ex->heads;
+    const AblationRow *rows = ex->ablations;
+    long lists = ex->lists;
+    unsigned long long seed = (unsigned long long)ex->seed;
     const ModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, n = c->list_len, Vo = c->d_vocab_out;
     printf("Model %s: %d layer%s, %d head%s, d_model %d, d_head %d; lists of %d values in 0..%d.\n", path, L,
            L == 1 ? "" : "s", H, H == 1 ? "" : "s", c->d_model, c->d_head, n, Vo - 1);
     for (int i = 0; i < L * H; i++) {
-        const HeadMetrics *x = &hm[i];
+        const SlExplainHead *x = &hm[i];
         printf("\nLayer %d, head %d%s\n", x->layer, x->head,
                x->layer > 0 ? " (direct circuits: as if the head read the embeddings straight)" : "");
         printf("  OV copies:       %d/%d values map to themselves (%.2f): the value a key holds is the value\n"
@@ -92,7 +77,7 @@ static void print_report(const char *path, const Model *m, long lists, long seed
                "                   reads the unsorted list (and BOS, MID), not its own output.\n",
                x->att.mass_after_mid);
     }
-    printf("\nAblations (layer 0, every head; %ld random lists, seed %ld):\n", lists, seed);
+    printf("\nAblations (layer 0, every head; %ld random lists, seed %llu):\n", lists, seed);
     printf("  %-34s %10s %10s %10s\n", "", "token acc", "list acc", "loss");
     for (int i = 0; i < ABLATION_COUNT; i++)
         printf("  %-34s %10.4f %10.4f %10.4f\n", rows[i].description, rows[i].res.token_accuracy,
@@ -101,7 +86,7 @@ static void print_report(const char *path, const Model *m, long lists, long seed
            "own predictions fill the sorted half; a list counts only if all %d are right).\n", n);
 }
 
-static json_t *head_json(const HeadMetrics *x)
+static json_t *head_json(const SlExplainHead *x)
 {
     return json_pack("{s:i, s:i, s:f, s:i, s:i, s:f, s:i, s:i, s:f, s:f, s:f, s:f, s:I}",
                      "layer", x->layer, "head", x->head,
@@ -116,12 +101,12 @@ static json_t *head_json(const HeadMetrics *x)
                      "queries", (json_int_t)x->att.queries);
 }
 
-static int print_json(const char *path, const Model *m, long lists, long seed, const HeadMetrics *hm,
-                      const AblationRow *rows)
+static int print_json(const char *path, const Model *m, const SlExplain *ex)
 {
     const ModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads;
-    const HeadMetrics *p = &hm[primary_head(hm, H)];
+    const SlExplainHead *hm = ex->heads, *p = &hm[ex->primary];
+    const AblationRow *rows = ex->ablations;
     json_t *root = json_object(), *heads = json_array(), *abl = json_array();
     int rc = -1;
     if (!root || !heads || !abl)
@@ -131,8 +116,8 @@ static int print_json(const char *path, const Model *m, long lists, long seed, c
                                                   "n_layers", L, "n_heads", H, "d_model", c->d_model,
                                                   "d_head", c->d_head, "n_ctx", c->n_ctx, "d_vocab", c->d_vocab,
                                                   "d_vocab_out", c->d_vocab_out, "list_len", c->list_len));
-    json_object_set_new(root, "lists", json_integer(lists));
-    json_object_set_new(root, "seed", json_integer(seed));
+    json_object_set_new(root, "lists", json_integer(ex->lists));
+    json_object_set_new(root, "seed", json_integer((json_int_t)ex->seed));
     /* The headline metrics, of the primary layer-0 head. */
     json_object_set_new(root, "primary_head", json_pack("{s:i, s:i}", "layer", p->layer, "head", p->head));
     json_object_set_new(root, "ov_copy_fraction", json_real((double)p->ov_hits / p->ov_total));
@@ -203,54 +188,31 @@ int cmd_explain(int argc, char **argv)
     Model *m = cli_load_model(path);
     if (!m)
         return EXIT_RUNTIME;
-    const ModelConfig *c = &m->cfg;
-    int L = c->n_layers, H = c->n_heads, status = EXIT_OK;
-    HeadMetrics *hm = calloc((size_t)L * H, sizeof *hm);
-    AttentionStats *att = calloc((size_t)L * H, sizeof *att);
-    AblationRow rows[ABLATION_COUNT];
-    if (!hm || !att) {
-        cli_error("out of memory");
-        status = EXIT_RUNTIME;
-        goto done;
-    }
-    for (int l = 0; l < L; l++)
-        for (int h = 0; h < H; h++) {
-            HeadMetrics *x = &hm[l * H + h];
-            x->layer = l;
-            x->head = h;
-            if (circuit_ov_copy_count(m, l, h, &x->ov_hits, &x->ov_total, &err) ||
-                circuit_qk_next_token_count(m, l, h, &x->qk_hits, &x->qk_total, &err))
-                goto fail;
-        }
-    if (circuit_attention_stats(m, lists, (uint64_t)seed, att, &err))
-        goto fail;
-    for (int i = 0; i < L * H; i++)
-        hm[i].att = att[i];
+    int status = EXIT_OK;
+    SlExplain ex;
     Progress prog;
-    progress_begin(&prog, "ablations", lists * ABLATION_COUNT);
-    int rc = circuit_ablation_table(m, lists, (uint64_t)seed, rows, progress_callback, &prog, &err);
+    progress_begin(&prog, "explain", sl_explain_work(lists));
+    int rc = sl_explain_compute(m, lists, (uint64_t)seed, &ex, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc)
         goto fail;
     if (json) {
-        if (print_json(path, m, lists, seed, hm, rows)) {
+        if (print_json(path, m, &ex)) {
             cli_error("explain: out of memory writing JSON");
             status = EXIT_RUNTIME;
         }
     } else {
-        print_report(path, m, lists, seed, hm, rows);
+        print_report(path, m, &ex);
     }
     if (fflush(stdout) || ferror(stdout)) {
         cli_error("stdout: write error");
         status = EXIT_RUNTIME;
     }
-    goto done;
-fail:
-    cli_error("%s: %s", path, err.message);
-    status = cli_exit_code(err.code);
-done:
-    free(hm);
-    free(att);
+    sl_explain_free(&ex);
     model_free(m);
     return status;
+fail:
+    cli_error("%s: %s", path, err.message);
+    model_free(m);
+    return cli_exit_code(err.code);
 }
