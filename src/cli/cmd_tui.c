@@ -18,7 +18,9 @@ static void usage(FILE *out)
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
             "options:\n"
-            "  --model PATH   a checkpoint (.pt or .safetensors); default: the bundled model\n"
+            "  --model PATH   a checkpoint (.pt or .safetensors), or a run directory (its\n"
+            "                 last snapshot); default: the bundled model\n"
+            "  --step N       of a run, the last snapshot at or before step N\n"
             "                 or $SORTLENS_MODEL\n"
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
@@ -38,11 +40,12 @@ int cmd_tui(int argc, char **argv)
         {"list", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 's'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *list_text = NULL;
-    long seed = 1, bench = -1;
+    long seed = 1, bench = -1, step = -1;
     opterr = 0;
     optind = 1;
     int c;
@@ -56,6 +59,10 @@ int cmd_tui(int argc, char **argv)
             break;
         case 's':
             if (!cli_parse_long("--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(optarg, &step))
                 return EXIT_USAGE;
             break;
         case 'B':
@@ -88,7 +95,7 @@ int cmd_tui(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    Model *m = cli_load_model(label);
+    Model *m = cli_load_model_at(label, step);
     if (!m)
         return EXIT_RUNTIME;
     TuiOptions opt = {

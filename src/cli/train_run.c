@@ -356,7 +356,8 @@ int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const Train
          meta(snap_meta, "seed", "%" PRIu64, t->opt.seed) || meta(snap_meta, "steps", "%ld", t->opt.steps) ||
          meta(snap_meta, "step", "%ld", step) ||
          meta(snap_meta, "lr", "%.10g", train_lr_at(&t->opt, step > 0 ? step - 1 : 0)) ||
-         meta(snap_meta, "train_loss", "%.9g", loss) || meta(snap_meta, "train_loss_window", "%ld", window);
+         (window > 0 && (meta(snap_meta, "train_loss", "%.9g", loss) ||
+                         meta(snap_meta, "train_loss_window", "%ld", window)));
     if (!rc && heldout)
         rc = meta(snap_meta, "heldout_lists", "%ld", heldout->lists) ||
              meta(snap_meta, "heldout_loss", "%.9g", heldout->loss) ||
