@@ -50,6 +50,10 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json);
  * clean ablation row's accuracy and loss) in a table: header, then a row. */
 void cli_explain_columns_header(void);
 void cli_explain_columns(const struct SlExplain *ex);
+/* The same for an evaluation's token accuracy, list accuracy and loss. */
+struct EvalResult;
+void cli_eval_columns_header(void);
+void cli_eval_columns(const struct EvalResult *r);
 
 /* --step N, in every command that takes --model: one table row and case. */
 #define CLI_OPT_STEP 0x5350
@@ -120,6 +124,7 @@ int cmd_circuit(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 
 #endif

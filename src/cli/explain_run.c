@@ -12,21 +12,22 @@
 
 void cli_explain_columns_header(void)
 {
-    printf(" %9s %9s %8s %9s %9s %9s %9s %9s %9s", "OV copies", "QK next", "top key", "top input", "on answer",
-           "after MID", "token acc", "list acc", "loss");
+    printf(" %9s %9s %8s %9s %9s %9s", "OV copies", "QK next", "top key", "top input", "on answer", "after MID");
 }
 
 void cli_explain_columns(const SlExplain *ex)
 {
     const SlExplainHead *p = &ex->heads[ex->primary];
-    const EvalResult *clean = &ex->ablations[ABLATION_CLEAN].res;
     char ov[24], qk[24];
     snprintf(ov, sizeof ov, "%d/%d", p->ov_hits, p->ov_total);
     snprintf(qk, sizeof qk, "%d/%d", p->qk_hits, p->qk_total);
-    printf(" %9s %9s %8.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f", ov, qk, p->att.top_source_correct,
-           p->att.top_input_correct, p->att.correct_mass, p->att.mass_after_mid, clean->token_accuracy,
-           clean->list_accuracy, clean->loss);
+    printf(" %9s %9s %8.4f %9.4f %9.4f %9.4f", ov, qk, p->att.top_source_correct, p->att.top_input_correct,
+           p->att.correct_mass, p->att.mass_after_mid);
 }
+
+void cli_eval_columns_header(void) { printf(" %9s %9s %9s", "token acc", "list acc", "loss"); }
+
+void cli_eval_columns(const EvalResult *r) { printf(" %9.4f %9.4f %9.4f", r->token_accuracy, r->list_accuracy, r->loss); }
 
 /* A progress bar over several explains: ctx's base is the work done before
  * the current one. */
@@ -101,6 +102,7 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
                            run->count, p->layer, p->head, lists, (unsigned long long)seed);
                     printf("%9s %10s", "step", "train loss");
                     cli_explain_columns_header();
+                    cli_eval_columns_header();
                     putchar('\n');
                     header = true;
                 }
@@ -109,6 +111,7 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
                 else
                     printf("%9ld %10s", run->steps[i], "-");
                 cli_explain_columns(&ex);
+                cli_eval_columns(&ex.ablations[ABLATION_CLEAN].res);
                 putchar('\n');
                 fflush(stdout);
             }

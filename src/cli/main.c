@@ -17,6 +17,7 @@ static const struct command {
     {"explain", cmd_explain, "the interpretation report: metrics and ablations"},
     {"generate", cmd_generate, "write stress sets: lists of one kind, one per line"},
     {"train", cmd_train, "train a model from scratch"},
+    {"compare", cmd_compare, "explain's and eval's numbers for several models"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},
 };
