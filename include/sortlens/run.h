@@ -62,8 +62,8 @@ char *sl_run_resolve(const char *path, long step, long *step_out, SlError *err);
 int sl_run_make_dir(const char *dir, SlError *err);
 
 /* Writes m (its metadata included) as dir's snapshot of `step`, with the
- * metadata of extra_meta (may be NULL) added, through a temporary file and
- * a rename, so that a reader never sees half a snapshot. */
+ * metadata of extra_meta (may be NULL) added, through the atomic writer
+ * (atomic_write.h), so that a reader never sees half a snapshot. */
 int sl_run_write_snapshot(const char *dir, const Model *m, long step, const TensorSet *extra_meta, SlError *err);
 
 /* Writes / reads dir's training state (SL_RUN_STATE_FILE; its tensors come

@@ -11,7 +11,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens circuit NAME [--model PATH] [--layer L] [--head H] [--format csv|json]\n"
+    fputs("usage: sortlens circuit NAME [--model PATH [--step N]] [--layer L] [--head H] [--format csv|json]\n"
           "\n"
           "Print a full circuit of one attention head, multiplied out through the\n"
           "embeddings and the unembedding (QK terms unscaled, as the notebook plots them):\n"

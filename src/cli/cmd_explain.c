@@ -18,7 +18,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens explain [--model PATH] [--step N] [--lists N] [--seed S] [--json]\n"
+            "usage: sortlens explain [--model PATH [--step N]] [--lists N] [--seed S] [--json]\n"
             "\n"
             "State the interpretation of the model as numbers, for every attention head:\n"
             "  ov_copy_fraction        rows of the OV circuit W_E W_V W_O W_U whose largest\n"

@@ -11,7 +11,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens info [--model PATH] [--json]\n"
+    fputs("usage: sortlens info [--model PATH [--step N]] [--json]\n"
           "\n"
           "Describe a checkpoint: its format (pytorch or safetensors, told apart by\n"
           "content), the model config inferred from the tensor shapes, the parameter\n"

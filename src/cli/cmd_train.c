@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/atomic_write.h"
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/tables.h"
 #include "sortlens/train.h"
 #include "sortlens/train_state.h"
 #include "train_run.h"
@@ -23,13 +25,41 @@
  * are compared on the same lists. */
 #define HELD_OUT_SEED 0x686f6c646f7574ULL
 
-static volatile sig_atomic_t stop_requested;
+/* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
+static volatile sig_atomic_t stop_signal;
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_STOP_SIGNALS 3
 
-static void on_sigint(int sig)
+static void on_stop_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;   /* the loop saves and exits; nothing else is safe here */
+    if (stop_signal) {   /* the second one: stop at once, without saving */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;   /* the loop saves and exits; nothing else is safe here */
 }
+
+/* Installs on_stop_signal for the stop signals, from the first step until
+ * the model is saved, and puts the old handlers back. */
+static void catch_stop_signals(struct sigaction old[N_STOP_SIGNALS])
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    for (int i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_stop_signals(const struct sigaction old[N_STOP_SIGNALS])
+{
+    for (int i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
+}
+
+static const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
 static void usage(FILE *out)
 {
@@ -88,15 +118,21 @@ static void usage(FILE *out)
         "  --help                this text\n"
         "\n"
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
-        "a terminal, else a plain line every 10 seconds. Ctrl-C stops the run at the\n"
-        "end of the current step, saves the model trained so far (its metadata says\n"
-        "so) and exits with status 0; a second Ctrl-C stops at once, without saving.\n"
-        "With snapshots on, Ctrl-C also writes the last snapshot and the optimizer\n"
+        "a terminal, else a plain line every 10 seconds. Ctrl-C (or SIGTERM, SIGHUP)\n"
+        "stops the run at the end of the current step, saves the model trained so\n"
+        "far (its metadata says so) and exits with status 0, also while the final\n"
+        "evaluation runs; a second one stops at once, without saving.\n"
+        "PATH is checked before training starts; the model is written beside it\n"
+        "and renamed into place (a device or FIFO is written through; a symbolic\n"
+        "link is followed), so PATH never holds half a model.  --steps 0 saves the\n"
+        "initial weights, with no loss.\n"
+        "With snapshots on, a stop also writes the last snapshot and the optimizer\n"
         "state, and --resume goes on as if the run had never stopped: the same bytes\n"
         "as an unbroken run (under --schedule cosine, only to the --steps it began\n"
         "with: a new --steps stretches the rest of the decay).\n"
         "Exit status: 0 saved, 1 could not write the model or training diverged\n"
-        "(the loss is no longer a number), 2 bad usage.\n");
+        "(the loss is no longer a number), 2 bad usage or a model too large to\n"
+        "save.\n");
 }
 
 /* The command line, shell-quoted where needed, for the metadata.  The words
@@ -167,24 +203,6 @@ static int set_meta(Model *m, const char *key, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     return tensorset_set_meta(m->meta, key, buf, NULL);
-}
-
-/* Writes to PATH.tmp and renames it, so that no half-written model is left
- * behind under PATH. */
-static int save_model(Model *m, const char *path, SlError *err)
-{
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    int rc = ckpt_save(m, tmp, err);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = sl_error_set(err, SL_EIO, "%s: cannot rename %s into place", path, tmp);
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
 }
 
 static void print_eval(const char *when, const TrainEval *ev)
@@ -402,6 +420,7 @@ typedef struct TrainResult {
     long steps_done;
     double final_loss, last_batch_loss;
     long final_loss_window;
+    int stopped_by;   /* the signal that stopped the run, or 0 */
     bool have_eval;
     TrainEval eval;
 } TrainResult;
@@ -425,9 +444,11 @@ static int set_train_metadata(Model *m, const TrainArgs *t, const char *command,
            set_meta(m, "warmup", "%ld", o->warmup) ||
            set_meta(m, "train_biases", "%s", o->train_biases ? "true" : "false") ||
            set_meta(m, "blas_threads", "%ld", t->threads) ||
-           set_meta(m, "final_loss", "%.9g", r->final_loss) ||
-           set_meta(m, "final_loss_window", "%ld", r->final_loss_window) ||
-           set_meta(m, "last_batch_loss", "%.9g", r->last_batch_loss) ||
+           (r->stopped_by && set_meta(m, "stopped_by", "%s", signal_name(r->stopped_by))) ||
+           /* no step, no loss: nothing rather than a made-up 0 */
+           (r->steps_done > 0 && (set_meta(m, "final_loss", "%.9g", r->final_loss) ||
+                                  set_meta(m, "final_loss_window", "%ld", r->final_loss_window) ||
+                                  set_meta(m, "last_batch_loss", "%.9g", r->last_batch_loss))) ||
            (r->have_eval && (set_meta(m, "heldout_lists", "%ld", r->eval.lists) ||
                              set_meta(m, "heldout_loss", "%.9g", r->eval.loss) ||
                              set_meta(m, "heldout_token_accuracy", "%.9g", r->eval.token_accuracy) ||
@@ -471,6 +492,12 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     int status = EXIT_RUNTIME;
     SlError err = {0};
     sl_blas_set_threads((int)args.threads);
+    /* Where the model goes is checked now, not after the run. */
+    if (sl_atomic_check(out, NULL, &err)) {
+        cli_error("%s", err.message);
+        free(args.not_recipe);
+        return EXIT_RUNTIME;
+    }
 
     Model *m = NULL;
     Trainer *t = NULL;
@@ -491,6 +518,15 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         cli_error("train: %s", err.message);
         goto done;
     }
+    /* What can be saved must also load: building the circuit tables now
+     * refuses a model too large for them before any step is taken. */
+    if (model_prepare(m, &err)) {
+        cli_error("train: this model could never be saved or loaded: %s", err.message);
+        status = err.code == SL_ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
+        goto done;
+    }
+    tables_free(m->tables);   /* the trainer keeps its own; they are rebuilt for the save */
+    m->tables = NULL;
     if (!(t = trainer_new(m, &o, &err))) {
         cli_error("train: %s", err.message);
         status = cli_exit_code(err.code);
@@ -528,12 +564,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         }
     }
 
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_sa);
-    stop_requested = 0;
+    struct sigaction old_sa[N_STOP_SIGNALS];
+    catch_stop_signals(old_sa);
 
     Progress bar;
     progress_begin(&bar, "train", o.steps);
@@ -542,7 +574,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     long step = t->step, first_step = t->step;
     double loss = step > 0 ? recent->recent[(step - 1) % TRAIN_LOSS_WINDOW] : 0.0;
     TrainEval ev;
-    for (; step < o.steps && !stop_requested; step++) {
+    for (; step < o.steps && !stop_signal; step++) {
         if (trainer_step(t, &loss, &err)) {
             progress_end(&bar);
             cli_error("train: step %ld: %s", step + 1, err.message);
@@ -587,8 +619,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         }
     }
     progress_end(&bar);
-    /* A second Ctrl-C while the model is evaluated and saved stops at once. */
-    sigaction(SIGINT, &old_sa, NULL);
+    /* The handlers stay until the model is saved: a signal now still saves
+     * (a second one stops at once). */
     double wall = cli_now() - start;
     long window;
     double final_loss = train_loss_window_mean(recent, step, &window);
@@ -602,30 +634,33 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         goto restore;
 
     TrainResult result = {.steps_done = step, .final_loss = final_loss, .last_batch_loss = loss,
-                          .final_loss_window = window, .have_eval = have_eval};
+                          .final_loss_window = window, .stopped_by = stop_signal, .have_eval = have_eval};
     if (have_eval)
         result.eval = ev;
     if (set_train_metadata(m, &args, command, &result)) {
         cli_error("train: out of memory for the metadata");
         goto restore;
     }
-    if (model_prepare(m, &err) || save_model(m, out, &err)) {
+    if (model_prepare(m, &err) || ckpt_save(m, out, &err)) {
         cli_error("%s", err.message);
         goto restore;
     }
     long trained = step - first_step;
-    printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n",
-           trained, wall, trained ? 1000.0 * wall / trained : 0.0, final_loss, window);
+    if (trained > 0)
+        printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n", trained,
+               wall, 1000.0 * wall / trained, final_loss, window);
+    else
+        printf("trained 0 steps: no loss (the %s weights are saved)\n", first_step > 0 ? "run's" : "initial");
     if (have_eval)
         print_eval("final", &ev);
-    if (step < o.steps)
-        fprintf(stderr, "sortlens: train: interrupted after %ld of %ld steps; saved the model so far to %s\n",
-                step, o.steps, out);
+    if (stop_signal)
+        fprintf(stderr, "sortlens: train: interrupted after %ld of %ld steps (%s); saved the model so far to %s\n",
+                step, o.steps, signal_name(stop_signal), out);
     else
         printf("wrote %s\n", out);
     status = EXIT_OK;
 restore:
-    sigaction(SIGINT, &old_sa, NULL);
+    restore_stop_signals(old_sa);
 done:
     train_snapshots_end(&snaps);
     free(args.not_recipe);

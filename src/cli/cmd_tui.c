@@ -1,4 +1,4 @@
-/* cmd_tui.c: `sortlens [tui] [--model PATH] [--list "42 17 ..."]`: the
+/* cmd_tui.c: `sortlens [tui] [--model PATH [--step N]] [--list "42 17 ..."]`: the
  * explorer.  Options are checked and the terminal is tested before the
  * model is loaded, so that a mistake costs nothing. */
 #include <getopt.h>
@@ -13,7 +13,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N]\n\n"
+            "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"

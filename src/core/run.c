@@ -177,23 +177,6 @@ int sl_run_make_dir(const char *dir, SlError *err)
     return sl_error_set(err, SL_EIO, "%s: cannot create the run directory: %s", dir, strerror(errno));
 }
 
-/* Writes ts to path.tmp, then renames it over path. */
-static int write_tensors_replacing(const char *path, const TensorSet *ts, SlError *err)
-{
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    int rc = safetensors_write(tmp, ts, err);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = sl_error_set(err, SL_EIO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 int sl_run_write_snapshot(const char *dir, const Model *m, long step, const TensorSet *extra_meta, SlError *err)
 {
     char *path = sl_run_snapshot_path(dir, step);
@@ -206,7 +189,7 @@ int sl_run_write_snapshot(const char *dir, const Model *m, long step, const Tens
     for (int i = 0; rc == 0 && extra_meta && i < extra_meta->meta_count; i++)
         rc = tensorset_set_meta(ts, extra_meta->meta_keys[i], extra_meta->meta_values[i], err);
     if (rc == 0)
-        rc = write_tensors_replacing(path, ts, err);
+        rc = safetensors_write(path, ts, err);
     tensorset_free(ts);
     free(path);
     return rc;
@@ -224,7 +207,7 @@ static char *state_path(const char *dir)
 int sl_run_write_state(const char *dir, const TensorSet *state, SlError *err)
 {
     char *path = state_path(dir);
-    int rc = path ? write_tensors_replacing(path, state, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
+    int rc = path ? safetensors_write(path, state, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
     free(path);
     return rc;
 }
