@@ -194,16 +194,8 @@ bad:
     return false;
 }
 
-static int set_meta(Model *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int set_meta(Model *m, const char *key, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return tensorset_set_meta(m->meta, key, buf, NULL);
-}
+/* A metadata entry of the model, formatted (train_meta_set). */
+#define set_meta(m, ...) train_meta_set((m)->meta, __VA_ARGS__)
 
 static void print_eval(const char *when, const TrainEval *ev)
 {

@@ -315,8 +315,7 @@ void train_snapshots_end(TrainSnapshots *s)
 
 bool train_snapshots_due(const TrainSnapshots *s, long step) { return s->on && sl_snapshot_plan_due(&s->plan, step); }
 
-static int meta(TensorSet *ts, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int meta(TensorSet *ts, const char *key, const char *fmt, ...)
+int train_meta_set(TensorSet *ts, const char *key, const char *fmt, ...)
 {
     char buf[256];
     va_list ap;
@@ -351,18 +350,19 @@ int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const Train
     char *args = argv_json(s->argc, s->argv);
     int rc = !snap_meta || !args;
     /* The snapshot: the recipe and where in the run it was taken. */
-    rc = rc || meta(snap_meta, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
-         meta(snap_meta, "training_command", "%s", s->command) ||
-         meta(snap_meta, "seed", "%" PRIu64, t->opt.seed) || meta(snap_meta, "steps", "%ld", t->opt.steps) ||
-         meta(snap_meta, "step", "%ld", step) ||
-         meta(snap_meta, "lr", "%.10g", train_lr_at(&t->opt, step > 0 ? step - 1 : 0)) ||
-         (window > 0 && (meta(snap_meta, "train_loss", "%.9g", loss) ||
-                         meta(snap_meta, "train_loss_window", "%ld", window)));
+    rc = rc || train_meta_set(snap_meta, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
+         train_meta_set(snap_meta, "training_command", "%s", s->command) ||
+         train_meta_set(snap_meta, "seed", "%" PRIu64, t->opt.seed) ||
+         train_meta_set(snap_meta, "steps", "%ld", t->opt.steps) ||
+         train_meta_set(snap_meta, "step", "%ld", step) ||
+         train_meta_set(snap_meta, "lr", "%.10g", train_lr_at(&t->opt, step > 0 ? step - 1 : 0)) ||
+         (window > 0 && (train_meta_set(snap_meta, "train_loss", "%.9g", loss) ||
+                         train_meta_set(snap_meta, "train_loss_window", "%ld", window)));
     if (!rc && heldout)
-        rc = meta(snap_meta, "heldout_lists", "%ld", heldout->lists) ||
-             meta(snap_meta, "heldout_loss", "%.9g", heldout->loss) ||
-             meta(snap_meta, "heldout_token_accuracy", "%.9g", heldout->token_accuracy) ||
-             meta(snap_meta, "heldout_list_accuracy", "%.9g", heldout->list_accuracy);
+        rc = train_meta_set(snap_meta, "heldout_lists", "%ld", heldout->lists) ||
+             train_meta_set(snap_meta, "heldout_loss", "%.9g", heldout->loss) ||
+             train_meta_set(snap_meta, "heldout_token_accuracy", "%.9g", heldout->token_accuracy) ||
+             train_meta_set(snap_meta, "heldout_list_accuracy", "%.9g", heldout->list_accuracy);
     if (rc) {
         cli_error("train: out of memory for a snapshot's metadata");
         goto fail;
@@ -375,7 +375,7 @@ int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const Train
         goto fail_err;
     if (!tensorset_add(state, TENSOR_LOSS_WINDOW, DT_F64, 1, wshape, w->recent, &err))
         goto fail_err;
-    if (meta(state, META_LOSS_SUM, "%.17g", w->sum) || tensorset_set_meta(state, META_ARGV, args, &err) ||
+    if (train_meta_set(state, META_LOSS_SUM, "%.17g", w->sum) || tensorset_set_meta(state, META_ARGV, args, &err) ||
         tensorset_set_meta(state, META_OUT_NAME, slash ? slash + 1 : s->out, &err)) {
         cli_error("train: out of memory for the training state");
         goto fail;

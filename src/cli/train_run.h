@@ -73,6 +73,9 @@ bool train_snapshots_due(const TrainSnapshots *s, long step);
 int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w,
                           const TrainEval *heldout);
 
+/* Sets a metadata entry, printf-formatted (at most 255 bytes). */
+int train_meta_set(TensorSet *ts, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Restores the loss window recorded in a state. */
 int train_loss_window_restore(TrainLossWindow *w, const TensorSet *state, const char *label);
 

@@ -28,7 +28,7 @@ while [ "$i" -lt "$rounds" ]; do
         start=$(date +%s.%N)
         # --eval-lists 1: the held-out evaluation at the end is not training
         /usr/bin/time -f '%U %S' -o "$tmp/time" "$sortlens" train --out "$tmp/m.safetensors" --steps "$steps" \
-            --eval-lists 1 $extra > /dev/null
+            --eval-lists 1 $extra > /dev/null 2> "$tmp/err" || { cat "$tmp/err"; exit 1; }
         end=$(date +%s.%N)
         awk -v s="$start" -v e="$end" '{ printf "%.3f %.3f\n", e - s, $1 + $2 }' "$tmp/time" >> "$tmp/$kind"
     done
