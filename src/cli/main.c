@@ -20,6 +20,7 @@ static const struct command {
     {"patch", cmd_patch, "activation patching of a clean/corrupted pair"},
     {"attribute", cmd_attribute, "split a logit difference into its sources"},
     {"train", cmd_train, "train a model from scratch"},
+    {"compare", cmd_compare, "explain's and eval's numbers for several models"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},
 };
