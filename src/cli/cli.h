@@ -64,6 +64,7 @@ int cmd_convert(int argc, char **argv);
 int cmd_circuit(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 
 #endif

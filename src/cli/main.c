@@ -15,6 +15,7 @@ static const struct command {
     {"eval", cmd_eval, "accuracy and loss over random lists"},
     {"circuit", cmd_circuit, "print a full QK or OV circuit as CSV or JSON"},
     {"explain", cmd_explain, "the interpretation report: metrics and ablations"},
+    {"plot", cmd_plot, "write a figure of a view as SVG, PNG or PDF"},
     {"train", cmd_train, "train a model from scratch"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},
