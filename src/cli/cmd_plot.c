@@ -1,14 +1,13 @@
 /* cmd_plot.c: `sortlens plot VIEW --out FILE`: a figure of one of the
  * explorer's views, as SVG, PNG or PDF (src/plot). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "plot.h"
+#include "sortlens/atomic_write.h"
 #include "sortlens/task.h"
 
 static void usage(FILE *out)
@@ -76,55 +75,59 @@ int cmd_plot(int argc, char **argv)
     sl_plot_request_init(&req, SL_PLOT_ATTENTION);
     long layer = 0, head = 0;
     SlError err = {0};
+    CliArgs args;
+    cli_args_begin(&args, "plot", argc, argv, opts);
+    const char *val, *view = NULL;
     int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'o': out = optarg; break;
-        case 'm': model_path = optarg; break;
-        case 'L': list_text = optarg; break;
-        case 'a': at_text = optarg; break;
+        case 'o': out = val; break;
+        case 'm': model_path = val; break;
+        case 'L': list_text = val; break;
+        case 'a': at_text = val; break;
         case 'f':
-            if (sl_plot_format_from_name(optarg, &format, &err)) {
+            if (sl_plot_format_from_name(val, &format, &err)) {
                 cli_error("plot: --format: %s", err.message);
                 return EXIT_USAGE;
             }
             have_format = true;
             break;
         case 'b':
-            if (strcmp(optarg, "names") == 0) {
+            if (strcmp(val, "names") == 0) {
                 req.labels = SL_PLOT_LABEL_NAMES;
-            } else if (strcmp(optarg, "values") == 0) {
+            } else if (strcmp(val, "values") == 0) {
                 req.labels = SL_PLOT_LABEL_VALUES;
             } else {
-                cli_error("plot: --labels: '%s' is not names or values", optarg);
+                cli_error("plot: --labels: '%s' is not names or values", val);
                 return EXIT_USAGE;
             }
             break;
         case 'g': req.greedy = true; break;
         case 'l':
-            if (!cli_parse_long("--layer", optarg, 0, MODEL_MAX_LAYERS - 1, &layer))
+            if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
                 return EXIT_USAGE;
             break;
         case 'H':
-            if (!cli_parse_long("--head", optarg, 0, MODEL_MAX_HEADS - 1, &head))
+            if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
                 return EXIT_USAGE;
             break;
         case 'F': force = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_getopt_error("plot", ch, argv);
+        case CLI_ARG_POSITIONAL:
+            if (view) {
+                cli_error("plot: one view at a time ('%s' is extra)", val);
+                return EXIT_USAGE;
+            }
+            view = val;
+            break;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
-    if (optind >= argc) {
+    if (!view) {
         cli_error("plot: which view? try 'sortlens plot --help'");
         return EXIT_USAGE;
     }
-    if (argc - optind > 1) {
-        cli_error("plot: one view at a time ('%s' is extra)", argv[optind + 1]);
-        return EXIT_USAGE;
-    }
-    if (sl_plot_view_from_name(argv[optind], &req.view, &err)) {
+    if (sl_plot_view_from_name(view, &req.view, &err)) {
         cli_error("plot: %s", err.message);
         return EXIT_USAGE;
     }
@@ -135,8 +138,13 @@ int cmd_plot(int argc, char **argv)
     bool to_stdout = strcmp(out, "-") == 0;
     if (!have_format && !to_stdout && !sl_plot_format_from_path(out, &format))
         format = SL_PLOT_SVG;
-    struct stat st;
-    if (!to_stdout && !force && lstat(out, &st) == 0) {
+    SlError err_out = {0};
+    bool exists = false;
+    if (!to_stdout && sl_atomic_check(out, &exists, &err_out)) {
+        cli_error("%s", err_out.message);
+        return cli_exit_code(err_out.code);
+    }
+    if (exists && !force) {
         cli_error("%s: already exists; pass --force to overwrite it", out);
         return EXIT_USAGE;
     }
@@ -177,7 +185,7 @@ int cmd_plot(int argc, char **argv)
         /* a request the model cannot satisfy (layer, head, sizes) is bad usage;
          * a file that cannot be written is a runtime failure */
         if (rc == SL_EIO)
-            cli_error("%s: %s", out, err.message);
+            cli_error("%s", err.message);   /* the writer's messages name the file */
         else
             cli_error("plot: %s", err.message);
         status = cli_exit_code(rc);

@@ -3,17 +3,14 @@
  * written by a backend. */
 #include "plot.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "figure.h"
+#include "sortlens/atomic_write.h"
 #include "sortlens/circuits.h"
 #include "sortlens/decode.h"
 #include "sortlens/task.h"
@@ -672,57 +669,19 @@ done:
     return rc;
 }
 
-/* Whole or not at all: a temporary file beside path, synced, renamed over
- * it. */
-static int write_whole(const char *path, const unsigned char *data, size_t size, SlError *err)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp)
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
-    snprintf(tmp, len + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return sl_error_set(err, SL_EIO, "cannot create a file there: %s", strerror(e));
-    }
-    size_t done = 0;
-    int rc = 0;
-    while (done < size) {
-        ssize_t w = write(fd, data + done, size - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = sl_error_set(err, SL_EIO, "cannot write: %s", strerror(w < 0 ? errno : EIO));
-            break;
-        }
-        done += (size_t)w;
-    }
-    /* mkstemp makes the file 0600; a figure is for sharing, so 0644 less the umask */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (rc == 0 && fchmod(fd, 0644 & ~mask) != 0)
-        rc = sl_error_set(err, SL_EIO, "cannot set the file's mode: %s", strerror(errno));
-    if (rc == 0 && fsync(fd) != 0)
-        rc = sl_error_set(err, SL_EIO, "cannot write: %s", strerror(errno));
-    if (close(fd) != 0 && rc == 0)
-        rc = sl_error_set(err, SL_EIO, "cannot write: %s", strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = sl_error_set(err, SL_EIO, "cannot put the file in place: %s", strerror(errno));
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 int sl_plot_write(const Model *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err)
 {
     unsigned char *data;
     size_t size;
     int rc = sl_plot_render(m, req, format, &data, &size, err);
-    if (rc == 0)
-        rc = write_whole(path, data, size, err);
+    if (rc == 0) {
+        SlAtomicFile *f = sl_atomic_open(path, err);
+        rc = f ? sl_atomic_write(f, data, size, err) : err ? err->code : SL_EIO;
+        if (f && rc == 0)
+            rc = sl_atomic_commit(f, err);
+        else
+            sl_atomic_abort(f);
+    }
     free(data);
     return rc;
 }

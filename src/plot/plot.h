@@ -67,8 +67,9 @@ void sl_plot_request_init(SlPlotRequest *r, SlPlotView view);   /* the defaults 
 /* The figure as the bytes of a file in `format`, malloc'ed (free() it). */
 int sl_plot_render(const Model *m, const SlPlotRequest *req, SlPlotFormat format, unsigned char **data,
                    size_t *size, SlError *err);
-/* The same written to path, whole or not at all (a temporary file renamed
- * into place: an existing file is replaced only by a complete figure). */
+/* The same written to path, whole or not at all (sl_atomic_*: an existing
+ * file is replaced only by a complete figure).  Messages of a failed write
+ * name path. */
 int sl_plot_write(const Model *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err);
 /* The short form the explorer calls: defaults but for view, list (NULL:
  * default) and at (-1: MID). */
