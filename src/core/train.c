@@ -77,6 +77,7 @@ void train_options_default(TrainOptions *o)
     o->batch = 256;
     o->lr = 1e-3;
     o->weight_decay = 0.01;
+    o->weight_decay_end = -1;
     o->beta1 = 0.9;
     o->beta2 = 0.98;
     o->eps = 1e-8;
@@ -101,6 +102,16 @@ double train_lr_at(const TrainOptions *o, long step)
         return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * f));
     }
     return o->lr;
+}
+
+double train_weight_decay_at(const TrainOptions *o, long step)
+{
+    if (o->weight_decay_end < 0 || o->steps <= 1)
+        return o->weight_decay;
+    double f = (double)step / (double)(o->steps - 1);
+    if (f > 1.0)
+        f = 1.0;
+    return o->weight_decay + (o->weight_decay_end - o->weight_decay) * f;
 }
 
 void train_init_params(Model *m, uint64_t seed)
@@ -801,11 +812,12 @@ void trainer_adamw(Trainer *t, double lr)
 {
     const TrainOptions *o = &t->opt;
     Model *m = t->model;
+    double weight_decay = train_weight_decay_at(o, t->step);
     t->step++;
     /* The scalars as torch.optim.AdamW (1.13, single-tensor) forms them: in
      * double on the Python side, then applied to float32 tensors. */
     double bc1 = 1.0 - pow(o->beta1, (double)t->step), bc2 = 1.0 - pow(o->beta2, (double)t->step);
-    const float decay = (float)(1.0 - lr * o->weight_decay);
+    const float decay = (float)(1.0 - lr * weight_decay);
     const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float one_b1 = (float)(1.0 - o->beta1), one_b2 = (float)(1.0 - o->beta2), eps = (float)o->eps;
