@@ -553,6 +553,41 @@ START_TEST(test_weight_decay_schedule)
 }
 END_TEST
 
+/* --weight-decay-qk: W_Q and W_K decay at their own rate (zero gradients
+ * again, so each weight is its start times (1 - lr wd)^steps). */
+START_TEST(test_weight_decay_qk)
+{
+    TrainOptions o;
+    train_options_default(&o);
+    o.weight_decay = 0.5;
+    o.weight_decay_qk = 0.2;
+    ModelConfig c = tiny_cfg(2, 2, 8, 4, 3, 5);   /* two layers: both layers' W_Q and W_K */
+    SlError err = {0};
+    Model *m = model_new(&c, &err);
+    ck_assert(m != NULL);
+    for (size_t k = 0; k < m->num_params; k++)
+        m->param_memory[k] = 1.0f;
+    Trainer *t = trainer_new(m, &o, &err);
+    ck_assert(t != NULL);
+    float want = 1.0f, want_qk = 1.0f;
+    for (int step = 0; step < 3; step++) {
+        memset(t->grad_memory, 0, m->num_params * sizeof(float));
+        trainer_adamw(t, 0.1);
+        want *= (float)(1.0 - 0.1 * 0.5);
+        want_qk *= (float)(1.0 - 0.1 * 0.2);
+    }
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        float expect = model_param_is_bias(i) ? 1.0f : i == P_W_Q || i == P_W_K ? want_qk : want;
+        for (size_t k = 0; k < m->param_sizes[i]; k++)
+            ck_assert_float_eq_tol(m->param_memory[off + k], expect, 1e-7f);
+        off += m->param_sizes[i];
+    }
+    trainer_free(t);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(test_init)
 {
     ModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
@@ -967,7 +1002,7 @@ static Suite *train_suite(void)
     struct { const char *name; const TTest *tests[8]; } cases[] = {
         {"gradients", {test_fd_general_2layer_2head, test_fd_tables_1layer_2head, test_fd_general_1layer_3head,
                        test_paths_agree, test_seed_gradients_tables, test_seed_gradients_general, test_bad_tokens_refused}},
-        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_init}},
+        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init}},
         {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference}},
         {"cli", {test_cli_train_tiny_model, test_cli_train_sigint_saves, test_cli_train_usage, test_bundled_model_in_torch}},
     };

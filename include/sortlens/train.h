@@ -35,6 +35,10 @@ typedef struct TrainOptions {
     double weight_decay_end; /* < 0: weight_decay throughout (the default); else the
                                 weight decay moves linearly from weight_decay at the
                                 first update to this at the last (train_weight_decay_at) */
+    double weight_decay_qk;  /* < 0: as every other weight (the default); else the weight
+                                decay of W_Q and W_K alone, constant: it bounds how sharp
+                                the attention can get apart from what the other weights,
+                                the value path among them, are held to */
     double beta1, beta2;     /* (0.9, 0.98) */
     double eps;              /* 1e-8, added to sqrt(v_hat) as PyTorch does */
     TrainSchedule schedule;  /* constant, or cosine from lr to 0 after the warm-up */
