@@ -351,14 +351,24 @@ static unsigned char *pos_pos_mask(Build *b, int rows, int cols, SlError *err)
     return masked;
 }
 
-static void circuit_panel(Build *b, HeatPanel *p, int term, const float *data, int rows, int cols)
+/* The panel of QK term `term` (0 token-token .. 3 pos-pos, its causal mask
+ * marked), appended to the build; its scale is set by the caller.  NULL
+ * and err on failure. */
+static HeatPanel *qk_panel(Build *b, int term, SlError *err)
 {
+    int rows, cols;
+    float *data = circuit_copy(b, qk_kinds[term], &rows, &cols, err);
+    if (!data)
+        return NULL;
     bool row_tok = term == 0 || term == 1, col_tok = term == 0 || term == 2;
+    HeatPanel *p = &b->panels[b->npanels++];
     panel_defaults(p);
     p->id = circuit_kind_name(qk_kinds[term]);
     p->rows = rows;
     p->cols = cols;
     p->data = data;
+    if (term == 3 && !(p->masked = pos_pos_mask(b, rows, cols, err)))
+        return NULL;
     p->row_labels = (const char(*)[FIG_LABEL_MAX])(row_tok ? b->tok_labels : b->pos_labels);
     p->col_labels = (const char(*)[FIG_LABEL_MAX])(col_tok ? b->tok_labels : b->pos_labels);
     p->row_name = row_tok ? "query token" : "query position";
@@ -366,21 +376,16 @@ static void circuit_panel(Build *b, HeatPanel *p, int term, const float *data, i
     p->row_axis = p->row_name;
     p->col_axis = p->col_name;
     p->ramp = RAMP_DIVERGING;
-    p->cell_w = p->cell_h = cell_for(b->V, b->V);
+    return p;
 }
 
 static int view_qk(Build *b, int term, SlError *err)
 {
-    int rows, cols;
-    float *data = circuit_copy(b, qk_kinds[term], &rows, &cols, err);
-    if (!data)
+    HeatPanel *p = qk_panel(b, term, err);
+    if (!p)
         return err ? err->code : SL_ENOMEM;
-    HeatPanel *p = &b->panels[b->npanels++];
-    circuit_panel(b, p, term, data, rows, cols);
-    if (term == 3 && !(p->masked = pos_pos_mask(b, rows, cols, err)))
-        return SL_ENOMEM;
-    p->cell_w = p->cell_h = cell_for(rows, cols);
-    p->hi = heat_range(data, p->masked, (size_t)rows * cols);
+    p->cell_w = p->cell_h = cell_for(p->rows, p->cols);
+    p->hi = heat_range(p->data, p->masked, (size_t)p->rows * p->cols);
     p->lo = -p->hi;
     p->title = term == 3 ? "unscaled, as the notebook plots it (grey: masked, a key after its query)"
                          : "unscaled, as the notebook plots it";
@@ -393,15 +398,12 @@ static int view_facet(Build *b, SlError *err)
 {
     float range = 0;
     for (int t = 0; t < 4; t++) {
-        int rows, cols;
-        float *data = circuit_copy(b, qk_kinds[t], &rows, &cols, err);
-        if (!data)
+        HeatPanel *p = qk_panel(b, t, err);
+        if (!p)
             return err ? err->code : SL_ENOMEM;
-        HeatPanel *p = &b->panels[b->npanels++];
-        circuit_panel(b, p, t, data, rows, cols);
-        if (t == 3 && !(p->masked = pos_pos_mask(b, rows, cols, err)))
-            return SL_ENOMEM;
-        range = fmaxf(range, heat_range(data, p->masked, (size_t)rows * cols));
+        range = fmaxf(range, heat_range(p->data, p->masked, (size_t)p->rows * p->cols));
+        /* one cell size for all four, so that the panels line up as the
+         * blocks of the combined matrix do */
         p->cell_w = p->cell_h = cell_for(b->V + b->T, b->V + b->T) * 1.4;
         snprintf(b->panel_titles[t], sizeof b->panel_titles[t], "%s  %s", qk_term_names[t], qk_formulas[t]);
         p->title = b->panel_titles[t];
