@@ -4,6 +4,7 @@
 #define SORTLENS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -31,6 +32,33 @@ const char *cli_default_model_path(SlError *err);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 Model *cli_load_model(const char *path);
+/* The same for a run directory (a training run's snapshots, sortlens/run.h):
+ * its last snapshot, or with step >= 0 the last one at or before step (said
+ * on stderr when not exactly there); step >= 0 with a model file is an
+ * error.  cli_model_file gives the file's path (malloc'ed; NULL after the
+ * message). */
+Model *cli_load_model_at(const char *path, long step);
+char *cli_model_file(const char *path, long step);
+/* explain's JSON object for model m at path (cmd_explain.c), and how it is
+ * written; NULL when memory runs out. */
+struct SlExplain;
+json_t *cli_explain_json(const char *path, const Model *m, const struct SlExplain *ex);
+#define CLI_EXPLAIN_JSON_FLAGS (JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10))
+/* `sortlens explain` over every snapshot of a run directory (explain_run.c). */
+int explain_run(const char *dir, long lists, uint64_t seed, bool json);
+/* The columns of explain's headline numbers (the primary head's, and the
+ * clean ablation row's accuracy and loss) in a table: header, then a row. */
+void cli_explain_columns_header(void);
+void cli_explain_columns(const struct SlExplain *ex);
+/* The same for an evaluation's token accuracy, list accuracy and loss. */
+struct EvalResult;
+void cli_eval_columns_header(void);
+void cli_eval_columns(const struct EvalResult *r);
+
+/* --step N, in every command that takes --model: one table row and case. */
+#define CLI_OPT_STEP 0x5350
+#define CLI_STEP_OPTION {"step", required_argument, NULL, CLI_OPT_STEP}
+bool cli_parse_step(const char *text, long *step);
 
 /* Progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct Progress {
@@ -46,13 +74,46 @@ void progress_end(Progress *p);
 /* A ProgressFn (decode.h) adapter whose ctx is a Progress. */
 void progress_callback(void *ctx, long done, long total);
 
-/* Reports a getopt_long failure of subcommand cmd (c is ':' for a missing
- * value, else an unknown option) and returns EXIT_USAGE. */
+/* The one walk over a subcommand's arguments, with getopt_long:
+ *
+ *     static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, ...,
+ *                                           {"help", no_argument, NULL, 'h'}, {0}};
+ *     CliArgs args;
+ *     cli_args_begin(&args, "eval", argc, argv, opts);
+ *     for (int c; (c = cli_args_next(&args, &value)) != CLI_ARG_END;)
+ *         switch (c) { case 'm': ...; case CLI_ARG_POSITIONAL: ...; case CLI_ARG_BAD: return EXIT_USAGE; }
+ *
+ * Options are long ("--steps 5", "--steps=5", unambiguous prefixes) except
+ * -h, which must map to the same val as --help.  Positional arguments come
+ * back in order wherever they stand; after "--", and for a word like "-3"
+ * (a bad list value, not an option), everything is positional.  A bad option
+ * (unknown, ambiguous, missing or unwanted value) is reported as
+ * "sortlens: CMD: ...; try 'sortlens CMD --help'" and comes back as
+ * CLI_ARG_BAD.  argv[first..end-1] are the words the last option or
+ * positional took; name is the option as "--steps" for messages. */
+#include <getopt.h>
+enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
+typedef struct CliArgs {
+    const char *cmd;
+    int argc;
+    char **argv;
+    const struct option *opts;
+    bool dashes;     /* "--" seen */
+    int first, end;  /* argv span of the last option or positional */
+    char name[40];   /* "--steps" */
+} CliArgs;
+void cli_args_begin(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts);
+int cli_args_next(CliArgs *a, const char **value);
+/* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
+int cli_args_unexpected(CliArgs *a, const char *arg);
+/* getopt_long error for commands not yet on CliArgs (generate, mean): to go */
 int cli_getopt_error(const char *cmd, int c, char **argv);
 
 double cli_now(void);   /* monotonic seconds */
 
-/* Parses a non-negative long / a double option value; prints a usage error. */
+/* Parse an option's value (opt is its name, for the message) with the one
+ * integer parser (sortlens/parse_int.h), or as a double; print a usage
+ * error "OPT: ..." and return false when it is not one. */
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out);
 bool cli_parse_double(const char *opt, const char *text, double *out);
 
@@ -66,6 +127,10 @@ int cmd_explain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_mean(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 
 #endif
