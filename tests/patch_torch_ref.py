@@ -116,7 +116,7 @@ def per_head(name):
     return ".attn.hook_" in name
 
 
-def patch_pair(m, pair):
+def patch_pair(m, pair, exact_only=False):
     n = m.n
     clean, corrupt, at = pair["clean"], pair["corrupt"], pair["at"]
     ca, ra = sorted(clean)[at - 1], sorted(corrupt)[at - 1]
@@ -144,7 +144,8 @@ def patch_pair(m, pair):
         return f
 
     lg, _ = m.forward(tr, {name: keep(name) for name in hook_names(m) + ["blocks.0.attn.hook_attn_scores"]})
-    (lg[0, Q, ca] - lg[0, Q, ra]).backward()
+    if not exact_only:
+        (lg[0, Q, ca] - lg[0, Q, ra]).backward()
     for name in hook_names(m):
         g = grads[name].grad
         delta = cc[name] - cr[name]
@@ -166,7 +167,7 @@ def patch_pair(m, pair):
                 lp, _ = m.forward(trb, {name: patch})
             ex_row = [norm((lp[pos, Q, ca] - lp[pos, Q, ra]).item()) for pos in range(T)]
             at_row = []
-            for pos in range(T):
+            for pos in range(0 if exact_only else T):
                 if name.endswith("hook_pattern"):
                     a = (g[:, h, pos, :] * delta[:, h, pos, :]).sum().item()
                 elif per_head(name):
@@ -178,6 +179,8 @@ def patch_pair(m, pair):
             attr.append(at_row)
         results[name] = exact if per_head(name) else exact[0]
         attributions[name] = attr if per_head(name) else attr[0]
+    if exact_only:
+        return results
     # score terms of layer 0
     term_keys = ["token_token", "token_pos", "pos_token", "pos_pos"]
     st = {k: [] for k in term_keys}
@@ -261,6 +264,18 @@ def main():
     m = Model(sd)
     with open(in_path) as f:
         job = json.load(f)
+    if job["mode"] == "time":
+        # seconds of one exact patch of the first pair (score terms and
+        # attribution left out, as sortlens's exact figure), median of repeats
+        import time
+        times = []
+        for _ in range(job.get("repeats", 5)):
+            t0 = time.perf_counter()
+            patch_pair(m, job["pairs"][0], exact_only=True)
+            times.append(time.perf_counter() - t0)
+        with open(out_path, "w") as f:
+            f.write("%.9f\n" % sorted(times)[len(times) // 2])
+        return
     if job["mode"] == "patch":
         out = [patch_pair(m, p) for p in job["pairs"]]
     elif job["mode"] == "attribute":

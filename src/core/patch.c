@@ -106,26 +106,18 @@ static int result_alloc(SlPatchResult *r, int L, int H, int T, bool attribution,
     return 0;
 }
 
-/* The inputs of the query's row; a patch points one of them elsewhere. */
-typedef struct Row {
-    const float *x;         /* [D] resid pre at the query */
-    const float **q;        /* [H] -> [E] */
-    const float **k, **v;   /* [H, Q+1] -> [E] */
-    const float **scores;   /* [H] -> [Q+1] scaled row, or NULL: q . k / sqrt(E) */
-    const float **pattern;  /* [H] -> [Q+1], or NULL: softmax(scores) */
-    const float **z;        /* [H] -> [E], or NULL: pattern . v */
-    const float *attn_out;  /* [D] or NULL: sum_h z_h W_O[h] + b_O */
-    const float *resid;     /* [D] or NULL: x + attn_out */
-} Row;
-
+/* The corrupted query row, in the terms LD is made of: per head h the
+ * scaled scores s_h[k] and the value terms vu_h[k] = v_h[k] . W_O[h] u,
+ * so that LD = x . u + bias + sum_h softmax(s_h) . vu_h.  A patch changes
+ * one head's row (or, for the embeddings, one entry of every head's), and
+ * costs one softmax of Q + 1 entries. */
 typedef struct Patcher {
-    const Model *m;
-    int H, D, E, Q, Vo;
-    float inv_sqrt_e;
-    const float *u;         /* [D] W_U[:, c] - W_U[:, r] */
-    const float *wu;        /* [H, E] W_O[h] u */
-    double bias_ld;         /* b_O . u + b_U[c] - b_U[r] */
-    double *srow, *prow;    /* [Q+1] workspace */
+    int H, Q;
+    double ld_base;          /* LD of the corrupted row */
+    double xu;               /* x[Q] . u of the corrupted run */
+    double *s0, *vu0;        /* [H, Q+1] */
+    double *part0;           /* [H] softmax(s0_h) . vu0_h */
+    double *s, *vu;          /* [Q+1] one row being patched */
 } Patcher;
 
 static double dot_f(const float *a, const float *b, int n)
@@ -136,42 +128,32 @@ static double dot_f(const float *a, const float *b, int n)
     return s;
 }
 
-/* LD of the row. */
-static double row_ld(const Patcher *P, const Row *r)
+/* softmax(s[0..n)) . vu[0..n) */
+static double softmax_dot(const double *s, const double *vu, int n)
 {
-    const int H = P->H, E = P->E, D = P->D, Q = P->Q;
-    if (r->resid)
-        return dot_f(r->resid, P->u, D) + P->bias_ld - dot_f(P->m->params.b_O, P->u, D);
-    double ld = dot_f(r->x, P->u, D) + P->bias_ld;
-    if (r->attn_out)
-        return ld + dot_f(r->attn_out, P->u, D) - dot_f(P->m->params.b_O, P->u, D);
-    for (int h = 0; h < H; h++) {
-        const float *wu = P->wu + (size_t)h * E;
-        if (r->z && r->z[h]) {
-            ld += dot_f(r->z[h], wu, E);
-            continue;
-        }
-        const double *p = P->prow;
-        if (r->pattern && r->pattern[h]) {
-            for (int k = 0; k <= Q; k++)
-                P->prow[k] = r->pattern[h][k];
-        } else {
-            double mx = -INFINITY, sum = 0;
-            for (int k = 0; k <= Q; k++) {
-                P->srow[k] = r->scores && r->scores[h] ? (double)r->scores[h][k]
-                                                       : (double)(float)(dot_f(r->q[h], r->k[(size_t)h * (Q + 1) + k], E) * P->inv_sqrt_e);
-                if (P->srow[k] > mx)
-                    mx = P->srow[k];
-            }
-            for (int k = 0; k <= Q; k++)
-                sum += P->prow[k] = exp(P->srow[k] - mx);
-            for (int k = 0; k <= Q; k++)
-                P->prow[k] /= sum;
-        }
-        for (int k = 0; k <= Q; k++)
-            ld += p[k] * dot_f(r->v[(size_t)h * (Q + 1) + k], wu, E);
+    double mx = s[0], sum = 0, acc = 0;
+    for (int k = 1; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    for (int k = 0; k < n; k++) {
+        double e = exp(s[k] - mx);
+        sum += e;
+        acc += e * vu[k];
     }
-    return ld;
+    return acc / sum;
+}
+
+/* LD with head h's row replaced by (s, vu). */
+static double ld_head(const Patcher *P, int h, const double *s, const double *vu)
+{
+    return P->ld_base - P->part0[h] + softmax_dot(s, vu, P->Q + 1);
+}
+
+/* A copy of head h's corrupted row into P->s, P->vu. */
+static void row_copy(Patcher *P, int h)
+{
+    size_t n = (size_t)P->Q + 1;
+    memcpy(P->s, P->s0 + (size_t)h * n, n * sizeof *P->s);
+    memcpy(P->vu, P->vu0 + (size_t)h * n, n * sizeof *P->vu);
 }
 
 int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlPatchResult *out,
@@ -208,10 +190,10 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     ActCache *cache = cache_new(c, 2, T, err);
     /* workspace: u, wu, rows, pointer tables, score terms, recomputed q/k/v, gradients */
     size_t nf = (size_t)D + (size_t)H * E + 3 * (size_t)H * E + 2 * (size_t)H * 4 * T * T + (size_t)H * QK + 2 * (size_t)D +
-                (size_t)H * E * (2 + 2 * QK) + (size_t)H * QK;
+                (size_t)H * E * (2 + 2 * QK) + (size_t)H * QK + 2 * (size_t)H * D;
     float *ws = malloc(nf * sizeof *ws);
-    double *dws = malloc(2 * QK * sizeof *dws);
-    const float **ptrs = malloc((4 * (size_t)H + 2 * (size_t)H * QK) * sizeof *ptrs);
+    double *dws = malloc((4 * (size_t)H * QK + (size_t)H + 2 * QK) * sizeof *dws);
+    const float **ptrs = malloc(((size_t)H + 2 * (size_t)H * QK) * sizeof *ptrs);
     if (!cache || !ws || !dws || !ptrs) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
         goto done;
@@ -233,9 +215,13 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
         if ((rc = circuit_score_terms(m, h, tokens, T, terms_c + (size_t)h * 4 * T * T, err)) ||
             (rc = circuit_score_terms(m, h, tokens + T, T, terms_r + (size_t)h * 4 * T * T, err)))
             goto done;
-    Patcher P = {.m = m, .H = H, .D = D, .E = E, .Q = Q, .Vo = Vo, .inv_sqrt_e = 1.0f / sqrtf((float)E), .u = u, .wu = wu,
-                 .srow = dws, .prow = dws + QK};
-    P.bias_ld = dot_f(p->b_O, u, D) + (double)p->b_U[ca] - p->b_U[ra];
+    const float inv_sqrt_e = 1.0f / sqrtf((float)E);
+    const double bias_ld = dot_f(p->b_O, u, D) + (double)p->b_U[ca] - p->b_U[ra];
+    Patcher P = {.H = H, .Q = Q, .s0 = dws, .vu0 = dws + (size_t)H * QK, .part0 = dws + 2 * (size_t)H * QK};
+    P.s = P.part0 + H;
+    P.vu = P.s + QK;
+    double *s_new = P.vu + QK, *vu_new = s_new + (size_t)H * QK;   /* [H, Q+1] the embeddings' patches */
+    float *kq = gs + (size_t)H * QK, *vwu = kq + (size_t)H * D;    /* [H, D] W_K[h] q[h] / sqrt(E), W_V[h] wu[h] */
 
     /* the activations of the two runs (b = 0 clean, 1 corrupt) */
     const size_t HE = (size_t)H * E;
@@ -247,12 +233,10 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     out->ld_clean = ld_c, out->ld_corrupt = ld_r;
     const double denom = ld_c - ld_r;
 
-    /* the corrupted row, every pointer at the corrupted run */
-    const float **rq = ptrs, **rscores = rq + H, **rpattern = rscores + H, **rz = rpattern + H;
-    const float **rk = rz + H, **rv = rk + (size_t)H * QK;
+    /* the corrupted run's q (query), k and v (keys) per head */
+    const float **rq = ptrs, **rk = rq + H, **rv = rk + (size_t)H * QK;   /* [H], [H, Q+1], [H, Q+1] -> [E] */
     for (int h = 0; h < H; h++) {
         rq[h] = ACT_QKV(q, 1, Q, h);
-        rscores[h] = rpattern[h] = rz[h] = NULL;
         for (int k = 0; k <= Q; k++) {
             rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
             rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
@@ -260,8 +244,22 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     }
     for (int d = 0; d < D; d++)
         xbuf[d] = ACT_D(embed, 1, Q)[d] + ACT_D(pos_embed, 1, Q)[d];
-    Row base = {.x = xbuf, .q = rq, .k = rk, .v = rv, .scores = rscores, .pattern = rpattern, .z = rz};
-    const double ld_base = row_ld(&P, &base);
+    P.xu = dot_f(xbuf, u, D);
+    P.ld_base = P.xu + bias_ld;
+    for (int h = 0; h < H; h++) {
+        const float *wuh = wu + (size_t)h * E;
+        double *s0 = P.s0 + (size_t)h * QK, *vu0 = P.vu0 + (size_t)h * QK;
+        for (int k = 0; k <= Q; k++) {
+            s0[k] = dot_f(rq[h], rk[(size_t)h * QK + k], E) * inv_sqrt_e;
+            vu0[k] = dot_f(rv[(size_t)h * QK + k], wuh, E);
+        }
+        P.part0[h] = softmax_dot(s0, vu0, (int)QK);
+        P.ld_base += P.part0[h];
+        size_t w = model_head_qkv_offset(c, 0, h);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, inv_sqrt_e, p->W_K + w, E, rq[h], 1, 0.0f, kq + (size_t)h * D, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, 1.0f, p->W_V + w, E, wuh, 1, 0.0f, vwu + (size_t)h * D, 1);
+    }
+    const double ld_base = P.ld_base;
 #define NORM(ld) ((float)(((ld) - ld_base) / denom))
 
     SlPatchHook *hk_embed = &out->hooks[0], *hk_pos = &out->hooks[1];
@@ -271,7 +269,8 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     SlPatchHook *hk_attn_out = &out->hooks[2 + HK_HEAD_KINDS], *hk_resid = &out->hooks[3 + HK_HEAD_KINDS];
 
     /* hook_embed, hook_pos_embed at k: x[k] changes, and with it every
-     * head's k[k], v[k] (and q, x at the query) */
+     * head's s[k] and vu[k] (and at the query q, so the whole score row,
+     * and x . u) */
     float xk[MODEL_MAX_DIM];
     for (int which = 0; which < 2; which++)
         for (int k = 0; k <= Q; k++) {
@@ -279,32 +278,33 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
             const float *po = which == 0 ? ACT_D(pos_embed, 1, k) : ACT_D(pos_embed, 0, k);
             for (int d = 0; d < D; d++)
                 xk[d] = e[d] + po[d];
-            Row r = base;
-            const float *saved_q[MODEL_MAX_HEADS];
+            double ld = k == Q ? dot_f(xk, u, D) + bias_ld : ld_base;
             for (int h = 0; h < H; h++) {
+                const float *wuh = wu + (size_t)h * E;
+                double *sn = s_new + (size_t)h * QK, *vn = vu_new + (size_t)h * QK;
+                memcpy(sn, P.s0 + (size_t)h * QK, QK * sizeof *sn);
+                memcpy(vn, P.vu0 + (size_t)h * QK, QK * sizeof *vn);
+                if (k < Q) {
+                    /* k[k] = x W_K + b_K: s[k] = x . (W_K q) / sqrt(E) + b_K . q / sqrt(E) */
+                    sn[k] = dot_f(xk, kq + (size_t)h * D, D) + dot_f(p->b_K + (size_t)h * E, rq[h], E) * inv_sqrt_e;
+                    vn[k] = dot_f(xk, vwu + (size_t)h * D, D) + dot_f(p->b_V + (size_t)h * E, wuh, E);
+                    ld += softmax_dot(sn, vn, (int)QK) - P.part0[h];
+                    continue;
+                }
                 size_t w = model_head_qkv_offset(c, 0, h);
                 float *kk = kbuf + (size_t)h * E, *vv = vbuf + (size_t)h * E, *qq = qbuf + (size_t)h * E;
                 memcpy(kk, p->b_K + (size_t)h * E, (size_t)E * sizeof *kk);
                 memcpy(vv, p->b_V + (size_t)h * E, (size_t)E * sizeof *vv);
+                memcpy(qq, p->b_Q + (size_t)h * E, (size_t)E * sizeof *qq);
                 cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_K + w, E, xk, 1, 1.0f, kk, 1);
                 cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_V + w, E, xk, 1, 1.0f, vv, 1);
-                rk[(size_t)h * QK + k] = kk;
-                rv[(size_t)h * QK + k] = vv;
-                saved_q[h] = rq[h];
-                if (k == Q) {
-                    memcpy(qq, p->b_Q + (size_t)h * E, (size_t)E * sizeof *qq);
-                    cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_Q + w, E, xk, 1, 1.0f, qq, 1);
-                    rq[h] = qq;
-                }
+                cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_Q + w, E, xk, 1, 1.0f, qq, 1);
+                for (int j = 0; j <= Q; j++)
+                    sn[j] = dot_f(qq, j == Q ? kk : rk[(size_t)h * QK + j], E) * inv_sqrt_e;
+                vn[Q] = dot_f(vv, wuh, E);
+                ld += softmax_dot(sn, vn, (int)QK);
             }
-            if (k == Q)
-                r.x = xk;
-            (which == 0 ? hk_embed : hk_pos)->exact[k] = NORM(row_ld(&P, &r));
-            for (int h = 0; h < H; h++) {
-                rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
-                rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
-                rq[h] = saved_q[h];
-            }
+            (which == 0 ? hk_embed : hk_pos)->exact[k] = NORM(ld);
         }
 
     /* per head: q (the query only), k and v at each key, z and the
@@ -313,48 +313,38 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
         float *row_q = hk[HK_Q]->exact + (size_t)h * T, *row_k = hk[HK_K]->exact + (size_t)h * T;
         float *row_v = hk[HK_V]->exact + (size_t)h * T, *row_z = hk[HK_Z]->exact + (size_t)h * T;
         float *row_p = hk[HK_PATTERN]->exact + (size_t)h * T;
-        rq[h] = ACT_QKV(q, 0, Q, h);
-        row_q[Q] = NORM(row_ld(&P, &base));
-        rq[h] = ACT_QKV(q, 1, Q, h);
-        for (int k = 0; k <= Q; k++) {
-            rk[(size_t)h * QK + k] = ACT_QKV(k, 0, k, h);
-            row_k[k] = NORM(row_ld(&P, &base));
-            rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
-            rv[(size_t)h * QK + k] = ACT_QKV(v, 0, k, h);
-            row_v[k] = NORM(row_ld(&P, &base));
-            rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
-        }
-        rz[h] = ACT_QKV(z, 0, Q, h);
-        row_z[Q] = NORM(row_ld(&P, &base));
-        rz[h] = NULL;
-        rpattern[h] = ACT_ROW(pattern, 0, h);
-        row_p[Q] = NORM(row_ld(&P, &base));
-        rpattern[h] = NULL;
-        /* score terms: the corrupted row (from q . k, as row_ld computes
-         * it) with one term of one key taken from the clean run */
-        float *srow = srows + (size_t)h * QK;
+        const float *wuh = wu + (size_t)h * E, *qc = ACT_QKV(q, 0, Q, h);
+        const double *s0 = P.s0 + (size_t)h * QK, *vu0 = P.vu0 + (size_t)h * QK;
+        row_copy(&P, h);
         for (int k = 0; k <= Q; k++)
-            srow[k] = (float)(dot_f(rq[h], rk[(size_t)h * QK + k], E) * P.inv_sqrt_e);
-        rscores[h] = srow;
+            P.s[k] = dot_f(qc, rk[(size_t)h * QK + k], E) * inv_sqrt_e;
+        row_q[Q] = NORM(ld_head(&P, h, P.s, P.vu));
+        row_copy(&P, h);
+        for (int k = 0; k <= Q; k++) {
+            P.s[k] = dot_f(rq[h], ACT_QKV(k, 0, k, h), E) * inv_sqrt_e;
+            row_k[k] = NORM(ld_head(&P, h, P.s, P.vu));
+            P.s[k] = s0[k];
+            P.vu[k] = dot_f(ACT_QKV(v, 0, k, h), wuh, E);
+            row_v[k] = NORM(ld_head(&P, h, P.s, P.vu));
+            P.vu[k] = vu0[k];
+        }
+        row_z[Q] = NORM(ld_base - P.part0[h] + dot_f(ACT_QKV(z, 0, Q, h), wuh, E));
+        double pv = 0;
+        for (int k = 0; k <= Q; k++)
+            pv += (double)ACT_ROW(pattern, 0, h)[k] * vu0[k];
+        row_p[Q] = NORM(ld_base - P.part0[h] + pv);
+        /* score terms: one term of one key taken from the clean run */
         for (int t = 0; t < 4; t++)
             for (int k = 0; k <= Q; k++) {
                 size_t i = ((size_t)h * 4 + t) * T * T + (size_t)Q * T + k;
-                float keep = srow[k];
-                srow[k] = keep + (terms_c[i] - terms_r[i]) * P.inv_sqrt_e;
-                out->score_terms[((size_t)h * 4 + t) * T + k] = NORM(row_ld(&P, &base));
-                srow[k] = keep;
+                P.s[k] = s0[k] + (double)(terms_c[i] - terms_r[i]) * inv_sqrt_e;
+                out->score_terms[((size_t)h * 4 + t) * T + k] = NORM(ld_head(&P, h, P.s, P.vu));
+                P.s[k] = s0[k];
             }
-        rscores[h] = NULL;
     }
     /* hook_attn_out and hook_resid_post at the query */
-    {
-        Row r = base;
-        r.attn_out = ACT_D(attn_out, 0, Q);
-        hk_attn_out->exact[Q] = NORM(row_ld(&P, &r));
-        r.attn_out = NULL;
-        r.resid = ACT_D(resid_post, 0, Q);
-        hk_resid->exact[Q] = NORM(row_ld(&P, &r));
-    }
+    hk_attn_out->exact[Q] = NORM(P.xu + bias_ld + dot_f(ACT_D(attn_out, 0, Q), u, D) - dot_f(p->b_O, u, D));
+    hk_resid->exact[Q] = NORM(bias_ld + dot_f(ACT_D(resid_post, 0, Q), u, D) - dot_f(p->b_O, u, D));
 
     if (attribution) {
         /* the gradient of LD at the corrupted run, as the row computes it */
@@ -381,12 +371,12 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
                 double s = 0;
                 for (int k = 0; k <= Q; k++)
                     s += (double)gsh[k] * rk[(size_t)h * QK + k][e];
-                gq[(size_t)h * E + e] = (float)(s * P.inv_sqrt_e);
+                gq[(size_t)h * E + e] = (float)(s * inv_sqrt_e);
                 gz[(size_t)h * E + e] = wuh[e];
             }
             for (int k = 0; k <= Q; k++)
                 for (int e = 0; e < E; e++)
-                    gk[((size_t)h * QK + k) * E + e] = gsh[k] * P.inv_sqrt_e * rq[h][e];
+                    gk[((size_t)h * QK + k) * E + e] = gsh[k] * inv_sqrt_e * rq[h][e];
             /* estimates: gradient . (clean - corrupt) */
             float *aq = hk[HK_Q]->attribution + (size_t)h * T, *ak = hk[HK_K]->attribution + (size_t)h * T;
             float *av = hk[HK_V]->attribution + (size_t)h * T, *az = hk[HK_Z]->attribution + (size_t)h * T;
@@ -411,7 +401,7 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
                 for (int k = 0; k <= Q; k++) {
                     size_t i = ((size_t)h * 4 + t) * T * T + (size_t)Q * T + k;
                     out->score_terms_attribution[((size_t)h * 4 + t) * T + k] =
-                        (float)((double)gsh[k] * (terms_c[i] - terms_r[i]) * P.inv_sqrt_e / denom);
+                        (float)((double)gsh[k] * (terms_c[i] - terms_r[i]) * inv_sqrt_e / denom);
                 }
         }
         /* the residual stream entering the block, at each key k:
