@@ -295,8 +295,12 @@ START_TEST(test_hooks_equal_intervention)
         ck_assert(!sl_ablation_run_hooked(viaiv));
         ck_assert(sl_ablation_run_hooked(viahooks));
         EvalResult r1, r2;
-        ck_assert_int_eq(sl_ablation_eval(viaiv, lists, 3, &r1, NULL, NULL, &err), 0);
-        ck_assert_msg(sl_ablation_eval(viahooks, lists, 3, &r2, NULL, NULL, &err) == 0, "%s", err.message);
+        SlStressSource s1, s2;
+        SlListSource src1, src2;
+        ck_assert_int_eq(sl_stress_source(&s1, &m->cfg, SL_STRESS_UNIFORM, lists, 3, &src1, &err), 0);
+        ck_assert_int_eq(sl_stress_source(&s2, &m->cfg, SL_STRESS_UNIFORM, lists, 3, &src2, &err), 0);
+        ck_assert_int_eq(sl_ablation_eval(viaiv, &src1, &r1, NULL, NULL, NULL, &err), 0);
+        ck_assert_msg(sl_ablation_eval(viahooks, &src2, &r2, NULL, NULL, NULL, &err) == 0, "%s", err.message);
         ck_assert_msg(fabs(r1.token_accuracy - r2.token_accuracy) <= 1.0 / (lists * 10) + 1e-12 &&
                           fabs(r1.list_accuracy - r2.list_accuracy) <= 1.0 / lists + 1e-12 &&
                           fabs(r1.loss - r2.loss) <= 1e-4 * fmax(1, r1.loss),
@@ -349,14 +353,17 @@ START_TEST(test_head_ablations_match_pytorch)
         SlAblationRun *run = sl_ablation_run_new(m, &a, 5, false, &err);
         ck_assert_msg(run, "%s", err.message);
         EvalResult r;
-        ck_assert_msg(sl_ablation_eval(run, lists, 11, &r, NULL, NULL, &err) == 0, "%s", err.message);
+        SlStressSource ss;
+        SlListSource src;
+        ck_assert_int_eq(sl_stress_source(&ss, c, SL_STRESS_UNIFORM, lists, 11, &src, &err), 0);
+        ck_assert_msg(sl_ablation_eval(run, &src, &r, NULL, NULL, NULL, &err) == 0, "%s", err.message);
         sl_ablation_run_free(run);
         json_t *job = json_pack("{s:s, s:s, s:i, s:i, s:o}", "mode", "ablate", "kind", kinds[k], "layer", 0, "head", 0,
                                 "lists", lists_json(c, lists, 11));
         if (k == 1)
             json_object_set_new(job, "mean_lists", lists_json(c, SL_ABLATION_MEAN_LISTS, SL_ABLATION_MEAN_SEED));
         if (k == 2)
-            json_object_set_new(job, "resample_lists", lists_json(c, lists, 5));
+            json_object_set_new(job, "resample_lists", lists_json(c, lists, 5 ^ SL_ABLATION_RESAMPLE_STREAM));
         char in[] = "/tmp/sortlens-ablate-in-XXXXXX", out[] = "/tmp/sortlens-ablate-out-XXXXXX";
         int fi = mkstemp(in), fo = mkstemp(out);
         ck_assert(fi >= 0 && fo >= 0);
@@ -366,8 +373,8 @@ START_TEST(test_head_ablations_match_pytorch)
         fclose(f);
         json_decref(job);
         char cmd[8192];
-        const char *src = getenv("SORTLENS_SOURCE");
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/patch_torch_ref.py' '%s' '%s' '%s'", src ? src : "..", path,
+        const char *source_dir = getenv("SORTLENS_SOURCE");
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/patch_torch_ref.py' '%s' '%s' '%s'", source_dir ? source_dir : "..", path,
                  in, out);
         ck_assert_int_eq(system(cmd), 0);
         json_t *ref = json_load_file(out, 0, NULL);

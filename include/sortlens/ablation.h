@@ -40,6 +40,7 @@
 #define SL_ABLATION_MEAN_LISTS 1000   /* lists behind mean:head:L.H */
 #define SL_ABLATION_MEAN_SEED 12345   /* their seed (eval's default lists use seed 1) */
 #define SL_ABLATION_TEXT_MAX 1024     /* the longest formatted spec list */
+#define SL_ABLATION_RESAMPLE_STREAM 0x726573616d706c65ULL   /* "resample": see sl_ablation_run_new */
 
 typedef enum {
     SL_ABLATE_QK,             /* qk:TERM */
@@ -105,6 +106,7 @@ int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, flo
 /* ---- running an ablation ------------------------------------------------ */
 
 #include "sortlens/decode.h"
+#include "sortlens/population.h"
 
 /* An ablation prepared for one model: the Intervention when it expresses
  * the whole list, else the hooks and what they need (per-position means,
@@ -112,7 +114,9 @@ int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, flo
 typedef struct SlAblationRun SlAblationRun;
 
 /* resample_seed: the other lists of resample:head:L.H are drawn in order
- * from Rng(resample_seed), one per list run (task_random_list).
+ * from Rng(resample_seed ^ SL_ABLATION_RESAMPLE_STREAM), one per list run
+ * (task_random_list): a stream of its own, so that the same number as the
+ * lists' seed still draws other lists.
  * force_hooks: take the hook path even when the Intervention would do
  * (for tests that check one against the other). */
 SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t resample_seed, bool force_hooks,
@@ -135,10 +139,10 @@ int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCa
 int sl_ablation_predict(SlAblationRun *r, const int *values /* [B, n] */, int B, int *teacher_forced, int *greedy,
                         int *greedy_tokens /* [B, n_ctx] or NULL */, ActCache *cache, SlError *err);
 
-/* decode_eval under the ablation: the same lists (Rng(seed), in order),
- * the same figures.  Through decode_eval itself when the Intervention
- * expresses the list. */
-int sl_ablation_eval(SlAblationRun *r, long lists, uint64_t seed, EvalResult *res, ProgressFn progress,
+/* sl_population_eval under the ablation: every list of src, the same
+ * figures and breakdowns (bd may be NULL).  Through sl_population_eval
+ * itself when the Intervention expresses the list. */
+int sl_ablation_eval(SlAblationRun *r, SlListSource *src, EvalResult *res, SlBreakdown *bd, ProgressFn progress,
                      void *progress_ctx, SlError *err);
 
 #endif

@@ -164,7 +164,7 @@ SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t
     }
     r->m = m;
     r->a = *a;
-    rng_seed(&r->resample_rng, resample_seed);
+    rng_seed(&r->resample_rng, resample_seed ^ SL_ABLATION_RESAMPLE_STREAM);
     bool needs_mean = sl_ablation_needs_mean(a);
     r->mean_q = calloc((size_t)H * E, sizeof *r->mean_q);
     r->mean_layer = calloc((size_t)L, sizeof *r->mean_layer);
@@ -342,65 +342,70 @@ done:
     return rc;
 }
 
-int sl_ablation_eval(SlAblationRun *r, long lists, uint64_t seed, EvalResult *res, ProgressFn progress,
+int sl_ablation_eval(SlAblationRun *r, SlListSource *src, EvalResult *res, SlBreakdown *bd, ProgressFn progress,
                      void *progress_ctx, SlError *err)
 {
     if (!r->hooked)
-        return decode_eval(r->m, lists, seed, &r->iv, res, progress, progress_ctx, err);
+        return sl_population_eval(r->m, &r->iv, src, res, bd, progress, progress_ctx, err);
     const ModelConfig *c = &r->m->cfg;
     const int n = c->list_len, T = c->n_ctx;
-    if (lists < 1)
-        return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
     enum { BATCH = 256 };
-    const int cap = lists < BATCH ? (int)lists : BATCH;
     int rc = 0;
-    ActCache *cache = cache_new(c, cap, T, err);
-    int *values = malloc((size_t)cap * n * sizeof *values), *tf = malloc((size_t)cap * n * sizeof *tf);
-    int *gr = malloc((size_t)cap * n * sizeof *gr), *tokens = malloc((size_t)cap * T * sizeof *tokens);
+    ActCache *cache = cache_new(c, BATCH, T, err);
+    int *values = malloc((size_t)BATCH * n * sizeof *values), *tf = malloc((size_t)BATCH * n * sizeof *tf);
+    int *tokens = malloc((size_t)BATCH * T * sizeof *tokens);
     long *right_at = calloc((size_t)n, sizeof *right_at);
-    if (!cache || !values || !tf || !gr || !tokens || !right_at) {
+    if (!cache || !values || !tf || !tokens || !right_at) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
     memset(res, 0, sizeof *res);
-    Rng rng;
-    rng_seed(&rng, seed);
-    long tokens_right = 0, lists_right = 0;
+    if (bd)
+        sl_breakdown_init(bd, n);
+    long tokens_right = 0, lists_right = 0, lists = 0;
     double loss = 0;
-    for (long done_lists = 0; done_lists < lists;) {
-        int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
-        for (int b = 0; b < B; b++)
-            task_random_list(c, &rng, values + (size_t)b * n);
-        /* teacher-forced (with the loss from its logits), then greedy on
-         * the same lists (and the same resampled ones) */
+    for (;;) {
+        long got = src->read(src->ctx, values, BATCH, err);
+        if (got < 0) {
+            rc = (int)got;
+            goto done;
+        }
+        if (got == 0)
+            break;
+        const int B = (int)got;
+        /* teacher-forced, with the loss from its logits.  Greedy decoding
+         * needs no forward of its own: every ablation here is causal (what
+         * a query sees depends on positions up to it only), so greedy
+         * decoding follows the true prefix, and predicts what teacher
+         * forcing does, up to its first mistake; the list is wrong from
+         * there on whatever comes after (decode.h, SlListOutcome). */
         if ((rc = sl_ablation_predict(r, values, B, tf, NULL, NULL, cache, err)))
             goto done;
         for (int b = 0; b < B; b++)
             task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
         loss += decode_loss(c, cache, tokens) * B;
-        {
-            bool saved = r->resample;
-            r->resample = false;   /* sl_ablation_predict's first forward would draw again */
-            rc = sl_ablation_predict(r, values, B, NULL, gr, NULL, cache, err);
-            r->resample = saved;
-            if (rc)
-                goto done;
-        }
         for (int b = 0; b < B; b++) {
-            int sorted[MODEL_MAX_CTX];
-            task_sort_values(n, values + (size_t)b * n, sorted);
-            bool all = true;
+            const int *want = tokens + (size_t)b * T + n + 2;   /* the sorted list */
+            SlListOutcome o = {.tokens_right = 0, .first_wrong = -1};
             for (int i = 0; i < n; i++) {
-                bool ok = tf[(size_t)b * n + i] == sorted[i];
-                tokens_right += ok;
+                bool ok = tf[(size_t)b * n + i] == want[i];
+                o.tokens_right += ok;
                 right_at[i] += ok;
-                all &= gr[(size_t)b * n + i] == sorted[i];
+                if (o.first_wrong < 0 && !ok)
+                    o.first_wrong = i;
             }
-            lists_right += all;
+            tokens_right += o.tokens_right;
+            lists_right += o.first_wrong < 0;
+            if (bd)
+                sl_breakdown_add(bd, values + (size_t)b * n, &o);
         }
-        done_lists += B;
+        lists += B;
         if (progress)
-            progress(progress_ctx, done_lists, lists);
+            progress(progress_ctx, lists, src->total);
+    }
+    if (lists == 0) {
+        rc = sl_error_set(err, SL_EINVAL, "no lists to evaluate");
+        goto done;
     }
     res->lists = lists;
     res->token_accuracy = (double)tokens_right / ((double)lists * n);
@@ -411,7 +416,6 @@ int sl_ablation_eval(SlAblationRun *r, long lists, uint64_t seed, EvalResult *re
 done:
     free(right_at);
     free(tokens);
-    free(gr);
     free(tf);
     free(values);
     cache_free(cache);
