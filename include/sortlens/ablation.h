@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "sortlens/forward.h"
+#include "sortlens/hooks.h"
 #include "sortlens/model.h"
 
 #define SL_ABLATION_MAX 32            /* specs in one list */
@@ -131,6 +132,15 @@ bool sl_ablation_run_hooked(const SlAblationRun *r);
  * false: the same lists again, e.g. the next greedy step). */
 int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, bool next_lists,
                         SlError *err);
+
+/* The same with more hooks, run after the ablation's own at each point
+ * (patching: a patch has the last word).  Always the hook path; the
+ * resampled lists are not drawn again. */
+int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, const SlHook *extra,
+                             int n_extra, SlError *err);
+/* r is NULL or runs no ablation at all; r resamples some head. */
+bool sl_ablation_run_is_none(const SlAblationRun *r);
+bool sl_ablation_run_resamples(const SlAblationRun *r);
 
 /* Teacher-forced argmax [B, n] and greedy predictions [B, n] (either may be
  * NULL) of B lists under the ablation; the cache then holds the forward

@@ -286,6 +286,27 @@ int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCa
     return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, FORWARD_GENERAL, &r->set, err);
 }
 
+int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, const SlHook *extra,
+                             int n_extra, SlError *err)
+{
+    enum { MAX = 16 };
+    SlHook all[MAX];
+    int na = 0;
+    if (r->hooked)
+        for (int i = 0; i < r->set.n; i++)
+            all[na++] = r->hooks[i];
+    if (na + n_extra > MAX)
+        return sl_error_set(err, SL_EINVAL, "too many hooks (%d)", na + n_extra);
+    memcpy(all + na, extra, (size_t)n_extra * sizeof *extra);
+    SlHooks set = {all, na + n_extra};
+    r->tokens = tokens;
+    r->T_run = T;
+    return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, FORWARD_GENERAL, &set, err);
+}
+
+bool sl_ablation_run_is_none(const SlAblationRun *r) { return !r || r->a.count == 0; }
+bool sl_ablation_run_resamples(const SlAblationRun *r) { return r && r->resample; }
+
 int sl_ablation_predict(SlAblationRun *r, const int *values, int B, int *teacher_forced, int *greedy,
                         int *greedy_tokens, ActCache *cache, SlError *err)
 {

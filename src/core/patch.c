@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/circuits.h"
+#include "sortlens/hooks.h"
 #include "sortlens/forward.h"
 #include "sortlens/task.h"
 
@@ -156,28 +158,33 @@ static void row_copy(Patcher *P, int h)
     memcpy(P->vu, P->vu0 + (size_t)h * n, n * sizeof *P->vu);
 }
 
-int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlPatchResult *out,
-             SlError *err)
+/* The pair's answers at K and the query; SL_EINVAL when the metric is
+ * undefined.  *at 0: the default. */
+static int patch_setup(const ModelConfig *c, const int *clean, const int *corrupt, int *at, int *ca, int *ra, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
-    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
     const int n = c->list_len;
-    memset(out, 0, sizeof *out);
-    if (L != 1)
-        return sl_error_set(err, SL_EINVAL, "patching a model of %d layers needs the forward's hook API, which this build "
-                            "does not have yet; it patches one-layer models", L);
-    if (at == 0 && sl_patch_default_at(c, clean, corrupt, &at, err))
+    if (*at == 0 && sl_patch_default_at(c, clean, corrupt, at, err))
         return SL_EINVAL;
-    if (at < 1 || at > n)
-        return sl_error_set(err, SL_EINVAL, "--at %d: the positions that predict b_1..b_%d are 1..%d", at, n, n);
+    if (*at < 1 || *at > n)
+        return sl_error_set(err, SL_EINVAL, "--at %d: the positions that predict b_1..b_%d are 1..%d", *at, n, n);
     int sc[MODEL_MAX_CTX], sr[MODEL_MAX_CTX];
     task_sort_values(n, clean, sc);
     task_sort_values(n, corrupt, sr);
-    const int ca = sc[at - 1], ra = sr[at - 1], Q = n + at;
-    if (ca == ra)
+    *ca = sc[*at - 1], *ra = sr[*at - 1];
+    if (*ca == *ra)
         return sl_error_set(err, SL_EINVAL, "--at %d: both lists put %d at b_%d, so the logit difference is 0 in both runs "
-                            "and cannot be normalised; pick a position where the sorted lists differ", at, ca, at);
+                            "and cannot be normalised; pick a position where the sorted lists differ", *at, *ca, *at);
+    return 0;
+}
 
+/* The one-layer path without ablation: exact recomputation of the query's
+ * row from the two runs' caches (see the top of this file). */
+static int patch_rows(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, bool attribution,
+                      SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    const int n = c->list_len, Q = n + at;
     int rc = result_alloc(out, L, H, T, attribution, err);
     if (rc)
         return rc;
@@ -449,5 +456,176 @@ done:
     cache_free(cache);
     if (rc)
         sl_patch_result_free(out);
+    return rc;
+}
+
+/* ---- any model, any ablation: batched forwards with hooks ---------------- */
+
+/* One patched run: the activation `hook` of `layer` (head, position) taken
+ * from the clean run, or (hook -1) QK score term `term` of `head` at source
+ * `pos`, layer 0.  Its result goes to *slot. */
+typedef struct PatchJob {
+    int hook, layer, head, pos, term;
+    float *slot;
+} PatchJob;
+
+typedef struct PatchCtx {
+    const PatchJob *jobs;   /* the jobs of this batch, in batch order */
+    const ActCache *clean;  /* the clean run (B = 1, T the same) */
+    const float *dterm;     /* [H, 4, n_ctx] (clean - corrupt) term of the query, scaled */
+    int Q, NT;
+} PatchCtx;
+
+static int patch_hook(void *ctx, int hook_id, int layer, int head, float *act, const int64_t *shape, SlError *err)
+{
+    (void)head;
+    PatchCtx *pc = ctx;
+    const int B = (int)shape[0];
+    char name[64];
+    if (hook_id == SL_HOOK_ATTN_SCORES) {
+        const int H = (int)shape[1], T = (int)shape[2];
+        for (int b = 0; b < B; b++) {
+            const PatchJob *j = &pc->jobs[b];
+            if (j->hook == -1 && layer == 0)
+                act[(((size_t)b * H + j->head) * T + pc->Q) * T + j->pos] += pc->dterm[((size_t)j->head * 4 + j->term) * pc->NT + j->pos];
+        }
+        return 0;
+    }
+    if (!sl_hook_name((SlHookId)hook_id, layer, name, sizeof name))
+        return sl_error_set(err, SL_EINVAL, "patching: unknown hook %d", hook_id);
+    const float *src = cache_get(pc->clean, name, NULL, NULL);
+    if (!src)
+        return sl_error_set(err, SL_EINVAL, "patching: the clean run has no %s", name);
+    for (int b = 0; b < B; b++) {
+        const PatchJob *j = &pc->jobs[b];
+        if (j->hook != hook_id || (j->layer != layer && j->layer >= 0))
+            continue;
+        if (hook_id == SL_HOOK_PATTERN) {   /* [B, H, T, T]: the query row of j->pos */
+            const int H = (int)shape[1], T = (int)shape[2];
+            memcpy(act + (((size_t)b * H + j->head) * T + j->pos) * T, src + ((size_t)j->head * T + j->pos) * T,
+                   (size_t)T * sizeof *act);
+        } else if (j->head >= 0) {          /* [B, T, H, E] */
+            const int T = (int)shape[1], H = (int)shape[2], E = (int)shape[3];
+            memcpy(act + (((size_t)b * T + j->pos) * H + j->head) * E, src + ((size_t)j->pos * H + j->head) * E,
+                   (size_t)E * sizeof *act);
+        } else {                            /* [B, T, D] */
+            const int T = (int)shape[1], D = (int)shape[2];
+            memcpy(act + ((size_t)b * T + j->pos) * D, src + (size_t)j->pos * D, (size_t)D * sizeof *act);
+        }
+    }
+    return 0;
+}
+
+static int patch_hooked(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, SlAblationRun *run,
+                        SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, NT = c->n_ctx, Vo = c->d_vocab_out, n = c->list_len, Q = n + at;
+    const int T = Q + 1;   /* later positions change nothing at the query */
+    int rc = result_alloc(out, L, H, NT, false, err);
+    if (rc)
+        return rc;
+    out->at = at, out->query = Q, out->clean_answer = ca, out->corrupt_answer = ra;
+    enum { BATCH = 128 };
+    const size_t max_jobs = (size_t)T * (2 + (size_t)L * (5 * H + 2) + 4 * (size_t)H);
+    PatchJob *jobs = malloc(max_jobs * sizeof *jobs);
+    int *tok_c = malloc((size_t)NT * sizeof *tok_c), *tok_r = malloc((size_t)NT * sizeof *tok_r);
+    int *batch_tokens = malloc((size_t)BATCH * T * sizeof *batch_tokens);
+    float *terms = malloc(2 * (size_t)4 * NT * NT * sizeof *terms), *dterm = malloc((size_t)H * 4 * NT * sizeof *dterm);
+    ActCache *cc = cache_new(c, 1, T, err), *cr = cc ? cache_new(c, 1, T, err) : NULL;
+    ActCache *cb = cr ? cache_new(c, BATCH, T, err) : NULL;
+    if (!jobs || !tok_c || !tok_r || !batch_tokens || !terms || !dterm || !cb) {
+        rc = cb || !cr ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
+        goto done;
+    }
+    task_make_tokens(c, clean, tok_c);
+    task_make_tokens(c, corrupt, tok_r);
+    if ((rc = sl_ablation_forward(run, tok_c, 1, T, cc, true, err)) || (rc = sl_ablation_forward(run, tok_r, 1, T, cr, false, err)))
+        goto done;
+    const double ld_c = (double)cc->logits[(size_t)Q * Vo + ca] - cc->logits[(size_t)Q * Vo + ra];
+    const double ld_r = (double)cr->logits[(size_t)Q * Vo + ca] - cr->logits[(size_t)Q * Vo + ra];
+    out->ld_clean = ld_c, out->ld_corrupt = ld_r;
+    /* the score terms of the query, clean minus corrupt, scaled as the scores */
+    const float inv = 1.0f / sqrtf((float)c->d_head);
+    for (int h = 0; h < H; h++) {
+        if ((rc = circuit_score_terms(m, h, tok_c, NT, terms, err)) ||
+            (rc = circuit_score_terms(m, h, tok_r, NT, terms + (size_t)4 * NT * NT, err)))
+            goto done;
+        for (int t = 0; t < 4; t++)
+            for (int s = 0; s < NT; s++) {
+                size_t i = (size_t)t * NT * NT + (size_t)Q * NT + s;
+                dterm[((size_t)h * 4 + t) * NT + s] = (terms[(size_t)4 * NT * NT + i] * -1.0f + terms[i]) * inv;
+            }
+    }
+    /* the jobs, every hook at every position up to the query */
+    size_t nj = 0;
+    for (int i = 0; i < out->n_hooks; i++) {
+        SlPatchHook *hk = &out->hooks[i];
+        SlHookId id;
+        int layer;
+        if ((rc = sl_hook_parse(hk->name, L, &id, &layer, err)))
+            goto done;
+        for (int h = 0; h < (hk->heads ? hk->heads : 1); h++)
+            for (int p = 0; p <= Q; p++)
+                jobs[nj++] = (PatchJob){(int)id, hk->layer, hk->heads ? h : -1, p, 0, hk->exact + (size_t)h * NT + p};
+    }
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < 4; t++)
+            for (int p = 0; p <= Q; p++)
+                jobs[nj++] = (PatchJob){-1, 0, h, p, t, out->score_terms + ((size_t)h * 4 + t) * NT + p};
+    PatchCtx pc = {.clean = cc, .dterm = dterm, .Q = Q, .NT = NT};
+    static const SlHookId points[] = {SL_HOOK_EMBED, SL_HOOK_POS_EMBED, SL_HOOK_Q,       SL_HOOK_K,        SL_HOOK_V,
+                                      SL_HOOK_ATTN_SCORES, SL_HOOK_PATTERN, SL_HOOK_Z, SL_HOOK_ATTN_OUT, SL_HOOK_RESID_POST};
+    SlHook hooks[sizeof points / sizeof points[0]];
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+        hooks[i] = (SlHook){points[i], -1, patch_hook, &pc};
+    for (size_t j0 = 0; j0 < nj; j0 += BATCH) {
+        const int B = nj - j0 < BATCH ? (int)(nj - j0) : BATCH;
+        for (int b = 0; b < B; b++)
+            memcpy(batch_tokens + (size_t)b * T, tok_r, (size_t)T * sizeof *batch_tokens);
+        pc.jobs = jobs + j0;
+        if ((rc = sl_ablation_forward_with(run, batch_tokens, B, T, cb, hooks, (int)(sizeof hooks / sizeof hooks[0]), err)))
+            goto done;
+        for (int b = 0; b < B; b++) {
+            const float *lg = cb->logits + ((size_t)b * T + Q) * Vo;
+            *jobs[j0 + b].slot = (float)((((double)lg[ca] - lg[ra]) - ld_r) / (ld_c - ld_r));
+        }
+    }
+done:
+    cache_free(cb);
+    cache_free(cr);
+    cache_free(cc);
+    free(dterm);
+    free(terms);
+    free(batch_tokens);
+    free(tok_r);
+    free(tok_c);
+    free(jobs);
+    if (rc)
+        sl_patch_result_free(out);
+    return rc;
+}
+
+int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlAblationRun *run,
+             bool force_hooks, SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    int ca, ra, rc = patch_setup(c, clean, corrupt, &at, &ca, &ra, err);
+    if (rc)
+        return rc;
+    if (c->n_layers == 1 && sl_ablation_run_is_none(run) && !force_hooks)
+        return patch_rows(m, clean, corrupt, at, ca, ra, attribution, out, err);
+    if (attribution)
+        return sl_error_set(err, SL_EINVAL, "--attribution: the gradient is worked out for one-layer models without "
+                            "ablations; this %s", c->n_layers > 1 ? "model has more layers" : "run has an ablation");
+    if (run && sl_ablation_run_resamples(run))
+        return sl_error_set(err, SL_EINVAL, "--ablate resample:head:L.H: patching compares two runs of fixed lists; "
+                            "resampling would give them different other lists");
+    SlAblationRun *own = run ? NULL : sl_ablation_run_new(m, &(SlAblation){0}, 0, true, err);
+    if (!run && !own)
+        return err ? err->code : SL_ENOMEM;
+    rc = patch_hooked(m, clean, corrupt, at, ca, ra, run ? run : own, out, err);
+    sl_ablation_run_free(own);
     return rc;
 }

@@ -52,7 +52,7 @@ int main(int argc, char **argv)
         SlPatchResult res;
         double t0 = now();
         for (int i = 0; i < ITERS; i++) {
-            if (sl_patch(m, clean, corrupt, 0, false, &res, &err)) {
+            if (sl_patch(m, clean, corrupt, 0, false, NULL, false, &res, &err)) {
                 fprintf(stderr, "%s\n", err.message);
                 return 1;
             }
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         }
         double t1 = now();
         for (int i = 0; i < ITERS; i++) {
-            sl_patch(m, clean, corrupt, 0, true, &res, &err);
+            sl_patch(m, clean, corrupt, 0, true, NULL, false, &res, &err);
             sl_patch_result_free(&res);
         }
         double t2 = now();
