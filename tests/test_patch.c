@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/attribution.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/decode.h"
@@ -466,6 +467,57 @@ START_TEST(test_patch_multi_layer_matches_pytorch)
 }
 END_TEST
 
+/* patch --ablate: both runs under head 1.0 zeroed (hooks), against
+ * PyTorch with the same hook composed before each patch. */
+START_TEST(test_patch_ablated_matches_pytorch)
+{
+    if (!have_torch()) {
+        printf("SKIP test_patch_ablated_matches_pytorch: no /usr/bin/python3 with torch\n");
+        return;
+    }
+    const char *path = testdata_path("multi_2l2h.pt");
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m, "%s", err.message);
+    const ModelConfig *c = &m->cfg;
+    SlAblation abl;
+    ck_assert_int_eq(sl_ablation_parse("head:1.0", c, &abl, &err), 0);
+    SlAblationRun *run = sl_ablation_run_new(m, &abl, 1, true, &err);
+    ck_assert_msg(run, "%s", err.message);
+    int clean[5] = {3, 17, 9, 9, 0}, corrupt[5] = {3, 17, 10, 9, 0};
+    SlPatchResult res, plain;
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, run, false, &res, &err), 0);
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, NULL, false, &plain, &err), 0);
+    json_t *pair = json_pack("{s:[iiiii], s:[iiiii], s:i}", "clean", 3, 17, 9, 9, 0, "corrupt", 3, 17, 10, 9, 0, "at", res.at);
+    json_t *ref = run_reference(path, json_pack("{s:s, s:[o], s:{s:s, s:i, s:i}}", "mode", "patch", "pairs", pair, "ablate",
+                                                "kind", "zero", "layer", 1, "head", 0));
+    json_t *r = json_array_get(ref, 0), *rr = json_object_get(r, "results");
+    double scale = fmax(1, json_max_abs(rr)), worst = 0, moved = 0;
+    ck_assert_msg(fabs(res.ld_clean - json_number_value(json_object_get(r, "ld_clean"))) <= 1e-4 * fmax(1, fabs(res.ld_clean)),
+                  "ld_clean %g", res.ld_clean);
+    for (int i = 0; i < res.n_hooks; i++) {
+        const SlPatchHook *h = &res.hooks[i];
+        worst = fmax(worst, cmp_array(h->exact, json_object_get(rr, h->name), h->heads, res.T, 1e-4 * scale, h->name, 0) / scale);
+        for (int j = 0; j < (h->heads ? h->heads : 1) * res.T; j++)
+            moved = fmax(moved, fabs(h->exact[j] - plain.hooks[i].exact[j]));
+    }
+    printf("patch --ablate head:1.0 of the 2-layer model vs PyTorch: max error %.3g of the scale; it moves results by up "
+           "to %.3g\n", worst, moved);
+    ck_assert(moved > 1e-2);   /* the ablation changed what was measured */
+    sl_patch_result_free(&res);
+    sl_patch_result_free(&plain);
+    /* resampling is refused */
+    sl_ablation_run_free(run);
+    ck_assert_int_eq(sl_ablation_parse("resample:head:1.0", c, &abl, &err), 0);
+    run = sl_ablation_run_new(m, &abl, 1, true, &err);
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, run, false, &res, &err), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "resampling"));
+    sl_ablation_run_free(run);
+    json_decref(ref);
+    model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("patch");
@@ -475,6 +527,7 @@ int main(void)
     tcase_add_test(tc, test_attribute_matches_pytorch);
     tcase_add_test(tc, test_patch_fixed_points);
     tcase_add_test(tc, test_patch_multi_layer_matches_pytorch);
+    tcase_add_test(tc, test_patch_ablated_matches_pytorch);
     tcase_add_test(tc, test_patch_refusals);
     tcase_add_test(tc, test_cli_patch_json_and_csv);
     suite_add_tcase(s, tc);
