@@ -15,8 +15,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens eval [--model PATH] [--lists N] [--seed S | --input FILE] [--ablate SPEC]\n"
-            "                     [--resample-seed S] [--json]\n"
+            "usage: sortlens eval [--model PATH [--step N]] [--lists N] [--seed S | --input FILE]\n"
+            "                     [--ablate SPEC] [--resample-seed S] [--json]\n"
             "\n"
             "Evaluate the model on N fresh random lists drawn as in training (n values\n"
             "uniform in 0..d_vocab_out-1, with replacement; the same seed gives the same\n"
@@ -36,7 +36,9 @@ static void usage(FILE *out)
             "A progress bar is drawn on standard error when it is a terminal.\n"
             "\n"
             "options:\n"
-            "  --model PATH  a .pt or .safetensors checkpoint (default: the bundled model)\n"
+            "  --model PATH  a .pt or .safetensors checkpoint, or a run directory (its last\n"
+            "                snapshot); default: the bundled model\n"
+            "  --step N      of a run, the last snapshot at or before step N\n"
             "  --lists N     how many lists (default %d)\n"
             "  --seed S      seed of the random lists (default %d)\n"
             "  --input FILE  evaluate the lists in FILE ('-': standard input), one per line\n"
@@ -113,6 +115,7 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 int cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *input = NULL, *ablate = NULL;
+    long step = -1;   /* of a run directory */
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
     bool lists_given = false, seed_given = false;
     bool json = false;
@@ -127,9 +130,9 @@ int cmd_eval(int argc, char **argv)
             json = true;
             continue;
         }
-        const char *opts[] = {"--model", "--lists", "--seed", "--input", "--ablate", "--resample-seed"};
+        const char *opts[] = {"--model", "--lists", "--seed", "--input", "--step", "--ablate", "--resample-seed"};
         int which = -1;
-        for (int o = 0; o < 6; o++) {
+        for (int o = 0; o < 7; o++) {
             size_t ol = strlen(opts[o]);
             if (strcmp(a, opts[o]) == 0) {
                 if (i + 1 >= argc) {
@@ -155,9 +158,11 @@ int cmd_eval(int argc, char **argv)
             return EXIT_USAGE;
         else if (which == 3)
             input = val;
-        else if (which == 4)
+        else if (which == 4 && !cli_parse_step(val, &step))
+            return EXIT_USAGE;
+        else if (which == 5)
             ablate = val;
-        else if (which == 5 && !cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
+        else if (which == 6 && !cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
             return EXIT_USAGE;
         lists_given |= which == 1;
         seed_given |= which == 2;
@@ -167,7 +172,7 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    Model *m = cli_load_model(model_path);
+    Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     EvalResult res;
