@@ -29,7 +29,7 @@ static const struct {
     const char *name, *help;
 } views[SL_PLOT_VIEW_COUNT] = {
     [SL_PLOT_ATTENTION] = {"attention", "the attention pattern of the list (query x key), weights 0..1"},
-    [SL_PLOT_SCORES] = {"scores", "the attention scores of the list before the softmax (q.k / sqrt(d_head))"},
+    [SL_PLOT_SCORES] = {"scores", "the scores of the list before the softmax, q.k / sqrt(d_head)"},
     [SL_PLOT_QK_TOKEN_TOKEN] = {"qk-token-token", "QK token-token term  W_E W_Q W_K^T W_E^T"},
     [SL_PLOT_QK_TOKEN_POS] = {"qk-token-pos", "QK token-pos term  W_E W_Q W_K^T W_pos^T"},
     [SL_PLOT_QK_POS_TOKEN] = {"qk-pos-token", "QK pos-token term  W_pos W_Q W_K^T W_E^T"},
@@ -40,7 +40,7 @@ static const struct {
     [SL_PLOT_OV_POS] = {"ov-pos", "OV position circuit  W_pos W_V W_O W_U"},
     [SL_PLOT_DECOMPOSITION] = {"decomposition", "one query's scores split into the four QK terms"},
     [SL_PLOT_MEAN_ATTENTION] = {"mean-attention", "the attention pattern averaged over --lists random lists"},
-    [SL_PLOT_PATCH] = {"patch", "activation patching of --list against --corrupt, every hook x position"},
+    [SL_PLOT_PATCH] = {"patch", "patching --corrupt with --list: every hook x position"},
 };
 
 static const char *format_names[] = {"svg", "png", "pdf"};
