@@ -1,6 +1,6 @@
 /* test_safetensors.c: the safetensors reader against PyTorch's reference file,
  * the writer (round trips, and PyTorch reading what we wrote), and one test
- * per malformed case of HARDENING.md, each asserting the message. */
+ * per malformed case of docs/SECURITY.md, each asserting the message. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -347,7 +347,7 @@ START_TEST(test_pytorch_reads_ours)
 }
 END_TEST
 
-/* ---- malformed files (HARDENING.md, safetensors) --------------------------- */
+/* ---- malformed files (docs/SECURITY.md, safetensors) ----------------------- */
 
 START_TEST(test_too_short)
 {
