@@ -14,6 +14,8 @@
  */
 #include "sortlens/safetensors.h"
 
+#include "sortlens/atomic_write.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -300,21 +302,6 @@ TensorSet *safetensors_read(const char *path, SlError *err)
 
 /* ---- writer ---------------------------------------------------------------- */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Builds the header JSON (metadata first, tensors in set order). */
 static char *build_header(const TensorSet *ts, const char *path, size_t *out_len, SlError *err)
 {
@@ -392,52 +379,20 @@ int safetensors_write(const char *path, const TensorSet *ts, SlError *err)
     }
     memset(h + hlen, ' ', padded - hlen);
 
-    /* Write a temporary file beside the target and rename it into place, so
-     * that a failed write never leaves a half-written checkpoint. */
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(h);
-        return sl_error_set(err, SL_ENOMEM, "%s: out of memory", path);
-    }
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int rc = 0;
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = sl_error_set(err, SL_EIO, "%s: cannot create a temporary file beside it: %s", path, strerror(errno));
-        goto out;
-    }
-    /* mkstemp makes the file 0600; give it the usual mode. */
-    mode_t mask = umask(0);
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) {
-        rc = sl_error_set(err, SL_EIO, "%s: cannot set permissions: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
+    /* Through the one atomic writer: a failed write never leaves a
+     * half-written checkpoint, and a device or FIFO is written through. */
     uint8_t lenbuf[8];
     sl_write_le64(lenbuf, (uint64_t)padded);
-    bool ok = write_all(fd, lenbuf, 8) == 0 && write_all(fd, h, padded) == 0;
-    for (int i = 0; ok && i < ts->count; i++)
-        ok = write_all(fd, ts->items[i].data, ts->items[i].nbytes) == 0;
-    if (!ok) {
-        rc = sl_error_set(err, SL_EIO, "%s: write failed: %s", path, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        goto out;
-    }
-    if (close(fd) != 0) {
-        rc = sl_error_set(err, SL_EIO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = sl_error_set(err, SL_EIO, "%s: cannot rename the temporary file into place: %s", path, strerror(errno));
-        unlink(tmp);
-    }
-out:
-    free(tmp);
+    SlAtomicFile *f = sl_atomic_open(path, err);
+    int rc = f ? SL_OK : (err ? err->code : SL_EIO);
+    if (f && !(rc = sl_atomic_write(f, lenbuf, 8, err)))
+        rc = sl_atomic_write(f, h, padded, err);
+    for (int i = 0; f && !rc && i < ts->count; i++)
+        rc = sl_atomic_write(f, ts->items[i].data, ts->items[i].nbytes, err);
+    if (f && !rc)
+        rc = sl_atomic_commit(f, err);
+    else
+        sl_atomic_abort(f);
     free(h);
     return rc;
 }
