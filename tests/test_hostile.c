@@ -50,18 +50,8 @@ int strcmp(const char *a, const char *b)
 
 static char tmpdir[64];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sortlens-hostile-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void make_tmpdir(void) { test_tmpdir_make(tmpdir, "hostile"); }
+static void remove_tmpdir(void) { test_tmpdir_remove(tmpdir); }
 
 static char *path_in_tmp(const char *name)
 {

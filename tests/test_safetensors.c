@@ -54,18 +54,8 @@ static void refuse(const char *header, size_t datalen, const char *needle)
 
 static char tmpdir[64];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sortlens-st-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void make_tmpdir(void) { test_tmpdir_make(tmpdir, "st"); }
+static void remove_tmpdir(void) { test_tmpdir_remove(tmpdir); }
 
 static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
 {

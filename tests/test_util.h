@@ -25,6 +25,11 @@ const char *sortlens_exe(void);
  * and their references, stay the same. */
 bool test_light_workload(void);
 
+/* A new empty directory /tmp/sortlens-TAG-XXXXXX, its path written into
+ * dir; test_tmpdir_remove deletes it and everything in it. */
+void test_tmpdir_make(char dir[64], const char *tag);
+void test_tmpdir_remove(const char *dir);
+
 /* Max |a - b| over n floats. */
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
