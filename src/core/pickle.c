@@ -295,6 +295,22 @@ static int dict_append(Unpickler *u, Val *d, Val *k, Val *v)
     return 0;
 }
 
+/* For SETITEMS and ADDITEMS: pops the innermost MARK (the items start at
+ * *base) and finds the dict or set just below it. */
+static int container_below_mark(Unpickler *u, const char *op, VKind kind, size_t *base, Val **out)
+{
+    const char *what = kind == V_DICT ? "dict" : "set";
+    int rc = mark_base(u, op, base);
+    if (rc)
+        return rc;
+    if (*base == 0 || (u->nmarks && u->marks[u->nmarks - 1] >= *base))
+        return fail(u, "%s with no %s below its MARK", op, what);
+    *out = u->stack[*base - 1];
+    if ((*out)->kind != kind)
+        return fail(u, "%s on something that is not a %s", op, what);
+    return 0;
+}
+
 /* Sets are inert: items are kept (nothing in a state dict reads them) and
  * never hashed or compared, so a hostile set costs only its length. */
 static int set_append(Unpickler *u, Val *set, Val *item)
@@ -546,14 +562,10 @@ static int unpickle(Unpickler *u, Val **out)
         case 0x8f: rc = push(u, new_val(u, V_SET)); break;   /* EMPTY_SET */
         case 0x90: { /* ADDITEMS */
             size_t base = 0;
-            rc = mark_base(u, "ADDITEMS", &base);
+            Val *set = NULL;
+            rc = container_below_mark(u, "ADDITEMS", V_SET, &base, &set);
             if (rc)
                 break;
-            if (base == 0 || (u->nmarks && u->marks[u->nmarks - 1] >= base))
-                return fail(u, "ADDITEMS with no set below its MARK");
-            Val *set = u->stack[base - 1];
-            if (set->kind != V_SET)
-                return fail(u, "ADDITEMS on something that is not a set");
             for (size_t i = base; !rc && i < u->sp; i++)
                 rc = set_append(u, set, u->stack[i]);
             u->sp = base;
@@ -621,14 +633,10 @@ static int unpickle(Unpickler *u, Val **out)
         }
         case 'u': { /* SETITEMS */
             size_t base = 0;
-            rc = mark_base(u, "SETITEMS", &base);
+            Val *d = NULL;
+            rc = container_below_mark(u, "SETITEMS", V_DICT, &base, &d);
             if (rc)
                 break;
-            if (base == 0 || (u->nmarks && u->marks[u->nmarks - 1] >= base))
-                return fail(u, "SETITEMS with no dict below its MARK");
-            Val *d = u->stack[base - 1];
-            if (d->kind != V_DICT)
-                return fail(u, "SETITEMS on something that is not a dict");
             if ((u->sp - base) % 2)
                 return fail(u, "SETITEMS with an odd number of values (%zu)", u->sp - base);
             for (size_t i = base; !rc && i < u->sp; i += 2)
