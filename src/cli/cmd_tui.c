@@ -23,11 +23,30 @@ static void usage(FILE *out)
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
             "  -h, --help     this help\n\n"
-            "Keys: arrows (or h j k l) move, e edits the list, r draws one, g switches\n"
-            "greedy / teacher-forced, 1-4 switch the QK terms off and on, p W_pos in the OV\n"
-            "path, a blocks the source under the cursor, c cycles the circuits, z shows\n"
-            "them whole, n changes their colour scale, f finds a list the model gets\n"
-            "wrong, ? shows every key, q quits.  See sortlens(1).\n");
+            "Keys (each is in sortlens(1); ? in the explorer lists them too):\n"
+            "  Left Right h l   step the prediction position\n"
+            "  Home End         first / last prediction position\n"
+            "  Up Down k j      move the cursor over source positions\n"
+            "  e Enter          edit the list (Enter applies, Esc cancels)\n"
+            "  r                a random list\n"
+            "  f                find a random list the model gets wrong\n"
+            "  g                greedy / teacher-forced\n"
+            "  1 2 3 4          QK term tok-tok, tok-pos, pos-tok, pos-pos off / on\n"
+            "  p                W_pos in the OV path off / on\n"
+            "  a                block attention to the source under the cursor\n"
+            "  x                clear every intervention\n"
+            "  c C              next / previous circuit view\n"
+            "  z                zoom: the circuits whole, in place of the heatmap\n"
+            "  n                colour scale: per row / values p99 / whole matrix\n"
+            "  H J K L          move the circuit cursor\n"
+            "  s                attention heatmap: weights / scores\n"
+            "  [ ]              previous / next head\n"
+            "  { }              previous / next layer\n"
+            "  Tab Shift-Tab    next / previous page (small terminals)\n"
+            "  ?                every key\n"
+            "  Esc              clear the note on the output line\n"
+            "  Ctrl-L           redraw the screen\n"
+            "  q Q              quit\n");
 }
 
 int cmd_tui(int argc, char **argv)
@@ -98,7 +117,12 @@ int cmd_tui(int argc, char **argv)
         .bench_frames = bench,
         .start_time = start,
     };
-    int status = tui_run(m, &opt);
+    int stop_signal = 0;
+    int rc = tui_run(m, &opt, &stop_signal, &err);
     model_free(m);
-    return status;
+    if (rc < 0) {   /* a bad --list is bad input; the terminal or memory failing, a runtime failure */
+        cli_error("%s", err.message);
+        return rc == SL_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    return stop_signal ? 128 + stop_signal : EXIT_OK;
 }

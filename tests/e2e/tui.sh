@@ -199,11 +199,11 @@ arrows)
     wait_for "at b9 (pos 20)"
     keys Home Up
     # the cursor leaves the most attended source: the cursor line names another one
-    before=$(screen | grep "attends to")
+    before=$(screen | grep "attends most to")
     keys Down Down
     i=0
-    while [ "$(screen | grep 'attends to')" = "$before" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
-    [ "$(screen | grep 'attends to')" != "$before" ] || fail "Up/Down did not move the cursor"
+    while [ "$(screen | grep 'attends most to')" = "$before" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
+    [ "$(screen | grep 'attends most to')" != "$before" ] || fail "Up/Down did not move the cursor"
     keys q
     wait_exit 0
     ;;
@@ -238,10 +238,12 @@ edit)
     keys Enter
     wait_gone "edit: 10 values"
     wait_for "BOS   9   8   7   6   5   4   3   2   1   0 MID"
-    # a digit other than 1-4 starts the editor with that digit
+    # a digit is never an editor key (1-4 switch QK terms): 7 does nothing,
+    # Enter opens the editor on the current list
     keys 7
+    keys Enter
     wait_for "edit: 10 values 0..49"
-    keys BSpace -l "10 20 30 40 49 48 47 46 45 44"
+    keys C-u -l "10 20 30 40 49 48 47 46 45 44"
     keys Enter
     wait_for "BOS  10  20  30  40  49  48  47  46  45  44 MID"
     keys q
