@@ -4,6 +4,7 @@
  * handled in the loop, signals only set a flag. */
 #include "tui.h"
 
+#include <cblas.h>
 #include <curses.h>
 #include <errno.h>
 #include <langinfo.h>
@@ -371,6 +372,10 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
     setlocale(LC_ALL, "");
     if (tui_terminal_problem(why, sizeof why))
         return sl_error_set(err, SL_EIO, "%s", why);
+    /* One list at a time: BLAS threads would only spin (sched_yield) after
+     * each small product of the attribution, 3 ms a key press on 2 cores.
+     * (To become the core's thread-count function when it lands.) */
+    openblas_set_num_threads(1);
     Explorer *ex = explorer_new(m, opt->model_label, opt->seed, err);
     if (!ex)
         return err->code;
