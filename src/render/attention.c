@@ -128,13 +128,15 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         return;
     int c0 = scroll_pair(T, vis_cols, sc->cursor, sc->sel);
     int r0 = scroll_pair(T, vis_rows, sc->sel, sc->cursor);
-    /* key labels */
+    /* key labels: the value in its cell; a value wider than the cell (3
+     * digits in 2 columns) is written from its cell over the next ones when
+     * they are free and a column apart from the last label, else left out,
+     * so that labels never run into each other nor get cut */
+    int next_free = 0;
     for (int k = c0; k < T && k < c0 + vis_cols; k++) {
         char lab[16];
         scene_token_label(sc, sc->tokens[k], 1, lab, sizeof lab);
-        if ((int)strlen(lab) > cw)
-            snprintf(lab, sizeof lab, "%d", k % 100);
-        int x = ATTN_GUTTER + (k - c0) * cw;
+        int x = ATTN_GUTTER + (k - c0) * cw, len = (int)strlen(lab);
         /* adjacent labels touch ("4217"): alternate their colour (and, in
          * monochrome, their weight) so that each reads on its own */
         int fg = sc->tokens[k] >= sc->Vo ? COL_LABEL : (k % 2 ? COL_DEFAULT : COL_DIM), bg = COL_DEFAULT;
@@ -143,9 +145,18 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             fg = COL_INK_DARK, bg = COL_CURSOR;
         if (k == sc->block_source)
             fg = COL_BAD, attr = ATTR_BOLD | ATTR_UNDERLINE;
-        snprintf(buf, sizeof buf, "%*s", cw, lab);
         Canvas t = *cv;
         canvas_tag(&t, TAG_SOURCE, k, 0, 0);
+        if (len <= cw) {
+            snprintf(buf, sizeof buf, "%*s", cw, lab);
+        } else if (x >= next_free && x + len <= cv->r.w) {
+            snprintf(buf, sizeof buf, "%s", lab);
+            next_free = x + len + 1;
+        } else {
+            snprintf(buf, sizeof buf, "%*s", cw, "");
+            if (x < next_free)
+                continue;   /* the cells belong to the label on their left */
+        }
         cv_text_bg(&t, x, 1, buf, fg, bg, attr);
     }
     for (int q = r0; q < T && q < r0 + vis_rows; q++) {
@@ -171,11 +182,13 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
                     cv_put(&t, x + 1, y, cur ? ']' : ' ', COL_KEY, COL_DEFAULT, 0);
                 continue;
             }
-            float v = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
-            v = isfinite(v) ? shown(v, rn) : 0.0f;
+            float raw = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
+            float v = isfinite(raw) ? shown(raw, rn) : 0.0f;
             Cell c = scores || heat_beyond(v, range) ? heat_cell_sat(st, v, range)
                                                      : heat_cell(st, RAMP_SEQUENTIAL, v, 0, range);
-            if (scores && !isfinite(v))   /* a blocked source has a -inf score */
+            if (isnan(raw) || isnan(v) || (!scores && isinf(raw)))   /* the model overflowed: say so */
+                c = (Cell){.ch = '?', .fg = COL_BAD, .attr = ATTR_BOLD};
+            else if (scores && !isfinite(raw))   /* a blocked source has a -inf score */
                 c = (Cell){.ch = 'x', .fg = COL_BAD};
             for (int j = 0; j < cw; j++) {
                 uint32_t ch = c.ch;

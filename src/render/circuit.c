@@ -169,6 +169,13 @@ static void circuit_line(const CircuitPanel *p, int line)
         labrow = ra;
     else if (rb >= 0 && rb % 10 == 0)
         labrow = rb;
+    /* a window cut at the top or bottom names its first and last rows, as
+     * the column arrows name theirs */
+    bool first_cut = line == 0 && p->r0 > 0, last_cut = line == p->nlines - 1 && p->r0 + p->visible_rows < p->rows;
+    if (labrow < 0 && first_cut)
+        labrow = ra;
+    else if (labrow < 0 && last_cut)
+        labrow = rb >= 0 ? rb : ra;
     if (labrow >= 0) {
         axis_label(p->sc, p->view, true, labrow, buf, sizeof buf);
         char lab[8];
@@ -177,7 +184,7 @@ static void circuit_line(const CircuitPanel *p, int line)
             cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
         cv_text(cv, 1, y, lab, labrow == mr ? COL_KEY : COL_DIM, labrow == mr ? ATTR_BOLD : 0);
     }
-    if (labrow != mr && ((line == 0 && p->r0 > 0) || (line == p->nlines - 1 && p->r0 + p->visible_rows < p->rows)))
+    if (labrow != mr && (first_cut || last_cut))
         cv_put(cv, 0, y, glyph(st, line == 0 ? GL_MARK_UP : GL_MARK_DOWN), COL_WARN, COL_DEFAULT, ATTR_BOLD);
     RowNorm na = row_norm_of(p->data, p->cols, ra, p->scale), nb = row_norm_of(p->data, p->cols, rb, p->scale);
     for (int c = p->c0; c < p->cols && c < p->c0 + p->vis_cols; c++) {
@@ -185,6 +192,8 @@ static void circuit_line(const CircuitPanel *p, int line)
         float va = shown(p->data[(size_t)ra * p->cols + c], na);
         float vb = rb >= 0 ? shown(p->data[(size_t)rb * p->cols + c], nb) : NAN;
         Cell cell = p->half ? heat_cell_pair_sat(st, va, vb, p->range) : heat_cell_sat(st, va, p->range);
+        if (!isfinite(va) || (rb >= 0 && !isfinite(vb)))   /* a product that overflowed */
+            cell = (Cell){.ch = '?', .fg = COL_BAD, .attr = ATTR_BOLD};
         Canvas t = *cv;
         bool cur_here = c == p->cc && (ra == p->cr || rb == p->cr);
         canvas_tag(&t, TAG_CIRCUIT, cur_here ? p->cr : ra, c, p->panel);

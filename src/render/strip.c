@@ -108,6 +108,10 @@ void render_predictions(Canvas *cv, const Scene *sc, int cw, int first)
         /* the probability as a floor percentage (never claims 100 too early),
          * on the sequential ramp */
         float pr = sc->prob[(size_t)i * sc->Vo + sc->pred[i]];
+        if (isnan(pr)) {   /* logits that are not numbers: no probability, no runner-up */
+            cv_text(&t, x, 1, cw >= 4 ? "  ?" : " ?", COL_BAD, ATTR_BOLD);
+            continue;
+        }
         int pct = (int)floorf(pr * 100.0f);
         if (pct > 100)
             pct = 100;
@@ -152,7 +156,15 @@ void render_output_line(Canvas *cv, const Scene *sc)
     else
         snprintf(buf, sizeof buf, "%s %d/%d right", glyph_str(cv->style, GL_WRONG), right, sc->n);
     x = cv_text(cv, x, 0, buf, right == sc->n ? COL_GOOD : COL_BAD, ATTR_BOLD) + 3;
-    if (sc->message && sc->message_bad) {   /* a refusal outranks the comparison */
+    if (sc->nonfinite_logits > 0) {   /* nothing below means anything: say it first */
+        char at[16];
+        scene_pos_name(sc, sc->first_nonfinite, at, sizeof at);
+        snprintf(buf, sizeof buf, "logits are not numbers (NaN/Inf) at %s", at);
+        x = cv_text(cv, x, 0, buf, COL_BAD, ATTR_BOLD);
+        if (sc->nonfinite_logits > 1)
+            x = cv_printf(cv, x, 0, COL_BAD, ATTR_BOLD, " and %d more positions", sc->nonfinite_logits - 1);
+        cv_text(cv, x, 0, ": the model overflows", COL_BAD, 0);
+    } else if (sc->message && sc->message_bad) {   /* a refusal outranks the comparison */
         cv_text(cv, x, 0, sc->message, COL_BAD, 0);
     } else if (sc->base_pred) {
         bool same = memcmp(sc->base_pred, sc->pred, (size_t)sc->n * sizeof(int)) == 0;
@@ -177,6 +189,10 @@ void render_pred_detail(Canvas *cv, const Scene *sc)
     const int *tv = sc->top_idx + (size_t)i * SCENE_TOPK;
     const double *tp = sc->top_prob + (size_t)i * SCENE_TOPK;
     int x = cv_printf(cv, 0, 0, COL_LABEL, 0, "at %s (pos %d) %s %s:", qn, sc->sel, glyph_str(cv->style, GL_ARROW), bn);
+    if (isnan(sc->prob[(size_t)i * sc->Vo])) {
+        cv_text(cv, x + 1, 0, "the logits here are not numbers (NaN/Inf): the forward overflowed", COL_BAD, ATTR_BOLD);
+        return;
+    }
     snprintf(buf, sizeof buf, "%d", sc->pred[i]);
     x = cv_text(cv, x + 1, 0, buf, COL_VALUE, ATTR_BOLD);
     x = cv_printf(cv, x + 1, 0, COL_DEFAULT, 0, "p %.4f", (double)sc->prob[(size_t)i * sc->Vo + sc->pred[i]]);
