@@ -880,7 +880,7 @@ START_TEST(test_cli_train_usage)
     char *steps[] = {"--steps", "-1", NULL};
     expect_usage_error(steps, true, "--steps: '-1' is not an integer");
     char *unknown[] = {"--lr-max", "1", NULL};
-    expect_usage_error(unknown, true, "unknown option --lr-max");
+    expect_usage_error(unknown, true, "unknown option '--lr-max'");
     char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
     expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
     ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);

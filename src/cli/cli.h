@@ -4,6 +4,7 @@
 #define SORTLENS_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -46,13 +47,44 @@ void progress_end(Progress *p);
 /* A ProgressFn (decode.h) adapter whose ctx is a Progress. */
 void progress_callback(void *ctx, long done, long total);
 
-/* Reports a getopt_long failure of subcommand cmd (c is ':' for a missing
- * value, else an unknown option) and returns EXIT_USAGE. */
-int cli_getopt_error(const char *cmd, int c, char **argv);
+/* The one walk over a subcommand's arguments, with getopt_long:
+ *
+ *     static const struct option opts[] = {{"model", required_argument, NULL, 'm'}, ...,
+ *                                           {"help", no_argument, NULL, 'h'}, {0}};
+ *     CliArgs args;
+ *     cli_args_begin(&args, "eval", argc, argv, opts);
+ *     for (int c; (c = cli_args_next(&args, &value)) != CLI_ARG_END;)
+ *         switch (c) { case 'm': ...; case CLI_ARG_POSITIONAL: ...; case CLI_ARG_BAD: return EXIT_USAGE; }
+ *
+ * Options are long ("--steps 5", "--steps=5", unambiguous prefixes) except
+ * -h, which must map to the same val as --help.  Positional arguments come
+ * back in order wherever they stand; after "--", and for a word like "-3"
+ * (a bad list value, not an option), everything is positional.  A bad option
+ * (unknown, ambiguous, missing or unwanted value) is reported as
+ * "sortlens: CMD: ...; try 'sortlens CMD --help'" and comes back as
+ * CLI_ARG_BAD.  argv[first..end-1] are the words the last option or
+ * positional took; name is the option as "--steps" for messages. */
+#include <getopt.h>
+enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
+typedef struct CliArgs {
+    const char *cmd;
+    int argc;
+    char **argv;
+    const struct option *opts;
+    bool dashes;     /* "--" seen */
+    int first, end;  /* argv span of the last option or positional */
+    char name[40];   /* "--steps" */
+} CliArgs;
+void cli_args_begin(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts);
+int cli_args_next(CliArgs *a, const char **value);
+/* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
+int cli_args_unexpected(CliArgs *a, const char *arg);
 
 double cli_now(void);   /* monotonic seconds */
 
-/* Parses a non-negative long / a double option value; prints a usage error. */
+/* Parse an option's value (opt is its name, for the message) with the one
+ * integer parser (sortlens/parse_int.h), or as a double; print a usage
+ * error "OPT: ..." and return false when it is not one. */
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out);
 bool cli_parse_double(const char *opt, const char *text, double *out);
 

@@ -125,43 +125,47 @@ int cmd_circuit(int argc, char **argv)
     };
     const char *model_path = NULL, *format = "csv";
     long layer = 0, head = 0;
+    CliArgs args;
+    cli_args_begin(&args, "circuit", argc, argv, opts);
+    const char *val;
+    const char *positional = NULL;
     int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'm': model_path = optarg; break;
+        case 'm': model_path = val; break;
         case 'l':
-            if (!cli_parse_long("--layer", optarg, 0, MODEL_MAX_LAYERS - 1, &layer))
+            if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
                 return EXIT_USAGE;
             break;
         case 'H':
-            if (!cli_parse_long("--head", optarg, 0, MODEL_MAX_HEADS - 1, &head))
+            if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
                 return EXIT_USAGE;
             break;
         case 'f':
-            if (strcmp(optarg, "csv") && strcmp(optarg, "json")) {
-                cli_error("circuit: --format: '%s' is not csv or json", optarg);
+            if (strcmp(val, "csv") && strcmp(val, "json")) {
+                cli_error("circuit: --format: '%s' is not csv or json", val);
                 return EXIT_USAGE;
             }
-            format = optarg;
+            format = val;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default:   /* ':' (missing value) or '?' (unknown option) */
-            return cli_getopt_error("circuit", ch, argv);
+        case CLI_ARG_POSITIONAL:
+            if (positional) {
+                cli_error("circuit: one circuit at a time ('%s' is extra)", val);
+                return EXIT_USAGE;
+            }
+            positional = val;
+            break;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
-    if (optind >= argc) {
+    if (!positional) {
         cli_error("circuit: which circuit? one of ov, ov-pos, qk-token-token, qk-token-pos, qk-pos-token, qk-pos-pos");
-        return EXIT_USAGE;
-    }
-    if (argc - optind > 1) {
-        cli_error("circuit: one circuit at a time ('%s' is extra)", argv[optind + 1]);
         return EXIT_USAGE;
     }
     SlError err = {0};
     CircuitKind kind;
-    if (circuit_kind_from_name(argv[optind], &kind, &err)) {
+    if (circuit_kind_from_name(positional, &kind, &err)) {
         cli_error("circuit: %s", err.message);
         return EXIT_USAGE;
     }

@@ -173,29 +173,26 @@ int cmd_explain(int argc, char **argv)
     const char *model_path = NULL;
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
     bool json = false;
+    CliArgs args;
+    cli_args_begin(&args, "explain", argc, argv, opts);
+    const char *val;
     int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'm': model_path = optarg; break;
+        case 'm': model_path = val; break;
         case 'n':
-            if (!cli_parse_long("--lists", optarg, 1, 100000000, &lists))
+            if (!cli_parse_long("--lists", val, 1, 100000000, &lists))
                 return EXIT_USAGE;
             break;
         case 's':
-            if (!cli_parse_long("--seed", optarg, 0, LONG_MAX, &seed))
+            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
                 return EXIT_USAGE;
             break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default:   /* ':' (missing value) or '?' (unknown option) */
-            return cli_getopt_error("explain", ch, argv);
+        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("explain: unexpected argument '%s'; try 'sortlens explain --help'", argv[optind]);
-        return EXIT_USAGE;
     }
     SlError err = {0};
     const char *path = model_path;

@@ -2,7 +2,6 @@
  * lists and write it as safetensors with its recipe in __metadata__. */
 #include "cli.h"
 
-#include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -14,7 +13,10 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/atomic_write.h"
+#include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/tables.h"
 #include "sortlens/train.h"
 
 /* Held-out lists come from their own seed, whatever --seed is, so that runs
@@ -23,13 +25,41 @@
 /* The reported final loss averages the last steps: one batch is noisy. */
 #define FINAL_LOSS_WINDOW 100
 
-static volatile sig_atomic_t stop_requested;
+/* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
+static volatile sig_atomic_t stop_signal;
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_STOP_SIGNALS 3
 
-static void on_sigint(int sig)
+static void on_stop_signal(int sig)
 {
-    (void)sig;
-    stop_requested = 1;   /* the loop saves and exits; nothing else is safe here */
+    if (stop_signal) {   /* the second one: stop at once, without saving */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;   /* the loop saves and exits; nothing else is safe here */
 }
+
+/* Installs on_stop_signal for the stop signals, from the first step until
+ * the model is saved, and puts the old handlers back. */
+static void catch_stop_signals(struct sigaction old[N_STOP_SIGNALS])
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    for (int i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_stop_signals(const struct sigaction old[N_STOP_SIGNALS])
+{
+    for (int i = 0; i < N_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
+}
+
+static const char *signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP"; }
 
 static void usage(FILE *out)
 {
@@ -72,17 +102,24 @@ static void usage(FILE *out)
         "  --help                this text\n"
         "\n"
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
-        "a terminal, else a plain line every 10 seconds. Ctrl-C stops the run at the\n"
-        "end of the current step, saves the model trained so far (its metadata says\n"
-        "so) and exits with status 0; a second Ctrl-C stops at once, without saving.\n"
+        "a terminal, else a plain line every 10 seconds. Ctrl-C (or SIGTERM, SIGHUP)\n"
+        "stops the run at the end of the current step, saves the model trained so\n"
+        "far (its metadata says so) and exits with status 0, also while the final\n"
+        "evaluation runs; a second one stops at once, without saving.\n"
+        "PATH is checked before training starts; the model is written beside it\n"
+        "and renamed into place (a device or FIFO is written through; a symbolic\n"
+        "link is followed), so PATH never holds half a model.  --steps 0 saves the\n"
+        "initial weights, with no loss.\n"
         "Exit status: 0 saved, 1 could not write the model or training diverged\n"
-        "(the loss is no longer a number), 2 bad usage.\n");
+        "(the loss is no longer a number), 2 bad usage or a model too large to\n"
+        "save.\n");
 }
 
-/* The command line, shell-quoted where needed, for the metadata.  --out and
- * its path are left out: where a model is written is not part of how it was
- * made, and the same command then gives the same bytes wherever it writes. */
-static char *join_command(int argc, char **argv)
+/* The command line, shell-quoted where needed, for the metadata.  The words
+ * of --out (skip[i] true) are left out: where a model is written is not part
+ * of how it was made, and the same command then gives the same bytes
+ * wherever it writes. */
+static char *join_command(int argc, char **argv, const bool *skip)
 {
     size_t len = 16;
     for (int i = 0; i < argc; i++)
@@ -93,11 +130,7 @@ static char *join_command(int argc, char **argv)
     p += sprintf(p, "sortlens");
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--out") == 0) {
-            i++;
-            continue;
-        }
-        if (strncmp(a, "--out=", 6) == 0)
+        if (skip[i])
             continue;
         bool plain = *a != '\0';
         for (const char *c = a; *c; c++)
@@ -152,24 +185,6 @@ static int set_meta(Model *m, const char *key, const char *fmt, ...)
     return tensorset_set_meta(m->meta, key, buf, NULL);
 }
 
-/* Writes to PATH.tmp and renames it, so that no half-written model is left
- * behind under PATH. */
-static int save_model(Model *m, const char *path, SlError *err)
-{
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    int rc = ckpt_save(m, tmp, err);
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = sl_error_set(err, SL_EIO, "%s: cannot rename %s into place", path, tmp);
-    if (rc)
-        unlink(tmp);
-    free(tmp);
-    return rc;
-}
-
 static void print_eval(const char *when, const TrainEval *ev)
 {
     printf("%s: held-out loss %.6f, token accuracy %.6f, list accuracy %.6f (%ld lists)\n",
@@ -177,157 +192,279 @@ static void print_eval(const char *when, const TrainEval *ev)
     fflush(stdout);
 }
 
-int cmd_train(int argc, char **argv)
-{
+/* Everything the command line sets. */
+typedef struct TrainArgs {
     TrainOptions o;
-    train_options_default(&o);
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10};
-    const char *out = NULL;
-    long eval_every = 0, eval_lists = 2000, threads = 1;
-    int status = EXIT_RUNTIME;
-    SlError err = {0};
+    ModelConfig c;
+    const char *out;
+    long eval_every, eval_lists, threads;
+    bool *not_recipe;   /* [argc]: the words of --out, left out of training_command */
+} TrainArgs;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+/* The options: one enum value, one table row, one case in apply_option and
+ * one usage line each. */
+enum {
+    OPT_HELP = 'h',
+    OPT_OUT = 256,
+    OPT_STEPS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_WEIGHT_DECAY,
+    OPT_BETAS,
+    OPT_EPS,
+    OPT_SCHEDULE,
+    OPT_WARMUP,
+    OPT_SEED,
+    OPT_LIST_LEN,
+    OPT_MAX_NUM,
+    OPT_D_MODEL,
+    OPT_HEADS,
+    OPT_D_HEAD,
+    OPT_LAYERS,
+    OPT_TRAIN_BIASES,
+    OPT_EVAL_EVERY,
+    OPT_EVAL_LISTS,
+    OPT_THREADS,
+};
+
+static const struct option train_options[] = {
+    {"out", required_argument, NULL, OPT_OUT},
+    {"steps", required_argument, NULL, OPT_STEPS},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"lr", required_argument, NULL, OPT_LR},
+    {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+    {"betas", required_argument, NULL, OPT_BETAS},
+    {"eps", required_argument, NULL, OPT_EPS},
+    {"schedule", required_argument, NULL, OPT_SCHEDULE},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"list-len", required_argument, NULL, OPT_LIST_LEN},
+    {"max-num", required_argument, NULL, OPT_MAX_NUM},
+    {"d-model", required_argument, NULL, OPT_D_MODEL},
+    {"heads", required_argument, NULL, OPT_HEADS},
+    {"d-head", required_argument, NULL, OPT_D_HEAD},
+    {"layers", required_argument, NULL, OPT_LAYERS},
+    {"train-biases", no_argument, NULL, OPT_TRAIN_BIASES},
+    {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
+    {"eval-lists", required_argument, NULL, OPT_EVAL_LISTS},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* An int-valued option: parsed as a long in min..max. */
+static bool parse_int_option(const char *name, const char *val, long min, long max, int *out)
+{
+    long v;
+    if (!cli_parse_long(name, val, min, max, &v))
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A double-valued option that must lie in lo < x < hi (or lo <= x when
+ * closed_lo); says "NAME: VAL is not RANGE" otherwise. */
+static bool parse_real_option(const char *name, const char *val, double lo, bool closed_lo, double hi,
+                              const char *range, double *out)
+{
+    if (!cli_parse_double(name, val, out))
+        return false;
+    if (!((closed_lo ? *out >= lo : *out > lo) && *out < hi)) {
+        cli_error("%s: %s is not %s", name, val, range);
+        return false;
+    }
+    return true;
+}
+
+/* Applies option id with its value; prints a usage error and returns false
+ * when the value is bad. */
+static bool apply_option(TrainArgs *t, int id, const char *name, const char *val)
+{
+    TrainOptions *o = &t->o;
+    ModelConfig *c = &t->c;
+    switch (id) {
+    case OPT_OUT: t->out = val; return true;
+    case OPT_STEPS: return cli_parse_long(name, val, 0, 1000000000L, &o->steps);
+    case OPT_BATCH: return parse_int_option(name, val, 1, 65536, &o->batch);
+    case OPT_LR: return parse_real_option(name, val, 0, false, 1e3, "a learning rate in (0, 1000)", &o->lr);
+    case OPT_WEIGHT_DECAY: return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay);
+    case OPT_BETAS: return parse_betas(val, &o->beta1, &o->beta2);
+    case OPT_EPS: return parse_real_option(name, val, 0, false, 1, "in (0, 1)", &o->eps);
+    case OPT_SCHEDULE:
+        if (strcmp(val, "constant") == 0) {
+            o->schedule = TRAIN_SCHEDULE_CONSTANT;
+        } else if (strcmp(val, "cosine") == 0) {
+            o->schedule = TRAIN_SCHEDULE_COSINE;
+        } else {
+            cli_error("--schedule: '%s' is not constant or cosine", val);
+            return false;
+        }
+        return true;
+    case OPT_WARMUP: return cli_parse_long(name, val, 0, 1000000000L, &o->warmup);
+    case OPT_SEED: {
+        char *end;
+        unsigned long long s = strtoull(val, &end, 10);
+        if (end == val || *end || *val == '-') {
+            cli_error("--seed: '%s' is not a non-negative integer", val);
+            return false;
+        }
+        o->seed = (uint64_t)s;
+        return true;
+    }
+    case OPT_LIST_LEN: return parse_int_option(name, val, 1, 1000, &c->list_len);
+    case OPT_MAX_NUM: return parse_int_option(name, val, 1, 10000, &c->d_vocab_out);
+    case OPT_D_MODEL: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_model);
+    case OPT_HEADS: return parse_int_option(name, val, 1, MODEL_MAX_HEADS, &c->n_heads);
+    case OPT_D_HEAD: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_head);
+    case OPT_LAYERS: return parse_int_option(name, val, 1, MODEL_MAX_LAYERS, &c->n_layers);
+    case OPT_TRAIN_BIASES: o->train_biases = true; return true;
+    case OPT_EVAL_EVERY: return cli_parse_long(name, val, 0, 1000000000L, &t->eval_every);
+    case OPT_EVAL_LISTS: return cli_parse_long(name, val, 1, 1000000, &t->eval_lists);
+    case OPT_THREADS: return cli_parse_long(name, val, 1, 256, &t->threads);
+    }
+    return false;
+}
+
+/* Fills t from the command line, then checks the options against each other
+ * and completes the config.  Returns -1 when all is well, else the exit
+ * status (0 after --help). */
+static int parse_train_args(TrainArgs *t, int argc, char **argv)
+{
+    train_options_default(&t->o);
+    t->c = (ModelConfig){.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10};
+    t->eval_lists = 2000;
+    t->threads = 1;
+    CliArgs args;
+    cli_args_begin(&args, "train", argc, argv, train_options);
+    const char *val;
+    for (int id; (id = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        if (id == CLI_ARG_BAD)
+            return EXIT_USAGE;
+        if (id == CLI_ARG_POSITIONAL) {
+            cli_error("train: unexpected argument '%s'; try 'sortlens train --help'", val);
+            return EXIT_USAGE;
+        }
+        if (id == OPT_HELP) {
             usage(stdout);
             return EXIT_OK;
         }
-        if (strcmp(a, "--train-biases") == 0) {
-            o.train_biases = true;
-            continue;
-        }
-        /* Every other option takes a value: "--opt VALUE" or "--opt=VALUE". */
-        char name[32];
-        const char *val, *eq = strchr(a, '=');
-        if (strncmp(a, "--", 2) != 0) {
-            cli_error("train: unexpected argument '%s'; try 'sortlens train --help'", a);
+        if (!apply_option(t, id, args.name, val))
             return EXIT_USAGE;
-        }
-        if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a) < 31 ? (int)(eq - a) : 31, a);
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a);
-            if (i + 1 >= argc) {
-                cli_error("train: %s needs a value; try 'sortlens train --help'", a);
-                return EXIT_USAGE;
-            }
-            val = argv[++i];
-        }
-        long lv;
-        bool ok = true;
-        if (strcmp(name, "--out") == 0) {
-            out = val;
-        } else if (strcmp(name, "--steps") == 0) {
-            ok = cli_parse_long(name, val, 0, 1000000000L, &o.steps);
-        } else if (strcmp(name, "--batch") == 0) {
-            ok = cli_parse_long(name, val, 1, 65536, &lv);
-            o.batch = (int)lv;
-        } else if (strcmp(name, "--lr") == 0) {
-            ok = cli_parse_double(name, val, &o.lr);
-            if (ok && !(o.lr > 0 && o.lr < 1e3)) {
-                cli_error("--lr: %s is not a learning rate in (0, 1000)", val);
-                ok = false;
-            }
-        } else if (strcmp(name, "--weight-decay") == 0) {
-            ok = cli_parse_double(name, val, &o.weight_decay);
-            if (ok && !(o.weight_decay >= 0 && o.weight_decay < 1e3)) {
-                cli_error("--weight-decay: %s is not in [0, 1000)", val);
-                ok = false;
-            }
-        } else if (strcmp(name, "--betas") == 0) {
-            ok = parse_betas(val, &o.beta1, &o.beta2);
-        } else if (strcmp(name, "--eps") == 0) {
-            ok = cli_parse_double(name, val, &o.eps);
-            if (ok && !(o.eps > 0 && o.eps < 1)) {
-                cli_error("--eps: %s is not in (0, 1)", val);
-                ok = false;
-            }
-        } else if (strcmp(name, "--schedule") == 0) {
-            if (strcmp(val, "constant") == 0) {
-                o.schedule = TRAIN_SCHEDULE_CONSTANT;
-            } else if (strcmp(val, "cosine") == 0) {
-                o.schedule = TRAIN_SCHEDULE_COSINE;
-            } else {
-                cli_error("--schedule: '%s' is not constant or cosine", val);
-                ok = false;
-            }
-        } else if (strcmp(name, "--warmup") == 0) {
-            ok = cli_parse_long(name, val, 0, 1000000000L, &o.warmup);
-        } else if (strcmp(name, "--seed") == 0) {
-            char *end;
-            unsigned long long s = strtoull(val, &end, 10);
-            if (end == val || *end || *val == '-') {
-                cli_error("--seed: '%s' is not a non-negative integer", val);
-                ok = false;
-            }
-            o.seed = (uint64_t)s;
-        } else if (strcmp(name, "--list-len") == 0) {
-            ok = cli_parse_long(name, val, 1, 1000, &lv);
-            c.list_len = (int)lv;
-        } else if (strcmp(name, "--max-num") == 0) {
-            ok = cli_parse_long(name, val, 1, 10000, &lv);
-            c.d_vocab_out = (int)lv;
-        } else if (strcmp(name, "--d-model") == 0) {
-            ok = cli_parse_long(name, val, 1, MODEL_MAX_DIM, &lv);
-            c.d_model = (int)lv;
-        } else if (strcmp(name, "--heads") == 0) {
-            ok = cli_parse_long(name, val, 1, MODEL_MAX_HEADS, &lv);
-            c.n_heads = (int)lv;
-        } else if (strcmp(name, "--d-head") == 0) {
-            ok = cli_parse_long(name, val, 1, MODEL_MAX_DIM, &lv);
-            c.d_head = (int)lv;
-        } else if (strcmp(name, "--layers") == 0) {
-            ok = cli_parse_long(name, val, 1, MODEL_MAX_LAYERS, &lv);
-            c.n_layers = (int)lv;
-        } else if (strcmp(name, "--eval-every") == 0) {
-            ok = cli_parse_long(name, val, 0, 1000000000L, &eval_every);
-        } else if (strcmp(name, "--eval-lists") == 0) {
-            ok = cli_parse_long(name, val, 1, 1000000, &eval_lists);
-        } else if (strcmp(name, "--threads") == 0) {
-            ok = cli_parse_long(name, val, 1, 256, &threads);
-        } else {
-            cli_error("train: unknown option %s; try 'sortlens train --help'", name);
-            return EXIT_USAGE;
-        }
-        if (!ok)
-            return EXIT_USAGE;
+        if (id == OPT_OUT)
+            for (int i = args.first; i < args.end; i++)
+                t->not_recipe[i] = true;
     }
-    if (!out) {
+    ModelConfig *c = &t->c;
+    if (!t->out) {
         cli_error("train: --out PATH is required; try 'sortlens train --help'");
         return EXIT_USAGE;
     }
-    if (c.d_head == 0) {
-        if (c.d_model % c.n_heads) {
-            cli_error("train: --d-model %d is not a multiple of --heads %d; give --d-head", c.d_model, c.n_heads);
+    if (c->d_head == 0) {
+        if (c->d_model % c->n_heads) {
+            cli_error("train: --d-model %d is not a multiple of --heads %d; give --d-head", c->d_model, c->n_heads);
             return EXIT_USAGE;
         }
-        c.d_head = c.d_model / c.n_heads;
+        c->d_head = c->d_model / c->n_heads;
     }
-    if (o.warmup > o.steps) {
-        cli_error("train: --warmup %ld is longer than --steps %ld", o.warmup, o.steps);
+    if (t->o.warmup > t->o.steps) {
+        cli_error("train: --warmup %ld is longer than --steps %ld", t->o.warmup, t->o.steps);
         return EXIT_USAGE;
     }
-    model_config_derive(&c);
-    if (model_config_validate(&c, &err)) {
+    model_config_derive(c);
+    SlError err = {0};
+    if (model_config_validate(c, &err)) {
         cli_error("train: %s", err.message);
         return EXIT_USAGE;
     }
-    /* A fixed thread count: OpenBLAS splits a product by thread count, so
-     * the bytes of a run depend on it. */
-    openblas_set_num_threads((int)threads);
+    return -1;
+}
+
+/* What a run ended with, for the metadata and the summary. */
+typedef struct TrainResult {
+    long steps_done;
+    double final_loss, last_batch_loss;
+    long final_loss_window;
+    int stopped_by;   /* the signal that stopped the run, or 0 */
+    bool have_eval;
+    TrainEval eval;
+} TrainResult;
+
+/* The recipe and the outcome of the run, in the model's __metadata__. */
+static int set_train_metadata(Model *m, const TrainArgs *t, const char *command, const TrainResult *r)
+{
+    const TrainOptions *o = &t->o;
+    return set_meta(m, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
+           set_meta(m, "training_command", "%s", command) ||
+           set_meta(m, "seed", "%" PRIu64, o->seed) ||
+           set_meta(m, "steps", "%ld", o->steps) ||
+           set_meta(m, "steps_done", "%ld", r->steps_done) ||
+           set_meta(m, "interrupted", "%s", r->steps_done < o->steps ? "true" : "false") ||
+           set_meta(m, "batch", "%d", o->batch) ||
+           set_meta(m, "lr", "%.10g", o->lr) ||
+           set_meta(m, "weight_decay", "%.10g", o->weight_decay) ||
+           set_meta(m, "betas", "%.10g,%.10g", o->beta1, o->beta2) ||
+           set_meta(m, "eps", "%.10g", o->eps) ||
+           set_meta(m, "schedule", "%s", o->schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||
+           set_meta(m, "warmup", "%ld", o->warmup) ||
+           set_meta(m, "train_biases", "%s", o->train_biases ? "true" : "false") ||
+           set_meta(m, "blas_threads", "%ld", t->threads) ||
+           (r->stopped_by && set_meta(m, "stopped_by", "%s", signal_name(r->stopped_by))) ||
+           /* no step, no loss: nothing rather than a made-up 0 */
+           (r->steps_done > 0 && (set_meta(m, "final_loss", "%.9g", r->final_loss) ||
+                                  set_meta(m, "final_loss_window", "%ld", r->final_loss_window) ||
+                                  set_meta(m, "last_batch_loss", "%.9g", r->last_batch_loss))) ||
+           (r->have_eval && (set_meta(m, "heldout_lists", "%ld", r->eval.lists) ||
+                             set_meta(m, "heldout_loss", "%.9g", r->eval.loss) ||
+                             set_meta(m, "heldout_token_accuracy", "%.9g", r->eval.token_accuracy) ||
+                             set_meta(m, "heldout_list_accuracy", "%.9g", r->eval.list_accuracy)));
+}
+
+int cmd_train(int argc, char **argv)
+{
+    TrainArgs args = {0};
+    args.not_recipe = calloc((size_t)argc + 1, sizeof *args.not_recipe);
+    if (!args.not_recipe) {
+        cli_error("train: out of memory");
+        return EXIT_RUNTIME;
+    }
+    int parsed = parse_train_args(&args, argc, argv);
+    if (parsed >= 0) {
+        free(args.not_recipe);
+        return parsed;
+    }
+    TrainOptions o = args.o;
+    ModelConfig c = args.c;
+    const char *out = args.out;
+    const long eval_every = args.eval_every, eval_lists = args.eval_lists;
+    int status = EXIT_RUNTIME;
+    SlError err = {0};
+    sl_blas_set_threads((int)args.threads);
+    /* Where the model goes is checked now, not after the run. */
+    if (sl_atomic_check(out, NULL, &err)) {
+        cli_error("%s", err.message);
+        free(args.not_recipe);
+        return EXIT_RUNTIME;
+    }
 
     Model *m = model_new(&c, &err);
     Trainer *t = NULL;
     int *held = NULL;
-    char *command = join_command(argc, argv);   /* argv[0] is "train" */
+    char *command = join_command(argc, argv, args.not_recipe);   /* argv[0] is "train" */
     double *recent = calloc(FINAL_LOSS_WINDOW, sizeof(double));
     if (!m || !command || !recent) {
         cli_error("train: %s", m ? "out of memory" : err.message);
         goto done;
     }
     train_init_params(m, o.seed);
+    /* What can be saved must also load: building the circuit tables now
+     * refuses a model too large for them before any step is taken. */
+    if (model_prepare(m, &err)) {
+        cli_error("train: this model could never be saved or loaded: %s", err.message);
+        status = err.code == SL_ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
+        goto done;
+    }
+    tables_free(m->tables);   /* the trainer keeps its own; they are rebuilt for the save */
+    m->tables = NULL;
     if (!(t = trainer_new(m, &o, &err))) {
         cli_error("train: %s", err.message);
         status = cli_exit_code(err.code);
@@ -348,12 +485,8 @@ int cmd_train(int argc, char **argv)
         }
     }
 
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_sa);
-    stop_requested = 0;
+    struct sigaction old_sa[N_STOP_SIGNALS];
+    catch_stop_signals(old_sa);
 
     Progress bar;
     progress_begin(&bar, "train", o.steps);
@@ -362,7 +495,7 @@ int cmd_train(int argc, char **argv)
     long step = 0;
     double loss = 0, recent_sum = 0;
     TrainEval ev;
-    for (; step < o.steps && !stop_requested; step++) {
+    for (; step < o.steps && !stop_signal; step++) {
         if (trainer_step(t, &loss, &err)) {
             progress_end(&bar);
             cli_error("train: step %ld: %s", step + 1, err.message);
@@ -401,8 +534,8 @@ int cmd_train(int argc, char **argv)
         }
     }
     progress_end(&bar);
-    /* A second Ctrl-C while the model is evaluated and saved stops at once. */
-    sigaction(SIGINT, &old_sa, NULL);
+    /* The handlers stay until the model is saved: a signal now still saves
+     * (a second one stops at once). */
     double wall = cli_now() - start;
     long window = step < FINAL_LOSS_WINDOW ? step : FINAL_LOSS_WINDOW;
     double final_loss = window > 0 ? recent_sum / window : 0.0;
@@ -412,48 +545,35 @@ int cmd_train(int argc, char **argv)
         goto restore;
     }
 
-    if (set_meta(m, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
-        set_meta(m, "training_command", "%s", command) ||
-        set_meta(m, "seed", "%" PRIu64, o.seed) ||
-        set_meta(m, "steps", "%ld", o.steps) ||
-        set_meta(m, "steps_done", "%ld", step) ||
-        set_meta(m, "interrupted", "%s", step < o.steps ? "true" : "false") ||
-        set_meta(m, "batch", "%d", o.batch) ||
-        set_meta(m, "lr", "%.10g", o.lr) ||
-        set_meta(m, "weight_decay", "%.10g", o.weight_decay) ||
-        set_meta(m, "betas", "%.10g,%.10g", o.beta1, o.beta2) ||
-        set_meta(m, "eps", "%.10g", o.eps) ||
-        set_meta(m, "schedule", "%s", o.schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||
-        set_meta(m, "warmup", "%ld", o.warmup) ||
-        set_meta(m, "train_biases", "%s", o.train_biases ? "true" : "false") ||
-        set_meta(m, "blas_threads", "%ld", threads) ||
-        set_meta(m, "final_loss", "%.9g", final_loss) ||
-        set_meta(m, "final_loss_window", "%ld", window) ||
-        set_meta(m, "last_batch_loss", "%.9g", loss) ||
-        (have_eval && (set_meta(m, "heldout_lists", "%ld", ev.lists) ||
-                       set_meta(m, "heldout_loss", "%.9g", ev.loss) ||
-                       set_meta(m, "heldout_token_accuracy", "%.9g", ev.token_accuracy) ||
-                       set_meta(m, "heldout_list_accuracy", "%.9g", ev.list_accuracy)))) {
+    TrainResult result = {.steps_done = step, .final_loss = final_loss, .last_batch_loss = loss,
+                          .final_loss_window = window, .stopped_by = stop_signal, .have_eval = have_eval};
+    if (have_eval)
+        result.eval = ev;
+    if (set_train_metadata(m, &args, command, &result)) {
         cli_error("train: out of memory for the metadata");
         goto restore;
     }
-    if (model_prepare(m, &err) || save_model(m, out, &err)) {
+    if (model_prepare(m, &err) || ckpt_save(m, out, &err)) {
         cli_error("%s", err.message);
         goto restore;
     }
-    printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n",
-           step, wall, step ? 1000.0 * wall / step : 0.0, final_loss, window);
+    if (step > 0)
+        printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n", step,
+               wall, 1000.0 * wall / step, final_loss, window);
+    else
+        printf("trained 0 steps: no loss (the initial weights are saved)\n");
     if (have_eval)
         print_eval("final", &ev);
-    if (step < o.steps)
-        fprintf(stderr, "sortlens: train: interrupted after %ld of %ld steps; saved the model so far to %s\n",
-                step, o.steps, out);
+    if (stop_signal)
+        fprintf(stderr, "sortlens: train: interrupted after %ld of %ld steps (%s); saved the model so far to %s\n",
+                step, o.steps, signal_name(stop_signal), out);
     else
         printf("wrote %s\n", out);
     status = EXIT_OK;
 restore:
-    sigaction(SIGINT, &old_sa, NULL);
+    restore_stop_signals(old_sa);
 done:
+    free(args.not_recipe);
     free(recent);
     free(command);
     free(held);

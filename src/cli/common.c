@@ -90,32 +90,6 @@ int cli_getopt_error(const char *cmd, int c, char **argv)
     return EXIT_USAGE;
 }
 
-bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        cli_error("%s: '%s' is not an integer in %ld..%ld", opt, text, min, max);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool cli_parse_double(const char *opt, const char *text, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || v != v) {
-        cli_error("%s: '%s' is not a number", opt, text);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 /* ---- progress bar -------------------------------------------------------- */
 
 void progress_begin(Progress *p, const char *label, long total)

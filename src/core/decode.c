@@ -2,7 +2,6 @@
  * the tutorial's loss, and evaluation over random lists. */
 #include "sortlens/decode.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,24 +10,6 @@
 #include "sortlens/task.h"
 
 #define EVAL_BATCH 256
-
-static int argmax_row(const float *x, int n) { return forward_argmax(x, n); }
-
-/* log sum_j exp(x_j), the float terms summed in double.  Terms below
- * e^-80 of the largest are left out: they cannot change the sum (>= 1) in
- * double either beyond 1e-35, and a confident model has dozens per row. */
-static double logsumexp_from(const float *x, int n, float mx /* the largest x */)
-{
-    double se = 0.0;
-    for (int j = 0; j < n; j++) {
-        float d = x[j] - mx;
-        if (d >= -80.0f)
-            se += expf(d);
-    }
-    return (double)mx + log(se);
-}
-
-static double logsumexp(const float *x, int n) { return logsumexp_from(x, n, x[argmax_row(x, n)]); }
 
 /* Sum over B sequences of the cross-entropy of the logits at the prediction
  * positions n+1..2n against the next token (b_1..b_n), in double: the
@@ -43,7 +24,7 @@ static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] *
             if (label < 0 || label >= Vo)
                 return NAN;
             const float *row = logits + ((size_t)b * T + p) * Vo;
-            sum += (double)logsumexp(row, Vo) - row[label];
+            sum += ops_logsumexp(row, Vo) - row[label];
         }
     return sum;
 }
@@ -61,7 +42,7 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
         k = Vo;
     if (k <= 0)
         return 0;
-    float mx = logits[argmax_row(logits, Vo)];
+    float mx = logits[ops_argmax(logits, Vo)];
     double se = 0.0;   /* in double throughout: these are shown, not summed */
     for (int j = 0; j < Vo; j++)
         se += exp((double)logits[j] - mx);
@@ -126,7 +107,7 @@ int decode_teacher_forced_path(const Model *m, const int *values, int B, int *ar
         const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n; i++)
-                argmax[(size_t)b * n + i] = argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+                argmax[(size_t)b * n + i] = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
     }
     free(tokens);
     return rc;
@@ -158,7 +139,7 @@ static int greedy_tables(const Model *m, int B, int *tokens, int *out, ActCache 
         for (int i = 0; i < n; i++) {
             int q = n + 1 + i;
             tables_run_query(&r, tok, q, row);
-            tok[q + 1] = out[(size_t)b * n + i] = argmax_row(row, Vo);
+            tok[q + 1] = out[(size_t)b * n + i] = ops_argmax(row, Vo);
         }
     }
     free(row);
@@ -189,7 +170,7 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
         rc = model_forward(m, buf, B, T, cache, iv, FORWARD_GENERAL, err);
         for (int b = 0; b < B && !rc; b++)
             tokens[(size_t)b * Tn + T] = out[(size_t)b * n + i] =
-                argmax_row(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
+                ops_argmax(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
     }
     free(buf);
     return rc;
@@ -201,9 +182,7 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
 static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCache *cache, SlError *err)
 {
     const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
-    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, HE = H * E;
     int *buf = malloc((size_t)B * P * sizeof *buf);
     if (!buf)
         return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
@@ -213,82 +192,23 @@ static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCa
     if (rc)
         return rc;
     for (int b = 0; b < B; b++)
-        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = argmax_row(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
+        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = ops_argmax(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
     if (n == 1)
         return 0;
-
-    /* the cache's keys and values are [L, B, P, H, E]; keep them as
-     * [L, B, Tn, H, E] so that new positions append in place */
-    size_t kv = (size_t)L * B * Tn * HE;
-    size_t need = 2 * kv + 2 * (size_t)B * D + 2 * (size_t)B * HE + 2 * (size_t)Tn + (size_t)B * Vo;
-    float *keys = malloc(need * sizeof(float));
-    if (!keys)
-        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding (%zu floats)", need);
-    float *vals = keys + kv;
-    float *x = vals + kv;                 /* [B, D]  residual stream of the new position */
-    float *ao = x + (size_t)B * D;        /* [B, D]  attn_out */
-    float *qrow = ao + (size_t)B * D;     /* [B, H, E] */
-    float *zrow = qrow + (size_t)B * HE;  /* [B, H, E] */
-    float *s = zrow + (size_t)B * HE;     /* [Tn] one score row */
-    float *pr = s + Tn;                   /* [Tn] its pattern */
-    float *lg = pr + Tn;                  /* [B, Vo] */
-    for (int l = 0; l < L; l++)
-        for (int b = 0; b < B; b++) {
-            size_t src = ((size_t)l * B + b) * P * HE, dst = ((size_t)l * B + b) * Tn * HE;
-            memcpy(keys + dst, cache->k + src, (size_t)P * HE * sizeof(float));
-            memcpy(vals + dst, cache->v + src, (size_t)P * HE * sizeof(float));
-        }
-    const float div = sqrtf((float)E);
+    GeneralDecode d;
+    float *lg = malloc((size_t)B * Vo * sizeof *lg);   /* [B, Vo] */
+    if (!lg || (rc = general_decode_begin(&d, m, B, P, cache, err))) {
+        free(lg);
+        return lg ? rc : sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
+    }
     for (int i = 1; i < n; i++) {
         int pos = n + 1 + i;   /* the new position, holding b_i */
+        general_decode_step(&d, tokens, pos, lg);
         for (int b = 0; b < B; b++)
-            for (int d = 0; d < D; d++)
-                x[(size_t)b * D + d] = p->W_E[(size_t)tokens[(size_t)b * Tn + pos] * D + d] + p->W_pos[(size_t)pos * D + d];
-        for (int l = 0; l < L; l++) {
-            float *kl = keys + (size_t)l * B * Tn * HE, *vl = vals + (size_t)l * B * Tn * HE;  /* [B, Tn, H, E] */
-            for (int h = 0; h < H; h++) {
-                size_t w = model_head_qkv_offset(c, l, h), bo = ((size_t)l * H + h) * E;
-                /* [B, D] x [D, E]; the new key and value rows are Tn*H*E apart in the kept arrays */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_Q + w, E, 0.0f,
-                            qrow + h * E, HE);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_K + w, E, 0.0f,
-                            kl + (size_t)pos * HE + h * E, Tn * HE);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_V + w, E, 0.0f,
-                            vl + (size_t)pos * HE + h * E, Tn * HE);
-                for (int b = 0; b < B; b++)
-                    for (int e = 0; e < E; e++) {
-                        qrow[(size_t)b * HE + h * E + e] += p->b_Q[bo + e];
-                        kl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_K[bo + e];
-                        vl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_V[bo + e];
-                    }
-            }
-            for (int b = 0; b < B; b++)
-                for (int h = 0; h < H; h++) {
-                    const float *kb = kl + (size_t)b * Tn * HE + h * E, *vb = vl + (size_t)b * Tn * HE + h * E;
-                    /* scores [1, pos+1] = q [1, E] x K^T; z [1, E] = pattern x V */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, pos + 1, E, 1.0f, qrow + (size_t)b * HE + h * E,
-                                E, kb, HE, 0.0f, s, pos + 1);
-                    for (int k = 0; k <= pos; k++)
-                        s[k] /= div;
-                    forward_softmax(s, pr, pos + 1);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, E, pos + 1, 1.0f, pr, pos + 1, vb, HE, 0.0f,
-                                zrow + (size_t)b * HE + h * E, E);
-                }
-            /* attn_out [B, D] = z [B, H*E] x W_O[l] [H*E, D] + b_O; the stream moves on */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, HE, 1.0f, zrow, HE, p->W_O + (size_t)l * HE * D, D,
-                        0.0f, ao, D);
-            for (int b = 0; b < B; b++)
-                for (int d = 0; d < D; d++)
-                    x[(size_t)b * D + d] += ao[(size_t)b * D + d] + p->b_O[(size_t)l * D + d];
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Vo, D, 1.0f, x, D, p->W_U, Vo, 0.0f, lg, Vo);
-        for (int b = 0; b < B; b++) {
-            for (int j = 0; j < Vo; j++)
-                lg[(size_t)b * Vo + j] += p->b_U[j];
-            tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = argmax_row(lg + (size_t)b * Vo, Vo);
-        }
+            tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = ops_argmax(lg + (size_t)b * Vo, Vo);
     }
-    free(keys);
+    general_decode_end(&d);
+    free(lg);
     return 0;
 }
 
@@ -343,7 +263,7 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     for (int i = 0; i < n; i++) {
         int q = n + 1 + i, label = tok[q + 1];
         tables_run_query(r, tok, q, row);
-        int a = argmax_row(row, Vo);
+        int a = ops_argmax(row, Vo);
         if (a == label) {
             (*tok_right)++;
             pos_right[i]++;
@@ -351,7 +271,7 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
             diverged = i;
             wrong = a;
         }
-        *loss += logsumexp_from(row, Vo, row[a]) - row[label];
+        *loss += ops_logsumexp_max(row, Vo, row[a]) - row[label];
     }
     if (diverged < 0) {
         (*list_right)++;   /* greedy made the true sequence, hence all of it right */
@@ -366,7 +286,7 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     tables_run_rewind(r, qd + 1);
     for (int q = qd + 1; q < 2 * n + 1; q++) {
         tables_run_query(r, g, q, row);
-        g[q + 1] = argmax_row(row, Vo);
+        g[q + 1] = ops_argmax(row, Vo);
     }
 }
 
@@ -419,7 +339,7 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
             goto done;
         for (int b = 0; b < nb; b++)
             for (int i = 0; i < n; i++)
-                if (argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
+                if (ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
                     tok_right++;
                     pos_right[i]++;
                 }
