@@ -4,7 +4,6 @@
  * handled in the loop, signals only set a flag. */
 #include "tui.h"
 
-#include <cblas.h>
 #include <curses.h>
 #include <errno.h>
 #include <langinfo.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "sortlens/blas_runtime.h"
 #include "bench_frames.h"
 #include "explore.h"
 
@@ -373,9 +373,8 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
     if (tui_terminal_problem(why, sizeof why))
         return sl_error_set(err, SL_EIO, "%s", why);
     /* One list at a time: BLAS threads would only spin (sched_yield) after
-     * each small product of the attribution, 3 ms a key press on 2 cores.
-     * (To become the core's thread-count function when it lands.) */
-    openblas_set_num_threads(1);
+     * each small product of the attribution, 3 ms a key press on 2 cores. */
+    sl_blas_set_threads(1);
     Explorer *ex = explorer_new(m, opt->model_label, opt->seed, err);
     if (!ex)
         return err->code;
