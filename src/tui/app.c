@@ -34,11 +34,11 @@ static void edit_refuse(App *a, int key)
 {
     int n = explorer_scene(a->ex)->Vo - 1;
     if (key >= 0x21 && key < 0x7f)
-        snprintf(a->edit_err, sizeof a->edit_err, "'%c' is not allowed: type values 0..%d separated by spaces or commas", key, n);
+        snprintf(a->edit_err, sizeof a->edit_err, "'%c' is not allowed (Backspace takes it out): type values 0..%d separated by spaces or commas", key, n);
     else if (key == 0xfffd)
-        snprintf(a->edit_err, sizeof a->edit_err, "invalid UTF-8 is not allowed: type values 0..%d separated by spaces or commas", n);
+        snprintf(a->edit_err, sizeof a->edit_err, "invalid UTF-8 is not allowed (shown as ?): type values 0..%d separated by spaces or commas", n);
     else if (key < AK_BASE)
-        snprintf(a->edit_err, sizeof a->edit_err, "U+%04X is not allowed: type values 0..%d separated by spaces or commas", (unsigned)key, n);
+        snprintf(a->edit_err, sizeof a->edit_err, "U+%04X is not allowed (shown as ?): type values 0..%d separated by spaces or commas", (unsigned)key, n);
     else
         snprintf(a->edit_err, sizeof a->edit_err, "that key does not edit: Enter applies, Esc cancels");
 }
@@ -110,7 +110,7 @@ static bool edit_key(App *a, int key)
         key = ' ';   /* a pasted tab separates values like a space */
         break;
     }
-    if (!edit_allowed(key)) {
+    if (key >= AK_BASE) {   /* a key that is no character */
         edit_refuse(a, key);
         return true;
     }
@@ -118,10 +118,18 @@ static bool edit_key(App *a, int key)
         snprintf(a->edit_err, sizeof a->edit_err, "the list is too long (at most %d characters); Ctrl-U clears it", APP_EDIT_MAX);
         return true;
     }
+    /* A character that cannot be part of a list is refused in place, but
+     * stays in the text ('?' for one that is not printable ASCII): dropping
+     * it would turn "1.5" into 15 or "-1" into 1, so Enter refuses the
+     * list whole, through the one list parser, until it is taken out. */
+    bool allowed = edit_allowed(key);
     memmove(a->edit + a->edit_cur + 1, a->edit + a->edit_cur, (size_t)(a->edit_len - a->edit_cur + 1));
-    a->edit[a->edit_cur++] = (char)key;
+    a->edit[a->edit_cur++] = key >= 0x20 && key < 0x7f ? (char)key : '?';
     a->edit_len++;
-    a->edit_err[0] = '\0';
+    if (allowed)
+        a->edit_err[0] = '\0';
+    else
+        edit_refuse(a, key);
     return true;
 }
 

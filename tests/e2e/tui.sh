@@ -225,7 +225,18 @@ edit)
     keys -l "5 4 x"
     wait_for "'x' is not allowed"
     keys Enter
-    wait_for "expected 10 numbers, got 2"
+    # the refused character stays in the text, so the list is refused whole
+    wait_for "'x' is not a number"
+    # issue 17.7: a list is taken whole or refused whole (the editor once
+    # dropped the '.' and the '-' and applied 15 2 3 ... and 1 2 3 ...)
+    for bad in "1.5 2 3 4 5 6 7 8 9 10|'1.5': '.' after a number" "-1 2 3 4 5 6 7 8 9 10|'-1' is negative" \
+               "(1 ... 10)|'(1' is not a number" "1,,2,3,4,5,6,7,8,9|an empty value between two commas" \
+               "1 2 3 4 5 6 7 8 9 99999999999999999999|value 99999999999999999999 is outside 0..49"; do
+        keys C-u
+        keys -l -- "${bad%%|*}"
+        keys Enter
+        wait_for "${bad#*|}"
+    done
     keys C-u
     keys -l "1 2 3 4 5 6 7 8 9 77"
     keys Enter
@@ -243,7 +254,8 @@ edit)
     keys 7
     keys Enter
     wait_for "edit: 10 values 0..49"
-    keys C-u -l "10 20 30 40 49 48 47 46 45 44"
+    keys C-u
+    keys -l "10 20 30 40 49 48 47 46 45 44"
     keys Enter
     wait_for "BOS  10  20  30  40  49  48  47  46  45  44 MID"
     keys q
