@@ -132,7 +132,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
      * digits in 2 columns) is written from its cell over the next ones when
      * they are free and a column apart from the last label, else left out,
      * so that labels never run into each other nor get cut */
-    int next_free = 0;
+    int next_free = 0, last_end = -1;
     for (int k = c0; k < T && k < c0 + vis_cols; k++) {
         char lab[16];
         scene_token_label(sc, sc->tokens[k], 1, lab, sizeof lab);
@@ -147,15 +147,18 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             fg = COL_BAD, attr = ATTR_BOLD | ATTR_UNDERLINE;
         Canvas t = *cv;
         canvas_tag(&t, TAG_SOURCE, k, 0, 0);
-        if (len <= cw) {
-            snprintf(buf, sizeof buf, "%*s", cw, lab);
-        } else if (x >= next_free && x + len <= cv->r.w) {
-            snprintf(buf, sizeof buf, "%s", lab);
-            next_free = x + len + 1;
+        int start = len <= cw ? x + cw - len : x;   /* right-aligned in its cell, or from it */
+        bool wide = len > cw;
+        /* a wide label keeps a blank on both sides (labels that fill their
+         * cells may touch: their colours alternate) */
+        if (start >= next_free + (wide && start == last_end) && start + len <= cv->r.w) {
+            snprintf(buf, sizeof buf, "%*s", wide ? len : cw, lab);
+            next_free = start + len + wide;
+            last_end = start + len;
         } else {
             snprintf(buf, sizeof buf, "%*s", cw, "");
-            if (x < next_free)
-                continue;   /* the cells belong to the label on their left */
+            if (x < next_free)   /* the cells belong to the label on their left */
+                continue;
         }
         cv_text_bg(&t, x, 1, buf, fg, bg, attr);
     }
