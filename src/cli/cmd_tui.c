@@ -8,12 +8,14 @@
 #include <time.h>
 
 #include "cli.h"
+#include "sortlens/circuits.h"
 #include "tui.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N]\n\n"
+            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N] [--at K] [--source POS]\n"
+            "                      [--view NAME] [--layer L] [--head H] [--teacher-forced]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
@@ -22,6 +24,13 @@ static void usage(FILE *out)
             "                 or $SORTLENS_MODEL\n"
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
+            "  --at K         open at the position that predicts b_K (1..n; MID predicts b_1)\n"
+            "  --source POS   put the cursor on key position POS (0 is BOS)\n"
+            "  --view NAME    focus a circuit: qk-token-token, qk-token-pos, qk-pos-token,\n"
+            "                 qk-pos-pos, ov, ov-pos\n"
+            "  --layer L, --head H   the layer and head shown\n"
+            "  --teacher-forced      open in teacher-forced mode (default: greedy)\n"
+            "                 (w in the explorer shows the command line that reopens its state)\n"
             "  -h, --help     this help\n\n"
             "Keys (each is in sortlens(1); ? in the explorer lists them too):\n"
             "  Left Right h l   step the prediction position\n"
@@ -44,6 +53,7 @@ static void usage(FILE *out)
             "  { }              previous / next layer\n"
             "  Tab Shift-Tab    next / previous page (small terminals)\n"
             "  ?                every key\n"
+            "  w                show the command line that reopens this state\n"
             "  Esc              clear the note on the output line\n"
             "  Ctrl-L           redraw the screen\n"
             "  q Q              quit\n");
@@ -56,12 +66,22 @@ int cmd_tui(int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"list", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 's'},
+        {"at", required_argument, NULL, 'a'},
+        {"source", required_argument, NULL, 'S'},
+        {"view", required_argument, NULL, 'v'},
+        {"layer", required_argument, NULL, 'L'},
+        {"head", required_argument, NULL, 'H'},
+        {"teacher-forced", no_argument, NULL, 't'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *list_text = NULL;
-    long seed = 1, bench = -1;
+    long seed = 1, bench = -1, at = 0, source = -1, layer = -1, head = -1;
+    int view = -1;
+    bool teacher_forced = false;
+    SlError verr = {0};
+    CircuitKind kind;
     opterr = 0;
     optind = 1;
     int c;
@@ -76,6 +96,32 @@ int cmd_tui(int argc, char **argv)
         case 's':
             if (!cli_parse_long("--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
                 return EXIT_USAGE;
+            break;
+        case 'a':   /* ranges that depend on the model are checked once it is loaded */
+            if (!cli_parse_long("--at", optarg, 1, 100000, &at))
+                return EXIT_USAGE;
+            break;
+        case 'S':
+            if (!cli_parse_long("--source", optarg, 0, 1000000, &source))
+                return EXIT_USAGE;
+            break;
+        case 'L':
+            if (!cli_parse_long("--layer", optarg, 0, 100000, &layer))
+                return EXIT_USAGE;
+            break;
+        case 'H':
+            if (!cli_parse_long("--head", optarg, 0, 100000, &head))
+                return EXIT_USAGE;
+            break;
+        case 'v':
+            if (circuit_kind_from_name(optarg, &kind, &verr) < 0) {
+                cli_error("--view: %s", verr.message);
+                return EXIT_USAGE;
+            }
+            view = (int)kind;
+            break;
+        case 't':
+            teacher_forced = true;
             break;
         case 'B':
             if (!cli_parse_long("--bench-frames", optarg, 0, 1000000, &bench))
@@ -115,6 +161,12 @@ int cmd_tui(int argc, char **argv)
         .list_text = list_text,
         .seed = (uint64_t)seed,
         .bench_frames = bench,
+        .at = at,
+        .source = source,
+        .layer = layer,
+        .head = head,
+        .view = view,
+        .teacher_forced = teacher_forced,
         .start_time = start,
     };
     int stop_signal = 0;

@@ -45,6 +45,8 @@
     A(LAYER, "{ }", NULL, NULL, NULL, 0, "previous / next layer (models with several layers)", {'{', -1}, {'}', +1}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
+    A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \
+      {'w', 0}) \
     A(HELP, "?", "?", NULL, "help", 6, "this help", {'?', 0}) \
     A(DISMISS, "Esc", NULL, NULL, NULL, 0, "clear the note on the output line", {AK_ESC, 0}) \
     A(REDRAW, "Ctrl-L", NULL, NULL, NULL, 0, "redraw the screen", {AK_REDRAW, 0}) \

@@ -157,6 +157,31 @@ static void report(App *a, int rc, const SlError *err)
         a->error[0] = '\0';
 }
 
+/* `w`: the command line that opens exactly this state, on the output line
+ * (the model's path in single quotes, as a shell reads it). */
+static void show_reopen(App *a)
+{
+    char args[2400], path[1024] = "", line[3600];
+    explorer_state_args(a->ex, args, sizeof args);
+    if (a->model_path) {
+        size_t j = 0;
+        path[j++] = '\'';
+        for (const char *c = a->model_path; *c && j + 6 < sizeof path; c++) {
+            if (*c == '\'') {   /* ' -> '\'' */
+                memcpy(path + j, "'\\''", 4);
+                j += 4;
+            } else {
+                path[j++] = *c;
+            }
+        }
+        path[j++] = '\'';
+        path[j] = '\0';
+    }
+    snprintf(line, sizeof line, "sortlens%s%s %s", path[0] ? " --model " : "", path, args);
+    text_sanitize(line, a->reopen, sizeof a->reopen);
+    explorer_set_message(a->ex, false, a->reopen);
+}
+
 static bool run_action(App *a, ActionId id, int arg)
 {
     Explorer *ex = a->ex;
@@ -205,6 +230,7 @@ static bool run_action(App *a, ActionId id, int arg)
         report(a, err.code, &err);
         return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
+    case ACT_REOPEN: show_reopen(a); return true;
     case ACT_HELP: a->help = true; return true;
     case ACT_DISMISS: explorer_set_message(ex, false, NULL); return true;
     case ACT_REDRAW: return true;

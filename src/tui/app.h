@@ -40,6 +40,8 @@ typedef struct App {
     bool paged;               /* the last layout drawn */
     bool zoom;                /* `z`: the circuits in place of the attention heatmap, whole when they fit */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
+    const char *model_path;     /* for the command line that reopens the state (`w`), or NULL */
+    char reopen[320];           /* the last such command line shown, printed again on leaving */
 } App;
 
 void app_init(App *a, Explorer *ex, Style style);

@@ -496,6 +496,8 @@ void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err)
 
 void explorer_toggle_scores(Explorer *ex) { ex->sc.show_scores = !ex->sc.show_scores; }
 
+static void focus_view(Explorer *ex, int view);
+
 /* The order `c` cycles in: the four QK terms, then OV token and OV position. */
 static const CircuitKind view_cycle[CIRCUIT_COUNT] = {
     CIRCUIT_QK_TOKEN_TOKEN, CIRCUIT_QK_TOKEN_POS, CIRCUIT_QK_POS_TOKEN, CIRCUIT_QK_POS_POS, CIRCUIT_OV, CIRCUIT_OV_POS,
@@ -508,12 +510,7 @@ void explorer_cycle_view(Explorer *ex, int delta)
     while (at < CIRCUIT_COUNT && (int)view_cycle[at] != sc->focus_view)
         at++;
     at = ((at + delta) % CIRCUIT_COUNT + CIRCUIT_COUNT) % CIRCUIT_COUNT;
-    sc->focus_view = view_cycle[at];
-    if (circuit_kind_is_qk(sc->focus_view))
-        sc->qk_view = sc->focus_view;
-    else
-        sc->ov_view = sc->focus_view;
-    sc->free_panel = -1;
+    focus_view(ex, view_cycle[at]);
 }
 
 void explorer_cycle_scale(Explorer *ex) { ex->sc.circuit_scale = (ex->sc.circuit_scale + 1) % CS_COUNT; }
@@ -553,6 +550,57 @@ void explorer_set_message(Explorer *ex, bool bad, const char *text)
     snprintf(ex->message, sizeof ex->message, "%s", text ? text : "");
     ex->sc.message = ex->message[0] ? ex->message : NULL;
     ex->sc.message_bad = bad;
+}
+
+static void focus_view(Explorer *ex, int view)
+{
+    Scene *sc = &ex->sc;
+    sc->focus_view = view;
+    if (circuit_kind_is_qk(view))
+        sc->qk_view = view;
+    else
+        sc->ov_view = view;
+    sc->free_panel = -1;
+}
+
+int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
+                     SlError *err)
+{
+    Scene *sc = &ex->sc;
+    if (at != 0 && (at < 1 || at > sc->n))
+        return sl_error_set(err, SL_EINVAL, "--at %ld is outside 1..%d (the position that predicts b_K)", at, sc->n);
+    if (source < -1 || source >= sc->T)
+        return sl_error_set(err, SL_EINVAL, "--source %ld is outside 0..%d", source, sc->T - 1);
+    if (layer < -1 || layer >= sc->L)
+        return sl_error_set(err, SL_EINVAL, "--layer %ld is outside 0..%d", layer, sc->L - 1);
+    if (head < -1 || head >= sc->H)
+        return sl_error_set(err, SL_EINVAL, "--head %ld is outside 0..%d", head, sc->H - 1);
+    int rc;
+    if (teacher_forced && sc->greedy && (rc = explorer_toggle_greedy(ex, err)) < 0)
+        return rc;
+    if ((layer >= 0 || head >= 0) &&
+        (rc = explorer_set_head(ex, layer >= 0 ? (int)layer : sc->layer, head >= 0 ? (int)head : sc->head, err)) < 0)
+        return rc;
+    if (at > 0)
+        explorer_select(ex, sc->n + (int)at);   /* MID (n + 1) predicts b_1 */
+    if (source >= 0)
+        explorer_set_cursor(ex, (int)source);
+    if (view >= 0 && view < CIRCUIT_COUNT)
+        focus_view(ex, view);
+    return 0;
+}
+
+void explorer_state_args(const Explorer *ex, char *buf, size_t size)
+{
+    const Scene *sc = &ex->sc;
+    char list[2048];
+    explorer_list_text(ex, list, sizeof list);
+    int len = snprintf(buf, size, "--list '%s' --at %d --source %d --view %s", list, sc->sel - sc->n, sc->cursor,
+                       circuit_kind_name((CircuitKind)sc->focus_view));
+    if (len >= 0 && (size_t)len < size && (sc->L > 1 || sc->H > 1))
+        len += snprintf(buf + len, size - (size_t)len, " --layer %d --head %d", sc->layer, sc->head);
+    if (len >= 0 && (size_t)len < size && !sc->greedy)
+        snprintf(buf + len, size - (size_t)len, " --teacher-forced");
 }
 
 void explorer_list_text(const Explorer *ex, char *buf, size_t size)

@@ -74,6 +74,17 @@ void explorer_set_circuit_cell(Explorer *ex, int row, int col, int panel);
  * or none. */
 void explorer_set_message(Explorer *ex, bool bad, const char *text);
 
+/* Opens the state a command line names (`sortlens --at K --source P --view
+ * NAME --layer L --head H --teacher-forced`): at 1..n is the position that
+ * predicts b_K (0: keep), source a key position (-1: the top source), view
+ * a CircuitKind (-1: keep), layer and head (-1: keep).  SL_EINVAL with a
+ * message naming the option when one is out of range. */
+int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
+                     SlError *err);
+/* The options that reopen the current state (without --model), as above:
+ * "--list '42 17 ...' --at 3 --source 6 --view qk-token-token". */
+void explorer_state_args(const Explorer *ex, char *buf, size_t size);
+
 /* Writes the list as "a b c ..." into buf. */
 void explorer_list_text(const Explorer *ex, char *buf, size_t size);
 /* Seconds the last recompute took. */

@@ -383,6 +383,10 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
         return rc;
     }
     explorer_select(ex, explorer_scene(ex)->n + 1);
+    if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0) {
+        explorer_free(ex);
+        return rc;
+    }
 
     /* Ctrl-C, TERM and HUP only set a flag: the loop restores the terminal.
      * Installed before newterm so that ncurses keeps them; it still handles
@@ -439,6 +443,7 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
 
     App app;
     app_init(&app, ex, t->style);
+    app.model_path = opt->model_label;
     Frame f = {.t = t, .app = &app, .grid = grid};
     draw(&f);
     double first_ms = (now_seconds() - opt->start_time) * 1e3;
@@ -481,6 +486,8 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
             draw(&f);
     }
     endwin();
+    if (app.reopen[0])   /* the state the user asked to keep, for the shell */
+        printf("%s\n", app.reopen);
     if (stop_signal)
         *stop_sig = (int)stop_signal;
 done:

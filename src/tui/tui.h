@@ -3,6 +3,7 @@
 #ifndef SORTLENS_TUI_H
 #define SORTLENS_TUI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sortlens/model.h"
@@ -12,6 +13,11 @@ typedef struct TuiOptions {
     const char *list_text;     /* --list as typed, or NULL for a random list: the explorer parses it */
     uint64_t seed;             /* of the random lists */
     long bench_frames;         /* >= 0: time that many key redraws, report on stderr, quit */
+    /* the state to open in (--at, --source, --view, --layer, --head,
+     * --teacher-forced), checked against the model; -1 (at: 0) for the default */
+    long at, source, layer, head;
+    int view;                  /* CircuitKind, or -1 */
+    bool teacher_forced;
     double start_time;         /* monotonic seconds when the command started */
 } TuiOptions;
 

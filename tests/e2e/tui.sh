@@ -577,6 +577,44 @@ termgone)
     command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
     SORTLENS_E2E_WAIT=$WAIT python3 "$(dirname "$0")/termgone.py" "$exe" "$model" || fail "termgone.py"
     ;;
+reopen)
+    # issue 14.5: w gives the command line that reopens the state (b2 predicts
+    # b3: --at 3); run it
+    # and the same position, source, view and mode come back
+    start 160 48 -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    keys Right Right Down c c
+    wait_for "at b2 (pos 13)"
+    wait_for "QK pos-token"
+    keys g
+    wait_for "teacher-forced  ? help"
+    want_detail=$(screen | grep "^at b2 (pos 13)")
+    want_cursor=$(screen | grep "attends most to")
+    keys w
+    wait_for "sortlens --model"   # on the output line, as much as fits
+    keys q
+    wait_exit 0
+    line=$(screen | grep "^sortlens --model" | tail -1)
+    [ -n "$line" ] || fail "w printed no command line on leaving"
+    case $line in *"--at 3 --source"*"--teacher-forced"*) ;; *) fail "unexpected command line: $line" ;; esac
+    t kill-server
+    sock="$sock-again"
+    printf "cd '%s'\nenv -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' %s\necho \$? > '%s/status'\nexec sleep 600\n" \
+        "$tmp" "$exe" "${line#sortlens }" "$tmp" > "$tmp/run.sh"
+    rm -f "$tmp/status"
+    t new-session -d -s e2e -x 160 -y 48 "sh '$tmp/run.sh'" || fail "tmux could not start"
+    wait_for "$want_detail"
+    wait_for "$want_cursor"
+    wait_for "teacher-forced  ? help"
+    wait_for "QK pos-token"
+    keys q
+    wait_exit 0
+    # out of range: refused with the reason, status 2
+    t kill-server
+    sock="$sock-bad"
+    start 100 30 -- --list "$LIST" --at 11
+    wait_exit 2
+    ;;
 rawbytes)
     # bytes tmux would not pass: invalid UTF-8, through a pty of our own
     command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
