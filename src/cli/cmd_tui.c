@@ -49,6 +49,7 @@ static void usage(FILE *out)
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
             "  s                attention heatmap: weights / scores\n"
+            "  t                axis labels: tokens / named positions\n"
             "  [ ]              previous / next head\n"
             "  { }              previous / next layer\n"
             "  Tab Shift-Tab    next / previous page (small terminals)\n"

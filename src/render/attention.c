@@ -105,6 +105,64 @@ static RowNorm attention_row_norm(const Scene *sc, int q, bool scores, int scale
     n.inv = mx > 0 ? 1 / mx : 0;
     return n;
 }
+/* The label of position k on an axis: its token (BOS, MID, the value) or,
+ * with named positions (`t`), its name (BOS, a3, MID, b1). */
+static void axis_pos_label(const Scene *sc, int k, int width, char *buf, size_t size)
+{
+    if (sc->named_positions)
+        scene_pos_name(sc, k, buf, size);
+    else
+        scene_token_label(sc, sc->tokens[k], width, buf, size);
+}
+
+/* The key labels of the heatmap on line 1: each right-aligned in its cell
+ * or, wider than the cell, written from it over the next ones; a label
+ * keeps a blank on each side, so that none runs into another ("4217") or is
+ * cut.  The cursor's label is placed first; one that does not fit is left
+ * out (its cell stays, with the cursor's colour where it is). */
+static void attention_key_labels(Canvas *cv, const Scene *sc, int c0, int vis_cols, int cw)
+{
+    int T = sc->T, w = cv->r.w;
+    if (w <= 0)
+        return;
+    bool *taken = calloc((size_t)w + 2, sizeof *taken);   /* [w + 2]: column x at x + 1 */
+    if (!taken)
+        return;
+    int order_first = sc->cursor >= c0 && sc->cursor < c0 + vis_cols ? sc->cursor : -1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = pass == 0 ? order_first : c0; k >= 0 && k < T && k < c0 + vis_cols; k++) {
+            if ((pass == 0 && k != order_first) || (pass == 1 && k == order_first))
+                continue;
+            char lab[16], buf[32];
+            axis_pos_label(sc, k, 1, lab, sizeof lab);
+            int x = ATTN_GUTTER + (k - c0) * cw, len = (int)strlen(lab);
+            int start = len <= cw ? x + cw - len : x;
+            bool fits = start + len <= w;
+            for (int c = start - 1; fits && c <= start + len; c++)
+                fits = c < -1 || c > w || !taken[c + 1];
+            /* adjacent labels alternate their colour (and, in monochrome,
+             * their weight) so that each reads on its own */
+            int fg = sc->tokens[k] >= sc->Vo || sc->named_positions ? COL_LABEL : (k % 2 ? COL_DEFAULT : COL_DIM);
+            int bg = COL_DEFAULT, attr = k % 2 ? ATTR_BOLD : 0;
+            if (k == sc->cursor)
+                fg = COL_INK_DARK, bg = COL_CURSOR;
+            if (k == sc->block_source)
+                fg = COL_BAD, attr = ATTR_BOLD | ATTR_UNDERLINE;
+            Canvas t = *cv;
+            canvas_tag(&t, TAG_SOURCE, k, 0, 0);
+            if (!taken[x + 1]) {   /* the cell itself, blank, unless a label covers it */
+                snprintf(buf, sizeof buf, "%*s", cw, "");
+                cv_text_bg(&t, x, 1, buf, fg, bg, attr);
+            }
+            if (!fits)
+                continue;
+            cv_text_bg(&t, start, 1, lab, fg, bg, attr);
+            for (int c = start; c < start + len && c < w; c++)
+                taken[c + 1] = true;
+        }
+    free(taken);
+}
+
 void render_attention(Canvas *cv, const Scene *sc, int cw)
 {
     Style st = cv->style;
@@ -128,44 +186,11 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         return;
     int c0 = scroll_pair(T, vis_cols, sc->cursor, sc->sel);
     int r0 = scroll_pair(T, vis_rows, sc->sel, sc->cursor);
-    /* key labels: the value in its cell; a value wider than the cell (3
-     * digits in 2 columns) is written from its cell over the next ones when
-     * they are free and a column apart from the last label, else left out,
-     * so that labels never run into each other nor get cut */
-    int next_free = 0, last_end = -1;
-    for (int k = c0; k < T && k < c0 + vis_cols; k++) {
-        char lab[16];
-        scene_token_label(sc, sc->tokens[k], 1, lab, sizeof lab);
-        int x = ATTN_GUTTER + (k - c0) * cw, len = (int)strlen(lab);
-        /* adjacent labels touch ("4217"): alternate their colour (and, in
-         * monochrome, their weight) so that each reads on its own */
-        int fg = sc->tokens[k] >= sc->Vo ? COL_LABEL : (k % 2 ? COL_DEFAULT : COL_DIM), bg = COL_DEFAULT;
-        int attr = k % 2 ? ATTR_BOLD : 0;
-        if (k == sc->cursor)
-            fg = COL_INK_DARK, bg = COL_CURSOR;
-        if (k == sc->block_source)
-            fg = COL_BAD, attr = ATTR_BOLD | ATTR_UNDERLINE;
-        Canvas t = *cv;
-        canvas_tag(&t, TAG_SOURCE, k, 0, 0);
-        int start = len <= cw ? x + cw - len : x;   /* right-aligned in its cell, or from it */
-        bool wide = len > cw;
-        /* a wide label keeps a blank on both sides (labels that fill their
-         * cells may touch: their colours alternate) */
-        if (start >= next_free + (wide && start == last_end) && start + len <= cv->r.w) {
-            snprintf(buf, sizeof buf, "%*s", wide ? len : cw, lab);
-            next_free = start + len + wide;
-            last_end = start + len;
-        } else {
-            snprintf(buf, sizeof buf, "%*s", cw, "");
-            if (x < next_free)   /* the cells belong to the label on their left */
-                continue;
-        }
-        cv_text_bg(&t, x, 1, buf, fg, bg, attr);
-    }
+    attention_key_labels(cv, sc, c0, vis_cols, cw);
     for (int q = r0; q < T && q < r0 + vis_rows; q++) {
         int y = 2 + q - r0;
         char lab[16];
-        scene_token_label(sc, sc->tokens[q], 3, lab, sizeof lab);
+        axis_pos_label(sc, q, 3, lab, sizeof lab);
         snprintf(buf, sizeof buf, "%3s", lab);
         bool selq = q == sc->sel;
         if (selq)

@@ -18,7 +18,9 @@ void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h)
 }
 static void axis_label(const Scene *sc, int view, bool is_row, int idx, char *buf, size_t size)
 {
-    if (circuit_axis_is_token(view, is_row))
+    if (!circuit_axis_is_token(view, is_row) && sc->named_positions)
+        scene_pos_name(sc, idx, buf, size);
+    else if (circuit_axis_is_token(view, is_row))
         scene_token_label(sc, idx, 3, buf, size);
     else
         snprintf(buf, size, "%d", idx);
@@ -117,6 +119,9 @@ static void circuit_ticks(const CircuitPanel *p)
     char buf[32];
     int mc = p->mc, ans = p->ans, c0 = p->c0, vis_cols = p->vis_cols;
     int lo_end = CIRC_GUTTER, hi_start = CIRC_GUTTER + vis_cols;   /* ticks live in [lo_end, hi_start) */
+    /* key positions named (`t`): ticks at BOS, a1, MID and b1 */
+    bool named_ticks = p->sc->named_positions && !circuit_axis_is_token(p->view, false);
+    int n = p->sc->n, tick_end = -1;
     if (c0 > 0) {
         cv_put(cv, CIRC_GUTTER - 1, 1, glyph(st, GL_MARK_LEFT), COL_WARN, COL_DEFAULT, ATTR_BOLD);
         int len = snprintf(buf, sizeof buf, "%d", c0);
@@ -142,11 +147,14 @@ static void circuit_ticks(const CircuitPanel *p)
             cv_put(cv, x, 1, glyph(st, GL_MARK_DOWN), c == ans ? COL_GOOD : COL_KEY, COL_DEFAULT, ATTR_BOLD);
         } else if (c == ans) {
             cv_put(cv, x, 1, glyph(st, GL_RIGHT), COL_GOOD, COL_DEFAULT, ATTR_BOLD);
-        } else if (c % 10 == 0 && c + 1 < p->cols) {
-            int len = snprintf(buf, sizeof buf, "%d", c);
+        } else if (named_ticks ? (c == 1 || c == n + 1 || c == n + 2) : (c % 10 == 0 && c + 1 < p->cols)) {
+            int len = named_ticks ? (axis_label(p->sc, p->view, false, c, buf, sizeof buf), (int)strlen(buf))
+                                  : snprintf(buf, sizeof buf, "%d", c);
             bool clash = (mc > c && mc < c + len + 1) || (ans > c && ans < c + len + 1);
-            if (!clash && x >= lo_end && x + len <= hi_start)
+            if (!clash && x >= lo_end && x + len <= hi_start && x > tick_end) {
                 cv_text(cv, x, 1, buf, COL_DIM, 0);
+                tick_end = x + len;   /* the next tick keeps a blank after this one */
+            }
         }
     }
 }
@@ -191,8 +199,18 @@ static void circuit_line(const CircuitPanel *p, int line)
         int x = CIRC_GUTTER + c - p->c0;
         float va = shown(p->data[(size_t)ra * p->cols + c], na);
         float vb = rb >= 0 ? shown(p->data[(size_t)rb * p->cols + c], nb) : NAN;
+        bool bad = !isfinite(va) || (rb >= 0 && !isfinite(vb));   /* a product that overflowed */
+        /* pos-pos: a query never sees a later key, so those cells are the
+         * causal mask, as in the heatmap (the table holds values there) */
+        bool mask_a = p->view == CIRCUIT_QK_POS_POS && c > ra, mask_b = p->view == CIRCUIT_QK_POS_POS && c > rb;
+        if (mask_a)
+            va = NAN;
+        if (mask_b)
+            vb = NAN;
         Cell cell = p->half ? heat_cell_pair_sat(st, va, vb, p->range) : heat_cell_sat(st, va, p->range);
-        if (!isfinite(va) || (rb >= 0 && !isfinite(vb)))   /* a product that overflowed */
+        if (mask_a && (!p->half || rb < 0 || mask_b))
+            cell = (Cell){.ch = glyph(st, GL_MASK), .fg = COL_DIM};
+        else if (bad && !mask_a)
             cell = (Cell){.ch = '?', .fg = COL_BAD, .attr = ATTR_BOLD};
         Canvas t = *cv;
         bool cur_here = c == p->cc && (ra == p->cr || rb == p->cr);

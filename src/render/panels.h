@@ -78,6 +78,7 @@ typedef struct Scene {
     const float *pattern; /* [T, T] query x key */
     const float *scores;  /* [T, T] scaled, -inf where masked */
     bool show_scores;     /* the heatmap shows scores instead of weights */
+    bool named_positions; /* axes label positions by name (BOS, a1.., MID, b1..), not by token */
     /* the four QK terms of every (query, key), unscaled, from
      * circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */
     const float *score_terms;   /* [SCORE_TERMS, T, T] */

@@ -41,6 +41,7 @@
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
       {'H', 0}, {'J', 1}, {'K', 2}, {'L', 3}) \
     A(SCORES, "s", "s", NULL, "scores", 17, "attention heatmap: weights / scores", {'s', 0}) \
+    A(LABELS, "t", "t", NULL, "labels", 18, "axis labels: tokens (values) / named positions (BOS a1.. MID b1..)", {'t', 0}) \
     A(HEAD, "[ ]", NULL, NULL, NULL, 0, "previous / next head (models with several heads)", {'[', -1}, {']', +1}) \
     A(LAYER, "{ }", NULL, NULL, NULL, 0, "previous / next layer (models with several layers)", {'{', -1}, {'}', +1}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \

@@ -221,6 +221,7 @@ static bool run_action(App *a, ActionId id, int arg)
         return true;
     }
     case ACT_SCORES: explorer_toggle_scores(ex); return true;
+    case ACT_LABELS: explorer_toggle_named_positions(ex); return true;
     case ACT_HEAD:
         explorer_step_head(ex, 0, arg, &err);
         report(a, err.code, &err);

@@ -496,6 +496,8 @@ void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err)
 
 void explorer_toggle_scores(Explorer *ex) { ex->sc.show_scores = !ex->sc.show_scores; }
 
+void explorer_toggle_named_positions(Explorer *ex) { ex->sc.named_positions = !ex->sc.named_positions; }
+
 static void focus_view(Explorer *ex, int view);
 
 /* The order `c` cycles in: the four QK terms, then OV token and OV position. */

@@ -63,6 +63,8 @@ void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err);
 
 /* Switches of the view alone. */
 void explorer_toggle_scores(Explorer *ex);
+/* Axis labels: tokens (values, BOS, MID) or named positions (BOS, a1.., MID, b1..). */
+void explorer_toggle_named_positions(Explorer *ex);
 void explorer_cycle_view(Explorer *ex, int delta);
 void explorer_cycle_scale(Explorer *ex);
 /* Moves the cursor of the focused circuit panel by rows / columns (it

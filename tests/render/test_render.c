@@ -658,6 +658,36 @@ START_TEST(test_circuit_marks_and_window)
 }
 END_TEST
 
+START_TEST(test_named_positions_and_mask)
+{
+    /* issue 14.2: `t` names positions on the heatmap's axes; labels never
+     * touch (one that would is left out, the cursor's placed first) */
+    Scene sc = make_scene();
+    sc.named_positions = true;
+    int w, h;
+    render_attention_size(&sc, 2, &w, &h);
+    Grid *g = grid_new(w, h);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    ck_assert_str_eq(row(g, 1), "     BOS a2  MID b2");
+    ck_assert_str_eq(strncmp(row(g, 3), "  a1 ", 5) == 0 ? "ok" : row(g, 3), "ok");
+    grid_free(g);
+    /* the pos-pos circuit shows the causal mask: key after query masked */
+    sc.named_positions = false;
+    sc.circuit_scale = CS_WHOLE;
+    render_circuit_size(&sc, CIRCUIT_QK_POS_POS, MONO_ASCII, &w, &h);
+    g = grid_new(w, h);
+    cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, CIRCUIT_QK_POS_POS, 0, true);
+    /* matrix line 0 is query position 0: keys 1.. are masked, key 0 is not */
+    uint32_t mask = glyph(MONO_ASCII, GL_MASK);
+    ck_assert_uint_eq(grid_cell(g, 4 + 5, 2)->ch, mask);
+    ck_assert_uint_ne(grid_cell(g, 4 + 0, 2)->ch, mask);
+    ck_assert_uint_ne(grid_cell(g, 4 + 3, 2 + 5)->ch, mask);   /* query 5, key 3: seen */
+    grid_free(g);
+}
+END_TEST
+
 static Model *bundled_model(void);
 
 START_TEST(test_qk_terms_lookup)
@@ -1041,6 +1071,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_circuit_row_scale);
     tcase_add_test(tc, test_circuit_marks_and_window);
     tcase_add_test(tc, test_qk_terms_lookup);
+    tcase_add_test(tc, test_named_positions_and_mask);
     tcase_add_test(tc, test_explorer_readouts);
     tcase_add_test(tc, test_canvas_clipping);
     tcase_add_test(tc, test_tiny_grids);
