@@ -46,6 +46,7 @@ static void usage(FILE *out)
             "  x                clear every intervention\n"
             "  c C              next / previous circuit view\n"
             "  z                zoom: the circuits whole, in place of the heatmap\n"
+            "  F                facet: the four QK terms at once\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
             "  s                attention heatmap: weights / scores\n"

@@ -215,6 +215,11 @@ static bool run_action(App *a, ActionId id, int arg)
             a->page = PAGE_CIRCUITS;
         return true;
     case ACT_SCALE: explorer_cycle_scale(ex); return true;
+    case ACT_FACET:
+        a->facet = !a->facet;
+        if (a->paged)
+            a->page = PAGE_CIRCUITS;
+        return true;
     case ACT_PAN: {
         static const int drow[4] = {0, +1, -1, 0}, dcol[4] = {-1, 0, 0, +1};   /* H J K L */
         explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
@@ -322,8 +327,27 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
 /* The two circuit panels side by side in cv, each whole when both fit;
  * else they share the width, or (zoomed, or no room for two) the focused
  * one is drawn alone. */
+/* `F`: the four QK terms at once, 2x2 where the height allows, else 1x4;
+ * each with its own colour scale of the kind `n` chose (the titles say
+ * which), the cursor and marks as in the QK panel. */
+static void draw_facet(Canvas *cv, const Scene *sc)
+{
+    bool grid2 = cv->r.h >= 2 * (CIRC_EXTRA_LINES + 4) || cv->r.w < 4 * 24;
+    int cols = grid2 ? 2 : 4, rows = grid2 ? 2 : 1;
+    int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
+    for (int t = 0; t < SCORE_TERMS; t++) {
+        int kind = CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+        Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
+        render_circuit(&sub, sc, kind, 0, sc->focus_view == kind);
+    }
+}
+
 static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
 {
+    if (a->facet) {
+        draw_facet(cv, sc);
+        return;
+    }
     int wq, hq, wo, ho;
     render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
     render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);

@@ -1049,6 +1049,36 @@ START_TEST(test_layout_whole_circuits)
 }
 END_TEST
 
+START_TEST(test_facet_view)
+{
+    /* issue 14.3: F shows the four QK terms at once, each titled with its scale */
+    Model *m = bundled_model();
+    if (!m)
+        return;
+    SlError err = {0};
+    Explorer *ex = explorer_new(m, "m", 1, &err);
+    ck_assert_ptr_nonnull(ex);
+    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    App a;
+    app_init(&a, ex, C256_UTF8);
+    Grid *g = grid_new(1, 1);
+    free(draw_app(&a, g, 220, 60));
+    ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
+    ck_assert(app_key(&a, 'F'));
+    free(draw_app(&a, g, 220, 60));
+    static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
+    for (int t = 0; t < 4; t++) {
+        int y = line_of(g, names[t]);
+        ck_assert_int_ge(y, 0);
+        ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
+    }
+    ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
+    grid_free(g);
+    explorer_free(ex);
+    model_free(m);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
     Suite *s = suite_create("render");
@@ -1080,6 +1110,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_layout_whole_circuits);
+    tcase_add_test(tc, test_facet_view);
     suite_add_tcase(s, tc);
     return s;
 }
