@@ -13,7 +13,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -27,7 +27,9 @@ static void usage(FILE *out)
           "status is then 2.\n"
           "\n"
           "options:\n"
-          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint, or a run directory (its\n"
+          "                    last snapshot); default: the bundled model\n"
+          "  --step N          of a run, the last snapshot at or before step N\n"
           "  --teacher-forced  print the argmax at each position given the true sorted\n"
           "                    prefix instead\n"
           "  --json            one JSON object per line: {\"input\", \"predictions\",\n"
@@ -191,6 +193,7 @@ int cmd_predict(int argc, char **argv)
 {
     Predictor p = {0};
     const char *model_path = NULL;
+    long step = -1;   /* of a run directory */
     int first_list = argc;   /* positional arguments start here */
     bool dashes = false;     /* after "--" everything is the list */
     for (int i = 1; i < argc; i++) {
@@ -227,6 +230,14 @@ int cmd_predict(int argc, char **argv)
             model_path = argv[++i];
         } else if (strncmp(a, "--model=", 8) == 0) {
             model_path = a + 8;
+        } else if (strcmp(a, "--step") == 0 || strncmp(a, "--step=", 7) == 0) {
+            const char *v = a[6] == '=' ? a + 7 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v) {
+                cli_error("--step needs a number");
+                return EXIT_USAGE;
+            }
+            if (!cli_parse_step(v, &step))
+                return EXIT_USAGE;
         } else {
             cli_error("predict: unknown option '%s'; try 'sortlens predict --help'", a);
             return EXIT_USAGE;
@@ -270,7 +281,7 @@ int cmd_predict(int argc, char **argv)
     }
     SlError err = {0};
     int status = EXIT_RUNTIME;
-    p.m = cli_load_model(model_path);
+    p.m = cli_load_model_at(model_path, step);
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;

@@ -1,4 +1,4 @@
-/* cmd_tui.c: `sortlens [tui] [--model PATH] [--list "42 17 ..."]`: the
+/* cmd_tui.c: `sortlens [tui] [--model PATH [--step N]] [--list "42 17 ..."]`: the
  * explorer.  Options are checked and the terminal is tested before the
  * model is loaded, so that a mistake costs nothing. */
 #include <getopt.h>
@@ -14,13 +14,15 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N] [--at K] [--source POS]\n"
-            "                      [--view NAME] [--layer L] [--head H] [--teacher-forced]\n\n"
+            "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N] [--at K]\n"
+            "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
             "options:\n"
-            "  --model PATH   a checkpoint (.pt or .safetensors); default: the bundled model\n"
+            "  --model PATH   a checkpoint (.pt or .safetensors), or a run directory (its\n"
+            "                 last snapshot); default: the bundled model\n"
+            "  --step N       of a run, the last snapshot at or before step N\n"
             "                 or $SORTLENS_MODEL\n"
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
@@ -75,11 +77,12 @@ int cmd_tui(int argc, char **argv)
         {"head", required_argument, NULL, 'H'},
         {"teacher-forced", no_argument, NULL, 't'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *list_text = NULL;
-    long seed = 1, bench = -1, at = 0, source = -1, layer = -1, head = -1;
+    long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
     int view = -1;
     bool teacher_forced = false;
     SlError verr = {0};
@@ -125,6 +128,10 @@ int cmd_tui(int argc, char **argv)
         case 't':
             teacher_forced = true;
             break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(optarg, &step))
+                return EXIT_USAGE;
+            break;
         case 'B':
             if (!cli_parse_long("--bench-frames", optarg, 0, 1000000, &bench))
                 return EXIT_USAGE;
@@ -155,7 +162,7 @@ int cmd_tui(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    Model *m = cli_load_model(label);
+    Model *m = cli_load_model_at(label, step);
     if (!m)
         return EXIT_RUNTIME;
     TuiOptions opt = {

@@ -62,6 +62,17 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
     return k;
 }
 
+/* Checks every value of B lists against the vocabulary. */
+static int check_lists_values(const Model *m, const int *values, int B, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    for (long i = 0; i < (long)B * c->list_len; i++)
+        if (values[i] < 0 || values[i] >= c->d_vocab_out)
+            return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / c->list_len, values[i],
+                                c->d_vocab_out - 1);
+    return 0;
+}
+
 /* Checks B against the cache and every value against the vocabulary. */
 static int check_lists(const Model *m, const int *values, int B, const ActCache *cache, SlError *err)
 {
@@ -73,11 +84,7 @@ static int check_lists(const Model *m, const int *values, int B, const ActCache 
     if (cache->cap_T < c->n_ctx)
         return sl_error_set(err, SL_EINVAL, "decoding needs a cache of %d positions; this one holds %d", c->n_ctx,
                             cache->cap_T);
-    for (int i = 0; i < B * c->list_len; i++)
-        if (values[i] < 0 || values[i] >= c->d_vocab_out)
-            return sl_error_set(err, SL_EINVAL, "list %d: value %d is outside 0..%d", i / c->list_len, values[i],
-                                c->d_vocab_out - 1);
-    return 0;
+    return check_lists_values(m, values, B, err);
 }
 
 static int *make_tokens(const ModelConfig *c, const int *values, int B, SlError *err)
@@ -251,27 +258,34 @@ int decode_greedy(const Model *m, const int *values, int B, int *out, int *token
  * While the model's own predictions equal the true values, greedy decoding
  * sees exactly the teacher-forced prefix, so its logits are the
  * teacher-forced row just computed; only after its first mistake does it
- * need rows of its own, which start from the key rows the two share. */
+ * need rows of its own, which start from the key rows the two share.  The
+ * first teacher-forced error is therefore also greedy's first error. */
 static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
-                             long *pos_right, long *list_right, double *loss)
+                             long *pos_right, long *list_right, double *loss, SlListOutcome *outcome)
 {
     const ModelConfig *c = &r->m->cfg;
     const int n = c->list_len, Vo = c->d_vocab_out;
     int diverged = -1;   /* the greedy step whose prediction was first wrong */
     int wrong = 0;       /* ... and that prediction */
+    int right = 0;
     tables_run_reset(r);
     for (int i = 0; i < n; i++) {
         int q = n + 1 + i, label = tok[q + 1];
         tables_run_query(r, tok, q, row);
         int a = ops_argmax(row, Vo);
         if (a == label) {
-            (*tok_right)++;
+            right++;
             pos_right[i]++;
         } else if (diverged < 0) {
             diverged = i;
             wrong = a;
         }
         *loss += ops_logsumexp_max(row, Vo, row[a]) - row[label];
+    }
+    *tok_right += right;
+    if (outcome) {
+        outcome->tokens_right = right;
+        outcome->first_wrong = diverged;
     }
     if (diverged < 0) {
         (*list_right)++;   /* greedy made the true sequence, hence all of it right */
@@ -290,89 +304,183 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     }
 }
 
+/* The running totals and the workspace of one evaluation (decode.h). */
+struct SlEvaluator {
+    const Model *m;
+    const Intervention *iv;
+    int resolved;          /* FORWARD_TABLES or FORWARD_GENERAL */
+    int batch;             /* lists per forward on the general path */
+    ActCache *cache;
+    TablesRun run;
+    float *row;            /* [Vo] */
+    int *tokens;           /* [batch, T] */
+    int *pred;             /* [batch, n] */
+    long lists, tok_right, list_right;
+    long *pos_right;       /* [n] */
+    double loss;
+};
+
+void sl_evaluator_free(SlEvaluator *ev)
+{
+    if (!ev)
+        return;
+    cache_free(ev->cache);
+    free(ev->row);
+    free(ev->tokens);
+    free(ev->pred);
+    free(ev->pos_right);
+    free(ev);
+}
+
+SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPath path, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    if (intervention_validate(iv, c, err))
+        return NULL;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return NULL;
+    SlEvaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        return NULL;
+    }
+    ev->m = m;
+    ev->iv = iv;
+    ev->resolved = resolved;
+    ev->batch = EVAL_BATCH;
+    const bool tables = resolved == FORWARD_TABLES;
+    ev->cache = cache_new(c, tables ? 1 : ev->batch, T, err);   /* the tables path needs only its workspace */
+    if (!ev->cache)
+        goto fail;
+    ev->row = malloc((size_t)Vo * sizeof *ev->row);
+    ev->tokens = malloc((size_t)ev->batch * T * sizeof *ev->tokens);
+    ev->pred = malloc((size_t)ev->batch * n * sizeof *ev->pred);
+    ev->pos_right = calloc((size_t)n, sizeof *ev->pos_right);
+    if (!ev->row || !ev->tokens || !ev->pred || !ev->pos_right) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        goto fail;
+    }
+    if (tables && tables_run_begin(&ev->run, m, T, ev->cache, iv, err))
+        goto fail;
+    return ev;
+fail:
+    sl_evaluator_free(ev);
+    return NULL;
+}
+
+/* One batch of nb <= ev->batch lists. */
+static int evaluate_batch(SlEvaluator *ev, const int *values, int nb, SlListOutcome *outcomes, SlError *err)
+{
+    const Model *m = ev->m;
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    int *tokens = ev->tokens;
+    int rc = check_lists_values(m, values, nb, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++)
+        task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    if (ev->resolved == FORWARD_TABLES) {
+        for (int b = 0; b < nb; b++)
+            eval_tables_list(&ev->run, tokens + (size_t)b * T, ev->row, &ev->tok_right, ev->pos_right,
+                             &ev->list_right, &ev->loss, outcomes ? outcomes + b : NULL);
+        return 0;
+    }
+    /* teacher-forced: the logits of the n prediction positions */
+    ActCache *cache = ev->cache;
+    rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++) {
+        int right = 0;
+        for (int i = 0; i < n; i++)
+            if (ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
+                right++;
+                ev->pos_right[i]++;
+            }
+        ev->tok_right += right;
+        if (outcomes)
+            outcomes[b].tokens_right = right;
+    }
+    ev->loss += loss_sum(c, cache->logits, tokens, nb);
+    /* greedy: the model's own predictions fill b_1..b_n */
+    rc = decode_greedy_path(m, values, nb, ev->pred, NULL, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++) {
+        int first = -1;
+        for (int i = 0; i < n && first < 0; i++)
+            if (ev->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
+                first = i;
+        ev->list_right += first < 0;
+        if (outcomes)
+            outcomes[b].first_wrong = first;
+    }
+    return 0;
+}
+
+int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err)
+{
+    const int n = ev->m->cfg.list_len;
+    for (long done = 0; done < B;) {
+        int nb = B - done < ev->batch ? (int)(B - done) : ev->batch;
+        int rc = evaluate_batch(ev, values + (size_t)done * n, nb, outcomes ? outcomes + done : NULL, err);
+        if (rc)
+            return rc;
+        done += nb;
+        ev->lists += nb;
+    }
+    return 0;
+}
+
+void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res)
+{
+    const int n = ev->m->cfg.list_len;
+    double lists = ev->lists > 0 ? (double)ev->lists : NAN;
+    memset(res, 0, sizeof *res);
+    res->lists = ev->lists;
+    res->token_accuracy = (double)ev->tok_right / (lists * n);
+    res->list_accuracy = (double)ev->list_right / lists;
+    res->loss = ev->loss / (lists * n);
+    for (int i = 0; i < n; i++)
+        res->per_position_accuracy[i] = (double)ev->pos_right[i] / lists;
+}
+
 int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
                      EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err)
 {
     const ModelConfig *c = &m->cfg;
-    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    const int n = c->list_len;
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "evaluation over %ld lists: need at least 1", lists);
-    int rc = intervention_validate(iv, c, err);
-    if (rc)
-        return rc;
-    int resolved = forward_resolve_path(m, path, err);
-    if (resolved < 0)
-        return resolved;
+    SlEvaluator *ev = sl_evaluator_new(m, iv, path, err);
+    if (!ev)
+        return err ? err->code : SL_ENOMEM;
+    int rc = 0;
     const int batch = lists < EVAL_BATCH ? (int)lists : EVAL_BATCH;
-    const bool tables = resolved == FORWARD_TABLES;
-    ActCache *cache = cache_new(c, tables ? 1 : batch, T, err);   /* the tables path needs only its workspace */
-    float *row = malloc((size_t)Vo * sizeof *row);                /* [Vo] */
-    TablesRun run;
     int *values = malloc((size_t)batch * n * sizeof *values);
-    int *tokens = malloc((size_t)batch * T * sizeof *tokens);
-    int *pred = malloc((size_t)batch * n * sizeof *pred);
-    long *pos_right = calloc((size_t)n, sizeof *pos_right);
-    if (!cache || !values || !tokens || !pred || !pos_right || !row) {
-        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
+    if (!values) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
         goto done;
     }
-    if (tables && (rc = tables_run_begin(&run, m, T, cache, iv, err)))
-        goto done;
     Rng rng;
     rng_seed(&rng, seed);
-    long tok_right = 0, list_right = 0;
-    double loss = 0.0;
     for (long done_lists = 0; done_lists < lists;) {
         int nb = lists - done_lists < batch ? (int)(lists - done_lists) : batch;
-        for (int b = 0; b < nb; b++) {
-            task_random_list(c, &rng, values + (size_t)b * n);
-            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-        }
-        if (tables) {
-            for (int b = 0; b < nb; b++)
-                eval_tables_list(&run, tokens + (size_t)b * T, row, &tok_right, pos_right, &list_right, &loss);
-            goto next;
-        }
-        /* teacher-forced: the logits of the n prediction positions */
-        rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, iv, resolved, err);
-        if (rc)
-            goto done;
         for (int b = 0; b < nb; b++)
-            for (int i = 0; i < n; i++)
-                if (ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
-                    tok_right++;
-                    pos_right[i]++;
-                }
-        loss += loss_sum(c, cache->logits, tokens, nb);
-        /* greedy: the model's own predictions fill b_1..b_n */
-        rc = decode_greedy_path(m, values, nb, pred, NULL, cache, iv, resolved, err);
-        if (rc)
+            task_random_list(c, &rng, values + (size_t)b * n);
+        if ((rc = sl_evaluator_add(ev, values, nb, NULL, err)))
             goto done;
-        for (int b = 0; b < nb; b++) {
-            bool all = true;
-            for (int i = 0; i < n; i++)
-                all &= pred[(size_t)b * n + i] == tokens[(size_t)b * T + n + 2 + i];
-            list_right += all;
-        }
-    next:
         done_lists += nb;
         if (progress)
             progress(progress_ctx, done_lists, lists);
     }
-    memset(res, 0, sizeof *res);
-    res->lists = lists;
-    res->token_accuracy = (double)tok_right / ((double)lists * n);
-    res->list_accuracy = (double)list_right / (double)lists;
-    res->loss = loss / ((double)lists * n);
-    for (int i = 0; i < n; i++)
-        res->per_position_accuracy[i] = (double)pos_right[i] / (double)lists;
+    sl_evaluator_result(ev, res);
 done:
-    cache_free(cache);
-    free(row);
+    sl_evaluator_free(ev);
     free(values);
-    free(tokens);
-    free(pred);
-    free(pos_right);
     return rc;
 }
 
