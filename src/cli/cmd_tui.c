@@ -15,7 +15,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N] [--at K]\n"
-            "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n\n"
+            "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n"
+            "                      [--ablate SPEC]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
@@ -32,6 +33,8 @@ static void usage(FILE *out)
             "                 qk-pos-pos, ov, ov-pos\n"
             "  --layer L, --head H   the layer and head shown\n"
             "  --teacher-forced      open in teacher-forced mode (default: greedy)\n"
+            "  --ablate SPEC  start with these interventions: qk:TERM, ov:pos, source:POS,\n"
+            "                 each scoped @0.H at most (the language of predict --ablate)\n"
             "                 (w in the explorer shows the command line that reopens its state)\n"
             "  -h, --help     this help\n\n"
             "Keys (each is in sortlens(1); ? in the explorer lists them too):\n"
@@ -76,12 +79,13 @@ int cmd_tui(int argc, char **argv)
         {"layer", required_argument, NULL, 'L'},
         {"head", required_argument, NULL, 'H'},
         {"teacher-forced", no_argument, NULL, 't'},
+        {"ablate", required_argument, NULL, 'A'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
         CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *list_text = NULL;
+    const char *model_path = NULL, *list_text = NULL, *ablate = NULL;
     long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
     int view = -1;
     bool teacher_forced = false;
@@ -127,6 +131,9 @@ int cmd_tui(int argc, char **argv)
             break;
         case 't':
             teacher_forced = true;
+            break;
+        case 'A':
+            ablate = optarg;
             break;
         case CLI_OPT_STEP:
             if (!cli_parse_step(optarg, &step))
@@ -176,6 +183,7 @@ int cmd_tui(int argc, char **argv)
         .head = head,
         .view = view,
         .teacher_forced = teacher_forced,
+        .ablate = ablate,
         .start_time = start,
     };
     int stop_signal = 0;

@@ -107,6 +107,7 @@ typedef struct Scene {
     bool ov_drop_pos;     /* W_pos removed from the OV path */
     int block_source;     /* -1 or the key position nobody may attend to */
     int iv_layer, iv_head;   /* where the interventions act (head -1: every head) */
+    const char *ablation_text;   /* the interventions as --ablate spells them (ablation.h), "" for none */
     int focus_view;       /* CircuitKind: the circuit view `c` selected last */
     int qk_view, ov_view; /* the views of the two circuit panels */
     int free_row, free_col, free_panel; /* a clicked circuit cell, or -1 */
@@ -142,9 +143,6 @@ static inline bool scene_iv_here(const Scene *sc)
 {
     return (sc->iv_head < 0 || sc->iv_head == sc->head) && sc->iv_layer == sc->layer;
 }
-/* The interventions as a user would type them ("qk:token_token@0.1
- * ov:pos source:3"), "none" when there is none. */
-void scene_intervention_text(const Scene *sc, char *buf, size_t size);
 /* Rows and columns of a circuit view, their meaning, the matrix. */
 void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols);
 const float *scene_circuit_data(const Scene *sc, int view, float *range);

@@ -45,35 +45,6 @@ int scene_right(const Scene *sc, const int *pred)
     return right;
 }
 
-void scene_intervention_text(const Scene *sc, char *buf, size_t size)
-{
-    /* the spelling of --ablate (qk:TERM, ov:pos, source:POS), scoped @L.H
-     * when the model has several heads */
-    static const char *const terms[SCORE_TERMS] = {"token_token", "token_pos", "pos_token", "pos_pos"};
-    char scope[32] = "";
-    if (sc->H > 1 && sc->iv_head >= 0)
-        snprintf(scope, sizeof scope, "@%d.%d", sc->iv_layer, sc->iv_head);
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int t = 0; t < SCORE_TERMS + 2 && len < size; t++) {
-        char one[64];
-        if (t < SCORE_TERMS && (sc->qk_off & (1u << t)))
-            snprintf(one, sizeof one, "qk:%s%s", terms[t], scope);
-        else if (t == SCORE_TERMS && sc->ov_drop_pos)
-            snprintf(one, sizeof one, "ov:pos%s", scope);
-        else if (t == SCORE_TERMS + 1 && sc->block_source >= 0)
-            snprintf(one, sizeof one, "source:%d%s", sc->block_source, scope);
-        else
-            continue;
-        int k = snprintf(buf + len, size - len, "%s%s", len ? " " : "", one);
-        if (k < 0)
-            break;
-        len += (size_t)k;
-    }
-    if (!buf[0])
-        snprintf(buf, size, "none");
-}
-
 void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols)
 {
     bool out_cols = view == CIRCUIT_OV || view == CIRCUIT_OV_POS;

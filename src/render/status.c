@@ -83,10 +83,8 @@ void render_status(Canvas *cv, const Scene *sc)
     }
     /* where the interventions act, as --ablate spells them: the switches
      * above belong to that head, not always to the one shown */
-    if (sc->qk_off || sc->ov_drop_pos || sc->block_source >= 0) {
-        char iv[160];
-        scene_intervention_text(sc, iv, sizeof iv);
+    if (sc->ablation_text && sc->ablation_text[0]) {
         x = cv_text(cv, x, 0, glyph_str(cv->style, GL_VLINE), COL_DIM, 0) + 1;
-        cv_text(cv, x, 0, iv, COL_WARN, ATTR_BOLD);
+        cv_text(cv, x, 0, sc->ablation_text, COL_WARN, ATTR_BOLD);
     }
 }

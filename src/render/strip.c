@@ -164,8 +164,8 @@ void render_output_line(Canvas *cv, const Scene *sc)
         if (sc->nonfinite_logits > 1)
             x = cv_printf(cv, x, 0, COL_BAD, ATTR_BOLD, " and %d more positions", sc->nonfinite_logits - 1);
         cv_text(cv, x, 0, ": the model overflows", COL_BAD, 0);
-    } else if (sc->message && sc->message_bad) {   /* a refusal outranks the comparison */
-        cv_text(cv, x, 0, sc->message, COL_BAD, 0);
+    } else if (sc->message) {   /* a note (a refusal, the reopening command) outranks the comparison; Esc clears it */
+        cv_text(cv, x, 0, sc->message, sc->message_bad ? COL_BAD : COL_WARN, 0);
     } else if (sc->base_pred) {
         bool same = memcmp(sc->base_pred, sc->pred, (size_t)sc->n * sizeof(int)) == 0;
         x = cv_text(cv, x, 0, same ? "no change from the intervention" : "without interventions:", COL_WARN, 0) + 1;
@@ -174,8 +174,6 @@ void render_output_line(Canvas *cv, const Scene *sc)
             int br = scene_right(sc, sc->base_pred);
             cv_printf(cv, x, 0, COL_DIM, 0, "(%d/%d)", br, sc->n);
         }
-    } else if (sc->message) {
-        cv_text(cv, x, 0, sc->message, sc->message_bad ? COL_BAD : COL_WARN, 0);
     }
 }
 void render_pred_detail(Canvas *cv, const Scene *sc)

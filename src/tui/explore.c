@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/circuits.h"
 
 struct Explorer {
@@ -38,6 +39,7 @@ struct Explorer {
     Rng rng;
     char label[128];
     char message[320];
+    char ablation_text[SL_ABLATION_TEXT_MAX];   /* iv in the --ablate language */
     double compute_seconds;  /* the last recompute */
 };
 
@@ -183,6 +185,11 @@ static void scene_switches(Explorer *ex)
     ex->sc.block_source = ex->iv.block_source;
     ex->sc.iv_layer = ex->iv.layer;
     ex->sc.iv_head = ex->iv.head;
+    SlAblation a;
+    sl_ablation_from_intervention(&ex->iv, &ex->m->cfg, &a);
+    if (sl_ablation_format(&a, &ex->m->cfg, ex->ablation_text, sizeof ex->ablation_text) < 0)
+        ex->ablation_text[0] = '\0';
+    ex->sc.ablation_text = ex->ablation_text;
 }
 
 static const Intervention *active_iv(const Explorer *ex)
@@ -417,7 +424,7 @@ int explorer_toggle_greedy(Explorer *ex, SlError *err)
 static bool may_intervene(Explorer *ex)
 {
     const Scene *sc = &ex->sc;
-    char what[160], note[320];
+    char note[320];
     if (sc->layer != 0) {
         explorer_set_message(ex, true, "interventions act on layer 0 (the QK terms and W_pos are layer 0's); { goes back");
         return false;
@@ -430,8 +437,8 @@ static bool may_intervene(Explorer *ex)
     }
     if (ex->iv.head == head)
         return true;
-    scene_intervention_text(sc, what, sizeof what);
-    snprintf(note, sizeof note, "the interventions act on head %d (%s): [ ] goes back, x clears them", ex->iv.head, what);
+    snprintf(note, sizeof note, "the interventions act on head %d (%.200s): [ ] goes back, x clears them", ex->iv.head,
+             ex->ablation_text);
     explorer_set_message(ex, true, note);
     return false;
 }
@@ -554,6 +561,29 @@ void explorer_set_message(Explorer *ex, bool bad, const char *text)
     ex->sc.message_bad = bad;
 }
 
+int explorer_set_ablation(Explorer *ex, const char *text, SlError *err)
+{
+    SlAblation a;
+    Intervention iv;
+    int rc = sl_ablation_parse(text, &ex->m->cfg, &a, err);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < a.count; i++) {
+        SlAblationKind k = a.spec[i].kind;
+        if ((k != SL_ABLATE_QK && k != SL_ABLATE_OV_POS && k != SL_ABLATE_SOURCE) || a.spec[i].query >= 0)
+            return sl_error_set(err, SL_EINVAL, "--ablate: the explorer switches qk:TERM, ov:pos and source:POS "
+                                "(scoped @L.H at most); use predict or eval for the others");
+    }
+    if ((rc = sl_ablation_to_intervention(&a, &ex->m->cfg, NULL, &iv, err)) < 0)
+        return rc;
+    if (iv.layer != 0)
+        return sl_error_set(err, SL_EINVAL, "--ablate: the explorer's interventions act on layer 0");
+    if (ex->sc.H == 1)
+        iv.head = -1;   /* a one-head model: head 0 is every head */
+    ex->iv = iv;
+    return explorer_recompute(ex, err);
+}
+
 static void focus_view(Explorer *ex, int view)
 {
     Scene *sc = &ex->sc;
@@ -602,7 +632,9 @@ void explorer_state_args(const Explorer *ex, char *buf, size_t size)
     if (len >= 0 && (size_t)len < size && (sc->L > 1 || sc->H > 1))
         len += snprintf(buf + len, size - (size_t)len, " --layer %d --head %d", sc->layer, sc->head);
     if (len >= 0 && (size_t)len < size && !sc->greedy)
-        snprintf(buf + len, size - (size_t)len, " --teacher-forced");
+        len += snprintf(buf + len, size - (size_t)len, " --teacher-forced");
+    if (len >= 0 && (size_t)len < size && ex->ablation_text[0])
+        snprintf(buf + len, size - (size_t)len, " --ablate '%s'", ex->ablation_text);
 }
 
 void explorer_list_text(const Explorer *ex, char *buf, size_t size)

@@ -83,6 +83,10 @@ void explorer_set_message(Explorer *ex, bool bad, const char *text);
  * message naming the option when one is out of range. */
 int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
                      SlError *err);
+/* Sets the interventions from --ablate text (ablation.h): the ones the
+ * explorer switches (qk:TERM, ov:pos, source:POS on layer 0, scoped @0.H at
+ * most); SL_EINVAL with the reason otherwise.  Recomputes. */
+int explorer_set_ablation(Explorer *ex, const char *text, SlError *err);
 /* The options that reopen the current state (without --model), as above:
  * "--list '42 17 ...' --at 3 --source 6 --view qk-token-token". */
 void explorer_state_args(const Explorer *ex, char *buf, size_t size);

@@ -383,7 +383,8 @@ int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
         return rc;
     }
     explorer_select(ex, explorer_scene(ex)->n + 1);
-    if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0) {
+    if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0 ||
+        (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0)) {
         explorer_free(ex);
         return rc;
     }

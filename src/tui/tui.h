@@ -18,6 +18,7 @@ typedef struct TuiOptions {
     long at, source, layer, head;
     int view;                  /* CircuitKind, or -1 */
     bool teacher_forced;
+    const char *ablate;        /* --ablate SPEC (ablation.h), or NULL */
     double start_time;         /* monotonic seconds when the command started */
 } TuiOptions;
 

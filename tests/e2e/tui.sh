@@ -486,16 +486,16 @@ heads)
     old=$(predictions)
     keys 1
     wait_change "$old"
-    wait_for "qk:token_token@0.1"
+    wait_for "qk:token-token@0.1"
     after=$(screen | grep "^output")
     keys '['
     wait_for "layer 0/2 head 0/2"
-    wait_for "qk:token_token@0.1"
+    wait_for "qk:token-token@0.1"
     [ "$(screen | grep "^output")" = "$after" ] || fail "the output changed when the head cursor moved: $(screen | grep "^output")"
     keys 2   # a switch on another head while one is active is refused, saying where they are
     wait_for "the interventions act on head 1"
     keys x
-    wait_gone "qk:token_token@0.1"
+    wait_gone "qk:token-token@0.1"
     keys q
     wait_exit 0
     ;;
@@ -588,15 +588,17 @@ reopen)
     wait_for "QK pos-token"
     keys g
     wait_for "teacher-forced  ? help"
+    keys 3   # an intervention, in the --ablate language
+    wait_for "qk:pos-token"
     want_detail=$(screen | grep "^at b2 (pos 13)")
     want_cursor=$(screen | grep "attends most to")
     keys w
     wait_for "sortlens --model"   # on the output line, as much as fits
     keys q
     wait_exit 0
-    line=$(screen | grep "^sortlens --model" | tail -1)
+    line=$(t capture-pane -p -J -t e2e | grep "^sortlens --model" | tail -1)   # -J: the line wrapped
     [ -n "$line" ] || fail "w printed no command line on leaving"
-    case $line in *"--at 3 --source"*"--teacher-forced"*) ;; *) fail "unexpected command line: $line" ;; esac
+    case $line in *"--at 3 --source"*"--teacher-forced --ablate 'qk:pos-token'"*) ;; *) fail "unexpected command line: $line" ;; esac
     t kill-server
     sock="$sock-again"
     printf "cd '%s'\nenv -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' %s\necho \$? > '%s/status'\nexec sleep 600\n" \
@@ -607,12 +609,17 @@ reopen)
     wait_for "$want_cursor"
     wait_for "teacher-forced  ? help"
     wait_for "QK pos-token"
+    wait_for "qk:pos-token"
     keys q
     wait_exit 0
     # out of range: refused with the reason, status 2
     t kill-server
     sock="$sock-bad"
     start 100 30 -- --list "$LIST" --at 11
+    wait_exit 2
+    t kill-server
+    sock="$sock-ablate"
+    start 100 30 -- --list "$LIST" --ablate "head:0.0@query=MID"
     wait_exit 2
     ;;
 rawbytes)
