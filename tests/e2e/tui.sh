@@ -153,6 +153,13 @@ wait_exit() {
 
 keys() { t send-keys -t e2e "$@"; }
 
+# start_multi: the explorer at 160x48 on the 2-layer, 2-head test model
+multi="$src/tests/data/multi_2l2h.pt"
+start_multi() {
+    start 160 48 -- --model "$multi" --list "3 1 4 1 5"
+    wait_for "layer 0/2 head 0/2"
+}
+
 # the lines of the screen that show predictions (rows, output, detail)
 predictions() { screen | grep -E '^(predicts|p %|runner-up|output|at )'; }
 
@@ -459,9 +466,7 @@ EOF
 layers)
     # issue 17.1: } shows layer 1 and every readout follows it: the circuit
     # readouts equal 'sortlens circuit --layer 1' (they kept layer 0's)
-    multi="$src/tests/data/multi_2l2h.pt"
-    start 160 48 -- --model "$multi" --list "3 1 4 1 5"
-    wait_for "layer 0/2 head 0/2"
+    start_multi
     keys '}'
     wait_for "layer 1/2 head 0/2"
     for spec in "qk-token-token|MID|query MID, key 3:|5" "ov|3|source 3, out 13:|15"; do
@@ -478,9 +483,7 @@ EOF2
 heads)
     # issue 17.2: an intervention stays on the head it was made on, and the
     # status line says which (it followed the head cursor, unnamed)
-    multi="$src/tests/data/multi_2l2h.pt"
-    start 160 48 -- --model "$multi" --list "3 1 4 1 5"
-    wait_for "layer 0/2 head 0/2"
+    start_multi
     keys ']'
     wait_for "head 1/2"
     old=$(predictions)

@@ -690,6 +690,16 @@ END_TEST
 
 static Model *bundled_model(void);
 
+/* An explorer of m on the README's list, checked. */
+static Explorer *explorer_on_list(const Model *m, const char *label)
+{
+    SlError err = {0};
+    Explorer *ex = explorer_new(m, label, 1, &err);
+    ck_assert_msg(ex != NULL, "%s", err.message);
+    ck_assert_msg(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err) == 0, "%s", err.message);
+    return ex;
+}
+
 START_TEST(test_qk_terms_lookup)
 {
     /* the scene's terms are circuit_score_terms' [4, T, T]; here filled by
@@ -726,9 +736,7 @@ START_TEST(test_explorer_readouts)
     if (!m)
         return;
     SlError err = {0};
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_ptr_nonnull(ex);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    Explorer *ex = explorer_on_list(m, "m");
     const Scene *sc = explorer_scene(ex);
     explorer_select(ex, sc->n + 3);   /* b2 */
     const CircuitTables *tb = m->tables;
@@ -958,10 +966,7 @@ START_TEST(test_layout_whole_circuits)
     Model *m = bundled_model();
     if (!m)
         return;
-    SlError err = {0};
-    Explorer *ex = explorer_new(m, "sortlens-default.safetensors", 1, &err);
-    ck_assert_ptr_nonnull(ex);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    Explorer *ex = explorer_on_list(m, "sortlens-default.safetensors");
     explorer_select(ex, explorer_scene(ex)->n + 1);
     App a;
     app_init(&a, ex, C256_UTF8);
@@ -1055,10 +1060,7 @@ START_TEST(test_facet_view)
     Model *m = bundled_model();
     if (!m)
         return;
-    SlError err = {0};
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_ptr_nonnull(ex);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    Explorer *ex = explorer_on_list(m, "m");
     App a;
     app_init(&a, ex, C256_UTF8);
     Grid *g = grid_new(1, 1);
