@@ -622,7 +622,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         goto restore;
     }
     /* The last step's snapshot and state, so that the run can go on from here. */
-    if (snaps.on && train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL))
+    if (snaps.on && (train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL) ||
+                     train_snapshots_finish(&snaps)))
         goto restore;
 
     TrainResult result = {.steps_done = step, .final_loss = final_loss, .last_batch_loss = loss,
