@@ -106,6 +106,8 @@ void cli_args_begin(CliArgs *a, const char *cmd, int argc, char **argv, const st
 int cli_args_next(CliArgs *a, const char **value);
 /* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
 int cli_args_unexpected(CliArgs *a, const char *arg);
+/* getopt_long error for commands not yet on CliArgs (generate, mean): to go */
+int cli_getopt_error(const char *cmd, int c, char **argv);
 
 double cli_now(void);   /* monotonic seconds */
 
@@ -123,8 +125,11 @@ int cmd_convert(int argc, char **argv);
 int cmd_circuit(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_mean(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 
 #endif

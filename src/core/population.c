@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sortlens/circuits.h"
+#include "sortlens/tables.h"
 #include "sortlens/task.h"
 
 enum { POPULATION_BATCH = 256 };
@@ -96,6 +97,25 @@ done:
     return rc;
 }
 
+/* Layer 0's direct logit attribution read from the circuit tables: in layer
+ * 0 the value of key k through W_O W_U is ov_tok[t_k] + ov_pos[k]
+ * (tables.h), so circuit_dla's src[0, h, k] is pattern[h, q, k] times the
+ * column `answer` of those rows: a lookup instead of a gemv over W_O per
+ * query.  Valid for a forward without intervention, as here; the suite
+ * checks it against PyTorch. */
+static void add_dla_tables(const CircuitTables *tb, const ActCache *cache, int b, int q, const int *tok,
+                           double *dla /* [H, T, T] */)
+{
+    const int H = tb->H, T = cache->T, Vo = tb->Vo, answer = tok[q + 1];
+    for (int h = 0; h < H; h++) {
+        const float *pat = cache->pattern + (((size_t)b * H + h) * T + q) * T;   /* layer 0 */
+        const float *ov_tok = tb->ov_tok + (size_t)h * tb->V * Vo, *ov_pos = tb->ov_pos + (size_t)h * tb->T * Vo;
+        double *acc = dla + ((size_t)h * T + q) * T;
+        for (int k = 0; k <= q; k++)
+            acc[k] += (double)pat[k] * ((double)ov_tok[(size_t)tok[k] * Vo + answer] + ov_pos[(size_t)k * Vo + answer]);
+    }
+}
+
 void sl_population_mean_free(SlPopulationMean *pm)
 {
     if (!pm)
@@ -133,6 +153,7 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
         rc = sl_error_set(err, SL_ENOMEM, "out of memory for the population means");
         goto fail;
     }
+    const CircuitTables *tb = m->tables;
     long done_lists = 0;
     for (;;) {
         long got = src->read(src->ctx, values, POPULATION_BATCH, err);
@@ -177,6 +198,10 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
             }
             /* the attribution to the correct next value at each prediction query */
             for (int q = n + 1; q <= 2 * n; q++) {
+                if (tb) {
+                    add_dla_tables(tb, cache, b, q, tok, out->dla_correct);
+                    continue;
+                }
                 float direct;
                 if ((rc = circuit_dla(m, cache, b, q, tok[q + 1], src_dla, &direct, err)))
                     goto fail;
