@@ -644,6 +644,9 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
                wall, 1000.0 * wall / trained, final_loss, window);
     else
         printf("trained 0 steps: no loss (the %s weights are saved)\n", first_step > 0 ? "run's" : "initial");
+    if (snaps.on)
+        printf("snapshots: %ld written to %s; they held training up %.1f ms (%.2f%% of %.1f s)\n", snaps.written,
+               snaps.dir, 1000.0 * snaps.busy, wall > 0 ? 100.0 * snaps.busy / wall : 0.0, wall);
     if (have_eval)
         print_eval("final", &ev);
     if (stop_signal)

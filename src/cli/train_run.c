@@ -375,7 +375,9 @@ int train_snapshots_finish(TrainSnapshots *s)
 {
     if (!s->job)
         return EXIT_OK;
+    double start = cli_now();
     pthread_join(s->writer, NULL);
+    s->busy += cli_now() - start;
     int rc = s->job->rc;
     if (rc)
         cli_error("%s", s->job->err.message);
@@ -418,7 +420,18 @@ static int start_writer(TrainSnapshots *s, long step, TensorSet *snapshot, Tenso
     return EXIT_OK;
 }
 
+static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout);
+
 int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
+{
+    double start = cli_now();
+    int rc = snapshot_take(s, t, w, heldout);
+    s->busy += cli_now() - start;   /* a wait for the one before is counted by finish */
+    s->written += rc == EXIT_OK;
+    return rc;
+}
+
+static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
 {
     SlError err = {0};
     long step = t->step, window;

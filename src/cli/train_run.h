@@ -60,6 +60,8 @@ typedef struct TrainSnapshots {
     const char *command;  /* the training_command metadata */
     const char *out;
     TrainSnapshotJob *job;   /* the snapshot being written, if any */
+    long written;            /* snapshots taken */
+    double busy;             /* seconds the training thread spent on them (copying, waiting) */
     pthread_t writer;        /* ... by this thread */
 } TrainSnapshots;
 
