@@ -65,6 +65,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: sortlens train --out PATH [OPTIONS]\n"
+        "       sortlens train --resume RUN_DIR [--steps N]\n"
         "\n"
         "Train an attention-only transformer to sort lists, from random weights, on\n"
         "fresh random lists (values uniform, with replacement), and write it as\n"
