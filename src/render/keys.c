@@ -22,21 +22,29 @@ void render_help(Canvas *cv, const KeyEntry *keys, int n)
     cv_fill(cv, ' ', COL_DEFAULT, COL_DEFAULT, 0);
     panel_section(cv, 0, "keys (any key closes this help)", true);
     int y = 1, x = 1, key_w = 8, col_w = 0;
+    for (int i = 0; i < n; i++)
+        if (utf8_width(keys[i].keys) + 1 > key_w)
+            key_w = utf8_width(keys[i].keys) + 1;
     for (int i = 0; i < n; i++) {
         int w = key_w + utf8_width(keys[i].text);
         if (w > col_w)
             col_w = w;
     }
-    int rows_avail = cv->r.h - 1 - 5;
-    if (rows_avail < 1)
-        rows_avail = cv->r.h - 1;
-    int columns = cv->r.w >= 2 * col_w + 4 && n > rows_avail ? 2 : 1;
+    /* one column when every key fits under the title; else two, the help
+     * lines cut to the column with an ellipsis, so that every key shows */
+    int rows_avail = cv->r.h - 1;
+    int columns = n > rows_avail ? 2 : 1;
+    if (columns == 2 && cv->r.w < 2 * col_w + 4)
+        col_w = (cv->r.w - x - 3) / 2;
     int per_col = (n + columns - 1) / columns;
     for (int i = 0; i < n; i++) {
         int c = i / per_col, r = i % per_col;
         int cx = x + c * (col_w + 3);
-        cv_text(cv, cx, y + r, keys[i].keys, COL_KEY, ATTR_BOLD);
-        cv_text(cv, cx + key_w, y + r, keys[i].text, COL_DEFAULT, 0);
+        Canvas cell = canvas_sub(*cv, cx, y + r, col_w, 1);
+        cv_text(&cell, 0, 0, keys[i].keys, COL_KEY, ATTR_BOLD);
+        int end = cv_text(&cell, key_w, 0, keys[i].text, COL_DEFAULT, 0);
+        if (end > col_w && col_w > key_w)   /* cut: say so */
+            cv_put(&cell, col_w - 1, 0, glyph(cv->style, GL_ELLIPSIS), COL_DIM, COL_DEFAULT, 0);
     }
     y += per_col + 1;
     static const char *notes[] = {

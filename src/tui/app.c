@@ -419,6 +419,18 @@ static void draw_zoomed(App *a, Canvas *cv, const Scene *sc)
     draw_circuits(a, &c, sc);
 }
 
+/* Heatmap cells: three columns where the terminal has room for that beside
+ * what shares the line (both circuits whole, or the readouts of the
+ * Attention page), so that two-digit labels never touch and the readouts
+ * under the heatmap get the width their text needs; else two. */
+static int heat_cw(const App *a, const Scene *sc, int w, int beside)
+{
+    int aw, ah;
+    render_attention_size(sc, 3, &aw, &ah);
+    (void)a;
+    return w >= aw + 2 + beside ? 3 : 2;
+}
+
 static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
 {
     if (a->zoom) {
@@ -428,12 +440,15 @@ static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
     draw_top(a, cv, sc);
     int y0 = TOP_LINES;   /* the panels' own title lines separate them from the top */
     Canvas area = canvas_sub(*cv, 0, y0, cv->r.w, cv->r.h - y0);
-    int aw, ah;
-    render_attention_size(sc, 2, &aw, &ah);
+    int aw, ah, wq0, hq0, wo0, ho0;
+    render_circuit_size(sc, sc->qk_view, a->style, &wq0, &hq0);
+    render_circuit_size(sc, sc->ov_view, a->style, &wo0, &ho0);
+    int cw = heat_cw(a, sc, area.r.w, wq0 + wo0 + 1);
+    render_attention_size(sc, cw, &aw, &ah);
     if (ah > area.r.h)
         ah = area.r.h;
     Canvas c = canvas_sub(area, 0, 0, aw, ah);
-    render_attention(&c, sc, 2);
+    render_attention(&c, sc, cw);
     int rest = area.r.h - ah;
     if (rest >= 6) {   /* room under the heatmap: the cursor in full, then the sources */
         c = canvas_sub(area, 0, ah, aw, 5);
@@ -472,11 +487,11 @@ static void draw_page_attention(App *a, Canvas *cv, const Scene *sc)
         c = canvas_sub(*cv, 0, 1, cv->r.w, 1);
     }
     render_output_line(&c, sc);
-    int aw, ah;
-    render_attention_size(sc, 2, &aw, &ah);
+    int aw, ah, cw = heat_cw(a, sc, cv->r.w, 60);   /* 60: the sources' columns */
+    render_attention_size(sc, cw, &aw, &ah);
     int y0 = 2 + a->editing;
     c = canvas_sub(*cv, 0, y0, aw, cv->r.h - y0);
-    render_attention(&c, sc, 2);
+    render_attention(&c, sc, cw);
     int room_right = cv->r.w - aw - 2;
     if (room_right >= 40) {
         c = canvas_sub(*cv, aw + 2, y0, room_right, 5);

@@ -1066,6 +1066,11 @@ START_TEST(test_facet_view)
     Grid *g = grid_new(1, 1);
     free(draw_app(&a, g, 220, 60));
     ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
+    /* issue 14.1 (part): at 220 columns heatmap cells are 3 wide, so that
+     * two-digit labels stand apart ("B42172614..." at 2) */
+    int ya = line_of(g, "attention weights");
+    ck_assert_int_ge(ya, 0);
+    ck_assert_ptr_nonnull(strstr(row(g, ya + 1), "B 42 17 26  3 49  0 26 11  8 30  M"));
     ck_assert(app_key(&a, 'F'));
     free(draw_app(&a, g, 220, 60));
     static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
