@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/ablation.h"
 #include "sortlens/population.h"
 
 #define DEFAULT_LISTS 10000
@@ -14,7 +15,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens eval [--model PATH] [--lists N] [--seed S | --input FILE] [--json]\n"
+            "usage: sortlens eval [--model PATH [--step N]] [--lists N] [--seed S | --input FILE]\n"
+            "                     [--ablate SPEC] [--resample-seed S] [--json]\n"
             "\n"
             "Evaluate the model on N fresh random lists drawn as in training (n values\n"
             "uniform in 0..d_vocab_out-1, with replacement; the same seed gives the same\n"
@@ -34,7 +36,9 @@ static void usage(FILE *out)
             "A progress bar is drawn on standard error when it is a terminal.\n"
             "\n"
             "options:\n"
-            "  --model PATH  a .pt or .safetensors checkpoint (default: the bundled model)\n"
+            "  --model PATH  a .pt or .safetensors checkpoint, or a run directory (its last\n"
+            "                snapshot); default: the bundled model\n"
+            "  --step N      of a run, the last snapshot at or before step N\n"
             "  --lists N     how many lists (default %d)\n"
             "  --seed S      seed of the random lists (default %d)\n"
             "  --input FILE  evaluate the lists in FILE ('-': standard input), one per line\n"
@@ -42,6 +46,10 @@ static void usage(FILE *out)
             "                checked first: a bad line is reported with its number and\n"
             "                nothing is evaluated.  Memory stays bounded whatever its size\n"
             "                (the checked lists wait in a temporary file, 1-2 bytes a value)\n"
+            "  --ablate SPEC evaluate under ablations, e.g. qk:token-token, head:0.0,\n"
+            "                mean:head:0.0, resample:head:0.0@query=b3 (see sortlens(1),\n"
+            "                ABLATIONS); the JSON then carries \"ablation\", its canonical text\n"
+            "  --resample-seed S  seed of the other lists resample:head:L.H draws (default 1)\n"
             "  --json        one JSON object: {\"lists\", \"token_accuracy\", \"list_accuracy\",\n"
             "                \"loss\", \"per_position_accuracy\", \"first_wrong_position\",\n"
             "                \"by_multiplicity\", \"by_largest_gap\", \"by_span\"}; each bucket\n"
@@ -58,7 +66,7 @@ static json_t *ratio_json(long num, long den)
     return den > 0 ? json_real((double)num / (double)den) : json_null();
 }
 
-static int print_json(const EvalResult *r, const SlBreakdown *bd, int n)
+static int print_json(const EvalResult *r, const SlBreakdown *bd, int n, const char *ablation)
 {
     json_t *per = json_array(), *first = json_array();
     for (int i = 0; i < n; i++) {
@@ -79,6 +87,8 @@ static int print_json(const EvalResult *r, const SlBreakdown *bd, int n)
         }
         json_object_set_new(root, sl_breakdown_axis_name(a), axis);
     }
+    if (root && ablation)
+        json_object_set_new(root, "ablation", json_string(ablation));
     return cli_put_json_line(root, 10);
 }
 
@@ -104,8 +114,9 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *input = NULL;
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
+    const char *model_path = NULL, *input = NULL, *ablate = NULL;
+    long step = -1;   /* of a run directory */
+    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
     bool lists_given = false, seed_given = false;
     bool json = false;
     for (int i = 1; i < argc; i++) {
@@ -119,9 +130,9 @@ int cmd_eval(int argc, char **argv)
             json = true;
             continue;
         }
-        const char *opts[] = {"--model", "--lists", "--seed", "--input"};
+        const char *opts[] = {"--model", "--lists", "--seed", "--input", "--step", "--ablate", "--resample-seed"};
         int which = -1;
-        for (int o = 0; o < 4; o++) {
+        for (int o = 0; o < 7; o++) {
             size_t ol = strlen(opts[o]);
             if (strcmp(a, opts[o]) == 0) {
                 if (i + 1 >= argc) {
@@ -147,6 +158,12 @@ int cmd_eval(int argc, char **argv)
             return EXIT_USAGE;
         else if (which == 3)
             input = val;
+        else if (which == 4 && !cli_parse_step(val, &step))
+            return EXIT_USAGE;
+        else if (which == 5)
+            ablate = val;
+        else if (which == 6 && !cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
+            return EXIT_USAGE;
         lists_given |= which == 1;
         seed_given |= which == 2;
     }
@@ -155,7 +172,7 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    Model *m = cli_load_model(model_path);
+    Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     EvalResult res;
@@ -164,6 +181,7 @@ int cmd_eval(int argc, char **argv)
     SlListFile *file = NULL;
     SlStressSource random;
     SlListSource src;
+    SlAblationRun *run = NULL;
     int status = EXIT_OK;
     if (!bd) {
         cli_error("out of memory");
@@ -182,21 +200,37 @@ int cmd_eval(int argc, char **argv)
         status = cli_exit_code(err.code);
         goto done;
     }
+    SlAblation abl = {0};
+    char abl_text[SL_ABLATION_TEXT_MAX] = "";
+    if (ablate && sl_ablation_parse(ablate, &m->cfg, &abl, &err)) {
+        cli_error("%s", err.message);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    sl_ablation_format(&abl, &m->cfg, abl_text, sizeof abl_text);
+    run = sl_ablation_run_new(m, &abl, (uint64_t)resample_seed, false, &err);
+    if (!run) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(err.code);
+        goto done;
+    }
     Progress prog;
     progress_begin(&prog, "eval", src.total);
-    int rc = sl_population_eval(m, NULL, &src, &res, bd, progress_callback, &prog, &err);
+    int rc = sl_ablation_eval(run, &src, &res, bd, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
     } else if (json) {
-        status = print_json(&res, bd, m->cfg.list_len);
+        status = print_json(&res, bd, m->cfg.list_len, abl.count ? abl_text : NULL);
     } else {
         const int n = m->cfg.list_len;
         if (input)
             printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? input : "standard input");
         else
             printf("lists           %ld (seed %ld)\n", res.lists, seed);
+        if (abl.count)
+            printf("ablation        %s\n", abl_text);
         printf("token accuracy  %.6f  (teacher-forced, %ld of %ld values)\n", res.token_accuracy,
                (long)(res.token_accuracy * (double)res.lists * n + 0.5), res.lists * n);
         printf("list accuracy   %.6f  (greedy, %ld of %ld lists)\n", res.list_accuracy,
@@ -213,6 +247,7 @@ int cmd_eval(int argc, char **argv)
         status = EXIT_RUNTIME;
     }
 done:
+    sl_ablation_run_free(run);
     sl_list_file_close(file);
     free(bd);
     model_free(m);

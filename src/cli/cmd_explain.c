@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "sortlens/explain.h"
+#include "sortlens/run.h"
 
 #define DEFAULT_LISTS 1000
 #define DEFAULT_SEED 1
@@ -18,7 +19,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens explain [--model PATH] [--lists N] [--seed S] [--json]\n"
+            "usage: sortlens explain [--model PATH [--step N]] [--lists N] [--seed S] [--json]\n"
             "\n"
             "State the interpretation of the model as numbers, for every attention head:\n"
             "  ov_copy_fraction        rows of the OV circuit W_E W_V W_O W_U whose largest\n"
@@ -37,7 +38,10 @@ static void usage(FILE *out)
             "the embeddings straight); the interventions act on layer 0.\n"
             "\n"
             "options:\n"
-            "  --model PATH   a .pt or .safetensors checkpoint (default: the bundled model)\n"
+            "  --model PATH   a .pt or .safetensors checkpoint (default: the bundled model),\n"
+            "                 or a run directory: every snapshot, as a table over steps\n"
+            "                 (--json: an array, one object per snapshot with its step)\n"
+            "  --step N       of a run, only the last snapshot at or before step N\n"
             "  --lists N      random lists for the attention statistics and each ablation\n"
             "                 (default %d)\n"
             "  --seed S       seed of the random lists (default %d)\n"
@@ -222,14 +226,13 @@ static json_t *head_json(const SlExplainHead *x)
     return o;
 }
 
-static int print_json(const char *path, const Model *m, const SlExplain *ex)
+json_t *cli_explain_json(const char *path, const Model *m, const SlExplain *ex)
 {
     const ModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads;
     const SlExplainHead *hm = ex->heads, *p = &hm[ex->primary];
     const AblationRow *rows = ex->ablations;
     json_t *root = json_object(), *heads = json_array(), *abl = json_array();
-    int rc = -1;
     if (!root || !heads || !abl)
         goto done;
     json_object_set_new(root, "model", json_string(path));
@@ -268,12 +271,19 @@ static int print_json(const char *path, const Model *m, const SlExplain *ex)
     json_object_set_new(root, "heads", heads);
     json_object_set_new(root, "ablations", abl);
     json_object_set_new(root, "stress_accuracy", stress);
-    heads = abl = NULL;
-    rc = json_dumpf(root, stdout, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    fputc('\n', stdout);
+    return root;
 done:
     json_decref(heads);
     json_decref(abl);
+    json_decref(root);
+    return NULL;
+}
+
+static int print_json(const char *path, const Model *m, const SlExplain *ex)
+{
+    json_t *root = cli_explain_json(path, m, ex);
+    int rc = root ? json_dumpf(root, stdout, CLI_EXPLAIN_JSON_FLAGS) : -1;
+    fputc('\n', stdout);
     json_decref(root);
     return rc;
 }
@@ -285,11 +295,12 @@ int cmd_explain(int argc, char **argv)
         {"lists", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL;
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
+    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, step = -1;
     bool json = false;
     CliArgs args;
     cli_args_begin(&args, "explain", argc, argv, opts);
@@ -307,6 +318,10 @@ int cmd_explain(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'j': json = true; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
+                return EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
@@ -318,7 +333,9 @@ int cmd_explain(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    Model *m = cli_load_model(path);
+    if (step < 0 && sl_run_is_dir(path))
+        return explain_run(path, lists, (uint64_t)seed, json);
+    Model *m = cli_load_model_at(path, step);
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_OK;

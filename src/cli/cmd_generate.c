@@ -14,7 +14,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens generate --kind KIND [--lists N] [--seed S] [--model PATH]\n"
+            "usage: sortlens generate --kind KIND [--lists N] [--seed S] [--model PATH [--step N]]\n"
             "\n"
             "Write N lists of KIND, one per line (values separated by spaces), for the\n"
             "model's list length n and value range 0..V-1.  The same kind, seed and\n"
@@ -34,7 +34,9 @@ static void usage(FILE *out)
             "  --kind KIND    which kind (required)\n"
             "  --lists N      how many lists (default %d)\n"
             "  --seed S       seed (default %d)\n"
-            "  --model PATH   the model whose n and V to use (default: the bundled model)\n"
+            "  --model PATH   the model whose n and V to use (default: the bundled model;\n"
+            "                 a run directory: its last snapshot)\n"
+            "  --step N       of a run, the last snapshot at or before step N\n"
             "  -h, --help     this help\n"
             "\n"
             "exit status: 0 ok, 1 the model cannot be loaded or the output not written,\n"
@@ -49,10 +51,12 @@ int cmd_generate(int argc, char **argv)
         {"lists", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *kind_name = NULL;
+    long step = -1;   /* of a run directory */
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
     SlError err = {0};
     int ch;
@@ -62,6 +66,10 @@ int cmd_generate(int argc, char **argv)
         switch (ch) {
         case 'k': kind_name = optarg; break;
         case 'm': model_path = optarg; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(optarg, &step))
+                return EXIT_USAGE;
+            break;
         case 'n':
             if (!cli_parse_long("--lists", optarg, 1, LONG_MAX / 2, &lists))
                 return EXIT_USAGE;
@@ -87,7 +95,7 @@ int cmd_generate(int argc, char **argv)
         cli_error("--kind: %s", err.message);
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model(model_path);
+    Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     const ModelConfig *c = &m->cfg;

@@ -7,13 +7,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/ablation.h"
 #include "sortlens/decode.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT]\n"
+          "                        [--ablate SPEC] [--resample-seed S] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -27,7 +29,9 @@ static void usage(FILE *out)
           "status is then 2.\n"
           "\n"
           "options:\n"
-          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint, or a run directory (its\n"
+          "                    last snapshot); default: the bundled model\n"
+          "  --step N          of a run, the last snapshot at or before step N\n"
           "  --teacher-forced  print the argmax at each position given the true sorted\n"
           "                    prefix instead\n"
           "  --json            one JSON object per line: {\"input\", \"predictions\",\n"
@@ -40,6 +44,10 @@ static void usage(FILE *out)
           "                    safetensors, named as TransformerLens's run_with_cache\n"
           "                    names them (hook_embed, blocks.0.attn.hook_pattern, ...,\n"
           "                    logits), with the tokens; one list, from the arguments\n"
+          "  --ablate SPEC     predict (and cache) under ablations, e.g. head:0.0,\n"
+          "                    qk:pos-pos@query=b3 (see sortlens(1), ABLATIONS)\n"
+          "  --resample-seed S seed of the other lists resample:head:L.H draws, one per\n"
+          "                    list in order (default 1)\n"
           "  -h, --help        this help\n"
           "\n"
           "exit status: 0 ok, 1 the model cannot be loaded or OUT cannot be written,\n"
@@ -52,6 +60,7 @@ typedef struct Predictor {
     ActCache *cache;
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
+    SlAblationRun *run;            /* --ablate (an empty one without it) */
     int *values, *pred, *tokens;   /* [n], [n], [n_ctx] */
 } Predictor;
 
@@ -99,7 +108,7 @@ static int write_cache(Predictor *p)
     if (!p->teacher_forced)
         for (int i = 0; i < n; i++)
             p->tokens[n + 2 + i] = p->pred[i];
-    int rc = model_forward(p->m, p->tokens, 1, T, p->cache, NULL, FORWARD_AUTO, &err);
+    int rc = sl_ablation_forward(p->run, p->tokens, 1, T, p->cache, false, &err);
     TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
     int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
     if (tok64) {
@@ -124,8 +133,9 @@ static int predict_values(Predictor *p)
 {
     SlError err = {0};
     const int n = p->m->cfg.list_len;
-    int rc = p->teacher_forced ? decode_teacher_forced(p->m, p->values, 1, p->pred, p->cache, NULL, &err)
-                               : decode_greedy(p->m, p->values, 1, p->pred, p->json ? p->tokens : NULL, p->cache, NULL, &err);
+    int rc = p->teacher_forced ? sl_ablation_predict(p->run, p->values, 1, p->pred, NULL, NULL, p->cache, &err)
+                               : sl_ablation_predict(p->run, p->values, 1, NULL, p->pred, p->json ? p->tokens : NULL,
+                                                     p->cache, &err);
     if (rc) {
         cli_error("%s", err.message);
         return cli_exit_code(rc);
@@ -190,7 +200,9 @@ static int predict_stdin(Predictor *p)
 int cmd_predict(int argc, char **argv)
 {
     Predictor p = {0};
-    const char *model_path = NULL;
+    const char *model_path = NULL, *ablate = NULL;
+    long resample_seed = 1;
+    long step = -1;   /* of a run directory */
     int first_list = argc;   /* positional arguments start here */
     bool dashes = false;     /* after "--" everything is the list */
     for (int i = 1; i < argc; i++) {
@@ -219,6 +231,17 @@ int cmd_predict(int argc, char **argv)
             p.cache_out = argv[++i];
         } else if (strncmp(a, "--cache=", 8) == 0) {
             p.cache_out = a + 8;
+        } else if (strcmp(a, "--ablate") == 0 || strcmp(a, "--resample-seed") == 0) {
+            if (i + 1 >= argc) {
+                cli_error("%s needs a value", a);
+                return EXIT_USAGE;
+            }
+            if (a[2] == 'a')
+                ablate = argv[++i];
+            else if (!cli_parse_long("--resample-seed", argv[++i], 0, 0x7fffffffffffffffL, &resample_seed))
+                return EXIT_USAGE;
+        } else if (strncmp(a, "--ablate=", 9) == 0) {
+            ablate = a + 9;
         } else if (strcmp(a, "--model") == 0) {
             if (i + 1 >= argc) {
                 cli_error("--model needs a path");
@@ -227,6 +250,14 @@ int cmd_predict(int argc, char **argv)
             model_path = argv[++i];
         } else if (strncmp(a, "--model=", 8) == 0) {
             model_path = a + 8;
+        } else if (strcmp(a, "--step") == 0 || strncmp(a, "--step=", 7) == 0) {
+            const char *v = a[6] == '=' ? a + 7 : i + 1 < argc ? argv[++i] : NULL;
+            if (!v) {
+                cli_error("--step needs a number");
+                return EXIT_USAGE;
+            }
+            if (!cli_parse_step(v, &step))
+                return EXIT_USAGE;
         } else {
             cli_error("predict: unknown option '%s'; try 'sortlens predict --help'", a);
             return EXIT_USAGE;
@@ -270,10 +301,21 @@ int cmd_predict(int argc, char **argv)
     }
     SlError err = {0};
     int status = EXIT_RUNTIME;
-    p.m = cli_load_model(model_path);
+    p.m = cli_load_model_at(model_path, step);
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;
+    SlAblation abl = {0};
+    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
+        cli_error("%s", err.message);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (!(p.run = sl_ablation_run_new(p.m, &abl, (uint64_t)resample_seed, false, &err))) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(err.code);
+        goto done;
+    }
     p.cache = cache_new(c, 1, c->n_ctx, &err);
     p.values = malloc((size_t)c->list_len * sizeof *p.values);
     p.pred = malloc((size_t)c->list_len * sizeof *p.pred);
@@ -304,6 +346,7 @@ done:
     free(p.pred);
     free(p.tokens);
     cache_free(p.cache);
+    sl_ablation_run_free(p.run);
     model_free(p.m);
     return status;
 }

@@ -21,6 +21,7 @@ static const struct command {
     {"attribute", cmd_attribute, "split a logit difference into its sources"},
     {"plot", cmd_plot, "write a figure of a view as SVG, PNG or PDF"},
     {"train", cmd_train, "train a model from scratch"},
+    {"compare", cmd_compare, "explain's and eval's numbers for several models"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},
 };

@@ -638,7 +638,7 @@ static int view_patch(Build *b, SlError *err)
         K = r->at - n;
     }
     SlPatchResult pr;
-    if ((rc = sl_patch(b->m, b->values, r->corrupt, K, false, &pr, err)))
+    if ((rc = sl_patch(b->m, b->values, r->corrupt, K, false, NULL, false, &pr, err)))
         return rc;
     int rows = 0;
     for (int i = 0; i < pr.n_hooks; i++)
