@@ -27,6 +27,14 @@ static int options_meta(const TrainOptions *o, TensorSet *ts, SlError *err)
     for (int i = 0; i < 8; i++)
         if (tensorset_set_meta(ts, keys[i], buf[i], err))
             return SL_ENOMEM;
+    /* the weight decay's schedule and W_Q/W_K rate ("none": as weight_decay) */
+    char wd_end[64] = "none", wd_qk[64] = "none";
+    if (o->weight_decay_end >= 0)
+        snprintf(wd_end, sizeof wd_end, "%.17g", o->weight_decay_end);
+    if (o->weight_decay_qk >= 0)
+        snprintf(wd_qk, sizeof wd_qk, "%.17g", o->weight_decay_qk);
+    if (tensorset_set_meta(ts, "weight_decay_end", wd_end, err) || tensorset_set_meta(ts, "weight_decay_qk", wd_qk, err))
+        return SL_ENOMEM;
     return tensorset_set_meta(ts, "train_biases", o->train_biases ? "true" : "false", err);
 }
 

@@ -997,7 +997,7 @@ START_TEST(test_layout_whole_circuits)
     ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "BOS"));          /* OV token's last line */
     /* readout and colour bar under them, then the key line */
     ck_assert_ptr_nonnull(strstr(row(g, y + 28), "query MID, key 0:"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=value+1 27/50"));   /* `sortlens explain` says 27/50 */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=value+1 47/50"));   /* `sortlens explain` says 47/50 */
     ck_assert_ptr_nonnull(strstr(row(g, y + 29), "-1.00"));
     ck_assert_int_eq(y + 29, 34);   /* the bar is the last line before the key line */
     ck_assert(line_of(g, "tokens   BOS  42") >= 0);                 /* the strip stays */
@@ -1008,7 +1008,7 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(line_of(g, "output   0 3 8 11 17 26 26 30 42 49") >= 0);
     y = line_of(g, "QK token-token");
     ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=diagonal 44/50"));   /* explain: OV 44/50 */
+    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=diagonal 50/50"));   /* explain: OV 50/50 */
 
     /* 160x48 without zoom: the attention heatmap and both whole circuits */
     ck_assert(app_key(&a, 'z'));
