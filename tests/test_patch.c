@@ -404,18 +404,28 @@ START_TEST(test_cli_patch_json_and_csv)
 }
 END_TEST
 
+/* The 2-layer model, or NULL (and a SKIP line) without PyTorch. */
+static Model *multi_model_or_skip(const char *test, const char *path)
+{
+    if (!have_torch()) {
+        printf("SKIP %s: no /usr/bin/python3 with torch\n", test);
+        return NULL;
+    }
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m, "%s", err.message);
+    return m;
+}
+
 /* A 2-layer, 2-head model with nonzero biases (tests/data/make_multi.py):
  * the hook path's exact patching against PyTorch on a few pairs. */
 START_TEST(test_patch_multi_layer_matches_pytorch)
 {
-    if (!have_torch()) {
-        printf("SKIP test_patch_multi_layer_matches_pytorch: no /usr/bin/python3 with torch\n");
-        return;
-    }
     const char *path = testdata_path("multi_2l2h.pt");
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
-    ck_assert_msg(m, "%s", err.message);
+    Model *m = multi_model_or_skip("test_patch_multi_layer_matches_pytorch", path);
+    if (!m)
+        return;
     const ModelConfig *c = &m->cfg;
     static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
     int np = test_light_workload() ? 2 : 6;
@@ -471,14 +481,11 @@ END_TEST
  * PyTorch with the same hook composed before each patch. */
 START_TEST(test_patch_ablated_matches_pytorch)
 {
-    if (!have_torch()) {
-        printf("SKIP test_patch_ablated_matches_pytorch: no /usr/bin/python3 with torch\n");
-        return;
-    }
     const char *path = testdata_path("multi_2l2h.pt");
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
-    ck_assert_msg(m, "%s", err.message);
+    Model *m = multi_model_or_skip("test_patch_ablated_matches_pytorch", path);
+    if (!m)
+        return;
     const ModelConfig *c = &m->cfg;
     SlAblation abl;
     ck_assert_int_eq(sl_ablation_parse("head:1.0", c, &abl, &err), 0);
