@@ -161,10 +161,14 @@ START_TEST(test_patch_matches_pytorch)
     int np = make_pairs(c, clean, corrupt, at);
     json_t *pairs = json_array();
     SlPatchResult res[N_PAIRS], hooked[N_PAIRS];
+    const int n_hooked = test_light_workload() ? 3 : np;
     for (int k = 0; k < np; k++) {
         ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], true, NULL, false, &res[k], &err) == 0, "pair %d: %s", k, err.message);
-        ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], false, NULL, true, &hooked[k], &err) == 0, "pair %d: %s", k,
-                      err.message);
+        /* the hook path too (under valgrind, SORTLENS_TEST_LIGHT, for the first 3 pairs only) */
+        memset(&hooked[k], 0, sizeof hooked[k]);
+        if (k < n_hooked)
+            ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], false, NULL, true, &hooked[k], &err) == 0, "pair %d: %s",
+                          k, err.message);
         json_array_append_new(pairs, json_pack("{s:o, s:o, s:i}", "clean", int_array(clean[k], c->list_len), "corrupt",
                                                int_array(corrupt[k], c->list_len), "at", res[k].at));
     }
@@ -192,7 +196,9 @@ START_TEST(test_patch_matches_pytorch)
             json_t *x = json_object_get(rr, h->name), *xa = json_object_get(ra, h->name);
             ck_assert_msg(x && xa, "pair %d: PyTorch has no %s", k, h->name);
             worst_exact = fmax(worst_exact, cmp_array(h->exact, x, h->heads, o->T, 1e-4 * scale, h->name, k) / scale);
-            worst_hooked = fmax(worst_hooked, cmp_array(hooked[k].hooks[i].exact, x, h->heads, o->T, 1e-4 * scale, h->name, k) / scale);
+            if (k < n_hooked)
+                worst_hooked = fmax(worst_hooked,
+                                    cmp_array(hooked[k].hooks[i].exact, x, h->heads, o->T, 1e-4 * scale, h->name, k) / scale);
             worst_attr = fmax(worst_attr, cmp_array(h->attribution, xa, h->heads, o->T, 1e-4 * scale_a, h->name, k) / scale_a);
             for (int j = 0; j < (h->heads ? h->heads : 1) * o->T; j++)
                 nonzero += fabsf(h->exact[j]) > 1e-3f;
@@ -202,7 +208,8 @@ START_TEST(test_patch_matches_pytorch)
                 worst_exact = fmax(worst_exact, cmp_array(o->score_terms + ((size_t)hd * 4 + t) * o->T,
                                                           json_array_get(json_object_get(st, terms[t]), (size_t)hd), 0, o->T,
                                                           1e-4 * scale, terms[t], k) / scale);
-                worst_hooked = fmax(worst_hooked, cmp_array(hooked[k].score_terms + ((size_t)hd * 4 + t) * o->T,
+                if (k < n_hooked)
+                    worst_hooked = fmax(worst_hooked, cmp_array(hooked[k].score_terms + ((size_t)hd * 4 + t) * o->T,
                                                             json_array_get(json_object_get(st, terms[t]), (size_t)hd), 0,
                                                             o->T, 1e-4 * scale, terms[t], k) / scale);
                 worst_attr = fmax(worst_attr, cmp_array(o->score_terms_attribution + ((size_t)hd * 4 + t) * o->T,
