@@ -36,7 +36,7 @@ static const char *script_path(void)
     return buf;
 }
 
-/* Runs the reference on job (a JSON object); returns its output. */
+/* Runs the reference on job (a JSON object, released here); returns its output. */
 static json_t *run_reference(const char *model, json_t *job)
 {
     char in[] = "/tmp/sortlens-patch-in-XXXXXX", out[] = "/tmp/sortlens-patch-out-XXXXXX";
@@ -47,6 +47,7 @@ static json_t *run_reference(const char *model, json_t *job)
     ck_assert(f);
     ck_assert_int_eq(json_dumpf(job, f, JSON_COMPACT), 0);
     fclose(f);
+    json_decref(job);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' '%s' '%s'", script_path(), model, in, out);
     int rc = system(cmd);
