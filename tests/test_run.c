@@ -478,6 +478,31 @@ START_TEST(test_resume_is_the_unbroken_run)
     ck_assert_int_eq(run_sortlens(notrun, NULL, &e), 1);
     ck_assert_msg(strstr(e, "optimizer.safetensors: cannot open"), "%s", e);
     free(e);
+    /* A state whose recorded command or model name was tampered with. */
+    struct { const char *key, *value, *needle; int status; } bad_state[] = {
+        {"out_name", "../elsewhere.safetensors", "the recorded command (train_argv) or model name (out_name)", 1},
+        {"train_argv", "[\"train\", 7]", "the recorded command (train_argv) holds a non-string", 1},
+        {"train_argv", "{\"train\": 1}", "the recorded command (train_argv) or model name", 1},
+        {"train_argv", "[\"train\", \"--resume\", \"x\"]", "--resume given twice, or recorded", 2},
+    };
+    char *state_path = path_in(run, "optimizer.safetensors");
+    SlError err = {0};
+    TensorSet *good = safetensors_read(state_path, &err);
+    ck_assert_msg(good != NULL, "%s", err.message);
+    for (size_t i = 0; i < sizeof bad_state / sizeof bad_state[0]; i++) {
+        ck_assert_int_eq(safetensors_write(state_path, good, &err), 0);   /* one flaw at a time */
+        TensorSet *st = safetensors_read(state_path, &err);
+        ck_assert_int_eq(tensorset_set_meta(st, bad_state[i].key, bad_state[i].value, &err), 0);
+        ck_assert_int_eq(safetensors_write(state_path, st, &err), 0);
+        tensorset_free(st);
+        char *again[] = {"train", "--resume", run, NULL};
+        ck_assert_int_eq(run_sortlens(again, NULL, &e), bad_state[i].status);
+        ck_assert_msg(strstr(e, bad_state[i].needle), "%s: '%s' lacks '%s'", bad_state[i].key, e, bad_state[i].needle);
+        free(e);
+    }
+    ck_assert_int_eq(safetensors_write(state_path, good, &err), 0);
+    tensorset_free(good);
+    free(state_path);
     free(run);
     rm_tree(dir);
     free(dir);
@@ -494,16 +519,20 @@ START_TEST(test_sigint_then_resume)
     char *out = path_in(dir, "int.safetensors"), *outf = path_in(dir, "o.txt"), *errf = path_in(dir, "e.txt");
     char *args[] = {"train", "--out", out, TINY, "--steps", "100000000", "--snapshot-every", "1000", NULL};
     pid_t pid = spawn_sortlens(args, outf, errf);
-    struct timespec ts = {0, 400 * 1000 * 1000};
+    /* once step 0 is on disk the run is under way; stop it a little later */
+    char *first = path_in(dir, "int.run/step-0000000.safetensors");
+    struct timespec poll = {0, 10 * 1000 * 1000}, ts = {0, 300 * 1000 * 1000};
+    for (int i = 0; i < 3000 && access(first, F_OK) != 0; i++)
+        nanosleep(&poll, NULL);
+    free(first);
     nanosleep(&ts, NULL);
     kill(pid, SIGINT);
     ck_assert_int_eq(wait_exit_status(pid), 0);
     SlError err = {0};
     Model *m = ckpt_load(out, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    long s = atol(tensorset_get_meta(m->meta, "steps_done"));
+    long s = atol(tensorset_get_meta(m->meta, "steps_done"));   /* 0 would do too */
     model_free(m);
-    ck_assert(s > 0);
     char *run = path_in(dir, "int.run"), steps[32];
     snprintf(steps, sizeof steps, "%ld", s + 150);
     char *resume[] = {"train", "--resume", run, "--steps", steps, NULL};

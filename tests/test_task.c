@@ -62,6 +62,15 @@ START_TEST(test_parse_errors)
     expect_parse_error("", "expected 10 numbers, got 0");
     expect_parse_error("\xff\xfe", "byte 0xff");
     expect_parse_error("[1 2 3 4 5 6 7 8 9 1", "'[' without ']'");
+    /* issue 17.7/17.8: refused whole, with the text as typed */
+    expect_parse_error("1.5 2 3 4 5 6 7 8 9 10", "'1.5': '.' after a number");
+    expect_parse_error("-1 2 3 4 5 6 7 8 9 10", "'-1' is negative");
+    expect_parse_error("(1 ... 10)", "'(1' is not a number");
+    expect_parse_error("1,,2,3,4,5,6,7,8,9", "an empty value between two commas");
+    expect_parse_error(",1,2,3,4,5,6,7,8,9,10", "a comma before the first value");
+    expect_parse_error("1,2,3,4,5,6,7,8,9,10,", "a comma after the last value");
+    expect_parse_error("1 2 3 4 5 6 7 8 9 99999999999999999999", "value 99999999999999999999 is outside 0..49");
+    expect_parse_error("1 2 3 4 5 6 7 8 9 1x", "'1x': 'x' after a number");
 }
 END_TEST
 

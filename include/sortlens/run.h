@@ -61,10 +61,12 @@ char *sl_run_resolve(const char *path, long step, long *step_out, SlError *err);
 /* Creates dir (one level) unless it exists as a directory already. */
 int sl_run_make_dir(const char *dir, SlError *err);
 
-/* Writes m (its metadata included) as dir's snapshot of `step`, with the
- * metadata of extra_meta (may be NULL) added, through the atomic writer
- * (atomic_write.h), so that a reader never sees half a snapshot. */
-int sl_run_write_snapshot(const char *dir, const Model *m, long step, const TensorSet *extra_meta, SlError *err);
+/* A snapshot of m: its tensors and metadata (copies, so that training may
+ * go on while it is written), with the metadata of extra_meta (may be NULL)
+ * added.  Then writes it as dir's snapshot of `step`, through the atomic
+ * writer (atomic_write.h), so that a reader never sees half a snapshot. */
+TensorSet *sl_run_snapshot_tensors(const Model *m, const TensorSet *extra_meta, SlError *err);
+int sl_run_write_snapshot(const char *dir, long step, const TensorSet *snapshot, SlError *err);
 
 /* Writes / reads dir's training state (SL_RUN_STATE_FILE; its tensors come
  * from train_state.h), replacing it whole, as a snapshot is written. */

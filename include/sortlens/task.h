@@ -28,10 +28,16 @@ void task_random_list(const ModelConfig *c, Rng *r, int *values /* [n] */);
 void task_make_tokens(const ModelConfig *c, const int *values, int *tokens);
 void task_sort_values(int n, const int *values, int *sorted);
 
-/* Parses one list: exactly n integers in 0..Vo-1 separated by spaces, tabs
- * and/or commas (surrounding brackets allowed).  On failure returns SL_EINVAL
- * and a message saying what is wrong ("value 57 is outside 0..49",
- * "expected 10 numbers, got 9", "'x' is not a number"). */
+/* Parses one list: the one parser of the explorer's editor and --list,
+ * predict's arguments and lines, and eval --input.  Exactly n integers in
+ * 0..Vo-1 separated by blanks and/or single commas (surrounding brackets
+ * allowed).  The list is taken whole or refused whole: a field that is not
+ * a whole number ("1.5", "-1", "(1"), an empty field ("1,,2", a leading or
+ * trailing comma) or a wrong count refuses it with SL_EINVAL and one message
+ * ("value 57 is outside 0..49", "value 99999999999999999999 is outside
+ * 0..49": the number as typed; "expected 10 numbers, got 9", "'x' is not a
+ * number", "'3.5': '.' after a number is not allowed").  On failure values
+ * may hold part of the text: callers keep their list elsewhere. */
 int task_parse_list(const ModelConfig *c, const char *text, int *values, SlError *err);
 
 #endif

@@ -14,7 +14,7 @@ static void usage(FILE *out)
 {
     fputs("usage: sortlens plot VIEW --out FILE [--model PATH] [--list LIST] [--at POS]\n"
           "                    [--format svg|png|pdf] [--labels names|values] [--greedy]\n"
-          "                    [--layer L] [--head H] [--force]\n"
+          "                    [--layer L] [--head H] [--corrupt LIST] [--lists N] [--force]\n"
           "\n"
           "Write a figure of one view of the model: a heat map with a title, labelled axes\n"
           "and a colour bar (blue-white-red centred on zero for signed values, viridis for\n"
@@ -41,6 +41,9 @@ static void usage(FILE *out)
           "                    true sort, as PyTorch's reference runs it)\n"
           "  --layer L         layer (default 0; the decomposition is layer 0's)\n"
           "  --head H          head (default 0)\n"
+          "  --corrupt LIST    patch: the corrupted list (required there); the query is\n"
+          "                    --at (default: where the two sorted lists first differ)\n"
+          "  --lists N         mean-attention: how many random lists, seed 1 (1000)\n"
           "  --force           overwrite FILE if it exists\n"
           "  -h, --help        this help\n",
           out);
@@ -64,11 +67,13 @@ int cmd_plot(int argc, char **argv)
         {"greedy", no_argument, NULL, 'g'},
         {"layer", required_argument, NULL, 'l'},
         {"head", required_argument, NULL, 'H'},
+        {"corrupt", required_argument, NULL, 'c'},
+        {"lists", required_argument, NULL, 'n'},
         {"force", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *out = NULL, *model_path = NULL, *list_text = NULL, *at_text = NULL;
+    const char *out = NULL, *model_path = NULL, *list_text = NULL, *at_text = NULL, *corrupt_text = NULL;
     bool force = false, have_format = false;
     SlPlotFormat format = SL_PLOT_SVG;
     SlPlotRequest req;
@@ -109,6 +114,11 @@ int cmd_plot(int argc, char **argv)
             break;
         case 'H':
             if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
+                return EXIT_USAGE;
+            break;
+        case 'c': corrupt_text = val; break;
+        case 'n':
+            if (!cli_parse_long("--lists", val, 1, 10000000, &req.lists))
                 return EXIT_USAGE;
             break;
         case 'F': force = true; break;
@@ -158,13 +168,20 @@ int cmd_plot(int argc, char **argv)
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_USAGE;
-    int values[MODEL_MAX_CTX];
+    int values[MODEL_MAX_CTX], corrupt[MODEL_MAX_CTX];
     if (list_text) {
         if (task_parse_list(&m->cfg, list_text, values, &err)) {
             cli_error("plot: --list: %s", err.message);
             goto done;
         }
         req.list = values;
+    }
+    if (corrupt_text) {
+        if (task_parse_list(&m->cfg, corrupt_text, corrupt, &err)) {
+            cli_error("plot: --corrupt: %s", err.message);
+            goto done;
+        }
+        req.corrupt = corrupt;
     }
     if (at_text && sl_plot_parse_position(&m->cfg, at_text, &req.at, &err)) {
         cli_error("plot: --at: %s", err.message);

@@ -65,6 +65,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: sortlens train --out PATH [OPTIONS]\n"
+        "       sortlens train --resume RUN_DIR [--steps N]\n"
         "\n"
         "Train an attention-only transformer to sort lists, from random weights, on\n"
         "fresh random lists (values uniform, with replacement), and write it as\n"
@@ -636,7 +637,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         goto restore;
     }
     /* The last step's snapshot and state, so that the run can go on from here. */
-    if (snaps.on && train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL))
+    if (snaps.on && (train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL) ||
+                     train_snapshots_finish(&snaps)))
         goto restore;
 
     TrainResult result = {.steps_done = step, .final_loss = final_loss, .last_batch_loss = loss,
@@ -657,6 +659,9 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
                wall, 1000.0 * wall / trained, final_loss, window);
     else
         printf("trained 0 steps: no loss (the %s weights are saved)\n", first_step > 0 ? "run's" : "initial");
+    if (snaps.on)
+        printf("snapshots: %ld written to %s; they held training up %.1f ms (%.2f%% of %.1f s)\n", snaps.written,
+               snaps.dir, 1000.0 * snaps.busy, wall > 0 ? 100.0 * snaps.busy / wall : 0.0, wall);
     if (have_eval)
         print_eval("final", &ev);
     if (stop_signal)

@@ -8,12 +8,15 @@
 #include <time.h>
 
 #include "cli.h"
+#include "sortlens/circuits.h"
 #include "tui.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N]\n\n"
+            "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N] [--at K]\n"
+            "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n"
+            "                      [--ablate SPEC]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
@@ -24,12 +27,43 @@ static void usage(FILE *out)
             "                 or $SORTLENS_MODEL\n"
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
+            "  --at K         open at the position that predicts b_K (1..n; MID predicts b_1)\n"
+            "  --source POS   put the cursor on key position POS (0 is BOS)\n"
+            "  --view NAME    focus a circuit: qk-token-token, qk-token-pos, qk-pos-token,\n"
+            "                 qk-pos-pos, ov, ov-pos\n"
+            "  --layer L, --head H   the layer and head shown\n"
+            "  --teacher-forced      open in teacher-forced mode (default: greedy)\n"
+            "  --ablate SPEC  start with these interventions: qk:TERM, ov:pos, source:POS,\n"
+            "                 each scoped @0.H at most (the language of predict --ablate)\n"
+            "                 (w in the explorer shows the command line that reopens its state)\n"
             "  -h, --help     this help\n\n"
-            "Keys: arrows (or h j k l) move, e edits the list, r draws one, g switches\n"
-            "greedy / teacher-forced, 1-4 switch the QK terms off and on, p W_pos in the OV\n"
-            "path, a blocks the source under the cursor, c cycles the circuits, z shows\n"
-            "them whole, n changes their colour scale, f finds a list the model gets\n"
-            "wrong, ? shows every key, q quits.  See sortlens(1).\n");
+            "Keys (each is in sortlens(1); ? in the explorer lists them too):\n"
+            "  Left Right h l   step the prediction position\n"
+            "  Home End         first / last prediction position\n"
+            "  Up Down k j      move the cursor over source positions\n"
+            "  e Enter          edit the list (Enter applies, Esc cancels)\n"
+            "  r                a random list\n"
+            "  f                find a random list the model gets wrong\n"
+            "  g                greedy / teacher-forced\n"
+            "  1 2 3 4          QK term tok-tok, tok-pos, pos-tok, pos-pos off / on\n"
+            "  p                W_pos in the OV path off / on\n"
+            "  a                block attention to the source under the cursor\n"
+            "  x                clear every intervention\n"
+            "  c C              next / previous circuit view\n"
+            "  z                zoom: the circuits whole, in place of the heatmap\n"
+            "  F                facet: the four QK terms at once\n"
+            "  n                colour scale: per row / values p99 / whole matrix\n"
+            "  H J K L          move the circuit cursor\n"
+            "  s                attention heatmap: weights / scores\n"
+            "  t                axis labels: tokens / named positions\n"
+            "  [ ]              previous / next head\n"
+            "  { }              previous / next layer\n"
+            "  Tab Shift-Tab    next / previous page (small terminals)\n"
+            "  ?                every key\n"
+            "  w                show the command line that reopens this state\n"
+            "  Esc              clear the note on the output line\n"
+            "  Ctrl-L           redraw the screen\n"
+            "  q Q              quit\n");
 }
 
 int cmd_tui(int argc, char **argv)
@@ -39,13 +73,24 @@ int cmd_tui(int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"list", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 's'},
+        {"at", required_argument, NULL, 'a'},
+        {"source", required_argument, NULL, 'S'},
+        {"view", required_argument, NULL, 'v'},
+        {"layer", required_argument, NULL, 'L'},
+        {"head", required_argument, NULL, 'H'},
+        {"teacher-forced", no_argument, NULL, 't'},
+        {"ablate", required_argument, NULL, 'A'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
         CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *list_text = NULL;
-    long seed = 1, bench = -1, step = -1;
+    const char *model_path = NULL, *list_text = NULL, *ablate = NULL;
+    long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
+    int view = -1;
+    bool teacher_forced = false;
+    SlError verr = {0};
+    CircuitKind kind;
     opterr = 0;
     optind = 1;
     int c;
@@ -60,6 +105,35 @@ int cmd_tui(int argc, char **argv)
         case 's':
             if (!cli_parse_long("--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
                 return EXIT_USAGE;
+            break;
+        case 'a':   /* ranges that depend on the model are checked once it is loaded */
+            if (!cli_parse_long("--at", optarg, 1, 100000, &at))
+                return EXIT_USAGE;
+            break;
+        case 'S':
+            if (!cli_parse_long("--source", optarg, 0, 1000000, &source))
+                return EXIT_USAGE;
+            break;
+        case 'L':
+            if (!cli_parse_long("--layer", optarg, 0, 100000, &layer))
+                return EXIT_USAGE;
+            break;
+        case 'H':
+            if (!cli_parse_long("--head", optarg, 0, 100000, &head))
+                return EXIT_USAGE;
+            break;
+        case 'v':
+            if (circuit_kind_from_name(optarg, &kind, &verr) < 0) {
+                cli_error("--view: %s", verr.message);
+                return EXIT_USAGE;
+            }
+            view = (int)kind;
+            break;
+        case 't':
+            teacher_forced = true;
+            break;
+        case 'A':
+            ablate = optarg;
             break;
         case CLI_OPT_STEP:
             if (!cli_parse_step(optarg, &step))
@@ -103,9 +177,21 @@ int cmd_tui(int argc, char **argv)
         .list_text = list_text,
         .seed = (uint64_t)seed,
         .bench_frames = bench,
+        .at = at,
+        .source = source,
+        .layer = layer,
+        .head = head,
+        .view = view,
+        .teacher_forced = teacher_forced,
+        .ablate = ablate,
         .start_time = start,
     };
-    int status = tui_run(m, &opt);
+    int stop_signal = 0;
+    int rc = tui_run(m, &opt, &stop_signal, &err);
     model_free(m);
-    return status;
+    if (rc < 0) {   /* a bad --list is bad input; the terminal or memory failing, a runtime failure */
+        cli_error("%s", err.message);
+        return rc == SL_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    return stop_signal ? 128 + stop_signal : EXIT_OK;
 }

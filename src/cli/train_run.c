@@ -4,6 +4,8 @@
 
 #include <inttypes.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,6 +310,7 @@ int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int co
 
 void train_snapshots_end(TrainSnapshots *s)
 {
+    train_snapshots_finish(s);
     free(s->dir);
     sl_snapshot_plan_free(&s->plan);
     memset(s, 0, sizeof *s);
@@ -339,8 +342,96 @@ static char *argv_json(int argc, char **argv)
     return text;
 }
 
-int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w,
-                          const TrainEval *heldout)
+/* ---- the writer thread ---------------------------------------------------
+ *
+ * Writing a snapshot and the state costs little CPU but waits for the disk
+ * (the atomic writer syncs each file and its directory: tens of ms on a
+ * busy machine, more than the 100 steps between snapshots may take).  So the
+ * training thread only copies the tensors, and one writer thread puts them
+ * on disk while training goes on; the next snapshot waits for it. */
+
+struct TrainSnapshotJob {
+    const char *dir;
+    long step;
+    TensorSet *snapshot, *state;   /* owned, freed by the writer */
+    int rc;
+    SlError err;
+};
+
+static void *write_job(void *arg)
+{
+    TrainSnapshotJob *j = arg;
+    /* the snapshot first, then the state that continues from it */
+    j->rc = sl_run_write_snapshot(j->dir, j->step, j->snapshot, &j->err);
+    if (j->rc == 0)
+        j->rc = sl_run_write_state(j->dir, j->state, &j->err);
+    tensorset_free(j->snapshot);
+    tensorset_free(j->state);
+    j->snapshot = j->state = NULL;
+    return NULL;
+}
+
+int train_snapshots_finish(TrainSnapshots *s)
+{
+    if (!s->job)
+        return EXIT_OK;
+    double start = cli_now();
+    pthread_join(s->writer, NULL);
+    s->busy += cli_now() - start;
+    int rc = s->job->rc;
+    if (rc)
+        cli_error("%s", s->job->err.message);
+    free(s->job);
+    s->job = NULL;
+    return rc ? EXIT_RUNTIME : EXIT_OK;
+}
+
+static int start_writer(TrainSnapshots *s, long step, TensorSet *snapshot, TensorSet *state)
+{
+    int rc = train_snapshots_finish(s);   /* one at a time, in order */
+    TrainSnapshotJob *j = rc == EXIT_OK ? calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        if (rc == EXIT_OK)
+            cli_error("train: out of memory for a snapshot");
+        tensorset_free(snapshot);
+        tensorset_free(state);
+        return EXIT_RUNTIME;
+    }
+    *j = (TrainSnapshotJob){.dir = s->dir, .step = step, .snapshot = snapshot, .state = state};
+    /* The writer inherits a mask without the stop signals: Ctrl-C is the
+     * training thread's to see, and no write of the writer is cut short. */
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
+    int started = pthread_create(&s->writer, NULL, write_job, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started != 0) {   /* no thread: write it here */
+        write_job(j);
+        rc = j->rc;
+        if (rc)
+            cli_error("%s", j->err.message);
+        free(j);
+        return rc ? EXIT_RUNTIME : EXIT_OK;
+    }
+    s->job = j;
+    return EXIT_OK;
+}
+
+static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout);
+
+int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
+{
+    double start = cli_now();
+    int rc = snapshot_take(s, t, w, heldout);
+    s->busy += cli_now() - start;   /* a wait for the one before is counted by finish */
+    s->written += rc == EXIT_OK;
+    return rc;
+}
+
+static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
 {
     SlError err = {0};
     long step = t->step, window;
@@ -367,25 +458,26 @@ int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const Train
         cli_error("train: out of memory for a snapshot's metadata");
         goto fail;
     }
-    if (sl_run_write_snapshot(s->dir, t->model, step, snap_meta, &err))
+    /* Copies of the weights and of the state, taken now; written behind. */
+    TensorSet *snap = sl_run_snapshot_tensors(t->model, snap_meta, &err);
+    if (!snap)
         goto fail_err;
-    /* The state, which goes with the snapshot just written. */
     int64_t wshape[1] = {TRAIN_LOSS_WINDOW};
-    if (!(state = sl_train_state_tensors(t, &err)))
+    if (!(state = sl_train_state_tensors(t, &err))) {
+        tensorset_free(snap);
         goto fail_err;
+    }
     if (!tensorset_add(state, TENSOR_LOSS_WINDOW, DT_F64, 1, wshape, w->recent, &err))
         goto fail_err;
     if (train_meta_set(state, META_LOSS_SUM, "%.17g", w->sum) || tensorset_set_meta(state, META_ARGV, args, &err) ||
         tensorset_set_meta(state, META_OUT_NAME, slash ? slash + 1 : s->out, &err)) {
         cli_error("train: out of memory for the training state");
+        tensorset_free(snap);
         goto fail;
     }
-    if (sl_run_write_state(s->dir, state, &err))
-        goto fail_err;
     tensorset_free(snap_meta);
-    tensorset_free(state);
     free(args);
-    return EXIT_OK;
+    return start_writer(s, step, snap, state);
 fail_err:
     cli_error("%s", err.message);
 fail:

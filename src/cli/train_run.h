@@ -4,6 +4,7 @@
 #ifndef SORTLENS_CLI_TRAIN_RUN_H
 #define SORTLENS_CLI_TRAIN_RUN_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "sortlens/run.h"
@@ -49,6 +50,7 @@ double train_loss_window_mean(const TrainLossWindow *w, long steps_done, long *w
 int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Model **m);
 
 /* Snapshots of one training run. */
+typedef struct TrainSnapshotJob TrainSnapshotJob;
 typedef struct TrainSnapshots {
     bool on;
     char *dir;
@@ -57,6 +59,10 @@ typedef struct TrainSnapshots {
     char **argv;          /* the command as typed (or as resumed), recorded in the state */
     const char *command;  /* the training_command metadata */
     const char *out;
+    TrainSnapshotJob *job;   /* the snapshot being written, if any */
+    long written;            /* snapshots taken */
+    double busy;             /* seconds the training thread spent on them (copying, waiting) */
+    pthread_t writer;        /* ... by this thread */
 } TrainSnapshots;
 
 /* Sets s up for a run of o->steps updates (every/count as the options gave
@@ -67,11 +73,14 @@ int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int co
 void train_snapshots_end(TrainSnapshots *s);
 /* Whether step (updates done) gets a snapshot during the loop. */
 bool train_snapshots_due(const TrainSnapshots *s, long step);
-/* Writes the snapshot of t's model at t->step and the state beside it;
+/* Takes the snapshot of t's model at t->step and the state beside it
+ * (copies) and has them written in the background, after the one before;
  * heldout is NULL unless the held-out lists were evaluated at this step.
- * Prints the error and returns an exit status. */
-int train_snapshots_write(const TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w,
-                          const TrainEval *heldout);
+ * train_snapshots_finish waits until everything taken is on disk.  Both
+ * print the error (a write that failed in the background is reported by
+ * the next call) and return an exit status. */
+int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout);
+int train_snapshots_finish(TrainSnapshots *s);
 
 /* Sets a metadata entry, printf-formatted (at most 255 bytes). */
 int train_meta_set(TensorSet *ts, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -177,20 +177,21 @@ int sl_run_make_dir(const char *dir, SlError *err)
     return sl_error_set(err, SL_EIO, "%s: cannot create the run directory: %s", dir, strerror(errno));
 }
 
-int sl_run_write_snapshot(const char *dir, const Model *m, long step, const TensorSet *extra_meta, SlError *err)
+TensorSet *sl_run_snapshot_tensors(const Model *m, const TensorSet *extra_meta, SlError *err)
+{
+    TensorSet *ts = model_to_tensors(m, err);
+    for (int i = 0; ts && extra_meta && i < extra_meta->meta_count; i++)
+        if (tensorset_set_meta(ts, extra_meta->meta_keys[i], extra_meta->meta_values[i], err)) {
+            tensorset_free(ts);
+            return NULL;
+        }
+    return ts;
+}
+
+int sl_run_write_snapshot(const char *dir, long step, const TensorSet *snapshot, SlError *err)
 {
     char *path = sl_run_snapshot_path(dir, step);
-    TensorSet *ts = path ? model_to_tensors(m, err) : NULL;
-    int rc = 0;
-    if (!path)
-        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
-    else if (!ts)
-        rc = err ? err->code : SL_ENOMEM;
-    for (int i = 0; rc == 0 && extra_meta && i < extra_meta->meta_count; i++)
-        rc = tensorset_set_meta(ts, extra_meta->meta_keys[i], extra_meta->meta_values[i], err);
-    if (rc == 0)
-        rc = safetensors_write(path, ts, err);
-    tensorset_free(ts);
+    int rc = path ? safetensors_write(path, snapshot, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
     free(path);
     return rc;
 }

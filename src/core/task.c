@@ -1,6 +1,8 @@
 /* task.c: lists, tokens, parsing, and the seeded generator. */
 #include "sortlens/task.h"
 
+#include "sortlens/parse_int.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -67,11 +69,11 @@ void task_random_list(const ModelConfig *c, Rng *r, int *values)
         values[i] = (int)rng_below(r, (uint32_t)c->d_vocab_out);
 }
 
-/* Counting sort: values are small non-negative ints. */
+/* Insertion sort: n is small (10). */
 void task_sort_values(int n, const int *values, int *sorted)
 {
     memcpy(sorted, values, (size_t)n * sizeof *sorted);
-    for (int i = 1; i < n; i++) {   /* insertion sort: n is small (10) */
+    for (int i = 1; i < n; i++) {
         int v = sorted[i], j = i - 1;
         while (j >= 0 && sorted[j] > v) {
             sorted[j + 1] = sorted[j];
@@ -90,56 +92,100 @@ void task_make_tokens(const ModelConfig *c, const int *values, int *tokens)
     task_sort_values(n, values, tokens + n + 2);
 }
 
+/* Separators between values: blanks, and at most one comma between two values. */
+static bool list_blank(unsigned char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+
+/* What a field that is not a value is, for the message ("1.5", "-1", "(1"). */
+static int bad_field(const ModelConfig *c, const char *field, size_t len, SlError *err)
+{
+    int top = c->d_vocab_out - 1;
+    int shown = len > 40 ? 40 : (int)len;
+    const char *more = len > 40 ? "..." : "";
+    const unsigned char *f = (const unsigned char *)field;
+    for (size_t i = 0; i < len; i++)
+        if (f[i] < 0x20 || f[i] >= 0x7f)
+            return sl_error_set(err, SL_EINVAL, "byte 0x%02x is not a number (values are 0..%d separated by spaces or "
+                                "commas)", f[i], top);
+    if (f[0] == '-' && len > 1 && isdigit(f[1])) {
+        size_t d = 1;
+        while (d < len && isdigit(f[d]))
+            d++;
+        if (d == len)
+            return sl_error_set(err, SL_EINVAL, "'%.*s' is negative; values must be in 0..%d", shown, field, top);
+    }
+    if (isdigit(f[0])) {   /* digits, then something else: "3.5", "1e3", "7x" */
+        size_t d = 0;
+        while (d < len && isdigit(f[d]))
+            d++;
+        return sl_error_set(err, SL_EINVAL, "'%.*s%s': '%c' after a number is not allowed (values are whole numbers "
+                            "0..%d)", shown, field, more, f[d], top);
+    }
+    if (len == 1)
+        return sl_error_set(err, SL_EINVAL, "'%c' is not a number (values are 0..%d separated by spaces or commas)",
+                            f[0], top);
+    return sl_error_set(err, SL_EINVAL, "'%.*s%s' is not a number (values are 0..%d separated by spaces or commas)",
+                        shown, field, more, top);
+}
+
 int task_parse_list(const ModelConfig *c, const char *text, int *values, SlError *err)
 {
-    int n = c->list_len, count = 0;
-    const unsigned char *p = (const unsigned char *)text;
-    bool open_bracket = false;
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+    /* The whole text is checked before anything is stored, so that a list is
+     * taken whole or refused whole: every field a value in range, one comma
+     * at most between two values, the count exactly n. */
+    int n = c->list_len, count = 0, top = c->d_vocab_out - 1;
+    const char *p = text;
+    bool open_bracket = false, comma = false;   /* comma: one was just passed, a value must follow */
+    while (list_blank((unsigned char)*p))
         p++;
     if (*p == '[') {
         open_bracket = true;
         p++;
     }
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == ',' || *p == '\r' || *p == '\n')
+        while (list_blank((unsigned char)*p) || *p == ',') {
+            if (*p == ',') {
+                if (comma || count == 0)
+                    return sl_error_set(err, SL_EINVAL, count == 0 ? "a comma before the first value"
+                                                                   : "an empty value between two commas");
+                comma = true;
+            }
             p++;
+        }
         if (*p == '\0' || *p == ']')
             break;
-        if (!isdigit(*p)) {
-            if (*p == '-' && isdigit(p[1]))
-                return sl_error_set(err, SL_EINVAL, "negative value; values must be in 0..%d", c->d_vocab_out - 1);
-            if (*p >= 0x20 && *p < 0x7f)
-                return sl_error_set(err, SL_EINVAL, "'%c' is not a number (values are 0..%d separated by spaces or commas)",
-                                    *p, c->d_vocab_out - 1);
-            return sl_error_set(err, SL_EINVAL, "byte 0x%02x is not a number (values are 0..%d separated by spaces or commas)",
-                                *p, c->d_vocab_out - 1);
-        }
-        long v = 0;
-        while (isdigit(*p)) {
-            if (v < 1000000000L)
-                v = v * 10 + (*p - '0');
+        const char *field = p;
+        while (*p && !list_blank((unsigned char)*p) && *p != ',' && *p != ']')
             p++;
-        }
-        if (*p && *p != ' ' && *p != '\t' && *p != ',' && *p != ']' && *p != '\r' && *p != '\n')
-            return sl_error_set(err, SL_EINVAL, "'%c' after a number is not allowed", isprint(*p) ? *p : '?');
-        if (v >= c->d_vocab_out)
-            return sl_error_set(err, SL_EINVAL, "value %ld is outside 0..%d", v, c->d_vocab_out - 1);
-        if (count == n)
-            return sl_error_set(err, SL_EINVAL, "expected %d numbers, got more", n);
-        values[count++] = (int)v;
+        size_t len = (size_t)(p - field);
+        bool digits = true;
+        for (size_t i = 0; i < len; i++)
+            digits &= isdigit((unsigned char)field[i]) != 0;
+        if (!digits)
+            return bad_field(c, field, len, err);
+        int64_t v;
+        SlError perr = {0};
+        if (sl_parse_i64_span(field, len, 0, top, &v, &perr))   /* "99999999999999999999 is outside 0..49" */
+            return sl_error_set(err, SL_EINVAL, "value %s", perr.message);
+        if (count < n)
+            values[count] = (int)v;
+        count++;
+        comma = false;
     }
+    if (comma)
+        return sl_error_set(err, SL_EINVAL, "a comma after the last value");
     if (*p == ']') {
         if (!open_bracket)
             return sl_error_set(err, SL_EINVAL, "']' without '['");
         p++;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        while (list_blank((unsigned char)*p))
             p++;
         if (*p)
             return sl_error_set(err, SL_EINVAL, "text after ']'");
     } else if (open_bracket) {
         return sl_error_set(err, SL_EINVAL, "'[' without ']'");
     }
+    if (count > n)
+        return sl_error_set(err, SL_EINVAL, "expected %d numbers, got more (%d)", n, count);
     if (count != n)
         return sl_error_set(err, SL_EINVAL, "expected %d numbers, got %d", n, count);
     return 0;

@@ -13,6 +13,8 @@
 #include "sortlens/atomic_write.h"
 #include "sortlens/circuits.h"
 #include "sortlens/decode.h"
+#include "sortlens/patch.h"
+#include "sortlens/population.h"
 #include "sortlens/task.h"
 
 /* A figure of more cells than this is refused: a model with a large
@@ -27,7 +29,7 @@ static const struct {
     const char *name, *help;
 } views[SL_PLOT_VIEW_COUNT] = {
     [SL_PLOT_ATTENTION] = {"attention", "the attention pattern of the list (query x key), weights 0..1"},
-    [SL_PLOT_SCORES] = {"scores", "the attention scores of the list before the softmax (q.k / sqrt(d_head))"},
+    [SL_PLOT_SCORES] = {"scores", "the scores of the list before the softmax, q.k / sqrt(d_head)"},
     [SL_PLOT_QK_TOKEN_TOKEN] = {"qk-token-token", "QK token-token term  W_E W_Q W_K^T W_E^T"},
     [SL_PLOT_QK_TOKEN_POS] = {"qk-token-pos", "QK token-pos term  W_E W_Q W_K^T W_pos^T"},
     [SL_PLOT_QK_POS_TOKEN] = {"qk-pos-token", "QK pos-token term  W_pos W_Q W_K^T W_E^T"},
@@ -37,6 +39,8 @@ static const struct {
     [SL_PLOT_OV] = {"ov", "OV token circuit  W_E W_V W_O W_U"},
     [SL_PLOT_OV_POS] = {"ov-pos", "OV position circuit  W_pos W_V W_O W_U"},
     [SL_PLOT_DECOMPOSITION] = {"decomposition", "one query's scores split into the four QK terms"},
+    [SL_PLOT_MEAN_ATTENTION] = {"mean-attention", "the attention pattern averaged over --lists random lists"},
+    [SL_PLOT_PATCH] = {"patch", "patching --corrupt with --list: every hook x position"},
 };
 
 static const char *format_names[] = {"svg", "png", "pdf"};
@@ -550,6 +554,150 @@ static int view_decomposition(Build *b, SlError *err)
     return 0;
 }
 
+#define MEAN_LISTS_DEFAULT 1000
+
+static int view_mean_attention(Build *b, SlError *err)
+{
+    const SlPlotRequest *r = b->req;
+    long lists = r->lists > 0 ? r->lists : MEAN_LISTS_DEFAULT;
+    SlStressSource s;
+    SlListSource src;
+    int rc = sl_stress_source(&s, b->c, SL_STRESS_UNIFORM, lists, 1, &src, err);
+    if (rc)
+        return rc;
+    SlPopulationMean pm = {0};
+    if ((rc = sl_population_mean(b->m, &src, &pm, NULL, NULL, err)))
+        return rc;
+    int T = b->T;
+    float *data = build_alloc(b, sizeof(float) * (size_t)T * T, err);
+    unsigned char *masked = build_alloc(b, (size_t)T * T, err);
+    if (!data || !masked) {
+        sl_population_mean_free(&pm);
+        return SL_ENOMEM;
+    }
+    const double *src_pattern = pm.pattern + ((size_t)r->layer * pm.H + r->head) * T * T;
+    for (int q = 0; q < T; q++)
+        for (int k = 0; k < T; k++) {
+            data[q * T + k] = (float)src_pattern[q * T + k];
+            masked[q * T + k] = k > q;
+        }
+    sl_population_mean_free(&pm);
+    HeatPanel *p = &b->panels[b->npanels++];
+    panel_defaults(p);
+    p->id = "mean-attention";
+    p->title = "mean softmax weights over the teacher-forced sequences (grey: masked)";
+    p->rows = p->cols = T;
+    p->data = data;
+    p->masked = masked;
+    p->row_labels = p->col_labels = (const char(*)[FIG_LABEL_MAX])b->pos_labels;
+    p->row_name = "query";
+    p->col_name = "key";
+    p->row_axis = "query position";
+    p->col_axis = "key position";
+    p->cell_w = p->cell_h = cell_for(T, T);
+    p->ramp = RAMP_SEQUENTIAL;
+    p->lo = 0;
+    p->hi = 1;
+    snprintf(b->title, sizeof b->title, "Mean attention pattern over %ld random lists (seed 1), layer %d head %d",
+             lists, r->layer, r->head);
+    size_t len = strlen(b->subtitle);
+    snprintf(b->subtitle + len, sizeof b->subtitle - len, "%svalues uniform in 0..%d, with replacement",
+             len ? "; " : "", b->Vo - 1);
+    return 0;
+}
+
+/* A patching row's label: the hook without "blocks.L." (and "L1 " before
+ * it in a deeper model), the head for per-head hooks. */
+static void patch_label(const Build *b, const SlPatchHook *h, int head, char *buf, size_t size)
+{
+    const char *name = h->name;
+    if (strncmp(name, "blocks.", 7) == 0 && strchr(name + 7, '.'))
+        name = strchr(name + 7, '.') + 1;
+    char layer[16] = "", full[80];
+    if (b->c->n_layers > 1 && h->layer >= 0)
+        snprintf(layer, sizeof layer, "L%d ", h->layer);
+    if (h->heads > 0)
+        snprintf(full, sizeof full, "%s%s h%d", layer, name, head);
+    else
+        snprintf(full, sizeof full, "%s%s", layer, name);
+    snprintf(buf, size, "%.*s", FIG_LABEL_MAX - 1, full);
+}
+
+static int view_patch(Build *b, SlError *err)
+{
+    const SlPlotRequest *r = b->req;
+    if (!r->corrupt)
+        return sl_error_set(err, SL_EINVAL, "the patch view needs a corrupted list (--corrupt)");
+    int rc = build_sequence(b, err);
+    if (rc)
+        return rc;
+    int n = b->n, T = b->T, K = 0;
+    if (r->at >= 0) {
+        if (r->at < n + 1 || r->at > 2 * n)
+            return sl_error_set(err, SL_EINVAL, "the patched query must be a prediction position, MID..b%d", n - 1);
+        K = r->at - n;
+    }
+    SlPatchResult pr;
+    if ((rc = sl_patch(b->m, b->values, r->corrupt, K, false, NULL, false, &pr, err)))
+        return rc;
+    int rows = 0;
+    for (int i = 0; i < pr.n_hooks; i++)
+        rows += pr.hooks[i].heads > 0 ? pr.hooks[i].heads : 1;
+    rows += 4 * pr.H;
+    float *data = build_alloc(b, sizeof(float) * (size_t)rows * T, err);
+    Label *labels = build_alloc(b, sizeof(Label) * (size_t)rows, err);
+    if (!data || !labels) {
+        sl_patch_result_free(&pr);
+        return SL_ENOMEM;
+    }
+    int row = 0;
+    for (int i = 0; i < pr.n_hooks; i++) {
+        const SlPatchHook *h = &pr.hooks[i];
+        for (int hd = 0; hd < (h->heads > 0 ? h->heads : 1); hd++, row++) {
+            patch_label(b, h, hd, labels[row], sizeof(Label));
+            memcpy(data + (size_t)row * T, h->exact + (size_t)hd * T, sizeof(float) * (size_t)T);
+        }
+    }
+    for (int hd = 0; hd < pr.H; hd++)
+        for (int t = 0; t < 4; t++, row++) {
+            char name[48];
+            snprintf(name, sizeof name, "score %s h%d", qk_term_names[t], hd);
+            snprintf(labels[row], sizeof(Label), "%.23s", name);
+            memcpy(data + (size_t)row * T, pr.score_terms + ((size_t)hd * 4 + t) * T, sizeof(float) * (size_t)T);
+        }
+    int query = pr.query, at = pr.at, clean_answer = pr.clean_answer, corrupt_answer = pr.corrupt_answer;
+    sl_patch_result_free(&pr);
+    HeatPanel *p = &b->panels[b->npanels++];
+    panel_defaults(p);
+    p->id = "patch";
+    p->title = "(LD patched - LD corrupt) / (LD clean - LD corrupt): 1 restores the clean run, 0 changes nothing";
+    p->rows = rows;
+    p->cols = T;
+    p->data = data;
+    p->row_labels = (const char(*)[FIG_LABEL_MAX])labels;
+    p->col_labels = (const char(*)[FIG_LABEL_MAX])b->seq_labels;
+    p->col_titles = (const char(*)[FIG_LABEL_MAX])b->seq_titles;
+    p->row_name = "patched";
+    p->col_name = "at";
+    p->row_axis = "activation patched (clean into corrupted)";
+    p->col_axis = "position";
+    p->ramp = RAMP_DIVERGING;
+    p->hi = heat_range(data, NULL, (size_t)rows * T);
+    p->lo = -p->hi;
+    p->cell_w = T <= 24 ? 30 : cell_for(rows, T);
+    p->cell_h = T <= 24 ? 18 : p->cell_w;
+    p->annotate = T <= 24;
+    snprintf(b->title, sizeof b->title, "Activation patching at query %s (predicts b%d: clean %d, corrupt %d)",
+             b->seq_titles[query], at, clean_answer, corrupt_answer);
+    size_t len = strlen(b->subtitle);
+    snprintf(b->subtitle + len, sizeof b->subtitle - len, "; corrupt");
+    for (int i = 0; i < n && strlen(b->subtitle) < sizeof b->subtitle - 8; i++) {
+        len = strlen(b->subtitle);
+        snprintf(b->subtitle + len, sizeof b->subtitle - len, " %d", r->corrupt[i]);
+    }
+    return 0;
+}
+
 /* ---- the figure ------------------------------------------------------------- */
 
 static int compose(Build *b, Figure *f)
@@ -653,6 +801,8 @@ int sl_plot_render(const Model *m, const SlPlotRequest *req, SlPlotFormat format
     case SL_PLOT_OV: rc = view_ov(&b, false, err); break;
     case SL_PLOT_OV_POS: rc = view_ov(&b, true, err); break;
     case SL_PLOT_DECOMPOSITION: rc = view_decomposition(&b, err); break;
+    case SL_PLOT_MEAN_ATTENTION: rc = view_mean_attention(&b, err); break;
+    case SL_PLOT_PATCH: rc = view_patch(&b, err); break;
     default: rc = sl_error_set(err, SL_EINVAL, "unknown view"); break;
     }
     if (rc)

@@ -29,6 +29,8 @@ typedef enum {
     SL_PLOT_OV,              /* "ov": W_E W_V W_O W_U [V, Vo] */
     SL_PLOT_OV_POS,          /* "ov-pos": W_pos W_V W_O W_U [T, Vo] */
     SL_PLOT_DECOMPOSITION,   /* "decomposition": one query's scores split into the four terms */
+    SL_PLOT_MEAN_ATTENTION,  /* "mean-attention": hook_pattern averaged over random lists (population.h) */
+    SL_PLOT_PATCH,           /* "patch": activation patching of list vs corrupt, every hook x position (patch.h) */
     SL_PLOT_VIEW_COUNT
 } SlPlotView;
 
@@ -60,6 +62,8 @@ typedef struct SlPlotRequest {
     SlPlotLabels labels;
     const Intervention *iv;   /* applied to the forward (attention, scores); NULL: none */
     const char *model_label;  /* named in the subtitle (sanitised here); NULL: not named */
+    long lists;               /* mean-attention: how many random lists (seed 1); 0: 1000 */
+    const int *corrupt;       /* patch: the corrupted list [n] (required there) */
 } SlPlotRequest;
 
 void sl_plot_request_init(SlPlotRequest *r, SlPlotView view);   /* the defaults above */

@@ -270,15 +270,6 @@ void cv_fill(Canvas *cv, uint32_t ch, int fg, int bg, int attr)
             cv_put(cv, x, y, ch, fg, bg, attr);
 }
 
-void cv_set_bg(Canvas *cv, int x, int y, int w, int bg)
-{
-    for (int i = 0; i < w; i++) {
-        Cell *c = cv_cell(cv, x + i, y);
-        if (c)
-            c->bg = (uint8_t)bg;
-    }
-}
-
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
 uint32_t utf8_next(const char **sp)

@@ -135,8 +135,8 @@ static Cell colour_cell(Style s, int col, uint32_t glyph8, uint32_t glyph_mono)
 Cell heat_cell(Style s, RampKind k, float v, float lo, float hi)
 {
     int level = ramp_level(k, v, lo, hi);
-    if (level < 0)
-        return (Cell){.ch = ' '};
+    if (level < 0)   /* not a number: said, never coloured as if it were one */
+        return (Cell){.ch = '?', .fg = COL_BAD, .attr = ATTR_BOLD};
     uint32_t glyph = ramp_glyph(s, k, level);
     return colour_cell(s, ramp_color(k, level), glyph, glyph);
 }

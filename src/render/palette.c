@@ -219,22 +219,6 @@ int palette_role_attr(int color)
     return 0;
 }
 
-const char *palette_name(int color)
-{
-    static char buf[16];
-    if (color >= 0 && color < COL_ROLES)
-        return roles[color].name;
-    if (color >= COL_DIV0 && color < COL_DIV0 + DIV_LEVELS) {
-        snprintf(buf, sizeof buf, "div%+d", color - COL_DIV0 - DIV_CENTER);
-        return buf;
-    }
-    if (color >= COL_SEQ0 && color < COL_COUNT) {
-        snprintf(buf, sizeof buf, "seq%d", color - COL_SEQ0);
-        return buf;
-    }
-    return "?";
-}
-
 int palette_ink_on(int bg)
 {
     uint32_t rgb = palette_rgb(bg);

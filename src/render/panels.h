@@ -10,18 +10,24 @@
 
 #include "render.h"
 
+#include "sortlens/circuits.h"
+
 #define SCENE_TOPK 3
 
-/* The six circuit views that `c` cycles through. */
-enum {
-    CV_QK_TT,   /* token-token  W_E W_Q W_K^T W_E^T   [V, V]  */
-    CV_QK_TP,   /* token-pos    W_E W_Q W_K^T W_pos^T [V, T]  */
-    CV_QK_PT,   /* pos-token    W_pos W_Q W_K^T W_E^T [T, V]  */
-    CV_QK_PP,   /* pos-pos      W_pos W_Q W_K^T W_pos^T [T, T] */
-    CV_OV_TOK,  /* OV token     W_E W_V W_O W_U       [V, Vo] */
-    CV_OV_POS,  /* OV position  W_pos W_V W_O W_U     [T, Vo] */
-    CV_COUNT
-};
+/* The circuit views are the core's CircuitKind (circuits.h):
+ *   CIRCUIT_QK_TOKEN_TOKEN  W_E W_Q W_K^T W_E^T     [V, V]
+ *   CIRCUIT_QK_TOKEN_POS    W_E W_Q W_K^T W_pos^T   [V, T]
+ *   CIRCUIT_QK_POS_TOKEN    W_pos W_Q W_K^T W_E^T   [T, V]
+ *   CIRCUIT_QK_POS_POS      W_pos W_Q W_K^T W_pos^T [T, T]
+ *   CIRCUIT_OV              W_E W_V W_O W_U         [V, Vo]
+ *   CIRCUIT_OV_POS          W_pos W_V W_O W_U       [T, Vo]
+ * The QK panel shows one of the first four, the OV panel one of the last two. */
+static inline bool circuit_kind_is_qk(int kind)
+{
+    return kind >= CIRCUIT_QK_TOKEN_TOKEN && kind <= CIRCUIT_QK_POS_POS;
+}
+/* The QK term a QK view is (SCORE_TERM_*, and the bit QK_TERM_* = 1 << it). */
+static inline int circuit_kind_term(int kind) { return kind - CIRCUIT_QK_TOKEN_TOKEN; }
 
 /* How a circuit panel maps its values to colours (`n` cycles).  Every
  * scale is symmetric around zero, blue below, red above. */
@@ -60,20 +66,33 @@ typedef struct Scene {
     const int *pred;      /* [n] argmax */
     const float *prob;    /* [n, Vo] softmax of the logits */
     const int *base_pred; /* [n] without the interventions; NULL when none is active */
+    const int *top_idx;   /* [n, SCENE_TOPK] the most probable values (decode_top_k), -1 past Vo */
+    const double *top_prob;   /* [n, SCENE_TOPK] their probabilities */
+    /* positions whose logits are not all finite (the model overflowed): the
+     * screen says so instead of colouring them; 0 when every one is */
+    int nonfinite_logits; /* how many of the n prediction positions */
+    int first_nonfinite;  /* the first such query position, or -1 */
 
     /* attention of the head shown (layer, head) */
     int layer, head;
     const float *pattern; /* [T, T] query x key */
     const float *scores;  /* [T, T] scaled, -inf where masked */
     bool show_scores;     /* the heatmap shows scores instead of weights */
+    bool named_positions; /* axes label positions by name (BOS, a1.., MID, b1..), not by token */
+    /* the four QK terms of every (query, key), unscaled, from
+     * circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */
+    const float *score_terms;   /* [SCORE_TERMS, T, T] */
+    /* what each source adds to the logit of ov_value at the selected query
+     * through the head shown (circuit_dla); NULL when unknown */
+    const float *ov_src;  /* [T] */
+    int ov_value;
+    int top_source;       /* the key the selected query attends to most */
 
-    /* circuits of layer 0 for `head`, straight from the tables; NULL if absent */
-    const float *qk[4];   /* tt [V, V], tp [V, T], pt [T, V], pp [T, T], unscaled */
-    const float *ov_tok;  /* [V, Vo] */
-    const float *ov_pos;  /* [T, Vo] */
-    float qk_range[4], ov_range[2];   /* max |x| of each whole matrix */
+    /* circuits of the (layer, head) shown (circuit_get_kind); NULL if absent */
+    const float *circuit[CIRCUIT_COUNT];   /* by CircuitKind, unscaled */
+    float circuit_max[CIRCUIT_COUNT];      /* max |x| of each whole matrix */
     /* CS_VALUES ranges by view (cached by the caller; 0: computed when drawn) */
-    float robust_range[CV_COUNT];
+    float robust_range[CIRCUIT_COUNT];
     int circuit_scale;    /* CS_* */
     /* the published counts for the head shown, when counts_known (each may
      * still be -1): rows v of OV token whose argmax is v, rows v of QK
@@ -87,7 +106,9 @@ typedef struct Scene {
     unsigned qk_off;      /* bit t: QK term t removed (QK_TERM_* of forward.h) */
     bool ov_drop_pos;     /* W_pos removed from the OV path */
     int block_source;     /* -1 or the key position nobody may attend to */
-    int focus_view;       /* CV_*: the circuit view `c` selected last */
+    int iv_layer, iv_head;   /* where the interventions act (head -1: every head) */
+    const char *ablation_text;   /* the interventions as --ablate spells them (ablation.h), "" for none */
+    int focus_view;       /* CircuitKind: the circuit view `c` selected last */
     int qk_view, ov_view; /* the views of the two circuit panels */
     int free_row, free_col, free_panel; /* a clicked circuit cell, or -1 */
     const char *message;  /* a one-line note (found a wrong list, ...), or NULL */
@@ -106,15 +127,22 @@ static inline int scene_pred_index(const Scene *sc, int pos)
 {
     return pos >= sc->n + 1 && pos <= 2 * sc->n ? pos - sc->n - 1 : -1;
 }
-/* The i-th most probable value at prediction i (k < SCENE_TOPK). */
-void scene_topk(const Scene *sc, int i, int *vals, float *probs, int k);
-/* The four unscaled QK terms of (query, key) from the tables; false when
- * the tables are absent or the layer shown is not 0. */
-bool scene_qk_terms(const Scene *sc, int q, int k, float terms[4]);
-/* What source k adds, through the OV circuit, to the logit of `value` at
- * query q: pattern[q,k] (ov_tok[t_k, value] + ov_pos[k, value]).  NAN
- * when unavailable. */
-float scene_ov_contribution(const Scene *sc, int q, int k, int value);
+/* The four QK terms of (query q, key k) from sc->score_terms; false when
+ * they are not known (another layer than 0, no tables, out of range). */
+static inline bool scene_score_terms_at(const Scene *sc, int q, int k, float terms[SCORE_TERMS])
+{
+    if (!sc->score_terms || q < 0 || k < 0 || q >= sc->T || k >= sc->T)
+        return false;
+    size_t TT = (size_t)sc->T * sc->T, i = (size_t)q * sc->T + k;
+    for (int t = 0; t < SCORE_TERMS; t++)
+        terms[t] = sc->score_terms[t * TT + i];
+    return true;
+}
+/* Whether the interventions act on the layer and head shown. */
+static inline bool scene_iv_here(const Scene *sc)
+{
+    return (sc->iv_head < 0 || sc->iv_head == sc->head) && sc->iv_layer == sc->layer;
+}
 /* Rows and columns of a circuit view, their meaning, the matrix. */
 void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols);
 const float *scene_circuit_data(const Scene *sc, int view, float *range);
@@ -125,9 +153,13 @@ void scene_circuit_marks(const Scene *sc, int view, int *row, int *col);
 /* The column that holds the right answer for the selected query (the true
  * next value, or the first list position holding it), or -1. */
 int scene_circuit_answer_col(const Scene *sc, int view);
-/* Whether row / column idx of a view is a value token (not BOS, MID, nor a
- * position axis). */
+/* Whether the rows (is_row) or columns of a view are indexed by token
+ * (values, and for the QK token axes BOS and MID too) rather than by
+ * position: the one predicate for labels, readouts and scales. */
 bool circuit_axis_is_token(int view, bool is_row);
+/* Whether that axis holds BOS and MID after the values (a token axis of a
+ * QK view or the OV rows: d_vocab long, not d_vocab_out). */
+bool circuit_axis_has_specials(int view, bool is_row);
 /* CS_VALUES: the CS_PERCENTILE-th percentile (nearest rank) of |x| over the
  * rows and columns of `view` that are values; position axes count whole. */
 float circuit_value_range(const float *data, int rows, int cols, int view, int Vo);
@@ -137,6 +169,23 @@ float scene_circuit_range(const Scene *sc, int view, int scale);
 /* CS_ROW: the mean of a row and its largest |x - mean| (0 for a flat row). */
 void circuit_row_norm(const float *row, int cols, float *mean, float *scale);
 const char *circuit_scale_name(int scale);   /* "per row", "values p99", "whole" */
+
+/* The one scroller of the strip, the heatmap, the circuits and the source
+ * list: the first index of a window of `visible` out of `count`.  It keeps
+ * `prev` (>= 0) while that window still shows keep_lo..keep_hi; otherwise
+ * it centres lo..hi, or, when that span does not fit, `anchor`. */
+typedef struct ScrollWant {
+    int count, visible;
+    int lo, hi, anchor;
+    int prev, keep_lo, keep_hi;   /* prev < 0: no window to keep */
+} ScrollWant;
+int scroll_first(ScrollWant w);
+
+/* One entry of the key line or the help screen. */
+typedef struct KeyEntry {
+    const char *keys;   /* "e", "←→ h l" */
+    const char *text;   /* "edit", "step the prediction position" */
+} KeyEntry;
 
 /* ---- panels: each draws into the whole canvas it is given, clipped ---- */
 void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page);
@@ -172,8 +221,10 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
 void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
 /* Lines a circuit panel needs besides its matrix lines. */
 #define CIRC_EXTRA_LINES 4
-void render_keys(Canvas *cv, bool pages);
-void render_help(Canvas *cv, const Scene *sc);
+/* The key line: entries in order of importance, each that fits. */
+void render_keys(Canvas *cv, const KeyEntry *keys, int n);
+/* The help screen: every entry, and notes on colours and marks. */
+void render_help(Canvas *cv, const KeyEntry *keys, int n);
 /* The list editor: text, cursor column, and an error (or NULL). */
 void render_editor(Canvas *cv, const Scene *sc, const char *text, int cursor, const char *error);
 void render_too_small(Canvas *cv, int need_w, int need_h);

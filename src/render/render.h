@@ -70,7 +70,6 @@ int palette_xterm256(int color);        /* nearest xterm-256 index; -1 for the d
 int palette_ansi8(int color);           /* 0..7 (curses COLOR_*), -1 for the default */
 int palette_mono_attr(int color);       /* ATTR_* that stand in for the role in monochrome */
 int palette_role_attr(int color);       /* ATTR_* always added to a role (bold for BAD, ...) */
-const char *palette_name(int color);    /* "title", "div+3", "seq7", ... */
 /* The ink (COL_INK_DARK or COL_INK_LIGHT) readable on a background colour. */
 int palette_ink_on(int bg);
 /* Nearest index of the 6x6x6 cube or grey ramp of xterm-256 (16..255). */
@@ -150,8 +149,6 @@ int cv_text_bg(Canvas *cv, int x, int y, const char *s, int fg, int bg, int attr
 int cv_printf(Canvas *cv, int x, int y, int fg, int attr, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 void cv_fill(Canvas *cv, uint32_t ch, int fg, int bg, int attr);
-/* Sets the background of every cell of a row segment (keeps glyphs). */
-void cv_set_bg(Canvas *cv, int x, int y, int w, int bg);
 
 /* Decodes one UTF-8 code point; invalid bytes give U+FFFD and advance 1. */
 uint32_t utf8_next(const char **s);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "actions.h"
 #include "panels.h"
 
 void app_init(App *a, Explorer *ex, Style style)
@@ -14,29 +15,16 @@ void app_init(App *a, Explorer *ex, Style style)
     a->strip_first = -1;
 }
 
-static void recompute(App *a)
-{
-    SlError err = {0};
-    if (explorer_recompute(a->ex, &err) < 0)
-        snprintf(a->error, sizeof a->error, "%s", err.message);
-    else
-        a->error[0] = '\0';
-}
-
 /* ---- the list editor -------------------------------------------------------- */
 
-static void edit_begin(App *a, int first_char)
+/* The editor opens on the current list, ready to change (never on a bare
+ * digit: 1-4 switch the QK terms). */
+static void edit_begin(App *a)
 {
     a->editing = true;
     a->edit_err[0] = '\0';
-    if (first_char) {
-        a->edit[0] = (char)first_char;
-        a->edit_len = 1;
-    } else {
-        explorer_list_text(a->ex, a->edit, sizeof a->edit);
-        a->edit_len = (int)strlen(a->edit);
-    }
-    a->edit[a->edit_len] = '\0';
+    explorer_list_text(a->ex, a->edit, sizeof a->edit);
+    a->edit_len = (int)strlen(a->edit);
     a->edit_cur = a->edit_len;
 }
 
@@ -44,13 +32,13 @@ static bool edit_allowed(int key) { return (key >= '0' && key <= '9') || key == 
 
 static void edit_refuse(App *a, int key)
 {
-    int n = a->ex->Vo - 1;
+    int n = explorer_scene(a->ex)->Vo - 1;
     if (key >= 0x21 && key < 0x7f)
-        snprintf(a->edit_err, sizeof a->edit_err, "'%c' is not allowed: type values 0..%d separated by spaces or commas", key, n);
+        snprintf(a->edit_err, sizeof a->edit_err, "'%c' is not allowed (Backspace takes it out): type values 0..%d separated by spaces or commas", key, n);
     else if (key == 0xfffd)
-        snprintf(a->edit_err, sizeof a->edit_err, "invalid UTF-8 is not allowed: type values 0..%d separated by spaces or commas", n);
+        snprintf(a->edit_err, sizeof a->edit_err, "invalid UTF-8 is not allowed (shown as ?): type values 0..%d separated by spaces or commas", n);
     else if (key < AK_BASE)
-        snprintf(a->edit_err, sizeof a->edit_err, "U+%04X is not allowed: type values 0..%d separated by spaces or commas", (unsigned)key, n);
+        snprintf(a->edit_err, sizeof a->edit_err, "U+%04X is not allowed (shown as ?): type values 0..%d separated by spaces or commas", (unsigned)key, n);
     else
         snprintf(a->edit_err, sizeof a->edit_err, "that key does not edit: Enter applies, Esc cancels");
 }
@@ -68,7 +56,7 @@ static bool edit_key(App *a, int key)
             snprintf(a->edit_err, sizeof a->edit_err, "%s", err.message);
             return true;
         }
-        a->ex->message[0] = '\0';
+        explorer_set_message(a->ex, false, NULL);
         a->editing = false;
         a->edit_err[0] = '\0';
         a->strip_first = -1;
@@ -122,7 +110,7 @@ static bool edit_key(App *a, int key)
         key = ' ';   /* a pasted tab separates values like a space */
         break;
     }
-    if (!edit_allowed(key)) {
+    if (key >= AK_BASE) {   /* a key that is no character */
         edit_refuse(a, key);
         return true;
     }
@@ -130,153 +118,170 @@ static bool edit_key(App *a, int key)
         snprintf(a->edit_err, sizeof a->edit_err, "the list is too long (at most %d characters); Ctrl-U clears it", APP_EDIT_MAX);
         return true;
     }
+    /* A character that cannot be part of a list is refused in place, but
+     * stays in the text ('?' for one that is not printable ASCII): dropping
+     * it would turn "1.5" into 15 or "-1" into 1, so Enter refuses the
+     * list whole, through the one list parser, until it is taken out. */
+    bool allowed = edit_allowed(key);
     memmove(a->edit + a->edit_cur + 1, a->edit + a->edit_cur, (size_t)(a->edit_len - a->edit_cur + 1));
-    a->edit[a->edit_cur++] = (char)key;
+    a->edit[a->edit_cur++] = key >= 0x20 && key < 0x7f ? (char)key : '?';
     a->edit_len++;
-    a->edit_err[0] = '\0';
+    if (allowed)
+        a->edit_err[0] = '\0';
+    else
+        edit_refuse(a, key);
     return true;
 }
 
-/* ---- keys shared by every screen -------------------------------------------- */
+/* ---- actions (actions.h): one table drives dispatch, the key line, the help -- */
 
-static bool common_key(App *a, int key)
+/* Keys as the table binds them: a tab, a newline, a carriage return arrive
+ * as their own bytes from tests and scripts, as AK_* from tui.c. */
+static int normalise_key(int key)
+{
+    switch (key) {
+    case '\t': return AK_TAB;
+    case '\n':
+    case '\r': return AK_ENTER;
+    case 12: return AK_REDRAW;
+    case 27: return AK_ESC;
+    }
+    return key;
+}
+
+static void report(App *a, int rc, const SlError *err)
+{
+    if (rc < 0)
+        snprintf(a->error, sizeof a->error, "%s", err->message);
+    else
+        a->error[0] = '\0';
+}
+
+/* `w`: the command line that opens exactly this state, on the output line
+ * (the model's path in single quotes, as a shell reads it). */
+static void show_reopen(App *a)
+{
+    char args[2400], path[1024] = "", line[3600];
+    explorer_state_args(a->ex, args, sizeof args);
+    if (a->model_path) {
+        size_t j = 0;
+        path[j++] = '\'';
+        for (const char *c = a->model_path; *c && j + 6 < sizeof path; c++) {
+            if (*c == '\'') {   /* ' -> '\'' */
+                memcpy(path + j, "'\\''", 4);
+                j += 4;
+            } else {
+                path[j++] = *c;
+            }
+        }
+        path[j++] = '\'';
+        path[j] = '\0';
+    }
+    snprintf(line, sizeof line, "sortlens%s%s %s", path[0] ? " --model " : "", path, args);
+    text_sanitize(line, a->reopen, sizeof a->reopen);
+    explorer_set_message(a->ex, false, a->reopen);
+}
+
+static bool run_action(App *a, ActionId id, int arg)
 {
     Explorer *ex = a->ex;
     SlError err = {0};
-    switch (key) {
-    case AK_LEFT:
-    case 'h':
-        explorer_step(ex, -1);
-        return true;
-    case AK_RIGHT:
-    case 'l':
-        explorer_step(ex, +1);
-        return true;
-    case AK_HOME:
-        explorer_select(ex, ex->n + 1);
-        return true;
-    case AK_END:
-        explorer_select(ex, 2 * ex->n);
-        return true;
-    case AK_UP:
-    case 'k':
-        explorer_move_cursor(ex, -1);
-        return true;
-    case AK_DOWN:
-    case 'j':
-        explorer_move_cursor(ex, +1);
-        return true;
-    case 'e':
-        edit_begin(a, 0);
-        return true;
-    case 'r':
-        if (explorer_random(ex, &err) < 0)
-            snprintf(a->error, sizeof a->error, "%s", err.message);
+    switch (id) {
+    case ACT_POSITION: explorer_step(ex, arg); return true;
+    case ACT_FIRST_LAST: explorer_select_first_last(ex, arg); return true;
+    case ACT_SOURCE: explorer_move_cursor(ex, arg); return true;
+    case ACT_EDIT: edit_begin(a); return true;
+    case ACT_RANDOM:
+        report(a, explorer_random(ex, &err), &err);
         a->strip_first = -1;
         return true;
-    case 'f':
-        if (explorer_find_wrong(ex, &err) < 0)
-            snprintf(a->error, sizeof a->error, "%s", err.message);
+    case ACT_FIND_WRONG:
+        report(a, explorer_find_wrong(ex, &err), &err);
         a->strip_first = -1;
         return true;
-    case 'g':
-        ex->greedy = !ex->greedy;
-        recompute(a);
-        return true;
-    case '1':
-    case '2':
-    case '3':
-    case '4':
-        explorer_toggle_term(ex, key - '1');
-        recompute(a);
-        return true;
-    case 'p':
-        explorer_toggle_ov_pos(ex);
-        recompute(a);
-        return true;
-    case 'a':
-        explorer_toggle_block(ex);
-        recompute(a);
-        return true;
-    case 'x':
-        explorer_clear_interventions(ex);
-        recompute(a);
-        return true;
-    case 'c':
-        explorer_cycle_view(ex, +1);
-        if (a->paged && a->page != PAGE_CIRCUITS)
+    case ACT_GREEDY: report(a, explorer_toggle_greedy(ex, &err), &err); return true;
+    case ACT_QK_TERM: report(a, explorer_toggle_term(ex, arg, &err), &err); return true;
+    case ACT_OV_POS: report(a, explorer_toggle_ov_pos(ex, &err), &err); return true;
+    case ACT_BLOCK: report(a, explorer_toggle_block(ex, &err), &err); return true;
+    case ACT_CLEAR: report(a, explorer_clear_interventions(ex, &err), &err); return true;
+    case ACT_VIEW:
+        explorer_cycle_view(ex, arg);
+        if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
-    case 'C':
-        explorer_cycle_view(ex, -1);
-        if (a->paged && a->page != PAGE_CIRCUITS)
-            a->page = PAGE_CIRCUITS;
-        return true;
-    case 's':
-        ex->show_scores = !ex->show_scores;
-        return true;
-    case 'n':
-        explorer_cycle_scale(ex);
-        return true;
-    case 'z':
+    case ACT_ZOOM:
         a->zoom = !a->zoom;
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
-    case 'H':
-        explorer_move_circuit_cursor(ex, 0, -1);
+    case ACT_SCALE: explorer_cycle_scale(ex); return true;
+    case ACT_FACET:
+        a->facet = !a->facet;
+        if (a->paged)
+            a->page = PAGE_CIRCUITS;
         return true;
-    case 'L':
-        explorer_move_circuit_cursor(ex, 0, +1);
-        return true;
-    case 'K':
-        explorer_move_circuit_cursor(ex, -1, 0);
-        return true;
-    case 'J':
-        explorer_move_circuit_cursor(ex, +1, 0);
-        return true;
-    case '[':
-    case ']':
-        explorer_set_head(ex, ex->layer, ex->head + (key == ']' ? 1 : -1));
-        recompute(a);
-        return true;
-    case '{':
-    case '}':
-        explorer_set_head(ex, ex->layer + (key == '}' ? 1 : -1), ex->head);
-        recompute(a);
-        return true;
-    case AK_TAB:
-    case '\t':
-        a->page = (a->page + 1) % PAGE_COUNT;
-        return true;
-    case AK_BTAB:
-        a->page = (a->page + PAGE_COUNT - 1) % PAGE_COUNT;
-        return true;
-    case '?':
-        a->help = true;
-        return true;
-    case 'q':
-    case 'Q':
-        a->quit = true;
-        return false;
-    case AK_RESIZE:
-    case AK_REDRAW:
-        return true;
-    case AK_ESC:
-        ex->message[0] = '\0';
+    case ACT_PAN: {
+        static const int drow[4] = {0, +1, -1, 0}, dcol[4] = {-1, 0, 0, +1};   /* H J K L */
+        explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
         return true;
     }
-    if (key == '0' || (key >= '5' && key <= '9')) {   /* 1-4 are the QK switches */
-        edit_begin(a, key);
+    case ACT_SCORES: explorer_toggle_scores(ex); return true;
+    case ACT_LABELS: explorer_toggle_named_positions(ex); return true;
+    case ACT_HEAD:
+        explorer_step_head(ex, 0, arg, &err);
+        report(a, err.code, &err);
         return true;
+    case ACT_LAYER:
+        explorer_step_head(ex, arg, 0, &err);
+        report(a, err.code, &err);
+        return true;
+    case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
+    case ACT_REOPEN: show_reopen(a); return true;
+    case ACT_HELP: a->help = true; return true;
+    case ACT_DISMISS: explorer_set_message(ex, false, NULL); return true;
+    case ACT_REDRAW: return true;
+    case ACT_QUIT: a->quit = true; return false;
+    case ACT_COUNT: break;
     }
     return false;
+}
+
+static bool common_key(App *a, int key)
+{
+    if (key == AK_RESIZE)
+        return true;
+    int arg = 0;
+    const Action *act = action_for_key(normalise_key(key), &arg);
+    return act ? run_action(a, act->id, arg) : false;
+}
+
+/* The key line's entries: by rank, Tab only where there are pages. */
+static int key_line_entries(const App *a, KeyEntry *out)
+{
+    int n = 0;
+    for (int rank = 1; rank <= ACT_COUNT; rank++)
+        for (int i = 0; i < ACT_COUNT; i++) {
+            const Action *act = &app_actions[i];
+            if (act->rank != rank || !act->line_key || (act->id == ACT_PAGE && !a->paged))
+                continue;
+            const char *k = !a->style.utf8 && act->line_key_ascii ? act->line_key_ascii : act->line_key;
+            out[n++] = (KeyEntry){k, act->label};
+        }
+    return n;
+}
+
+static int help_entries(KeyEntry *out)
+{
+    int n = 0;
+    for (int i = 0; i < ACT_COUNT; i++)
+        out[n++] = (KeyEntry){app_actions[i].help_keys, app_actions[i].help};
+    out[n++] = (KeyEntry){"mouse", "click a token, a heatmap cell or a circuit cell to select it"};
+    return n;
 }
 
 /* ---- screens ----------------------------------------------------------------- */
 
 typedef struct Screen {
-    const char *name;
     void (*draw)(App *a, Canvas *cv, const Scene *sc);
     bool (*key)(App *a, int key);
 } Screen;
@@ -322,14 +327,33 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
 /* The two circuit panels side by side in cv, each whole when both fit;
  * else they share the width, or (zoomed, or no room for two) the focused
  * one is drawn alone. */
+/* `F`: the four QK terms at once, 2x2 where the height allows, else 1x4;
+ * each with its own colour scale of the kind `n` chose (the titles say
+ * which), the cursor and marks as in the QK panel. */
+static void draw_facet(Canvas *cv, const Scene *sc)
+{
+    bool grid2 = cv->r.h >= 2 * (CIRC_EXTRA_LINES + 4) || cv->r.w < 4 * 24;
+    int cols = grid2 ? 2 : 4, rows = grid2 ? 2 : 1;
+    int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
+    for (int t = 0; t < SCORE_TERMS; t++) {
+        int kind = CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+        Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
+        render_circuit(&sub, sc, kind, 0, sc->focus_view == kind);
+    }
+}
+
 static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
 {
+    if (a->facet) {
+        draw_facet(cv, sc);
+        return;
+    }
     int wq, hq, wo, ho;
     render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
     render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
     int w = cv->r.w;
     if (w < 2 * 24 + 1 || (a->zoom && wq + wo > w)) {   /* one panel: the view `c` chose last */
-        bool qk = sc->focus_view <= CV_QK_PP;
+        bool qk = circuit_kind_is_qk(sc->focus_view);
         Canvas c = canvas_sub(*cv, 0, 0, w, cv->r.h);
         render_circuit(&c, sc, qk ? sc->qk_view : sc->ov_view, qk ? 0 : 1, true);
         return;
@@ -342,9 +366,9 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
     else
         left = (int)((long)(w - 1) * wq / (wq + wo));
     Canvas c = canvas_sub(*cv, 0, 0, left, cv->r.h);
-    render_circuit(&c, sc, sc->qk_view, 0, sc->focus_view <= CV_QK_PP);
+    render_circuit(&c, sc, sc->qk_view, 0, circuit_kind_is_qk(sc->focus_view));
     c = canvas_sub(*cv, left + gap, 0, w - left - gap, cv->r.h);
-    render_circuit(&c, sc, sc->ov_view, 1, sc->focus_view > CV_QK_PP);
+    render_circuit(&c, sc, sc->ov_view, 1, !circuit_kind_is_qk(sc->focus_view));
 }
 
 /* Zoomed: as much of the top block as the whole circuits leave room for,
@@ -483,7 +507,9 @@ static void draw_page_circuits(App *a, Canvas *cv, const Scene *sc)
 static void draw_help(App *a, Canvas *cv, const Scene *sc)
 {
     (void)a;
-    render_help(cv, sc);
+    (void)sc;
+    KeyEntry keys[ACT_COUNT + 1];
+    render_help(cv, keys, help_entries(keys));
 }
 
 static bool help_key(App *a, int key)
@@ -501,23 +527,22 @@ static bool main_key(App *a, int key)
     return common_key(a, key);
 }
 
-static const Screen screen_one = {"explorer", draw_one_screen, main_key};
+static const Screen screen_one = {draw_one_screen, main_key};
 static const Screen screen_pages[PAGE_COUNT] = {
-    {"1 Sort", draw_page_sort, main_key},
-    {"2 Attention", draw_page_attention, main_key},
-    {"3 Circuits", draw_page_circuits, main_key},
+    {draw_page_sort, main_key},
+    {draw_page_attention, main_key},
+    {draw_page_circuits, main_key},
 };
-static const Screen screen_help = {"help", draw_help, help_key};
+static const Screen screen_help = {draw_help, help_key};
 
 /* ---- layout ------------------------------------------------------------------ */
 
 void app_one_screen_size(const App *a, int *w, int *h)
 {
-    Scene sc;
-    explorer_scene(a->ex, &sc);
+    const Scene *sc = explorer_scene(a->ex);
     int aw, ah;
-    render_attention_size(&sc, 2, &aw, &ah);
-    int strip = 9 + sc.T * 4;
+    render_attention_size(sc, 2, &aw, &ah);
+    int strip = 9 + sc->T * 4;
     *w = aw + 2 + 2 * 30;
     if (*w < strip)
         *w = strip;
@@ -548,21 +573,22 @@ bool app_key(App *a, int key)
 bool app_click(App *a, const Cell *cell)
 {
     Explorer *ex = a->ex;
+    const Scene *sc = explorer_scene(ex);
     if (!cell || a->editing || a->help)
         return false;
     switch (cell->tag) {
     case TAG_TOKEN:
-        if (scene_pred_index(&(Scene){.n = ex->n}, cell->ta) >= 0)
+        if (scene_pred_index(sc, cell->ta) >= 0)
             explorer_select(ex, cell->ta);
         else
             explorer_set_cursor(ex, cell->ta);
         return true;
     case TAG_PRED:
-        if (cell->ta >= ex->n + 1 && cell->ta <= 2 * ex->n)
+        if (scene_pred_index(sc, cell->ta) >= 0)
             explorer_select(ex, cell->ta);
         return true;
     case TAG_ATTN:
-        if (cell->ta >= ex->n + 1 && cell->ta <= 2 * ex->n)
+        if (scene_pred_index(sc, cell->ta) >= 0)
             explorer_select(ex, cell->ta);
         explorer_set_cursor(ex, cell->tb);
         return true;
@@ -570,9 +596,7 @@ bool app_click(App *a, const Cell *cell)
         explorer_set_cursor(ex, cell->ta);
         return true;
     case TAG_CIRCUIT:
-        ex->free_row = cell->ta;
-        ex->free_col = cell->tb;
-        ex->free_panel = cell->tc;
+        explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
         return true;
     case TAG_PAGE:
         if (cell->ta < PAGE_COUNT)
@@ -590,8 +614,7 @@ void app_draw(App *a, Grid *g)
         render_too_small(&cv, APP_MIN_W, APP_MIN_H);
         return;
     }
-    Scene sc;
-    explorer_scene(a->ex, &sc);
+    Scene sc = *explorer_scene(a->ex);   /* a copy: an engine failure replaces the note */
     if (a->error[0]) {
         sc.message = a->error;
         sc.message_bad = true;
@@ -602,5 +625,6 @@ void app_draw(App *a, Grid *g)
     Canvas body = canvas_sub(cv, 0, 1, g->w, g->h - 2);
     s->draw(a, &body, &sc);
     Canvas keys = canvas_sub(cv, 0, g->h - 1, g->w, 1);
-    render_keys(&keys, a->paged);
+    KeyEntry entries[ACT_COUNT];
+    render_keys(&keys, entries, key_line_entries(a, entries));
 }

@@ -1,6 +1,9 @@
-/* explore.c: the explorer's state and its recomputation through the
- * engine's one forward path (decode_greedy / decode_teacher_forced with an
- * Intervention), so that what the screen shows is what the tests check. */
+/* explore.c: the explorer's state and its recomputation through the core:
+ * the one forward path (decode_greedy / decode_teacher_forced with an
+ * Intervention), circuit_score_terms for the four QK terms of every score,
+ * circuit_dla for what each source adds to a logit, decode_top_k for the
+ * runners-up and circuit_get_kind for the circuits of the head shown, so
+ * that what the screen shows is what the tests of the core check. */
 #include "explore.h"
 
 #include <math.h>
@@ -9,8 +12,36 @@
 #include <string.h>
 #include <time.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/circuits.h"
-#include "sortlens/tables.h"
+
+struct Explorer {
+    const Model *m;          /* not owned */
+    Scene sc;                /* what the screen shows; its pointers lead into the arrays below */
+    ActCache *cache;         /* one sequence: what the screen shows */
+    ActCache *batch;         /* EXPLORE_FIND_BATCH sequences, for `f` (made on first use) */
+
+    int *values;             /* [n] the list */
+    int *sorted;             /* [n] */
+    int *tokens;             /* [T] the sequence shown */
+    int *pred;               /* [n] */
+    int *base_pred;          /* [n] without interventions */
+    float *prob;             /* [n, Vo] */
+    int *top_idx;            /* [n, SCENE_TOPK] */
+    double *top_prob;        /* [n, SCENE_TOPK] */
+    float *pattern;          /* [T, T] layer, head shown */
+    float *scores;           /* [T, T] */
+    float *score_terms;      /* [SCORE_TERMS, T, T] layer 0, head shown */
+    float *dla;              /* [L, H, T] circuit_dla at the selected query */
+    NamedMatrix *circuit[CIRCUIT_COUNT];   /* of the layer and head shown */
+
+    Intervention iv;         /* layer 0; head -1 (one-head model) or the head it was made on */
+    Rng rng;
+    char label[128];
+    char message[320];
+    char ablation_text[SL_ABLATION_TEXT_MAX];   /* iv in the --ablate language */
+    double compute_seconds;  /* the last recompute */
+};
 
 static double now_seconds(void)
 {
@@ -28,37 +59,25 @@ static float max_abs_f(const float *x, size_t n)
     return m;
 }
 
-/* Ranges of the six circuits of the head shown, for every scale, and the
- * published counts: computed once per head, not per frame (the percentile
- * sorts each matrix). */
-static void circuit_ranges(Explorer *ex)
+/* The six circuits of the layer and head shown, their ranges for every
+ * scale, and the published counts: computed once per head, not per frame
+ * (the percentile sorts each matrix).  A circuit that cannot be had (out of
+ * memory) is drawn as absent. */
+static void load_circuits(Explorer *ex)
 {
-    const CircuitTables *t = ex->m->tables;
-    memset(ex->qk_range, 0, sizeof ex->qk_range);
-    memset(ex->ov_range, 0, sizeof ex->ov_range);
-    memset(ex->robust_range, 0, sizeof ex->robust_range);
-    ex->ov_copy_hits = ex->qk_next_hits = -1;
+    Scene *sc = &ex->sc;
+    sc->ov_copy_hits = sc->qk_next_hits = -1;
     int hits, total;
-    if (circuit_ov_copy_count(ex->m, 0, ex->head, &hits, &total, NULL) == 0 && total == ex->Vo)
-        ex->ov_copy_hits = hits;
-    if (circuit_qk_next_token_count(ex->m, 0, ex->head, &hits, &total, NULL) == 0 && total == ex->Vo)
-        ex->qk_next_hits = hits;
-    if (!t)
-        return;
-    size_t V = (size_t)t->V, T = (size_t)t->T, Vo = (size_t)t->Vo, h = (size_t)ex->head;
-    ex->qk_range[0] = max_abs_f(t->qk_tok_tok + h * V * V, V * V);
-    ex->qk_range[1] = max_abs_f(t->qk_tok_pos + h * V * T, V * T);
-    ex->qk_range[2] = max_abs_f(t->qk_pos_tok + h * T * V, T * V);
-    ex->qk_range[3] = max_abs_f(t->qk_pos_pos + h * T * T, T * T);
-    ex->ov_range[0] = max_abs_f(t->ov_tok + h * V * Vo, V * Vo);
-    ex->ov_range[1] = max_abs_f(t->ov_pos + h * T * Vo, T * Vo);
-    Scene sc;
-    explorer_scene(ex, &sc);
-    for (int v = 0; v < CV_COUNT; v++) {
-        int rows, cols;
-        float whole;
-        scene_circuit_shape(&sc, v, &rows, &cols);
-        ex->robust_range[v] = circuit_value_range(scene_circuit_data(&sc, v, &whole), rows, cols, v, ex->Vo);
+    if (circuit_ov_copy_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
+        sc->ov_copy_hits = hits;
+    if (circuit_qk_next_token_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
+        sc->qk_next_hits = hits;
+    for (int k = 0; k < CIRCUIT_COUNT; k++) {
+        named_matrix_free(ex->circuit[k]);
+        NamedMatrix *nm = ex->circuit[k] = circuit_get_kind(ex->m, (CircuitKind)k, sc->layer, sc->head, NULL);
+        sc->circuit[k] = nm ? nm->data : NULL;
+        sc->circuit_max[k] = nm ? max_abs_f(nm->data, (size_t)nm->rows * nm->cols) : 0;
+        sc->robust_range[k] = nm ? circuit_value_range(nm->data, nm->rows, nm->cols, k, sc->Vo) : 0;
     }
 }
 
@@ -77,42 +96,54 @@ Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError
         return NULL;
     }
     const ModelConfig *c = &m->cfg;
+    Scene *sc = &ex->sc;
     ex->m = m;
-    ex->n = c->list_len;
-    ex->T = c->n_ctx;
-    ex->V = c->d_vocab;
-    ex->Vo = c->d_vocab_out;
-    ex->L = c->n_layers;
-    ex->H = c->n_heads;
-    ex->E = c->d_head;
-    size_t n = (size_t)ex->n, T = (size_t)ex->T;
+    *sc = (Scene){.n = c->list_len, .T = c->n_ctx, .V = c->d_vocab, .Vo = c->d_vocab_out, .L = c->n_layers,
+                  .H = c->n_heads, .E = c->d_head};
+    size_t n = (size_t)sc->n, T = (size_t)sc->T;
     ex->values = calloc(n, sizeof(int));
     ex->sorted = calloc(n, sizeof(int));
     ex->tokens = calloc(T, sizeof(int));
     ex->pred = calloc(n, sizeof(int));
     ex->base_pred = calloc(n, sizeof(int));
-    ex->prob = calloc(n * (size_t)ex->Vo, sizeof(float));
+    ex->prob = calloc(n * (size_t)sc->Vo, sizeof(float));
+    ex->top_idx = calloc(n * SCENE_TOPK, sizeof(int));
+    ex->top_prob = calloc(n * SCENE_TOPK, sizeof(double));
     ex->pattern = calloc(T * T, sizeof(float));
     ex->scores = calloc(T * T, sizeof(float));
-    if (!ex->values || !ex->sorted || !ex->tokens || !ex->pred || !ex->base_pred || !ex->prob || !ex->pattern ||
-        !ex->scores) {
+    ex->score_terms = calloc(SCORE_TERMS * T * T, sizeof(float));
+    ex->dla = calloc((size_t)sc->L * sc->H * T, sizeof(float));
+    if (!ex->values || !ex->sorted || !ex->tokens || !ex->pred || !ex->base_pred || !ex->prob || !ex->top_idx ||
+        !ex->top_prob || !ex->pattern || !ex->scores || !ex->score_terms || !ex->dla) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the explorer");
         goto fail;
     }
-    ex->cache = cache_new(c, 1, ex->T, err);
+    ex->cache = cache_new(c, 1, sc->T, err);
     if (!ex->cache)
         goto fail;
     intervention_init(&ex->iv);
-    ex->greedy = true;
-    ex->sel = ex->n + 1;
-    ex->cursor = 0;
-    ex->qk_view = CV_QK_TT;
-    ex->ov_view = CV_OV_TOK;
-    ex->focus_view = CV_QK_TT;
-    ex->free_row = ex->free_col = ex->free_panel = -1;
-    ex->circuit_scale = CS_ROW;
     make_label(ex, label);
-    circuit_ranges(ex);
+    sc->model_label = ex->label;
+    sc->values = ex->values;
+    sc->sorted = ex->sorted;
+    sc->tokens = ex->tokens;
+    sc->pred = ex->pred;
+    sc->prob = ex->prob;
+    sc->top_idx = ex->top_idx;
+    sc->top_prob = ex->top_prob;
+    sc->pattern = ex->pattern;
+    sc->scores = ex->scores;
+    sc->greedy = true;
+    sc->sel = sc->n + 1;
+    sc->block_source = -1;
+    sc->iv_head = -1;
+    sc->first_nonfinite = -1;
+    sc->qk_view = sc->focus_view = CIRCUIT_QK_TOKEN_TOKEN;
+    sc->ov_view = CIRCUIT_OV;
+    sc->free_row = sc->free_col = sc->free_panel = -1;
+    sc->circuit_scale = CS_ROW;
+    sc->counts_known = true;
+    load_circuits(ex);
     rng_seed(&ex->rng, seed);
     task_random_list(c, &ex->rng, ex->values);
     return ex;
@@ -127,53 +158,111 @@ void explorer_free(Explorer *ex)
         return;
     cache_free(ex->cache);
     cache_free(ex->batch);
+    for (int k = 0; k < CIRCUIT_COUNT; k++)
+        named_matrix_free(ex->circuit[k]);
     free(ex->values);
     free(ex->sorted);
     free(ex->tokens);
     free(ex->pred);
     free(ex->base_pred);
     free(ex->prob);
+    free(ex->top_idx);
+    free(ex->top_prob);
     free(ex->pattern);
     free(ex->scores);
+    free(ex->score_terms);
+    free(ex->dla);
     free(ex);
 }
 
-/* The intervention as the engine takes it: layer 0, the head shown when the
- * model has several (so that one head can be studied alone). */
-static const Intervention *active_iv(Explorer *ex)
+const Scene *explorer_scene(const Explorer *ex) { return &ex->sc; }
+
+/* The switches the scene shows, from the intervention. */
+static void scene_switches(Explorer *ex)
 {
-    ex->iv.layer = 0;
-    ex->iv.head = ex->H > 1 ? ex->head : -1;
+    ex->sc.qk_off = ex->iv.qk_terms_off;
+    ex->sc.ov_drop_pos = ex->iv.ov_drop_pos;
+    ex->sc.block_source = ex->iv.block_source;
+    ex->sc.iv_layer = ex->iv.layer;
+    ex->sc.iv_head = ex->iv.head;
+    SlAblation a;
+    sl_ablation_from_intervention(&ex->iv, &ex->m->cfg, &a);
+    if (sl_ablation_format(&a, &ex->m->cfg, ex->ablation_text, sizeof ex->ablation_text) < 0)
+        ex->ablation_text[0] = '\0';
+    ex->sc.ablation_text = ex->ablation_text;
+}
+
+static const Intervention *active_iv(const Explorer *ex)
+{
     return intervention_is_none(&ex->iv) ? NULL : &ex->iv;
 }
 
 static int run(Explorer *ex, const Intervention *iv, int *pred, SlError *err)
 {
-    if (ex->greedy)
+    if (ex->sc.greedy)
         return decode_greedy(ex->m, ex->values, 1, pred, ex->tokens, ex->cache, iv, err);
     task_make_tokens(&ex->m->cfg, ex->values, ex->tokens);
     return decode_teacher_forced(ex->m, ex->values, 1, pred, ex->cache, iv, err);
 }
 
+/* What depends on the selected query: the source it attends to most, and
+ * what each source adds to the predicted value's logit through the head shown. */
+static void selection_readouts(Explorer *ex)
+{
+    Scene *sc = &ex->sc;
+    const float *row = ex->pattern + (size_t)sc->sel * sc->T;
+    int best = 0;
+    for (int k = 1; k <= sc->sel; k++)
+        if (row[k] > row[best])
+            best = k;
+    sc->top_source = best;
+    int i = scene_pred_index(sc, sc->sel);
+    float direct;
+    sc->ov_src = NULL;
+    sc->ov_value = i >= 0 ? ex->pred[i] : -1;
+    if (i >= 0 && circuit_dla(ex->m, ex->cache, 0, sc->sel, sc->ov_value, ex->dla, &direct, NULL) == 0)
+        sc->ov_src = ex->dla + ((size_t)sc->layer * sc->H + sc->head) * sc->T;
+}
+
 int explorer_recompute(Explorer *ex, SlError *err)
 {
     double t0 = now_seconds();
+    Scene *sc = &ex->sc;
     const Intervention *iv = active_iv(ex);
     int rc;
-    task_sort_values(ex->n, ex->values, ex->sorted);
-    ex->has_base = iv != NULL;
+    scene_switches(ex);
+    task_sort_values(sc->n, ex->values, ex->sorted);
+    sc->base_pred = iv ? ex->base_pred : NULL;
     if (iv && (rc = run(ex, NULL, ex->base_pred, err)) < 0)   /* first, so the cache keeps the intervened run */
         return rc;
     if ((rc = run(ex, iv, ex->pred, err)) < 0)
         return rc;
     const ActCache *c = ex->cache;
-    int T = ex->T, Vo = ex->Vo, n = ex->n;
+    int T = sc->T, Vo = sc->Vo, n = sc->n;
     if (c->T != T)
         return sl_error_set(err, SL_EFORMAT, "the forward covered %d positions, expected %d", c->T, T);
-    /* probabilities at the n prediction positions: softmax of the logits [B=1, T, Vo] */
+    /* at the n prediction positions: probabilities (softmax of the logits
+     * [B=1, T, Vo]), the most probable values, and whether the logits are
+     * numbers at all (finite weights can still overflow) */
+    sc->nonfinite_logits = 0;
+    sc->first_nonfinite = -1;
     for (int i = 0; i < n; i++) {
         const float *lg = c->logits + (size_t)(n + 1 + i) * Vo;
         float *p = ex->prob + (size_t)i * Vo;
+        bool finite = true;
+        for (int v = 0; v < Vo; v++)
+            finite &= isfinite(lg[v]) != 0;
+        if (!finite) {
+            if (sc->nonfinite_logits++ == 0)
+                sc->first_nonfinite = n + 1 + i;
+            for (int v = 0; v < Vo; v++)
+                p[v] = NAN;
+            for (int k = 0; k < SCENE_TOPK; k++) {
+                ex->top_idx[(size_t)i * SCENE_TOPK + k] = -1;
+                ex->top_prob[(size_t)i * SCENE_TOPK + k] = NAN;
+            }
+            continue;
+        }
         float mx = lg[0];
         for (int v = 1; v < Vo; v++)
             if (lg[v] > mx)
@@ -185,27 +274,39 @@ int explorer_recompute(Explorer *ex, SlError *err)
         }
         for (int v = 0; v < Vo; v++)
             p[v] = (float)(p[v] / sum);
+        int *idx = ex->top_idx + (size_t)i * SCENE_TOPK;
+        double *pr = ex->top_prob + (size_t)i * SCENE_TOPK;
+        int got = decode_top_k(lg, Vo, SCENE_TOPK, idx, pr);
+        for (int k = got; k < SCENE_TOPK; k++) {
+            idx[k] = -1;
+            pr[k] = 0;
+        }
     }
     /* pattern and scores of the head shown: [L, B=1, H, T, T] */
-    size_t off = ((size_t)ex->layer * ex->H + (size_t)ex->head) * (size_t)T * T;
+    size_t off = ((size_t)sc->layer * sc->H + (size_t)sc->head) * (size_t)T * T;
     memcpy(ex->pattern, c->pattern + off, (size_t)T * T * sizeof(float));
     memcpy(ex->scores, c->scores + off, (size_t)T * T * sizeof(float));
+    /* the four QK terms exist in layer 0, where the residual stream is W_E[t] + W_pos[p] */
+    sc->score_terms = NULL;
+    if (sc->layer == 0 && circuit_score_terms(ex->m, sc->head, ex->tokens, T, ex->score_terms, NULL) == 0)
+        sc->score_terms = ex->score_terms;
+    selection_readouts(ex);
     ex->compute_seconds = now_seconds() - t0;
     return 0;
 }
 
 int explorer_set_list(Explorer *ex, const int *values, SlError *err)
 {
-    memcpy(ex->values, values, (size_t)ex->n * sizeof(int));
+    memcpy(ex->values, values, (size_t)ex->sc.n * sizeof(int));
     int rc = explorer_recompute(ex, err);
     if (rc == 0)
-        explorer_select(ex, ex->sel);
+        explorer_select(ex, ex->sc.sel);
     return rc;
 }
 
 int explorer_set_list_text(Explorer *ex, const char *text, SlError *err)
 {
-    int *v = malloc((size_t)ex->n * sizeof(int));
+    int *v = malloc((size_t)ex->sc.n * sizeof(int));
     if (!v)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     int rc = task_parse_list(&ex->m->cfg, text, v, err);
@@ -217,11 +318,11 @@ int explorer_set_list_text(Explorer *ex, const char *text, SlError *err)
 
 int explorer_random(Explorer *ex, SlError *err)
 {
-    int *v = malloc((size_t)ex->n * sizeof(int));
+    int *v = malloc((size_t)ex->sc.n * sizeof(int));
     if (!v)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     task_random_list(&ex->m->cfg, &ex->rng, v);
-    ex->message[0] = '\0';
+    explorer_set_message(ex, false, NULL);
     int rc = explorer_set_list(ex, v, err);
     free(v);
     return rc;
@@ -230,9 +331,9 @@ int explorer_random(Explorer *ex, SlError *err)
 int explorer_find_wrong(Explorer *ex, SlError *err)
 {
     const ModelConfig *c = &ex->m->cfg;
-    int B = EXPLORE_FIND_BATCH, n = ex->n, rc = 0, found = -1;
+    int B = EXPLORE_FIND_BATCH, n = ex->sc.n, rc = 0, found = -1;
     long tried = 0;
-    if (!ex->batch && !(ex->batch = cache_new(c, B, ex->T, err)))
+    if (!ex->batch && !(ex->batch = cache_new(c, B, ex->sc.T, err)))
         return err ? err->code : SL_ENOMEM;
     int *vals = malloc((size_t)B * n * sizeof(int)), *out = malloc((size_t)B * n * sizeof(int));
     int *sorted = malloc((size_t)n * sizeof(int));
@@ -244,8 +345,8 @@ int explorer_find_wrong(Explorer *ex, SlError *err)
     while (tried < EXPLORE_FIND_MAX && found < 0) {
         for (int b = 0; b < B; b++)
             task_random_list(c, &ex->rng, vals + (size_t)b * n);
-        rc = ex->greedy ? decode_greedy(ex->m, vals, B, out, NULL, ex->batch, iv, err)
-                        : decode_teacher_forced(ex->m, vals, B, out, ex->batch, iv, err);
+        rc = ex->sc.greedy ? decode_greedy(ex->m, vals, B, out, NULL, ex->batch, iv, err)
+                           : decode_teacher_forced(ex->m, vals, B, out, ex->batch, iv, err);
         if (rc < 0)
             goto done;
         for (int b = 0; b < B && found < 0; b++) {
@@ -258,6 +359,7 @@ int explorer_find_wrong(Explorer *ex, SlError *err)
         if (found < 0)
             tried += B;
     }
+    char note[128];
     if (found >= 0) {
         rc = explorer_set_list(ex, vals + (size_t)found * n, err);
         if (rc == 0) {
@@ -267,12 +369,12 @@ int explorer_find_wrong(Explorer *ex, SlError *err)
                     explorer_select(ex, n + 1 + i);
                     break;
                 }
-            snprintf(ex->message, sizeof ex->message, "found a list it gets wrong after %ld random lists", tried);
-            ex->message_bad = false;
+            snprintf(note, sizeof note, "found a list it gets wrong after %ld random lists", tried);
+            explorer_set_message(ex, false, note);
         }
     } else {
-        snprintf(ex->message, sizeof ex->message, "no wrong list in %ld random lists", tried);
-        ex->message_bad = false;
+        snprintf(note, sizeof note, "no wrong list in %ld random lists", tried);
+        explorer_set_message(ex, false, note);
     }
 done:
     free(vals);
@@ -283,77 +385,156 @@ done:
 
 void explorer_select(Explorer *ex, int query)
 {
-    if (query < ex->n + 1)
-        query = ex->n + 1;
-    if (query > 2 * ex->n)
-        query = 2 * ex->n;
-    ex->sel = query;
-    /* the cursor goes to where this query looks most */
-    const float *row = ex->pattern + (size_t)query * ex->T;
-    int best = 0;
-    for (int k = 1; k <= query; k++)
-        if (row[k] > row[best])
-            best = k;
-    ex->cursor = best;
-    ex->free_panel = -1;
+    Scene *sc = &ex->sc;
+    if (query < sc->n + 1)
+        query = sc->n + 1;
+    if (query > 2 * sc->n)
+        query = 2 * sc->n;
+    sc->sel = query;
+    selection_readouts(ex);
+    sc->cursor = sc->top_source;   /* the cursor goes to where this query looks most */
+    sc->free_panel = -1;
 }
 
-void explorer_step(Explorer *ex, int delta) { explorer_select(ex, ex->sel + delta); }
+void explorer_select_first_last(Explorer *ex, bool last) { explorer_select(ex, last ? 2 * ex->sc.n : ex->sc.n + 1); }
 
-void explorer_move_cursor(Explorer *ex, int delta) { explorer_set_cursor(ex, ex->cursor + delta); }
+void explorer_step(Explorer *ex, int delta) { explorer_select(ex, ex->sc.sel + delta); }
+
+void explorer_move_cursor(Explorer *ex, int delta) { explorer_set_cursor(ex, ex->sc.cursor + delta); }
 
 void explorer_set_cursor(Explorer *ex, int key)
 {
     if (key < 0)
         key = 0;
-    if (key > ex->T - 1)
-        key = ex->T - 1;
-    ex->cursor = key;
-    ex->free_panel = -1;
+    if (key > ex->sc.T - 1)
+        key = ex->sc.T - 1;
+    ex->sc.cursor = key;
+    ex->sc.free_panel = -1;
 }
 
-void explorer_toggle_term(Explorer *ex, int term)
+int explorer_toggle_greedy(Explorer *ex, SlError *err)
 {
-    if (term >= 0 && term < 4)
-        ex->iv.qk_terms_off ^= 1u << term;
+    ex->sc.greedy = !ex->sc.greedy;
+    return explorer_recompute(ex, err);
 }
 
-void explorer_toggle_ov_pos(Explorer *ex) { ex->iv.ov_drop_pos = !ex->iv.ov_drop_pos; }
-
-void explorer_toggle_block(Explorer *ex)
+/* Whether a switch may change the intervention from the head shown: the
+ * interventions live on layer 0, on one head (all of a one-head model); a
+ * switch on another head while some are active would silently move them. */
+static bool may_intervene(Explorer *ex)
 {
-    ex->iv.block_source = ex->iv.block_source == ex->cursor ? -1 : ex->cursor;
+    const Scene *sc = &ex->sc;
+    char note[320];
+    if (sc->layer != 0) {
+        explorer_set_message(ex, true, "interventions act on layer 0 (the QK terms and W_pos are layer 0's); { goes back");
+        return false;
+    }
+    int head = sc->H > 1 ? sc->head : -1;
+    if (intervention_is_none(&ex->iv)) {
+        ex->iv.layer = 0;
+        ex->iv.head = head;
+        return true;
+    }
+    if (ex->iv.head == head)
+        return true;
+    snprintf(note, sizeof note, "the interventions act on head %d (%.200s): [ ] goes back, x clears them", ex->iv.head,
+             ex->ablation_text);
+    explorer_set_message(ex, true, note);
+    return false;
 }
 
-void explorer_clear_interventions(Explorer *ex)
+/* After a switch: an intervention set that became empty is scoped afresh. */
+static int after_switch(Explorer *ex, SlError *err)
+{
+    if (intervention_is_none(&ex->iv))
+        intervention_init(&ex->iv);
+    explorer_set_message(ex, false, NULL);
+    return explorer_recompute(ex, err);
+}
+
+int explorer_toggle_term(Explorer *ex, int term, SlError *err)
+{
+    if (term < 0 || term >= SCORE_TERMS || !may_intervene(ex))
+        return 0;
+    ex->iv.qk_terms_off ^= 1u << term;
+    return after_switch(ex, err);
+}
+
+int explorer_toggle_ov_pos(Explorer *ex, SlError *err)
+{
+    if (!may_intervene(ex))
+        return 0;
+    ex->iv.ov_drop_pos = !ex->iv.ov_drop_pos;
+    return after_switch(ex, err);
+}
+
+int explorer_toggle_block(Explorer *ex, SlError *err)
+{
+    if (!may_intervene(ex))
+        return 0;
+    ex->iv.block_source = ex->iv.block_source == ex->sc.cursor ? -1 : ex->sc.cursor;
+    return after_switch(ex, err);
+}
+
+int explorer_clear_interventions(Explorer *ex, SlError *err)
 {
     intervention_init(&ex->iv);
+    explorer_set_message(ex, false, NULL);
+    return explorer_recompute(ex, err);
 }
+
+int explorer_set_head(Explorer *ex, int layer, int head, SlError *err)
+{
+    Scene *sc = &ex->sc;
+    sc->layer = (layer % sc->L + sc->L) % sc->L;
+    sc->head = (head % sc->H + sc->H) % sc->H;
+    load_circuits(ex);
+    sc->free_panel = -1;
+    int rc = explorer_recompute(ex, err);   /* the pattern, scores, terms and attribution of this head */
+    if (rc == 0)
+        explorer_select(ex, sc->sel);
+    return rc;
+}
+
+void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err)
+{
+    explorer_set_head(ex, ex->sc.layer + dlayer, ex->sc.head + dhead, err);
+}
+
+void explorer_toggle_scores(Explorer *ex) { ex->sc.show_scores = !ex->sc.show_scores; }
+
+void explorer_toggle_named_positions(Explorer *ex) { ex->sc.named_positions = !ex->sc.named_positions; }
+
+static void focus_view(Explorer *ex, int view);
+
+/* The order `c` cycles in: the four QK terms, then OV token and OV position. */
+static const CircuitKind view_cycle[CIRCUIT_COUNT] = {
+    CIRCUIT_QK_TOKEN_TOKEN, CIRCUIT_QK_TOKEN_POS, CIRCUIT_QK_POS_TOKEN, CIRCUIT_QK_POS_POS, CIRCUIT_OV, CIRCUIT_OV_POS,
+};
 
 void explorer_cycle_view(Explorer *ex, int delta)
 {
-    ex->focus_view = ((ex->focus_view + delta) % CV_COUNT + CV_COUNT) % CV_COUNT;
-    if (ex->focus_view <= CV_QK_PP)
-        ex->qk_view = ex->focus_view;
-    else
-        ex->ov_view = ex->focus_view;
-    ex->free_panel = -1;
+    Scene *sc = &ex->sc;
+    int at = 0;
+    while (at < CIRCUIT_COUNT && (int)view_cycle[at] != sc->focus_view)
+        at++;
+    at = ((at + delta) % CIRCUIT_COUNT + CIRCUIT_COUNT) % CIRCUIT_COUNT;
+    focus_view(ex, view_cycle[at]);
 }
 
-void explorer_cycle_scale(Explorer *ex) { ex->circuit_scale = (ex->circuit_scale + 1) % CS_COUNT; }
+void explorer_cycle_scale(Explorer *ex) { ex->sc.circuit_scale = (ex->sc.circuit_scale + 1) % CS_COUNT; }
 
 void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol)
 {
-    Scene sc;
-    explorer_scene(ex, &sc);
-    int panel = ex->focus_view <= CV_QK_PP ? 0 : 1;
-    int view = panel == 0 ? ex->qk_view : ex->ov_view, rows, cols, r, c;
-    scene_circuit_shape(&sc, view, &rows, &cols);
-    if (ex->free_panel == panel && ex->free_row >= 0 && ex->free_col >= 0) {
-        r = ex->free_row;
-        c = ex->free_col;
+    Scene *sc = &ex->sc;
+    int panel = circuit_kind_is_qk(sc->focus_view) ? 0 : 1;
+    int view = panel == 0 ? sc->qk_view : sc->ov_view, rows, cols, r, c;
+    scene_circuit_shape(sc, view, &rows, &cols);
+    if (sc->free_panel == panel && sc->free_row >= 0 && sc->free_col >= 0) {
+        r = sc->free_row;
+        c = sc->free_col;
     } else {
-        scene_circuit_marks(&sc, view, &r, &c);
+        scene_circuit_marks(sc, view, &r, &c);
         if (r < 0)
             r = 0;
         if (c < 0)
@@ -361,71 +542,99 @@ void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol)
     }
     r += drow;
     c += dcol;
-    ex->free_row = r < 0 ? 0 : r >= rows ? rows - 1 : r;
-    ex->free_col = c < 0 ? 0 : c >= cols ? cols - 1 : c;
-    ex->free_panel = panel;
+    sc->free_row = r < 0 ? 0 : r >= rows ? rows - 1 : r;
+    sc->free_col = c < 0 ? 0 : c >= cols ? cols - 1 : c;
+    sc->free_panel = panel;
 }
 
-void explorer_set_head(Explorer *ex, int layer, int head)
+void explorer_set_circuit_cell(Explorer *ex, int row, int col, int panel)
 {
-    ex->layer = (layer % ex->L + ex->L) % ex->L;
-    ex->head = (head % ex->H + ex->H) % ex->H;
-    circuit_ranges(ex);
+    ex->sc.free_row = row;
+    ex->sc.free_col = col;
+    ex->sc.free_panel = panel;
 }
 
-void explorer_scene(const Explorer *ex, Scene *sc)
+void explorer_set_message(Explorer *ex, bool bad, const char *text)
 {
-    memset(sc, 0, sizeof *sc);
-    sc->n = ex->n;
-    sc->T = ex->T;
-    sc->Vo = ex->Vo;
-    sc->V = ex->V;
-    sc->L = ex->L;
-    sc->H = ex->H;
-    sc->E = ex->E;
-    sc->model_label = ex->label;
-    sc->values = ex->values;
-    sc->sorted = ex->sorted;
-    sc->tokens = ex->tokens;
-    sc->greedy = ex->greedy;
-    sc->pred = ex->pred;
-    sc->prob = ex->prob;
-    sc->base_pred = ex->has_base ? ex->base_pred : NULL;
-    sc->layer = ex->layer;
-    sc->head = ex->head;
-    sc->pattern = ex->pattern;
-    sc->scores = ex->scores;
-    sc->show_scores = ex->show_scores;
-    const CircuitTables *t = ex->m->tables;
-    if (t) {
-        size_t V = (size_t)t->V, T = (size_t)t->T, Vo = (size_t)t->Vo, h = (size_t)ex->head;
-        sc->qk[CV_QK_TT] = t->qk_tok_tok + h * V * V;
-        sc->qk[CV_QK_TP] = t->qk_tok_pos + h * V * T;
-        sc->qk[CV_QK_PT] = t->qk_pos_tok + h * T * V;
-        sc->qk[CV_QK_PP] = t->qk_pos_pos + h * T * T;
-        sc->ov_tok = t->ov_tok + h * V * Vo;
-        sc->ov_pos = t->ov_pos + h * T * Vo;
+    snprintf(ex->message, sizeof ex->message, "%s", text ? text : "");
+    ex->sc.message = ex->message[0] ? ex->message : NULL;
+    ex->sc.message_bad = bad;
+}
+
+int explorer_set_ablation(Explorer *ex, const char *text, SlError *err)
+{
+    SlAblation a;
+    Intervention iv;
+    int rc = sl_ablation_parse(text, &ex->m->cfg, &a, err);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < a.count; i++) {
+        SlAblationKind k = a.spec[i].kind;
+        if ((k != SL_ABLATE_QK && k != SL_ABLATE_OV_POS && k != SL_ABLATE_SOURCE) || a.spec[i].query >= 0)
+            return sl_error_set(err, SL_EINVAL, "--ablate: the explorer switches qk:TERM, ov:pos and source:POS "
+                                "(scoped @L.H at most); use predict or eval for the others");
     }
-    memcpy(sc->qk_range, ex->qk_range, sizeof sc->qk_range);
-    memcpy(sc->ov_range, ex->ov_range, sizeof sc->ov_range);
-    memcpy(sc->robust_range, ex->robust_range, sizeof sc->robust_range);
-    sc->circuit_scale = ex->circuit_scale;
-    sc->counts_known = true;
-    sc->ov_copy_hits = ex->ov_copy_hits;
-    sc->qk_next_hits = ex->qk_next_hits;
-    sc->sel = ex->sel;
-    sc->cursor = ex->cursor;
-    sc->qk_off = ex->iv.qk_terms_off;
-    sc->ov_drop_pos = ex->iv.ov_drop_pos;
-    sc->block_source = ex->iv.block_source;
-    sc->focus_view = ex->focus_view;
-    sc->qk_view = ex->qk_view;
-    sc->ov_view = ex->ov_view;
-    sc->free_row = ex->free_row;
-    sc->free_col = ex->free_col;
-    sc->free_panel = ex->free_panel;
-    sc->message = ex->message[0] ? ex->message : NULL;
-    sc->message_bad = ex->message_bad;
+    if ((rc = sl_ablation_to_intervention(&a, &ex->m->cfg, NULL, &iv, err)) < 0)
+        return rc;
+    if (iv.layer != 0)
+        return sl_error_set(err, SL_EINVAL, "--ablate: the explorer's interventions act on layer 0");
+    if (ex->sc.H == 1)
+        iv.head = -1;   /* a one-head model: head 0 is every head */
+    ex->iv = iv;
+    return explorer_recompute(ex, err);
+}
+
+static void focus_view(Explorer *ex, int view)
+{
+    Scene *sc = &ex->sc;
+    sc->focus_view = view;
+    if (circuit_kind_is_qk(view))
+        sc->qk_view = view;
+    else
+        sc->ov_view = view;
+    sc->free_panel = -1;
+}
+
+int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
+                     SlError *err)
+{
+    Scene *sc = &ex->sc;
+    if (at != 0 && (at < 1 || at > sc->n))
+        return sl_error_set(err, SL_EINVAL, "--at %ld is outside 1..%d (the position that predicts b_K)", at, sc->n);
+    if (source < -1 || source >= sc->T)
+        return sl_error_set(err, SL_EINVAL, "--source %ld is outside 0..%d", source, sc->T - 1);
+    if (layer < -1 || layer >= sc->L)
+        return sl_error_set(err, SL_EINVAL, "--layer %ld is outside 0..%d", layer, sc->L - 1);
+    if (head < -1 || head >= sc->H)
+        return sl_error_set(err, SL_EINVAL, "--head %ld is outside 0..%d", head, sc->H - 1);
+    int rc;
+    if (teacher_forced && sc->greedy && (rc = explorer_toggle_greedy(ex, err)) < 0)
+        return rc;
+    if ((layer >= 0 || head >= 0) &&
+        (rc = explorer_set_head(ex, layer >= 0 ? (int)layer : sc->layer, head >= 0 ? (int)head : sc->head, err)) < 0)
+        return rc;
+    if (at > 0)
+        explorer_select(ex, sc->n + (int)at);   /* MID (n + 1) predicts b_1 */
+    if (source >= 0)
+        explorer_set_cursor(ex, (int)source);
+    if (view >= 0 && view < CIRCUIT_COUNT)
+        focus_view(ex, view);
+    return 0;
+}
+
+void explorer_state_args(const Explorer *ex, char *buf, size_t size)
+{
+    const Scene *sc = &ex->sc;
+    char list[2048];
+    explorer_list_text(ex, list, sizeof list);
+    int len = snprintf(buf, size, "--list '%s' --at %d --source %d --view %s", list, sc->sel - sc->n, sc->cursor,
+                       circuit_kind_name((CircuitKind)sc->focus_view));
+    if (len >= 0 && (size_t)len < size && (sc->L > 1 || sc->H > 1))
+        len += snprintf(buf + len, size - (size_t)len, " --layer %d --head %d", sc->layer, sc->head);
+    if (len >= 0 && (size_t)len < size && !sc->greedy)
+        len += snprintf(buf + len, size - (size_t)len, " --teacher-forced");
+    if (len >= 0 && (size_t)len < size && ex->ablation_text[0])
+        snprintf(buf + len, size - (size_t)len, " --ablate '%s'", ex->ablation_text);
 }
 
 void explorer_list_text(const Explorer *ex, char *buf, size_t size)
@@ -434,10 +643,12 @@ void explorer_list_text(const Explorer *ex, char *buf, size_t size)
     if (size == 0)
         return;
     buf[0] = '\0';
-    for (int i = 0; i < ex->n && len + 1 < size; i++) {
+    for (int i = 0; i < ex->sc.n && len + 1 < size; i++) {
         int k = snprintf(buf + len, size - len, i ? " %d" : "%d", ex->values[i]);
         if (k < 0)
             break;
         len += (size_t)k;
     }
 }
+
+double explorer_compute_seconds(const Explorer *ex) { return ex->compute_seconds; }

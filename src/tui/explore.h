@@ -1,6 +1,8 @@
 /* explore.h: the explorer's state and what it computes, without curses:
- * the list, the mode, the interventions, the selection, and the results of
- * the one forward path (decode.h) that every change reruns. */
+ * the list, the mode, the interventions, the selection, and what the core
+ * computes from them (decode.h's one forward path, circuits.h's score terms,
+ * attribution and circuits, decode_top_k).  The state is opaque: the screen
+ * reads it as a Scene and changes it only through these functions. */
 #ifndef SORTLENS_EXPLORE_H
 #define SORTLENS_EXPLORE_H
 
@@ -12,40 +14,7 @@
 #include "sortlens/forward.h"
 #include "sortlens/task.h"
 
-typedef struct Explorer {
-    const Model *m;          /* not owned */
-    int n, T, V, Vo, L, H, E;
-    ActCache *cache;         /* one sequence: what the screen shows */
-    ActCache *batch;         /* EXPLORE_FIND_BATCH sequences, for `f` (made on first use) */
-
-    int *values;             /* [n] the list */
-    int *sorted;             /* [n] */
-    int *tokens;             /* [T] the sequence shown */
-    int *pred;               /* [n] */
-    int *base_pred;          /* [n] without interventions */
-    float *prob;             /* [n, Vo] */
-    float *pattern;          /* [T, T] layer, head shown */
-    float *scores;           /* [T, T] */
-    bool has_base;           /* an intervention is active: base_pred is meaningful */
-
-    bool greedy;
-    Intervention iv;         /* layer 0, the head shown */
-    int layer, head;
-    int sel, cursor;
-    bool show_scores;
-    int qk_view, ov_view, focus_view;
-    int free_row, free_col, free_panel;
-    float qk_range[4], ov_range[2];
-    float robust_range[CV_COUNT];   /* CS_VALUES ranges of the head shown */
-    int circuit_scale;              /* CS_* */
-    int ov_copy_hits, qk_next_hits; /* the published counts, -1 if unknown */
-
-    Rng rng;
-    char label[128];
-    char message[192];
-    bool message_bad;
-    double compute_seconds;  /* the last recompute */
-} Explorer;
+typedef struct Explorer Explorer;
 
 #define EXPLORE_FIND_BATCH 256
 #define EXPLORE_FIND_MAX 100000   /* lists tried by `f` before giving up */
@@ -54,6 +23,10 @@ typedef struct Explorer {
  * and sanitised).  The first list is drawn from seed. */
 Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError *err);
 void explorer_free(Explorer *ex);   /* accepts NULL */
+
+/* What the screen shows: the explorer's own scene (valid until the next
+ * change, which may move its arrays). */
+const Scene *explorer_scene(const Explorer *ex);
 
 /* Reruns the model on the current list, mode and interventions. */
 int explorer_recompute(Explorer *ex, SlError *err);
@@ -70,23 +43,57 @@ int explorer_find_wrong(Explorer *ex, SlError *err);
 /* Moves: the selection among prediction positions; the source cursor. */
 void explorer_step(Explorer *ex, int delta);
 void explorer_select(Explorer *ex, int query);   /* the cursor follows to the most attended source */
+void explorer_select_first_last(Explorer *ex, bool last);
 void explorer_move_cursor(Explorer *ex, int delta);
 void explorer_set_cursor(Explorer *ex, int key);
-/* Switches, each followed by a recompute by the caller. */
-void explorer_toggle_term(Explorer *ex, int term);   /* 0..3 */
-void explorer_toggle_ov_pos(Explorer *ex);
-void explorer_toggle_block(Explorer *ex);           /* the source under the cursor */
-void explorer_clear_interventions(Explorer *ex);
+
+/* Switches that change what the model computes; each recomputes.  An
+ * intervention acts on the head it was made on (on every head of a
+ * one-head model); while one is active, a switch made on another head is
+ * refused with a message (the engine scopes its interventions to one head),
+ * and x clears them. */
+int explorer_toggle_greedy(Explorer *ex, SlError *err);
+int explorer_toggle_term(Explorer *ex, int term, SlError *err);   /* 0..3 */
+int explorer_toggle_ov_pos(Explorer *ex, SlError *err);
+int explorer_toggle_block(Explorer *ex, SlError *err);           /* the source under the cursor */
+int explorer_clear_interventions(Explorer *ex, SlError *err);
+/* Another layer or head (wrapping round); recomputes what is shown. */
+int explorer_set_head(Explorer *ex, int layer, int head, SlError *err);
+void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err);
+
+/* Switches of the view alone. */
+void explorer_toggle_scores(Explorer *ex);
+/* Axis labels: tokens (values, BOS, MID) or named positions (BOS, a1.., MID, b1..). */
+void explorer_toggle_named_positions(Explorer *ex);
 void explorer_cycle_view(Explorer *ex, int delta);
 void explorer_cycle_scale(Explorer *ex);
 /* Moves the cursor of the focused circuit panel by rows / columns (it
  * starts from the marks); the panel's window follows it. */
 void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol);
-void explorer_set_head(Explorer *ex, int layer, int head);
+/* A clicked circuit cell of panel 0 (QK) or 1 (OV). */
+void explorer_set_circuit_cell(Explorer *ex, int row, int col, int panel);
+/* A note on the output line (found a wrong list, an intervention refused),
+ * or none. */
+void explorer_set_message(Explorer *ex, bool bad, const char *text);
 
-/* A Scene pointing into the explorer's arrays (valid until the next change). */
-void explorer_scene(const Explorer *ex, Scene *sc);
+/* Opens the state a command line names (`sortlens --at K --source P --view
+ * NAME --layer L --head H --teacher-forced`): at 1..n is the position that
+ * predicts b_K (0: keep), source a key position (-1: the top source), view
+ * a CircuitKind (-1: keep), layer and head (-1: keep).  SL_EINVAL with a
+ * message naming the option when one is out of range. */
+int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
+                     SlError *err);
+/* Sets the interventions from --ablate text (ablation.h): the ones the
+ * explorer switches (qk:TERM, ov:pos, source:POS on layer 0, scoped @0.H at
+ * most); SL_EINVAL with the reason otherwise.  Recomputes. */
+int explorer_set_ablation(Explorer *ex, const char *text, SlError *err);
+/* The options that reopen the current state (without --model), as above:
+ * "--list '42 17 ...' --at 3 --source 6 --view qk-token-token". */
+void explorer_state_args(const Explorer *ex, char *buf, size_t size);
+
 /* Writes the list as "a b c ..." into buf. */
 void explorer_list_text(const Explorer *ex, char *buf, size_t size);
+/* Seconds the last recompute took. */
+double explorer_compute_seconds(const Explorer *ex);
 
 #endif

@@ -14,9 +14,12 @@
 #include <string.h>
 #include <term.h>
 #include <time.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "sortlens/blas_runtime.h"
+#include "bench_frames.h"
 #include "explore.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -321,58 +324,70 @@ static bool handle(Frame *f, int r, wint_t wch)
     return app_key(f->app, key);
 }
 
-static void report_bench(const double *ms, long n, double first_ms)
+/* Home and End as the common terminals send them, besides what terminfo
+ * says for TERM: tmux sends ESC[1~ / ESC[4~ whatever TERM the program sees,
+ * rxvt ESC[7~ / ESC[8~, xterm ESC[H / ESC[F or ESC O H / ESC O F.  With
+ * TERM=xterm-256color inside tmux terminfo knows only the xterm ones. */
+static void define_home_end(void)
 {
-    fprintf(stderr, "first frame: %.2f ms after the command started\n", first_ms);
-    if (n <= 0)
-        return;
-    double sum = 0, max = 0;
-    double *s = malloc((size_t)n * sizeof *s);
-    for (long i = 0; i < n; i++) {
-        sum += ms[i];
-        if (ms[i] > max)
-            max = ms[i];
-        if (s)
-            s[i] = ms[i];
+    static const char *const home[] = {"\033[1~", "\033[7~", "\033[H", "\033OH"};
+    static const char *const end[] = {"\033[4~", "\033[8~", "\033[F", "\033OF"};
+    for (size_t i = 0; i < sizeof home / sizeof home[0]; i++) {
+        if (key_defined(home[i]) == 0)
+            define_key(home[i], KEY_HOME);
+        if (key_defined(end[i]) == 0)
+            define_key(end[i], KEY_END);
     }
-    if (s) {   /* insertion sort: n is small */
-        for (long i = 1; i < n; i++) {
-            double v = s[i];
-            long j = i - 1;
-            while (j >= 0 && s[j] > v) {
-                s[j + 1] = s[j];
-                j--;
-            }
-            s[j + 1] = v;
-        }
-    }
-    fprintf(stderr, "%ld key redraws (recompute + draw + screen update): mean %.3f ms, median %.3f ms, "
-                    "p99 %.3f ms, max %.3f ms\n",
-            n, sum / n, s ? s[n / 2] : 0, s ? s[(long)(n * 0.99)] : 0, max);
-    free(s);
 }
 
-int tui_run(const Model *m, const TuiOptions *opt)
+/* Whether standard input is gone (the pty closed under us, without a
+ * SIGHUP when it was not our controlling terminal): wgetch then fails at
+ * once, again and again, instead of waiting for a key. */
+static bool input_gone(void)
+{
+    struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&p, 1, 0) < 0)
+        return errno != EINTR;
+    return (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+/* The bench harness's key press: the key, then the frame. */
+static void bench_press(void *ctx, int key)
+{
+    Frame *f = ctx;
+    app_key(f->app, key);
+    draw(f);
+}
+
+/* Errors in a row after which the input counts as gone even when poll()
+ * does not say so: each one returned at once rather than after the 500 ms
+ * wait, so this is well under a second of spinning. */
+#define INPUT_FAILURES_MAX 200
+
+int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
 {
     char why[512];
-    int status = 0;
+    int rc = 0;
+    *stop_sig = 0;
     setlocale(LC_ALL, "");
-    if (tui_terminal_problem(why, sizeof why)) {
-        fprintf(stderr, "sortlens: %s\n", why);
-        return 1;
-    }
-    SlError err = {0};
-    Explorer *ex = explorer_new(m, opt->model_label, opt->seed, &err);
-    if (!ex) {
-        fprintf(stderr, "sortlens: %s\n", err.message);
-        return 1;
-    }
-    if (opt->list_text ? explorer_set_list_text(ex, opt->list_text, &err) < 0 : explorer_recompute(ex, &err) < 0) {
-        fprintf(stderr, "sortlens: %s\n", err.message);
+    if (tui_terminal_problem(why, sizeof why))
+        return sl_error_set(err, SL_EIO, "%s", why);
+    /* One list at a time: BLAS threads would only spin (sched_yield) after
+     * each small product of the attribution, 3 ms a key press on 2 cores. */
+    sl_blas_set_threads(1);
+    Explorer *ex = explorer_new(m, opt->model_label, opt->seed, err);
+    if (!ex)
+        return err->code;
+    if ((rc = opt->list_text ? explorer_set_list_text(ex, opt->list_text, err) : explorer_recompute(ex, err)) < 0) {
         explorer_free(ex);
-        return err.code == SL_EINVAL ? 2 : 1;
+        return rc;
     }
-    explorer_select(ex, ex->n + 1);
+    explorer_select(ex, explorer_scene(ex)->n + 1);
+    if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0 ||
+        (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0)) {
+        explorer_free(ex);
+        return rc;
+    }
 
     /* Ctrl-C, TERM and HUP only set a flag: the loop restores the terminal.
      * Installed before newterm so that ncurses keeps them; it still handles
@@ -393,11 +408,12 @@ int tui_run(const Model *m, const TuiOptions *opt)
     if (!scr && dterm)
         scr = newterm(NULL, stdout, stdin);
     if (!scr) {
-        fprintf(stderr, "sortlens: cannot start the terminal (%s)\n", t && grid ? "newterm failed" : "out of memory");
+        rc = sl_error_set(err, t && grid ? SL_EIO : SL_ENOMEM, "cannot start the terminal (%s)",
+                          t && grid ? "newterm failed" : "out of memory");
         free(t);
         grid_free(grid);
         explorer_free(ex);
-        return 1;
+        return rc;
     }
     t->screen = scr;
     set_term(scr);
@@ -409,6 +425,7 @@ int tui_run(const Model *m, const TuiOptions *opt)
     curs_set(0);
     mousemask(BUTTON1_PRESSED | BUTTON1_CLICKED, NULL);
     mouseinterval(0);
+    define_home_end();
 
     const char *nc = getenv("NO_COLOR");
     t->no_color = nc && *nc;   /* no-color.org: set and not empty */
@@ -427,35 +444,36 @@ int tui_run(const Model *m, const TuiOptions *opt)
 
     App app;
     app_init(&app, ex, t->style);
+    app.model_path = opt->model_label;
     Frame f = {.t = t, .app = &app, .grid = grid};
     draw(&f);
     double first_ms = (now_seconds() - opt->start_time) * 1e3;
 
     if (opt->bench_frames >= 0) {
-        /* a fixed key script: steps, cursor moves, each switch on and off */
-        static const int script[] = {AK_RIGHT, AK_RIGHT, AK_RIGHT, AK_DOWN, '1', '1', '2', '2', '3', '3', '4', '4',
-                                     'p', 'p', 'a', 'a', 'g', 'g', 'c', AK_UP, AK_LEFT, AK_LEFT, 's', 's', 'r', AK_LEFT};
-        long n = opt->bench_frames;
-        double *ms = n > 0 ? malloc((size_t)n * sizeof *ms) : NULL;
-        if (n > 0 && !ms)
-            n = 0;
-        for (long i = 0; i < n; i++) {
-            double t0 = now_seconds();
-            app_key(&app, script[i % (long)(sizeof script / sizeof script[0])]);
-            draw(&f);
-            ms[i] = (now_seconds() - t0) * 1e3;
-        }
+        BenchFrames bench = {0};
+        bench_frames_run(&bench, opt->bench_frames, bench_press, &f);
         endwin();
-        report_bench(ms, n, first_ms);
-        free(ms);
+        bench_frames_report(&bench, first_ms, stderr);
+        bench_frames_free(&bench);
         goto done;
     }
 
+    int failures = 0;
     while (!app.quit && !stop_signal) {
         wtimeout(stdscr, 500);   /* wake now and then to notice a signal */
+        double t0 = now_seconds();
         int c = wgetch(stdscr);
-        if (c == ERR)
+        if (c == ERR) {
+            /* a timeout took its 500 ms; an input that failed at once, again and again, is gone */
+            bool quick = now_seconds() - t0 < 0.25;
+            failures = quick ? failures + 1 : 0;
+            if (quick && (input_gone() || failures >= INPUT_FAILURES_MAX)) {
+                rc = sl_error_set(err, SL_EIO, "the terminal went away (its input fails); leaving");
+                break;
+            }
             continue;
+        }
+        failures = 0;
         bool dirty = handle_byte(&f, c);
         /* take everything already typed or pasted before drawing again, so
          * that a 100 KB paste or a resize storm costs one frame */
@@ -469,12 +487,14 @@ int tui_run(const Model *m, const TuiOptions *opt)
             draw(&f);
     }
     endwin();
+    if (app.reopen[0])   /* the state the user asked to keep, for the shell */
+        printf("%s\n", app.reopen);
     if (stop_signal)
-        status = 128 + (int)stop_signal;
+        *stop_sig = (int)stop_signal;
 done:
     delscreen(scr);
     free(t);
     grid_free(grid);
     explorer_free(ex);
-    return status;
+    return rc;
 }

@@ -3,21 +3,30 @@
 #ifndef SORTLENS_TUI_H
 #define SORTLENS_TUI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sortlens/model.h"
 
 typedef struct TuiOptions {
     const char *model_label;   /* shown on the title line */
-    const char *list_text;     /* --list, already checked, or NULL for a random list */
+    const char *list_text;     /* --list as typed, or NULL for a random list: the explorer parses it */
     uint64_t seed;             /* of the random lists */
     long bench_frames;         /* >= 0: time that many key redraws, report on stderr, quit */
+    /* the state to open in (--at, --source, --view, --layer, --head,
+     * --teacher-forced), checked against the model; -1 (at: 0) for the default */
+    long at, source, layer, head;
+    int view;                  /* CircuitKind, or -1 */
+    bool teacher_forced;
+    const char *ablate;        /* --ablate SPEC (ablation.h), or NULL */
     double start_time;         /* monotonic seconds when the command started */
 } TuiOptions;
 
-/* Checks the terminal, runs the explorer until `q` (0), Ctrl-C (130) or a
- * terminal that cannot be used (1, after a message on stderr). */
-int tui_run(const Model *m, const TuiOptions *opt);
+/* Checks the terminal and runs the explorer until `q` or a signal (Ctrl-C,
+ * TERM, HUP): 0, with *stop_signal the signal's number or 0.  Otherwise a
+ * negative SL_E* code with err filled: SL_EINVAL for a bad --list, SL_EIO
+ * for a terminal that cannot be used or that went away, SL_ENOMEM. */
+int tui_run(const Model *m, const TuiOptions *opt, int *stop_signal, SlError *err);
 
 /* Why this terminal cannot run the explorer (NULL if it can): no tty,
  * TERM unset or dumb, or unknown to terminfo. */

@@ -3,8 +3,10 @@
 # model (the seed's recipe, 1 layer, d_model 128, batch 256) for STEPS steps
 # without snapshots and with --snapshot-every EVERY (a model file and the
 # optimizer state written each time), alternating, ROUNDS times each, and
-# prints the medians of wall and CPU time (user + system, the steadier figure
-# on a shared machine) and their ratios.
+# prints each run, the medians of wall and CPU time (user + system, the
+# steadier figure on a shared machine) and their ratios, and train's own
+# account of how long the snapshots held the training thread up (copying
+# them; they are written by a second thread while training goes on).
 #
 # usage: tests/bench/bench_snapshots.sh [SORTLENS] [STEPS] [EVERY] [ROUNDS]
 #   defaults: build/sortlens 1000 100 3
@@ -28,9 +30,12 @@ while [ "$i" -lt "$rounds" ]; do
         start=$(date +%s.%N)
         # --eval-lists 1: the held-out evaluation at the end is not training
         /usr/bin/time -f '%U %S' -o "$tmp/time" "$sortlens" train --out "$tmp/m.safetensors" --steps "$steps" \
-            --eval-lists 1 $extra > /dev/null 2> "$tmp/err" || { cat "$tmp/err"; exit 1; }
+            --eval-lists 1 $extra > "$tmp/out" 2> "$tmp/err" || { cat "$tmp/err"; exit 1; }
+        # train's own account: how long the snapshots held the training thread up
+        held=$(sed -n 's/^snapshots: .*held training up \([0-9.]*\) ms (\([0-9.]*\)%.*/\1 ms = \2%/p' "$tmp/out")
         end=$(date +%s.%N)
         awk -v s="$start" -v e="$end" '{ printf "%.3f %.3f\n", e - s, $1 + $2 }' "$tmp/time" >> "$tmp/$kind"
+        echo "round $((i + 1)) $kind: wall $(tail -1 "$tmp/$kind" | cut -d' ' -f1) s, CPU $(tail -1 "$tmp/$kind" | cut -d' ' -f2) s${held:+, snapshots held training up $held}"
     done
     i=$((i + 1))
 done

@@ -153,6 +153,13 @@ wait_exit() {
 
 keys() { t send-keys -t e2e "$@"; }
 
+# start_multi: the explorer at 160x48 on the 2-layer, 2-head test model
+multi="$src/tests/data/multi_2l2h.pt"
+start_multi() {
+    start 160 48 -- --model "$multi" --list "3 1 4 1 5"
+    wait_for "layer 0/2 head 0/2"
+}
+
 # the lines of the screen that show predictions (rows, output, detail)
 predictions() { screen | grep -E '^(predicts|p %|runner-up|output|at )'; }
 
@@ -199,11 +206,11 @@ arrows)
     wait_for "at b9 (pos 20)"
     keys Home Up
     # the cursor leaves the most attended source: the cursor line names another one
-    before=$(screen | grep "attends to")
+    before=$(screen | grep "attends most to")
     keys Down Down
     i=0
-    while [ "$(screen | grep 'attends to')" = "$before" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
-    [ "$(screen | grep 'attends to')" != "$before" ] || fail "Up/Down did not move the cursor"
+    while [ "$(screen | grep 'attends most to')" = "$before" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
+    [ "$(screen | grep 'attends most to')" != "$before" ] || fail "Up/Down did not move the cursor"
     keys q
     wait_exit 0
     ;;
@@ -225,7 +232,18 @@ edit)
     keys -l "5 4 x"
     wait_for "'x' is not allowed"
     keys Enter
-    wait_for "expected 10 numbers, got 2"
+    # the refused character stays in the text, so the list is refused whole
+    wait_for "'x' is not a number"
+    # issue 17.7: a list is taken whole or refused whole (the editor once
+    # dropped the '.' and the '-' and applied 15 2 3 ... and 1 2 3 ...)
+    for bad in "1.5 2 3 4 5 6 7 8 9 10|'1.5': '.' after a number" "-1 2 3 4 5 6 7 8 9 10|'-1' is negative" \
+               "(1 ... 10)|'(1' is not a number" "1,,2,3,4,5,6,7,8,9|an empty value between two commas" \
+               "1 2 3 4 5 6 7 8 9 99999999999999999999|value 99999999999999999999 is outside 0..49"; do
+        keys C-u
+        keys -l -- "${bad%%|*}"
+        keys Enter
+        wait_for "${bad#*|}"
+    done
     keys C-u
     keys -l "1 2 3 4 5 6 7 8 9 77"
     keys Enter
@@ -238,10 +256,13 @@ edit)
     keys Enter
     wait_gone "edit: 10 values"
     wait_for "BOS   9   8   7   6   5   4   3   2   1   0 MID"
-    # a digit other than 1-4 starts the editor with that digit
+    # a digit is never an editor key (1-4 switch QK terms): 7 does nothing,
+    # Enter opens the editor on the current list
     keys 7
+    keys Enter
     wait_for "edit: 10 values 0..49"
-    keys BSpace -l "10 20 30 40 49 48 47 46 45 44"
+    keys C-u
+    keys -l "10 20 30 40 49 48 47 46 45 44"
     keys Enter
     wait_for "BOS  10  20  30  40  49  48  47  46  45  44 MID"
     keys q
@@ -357,6 +378,9 @@ nocolor)
     fi
     # the heatmap falls back to the glyph ramp: the BOS row holds '@' (weight 1)
     screen | grep -q "BOS @@" || fail "no monochrome glyph ramp in the heatmap"
+    # issue 17.5: a circuit window cut at the top names its first row (with
+    # NO_COLOR one matrix row per line, and the first one had no label)
+    screen | grep -q -E "▲ ?[0-9]+[^0-9]" || fail "the cut QK panel's first row has no label"
     keys q
     wait_exit 0
     # the same screen with colour has colour escapes; a server of its own,
@@ -438,6 +462,168 @@ EOF
     keys -l 'echo status=$?'
     keys Enter
     wait_for "status=0"
+    ;;
+layers)
+    # issue 17.1: } shows layer 1 and every readout follows it: the circuit
+    # readouts equal 'sortlens circuit --layer 1' (they kept layer 0's)
+    start_multi
+    keys '}'
+    wait_for "layer 1/2 head 0/2"
+    for spec in "qk-token-token|MID|query MID, key 3:|5" "ov|3|source 3, out 13:|15"; do
+        IFS='|' read -r name row label col <<EOF2
+$spec
+EOF2
+        want=$("$exe" circuit "$name" --layer 1 --model "$multi" --format csv | awk -F, -v r="$row" -v c="$col" '$1 == r { printf "%+.3f", $c }')
+        [ -n "$want" ] || fail "no $name value from sortlens circuit"
+        wait_for "$label $want"
+    done
+    keys q
+    wait_exit 0
+    ;;
+heads)
+    # issue 17.2: an intervention stays on the head it was made on, and the
+    # status line says which (it followed the head cursor, unnamed)
+    start_multi
+    keys ']'
+    wait_for "head 1/2"
+    old=$(predictions)
+    keys 1
+    wait_change "$old"
+    wait_for "qk:token-token@0.1"
+    after=$(screen | grep "^output")
+    keys '['
+    wait_for "layer 0/2 head 0/2"
+    wait_for "qk:token-token@0.1"
+    [ "$(screen | grep "^output")" = "$after" ] || fail "the output changed when the head cursor moved: $(screen | grep "^output")"
+    keys 2   # a switch on another head while one is active is refused, saying where they are
+    wait_for "the interventions act on head 1"
+    keys x
+    wait_gone "qk:token-token@0.1"
+    keys q
+    wait_exit 0
+    ;;
+attends)
+    # issue 17.4: "attends" names the top source, not the cursor
+    start 160 48 -- --list "$LIST"
+    wait_for "MID attends most to a6 (pos 6 = 0):"
+    keys Down
+    wait_for "MID attends most to a6; cursor a7 (pos 7 = 26):"
+    keys Down Down Down Down Down   # past MID: b1, which MID never sees
+    wait_for "masked: a query never sees later positions"
+    screen | grep "masked: a query" | grep -q "attends most to" || fail "the masked cursor line does not name the top source"
+    keys q
+    wait_exit 0
+    ;;
+narrow)
+    # issue 17.5: at 80 columns a probability of exactly 1 read "99"
+    start 80 24 -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    wait_for "p 1.0000"
+    screen | grep -q -E "^p % +1\. " || fail "p = 1 at MID is not shown as '1.'"
+    keys q
+    wait_exit 0
+    ;;
+maxnum)
+    # issue 17.5: values of three digits in two-column heatmap cells were
+    # garbled (labels cut to positions mod 100, run together)
+    "$exe" train --steps 0 --max-num 200 --out "$tmp/m200.safetensors" > "$tmp/train.txt" 2>&1 || fail "train: $(cat "$tmp/train.txt")"
+    start 160 48 -- --model "$tmp/m200.safetensors" --list "150 7 101 99 199 3 120 64 188 10"
+    wait_for "attention weights"
+    # every number in the heatmap's label line is a token of the strip,
+    # none cut ("15" of 150) or run into another ("7109" of 7 and 109)
+    tokens=" $(screen | grep "^tokens" | cut -c9- | tr -s ' ') "
+    labels=$(screen | grep -A1 "attention weights" | tail -1 | cut -c1-49)
+    # (two-digit labels fill their cells and may touch: a run of digits is a
+    # token, or two-digit tokens side by side)
+    for w in $(echo "$labels" | tr -c '0-9\n' ' '); do
+        case "$tokens" in *" $w "*) continue ;; esac
+        rest=$w
+        while [ ${#rest} -ge 2 ]; do
+            pair=$(printf '%s' "$rest" | cut -c1-2)
+            case "$tokens" in *" $pair "*) ;; *) fail "heatmap label '$w' is no token of the strip ($tokens): '$labels'" ;; esac
+            rest=$(printf '%s' "$rest" | cut -c3-)
+        done
+        [ -z "$rest" ] || fail "heatmap label '$w' is no token of the strip ($tokens): '$labels'"
+    done
+    echo "$labels" | grep -q -E "(^|[^0-9])[0-9]{3}([^0-9]|$)" || fail "no three-digit label at all: '$labels'"
+    keys q
+    wait_exit 0
+    ;;
+homeend)
+    # issue 17.10: Home/End with TERM=xterm-256color inside tmux (tmux sends
+    # ESC[1~ / ESC[4~, which that terminfo entry does not list)
+    start 160 48 TERM=xterm-256color -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    keys End
+    wait_for "at b9 (pos 20)"
+    keys Home
+    wait_for "at MID (pos 11)"
+    keys q
+    wait_exit 0
+    ;;
+overflow)
+    # issue 18.4: a model with finite weights whose forward overflows: said
+    # on screen, no coloured garbage, no probabilities
+    command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
+    case $model in *.safetensors) ;; *) echo "SKIP: needs a safetensors model"; exit 77 ;; esac
+    python3 "$(dirname "$0")/overflow_model.py" "$model" "$tmp/ovf.safetensors" || fail "overflow_model.py"
+    start 160 48 -- --model "$tmp/ovf.safetensors" --list "$LIST"
+    wait_for "logits are not numbers (NaN/Inf) at MID"
+    wait_for "the logits here are not numbers"
+    screen | grep -q "^p % *? *?" || fail "probabilities shown for logits that are not numbers"
+    keys q
+    wait_exit 0
+    ;;
+termgone)
+    # issue 19.12: the pty vanishes without a SIGHUP (not the controlling
+    # terminal): the explorer must leave, not spin
+    command -v python3 >/dev/null 2>&1 || { echo "SKIP: python3 is not installed"; exit 77; }
+    SORTLENS_E2E_WAIT=$WAIT python3 "$(dirname "$0")/termgone.py" "$exe" "$model" || fail "termgone.py"
+    ;;
+reopen)
+    # issue 14.5: w gives the command line that reopens the state (b2 predicts
+    # b3: --at 3); run it
+    # and the same position, source, view and mode come back
+    start 160 48 -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    keys Right Right Down c c
+    wait_for "at b2 (pos 13)"
+    wait_for "QK pos-token"
+    keys g
+    wait_for "teacher-forced  ? help"
+    keys 3   # an intervention, in the --ablate language
+    wait_for "qk:pos-token"
+    want_detail=$(screen | grep "^at b2 (pos 13)")
+    want_cursor=$(screen | grep "attends most to")
+    keys w
+    wait_for "sortlens --model"   # on the output line, as much as fits
+    keys q
+    wait_exit 0
+    line=$(t capture-pane -p -J -t e2e | grep "^sortlens --model" | tail -1)   # -J: the line wrapped
+    [ -n "$line" ] || fail "w printed no command line on leaving"
+    case $line in *"--at 3 --source"*"--teacher-forced --ablate 'qk:pos-token'"*) ;; *) fail "unexpected command line: $line" ;; esac
+    t kill-server
+    sock="$sock-again"
+    printf "cd '%s'\nenv -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 '%s' %s\necho \$? > '%s/status'\nexec sleep 600\n" \
+        "$tmp" "$exe" "${line#sortlens }" "$tmp" > "$tmp/run.sh"
+    rm -f "$tmp/status"
+    t new-session -d -s e2e -x 160 -y 48 "sh '$tmp/run.sh'" || fail "tmux could not start"
+    wait_for "$want_detail"
+    wait_for "$want_cursor"
+    wait_for "teacher-forced  ? help"
+    wait_for "QK pos-token"
+    wait_for "qk:pos-token"
+    keys q
+    wait_exit 0
+    # out of range: refused with the reason, status 2
+    t kill-server
+    sock="$sock-bad"
+    start 100 30 -- --list "$LIST" --at 11
+    wait_exit 2
+    t kill-server
+    sock="$sock-ablate"
+    start 100 30 -- --list "$LIST" --ablate "head:0.0@query=MID"
+    wait_exit 2
     ;;
 rawbytes)
     # bytes tmux would not pass: invalid UTF-8, through a pty of our own

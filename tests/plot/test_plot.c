@@ -151,13 +151,19 @@ START_TEST(test_svg_every_view_parses)
         {SL_PLOT_OV, "ov", V * Vo},
         {SL_PLOT_OV_POS, "ov-pos", T * Vo},
         {SL_PLOT_DECOMPOSITION, "decomposition", 5 * (mid + 1)},   /* four terms and the sum, keys 0..MID */
+        {SL_PLOT_MEAN_ATTENTION, "mean-attention", T * T},
+        {SL_PLOT_PATCH, "patch", (9 + 4) * T},   /* 9 hooks of a 1-layer 1-head model, 4 score terms */
     };
+    int corrupt[10] = {42, 17, 27, 3, 49, 0, 26, 8, 31, 12};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[PATH_MAX], cmd[PATH_MAX * 3];
         snprintf(path, sizeof path, "%s/%s.svg", tmpdir, sl_plot_view_name(cases[i].view));
         SlError err = {0};
-        ck_assert_msg(sl_plot_view(bundled, cases[i].view, NULL, -1, SL_PLOT_SVG, path, &err) == 0, "%s",
-                      err.message);
+        SlPlotRequest r;
+        sl_plot_request_init(&r, cases[i].view);
+        r.corrupt = corrupt;
+        r.lists = 50;
+        ck_assert_msg(sl_plot_write(bundled, &r, SL_PLOT_SVG, path, &err) == 0, "%s", err.message);
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' cells '%s' '%s' %d", script(), path, cases[i].group,
                  cases[i].cells);
         ck_assert_msg(system(cmd) == 0, "%s", cmd);
@@ -258,6 +264,11 @@ START_TEST(test_write_errors)
     r.list = bad_list;
     ck_assert_int_eq(sl_plot_write(bundled, &r, SL_PLOT_SVG, path, &err), SL_EINVAL);
     ck_assert_str_eq(err.message, "list value 50 is outside 0..49");
+    r.list = NULL;
+    r.view = SL_PLOT_PATCH;
+    ck_assert_int_eq(sl_plot_write(bundled, &r, SL_PLOT_SVG, path, &err), SL_EINVAL);
+    ck_assert_str_eq(err.message, "the patch view needs a corrupted list (--corrupt)");
+    r.view = SL_PLOT_ATTENTION;
     char buf[8] = {0};
     f = fopen(path, "r");
     ck_assert_uint_eq(fread(buf, 1, sizeof buf - 1, f), 3);

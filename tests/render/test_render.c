@@ -10,6 +10,7 @@
 #include "panels.h"
 #include "render.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/tables.h"
 #include "test_util.h"
 
 static const Style MONO_ASCII = {DEPTH_MONO, false};
@@ -36,6 +37,8 @@ static int tokens[T] = {6, 5, 1, 3, 7, 1, 3, 5};   /* BOS 5 1 3 MID 1 3 5 */
 static int pred[N] = {1, 3, 5};
 static float prob[N * VO], pattern[T * T], scores[T * T];
 static float qk_tt[V * V], qk_tp[V * T], qk_pt[T * V], qk_pp[T * T], ov_tok[V * VO], ov_pos[T * VO];
+static int top_idx[N * SCENE_TOPK];
+static double top_prob[N * SCENE_TOPK];
 
 static Scene make_scene(void)
 {
@@ -44,6 +47,17 @@ static Scene make_scene(void)
             prob[i * VO + v] = 0.005f;
         prob[i * VO + pred[i]] = 0.9f;
         prob[i * VO + (pred[i] + 1) % VO] = 0.08f;
+        /* the three most probable by hand: the prediction, the next value,
+         * then the smallest value that is neither (all 0.005 after those) */
+        int third = 0;
+        while (third == pred[i] || third == (pred[i] + 1) % VO)
+            third++;
+        int t3[SCENE_TOPK] = {pred[i], (pred[i] + 1) % VO, third};
+        double p3[SCENE_TOPK] = {0.9, 0.08, 0.005};
+        for (int k = 0; k < SCENE_TOPK; k++) {
+            top_idx[i * SCENE_TOPK + k] = t3[k];
+            top_prob[i * SCENE_TOPK + k] = p3[k];
+        }
     }
     /* uniform attention over the visible keys; scores k - q */
     for (int q = 0; q < T; q++)
@@ -68,12 +82,15 @@ static Scene make_scene(void)
         .n = N, .T = T, .Vo = VO, .V = V, .L = 1, .H = 1, .E = 4,
         .model_label = "toy.safetensors",
         .values = values, .sorted = sorted_v, .tokens = tokens, .greedy = true,
-        .pred = pred, .prob = prob, .base_pred = NULL,
+        .pred = pred, .prob = prob, .base_pred = NULL, .top_idx = top_idx, .top_prob = top_prob,
+        .first_nonfinite = -1, .iv_head = -1, .top_source = 0,
         .pattern = pattern, .scores = scores,
-        .qk = {qk_tt, qk_tp, qk_pt, qk_pp}, .ov_tok = ov_tok, .ov_pos = ov_pos,
-        .qk_range = {7, 2, 1, 0.5f}, .ov_range = {4, 0.25f},
+        .circuit = {[CIRCUIT_QK_TOKEN_TOKEN] = qk_tt, [CIRCUIT_QK_TOKEN_POS] = qk_tp, [CIRCUIT_QK_POS_TOKEN] = qk_pt,
+                    [CIRCUIT_QK_POS_POS] = qk_pp, [CIRCUIT_OV] = ov_tok, [CIRCUIT_OV_POS] = ov_pos},
+        .circuit_max = {[CIRCUIT_QK_TOKEN_TOKEN] = 7, [CIRCUIT_QK_TOKEN_POS] = 2, [CIRCUIT_QK_POS_TOKEN] = 1,
+                        [CIRCUIT_QK_POS_POS] = 0.5f, [CIRCUIT_OV] = 4, [CIRCUIT_OV_POS] = 0.25f},
         .sel = N + 1, .cursor = 2, .block_source = -1,
-        .focus_view = CV_QK_TT, .qk_view = CV_QK_TT, .ov_view = CV_OV_TOK,
+        .focus_view = CIRCUIT_QK_TOKEN_TOKEN, .qk_view = CIRCUIT_QK_TOKEN_TOKEN, .ov_view = CIRCUIT_OV,
         .free_row = -1, .free_col = -1, .free_panel = -1,
     };
     return sc;
@@ -300,6 +317,10 @@ START_TEST(test_prediction_rows)
     sc.pred = wrong;
     for (int v = 0; v < VO; v++)
         prob[1 * VO + v] = v == 4 ? 0.6f : v == 3 ? 0.3f : 0.025f;
+    int t1[SCENE_TOPK] = {4, 3, 0};   /* decode_top_k of that row */
+    double p1[SCENE_TOPK] = {0.6, 0.3, 0.025};
+    memcpy(top_idx + SCENE_TOPK, t1, sizeof t1);
+    memcpy(top_prob + SCENE_TOPK, p1, sizeof p1);
     Grid *g = grid_new(60, 3);
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_predictions(&cv, &sc, 4, 0);
@@ -435,12 +456,12 @@ START_TEST(test_circuit_half_blocks)
     Scene sc = make_scene();
     sc.circuit_scale = CS_WHOLE;   /* the hand calculation below is over the whole range 7 */
     int w, h;
-    render_circuit_size(&sc, CV_QK_TT, C256_UTF8, &w, &h);
+    render_circuit_size(&sc, CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, &w, &h);
     ck_assert_int_eq(w, 4 + V);
     ck_assert_int_eq(h, 2 + V / 2 + 2);
     Grid *g = grid_new(w + 30, h);
     Canvas cv = canvas_sub(canvas_of(g, C256_UTF8), 0, 0, w + 30, h);
-    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     /* m[r][c] = r - c over range 7; line 0 of the matrix holds rows 0 and 1.
      * column 3: top -3 -> level 6, bottom -2 -> round(-20/7) = -3 -> level 7 */
     const Cell *c = grid_cell(g, 4 + 3, 2);
@@ -480,7 +501,7 @@ static void ov_with_big_bos(Scene *sc, float row_offset)
         for (int c = 0; c < VO; c++)
             ov_tok[r * VO + c] = r == VO ? -1000.0f : r == VO + 1 ? 500.0f
                                                      : (r == c ? 4.0f : -1.0f) + row_offset * (float)r;
-    sc->ov_range[0] = 1000;   /* max |x| of the whole matrix, as the explorer computes it */
+    sc->circuit_max[CIRCUIT_OV] = 1000;   /* max |x| of the whole matrix, as the explorer computes it */
 }
 
 START_TEST(test_value_range_percentile)
@@ -490,18 +511,18 @@ START_TEST(test_value_range_percentile)
     static float m[200];
     for (int i = 0; i < 200; i++)
         m[i] = (float)(i + 1) * (i % 2 ? -1.0f : 1.0f);   /* signs do not matter: |x| */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_QK_PP, 5), 198.0f);
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_QK_POS_POS, 5), 198.0f);
     /* token-token with Vo = 5: only the 5x5 block of value rows and columns,
      * |x| = r*20 + c + 1 for r, c < 5: 25 cells, rank ceil(24.75) = 25 -> the
      * largest, 4*20 + 4 + 1 = 85; the 200 elsewhere is left out */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_QK_TT, 5), 85.0f);
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_QK_TOKEN_TOKEN, 5), 85.0f);
     /* OV token: token rows 0..4 only, output columns all of them: |x| = 1..100,
      * rank ceil(99) = 99 */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CV_OV_TOK, 5), 99.0f);
-    ck_assert_float_eq(circuit_value_range(NULL, 10, 20, CV_OV_TOK, 5), 0.0f);
-    ck_assert(circuit_axis_is_token(CV_QK_TP, true));
-    ck_assert(!circuit_axis_is_token(CV_QK_TP, false));
-    ck_assert(!circuit_axis_is_token(CV_OV_POS, true));
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_OV, 5), 99.0f);
+    ck_assert_float_eq(circuit_value_range(NULL, 10, 20, CIRCUIT_OV, 5), 0.0f);
+    ck_assert(circuit_axis_is_token(CIRCUIT_QK_TOKEN_POS, true));
+    ck_assert(!circuit_axis_is_token(CIRCUIT_QK_TOKEN_POS, false));
+    ck_assert(!circuit_axis_is_token(CIRCUIT_OV_POS, true));
 }
 END_TEST
 
@@ -512,15 +533,15 @@ START_TEST(test_ov_scale_ignores_bos_row)
     sc.circuit_scale = CS_VALUES;
     /* value block 6x6: |x| is 4 on 6 cells, 1 on 30; rank ceil(35.64) = 36 -> 4.
      * The BOS and MID rows (1000, 500) do not set it. */
-    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_VALUES), 4.0f);
-    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_WHOLE), 1000.0f);
-    sc.robust_range[CV_OV_TOK] = 2.5f;   /* a cached range wins */
-    ck_assert_float_eq(scene_circuit_range(&sc, CV_OV_TOK, CS_VALUES), 2.5f);
-    sc.robust_range[CV_OV_TOK] = 0;
+    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_VALUES), 4.0f);
+    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_WHOLE), 1000.0f);
+    sc.robust_range[CIRCUIT_OV] = 2.5f;   /* a cached range wins */
+    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_VALUES), 2.5f);
+    sc.robust_range[CIRCUIT_OV] = 0;
     sc.cursor = 1;   /* token 5: keeps the cursor mark off the cells checked below */
     Grid *g = grid_new(90, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
     /* line 0 holds rows 0 (top) and 1 (bottom); column 0: 4 -> the full red
      * (level 20), -1 -> round(-10/4) = -3 -> level 7 */
     const Cell *c = grid_cell(g, 4 + 0, 2);
@@ -540,7 +561,7 @@ START_TEST(test_ov_scale_ignores_bos_row)
     /* the old scale (whole matrix) pales the diagonal to white: 4/1000 -> level 10 */
     sc.circuit_scale = CS_WHOLE;
     grid_clear(g);
-    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
     ck_assert_int_eq(grid_cell(g, 4 + 0, 2)->fg, COL_DIV0 + DIV_CENTER);
     ck_assert_ptr_nonnull(strstr(row(g, 7), "max |x| of the whole matrix"));
     ck_assert_ptr_null(strstr(row(g, 7), "beyond"));
@@ -571,7 +592,7 @@ START_TEST(test_circuit_row_scale)
     sc.cursor = 1;
     Grid *g = grid_new(90, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CV_OV_TOK, 1, true);
+    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
     for (int r = 0; r < VO; r++) {
         for (int col = 0; col < VO; col++) {
             const Cell *c = grid_cell(g, 4 + col, 2 + r / 2);
@@ -597,15 +618,15 @@ START_TEST(test_circuit_marks_and_window)
 {
     Scene sc = make_scene();
     sc.cursor = 1;   /* key token 5; the answer at MID is 1, at position 2 of the list */
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_TT), 1);
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_PP), 2);
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_OV_TOK), 1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_TOKEN_TOKEN), 1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_POS_POS), 2);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_OV), 1);
     sc.sel = 2;   /* not a prediction position: no answer */
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CV_QK_TT), -1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_TOKEN_TOKEN), -1);
     sc.sel = N + 1;
     Grid *g = grid_new(60, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     /* ticks line: the key token 5 marked, the answer 1 ticked */
     ck_assert_uint_eq(grid_cell(g, 4 + 5, 1)->ch, 0x25bc);
     ck_assert_uint_eq(grid_cell(g, 4 + 1, 1)->ch, 0x2713);
@@ -614,13 +635,13 @@ START_TEST(test_circuit_marks_and_window)
     sc.counts_known = true;
     sc.qk_next_hits = 5;
     grid_clear(g);
-    render_circuit(&cv, &sc, CV_QK_TT, 0, true);
+    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_ptr_nonnull(strstr(row(g, 6), "argmax=value+1 5/6"));
     /* a short panel: rows 4..7 of 8 in view (the marked row 7 must show), an
      * up arrow where rows are hidden, and the window named in the title */
     Grid *s = grid_new(60, 6);
     Canvas sv = canvas_of(s, C256_UTF8);
-    render_circuit(&sv, &sc, CV_QK_TT, 0, true);
+    render_circuit(&sv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_ptr_nonnull(strstr(row(s, 0), "rows 4-7 of 8"));
     ck_assert_uint_eq(grid_cell(s, 0, 2)->ch, 0x25b2);
     /* a narrow panel: 6 of 8 columns (one column goes to the arrow), the
@@ -628,7 +649,7 @@ START_TEST(test_circuit_marks_and_window)
     Grid *n = grid_new(11, 8);
     Canvas nv = canvas_of(n, C256_UTF8);
     sc.cursor = 2;   /* key token 1: columns 0..5 */
-    render_circuit(&nv, &sc, CV_QK_TT, 0, true);
+    render_circuit(&nv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_uint_eq(grid_cell(n, 10, 1)->ch, 0x25b6);
     ck_assert_uint_eq(grid_cell(n, 9, 1)->ch, '5');
     grid_free(g);
@@ -637,38 +658,130 @@ START_TEST(test_circuit_marks_and_window)
 }
 END_TEST
 
-START_TEST(test_qk_terms_and_contribution)
+START_TEST(test_named_positions_and_mask)
 {
+    /* issue 14.2: `t` names positions on the heatmap's axes; labels never
+     * touch (one that would is left out, the cursor's placed first) */
     Scene sc = make_scene();
+    sc.named_positions = true;
+    int w, h;
+    render_attention_size(&sc, 2, &w, &h);
+    Grid *g = grid_new(w, h);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    ck_assert_str_eq(row(g, 1), "     BOS a2  MID b2");
+    ck_assert_str_eq(strncmp(row(g, 3), "  a1 ", 5) == 0 ? "ok" : row(g, 3), "ok");
+    grid_free(g);
+    /* the pos-pos circuit shows the causal mask: key after query masked */
+    sc.named_positions = false;
+    sc.circuit_scale = CS_WHOLE;
+    render_circuit_size(&sc, CIRCUIT_QK_POS_POS, MONO_ASCII, &w, &h);
+    g = grid_new(w, h);
+    cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, CIRCUIT_QK_POS_POS, 0, true);
+    /* matrix line 0 is query position 0: keys 1.. are masked, key 0 is not */
+    uint32_t mask = glyph(MONO_ASCII, GL_MASK);
+    ck_assert_uint_eq(grid_cell(g, 4 + 5, 2)->ch, mask);
+    ck_assert_uint_ne(grid_cell(g, 4 + 0, 2)->ch, mask);
+    ck_assert_uint_ne(grid_cell(g, 4 + 3, 2 + 5)->ch, mask);   /* query 5, key 3: seen */
+    grid_free(g);
+}
+END_TEST
+
+static Model *bundled_model(void);
+
+/* An explorer of m on the README's list, checked. */
+static Explorer *explorer_on_list(const Model *m, const char *label)
+{
+    SlError err = {0};
+    Explorer *ex = explorer_new(m, label, 1, &err);
+    ck_assert_msg(ex != NULL, "%s", err.message);
+    ck_assert_msg(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err) == 0, "%s", err.message);
+    return ex;
+}
+
+START_TEST(test_qk_terms_lookup)
+{
+    /* the scene's terms are circuit_score_terms' [4, T, T]; here filled by
+     * hand from the toy tables: term t of (q, k) at t * T*T + q * T + k */
+    Scene sc = make_scene();
+    static float terms[SCORE_TERMS * T * T];
+    for (int q = 0; q < T; q++)
+        for (int k = 0; k <= q; k++) {
+            int tq = tokens[q], tk = tokens[k];
+            terms[0 * T * T + q * T + k] = qk_tt[tq * V + tk];
+            terms[1 * T * T + q * T + k] = qk_tp[tq * T + k];
+            terms[2 * T * T + q * T + k] = qk_pt[q * V + tk];
+            terms[3 * T * T + q * T + k] = qk_pp[q * T + k];
+        }
+    sc.score_terms = terms;
     float t[4];
     /* query MID (pos 4, token 7), key pos 2 (token 1) */
-    ck_assert(scene_qk_terms(&sc, 4, 2, t));
+    ck_assert(scene_score_terms_at(&sc, 4, 2, t));
     ck_assert_float_eq(t[0], 6.0f);              /* tt[7][1] = 7 - 1 */
     ck_assert_float_eq(t[1], (float)((7 * T + 2) % 5) - 2);   /* tp[7][2] */
     ck_assert_float_eq(t[2], 1.0f);
     ck_assert_float_eq(t[3], 0.5f);
-    sc.layer = 1;
-    ck_assert(!scene_qk_terms(&sc, 4, 2, t));
-    sc.layer = 0;
-    /* OV: pattern 1/5 times (ov_tok[1][1] = 4 + ov_pos 0.25) */
-    ck_assert_float_eq_tol(scene_ov_contribution(&sc, 4, 2, 1), 0.2f * 4.25f, 1e-6);
-    sc.ov_drop_pos = true;
-    ck_assert_float_eq_tol(scene_ov_contribution(&sc, 4, 2, 1), 0.2f * 4.0f, 1e-6);
-    ck_assert(isnan(scene_ov_contribution(&sc, 4, 5, 1)));   /* masked key */
+    sc.score_terms = NULL;   /* another layer than 0: no terms */
+    ck_assert(!scene_score_terms_at(&sc, 4, 2, t));
 }
 END_TEST
 
-START_TEST(test_topk)
+/* The explorer's readouts against the model's own tables, by hand: the four
+ * QK terms of a score, what each source adds to the predicted logit through
+ * OV (with and without W_pos), and the runners-up. */
+START_TEST(test_explorer_readouts)
 {
-    Scene sc = make_scene();
-    int v[3];
-    float p[3];
-    scene_topk(&sc, 0, v, p, 3);
-    ck_assert_int_eq(v[0], 1);
-    ck_assert_int_eq(v[1], 2);
-    ck_assert_float_eq(p[0], 0.9f);
-    ck_assert_float_eq(p[1], 0.08f);
-    ck_assert_float_eq(p[2], 0.005f);
+    Model *m = bundled_model();
+    if (!m)
+        return;
+    SlError err = {0};
+    Explorer *ex = explorer_on_list(m, "m");
+    const Scene *sc = explorer_scene(ex);
+    explorer_select(ex, sc->n + 3);   /* b2 */
+    const CircuitTables *tb = m->tables;
+    ck_assert_ptr_nonnull(tb);
+    int NV = tb->V, TT = tb->T, Vo = tb->Vo, q = sc->sel;
+    float t[4];
+    for (int k = 0; k <= q; k++) {
+        int tq = sc->tokens[q], tk = sc->tokens[k];
+        ck_assert(scene_score_terms_at(sc, q, k, t));
+        ck_assert_float_eq(t[0], tb->qk_tok_tok[tq * NV + tk]);
+        ck_assert_float_eq(t[1], tb->qk_tok_pos[tq * TT + k]);
+        ck_assert_float_eq(t[2], tb->qk_pos_tok[q * NV + tk]);
+        ck_assert_float_eq(t[3], tb->qk_pos_pos[q * TT + k]);
+    }
+    /* OV: pattern times (ov_tok[t_k, value] + ov_pos[k, value]); 0 past the query */
+    int value = sc->pred[scene_pred_index(sc, q)];
+    ck_assert_ptr_nonnull(sc->ov_src);
+    ck_assert_int_eq(sc->ov_value, value);
+    for (int k = 0; k < sc->T; k++) {
+        float want = k > q ? 0.0f : sc->pattern[q * sc->T + k] *
+                                        (tb->ov_tok[sc->tokens[k] * Vo + value] + tb->ov_pos[k * Vo + value]);
+        ck_assert_float_eq_tol(sc->ov_src[k], want, 1e-3f + 1e-4f * fabsf(want));
+    }
+    ck_assert_int_eq(explorer_toggle_ov_pos(ex, &err), 0);   /* W_pos out of OV: ov_tok alone */
+    explorer_select(ex, q);
+    value = sc->pred[scene_pred_index(sc, q)];
+    for (int k = 0; k <= q; k++) {
+        float want = sc->pattern[q * sc->T + k] * tb->ov_tok[sc->tokens[k] * Vo + value];
+        ck_assert_float_eq_tol(sc->ov_src[k], want, 1e-3f + 1e-4f * fabsf(want));
+    }
+    /* the runners-up: the most probable first, their probabilities those of prob[] */
+    for (int i = 0; i < sc->n; i++) {
+        ck_assert_int_eq(sc->top_idx[i * SCENE_TOPK], sc->pred[i]);
+        for (int k = 0; k < SCENE_TOPK; k++) {
+            int v = sc->top_idx[i * SCENE_TOPK + k];
+            ck_assert_int_ge(v, 0);
+            ck_assert_float_eq_tol(sc->top_prob[i * SCENE_TOPK + k], sc->prob[i * Vo + v], 1e-6);
+            if (k)
+                ck_assert(sc->top_prob[i * SCENE_TOPK + k] <= sc->top_prob[i * SCENE_TOPK + k - 1]);
+            for (int u = 0; u < Vo && k == 0; u++)
+                ck_assert(sc->prob[i * Vo + u] <= sc->top_prob[i * SCENE_TOPK] + 1e-6);
+        }
+    }
+    explorer_free(ex);
+    model_free(m);
 }
 END_TEST
 
@@ -715,9 +828,10 @@ START_TEST(test_tiny_grids)
         render_attention(&cv, &sc, 2);
         render_cursor_detail(&cv, &sc);
         render_sources(&cv, &sc);
-        render_circuit(&cv, &sc, CV_OV_POS, 1, false);
-        render_keys(&cv, true);
-        render_help(&cv, &sc);
+        render_circuit(&cv, &sc, CIRCUIT_OV_POS, 1, false);
+        KeyEntry keys[2] = {{"q", "quit"}, {"?", "help"}};
+        render_keys(&cv, keys, 2);
+        render_help(&cv, keys, 2);
         render_editor(&cv, &sc, "1 2", 3, "bad");
         render_too_small(&cv, 40, 10);
         if (size == 1)
@@ -797,17 +911,17 @@ START_TEST(test_names)
     scene_token_label(&sc, 7, 3, b, sizeof b);
     ck_assert_str_eq(b, "MID");
     int rows, cols;
-    scene_circuit_shape(&sc, CV_QK_TP, &rows, &cols);
+    scene_circuit_shape(&sc, CIRCUIT_QK_TOKEN_POS, &rows, &cols);
     ck_assert_int_eq(rows, V);
     ck_assert_int_eq(cols, T);
-    scene_circuit_shape(&sc, CV_OV_POS, &rows, &cols);
+    scene_circuit_shape(&sc, CIRCUIT_OV_POS, &rows, &cols);
     ck_assert_int_eq(rows, T);
     ck_assert_int_eq(cols, VO);
     int r, c;
-    scene_circuit_marks(&sc, CV_OV_TOK, &r, &c);   /* source token of pos 2 (1) -> predicted value at MID (1) */
+    scene_circuit_marks(&sc, CIRCUIT_OV, &r, &c);   /* source token of pos 2 (1) -> predicted value at MID (1) */
     ck_assert_int_eq(r, 1);
     ck_assert_int_eq(c, 1);
-    scene_circuit_marks(&sc, CV_QK_PT, &r, &c);    /* query position 4, key token 1 */
+    scene_circuit_marks(&sc, CIRCUIT_QK_POS_TOKEN, &r, &c);    /* query position 4, key token 1 */
     ck_assert_int_eq(r, 4);
     ck_assert_int_eq(c, 1);
 }
@@ -852,11 +966,8 @@ START_TEST(test_layout_whole_circuits)
     Model *m = bundled_model();
     if (!m)
         return;
-    SlError err = {0};
-    Explorer *ex = explorer_new(m, "sortlens-default.safetensors", 1, &err);
-    ck_assert_ptr_nonnull(ex);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
-    explorer_select(ex, ex->n + 1);
+    Explorer *ex = explorer_on_list(m, "sortlens-default.safetensors");
+    explorer_select(ex, explorer_scene(ex)->n + 1);
     App a;
     app_init(&a, ex, C256_UTF8);
     Grid *g = grid_new(1, 1);
@@ -943,6 +1054,33 @@ START_TEST(test_layout_whole_circuits)
 }
 END_TEST
 
+START_TEST(test_facet_view)
+{
+    /* issue 14.3: F shows the four QK terms at once, each titled with its scale */
+    Model *m = bundled_model();
+    if (!m)
+        return;
+    Explorer *ex = explorer_on_list(m, "m");
+    App a;
+    app_init(&a, ex, C256_UTF8);
+    Grid *g = grid_new(1, 1);
+    free(draw_app(&a, g, 220, 60));
+    ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
+    ck_assert(app_key(&a, 'F'));
+    free(draw_app(&a, g, 220, 60));
+    static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
+    for (int t = 0; t < 4; t++) {
+        int y = line_of(g, names[t]);
+        ck_assert_int_ge(y, 0);
+        ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
+    }
+    ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
+    grid_free(g);
+    explorer_free(ex);
+    model_free(m);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
     Suite *s = suite_create("render");
@@ -964,8 +1102,9 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_ov_scale_ignores_bos_row);
     tcase_add_test(tc, test_circuit_row_scale);
     tcase_add_test(tc, test_circuit_marks_and_window);
-    tcase_add_test(tc, test_qk_terms_and_contribution);
-    tcase_add_test(tc, test_topk);
+    tcase_add_test(tc, test_qk_terms_lookup);
+    tcase_add_test(tc, test_named_positions_and_mask);
+    tcase_add_test(tc, test_explorer_readouts);
     tcase_add_test(tc, test_canvas_clipping);
     tcase_add_test(tc, test_tiny_grids);
     tcase_add_test(tc, test_too_small_note);
@@ -973,6 +1112,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_layout_whole_circuits);
+    tcase_add_test(tc, test_facet_view);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,91 @@
+/* circuit_scale.c: the colour scales of the circuit panels (`n`): per row,
+ * the value rows' percentile, the whole matrix. */
+#include "panel_draw.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool circuit_axis_is_token(int view, bool is_row)
+{
+    if (is_row)
+        return view == CIRCUIT_QK_TOKEN_TOKEN || view == CIRCUIT_QK_TOKEN_POS || view == CIRCUIT_OV;
+    /* OV columns are the output values: tokens, all of them values */
+    return view == CIRCUIT_QK_TOKEN_TOKEN || view == CIRCUIT_QK_POS_TOKEN || view == CIRCUIT_OV ||
+           view == CIRCUIT_OV_POS;
+}
+
+bool circuit_axis_has_specials(int view, bool is_row)
+{
+    return circuit_axis_is_token(view, is_row) && (is_row || circuit_kind_is_qk(view));
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+float circuit_value_range(const float *data, int rows, int cols, int view, int Vo)
+{
+    if (!data || rows < 1 || cols < 1)
+        return 0;
+    int nr = circuit_axis_has_specials(view, true) && Vo < rows ? Vo : rows;
+    int nc = circuit_axis_has_specials(view, false) && Vo < cols ? Vo : cols;
+    size_t n = (size_t)nr * (size_t)nc, k = 0;
+    float *a = malloc(n * sizeof *a);
+    if (!a) {   /* no memory for the sort: the largest |x| of the value block */
+        float m = 0;
+        for (int r = 0; r < nr; r++)
+            for (int c = 0; c < nc; c++)
+                if (fabsf(data[(size_t)r * cols + c]) > m)
+                    m = fabsf(data[(size_t)r * cols + c]);
+        return m;
+    }
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++) {
+            float v = fabsf(data[(size_t)r * cols + c]);
+            if (isfinite(v))
+                a[k++] = v;
+        }
+    float out = 0;
+    if (k > 0) {
+        qsort(a, k, sizeof *a, cmp_float);
+        /* nearest rank: the smallest value with at least p% of the cells at or below it */
+        size_t rank = (k * CS_PERCENTILE + 99) / 100;
+        out = a[rank > 0 ? rank - 1 : 0];
+    }
+    free(a);
+    return out;
+}
+float scene_circuit_range(const Scene *sc, int view, int scale)
+{
+    float whole = 0;
+    const float *data = scene_circuit_data(sc, view, &whole);
+    if (scale != CS_VALUES || !data)
+        return whole;
+    if (sc->robust_range[view] > 0)
+        return sc->robust_range[view];
+    int rows, cols;
+    scene_circuit_shape(sc, view, &rows, &cols);
+    float r = circuit_value_range(data, rows, cols, view, sc->Vo);
+    return r > 0 ? r : whole;
+}
+void circuit_row_norm(const float *row, int cols, float *mean, float *scale)
+{
+    double s = 0;
+    for (int c = 0; c < cols; c++)
+        s += row[c];
+    float m = cols > 0 ? (float)(s / cols) : 0;
+    float mx = 0;
+    for (int c = 0; c < cols; c++)
+        if (fabsf(row[c] - m) > mx)
+            mx = fabsf(row[c] - m);
+    *mean = m;
+    *scale = mx;
+}
+const char *circuit_scale_name(int scale)
+{
+    static const char *names[CS_COUNT] = {"per row", "values p99", "whole"};
+    return scale >= 0 && scale < CS_COUNT ? names[scale] : "?";
+}
