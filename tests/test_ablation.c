@@ -196,7 +196,7 @@ START_TEST(test_to_and_from_intervention)
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
         ck_assert_int_eq(sl_ablation_parse(later[i], &c, &a, NULL), 0);
         ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, mean_z, &iv, &err), SL_EINVAL);
-        ck_assert_msg(strstr(err.message, "hook API"), "%s: %s", later[i], err.message);
+        ck_assert_msg(strstr(err.message, "hook path"), "%s: %s", later[i], err.message);
     }
     ModelConfig m2 = multi_config();
     ck_assert_int_eq(sl_ablation_parse("qk:tt@0.0,qk:tp@0.1", &m2, &a, NULL), 0);

@@ -50,7 +50,8 @@ static void usage(FILE *out)
           "                   terms as hook score_terms.token_token ... with the source\n"
           "                   as position; head is empty for per-layer hooks\n"
           "  --ablate SPEC    run both lists under ablations (see sortlens(1), ABLATIONS;\n"
-          "                   resample: excepted), applied by hooks before each patch\n"
+          "                   resample: excepted), applied by hooks before each patch;\n"
+          "                   the JSON then carries \"ablation\", its canonical text\n"
           "  -h, --help       this help\n"
           "\n"
           "Without --json or --format, a table: one row per hook (and head), one column\n"
@@ -101,12 +102,14 @@ static json_t *terms_json(const SlPatchResult *r, const float *x)
     return o;
 }
 
-static int print_json(const SlPatchResult *r)
+static int print_json(const SlPatchResult *r, const char *ablation)
 {
     json_t *root = json_pack("{s:i, s:i, s:i, s:i, s:f, s:f}", "at", r->at, "query", r->query, "clean_answer",
                              r->clean_answer, "corrupt_answer", r->corrupt_answer, "ld_clean", r->ld_clean, "ld_corrupt",
                              r->ld_corrupt);
     if (root) {
+        if (ablation)
+            json_object_set_new(root, "ablation", json_string(ablation));
         json_object_set_new(root, "results", hooks_json(r, false));
         json_object_set_new(root, "score_terms", terms_json(r, r->score_terms));
         if (r->score_terms_attribution) {
@@ -267,10 +270,12 @@ int cmd_patch(int argc, char **argv)
         goto done;
     }
     SlAblation abl = {0};
+    char abl_text[SL_ABLATION_TEXT_MAX] = "";
     if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
         cli_error("%s", err.message);
         goto done;
     }
+    sl_ablation_format(&abl, c, abl_text, sizeof abl_text);
     /* hooks for every ablation, so that a patched q or k shows in the
      * scores a QK ablation edits, as TransformerLens hooks would have it */
     if (abl.count && !(run = sl_ablation_run_new(m, &abl, 1, true, &err))) {
@@ -286,7 +291,7 @@ int cmd_patch(int argc, char **argv)
     }
     status = EXIT_OK;
     if (json)
-        status = print_json(&res);
+        status = print_json(&res, abl.count ? abl_text : NULL);
     else if (csv)
         print_csv(&res);
     else

@@ -45,7 +45,8 @@ static void usage(FILE *out)
           "                    names them (hook_embed, blocks.0.attn.hook_pattern, ...,\n"
           "                    logits), with the tokens; one list, from the arguments\n"
           "  --ablate SPEC     predict (and cache) under ablations, e.g. head:0.0,\n"
-          "                    qk:pos-pos@query=b3 (see sortlens(1), ABLATIONS)\n"
+          "                    qk:pos-pos@query=b3 (see sortlens(1), ABLATIONS); the\n"
+          "                    cache's metadata then holds \"ablation\", its canonical text\n"
           "  --resample-seed S seed of the other lists resample:head:L.H draws, one per\n"
           "                    list in order (default 1)\n"
           "  -h, --help        this help\n"
@@ -61,6 +62,7 @@ typedef struct Predictor {
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
     SlAblationRun *run;            /* --ablate (an empty one without it) */
+    char ablation[SL_ABLATION_TEXT_MAX];   /* its canonical text, "" for none */
     int *values, *pred, *tokens;   /* [n], [n], [n_ctx] */
 } Predictor;
 
@@ -119,6 +121,7 @@ static int write_cache(Predictor *p)
             free(tok64), tok64 = NULL;
     }
     if (!tok64 || tensorset_set_meta(ts, "mode", p->teacher_forced ? "teacher-forced" : "greedy", &err) ||
+        (p->ablation[0] && tensorset_set_meta(ts, "ablation", p->ablation, &err)) ||
         safetensors_write(p->cache_out, ts, &err)) {
         cli_error("%s", err.message[0] ? err.message : "out of memory");
         tensorset_free(ts);
@@ -311,6 +314,7 @@ int cmd_predict(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
+    sl_ablation_format(&abl, c, p.ablation, sizeof p.ablation);
     if (!(p.run = sl_ablation_run_new(p.m, &abl, (uint64_t)resample_seed, false, &err))) {
         cli_error("%s", err.message);
         status = cli_exit_code(err.code);

@@ -313,21 +313,20 @@ int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float
         SlAblation one = {.count = 1, .spec = {*s}};
         sl_ablation_format(&one, c, text, sizeof text);
         if (s->kind == SL_ABLATE_HEAD_RESAMPLE)
-            return sl_error_set(err, SL_EINVAL, "--ablate %s: resampling a head needs the forward's hook API, which this "
-                                "build does not have yet", text);
+            return sl_error_set(err, SL_EINVAL, "--ablate %s: resampling a head needs the hook path, not the Intervention", text);
         if (is_head_kind(s->kind) && s->query < 0)
-            return sl_error_set(err, SL_EINVAL, "--ablate %s: a head's output at every position needs the forward's hook "
-                                "API, which this build does not have yet; scope it to one query with @query=POS", text);
+            return sl_error_set(err, SL_EINVAL, "--ablate %s: a head's output at every position needs the hook path, not the "
+                                "Intervention; scope it to one query with @query=POS", text);
         if (!is_head_kind(s->kind) && s->query >= 0)
             return sl_error_set(err, SL_EINVAL, "--ablate %s: @query=POS on qk, ov, source and direct needs the "
-                                "forward's hook API, which this build does not have yet", text);
+                                "hook path, not the Intervention", text);
         if (s->kind == SL_ABLATE_DIRECT) {
             iv->drop_direct = true;
             continue;
         }
         if (scoped && (iv->layer != s->layer || iv->head != s->head))
-            return sl_error_set(err, SL_EINVAL, "--ablate %s: ablations on different heads at once need the forward's hook "
-                                "API, which this build does not have yet", text);
+            return sl_error_set(err, SL_EINVAL, "--ablate %s: ablations on different heads at once need the hook path, "
+                                "not the Intervention", text);
         iv->layer = s->layer;
         iv->head = s->head;
         scoped = true;
@@ -336,15 +335,15 @@ int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float
         case SL_ABLATE_OV_POS: iv->ov_drop_pos = true; break;
         case SL_ABLATE_SOURCE:
             if (iv->block_source >= 0 && iv->block_source != s->source)
-                return sl_error_set(err, SL_EINVAL, "--ablate %s: blocking two sources at once needs the forward's hook "
-                                    "API, which this build does not have yet", text);
+                return sl_error_set(err, SL_EINVAL, "--ablate %s: blocking two sources at once needs the hook path, not the "
+                                    "Intervention", text);
             iv->block_source = s->source;
             break;
         case SL_ABLATE_HEAD_ZERO:
         case SL_ABLATE_HEAD_MEAN:
             if (iv->ablate_position >= 0)
-                return sl_error_set(err, SL_EINVAL, "--ablate %s: a second head-output ablation needs the forward's hook "
-                                    "API, which this build does not have yet", text);
+                return sl_error_set(err, SL_EINVAL, "--ablate %s: a second head-output ablation needs the hook path, not the "
+                                    "Intervention", text);
             iv->ablate_position = s->query;
             iv->ablate_kind = s->kind == SL_ABLATE_HEAD_MEAN ? ABLATE_MEAN : ABLATE_ZERO;
             if (s->kind == SL_ABLATE_HEAD_MEAN) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
 
@@ -496,49 +497,22 @@ int circuit_attention_stats_tokens(const Model *m, const int *tokens, long B, At
 
 int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
 {
+    /* the mean over positions of the per-position means (ablation.h) */
     const ModelConfig *c = &m->cfg;
-    int H = c->n_heads, E = c->d_head, T = c->n_ctx, n = c->list_len;
+    const size_t T = (size_t)c->n_ctx, HE = (size_t)c->n_heads * c->d_head;
     if (check_layer_head(m, layer, 0, err))
         return err ? err->code : SL_EINVAL;
-    if (lists < 1)
-        return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
-    int cap = lists < STATS_BATCH ? (int)lists : STATS_BATCH;
-    int rc = 0;
-    ActCache *cache = cache_new(c, cap, T, err);
-    int *tokens = malloc((size_t)cap * T * sizeof(int)), *values = malloc((size_t)n * sizeof(int));
-    double *sum = calloc((size_t)H * E, sizeof(double));
-    if (!cache || !tokens || !values || !sum) {
-        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the mean of hook_z") : (err ? err->code : SL_ENOMEM);
-        goto done;
+    float *per_pos = malloc(T * HE * sizeof *per_pos);
+    if (!per_pos)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for the mean of hook_z");
+    int rc = sl_ablation_mean_z(m, layer, lists, seed, per_pos, err);
+    for (size_t j = 0; !rc && j < HE; j++) {
+        double sum = 0;
+        for (size_t t = 0; t < T; t++)
+            sum += per_pos[t * HE + j];
+        mean_z[j] = (float)(sum / (double)T);
     }
-    Rng rng;
-    rng_seed(&rng, seed);
-    char name[64];
-    snprintf(name, sizeof name, "blocks.%d.attn.hook_z", layer);
-    for (long done_lists = 0; done_lists < lists;) {
-        int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
-        random_batch(c, &rng, B, values, tokens);
-        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)))
-            goto done;
-        int nd;
-        int64_t shape[5];
-        const float *z = cache_get(cache, name, &nd, shape);   /* [B, T, H, E] */
-        if (!z) {
-            rc = sl_error_set(err, SL_EINVAL, "the activation cache lacks %s", name);
-            goto done;
-        }
-        for (size_t i = 0; i < (size_t)B * T; i++)
-            for (size_t j = 0; j < (size_t)H * E; j++)
-                sum[j] += z[i * H * E + j];
-        done_lists += B;
-    }
-    for (size_t j = 0; j < (size_t)H * E; j++)
-        mean_z[j] = (float)(sum[j] / ((double)lists * T));
-done:
-    cache_free(cache);
-    free(tokens);
-    free(values);
-    free(sum);
+    free(per_pos);
     return rc;
 }
 
