@@ -24,6 +24,14 @@ int cli_exit_code(int sl_code);
  * reals to `precision` significant digits) and releases it; EXIT_OK, or
  * EXIT_RUNTIME with a message when memory runs out (root may be NULL then). */
 int cli_put_json_line(json_t *root, int precision);
+/* The same with jansson's dump flags (JSON_INDENT(2), ...). */
+int cli_put_json(json_t *root, size_t flags);
+
+/* The one check of standard output, run by main after every command (and
+ * --help, --version): a write that failed anywhere (a full disk, /dev/full)
+ * is reported once, "sortlens: standard output: REASON", and the status
+ * becomes 1.  Commands do not check stdout themselves. */
+int cli_finish_output(int status);
 
 /* The bundled model: $SORTLENS_MODEL, else next to an installed executable
  * (../share/sortlens/), else the build tree's data/, else the configured
@@ -86,6 +94,7 @@ double cli_now(void);   /* monotonic seconds */
  * integer parser (sortlens/parse_int.h), or as a double; print a usage
  * error "OPT: ..." and return false when it is not one. */
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out);
+bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *out);
 bool cli_parse_double(const char *opt, const char *text, double *out);
 
 /* Subcommands: each handles its own --help and returns an exit status. */

@@ -51,46 +51,35 @@ static int print_json(const EvalResult *r, int n)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL;
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"lists", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *val;
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return EXIT_OK;
+    CliArgs args;
+    cli_args_begin(&args, "eval", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        switch (ch) {
+        case 'm': model_path = val; break;
+        case 'n':
+            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
+                return EXIT_USAGE;
+            break;
+        case 's':
+            if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-        if (strcmp(a, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        const char *opts[] = {"--model", "--lists", "--seed"};
-        int which = -1;
-        for (int o = 0; o < 3; o++) {
-            size_t ol = strlen(opts[o]);
-            if (strcmp(a, opts[o]) == 0) {
-                if (i + 1 >= argc) {
-                    cli_error("%s needs a value", opts[o]);
-                    return EXIT_USAGE;
-                }
-                which = o;
-                val = argv[++i];
-            } else if (strncmp(a, opts[o], ol) == 0 && a[ol] == '=') {
-                which = o;
-                val = a + ol + 1;
-            }
-        }
-        if (which < 0) {
-            cli_error("eval: unexpected '%s'; try 'sortlens eval --help'", a);
-            return EXIT_USAGE;
-        }
-        if (which == 0)
-            model_path = val;
-        else if (which == 1 && !cli_parse_long("--lists", val, 1, 1000000000L, &lists))
-            return EXIT_USAGE;
-        else if (which == 2 && !cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
-            return EXIT_USAGE;
     }
 
     Model *m = cli_load_model(model_path);
@@ -120,10 +109,6 @@ int cmd_eval(int argc, char **argv)
         for (int i = 0; i < n; i++)
             printf(" %.4f", res.per_position_accuracy[i]);
         putchar('\n');
-    }
-    if (fflush(stdout) != 0) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
     }
     model_free(m);
     return status;

@@ -1,7 +1,6 @@
 /* cmd_explain.c: `sortlens explain`: the published interpretation of the
  * sort model, stated as numbers for the loaded model, and the ablation
  * table that shows which parts of the circuit the model needs. */
-#include <getopt.h>
 #include <limits.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -123,7 +122,7 @@ static int print_json(const char *path, const Model *m, long lists, long seed, c
     int L = c->n_layers, H = c->n_heads;
     const HeadMetrics *p = &hm[primary_head(hm, H)];
     json_t *root = json_object(), *heads = json_array(), *abl = json_array();
-    int rc = -1;
+    int rc = EXIT_RUNTIME;
     if (!root || !heads || !abl)
         goto done;
     json_object_set_new(root, "model", json_string(path));
@@ -151,9 +150,11 @@ static int print_json(const char *path, const Model *m, long lists, long seed, c
     json_object_set_new(root, "heads", heads);
     json_object_set_new(root, "ablations", abl);
     heads = abl = NULL;
-    rc = json_dumpf(root, stdout, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-    fputc('\n', stdout);
+    rc = cli_put_json(root, JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    root = NULL;   /* released by cli_put_json */
 done:
+    if (root)   /* not handed to cli_put_json: building it failed */
+        cli_error("out of memory writing JSON");
     json_decref(heads);
     json_decref(abl);
     json_decref(root);
@@ -233,16 +234,9 @@ int cmd_explain(int argc, char **argv)
     if (rc)
         goto fail;
     if (json) {
-        if (print_json(path, m, lists, seed, hm, rows)) {
-            cli_error("explain: out of memory writing JSON");
-            status = EXIT_RUNTIME;
-        }
+        status = print_json(path, m, lists, seed, hm, rows);
     } else {
         print_report(path, m, lists, seed, hm, rows);
-    }
-    if (fflush(stdout) || ferror(stdout)) {
-        cli_error("stdout: write error");
-        status = EXIT_RUNTIME;
     }
     goto done;
 fail:

@@ -7,13 +7,15 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/atomic_write.h"
+#include "sortlens/cache_resid_pre.h"
 #include "sortlens/decode.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT [--force]] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -39,7 +41,12 @@ static void usage(FILE *out)
           "                    or the sorted list with --teacher-forced) to OUT as\n"
           "                    safetensors, named as TransformerLens's run_with_cache\n"
           "                    names them (hook_embed, blocks.0.attn.hook_pattern, ...,\n"
-          "                    logits), with the tokens; one list, from the arguments\n"
+          "                    logits; blocks.l.hook_resid_pre too), with the tokens; one\n"
+          "                    list, from the arguments.  OUT is checked before the model\n"
+          "                    runs, written beside and renamed into place (a device or\n"
+          "                    FIFO is written through), and an existing file is not\n"
+          "                    replaced without --force\n"
+          "  --force           let --cache overwrite an existing OUT\n"
           "  -h, --help        this help\n"
           "\n"
           "exit status: 0 ok, 1 the model cannot be loaded or OUT cannot be written,\n"
@@ -101,6 +108,10 @@ static int write_cache(Predictor *p)
             p->tokens[n + 2 + i] = p->pred[i];
     int rc = model_forward(p->m, p->tokens, 1, T, p->cache, NULL, FORWARD_AUTO, &err);
     TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
+    if (ts && sl_cache_add_resid_pre(p->cache, ts, &err)) {
+        tensorset_free(ts);
+        ts = NULL;
+    }
     int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
     if (tok64) {
         for (int t = 0; t < T; t++)
@@ -187,89 +198,89 @@ static int predict_stdin(Predictor *p)
     return status;
 }
 
-int cmd_predict(int argc, char **argv)
+/* Appends word and a space to *joined (the list from the arguments). */
+static bool append_word(char **joined, size_t *len, const char *word)
 {
-    Predictor p = {0};
-    const char *model_path = NULL;
-    int first_list = argc;   /* positional arguments start here */
-    bool dashes = false;     /* after "--" everything is the list */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            first_list = i + 1;
-            dashes = true;
-            break;
-        }
-        if (a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) {   /* "-3": a (bad) value, not an option */
-            first_list = i;
-            break;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "--teacher-forced") == 0) {
-            p.teacher_forced = true;
-        } else if (strcmp(a, "--json") == 0) {
-            p.json = true;
-        } else if (strcmp(a, "--cache") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("--cache needs a path");
-                return EXIT_USAGE;
-            }
-            p.cache_out = argv[++i];
-        } else if (strncmp(a, "--cache=", 8) == 0) {
-            p.cache_out = a + 8;
-        } else if (strcmp(a, "--model") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("--model needs a path");
-                return EXIT_USAGE;
-            }
-            model_path = argv[++i];
-        } else if (strncmp(a, "--model=", 8) == 0) {
-            model_path = a + 8;
-        } else {
-            cli_error("predict: unknown option '%s'; try 'sortlens predict --help'", a);
-            return EXIT_USAGE;
-        }
-    }
-    /* options may also follow the list: "sortlens predict 5 3 ... --json" */
-    char *joined = NULL;
-    size_t joined_len = 0;
-    for (int i = first_list; i < argc; i++) {
-        const char *a = argv[i];
-        if (!dashes && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
-            if (strcmp(a, "--json") == 0) {
-                p.json = true;
-                continue;
-            }
-            if (strcmp(a, "--teacher-forced") == 0) {
-                p.teacher_forced = true;
-                continue;
-            }
-            cli_error("predict: unexpected '%s' after the list; options go first", a);
-            free(joined);
-            return EXIT_USAGE;
-        }
-        size_t al = strlen(a);
-        char *grown = realloc(joined, joined_len + al + 2);
-        if (!grown) {
-            free(joined);
-            cli_error("out of memory");
-            return EXIT_RUNTIME;
-        }
-        joined = grown;
-        memcpy(joined + joined_len, a, al);
-        joined_len += al;
-        joined[joined_len++] = ' ';
-        joined[joined_len] = '\0';
-    }
+    size_t wl = strlen(word);
+    char *grown = realloc(*joined, *len + wl + 2);
+    if (!grown)
+        return false;
+    *joined = grown;
+    memcpy(grown + *len, word, wl);
+    *len += wl;
+    grown[(*len)++] = ' ';
+    grown[*len] = '\0';
+    return true;
+}
 
-    if (p.cache_out && !joined) {
-        cli_error("predict: --cache takes one list, from the arguments");
+/* --cache OUT is checked before the model runs: it must be writable, and an
+ * existing file (the model itself above all) is replaced only with --force. */
+static int check_cache_out(const char *out, const char *model_path, bool force)
+{
+    SlError err = {0};
+    bool exists;
+    if (sl_atomic_check(out, &exists, &err)) {
+        cli_error("%s", err.message);
+        return EXIT_RUNTIME;
+    }
+    if (exists && !force) {
+        if (model_path && sl_same_file(out, model_path))
+            cli_error("%s: is the model being read (--model); pass --force to overwrite it", out);
+        else
+            cli_error("%s: already exists; pass --force to overwrite it", out);
         return EXIT_USAGE;
     }
+    return EXIT_OK;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"teacher-forced", no_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"cache", required_argument, NULL, 'c'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    Predictor p = {0};
+    const char *model_path = NULL, *val;
+    bool force = false;
+    /* the list may come in several words, before or after the options */
+    char *joined = NULL;
+    size_t joined_len = 0;
+    CliArgs args;
+    cli_args_begin(&args, "predict", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        switch (ch) {
+        case 'm': model_path = val; break;
+        case 't': p.teacher_forced = true; break;
+        case 'j': p.json = true; break;
+        case 'c': p.cache_out = val; break;
+        case 'f': force = true; break;
+        case 'h': free(joined); usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL:
+            if (!append_word(&joined, &joined_len, val)) {
+                free(joined);
+                cli_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            break;
+        default: free(joined); return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
+        }
+    }
+
     SlError err = {0};
     int status = EXIT_RUNTIME;
+    if (p.cache_out && !joined) {
+        cli_error("predict: --cache takes one list, from the arguments");
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (p.cache_out && (status = check_cache_out(p.cache_out, model_path, force)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
     p.m = cli_load_model(model_path);
     if (!p.m)
         goto done;
@@ -293,10 +304,6 @@ int cmd_predict(int argc, char **argv)
             status = write_cache(&p);
     } else {
         status = predict_stdin(&p);
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: %s", strerror(errno));
-        status = EXIT_RUNTIME;
     }
 done:
     free(joined);

@@ -301,16 +301,7 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
         }
         return true;
     case OPT_WARMUP: return cli_parse_long(name, val, 0, 1000000000L, &o->warmup);
-    case OPT_SEED: {
-        char *end;
-        unsigned long long s = strtoull(val, &end, 10);
-        if (end == val || *end || *val == '-') {
-            cli_error("--seed: '%s' is not a non-negative integer", val);
-            return false;
-        }
-        o->seed = (uint64_t)s;
-        return true;
-    }
+    case OPT_SEED: return cli_parse_u64(name, val, UINT64_MAX, &o->seed);
     case OPT_LIST_LEN: return parse_int_option(name, val, 1, 1000, &c->list_len);
     case OPT_MAX_NUM: return parse_int_option(name, val, 1, 10000, &c->d_vocab_out);
     case OPT_D_MODEL: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_model);

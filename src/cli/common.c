@@ -2,7 +2,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -79,17 +78,6 @@ Model *cli_load_model(const char *path)
     return m;
 }
 
-int cli_getopt_error(const char *cmd, int c, char **argv)
-{
-    if (c == ':')
-        cli_error("%s: %s needs a value; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
-    else if (optopt)
-        cli_error("%s: unknown option '-%c'; try 'sortlens %s --help'", cmd, optopt, cmd);
-    else
-        cli_error("%s: unknown option '%s'; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
-    return EXIT_USAGE;
-}
-
 /* ---- progress bar -------------------------------------------------------- */
 
 void progress_begin(Progress *p, const char *label, long total)
@@ -140,15 +128,36 @@ void progress_callback(void *ctx, long done, long total)
     progress_update(p, done, NULL);
 }
 
-int cli_put_json_line(json_t *root, int precision)
+int cli_put_json(json_t *root, size_t flags)
 {
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision)) : NULL;
+    char *text = root ? json_dumps(root, flags) : NULL;
     json_decref(root);
     if (!text) {
         cli_error("out of memory writing JSON");
         return EXIT_RUNTIME;
     }
-    puts(text);
+    puts(text);   /* a failed write is reported once, by cli_finish_output */
     free(text);
     return EXIT_OK;
+}
+
+int cli_put_json_line(json_t *root, int precision)
+{
+    return cli_put_json(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision));
+}
+
+int cli_finish_output(int status)
+{
+    errno = 0;
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    if (!failed)
+        return status;
+    int e = errno;
+    /* The write that failed may have been long ago, its errno lost: one more
+     * byte asks the stream why (it is broken already; the byte cannot hurt). */
+    if (!e && write(STDOUT_FILENO, "\n", 1) < 0)
+        e = errno;
+    /* stdout is broken: say so on stderr, once, without touching stdout again */
+    fprintf(stderr, "sortlens: standard output: %s\n", e ? strerror(e) : "write error");
+    return EXIT_RUNTIME;
 }

@@ -30,7 +30,7 @@ static void usage(FILE *out)
                  "`sortlens COMMAND --help` describes each command; see also sortlens(1).\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -48,3 +48,5 @@ int main(int argc, char **argv)
     cli_error("'%s' is not a command; try 'sortlens --help'", argv[1]);
     return EXIT_USAGE;
 }
+
+int main(int argc, char **argv) { return cli_finish_output(run(argc, argv)); }
