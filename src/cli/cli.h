@@ -4,6 +4,7 @@
 #define SORTLENS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -40,6 +41,19 @@ const char *cli_default_model_path(SlError *err);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 Model *cli_load_model(const char *path);
+
+/* path, or the bundled model's path when it is NULL: names the model in
+ * messages. */
+const char *cli_model_label(const char *path);
+/* Models whose forward overflows to NaN/Inf (issue 18): one forward over a
+ * random list (seed) is checked entry by entry; when something is not a
+ * number, "LABEL: the model's outputs are not numbers: TENSOR[...] is nan"
+ * is printed and EXIT_RUNTIME returned, else EXIT_OK.  Commands run it
+ * before long work, and refuse results that are not numbers with
+ * cli_report_not_numbers (what: "loss nan"), so that every command fails the
+ * same way (exit 1) and no JSON is written short. */
+int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed);
+int cli_report_not_numbers(const char *label, const char *what);
 
 /* Progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct Progress {

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "sortlens/circuits.h"
+#include "sortlens/finite_check.h"
 
 static void usage(FILE *out)
 {
@@ -178,6 +179,17 @@ int cmd_circuit(int argc, char **argv)
         cli_error("%s: %s", model_path ? model_path : "bundled model", err.message);
         model_free(m);
         return cli_exit_code(err.code);
+    }
+    /* a circuit of weights that overflow float32 is not printed as nan/inf */
+    static const char *const dims[] = {"row", "col"};
+    const int64_t shape[2] = {nm->rows, nm->cols};
+    char what[96];
+    snprintf(what, sizeof what, "circuit %s", nm->name);
+    if (sl_check_finite(what, nm->data, 2, shape, dims, &err)) {
+        cli_error("%s: %s", cli_model_label(model_path), err.message);
+        named_matrix_free(nm);
+        model_free(m);
+        return EXIT_RUNTIME;
     }
     int status = EXIT_OK;
     if (strcmp(format, "json") == 0) {

@@ -1,5 +1,6 @@
 /* cmd_eval.c: `sortlens eval`: accuracy and loss over fresh random lists. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +83,14 @@ int cmd_eval(int argc, char **argv)
         }
     }
 
+    const char *label = cli_model_label(model_path);
     Model *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;
+    if (cli_check_finite_outputs(label, m, (uint64_t)seed)) {
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
     EvalResult res;
     SlError err = {0};
     Progress prog;
@@ -95,6 +101,10 @@ int cmd_eval(int argc, char **argv)
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
+    } else if (!isfinite(res.loss) || !isfinite(res.token_accuracy)) {
+        char what[64];
+        snprintf(what, sizeof what, "loss %g", res.loss);
+        status = cli_report_not_numbers(label, what);
     } else if (json) {
         status = print_json(&res, m->cfg.list_len);
     } else {

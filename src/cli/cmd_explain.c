@@ -2,6 +2,7 @@
  * sort model, stated as numbers for the loaded model, and the ablation
  * table that shows which parts of the circuit the model needs. */
 #include <limits.h>
+#include <math.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,20 @@ done:
     return rc;
 }
 
+/* Every number the report prints is a number (see cli_check_finite_outputs:
+ * a model can overflow on some lists only). */
+static bool all_finite(const AttentionStats *att, int heads, const AblationRow *rows)
+{
+    for (int i = 0; i < heads; i++)
+        if (!isfinite(att[i].top_source_correct) || !isfinite(att[i].top_input_correct) ||
+            !isfinite(att[i].correct_mass) || !isfinite(att[i].mass_after_mid))
+            return false;
+    for (int i = 0; i < ABLATION_COUNT; i++)
+        if (!isfinite(rows[i].res.loss) || !isfinite(rows[i].res.token_accuracy) || !isfinite(rows[i].res.list_accuracy))
+            return false;
+    return true;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -204,6 +219,10 @@ int cmd_explain(int argc, char **argv)
     Model *m = cli_load_model(path);
     if (!m)
         return EXIT_RUNTIME;
+    if (cli_check_finite_outputs(path, m, (uint64_t)seed)) {
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
     const ModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, status = EXIT_OK;
     HeadMetrics *hm = calloc((size_t)L * H, sizeof *hm);
@@ -233,6 +252,10 @@ int cmd_explain(int argc, char **argv)
     progress_end(&prog);
     if (rc)
         goto fail;
+    if (!all_finite(att, L * H, rows)) {
+        status = cli_report_not_numbers(path, "attention statistics or ablation results");
+        goto done;
+    }
     if (json) {
         status = print_json(path, m, lists, seed, hm, rows);
     } else {

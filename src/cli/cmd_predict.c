@@ -10,6 +10,7 @@
 #include "sortlens/atomic_write.h"
 #include "sortlens/cache_resid_pre.h"
 #include "sortlens/decode.h"
+#include "sortlens/finite_check.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 
@@ -56,6 +57,7 @@ static void usage(FILE *out)
 
 typedef struct Predictor {
     Model *m;
+    const char *label;             /* the model's path, for messages */
     ActCache *cache;
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
@@ -135,11 +137,17 @@ static int predict_values(Predictor *p)
 {
     SlError err = {0};
     const int n = p->m->cfg.list_len;
+    /* tokens_out: the cache then holds the forward over the whole sequence */
     int rc = p->teacher_forced ? decode_teacher_forced(p->m, p->values, 1, p->pred, p->cache, NULL, &err)
-                               : decode_greedy(p->m, p->values, 1, p->pred, p->json ? p->tokens : NULL, p->cache, NULL, &err);
+                               : decode_greedy(p->m, p->values, 1, p->pred, p->tokens, p->cache, NULL, &err);
     if (rc) {
         cli_error("%s", err.message);
         return cli_exit_code(rc);
+    }
+    /* predictions read from outputs that are not numbers mean nothing */
+    if (sl_cache_check_finite(p->cache, &err)) {
+        cli_error("%s: %s", p->label, err.message);
+        return EXIT_RUNTIME;
     }
     if (p->json)
         return print_json(p);
@@ -281,7 +289,12 @@ int cmd_predict(int argc, char **argv)
     if (p.cache_out && (status = check_cache_out(p.cache_out, model_path, force)) != EXIT_OK)
         goto done;
     status = EXIT_RUNTIME;
-    p.m = cli_load_model(model_path);
+    p.label = model_path ? model_path : cli_default_model_path(&err);
+    if (!p.label) {
+        cli_error("%s", err.message);
+        goto done;
+    }
+    p.m = cli_load_model(p.label);
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;

@@ -11,6 +11,8 @@
 
 #include "config.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/finite_check.h"
+#include "sortlens/task.h"
 
 #define DEFAULT_MODEL_FILE "sortlens-default.safetensors"
 
@@ -76,6 +78,35 @@ Model *cli_load_model(const char *path)
     if (!m)
         cli_error("%s", err.message);
     return m;
+}
+
+const char *cli_model_label(const char *path)
+{
+    if (path)
+        return path;
+    const char *def = cli_default_model_path(NULL);
+    return def ? def : "the bundled model";
+}
+
+int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed)
+{
+    const ModelConfig *c = &m->cfg;
+    int values[MODEL_MAX_CTX], tokens[MODEL_MAX_CTX];
+    Rng r;
+    rng_seed(&r, seed);
+    task_random_list(c, &r, values);
+    task_make_tokens(c, values, tokens);
+    SlError err = {0};
+    if (sl_forward_check_finite(m, tokens, c->n_ctx, &err) == 0)
+        return EXIT_OK;
+    cli_error("%s: %s", label, err.message);
+    return EXIT_RUNTIME;
+}
+
+int cli_report_not_numbers(const char *label, const char *what)
+{
+    cli_error("%s: the model's outputs are not numbers on some lists (%s); nothing is printed", label, what);
+    return EXIT_RUNTIME;
 }
 
 /* ---- progress bar -------------------------------------------------------- */
