@@ -38,6 +38,15 @@ int cli_finish_output(int status);
  * (../share/sortlens/), else the build tree's data/, else the configured
  * install datadir.  Returns NULL (and a message in err) when none exists. */
 const char *cli_default_model_path(SlError *err);
+/* sl_blas_check_memory(buffers) with the message printed; false when there
+ * is no room (exit 1).  cli_load_model runs it with 1; commands that load
+ * otherwise too, and train with its thread count. */
+bool cli_blas_ready(int buffers);
+/* Under an address-space limit (ulimit -v), OpenBLAS's worker threads,
+ * started when the library loads, take 128 MB each or spin for ever trying,
+ * in a race with any check: so main runs itself again, at once, with
+ * OPENBLAS_NUM_THREADS=1 (unless the user set it), and the check is exact. */
+void cli_one_blas_thread_under_memory_limit(char **argv);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 Model *cli_load_model(const char *path);

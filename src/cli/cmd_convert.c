@@ -95,6 +95,8 @@ int cmd_convert(int argc, char **argv)
         cli_error("%s: already exists; pass --force to overwrite it", out);
         return EXIT_USAGE;
     }
+    if (!cli_blas_ready(1))
+        return EXIT_RUNTIME;
     Model *m = ckpt_load(in, &err);
     if (!m) {
         cli_error("%s", err.message);

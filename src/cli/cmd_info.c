@@ -145,6 +145,8 @@ int cmd_info(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
+    if (!cli_blas_ready(1))
+        return EXIT_RUNTIME;
     const char *format = NULL;
     TensorSet *ts = ckpt_read_tensors(path, &format, &err);
     if (!ts) {

@@ -429,6 +429,11 @@ int cmd_train(int argc, char **argv)
     const long eval_every = args.eval_every, eval_lists = args.eval_lists;
     int status = EXIT_RUNTIME;
     SlError err = {0};
+    /* the caller's buffer, and one per worker thread the count starts */
+    if (!cli_blas_ready((int)args.threads)) {
+        free(args.not_recipe);
+        return EXIT_RUNTIME;
+    }
     sl_blas_set_threads((int)args.threads);
     /* Where the model goes is checked now, not after the run. */
     if (sl_atomic_check(out, NULL, &err)) {

@@ -6,10 +6,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/finite_check.h"
 #include "sortlens/task.h"
@@ -67,9 +69,30 @@ const char *cli_default_model_path(SlError *err)
     return NULL;
 }
 
+bool cli_blas_ready(int buffers)
+{
+    SlError err = {0};
+    if (sl_blas_check_memory(buffers, &err) == 0)
+        return true;
+    cli_error("%s", err.message);
+    return false;
+}
+
+void cli_one_blas_thread_under_memory_limit(char **argv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || getenv("OPENBLAS_NUM_THREADS"))
+        return;
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_NUM_THREADS");   /* no exec: carry on as we are */
+}
+
 Model *cli_load_model(const char *path)
 {
     SlError err = {0};
+    if (!cli_blas_ready(1))   /* else OpenBLAS may spin, out of memory, in the load */
+        return NULL;
     if (!path && !(path = cli_default_model_path(&err))) {
         cli_error("%s", err.message);
         return NULL;

@@ -49,4 +49,8 @@ static int run(int argc, char **argv)
     return EXIT_USAGE;
 }
 
-int main(int argc, char **argv) { return cli_finish_output(run(argc, argv)); }
+int main(int argc, char **argv)
+{
+    cli_one_blas_thread_under_memory_limit(argv);
+    return cli_finish_output(run(argc, argv));
+}
