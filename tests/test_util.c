@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char *join(const char *env, const char *fallback, const char *relative, char *buf, size_t size)
@@ -79,4 +80,67 @@ int run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+pid_t spawn_sortlens(char *const args[], const char *out, const char *errf)
+{
+    const char *exe = sortlens_exe();
+    char *argv[64] = {(char *)exe};
+    int argc = 1;
+    for (int i = 0; args[i] && argc < 63; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
+            _exit(126);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int wait_exit_status(pid_t pid)
+{
+    int st;
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFEXITED(st), "sortlens did not exit normally");
+    return WEXITSTATUS(st);
+}
+
+char *slurp_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    ck_assert(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+int run_sortlens(char *const args[], char **out, char **errtext)
+{
+    char outf[] = "/tmp/sortlens-test-out-XXXXXX", errf[] = "/tmp/sortlens-test-err-XXXXXX";
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    int status = wait_exit_status(spawn_sortlens(args, outf, errf));
+    char *o = slurp_file(outf, NULL), *e = slurp_file(errf, NULL);
+    unlink(outf);
+    unlink(errf);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (errtext)
+        *errtext = e;
+    else
+        free(e);
+    return status;
 }

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "sortlens/tensor.h"
 
@@ -24,6 +25,17 @@ const char *sortlens_exe(void);
  * memcheck's ~500x slowdown stays within CI's time.  The checks themselves,
  * and their references, stay the same. */
 bool test_light_workload(void);
+
+/* Runs build/sortlens with args (NULL-terminated, without the executable):
+ * spawn_sortlens with stdout and stderr to the files out and errf, returning
+ * the pid; wait_exit_status waits for it (it must exit normally);
+ * run_sortlens does both and hands back what it printed (malloc'ed; out and
+ * errtext may be NULL). */
+pid_t spawn_sortlens(char *const args[], const char *out, const char *errf);
+int wait_exit_status(pid_t pid);
+int run_sortlens(char *const args[], char **out, char **errtext);
+/* A whole file, NUL-terminated (malloc'ed); its length in *len. */
+char *slurp_file(const char *path, size_t *len);
 
 /* Max |a - b| over n floats. */
 double max_abs_diff(const float *a, const float *b, size_t n);

@@ -50,6 +50,26 @@ typedef struct EvalResult {
     double per_position_accuracy[MODEL_MAX_CTX]; /* teacher-forced, [n] used */
 } EvalResult;
 
+/* What evaluation learns of one list. */
+typedef struct SlListOutcome {
+    int tokens_right;   /* teacher-forced argmaxes equal to the true b_i, of n */
+    int first_wrong;    /* greedy: index 0..n-1 of the first wrong b_i; -1 when all n are right.
+                           Greedy sees the true prefix up to its first mistake, so this is also
+                           the first teacher-forced error. */
+} SlListOutcome;
+
+/* An evaluation over lists given batch by batch (a file, a stress set):
+ * running totals and the workspace, so that any number of lists is
+ * evaluated in bounded memory.  iv (may be NULL) must outlive it. */
+typedef struct SlEvaluator SlEvaluator;
+SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPath path, SlError *err);
+/* Evaluates B >= 0 lists values [B, n] (each value in 0..Vo-1) and adds
+ * them to the totals; outcomes [B] (may be NULL) receives each list's. */
+int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err);
+/* The totals so far as an EvalResult (NaN fields before any list). */
+void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res);
+void sl_evaluator_free(SlEvaluator *ev);   /* accepts NULL */
+
 /* Evaluates `lists` fresh random lists from seed, in batches. */
 int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv,
                 EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "sortlens/hooks.h"
 #include "sortlens/model.h"
 
 /* Activations for a batch of B sequences of T tokens (T <= n_ctx).
@@ -108,5 +109,15 @@ typedef enum {
  * iv may be NULL.  Returns 0 or a negative SL_E* code. */
 int model_forward(const Model *m, const int *tokens /* [B, T] */, int B, int T,
                   ActCache *cache, const Intervention *iv, ForwardPath path, SlError *err);
+
+/* The same with hooks (hooks.h), TransformerLens's run_with_hooks: each
+ * hook function sees, and may edit in place, the activation of the whole
+ * batch at its hook point, and the forward goes on from what it leaves.
+ * hooks NULL or empty: model_forward.  With hooks set the forward takes the
+ * general path (FORWARD_AUTO or FORWARD_GENERAL; FORWARD_TABLES is refused),
+ * since the tables path never holds most activations as such.  The cache
+ * is filled as by model_forward, with the hooked values. */
+int sl_model_forward_hooked(const Model *m, const int *tokens /* [B, T] */, int B, int T, ActCache *cache,
+                            const Intervention *iv, ForwardPath path, const SlHooks *hooks, SlError *err);
 
 #endif

@@ -31,6 +31,11 @@ typedef struct Tensor {
     size_t nbytes;                   /* = numel * dtype_size(dtype) */
 } Tensor;
 
+/* Limits on __metadata__ (string -> string): no model needs more, and a
+ * file's metadata is loaded whole.  tensorset_set_meta refuses past them. */
+#define SL_META_MAX_ENTRIES 1024
+#define SL_META_MAX_BYTES (1u << 20)   /* keys and values together */
+
 typedef struct TensorSet {
     Tensor *items;
     int count, capacity;
@@ -38,6 +43,10 @@ typedef struct TensorSet {
     char **meta_keys;
     char **meta_values;
     int meta_count, meta_capacity;
+    size_t meta_bytes;                  /* keys and values, for the limit */
+    /* name -> position in items / meta_keys (name_index.c); change the
+     * arrays only through these functions */
+    struct SlNameIndex *name_index, *meta_index;
 } TensorSet;
 
 TensorSet *tensorset_new(void);
@@ -52,6 +61,8 @@ Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int nd
                             const int64_t *shape, void *data, size_t nbytes, SlError *err);
 const Tensor *tensorset_find(const TensorSet *ts, const char *name);
 
+/* Sets or replaces key; refuses (SL_EFORMAT) past SL_META_MAX_ENTRIES or
+ * SL_META_MAX_BYTES. */
 int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlError *err);
 const char *tensorset_get_meta(const TensorSet *ts, const char *key); /* NULL if absent */
 

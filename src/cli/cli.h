@@ -50,6 +50,33 @@ void cli_one_blas_thread_under_memory_limit(char **argv);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 Model *cli_load_model(const char *path);
+/* The same for a run directory (a training run's snapshots, sortlens/run.h):
+ * its last snapshot, or with step >= 0 the last one at or before step (said
+ * on stderr when not exactly there); step >= 0 with a model file is an
+ * error.  cli_model_file gives the file's path (malloc'ed; NULL after the
+ * message). */
+Model *cli_load_model_at(const char *path, long step);
+char *cli_model_file(const char *path, long step);
+/* explain's JSON object for model m at path (cmd_explain.c), and how it is
+ * written; NULL when memory runs out. */
+struct SlExplain;
+json_t *cli_explain_json(const char *path, const Model *m, const struct SlExplain *ex);
+#define CLI_EXPLAIN_JSON_FLAGS (JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10))
+/* `sortlens explain` over every snapshot of a run directory (explain_run.c). */
+int explain_run(const char *dir, long lists, uint64_t seed, bool json);
+/* The columns of explain's headline numbers (the primary head's, and the
+ * clean ablation row's accuracy and loss) in a table: header, then a row. */
+void cli_explain_columns_header(void);
+void cli_explain_columns(const struct SlExplain *ex);
+/* The same for an evaluation's token accuracy, list accuracy and loss. */
+struct EvalResult;
+void cli_eval_columns_header(void);
+void cli_eval_columns(const struct EvalResult *r);
+
+/* --step N, in every command that takes --model: one table row and case. */
+#define CLI_OPT_STEP 0x5350
+#define CLI_STEP_OPTION {"step", required_argument, NULL, CLI_OPT_STEP}
+bool cli_parse_step(const char *text, long *step);
 
 /* path, or the bundled model's path when it is NULL: names the model in
  * messages. */
@@ -127,7 +154,12 @@ int cmd_eval(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_circuit(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_mean(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_patch(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
 
 #endif

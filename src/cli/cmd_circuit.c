@@ -11,7 +11,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens circuit NAME [--model PATH] [--layer L] [--head H] [--format csv|json]\n"
+    fputs("usage: sortlens circuit NAME [--model PATH [--step N]] [--layer L] [--head H] [--format csv|json]\n"
           "\n"
           "Print a full circuit of one attention head, multiplied out through the\n"
           "embeddings and the unembedding (QK terms unscaled, as the notebook plots them):\n"
@@ -28,7 +28,9 @@ static void usage(FILE *out)
           "embeddings straight, ignoring what earlier layers add.\n"
           "\n"
           "options:\n"
-          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint, or a run directory (its\n"
+          "                    last snapshot); default: the bundled model\n"
+          "  --step N          of a run, the last snapshot at or before step N\n"
           "  --layer L         layer (default 0)\n"
           "  --head H          head (default 0)\n"
           "  --format csv|json csv (default): a header row of column labels, then one row\n"
@@ -122,11 +124,12 @@ int cmd_circuit(int argc, char **argv)
         {"layer", required_argument, NULL, 'l'},
         {"head", required_argument, NULL, 'H'},
         {"format", required_argument, NULL, 'f'},
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *format = "csv";
-    long layer = 0, head = 0;
+    long layer = 0, head = 0, step = -1;
     CliArgs args;
     cli_args_begin(&args, "circuit", argc, argv, opts);
     const char *val;
@@ -135,6 +138,10 @@ int cmd_circuit(int argc, char **argv)
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
         case 'm': model_path = val; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
+                return EXIT_USAGE;
+            break;
         case 'l':
             if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
                 return EXIT_USAGE;
@@ -171,7 +178,7 @@ int cmd_circuit(int argc, char **argv)
         cli_error("circuit: %s", err.message);
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model(model_path);
+    Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     NamedMatrix *nm = circuit_get_kind(m, kind, (int)layer, (int)head, &err);

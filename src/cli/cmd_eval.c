@@ -1,4 +1,5 @@
-/* cmd_eval.c: `sortlens eval`: accuracy and loss over fresh random lists. */
+/* cmd_eval.c: `sortlens eval`: accuracy and loss over fresh random lists or
+ * the lists of a file, broken down by the shape of the list. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -6,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sortlens/decode.h"
+#include "sortlens/population.h"
 
 #define DEFAULT_LISTS 10000
 #define DEFAULT_SEED 1
@@ -14,40 +15,94 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens eval [--model PATH] [--lists N] [--seed S] [--json]\n"
+            "usage: sortlens eval [--model PATH [--step N]] [--lists N] [--seed S | --input FILE] [--json]\n"
             "\n"
             "Evaluate the model on N fresh random lists drawn as in training (n values\n"
             "uniform in 0..d_vocab_out-1, with replacement; the same seed gives the same\n"
-            "lists):\n"
+            "lists), or on the lists of FILE:\n"
             "  token accuracy   teacher-forced: the argmax at each position given the true\n"
             "                   sorted prefix, per predicted value\n"
             "  list accuracy    greedy: the model's own predictions fill the sorted half;\n"
             "                   a list counts only if all n values are right\n"
             "  loss             mean cross-entropy at the n prediction positions\n"
             "  per position     teacher-forced accuracy at each of the n positions\n"
+            "  first wrong      how many lists' first greedy error is at b_1 .. b_n\n"
+            "  by multiplicity  lists, list and token accuracy by the largest number of\n"
+            "                   times one value occurs (1, 2, 3, 4+)\n"
+            "  by largest gap   the same by the largest difference between consecutive\n"
+            "                   sorted values (0-4, 5-9, 10-19, 20+)\n"
+            "  by span          the same by max - min (0-9, 10-19, 20-39, 40+)\n"
             "A progress bar is drawn on standard error when it is a terminal.\n"
             "\n"
             "options:\n"
-            "  --model PATH  a .pt or .safetensors checkpoint (default: the bundled model)\n"
+            "  --model PATH  a .pt or .safetensors checkpoint, or a run directory (its last\n"
+            "                snapshot); default: the bundled model\n"
+            "  --step N      of a run, the last snapshot at or before step N\n"
             "  --lists N     how many lists (default %d)\n"
             "  --seed S      seed of the random lists (default %d)\n"
+            "  --input FILE  evaluate the lists in FILE ('-': standard input), one per line\n"
+            "                in predict's syntax (blank lines skipped).  The whole file is\n"
+            "                checked first: a bad line is reported with its number and\n"
+            "                nothing is evaluated.  Memory stays bounded whatever its size\n"
+            "                (the checked lists wait in a temporary file, 1-2 bytes a value)\n"
             "  --json        one JSON object: {\"lists\", \"token_accuracy\", \"list_accuracy\",\n"
-            "                \"loss\", \"per_position_accuracy\"}\n"
+            "                \"loss\", \"per_position_accuracy\", \"first_wrong_position\",\n"
+            "                \"by_multiplicity\", \"by_largest_gap\", \"by_span\"}; each bucket\n"
+            "                is {\"lists\", \"list_accuracy\", \"token_accuracy\"} (null when empty)\n"
             "  -h, --help    this help\n"
             "\n"
-            "exit status: 0 ok, 1 the model cannot be loaded, 2 bad usage\n",
+            "exit status: 0 ok, 1 the model or FILE cannot be read, 2 bad usage or a bad line\n",
             DEFAULT_LISTS, DEFAULT_SEED);
 }
 
-static int print_json(const EvalResult *r, int n)
+/* A ratio, or JSON null for an empty bucket. */
+static json_t *ratio_json(long num, long den)
 {
-    json_t *per = json_array();
-    for (int i = 0; i < n; i++)
+    return den > 0 ? json_real((double)num / (double)den) : json_null();
+}
+
+static int print_json(const EvalResult *r, const SlBreakdown *bd, int n)
+{
+    json_t *per = json_array(), *first = json_array();
+    for (int i = 0; i < n; i++) {
         json_array_append_new(per, json_real(r->per_position_accuracy[i]));
-    json_t *root = json_pack("{s:I, s:f, s:f, s:f, s:o}", "lists", (json_int_t)r->lists, "token_accuracy",
+        json_array_append_new(first, json_integer(bd->first_wrong[i]));
+    }
+    json_t *root = json_pack("{s:I, s:f, s:f, s:f, s:o, s:o}", "lists", (json_int_t)r->lists, "token_accuracy",
                              r->token_accuracy, "list_accuracy", r->list_accuracy, "loss", r->loss,
-                             "per_position_accuracy", per);
+                             "per_position_accuracy", per, "first_wrong_position", first);
+    for (int a = 0; root && a < SL_BREAKDOWN_AXES; a++) {
+        json_t *axis = json_object();
+        for (int k = 0; k < SL_BREAKDOWN_BUCKETS; k++) {
+            const SlBucket *b = &bd->bucket[a][k];
+            json_object_set_new(axis, sl_breakdown_bucket_label(a, k),
+                                json_pack("{s:I, s:o, s:o}", "lists", (json_int_t)b->lists, "list_accuracy",
+                                          ratio_json(b->lists_right, b->lists), "token_accuracy",
+                                          ratio_json(b->tokens_right, b->tokens)));
+        }
+        json_object_set_new(root, sl_breakdown_axis_name(a), axis);
+    }
     return cli_put_json_line(root, 10);
+}
+
+static void print_breakdown(const SlBreakdown *bd, int n)
+{
+    printf("first wrong    ");
+    for (int i = 0; i < n; i++)
+        printf(" b%d:%ld", i + 1, bd->first_wrong[i]);
+    putchar('\n');
+    static const char *const titles[SL_BREAKDOWN_AXES] = {"by multiplicity", "by largest gap", "by span"};
+    for (int a = 0; a < SL_BREAKDOWN_AXES; a++) {
+        printf("%-15s  %7s %10s %10s\n", titles[a], "lists", "list acc", "token acc");
+        for (int k = 0; k < SL_BREAKDOWN_BUCKETS; k++) {
+            const SlBucket *b = &bd->bucket[a][k];
+            printf("  %-13s  %7ld", sl_breakdown_bucket_label(a, k), b->lists);
+            if (b->lists > 0)
+                printf(" %10.4f %10.4f\n", (double)b->lists_right / b->lists, (double)b->tokens_right / b->tokens);
+            else
+                printf(" %10s %10s\n", "-", "-");
+        }
+    }
 }
 
 int cmd_eval(int argc, char **argv)
@@ -56,12 +111,16 @@ int cmd_eval(int argc, char **argv)
         {"model", required_argument, NULL, 'm'},
         {"lists", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
+        {"input", required_argument, NULL, 'i'},
+        CLI_STEP_OPTION,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *val;
+    const char *model_path = NULL, *input = NULL, *val;
+    long step = -1;   /* of a run directory */
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
+    bool lists_given = false, seed_given = false;
     bool json = false;
     CliArgs args;
     cli_args_begin(&args, "eval", argc, argv, opts);
@@ -71,9 +130,16 @@ int cmd_eval(int argc, char **argv)
         case 'n':
             if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
                 return EXIT_USAGE;
+            lists_given = true;
             break;
         case 's':
             if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            seed_given = true;
+            break;
+        case 'i': input = val; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
             break;
         case 'j': json = true; break;
@@ -82,9 +148,13 @@ int cmd_eval(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    if (input && (lists_given || seed_given)) {
+        cli_error("eval: --input takes its lists from the file; --%s does not apply", lists_given ? "lists" : "seed");
+        return EXIT_USAGE;
+    }
 
     const char *label = cli_model_label(model_path);
-    Model *m = cli_load_model(model_path);
+    Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     if (cli_check_finite_outputs(label, m, (uint64_t)seed)) {
@@ -92,12 +162,33 @@ int cmd_eval(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     EvalResult res;
+    SlBreakdown *bd = malloc(sizeof *bd);
     SlError err = {0};
-    Progress prog;
-    progress_begin(&prog, "eval", lists);
-    int rc = decode_eval(m, lists, (uint64_t)seed, NULL, &res, progress_callback, &prog, &err);
-    progress_end(&prog);
+    SlListFile *file = NULL;
+    SlStressSource random;
+    SlListSource src;
     int status = EXIT_OK;
+    if (!bd) {
+        cli_error("out of memory");
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
+    if (input) {
+        if (!(file = sl_list_file_open(&m->cfg, input, &err))) {
+            cli_error("%s", err.message);
+            status = cli_exit_code(err.code);
+            goto done;
+        }
+        sl_list_file_source(file, &src);
+    } else if (sl_stress_source(&random, &m->cfg, SL_STRESS_UNIFORM, lists, (uint64_t)seed, &src, &err)) {
+        cli_error("%s", err.message);   /* the same lists decode_eval draws from this seed */
+        status = cli_exit_code(err.code);
+        goto done;
+    }
+    Progress prog;
+    progress_begin(&prog, "eval", src.total);
+    int rc = sl_population_eval(m, NULL, &src, &res, bd, progress_callback, &prog, &err);
+    progress_end(&prog);
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
@@ -106,10 +197,13 @@ int cmd_eval(int argc, char **argv)
         snprintf(what, sizeof what, "loss %g", res.loss);
         status = cli_report_not_numbers(label, what);
     } else if (json) {
-        status = print_json(&res, m->cfg.list_len);
+        status = print_json(&res, bd, m->cfg.list_len);
     } else {
         const int n = m->cfg.list_len;
-        printf("lists           %ld (seed %ld)\n", res.lists, seed);
+        if (input)
+            printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? input : "standard input");
+        else
+            printf("lists           %ld (seed %ld)\n", res.lists, seed);
         printf("token accuracy  %.6f  (teacher-forced, %ld of %ld values)\n", res.token_accuracy,
                (long)(res.token_accuracy * (double)res.lists * n + 0.5), res.lists * n);
         printf("list accuracy   %.6f  (greedy, %ld of %ld lists)\n", res.list_accuracy,
@@ -119,7 +213,11 @@ int cmd_eval(int argc, char **argv)
         for (int i = 0; i < n; i++)
             printf(" %.4f", res.per_position_accuracy[i]);
         putchar('\n');
+        print_breakdown(bd, n);
     }
+done:
+    sl_list_file_close(file);
+    free(bd);
     model_free(m);
     return status;
 }

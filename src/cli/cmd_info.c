@@ -10,7 +10,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens info [--model PATH] [--json]\n"
+    fputs("usage: sortlens info [--model PATH [--step N]] [--json]\n"
           "\n"
           "Describe a checkpoint: its format (pytorch or safetensors, told apart by\n"
           "content), the model config inferred from the tensor shapes, the parameter\n"
@@ -19,7 +19,9 @@ static void usage(FILE *out)
           "validated as a model, so an invalid one is reported, not described.\n"
           "\n"
           "options:\n"
-          "  --model PATH   a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH   a .pt or .safetensors checkpoint, or a run directory (its last\n"
+          "                 snapshot); default: the bundled model\n"
+          "  --step N       of a run, the last snapshot at or before step N\n"
           "  --json         one JSON object: path, format, config, parameters, biases,\n"
           "                 tensors [{name, dtype, shape}], metadata\n"
           "  -h, --help     this help\n",
@@ -122,17 +124,23 @@ int cmd_info(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, NULL, 'm'},
         {"json", no_argument, NULL, 'j'},
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *path = NULL, *val;
     bool json = false;
+    long step = -1;
     CliArgs args;
     cli_args_begin(&args, "info", argc, argv, opts);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
         case 'm': path = val; break;
         case 'j': json = true; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
+                return EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
             cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", val);
@@ -141,30 +149,30 @@ int cmd_info(int argc, char **argv)
         }
     }
     SlError err = {0};
-    if (!path && !(path = cli_default_model_path(&err))) {
-        cli_error("%s", err.message);
+    char *file = cli_model_file(path, step);   /* a run: one of its snapshots */
+    if (!file)
+        return EXIT_RUNTIME;
+    path = file;
+    if (!cli_blas_ready(1)) {
+        free(file);
         return EXIT_RUNTIME;
     }
-    if (!cli_blas_ready(1))
-        return EXIT_RUNTIME;
     const char *format = NULL;
     TensorSet *ts = ckpt_read_tensors(path, &format, &err);
-    if (!ts) {
-        cli_error("%s", err.message);
-        return cli_exit_code(err.code);
-    }
-    Model *m = model_from_tensors(ts, path, &err);
+    Model *m = ts ? model_from_tensors(ts, path, &err) : NULL;
+    int rc = EXIT_OK;
     if (!m) {
         cli_error("%s", err.message);
         tensorset_free(ts);
+        free(file);
         return cli_exit_code(err.code);
     }
-    int rc = EXIT_OK;
     if (json)
         rc = print_json(path, format, ts, m);
     else
         print_text(path, format, ts, m);
     model_free(m);
     tensorset_free(ts);
+    free(file);
     return rc;
 }

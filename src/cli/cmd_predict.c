@@ -16,7 +16,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH] [--teacher-forced] [--json] [--cache OUT [--force]] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT [--force]] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -30,7 +30,9 @@ static void usage(FILE *out)
           "status is then 2.\n"
           "\n"
           "options:\n"
-          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint, or a run directory (its\n"
+          "                    last snapshot); default: the bundled model\n"
+          "  --step N          of a run, the last snapshot at or before step N\n"
           "  --teacher-forced  print the argmax at each position given the true sorted\n"
           "                    prefix instead\n"
           "  --json            one JSON object per line: {\"input\", \"predictions\",\n"
@@ -249,11 +251,13 @@ int cmd_predict(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"cache", required_argument, NULL, 'c'},
         {"force", no_argument, NULL, 'f'},
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     Predictor p = {0};
     const char *model_path = NULL, *val;
+    long step = -1;   /* of a run directory */
     bool force = false;
     /* the list may come in several words, before or after the options */
     char *joined = NULL;
@@ -267,6 +271,12 @@ int cmd_predict(int argc, char **argv)
         case 'j': p.json = true; break;
         case 'c': p.cache_out = val; break;
         case 'f': force = true; break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step)) {
+                free(joined);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h': free(joined); usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
             if (!append_word(&joined, &joined_len, val)) {
@@ -294,7 +304,7 @@ int cmd_predict(int argc, char **argv)
         cli_error("%s", err.message);
         goto done;
     }
-    p.m = cli_load_model(p.label);
+    p.m = cli_load_model_at(p.label, step);
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;

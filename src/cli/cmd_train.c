@@ -18,12 +18,12 @@
 #include "sortlens/checkpoint.h"
 #include "sortlens/tables.h"
 #include "sortlens/train.h"
+#include "sortlens/train_state.h"
+#include "train_run.h"
 
 /* Held-out lists come from their own seed, whatever --seed is, so that runs
  * are compared on the same lists. */
 #define HELD_OUT_SEED 0x686f6c646f7574ULL
-/* The reported final loss averages the last steps: one batch is noisy. */
-#define FINAL_LOSS_WINDOW 100
 
 /* The signal that asked the run to stop (SIGINT, SIGTERM, SIGHUP), or 0. */
 static volatile sig_atomic_t stop_signal;
@@ -99,6 +99,22 @@ static void usage(FILE *out)
         "                        (0: only at the end)\n"
         "  --eval-lists N        held-out lists, the same for every seed (2000)\n"
         "  --threads N           OpenBLAS threads (1; the results depend on it)\n"
+        "  --snapshot-every K    keep the weights every K steps, step 0 (the\n"
+        "                        initialisation) and the last step included, as\n"
+        "                        step-NNNNNNN.safetensors in the run directory: OUT\n"
+        "                        with .safetensors replaced by .run\n"
+        "  --snapshots N         N snapshots instead: half of them evenly over the\n"
+        "                        first tenth of the run (where the circuits form),\n"
+        "                        the rest evenly over the other nine tenths; with\n"
+        "                        snapshots, the optimizer state goes beside them\n"
+        "                        (optimizer.safetensors) and the run can continue\n"
+        "  --resume RUN_DIR      continue a run from its last snapshot with its own\n"
+        "                        options, optimizer state and data stream, to --steps\n"
+        "                        N if given (the only option allowed with it); it\n"
+        "                        writes the run's model file again and adds snapshots\n"
+        "  --init MODEL          start from MODEL's weights (any format; a run: its\n"
+        "                        last snapshot) instead of random ones; the\n"
+        "                        architecture is MODEL's\n"
         "  --help                this text\n"
         "\n"
         "A progress bar (step, loss, steps/s, time left) is drawn on stderr when it is\n"
@@ -110,6 +126,10 @@ static void usage(FILE *out)
         "and renamed into place (a device or FIFO is written through; a symbolic\n"
         "link is followed), so PATH never holds half a model.  --steps 0 saves the\n"
         "initial weights, with no loss.\n"
+        "With snapshots on, a stop also writes the last snapshot and the optimizer\n"
+        "state, and --resume goes on as if the run had never stopped: the same bytes\n"
+        "as an unbroken run (under --schedule cosine, only to the --steps it began\n"
+        "with: a new --steps stretches the rest of the decay).\n"
         "Exit status: 0 saved, 1 could not write the model or training diverged\n"
         "(the loss is no longer a number), 2 bad usage or a model too large to\n"
         "save.\n");
@@ -174,16 +194,8 @@ bad:
     return false;
 }
 
-static int set_meta(Model *m, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int set_meta(Model *m, const char *key, const char *fmt, ...)
-{
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return tensorset_set_meta(m->meta, key, buf, NULL);
-}
+/* A metadata entry of the model, formatted (train_meta_set). */
+#define set_meta(m, ...) train_meta_set((m)->meta, __VA_ARGS__)
 
 static void print_eval(const char *when, const TrainEval *ev)
 {
@@ -198,6 +210,8 @@ typedef struct TrainArgs {
     ModelConfig c;
     const char *out;
     long eval_every, eval_lists, threads;
+    long snapshot_every, snapshots;
+    const char *init;   /* --init MODEL */
     bool *not_recipe;   /* [argc]: the words of --out, left out of training_command */
 } TrainArgs;
 
@@ -225,6 +239,10 @@ enum {
     OPT_EVAL_EVERY,
     OPT_EVAL_LISTS,
     OPT_THREADS,
+    OPT_SNAPSHOT_EVERY,
+    OPT_SNAPSHOTS,
+    OPT_RESUME,
+    OPT_INIT,
 };
 
 static const struct option train_options[] = {
@@ -248,6 +266,10 @@ static const struct option train_options[] = {
     {"eval-every", required_argument, NULL, OPT_EVAL_EVERY},
     {"eval-lists", required_argument, NULL, OPT_EVAL_LISTS},
     {"threads", required_argument, NULL, OPT_THREADS},
+    {"snapshot-every", required_argument, NULL, OPT_SNAPSHOT_EVERY},
+    {"snapshots", required_argument, NULL, OPT_SNAPSHOTS},
+    {"resume", required_argument, NULL, OPT_RESUME},
+    {"init", required_argument, NULL, OPT_INIT},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -312,6 +334,12 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
     case OPT_EVAL_EVERY: return cli_parse_long(name, val, 0, 1000000000L, &t->eval_every);
     case OPT_EVAL_LISTS: return cli_parse_long(name, val, 1, 1000000, &t->eval_lists);
     case OPT_THREADS: return cli_parse_long(name, val, 1, 256, &t->threads);
+    case OPT_SNAPSHOT_EVERY: return cli_parse_long(name, val, 1, 1000000000L, &t->snapshot_every);
+    case OPT_SNAPSHOTS: return cli_parse_long(name, val, 2, 100000, &t->snapshots);
+    case OPT_INIT: t->init = val; return true;
+    case OPT_RESUME:   /* train_resume_prepare took it; a recorded command never holds it */
+        cli_error("train: --resume given twice, or recorded in a run's command");
+        return false;
     }
     return false;
 }
@@ -322,7 +350,7 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
 static int parse_train_args(TrainArgs *t, int argc, char **argv)
 {
     train_options_default(&t->o);
-    t->c = (ModelConfig){.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10};
+    t->c = TRAIN_DEFAULT_ARCH;
     t->eval_lists = 2000;
     t->threads = 1;
     CliArgs args;
@@ -410,7 +438,23 @@ static int set_train_metadata(Model *m, const TrainArgs *t, const char *command,
                              set_meta(m, "heldout_list_accuracy", "%.9g", r->eval.list_accuracy)));
 }
 
+static int train_main(int argc, char **argv, const TrainResume *resume);
+
 int cmd_train(int argc, char **argv)
+{
+    TrainResume resume;
+    int status = train_resume_prepare(argc, argv, &resume);
+    if (status > 0)
+        return status;
+    if (resume.active)   /* the run's own command line, as if typed again */
+        status = train_main(resume.argc, resume.argv, &resume);
+    else
+        status = train_main(argc, argv, &resume);
+    train_resume_free(&resume);
+    return status;
+}
+
+static int train_main(int argc, char **argv, const TrainResume *resume)
 {
     TrainArgs args = {0};
     args.not_recipe = calloc((size_t)argc + 1, sizeof *args.not_recipe);
@@ -425,7 +469,8 @@ int cmd_train(int argc, char **argv)
     }
     TrainOptions o = args.o;
     ModelConfig c = args.c;
-    const char *out = args.out;
+    /* A resumed run's model file is beside its run directory, wherever that is now. */
+    const char *out = resume->active ? resume->out : args.out;
     const long eval_every = args.eval_every, eval_lists = args.eval_lists;
     int status = EXIT_RUNTIME;
     SlError err = {0};
@@ -442,16 +487,25 @@ int cmd_train(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
-    Model *m = model_new(&c, &err);
+    Model *m = NULL;
     Trainer *t = NULL;
     int *held = NULL;
     char *command = join_command(argc, argv, args.not_recipe);   /* argv[0] is "train" */
-    double *recent = calloc(FINAL_LOSS_WINDOW, sizeof(double));
-    if (!m || !command || !recent) {
-        cli_error("train: %s", m ? "out of memory" : err.message);
+    TrainLossWindow *recent = calloc(1, sizeof *recent);
+    TrainSnapshots snaps = {0};
+    if (!command || !recent) {
+        cli_error("train: out of memory");
         goto done;
     }
-    train_init_params(m, o.seed);
+    if ((status = train_load_start(resume, args.init, &c, &m)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
+    if (!m && (m = model_new(&c, &err)))
+        train_init_params(m, o.seed);
+    if (!m) {
+        cli_error("train: %s", err.message);
+        goto done;
+    }
     /* What can be saved must also load: building the circuit tables now
      * refuses a model too large for them before any step is taken. */
     if (model_prepare(m, &err)) {
@@ -466,6 +520,23 @@ int cmd_train(int argc, char **argv)
         status = cli_exit_code(err.code);
         goto done;
     }
+    if (resume->active && (sl_train_state_restore(t, resume->state, resume->dir, &err) ||
+                           train_loss_window_restore(recent, resume->state, resume->dir))) {
+        if (err.message[0])
+            cli_error("%s", err.message);
+        goto done;
+    }
+    if (t->step > o.steps) {
+        cli_error("train: the run is at step %ld already; --steps %ld would go back", t->step, o.steps);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if ((status = train_snapshots_begin(&snaps, out, args.snapshot_every, (int)args.snapshots, &o, resume->active,
+                                        argc, argv, command)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
+    if (!resume->active && snaps.on && train_snapshots_write(&snaps, t, recent, NULL))
+        goto done;   /* step 0: the initialisation */
     held = malloc((size_t)eval_lists * c.n_ctx * sizeof(int));
     if (!held) {
         cli_error("train: out of memory for %ld held-out lists", eval_lists);
@@ -488,8 +559,8 @@ int cmd_train(int argc, char **argv)
     progress_begin(&bar, "train", o.steps);
     bool tty = bar.active;
     double start = cli_now(), last_line = start;
-    long step = 0;
-    double loss = 0, recent_sum = 0;
+    long step = t->step, first_step = t->step;
+    double loss = step > 0 ? recent->recent[(step - 1) % TRAIN_LOSS_WINDOW] : 0.0;
     TrainEval ev;
     for (; step < o.steps && !stop_signal; step++) {
         if (trainer_step(t, &loss, &err)) {
@@ -503,10 +574,9 @@ int cmd_train(int argc, char **argv)
                       step + 1, o.lr);
             goto restore;
         }
-        recent_sum += loss - recent[step % FINAL_LOSS_WINDOW];
-        recent[step % FINAL_LOSS_WINDOW] = loss;
+        train_loss_window_add(recent, step, loss);
         long done_steps = step + 1;
-        double now = cli_now(), rate = done_steps / (now - start > 1e-9 ? now - start : 1e-9);
+        double now = cli_now(), rate = (done_steps - first_step) / (now - start > 1e-9 ? now - start : 1e-9);
         char extra[96];
         snprintf(extra, sizeof extra, "loss %.4f  %.0f steps/s", loss, rate);
         if (tty) {
@@ -516,7 +586,9 @@ int cmd_train(int argc, char **argv)
                     rate, (o.steps - done_steps) / rate);
             last_line = now;
         }
+        bool evaluated = false;
         if (eval_every > 0 && done_steps % eval_every == 0 && done_steps < o.steps) {
+            evaluated = true;
             if (trainer_evaluate(t, held, eval_lists, &ev, &err)) {
                 progress_end(&bar);
                 cli_error("train: evaluation: %s", err.message);
@@ -528,18 +600,26 @@ int cmd_train(int argc, char **argv)
                 fputs("\r\033[K", stderr);
             print_eval(when, &ev);
         }
+        if (done_steps < o.steps && train_snapshots_due(&snaps, done_steps) &&
+            train_snapshots_write(&snaps, t, recent, evaluated ? &ev : NULL)) {
+            progress_end(&bar);
+            goto restore;
+        }
     }
     progress_end(&bar);
     /* The handlers stay until the model is saved: a signal now still saves
      * (a second one stops at once). */
     double wall = cli_now() - start;
-    long window = step < FINAL_LOSS_WINDOW ? step : FINAL_LOSS_WINDOW;
-    double final_loss = window > 0 ? recent_sum / window : 0.0;
+    long window;
+    double final_loss = train_loss_window_mean(recent, step, &window);
     bool have_eval = step > 0 && trainer_evaluate(t, held, eval_lists, &ev, &err) == 0;
     if (step > 0 && !have_eval) {
         cli_error("train: evaluation: %s", err.message);
         goto restore;
     }
+    /* The last step's snapshot and state, so that the run can go on from here. */
+    if (snaps.on && train_snapshots_write(&snaps, t, recent, have_eval ? &ev : NULL))
+        goto restore;
 
     TrainResult result = {.steps_done = step, .final_loss = final_loss, .last_batch_loss = loss,
                           .final_loss_window = window, .stopped_by = stop_signal, .have_eval = have_eval};
@@ -553,11 +633,12 @@ int cmd_train(int argc, char **argv)
         cli_error("%s", err.message);
         goto restore;
     }
-    if (step > 0)
-        printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n", step,
-               wall, 1000.0 * wall / step, final_loss, window);
+    long trained = step - first_step;
+    if (trained > 0)
+        printf("trained %ld steps in %.1f s (%.1f ms/step); final loss %.6f (mean of the last %ld steps)\n", trained,
+               wall, 1000.0 * wall / trained, final_loss, window);
     else
-        printf("trained 0 steps: no loss (the initial weights are saved)\n");
+        printf("trained 0 steps: no loss (the %s weights are saved)\n", first_step > 0 ? "run's" : "initial");
     if (have_eval)
         print_eval("final", &ev);
     if (stop_signal)
@@ -569,6 +650,7 @@ int cmd_train(int argc, char **argv)
 restore:
     restore_stop_signals(old_sa);
 done:
+    train_snapshots_end(&snaps);
     free(args.not_recipe);
     free(recent);
     free(command);

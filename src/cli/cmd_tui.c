@@ -1,4 +1,4 @@
-/* cmd_tui.c: `sortlens [tui] [--model PATH] [--list "42 17 ..."]`: the
+/* cmd_tui.c: `sortlens [tui] [--model PATH [--step N]] [--list "42 17 ..."]`: the
  * explorer.  Options are checked and the terminal is tested before the
  * model is loaded, so that a mistake costs nothing. */
 #include <stdio.h>
@@ -12,12 +12,14 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens [tui] [--model PATH] [--list \"42 17 26 ...\"] [--seed N]\n\n"
+            "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
             "options:\n"
-            "  --model PATH   a checkpoint (.pt or .safetensors); default: the bundled model\n"
+            "  --model PATH   a checkpoint (.pt or .safetensors), or a run directory (its\n"
+            "                 last snapshot); default: the bundled model\n"
+            "  --step N       of a run, the last snapshot at or before step N\n"
             "                 or $SORTLENS_MODEL\n"
             "  --list TEXT    start on this list (n values separated by spaces or commas)\n"
             "  --seed N       seed of the random lists (r, f, the first list); default 1\n"
@@ -37,11 +39,12 @@ int cmd_tui(int argc, char **argv)
         {"list", required_argument, NULL, 'l'},
         {"seed", required_argument, NULL, 's'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
+        CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *model_path = NULL, *list_text = NULL;
-    long seed = 1, bench = -1;
+    long seed = 1, bench = -1, step = -1;
     const char *val;
     CliArgs args;
     cli_args_begin(&args, "tui", argc, argv, longopts);
@@ -51,6 +54,10 @@ int cmd_tui(int argc, char **argv)
         case 'l': list_text = val; break;
         case 's':
             if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
             break;
         case 'B':
@@ -75,7 +82,7 @@ int cmd_tui(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    Model *m = cli_load_model(label);
+    Model *m = cli_load_model_at(label, step);
     if (!m)
         return EXIT_RUNTIME;
     TuiOptions opt = {

@@ -14,6 +14,7 @@
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/finite_check.h"
+#include "sortlens/run.h"
 #include "sortlens/task.h"
 
 #define DEFAULT_MODEL_FILE "sortlens-default.safetensors"
@@ -88,20 +89,48 @@ void cli_one_blas_thread_under_memory_limit(char **argv)
     unsetenv("OPENBLAS_NUM_THREADS");   /* no exec: carry on as we are */
 }
 
-Model *cli_load_model(const char *path)
+char *cli_model_file(const char *path, long step)
 {
     SlError err = {0};
-    if (!cli_blas_ready(1))   /* else OpenBLAS may spin, out of memory, in the load */
-        return NULL;
     if (!path && !(path = cli_default_model_path(&err))) {
         cli_error("%s", err.message);
         return NULL;
     }
-    Model *m = ckpt_load(path, &err);
+    long at;
+    char *file = sl_run_resolve(path, step, &at, &err);
+    if (!file)
+        cli_error("%s", err.message);
+    else if (step >= 0 && at < 0)
+        cli_error("%s: --step %ld needs a run directory (from train --snapshot-every); this is a model file", path,
+                  step);
+    else if (step >= 0 && at != step)
+        fprintf(stderr, "sortlens: %s: no snapshot at step %ld; using step %ld, the nearest before it\n", path, step,
+                at);
+    if (file && step >= 0 && at < 0) {
+        free(file);
+        return NULL;
+    }
+    return file;
+}
+
+Model *cli_load_model_at(const char *path, long step)
+{
+    SlError err = {0};
+    if (!cli_blas_ready(1))   /* else OpenBLAS may spin, out of memory, in the load */
+        return NULL;
+    char *file = cli_model_file(path, step);
+    if (!file)
+        return NULL;
+    Model *m = ckpt_load(file, &err);
     if (!m)
         cli_error("%s", err.message);
+    free(file);
     return m;
 }
+
+Model *cli_load_model(const char *path) { return cli_load_model_at(path, -1); }
+
+bool cli_parse_step(const char *text, long *step) { return cli_parse_long("--step", text, 0, 2000000000L, step); }
 
 const char *cli_model_label(const char *path)
 {

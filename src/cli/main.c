@@ -12,10 +12,15 @@ static const struct command {
 } commands[] = {
     {"tui", cmd_tui, "open the explorer (the default)"},
     {"predict", cmd_predict, "sort lists with the model"},
-    {"eval", cmd_eval, "accuracy and loss over random lists"},
+    {"eval", cmd_eval, "accuracy and loss over random lists or a file, with breakdowns"},
     {"circuit", cmd_circuit, "print a full QK or OV circuit as CSV or JSON"},
     {"explain", cmd_explain, "the interpretation report: metrics and ablations"},
+    {"generate", cmd_generate, "write stress sets: lists of one kind, one per line"},
+    {"mean", cmd_mean, "mean attention, QK score terms and DLA over many lists"},
+    {"patch", cmd_patch, "activation patching of a clean/corrupted pair"},
+    {"attribute", cmd_attribute, "split a logit difference into its sources"},
     {"train", cmd_train, "train a model from scratch"},
+    {"compare", cmd_compare, "explain's and eval's numbers for several models"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},
     {"info", cmd_info, "format, config and tensors of a checkpoint"},
 };

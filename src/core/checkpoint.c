@@ -6,36 +6,38 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sortlens/file_read.h"
 #include "sortlens/pt.h"
 #include "sortlens/safetensors.h"
 
 TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError *err)
 {
     unsigned char magic[16] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sl_error_set(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t got = fread(magic, 1, sizeof magic, f);
-    fclose(f);
+    SlFile f;
+    if (sl_file_open(&f, path, err))
+        return NULL;   /* which says what a FIFO, a directory or a device is */
+    size_t got = f.size < sizeof magic ? (size_t)f.size : sizeof magic;
+    TensorSet *ts = NULL;
+    if (sl_file_read_at(&f, 0, magic, got, err))
+        goto done;
     if (got >= 4 && memcmp(magic, "PK\3\4", 4) == 0) {
         if (format_out)
             *format_out = "pytorch";
-        return pt_read(path, err);
-    }
-    if (pt_is_legacy(magic, got))
-        return pt_read(path, err);   /* which says what the file is */
-    if (got >= 9 && magic[8] == '{') {
+        ts = sl_pt_read_file(&f, err);
+    } else if (pt_is_legacy(magic, got)) {
+        ts = sl_pt_read_file(&f, err);   /* which says what the file is */
+    } else if (got >= 9 && magic[8] == '{') {
         if (format_out)
             *format_out = "safetensors";
-        return safetensors_read(path, err);
-    }
-    if (got == 0)
+        ts = sl_safetensors_read_file(&f, err);
+    } else if (got == 0) {
         sl_error_set(err, SL_EFORMAT, "%s: the file is empty", path);
-    else
+    } else {
         sl_error_set(err, SL_EFORMAT, "%s: neither a PyTorch checkpoint (ZIP) nor a safetensors file", path);
-    return NULL;
+    }
+done:
+    sl_file_close(&f);
+    return ts;
 }
 
 Model *ckpt_load(const char *path, SlError *err)

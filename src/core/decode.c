@@ -2,7 +2,6 @@
  * the tutorial's loss, and evaluation over random lists. */
 #include "sortlens/decode.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,24 +10,6 @@
 #include "sortlens/task.h"
 
 #define EVAL_BATCH 256
-
-static int argmax_row(const float *x, int n) { return forward_argmax(x, n); }
-
-/* log sum_j exp(x_j), the float terms summed in double.  Terms below
- * e^-80 of the largest are left out: they cannot change the sum (>= 1) in
- * double either beyond 1e-35, and a confident model has dozens per row. */
-static double logsumexp_from(const float *x, int n, float mx /* the largest x */)
-{
-    double se = 0.0;
-    for (int j = 0; j < n; j++) {
-        float d = x[j] - mx;
-        if (d >= -80.0f)
-            se += expf(d);
-    }
-    return (double)mx + log(se);
-}
-
-static double logsumexp(const float *x, int n) { return logsumexp_from(x, n, x[argmax_row(x, n)]); }
 
 /* Sum over B sequences of the cross-entropy of the logits at the prediction
  * positions n+1..2n against the next token (b_1..b_n), in double: the
@@ -43,7 +24,7 @@ static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] *
             if (label < 0 || label >= Vo)
                 return NAN;
             const float *row = logits + ((size_t)b * T + p) * Vo;
-            sum += (double)logsumexp(row, Vo) - row[label];
+            sum += ops_logsumexp(row, Vo) - row[label];
         }
     return sum;
 }
@@ -61,7 +42,7 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
         k = Vo;
     if (k <= 0)
         return 0;
-    float mx = logits[argmax_row(logits, Vo)];
+    float mx = logits[ops_argmax(logits, Vo)];
     double se = 0.0;   /* in double throughout: these are shown, not summed */
     for (int j = 0; j < Vo; j++)
         se += exp((double)logits[j] - mx);
@@ -81,6 +62,17 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
     return k;
 }
 
+/* Checks every value of B lists against the vocabulary. */
+static int check_lists_values(const Model *m, const int *values, int B, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    for (long i = 0; i < (long)B * c->list_len; i++)
+        if (values[i] < 0 || values[i] >= c->d_vocab_out)
+            return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / c->list_len, values[i],
+                                c->d_vocab_out - 1);
+    return 0;
+}
+
 /* Checks B against the cache and every value against the vocabulary. */
 static int check_lists(const Model *m, const int *values, int B, const ActCache *cache, SlError *err)
 {
@@ -92,11 +84,7 @@ static int check_lists(const Model *m, const int *values, int B, const ActCache 
     if (cache->cap_T < c->n_ctx)
         return sl_error_set(err, SL_EINVAL, "decoding needs a cache of %d positions; this one holds %d", c->n_ctx,
                             cache->cap_T);
-    for (int i = 0; i < B * c->list_len; i++)
-        if (values[i] < 0 || values[i] >= c->d_vocab_out)
-            return sl_error_set(err, SL_EINVAL, "list %d: value %d is outside 0..%d", i / c->list_len, values[i],
-                                c->d_vocab_out - 1);
-    return 0;
+    return check_lists_values(m, values, B, err);
 }
 
 static int *make_tokens(const ModelConfig *c, const int *values, int B, SlError *err)
@@ -126,7 +114,7 @@ int decode_teacher_forced_path(const Model *m, const int *values, int B, int *ar
         const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
         for (int b = 0; b < B; b++)
             for (int i = 0; i < n; i++)
-                argmax[(size_t)b * n + i] = argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+                argmax[(size_t)b * n + i] = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
     }
     free(tokens);
     return rc;
@@ -158,7 +146,7 @@ static int greedy_tables(const Model *m, int B, int *tokens, int *out, ActCache 
         for (int i = 0; i < n; i++) {
             int q = n + 1 + i;
             tables_run_query(&r, tok, q, row);
-            tok[q + 1] = out[(size_t)b * n + i] = argmax_row(row, Vo);
+            tok[q + 1] = out[(size_t)b * n + i] = ops_argmax(row, Vo);
         }
     }
     free(row);
@@ -189,7 +177,7 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
         rc = model_forward(m, buf, B, T, cache, iv, FORWARD_GENERAL, err);
         for (int b = 0; b < B && !rc; b++)
             tokens[(size_t)b * Tn + T] = out[(size_t)b * n + i] =
-                argmax_row(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
+                ops_argmax(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
     }
     free(buf);
     return rc;
@@ -201,9 +189,7 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
 static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCache *cache, SlError *err)
 {
     const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
-    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, HE = H * E;
     int *buf = malloc((size_t)B * P * sizeof *buf);
     if (!buf)
         return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
@@ -213,82 +199,23 @@ static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCa
     if (rc)
         return rc;
     for (int b = 0; b < B; b++)
-        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = argmax_row(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
+        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = ops_argmax(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
     if (n == 1)
         return 0;
-
-    /* the cache's keys and values are [L, B, P, H, E]; keep them as
-     * [L, B, Tn, H, E] so that new positions append in place */
-    size_t kv = (size_t)L * B * Tn * HE;
-    size_t need = 2 * kv + 2 * (size_t)B * D + 2 * (size_t)B * HE + 2 * (size_t)Tn + (size_t)B * Vo;
-    float *keys = malloc(need * sizeof(float));
-    if (!keys)
-        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding (%zu floats)", need);
-    float *vals = keys + kv;
-    float *x = vals + kv;                 /* [B, D]  residual stream of the new position */
-    float *ao = x + (size_t)B * D;        /* [B, D]  attn_out */
-    float *qrow = ao + (size_t)B * D;     /* [B, H, E] */
-    float *zrow = qrow + (size_t)B * HE;  /* [B, H, E] */
-    float *s = zrow + (size_t)B * HE;     /* [Tn] one score row */
-    float *pr = s + Tn;                   /* [Tn] its pattern */
-    float *lg = pr + Tn;                  /* [B, Vo] */
-    for (int l = 0; l < L; l++)
-        for (int b = 0; b < B; b++) {
-            size_t src = ((size_t)l * B + b) * P * HE, dst = ((size_t)l * B + b) * Tn * HE;
-            memcpy(keys + dst, cache->k + src, (size_t)P * HE * sizeof(float));
-            memcpy(vals + dst, cache->v + src, (size_t)P * HE * sizeof(float));
-        }
-    const float div = sqrtf((float)E);
+    GeneralDecode d;
+    float *lg = malloc((size_t)B * Vo * sizeof *lg);   /* [B, Vo] */
+    if (!lg || (rc = general_decode_begin(&d, m, B, P, cache, err))) {
+        free(lg);
+        return lg ? rc : sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
+    }
     for (int i = 1; i < n; i++) {
         int pos = n + 1 + i;   /* the new position, holding b_i */
+        general_decode_step(&d, tokens, pos, lg);
         for (int b = 0; b < B; b++)
-            for (int d = 0; d < D; d++)
-                x[(size_t)b * D + d] = p->W_E[(size_t)tokens[(size_t)b * Tn + pos] * D + d] + p->W_pos[(size_t)pos * D + d];
-        for (int l = 0; l < L; l++) {
-            float *kl = keys + (size_t)l * B * Tn * HE, *vl = vals + (size_t)l * B * Tn * HE;  /* [B, Tn, H, E] */
-            for (int h = 0; h < H; h++) {
-                size_t w = model_head_qkv_offset(c, l, h), bo = ((size_t)l * H + h) * E;
-                /* [B, D] x [D, E]; the new key and value rows are Tn*H*E apart in the kept arrays */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_Q + w, E, 0.0f,
-                            qrow + h * E, HE);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_K + w, E, 0.0f,
-                            kl + (size_t)pos * HE + h * E, Tn * HE);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, D, 1.0f, x, D, p->W_V + w, E, 0.0f,
-                            vl + (size_t)pos * HE + h * E, Tn * HE);
-                for (int b = 0; b < B; b++)
-                    for (int e = 0; e < E; e++) {
-                        qrow[(size_t)b * HE + h * E + e] += p->b_Q[bo + e];
-                        kl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_K[bo + e];
-                        vl[((size_t)b * Tn + pos) * HE + h * E + e] += p->b_V[bo + e];
-                    }
-            }
-            for (int b = 0; b < B; b++)
-                for (int h = 0; h < H; h++) {
-                    const float *kb = kl + (size_t)b * Tn * HE + h * E, *vb = vl + (size_t)b * Tn * HE + h * E;
-                    /* scores [1, pos+1] = q [1, E] x K^T; z [1, E] = pattern x V */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, pos + 1, E, 1.0f, qrow + (size_t)b * HE + h * E,
-                                E, kb, HE, 0.0f, s, pos + 1);
-                    for (int k = 0; k <= pos; k++)
-                        s[k] /= div;
-                    forward_softmax(s, pr, pos + 1);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, E, pos + 1, 1.0f, pr, pos + 1, vb, HE, 0.0f,
-                                zrow + (size_t)b * HE + h * E, E);
-                }
-            /* attn_out [B, D] = z [B, H*E] x W_O[l] [H*E, D] + b_O; the stream moves on */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, D, HE, 1.0f, zrow, HE, p->W_O + (size_t)l * HE * D, D,
-                        0.0f, ao, D);
-            for (int b = 0; b < B; b++)
-                for (int d = 0; d < D; d++)
-                    x[(size_t)b * D + d] += ao[(size_t)b * D + d] + p->b_O[(size_t)l * D + d];
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, Vo, D, 1.0f, x, D, p->W_U, Vo, 0.0f, lg, Vo);
-        for (int b = 0; b < B; b++) {
-            for (int j = 0; j < Vo; j++)
-                lg[(size_t)b * Vo + j] += p->b_U[j];
-            tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = argmax_row(lg + (size_t)b * Vo, Vo);
-        }
+            tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = ops_argmax(lg + (size_t)b * Vo, Vo);
     }
-    free(keys);
+    general_decode_end(&d);
+    free(lg);
     return 0;
 }
 
@@ -331,27 +258,34 @@ int decode_greedy(const Model *m, const int *values, int B, int *out, int *token
  * While the model's own predictions equal the true values, greedy decoding
  * sees exactly the teacher-forced prefix, so its logits are the
  * teacher-forced row just computed; only after its first mistake does it
- * need rows of its own, which start from the key rows the two share. */
+ * need rows of its own, which start from the key rows the two share.  The
+ * first teacher-forced error is therefore also greedy's first error. */
 static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
-                             long *pos_right, long *list_right, double *loss)
+                             long *pos_right, long *list_right, double *loss, SlListOutcome *outcome)
 {
     const ModelConfig *c = &r->m->cfg;
     const int n = c->list_len, Vo = c->d_vocab_out;
     int diverged = -1;   /* the greedy step whose prediction was first wrong */
     int wrong = 0;       /* ... and that prediction */
+    int right = 0;
     tables_run_reset(r);
     for (int i = 0; i < n; i++) {
         int q = n + 1 + i, label = tok[q + 1];
         tables_run_query(r, tok, q, row);
-        int a = argmax_row(row, Vo);
+        int a = ops_argmax(row, Vo);
         if (a == label) {
-            (*tok_right)++;
+            right++;
             pos_right[i]++;
         } else if (diverged < 0) {
             diverged = i;
             wrong = a;
         }
-        *loss += logsumexp_from(row, Vo, row[a]) - row[label];
+        *loss += ops_logsumexp_max(row, Vo, row[a]) - row[label];
+    }
+    *tok_right += right;
+    if (outcome) {
+        outcome->tokens_right = right;
+        outcome->first_wrong = diverged;
     }
     if (diverged < 0) {
         (*list_right)++;   /* greedy made the true sequence, hence all of it right */
@@ -366,93 +300,187 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     tables_run_rewind(r, qd + 1);
     for (int q = qd + 1; q < 2 * n + 1; q++) {
         tables_run_query(r, g, q, row);
-        g[q + 1] = argmax_row(row, Vo);
+        g[q + 1] = ops_argmax(row, Vo);
     }
+}
+
+/* The running totals and the workspace of one evaluation (decode.h). */
+struct SlEvaluator {
+    const Model *m;
+    const Intervention *iv;
+    int resolved;          /* FORWARD_TABLES or FORWARD_GENERAL */
+    int batch;             /* lists per forward on the general path */
+    ActCache *cache;
+    TablesRun run;
+    float *row;            /* [Vo] */
+    int *tokens;           /* [batch, T] */
+    int *pred;             /* [batch, n] */
+    long lists, tok_right, list_right;
+    long *pos_right;       /* [n] */
+    double loss;
+};
+
+void sl_evaluator_free(SlEvaluator *ev)
+{
+    if (!ev)
+        return;
+    cache_free(ev->cache);
+    free(ev->row);
+    free(ev->tokens);
+    free(ev->pred);
+    free(ev->pos_right);
+    free(ev);
+}
+
+SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPath path, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    if (intervention_validate(iv, c, err))
+        return NULL;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return NULL;
+    SlEvaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        return NULL;
+    }
+    ev->m = m;
+    ev->iv = iv;
+    ev->resolved = resolved;
+    ev->batch = EVAL_BATCH;
+    const bool tables = resolved == FORWARD_TABLES;
+    ev->cache = cache_new(c, tables ? 1 : ev->batch, T, err);   /* the tables path needs only its workspace */
+    if (!ev->cache)
+        goto fail;
+    ev->row = malloc((size_t)Vo * sizeof *ev->row);
+    ev->tokens = malloc((size_t)ev->batch * T * sizeof *ev->tokens);
+    ev->pred = malloc((size_t)ev->batch * n * sizeof *ev->pred);
+    ev->pos_right = calloc((size_t)n, sizeof *ev->pos_right);
+    if (!ev->row || !ev->tokens || !ev->pred || !ev->pos_right) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        goto fail;
+    }
+    if (tables && tables_run_begin(&ev->run, m, T, ev->cache, iv, err))
+        goto fail;
+    return ev;
+fail:
+    sl_evaluator_free(ev);
+    return NULL;
+}
+
+/* One batch of nb <= ev->batch lists. */
+static int evaluate_batch(SlEvaluator *ev, const int *values, int nb, SlListOutcome *outcomes, SlError *err)
+{
+    const Model *m = ev->m;
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    int *tokens = ev->tokens;
+    int rc = check_lists_values(m, values, nb, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++)
+        task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    if (ev->resolved == FORWARD_TABLES) {
+        for (int b = 0; b < nb; b++)
+            eval_tables_list(&ev->run, tokens + (size_t)b * T, ev->row, &ev->tok_right, ev->pos_right,
+                             &ev->list_right, &ev->loss, outcomes ? outcomes + b : NULL);
+        return 0;
+    }
+    /* teacher-forced: the logits of the n prediction positions */
+    ActCache *cache = ev->cache;
+    rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++) {
+        int right = 0;
+        for (int i = 0; i < n; i++)
+            if (ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
+                right++;
+                ev->pos_right[i]++;
+            }
+        ev->tok_right += right;
+        if (outcomes)
+            outcomes[b].tokens_right = right;
+    }
+    ev->loss += loss_sum(c, cache->logits, tokens, nb);
+    /* greedy: the model's own predictions fill b_1..b_n */
+    rc = decode_greedy_path(m, values, nb, ev->pred, NULL, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++) {
+        int first = -1;
+        for (int i = 0; i < n && first < 0; i++)
+            if (ev->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
+                first = i;
+        ev->list_right += first < 0;
+        if (outcomes)
+            outcomes[b].first_wrong = first;
+    }
+    return 0;
+}
+
+int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err)
+{
+    const int n = ev->m->cfg.list_len;
+    for (long done = 0; done < B;) {
+        int nb = B - done < ev->batch ? (int)(B - done) : ev->batch;
+        int rc = evaluate_batch(ev, values + (size_t)done * n, nb, outcomes ? outcomes + done : NULL, err);
+        if (rc)
+            return rc;
+        done += nb;
+        ev->lists += nb;
+    }
+    return 0;
+}
+
+void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res)
+{
+    const int n = ev->m->cfg.list_len;
+    double lists = ev->lists > 0 ? (double)ev->lists : NAN;
+    memset(res, 0, sizeof *res);
+    res->lists = ev->lists;
+    res->token_accuracy = (double)ev->tok_right / (lists * n);
+    res->list_accuracy = (double)ev->list_right / lists;
+    res->loss = ev->loss / (lists * n);
+    for (int i = 0; i < n; i++)
+        res->per_position_accuracy[i] = (double)ev->pos_right[i] / lists;
 }
 
 int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
                      EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err)
 {
     const ModelConfig *c = &m->cfg;
-    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    const int n = c->list_len;
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "evaluation over %ld lists: need at least 1", lists);
-    int rc = intervention_validate(iv, c, err);
-    if (rc)
-        return rc;
-    int resolved = forward_resolve_path(m, path, err);
-    if (resolved < 0)
-        return resolved;
+    SlEvaluator *ev = sl_evaluator_new(m, iv, path, err);
+    if (!ev)
+        return err ? err->code : SL_ENOMEM;
+    int rc = 0;
     const int batch = lists < EVAL_BATCH ? (int)lists : EVAL_BATCH;
-    const bool tables = resolved == FORWARD_TABLES;
-    ActCache *cache = cache_new(c, tables ? 1 : batch, T, err);   /* the tables path needs only its workspace */
-    float *row = malloc((size_t)Vo * sizeof *row);                /* [Vo] */
-    TablesRun run;
     int *values = malloc((size_t)batch * n * sizeof *values);
-    int *tokens = malloc((size_t)batch * T * sizeof *tokens);
-    int *pred = malloc((size_t)batch * n * sizeof *pred);
-    long *pos_right = calloc((size_t)n, sizeof *pos_right);
-    if (!cache || !values || !tokens || !pred || !pos_right || !row) {
-        rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
+    if (!values) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
         goto done;
     }
-    if (tables && (rc = tables_run_begin(&run, m, T, cache, iv, err)))
-        goto done;
     Rng rng;
     rng_seed(&rng, seed);
-    long tok_right = 0, list_right = 0;
-    double loss = 0.0;
     for (long done_lists = 0; done_lists < lists;) {
         int nb = lists - done_lists < batch ? (int)(lists - done_lists) : batch;
-        for (int b = 0; b < nb; b++) {
-            task_random_list(c, &rng, values + (size_t)b * n);
-            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-        }
-        if (tables) {
-            for (int b = 0; b < nb; b++)
-                eval_tables_list(&run, tokens + (size_t)b * T, row, &tok_right, pos_right, &list_right, &loss);
-            goto next;
-        }
-        /* teacher-forced: the logits of the n prediction positions */
-        rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, iv, resolved, err);
-        if (rc)
-            goto done;
         for (int b = 0; b < nb; b++)
-            for (int i = 0; i < n; i++)
-                if (argmax_row(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
-                    tok_right++;
-                    pos_right[i]++;
-                }
-        loss += loss_sum(c, cache->logits, tokens, nb);
-        /* greedy: the model's own predictions fill b_1..b_n */
-        rc = decode_greedy_path(m, values, nb, pred, NULL, cache, iv, resolved, err);
-        if (rc)
+            task_random_list(c, &rng, values + (size_t)b * n);
+        if ((rc = sl_evaluator_add(ev, values, nb, NULL, err)))
             goto done;
-        for (int b = 0; b < nb; b++) {
-            bool all = true;
-            for (int i = 0; i < n; i++)
-                all &= pred[(size_t)b * n + i] == tokens[(size_t)b * T + n + 2 + i];
-            list_right += all;
-        }
-    next:
         done_lists += nb;
         if (progress)
             progress(progress_ctx, done_lists, lists);
     }
-    memset(res, 0, sizeof *res);
-    res->lists = lists;
-    res->token_accuracy = (double)tok_right / ((double)lists * n);
-    res->list_accuracy = (double)list_right / (double)lists;
-    res->loss = loss / ((double)lists * n);
-    for (int i = 0; i < n; i++)
-        res->per_position_accuracy[i] = (double)pos_right[i] / (double)lists;
+    sl_evaluator_result(ev, res);
 done:
-    cache_free(cache);
-    free(row);
+    sl_evaluator_free(ev);
     free(values);
-    free(tokens);
-    free(pred);
-    free(pos_right);
     return rc;
 }
 

@@ -1,15 +1,23 @@
-/* forward_internal.h: what decode.c shares with forward.c and nobody else
- * needs: the scratch space of a cache, and the one-layer fast path one query
- * row at a time (greedy decoding and evaluation only need the logits of a
- * few rows, and reuse the key side of the rows before them). */
+/* forward_internal.h: what the parts of the forward pass share with each
+ * other and with the decoder and trainer, and nobody else needs: the
+ * scratch space of a cache, the hook table's accessors, the interventions'
+ * tests, the attention row, the general path (whole batch, and one new
+ * position at a time with the keys and values kept), and the one-layer
+ * fast path one query row at a time (greedy decoding and evaluation only
+ * need the logits of a few rows, and reuse the key side of the rows
+ * before them). */
 #ifndef SORTLENS_FORWARD_INTERNAL_H
 #define SORTLENS_FORWARD_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ops.h"
 #include "sortlens/forward.h"
+#include "sortlens/hooks.h"
 #include "sortlens/tables.h"
+
+static inline size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* Makes cache->scratch hold at least n floats (grows, never shrinks; the
  * contents are not kept).  The hot paths reserve the same size every call,
@@ -24,12 +32,93 @@ int forward_resolve_path(const Model *m, ForwardPath path, SlError *err);
  * B sequences of T tokens, and that every token is below d_vocab. */
 int forward_check_call(const Model *m, const int *tokens, int B, int T, const ActCache *c, SlError *err);
 
-/* Softmax of s[0..n) into p[0..n) as the forward pass computes it (an
- * all -inf row gives zeros; negligible weights are flushed to zero). */
-void forward_softmax(const float *restrict s, float *restrict p, int n);
+/* ---- the hook table (cache.c) ---- */
 
-/* Index of the largest of x[0..n); the first one on a tie, as torch.argmax. */
-int forward_argmax(const float *x, int n);
+/* The shape of hook `id`'s activation for the cache's current B and T, in
+ * TL's order (s[ndim..4) zero); returns ndim. */
+int hook_shape(SlHookId id, const ActCache *c, int64_t s[4]);
+/* Layer `layer`'s array of hook `id` in the cache, NULL when not cached. */
+float *hook_cached(const ActCache *c, SlHookId id, int layer);
+
+/* ---- interventions (intervention.c) ---- */
+
+/* iv, or an intervention that does nothing when iv is NULL */
+const Intervention *iv_or_none(const Intervention *iv);
+
+/* Does the intervention touch layer l, head h? */
+static inline bool iv_on(const Intervention *iv, int l, int h)
+{
+    return iv->layer == l && (iv->head < 0 || iv->head == h);
+}
+
+/* Is hook_z of (layer l, head h) at query q ablated? */
+static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
+{
+    return iv->ablate_position == q && iv->ablate_kind != ABLATE_NONE && iv_on(iv, l, h);
+}
+
+/* ---- one attention row, both paths ---- */
+
+/* s[0..q] holds a query row's scaled scores and mx their largest: masks
+ * keys after q up to len with -inf, and a blocked key; returns the new
+ * largest.  on: the intervention touches this head. */
+OPS_INLINE float attention_mask(float *s, int q, int len, float mx, bool on, const Intervention *iv)
+{
+    for (int k = q + 1; k < len; k++)
+        s[k] = -INFINITY;
+    if (on && iv->block_source >= 0 && iv->block_source <= q) {
+        s[iv->block_source] = -INFINITY;
+        mx = ops_row_max(s, q + 1);
+    }
+    return mx;
+}
+
+/* The pattern row pr[0..len) of masked scores s (largest mx): the softmax
+ * of keys 0..q, zeros after; a row with no key left gets zero weights (its
+ * z is then 0); a forced row becomes one-hot. */
+OPS_INLINE void attention_weights(const float *s, float *pr, int q, int len, float mx, bool on, const Intervention *iv)
+{
+    ops_softmax_max(s, mx, pr, q + 1);
+    for (int k = q + 1; k < len; k++)
+        pr[k] = 0.0f;
+    if (on && iv->force_query == q) {
+        memset(pr, 0, (size_t)len * sizeof *pr);
+        pr[iv->force_source] = 1.0f;   /* force_source <= force_query, validated */
+    }
+}
+
+/* Both, from scaled scores s[0..q] whose largest is mx. */
+OPS_INLINE void attention_finish(float *s, float *pr, int q, int len, float mx, bool on, const Intervention *iv)
+{
+    attention_weights(s, pr, q, len, attention_mask(s, q, len, mx, on, iv), on, iv);
+}
+
+/* ---- the general path (forward_general.c) ---- */
+
+/* The whole cache for B sequences of T tokens; hooks may be NULL. */
+int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+                    const SlHooks *hooks, SlError *err);
+/* Checks hook points, layers and functions against the model. */
+int forward_hooks_validate(const SlHooks *hooks, const ModelConfig *cfg, SlError *err);
+
+/* Greedy decoding on the general path: after a forward of the first P
+ * positions of B sequences, general_decode_begin keeps every layer's keys
+ * and values; each general_decode_step runs the one new position pos of
+ * tokens [B, n_ctx] through the layers, attending to the kept keys and
+ * values (and keeping its own), and writes the logits [B, Vo] there. */
+typedef struct GeneralDecode {
+    const Model *m;
+    int B;
+    float *keys, *vals;   /* [L, B, n_ctx, H, E] */
+    float *wp;            /* [L, 3, D, H E] W_Q, W_K, W_V with the heads side by side */
+    float *x, *ao;        /* [B, D] the new position's stream, attn_out */
+    float *qrow, *zrow;   /* [B, H E] */
+    float *s;             /* [n_ctx] one score row, then its pattern */
+    float *memory;
+} GeneralDecode;
+int general_decode_begin(GeneralDecode *d, const Model *m, int B, int P, const ActCache *c, SlError *err);
+void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *logits);
+void general_decode_end(GeneralDecode *d);
 
 /* The one-layer fast path, one query row at a time.  A TablesRun lives in a
  * cache's scratch; tables_run_begin() lays it out for sequences of up to
@@ -52,6 +141,9 @@ typedef struct TablesRun {
     float *row_scores;        /* [H, T]     one query row */
     float *row_pattern;       /* [H, T] */
 } TablesRun;
+
+/* The whole cache from the tables (forward_tables.c). */
+int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv, SlError *err);
 
 int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Intervention *iv, SlError *err);
 /* Starts a new token sequence: no key rows are reused from the previous one. */

@@ -27,6 +27,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "byteorder.h"
+#include "sortlens/file_read.h"
+
 /* The header length limit of tensor.rs (100 MB). */
 #define SAFETENSORS_MAX_HEADER 100000000ull
 
@@ -45,14 +48,6 @@ static int cmp_entry(const void *a, const void *b)
         return x->begin < y->begin ? -1 : 1;
     /* zero-sized tensors may share a begin: the shorter one first */
     return x->end < y->end ? -1 : x->end > y->end;
-}
-
-static uint64_t read_le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
 }
 
 /* Reads one tensor's description; the message names the tensor. */
@@ -118,167 +113,190 @@ static int parse_metadata(const char *label, json_t *meta, TensorSet *ts, SlErro
         return 0;   /* tensor.rs accepts an absent (null) metadata map */
     if (!json_is_object(meta))
         return sl_error_set(err, SL_EFORMAT, "%s: __metadata__ is not a JSON object", label);
+    if (json_object_size(meta) > SL_META_MAX_ENTRIES)
+        return sl_error_set(err, SL_EFORMAT, "%s: __metadata__ has %zu entries; at most %d are accepted (no model needs "
+                            "more)", label, json_object_size(meta), SL_META_MAX_ENTRIES);
     const char *key;
     json_t *val;
     json_object_foreach(meta, key, val) {
         if (!json_is_string(val))
             return sl_error_set(err, SL_EFORMAT, "%s: __metadata__ value of \"%.64s\" is not a string", label, key);
         int rc = tensorset_set_meta(ts, key, json_string_value(val), err);
+        if (rc) {
+            sl_error_prefix(err, label);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* A parsed header: the metadata in ts, the tensors' descriptions in entries
+ * (sorted by offset; names borrowed from root), already checked to tile a
+ * data block of the size the file has. */
+typedef struct Header {
+    json_t *root;
+    Entry *entries;
+    size_t count;
+    TensorSet *ts;
+} Header;
+
+static void header_free(Header *h)
+{
+    free(h->entries);
+    tensorset_free(h->ts);
+    json_decref(h->root);
+}
+
+/* The 8-byte header length n against the limit and the file's length. */
+static int check_header_length(uint64_t n, uint64_t file_len, const char *label, SlError *err)
+{
+    if (file_len < 8)
+        return sl_error_set(err, SL_EFORMAT, "%s: %" PRIu64 " bytes is too short for a safetensors file (the header "
+                            "length alone is 8)", label, file_len);
+    /* compare before adding 8, so that a huge n cannot wrap */
+    if (n > SAFETENSORS_MAX_HEADER)
+        return sl_error_set(err, SL_EFORMAT, "%s: header length %" PRIu64 " exceeds the limit of %llu bytes", label, n,
+                            SAFETENSORS_MAX_HEADER);
+    if (n > file_len - 8)
+        return sl_error_set(err, SL_EFORMAT, "%s: header length %" PRIu64 " runs past the end of the file (%" PRIu64
+                            " bytes)", label, n, file_len);
+    return 0;
+}
+
+/* Parses the JSON header json[0..n) and checks that its tensors tile a data
+ * block of data_len bytes exactly: nothing is read or allocated for tensor
+ * data before this passes. */
+static int parse_header(const uint8_t *json, size_t n, uint64_t data_len, const char *label, Header *h, SlError *err)
+{
+    memset(h, 0, sizeof *h);
+    json_error_t jerr;
+    h->root = json_loadb((const char *)json, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!h->root)
+        return sl_error_set(err, SL_EFORMAT, "%s: header is not valid UTF-8 JSON: %s (byte %d)", label, jerr.text,
+                            jerr.position);
+    if (!json_is_object(h->root))
+        return sl_error_set(err, SL_EFORMAT, "%s: header is not a JSON object", label);
+    h->ts = tensorset_new();
+    size_t cap = json_object_size(h->root);
+    h->entries = calloc(cap ? cap : 1, sizeof *h->entries);
+    if (!h->ts || !h->entries)
+        return sl_error_set(err, SL_ENOMEM, "%s: out of memory", label);
+    const char *key;
+    json_t *val;
+    json_object_foreach(h->root, key, val) {
+        if (strcmp(key, "__metadata__") == 0) {
+            int rc = parse_metadata(label, val, h->ts, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        int rc = parse_entry(label, key, val, &h->entries[h->count], err);
         if (rc)
             return rc;
+        h->count++;
     }
+    /* The tensors must tile the data block: sorted by offset, each begins
+     * where the previous ended, and the last ends at the end of the file. */
+    qsort(h->entries, h->count, sizeof *h->entries, cmp_entry);
+    uint64_t pos = 0;
+    for (size_t i = 0; i < h->count; i++) {
+        const Entry *e = &h->entries[i];
+        if (e->begin > pos)
+            return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: a hole of %" PRIu64 " bytes before it (begins at %" PRIu64
+                                ", the previous data ends at %" PRIu64 ")", label, e->name, e->begin - pos, e->begin, pos);
+        if (e->begin < pos)
+            return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: overlaps the previous tensor (begins at %" PRIu64
+                                ", the previous data ends at %" PRIu64 ")", label, e->name, e->begin, pos);
+        pos = e->end;
+    }
+    if (pos > data_len)
+        return sl_error_set(err, SL_EFORMAT, "%s: the tensors need %" PRIu64 " bytes of data; the file holds %" PRIu64
+                            " (truncated)", label, pos, data_len);
+    if (pos < data_len)
+        return sl_error_set(err, SL_EFORMAT, "%s: %" PRIu64 " trailing bytes after the last tensor", label, data_len - pos);
     return 0;
 }
 
 TensorSet *safetensors_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
 {
-    TensorSet *ts = NULL;
-    json_t *root = NULL;
-    Entry *entries = NULL;
     if (!label)
         label = "safetensors";
-    if (len < 8) {
-        sl_error_set(err, SL_EFORMAT, "%s: %zu bytes is too short for a safetensors file (the header length alone is 8)",
-                     label, len);
+    uint64_t n = len >= 8 ? sl_read_le64(buf) : 0;
+    if (check_header_length(n, len, label, err))
         return NULL;
-    }
-    uint64_t n = read_le64(buf);
-    /* compare before adding 8, so that a huge n cannot wrap */
-    if (n > SAFETENSORS_MAX_HEADER) {
-        sl_error_set(err, SL_EFORMAT, "%s: header length %" PRIu64 " exceeds the limit of %llu bytes", label, n,
-                     SAFETENSORS_MAX_HEADER);
-        return NULL;
-    }
-    if (n > len - 8) {
-        sl_error_set(err, SL_EFORMAT, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes)", label, n,
-                     len);
-        return NULL;
-    }
     const uint8_t *data = buf + 8 + n;
-    uint64_t data_len = len - 8 - n;
-
-    json_error_t jerr;
-    root = json_loadb((const char *)buf + 8, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
-        sl_error_set(err, SL_EFORMAT, "%s: header is not valid UTF-8 JSON: %s (byte %d)", label, jerr.text, jerr.position);
-        return NULL;
-    }
-    if (!json_is_object(root)) {
-        sl_error_set(err, SL_EFORMAT, "%s: header is not a JSON object", label);
+    Header h;
+    if (parse_header(buf + 8, (size_t)n, len - 8 - n, label, &h, err))
         goto fail;
-    }
-    ts = tensorset_new();
-    size_t cap = json_object_size(root);
-    entries = calloc(cap ? cap : 1, sizeof *entries);
-    if (!ts || !entries) {
-        sl_error_set(err, SL_ENOMEM, "%s: out of memory", label);
-        goto fail;
-    }
-    size_t count = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(root, key, val) {
-        if (strcmp(key, "__metadata__") == 0) {
-            if (parse_metadata(label, val, ts, err))
-                goto fail;
-            continue;
-        }
-        if (parse_entry(label, key, val, &entries[count], err))
-            goto fail;
-        count++;
-    }
-    /* The tensors must tile the data block: sorted by offset, each begins
-     * where the previous ended, and the last ends at the end of the file. */
-    qsort(entries, count, sizeof *entries, cmp_entry);
-    uint64_t pos = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (entries[i].begin != pos) {
-            if (entries[i].begin > pos)
-                sl_error_set(err, SL_EFORMAT, "%s: tensor %s: a hole of %" PRIu64 " bytes before it (begins at %" PRIu64
-                             ", the previous data ends at %" PRIu64 ")", label, entries[i].name, entries[i].begin - pos,
-                             entries[i].begin, pos);
-            else
-                sl_error_set(err, SL_EFORMAT, "%s: tensor %s: overlaps the previous tensor (begins at %" PRIu64
-                             ", the previous data ends at %" PRIu64 ")", label, entries[i].name, entries[i].begin, pos);
-            goto fail;
-        }
-        pos = entries[i].end;
-    }
-    if (pos != data_len) {
-        if (pos > data_len)
-            sl_error_set(err, SL_EFORMAT, "%s: the tensors need %" PRIu64 " bytes of data; the file holds %" PRIu64
-                         " (truncated)", label, pos, data_len);
-        else
-            sl_error_set(err, SL_EFORMAT, "%s: %" PRIu64 " trailing bytes after the last tensor", label, data_len - pos);
-        goto fail;
-    }
-    for (size_t i = 0; i < count; i++) {
-        const Entry *e = &entries[i];
-        if (!tensorset_add(ts, e->name, e->dtype, e->ndim, e->shape, data + e->begin, err)) {
+    for (size_t i = 0; i < h.count; i++) {
+        const Entry *e = &h.entries[i];
+        if (!tensorset_add(h.ts, e->name, e->dtype, e->ndim, e->shape, data + e->begin, err)) {
             sl_error_prefix(err, label);
             goto fail;
         }
     }
-    free(entries);
-    json_decref(root);
+    TensorSet *ts = h.ts;
+    h.ts = NULL;
+    header_free(&h);
     return ts;
 fail:
-    free(entries);
-    tensorset_free(ts);
-    json_decref(root);
+    header_free(&h);
     return NULL;
 }
 
-/* Reads a whole regular file; the allocation is the file's size. */
-static int read_file(const char *path, uint8_t **out, size_t *out_len, SlError *err)
+TensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sl_error_set(err, SL_EIO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sl_error_set(err, SL_EIO, "%s: not a regular file", path);
+    const char *label = f->path;
+    uint8_t lenbuf[8] = {0};
+    if (f->size >= 8 && sl_file_read_at(f, 0, lenbuf, 8, err))
+        return NULL;
+    uint64_t n = sl_read_le64(lenbuf);
+    if (check_header_length(n, f->size, label, err))
+        return NULL;
+    /* the header alone, then the layout it declares against the file's size */
+    Header h = {0};
+    uint8_t *json = malloc(n ? (size_t)n : 1);
+    if (!json) {
+        sl_error_set(err, SL_ENOMEM, "%s: cannot allocate the %" PRIu64 "-byte header", label, n);
+        return NULL;
     }
-    if ((uint64_t)st.st_size > SIZE_MAX / 2) {
-        close(fd);
-        return sl_error_set(err, SL_EIO, "%s: too large (%lld bytes)", path, (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
-    uint8_t *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return sl_error_set(err, SL_ENOMEM, "%s: cannot allocate %zu bytes to read it", path, size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return sl_error_set(err, SL_EIO, "%s: read failed: %s", path, strerror(e));
+    int rc = sl_file_read_at(f, 8, json, (size_t)n, err);
+    if (!rc)
+        rc = parse_header(json, (size_t)n, f->size - 8 - n, label, &h, err);
+    free(json);
+    /* then exactly the bytes each tensor declares, read into its own buffer */
+    for (size_t i = 0; !rc && i < h.count; i++) {
+        const Entry *e = &h.entries[i];
+        size_t nbytes = (size_t)(e->end - e->begin);
+        void *data = malloc(nbytes ? nbytes : 1);
+        if (!data) {
+            rc = sl_error_set(err, SL_ENOMEM, "%s: tensor %s: cannot allocate %zu bytes", label, e->name, nbytes);
+            break;
         }
-        if (r == 0)
-            break;   /* the file shrank while we read: parse what we got */
-        got += (size_t)r;
+        rc = sl_file_read_at(f, 8 + n + e->begin, data, nbytes, err);
+        if (!rc && !tensorset_add_owned(h.ts, e->name, e->dtype, e->ndim, e->shape, data, nbytes, err)) {
+            sl_error_prefix(err, label);
+            rc = SL_EFORMAT;
+        }
+        if (rc)
+            free(data);
     }
-    close(fd);
-    *out = buf;
-    *out_len = got;
-    return 0;
+    TensorSet *ts = NULL;
+    if (!rc) {
+        ts = h.ts;
+        h.ts = NULL;
+    }
+    header_free(&h);
+    return ts;
 }
 
 TensorSet *safetensors_read(const char *path, SlError *err)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (read_file(path, &buf, &len, err))
+    SlFile f;
+    if (sl_file_open(&f, path, err))
         return NULL;
-    TensorSet *ts = safetensors_parse(buf, len, path, err);
-    free(buf);
+    TensorSet *ts = sl_safetensors_read_file(&f, err);
+    sl_file_close(&f);
     return ts;
 }
 
@@ -364,8 +382,7 @@ int safetensors_write(const char *path, const TensorSet *ts, SlError *err)
     /* Through the one atomic writer: a failed write never leaves a
      * half-written checkpoint, and a device or FIFO is written through. */
     uint8_t lenbuf[8];
-    for (int i = 0; i < 8; i++)
-        lenbuf[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    sl_write_le64(lenbuf, (uint64_t)padded);
     SlAtomicFile *f = sl_atomic_open(path, err);
     int rc = f ? SL_OK : (err ? err->code : SL_EIO);
     if (f && !(rc = sl_atomic_write(f, lenbuf, 8, err)))

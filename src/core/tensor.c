@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "name_index.h"
+
 static const struct { const char *name; size_t size; } dtype_info[DT_COUNT] = {
     [DT_F32] = {"F32", 4}, [DT_F64] = {"F64", 8}, [DT_F16] = {"F16", 2},
     [DT_BF16] = {"BF16", 2}, [DT_I64] = {"I64", 8}, [DT_I32] = {"I32", 4},
@@ -54,6 +56,8 @@ void tensorset_free(TensorSet *ts)
         free(ts->meta_keys[i]);
         free(ts->meta_values[i]);
     }
+    sl_name_index_free(ts->name_index);
+    sl_name_index_free(ts->meta_index);
     free(ts->items);
     free(ts->meta_keys);
     free(ts->meta_values);
@@ -62,10 +66,8 @@ void tensorset_free(TensorSet *ts)
 
 const Tensor *tensorset_find(const TensorSet *ts, const char *name)
 {
-    for (int i = 0; i < ts->count; i++)
-        if (strcmp(ts->items[i].name, name) == 0)
-            return &ts->items[i];
-    return NULL;
+    int i = sl_name_index_find(ts->name_index, name);
+    return i >= 0 ? &ts->items[i] : NULL;
 }
 
 Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int ndim,
@@ -95,7 +97,8 @@ Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int nd
         ts->capacity = cap;
     }
     char *copy = strdup(name);
-    if (!copy) {
+    if (!copy || sl_name_index_add(&ts->name_index, copy, ts->count)) {
+        free(copy);
         sl_error_set(err, SL_ENOMEM, "out of memory");
         return NULL;
     }
@@ -141,29 +144,41 @@ Tensor *tensorset_add(TensorSet *ts, const char *name, DType dtype, int ndim,
 
 int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlError *err)
 {
-    for (int i = 0; i < ts->meta_count; i++)
-        if (strcmp(ts->meta_keys[i], key) == 0) {
-            char *v = strdup(value);
-            if (!v)
-                return sl_error_set(err, SL_ENOMEM, "out of memory");
-            free(ts->meta_values[i]);
-            ts->meta_values[i] = v;
-            return 0;
-        }
+    int at = sl_name_index_find(ts->meta_index, key);
+    size_t klen = strlen(key), vlen = strlen(value);
+    size_t bytes = ts->meta_bytes + vlen + (at >= 0 ? 0 : klen);
+    if (at >= 0)
+        bytes -= strlen(ts->meta_values[at]);
+    if (at < 0 && ts->meta_count >= SL_META_MAX_ENTRIES)
+        return sl_error_set(err, SL_EFORMAT, "more than %d metadata entries (no model needs that many)",
+                            SL_META_MAX_ENTRIES);
+    if (bytes > SL_META_MAX_BYTES)
+        return sl_error_set(err, SL_EFORMAT, "metadata of more than %u bytes (no model needs that much; at \"%.64s\")",
+                            SL_META_MAX_BYTES, key);
+    char *v = strdup(value);
+    if (!v)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (at >= 0) {
+        free(ts->meta_values[at]);
+        ts->meta_values[at] = v;
+        ts->meta_bytes = bytes;
+        return 0;
+    }
     if (ts->meta_count == ts->meta_capacity) {
         int cap = ts->meta_capacity ? 2 * ts->meta_capacity : 16;
         char **k = realloc(ts->meta_keys, (size_t)cap * sizeof *k);
-        if (!k)
+        if (k)
+            ts->meta_keys = k;
+        char **vs = k ? realloc(ts->meta_values, (size_t)cap * sizeof *vs) : NULL;
+        if (!vs) {
+            free(v);
             return sl_error_set(err, SL_ENOMEM, "out of memory");
-        ts->meta_keys = k;
-        char **v = realloc(ts->meta_values, (size_t)cap * sizeof *v);
-        if (!v)
-            return sl_error_set(err, SL_ENOMEM, "out of memory");
-        ts->meta_values = v;
+        }
+        ts->meta_values = vs;
         ts->meta_capacity = cap;
     }
-    char *k = strdup(key), *v = strdup(value);
-    if (!k || !v) {
+    char *k = strdup(key);
+    if (!k || sl_name_index_add(&ts->meta_index, k, ts->meta_count)) {
         free(k);
         free(v);
         return sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -171,15 +186,14 @@ int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlErro
     ts->meta_keys[ts->meta_count] = k;
     ts->meta_values[ts->meta_count] = v;
     ts->meta_count++;
+    ts->meta_bytes = bytes;
     return 0;
 }
 
 const char *tensorset_get_meta(const TensorSet *ts, const char *key)
 {
-    for (int i = 0; i < ts->meta_count; i++)
-        if (strcmp(ts->meta_keys[i], key) == 0)
-            return ts->meta_values[i];
-    return NULL;
+    int i = sl_name_index_find(ts->meta_index, key);
+    return i >= 0 ? ts->meta_values[i] : NULL;
 }
 
 /* IEEE half and bfloat16 to float, bit by bit (no library does this in C11). */

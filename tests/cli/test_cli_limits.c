@@ -28,7 +28,7 @@ START_TEST(test_address_space_limits_end)
     const char *dir = cli_tempdir();
     const char *cmds[] = {"info", "eval --lists 20", "predict 5 3 9 1 0 2 8 7 4 6",
                           "train --out DIR/m.st --steps 2 --list-len 3 --max-num 6 --d-model 16 --eval-lists 5"};
-    int failed_with_message = 0, ran = 0;
+    int failed_with_message = 0, failed_in_openblas_init = 0, ran = 0;
     for (int kb = 60000; kb <= 420000; kb += 40000)
         for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
             char cmd[1024], args[256];
@@ -47,7 +47,14 @@ START_TEST(test_address_space_limits_end)
             char errpath[512];
             snprintf(errpath, sizeof errpath, "%s/err", dir);
             char *err = cli_slurp(errpath, NULL);
-            ck_assert_msg(status == 0 || status == 1, "ulimit -v %d: %s: exit %d (124: still running after 60 s) %s", kb,
+            /* Lowest limits: OpenBLAS's own start-up, before main, cannot
+             * start its threads; it says so and stops the process itself. */
+            if (status != 0 && status != 124 && strstr(err, "OpenBLAS blas_thread_init: pthread_create failed")) {
+                free(err);
+                failed_in_openblas_init++;
+                continue;
+            }
+            ck_assert_msg(status == 0 || status == 1, "ulimit -v %d: %s: exit %d (124: still running after 60 s; 137/143 a signal) %s", kb,
                           cmds[i], status, err);
             if (status == 1) {
                 ck_assert_msg(strncmp(err, "sortlens: ", 10) == 0 && strstr(err, "memory"),
@@ -58,7 +65,8 @@ START_TEST(test_address_space_limits_end)
             }
             free(err);
         }
-    printf("  under ulimit -v 60..420 MB: %d runs ended with a message, %d ran\n", failed_with_message, ran);
+    printf("  under ulimit -v 60..420 MB: %d runs ended with our message, %d in OpenBLAS's start-up with its own, %d "
+           "ran\n", failed_with_message, failed_in_openblas_init, ran);
     ck_assert(failed_with_message > 0 && ran > 0);   /* both sides of the limit were seen */
     cli_rmtree(dir);
 }

@@ -1,0 +1,103 @@
+/* ablation.h: the one language of ablations, shared by `predict`, `eval`,
+ * `patch`, `predict --cache` and the explorer's status line.
+ *
+ * A spec is a comma-separated list of ablations; each is one of
+ *   qk:TERM            the QK score term TERM removed (token-token, token-pos,
+ *                      pos-token, pos-pos; also tt, tp, pt, pp)
+ *   ov:pos             W_pos (and b_V) dropped from the values (OV path)
+ *   source:POS         no query may attend to key position POS
+ *   direct             the direct path (embeddings read by W_U) removed
+ *   head:L.H           head H of layer L: its output (hook_z) zeroed
+ *   mean:head:L.H      its output replaced by its mean over the training
+ *                      distribution, per position (SL_ABLATION_MEAN_LISTS
+ *                      teacher-forced random lists from SL_ABLATION_MEAN_SEED)
+ *   resample:head:L.H  its output taken from another random list's clean,
+ *                      teacher-forced run (a seeded draw per list)
+ * each optionally scoped with `@L.H` (qk, ov, source: one head; default every
+ * head of layer 0) and `@query=POS` (only that query position).  POS is a
+ * position index 0..n_ctx-1 or its name: BOS, a1..an, MID, b1..bn.
+ * Names are case-insensitive; sl_ablation_format writes the canonical form
+ * ("qk:token-token@0.0,head:0.1@query=MID"), which parses back to the same.
+ *
+ * What the forward pass applies itself (Intervention, forward.h) runs on
+ * every path; what it cannot express yet (several head scopes at once, query
+ * scopes other than a head's output at one position, resampling) is refused
+ * with a message by sl_ablation_to_intervention.
+ */
+#ifndef SORTLENS_ABLATION_H
+#define SORTLENS_ABLATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sortlens/forward.h"
+#include "sortlens/model.h"
+
+#define SL_ABLATION_MAX 32            /* specs in one list */
+#define SL_ABLATION_MEAN_LISTS 1000   /* lists behind mean:head:L.H */
+#define SL_ABLATION_MEAN_SEED 12345   /* their seed (eval's default lists use seed 1) */
+#define SL_ABLATION_TEXT_MAX 1024     /* the longest formatted spec list */
+
+typedef enum {
+    SL_ABLATE_QK,             /* qk:TERM */
+    SL_ABLATE_OV_POS,         /* ov:pos */
+    SL_ABLATE_SOURCE,         /* source:POS */
+    SL_ABLATE_DIRECT,         /* direct */
+    SL_ABLATE_HEAD_ZERO,      /* head:L.H */
+    SL_ABLATE_HEAD_MEAN,      /* mean:head:L.H */
+    SL_ABLATE_HEAD_RESAMPLE,  /* resample:head:L.H */
+} SlAblationKind;
+
+typedef struct SlAblationSpec {
+    SlAblationKind kind;
+    unsigned qk_term;   /* one QK_TERM_* bit (SL_ABLATE_QK) */
+    int source;         /* key position (SL_ABLATE_SOURCE) */
+    int layer, head;    /* the head ablated (head kinds) or the @L.H scope; head -1: every head of the layer */
+    int query;          /* @query=POS, or -1: every query */
+} SlAblationSpec;
+
+typedef struct SlAblation {
+    int count;
+    SlAblationSpec spec[SL_ABLATION_MAX];
+} SlAblation;
+
+/* Parses a spec list (see above) against a model's shape: layers, heads
+ * and positions must exist.  An empty text is no ablation.  SL_EINVAL and a
+ * message naming the spec on failure. */
+int sl_ablation_parse(const char *text, const ModelConfig *c, SlAblation *out, SlError *err);
+
+/* The canonical text of a spec list into buf ("" for none); returns the
+ * length, or -1 if it does not fit (buf then holds a truncated prefix). */
+int sl_ablation_format(const SlAblation *a, const ModelConfig *c, char *buf, size_t size);
+
+/* A position's name: BOS, a1..an, MID, b1..bn (buf of 16 bytes at least). */
+void sl_position_name(const ModelConfig *c, int pos, char *buf, size_t size);
+/* Parses a position index or name; SL_EINVAL with a message. */
+int sl_position_parse(const ModelConfig *c, const char *text, int *pos, SlError *err);
+
+/* Does the list need the per-position mean of some head's hook_z? */
+bool sl_ablation_needs_mean(const SlAblation *a);
+
+/* The Intervention that applies the whole list in the forward pass.  For
+ * mean:head:L.H@query=POS it points ablate_mean_z at mean_z, which the
+ * caller provides ([H, E], the head's mean at that position filled in by
+ * sl_ablation_mean_z); mean_z may be NULL when no mean is needed.
+ * SL_EINVAL with a message for what the forward's Intervention cannot
+ * express: resample, a head's output at every position, query scopes on
+ * qk/ov/source, heads with different scopes. */
+int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float *mean_z, Intervention *iv,
+                                SlError *err);
+
+/* The spec list of an Intervention (the explorer's toggles), so that its
+ * status line reads as a user would type it.  force_* (not a user-facing
+ * ablation) is left out. */
+void sl_ablation_from_intervention(const Intervention *iv, const ModelConfig *c, SlAblation *out);
+
+/* Mean hook_z of `layer`, every head, at every position, over `lists`
+ * teacher-forced random lists from `seed` (task_random_list, in order):
+ * mean_z [T = n_ctx, H, E].  The training distribution's mean, as
+ * mean:head:L.H uses it with SL_ABLATION_MEAN_LISTS and SL_ABLATION_MEAN_SEED. */
+int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err);
+
+#endif

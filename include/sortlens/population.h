@@ -1,0 +1,58 @@
+/* population.h: what a model does over many lists, not one: evaluation with
+ * breakdowns over any source of lists (a seeded stress set, a file), and
+ * the mean attention pattern, QK score terms and direct logit attribution
+ * over a population, as the published analysis averages them. */
+#ifndef SORTLENS_POPULATION_H
+#define SORTLENS_POPULATION_H
+
+#include <stdint.h>
+
+#include "sortlens/breakdown.h"
+#include "sortlens/decode.h"
+#include "sortlens/listfile.h"
+#include "sortlens/stress.h"
+
+/* A source of lists: read() fills up to max lists values [max, n] and
+ * returns how many (0 at the end) or a negative SL_E* code; total is the
+ * number it will give (for progress bars). */
+typedef struct SlListSource {
+    long (*read)(void *ctx, int *values, long max, SlError *err);
+    void *ctx;
+    long total;
+} SlListSource;
+
+/* `lists` lists of a stress kind from one Rng seeded with seed: for
+ * SL_STRESS_UNIFORM the very lists decode_eval draws from that seed. */
+typedef struct SlStressSource {
+    ModelConfig cfg;
+    SlStressKind kind;
+    Rng rng;
+    long left;
+} SlStressSource;
+int sl_stress_source(SlStressSource *s, const ModelConfig *c, SlStressKind kind, long lists, uint64_t seed,
+                     SlListSource *out, SlError *err);
+/* The lists of an opened file (listfile.h), from its current place. */
+void sl_list_file_source(SlListFile *f, SlListSource *out);
+
+/* Evaluates every list of src (teacher-forced and greedy, as decode_eval)
+ * into res, and into bd (may be NULL) by the shape of each list. */
+int sl_population_eval(const Model *m, const Intervention *iv, SlListSource *src, EvalResult *res, SlBreakdown *bd,
+                       ProgressFn progress, void *progress_ctx, SlError *err);
+
+/* Means over the teacher-forced sequences [BOS, a, MID, sorted a] of a
+ * population.  Queries and keys index positions 0..T-1 (T = n_ctx). */
+typedef struct SlPopulationMean {
+    long lists;
+    int L, H, T;
+    double *pattern;      /* [L, H, T, T]  hook_pattern; 0 on masked keys */
+    double *score_terms;  /* [4, H, T, T]  layer 0: the SCORE_TERM_* terms divided by sqrt(d_head),
+                             so the four sum to hook_attn_scores; NAN on masked keys (k > q) */
+    double *dla_correct;  /* [H, T, T]     layer 0: direct logit attribution of key k to the
+                             logit of the correct next value at query q (circuit_dla); defined
+                             at the n prediction queries n+1..2n and keys k <= q, NAN elsewhere */
+} SlPopulationMean;
+int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out, ProgressFn progress,
+                       void *progress_ctx, SlError *err);
+void sl_population_mean_free(SlPopulationMean *pm);   /* accepts NULL and a zeroed struct */
+
+#endif

@@ -1,0 +1,205 @@
+/* cmd_attribute.c: `sortlens attribute`: the logit difference at one
+ * prediction position split into the parts that sum to it (attribution.h). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sortlens/ablation.h"
+#include "sortlens/attribution.h"
+#include "sortlens/circuits.h"
+#include "sortlens/decode.h"
+#include "sortlens/task.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sortlens attribute [--model PATH] [--at K] [--target V] [--vs V] [--json] LIST\n"
+          "\n"
+          "Logit-difference attribution: at the position that predicts b_K of LIST\n"
+          "(teacher-forced on its sorted list; MID predicts b_1), split\n"
+          "logit(target) - logit(vs) into parts that sum to it:\n"
+          "  direct   the embedding and position part of the residual stream, read\n"
+          "           straight through the unembedding\n"
+          "  sources  per layer, head and source position: the pattern weight times\n"
+          "           that source's value (b_V included) through W_O and the unembedding\n"
+          "  bias     b_O of every layer and b_U\n"
+          "\n"
+          "options:\n"
+          "  --model PATH  a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --at K        the position that predicts b_K, 1..n (default 1)\n"
+          "  --target V    the value whose logit comes first (default: the prediction)\n"
+          "  --vs V        the value it is compared with (default: the runner-up, or the\n"
+          "                prediction when --target names another value)\n"
+          "  --json        one JSON object: {\"list\", \"at\", \"query\", \"target\", \"vs\",\n"
+          "                \"total\", \"direct\", \"sources\" [layer][head][source position],\n"
+          "                \"bias\"}\n"
+          "  -h, --help    this help\n"
+          "\n"
+          "exit status: 0 ok, 1 the model cannot be loaded, 2 bad usage or a bad list\n",
+          out);
+}
+
+static json_t *source_json(const SlAttribution *a, int L, int H, int T)
+{
+    json_t *layers = json_array();
+    for (int l = 0; l < L; l++) {
+        json_t *heads = json_array();
+        for (int h = 0; h < H; h++) {
+            json_t *row = json_array();
+            for (int k = 0; k < T; k++)
+                json_array_append_new(row, json_real(a->sources[((size_t)l * H + h) * T + k]));
+            json_array_append_new(heads, row);
+        }
+        json_array_append_new(layers, heads);
+    }
+    return layers;
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"at", required_argument, NULL, 'a'},
+        {"target", required_argument, NULL, 't'}, {"vs", required_argument, NULL, 'v'},
+        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL;
+    long at = 1, target = -1, vs = -1;
+    bool json = false;
+    /* the list may come as one word or several, before or after the options */
+    char *text = NULL;
+    size_t len = 0;
+    CliArgs args;
+    cli_args_begin(&args, "attribute", argc, argv, opts);
+    const char *val;
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        bool ok = true;
+        switch (ch) {
+        case 'm': model_path = val; break;
+        case 'a': ok = cli_parse_long("--at", val, 1, MODEL_MAX_CTX, &at); break;
+        case 't': ok = cli_parse_long("--target", val, 0, MODEL_MAX_VOCAB, &target); break;
+        case 'v': ok = cli_parse_long("--vs", val, 0, MODEL_MAX_VOCAB, &vs); break;
+        case 'j': json = true; break;
+        case 'h':
+            free(text);
+            usage(stdout);
+            return EXIT_OK;
+        case CLI_ARG_POSITIONAL: {
+            size_t vl = strlen(val);
+            char *grown = realloc(text, len + vl + 2);
+            if (!grown) {
+                free(text);
+                cli_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            text = grown;
+            memcpy(text + len, val, vl);
+            len += vl;
+            text[len++] = ' ';
+            text[len] = '\0';
+            break;
+        }
+        default: ok = false; break;   /* CLI_ARG_BAD, reported */
+        }
+        if (!ok) {
+            free(text);
+            return EXIT_USAGE;
+        }
+    }
+    if (!text) {
+        cli_error("attribute: needs a LIST; try 'sortlens attribute --help'");
+        return EXIT_USAGE;
+    }
+    Model *m = cli_load_model(model_path);
+    if (!m) {
+        free(text);
+        return EXIT_RUNTIME;
+    }
+    const ModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, L = c->n_layers, H = c->n_heads;
+    int status = EXIT_USAGE;
+    SlError err = {0};
+    int *values = malloc((size_t)n * sizeof *values), *tokens = malloc((size_t)T * sizeof *tokens);
+    float *sources = malloc((size_t)L * H * T * sizeof *sources);
+    ActCache *cache = cache_new(c, 1, T, &err);
+    if (!values || !tokens || !sources || !cache) {
+        cli_error("%s", cache ? "out of memory" : err.message);
+        status = EXIT_RUNTIME;
+        goto done;
+    }
+    if (task_parse_list(c, text, values, &err)) {
+        cli_error("the list: %s", err.message);
+        goto done;
+    }
+    if (at > n) {
+        cli_error("--at %ld: the positions that predict b_1..b_%d are 1..%d", at, n, n);
+        goto done;
+    }
+    if (target >= Vo || vs >= Vo) {
+        cli_error("--%s %ld is outside the values 0..%d", target >= Vo ? "target" : "vs", target >= Vo ? target : vs, Vo - 1);
+        goto done;
+    }
+    task_make_tokens(c, values, tokens);
+    int rc = model_forward(m, tokens, 1, T, cache, NULL, FORWARD_AUTO, &err);
+    if (rc) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(rc);
+        goto done;
+    }
+    const int q = n + (int)at;
+    int top[2];
+    double prob[2];
+    decode_top_k(cache->logits + (size_t)q * Vo, Vo, 2, top, prob);
+    if (target < 0)
+        target = vs == top[0] ? top[1] : top[0];
+    if (vs < 0)
+        vs = target == top[0] ? top[1] : top[0];
+    if (target == vs) {
+        cli_error("attribute: --target and --vs are both %ld; the difference would be 0", target);
+        goto done;
+    }
+    SlAttribution a = {.sources = sources};
+    if ((rc = sl_attribute(m, cache, 0, q, (int)target, (int)vs, &a, &err))) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(rc);
+        goto done;
+    }
+    status = EXIT_OK;
+    if (json) {
+        json_t *list = json_array();
+        for (int i = 0; i < n; i++)
+            json_array_append_new(list, json_integer(values[i]));
+        json_t *root = json_pack("{s:o, s:i, s:i, s:i, s:i, s:f, s:f, s:o, s:f}", "list", list, "at", (int)at, "query", q,
+                                 "target", (int)target, "vs", (int)vs, "total", a.total, "direct", a.direct, "sources",
+                                 source_json(&a, L, H, T), "bias", a.bias);
+        status = cli_put_json_line(root, 9);
+    } else {
+        char qn[16];
+        sl_position_name(c, q, qn, sizeof qn);
+        printf("at b_%ld (query %s, position %d): logit(%ld) - logit(%ld) = %.6g\n", at, qn, q, target, vs, a.total);
+        printf("  direct (embeddings through W_U)  %10.4f\n", a.direct);
+        printf("  bias (b_O, b_U)                  %10.4f\n", a.bias);
+        for (int l = 0; l < L; l++)
+            for (int h = 0; h < H; h++) {
+                double sum = 0;
+                for (int k = 0; k <= q; k++)
+                    sum += a.sources[((size_t)l * H + h) * T + k];
+                printf("  layer %d head %d, all sources     %10.4f\n", l, h, sum);
+                for (int k = 0; k <= q; k++) {
+                    char pn[16], tn[CIRCUIT_LABEL_MAX];
+                    sl_position_name(c, k, pn, sizeof pn);
+                    circuit_token_label(c, tokens[k], tn);
+                    printf("    %-4s %-4s %10.4f\n", pn, tn, (double)a.sources[((size_t)l * H + h) * T + k]);
+                }
+            }
+    }
+done:
+    cache_free(cache);
+    free(sources);
+    free(tokens);
+    free(values);
+    free(text);
+    model_free(m);
+    return status;
+}

@@ -1,0 +1,258 @@
+/* cache.c: the activation cache, and the one table of TransformerLens hook
+ * names that drives lookup by name (cache_get), export (cache_to_tensors)
+ * and the hook API's names (hooks.h). */
+#include "sortlens/forward.h"
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_internal.h"
+
+/* n floats on a 64-byte (cache line) boundary; free() releases them. */
+static float *alloc_floats(size_t n)
+{
+    return aligned_alloc(64, round16(n) * sizeof(float));
+}
+
+ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
+{
+    if (model_config_validate(cfg, err))
+        return NULL;
+    if (cap_B < 1 || cap_B > (1 << 24) || cap_T < 1 || cap_T > cfg->n_ctx) {
+        sl_error_set(err, SL_EINVAL, "activation cache for %d sequences of %d tokens: need 1..%d sequences of 1..%d tokens",
+                     cap_B, cap_T, 1 << 24, cfg->n_ctx);
+        return NULL;
+    }
+    const size_t L = (size_t)cfg->n_layers, H = (size_t)cfg->n_heads, D = (size_t)cfg->d_model;
+    const size_t E = (size_t)cfg->d_head, Vo = (size_t)cfg->d_vocab_out, BT = (size_t)cap_B * (size_t)cap_T;
+    /* per (b, t): embed, pos_embed, logits, and per layer q k v z attn_out
+     * resid_post; per (b, l, h): the T x T scores and pattern.  With the
+     * limits of model.h these stay far below SIZE_MAX, but check anyway. */
+    double approx = (double)BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * cap_T;
+    /* the forward pass indexes one layer's array with int products */
+    double widest = (double)BT * (double)(D > H * E ? D : H * E);
+    if ((double)H * BT * cap_T > widest)
+        widest = (double)H * BT * cap_T;
+    if (approx * sizeof(float) > (double)SIZE_MAX / 2 || widest > INT_MAX || (double)BT * Vo > INT_MAX) {
+        sl_error_set(err, SL_ENOMEM, "activation cache for %d sequences of %d tokens is too large", cap_B, cap_T);
+        return NULL;
+    }
+    /* Each array starts on a 64-byte boundary: a 16-float vector access that
+     * straddles two cache lines costs twice as much. */
+    size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
+    size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
+    ActCache *c = calloc(1, sizeof *c);
+    /* calloc (untouched pages stay unmapped until used), aligned by hand */
+    void *block = c ? calloc(total + 16, sizeof(float)) : NULL;
+    float *mem = block ? (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63) : NULL;
+    if (!mem) {
+        free(c);
+        sl_error_set(err, SL_ENOMEM, "out of memory for an activation cache of %zu floats", total);
+        return NULL;
+    }
+    c->block = block;
+    c->cap_B = cap_B;
+    c->cap_T = cap_T;
+    c->L = cfg->n_layers;
+    c->H = cfg->n_heads;
+    c->D = cfg->d_model;
+    c->E = cfg->d_head;
+    c->Vo = cfg->d_vocab_out;
+#define CARVE(field, n) (c->field = mem, mem += (n))
+    CARVE(embed, n_btd);
+    CARVE(pos_embed, n_btd);
+    CARVE(q, n_lbthe);
+    CARVE(k, n_lbthe);
+    CARVE(v, n_lbthe);
+    CARVE(scores, n_lbhtt);
+    CARVE(pattern, n_lbhtt);
+    CARVE(z, n_lbthe);
+    CARVE(attn_out, n_lbtd);
+    CARVE(resid_post, n_lbtd);
+    CARVE(logits, BT * Vo);
+#undef CARVE
+    return c;
+}
+
+void cache_free(ActCache *c)
+{
+    if (!c)
+        return;
+    free(c->block);
+    free(c->scratch);
+    free(c);
+}
+
+int forward_scratch_reserve(ActCache *c, size_t n, SlError *err)
+{
+    if (n <= c->scratch_size)
+        return 0;
+    if (n > SIZE_MAX / sizeof(float))
+        return sl_error_set(err, SL_ENOMEM, "forward workspace of %zu floats is too large", n);
+    float *s = alloc_floats(n);
+    if (!s)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for a forward workspace of %zu floats", n);
+    free(c->scratch);
+    c->scratch = s;
+    c->scratch_size = n;
+    return 0;
+}
+
+/* ---- the hook table ------------------------------------------------------------ */
+
+typedef enum { SHAPE_BTD, SHAPE_BTHE, SHAPE_BHTT, SHAPE_BTVO } HookShape;
+typedef enum { STAGE_BEFORE, STAGE_BLOCK, STAGE_AFTER } HookStage;   /* where in the model; export order */
+
+static const struct HookInfo {
+    const char *name;   /* without "blocks.L." */
+    HookStage stage;
+    HookShape shape;
+    ptrdiff_t field;    /* offsetof the ActCache array, -1: not cached */
+} hook_table[SL_HOOK_COUNT] = {
+    [SL_HOOK_EMBED] = {"hook_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(ActCache, embed)},
+    [SL_HOOK_POS_EMBED] = {"hook_pos_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(ActCache, pos_embed)},
+    [SL_HOOK_RESID_PRE] = {"hook_resid_pre", STAGE_BLOCK, SHAPE_BTD, -1},
+    [SL_HOOK_Q] = {"attn.hook_q", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, q)},
+    [SL_HOOK_K] = {"attn.hook_k", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, k)},
+    [SL_HOOK_V] = {"attn.hook_v", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, v)},
+    [SL_HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", STAGE_BLOCK, SHAPE_BHTT, offsetof(ActCache, scores)},
+    [SL_HOOK_PATTERN] = {"attn.hook_pattern", STAGE_BLOCK, SHAPE_BHTT, offsetof(ActCache, pattern)},
+    [SL_HOOK_Z] = {"attn.hook_z", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, z)},
+    [SL_HOOK_ATTN_OUT] = {"hook_attn_out", STAGE_BLOCK, SHAPE_BTD, offsetof(ActCache, attn_out)},
+    [SL_HOOK_RESID_POST] = {"hook_resid_post", STAGE_BLOCK, SHAPE_BTD, offsetof(ActCache, resid_post)},
+    [SL_HOOK_LOGITS] = {"logits", STAGE_AFTER, SHAPE_BTVO, offsetof(ActCache, logits)},
+};
+
+int sl_hook_ndim(SlHookId id)
+{
+    if ((unsigned)id >= SL_HOOK_COUNT)
+        return 0;
+    return hook_table[id].shape == SHAPE_BTHE || hook_table[id].shape == SHAPE_BHTT ? 4 : 3;
+}
+
+int hook_shape(SlHookId id, const ActCache *c, int64_t s[4])
+{
+    const int64_t B = c->B, T = c->T, H = c->H, E = c->E;
+    memset(s, 0, 4 * sizeof *s);
+    switch (hook_table[id].shape) {
+    case SHAPE_BTD: s[0] = B, s[1] = T, s[2] = c->D; return 3;
+    case SHAPE_BTHE: s[0] = B, s[1] = T, s[2] = H, s[3] = E; return 4;
+    case SHAPE_BHTT: s[0] = B, s[1] = H, s[2] = T, s[3] = T; return 4;
+    case SHAPE_BTVO: s[0] = B, s[1] = T, s[2] = c->Vo; return 3;
+    }
+    return 0;
+}
+
+float *hook_cached(const ActCache *c, SlHookId id, int layer)
+{
+    if ((unsigned)id >= SL_HOOK_COUNT || hook_table[id].field < 0)
+        return NULL;
+    float *base = *(float *const *)((const char *)c + hook_table[id].field);
+    int64_t s[4];
+    int nd = hook_shape(id, c, s);
+    size_t per_layer = 1;
+    for (int i = 0; i < nd; i++)
+        per_layer *= (size_t)s[i];
+    return base + (hook_table[id].stage == STAGE_BLOCK ? (size_t)layer * per_layer : 0);
+}
+
+const char *sl_hook_name(SlHookId id, int layer, char *buf, int size)
+{
+    if ((unsigned)id >= SL_HOOK_COUNT || size < 1)
+        return NULL;
+    if (hook_table[id].stage == STAGE_BLOCK)
+        snprintf(buf, (size_t)size, "blocks.%d.%s", layer, hook_table[id].name);
+    else
+        snprintf(buf, (size_t)size, "%s", hook_table[id].name);
+    return buf;
+}
+
+/* "blocks.12." -> 12, advancing *p past the dot; -1 if malformed. */
+static int parse_block(const char **p)
+{
+    const char *s = *p;
+    if (strncmp(s, "blocks.", 7) != 0)
+        return -1;
+    s += 7;
+    if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
+        return -1;
+    long l = 0;
+    while (*s >= '0' && *s <= '9' && l < 100000)
+        l = l * 10 + (*s++ - '0');
+    if (*s != '.')
+        return -1;
+    *p = s + 1;
+    return (int)l;
+}
+
+int sl_hook_parse(const char *name, int n_layers, SlHookId *id, int *layer, SlError *err)
+{
+    const char *rest = name;
+    int l = -1;
+    if (name && strncmp(name, "blocks.", 7) == 0) {
+        l = parse_block(&rest);
+        if (l < 0 || l >= n_layers)
+            return sl_error_set(err, SL_EINVAL, "hook %s: the model has layers 0..%d", name, n_layers - 1);
+    }
+    for (int i = 0; name && i < SL_HOOK_COUNT; i++) {
+        if (strcmp(rest, hook_table[i].name) != 0)
+            continue;
+        bool block = hook_table[i].stage == STAGE_BLOCK;
+        if (block && l < 0 && n_layers == 1)
+            l = 0;   /* short names only where they are unambiguous */
+        if (block != (l >= 0) || (!block && rest != name))
+            break;
+        *id = (SlHookId)i;
+        *layer = block ? l : 0;
+        return 0;
+    }
+    return sl_error_set(err, SL_EINVAL, "unknown hook %s", name ? name : "(null)");
+}
+
+const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5])
+{
+    if (!c || !hook)
+        return NULL;
+    SlHookId id;
+    int l;
+    if (sl_hook_parse(hook, c->L, &id, &l, NULL) || hook_table[id].field < 0)
+        return NULL;
+    int64_t s[4];
+    int nd = hook_shape(id, c, s);
+    if (ndim)
+        *ndim = nd;
+    if (shape) {
+        memset(shape, 0, 5 * sizeof *shape);
+        memcpy(shape, s, sizeof s);
+    }
+    return hook_cached(c, id, l);
+}
+
+TensorSet *cache_to_tensors(const ActCache *c, SlError *err)
+{
+    TensorSet *ts = tensorset_new();
+    if (!ts) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for the activations");
+        return NULL;
+    }
+    /* TL's order: what comes before the blocks, each block, then the logits */
+    for (HookStage stage = STAGE_BEFORE; stage <= STAGE_AFTER; stage++)
+        for (int l = 0; l < (stage == STAGE_BLOCK ? c->L : 1); l++)
+            for (int i = 0; i < SL_HOOK_COUNT; i++) {
+                if (hook_table[i].stage != stage || hook_table[i].field < 0)
+                    continue;
+                char name[64];
+                int64_t shape[4];
+                sl_hook_name((SlHookId)i, l, name, sizeof name);
+                int nd = hook_shape((SlHookId)i, c, shape);
+                if (!tensorset_add(ts, name, DT_F32, nd, shape, hook_cached(c, (SlHookId)i, l), err)) {
+                    tensorset_free(ts);
+                    return NULL;
+                }
+            }
+    return ts;
+}

@@ -1,0 +1,73 @@
+/* ops.c: matrix products, bias rows, softmax, argmax and log-sum-exp, one
+ * copy each for the whole project (see ops.h). */
+#include "ops.h"
+
+#include <cblas.h>
+
+void ops_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
+}
+
+void ops_add_bias_rows(float *X, int ld, const float *bias, int rows, int n)
+{
+    for (int r = 0; r < rows; r++) {
+        float *x = X + (size_t)r * ld;
+        for (int i = 0; i < n; i++)
+            x[i] += bias[i];
+    }
+}
+
+void ops_sum_rows(float *sum, const float *X, int ld, int rows, int n)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *x = X + (size_t)r * ld;
+        for (int i = 0; i < n; i++)
+            sum[i] += x[i];
+    }
+}
+
+/* Two passes: the maximum in 16 lanes (a select that compiles to a vector
+ * max), then the first index holding it; a running "best index" would
+ * chain every compare on a load.  NaN compares false, so it never becomes
+ * the maximum. */
+int ops_argmax(const float *x, int n)
+{
+    int i = 0;
+    float mx = -INFINITY;
+    if (n >= 32) {
+        float m[16];
+        for (int j = 0; j < 16; j++)
+            m[j] = -INFINITY;
+        for (i = 0; i + 16 <= n; i += 16)
+            for (int j = 0; j < 16; j++)
+                m[j] = x[i + j] > m[j] ? x[i + j] : m[j];
+        for (int w = 8; w >= 1; w /= 2)   /* a tree, as halves of a vector */
+            for (int j = 0; j < w; j++)
+                m[j] = m[j + w] > m[j] ? m[j + w] : m[j];
+        mx = m[0];
+    }
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    for (i = 0; i < n; i++)
+        if (x[i] == mx)
+            return i;
+    return 0;   /* every entry NaN */
+}
+
+void ops_softmax(const float *s, float *p, int n) { ops_softmax_max(s, ops_row_max(s, n), p, n); }
+
+double ops_logsumexp_max(const float *x, int n, float mx)
+{
+    double se = 0.0;
+    for (int j = 0; j < n; j++) {
+        float d = x[j] - mx;
+        if (d >= OPS_EXP_FLOOR)
+            se += expf(d);
+    }
+    return (double)mx + log(se);
+}
+
+double ops_logsumexp(const float *x, int n) { return ops_logsumexp_max(x, n, x[ops_argmax(x, n)]); }

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Population commands against PyTorch, on the committed stress sets.
+
+For each file tests/data/stress/KIND.txt (written by `sortlens generate
+--kind KIND --lists 500 --seed 11`; lists only, nothing derived from any
+model), with the published model read at test time:
+
+1. greedy parity: `sortlens predict --model SEED < FILE` against greedy
+   decoding in PyTorch (a whole forward of the prefix per new token, as
+   ../shared/reference/make_reference.py does it).  Outputs must be
+   identical, except on a list where PyTorch's top two logits at the step
+   that differs are within TIE of each other (an exact tie in float32 up to
+   summation order); such lists are counted and printed;
+2. breakdowns: `sortlens eval --input FILE --json` against the same counts
+   computed here from PyTorch's teacher-forced argmaxes and greedy outputs:
+   lists, tokens and lists right, per-position accuracy, first_wrong_position,
+   and every bucket of by_multiplicity, by_largest_gap and by_span (buckets
+   recomputed here from the lists with Python's own sorting);
+3. means (uniform and gap files): `sortlens mean --input FILE --json`
+   against PyTorch's mean pattern, the four QK score terms / sqrt(d_head)
+   (whose sum is also checked against the mean hook_attn_scores), and the
+   mean direct logit attribution pattern * (v W_O W_U[:, answer]).
+
+Usage: /usr/bin/python3 population_torch_check.py --sortlens EXE --model SEED.pt --stress DIR
+Exit 0 when everything agrees, 1 on a mismatch, 77 (skip) without torch or
+the model.
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+SKIP = 77
+TIE = 1e-4          # logits this close count as a tie (float32 sums in another order)
+MEAN_TOL = 2e-4     # means of float32 activations over 500 lists, relative to the largest entry
+
+try:
+    import torch
+except ImportError:
+    print("skipped: python3-torch is not installed")
+    sys.exit(SKIP)
+
+KINDS = ["uniform", "distinct", "pair", "triple", "cluster", "gap", "run", "constant"]
+MULT = [("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4+", 4, 10**9)]
+GAP = [("0-4", 0, 4), ("5-9", 5, 9), ("10-19", 10, 19), ("20+", 20, 10**9)]
+SPAN = [("0-9", 0, 9), ("10-19", 10, 19), ("20-39", 20, 39), ("40+", 40, 10**9)]
+
+
+def forward(tokens, sd):
+    """One layer, attention only (make_reference.py's forward); returns the
+    logits and the layer-0 activations the means need."""
+    T = tokens.shape[1]
+    x = sd["embed.W_E"][tokens] + sd["pos_embed.W_pos"][:T]
+    a = "blocks.0.attn."
+    q = torch.einsum("bpd,hde->bphe", x, sd[a + "W_Q"]) + sd[a + "b_Q"]
+    k = torch.einsum("bpd,hde->bphe", x, sd[a + "W_K"]) + sd[a + "b_K"]
+    v = torch.einsum("bpd,hde->bphe", x, sd[a + "W_V"]) + sd[a + "b_V"]
+    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+    causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+    scores = scores.masked_fill(~causal, float("-inf"))
+    pattern = scores.softmax(-1)
+    z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+    x = x + torch.einsum("bqhe,hed->bqd", z, sd[a + "W_O"]) + sd[a + "b_O"]
+    logits = x @ sd["unembed.W_U"] + sd["unembed.b_U"]
+    return logits, scores, pattern, v
+
+
+def read_lists(path):
+    with open(path) as f:
+        return [[int(t) for t in line.split()] for line in f if line.strip()]
+
+
+def sequences(lists, V):
+    n = len(lists[0])
+    return torch.tensor([[V] + l + [V + 1] + sorted(l) for l in lists]), n
+
+
+def greedy(sd, lists, V):
+    """Greedy outputs [B, n] and, per list, the smallest top-2 logit gap seen
+    along its own greedy path (for telling exact ties apart)."""
+    seq, n = sequences(lists, V)
+    tok = seq[:, :n + 2].clone()
+    gaps = torch.full((len(lists),), float("inf"))
+    for _ in range(n):
+        logits, _, _, _ = forward(tok, sd)
+        last = logits[:, -1]
+        top2 = last.topk(2, dim=-1).values
+        gaps = torch.minimum(gaps, top2[:, 0] - top2[:, 1])
+        tok = torch.cat([tok, last.argmax(-1, keepdim=True)], 1)
+    return tok[:, n + 2:], gaps
+
+
+def bucket(table, x):
+    for label, lo, hi in table:
+        if lo <= x <= hi:
+            return label
+    raise ValueError(x)
+
+
+def expected_eval(sd, lists, V, out):
+    seq, n = sequences(lists, V)
+    with torch.no_grad():
+        logits, _, _, _ = forward(seq, sd)
+    tf = logits[:, n + 1:2 * n + 1].argmax(-1)            # teacher-forced argmax [B, n]
+    truth = seq[:, n + 2:]
+    tf_right = (tf == truth)
+    e = {"lists": len(lists), "tokens_right": int(tf_right.sum()),
+         "per_position": tf_right.sum(0).tolist(), "first_wrong": [0] * n, "lists_right": 0,
+         "buckets": {axis: {label: [0, 0, 0] for label, _, _ in table}
+                     for axis, table in (("by_multiplicity", MULT), ("by_largest_gap", GAP), ("by_span", SPAN))}}
+    for b, l in enumerate(lists):
+        wrong = [i for i in range(n) if int(out[b, i]) != int(truth[b, i])]
+        right = not wrong
+        e["lists_right"] += right
+        if wrong:
+            e["first_wrong"][wrong[0]] += 1
+        s = sorted(l)
+        mult = max(l.count(x) for x in l)
+        gap = max(s[i + 1] - s[i] for i in range(n - 1)) if n > 1 else 0
+        for axis, table, x in (("by_multiplicity", MULT, mult), ("by_largest_gap", GAP, gap),
+                               ("by_span", SPAN, s[-1] - s[0])):
+            c = e["buckets"][axis][bucket(table, x)]
+            c[0] += 1
+            c[1] += right
+            c[2] += int(tf_right[b].sum())
+    return e
+
+
+def run(cmd, stdin=None):
+    r = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"FAIL: {' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()}")
+        sys.exit(1)
+    return r.stdout
+
+
+def count(x, den):
+    return round(x * den)
+
+
+def check_eval(exe, model, path, sd, V, failures):
+    lists = read_lists(path)
+    n = len(lists[0])
+    with torch.no_grad():
+        out, gaps = greedy(sd, lists, V)
+    # 1. greedy parity
+    with open(path) as f:
+        got = [[int(t) for t in line.split()] for line in run([exe, "predict", "--model", model], stdin=f).splitlines()]
+    ties = 0
+    for b, (g, l) in enumerate(zip(got, out.tolist())):
+        if g != l:
+            if gaps[b] < TIE:
+                ties += 1
+            else:
+                failures.append(f"{path}: list {b + 1} {lists[b]}: sortlens {g}, PyTorch {l}")
+    # 2. breakdowns; a list whose greedy path has a tie may count either way
+    e = expected_eval(sd, lists, V, out)
+    j = json.loads(run([exe, "eval", "--model", model, "--input", path, "--json"]))
+    L = e["lists"]
+    slack = ties
+    def close(name, a, b):
+        if abs(a - b) > slack:
+            failures.append(f"{path}: {name}: sortlens {a}, PyTorch {b}")
+    close("lists", j["lists"], L)
+    close("tokens right", count(j["token_accuracy"], L * n), e["tokens_right"])
+    close("lists right", count(j["list_accuracy"], L), e["lists_right"])
+    for i in range(n):
+        close(f"b{i + 1} right", count(j["per_position_accuracy"][i], L), e["per_position"][i])
+        close(f"first wrong at b{i + 1}", j["first_wrong_position"][i], e["first_wrong"][i])
+    for axis, buckets in e["buckets"].items():
+        for label, (lists_in, right, tok_right) in buckets.items():
+            g = j[axis][label]
+            if g["lists"] != lists_in:
+                failures.append(f"{path}: {axis} {label}: sortlens {g['lists']} lists, by hand {lists_in}")
+            if lists_in == 0:
+                if g["list_accuracy"] is not None or g["token_accuracy"] is not None:
+                    failures.append(f"{path}: {axis} {label}: empty bucket without null accuracies")
+                continue
+            close(f"{axis} {label} lists right", count(g["list_accuracy"], lists_in), right)
+            close(f"{axis} {label} tokens right", count(g["token_accuracy"], lists_in * n), tok_right)
+    kind = os.path.basename(path)
+    print(f"{kind:14s} {L} lists: greedy list accuracy {e['lists_right'] / L:.4f}, "
+          f"{ties} tie{'s' if ties != 1 else ''}; sortlens {j['list_accuracy']:.4f}")
+
+
+def check_mean(exe, model, path, sd, V, failures):
+    lists = read_lists(path)
+    seq, n = sequences(lists, V)
+    T = seq.shape[1]
+    with torch.no_grad():
+        _, scores, pattern, v = forward(seq, sd)
+        E = sd["blocks.0.attn.W_Q"].shape[-1]
+        a = "blocks.0.attn."
+        WE, Wpos = sd["embed.W_E"], sd["pos_embed.W_pos"][:T]
+        qt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_Q"])
+        kt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_K"])
+        qp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_Q"]) + sd[a + "b_Q"][:, None]
+        kp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_K"]) + sd[a + "b_K"][:, None]
+        terms = {
+            "token_token": torch.einsum("bhqe,bhke->bhqk", qt, kt),
+            "token_pos": torch.einsum("bhqe,hke->bhqk", qt, kp),
+            "pos_token": torch.einsum("hqe,bhke->bhqk", qp, kt),
+            "pos_pos": torch.einsum("hqe,hke->hqk", qp, kp).expand_as(pattern),
+        }
+        terms = {k: (t / math.sqrt(E)).mean(0) for k, t in terms.items()}
+        # DLA to the answer: pattern[q, k] * (v[k] W_O W_U[:, answer at q])
+        u = torch.einsum("hed,dv->hev", sd[a + "W_O"], sd["unembed.W_U"])      # [H, E, Vo]
+        vu = torch.einsum("bkhe,hev->bhkv", v, u)                                 # [B, H, T, Vo]
+        dla = torch.full((pattern.shape[1], T, T), float("nan"), dtype=torch.float64)
+        for q in range(n + 1, 2 * n + 1):
+            ans = seq[:, q + 1]
+            per = pattern[:, :, q, :] * vu[torch.arange(len(lists)), :, :, ans]   # [B, H, T]
+            dla[:, q, :q + 1] = per[:, :, :q + 1].double().mean(0)
+        mean_scores = scores.masked_fill(torch.isinf(scores), 0).mean(0)
+    j = json.loads(run([exe, "mean", "--model", model, "--input", path, "--json"]))
+    nan = float("nan")
+    def tensor(x):
+        return torch.tensor([[[nan if c is None else c for c in row] for row in m] for m in x], dtype=torch.float64)
+    def compare(name, got, want):
+        mask = ~torch.isnan(want)
+        if not torch.equal(mask, ~torch.isnan(got)):
+            failures.append(f"{path}: mean {name}: null where PyTorch has a number, or the reverse")
+            return
+        err = (got[mask] - want[mask]).abs().max().item()
+        scale = max(want[mask].abs().max().item(), 1.0)
+        ok = err <= MEAN_TOL * scale
+        print(f"  mean {name:12s} max |error| {err:.3g} (largest entry {scale:.3g}){'' if ok else '  FAIL'}")
+        if not ok:
+            failures.append(f"{path}: mean {name}: max error {err:.3g}")
+    if j["lists"] != len(lists):
+        failures.append(f"{path}: mean over {j['lists']} lists, the file has {len(lists)}")
+    compare("pattern", tensor(j["pattern"][0]), pattern.mean(0).double())
+    total = None
+    for k, t in terms.items():
+        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+        want = t.double().masked_fill(~causal, nan)
+        got = tensor(j["score_terms"][k])
+        compare(k, got, want)
+        total = got if total is None else total + got
+    compare("terms' sum", total, mean_scores.double().masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), nan))
+    compare("dla_correct", tensor(j["dla_correct"]), dla)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sortlens", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--stress", required=True)
+    args = ap.parse_args()
+    if not os.path.exists(args.model):
+        print(f"skipped: {args.model} is absent")
+        sys.exit(SKIP)
+    sd = {k: v for k, v in torch.load(args.model, map_location="cpu").items() if v.dtype == torch.float32}
+    V = sd["unembed.W_U"].shape[1]
+    failures = []
+    for kind in KINDS:
+        check_eval(args.sortlens, args.model, os.path.join(args.stress, kind + ".txt"), sd, V, failures)
+    for kind in ("uniform", "gap"):
+        print(f"{kind}:")
+        check_mean(args.sortlens, args.model, os.path.join(args.stress, kind + ".txt"), sd, V, failures)
+    for f in failures:
+        print("FAIL:", f)
+    print(f"{len(failures)} mismatch{'es' if len(failures) != 1 else ''}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
