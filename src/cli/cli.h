@@ -78,6 +78,12 @@ void cli_eval_columns(const struct EvalResult *r);
 #define CLI_STEP_OPTION {"step", required_argument, NULL, CLI_OPT_STEP}
 bool cli_parse_step(const char *text, long *step);
 
+/* An output file (predict --cache, convert's OUT), checked before any work:
+ * it must be writable (else the reason, EXIT_RUNTIME), and an existing file
+ * is replaced only with force (else EXIT_USAGE, saying so, and saying when
+ * it is the model being read, input).  EXIT_OK when it may be written. */
+int cli_check_output(const char *out, bool force, const char *input);
+
 /* path, or the bundled model's path when it is NULL: names the model in
  * messages. */
 const char *cli_model_label(const char *path);

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sortlens/atomic_write.h"
 #include "sortlens/checkpoint.h"
 
 static void usage(FILE *out)
@@ -85,16 +84,10 @@ int cmd_convert(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *in = paths[0], *out = paths[1];
+    int checked = cli_check_output(out, force, in);
+    if (checked != EXIT_OK)
+        return checked;
     SlError err = {0};
-    bool exists;
-    if (sl_atomic_check(out, &exists, &err)) {
-        cli_error("%s", err.message);
-        return EXIT_RUNTIME;
-    }
-    if (exists && !force) {
-        cli_error("%s: already exists; pass --force to overwrite it", out);
-        return EXIT_USAGE;
-    }
     if (!cli_blas_ready(1))
         return EXIT_RUNTIME;
     Model *m = ckpt_load(in, &err);

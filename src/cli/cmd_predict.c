@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sortlens/atomic_write.h"
 #include "sortlens/cache_resid_pre.h"
 #include "sortlens/decode.h"
 #include "sortlens/finite_check.h"
@@ -223,26 +222,6 @@ static bool append_word(char **joined, size_t *len, const char *word)
     return true;
 }
 
-/* --cache OUT is checked before the model runs: it must be writable, and an
- * existing file (the model itself above all) is replaced only with --force. */
-static int check_cache_out(const char *out, const char *model_path, bool force)
-{
-    SlError err = {0};
-    bool exists;
-    if (sl_atomic_check(out, &exists, &err)) {
-        cli_error("%s", err.message);
-        return EXIT_RUNTIME;
-    }
-    if (exists && !force) {
-        if (model_path && sl_same_file(out, model_path))
-            cli_error("%s: is the model being read (--model); pass --force to overwrite it", out);
-        else
-            cli_error("%s: already exists; pass --force to overwrite it", out);
-        return EXIT_USAGE;
-    }
-    return EXIT_OK;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -296,7 +275,7 @@ int cmd_predict(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    if (p.cache_out && (status = check_cache_out(p.cache_out, model_path, force)) != EXIT_OK)
+    if (p.cache_out && (status = cli_check_output(p.cache_out, force, model_path)) != EXIT_OK)
         goto done;
     status = EXIT_RUNTIME;
     p.label = model_path ? model_path : cli_default_model_path(&err);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/atomic_write.h"
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/finite_check.h"
@@ -159,6 +160,24 @@ int cli_report_not_numbers(const char *label, const char *what)
 {
     cli_error("%s: the model's outputs are not numbers on some lists (%s); nothing is printed", label, what);
     return EXIT_RUNTIME;
+}
+
+int cli_check_output(const char *out, bool force, const char *input)
+{
+    SlError err = {0};
+    bool exists;
+    if (sl_atomic_check(out, &exists, &err)) {
+        cli_error("%s", err.message);
+        return EXIT_RUNTIME;
+    }
+    if (exists && !force) {
+        if (input && sl_same_file(out, input))
+            cli_error("%s: is the model being read; pass --force to overwrite it", out);
+        else
+            cli_error("%s: already exists; pass --force to overwrite it", out);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
 }
 
 /* ---- progress bar -------------------------------------------------------- */
