@@ -116,15 +116,41 @@ def per_head(name):
     return ".attn.hook_" in name
 
 
-def patch_pair(m, pair):
+def compose(base, extra):
+    """Hooks of both dicts; where both hook a point, base's runs first."""
+    out = dict(base)
+    for name, f in extra.items():
+        if name in base:
+            out[name] = lambda x, f=f, g=base[name]: f(g(x))
+        else:
+            out[name] = f
+    return out
+
+
+def ablation_hooks(m, spec):
+    """{"kind": "zero", "layer": L, "head": H}: head H's hook_z zeroed at every position."""
+    if not spec:
+        return {}
+    h = spec["head"]
+
+    def zero(z):
+        z = z.clone()
+        z[:, :, h, :] = 0
+        return z
+    return {f"blocks.{spec['layer']}.attn.hook_z": zero}
+
+
+def patch_pair(m, pair, exact_only=False, ablate=None):
     n = m.n
+    base = ablation_hooks(m, ablate)
+    fwd = lambda tok, hooks=None: m.forward(tok, compose(base, hooks or {}))
     clean, corrupt, at = pair["clean"], pair["corrupt"], pair["at"]
     ca, ra = sorted(clean)[at - 1], sorted(corrupt)[at - 1]
     Q = n + at
     tc, tr = m.tokens(clean), m.tokens(corrupt)
     with torch.no_grad():
-        lc, cc = m.forward(tc)
-        lr, cr = m.forward(tr)
+        lc, cc = fwd(tc)
+        lr, cr = fwd(tr)
     ld = lambda logits: (logits[0, Q, ca] - logits[0, Q, ra]).item()
     ld_c, ld_r = ld(lc), ld(lr)
     norm = lambda x: (x - ld_r) / (ld_c - ld_r)
@@ -143,8 +169,9 @@ def patch_pair(m, pair):
             return x
         return f
 
-    lg, _ = m.forward(tr, {name: keep(name) for name in hook_names(m) + ["blocks.0.attn.hook_attn_scores"]})
-    (lg[0, Q, ca] - lg[0, Q, ra]).backward()
+    lg, _ = fwd(tr, {name: keep(name) for name in hook_names(m) + ["blocks.0.attn.hook_attn_scores"]})
+    if not exact_only:
+        (lg[0, Q, ca] - lg[0, Q, ra]).backward()
     for name in hook_names(m):
         g = grads[name].grad
         delta = cc[name] - cr[name]
@@ -163,10 +190,10 @@ def patch_pair(m, pair):
                         x[pos, pos, :] = cc[name][0, pos, :]
                 return x
             with torch.no_grad():
-                lp, _ = m.forward(trb, {name: patch})
+                lp, _ = fwd(trb, {name: patch})
             ex_row = [norm((lp[pos, Q, ca] - lp[pos, Q, ra]).item()) for pos in range(T)]
             at_row = []
-            for pos in range(T):
+            for pos in range(0 if exact_only else T):
                 if name.endswith("hook_pattern"):
                     a = (g[:, h, pos, :] * delta[:, h, pos, :]).sum().item()
                 elif per_head(name):
@@ -178,6 +205,8 @@ def patch_pair(m, pair):
             attr.append(at_row)
         results[name] = exact if per_head(name) else exact[0]
         attributions[name] = attr if per_head(name) else attr[0]
+    if exact_only:
+        return results
     # score terms of layer 0
     term_keys = ["token_token", "token_pos", "pos_token", "pos_pos"]
     st = {k: [] for k in term_keys}
@@ -199,7 +228,7 @@ def patch_pair(m, pair):
                     x[0, h, Q, s] += d
                     return x
                 with torch.no_grad():
-                    lp, _ = m.forward(tr, {"blocks.0.attn.hook_attn_scores": add})
+                    lp, _ = fwd(tr, {"blocks.0.attn.hook_attn_scores": add})
                 row.append(norm(ld(lp)))
                 arow.append(gs[0, h, Q, s].item() * d / (ld_c - ld_r))
             st[key].append(row)
@@ -261,8 +290,20 @@ def main():
     m = Model(sd)
     with open(in_path) as f:
         job = json.load(f)
+    if job["mode"] == "time":
+        # seconds of one exact patch of the first pair (score terms and
+        # attribution left out, as sortlens's exact figure), median of repeats
+        import time
+        times = []
+        for _ in range(job.get("repeats", 5)):
+            t0 = time.perf_counter()
+            patch_pair(m, job["pairs"][0], exact_only=True)
+            times.append(time.perf_counter() - t0)
+        with open(out_path, "w") as f:
+            f.write("%.9f\n" % sorted(times)[len(times) // 2])
+        return
     if job["mode"] == "patch":
-        out = [patch_pair(m, p) for p in job["pairs"]]
+        out = [patch_pair(m, p, ablate=job.get("ablate")) for p in job["pairs"]]
     elif job["mode"] == "attribute":
         out = [attribute(m, it) for it in job["items"]]
     else:

@@ -16,6 +16,11 @@ model), with the published model read at test time:
    lists, tokens and lists right, per-position accuracy, first_wrong_position,
    and every bucket of by_multiplicity, by_largest_gap and by_span (buckets
    recomputed here from the lists with Python's own sorting);
+4. explain: the eigenvalue copying score, the top singular values and
+   their shares of the OV and QK token circuits' value blocks, the effective
+   OV circuit's diagonal fraction (torch.linalg in float64), and the
+   accuracy by kind against PyTorch's greedy decoding of the lists
+   `sortlens generate` writes for that kind and seed.
 3. means (uniform and gap files): `sortlens mean --input FILE --json`
    against PyTorch's mean pattern, the four QK score terms / sqrt(d_head)
    (whose sum is also checked against the mean hook_attn_scores), and the
@@ -243,6 +248,52 @@ def check_mean(exe, model, path, sd, V, failures):
     compare("dla_correct", tensor(j["dla_correct"]), dla)
 
 
+def check_explain(exe, model, sd, V, failures):
+    """explain's circuit spectra, effective OV and accuracy by kind against
+    PyTorch (float64 from the float32 weights)."""
+    lists_n = 200
+    j = json.loads(run([exe, "explain", "--model", model, "--lists", str(lists_n), "--seed", "4", "--json"]))
+    d = {k: v.double() for k, v in sd.items()}
+    a = "blocks.0.attn."
+    n = (d["pos_embed.W_pos"].shape[0] - 2) // 2
+    WE = d["embed.W_E"][:V]
+    for h in range(d[a + "W_Q"].shape[0]):
+        got = j["heads"][h]
+        ov = WE @ d[a + "W_V"][h] @ d[a + "W_O"][h] @ d["unembed.W_U"]                       # [Vo, Vo]
+        ov_pos = (d["pos_embed.W_pos"] @ d[a + "W_V"][h] + d[a + "b_V"][h]) @ d[a + "W_O"][h] @ d["unembed.W_U"]
+        eff = ov + ov_pos[1:n + 1].mean(0)
+        eff_frac = (eff.argmax(-1) == torch.arange(V)).double().mean().item()
+        eig = torch.linalg.eigvals(ov)
+        score = (eig.sum().real / eig.abs().sum()).item()
+        qk = WE @ d[a + "W_Q"][h] @ d[a + "W_K"][h].T @ WE.T
+        want = {"ov_copying_score": [score], "effective_ov_diagonal_fraction": [eff_frac]}
+        for name, m in (("ov", ov), ("qk", qk)):
+            s_ = torch.linalg.svdvals(m)
+            k = len(got[f"{name}_singular_values"])
+            want[f"{name}_singular_values"] = s_[:k].tolist()
+            want[f"{name}_singular_share"] = (s_[:k] ** 2 / (s_ ** 2).sum()).tolist()
+        for key, w in want.items():
+            g = got[key] if isinstance(got[key], list) else [got[key]]
+            err = max(abs(x - y) / max(abs(y), 1e-3) for x, y in zip(g, w))
+            ok = len(g) == len(w) and err < 1e-4
+            print(f"  explain head {h} {key:32s} sortlens {g[0]:.6g}, PyTorch {w[0]:.6g}, max rel. error {err:.2g}"
+                  f"{'' if ok else '  FAIL'}")
+            if not ok:
+                failures.append(f"explain head {h} {key}: sortlens {g}, PyTorch {w}")
+    # accuracy by kind: the lists generate writes for the same kind and seed
+    for kind in ("gap", "constant"):
+        text = run([exe, "generate", "--model", model, "--kind", kind, "--lists", str(lists_n), "--seed", "4"])
+        lists = [[int(t) for t in l.split()] for l in text.splitlines()]
+        with torch.no_grad():
+            out, _ = greedy(sd, lists, V)
+        seq, _ = sequences(lists, V)
+        right = (out == seq[:, n + 2:]).all(-1).sum().item()
+        got = count(j["stress_accuracy"][kind]["list_accuracy"], lists_n)
+        print(f"  explain accuracy on {kind}: sortlens {got}/{lists_n} lists, PyTorch {right}/{lists_n}")
+        if got != right:
+            failures.append(f"explain stress_accuracy {kind}: sortlens {got}, PyTorch {right}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sortlens", required=True)
@@ -260,6 +311,8 @@ def main():
     for kind in ("uniform", "gap"):
         print(f"{kind}:")
         check_mean(args.sortlens, args.model, os.path.join(args.stress, kind + ".txt"), sd, V, failures)
+    print("explain:")
+    check_explain(args.sortlens, args.model, sd, V, failures)
     for f in failures:
         print("FAIL:", f)
     print(f"{len(failures)} mismatch{'es' if len(failures) != 1 else ''}")

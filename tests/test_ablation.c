@@ -4,10 +4,13 @@
  * mapping to the forward's Intervention (and back, for the explorer's
  * toggles) holds, with eval under `--ablate qk:...` equal to explain's
  * ablation table row. */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "sortlens/ablation.h"
 #include "sortlens/checkpoint.h"
@@ -187,7 +190,7 @@ START_TEST(test_to_and_from_intervention)
     ck_assert_ptr_eq(iv.ablate_mean_z, mean_z);
     ck_assert_int_eq(iv.ablate_kind, ABLATE_MEAN);
 
-    /* what the Intervention cannot hold is refused, saying why */
+    /* what the Intervention cannot hold is refused, saying why (the hook path runs it) */
     static const char *const later[] = {"resample:head:0.0@query=MID", "head:0.0", "qk:tt@query=MID",
                                         "source:1,source:2"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
@@ -274,6 +277,190 @@ START_TEST(test_mean_z)
 }
 END_TEST
 
+
+/* The hook path (hooks.h) against the forward's own Intervention, for
+ * every ablation both can run: two mechanisms, the same figures. */
+START_TEST(test_hooks_equal_intervention)
+{
+    SlError err = {0};
+    Model *m = ckpt_load(testdata_path("../../data/sortlens-default.safetensors"), &err);
+    ck_assert_msg(m, "%s", err.message);
+    const long lists = test_light_workload() ? 8 : 64;
+    static const char *const specs[] = {"qk:tt", "qk:token-pos", "qk:pt", "qk:pp", "ov:pos", "source:a3", "direct",
+                                        "qk:tt,qk:pp,source:BOS", "head:0.0@query=b3", "mean:head:0.0@query=MID"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        SlAblation a;
+        ck_assert_int_eq(sl_ablation_parse(specs[i], &m->cfg, &a, &err), 0);
+        SlAblationRun *viaiv = sl_ablation_run_new(m, &a, 7, false, &err), *viahooks = sl_ablation_run_new(m, &a, 7, true, &err);
+        ck_assert_msg(viaiv && viahooks, "%s: %s", specs[i], err.message);
+        ck_assert(!sl_ablation_run_hooked(viaiv));
+        ck_assert(sl_ablation_run_hooked(viahooks));
+        EvalResult r1, r2;
+        SlStressSource s1, s2;
+        SlListSource src1, src2;
+        ck_assert_int_eq(sl_stress_source(&s1, &m->cfg, SL_STRESS_UNIFORM, lists, 3, &src1, &err), 0);
+        ck_assert_int_eq(sl_stress_source(&s2, &m->cfg, SL_STRESS_UNIFORM, lists, 3, &src2, &err), 0);
+        ck_assert_int_eq(sl_ablation_eval(viaiv, &src1, &r1, NULL, NULL, NULL, &err), 0);
+        ck_assert_msg(sl_ablation_eval(viahooks, &src2, &r2, NULL, NULL, NULL, &err) == 0, "%s", err.message);
+        ck_assert_msg(fabs(r1.token_accuracy - r2.token_accuracy) <= 1.0 / (lists * 10) + 1e-12 &&
+                          fabs(r1.list_accuracy - r2.list_accuracy) <= 1.0 / lists + 1e-12 &&
+                          fabs(r1.loss - r2.loss) <= 1e-4 * fmax(1, r1.loss),
+                      "%s: Intervention %.6f %.6f %.6f, hooks %.6f %.6f %.6f", specs[i], r1.token_accuracy,
+                      r1.list_accuracy, r1.loss, r2.token_accuracy, r2.list_accuracy, r2.loss);
+        sl_ablation_run_free(viaiv);
+        sl_ablation_run_free(viahooks);
+    }
+    model_free(m);
+}
+END_TEST
+
+static json_t *lists_json(const ModelConfig *c, long count, uint64_t seed)
+{
+    json_t *a = json_array();
+    Rng rng;
+    rng_seed(&rng, seed);
+    int v[64];
+    for (long i = 0; i < count; i++) {
+        task_random_list(c, &rng, v);
+        json_t *l = json_array();
+        for (int j = 0; j < c->list_len; j++)
+            json_array_append_new(l, json_integer(v[j]));
+        json_array_append_new(a, l);
+    }
+    return a;
+}
+
+/* eval --ablate head:, mean:, resample: against PyTorch (the same lists,
+ * the same means' lists, the same resampled lists, each hook written in
+ * torch by hand): token accuracy, loss and per-position accuracy. */
+START_TEST(test_head_ablations_match_pytorch)
+{
+    const char *path = shared_path("seed-model/sort_fixed_len_list_model.pt");
+    if (!path || access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        printf("SKIP test_head_ablations_match_pytorch: no seed model or no /usr/bin/python3 with torch\n");
+        return;
+    }
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m, "%s", err.message);
+    const ModelConfig *c = &m->cfg;
+    const long lists = 200;
+    static const char *const kinds[3] = {"zero", "mean", "resample"};
+    static const char *const specs[3] = {"head:0.0", "mean:head:0.0", "resample:head:0.0"};
+    for (int k = 0; k < 3; k++) {
+        SlAblation a;
+        ck_assert_int_eq(sl_ablation_parse(specs[k], c, &a, &err), 0);
+        SlAblationRun *run = sl_ablation_run_new(m, &a, 5, false, &err);
+        ck_assert_msg(run, "%s", err.message);
+        EvalResult r;
+        SlStressSource ss;
+        SlListSource src;
+        ck_assert_int_eq(sl_stress_source(&ss, c, SL_STRESS_UNIFORM, lists, 11, &src, &err), 0);
+        ck_assert_msg(sl_ablation_eval(run, &src, &r, NULL, NULL, NULL, &err) == 0, "%s", err.message);
+        sl_ablation_run_free(run);
+        json_t *job = json_pack("{s:s, s:s, s:i, s:i, s:o}", "mode", "ablate", "kind", kinds[k], "layer", 0, "head", 0,
+                                "lists", lists_json(c, lists, 11));
+        if (k == 1)
+            json_object_set_new(job, "mean_lists", lists_json(c, SL_ABLATION_MEAN_LISTS, SL_ABLATION_MEAN_SEED));
+        if (k == 2)
+            json_object_set_new(job, "resample_lists", lists_json(c, lists, 5 ^ SL_ABLATION_RESAMPLE_STREAM));
+        char in[] = "/tmp/sortlens-ablate-in-XXXXXX", out[] = "/tmp/sortlens-ablate-out-XXXXXX";
+        int fi = mkstemp(in), fo = mkstemp(out);
+        ck_assert(fi >= 0 && fo >= 0);
+        close(fo);
+        FILE *f = fdopen(fi, "w");
+        json_dumpf(job, f, JSON_COMPACT);
+        fclose(f);
+        json_decref(job);
+        char cmd[8192];
+        const char *source_dir = getenv("SORTLENS_SOURCE");
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/patch_torch_ref.py' '%s' '%s' '%s'", source_dir ? source_dir : "..", path,
+                 in, out);
+        ck_assert_int_eq(system(cmd), 0);
+        json_t *ref = json_load_file(out, 0, NULL);
+        unlink(in);
+        unlink(out);
+        ck_assert_ptr_nonnull(ref);
+        double acc = json_number_value(json_object_get(ref, "token_accuracy"));
+        double loss = json_number_value(json_object_get(ref, "loss"));
+        printf("%-18s token accuracy %.4f (PyTorch %.4f), loss %.5f (PyTorch %.5f)\n", specs[k], r.token_accuracy, acc,
+               r.loss, loss);
+        /* an argmax between two near-equal logits may fall either way */
+        ck_assert_msg(fabs(r.token_accuracy - acc) <= 2.0 / (lists * c->list_len), "%s: token accuracy %.6f vs %.6f",
+                      specs[k], r.token_accuracy, acc);
+        ck_assert_msg(fabs(r.loss - loss) <= 1e-4 * fmax(1, loss), "%s: loss %.7f vs %.7f", specs[k], r.loss, loss);
+        json_t *per = json_object_get(ref, "per_position_accuracy");
+        for (int i = 0; i < c->list_len; i++)
+            ck_assert(fabs(r.per_position_accuracy[i] - json_number_value(json_array_get(per, (size_t)i))) <= 2.0 / lists);
+        json_decref(ref);
+    }
+    model_free(m);
+}
+END_TEST
+
+/* Through the executables: `eval --ablate SPEC --json` gives explain's
+ * table row for the same ablation, for every row; predict --ablate takes
+ * the spec and refuses a bad one with exit 2. */
+static json_t *run_json(const char *cmd)
+{
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    json_error_t jerr;
+    json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
+    ck_assert_int_eq(pclose(p), 0);
+    ck_assert_msg(j, "%s: %s", cmd, jerr.text);
+    return j;
+}
+
+START_TEST(test_cli_eval_ablate_equals_explain)
+{
+    const char *exe = sortlens_exe();
+    if (!exe) {
+        printf("SKIP test_cli_eval_ablate_equals_explain: no sortlens executable\n");
+        return;
+    }
+    const int lists = test_light_workload() ? 20 : 300;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "'%s' explain --lists %d --json", exe, lists);
+    json_t *ex = run_json(cmd), *rows = json_object_get(ex, "ablations");
+    static const struct {
+        const char *row, *spec;
+    } pairs[] = {{"clean", ""},
+                 {"no-qk-token-token", "qk:token-token"},
+                 {"no-qk-token-pos", "qk:tp"},
+                 {"no-qk-pos-token", "qk:pos-token"},
+                 {"no-qk-pos-pos", "qk:pp"},
+                 {"ov-without-pos", "ov:pos"},
+                 {"no-direct-path", "direct"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        json_t *row = NULL, *v;
+        size_t k;
+        json_array_foreach(rows, k, v) if (strcmp(json_string_value(json_object_get(v, "name")), pairs[i].row) == 0) row = v;
+        ck_assert_msg(row, "explain has no row %s", pairs[i].row);
+        snprintf(cmd, sizeof cmd, "'%s' eval --lists %d --seed 1 --json%s%s", exe, lists, pairs[i].spec[0] ? " --ablate " : "",
+                 pairs[i].spec);
+        json_t *ev = run_json(cmd);
+        static const char *const keys[] = {"token_accuracy", "list_accuracy", "loss"};
+        for (int j = 0; j < 3; j++) {
+            double a = json_number_value(json_object_get(ev, keys[j])), b = json_number_value(json_object_get(row, keys[j]));
+            ck_assert_msg(fabs(a - b) <= 1e-9 * fmax(1, fabs(b)), "%s %s: eval %.10g, explain %.10g", pairs[i].spec, keys[j],
+                          a, b);
+        }
+        if (pairs[i].spec[0])
+            ck_assert_ptr_nonnull(json_object_get(ev, "ablation"));
+        json_decref(ev);
+    }
+    json_decref(ex);
+    snprintf(cmd, sizeof cmd, "'%s' predict --ablate head:0.0 1 2 3 4 5 6 7 8 9 10 > /dev/null", exe);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    snprintf(cmd, sizeof cmd, "'%s' predict --ablate head:5.0 1 2 3 4 5 6 7 8 9 10 2>/dev/null", exe);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "'%s' eval --lists 5 --ablate ov:pos@query=MID 2>/dev/null", exe);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ablation");
@@ -285,6 +472,9 @@ int main(void)
     tcase_add_test(tc, test_to_and_from_intervention);
     tcase_add_test(tc, test_eval_equals_explain_table);
     tcase_add_test(tc, test_mean_z);
+    tcase_add_test(tc, test_hooks_equal_intervention);
+    tcase_add_test(tc, test_head_ablations_match_pytorch);
+    tcase_add_test(tc, test_cli_eval_ablate_equals_explain);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/attribution.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/decode.h"
@@ -159,16 +160,18 @@ START_TEST(test_patch_matches_pytorch)
     static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
     int np = make_pairs(c, clean, corrupt, at);
     json_t *pairs = json_array();
-    SlPatchResult res[N_PAIRS];
+    SlPatchResult res[N_PAIRS], hooked[N_PAIRS];
     for (int k = 0; k < np; k++) {
-        ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], true, &res[k], &err) == 0, "pair %d: %s", k, err.message);
+        ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], true, NULL, false, &res[k], &err) == 0, "pair %d: %s", k, err.message);
+        ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], false, NULL, true, &hooked[k], &err) == 0, "pair %d: %s", k,
+                      err.message);
         json_array_append_new(pairs, json_pack("{s:o, s:o, s:i}", "clean", int_array(clean[k], c->list_len), "corrupt",
                                                int_array(corrupt[k], c->list_len), "at", res[k].at));
     }
     json_t *ref = run_reference(path, json_pack("{s:s, s:o}", "mode", "patch", "pairs", pairs));
     ck_assert_int_eq((int)json_array_size(ref), np);
     static const char *const terms[4] = {"token_token", "token_pos", "pos_token", "pos_pos"};
-    double worst_exact = 0, worst_attr = 0;
+    double worst_exact = 0, worst_attr = 0, worst_hooked = 0;
     int nonzero = 0;
     for (int k = 0; k < np; k++) {
         json_t *r = json_array_get(ref, (size_t)k);
@@ -189,6 +192,7 @@ START_TEST(test_patch_matches_pytorch)
             json_t *x = json_object_get(rr, h->name), *xa = json_object_get(ra, h->name);
             ck_assert_msg(x && xa, "pair %d: PyTorch has no %s", k, h->name);
             worst_exact = fmax(worst_exact, cmp_array(h->exact, x, h->heads, o->T, 1e-4 * scale, h->name, k) / scale);
+            worst_hooked = fmax(worst_hooked, cmp_array(hooked[k].hooks[i].exact, x, h->heads, o->T, 1e-4 * scale, h->name, k) / scale);
             worst_attr = fmax(worst_attr, cmp_array(h->attribution, xa, h->heads, o->T, 1e-4 * scale_a, h->name, k) / scale_a);
             for (int j = 0; j < (h->heads ? h->heads : 1) * o->T; j++)
                 nonzero += fabsf(h->exact[j]) > 1e-3f;
@@ -198,17 +202,22 @@ START_TEST(test_patch_matches_pytorch)
                 worst_exact = fmax(worst_exact, cmp_array(o->score_terms + ((size_t)hd * 4 + t) * o->T,
                                                           json_array_get(json_object_get(st, terms[t]), (size_t)hd), 0, o->T,
                                                           1e-4 * scale, terms[t], k) / scale);
+                worst_hooked = fmax(worst_hooked, cmp_array(hooked[k].score_terms + ((size_t)hd * 4 + t) * o->T,
+                                                            json_array_get(json_object_get(st, terms[t]), (size_t)hd), 0,
+                                                            o->T, 1e-4 * scale, terms[t], k) / scale);
                 worst_attr = fmax(worst_attr, cmp_array(o->score_terms_attribution + ((size_t)hd * 4 + t) * o->T,
                                                         json_array_get(json_object_get(sta, terms[t]), (size_t)hd), 0,
                                                         o->T, 1e-4 * scale_a, terms[t], k) / scale_a);
             }
         }
     }
-    printf("patch vs PyTorch, %d pairs: exact max error %.3g, attribution max error %.3g (of each pair's scale); "
-           "%d nonzero results\n", np, worst_exact, worst_attr, nonzero);
+    printf("patch vs PyTorch, %d pairs: exact max error %.3g (hook path %.3g), attribution max error %.3g (of each "
+           "pair's scale); %d nonzero results\n", np, worst_exact, worst_hooked, worst_attr, nonzero);
     ck_assert_int_gt(nonzero, np * 5);   /* the comparison saw real effects, not only zeros */
-    for (int k = 0; k < np; k++)
+    for (int k = 0; k < np; k++) {
         sl_patch_result_free(&res[k]);
+        sl_patch_result_free(&hooked[k]);
+    }
     json_decref(ref);
     model_free(m);
 }
@@ -286,7 +295,7 @@ START_TEST(test_patch_fixed_points)
     ck_assert_msg(m, "%s", err.message);
     int clean[10] = {42, 17, 26, 3, 49, 0, 26, 8, 31, 12}, corrupt[10] = {42, 17, 27, 3, 49, 0, 26, 8, 31, 12};
     SlPatchResult r;
-    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, true, &r, &err), 0);
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, true, NULL, false, &r, &err), 0);
     ck_assert_int_eq(r.at, 7);   /* 0 3 8 12 17 26 26|27 ... */
     ck_assert_int_eq(r.query, 17);
     ck_assert_int_eq(r.clean_answer, 26);
@@ -319,23 +328,24 @@ START_TEST(test_patch_refusals)
     int at = -1;
     ck_assert_int_eq(sl_patch_default_at(&m->cfg, a, b, &at, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "sort to the same list"));
-    ck_assert_int_eq(sl_patch(m, a, b, 0, false, &r, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_patch(m, a, b, 0, false, NULL, false, &r, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "sort to the same list"));
     /* b_3 is 3 in both: the metric cannot be normalised */
-    ck_assert_int_eq(sl_patch(m, a, c2, 3, false, &r, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_patch(m, a, c2, 3, false, NULL, false, &r, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "both lists put 3 at b_3"));
-    ck_assert_int_eq(sl_patch(m, a, c2, 11, false, &r, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_patch(m, a, c2, 11, false, NULL, false, &r, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "1..10"));
-    ck_assert_int_eq(sl_patch(m, a, c2, 0, false, &r, &err), 0);
+    ck_assert_int_eq(sl_patch(m, a, c2, 0, false, NULL, false, &r, &err), 0);
     ck_assert_int_eq(r.at, 10);
     ck_assert_ptr_null(r.score_terms_attribution);
     sl_patch_result_free(&r);
     model_free(m);
-    /* more than one layer: waits for the hook API, said so */
+    /* more than one layer: exact patching through hooks, but no gradient */
     m = ckpt_load(testdata_path("multi_2l2h.pt"), &err);
     ck_assert_msg(m, "%s", err.message);
-    ck_assert_int_eq(sl_patch(m, a, c2, 0, false, &r, &err), SL_EINVAL);
-    ck_assert_ptr_nonnull(strstr(err.message, "hook API"));
+    int a5[5] = {1, 2, 3, 4, 5}, c5[5] = {1, 2, 3, 4, 6};
+    ck_assert_int_eq(sl_patch(m, a5, c5, 0, true, NULL, false, &r, &err), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "one-layer models without ablations"));
     model_free(m);
 }
 END_TEST
@@ -394,6 +404,120 @@ START_TEST(test_cli_patch_json_and_csv)
 }
 END_TEST
 
+/* A 2-layer, 2-head model with nonzero biases (tests/data/make_multi.py):
+ * the hook path's exact patching against PyTorch on a few pairs. */
+START_TEST(test_patch_multi_layer_matches_pytorch)
+{
+    if (!have_torch()) {
+        printf("SKIP test_patch_multi_layer_matches_pytorch: no /usr/bin/python3 with torch\n");
+        return;
+    }
+    const char *path = testdata_path("multi_2l2h.pt");
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m, "%s", err.message);
+    const ModelConfig *c = &m->cfg;
+    static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
+    int np = test_light_workload() ? 2 : 6;
+    Rng rng;   /* random pairs of this model's shape (5 values in 0..19), one value changed */
+    rng_seed(&rng, 77);
+    for (int k = 0; k < np;) {
+        task_random_list(c, &rng, clean[k]);
+        memcpy(corrupt[k], clean[k], (size_t)c->list_len * sizeof(int));
+        corrupt[k][rng_below(&rng, (uint32_t)c->list_len)] = (int)rng_below(&rng, (uint32_t)c->d_vocab_out);
+        if (sl_patch_default_at(c, clean[k], corrupt[k], &at[k], NULL) == 0)
+            k++;
+    }
+    SlPatchResult res[N_PAIRS];
+    json_t *pairs = json_array();
+    for (int k = 0; k < np; k++) {
+        ck_assert_msg(sl_patch(m, clean[k], corrupt[k], at[k], false, NULL, false, &res[k], &err) == 0, "%s", err.message);
+        json_array_append_new(pairs, json_pack("{s:o, s:o, s:i}", "clean", int_array(clean[k], c->list_len), "corrupt",
+                                               int_array(corrupt[k], c->list_len), "at", res[k].at));
+    }
+    json_t *ref = run_reference(path, json_pack("{s:s, s:o}", "mode", "patch", "pairs", pairs));
+    double worst = 0;
+    int nonzero = 0;
+    for (int k = 0; k < np; k++) {
+        json_t *r = json_array_get(ref, (size_t)k), *rr = json_object_get(r, "results");
+        double scale = fmax(1, json_max_abs(rr));
+        ck_assert_int_eq(res[k].n_hooks, 2 + 7 * 2);
+        for (int i = 0; i < res[k].n_hooks; i++) {
+            const SlPatchHook *h = &res[k].hooks[i];
+            json_t *x = json_object_get(rr, h->name);
+            ck_assert_msg(x, "PyTorch has no %s", h->name);
+            worst = fmax(worst, cmp_array(h->exact, x, h->heads, res[k].T, 1e-4 * scale, h->name, k) / scale);
+            for (int j = 0; j < (h->heads ? h->heads : 1) * res[k].T; j++)
+                nonzero += fabsf(h->exact[j]) > 1e-3f;
+        }
+        static const char *const terms[4] = {"token_token", "token_pos", "pos_token", "pos_pos"};
+        for (int t = 0; t < 4; t++)
+            for (int hd = 0; hd < res[k].H; hd++)
+                worst = fmax(worst, cmp_array(res[k].score_terms + ((size_t)hd * 4 + t) * res[k].T,
+                                              json_array_get(json_object_get(json_object_get(r, "score_terms"), terms[t]),
+                                                             (size_t)hd),
+                                              0, res[k].T, 1e-4 * scale, terms[t], k) / scale);
+        sl_patch_result_free(&res[k]);
+    }
+    printf("patch of the 2-layer model vs PyTorch, %d pairs: max error %.3g of the scale; %d nonzero results\n", np, worst,
+           nonzero);
+    ck_assert_int_gt(nonzero, np * 10);
+    json_decref(ref);
+    model_free(m);
+}
+END_TEST
+
+/* patch --ablate: both runs under head 1.0 zeroed (hooks), against
+ * PyTorch with the same hook composed before each patch. */
+START_TEST(test_patch_ablated_matches_pytorch)
+{
+    if (!have_torch()) {
+        printf("SKIP test_patch_ablated_matches_pytorch: no /usr/bin/python3 with torch\n");
+        return;
+    }
+    const char *path = testdata_path("multi_2l2h.pt");
+    SlError err = {0};
+    Model *m = ckpt_load(path, &err);
+    ck_assert_msg(m, "%s", err.message);
+    const ModelConfig *c = &m->cfg;
+    SlAblation abl;
+    ck_assert_int_eq(sl_ablation_parse("head:1.0", c, &abl, &err), 0);
+    SlAblationRun *run = sl_ablation_run_new(m, &abl, 1, true, &err);
+    ck_assert_msg(run, "%s", err.message);
+    int clean[5] = {3, 17, 9, 9, 0}, corrupt[5] = {3, 17, 10, 9, 0};
+    SlPatchResult res, plain;
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, run, false, &res, &err), 0);
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, NULL, false, &plain, &err), 0);
+    json_t *pair = json_pack("{s:[iiiii], s:[iiiii], s:i}", "clean", 3, 17, 9, 9, 0, "corrupt", 3, 17, 10, 9, 0, "at", res.at);
+    json_t *ref = run_reference(path, json_pack("{s:s, s:[o], s:{s:s, s:i, s:i}}", "mode", "patch", "pairs", pair, "ablate",
+                                                "kind", "zero", "layer", 1, "head", 0));
+    json_t *r = json_array_get(ref, 0), *rr = json_object_get(r, "results");
+    double scale = fmax(1, json_max_abs(rr)), worst = 0, moved = 0;
+    ck_assert_msg(fabs(res.ld_clean - json_number_value(json_object_get(r, "ld_clean"))) <= 1e-4 * fmax(1, fabs(res.ld_clean)),
+                  "ld_clean %g", res.ld_clean);
+    for (int i = 0; i < res.n_hooks; i++) {
+        const SlPatchHook *h = &res.hooks[i];
+        worst = fmax(worst, cmp_array(h->exact, json_object_get(rr, h->name), h->heads, res.T, 1e-4 * scale, h->name, 0) / scale);
+        for (int j = 0; j < (h->heads ? h->heads : 1) * res.T; j++)
+            moved = fmax(moved, fabs(h->exact[j] - plain.hooks[i].exact[j]));
+    }
+    printf("patch --ablate head:1.0 of the 2-layer model vs PyTorch: max error %.3g of the scale; it moves results by up "
+           "to %.3g\n", worst, moved);
+    ck_assert(moved > 1e-2);   /* the ablation changed what was measured */
+    sl_patch_result_free(&res);
+    sl_patch_result_free(&plain);
+    /* resampling is refused */
+    sl_ablation_run_free(run);
+    ck_assert_int_eq(sl_ablation_parse("resample:head:1.0", c, &abl, &err), 0);
+    run = sl_ablation_run_new(m, &abl, 1, true, &err);
+    ck_assert_int_eq(sl_patch(m, clean, corrupt, 0, false, run, false, &res, &err), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "resampling"));
+    sl_ablation_run_free(run);
+    json_decref(ref);
+    model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("patch");
@@ -402,6 +526,8 @@ int main(void)
     tcase_add_test(tc, test_patch_matches_pytorch);
     tcase_add_test(tc, test_attribute_matches_pytorch);
     tcase_add_test(tc, test_patch_fixed_points);
+    tcase_add_test(tc, test_patch_multi_layer_matches_pytorch);
+    tcase_add_test(tc, test_patch_ablated_matches_pytorch);
     tcase_add_test(tc, test_patch_refusals);
     tcase_add_test(tc, test_cli_patch_json_and_csv);
     suite_add_tcase(s, tc);

@@ -1,7 +1,9 @@
 /* test_pt.c: the torch.save reader (ZIP + allowlisted pickle): the seed
  * checkpoint and the project's 2-layer checkpoint against PyTorch, views and
- * dtypes written by PyTorch, and one test per malformed case of HARDENING.md
- * (ZIP and pickle), each asserting the message. */
+ * dtypes written by PyTorch (pickle protocols 2, 4 and 5), and one test per
+ * malformed case of docs/SECURITY.md
+ * (ZIP and pickle), each asserting the message; malformed pickles are one
+ * line each of a table, written in the small assembler pk(). */
 #include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
@@ -21,18 +23,8 @@
 
 static char tmpdir[64];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sortlens-pt-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void make_tmpdir(void) { test_tmpdir_make(tmpdir, "pt"); }
+static void remove_tmpdir(void) { test_tmpdir_remove(tmpdir); }
 
 static bool have_torch(void)
 {
@@ -390,6 +382,117 @@ static void p_one(Buf *b, int64_t numel, int64_t offset, int nd, const int64_t *
 }
 static void p_valid(Buf *b) { p_one(b, 12, 0, 2, (const int64_t[]){3, 4}, (const int64_t[]){4, 1}); }
 
+/* A tiny pickle assembler, so that a malformed pickle reads as one line of
+ * a table.  prog is words separated by spaces:
+ *   P2, P4       PROTO 2, PROTO 4            'text'      BINUNICODE
+ *   s'text'      SHORT_BINUNICODE            L'text'     BINUNICODE8
+ *   #N           the integer N (BININT1, BININT or LONG1, as p_int)
+ *   G:mod:name   GLOBAL                      SG:mod:name the two as short strings, then STACK_GLOBAL
+ *   OD           OrderedDict()               TENSOR      _rebuild_tensor_v2 of storage "0" (12 floats) as (12,)
+ *   BEGIN, END   p_begin and p_end           MEMO        MEMOIZE (0x94)
+ *   PERSID       p_persid of storage "0" (FloatStorage, 12 floats)
+ *   VALID        p_valid: a whole valid pickle
+ *   op:HH        the opcode byte 0xHH        x:HEX..     raw bytes
+ *   u8:N, u32:N, u64:N   N little-endian in 1, 4 or 8 bytes
+ *   any other single character: that opcode ('(' MARK, 't' TUPLE, 'R' REDUCE, '.' STOP, ...)
+ * Quoted text may hold spaces; it ends at a quote followed by a space or
+ * the end of prog. */
+static void pk(Buf *b, const char *prog)
+{
+    const char *p = prog;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *q = p[0] == '\'' ? p : (p[1] == '\'' && (p[0] == 's' || p[0] == 'L')) ? p + 1 : NULL;
+        if (q) {   /* a string: up to the quote that ends the word */
+            const char *end = q + 1;
+            while (*end && !(end[0] == '\'' && (end[1] == ' ' || end[1] == '\0')))
+                end++;
+            ck_assert_msg(*end, "pk: unterminated string in '%s'", prog);
+            size_t n = (size_t)(end - q - 1);
+            if (p[0] == 's') {
+                uint8_t h[2] = {0x8c, (uint8_t)n};
+                ck_assert(n < 256);
+                b_put(b, h, 2);
+            } else if (p[0] == 'L') {
+                uint8_t h[9] = {0x8d};
+                for (int i = 0; i < 8; i++)
+                    h[1 + i] = (uint8_t)((uint64_t)n >> (8 * i));
+                b_put(b, h, 9);
+            } else {
+                op_u32(b, 'X', (uint32_t)n);
+            }
+            b_put(b, q + 1, n);
+            p = end + 1;
+            continue;
+        }
+        size_t len = strcspn(p, " ");
+        char w[256];
+        ck_assert_msg(len < sizeof w, "pk: word too long in '%s'", prog);
+        memcpy(w, p, len);
+        w[len] = '\0';
+        p += len;
+        char *colon = strchr(w, ':');
+        if (len == 1) {
+            op(b, (uint8_t)w[0]);
+        } else if (w[0] == 'P' && len == 2) {
+            uint8_t x[2] = {0x80, (uint8_t)(w[1] - '0')};
+            b_put(b, x, 2);
+        } else if (w[0] == '#') {
+            p_int(b, strtoll(w + 1, NULL, 10));
+        } else if (strcmp(w, "OD") == 0) {
+            p_empty_od(b);
+        } else if (strcmp(w, "TENSOR") == 0) {
+            p_tensor(b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
+        } else if (strcmp(w, "BEGIN") == 0) {
+            p_begin(b);
+        } else if (strcmp(w, "END") == 0) {
+            p_end(b);
+        } else if (strcmp(w, "PERSID") == 0) {
+            p_persid(b, "FloatStorage", "0", 12);
+        } else if (strcmp(w, "VALID") == 0) {
+            p_valid(b);
+        } else if (strcmp(w, "MEMO") == 0) {
+            op(b, 0x94);
+        } else if (colon && (strncmp(w, "G:", 2) == 0 || strncmp(w, "SG:", 3) == 0)) {
+            char *mod = colon + 1, *name = strchr(mod, ':');
+            ck_assert_msg(name, "pk: '%s' needs G:module:name", w);
+            *name++ = '\0';
+            if (w[0] == 'G') {
+                p_global(b, mod, name);
+            } else {
+                uint8_t h[2] = {0x8c, (uint8_t)strlen(mod)};
+                b_put(b, h, 2);
+                b_put(b, mod, strlen(mod));
+                h[1] = (uint8_t)strlen(name);
+                b_put(b, h, 2);
+                b_put(b, name, strlen(name));
+                op(b, 0x93);
+            }
+        } else if (colon && strncmp(w, "op:", 3) == 0) {
+            op(b, (uint8_t)strtoul(w + 3, NULL, 16));
+        } else if (colon && strncmp(w, "x:", 2) == 0) {
+            for (const char *h = w + 2; h[0] && h[1]; h += 2) {
+                char byte[3] = {h[0], h[1], 0};
+                op(b, (uint8_t)strtoul(byte, NULL, 16));
+            }
+        } else if (colon && w[0] == 'u') {
+            int bytes = atoi(w + 1) / 8;
+            uint64_t v = strtoull(colon + 1, NULL, 10);
+            ck_assert_msg(bytes == 1 || bytes == 4 || bytes == 8, "pk: '%s'", w);
+            for (int i = 0; i < bytes; i++)
+                op(b, (uint8_t)(v >> (8 * i)));
+        } else {
+            ck_abort_msg("pk: unknown word '%s' in '%s'", w, prog);
+        }
+    }
+}
+
+/* One malformed pickle and a part of the message that refuses it. */
+typedef struct Refusal { const char *prog, *needle; } Refusal;
+
 typedef struct ZEntry { const char *name; const void *data; size_t len; bool deflate; } ZEntry;
 
 /* A ZIP in memory, written by libzip. */
@@ -446,6 +549,15 @@ static void refuse_pickle(Buf *pkl, const char *needle)
     ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
     free(pkl->d);
     memset(pkl, 0, sizeof *pkl);
+}
+
+static void refuse_table(const Refusal *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        Buf b = {0};
+        pk(&b, cases[i].prog);
+        refuse_pickle(&b, cases[i].needle);
+    }
 }
 
 static void refuse_zip(const ZEntry *e, int n, const char *needle)
@@ -526,7 +638,8 @@ START_TEST(test_hand_built_valid)
 END_TEST
 
 /* PyTorch's own views and dtypes (tests/data/make_pt_cases.py) equal the
- * contiguous copies PyTorch wrote beside them; the deflated copy too. */
+ * contiguous copies PyTorch wrote beside them; the deflated copy too, and
+ * the same state dict saved with pickle_protocol=4 and 5. */
 START_TEST(test_pytorch_views_and_dtypes)
 {
     const char *exp = testdata_path("pt/views_expected.safetensors");
@@ -535,8 +648,8 @@ START_TEST(test_pytorch_views_and_dtypes)
     TensorSet *e = safetensors_read(exp, &err);
     ck_assert_msg(e != NULL, "%s", err.message);
     ck_assert_int_eq(e->count, 16);
-    const char *files[] = {"pt/views.pt", "pt/deflated.pt"};
-    for (int f = 0; f < 2; f++) {
+    const char *files[] = {"pt/views.pt", "pt/deflated.pt", "pt/views_proto4.pt", "pt/views_proto5.pt"};
+    for (int f = 0; f < 4; f++) {
         TensorSet *ts = pt_read(testdata_path(files[f]), &err);
         ck_assert_msg(ts != NULL, "%s", err.message);
         ck_assert_int_eq(ts->count, e->count);
@@ -569,21 +682,25 @@ START_TEST(test_pytorch_keep_vars)
     SlError err = {0};
     TensorSet *e = safetensors_read(testdata_path("pt/parameters_expected.safetensors"), &err);
     ck_assert_msg(e != NULL, "%s", err.message);
-    TensorSet *ts = pt_read(testdata_path("pt/parameters.pt"), &err);
-    ck_assert_msg(ts != NULL, "%s", err.message);
-    ck_assert_int_eq(ts->count, 3);
-    ck_assert_int_eq(e->count, 3);
-    for (int i = 0; i < e->count; i++) {
-        const Tensor *a = &e->items[i], *b = &ts->items[i];
-        ck_assert_str_eq(a->name, b->name);
-        ck_assert_int_eq(a->ndim, b->ndim);
-        ck_assert_uint_eq(a->nbytes, b->nbytes);
-        ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s differs", a->name);
+    /* protocol 2 (the default) and 4 (pickle_protocol=4) */
+    const char *files[] = {"pt/parameters.pt", "pt/parameters_proto4.pt"};
+    for (int f = 0; f < 2; f++) {
+        TensorSet *ts = pt_read(testdata_path(files[f]), &err);
+        ck_assert_msg(ts != NULL, "%s", err.message);
+        ck_assert_int_eq(ts->count, 3);
+        ck_assert_int_eq(e->count, 3);
+        for (int i = 0; i < e->count; i++) {
+            const Tensor *a = &e->items[i], *b = &ts->items[i];
+            ck_assert_str_eq(a->name, b->name);
+            ck_assert_int_eq(a->ndim, b->ndim);
+            ck_assert_uint_eq(a->nbytes, b->nbytes);
+            ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s: %s differs", files[f], a->name);
+        }
+        const float w[6] = {0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, bias[2] = {-1.5f, 2.25f};
+        ck_assert_mem_eq(tensorset_find(ts, "W")->data, w, sizeof w);
+        ck_assert_mem_eq(tensorset_find(ts, "b")->data, bias, sizeof bias);
+        tensorset_free(ts);
     }
-    const float w[6] = {0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, bias[2] = {-1.5f, 2.25f};
-    ck_assert_mem_eq(tensorset_find(ts, "W")->data, w, sizeof w);
-    ck_assert_mem_eq(tensorset_find(ts, "b")->data, bias, sizeof bias);
-    tensorset_free(ts);
     tensorset_free(e);
 }
 END_TEST
@@ -870,172 +987,50 @@ END_TEST
 
 START_TEST(test_reduce)
 {
-    Buf b = {0};
-    p_proto(&b);
-    p_global(&b, "torch", "FloatStorage");
-    op(&b, ')');
-    op(&b, 'R');
-    op(&b, '.');
-    refuse_pickle(&b, "REDUCE on something that is not an allowed function");
-    p_proto(&b);
-    p_str(&b, "x");
-    op(&b, ')');
-    op(&b, 'R');
-    op(&b, '.');
-    refuse_pickle(&b, "REDUCE on something that is not an allowed function");
-    p_proto(&b);
-    p_global(&b, "collections", "OrderedDict");
-    p_int(&b, 1);
-    op(&b, 0x85);
-    op(&b, 'R');
-    op(&b, '.');
-    refuse_pickle(&b, "OrderedDict takes no arguments here, got 1");
-    p_proto(&b);
-    p_global(&b, "collections", "OrderedDict");
-    op(&b, '}');
-    op(&b, 'R');
-    op(&b, '.');
-    refuse_pickle(&b, "REDUCE arguments are not a tuple");
-    /* _rebuild_parameter: wrong arity, not a tensor, requires_grad not a
-     * bool, hooks not an empty dict */
-    const struct { int args; const char *msg; } params[] = {
-        {2, "_rebuild_parameter takes 3 arguments, got 2"},
-        {-1, "_rebuild_parameter: the first argument is not a tensor"},
-        {-2, "_rebuild_parameter: requires_grad is not a bool"},
-        {-3, "_rebuild_parameter: backward hooks are not an empty OrderedDict"},
+    static const Refusal cases[] = {
+        {"P2 G:torch:FloatStorage ) R .", "REDUCE on something that is not an allowed function"},
+        {"P2 'x' ) R .", "REDUCE on something that is not an allowed function"},
+        {"P2 G:collections:OrderedDict #1 op:85 R .", "OrderedDict takes no arguments here, got 1"},
+        {"P2 G:collections:OrderedDict } R .", "REDUCE arguments are not a tuple"},
+        /* _rebuild_parameter: wrong arity, not a tensor, requires_grad not
+         * a bool, hooks not an empty dict */
+        {"P2 G:torch._utils:_rebuild_parameter ( TENSOR op:88 t R .", "_rebuild_parameter takes 3 arguments, got 2"},
+        {"P2 G:torch._utils:_rebuild_parameter ( 'not a tensor' op:88 OD t R .",
+         "_rebuild_parameter: the first argument is not a tensor"},
+        {"P2 G:torch._utils:_rebuild_parameter ( TENSOR #1 OD t R .", "_rebuild_parameter: requires_grad is not a bool"},
+        {"P2 G:torch._utils:_rebuild_parameter ( TENSOR op:88 'hooks' t R .",
+         "_rebuild_parameter: backward hooks are not an empty OrderedDict"},
+        /* _rebuild_tensor_v2 with 5 arguments; requires_grad not a bool;
+         * storage not a storage; hooks not an empty dict */
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( PERSID #0 ( #12 t ( #1 t op:89 t R END",
+         "_rebuild_tensor_v2 takes 6 or 7 arguments, got 5"},
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( PERSID #0 ( #12 t ( #1 t #0 OD t R END",
+         "_rebuild_tensor_v2: requires_grad is not a bool"},
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( '0' #0 ( #12 t ( #1 t op:89 OD t R END",
+         "_rebuild_tensor_v2: the first argument is not a storage"},
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( PERSID #0 ( #12 t ( #1 t op:89 } 'hook' #1 s t R END",
+         "backward hooks are not an empty OrderedDict"},
     };
-    for (size_t i = 0; i < sizeof params / sizeof params[0]; i++) {
-        p_proto(&b);
-        p_global(&b, "torch._utils", "_rebuild_parameter");
-        op(&b, '(');
-        if (params[i].args == -1)
-            p_str(&b, "not a tensor");
-        else   /* a valid tensor of 12 floats as the data */
-            p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
-        if (params[i].args != 2) {
-            if (params[i].args == -2)
-                p_int(&b, 1);
-            else
-                op(&b, 0x88);
-            if (params[i].args == -3)
-                p_str(&b, "hooks");
-            else
-                p_empty_od(&b);
-        } else
-            op(&b, 0x88);
-        op(&b, 't');
-        op(&b, 'R');
-        op(&b, '.');
-        refuse_pickle(&b, params[i].msg);
-    }
-    /* _rebuild_tensor_v2 with 5 arguments */
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    p_persid(&b, "FloatStorage", "0", 12);
-    p_int(&b, 0);
-    p_ints(&b, 1, (const int64_t[]){12});
-    p_ints(&b, 1, (const int64_t[]){1});
-    op(&b, 0x89);
-    op(&b, 't');
-    op(&b, 'R');
-    p_end(&b);
-    refuse_pickle(&b, "_rebuild_tensor_v2 takes 6 or 7 arguments, got 5");
-    /* requires_grad not a bool; hooks not an empty dict; storage not a storage */
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    p_persid(&b, "FloatStorage", "0", 12);
-    p_int(&b, 0);
-    p_ints(&b, 1, (const int64_t[]){12});
-    p_ints(&b, 1, (const int64_t[]){1});
-    p_int(&b, 0);
-    p_empty_od(&b);
-    op(&b, 't');
-    op(&b, 'R');
-    p_end(&b);
-    refuse_pickle(&b, "_rebuild_tensor_v2: requires_grad is not a bool");
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    p_str(&b, "0");
-    p_int(&b, 0);
-    p_ints(&b, 1, (const int64_t[]){12});
-    p_ints(&b, 1, (const int64_t[]){1});
-    op(&b, 0x89);
-    p_empty_od(&b);
-    op(&b, 't');
-    op(&b, 'R');
-    p_end(&b);
-    refuse_pickle(&b, "_rebuild_tensor_v2: the first argument is not a storage");
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    p_persid(&b, "FloatStorage", "0", 12);
-    p_int(&b, 0);
-    p_ints(&b, 1, (const int64_t[]){12});
-    p_ints(&b, 1, (const int64_t[]){1});
-    op(&b, 0x89);
-    op(&b, '}');
-    p_str(&b, "hook");
-    p_int(&b, 1);
-    op(&b, 's');
-    op(&b, 't');
-    op(&b, 'R');
-    p_end(&b);
-    refuse_pickle(&b, "backward hooks are not an empty OrderedDict");
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(test_stack_and_marks)
 {
-    Buf b = {0};
-    p_proto(&b);
-    op(&b, 'R');
-    refuse_pickle(&b, "byte 2: REDUCE needs 2 values on the stack; it is empty");
-    p_proto(&b);
-    op(&b, '}');
-    p_str(&b, "k");
-    op(&b, 's');
-    refuse_pickle(&b, "SETITEM needs 3 values on the stack; too few are there");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, 0x86);
-    refuse_pickle(&b, "TUPLEn needs 2 values");
-    p_proto(&b);
-    op(&b, 'Q');
-    refuse_pickle(&b, "BINPERSID needs 1 value on the stack; it is empty");
-    p_proto(&b);
-    op(&b, 'b');
-    refuse_pickle(&b, "BUILD needs 2 values");
-    /* a MARK hides what lies below it */
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, ')');
-    op(&b, '(');
-    op(&b, 'R');
-    refuse_pickle(&b, "REDUCE needs 2 values on the stack; it is empty");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, 't');
-    refuse_pickle(&b, "TUPLE without a MARK");
-    p_proto(&b);
-    op(&b, '}');
-    p_str(&b, "k");
-    p_str(&b, "v");
-    op(&b, 'u');
-    refuse_pickle(&b, "SETITEMS without a MARK");
-    p_proto(&b);
-    op(&b, '(');
-    p_str(&b, "k");
-    p_str(&b, "v");
-    op(&b, 'u');
-    refuse_pickle(&b, "SETITEMS with no dict below its MARK");
+    static const Refusal cases[] = {
+        {"P2 R", "byte 2: REDUCE needs 2 values on the stack; it is empty"},
+        {"P2 } 'k' s", "SETITEM needs 3 values on the stack; too few are there"},
+        {"P2 ) op:86", "TUPLEn needs 2 values"},
+        {"P2 Q", "BINPERSID needs 1 value on the stack; it is empty"},
+        {"P2 b", "BUILD needs 2 values"},
+        {"P2 ) ) ( R", "REDUCE needs 2 values on the stack; it is empty"},   /* a MARK hides what lies below it */
+        {"P2 ) t", "TUPLE without a MARK"},
+        {"P2 } 'k' 'v' u", "SETITEMS without a MARK"},
+        {"P2 ( 'k' 'v' u", "SETITEMS with no dict below its MARK"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
     /* too deep, too many */
+    Buf b = {0};
     p_proto(&b);
     for (int i = 0; i < 5000; i++)
         op(&b, '(');
@@ -1049,23 +1044,14 @@ END_TEST
 
 START_TEST(test_memo)
 {
+    static const Refusal cases[] = {
+        {"P2 x:6807", "byte 2: memo slot 7 read before it was set"},
+        {"P2 ) x:7101 op:6a u32:4294967295", "memo slot 4294967295 read before it was set"},
+        {"P2 x:7101", "memo put with an empty stack"},
+        {"P2 ) ( op:72 u32:5", "memo put with an empty stack"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
     Buf b = {0};
-    p_proto(&b);
-    b_put(&b, "h\x07", 2);
-    refuse_pickle(&b, "byte 2: memo slot 7 read before it was set");
-    p_proto(&b);
-    op(&b, ')');
-    b_put(&b, "q\x01", 2);
-    op_u32(&b, 'j', 0xffffffffu);
-    refuse_pickle(&b, "memo slot 4294967295 read before it was set");
-    p_proto(&b);
-    b_put(&b, "q\x01", 2);
-    refuse_pickle(&b, "memo put with an empty stack");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, '(');
-    op_u32(&b, 'r', 5);
-    refuse_pickle(&b, "memo put with an empty stack");
     /* many distinct memo slots: the map grows, no array sized by index */
     p_proto(&b);
     op(&b, ')');
@@ -1097,46 +1083,26 @@ END_TEST
 
 START_TEST(test_lengths_past_the_end)
 {
+    static const Refusal cases[] = {
+        {"P2 op:58 u32:4294967295 x:616263", "a string of 4294967295 bytes runs past the end of the pickle"},
+        {"P2 op:58 u32:100 x:616263", "a string of 100 bytes runs past the end"},
+        {"P2 x:4a0102", "BININT runs past the end"},
+        {"P2 x:4d01", "BININT2 runs past the end"},
+        {"P2 K", "BININT1 runs past the end"},
+        {"P2 x:8a040102", "LONG1 runs past the end"},
+        {"P2 x:8a09010203040506070809", "LONG1 of 9 bytes does not fit in 64 bits"},
+        {"P2 x:474009", "BINFLOAT runs past the end"},
+        {"P2 q", "BINPUT runs past the end"},
+        {"P2 x:6a01", "LONG_BINGET runs past the end"},
+        {"x:80", "PROTO runs past the end"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
     Buf b = {0};
-    p_proto(&b);
-    op_u32(&b, 'X', 0xffffffffu);
-    b_put(&b, "abc", 3);
-    refuse_pickle(&b, "a string of 4294967295 bytes runs past the end of the pickle");
-    p_proto(&b);
-    op_u32(&b, 'X', 100);
-    b_put(&b, "abc", 3);
-    refuse_pickle(&b, "a string of 100 bytes runs past the end");
     p_proto(&b);
     op_u32(&b, 'X', (1u << 20) + 1);
     for (int i = 0; i < (1 << 20) + 1; i++)
         op(&b, 'a');
     refuse_pickle(&b, "a string of 1048577 bytes; names longer than 1048576 bytes are refused");
-    p_proto(&b);
-    b_put(&b, "J\x01\x02", 3);
-    refuse_pickle(&b, "BININT runs past the end");
-    p_proto(&b);
-    b_put(&b, "M\x01", 2);
-    refuse_pickle(&b, "BININT2 runs past the end");
-    p_proto(&b);
-    op(&b, 'K');
-    refuse_pickle(&b, "BININT1 runs past the end");
-    p_proto(&b);
-    b_put(&b, "\x8a\x04\x01\x02", 4);
-    refuse_pickle(&b, "LONG1 runs past the end");
-    p_proto(&b);
-    b_put(&b, "\x8a\x09\x01\x02\x03\x04\x05\x06\x07\x08\x09", 11);
-    refuse_pickle(&b, "LONG1 of 9 bytes does not fit in 64 bits");
-    p_proto(&b);
-    b_put(&b, "G\x40\x09", 3);
-    refuse_pickle(&b, "BINFLOAT runs past the end");
-    p_proto(&b);
-    b_put(&b, "q", 1);
-    refuse_pickle(&b, "BINPUT runs past the end");
-    p_proto(&b);
-    b_put(&b, "j\x01", 2);
-    refuse_pickle(&b, "LONG_BINGET runs past the end");
-    b_put(&b, "\x80", 1);
-    refuse_pickle(&b, "PROTO runs past the end");
 }
 END_TEST
 
@@ -1173,129 +1139,102 @@ END_TEST
 
 START_TEST(test_setitem_on_non_dict)
 {
-    Buf b = {0};
-    p_proto(&b);
-    op(&b, ')');
-    p_str(&b, "k");
-    p_str(&b, "v");
-    op(&b, 's');
-    refuse_pickle(&b, "SETITEM on something that is not a dict");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, '(');
-    p_str(&b, "k");
-    p_str(&b, "v");
-    op(&b, 'u');
-    refuse_pickle(&b, "SETITEMS on something that is not a dict");
-    p_proto(&b);
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    p_str(&b, "k");
-    p_str(&b, "v");
-    op(&b, 's');
-    refuse_pickle(&b, "SETITEM on something that is not a dict");
-    p_proto(&b);
-    op(&b, '}');
-    op(&b, '(');
-    p_str(&b, "k");
-    op(&b, 'u');
-    refuse_pickle(&b, "SETITEMS with an odd number of values (1)");
-    p_proto(&b);
-    op(&b, '}');
-    p_int(&b, 3);
-    p_str(&b, "v");
-    op(&b, 's');
-    refuse_pickle(&b, "a dict key is not a string");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, '}');
-    op(&b, 'b');
-    refuse_pickle(&b, "BUILD on something other than a dict");
+    static const Refusal cases[] = {
+        {"P2 ) 'k' 'v' s", "SETITEM on something that is not a dict"},
+        {"P2 ) ( 'k' 'v' u", "SETITEMS on something that is not a dict"},
+        {"P2 G:torch._utils:_rebuild_tensor_v2 'k' 'v' s", "SETITEM on something that is not a dict"},
+        {"P2 } ( 'k' u", "SETITEMS with an odd number of values (1)"},
+        {"P2 } #3 'v' s", "a dict key is not a string"},
+        {"P2 ) } b", "BUILD on something other than a dict"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(test_stop)
 {
-    Buf b = {0};
-    p_begin(&b);
-    p_str(&b, "w");
-    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
-    op(&b, 'u');
-    refuse_pickle(&b, "the pickle ends without STOP");
-    refuse_pickle(&b, "byte 0: the pickle ends without STOP");   /* empty */
-    p_proto(&b);
-    op(&b, '.');
-    refuse_pickle(&b, "STOP with an empty stack");
-    p_proto(&b);
-    op(&b, ')');
-    op(&b, ')');
-    op(&b, '.');
-    refuse_pickle(&b, "STOP with 2 values on the stack; expected one");
-    p_proto(&b);
-    op(&b, '}');
-    op(&b, '(');
-    op(&b, '.');
-    refuse_pickle(&b, "STOP with an open MARK");
-    p_valid(&b);
-    op(&b, '.');
-    refuse_pickle(&b, "1 bytes after STOP");
+    static const Refusal cases[] = {
+        {"BEGIN 'w' TENSOR u", "the pickle ends without STOP"},
+        {"", "byte 0: the pickle ends without STOP"},   /* empty */
+        {"P2 .", "STOP with an empty stack"},
+        {"P2 ) ) .", "STOP with 2 values on the stack; expected one"},
+        {"P2 } ( .", "STOP with an open MARK"},
+        {"VALID .", "1 bytes after STOP"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
+}
+END_TEST
+
+/* Pickle protocols 4 and 5 (torch.save(..., pickle_protocol=4)): FRAME,
+ * SHORT_BINUNICODE, BINUNICODE8, BINBYTES8, MEMOIZE, STACK_GLOBAL and the
+ * set opcodes, under the same allowlist as GLOBAL. */
+START_TEST(test_protocol_4)
+{
+    /* a state dict written the protocol-4 way by hand, with a set, a
+     * frozenset and a bytes value in its _metadata (inert, ignored) */
+    Buf body = {0}, b = {0};
+    pk(&body, "SG:collections:OrderedDict MEMO ) R MEMO ( L'w' MEMO SG:torch._utils:_rebuild_tensor_v2 MEMO "
+              "( ( s'storage' SG:torch:FloatStorage s'0' s'cpu' #12 t Q #0 ( #3 #4 t ( #4 #1 t op:89 x:6800 ) R t R u "
+              "} s'_metadata' op:8f ( #1 #2 op:90 s s'tags' ( #3 op:91 s s'blob' op:8e u64:2 x:0102 s b .");
+    pk(&b, "P4 op:95");
+    for (int i = 0; i < 8; i++)
+        op(&b, (uint8_t)((uint64_t)body.n >> (8 * i)));
+    b_put(&b, body.d, body.n);
+    free(body.d);
+    SlError err = {0};
+    TensorSet *ts = load_pickle(&b, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    ck_assert_int_eq(ts->count, 1);
+    ck_assert_str_eq(ts->items[0].name, "w");
+    ck_assert_int_eq(ts->items[0].ndim, 2);
+    ck_assert_mem_eq(ts->items[0].data, storage12, sizeof storage12);
+    tensorset_free(ts);
+    free(b.d);
+
+    static const Refusal cases[] = {
+        {"P4 SG:posix:system s'touch /tmp/pwned' op:85 R .", "STACK_GLOBAL posix.system is not allowed"},
+        {"P4 SG:builtins:eval .", "STACK_GLOBAL builtins.eval is not allowed"},
+        {"P4 SG:torch:Tensor .", "STACK_GLOBAL torch.Tensor is not allowed"},
+        {"P4 #1 s'OrderedDict' op:93 .", "STACK_GLOBAL on something that is not two strings"},
+        {"P4 s'collections' op:93", "STACK_GLOBAL needs 2 values on the stack; too few are there"},
+        {"P4 op:95 u64:100 .", "a frame of 100 bytes runs past the end of the pickle"},
+        {"P4 op:95 x:0100", "FRAME runs past the end"},
+        {"P4 op:8c u8:5 x:6162", "a string of 5 bytes runs past the end"},
+        {"P4 op:8c", "SHORT_BINUNICODE runs past the end"},
+        {"P4 op:8d u64:18446744073709551615", "a string of 18446744073709551615 bytes runs past the end of the pickle"},
+        {"P4 op:8d x:01", "BINUNICODE8 runs past the end"},
+        {"P4 op:8e u64:9 x:01", "a bytes value of 9 bytes runs past the end"},
+        {"P4 op:8e x:0102", "BINBYTES8 runs past the end"},
+        {"P4 op:8c u8:1 x:ff", "a string is not valid UTF-8"},
+        {"P4 } op:43 u8:1 x:41 #1 s", "a dict key is not a string"},
+        {"P4 MEMO", "memo put with an empty stack"},
+        {"P4 ) op:90", "ADDITEMS without a MARK"},
+        {"P4 ) ( #1 op:90", "ADDITEMS on something that is not a set"},
+        {"P4 ( #1 op:90", "ADDITEMS with no set below its MARK"},
+        {"P4 op:91", "FROZENSET without a MARK"},
+        {"P4 OD ( s'w' op:8f u .", "state dict entry w is not a tensor"},
+        {"P5 OD ( s'w' ( #1 op:91 u .", "state dict entry w is not a tensor"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(test_persistent_ids)
 {
     const char *bad = "a persistent id that is not ('storage', <storage type>, key, location, numel)";
-    Buf b = {0};
-    /* four fields */
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    op(&b, '(');
-    p_str(&b, "storage");
-    p_global(&b, "torch", "FloatStorage");
-    p_str(&b, "0");
-    p_str(&b, "cpu");
-    op(&b, 't');
-    op(&b, 'Q');
-    refuse_pickle(&b, bad);
-    /* not "storage" */
-    p_proto(&b);
-    op(&b, '(');
-    p_str(&b, "module");
-    p_global(&b, "torch", "FloatStorage");
-    p_str(&b, "0");
-    p_str(&b, "cpu");
-    p_int(&b, 12);
-    op(&b, 't');
-    op(&b, 'Q');
-    refuse_pickle(&b, bad);
-    /* a class that is not a storage type */
-    p_proto(&b);
-    op(&b, '(');
-    p_str(&b, "storage");
-    p_global(&b, "collections", "OrderedDict");
-    p_str(&b, "0");
-    p_str(&b, "cpu");
-    p_int(&b, 12);
-    op(&b, 't');
-    op(&b, 'Q');
-    refuse_pickle(&b, bad);
-    /* numel not an integer */
-    p_proto(&b);
-    op(&b, '(');
-    p_str(&b, "storage");
-    p_global(&b, "torch", "FloatStorage");
-    p_str(&b, "0");
-    p_str(&b, "cpu");
-    p_str(&b, "12");
-    op(&b, 't');
-    op(&b, 'Q');
-    refuse_pickle(&b, bad);
-    /* not a tuple */
-    p_proto(&b);
-    p_str(&b, "storage");
-    op(&b, 'Q');
-    refuse_pickle(&b, bad);
+    const Refusal cases[] = {
+        /* four fields */
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( ( 'storage' G:torch:FloatStorage '0' 'cpu' t Q", bad},
+        /* not "storage" */
+        {"P2 ( 'module' G:torch:FloatStorage '0' 'cpu' #12 t Q", bad},
+        /* a class that is not a storage type */
+        {"P2 ( 'storage' G:collections:OrderedDict '0' 'cpu' #12 t Q", bad},
+        /* numel not an integer */
+        {"P2 ( 'storage' G:torch:FloatStorage '0' 'cpu' '12' t Q", bad},
+        /* not a tuple */
+        {"P2 'storage' Q", bad},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -1460,6 +1399,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_invalid_utf8);
     tcase_add_test(tc, test_setitem_on_non_dict);
     tcase_add_test(tc, test_stop);
+    tcase_add_test(tc, test_protocol_4);
     tcase_add_test(tc, test_persistent_ids);
     tcase_add_test(tc, test_storage_keys);
     tcase_add_test(tc, test_storage_sizes);

@@ -1,6 +1,6 @@
 /* test_safetensors.c: the safetensors reader against PyTorch's reference file,
  * the writer (round trips, and PyTorch reading what we wrote), and one test
- * per malformed case of HARDENING.md, each asserting the message. */
+ * per malformed case of docs/SECURITY.md, each asserting the message. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,18 +54,8 @@ static void refuse(const char *header, size_t datalen, const char *needle)
 
 static char tmpdir[64];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/sortlens-st-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void make_tmpdir(void) { test_tmpdir_make(tmpdir, "st"); }
+static void remove_tmpdir(void) { test_tmpdir_remove(tmpdir); }
 
 static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
 {
@@ -347,7 +337,7 @@ START_TEST(test_pytorch_reads_ours)
 }
 END_TEST
 
-/* ---- malformed files (HARDENING.md, safetensors) --------------------------- */
+/* ---- malformed files (docs/SECURITY.md, safetensors) ----------------------- */
 
 START_TEST(test_too_short)
 {

@@ -510,6 +510,81 @@ START_TEST(test_schedule)
 }
 END_TEST
 
+/* A model of cfg with every parameter 1, after `steps` AdamW updates at
+ * learning rate lr with zero gradients.  Adam's moments then stay 0 and its
+ * update is 0 / (0 + eps) = 0, so each weight is exactly its start times
+ * prod_t (1 - lr wd_t) (torch.optim.AdamW's param.mul_(1 - lr * wd)), and a
+ * frozen bias stays 1. */
+static Model *decayed_ones(ModelConfig c, const TrainOptions *o, int steps, double lr)
+{
+    SlError err = {0};
+    Model *m = model_new(&c, &err);
+    ck_assert(m != NULL);
+    for (size_t k = 0; k < m->num_params; k++)
+        m->param_memory[k] = 1.0f;
+    Trainer *t = trainer_new(m, o, &err);
+    ck_assert(t != NULL);
+    for (int step = 0; step < steps; step++) {
+        memset(t->grad_memory, 0, m->num_params * sizeof(float));
+        trainer_adamw(t, lr);
+    }
+    trainer_free(t);
+    return m;
+}
+
+/* Every weight of m is want_weight (W_Q and W_K: want_qk), every bias 1. */
+static void check_decayed(const Model *m, float want_weight, float want_qk)
+{
+    size_t off = 0;
+    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        float expect = model_param_is_bias(i) ? 1.0f : i == P_W_Q || i == P_W_K ? want_qk : want_weight;
+        for (size_t k = 0; k < m->param_sizes[i]; k++)
+            ck_assert_float_eq_tol(m->param_memory[off + k], expect, 1e-7f);
+        off += m->param_sizes[i];
+    }
+}
+
+/* --weight-decay-end: the decay moves linearly over the run, and AdamW
+ * applies each step's. */
+START_TEST(test_weight_decay_schedule)
+{
+    TrainOptions o;
+    train_options_default(&o);
+    ck_assert(train_weight_decay_at(&o, 0) == 0.01 && train_weight_decay_at(&o, 9999) == 0.01);
+    o.steps = 5;
+    o.weight_decay = 0.5;
+    o.weight_decay_end = 0.1;
+    ck_assert(train_weight_decay_at(&o, 0) == 0.5);
+    ck_assert(fabs(train_weight_decay_at(&o, 2) - 0.3) < 1e-15);
+    ck_assert(fabs(train_weight_decay_at(&o, 4) - 0.1) < 1e-15);
+    ck_assert(fabs(train_weight_decay_at(&o, 9) - 0.1) < 1e-15);   /* past the end: the end */
+    Model *m = decayed_ones(tiny_cfg(1, 1, 16, 16, 3, 5), &o, 5, 0.1);
+    float want = 1.0f;
+    for (int step = 0; step < 5; step++)
+        want *= (float)(1.0 - 0.1 * (0.5 - 0.1 * step));   /* wd 0.5, 0.4, .., 0.1 */
+    check_decayed(m, want, want);
+    model_free(m);
+}
+END_TEST
+
+/* --weight-decay-qk: W_Q and W_K decay at their own rate, in every layer. */
+START_TEST(test_weight_decay_qk)
+{
+    TrainOptions o;
+    train_options_default(&o);
+    o.weight_decay = 0.5;
+    o.weight_decay_qk = 0.2;
+    Model *m = decayed_ones(tiny_cfg(2, 2, 8, 4, 3, 5), &o, 3, 0.1);
+    float want = 1.0f, want_qk = 1.0f;
+    for (int step = 0; step < 3; step++) {
+        want *= (float)(1.0 - 0.1 * 0.5);
+        want_qk *= (float)(1.0 - 0.1 * 0.2);
+    }
+    check_decayed(m, want, want_qk);
+    model_free(m);
+}
+END_TEST
+
 START_TEST(test_init)
 {
     ModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
@@ -924,7 +999,7 @@ static Suite *train_suite(void)
     struct { const char *name; const TTest *tests[8]; } cases[] = {
         {"gradients", {test_fd_general_2layer_2head, test_fd_tables_1layer_2head, test_fd_general_1layer_3head,
                        test_paths_agree, test_seed_gradients_tables, test_seed_gradients_general, test_bad_tokens_refused}},
-        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_init}},
+        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init}},
         {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference}},
         {"cli", {test_cli_train_tiny_model, test_cli_train_sigint_saves, test_cli_train_usage, test_bundled_model_in_torch}},
     };

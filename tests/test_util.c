@@ -47,6 +47,19 @@ const char *sortlens_exe(void)
     return access(path, X_OK) == 0 ? path : NULL;
 }
 
+void test_tmpdir_make(char dir[64], const char *tag)
+{
+    snprintf(dir, 64, "/tmp/sortlens-%.20s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void test_tmpdir_remove(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 bool test_light_workload(void)
 {
     const char *v = getenv("SORTLENS_TEST_LIGHT");

@@ -26,6 +26,11 @@ const char *sortlens_exe(void);
  * and their references, stay the same. */
 bool test_light_workload(void);
 
+/* A new empty directory /tmp/sortlens-TAG-XXXXXX, its path written into
+ * dir; test_tmpdir_remove deletes it and everything in it. */
+void test_tmpdir_make(char dir[64], const char *tag);
+void test_tmpdir_remove(const char *dir);
+
 /* Runs build/sortlens with args (NULL-terminated, without the executable):
  * spawn_sortlens with stdout and stderr to the files out and errf, returning
  * the pid; wait_exit_status waits for it (it must exit normally);

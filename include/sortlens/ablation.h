@@ -19,10 +19,12 @@
  * Names are case-insensitive; sl_ablation_format writes the canonical form
  * ("qk:token-token@0.0,head:0.1@query=MID"), which parses back to the same.
  *
- * What the forward pass applies itself (Intervention, forward.h) runs on
- * every path; what it cannot express yet (several head scopes at once, query
- * scopes other than a head's output at one position, resampling) is refused
- * with a message by sl_ablation_to_intervention.
+ * A list the forward's own Intervention (forward.h) can express runs
+ * through it, on every path (the explorer's toggles, explain's table); any
+ * other list (several head scopes at once, query scopes, a head's output at
+ * every position, resampling) runs through the hook API (hooks.h) on the
+ * general path: sl_ablation_run_*.  Only ov:pos@query and direct@query are
+ * refused, with a message.
  */
 #ifndef SORTLENS_ABLATION_H
 #define SORTLENS_ABLATION_H
@@ -32,12 +34,14 @@
 #include <stdint.h>
 
 #include "sortlens/forward.h"
+#include "sortlens/hooks.h"
 #include "sortlens/model.h"
 
 #define SL_ABLATION_MAX 32            /* specs in one list */
 #define SL_ABLATION_MEAN_LISTS 1000   /* lists behind mean:head:L.H */
 #define SL_ABLATION_MEAN_SEED 12345   /* their seed (eval's default lists use seed 1) */
 #define SL_ABLATION_TEXT_MAX 1024     /* the longest formatted spec list */
+#define SL_ABLATION_RESAMPLE_STREAM 0x726573616d706c65ULL   /* "resample": see sl_ablation_run_new */
 
 typedef enum {
     SL_ABLATE_QK,             /* qk:TERM */
@@ -99,5 +103,56 @@ void sl_ablation_from_intervention(const Intervention *iv, const ModelConfig *c,
  * mean_z [T = n_ctx, H, E].  The training distribution's mean, as
  * mean:head:L.H uses it with SL_ABLATION_MEAN_LISTS and SL_ABLATION_MEAN_SEED. */
 int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err);
+
+/* ---- running an ablation ------------------------------------------------ */
+
+#include "sortlens/decode.h"
+#include "sortlens/population.h"
+
+/* An ablation prepared for one model: the Intervention when it expresses
+ * the whole list, else the hooks and what they need (per-position means,
+ * the resampled lists' clean hook_z). */
+typedef struct SlAblationRun SlAblationRun;
+
+/* resample_seed: the other lists of resample:head:L.H are drawn in order
+ * from Rng(resample_seed ^ SL_ABLATION_RESAMPLE_STREAM), one per list run
+ * (task_random_list): a stream of its own, so that the same number as the
+ * lists' seed still draws other lists.
+ * force_hooks: take the hook path even when the Intervention would do
+ * (for tests that check one against the other). */
+SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t resample_seed, bool force_hooks,
+                                   SlError *err);
+void sl_ablation_run_free(SlAblationRun *r);   /* accepts NULL */
+bool sl_ablation_run_hooked(const SlAblationRun *r);
+
+/* The forward of B sequences of T tokens under the ablation (the cache as
+ * model_forward fills it).  For resampling, list i of the batch takes its
+ * other list's hook_z: the first call draws B of them, each later call
+ * continues the draw only when `next_lists` is true (a new batch of lists;
+ * false: the same lists again, e.g. the next greedy step). */
+int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, bool next_lists,
+                        SlError *err);
+
+/* The same with more hooks, run after the ablation's own at each point
+ * (patching: a patch has the last word).  Always the hook path; the
+ * resampled lists are not drawn again. */
+int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, const SlHook *extra,
+                             int n_extra, SlError *err);
+/* r is NULL or runs no ablation at all; r resamples some head. */
+bool sl_ablation_run_is_none(const SlAblationRun *r);
+bool sl_ablation_run_resamples(const SlAblationRun *r);
+
+/* Teacher-forced argmax [B, n] and greedy predictions [B, n] (either may be
+ * NULL) of B lists under the ablation; the cache then holds the forward
+ * over the last sequences run (the greedy ones if asked for, else the
+ * teacher-forced ones).  The lists are new lists for resampling. */
+int sl_ablation_predict(SlAblationRun *r, const int *values /* [B, n] */, int B, int *teacher_forced, int *greedy,
+                        int *greedy_tokens /* [B, n_ctx] or NULL */, ActCache *cache, SlError *err);
+
+/* sl_population_eval under the ablation: every list of src, the same
+ * figures and breakdowns (bd may be NULL).  Through sl_population_eval
+ * itself when the Intervention expresses the list. */
+int sl_ablation_eval(SlAblationRun *r, SlListSource *src, EvalResult *res, SlBreakdown *bd, ProgressFn progress,
+                     void *progress_ctx, SlError *err);
 
 #endif

@@ -23,9 +23,11 @@
  * the corrupted run with respect to the activation, dotted with clean minus
  * corrupt, normalised the same way, beside every exact value.
  *
- * This build patches one-layer models by exact recomputation of the
- * query's row from the two runs' caches; models with more layers wait for
- * the forward's hook API and are refused with a message. */
+ * Two ways, the same results: one-layer models without ablation by exact
+ * recomputation of the query's row from the two runs' caches (about a
+ * millisecond a pair); any model, and any ablation (both runs under it),
+ * through the hook API: every patched run in batched forwards, each batch
+ * element patched at its own (hook, position). */
 #ifndef SORTLENS_PATCH_H
 #define SORTLENS_PATCH_H
 
@@ -60,11 +62,16 @@ typedef struct SlPatchResult {
  * versions differ; SL_EINVAL with a message if they never do. */
 int sl_patch_default_at(const ModelConfig *c, const int *clean, const int *corrupt, int *at, SlError *err);
 
+struct SlAblationRun;
+
 /* Patches every hook at every position.  clean, corrupt: the two lists
  * [n]; at: 1..n, or 0 for the default.  attribution: also compute the
- * estimates.  Fills *out (release it with sl_patch_result_free). */
-int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlPatchResult *out,
-             SlError *err);
+ * estimates (one-layer models without ablation only).  run (may be NULL):
+ * both runs under that ablation (resampling refused).  force_hooks: take
+ * the hook path even where the recomputation would do (tests check one
+ * against the other).  Fills *out (release it with sl_patch_result_free). */
+int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, struct SlAblationRun *run,
+             bool force_hooks, SlPatchResult *out, SlError *err);
 void sl_patch_result_free(SlPatchResult *r);   /* frees the arrays; r itself is the caller's */
 
 /* A hook's result by name (NULL if none). */

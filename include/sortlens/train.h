@@ -32,6 +32,13 @@ typedef struct TrainOptions {
     int batch;               /* fresh random lists per step (256) */
     double lr;               /* peak learning rate (1e-3) */
     double weight_decay;     /* decoupled, torch.optim.AdamW's (0.01) */
+    double weight_decay_end; /* < 0: weight_decay throughout (the default); else the
+                                weight decay moves linearly from weight_decay at the
+                                first update to this at the last (train_weight_decay_at) */
+    double weight_decay_qk;  /* < 0: as every other weight (the default); else the weight
+                                decay of W_Q and W_K alone, constant: it bounds how sharp
+                                the attention can get apart from what the other weights,
+                                the value path among them, are held to */
     double beta1, beta2;     /* (0.9, 0.98) */
     double eps;              /* 1e-8, added to sqrt(v_hat) as PyTorch does */
     TrainSchedule schedule;  /* constant, or cosine from lr to 0 after the warm-up */
@@ -46,6 +53,11 @@ void train_options_default(TrainOptions *o);
 
 /* Learning rate of update number `step` (0-based) under o's schedule. */
 double train_lr_at(const TrainOptions *o, long step);
+/* Weight decay of update number `step` (0-based): o->weight_decay, or with
+ * o->weight_decay_end >= 0 the line from weight_decay (step 0) to
+ * weight_decay_end (step steps - 1).  AdamW multiplies it by the step's
+ * learning rate, as torch.optim.AdamW does with a per-step weight_decay. */
+double train_weight_decay_at(const TrainOptions *o, long step);
 
 /* TransformerLens's initialisation (init_mode "gpt2"): every W_* normal with
  * std 0.8 / sqrt(d_model), every bias zero; drawn from Rng(seed) in the

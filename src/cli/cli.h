@@ -164,6 +164,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_mean(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/ablation.h"
 #include "sortlens/population.h"
 
 #define DEFAULT_LISTS 10000
@@ -15,7 +16,8 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: sortlens eval [--model PATH [--step N]] [--lists N] [--seed S | --input FILE] [--json]\n"
+            "usage: sortlens eval [--model PATH [--step N]] [--lists N] [--seed S | --input FILE]\n"
+            "                     [--ablate SPEC] [--resample-seed S] [--json]\n"
             "\n"
             "Evaluate the model on N fresh random lists drawn as in training (n values\n"
             "uniform in 0..d_vocab_out-1, with replacement; the same seed gives the same\n"
@@ -45,6 +47,10 @@ static void usage(FILE *out)
             "                checked first: a bad line is reported with its number and\n"
             "                nothing is evaluated.  Memory stays bounded whatever its size\n"
             "                (the checked lists wait in a temporary file, 1-2 bytes a value)\n"
+            "  --ablate SPEC evaluate under ablations, e.g. qk:token-token, head:0.0,\n"
+            "                mean:head:0.0, resample:head:0.0@query=b3 (see sortlens(1),\n"
+            "                ABLATIONS); the JSON then carries \"ablation\", its canonical text\n"
+            "  --resample-seed S  seed of the other lists resample:head:L.H draws (default 1)\n"
             "  --json        one JSON object: {\"lists\", \"token_accuracy\", \"list_accuracy\",\n"
             "                \"loss\", \"per_position_accuracy\", \"first_wrong_position\",\n"
             "                \"by_multiplicity\", \"by_largest_gap\", \"by_span\"}; each bucket\n"
@@ -61,7 +67,7 @@ static json_t *ratio_json(long num, long den)
     return den > 0 ? json_real((double)num / (double)den) : json_null();
 }
 
-static int print_json(const EvalResult *r, const SlBreakdown *bd, int n)
+static int print_json(const EvalResult *r, const SlBreakdown *bd, int n, const char *ablation)
 {
     json_t *per = json_array(), *first = json_array();
     for (int i = 0; i < n; i++) {
@@ -82,6 +88,8 @@ static int print_json(const EvalResult *r, const SlBreakdown *bd, int n)
         }
         json_object_set_new(root, sl_breakdown_axis_name(a), axis);
     }
+    if (root && ablation)
+        json_object_set_new(root, "ablation", json_string(ablation));
     return cli_put_json_line(root, 10);
 }
 
@@ -112,14 +120,16 @@ int cmd_eval(int argc, char **argv)
         {"lists", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},
         {"input", required_argument, NULL, 'i'},
+        {"ablate", required_argument, NULL, 'a'},
+        {"resample-seed", required_argument, NULL, 'r'},
         CLI_STEP_OPTION,
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *input = NULL, *val;
+    const char *model_path = NULL, *input = NULL, *ablate = NULL, *val;
     long step = -1;   /* of a run directory */
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
+    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
     bool lists_given = false, seed_given = false;
     bool json = false;
     CliArgs args;
@@ -138,6 +148,11 @@ int cmd_eval(int argc, char **argv)
             seed_given = true;
             break;
         case 'i': input = val; break;
+        case 'a': ablate = val; break;
+        case 'r':
+            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
+                return EXIT_USAGE;
+            break;
         case CLI_OPT_STEP:
             if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
@@ -165,6 +180,7 @@ int cmd_eval(int argc, char **argv)
     SlBreakdown *bd = malloc(sizeof *bd);
     SlError err = {0};
     SlListFile *file = NULL;
+    SlAblationRun *run = NULL;
     SlStressSource random;
     SlListSource src;
     int status = EXIT_OK;
@@ -185,9 +201,23 @@ int cmd_eval(int argc, char **argv)
         status = cli_exit_code(err.code);
         goto done;
     }
+    SlAblation abl = {0};
+    char abl_text[SL_ABLATION_TEXT_MAX] = "";
+    if (ablate && sl_ablation_parse(ablate, &m->cfg, &abl, &err)) {
+        cli_error("%s", err.message);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    sl_ablation_format(&abl, &m->cfg, abl_text, sizeof abl_text);
+    run = sl_ablation_run_new(m, &abl, (uint64_t)resample_seed, false, &err);
+    if (!run) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(err.code);
+        goto done;
+    }
     Progress prog;
     progress_begin(&prog, "eval", src.total);
-    int rc = sl_population_eval(m, NULL, &src, &res, bd, progress_callback, &prog, &err);
+    int rc = sl_ablation_eval(run, &src, &res, bd, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc) {
         cli_error("%s", err.message);
@@ -197,13 +227,15 @@ int cmd_eval(int argc, char **argv)
         snprintf(what, sizeof what, "loss %g", res.loss);
         status = cli_report_not_numbers(label, what);
     } else if (json) {
-        status = print_json(&res, bd, m->cfg.list_len);
+        status = print_json(&res, bd, m->cfg.list_len, abl.count ? abl_text : NULL);
     } else {
         const int n = m->cfg.list_len;
         if (input)
             printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? input : "standard input");
         else
             printf("lists           %ld (seed %ld)\n", res.lists, seed);
+        if (abl.count)
+            printf("ablation        %s\n", abl_text);
         printf("token accuracy  %.6f  (teacher-forced, %ld of %ld values)\n", res.token_accuracy,
                (long)(res.token_accuracy * (double)res.lists * n + 0.5), res.lists * n);
         printf("list accuracy   %.6f  (greedy, %ld of %ld lists)\n", res.list_accuracy,
@@ -216,6 +248,7 @@ int cmd_eval(int argc, char **argv)
         print_breakdown(bd, n);
     }
 done:
+    sl_ablation_run_free(run);
     sl_list_file_close(file);
     free(bd);
     model_free(m);

@@ -3,10 +3,12 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/text_escape.h"
 
 static void usage(FILE *out)
 {
@@ -48,10 +50,33 @@ static void shape_text(const Tensor *t, char *buf, size_t size)
         snprintf(buf + o, size - o, "]");
 }
 
-static void print_text(const char *path, const char *format, const TensorSet *ts, Model *m)
+/* Prints s from the file escaped (sl_text_escape): a name or a metadata
+ * value may hold ESC sequences or newlines.  Padded to width bytes. */
+static int put_escaped(const char *s, int width)
+{
+    char *e = sl_text_escape_dup(s);
+    if (!e)
+        return -1;
+    printf("%-*s", width, e);
+    free(e);
+    return 0;
+}
+
+static int escaped_len(const char *s)
+{
+    char *e = sl_text_escape_dup(s);
+    int n = e ? (int)strlen(e) : 0;
+    free(e);
+    return n;
+}
+
+static int print_text(const char *path, const char *format, const TensorSet *ts, Model *m)
 {
     const ModelConfig *c = &m->cfg;
-    printf("file:        %s\n", path);
+    fputs("file:        ", stdout);
+    if (put_escaped(path, 0))
+        return EXIT_RUNTIME;
+    putchar('\n');
     printf("format:      %s\n", format);
     printf("config:      n_layers %d, n_heads %d, d_model %d, d_head %d\n", c->n_layers, c->n_heads, c->d_model, c->d_head);
     printf("             n_ctx %d, d_vocab %d, d_vocab_out %d, list_len %d\n", c->n_ctx, c->d_vocab, c->d_vocab_out,
@@ -69,16 +94,27 @@ static void print_text(const char *path, const char *format, const TensorSet *ts
     printf("tensors:     %d\n", ts->count);
     int width = 0;
     for (int i = 0; i < ts->count; i++)
-        if ((int)strlen(ts->items[i].name) > width)
-            width = (int)strlen(ts->items[i].name);
+        if (escaped_len(ts->items[i].name) > width)
+            width = escaped_len(ts->items[i].name);
     for (int i = 0; i < ts->count; i++) {
         char shape[160];
         shape_text(&ts->items[i], shape, sizeof shape);
-        printf("  %-*s  %-4s %s\n", width, ts->items[i].name, dtype_name(ts->items[i].dtype), shape);
+        fputs("  ", stdout);
+        if (put_escaped(ts->items[i].name, width))
+            return EXIT_RUNTIME;
+        printf("  %-4s %s\n", dtype_name(ts->items[i].dtype), shape);
     }
     printf("metadata:    %d\n", ts->meta_count);
-    for (int i = 0; i < ts->meta_count; i++)
-        printf("  %s: %s\n", ts->meta_keys[i], ts->meta_values[i]);
+    for (int i = 0; i < ts->meta_count; i++) {
+        fputs("  ", stdout);
+        if (put_escaped(ts->meta_keys[i], 0))
+            return EXIT_RUNTIME;
+        fputs(": ", stdout);
+        if (put_escaped(ts->meta_values[i], 0))
+            return EXIT_RUNTIME;
+        putchar('\n');
+    }
+    return EXIT_OK;
 }
 
 static int print_json(const char *path, const char *format, const TensorSet *ts, Model *m)
@@ -170,7 +206,7 @@ int cmd_info(int argc, char **argv)
     if (json)
         rc = print_json(path, format, ts, m);
     else
-        print_text(path, format, ts, m);
+        rc = print_text(path, format, ts, m);
     model_free(m);
     tensorset_free(ts);
     free(file);

@@ -29,7 +29,7 @@ static void usage(FILE *out)
           "hook_k, hook_v, hook_z, hook_pattern (the query row of that position), per\n"
           "layer blocks.L.hook_attn_out and hook_resid_post; and for layer 0 the four QK\n"
           "score terms per source: the query's score on that key gets the clean run's\n"
-          "term.  This build patches one-layer models.\n"
+          "term.  Positions after the query change nothing there and read 0.\n"
           "\n"
           "options:\n"
           "  --model PATH     a .pt or .safetensors checkpoint (default: the bundled model)\n"
@@ -49,8 +49,8 @@ static void usage(FILE *out)
           "  --format csv     rows hook,head,position,exact[,attribution]; the score\n"
           "                   terms as hook score_terms.token_token ... with the source\n"
           "                   as position; head is empty for per-layer hooks\n"
-          "  --ablate SPEC    run both lists under an ablation (see sortlens(1), ABLATIONS):\n"
-          "                   none yet in this build\n"
+          "  --ablate SPEC    run both lists under ablations (see sortlens(1), ABLATIONS;\n"
+          "                   resample: excepted), applied by hooks before each patch\n"
           "  -h, --help       this help\n"
           "\n"
           "Without --json or --format, a table: one row per hook (and head), one column\n"
@@ -248,6 +248,7 @@ int cmd_patch(int argc, char **argv)
     SlError err = {0};
     int status = EXIT_USAGE;
     SlPatchResult res;
+    SlAblationRun *run = NULL;
     memset(&res, 0, sizeof res);
     if (c->list_len > MODEL_MAX_CTX / 2) {
         cli_error("patch: lists of %d values are too long", c->list_len);
@@ -265,19 +266,19 @@ int cmd_patch(int argc, char **argv)
         cli_error("--at %ld: the positions that predict b_1..b_%d are 1..%d", at, c->list_len, c->list_len);
         goto done;
     }
-    if (ablate) {
-        SlAblation abl;
-        if (sl_ablation_parse(ablate, c, &abl, &err)) {
-            cli_error("%s", err.message);
-            goto done;
-        }
-        if (abl.count) {
-            cli_error("patch: --ablate is not supported by this build's patching yet (it waits for the forward's "
-                      "hook API)");
-            goto done;
-        }
+    SlAblation abl = {0};
+    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
+        cli_error("%s", err.message);
+        goto done;
     }
-    int rc = sl_patch(m, clean, corrupt, (int)at, attribution, &res, &err);
+    /* hooks for every ablation, so that a patched q or k shows in the
+     * scores a QK ablation edits, as TransformerLens hooks would have it */
+    if (abl.count && !(run = sl_ablation_run_new(m, &abl, 1, true, &err))) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(err.code);
+        goto done;
+    }
+    int rc = sl_patch(m, clean, corrupt, (int)at, attribution, run, false, &res, &err);
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
@@ -292,6 +293,7 @@ int cmd_patch(int argc, char **argv)
         print_table(c, &res);
 done:
     sl_patch_result_free(&res);
+    sl_ablation_run_free(run);
     model_free(m);
     return status;
 }

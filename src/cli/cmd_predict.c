@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "sortlens/cache_resid_pre.h"
+#include "sortlens/ablation.h"
 #include "sortlens/decode.h"
 #include "sortlens/finite_check.h"
 #include "sortlens/safetensors.h"
@@ -15,7 +16,8 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT [--force]] [LIST...]\n"
+    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT [--force]]\n"
+          "                        [--ablate SPEC] [--resample-seed S] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
           "\"5,3,9,...\" or \"[5, 3, 9, ...]\"); without arguments, one list per line from\n"
@@ -49,6 +51,10 @@ static void usage(FILE *out)
           "                    FIFO is written through), and an existing file is not\n"
           "                    replaced without --force\n"
           "  --force           let --cache overwrite an existing OUT\n"
+          "  --ablate SPEC     predict (and cache) under ablations, e.g. head:0.0,\n"
+          "                    qk:pos-pos@query=b3 (see sortlens(1), ABLATIONS)\n"
+          "  --resample-seed S seed of the other lists resample:head:L.H draws, one per\n"
+          "                    list in order (default 1)\n"
           "  -h, --help        this help\n"
           "\n"
           "exit status: 0 ok, 1 the model cannot be loaded or OUT cannot be written,\n"
@@ -59,6 +65,7 @@ static void usage(FILE *out)
 typedef struct Predictor {
     Model *m;
     const char *label;             /* the model's path, for messages */
+    SlAblationRun *run;            /* --ablate (an empty one without it) */
     ActCache *cache;
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
@@ -109,7 +116,7 @@ static int write_cache(Predictor *p)
     if (!p->teacher_forced)
         for (int i = 0; i < n; i++)
             p->tokens[n + 2 + i] = p->pred[i];
-    int rc = model_forward(p->m, p->tokens, 1, T, p->cache, NULL, FORWARD_AUTO, &err);
+    int rc = sl_ablation_forward(p->run, p->tokens, 1, T, p->cache, false, &err);
     TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
     if (ts && sl_cache_add_resid_pre(p->cache, ts, &err)) {
         tensorset_free(ts);
@@ -139,8 +146,8 @@ static int predict_values(Predictor *p)
     SlError err = {0};
     const int n = p->m->cfg.list_len;
     /* tokens_out: the cache then holds the forward over the whole sequence */
-    int rc = p->teacher_forced ? decode_teacher_forced(p->m, p->values, 1, p->pred, p->cache, NULL, &err)
-                               : decode_greedy(p->m, p->values, 1, p->pred, p->tokens, p->cache, NULL, &err);
+    int rc = p->teacher_forced ? sl_ablation_predict(p->run, p->values, 1, p->pred, NULL, NULL, p->cache, &err)
+                               : sl_ablation_predict(p->run, p->values, 1, NULL, p->pred, p->tokens, p->cache, &err);
     if (rc) {
         cli_error("%s", err.message);
         return cli_exit_code(rc);
@@ -230,12 +237,15 @@ int cmd_predict(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"cache", required_argument, NULL, 'c'},
         {"force", no_argument, NULL, 'f'},
+        {"ablate", required_argument, NULL, 'a'},
+        {"resample-seed", required_argument, NULL, 'r'},
         CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     Predictor p = {0};
-    const char *model_path = NULL, *val;
+    const char *model_path = NULL, *ablate = NULL, *val;
+    long resample_seed = 1;
     long step = -1;   /* of a run directory */
     bool force = false;
     /* the list may come in several words, before or after the options */
@@ -250,6 +260,13 @@ int cmd_predict(int argc, char **argv)
         case 'j': p.json = true; break;
         case 'c': p.cache_out = val; break;
         case 'f': force = true; break;
+        case 'a': ablate = val; break;
+        case 'r':
+            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed)) {
+                free(joined);
+                return EXIT_USAGE;
+            }
+            break;
         case CLI_OPT_STEP:
             if (!cli_parse_step(val, &step)) {
                 free(joined);
@@ -287,6 +304,17 @@ int cmd_predict(int argc, char **argv)
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;
+    SlAblation abl = {0};
+    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
+        cli_error("%s", err.message);
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (!(p.run = sl_ablation_run_new(p.m, &abl, (uint64_t)resample_seed, false, &err))) {
+        cli_error("%s", err.message);
+        status = cli_exit_code(err.code);
+        goto done;
+    }
     p.cache = cache_new(c, 1, c->n_ctx, &err);
     p.values = malloc((size_t)c->list_len * sizeof *p.values);
     p.pred = malloc((size_t)c->list_len * sizeof *p.pred);
@@ -313,6 +341,7 @@ done:
     free(p.pred);
     free(p.tokens);
     cache_free(p.cache);
+    sl_ablation_run_free(p.run);
     model_free(p.m);
     return status;
 }

@@ -79,6 +79,10 @@ static void usage(FILE *out)
         "  --batch N             fresh lists per step (256)\n"
         "  --lr X                peak learning rate (0.001)\n"
         "  --weight-decay X      AdamW's decoupled weight decay (0.01)\n"
+        "  --weight-decay-end X  move the weight decay linearly from --weight-decay at\n"
+        "                        the first step to X at the last (default: constant)\n"
+        "  --weight-decay-qk X   weight decay of W_Q and W_K alone, constant (default:\n"
+        "                        as the other weights)\n"
         "  --betas B1,B2         AdamW's betas (0.9,0.98)\n"
         "  --eps X               AdamW's epsilon (1e-8)\n"
         "  --schedule NAME       constant, or cosine from the peak to 0 after the\n"
@@ -224,6 +228,8 @@ enum {
     OPT_BATCH,
     OPT_LR,
     OPT_WEIGHT_DECAY,
+    OPT_WEIGHT_DECAY_END,
+    OPT_WEIGHT_DECAY_QK,
     OPT_BETAS,
     OPT_EPS,
     OPT_SCHEDULE,
@@ -251,6 +257,8 @@ static const struct option train_options[] = {
     {"batch", required_argument, NULL, OPT_BATCH},
     {"lr", required_argument, NULL, OPT_LR},
     {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
+    {"weight-decay-end", required_argument, NULL, OPT_WEIGHT_DECAY_END},
+    {"weight-decay-qk", required_argument, NULL, OPT_WEIGHT_DECAY_QK},
     {"betas", required_argument, NULL, OPT_BETAS},
     {"eps", required_argument, NULL, OPT_EPS},
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
@@ -310,6 +318,10 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
     case OPT_BATCH: return parse_int_option(name, val, 1, 65536, &o->batch);
     case OPT_LR: return parse_real_option(name, val, 0, false, 1e3, "a learning rate in (0, 1000)", &o->lr);
     case OPT_WEIGHT_DECAY: return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay);
+    case OPT_WEIGHT_DECAY_END:
+        return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay_end);
+    case OPT_WEIGHT_DECAY_QK:
+        return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay_qk);
     case OPT_BETAS: return parse_betas(val, &o->beta1, &o->beta2);
     case OPT_EPS: return parse_real_option(name, val, 0, false, 1, "in (0, 1)", &o->eps);
     case OPT_SCHEDULE:
@@ -421,6 +433,8 @@ static int set_train_metadata(Model *m, const TrainArgs *t, const char *command,
            set_meta(m, "batch", "%d", o->batch) ||
            set_meta(m, "lr", "%.10g", o->lr) ||
            set_meta(m, "weight_decay", "%.10g", o->weight_decay) ||
+           (o->weight_decay_end >= 0 && set_meta(m, "weight_decay_end", "%.10g", o->weight_decay_end)) ||
+           (o->weight_decay_qk >= 0 && set_meta(m, "weight_decay_qk", "%.10g", o->weight_decay_qk)) ||
            set_meta(m, "betas", "%.10g,%.10g", o->beta1, o->beta2) ||
            set_meta(m, "eps", "%.10g", o->eps) ||
            set_meta(m, "schedule", "%s", o->schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||

@@ -19,6 +19,7 @@ static const struct command {
     {"mean", cmd_mean, "mean attention, QK score terms and DLA over many lists"},
     {"patch", cmd_patch, "activation patching of a clean/corrupted pair"},
     {"attribute", cmd_attribute, "split a logit difference into its sources"},
+    {"plot", cmd_plot, "write a figure of a view as SVG, PNG or PDF"},
     {"train", cmd_train, "train a model from scratch"},
     {"compare", cmd_compare, "explain's and eval's numbers for several models"},
     {"convert", cmd_convert, "convert a checkpoint to safetensors"},

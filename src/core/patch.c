@@ -22,7 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sortlens/ablation.h"
 #include "sortlens/circuits.h"
+#include "sortlens/hooks.h"
 #include "sortlens/forward.h"
 #include "sortlens/task.h"
 
@@ -106,26 +108,18 @@ static int result_alloc(SlPatchResult *r, int L, int H, int T, bool attribution,
     return 0;
 }
 
-/* The inputs of the query's row; a patch points one of them elsewhere. */
-typedef struct Row {
-    const float *x;         /* [D] resid pre at the query */
-    const float **q;        /* [H] -> [E] */
-    const float **k, **v;   /* [H, Q+1] -> [E] */
-    const float **scores;   /* [H] -> [Q+1] scaled row, or NULL: q . k / sqrt(E) */
-    const float **pattern;  /* [H] -> [Q+1], or NULL: softmax(scores) */
-    const float **z;        /* [H] -> [E], or NULL: pattern . v */
-    const float *attn_out;  /* [D] or NULL: sum_h z_h W_O[h] + b_O */
-    const float *resid;     /* [D] or NULL: x + attn_out */
-} Row;
-
+/* The corrupted query row, in the terms LD is made of: per head h the
+ * scaled scores s_h[k] and the value terms vu_h[k] = v_h[k] . W_O[h] u,
+ * so that LD = x . u + bias + sum_h softmax(s_h) . vu_h.  A patch changes
+ * one head's row (or, for the embeddings, one entry of every head's), and
+ * costs one softmax of Q + 1 entries. */
 typedef struct Patcher {
-    const Model *m;
-    int H, D, E, Q, Vo;
-    float inv_sqrt_e;
-    const float *u;         /* [D] W_U[:, c] - W_U[:, r] */
-    const float *wu;        /* [H, E] W_O[h] u */
-    double bias_ld;         /* b_O . u + b_U[c] - b_U[r] */
-    double *srow, *prow;    /* [Q+1] workspace */
+    int H, Q;
+    double ld_base;          /* LD of the corrupted row */
+    double xu;               /* x[Q] . u of the corrupted run */
+    double *s0, *vu0;        /* [H, Q+1] */
+    double *part0;           /* [H] softmax(s0_h) . vu0_h */
+    double *s, *vu;          /* [Q+1] one row being patched */
 } Patcher;
 
 static double dot_f(const float *a, const float *b, int n)
@@ -136,66 +130,61 @@ static double dot_f(const float *a, const float *b, int n)
     return s;
 }
 
-/* LD of the row. */
-static double row_ld(const Patcher *P, const Row *r)
+/* softmax(s[0..n)) . vu[0..n) */
+static double softmax_dot(const double *s, const double *vu, int n)
 {
-    const int H = P->H, E = P->E, D = P->D, Q = P->Q;
-    if (r->resid)
-        return dot_f(r->resid, P->u, D) + P->bias_ld - dot_f(P->m->params.b_O, P->u, D);
-    double ld = dot_f(r->x, P->u, D) + P->bias_ld;
-    if (r->attn_out)
-        return ld + dot_f(r->attn_out, P->u, D) - dot_f(P->m->params.b_O, P->u, D);
-    for (int h = 0; h < H; h++) {
-        const float *wu = P->wu + (size_t)h * E;
-        if (r->z && r->z[h]) {
-            ld += dot_f(r->z[h], wu, E);
-            continue;
-        }
-        const double *p = P->prow;
-        if (r->pattern && r->pattern[h]) {
-            for (int k = 0; k <= Q; k++)
-                P->prow[k] = r->pattern[h][k];
-        } else {
-            double mx = -INFINITY, sum = 0;
-            for (int k = 0; k <= Q; k++) {
-                P->srow[k] = r->scores && r->scores[h] ? (double)r->scores[h][k]
-                                                       : (double)(float)(dot_f(r->q[h], r->k[(size_t)h * (Q + 1) + k], E) * P->inv_sqrt_e);
-                if (P->srow[k] > mx)
-                    mx = P->srow[k];
-            }
-            for (int k = 0; k <= Q; k++)
-                sum += P->prow[k] = exp(P->srow[k] - mx);
-            for (int k = 0; k <= Q; k++)
-                P->prow[k] /= sum;
-        }
-        for (int k = 0; k <= Q; k++)
-            ld += p[k] * dot_f(r->v[(size_t)h * (Q + 1) + k], wu, E);
+    double mx = s[0], sum = 0, acc = 0;
+    for (int k = 1; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    for (int k = 0; k < n; k++) {
+        double e = exp(s[k] - mx);
+        sum += e;
+        acc += e * vu[k];
     }
-    return ld;
+    return acc / sum;
 }
 
-int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlPatchResult *out,
-             SlError *err)
+/* LD with head h's row replaced by (s, vu). */
+static double ld_head(const Patcher *P, int h, const double *s, const double *vu)
 {
-    const ModelConfig *c = &m->cfg;
-    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    return P->ld_base - P->part0[h] + softmax_dot(s, vu, P->Q + 1);
+}
+
+/* A copy of head h's corrupted row into P->s, P->vu. */
+static void row_copy(Patcher *P, int h)
+{
+    size_t n = (size_t)P->Q + 1;
+    memcpy(P->s, P->s0 + (size_t)h * n, n * sizeof *P->s);
+    memcpy(P->vu, P->vu0 + (size_t)h * n, n * sizeof *P->vu);
+}
+
+/* The pair's answers at K and the query; SL_EINVAL when the metric is
+ * undefined.  *at 0: the default. */
+static int patch_setup(const ModelConfig *c, const int *clean, const int *corrupt, int *at, int *ca, int *ra, SlError *err)
+{
     const int n = c->list_len;
-    memset(out, 0, sizeof *out);
-    if (L != 1)
-        return sl_error_set(err, SL_EINVAL, "patching a model of %d layers needs the forward's hook API, which this build "
-                            "does not have yet; it patches one-layer models", L);
-    if (at == 0 && sl_patch_default_at(c, clean, corrupt, &at, err))
+    if (*at == 0 && sl_patch_default_at(c, clean, corrupt, at, err))
         return SL_EINVAL;
-    if (at < 1 || at > n)
-        return sl_error_set(err, SL_EINVAL, "--at %d: the positions that predict b_1..b_%d are 1..%d", at, n, n);
+    if (*at < 1 || *at > n)
+        return sl_error_set(err, SL_EINVAL, "--at %d: the positions that predict b_1..b_%d are 1..%d", *at, n, n);
     int sc[MODEL_MAX_CTX], sr[MODEL_MAX_CTX];
     task_sort_values(n, clean, sc);
     task_sort_values(n, corrupt, sr);
-    const int ca = sc[at - 1], ra = sr[at - 1], Q = n + at;
-    if (ca == ra)
+    *ca = sc[*at - 1], *ra = sr[*at - 1];
+    if (*ca == *ra)
         return sl_error_set(err, SL_EINVAL, "--at %d: both lists put %d at b_%d, so the logit difference is 0 in both runs "
-                            "and cannot be normalised; pick a position where the sorted lists differ", at, ca, at);
+                            "and cannot be normalised; pick a position where the sorted lists differ", *at, *ca, *at);
+    return 0;
+}
 
+/* The one-layer path without ablation: exact recomputation of the query's
+ * row from the two runs' caches (see the top of this file). */
+static int patch_rows(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, bool attribution,
+                      SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
+    const int n = c->list_len, Q = n + at;
     int rc = result_alloc(out, L, H, T, attribution, err);
     if (rc)
         return rc;
@@ -208,10 +197,10 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     ActCache *cache = cache_new(c, 2, T, err);
     /* workspace: u, wu, rows, pointer tables, score terms, recomputed q/k/v, gradients */
     size_t nf = (size_t)D + (size_t)H * E + 3 * (size_t)H * E + 2 * (size_t)H * 4 * T * T + (size_t)H * QK + 2 * (size_t)D +
-                (size_t)H * E * (2 + 2 * QK) + (size_t)H * QK;
+                (size_t)H * E * (2 + 2 * QK) + (size_t)H * QK + 2 * (size_t)H * D;
     float *ws = malloc(nf * sizeof *ws);
-    double *dws = malloc(2 * QK * sizeof *dws);
-    const float **ptrs = malloc((4 * (size_t)H + 2 * (size_t)H * QK) * sizeof *ptrs);
+    double *dws = malloc((4 * (size_t)H * QK + (size_t)H + 2 * QK) * sizeof *dws);
+    const float **ptrs = malloc(((size_t)H + 2 * (size_t)H * QK) * sizeof *ptrs);
     if (!cache || !ws || !dws || !ptrs) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
         goto done;
@@ -233,9 +222,13 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
         if ((rc = circuit_score_terms(m, h, tokens, T, terms_c + (size_t)h * 4 * T * T, err)) ||
             (rc = circuit_score_terms(m, h, tokens + T, T, terms_r + (size_t)h * 4 * T * T, err)))
             goto done;
-    Patcher P = {.m = m, .H = H, .D = D, .E = E, .Q = Q, .Vo = Vo, .inv_sqrt_e = 1.0f / sqrtf((float)E), .u = u, .wu = wu,
-                 .srow = dws, .prow = dws + QK};
-    P.bias_ld = dot_f(p->b_O, u, D) + (double)p->b_U[ca] - p->b_U[ra];
+    const float inv_sqrt_e = 1.0f / sqrtf((float)E);
+    const double bias_ld = dot_f(p->b_O, u, D) + (double)p->b_U[ca] - p->b_U[ra];
+    Patcher P = {.H = H, .Q = Q, .s0 = dws, .vu0 = dws + (size_t)H * QK, .part0 = dws + 2 * (size_t)H * QK};
+    P.s = P.part0 + H;
+    P.vu = P.s + QK;
+    double *s_new = P.vu + QK, *vu_new = s_new + (size_t)H * QK;   /* [H, Q+1] the embeddings' patches */
+    float *kq = gs + (size_t)H * QK, *vwu = kq + (size_t)H * D;    /* [H, D] W_K[h] q[h] / sqrt(E), W_V[h] wu[h] */
 
     /* the activations of the two runs (b = 0 clean, 1 corrupt) */
     const size_t HE = (size_t)H * E;
@@ -247,12 +240,10 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     out->ld_clean = ld_c, out->ld_corrupt = ld_r;
     const double denom = ld_c - ld_r;
 
-    /* the corrupted row, every pointer at the corrupted run */
-    const float **rq = ptrs, **rscores = rq + H, **rpattern = rscores + H, **rz = rpattern + H;
-    const float **rk = rz + H, **rv = rk + (size_t)H * QK;
+    /* the corrupted run's q (query), k and v (keys) per head */
+    const float **rq = ptrs, **rk = rq + H, **rv = rk + (size_t)H * QK;   /* [H], [H, Q+1], [H, Q+1] -> [E] */
     for (int h = 0; h < H; h++) {
         rq[h] = ACT_QKV(q, 1, Q, h);
-        rscores[h] = rpattern[h] = rz[h] = NULL;
         for (int k = 0; k <= Q; k++) {
             rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
             rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
@@ -260,8 +251,22 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     }
     for (int d = 0; d < D; d++)
         xbuf[d] = ACT_D(embed, 1, Q)[d] + ACT_D(pos_embed, 1, Q)[d];
-    Row base = {.x = xbuf, .q = rq, .k = rk, .v = rv, .scores = rscores, .pattern = rpattern, .z = rz};
-    const double ld_base = row_ld(&P, &base);
+    P.xu = dot_f(xbuf, u, D);
+    P.ld_base = P.xu + bias_ld;
+    for (int h = 0; h < H; h++) {
+        const float *wuh = wu + (size_t)h * E;
+        double *s0 = P.s0 + (size_t)h * QK, *vu0 = P.vu0 + (size_t)h * QK;
+        for (int k = 0; k <= Q; k++) {
+            s0[k] = dot_f(rq[h], rk[(size_t)h * QK + k], E) * inv_sqrt_e;
+            vu0[k] = dot_f(rv[(size_t)h * QK + k], wuh, E);
+        }
+        P.part0[h] = softmax_dot(s0, vu0, (int)QK);
+        P.ld_base += P.part0[h];
+        size_t w = model_head_qkv_offset(c, 0, h);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, inv_sqrt_e, p->W_K + w, E, rq[h], 1, 0.0f, kq + (size_t)h * D, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, 1.0f, p->W_V + w, E, wuh, 1, 0.0f, vwu + (size_t)h * D, 1);
+    }
+    const double ld_base = P.ld_base;
 #define NORM(ld) ((float)(((ld) - ld_base) / denom))
 
     SlPatchHook *hk_embed = &out->hooks[0], *hk_pos = &out->hooks[1];
@@ -271,7 +276,8 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
     SlPatchHook *hk_attn_out = &out->hooks[2 + HK_HEAD_KINDS], *hk_resid = &out->hooks[3 + HK_HEAD_KINDS];
 
     /* hook_embed, hook_pos_embed at k: x[k] changes, and with it every
-     * head's k[k], v[k] (and q, x at the query) */
+     * head's s[k] and vu[k] (and at the query q, so the whole score row,
+     * and x . u) */
     float xk[MODEL_MAX_DIM];
     for (int which = 0; which < 2; which++)
         for (int k = 0; k <= Q; k++) {
@@ -279,32 +285,33 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
             const float *po = which == 0 ? ACT_D(pos_embed, 1, k) : ACT_D(pos_embed, 0, k);
             for (int d = 0; d < D; d++)
                 xk[d] = e[d] + po[d];
-            Row r = base;
-            const float *saved_q[MODEL_MAX_HEADS];
+            double ld = k == Q ? dot_f(xk, u, D) + bias_ld : ld_base;
             for (int h = 0; h < H; h++) {
+                const float *wuh = wu + (size_t)h * E;
+                double *sn = s_new + (size_t)h * QK, *vn = vu_new + (size_t)h * QK;
+                memcpy(sn, P.s0 + (size_t)h * QK, QK * sizeof *sn);
+                memcpy(vn, P.vu0 + (size_t)h * QK, QK * sizeof *vn);
+                if (k < Q) {
+                    /* k[k] = x W_K + b_K: s[k] = x . (W_K q) / sqrt(E) + b_K . q / sqrt(E) */
+                    sn[k] = dot_f(xk, kq + (size_t)h * D, D) + dot_f(p->b_K + (size_t)h * E, rq[h], E) * inv_sqrt_e;
+                    vn[k] = dot_f(xk, vwu + (size_t)h * D, D) + dot_f(p->b_V + (size_t)h * E, wuh, E);
+                    ld += softmax_dot(sn, vn, (int)QK) - P.part0[h];
+                    continue;
+                }
                 size_t w = model_head_qkv_offset(c, 0, h);
                 float *kk = kbuf + (size_t)h * E, *vv = vbuf + (size_t)h * E, *qq = qbuf + (size_t)h * E;
                 memcpy(kk, p->b_K + (size_t)h * E, (size_t)E * sizeof *kk);
                 memcpy(vv, p->b_V + (size_t)h * E, (size_t)E * sizeof *vv);
+                memcpy(qq, p->b_Q + (size_t)h * E, (size_t)E * sizeof *qq);
                 cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_K + w, E, xk, 1, 1.0f, kk, 1);
                 cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_V + w, E, xk, 1, 1.0f, vv, 1);
-                rk[(size_t)h * QK + k] = kk;
-                rv[(size_t)h * QK + k] = vv;
-                saved_q[h] = rq[h];
-                if (k == Q) {
-                    memcpy(qq, p->b_Q + (size_t)h * E, (size_t)E * sizeof *qq);
-                    cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_Q + w, E, xk, 1, 1.0f, qq, 1);
-                    rq[h] = qq;
-                }
+                cblas_sgemv(CblasRowMajor, CblasTrans, D, E, 1.0f, p->W_Q + w, E, xk, 1, 1.0f, qq, 1);
+                for (int j = 0; j <= Q; j++)
+                    sn[j] = dot_f(qq, j == Q ? kk : rk[(size_t)h * QK + j], E) * inv_sqrt_e;
+                vn[Q] = dot_f(vv, wuh, E);
+                ld += softmax_dot(sn, vn, (int)QK);
             }
-            if (k == Q)
-                r.x = xk;
-            (which == 0 ? hk_embed : hk_pos)->exact[k] = NORM(row_ld(&P, &r));
-            for (int h = 0; h < H; h++) {
-                rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
-                rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
-                rq[h] = saved_q[h];
-            }
+            (which == 0 ? hk_embed : hk_pos)->exact[k] = NORM(ld);
         }
 
     /* per head: q (the query only), k and v at each key, z and the
@@ -313,48 +320,38 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
         float *row_q = hk[HK_Q]->exact + (size_t)h * T, *row_k = hk[HK_K]->exact + (size_t)h * T;
         float *row_v = hk[HK_V]->exact + (size_t)h * T, *row_z = hk[HK_Z]->exact + (size_t)h * T;
         float *row_p = hk[HK_PATTERN]->exact + (size_t)h * T;
-        rq[h] = ACT_QKV(q, 0, Q, h);
-        row_q[Q] = NORM(row_ld(&P, &base));
-        rq[h] = ACT_QKV(q, 1, Q, h);
-        for (int k = 0; k <= Q; k++) {
-            rk[(size_t)h * QK + k] = ACT_QKV(k, 0, k, h);
-            row_k[k] = NORM(row_ld(&P, &base));
-            rk[(size_t)h * QK + k] = ACT_QKV(k, 1, k, h);
-            rv[(size_t)h * QK + k] = ACT_QKV(v, 0, k, h);
-            row_v[k] = NORM(row_ld(&P, &base));
-            rv[(size_t)h * QK + k] = ACT_QKV(v, 1, k, h);
-        }
-        rz[h] = ACT_QKV(z, 0, Q, h);
-        row_z[Q] = NORM(row_ld(&P, &base));
-        rz[h] = NULL;
-        rpattern[h] = ACT_ROW(pattern, 0, h);
-        row_p[Q] = NORM(row_ld(&P, &base));
-        rpattern[h] = NULL;
-        /* score terms: the corrupted row (from q . k, as row_ld computes
-         * it) with one term of one key taken from the clean run */
-        float *srow = srows + (size_t)h * QK;
+        const float *wuh = wu + (size_t)h * E, *qc = ACT_QKV(q, 0, Q, h);
+        const double *s0 = P.s0 + (size_t)h * QK, *vu0 = P.vu0 + (size_t)h * QK;
+        row_copy(&P, h);
         for (int k = 0; k <= Q; k++)
-            srow[k] = (float)(dot_f(rq[h], rk[(size_t)h * QK + k], E) * P.inv_sqrt_e);
-        rscores[h] = srow;
+            P.s[k] = dot_f(qc, rk[(size_t)h * QK + k], E) * inv_sqrt_e;
+        row_q[Q] = NORM(ld_head(&P, h, P.s, P.vu));
+        row_copy(&P, h);
+        for (int k = 0; k <= Q; k++) {
+            P.s[k] = dot_f(rq[h], ACT_QKV(k, 0, k, h), E) * inv_sqrt_e;
+            row_k[k] = NORM(ld_head(&P, h, P.s, P.vu));
+            P.s[k] = s0[k];
+            P.vu[k] = dot_f(ACT_QKV(v, 0, k, h), wuh, E);
+            row_v[k] = NORM(ld_head(&P, h, P.s, P.vu));
+            P.vu[k] = vu0[k];
+        }
+        row_z[Q] = NORM(ld_base - P.part0[h] + dot_f(ACT_QKV(z, 0, Q, h), wuh, E));
+        double pv = 0;
+        for (int k = 0; k <= Q; k++)
+            pv += (double)ACT_ROW(pattern, 0, h)[k] * vu0[k];
+        row_p[Q] = NORM(ld_base - P.part0[h] + pv);
+        /* score terms: one term of one key taken from the clean run */
         for (int t = 0; t < 4; t++)
             for (int k = 0; k <= Q; k++) {
                 size_t i = ((size_t)h * 4 + t) * T * T + (size_t)Q * T + k;
-                float keep = srow[k];
-                srow[k] = keep + (terms_c[i] - terms_r[i]) * P.inv_sqrt_e;
-                out->score_terms[((size_t)h * 4 + t) * T + k] = NORM(row_ld(&P, &base));
-                srow[k] = keep;
+                P.s[k] = s0[k] + (double)(terms_c[i] - terms_r[i]) * inv_sqrt_e;
+                out->score_terms[((size_t)h * 4 + t) * T + k] = NORM(ld_head(&P, h, P.s, P.vu));
+                P.s[k] = s0[k];
             }
-        rscores[h] = NULL;
     }
     /* hook_attn_out and hook_resid_post at the query */
-    {
-        Row r = base;
-        r.attn_out = ACT_D(attn_out, 0, Q);
-        hk_attn_out->exact[Q] = NORM(row_ld(&P, &r));
-        r.attn_out = NULL;
-        r.resid = ACT_D(resid_post, 0, Q);
-        hk_resid->exact[Q] = NORM(row_ld(&P, &r));
-    }
+    hk_attn_out->exact[Q] = NORM(P.xu + bias_ld + dot_f(ACT_D(attn_out, 0, Q), u, D) - dot_f(p->b_O, u, D));
+    hk_resid->exact[Q] = NORM(bias_ld + dot_f(ACT_D(resid_post, 0, Q), u, D) - dot_f(p->b_O, u, D));
 
     if (attribution) {
         /* the gradient of LD at the corrupted run, as the row computes it */
@@ -381,12 +378,12 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
                 double s = 0;
                 for (int k = 0; k <= Q; k++)
                     s += (double)gsh[k] * rk[(size_t)h * QK + k][e];
-                gq[(size_t)h * E + e] = (float)(s * P.inv_sqrt_e);
+                gq[(size_t)h * E + e] = (float)(s * inv_sqrt_e);
                 gz[(size_t)h * E + e] = wuh[e];
             }
             for (int k = 0; k <= Q; k++)
                 for (int e = 0; e < E; e++)
-                    gk[((size_t)h * QK + k) * E + e] = gsh[k] * P.inv_sqrt_e * rq[h][e];
+                    gk[((size_t)h * QK + k) * E + e] = gsh[k] * inv_sqrt_e * rq[h][e];
             /* estimates: gradient . (clean - corrupt) */
             float *aq = hk[HK_Q]->attribution + (size_t)h * T, *ak = hk[HK_K]->attribution + (size_t)h * T;
             float *av = hk[HK_V]->attribution + (size_t)h * T, *az = hk[HK_Z]->attribution + (size_t)h * T;
@@ -411,7 +408,7 @@ int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool 
                 for (int k = 0; k <= Q; k++) {
                     size_t i = ((size_t)h * 4 + t) * T * T + (size_t)Q * T + k;
                     out->score_terms_attribution[((size_t)h * 4 + t) * T + k] =
-                        (float)((double)gsh[k] * (terms_c[i] - terms_r[i]) * P.inv_sqrt_e / denom);
+                        (float)((double)gsh[k] * (terms_c[i] - terms_r[i]) * inv_sqrt_e / denom);
                 }
         }
         /* the residual stream entering the block, at each key k:
@@ -459,5 +456,176 @@ done:
     cache_free(cache);
     if (rc)
         sl_patch_result_free(out);
+    return rc;
+}
+
+/* ---- any model, any ablation: batched forwards with hooks ---------------- */
+
+/* One patched run: the activation `hook` of `layer` (head, position) taken
+ * from the clean run, or (hook -1) QK score term `term` of `head` at source
+ * `pos`, layer 0.  Its result goes to *slot. */
+typedef struct PatchJob {
+    int hook, layer, head, pos, term;
+    float *slot;
+} PatchJob;
+
+typedef struct PatchCtx {
+    const PatchJob *jobs;   /* the jobs of this batch, in batch order */
+    const ActCache *clean;  /* the clean run (B = 1, T the same) */
+    const float *dterm;     /* [H, 4, n_ctx] (clean - corrupt) term of the query, scaled */
+    int Q, NT;
+} PatchCtx;
+
+static int patch_hook(void *ctx, int hook_id, int layer, int head, float *act, const int64_t *shape, SlError *err)
+{
+    (void)head;
+    PatchCtx *pc = ctx;
+    const int B = (int)shape[0];
+    char name[64];
+    if (hook_id == SL_HOOK_ATTN_SCORES) {
+        const int H = (int)shape[1], T = (int)shape[2];
+        for (int b = 0; b < B; b++) {
+            const PatchJob *j = &pc->jobs[b];
+            if (j->hook == -1 && layer == 0)
+                act[(((size_t)b * H + j->head) * T + pc->Q) * T + j->pos] += pc->dterm[((size_t)j->head * 4 + j->term) * pc->NT + j->pos];
+        }
+        return 0;
+    }
+    if (!sl_hook_name((SlHookId)hook_id, layer, name, sizeof name))
+        return sl_error_set(err, SL_EINVAL, "patching: unknown hook %d", hook_id);
+    const float *src = cache_get(pc->clean, name, NULL, NULL);
+    if (!src)
+        return sl_error_set(err, SL_EINVAL, "patching: the clean run has no %s", name);
+    for (int b = 0; b < B; b++) {
+        const PatchJob *j = &pc->jobs[b];
+        if (j->hook != hook_id || (j->layer != layer && j->layer >= 0))
+            continue;
+        if (hook_id == SL_HOOK_PATTERN) {   /* [B, H, T, T]: the query row of j->pos */
+            const int H = (int)shape[1], T = (int)shape[2];
+            memcpy(act + (((size_t)b * H + j->head) * T + j->pos) * T, src + ((size_t)j->head * T + j->pos) * T,
+                   (size_t)T * sizeof *act);
+        } else if (j->head >= 0) {          /* [B, T, H, E] */
+            const int T = (int)shape[1], H = (int)shape[2], E = (int)shape[3];
+            memcpy(act + (((size_t)b * T + j->pos) * H + j->head) * E, src + ((size_t)j->pos * H + j->head) * E,
+                   (size_t)E * sizeof *act);
+        } else {                            /* [B, T, D] */
+            const int T = (int)shape[1], D = (int)shape[2];
+            memcpy(act + ((size_t)b * T + j->pos) * D, src + (size_t)j->pos * D, (size_t)D * sizeof *act);
+        }
+    }
+    return 0;
+}
+
+static int patch_hooked(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, SlAblationRun *run,
+                        SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, NT = c->n_ctx, Vo = c->d_vocab_out, n = c->list_len, Q = n + at;
+    const int T = Q + 1;   /* later positions change nothing at the query */
+    int rc = result_alloc(out, L, H, NT, false, err);
+    if (rc)
+        return rc;
+    out->at = at, out->query = Q, out->clean_answer = ca, out->corrupt_answer = ra;
+    enum { BATCH = 128 };
+    const size_t max_jobs = (size_t)T * (2 + (size_t)L * (5 * H + 2) + 4 * (size_t)H);
+    PatchJob *jobs = malloc(max_jobs * sizeof *jobs);
+    int *tok_c = malloc((size_t)NT * sizeof *tok_c), *tok_r = malloc((size_t)NT * sizeof *tok_r);
+    int *batch_tokens = malloc((size_t)BATCH * T * sizeof *batch_tokens);
+    float *terms = malloc(2 * (size_t)4 * NT * NT * sizeof *terms), *dterm = malloc((size_t)H * 4 * NT * sizeof *dterm);
+    ActCache *cc = cache_new(c, 1, T, err), *cr = cc ? cache_new(c, 1, T, err) : NULL;
+    ActCache *cb = cr ? cache_new(c, BATCH, T, err) : NULL;
+    if (!jobs || !tok_c || !tok_r || !batch_tokens || !terms || !dterm || !cb) {
+        rc = cb || !cr ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
+        goto done;
+    }
+    task_make_tokens(c, clean, tok_c);
+    task_make_tokens(c, corrupt, tok_r);
+    if ((rc = sl_ablation_forward(run, tok_c, 1, T, cc, true, err)) || (rc = sl_ablation_forward(run, tok_r, 1, T, cr, false, err)))
+        goto done;
+    const double ld_c = (double)cc->logits[(size_t)Q * Vo + ca] - cc->logits[(size_t)Q * Vo + ra];
+    const double ld_r = (double)cr->logits[(size_t)Q * Vo + ca] - cr->logits[(size_t)Q * Vo + ra];
+    out->ld_clean = ld_c, out->ld_corrupt = ld_r;
+    /* the score terms of the query, clean minus corrupt, scaled as the scores */
+    const float inv = 1.0f / sqrtf((float)c->d_head);
+    for (int h = 0; h < H; h++) {
+        if ((rc = circuit_score_terms(m, h, tok_c, NT, terms, err)) ||
+            (rc = circuit_score_terms(m, h, tok_r, NT, terms + (size_t)4 * NT * NT, err)))
+            goto done;
+        for (int t = 0; t < 4; t++)
+            for (int s = 0; s < NT; s++) {
+                size_t i = (size_t)t * NT * NT + (size_t)Q * NT + s;
+                dterm[((size_t)h * 4 + t) * NT + s] = (terms[(size_t)4 * NT * NT + i] * -1.0f + terms[i]) * inv;
+            }
+    }
+    /* the jobs, every hook at every position up to the query */
+    size_t nj = 0;
+    for (int i = 0; i < out->n_hooks; i++) {
+        SlPatchHook *hk = &out->hooks[i];
+        SlHookId id;
+        int layer;
+        if ((rc = sl_hook_parse(hk->name, L, &id, &layer, err)))
+            goto done;
+        for (int h = 0; h < (hk->heads ? hk->heads : 1); h++)
+            for (int p = 0; p <= Q; p++)
+                jobs[nj++] = (PatchJob){(int)id, hk->layer, hk->heads ? h : -1, p, 0, hk->exact + (size_t)h * NT + p};
+    }
+    for (int h = 0; h < H; h++)
+        for (int t = 0; t < 4; t++)
+            for (int p = 0; p <= Q; p++)
+                jobs[nj++] = (PatchJob){-1, 0, h, p, t, out->score_terms + ((size_t)h * 4 + t) * NT + p};
+    PatchCtx pc = {.clean = cc, .dterm = dterm, .Q = Q, .NT = NT};
+    static const SlHookId points[] = {SL_HOOK_EMBED, SL_HOOK_POS_EMBED, SL_HOOK_Q,       SL_HOOK_K,        SL_HOOK_V,
+                                      SL_HOOK_ATTN_SCORES, SL_HOOK_PATTERN, SL_HOOK_Z, SL_HOOK_ATTN_OUT, SL_HOOK_RESID_POST};
+    SlHook hooks[sizeof points / sizeof points[0]];
+    for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
+        hooks[i] = (SlHook){points[i], -1, patch_hook, &pc};
+    for (size_t j0 = 0; j0 < nj; j0 += BATCH) {
+        const int B = nj - j0 < BATCH ? (int)(nj - j0) : BATCH;
+        for (int b = 0; b < B; b++)
+            memcpy(batch_tokens + (size_t)b * T, tok_r, (size_t)T * sizeof *batch_tokens);
+        pc.jobs = jobs + j0;
+        if ((rc = sl_ablation_forward_with(run, batch_tokens, B, T, cb, hooks, (int)(sizeof hooks / sizeof hooks[0]), err)))
+            goto done;
+        for (int b = 0; b < B; b++) {
+            const float *lg = cb->logits + ((size_t)b * T + Q) * Vo;
+            *jobs[j0 + b].slot = (float)((((double)lg[ca] - lg[ra]) - ld_r) / (ld_c - ld_r));
+        }
+    }
+done:
+    cache_free(cb);
+    cache_free(cr);
+    cache_free(cc);
+    free(dterm);
+    free(terms);
+    free(batch_tokens);
+    free(tok_r);
+    free(tok_c);
+    free(jobs);
+    if (rc)
+        sl_patch_result_free(out);
+    return rc;
+}
+
+int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlAblationRun *run,
+             bool force_hooks, SlPatchResult *out, SlError *err)
+{
+    const ModelConfig *c = &m->cfg;
+    memset(out, 0, sizeof *out);
+    int ca, ra, rc = patch_setup(c, clean, corrupt, &at, &ca, &ra, err);
+    if (rc)
+        return rc;
+    if (c->n_layers == 1 && sl_ablation_run_is_none(run) && !force_hooks)
+        return patch_rows(m, clean, corrupt, at, ca, ra, attribution, out, err);
+    if (attribution)
+        return sl_error_set(err, SL_EINVAL, "--attribution: the gradient is worked out for one-layer models without "
+                            "ablations; this %s", c->n_layers > 1 ? "model has more layers" : "run has an ablation");
+    if (run && sl_ablation_run_resamples(run))
+        return sl_error_set(err, SL_EINVAL, "--ablate resample:head:L.H: patching compares two runs of fixed lists; "
+                            "resampling would give them different other lists");
+    SlAblationRun *own = run ? NULL : sl_ablation_run_new(m, &(SlAblation){0}, 0, true, err);
+    if (!run && !own)
+        return err ? err->code : SL_ENOMEM;
+    rc = patch_hooked(m, clean, corrupt, at, ca, ra, run ? run : own, out, err);
+    sl_ablation_run_free(own);
     return rc;
 }

@@ -35,6 +35,7 @@ typedef struct PtZip {
     zip_t *za;
     const char *label;
     char *prefix;     /* the top-level folder, with its trailing '/' */
+    uint64_t size;    /* of the whole archive */
 } PtZip;
 
 static int cmp_storage_key(const void *a, const void *b)
@@ -51,9 +52,10 @@ static int cmp_name(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reads an entry of exactly `expect` bytes into out; refuses a different
- * size, encryption, or an expansion ratio no deflate stream has. */
-static int read_entry(PtZip *z, const char *name, uint64_t expect, uint8_t *out, SlError *err)
+/* Checks, before anything is allocated for it, that an entry holds exactly
+ * `expect` bytes: refuses a different size, encryption, compressed data
+ * larger than the archive, or an expansion ratio no deflate stream has. */
+static int check_entry(PtZip *z, const char *name, uint64_t expect, zip_int64_t *idx_out, SlError *err)
 {
     zip_int64_t idx = zip_name_locate(z->za, name, ZIP_FL_ENC_RAW);
     if (idx < 0)
@@ -71,6 +73,21 @@ static int read_entry(PtZip *z, const char *name, uint64_t expect, uint8_t *out,
         (!(st.valid & ZIP_STAT_COMP_SIZE) || expect / PT_MAX_EXPANSION > st.comp_size))
         return sl_error_set(err, SL_EFORMAT, "%s: entry %s expands %" PRIu64 " compressed bytes to %" PRIu64
                             ", more than deflate can", z->label, name, (uint64_t)st.comp_size, expect);
+    uint64_t stored = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : st.size;
+    if (stored > z->size)
+        return sl_error_set(err, SL_EFORMAT, "%s: entry %s declares %" PRIu64 " bytes; the archive holds %" PRIu64,
+                            z->label, name, stored, z->size);
+    *idx_out = idx;
+    return 0;
+}
+
+/* Reads an entry of exactly `expect` bytes (check_entry) into out. */
+static int read_entry(PtZip *z, const char *name, uint64_t expect, uint8_t *out, SlError *err)
+{
+    zip_int64_t idx;
+    int rc = check_entry(z, name, expect, &idx, err);
+    if (rc)
+        return rc;
     zip_file_t *f = zip_fopen_index(z->za, (zip_uint64_t)idx, 0);
     if (!f)
         return sl_error_set(err, SL_EFORMAT, "%s: entry %s cannot be read: %s", z->label, name, zip_strerror(z->za));
@@ -243,10 +260,13 @@ static TensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, S
         Val *s = storages[i];
         if (s->u.storage.canon != s || s->u.storage.data)
             continue;   /* a duplicate, or the same value met twice */
+        sprintf(entry, "%sdata/%s", z->prefix, s->u.storage.key);
+        zip_int64_t idx;
+        if (check_entry(z, entry, s->u.storage.nbytes, &idx, err))
+            goto fail;
         s->u.storage.data = malloc(s->u.storage.nbytes ? s->u.storage.nbytes : 1);
         if (!s->u.storage.data)
             goto nomem;
-        sprintf(entry, "%sdata/%s", z->prefix, s->u.storage.key);
         if (read_entry(z, entry, s->u.storage.nbytes, s->u.storage.data, err))
             goto fail;
     }
@@ -357,7 +377,7 @@ bool pt_is_legacy(const uint8_t *buf, size_t len)
 static TensorSet *pt_from_source(zip_source_t *src, uint64_t len, const char *label, SlError *err)
 {
     TensorSet *ts = NULL;
-    PtZip z = {.label = label};
+    PtZip z = {.label = label, .size = len};
     PickleArena arena = {0};
     uint8_t *pickle = NULL;
     char *pkl_label = NULL;
@@ -393,6 +413,9 @@ static TensorSet *pt_from_source(zip_source_t *src, uint64_t len, const char *la
                      PT_MAX_PICKLE);
         goto done;
     }
+    zip_int64_t idx;
+    if (check_entry(&z, name, st.size, &idx, err))
+        goto done;
     pickle = malloc(st.size ? st.size : 1);
     if (!pickle) {
         sl_error_set(err, SL_ENOMEM, "%s: out of memory", label);

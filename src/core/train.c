@@ -77,6 +77,8 @@ void train_options_default(TrainOptions *o)
     o->batch = 256;
     o->lr = 1e-3;
     o->weight_decay = 0.01;
+    o->weight_decay_end = -1;
+    o->weight_decay_qk = -1;
     o->beta1 = 0.9;
     o->beta2 = 0.98;
     o->eps = 1e-8;
@@ -101,6 +103,16 @@ double train_lr_at(const TrainOptions *o, long step)
         return o->lr * 0.5 * (1.0 + cos(3.14159265358979323846 * f));
     }
     return o->lr;
+}
+
+double train_weight_decay_at(const TrainOptions *o, long step)
+{
+    if (o->weight_decay_end < 0 || o->steps <= 1)
+        return o->weight_decay;
+    double f = (double)step / (double)(o->steps - 1);
+    if (f > 1.0)
+        f = 1.0;
+    return o->weight_decay + (o->weight_decay_end - o->weight_decay) * f;
 }
 
 void train_init_params(Model *m, uint64_t seed)
@@ -801,11 +813,13 @@ void trainer_adamw(Trainer *t, double lr)
 {
     const TrainOptions *o = &t->opt;
     Model *m = t->model;
+    double weight_decay = train_weight_decay_at(o, t->step);
     t->step++;
     /* The scalars as torch.optim.AdamW (1.13, single-tensor) forms them: in
      * double on the Python side, then applied to float32 tensors. */
     double bc1 = 1.0 - pow(o->beta1, (double)t->step), bc2 = 1.0 - pow(o->beta2, (double)t->step);
-    const float decay = (float)(1.0 - lr * o->weight_decay);
+    const float decay = (float)(1.0 - lr * weight_decay);
+    const float decay_qk = o->weight_decay_qk >= 0 ? (float)(1.0 - lr * o->weight_decay_qk) : decay;
     const float step_size = (float)(lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float one_b1 = (float)(1.0 - o->beta1), one_b2 = (float)(1.0 - o->beta2), eps = (float)o->eps;
@@ -813,10 +827,11 @@ void trainer_adamw(Trainer *t, double lr)
     for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
         size_t count = m->param_sizes[i];
         if (!model_param_is_bias(i) || o->train_biases) {
+            const float d = i == P_W_Q || i == P_W_K ? decay_qk : decay;
             float *p = m->param_memory + off, *g = t->grad_memory + off;
             float *mm = t->m_memory + off, *vv = t->v_memory + off;
             for (size_t k = 0; k < count; k++) {
-                p[k] *= decay;                                  /* param.mul_(1 - lr * wd) */
+                p[k] *= d;                                      /* param.mul_(1 - lr * wd) */
                 mm[k] = mm[k] * b1 + one_b1 * g[k];             /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
                 vv[k] = vv[k] * b2 + one_b2 * g[k] * g[k];      /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
                 float denom = sqrtf(vv[k]) / bc2_sqrt + eps;    /* (v.sqrt() / sqrt(bc2)).add_(eps) */

@@ -71,14 +71,19 @@ static uint32_t lerp_rgb(const uint32_t *anchors, int n, double t)
     return out;
 }
 
+uint32_t palette_ramp_rgb(RampKind k, double t)
+{
+    return k == RAMP_DIVERGING ? lerp_rgb(rdbu, 11, t) : lerp_rgb(viridis, 9, t);
+}
+
 uint32_t palette_rgb(int color)
 {
     if (color > COL_DEFAULT && color < COL_ROLES)
         return roles[color].rgb;
     if (color >= COL_DIV0 && color < COL_DIV0 + DIV_LEVELS)
-        return lerp_rgb(rdbu, 11, (double)(color - COL_DIV0) / (DIV_LEVELS - 1));
+        return palette_ramp_rgb(RAMP_DIVERGING, (double)(color - COL_DIV0) / (DIV_LEVELS - 1));
     if (color >= COL_SEQ0 && color < COL_COUNT)
-        return lerp_rgb(viridis, 9, (double)(color - COL_SEQ0) / (SEQ_LEVELS - 1));
+        return palette_ramp_rgb(RAMP_SEQUENTIAL, (double)(color - COL_SEQ0) / (SEQ_LEVELS - 1));
     return 0;
 }
 

@@ -181,6 +181,10 @@ typedef enum { RAMP_DIVERGING, RAMP_SEQUENTIAL } RampKind;
  * NaN gives -1; values beyond the range are clamped. */
 int ramp_level(RampKind k, float v, float lo, float hi);
 int ramp_color(RampKind k, int level);   /* COL_DIV0 + level or COL_SEQ0 + level */
+/* The ramp's colour at t in [0, 1] (clamped), unquantised: 0 is the blue
+ * (diverging) or dark (sequential) end.  Figures (src/plot) use it; the
+ * terminal's levels are samples of it. */
+uint32_t palette_ramp_rgb(RampKind k, double t);
 
 /* The monochrome / 8-colour glyph of a level (see heat.c for the ramps). */
 uint32_t ramp_glyph(Style s, RampKind k, int level);

@@ -24,6 +24,10 @@ Needs only Debian's python3-torch.  Writes under tests/data/pt/:
   parameters.pt  torch.save(module.state_dict(keep_vars=True)): parameters
              pickled through torch._utils._rebuild_parameter (one frozen),
              next to a buffer; parameters_expected.safetensors holds the values
+  views_proto4.pt, views_proto5.pt, parameters_proto4.pt  the same state
+             dicts saved with torch.save(..., pickle_protocol=4 or 5): FRAME,
+             SHORT_BINUNICODE, MEMOIZE and STACK_GLOBAL instead of protocol 2's
+             opcodes (the expected values are the files above)
 
 Usage: /usr/bin/python3 tests/data/make_pt_cases.py
 """
@@ -107,9 +111,27 @@ def parameters():
     assert all(torch.equal(back[k], sd[k]) for k in sd)
 
 
+def protocols():
+    """Pickle protocols 4 and 5: `python3 -c 'import make_pt_cases as m; m.protocols()'`."""
+    os.makedirs(HERE, exist_ok=True)
+    sd = cases()
+    for proto in (4, 5):
+        path = os.path.join(HERE, "views_proto%d.pt" % proto)
+        torch.save(sd, path, pickle_protocol=proto)
+        back = torch.load(path)
+        assert all(torch.equal(back[k], sd[k]) for k in sd), path
+    torch.manual_seed(0)
+    params = WithBuffer().state_dict(keep_vars=True)
+    path = os.path.join(HERE, "parameters_proto4.pt")
+    torch.save(params, path, pickle_protocol=4)
+    back = torch.load(path)
+    assert all(torch.equal(back[k], params[k]) for k in params)
+
+
 def main():
     os.makedirs(HERE, exist_ok=True)
     parameters()
+    protocols()
     sd = cases()
     torch.save(sd, os.path.join(HERE, "views.pt"))
     write_safetensors(os.path.join(HERE, "views_expected.safetensors"), sd)

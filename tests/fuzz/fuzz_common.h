@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "sortlens/file_read.h"
 #include "sortlens/model.h"
 #include "sortlens/tensor.h"
 
@@ -96,6 +99,39 @@ static inline void fuzz_try_model(const TensorSet *ts, const char *label)
     else
         fuzz_check_refusal(&err);
     model_free(m);
+}
+
+/* The same input read the way a user's file is (header first, then what
+ * it declares, through a descriptor: file_read.h) must be accepted or
+ * refused as the in-memory parse was, and yield the same tensors.  mem is
+ * the in-memory result (NULL when refused). */
+static inline void fuzz_check_file_reader(const uint8_t *data, size_t size, const TensorSet *mem, const char *label,
+                                          TensorSet *(*reader)(const SlFile *, SlError *))
+{
+    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+    FUZZ_CHECK(fd >= 0, "memfd_create failed");
+    for (size_t done = 0; done < size;) {
+        ssize_t w = write(fd, data + done, size - done);
+        FUZZ_CHECK(w > 0, "write to the memfd failed");
+        done += (size_t)w;
+    }
+    SlFile f = {.fd = fd, .size = size, .path = label};
+    SlError err = {0};
+    TensorSet *ts = reader(&f, &err);
+    close(fd);
+    FUZZ_CHECK((ts != NULL) == (mem != NULL), "read from memory: %s; from the file: %s", mem ? "accepted" : "refused",
+               ts ? "accepted" : err.message);
+    if (!ts) {
+        fuzz_check_refusal(&err);
+        return;
+    }
+    FUZZ_CHECK(ts->count == mem->count && ts->meta_count == mem->meta_count, "different tensors or metadata");
+    for (int i = 0; i < ts->count; i++) {
+        const Tensor *a = &ts->items[i], *b = &mem->items[i];
+        FUZZ_CHECK(strcmp(a->name, b->name) == 0 && a->dtype == b->dtype && a->nbytes == b->nbytes &&
+                   (a->nbytes == 0 || memcmp(a->data, b->data, a->nbytes) == 0), "tensor %d differs", i);
+    }
+    tensorset_free(ts);
 }
 
 #endif

@@ -5,6 +5,7 @@
  * checked against an independent reading of the text (its runs of digits,
  * in order, as decimal numbers), so the parser cannot accept something it
  * misreads. */
+#define _GNU_SOURCE   /* memfd_create in fuzz_common.h */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,9 @@
  * mutator therefore usually opens the archive, mutates one entry (most often
  * data.pkl) with libFuzzer's own mutator and stores the archive again with
  * correct CRCs; the rest of the time it mutates the raw bytes, which keeps
- * the ZIP layer itself under test. */
+ * the ZIP layer itself under test.  Every input is also read from a file
+ * descriptor, as a user's file is, and must give the same answer. */
+#define _GNU_SOURCE   /* memfd_create, for fuzz_check_file_reader */
 #include <stdint.h>
 
 #include "sortlens/pt.h"
@@ -19,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     SlError err = {0};
     TensorSet *ts = pt_parse(data, size, "fuzz.pt", &err);
+    fuzz_check_file_reader(data, size, ts, "fuzz.pt", sl_pt_read_file);
     if (!ts) {
         fuzz_check_refusal(&err);
         return 0;

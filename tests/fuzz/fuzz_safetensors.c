@@ -3,7 +3,9 @@
  *
  * Beyond not crashing: every refusal carries a message; an accepted file's
  * tensors are consistent (shape, dtype and byte count agree) and their bytes
- * all lie in the file, so the data they hold can never exceed its size. */
+ * all lie in the file, so the data they hold can never exceed its size; and
+ * the same bytes read from a file (header first) give the same answer. */
+#define _GNU_SOURCE   /* memfd_create, for fuzz_check_file_reader */
 #include <stdint.h>
 
 #include "sortlens/safetensors.h"
@@ -15,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     SlError err = {0};
     TensorSet *ts = safetensors_parse(data, size, "fuzz.safetensors", &err);
+    fuzz_check_file_reader(data, size, ts, "fuzz.safetensors", sl_safetensors_read_file);
     if (!ts) {
         fuzz_check_refusal(&err);
         return 0;

@@ -133,8 +133,9 @@ def pt_seeds():
     # saved from a CUDA machine: location 'cuda:0'
     s["location-cuda"] = rezip(s["l1h1-f32"], lambda n, b: b.replace(
         b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0") if n.endswith("data.pkl") else b)
-    # a different pickle protocol
+    # pickle protocols 4 and 5 (accepted: FRAME, SHORT_BINUNICODE, MEMOIZE, STACK_GLOBAL)
     s["protocol4"] = torch_bytes(state_dict(seed=9), pickle_protocol=4)
+    s["protocol5"] = torch_bytes(state_dict(L=2, H=2, D=6, E=3, n=3, Vo=7, seed=10), pickle_protocol=5)
     # refused: the legacy (pre-1.6, not ZIP) format.  Its storage keys are
     # object ids, so it differs between runs; main() keeps it once written.
     s["legacy-format"] = torch_bytes(state_dict(seed=10), _use_new_zipfile_serialization=False)

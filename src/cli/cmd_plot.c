@@ -1,0 +1,221 @@
+/* cmd_plot.c: `sortlens plot VIEW --out FILE`: a figure of one of the
+ * explorer's views, as SVG, PNG or PDF (src/plot). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "plot.h"
+#include "sortlens/atomic_write.h"
+#include "sortlens/task.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: sortlens plot VIEW --out FILE [--model PATH] [--list LIST] [--at POS]\n"
+          "                    [--format svg|png|pdf] [--labels names|values] [--greedy]\n"
+          "                    [--layer L] [--head H] [--corrupt LIST] [--lists N] [--force]\n"
+          "\n"
+          "Write a figure of one view of the model: a heat map with a title, labelled axes\n"
+          "and a colour bar (blue-white-red centred on zero for signed values, viridis for\n"
+          "attention weights).  In SVG every cell is a <rect> whose <title> holds its exact\n"
+          "value, shown on hover and readable by scripts; PNG is drawn at 2 pixels per\n"
+          "point.  The views:\n",
+          out);
+    for (int v = 0; v < SL_PLOT_VIEW_COUNT; v++)
+        fprintf(out, "  %-15s %s\n", sl_plot_view_name((SlPlotView)v), sl_plot_view_help((SlPlotView)v));
+    fputs("\n"
+          "options:\n"
+          "  --out FILE        where to write the figure (required; '-' for stdout)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --list LIST       the list of attention, scores and decomposition, e.g.\n"
+          "                    \"42 17 26 3 49 0 26 11 8 30\" (default: the explorer's first\n"
+          "                    list, seed 1)\n"
+          "  --at POS          the query outlined in attention and scores and split by\n"
+          "                    decomposition: BOS, a1..a10, MID, b1..b10 or 0..21\n"
+          "                    (default MID, the first prediction)\n"
+          "  --format F        svg, png or pdf (default: FILE's extension, else svg)\n"
+          "  --labels MODE     sequence axes named by position (names: BOS, a1, .., MID,\n"
+          "                    b1, ..; the default) or by the token there (values)\n"
+          "  --greedy          the sorted half is the model's own output (default: the\n"
+          "                    true sort, as PyTorch's reference runs it)\n"
+          "  --layer L         layer (default 0; the decomposition is layer 0's)\n"
+          "  --head H          head (default 0)\n"
+          "  --corrupt LIST    patch: the corrupted list (required there); the query is\n"
+          "                    --at (default: where the two sorted lists first differ)\n"
+          "  --lists N         mean-attention: how many random lists, seed 1 (1000)\n"
+          "  --force           overwrite FILE if it exists\n"
+          "  -h, --help        this help\n",
+          out);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int cmd_plot(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"model", required_argument, NULL, 'm'},
+        {"list", required_argument, NULL, 'L'},
+        {"at", required_argument, NULL, 'a'},
+        {"format", required_argument, NULL, 'f'},
+        {"labels", required_argument, NULL, 'b'},
+        {"greedy", no_argument, NULL, 'g'},
+        {"layer", required_argument, NULL, 'l'},
+        {"head", required_argument, NULL, 'H'},
+        {"corrupt", required_argument, NULL, 'c'},
+        {"lists", required_argument, NULL, 'n'},
+        {"force", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out = NULL, *model_path = NULL, *list_text = NULL, *at_text = NULL, *corrupt_text = NULL;
+    bool force = false, have_format = false;
+    SlPlotFormat format = SL_PLOT_SVG;
+    SlPlotRequest req;
+    sl_plot_request_init(&req, SL_PLOT_ATTENTION);
+    long layer = 0, head = 0;
+    SlError err = {0};
+    CliArgs args;
+    cli_args_begin(&args, "plot", argc, argv, opts);
+    const char *val, *view = NULL;
+    int ch;
+    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
+        switch (ch) {
+        case 'o': out = val; break;
+        case 'm': model_path = val; break;
+        case 'L': list_text = val; break;
+        case 'a': at_text = val; break;
+        case 'f':
+            if (sl_plot_format_from_name(val, &format, &err)) {
+                cli_error("plot: --format: %s", err.message);
+                return EXIT_USAGE;
+            }
+            have_format = true;
+            break;
+        case 'b':
+            if (strcmp(val, "names") == 0) {
+                req.labels = SL_PLOT_LABEL_NAMES;
+            } else if (strcmp(val, "values") == 0) {
+                req.labels = SL_PLOT_LABEL_VALUES;
+            } else {
+                cli_error("plot: --labels: '%s' is not names or values", val);
+                return EXIT_USAGE;
+            }
+            break;
+        case 'g': req.greedy = true; break;
+        case 'l':
+            if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
+                return EXIT_USAGE;
+            break;
+        case 'H':
+            if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
+                return EXIT_USAGE;
+            break;
+        case 'c': corrupt_text = val; break;
+        case 'n':
+            if (!cli_parse_long("--lists", val, 1, 10000000, &req.lists))
+                return EXIT_USAGE;
+            break;
+        case 'F': force = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL:
+            if (view) {
+                cli_error("plot: one view at a time ('%s' is extra)", val);
+                return EXIT_USAGE;
+            }
+            view = val;
+            break;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
+        }
+    }
+    if (!view) {
+        cli_error("plot: which view? try 'sortlens plot --help'");
+        return EXIT_USAGE;
+    }
+    if (sl_plot_view_from_name(view, &req.view, &err)) {
+        cli_error("plot: %s", err.message);
+        return EXIT_USAGE;
+    }
+    if (!out) {
+        cli_error("plot: --out FILE is required ('-' writes to stdout)");
+        return EXIT_USAGE;
+    }
+    bool to_stdout = strcmp(out, "-") == 0;
+    if (!have_format && !to_stdout && !sl_plot_format_from_path(out, &format))
+        format = SL_PLOT_SVG;
+    SlError err_out = {0};
+    bool exists = false;
+    if (!to_stdout && sl_atomic_check(out, &exists, &err_out)) {
+        cli_error("%s", err_out.message);
+        return cli_exit_code(err_out.code);
+    }
+    if (exists && !force) {
+        cli_error("%s: already exists; pass --force to overwrite it", out);
+        return EXIT_USAGE;
+    }
+    if (to_stdout && format != SL_PLOT_SVG && isatty(STDOUT_FILENO)) {
+        cli_error("plot: not writing %s to a terminal; redirect stdout or use --out FILE",
+                  sl_plot_format_name(format));
+        return EXIT_USAGE;
+    }
+
+    Model *m = cli_load_model(model_path);
+    if (!m)
+        return EXIT_RUNTIME;
+    int status = EXIT_USAGE;
+    int values[MODEL_MAX_CTX], corrupt[MODEL_MAX_CTX];
+    if (list_text) {
+        if (task_parse_list(&m->cfg, list_text, values, &err)) {
+            cli_error("plot: --list: %s", err.message);
+            goto done;
+        }
+        req.list = values;
+    }
+    if (corrupt_text) {
+        if (task_parse_list(&m->cfg, corrupt_text, corrupt, &err)) {
+            cli_error("plot: --corrupt: %s", err.message);
+            goto done;
+        }
+        req.corrupt = corrupt;
+    }
+    if (at_text && sl_plot_parse_position(&m->cfg, at_text, &req.at, &err)) {
+        cli_error("plot: --at: %s", err.message);
+        goto done;
+    }
+    req.layer = (int)layer;
+    req.head = (int)head;
+    const char *label = model_path;
+    if (!label)
+        label = cli_default_model_path(NULL);
+    req.model_label = label ? base_name(label) : NULL;
+
+    unsigned char *data = NULL;
+    size_t size = 0;
+    int rc = to_stdout ? sl_plot_render(m, &req, format, &data, &size, &err)
+                       : sl_plot_write(m, &req, format, out, &err);
+    if (rc) {
+        /* a request the model cannot satisfy (layer, head, sizes) is bad usage;
+         * a file that cannot be written is a runtime failure */
+        if (rc == SL_EIO)
+            cli_error("%s", err.message);   /* the writer's messages name the file */
+        else
+            cli_error("plot: %s", err.message);
+        status = cli_exit_code(rc);
+    } else if (to_stdout) {
+        status = EXIT_OK;
+        fwrite(data, 1, size, stdout);   /* a failed write is reported once, by cli_finish_output */
+    } else {
+        status = EXIT_OK;
+        fprintf(stderr, "sortlens: wrote %s (%s, %s)\n", out, sl_plot_view_name(req.view),
+                sl_plot_format_name(format));
+    }
+    free(data);
+done:
+    model_free(m);
+    return status;
+}
