@@ -717,7 +717,7 @@ START_TEST(test_cli_predict_cache)
     SlError err = {0};
     TensorSet *got = safetensors_read(out, &err);
     ck_assert_msg(got, "%s", err.message);
-    ck_assert_int_eq(got->count, 12);   /* 11 activations and the tokens */
+    ck_assert_int_eq(got->count, 13);   /* 11 activations, blocks.0.hook_resid_pre and the tokens */
     for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
         char refname[64], longname[64], what[128];
         snprintf(refname, sizeof refname, "cache4.%s", cache4_names[i]);

@@ -953,7 +953,7 @@ START_TEST(test_cli_train_usage)
     char *betas[] = {"--betas", "0.9", NULL};
     expect_usage_error(betas, true, "--betas: '0.9' is not two numbers");
     char *steps[] = {"--steps", "-1", NULL};
-    expect_usage_error(steps, true, "--steps: '-1' is not an integer");
+    expect_usage_error(steps, true, "--steps: -1 is outside 0..1000000000");
     char *unknown[] = {"--lr-max", "1", NULL};
     expect_usage_error(unknown, true, "unknown option '--lr-max'");
     char *warm[] = {"--steps", "10", "--warmup", "20", NULL};

@@ -2,6 +2,8 @@
  * parsers of option values, with the messages every command shares. */
 #include "cli.h"
 
+#include "sortlens/parse_int.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -105,14 +107,23 @@ int cli_args_unexpected(CliArgs *a, const char *arg)
 
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        cli_error("%s: '%s' is not an integer in %ld..%ld", opt, text, min, max);
+    SlError err = {0};
+    int64_t v;
+    if (sl_parse_i64(text, min, max, &v, &err)) {
+        cli_error("%s: %s", opt, err.message);
         return false;
     }
-    *out = v;
+    *out = (long)v;
+    return true;
+}
+
+bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *out)
+{
+    SlError err = {0};
+    if (sl_parse_u64(text, 0, max, out, &err)) {
+        cli_error("%s: %s", opt, err.message);
+        return false;
+    }
     return true;
 }
 
@@ -121,7 +132,8 @@ bool cli_parse_double(const char *opt, const char *text, double *out)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (errno || end == text || *end || v != v) {
+    /* whole text or nothing, as the integers: strtod would skip a leading space */
+    if (errno || end == text || *end || v != v || !(text[0] == '-' || text[0] == '.' || (text[0] >= '0' && text[0] <= '9'))) {
         cli_error("%s: '%s' is not a number", opt, text);
         return false;
     }

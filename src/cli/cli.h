@@ -4,6 +4,7 @@
 #define SORTLENS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -24,11 +25,28 @@ int cli_exit_code(int sl_code);
  * reals to `precision` significant digits) and releases it; EXIT_OK, or
  * EXIT_RUNTIME with a message when memory runs out (root may be NULL then). */
 int cli_put_json_line(json_t *root, int precision);
+/* The same with jansson's dump flags (JSON_INDENT(2), ...). */
+int cli_put_json(json_t *root, size_t flags);
+
+/* The one check of standard output, run by main after every command (and
+ * --help, --version): a write that failed anywhere (a full disk, /dev/full)
+ * is reported once, "sortlens: standard output: REASON", and the status
+ * becomes 1.  Commands do not check stdout themselves. */
+int cli_finish_output(int status);
 
 /* The bundled model: $SORTLENS_MODEL, else next to an installed executable
  * (../share/sortlens/), else the build tree's data/, else the configured
  * install datadir.  Returns NULL (and a message in err) when none exists. */
 const char *cli_default_model_path(SlError *err);
+/* sl_blas_check_memory(buffers) with the message printed; false when there
+ * is no room (exit 1).  cli_load_model runs it with 1; commands that load
+ * otherwise too, and train with its thread count. */
+bool cli_blas_ready(int buffers);
+/* Under an address-space limit (ulimit -v), OpenBLAS's worker threads,
+ * started when the library loads, take 128 MB each or spin for ever trying,
+ * in a race with any check: so main runs itself again, at once, with
+ * OPENBLAS_NUM_THREADS=1 (unless the user set it), and the check is exact. */
+void cli_one_blas_thread_under_memory_limit(char **argv);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 Model *cli_load_model(const char *path);
@@ -59,6 +77,25 @@ void cli_eval_columns(const struct EvalResult *r);
 #define CLI_OPT_STEP 0x5350
 #define CLI_STEP_OPTION {"step", required_argument, NULL, CLI_OPT_STEP}
 bool cli_parse_step(const char *text, long *step);
+
+/* An output file (predict --cache, convert's OUT), checked before any work:
+ * it must be writable (else the reason, EXIT_RUNTIME), and an existing file
+ * is replaced only with force (else EXIT_USAGE, saying so, and saying when
+ * it is the model being read, input).  EXIT_OK when it may be written. */
+int cli_check_output(const char *out, bool force, const char *input);
+
+/* path, or the bundled model's path when it is NULL: names the model in
+ * messages. */
+const char *cli_model_label(const char *path);
+/* Models whose forward overflows to NaN/Inf (issue 18): one forward over a
+ * random list (seed) is checked entry by entry; when something is not a
+ * number, "LABEL: the model's outputs are not numbers: TENSOR[...] is nan"
+ * is printed and EXIT_RUNTIME returned, else EXIT_OK.  Commands run it
+ * before long work, and refuse results that are not numbers with
+ * cli_report_not_numbers (what: "loss nan"), so that every command fails the
+ * same way (exit 1) and no JSON is written short. */
+int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed);
+int cli_report_not_numbers(const char *label, const char *what);
 
 /* Progress bar on stderr, drawn only when stderr is a terminal. */
 typedef struct Progress {
@@ -106,8 +143,6 @@ void cli_args_begin(CliArgs *a, const char *cmd, int argc, char **argv, const st
 int cli_args_next(CliArgs *a, const char **value);
 /* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
 int cli_args_unexpected(CliArgs *a, const char *arg);
-/* getopt_long error for commands not yet on CliArgs (generate, mean): to go */
-int cli_getopt_error(const char *cmd, int c, char **argv);
 
 double cli_now(void);   /* monotonic seconds */
 
@@ -115,6 +150,7 @@ double cli_now(void);   /* monotonic seconds */
  * integer parser (sortlens/parse_int.h), or as a double; print a usage
  * error "OPT: ..." and return false when it is not one. */
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out);
+bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *out);
 bool cli_parse_double(const char *opt, const char *text, double *out);
 
 /* Subcommands: each handles its own --help and returns an exit status. */

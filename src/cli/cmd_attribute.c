@@ -194,10 +194,6 @@ int cmd_attribute(int argc, char **argv)
                 }
             }
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
-    }
 done:
     cache_free(cache);
     free(sources);

@@ -1,6 +1,5 @@
 /* cmd_circuit.c: `sortlens circuit NAME`: print one full QK or OV circuit
  * as CSV or JSON, labelled, with enough digits to read the floats back. */
-#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 
 #include "cli.h"
 #include "sortlens/circuits.h"
+#include "sortlens/finite_check.h"
 
 static void usage(FILE *out)
 {
@@ -77,10 +77,10 @@ static json_t *json_float(float x)
     return isfinite(x) ? json_real((double)x) : json_null();
 }
 
-static int write_json(FILE *out, const NamedMatrix *nm, int layer, int head)
+static int write_json(const NamedMatrix *nm, int layer, int head)
 {
     json_t *root = json_object(), *rl = json_array(), *cl = json_array(), *data = json_array();
-    int rc = -1;
+    int rc = EXIT_RUNTIME;
     if (!root || !rl || !cl || !data)
         goto done;
     for (int r = 0; r < nm->rows; r++)
@@ -105,9 +105,11 @@ static int write_json(FILE *out, const NamedMatrix *nm, int layer, int head)
     json_object_set_new(root, "head", json_integer(head));
     rl = cl = data = NULL;
     /* JSON_REAL_PRECISION(9): the shortest that round-trips every float32. */
-    rc = json_dumpf(root, out, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(9));
-    fputc('\n', out);
+    rc = cli_put_json(root, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(9));
+    root = NULL;   /* released by cli_put_json */
 done:
+    if (root)   /* not handed to cli_put_json: building it failed */
+        cli_error("out of memory writing JSON");
     json_decref(rl);
     json_decref(cl);
     json_decref(data);
@@ -185,18 +187,22 @@ int cmd_circuit(int argc, char **argv)
         model_free(m);
         return cli_exit_code(err.code);
     }
+    /* a circuit of weights that overflow float32 is not printed as nan/inf */
+    static const char *const dims[] = {"row", "col"};
+    const int64_t shape[2] = {nm->rows, nm->cols};
+    char what[96];
+    snprintf(what, sizeof what, "circuit %s", nm->name);
+    if (sl_check_finite(what, nm->data, 2, shape, dims, &err)) {
+        cli_error("%s: %s", cli_model_label(model_path), err.message);
+        named_matrix_free(nm);
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
     int status = EXIT_OK;
     if (strcmp(format, "json") == 0) {
-        if (write_json(stdout, nm, (int)layer, (int)head)) {
-            cli_error("circuit: out of memory writing JSON");
-            status = EXIT_RUNTIME;
-        }
+        status = write_json(nm, (int)layer, (int)head);
     } else {
         write_csv(stdout, nm);
-    }
-    if (fflush(stdout) || ferror(stdout)) {
-        cli_error("stdout: write error");
-        status = EXIT_RUNTIME;
     }
     named_matrix_free(nm);
     model_free(m);

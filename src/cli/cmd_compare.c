@@ -179,18 +179,9 @@ int cmd_compare(int argc, char **argv)
                 json_decref(arr);
                 arr = NULL;
             }
-        if (!arr || json_dumpf(arr, stdout, CLI_EXPLAIN_JSON_FLAGS)) {
-            cli_error("compare: out of memory writing JSON");
-            status = EXIT_RUNTIME;
-        }
-        fputc('\n', stdout);
-        json_decref(arr);
+        status = cli_put_json(arr, CLI_EXPLAIN_JSON_FLAGS);   /* releases arr */
     } else if (status == EXIT_OK) {
         print_table(rows, count, lists, eval_lists, seed);
-    }
-    if (fflush(stdout) || ferror(stdout)) {
-        cli_error("stdout: write error");
-        status = EXIT_RUNTIME;
     }
     for (int i = 0; i < count; i++) {
         if (rows[i].explained)

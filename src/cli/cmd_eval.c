@@ -1,6 +1,7 @@
 /* cmd_eval.c: `sortlens eval`: accuracy and loss over fresh random lists or
  * the lists of a file, broken down by the shape of the list. */
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,74 +115,74 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model_path = NULL, *input = NULL, *ablate = NULL;
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"lists", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"input", required_argument, NULL, 'i'},
+        {"ablate", required_argument, NULL, 'a'},
+        {"resample-seed", required_argument, NULL, 'r'},
+        CLI_STEP_OPTION,
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *model_path = NULL, *input = NULL, *ablate = NULL, *val;
     long step = -1;   /* of a run directory */
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
     bool lists_given = false, seed_given = false;
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return EXIT_OK;
+    CliArgs args;
+    cli_args_begin(&args, "eval", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        switch (ch) {
+        case 'm': model_path = val; break;
+        case 'n':
+            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
+                return EXIT_USAGE;
+            lists_given = true;
+            break;
+        case 's':
+            if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
+                return EXIT_USAGE;
+            seed_given = true;
+            break;
+        case 'i': input = val; break;
+        case 'a': ablate = val; break;
+        case 'r':
+            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
+                return EXIT_USAGE;
+            break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step))
+                return EXIT_USAGE;
+            break;
+        case 'j': json = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-        if (strcmp(a, "--json") == 0) {
-            json = true;
-            continue;
-        }
-        const char *opts[] = {"--model", "--lists", "--seed", "--input", "--step", "--ablate", "--resample-seed"};
-        int which = -1;
-        for (int o = 0; o < 7; o++) {
-            size_t ol = strlen(opts[o]);
-            if (strcmp(a, opts[o]) == 0) {
-                if (i + 1 >= argc) {
-                    cli_error("%s needs a value", opts[o]);
-                    return EXIT_USAGE;
-                }
-                which = o;
-                val = argv[++i];
-            } else if (strncmp(a, opts[o], ol) == 0 && a[ol] == '=') {
-                which = o;
-                val = a + ol + 1;
-            }
-        }
-        if (which < 0) {
-            cli_error("eval: unexpected '%s'; try 'sortlens eval --help'", a);
-            return EXIT_USAGE;
-        }
-        if (which == 0)
-            model_path = val;
-        else if (which == 1 && !cli_parse_long("--lists", val, 1, 1000000000L, &lists))
-            return EXIT_USAGE;
-        else if (which == 2 && !cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
-            return EXIT_USAGE;
-        else if (which == 3)
-            input = val;
-        else if (which == 4 && !cli_parse_step(val, &step))
-            return EXIT_USAGE;
-        else if (which == 5)
-            ablate = val;
-        else if (which == 6 && !cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
-            return EXIT_USAGE;
-        lists_given |= which == 1;
-        seed_given |= which == 2;
     }
     if (input && (lists_given || seed_given)) {
         cli_error("eval: --input takes its lists from the file; --%s does not apply", lists_given ? "lists" : "seed");
         return EXIT_USAGE;
     }
 
+    const char *label = cli_model_label(model_path);
     Model *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
+    if (cli_check_finite_outputs(label, m, (uint64_t)seed)) {
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
     EvalResult res;
     SlBreakdown *bd = malloc(sizeof *bd);
     SlError err = {0};
     SlListFile *file = NULL;
+    SlAblationRun *run = NULL;
     SlStressSource random;
     SlListSource src;
-    SlAblationRun *run = NULL;
     int status = EXIT_OK;
     if (!bd) {
         cli_error("out of memory");
@@ -221,6 +222,10 @@ int cmd_eval(int argc, char **argv)
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
+    } else if (!isfinite(res.loss) || !isfinite(res.token_accuracy)) {
+        char what[64];
+        snprintf(what, sizeof what, "loss %g", res.loss);
+        status = cli_report_not_numbers(label, what);
     } else if (json) {
         status = print_json(&res, bd, m->cfg.list_len, abl.count ? abl_text : NULL);
     } else {
@@ -241,10 +246,6 @@ int cmd_eval(int argc, char **argv)
             printf(" %.4f", res.per_position_accuracy[i]);
         putchar('\n');
         print_breakdown(bd, n);
-    }
-    if (fflush(stdout) != 0) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
     }
 done:
     sl_ablation_run_free(run);

@@ -1,7 +1,6 @@
 /* cmd_explain.c: `sortlens explain`: the published interpretation of the
  * sort model, stated as numbers for the loaded model, and the ablation
  * table that shows which parts of the circuit the model needs. */
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <jansson.h>
@@ -281,11 +280,30 @@ done:
 
 static int print_json(const char *path, const Model *m, const SlExplain *ex)
 {
-    json_t *root = cli_explain_json(path, m, ex);
-    int rc = root ? json_dumpf(root, stdout, CLI_EXPLAIN_JSON_FLAGS) : -1;
-    fputc('\n', stdout);
-    json_decref(root);
-    return rc;
+    return cli_put_json(cli_explain_json(path, m, ex), CLI_EXPLAIN_JSON_FLAGS);
+}
+
+/* Every number the report prints is a number (see cli_check_finite_outputs:
+ * a model can overflow on some lists only). */
+static bool all_finite(const SlExplain *ex)
+{
+    for (int i = 0; i < ex->n_heads; i++) {
+        const AttentionStats *a = &ex->heads[i].att;
+        if (!isfinite(a->top_source_correct) || !isfinite(a->top_input_correct) || !isfinite(a->correct_mass) ||
+            !isfinite(a->mass_after_mid))
+            return false;
+    }
+    for (int i = 0; i < ABLATION_COUNT; i++) {
+        const EvalResult *r = &ex->ablations[i].res;
+        if (!isfinite(r->loss) || !isfinite(r->token_accuracy) || !isfinite(r->list_accuracy))
+            return false;
+    }
+    for (int k = 0; k < SL_STRESS_KINDS; k++) {
+        const EvalResult *r = &ex->stress[k].res;
+        if (ex->stress[k].possible && (!isfinite(r->loss) || !isfinite(r->token_accuracy)))
+            return false;
+    }
+    return true;
 }
 
 int cmd_explain(int argc, char **argv)
@@ -338,6 +356,10 @@ int cmd_explain(int argc, char **argv)
     Model *m = cli_load_model_at(path, step);
     if (!m)
         return EXIT_RUNTIME;
+    if (cli_check_finite_outputs(path, m, (uint64_t)seed)) {
+        model_free(m);
+        return EXIT_RUNTIME;
+    }
     int status = EXIT_OK;
     SlExplain ex;
     Progress prog;
@@ -346,18 +368,12 @@ int cmd_explain(int argc, char **argv)
     progress_end(&prog);
     if (rc)
         goto fail;
-    if (json) {
-        if (print_json(path, m, &ex)) {
-            cli_error("explain: out of memory writing JSON");
-            status = EXIT_RUNTIME;
-        }
-    } else {
+    if (!all_finite(&ex))
+        status = cli_report_not_numbers(path, "attention statistics, ablation or stress results");
+    else if (json)
+        status = print_json(path, m, &ex);
+    else
         print_report(path, m, &ex);
-    }
-    if (fflush(stdout) || ferror(stdout)) {
-        cli_error("stdout: write error");
-        status = EXIT_RUNTIME;
-    }
     sl_explain_free(&ex);
     model_free(m);
     return status;

@@ -1,6 +1,5 @@
 /* cmd_generate.c: `sortlens generate`: stress sets (stress.h), one list per
  * line in predict's syntax, for eval --input, mean --input and scripts. */
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,32 +58,29 @@ int cmd_generate(int argc, char **argv)
     long step = -1;   /* of a run directory */
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
     SlError err = {0};
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    const char *val;
+    CliArgs args;
+    cli_args_begin(&args, "generate", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'k': kind_name = optarg; break;
-        case 'm': model_path = optarg; break;
+        case 'k': kind_name = val; break;
+        case 'm': model_path = val; break;
         case CLI_OPT_STEP:
-            if (!cli_parse_step(optarg, &step))
+            if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
             break;
         case 'n':
-            if (!cli_parse_long("--lists", optarg, 1, LONG_MAX / 2, &lists))
+            if (!cli_parse_long("--lists", val, 1, LONG_MAX / 2, &lists))
                 return EXIT_USAGE;
             break;
         case 's':
-            if (!cli_parse_long("--seed", optarg, 0, LONG_MAX, &seed))
+            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
                 return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_getopt_error("generate", ch, argv);
+        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("generate: unexpected argument '%s'; try 'sortlens generate --help'", argv[optind]);
-        return EXIT_USAGE;
     }
     SlStressKind kind;
     if (!kind_name) {
@@ -118,10 +114,6 @@ int cmd_generate(int argc, char **argv)
         for (int j = 0; j < n; j++)
             printf(j ? " %d" : "%d", values[j]);
         putchar('\n');
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
     }
 done:
     free(values);

@@ -1,6 +1,5 @@
 /* cmd_info.c: `sortlens info`: what a checkpoint holds (format, config,
  * parameter count, biases, tensors as stored, metadata), as text or JSON. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -153,10 +152,7 @@ static int print_json(const char *path, const char *format, const TensorSet *ts,
     for (int i = 0; i < ts->meta_count; i++)
         json_object_set_new(meta, ts->meta_keys[i], json_string(ts->meta_values[i]));
     json_object_set_new(root, "metadata", meta);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    putchar('\n');
-    return rc == 0 && !ferror(stdout) ? EXIT_OK : EXIT_RUNTIME;
+    return cli_put_json(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 }
 
 int cmd_info(int argc, char **argv)
@@ -168,38 +164,35 @@ int cmd_info(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *path = NULL;
+    const char *path = NULL, *val;
     bool json = false;
     long step = -1;
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    CliArgs args;
+    cli_args_begin(&args, "info", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': path = optarg; break;
+        case 'm': path = val; break;
         case 'j': json = true; break;
         case CLI_OPT_STEP:
-            if (!cli_parse_step(optarg, &step))
+            if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
             break;
         case 'h': usage(stdout); return EXIT_OK;
-        case ':':
-            cli_error("info: %s needs a value; try 'sortlens info --help'", argv[optind - 1]);
+        case CLI_ARG_POSITIONAL:
+            cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", val);
             return EXIT_USAGE;
-        default:
-            cli_error("info: unknown option '%s'; try 'sortlens info --help'", argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", argv[optind]);
-        return EXIT_USAGE;
     }
     SlError err = {0};
     char *file = cli_model_file(path, step);   /* a run: one of its snapshots */
     if (!file)
         return EXIT_RUNTIME;
     path = file;
+    if (!cli_blas_ready(1)) {
+        free(file);
+        return EXIT_RUNTIME;
+    }
     const char *format = NULL;
     TensorSet *ts = ckpt_read_tensors(path, &format, &err);
     Model *m = ts ? model_from_tensors(ts, path, &err) : NULL;
@@ -214,8 +207,6 @@ int cmd_info(int argc, char **argv)
         rc = print_json(path, format, ts, m);
     else
         rc = print_text(path, format, ts, m);
-    if (fflush(stdout) != 0)
-        rc = EXIT_RUNTIME;
     model_free(m);
     tensorset_free(ts);
     free(file);

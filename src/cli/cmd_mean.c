@@ -1,7 +1,6 @@
 /* cmd_mean.c: `sortlens mean`: the mean attention pattern, QK score terms
  * and direct logit attribution over a population of lists (population.h),
  * the averages the published analysis starts from. */
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -176,32 +175,29 @@ int cmd_mean(int argc, char **argv)
     long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
     bool json = false, random_given = false;
     SlError err = {0};
-    int ch;
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    const char *val;
+    CliArgs args;
+    cli_args_begin(&args, "mean", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = optarg; break;
+        case 'm': model_path = val; break;
         case 'n':
-            if (!cli_parse_long("--lists", optarg, 1, 1000000000L, &lists))
+            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
                 return EXIT_USAGE;
             random_given = true;
             break;
         case 's':
-            if (!cli_parse_long("--seed", optarg, 0, LONG_MAX, &seed))
+            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
                 return EXIT_USAGE;
             random_given = true;
             break;
-        case 'k': kind_name = optarg; random_given = true; break;
-        case 'i': input = optarg; break;
+        case 'k': kind_name = val; random_given = true; break;
+        case 'i': input = val; break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_getopt_error("mean", ch, argv);
+        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("mean: unexpected argument '%s'; try 'sortlens mean --help'", argv[optind]);
-        return EXIT_USAGE;
     }
     if (input && random_given) {
         cli_error("mean: --input takes its lists from the file; --lists, --seed and --kind do not apply");
@@ -241,10 +237,6 @@ int cmd_mean(int argc, char **argv)
         status = print_json(&m->cfg, &pm);
     else
         print_summary(&m->cfg, &pm, what);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
-    }
     goto done;
 fail:
     cli_error("%s", err.message);

@@ -296,10 +296,6 @@ int cmd_patch(int argc, char **argv)
         print_csv(&res);
     else
         print_table(c, &res);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: cannot write");
-        status = EXIT_RUNTIME;
-    }
 done:
     sl_patch_result_free(&res);
     sl_ablation_run_free(run);

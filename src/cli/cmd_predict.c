@@ -7,14 +7,16 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/cache_resid_pre.h"
 #include "sortlens/ablation.h"
 #include "sortlens/decode.h"
+#include "sortlens/finite_check.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 
 static void usage(FILE *out)
 {
-    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT]\n"
+    fputs("usage: sortlens predict [--model PATH [--step N]] [--teacher-forced] [--json] [--cache OUT [--force]]\n"
           "                        [--ablate SPEC] [--resample-seed S] [LIST...]\n"
           "\n"
           "Sort lists with the model.  One list comes from the arguments (\"5 3 9 ...\",\n"
@@ -43,7 +45,12 @@ static void usage(FILE *out)
           "                    or the sorted list with --teacher-forced) to OUT as\n"
           "                    safetensors, named as TransformerLens's run_with_cache\n"
           "                    names them (hook_embed, blocks.0.attn.hook_pattern, ...,\n"
-          "                    logits), with the tokens; one list, from the arguments\n"
+          "                    logits; blocks.l.hook_resid_pre too), with the tokens; one\n"
+          "                    list, from the arguments.  OUT is checked before the model\n"
+          "                    runs, written beside and renamed into place (a device or\n"
+          "                    FIFO is written through), and an existing file is not\n"
+          "                    replaced without --force\n"
+          "  --force           let --cache overwrite an existing OUT\n"
           "  --ablate SPEC     predict (and cache) under ablations, e.g. head:0.0,\n"
           "                    qk:pos-pos@query=b3 (see sortlens(1), ABLATIONS); the\n"
           "                    cache's metadata then holds \"ablation\", its canonical text\n"
@@ -58,10 +65,11 @@ static void usage(FILE *out)
 
 typedef struct Predictor {
     Model *m;
+    const char *label;             /* the model's path, for messages */
+    SlAblationRun *run;            /* --ablate (an empty one without it) */
     ActCache *cache;
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
-    SlAblationRun *run;            /* --ablate (an empty one without it) */
     char ablation[SL_ABLATION_TEXT_MAX];   /* its canonical text, "" for none */
     int *values, *pred, *tokens;   /* [n], [n], [n_ctx] */
 } Predictor;
@@ -112,6 +120,10 @@ static int write_cache(Predictor *p)
             p->tokens[n + 2 + i] = p->pred[i];
     int rc = sl_ablation_forward(p->run, p->tokens, 1, T, p->cache, false, &err);
     TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
+    if (ts && sl_cache_add_resid_pre(p->cache, ts, &err)) {
+        tensorset_free(ts);
+        ts = NULL;
+    }
     int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
     if (tok64) {
         for (int t = 0; t < T; t++)
@@ -136,12 +148,17 @@ static int predict_values(Predictor *p)
 {
     SlError err = {0};
     const int n = p->m->cfg.list_len;
+    /* tokens_out: the cache then holds the forward over the whole sequence */
     int rc = p->teacher_forced ? sl_ablation_predict(p->run, p->values, 1, p->pred, NULL, NULL, p->cache, &err)
-                               : sl_ablation_predict(p->run, p->values, 1, NULL, p->pred, p->json ? p->tokens : NULL,
-                                                     p->cache, &err);
+                               : sl_ablation_predict(p->run, p->values, 1, NULL, p->pred, p->tokens, p->cache, &err);
     if (rc) {
         cli_error("%s", err.message);
         return cli_exit_code(rc);
+    }
+    /* predictions read from outputs that are not numbers mean nothing */
+    if (sl_cache_check_finite(p->cache, &err)) {
+        cli_error("%s: %s", p->label, err.message);
+        return EXIT_RUNTIME;
     }
     if (p->json)
         return print_json(p);
@@ -200,111 +217,93 @@ static int predict_stdin(Predictor *p)
     return status;
 }
 
+/* Appends word and a space to *joined (the list from the arguments). */
+static bool append_word(char **joined, size_t *len, const char *word)
+{
+    size_t wl = strlen(word);
+    char *grown = realloc(*joined, *len + wl + 2);
+    if (!grown)
+        return false;
+    *joined = grown;
+    memcpy(grown + *len, word, wl);
+    *len += wl;
+    grown[(*len)++] = ' ';
+    grown[*len] = '\0';
+    return true;
+}
+
 int cmd_predict(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"teacher-forced", no_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"cache", required_argument, NULL, 'c'},
+        {"force", no_argument, NULL, 'f'},
+        {"ablate", required_argument, NULL, 'a'},
+        {"resample-seed", required_argument, NULL, 'r'},
+        CLI_STEP_OPTION,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
     Predictor p = {0};
-    const char *model_path = NULL, *ablate = NULL;
+    const char *model_path = NULL, *ablate = NULL, *val;
     long resample_seed = 1;
     long step = -1;   /* of a run directory */
-    int first_list = argc;   /* positional arguments start here */
-    bool dashes = false;     /* after "--" everything is the list */
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) {
-            first_list = i + 1;
-            dashes = true;
-            break;
-        }
-        if (a[0] != '-' || (a[1] >= '0' && a[1] <= '9')) {   /* "-3": a (bad) value, not an option */
-            first_list = i;
-            break;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "--teacher-forced") == 0) {
-            p.teacher_forced = true;
-        } else if (strcmp(a, "--json") == 0) {
-            p.json = true;
-        } else if (strcmp(a, "--cache") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("--cache needs a path");
-                return EXIT_USAGE;
-            }
-            p.cache_out = argv[++i];
-        } else if (strncmp(a, "--cache=", 8) == 0) {
-            p.cache_out = a + 8;
-        } else if (strcmp(a, "--ablate") == 0 || strcmp(a, "--resample-seed") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("%s needs a value", a);
-                return EXIT_USAGE;
-            }
-            if (a[2] == 'a')
-                ablate = argv[++i];
-            else if (!cli_parse_long("--resample-seed", argv[++i], 0, 0x7fffffffffffffffL, &resample_seed))
-                return EXIT_USAGE;
-        } else if (strncmp(a, "--ablate=", 9) == 0) {
-            ablate = a + 9;
-        } else if (strcmp(a, "--model") == 0) {
-            if (i + 1 >= argc) {
-                cli_error("--model needs a path");
-                return EXIT_USAGE;
-            }
-            model_path = argv[++i];
-        } else if (strncmp(a, "--model=", 8) == 0) {
-            model_path = a + 8;
-        } else if (strcmp(a, "--step") == 0 || strncmp(a, "--step=", 7) == 0) {
-            const char *v = a[6] == '=' ? a + 7 : i + 1 < argc ? argv[++i] : NULL;
-            if (!v) {
-                cli_error("--step needs a number");
-                return EXIT_USAGE;
-            }
-            if (!cli_parse_step(v, &step))
-                return EXIT_USAGE;
-        } else {
-            cli_error("predict: unknown option '%s'; try 'sortlens predict --help'", a);
-            return EXIT_USAGE;
-        }
-    }
-    /* options may also follow the list: "sortlens predict 5 3 ... --json" */
+    bool force = false;
+    /* the list may come in several words, before or after the options */
     char *joined = NULL;
     size_t joined_len = 0;
-    for (int i = first_list; i < argc; i++) {
-        const char *a = argv[i];
-        if (!dashes && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) {
-            if (strcmp(a, "--json") == 0) {
-                p.json = true;
-                continue;
+    CliArgs args;
+    cli_args_begin(&args, "predict", argc, argv, opts);
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        switch (ch) {
+        case 'm': model_path = val; break;
+        case 't': p.teacher_forced = true; break;
+        case 'j': p.json = true; break;
+        case 'c': p.cache_out = val; break;
+        case 'f': force = true; break;
+        case 'a': ablate = val; break;
+        case 'r':
+            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed)) {
+                free(joined);
+                return EXIT_USAGE;
             }
-            if (strcmp(a, "--teacher-forced") == 0) {
-                p.teacher_forced = true;
-                continue;
+            break;
+        case CLI_OPT_STEP:
+            if (!cli_parse_step(val, &step)) {
+                free(joined);
+                return EXIT_USAGE;
             }
-            cli_error("predict: unexpected '%s' after the list; options go first", a);
-            free(joined);
-            return EXIT_USAGE;
+            break;
+        case 'h': free(joined); usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL:
+            if (!append_word(&joined, &joined_len, val)) {
+                free(joined);
+                cli_error("out of memory");
+                return EXIT_RUNTIME;
+            }
+            break;
+        default: free(joined); return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-        size_t al = strlen(a);
-        char *grown = realloc(joined, joined_len + al + 2);
-        if (!grown) {
-            free(joined);
-            cli_error("out of memory");
-            return EXIT_RUNTIME;
-        }
-        joined = grown;
-        memcpy(joined + joined_len, a, al);
-        joined_len += al;
-        joined[joined_len++] = ' ';
-        joined[joined_len] = '\0';
     }
 
-    if (p.cache_out && !joined) {
-        cli_error("predict: --cache takes one list, from the arguments");
-        return EXIT_USAGE;
-    }
     SlError err = {0};
     int status = EXIT_RUNTIME;
-    p.m = cli_load_model_at(model_path, step);
+    if (p.cache_out && !joined) {
+        cli_error("predict: --cache takes one list, from the arguments");
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (p.cache_out && (status = cli_check_output(p.cache_out, force, model_path)) != EXIT_OK)
+        goto done;
+    status = EXIT_RUNTIME;
+    p.label = model_path ? model_path : cli_default_model_path(&err);
+    if (!p.label) {
+        cli_error("%s", err.message);
+        goto done;
+    }
+    p.m = cli_load_model_at(p.label, step);
     if (!p.m)
         goto done;
     const ModelConfig *c = &p.m->cfg;
@@ -339,10 +338,6 @@ int cmd_predict(int argc, char **argv)
             status = write_cache(&p);
     } else {
         status = predict_stdin(&p);
-    }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("standard output: %s", strerror(errno));
-        status = EXIT_RUNTIME;
     }
 done:
     free(joined);

@@ -336,16 +336,7 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
         }
         return true;
     case OPT_WARMUP: return cli_parse_long(name, val, 0, 1000000000L, &o->warmup);
-    case OPT_SEED: {
-        char *end;
-        unsigned long long s = strtoull(val, &end, 10);
-        if (end == val || *end || *val == '-') {
-            cli_error("--seed: '%s' is not a non-negative integer", val);
-            return false;
-        }
-        o->seed = (uint64_t)s;
-        return true;
-    }
+    case OPT_SEED: return cli_parse_u64(name, val, UINT64_MAX, &o->seed);
     case OPT_LIST_LEN: return parse_int_option(name, val, 1, 1000, &c->list_len);
     case OPT_MAX_NUM: return parse_int_option(name, val, 1, 10000, &c->d_vocab_out);
     case OPT_D_MODEL: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_model);
@@ -498,6 +489,11 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     const long eval_every = args.eval_every, eval_lists = args.eval_lists;
     int status = EXIT_RUNTIME;
     SlError err = {0};
+    /* the caller's buffer, and one per worker thread the count starts */
+    if (!cli_blas_ready((int)args.threads)) {
+        free(args.not_recipe);
+        return EXIT_RUNTIME;
+    }
     sl_blas_set_threads((int)args.threads);
     /* Where the model goes is checked now, not after the run. */
     if (sl_atomic_check(out, NULL, &err)) {

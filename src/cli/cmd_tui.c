@@ -1,7 +1,6 @@
 /* cmd_tui.c: `sortlens [tui] [--model PATH [--step N]] [--list "42 17 ..."]`: the
  * explorer.  Options are checked and the terminal is tested before the
  * model is loaded, so that a mistake costs nothing. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,39 +90,35 @@ int cmd_tui(int argc, char **argv)
     bool teacher_forced = false;
     SlError verr = {0};
     CircuitKind kind;
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    const char *val;
+    CliArgs args;
+    cli_args_begin(&args, "tui", argc, argv, longopts);
+    for (int c; (c = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (c) {
-        case 'm':
-            model_path = optarg;
-            break;
-        case 'l':
-            list_text = optarg;
-            break;
+        case 'm': model_path = val; break;
+        case 'l': list_text = val; break;
         case 's':
-            if (!cli_parse_long("--seed", optarg, 0, 0x7fffffffffffffffL, &seed))
+            if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
                 return EXIT_USAGE;
             break;
         case 'a':   /* ranges that depend on the model are checked once it is loaded */
-            if (!cli_parse_long("--at", optarg, 1, 100000, &at))
+            if (!cli_parse_long("--at", val, 1, 100000, &at))
                 return EXIT_USAGE;
             break;
         case 'S':
-            if (!cli_parse_long("--source", optarg, 0, 1000000, &source))
+            if (!cli_parse_long("--source", val, 0, 1000000, &source))
                 return EXIT_USAGE;
             break;
         case 'L':
-            if (!cli_parse_long("--layer", optarg, 0, 100000, &layer))
+            if (!cli_parse_long("--layer", val, 0, 100000, &layer))
                 return EXIT_USAGE;
             break;
         case 'H':
-            if (!cli_parse_long("--head", optarg, 0, 100000, &head))
+            if (!cli_parse_long("--head", val, 0, 100000, &head))
                 return EXIT_USAGE;
             break;
         case 'v':
-            if (circuit_kind_from_name(optarg, &kind, &verr) < 0) {
+            if (circuit_kind_from_name(val, &kind, &verr) < 0) {
                 cli_error("--view: %s", verr.message);
                 return EXIT_USAGE;
             }
@@ -133,30 +128,22 @@ int cmd_tui(int argc, char **argv)
             teacher_forced = true;
             break;
         case 'A':
-            ablate = optarg;
+            ablate = val;
             break;
         case CLI_OPT_STEP:
-            if (!cli_parse_step(optarg, &step))
+            if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
             break;
         case 'B':
-            if (!cli_parse_long("--bench-frames", optarg, 0, 1000000, &bench))
+            if (!cli_parse_long("--bench-frames", val, 0, 1000000, &bench))
                 return EXIT_USAGE;
             break;
-        case 'h':
-            usage(stdout);
-            return EXIT_OK;
-        case ':':
-            cli_error("%s needs a value; try 'sortlens tui --help'", argv[optind - 1]);
+        case 'h': usage(stdout); return EXIT_OK;
+        case CLI_ARG_POSITIONAL:
+            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", val);
             return EXIT_USAGE;
-        default:
-            cli_error("'%s' is not an option of the explorer; try 'sortlens tui --help'", argv[optind - 1]);
-            return EXIT_USAGE;
+        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
-    }
-    if (optind < argc) {
-        cli_error("unexpected argument '%s'; a list goes in --list \"...\"", argv[optind]);
-        return EXIT_USAGE;
     }
     char why[512];
     if (tui_terminal_problem(why, sizeof why)) {

@@ -2,17 +2,21 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/atomic_write.h"
+#include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/finite_check.h"
 #include "sortlens/run.h"
+#include "sortlens/task.h"
 
 #define DEFAULT_MODEL_FILE "sortlens-default.safetensors"
 
@@ -67,6 +71,25 @@ const char *cli_default_model_path(SlError *err)
     return NULL;
 }
 
+bool cli_blas_ready(int buffers)
+{
+    SlError err = {0};
+    if (sl_blas_check_memory(buffers, &err) == 0)
+        return true;
+    cli_error("%s", err.message);
+    return false;
+}
+
+void cli_one_blas_thread_under_memory_limit(char **argv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || getenv("OPENBLAS_NUM_THREADS"))
+        return;
+    setenv("OPENBLAS_NUM_THREADS", "1", 1);
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_NUM_THREADS");   /* no exec: carry on as we are */
+}
+
 char *cli_model_file(const char *path, long step)
 {
     SlError err = {0};
@@ -94,6 +117,8 @@ char *cli_model_file(const char *path, long step)
 Model *cli_load_model_at(const char *path, long step)
 {
     SlError err = {0};
+    if (!cli_blas_ready(1))   /* else OpenBLAS may spin, out of memory, in the load */
+        return NULL;
     char *file = cli_model_file(path, step);
     if (!file)
         return NULL;
@@ -108,15 +133,51 @@ Model *cli_load_model(const char *path) { return cli_load_model_at(path, -1); }
 
 bool cli_parse_step(const char *text, long *step) { return cli_parse_long("--step", text, 0, 2000000000L, step); }
 
-int cli_getopt_error(const char *cmd, int c, char **argv)
+const char *cli_model_label(const char *path)
 {
-    if (c == ':')
-        cli_error("%s: %s needs a value; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
-    else if (optopt)
-        cli_error("%s: unknown option '-%c'; try 'sortlens %s --help'", cmd, optopt, cmd);
-    else
-        cli_error("%s: unknown option '%s'; try 'sortlens %s --help'", cmd, argv[optind - 1], cmd);
-    return EXIT_USAGE;
+    if (path)
+        return path;
+    const char *def = cli_default_model_path(NULL);
+    return def ? def : "the bundled model";
+}
+
+int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed)
+{
+    const ModelConfig *c = &m->cfg;
+    int values[MODEL_MAX_CTX], tokens[MODEL_MAX_CTX];
+    Rng r;
+    rng_seed(&r, seed);
+    task_random_list(c, &r, values);
+    task_make_tokens(c, values, tokens);
+    SlError err = {0};
+    if (sl_forward_check_finite(m, tokens, c->n_ctx, &err) == 0)
+        return EXIT_OK;
+    cli_error("%s: %s", label, err.message);
+    return EXIT_RUNTIME;
+}
+
+int cli_report_not_numbers(const char *label, const char *what)
+{
+    cli_error("%s: the model's outputs are not numbers on some lists (%s); nothing is printed", label, what);
+    return EXIT_RUNTIME;
+}
+
+int cli_check_output(const char *out, bool force, const char *input)
+{
+    SlError err = {0};
+    bool exists;
+    if (sl_atomic_check(out, &exists, &err)) {
+        cli_error("%s", err.message);
+        return EXIT_RUNTIME;
+    }
+    if (exists && !force) {
+        if (input && sl_same_file(out, input))
+            cli_error("%s: is the model being read; pass --force to overwrite it", out);
+        else
+            cli_error("%s: already exists; pass --force to overwrite it", out);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
 }
 
 /* ---- progress bar -------------------------------------------------------- */
@@ -169,15 +230,36 @@ void progress_callback(void *ctx, long done, long total)
     progress_update(p, done, NULL);
 }
 
-int cli_put_json_line(json_t *root, int precision)
+int cli_put_json(json_t *root, size_t flags)
 {
-    char *text = root ? json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision)) : NULL;
+    char *text = root ? json_dumps(root, flags) : NULL;
     json_decref(root);
     if (!text) {
         cli_error("out of memory writing JSON");
         return EXIT_RUNTIME;
     }
-    puts(text);
+    puts(text);   /* a failed write is reported once, by cli_finish_output */
     free(text);
     return EXIT_OK;
+}
+
+int cli_put_json_line(json_t *root, int precision)
+{
+    return cli_put_json(root, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(precision));
+}
+
+int cli_finish_output(int status)
+{
+    errno = 0;
+    bool failed = fflush(stdout) != 0 || ferror(stdout);
+    if (!failed)
+        return status;
+    int e = errno;
+    /* The write that failed may have been long ago, its errno lost: one more
+     * byte asks the stream why (it is broken already; the byte cannot hurt). */
+    if (!e && write(STDOUT_FILENO, "\n", 1) < 0)
+        e = errno;
+    /* stdout is broken: say so on stderr, once, without touching stdout again */
+    fprintf(stderr, "sortlens: standard output: %s\n", e ? strerror(e) : "write error");
+    return EXIT_RUNTIME;
 }

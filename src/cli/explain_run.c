@@ -122,19 +122,12 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
     }
     progress_end(&bar);
     if (status == EXIT_OK && json) {
-        if (json_dumpf(arr, stdout, CLI_EXPLAIN_JSON_FLAGS)) {
-            cli_error("explain: out of memory writing JSON");
-            status = EXIT_RUNTIME;
-        }
-        fputc('\n', stdout);
+        status = cli_put_json(arr, CLI_EXPLAIN_JSON_FLAGS);   /* releases arr */
+        arr = NULL;
     }
     if (status == EXIT_OK && !json)
         printf("OV copies and QK next count value rows (explain --help); top key, top input, on answer and after\n"
                "MID are attention statistics; token acc, list acc and loss are the clean row of the ablations.\n");
-    if (fflush(stdout) || ferror(stdout)) {
-        cli_error("stdout: write error");
-        status = EXIT_RUNTIME;
-    }
     json_decref(arr);
     sl_run_free(run);
     return status;

@@ -36,7 +36,7 @@ static void usage(FILE *out)
                  "`sortlens COMMAND --help` describes each command; see also sortlens(1).\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -53,4 +53,10 @@ int main(int argc, char **argv)
             return commands[i].run(argc - 1, argv + 1);
     cli_error("'%s' is not a command; try 'sortlens --help'", argv[1]);
     return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    cli_one_blas_thread_under_memory_limit(argv);
+    return cli_finish_output(run(argc, argv));
 }
