@@ -1,7 +1,7 @@
 /* test_ablation.c: the ablation spec language: every form parses to the
  * intended spec, the canonical text parses back to the same, malformed and
  * out-of-range specs are refused with a message naming them, and the
- * mapping to the forward's Intervention (and back, for the explorer's
+ * mapping to the forward's SlIntervention (and back, for the explorer's
  * toggles) holds, with eval under `--ablate qk:...` equal to explain's
  * ablation table row. */
 #include <jansson.h>
@@ -19,23 +19,23 @@
 #include "sortlens/task.h"
 #include "test_util.h"
 
-static ModelConfig seed_config(void)
+static SlModelConfig seed_config(void)
 {
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 128, .d_vocab_out = 50, .list_len = 10};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 128, .d_vocab_out = 50, .list_len = 10};
+    sl_model_config_derive(&c);
     return c;
 }
 
-static ModelConfig multi_config(void)
+static SlModelConfig multi_config(void)
 {
-    ModelConfig c = {.n_layers = 2, .n_heads = 2, .d_model = 16, .d_head = 8, .d_vocab_out = 50, .list_len = 10};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 2, .n_heads = 2, .d_model = 16, .d_head = 8, .d_vocab_out = 50, .list_len = 10};
+    sl_model_config_derive(&c);
     return c;
 }
 
 START_TEST(test_parse_forms)
 {
-    ModelConfig c = multi_config();
+    SlModelConfig c = multi_config();
     SlAblation a;
     SlError err = {0};
     ck_assert_int_eq(sl_ablation_parse("qk:token-token, qk:PP@0.1 ,ov:pos@0.1,source:a3,source:MID@0.0,direct,"
@@ -43,10 +43,10 @@ START_TEST(test_parse_forms)
                                        &c, &a, &err), 0);
     ck_assert_int_eq(a.count, 10);
     ck_assert_int_eq(a.spec[0].kind, SL_ABLATE_QK);
-    ck_assert_uint_eq(a.spec[0].qk_term, QK_TERM_TOK_TOK);
+    ck_assert_uint_eq(a.spec[0].qk_term, SL_QK_TERM_TOK_TOK);
     ck_assert_int_eq(a.spec[0].head, -1);
     ck_assert_int_eq(a.spec[0].query, -1);
-    ck_assert_uint_eq(a.spec[1].qk_term, QK_TERM_POS_POS);
+    ck_assert_uint_eq(a.spec[1].qk_term, SL_QK_TERM_POS_POS);
     ck_assert_int_eq(a.spec[1].layer, 0);
     ck_assert_int_eq(a.spec[1].head, 1);
     ck_assert_int_eq(a.spec[2].kind, SL_ABLATE_OV_POS);
@@ -69,7 +69,7 @@ END_TEST
 
 START_TEST(test_format_round_trip)
 {
-    ModelConfig c = multi_config();
+    SlModelConfig c = multi_config();
     const char *texts[] = {
         "qk:token-token",
         "qk:pos-token@0.1,ov:pos@0.1",
@@ -107,7 +107,7 @@ END_TEST
 
 START_TEST(test_parse_refusals)
 {
-    ModelConfig c = multi_config();
+    SlModelConfig c = multi_config();
     static const struct {
         const char *text, *message;
     } bad[] = {
@@ -154,14 +154,14 @@ END_TEST
 
 START_TEST(test_to_and_from_intervention)
 {
-    ModelConfig c = seed_config();
+    SlModelConfig c = seed_config();
     SlAblation a;
-    Intervention iv;
+    SlIntervention iv;
     SlError err = {0};
     float mean_z[128] = {0};
     ck_assert_int_eq(sl_ablation_parse("qk:tt,qk:pp,ov:pos,source:a2", &c, &a, NULL), 0);
     ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, NULL, &iv, &err), 0);
-    ck_assert_uint_eq(iv.qk_terms_off, QK_TERM_TOK_TOK | QK_TERM_POS_POS);
+    ck_assert_uint_eq(iv.qk_terms_off, SL_QK_TERM_TOK_TOK | SL_QK_TERM_POS_POS);
     ck_assert(iv.ov_drop_pos);
     ck_assert_int_eq(iv.block_source, 2);
     ck_assert_int_eq(iv.head, -1);
@@ -177,7 +177,7 @@ START_TEST(test_to_and_from_intervention)
     ck_assert_int_eq(sl_ablation_parse("head:0.0@query=MID,direct", &c, &a, NULL), 0);
     ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, NULL, &iv, &err), 0);
     ck_assert_int_eq(iv.ablate_position, 11);
-    ck_assert_int_eq(iv.ablate_kind, ABLATE_ZERO);
+    ck_assert_int_eq(iv.ablate_kind, SL_ABLATE_ZERO);
     ck_assert_int_eq(iv.head, 0);
     ck_assert(iv.drop_direct);
     sl_ablation_from_intervention(&iv, &c, &back);
@@ -188,9 +188,9 @@ START_TEST(test_to_and_from_intervention)
     ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, NULL, &iv, &err), SL_EINVAL);
     ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, mean_z, &iv, &err), 0);
     ck_assert_ptr_eq(iv.ablate_mean_z, mean_z);
-    ck_assert_int_eq(iv.ablate_kind, ABLATE_MEAN);
+    ck_assert_int_eq(iv.ablate_kind, SL_ABLATE_MEAN);
 
-    /* what the Intervention cannot hold is refused, saying why (the hook path runs it) */
+    /* what the SlIntervention cannot hold is refused, saying why (the hook path runs it) */
     static const char *const later[] = {"resample:head:0.0@query=MID", "head:0.0", "qk:tt@query=MID",
                                         "source:1,source:2"};
     for (size_t i = 0; i < sizeof later / sizeof later[0]; i++) {
@@ -198,7 +198,7 @@ START_TEST(test_to_and_from_intervention)
         ck_assert_int_eq(sl_ablation_to_intervention(&a, &c, mean_z, &iv, &err), SL_EINVAL);
         ck_assert_msg(strstr(err.message, "hook path"), "%s: %s", later[i], err.message);
     }
-    ModelConfig m2 = multi_config();
+    SlModelConfig m2 = multi_config();
     ck_assert_int_eq(sl_ablation_parse("qk:tt@0.0,qk:tp@0.1", &m2, &a, NULL), 0);
     ck_assert_int_eq(sl_ablation_to_intervention(&a, &m2, NULL, &iv, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "different heads"));
@@ -206,37 +206,37 @@ START_TEST(test_to_and_from_intervention)
 END_TEST
 
 /* eval under a parsed spec gives explain's table row for the same
- * intervention (explain builds its own Intervention; both measure the
+ * intervention (explain builds its own SlIntervention; both measure the
  * same lists). */
 START_TEST(test_eval_equals_explain_table)
 {
     SlError err = {0};
-    Model *m = ckpt_load(testdata_path("../../data/sortlens-default.safetensors"), &err);
+    SlModel *m = sl_ckpt_load(testdata_path("../../data/sortlens-default.safetensors"), &err);
     ck_assert_msg(m, "%s", err.message);
     const long lists = test_light_workload() ? 20 : 200;
-    AblationRow rows[ABLATION_COUNT];
-    ck_assert_int_eq(circuit_ablation_table(m, lists, 1, rows, NULL, NULL, &err), 0);
-    static const char *const specs[ABLATION_COUNT] = {
-        [ABLATION_CLEAN] = "",           [ABLATION_QK_TOK_TOK] = "qk:token-token", [ABLATION_QK_TOK_POS] = "qk:tp",
-        [ABLATION_QK_POS_TOK] = "qk:pt", [ABLATION_QK_POS_POS] = "qk:pos-pos",     [ABLATION_OV_NO_POS] = "ov:pos",
-        [ABLATION_NO_DIRECT] = "direct",
+    SlAblationRow rows[SL_ABLATION_COUNT];
+    ck_assert_int_eq(sl_circuit_ablation_table(m, lists, 1, rows, NULL, NULL, &err), 0);
+    static const char *const specs[SL_ABLATION_COUNT] = {
+        [SL_ABLATION_CLEAN] = "",           [SL_ABLATION_QK_TOK_TOK] = "qk:token-token", [SL_ABLATION_QK_TOK_POS] = "qk:tp",
+        [SL_ABLATION_QK_POS_TOK] = "qk:pt", [SL_ABLATION_QK_POS_POS] = "qk:pos-pos",     [SL_ABLATION_OV_NO_POS] = "ov:pos",
+        [SL_ABLATION_NO_DIRECT] = "direct",
     };
-    for (int i = 0; i < ABLATION_COUNT; i++) {
+    for (int i = 0; i < SL_ABLATION_COUNT; i++) {
         SlAblation a;
-        Intervention iv;
+        SlIntervention iv;
         ck_assert_int_eq(sl_ablation_parse(specs[i], &m->cfg, &a, &err), 0);
         ck_assert_int_eq(sl_ablation_to_intervention(&a, &m->cfg, NULL, &iv, &err), 0);
-        EvalResult r;
-        ck_assert_int_eq(decode_eval(m, lists, 1, &iv, &r, NULL, NULL, &err), 0);
+        SlEvalResult r;
+        ck_assert_int_eq(sl_decode_eval(m, lists, 1, &iv, &r, NULL, NULL, &err), 0);
         ck_assert_msg(r.token_accuracy == rows[i].res.token_accuracy && r.list_accuracy == rows[i].res.list_accuracy &&
                           r.loss == rows[i].res.loss,
                       "%s: eval %.6f %.6f %.6f, explain %.6f %.6f %.6f", specs[i], r.token_accuracy, r.list_accuracy,
                       r.loss, rows[i].res.token_accuracy, rows[i].res.list_accuracy, rows[i].res.loss);
         /* and the ablation changes something, except the direct path's */
-        if (i != ABLATION_CLEAN && i != ABLATION_NO_DIRECT)
-            ck_assert(r.loss > rows[ABLATION_CLEAN].res.loss);
+        if (i != SL_ABLATION_CLEAN && i != SL_ABLATION_NO_DIRECT)
+            ck_assert(r.loss > rows[SL_ABLATION_CLEAN].res.loss);
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -245,23 +245,23 @@ END_TEST
 START_TEST(test_mean_z)
 {
     SlError err = {0};
-    Model *m = ckpt_load(testdata_path("multi_2l2h.pt"), &err);
+    SlModel *m = sl_ckpt_load(testdata_path("multi_2l2h.pt"), &err);
     ck_assert_msg(m, "%s", err.message);
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int T = c->n_ctx, H = c->n_heads, E = c->d_head, n = c->list_len;
     const long lists = 7;
     float *mean = malloc((size_t)T * H * E * sizeof *mean);
     ck_assert_int_eq(sl_ablation_mean_z(m, 1, lists, 99, mean, &err), 0);
-    ActCache *cache = cache_new(c, 1, T, &err);
+    SlActCache *cache = sl_cache_new(c, 1, T, &err);
     double *sum = calloc((size_t)T * H * E, sizeof *sum);
-    Rng rng;
-    rng_seed(&rng, 99);
+    SlRng rng;
+    sl_rng_seed(&rng, 99);
     int values[64], tokens[128];
     for (long i = 0; i < lists; i++) {
-        task_random_list(c, &rng, values);
-        task_make_tokens(c, values, tokens);
-        ck_assert_int_eq(model_forward(m, tokens, 1, T, cache, NULL, FORWARD_GENERAL, &err), 0);
-        const float *z = cache_get(cache, "blocks.1.attn.hook_z", NULL, NULL);
+        sl_task_random_list(c, &rng, values);
+        sl_task_make_tokens(c, values, tokens);
+        ck_assert_int_eq(sl_model_forward(m, tokens, 1, T, cache, NULL, SL_FORWARD_GENERAL, &err), 0);
+        const float *z = sl_cache_get(cache, "blocks.1.attn.hook_z", NULL, NULL);
         for (int j = 0; j < T * H * E; j++)
             sum[j] += z[j];
     }
@@ -272,18 +272,18 @@ START_TEST(test_mean_z)
     (void)n;
     free(sum);
     free(mean);
-    cache_free(cache);
-    model_free(m);
+    sl_cache_free(cache);
+    sl_model_free(m);
 }
 END_TEST
 
 
-/* The hook path (hooks.h) against the forward's own Intervention, for
+/* The hook path (hooks.h) against the forward's own SlIntervention, for
  * every ablation both can run: two mechanisms, the same figures. */
 START_TEST(test_hooks_equal_intervention)
 {
     SlError err = {0};
-    Model *m = ckpt_load(testdata_path("../../data/sortlens-default.safetensors"), &err);
+    SlModel *m = sl_ckpt_load(testdata_path("../../data/sortlens-default.safetensors"), &err);
     ck_assert_msg(m, "%s", err.message);
     const long lists = test_light_workload() ? 8 : 64;
     static const char *const specs[] = {"qk:tt", "qk:token-pos", "qk:pt", "qk:pp", "ov:pos", "source:a3", "direct",
@@ -295,7 +295,7 @@ START_TEST(test_hooks_equal_intervention)
         ck_assert_msg(viaiv && viahooks, "%s: %s", specs[i], err.message);
         ck_assert(!sl_ablation_run_hooked(viaiv));
         ck_assert(sl_ablation_run_hooked(viahooks));
-        EvalResult r1, r2;
+        SlEvalResult r1, r2;
         SlStressSource s1, s2;
         SlListSource src1, src2;
         ck_assert_int_eq(sl_stress_source(&s1, &m->cfg, SL_STRESS_UNIFORM, lists, 3, &src1, &err), 0);
@@ -310,18 +310,18 @@ START_TEST(test_hooks_equal_intervention)
         sl_ablation_run_free(viaiv);
         sl_ablation_run_free(viahooks);
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
-static json_t *lists_json(const ModelConfig *c, long count, uint64_t seed)
+static json_t *lists_json(const SlModelConfig *c, long count, uint64_t seed)
 {
     json_t *a = json_array();
-    Rng rng;
-    rng_seed(&rng, seed);
+    SlRng rng;
+    sl_rng_seed(&rng, seed);
     int v[64];
     for (long i = 0; i < count; i++) {
-        task_random_list(c, &rng, v);
+        sl_task_random_list(c, &rng, v);
         json_t *l = json_array();
         for (int j = 0; j < c->list_len; j++)
             json_array_append_new(l, json_integer(v[j]));
@@ -342,9 +342,9 @@ START_TEST(test_head_ablations_match_pytorch)
         return;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const long lists = 200;
     static const char *const kinds[3] = {"zero", "mean", "resample"};
     static const char *const specs[3] = {"head:0.0", "mean:head:0.0", "resample:head:0.0"};
@@ -353,7 +353,7 @@ START_TEST(test_head_ablations_match_pytorch)
         ck_assert_int_eq(sl_ablation_parse(specs[k], c, &a, &err), 0);
         SlAblationRun *run = sl_ablation_run_new(m, &a, 5, false, &err);
         ck_assert_msg(run, "%s", err.message);
-        EvalResult r;
+        SlEvalResult r;
         SlStressSource ss;
         SlListSource src;
         ck_assert_int_eq(sl_stress_source(&ss, c, SL_STRESS_UNIFORM, lists, 11, &src, &err), 0);
@@ -395,7 +395,7 @@ START_TEST(test_head_ablations_match_pytorch)
             ck_assert(fabs(r.per_position_accuracy[i] - json_number_value(json_array_get(per, (size_t)i))) <= 2.0 / lists);
         json_decref(ref);
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 

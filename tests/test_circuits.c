@@ -73,28 +73,28 @@ static const float hand_ov_pos[4 * 3] = {
     -2, -1, -3,
 };
 
-static ModelConfig hand_config(int layers, int heads)
+static SlModelConfig hand_config(int layers, int heads)
 {
-    ModelConfig c = {.n_layers = layers, .n_heads = heads, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = layers, .n_heads = heads, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
+    sl_model_config_derive(&c);
     return c;
 }
 
 /* Sets head (l, h): W_Q, W_K, W_V are [D=2, E=1] columns, W_O is [E=1, D=2]. */
-static void set_head(Model *m, int l, int h, const float wq[2], const float wk[2], const float wv[2], const float wo[2])
+static void set_head(SlModel *m, int l, int h, const float wq[2], const float wk[2], const float wv[2], const float wo[2])
 {
-    size_t off = model_head_qkv_offset(&m->cfg, l, h);
+    size_t off = sl_model_head_qkv_offset(&m->cfg, l, h);
     memcpy(m->params.W_Q + off, wq, 2 * sizeof(float));
     memcpy(m->params.W_K + off, wk, 2 * sizeof(float));
     memcpy(m->params.W_V + off, wv, 2 * sizeof(float));
     memcpy(m->params.W_O + off, wo, 2 * sizeof(float));
 }
 
-static Model *hand_model(int layers, int heads, bool prepare)
+static SlModel *hand_model(int layers, int heads, bool prepare)
 {
-    ModelConfig c = hand_config(layers, heads);
+    SlModelConfig c = hand_config(layers, heads);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m, "%s", err.message);
     memcpy(m->params.W_E, hand_W_E, sizeof hand_W_E);
     memcpy(m->params.W_pos, hand_W_pos, sizeof hand_W_pos);
@@ -108,11 +108,11 @@ static Model *hand_model(int layers, int heads, bool prepare)
             set_head(m, 1, 1, (float[]){0, 1}, (float[]){1, 1}, (float[]){2, 0}, (float[]){0, 1});
     }
     if (prepare)
-        ck_assert_int_eq(model_prepare(m, &err), 0);
+        ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     return m;
 }
 
-static void expect_matrix(const NamedMatrix *nm, const char *name, int rows, int cols, const float *expect)
+static void expect_matrix(const SlNamedMatrix *nm, const char *name, int rows, int cols, const float *expect)
 {
     ck_assert_str_eq(nm->name, name);
     ck_assert_int_eq(nm->rows, rows);
@@ -122,7 +122,7 @@ static void expect_matrix(const NamedMatrix *nm, const char *name, int rows, int
                       (double)nm->data[i], (double)expect[i]);
 }
 
-static void expect_hand_circuits(const Model *m)
+static void expect_hand_circuits(const SlModel *m)
 {
     SlError err = {0};
     struct { const char *name; int rows, cols; const float *expect; } cases[] = {
@@ -134,48 +134,48 @@ static void expect_hand_circuits(const Model *m)
         {"qk-pos-pos", 4, 4, hand_qk_pp},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        NamedMatrix *nm = circuit_get(m, cases[i].name, 0, 0, &err);
+        SlNamedMatrix *nm = sl_circuit_get(m, cases[i].name, 0, 0, &err);
         ck_assert_msg(nm, "%s: %s", cases[i].name, err.message);
         expect_matrix(nm, cases[i].name, cases[i].rows, cases[i].cols, cases[i].expect);
-        named_matrix_free(nm);
+        sl_named_matrix_free(nm);
     }
 }
 
 START_TEST(test_hand_circuits_tables)
 {
-    Model *m = hand_model(1, 1, true);   /* layer 0 comes from the tables */
+    SlModel *m = hand_model(1, 1, true);   /* layer 0 comes from the tables */
     expect_hand_circuits(m);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_hand_circuits_multiplied)
 {
-    Model *m = hand_model(1, 1, false);  /* no tables: multiplied out with BLAS */
+    SlModel *m = hand_model(1, 1, false);  /* no tables: multiplied out with BLAS */
     ck_assert_ptr_null(m->tables);
     expect_hand_circuits(m);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_hand_labels)
 {
-    Model *m = hand_model(1, 1, true);
+    SlModel *m = hand_model(1, 1, true);
     SlError err = {0};
-    NamedMatrix *nm = circuit_get(m, "qk-token-pos", 0, 0, &err);
+    SlNamedMatrix *nm = sl_circuit_get(m, "qk-token-pos", 0, 0, &err);
     ck_assert_ptr_nonnull(nm);
     const char *rows[5] = {"0", "1", "2", "BOS", "MID"}, *cols[4] = {"p0", "p1", "p2", "p3"};
     for (int i = 0; i < 5; i++)
         ck_assert_str_eq(nm->row_labels[i], rows[i]);
     for (int i = 0; i < 4; i++)
         ck_assert_str_eq(nm->col_labels[i], cols[i]);
-    named_matrix_free(nm);
-    nm = circuit_get(m, "ov-pos", 0, 0, &err);
+    sl_named_matrix_free(nm);
+    nm = sl_circuit_get(m, "ov-pos", 0, 0, &err);
     ck_assert_ptr_nonnull(nm);
     ck_assert_str_eq(nm->row_labels[3], "p3");
     ck_assert_str_eq(nm->col_labels[2], "2");   /* value columns stop before BOS */
-    named_matrix_free(nm);
-    model_free(m);
+    sl_named_matrix_free(nm);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -183,27 +183,27 @@ START_TEST(test_hand_biases_on_position_side)
 {
     /* b_Q = 1 shifts q_pos to [3 2 4 0]; b_V = 1 shifts v_pos to [0 2 1 0]. */
     for (int prepare = 0; prepare < 2; prepare++) {
-        Model *m = hand_model(1, 1, false);
+        SlModel *m = hand_model(1, 1, false);
         m->params.b_Q[0] = 1;
         m->params.b_V[0] = 1;
         SlError err = {0};
         if (prepare)
-            ck_assert_int_eq(model_prepare(m, &err), 0);
+            ck_assert_int_eq(sl_model_prepare(m, &err), 0);
         const float pp[16] = {3, 9, 12, -9, 2, 6, 8, -6, 4, 12, 16, -12, 0, 0, 0, 0};
         const float ovp[12] = {0, 0, 0, 4, 2, 6, 2, 1, 3, 0, 0, 0};
-        NamedMatrix *nm = circuit_get(m, "qk-pos-pos", 0, 0, &err);
+        SlNamedMatrix *nm = sl_circuit_get(m, "qk-pos-pos", 0, 0, &err);
         ck_assert_ptr_nonnull(nm);
         expect_matrix(nm, "qk-pos-pos", 4, 4, pp);
-        named_matrix_free(nm);
-        nm = circuit_get(m, "ov-pos", 0, 0, &err);
+        sl_named_matrix_free(nm);
+        nm = sl_circuit_get(m, "ov-pos", 0, 0, &err);
         ck_assert_ptr_nonnull(nm);
         expect_matrix(nm, "ov-pos", 4, 3, ovp);
-        named_matrix_free(nm);
-        nm = circuit_get(m, "qk-token-token", 0, 0, &err);   /* the token side is unchanged */
+        sl_named_matrix_free(nm);
+        nm = sl_circuit_get(m, "qk-token-token", 0, 0, &err);   /* the token side is unchanged */
         ck_assert_ptr_nonnull(nm);
         expect_matrix(nm, "qk-token-token", 5, 5, hand_qk_tt);
-        named_matrix_free(nm);
-        model_free(m);
+        sl_named_matrix_free(nm);
+        sl_model_free(m);
     }
 }
 END_TEST
@@ -215,66 +215,66 @@ START_TEST(test_hand_layer1_head1)
      * q_pos = [1 0 1 0], k_pos = [1 1 2 -1], v_tok = [2 0 2 4 0],
      * v_pos = [0 2 2 -2], W_O W_U = [0 1 1].  Layer 1 head 0: W_Q [1 1]^T,
      * W_K [1 0]^T, so q_tok = [1 1 2 2 2], k_tok = [1 0 1 2 0]. */
-    Model *m = hand_model(2, 2, true);
+    SlModel *m = hand_model(2, 2, true);
     SlError err = {0};
     const float tt11[25] = {0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 2, 2, 4, 4, 4};
     const float pp11[16] = {1, 1, 2, -1, 0, 0, 0, 0, 1, 1, 2, -1, 0, 0, 0, 0};
     const float ov11[15] = {0, 2, 2, 0, 0, 0, 0, 2, 2, 0, 4, 4, 0, 0, 0};
     const float ovp11[12] = {0, 0, 0, 0, 2, 2, 0, 2, 2, 0, -2, -2};
     const float tt10[25] = {1, 0, 1, 2, 0, 1, 0, 1, 2, 0, 2, 0, 2, 4, 0, 2, 0, 2, 4, 0, 2, 0, 2, 4, 0};
-    NamedMatrix *nm = circuit_get(m, "qk-token-token", 1, 1, &err);
+    SlNamedMatrix *nm = sl_circuit_get(m, "qk-token-token", 1, 1, &err);
     ck_assert_msg(nm, "%s", err.message);
     expect_matrix(nm, "qk-token-token", 5, 5, tt11);
-    named_matrix_free(nm);
-    nm = circuit_get(m, "qk-pos-pos", 1, 1, &err);
+    sl_named_matrix_free(nm);
+    nm = sl_circuit_get(m, "qk-pos-pos", 1, 1, &err);
     expect_matrix(nm, "qk-pos-pos", 4, 4, pp11);
-    named_matrix_free(nm);
-    nm = circuit_get(m, "ov", 1, 1, &err);
+    sl_named_matrix_free(nm);
+    nm = sl_circuit_get(m, "ov", 1, 1, &err);
     expect_matrix(nm, "ov", 5, 3, ov11);
-    named_matrix_free(nm);
-    nm = circuit_get(m, "ov-pos", 1, 1, &err);
+    sl_named_matrix_free(nm);
+    nm = sl_circuit_get(m, "ov-pos", 1, 1, &err);
     expect_matrix(nm, "ov-pos", 4, 3, ovp11);
-    named_matrix_free(nm);
-    nm = circuit_get(m, "qk-token-token", 1, 0, &err);
+    sl_named_matrix_free(nm);
+    nm = sl_circuit_get(m, "qk-token-token", 1, 0, &err);
     expect_matrix(nm, "qk-token-token", 5, 5, tt10);
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
     /* layer 0 head 0 of the deeper model is still the hand model's */
     expect_hand_circuits(m);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_bad_requests)
 {
-    Model *m = hand_model(1, 1, true);
+    SlModel *m = hand_model(1, 1, true);
     SlError err = {0};
-    ck_assert_ptr_null(circuit_get(m, "ov", 1, 0, &err));
+    ck_assert_ptr_null(sl_circuit_get(m, "ov", 1, 0, &err));
     ck_assert_int_eq(err.code, SL_EINVAL);
     ck_assert_msg(strstr(err.message, "layer 1 is out of range"), "%s", err.message);
-    ck_assert_ptr_null(circuit_get(m, "ov", 0, 1, &err));
+    ck_assert_ptr_null(sl_circuit_get(m, "ov", 0, 1, &err));
     ck_assert_msg(strstr(err.message, "head 1 is out of range"), "%s", err.message);
-    ck_assert_ptr_null(circuit_get(m, "ov", -1, 0, &err));
-    ck_assert_ptr_null(circuit_get(m, "qk", 0, 0, &err));
+    ck_assert_ptr_null(sl_circuit_get(m, "ov", -1, 0, &err));
+    ck_assert_ptr_null(sl_circuit_get(m, "qk", 0, 0, &err));
     ck_assert_msg(strstr(err.message, "'qk' is not a circuit"), "%s", err.message);
     float terms[4 * 4 * 4];
     int bad[4] = {3, 0, 4, 5};   /* 5 is not a token of this model */
-    ck_assert_int_eq(circuit_score_terms(m, 0, bad, 4, terms, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_circuit_score_terms(m, 0, bad, 4, terms, &err), SL_EINVAL);
     ck_assert_msg(strstr(err.message, "token 5 at position 3"), "%s", err.message);
     int ok[5] = {3, 0, 4, 0, 0};
-    ck_assert_int_eq(circuit_score_terms(m, 0, ok, 5, terms, &err), SL_EINVAL);   /* longer than n_ctx */
-    ck_assert_int_eq(circuit_score_terms(m, 1, ok, 4, terms, &err), SL_EINVAL);   /* no head 1 */
-    model_free(m);
+    ck_assert_int_eq(sl_circuit_score_terms(m, 0, ok, 5, terms, &err), SL_EINVAL);   /* longer than n_ctx */
+    ck_assert_int_eq(sl_circuit_score_terms(m, 1, ok, 4, terms, &err), SL_EINVAL);   /* no head 1 */
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_hand_score_terms)
 {
     /* tokens BOS 2 MID 2; each term is q (x) k of the rows these select. */
-    Model *m = hand_model(1, 1, true);
+    SlModel *m = hand_model(1, 1, true);
     SlError err = {0};
     const int tokens[4] = {3, 2, 4, 2};
     float terms[4 * 16];
-    ck_assert_int_eq(circuit_score_terms(m, 0, tokens, 4, terms, &err), 0);
+    ck_assert_int_eq(sl_circuit_score_terms(m, 0, tokens, 4, terms, &err), 0);
     const float expect[4][16] = {
         {12, 0, 0, 0, 18, 12, 0, 0, 24, 16, 8, 0, 18, 12, 6, 12},   /* token-token */
         {2, 0, 0, 0, 3, 9, 0, 0, 4, 12, 16, 0, 3, 9, 12, -9},       /* token-pos */
@@ -285,7 +285,7 @@ START_TEST(test_hand_score_terms)
         for (int i = 0; i < 16; i++)
             ck_assert_msg(terms[t * 16 + i] == expect[t][i], "term %d [%d][%d] = %g, by hand %g", t, i / 4, i % 4,
                           (double)terms[t * 16 + i], (double)expect[t][i]);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -295,24 +295,24 @@ START_TEST(test_hand_metrics)
      * argmax 1 (hit), [0 0 0] argmax 0 (first on ties: miss) -> 1 of 3.
      * QK token-token rows 0..2 restricted to values, [3 1 4] * q with q > 0:
      * argmax 2 everywhere, which is row + 1 only for row 1 -> 1 of 3. */
-    Model *m = hand_model(1, 1, true);
+    SlModel *m = hand_model(1, 1, true);
     SlError err = {0};
     int hits = -1, total = -1;
-    ck_assert_int_eq(circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
     ck_assert_int_eq(hits, 1);
     ck_assert_int_eq(total, 3);
-    ck_assert_int_eq(circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
     ck_assert_int_eq(hits, 1);
     ck_assert_int_eq(total, 3);
     /* W_O = [2 -1] makes W_O W_U = [2 -1 1]: rows [2 -1 1] (hit), [-2 1 -1]
      * (hit), [0 0 0] (miss) -> 2 of 3; the QK side is unchanged. */
     m->params.W_O[1] = -1;
-    ck_assert_int_eq(model_prepare(m, &err), 0);
-    ck_assert_int_eq(circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
     ck_assert_int_eq(hits, 2);
-    ck_assert_int_eq(circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
     ck_assert_int_eq(hits, 1);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -335,18 +335,18 @@ static const float hand_v[4] = {1, 1, -2, -1}, hand_v_tok[4] = {2, 0, -2, 0};
 static const float hand_direct[4][3] = {{2, 1, 3}, {2, 1, 3}, {1, 3, 4}, {0, 1, 1}};
 static const float hand_owu[3] = {2, 1, 3};
 
-static Model *hand_iv_model(void)
+static SlModel *hand_iv_model(void)
 {
-    Model *m = hand_model(1, 1, false);
+    SlModel *m = hand_model(1, 1, false);
     m->params.W_Q[0] = 0.1f;
     m->params.W_Q[1] = 0.2f;
     SlError err = {0};
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     return m;
 }
 
 /* What the intervention does to the hand model, worked from the numbers above. */
-static void hand_expect(const Intervention *iv, double scores[16], double pattern[16], double logits[12])
+static void hand_expect(const SlIntervention *iv, double scores[16], double pattern[16], double logits[12])
 {
     double z[4];
     for (int q = 0; q < 4; q++) {
@@ -372,26 +372,26 @@ static void hand_expect(const Intervention *iv, double scores[16], double patter
         for (int k = 0; k < 4; k++)
             z[q] += pattern[q * 4 + k] * (iv->ov_drop_pos ? hand_v_tok[k] : hand_v[k]);
         if (q == iv->ablate_position)
-            z[q] = iv->ablate_kind == ABLATE_MEAN ? iv->ablate_mean_z[0] : 0;
+            z[q] = iv->ablate_kind == SL_ABLATE_MEAN ? iv->ablate_mean_z[0] : 0;
         for (int j = 0; j < 3; j++)
             logits[q * 3 + j] = (iv->drop_direct ? 0 : hand_direct[q][j]) + z[q] * hand_owu[j];
     }
 }
 
-static void check_hand_forward(const Model *m, const Intervention *iv, ForwardPath path, bool check_scores,
+static void check_hand_forward(const SlModel *m, const SlIntervention *iv, SlForwardPath path, bool check_scores,
                                const char *what)
 {
     SlError err = {0};
-    ActCache *cache = cache_new(&m->cfg, 1, 4, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, 1, 4, &err);
     ck_assert_msg(cache, "%s", err.message);
-    ck_assert_msg(model_forward(m, hand_tokens, 1, 4, cache, iv, path, &err) == 0, "%s: %s", what, err.message);
+    ck_assert_msg(sl_model_forward(m, hand_tokens, 1, 4, cache, iv, path, &err) == 0, "%s: %s", what, err.message);
     double scores[16], pattern[16], logits[12];
     hand_expect(iv, scores, pattern, logits);
     int nd;
     int64_t shape[5];
-    const float *cs = cache_get(cache, "blocks.0.attn.hook_attn_scores", &nd, shape);
-    const float *cp = cache_get(cache, "blocks.0.attn.hook_pattern", &nd, shape);
-    const float *cl = cache_get(cache, "logits", &nd, shape);
+    const float *cs = sl_cache_get(cache, "blocks.0.attn.hook_attn_scores", &nd, shape);
+    const float *cp = sl_cache_get(cache, "blocks.0.attn.hook_pattern", &nd, shape);
+    const float *cl = sl_cache_get(cache, "logits", &nd, shape);
     ck_assert_ptr_nonnull(cs);
     ck_assert_ptr_nonnull(cp);
     ck_assert_ptr_nonnull(cl);
@@ -408,43 +408,43 @@ static void check_hand_forward(const Model *m, const Intervention *iv, ForwardPa
     /* Teacher-forced decoding of the list [2] goes through the same
      * intervention: its one prediction, at MID (q = 2), is the argmax. */
     int values[1] = {2}, argmax = -1;
-    ck_assert_msg(decode_teacher_forced(m, values, 1, &argmax, cache, iv, &err) == 0, "%s: %s", what, err.message);
+    ck_assert_msg(sl_decode_teacher_forced(m, values, 1, &argmax, cache, iv, &err) == 0, "%s: %s", what, err.message);
     int best = 0;
     for (int j = 1; j < 3; j++)
         if (logits[2 * 3 + j] > logits[2 * 3 + best])
             best = j;
     ck_assert_msg(argmax == best, "%s: teacher-forced argmax %d, by hand %d", what, argmax, best);
-    cache_free(cache);
+    sl_cache_free(cache);
 }
 
-static void check_hand_all_paths(const Intervention *iv, bool check_scores, const char *what)
+static void check_hand_all_paths(const SlIntervention *iv, bool check_scores, const char *what)
 {
-    Model *m = hand_iv_model();
-    check_hand_forward(m, iv, FORWARD_GENERAL, check_scores, what);
-    check_hand_forward(m, iv, FORWARD_TABLES, check_scores, what);
-    model_free(m);
+    SlModel *m = hand_iv_model();
+    check_hand_forward(m, iv, SL_FORWARD_GENERAL, check_scores, what);
+    check_hand_forward(m, iv, SL_FORWARD_TABLES, check_scores, what);
+    sl_model_free(m);
 }
 
 START_TEST(test_iv_clean)
 {
-    Intervention iv;
-    intervention_init(&iv);
-    ck_assert(intervention_is_none(&iv));
+    SlIntervention iv;
+    sl_intervention_init(&iv);
+    ck_assert(sl_intervention_is_none(&iv));
     check_hand_all_paths(&iv, true, "clean");
 }
 END_TEST
 
 START_TEST(test_iv_qk_terms)
 {
-    const unsigned bits[] = {QK_TERM_TOK_TOK, QK_TERM_TOK_POS, QK_TERM_POS_TOK, QK_TERM_POS_POS,
-                             QK_TERM_TOK_POS | QK_TERM_POS_POS};
+    const unsigned bits[] = {SL_QK_TERM_TOK_TOK, SL_QK_TERM_TOK_POS, SL_QK_TERM_POS_TOK, SL_QK_TERM_POS_POS,
+                             SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_POS};
     for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++) {
-        Intervention iv;
-        intervention_init(&iv);
+        SlIntervention iv;
+        sl_intervention_init(&iv);
         iv.qk_terms_off = bits[i];
         char what[48];
         snprintf(what, sizeof what, "qk_terms_off 0x%x", bits[i]);
-        ck_assert(!intervention_is_none(&iv));
+        ck_assert(!sl_intervention_is_none(&iv));
         check_hand_all_paths(&iv, true, what);
     }
 }
@@ -452,8 +452,8 @@ END_TEST
 
 START_TEST(test_iv_ov_drop_pos)
 {
-    Intervention iv;
-    intervention_init(&iv);
+    SlIntervention iv;
+    sl_intervention_init(&iv);
     iv.ov_drop_pos = true;
     check_hand_all_paths(&iv, true, "ov_drop_pos");
 }
@@ -461,8 +461,8 @@ END_TEST
 
 START_TEST(test_iv_drop_direct)
 {
-    Intervention iv;
-    intervention_init(&iv);
+    SlIntervention iv;
+    sl_intervention_init(&iv);
     iv.drop_direct = true;
     check_hand_all_paths(&iv, true, "drop_direct");
 }
@@ -472,12 +472,12 @@ START_TEST(test_iv_ablate)
 {
     static const float mean_z[1] = {0.5f};
     for (int q = 0; q < 4; q++) {
-        Intervention iv;
-        intervention_init(&iv);
+        SlIntervention iv;
+        sl_intervention_init(&iv);
         iv.ablate_position = q;
-        iv.ablate_kind = ABLATE_ZERO;
+        iv.ablate_kind = SL_ABLATE_ZERO;
         check_hand_all_paths(&iv, true, "zero ablation");
-        iv.ablate_kind = ABLATE_MEAN;
+        iv.ablate_kind = SL_ABLATE_MEAN;
         iv.ablate_mean_z = mean_z;
         check_hand_all_paths(&iv, true, "mean ablation");
     }
@@ -487,8 +487,8 @@ END_TEST
 START_TEST(test_iv_block_source)
 {
     for (int k = 0; k < 4; k++) {   /* key 0 is query 0's only key: that row attends to nothing (z = 0) */
-        Intervention iv;
-        intervention_init(&iv);
+        SlIntervention iv;
+        sl_intervention_init(&iv);
         iv.block_source = k;
         check_hand_all_paths(&iv, false, "block_source");
     }
@@ -499,8 +499,8 @@ START_TEST(test_iv_force)
 {
     for (int q = 0; q < 4; q++)
         for (int k = 0; k <= q; k++) {
-            Intervention iv;
-            intervention_init(&iv);
+            SlIntervention iv;
+            sl_intervention_init(&iv);
             iv.force_query = q;
             iv.force_source = k;
             check_hand_all_paths(&iv, false, "force");
@@ -511,19 +511,19 @@ END_TEST
 START_TEST(test_hand_dla)
 {
     /* src[k] = pattern[q, k] v[k] (W_O W_U)[value], direct = direct[q][value]. */
-    Model *m = hand_iv_model();
+    SlModel *m = hand_iv_model();
     SlError err = {0};
-    ActCache *cache = cache_new(&m->cfg, 1, 4, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, 1, 4, &err);
     ck_assert_ptr_nonnull(cache);
-    ck_assert_int_eq(model_forward(m, hand_tokens, 1, 4, cache, NULL, FORWARD_AUTO, &err), 0);
-    Intervention none;
-    intervention_init(&none);
+    ck_assert_int_eq(sl_model_forward(m, hand_tokens, 1, 4, cache, NULL, SL_FORWARD_AUTO, &err), 0);
+    SlIntervention none;
+    sl_intervention_init(&none);
     double scores[16], pattern[16], logits[12];
     hand_expect(&none, scores, pattern, logits);
     for (int q = 0; q < 4; q++)
         for (int value = 0; value < 3; value++) {
             float src[4], direct;
-            ck_assert_int_eq(circuit_dla(m, cache, 0, q, value, src, &direct, &err), 0);
+            ck_assert_int_eq(sl_circuit_dla(m, cache, 0, q, value, src, &direct, &err), 0);
             ck_assert(fabs(direct - hand_direct[q][value]) < 1e-5);
             double sum = direct;
             for (int k = 0; k < 4; k++) {
@@ -535,11 +535,11 @@ START_TEST(test_hand_dla)
             ck_assert(fabs(sum - logits[q * 3 + value]) < 1e-4);
         }
     float src[4], direct;
-    ck_assert_int_eq(circuit_dla(m, cache, 1, 0, 0, src, &direct, &err), SL_EINVAL);   /* one sequence */
-    ck_assert_int_eq(circuit_dla(m, cache, 0, 4, 0, src, &direct, &err), SL_EINVAL);
-    ck_assert_int_eq(circuit_dla(m, cache, 0, 0, 3, src, &direct, &err), SL_EINVAL);   /* BOS is no value */
-    cache_free(cache);
-    model_free(m);
+    ck_assert_int_eq(sl_circuit_dla(m, cache, 1, 0, 0, src, &direct, &err), SL_EINVAL);   /* one sequence */
+    ck_assert_int_eq(sl_circuit_dla(m, cache, 0, 4, 0, src, &direct, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_circuit_dla(m, cache, 0, 0, 3, src, &direct, &err), SL_EINVAL);   /* BOS is no value */
+    sl_cache_free(cache);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -547,16 +547,16 @@ START_TEST(test_hand_mean_z)
 {
     /* W_V = 0 and b_V = 0.75: every position's value is 0.75, and a pattern
      * sums to 1, so hook_z is 0.75 at every position of every list. */
-    Model *m = hand_iv_model();
+    SlModel *m = hand_iv_model();
     m->params.W_V[0] = m->params.W_V[1] = 0;
     m->params.b_V[0] = 0.75f;
     SlError err = {0};
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     float mz = 0;
-    ck_assert_int_eq(circuit_mean_z(m, 0, 37, 5, &mz, &err), 0);
+    ck_assert_int_eq(sl_circuit_mean_z(m, 0, 37, 5, &mz, &err), 0);
     ck_assert_msg(fabsf(mz - 0.75f) < 1e-6f, "mean z %g", (double)mz);
-    ck_assert_int_eq(circuit_mean_z(m, 1, 37, 5, &mz, &err), SL_EINVAL);
-    model_free(m);
+    ck_assert_int_eq(sl_circuit_mean_z(m, 1, 37, 5, &mz, &err), SL_EINVAL);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -568,16 +568,16 @@ START_TEST(test_hand_attention_stats)
      *                MID 0.8 + 1.6 + 0.6 + 1.2 = 4.2 -> top key holds 2: right
      *   BOS 1 MID 1: keys 0.7, "1" 0.4 + 1.2 + 0.3 + 0.9 = 2.8, MID 4.2 -> MID: wrong
      * and with n = 1 nothing lies after MID before the last query. */
-    Model *m = hand_iv_model();
+    SlModel *m = hand_iv_model();
     m->params.W_E[3 * 2] = m->params.W_E[3 * 2 + 1] = 0;
     SlError err = {0};
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     const int tokens[8] = {3, 2, 4, 2, 3, 1, 4, 1};
-    AttentionStats st;
-    ck_assert_int_eq(circuit_attention_stats_tokens(m, tokens, 1, &st, &err), 0);
+    SlAttentionStats st;
+    ck_assert_int_eq(sl_circuit_attention_stats_tokens(m, tokens, 1, &st, &err), 0);
     ck_assert_int_eq(st.queries, 1);
     ck_assert(st.top_source_correct == 1.0);
-    ck_assert_int_eq(circuit_attention_stats_tokens(m, tokens, 2, &st, &err), 0);
+    ck_assert_int_eq(sl_circuit_attention_stats_tokens(m, tokens, 2, &st, &err), 0);
     ck_assert_int_eq(st.queries, 2);
     ck_assert(st.top_source_correct == 0.5);
     ck_assert(st.mass_after_mid == 0.0);
@@ -587,7 +587,7 @@ START_TEST(test_hand_attention_stats)
     double p1 = exp(4.9) / (exp(0.7) + exp(4.9) + exp(4.2)), p2 = exp(2.8) / (exp(0.7) + exp(2.8) + exp(4.2));
     ck_assert_msg(fabs(st.correct_mass - (p1 + p2) / 2) < 1e-6, "mass on the answer %g, by hand %g", st.correct_mass,
                   (p1 + p2) / 2);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -596,14 +596,14 @@ START_TEST(test_uniform_attention_stats)
     /* All weights zero: every score is 0, the pattern uniform over keys 0..q.
      * n = 2 (MID at 3): query 3 puts nothing after MID, query 4 puts 1/5 on
      * key 4 (b_1); the mean is 0.1.  The top key is the first, BOS: never right. */
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 2};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 2};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    SlModel *m = sl_model_new(&c, &err);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     const int tokens[6] = {3, 2, 0, 4, 0, 2};
-    AttentionStats st;
-    ck_assert_int_eq(circuit_attention_stats_tokens(m, tokens, 1, &st, &err), 0);
+    SlAttentionStats st;
+    ck_assert_int_eq(sl_circuit_attention_stats_tokens(m, tokens, 1, &st, &err), 0);
     ck_assert_int_eq(st.queries, 2);
     ck_assert_msg(fabs(st.mass_after_mid - 0.1) < 1e-6, "mass after MID %g", st.mass_after_mid);
     ck_assert(st.top_source_correct == 0.0);
@@ -612,7 +612,7 @@ START_TEST(test_uniform_attention_stats)
      * of query 3's attention and 1/5 of query 4's */
     ck_assert(st.top_input_correct == 0.5);
     ck_assert_msg(fabs(st.correct_mass - 0.225) < 1e-6, "mass on the answer %g", st.correct_mass);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -622,7 +622,7 @@ END_TEST
 #define REFERENCE "reference/reference.safetensors"
 
 /* The seed model, or NULL (and a printed reason) when ../shared is absent. */
-static Model *seed_model(void)
+static SlModel *seed_model(void)
 {
     const char *path = shared_path(SEED_PT);
     if (!path) {
@@ -630,12 +630,12 @@ static Model *seed_model(void)
         return NULL;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     return m;
 }
 
-static TensorSet *reference(void)
+static SlTensorSet *reference(void)
 {
     const char *path = shared_path(REFERENCE);
     if (!path) {
@@ -643,29 +643,29 @@ static TensorSet *reference(void)
         return NULL;
     }
     SlError err = {0};
-    TensorSet *ts = safetensors_read(path, &err);
+    SlTensorSet *ts = sl_safetensors_read(path, &err);
     ck_assert_msg(ts, "%s", err.message);
     return ts;
 }
 
 /* A reference tensor as floats (caller frees), checking its element count. */
-static float *ref_f32(const TensorSet *ts, const char *name, size_t numel)
+static float *ref_f32(const SlTensorSet *ts, const char *name, size_t numel)
 {
-    const Tensor *t = tensorset_find(ts, name);
+    const SlTensor *t = sl_tensorset_find(ts, name);
     ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(shape_numel(t->ndim, t->shape, 4), (int64_t)numel);
+    ck_assert_int_eq(sl_shape_numel(t->ndim, t->shape, 4), (int64_t)numel);
     SlError err = {0};
-    float *f = tensor_to_f32(t, &err);
+    float *f = sl_tensor_to_f32(t, &err);
     ck_assert_msg(f, "%s", err.message);
     return f;
 }
 
 /* The tutorial's token batch [256, 22] as ints. */
-static int *ref_tokens(const TensorSet *ts, int *B)
+static int *ref_tokens(const SlTensorSet *ts, int *B)
 {
-    const Tensor *t = tensorset_find(ts, "tokens");
+    const SlTensor *t = sl_tensorset_find(ts, "tokens");
     ck_assert_ptr_nonnull(t);
-    ck_assert_int_eq(t->dtype, DT_I64);
+    ck_assert_int_eq(t->dtype, SL_DT_I64);
     ck_assert_int_eq(t->ndim, 2);
     ck_assert_int_eq(t->shape[1], 22);
     *B = (int)t->shape[0];
@@ -675,21 +675,21 @@ static int *ref_tokens(const TensorSet *ts, int *B)
     return tok;
 }
 
-static const char *const ref_circuit_names[CIRCUIT_COUNT] = {
-    [CIRCUIT_OV] = "circuit.ov_token",
-    [CIRCUIT_OV_POS] = "circuit.ov_pos",
-    [CIRCUIT_QK_TOKEN_TOKEN] = "circuit.qk_token_token",
-    [CIRCUIT_QK_TOKEN_POS] = "circuit.qk_token_pos",
-    [CIRCUIT_QK_POS_TOKEN] = "circuit.qk_pos_token",
-    [CIRCUIT_QK_POS_POS] = "circuit.qk_pos_pos",
+static const char *const ref_circuit_names[SL_CIRCUIT_COUNT] = {
+    [SL_CIRCUIT_OV] = "circuit.ov_token",
+    [SL_CIRCUIT_OV_POS] = "circuit.ov_pos",
+    [SL_CIRCUIT_QK_TOKEN_TOKEN] = "circuit.qk_token_token",
+    [SL_CIRCUIT_QK_TOKEN_POS] = "circuit.qk_token_pos",
+    [SL_CIRCUIT_QK_POS_TOKEN] = "circuit.qk_pos_token",
+    [SL_CIRCUIT_QK_POS_POS] = "circuit.qk_pos_pos",
 };
 
 /* Circuit (layer, 0) of m equals PyTorch's within 1e-5 of the largest value. */
-static void expect_reference_circuits(const Model *m, const TensorSet *ref, int layer)
+static void expect_reference_circuits(const SlModel *m, const SlTensorSet *ref, int layer)
 {
     SlError err = {0};
-    for (int k = 0; k < CIRCUIT_COUNT; k++) {
-        NamedMatrix *nm = circuit_get_kind(m, (CircuitKind)k, layer, 0, &err);
+    for (int k = 0; k < SL_CIRCUIT_COUNT; k++) {
+        SlNamedMatrix *nm = sl_circuit_get_kind(m, (SlCircuitKind)k, layer, 0, &err);
         ck_assert_msg(nm, "%s", err.message);
         size_t n = (size_t)nm->rows * nm->cols;
         float *r = ref_f32(ref, ref_circuit_names[k], n);
@@ -698,69 +698,69 @@ static void expect_reference_circuits(const Model *m, const TensorSet *ref, int 
                nm->rows, nm->cols, scale, diff, diff / scale);
         ck_assert_msg(diff <= 1e-5 * scale, "%s (layer %d): error %g of max %g", nm->name, layer, diff, scale);
         free(r);
-        named_matrix_free(nm);
+        sl_named_matrix_free(nm);
     }
 }
 
 START_TEST(test_seed_circuits)
 {
-    Model *m = seed_model();
-    TensorSet *ref = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ref = m ? reference() : NULL;
     if (!ref) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     expect_reference_circuits(m, ref, 0);
     /* The multiplied-out path: a two-layer model whose layer 1 is the seed's
      * layer 0 (layer 0 zero) must give the same circuits for layer 1. */
-    ModelConfig c2 = m->cfg;
+    SlModelConfig c2 = m->cfg;
     c2.n_layers = 2;
     SlError err = {0};
-    Model *m2 = model_new(&c2, &err);
+    SlModel *m2 = sl_model_new(&c2, &err);
     ck_assert_ptr_nonnull(m2);
     size_t DE = (size_t)c2.d_model * c2.d_head;
-    memcpy(m2->params.W_E, m->params.W_E, m->param_sizes[P_W_E] * sizeof(float));
-    memcpy(m2->params.W_pos, m->params.W_pos, m->param_sizes[P_W_POS] * sizeof(float));
-    memcpy(m2->params.W_U, m->params.W_U, m->param_sizes[P_W_U] * sizeof(float));
+    memcpy(m2->params.W_E, m->params.W_E, m->param_sizes[SL_P_W_E] * sizeof(float));
+    memcpy(m2->params.W_pos, m->params.W_pos, m->param_sizes[SL_P_W_POS] * sizeof(float));
+    memcpy(m2->params.W_U, m->params.W_U, m->param_sizes[SL_P_W_U] * sizeof(float));
     memcpy(m2->params.W_Q + DE, m->params.W_Q, DE * sizeof(float));
     memcpy(m2->params.W_K + DE, m->params.W_K, DE * sizeof(float));
     memcpy(m2->params.W_V + DE, m->params.W_V, DE * sizeof(float));
     memcpy(m2->params.W_O + DE, m->params.W_O, DE * sizeof(float));
-    ck_assert_int_eq(model_prepare(m2, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m2, &err), 0);
     expect_reference_circuits(m2, ref, 1);
-    model_free(m2);
-    tensorset_free(ref);
-    model_free(m);
+    sl_model_free(m2);
+    sl_tensorset_free(ref);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_seed_headline_metrics)
 {
-    Model *m = seed_model();
+    SlModel *m = seed_model();
     if (!m)
         return;
     SlError err = {0};
     int hits, total;
-    ck_assert_int_eq(circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_circuit_ov_copy_count(m, 0, 0, &hits, &total, &err), 0);
     printf("ov copy: %d/%d\n", hits, total);
     ck_assert_int_eq(hits, 50);
     ck_assert_int_eq(total, 50);
     ck_assert((double)hits / total == 1.0);
-    ck_assert_int_eq(circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
+    ck_assert_int_eq(sl_circuit_qk_next_token_count(m, 0, 0, &hits, &total, &err), 0);
     printf("qk next token: %d/%d\n", hits, total);
     ck_assert_int_eq(hits, 31);
     ck_assert_int_eq(total, 50);
     ck_assert((double)hits / total == 0.62);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_seed_score_terms)
 {
-    Model *m = seed_model();
-    TensorSet *ref = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ref = m ? reference() : NULL;
     if (!ref) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     int B, T = 22;
@@ -771,12 +771,12 @@ START_TEST(test_seed_score_terms)
     SlError err = {0};
     double scale = 1.0 / sqrt((double)m->cfg.d_head), worst_s = 0, worst_p = 0, top = 0;
     for (int b = 0; b < B; b++) {
-        ck_assert_int_eq(circuit_score_terms(m, 0, tokens + b * T, T, terms, &err), 0);
+        ck_assert_int_eq(sl_circuit_score_terms(m, 0, tokens + b * T, T, terms, &err), 0);
         for (int q = 0; q < T; q++) {
             double sum[22], mx = -INFINITY, z = 0;
             for (int k = 0; k <= q; k++) {
                 double s = 0;
-                for (int t = 0; t < SCORE_TERMS; t++)
+                for (int t = 0; t < SL_SCORE_TERMS; t++)
                     s += terms[(t * T + q) * T + k];
                 sum[k] = s * scale;
                 if (b < 4) {   /* the full cache of the first four lists */
@@ -793,7 +793,7 @@ START_TEST(test_seed_score_terms)
                 worst_p = fmax(worst_p, fabs(p - pattern[((size_t)b * T + q) * T + k]));
             }
             for (int k = q + 1; k < T; k++)
-                for (int t = 0; t < SCORE_TERMS; t++)
+                for (int t = 0; t < SL_SCORE_TERMS; t++)
                     ck_assert(terms[(t * T + q) * T + k] == 0.0f);
         }
     }
@@ -804,17 +804,17 @@ START_TEST(test_seed_score_terms)
     free(tokens);
     free(scores);
     free(pattern);
-    tensorset_free(ref);
-    model_free(m);
+    sl_tensorset_free(ref);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_seed_dla)
 {
-    Model *m = seed_model();
-    TensorSet *ref = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ref = m ? reference() : NULL;
     if (!ref) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     int B, T = 22, Vo = 50;
@@ -824,9 +824,9 @@ START_TEST(test_seed_dla)
     float *ov = ref_f32(ref, "circuit.ov_token", 52 * 50);
     float *ovp = ref_f32(ref, "circuit.ov_pos", 22 * 50);
     SlError err = {0};
-    ActCache *cache = cache_new(&m->cfg, 4, T, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, 4, T, &err);
     ck_assert_msg(cache, "%s", err.message);
-    ck_assert_int_eq(model_forward(m, tokens, 4, T, cache, NULL, FORWARD_AUTO, &err), 0);
+    ck_assert_int_eq(sl_model_forward(m, tokens, 4, T, cache, NULL, SL_FORWARD_AUTO, &err), 0);
     double worst_sum = 0, worst_src = 0, top = 0;
     for (int b = 0; b < 4; b++)
         for (int q = 11; q < 21; q++) {
@@ -836,7 +836,7 @@ START_TEST(test_seed_dla)
                 if (lr[j] > lr[v])
                     v = j;
             float src[22], direct;
-            ck_assert_int_eq(circuit_dla(m, cache, b, q, v, src, &direct, &err), 0);
+            ck_assert_int_eq(sl_circuit_dla(m, cache, b, q, v, src, &direct, &err), 0);
             double sum = direct;
             for (int k = 0; k < T; k++) {
                 double p = pattern[((size_t)b * T + q) * T + k];
@@ -850,24 +850,24 @@ START_TEST(test_seed_dla)
     printf("dla: sum vs logit error %.3g (max |logit| %.3g), source terms error %.3g\n", worst_sum, top, worst_src);
     ck_assert_msg(worst_sum <= 1e-5 * top, "dla sum: error %g of %g", worst_sum, top);
     ck_assert_msg(worst_src <= 1e-5 * top, "dla sources: error %g of %g", worst_src, top);
-    cache_free(cache);
+    sl_cache_free(cache);
     free(tokens);
     free(logits);
     free(pattern);
     free(ov);
     free(ovp);
-    tensorset_free(ref);
-    model_free(m);
+    sl_tensorset_free(ref);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_seed_attention_stats)
 {
     /* Against the same statistics read off PyTorch's pattern of the batch. */
-    Model *m = seed_model();
-    TensorSet *ref = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ref = m ? reference() : NULL;
     if (!ref) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     int B, T = 22;
@@ -894,9 +894,9 @@ START_TEST(test_seed_attention_stats)
                 after += row[k];
             queries++;
         }
-    AttentionStats st;
+    SlAttentionStats st;
     SlError err = {0};
-    ck_assert_int_eq(circuit_attention_stats_tokens(m, tokens, B, &st, &err), 0);
+    ck_assert_int_eq(sl_circuit_attention_stats_tokens(m, tokens, B, &st, &err), 0);
     printf("attention: top key right %.6f (from PyTorch's pattern %.6f), top input right %.6f (%.6f), "
            "mass on the answer %.6f (%.6f), after MID %.6f (%.6f)\n",
            st.top_source_correct, (double)right / queries, st.top_input_correct, (double)right_input / queries,
@@ -910,46 +910,46 @@ START_TEST(test_seed_attention_stats)
     ck_assert(st.mass_after_mid < 0.05);   /* the published finding: almost never after MID */
     free(tokens);
     free(pattern);
-    tensorset_free(ref);
-    model_free(m);
+    sl_tensorset_free(ref);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_seed_ablation_table)
 {
-    Model *m = seed_model();
+    SlModel *m = seed_model();
     if (!m)
         return;
-    AblationRow rows[ABLATION_COUNT];
+    SlAblationRow rows[SL_ABLATION_COUNT];
     SlError err = {0};
-    ck_assert_msg(circuit_ablation_table(m, 300, 7, rows, NULL, NULL, &err) == 0, "%s", err.message);
-    EvalResult clean;
-    ck_assert_int_eq(decode_eval(m, 300, 7, NULL, &clean, NULL, NULL, &err), 0);
-    ck_assert(rows[ABLATION_CLEAN].res.token_accuracy == clean.token_accuracy);
-    ck_assert(rows[ABLATION_CLEAN].res.loss == clean.loss);
-    ck_assert(rows[ABLATION_CLEAN].res.token_accuracy > 0.98);
-    for (int i = 0; i < ABLATION_COUNT; i++) {
+    ck_assert_msg(sl_circuit_ablation_table(m, 300, 7, rows, NULL, NULL, &err) == 0, "%s", err.message);
+    SlEvalResult clean;
+    ck_assert_int_eq(sl_decode_eval(m, 300, 7, NULL, &clean, NULL, NULL, &err), 0);
+    ck_assert(rows[SL_ABLATION_CLEAN].res.token_accuracy == clean.token_accuracy);
+    ck_assert(rows[SL_ABLATION_CLEAN].res.loss == clean.loss);
+    ck_assert(rows[SL_ABLATION_CLEAN].res.token_accuracy > 0.98);
+    for (int i = 0; i < SL_ABLATION_COUNT; i++) {
         printf("  %-32s token %.4f list %.4f loss %.4f\n", rows[i].description, rows[i].res.token_accuracy,
                rows[i].res.list_accuracy, rows[i].res.loss);
         ck_assert(rows[i].res.lists == 300);
         ck_assert(isfinite(rows[i].res.loss));
-        if (i != ABLATION_CLEAN)   /* every part of the circuit carries some of the loss */
+        if (i != SL_ABLATION_CLEAN)   /* every part of the circuit carries some of the loss */
             ck_assert_msg(rows[i].res.loss != clean.loss, "%s left the loss unchanged", rows[i].name);
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 /* ---- a two-layer, two-head checkpoint ------------------------------------------- */
 
-/* tok/pos side of head (l, h) through W (P_W_Q/K/V), by plain loops in double. */
-static void naive_side(const Model *m, int which, int l, int h, bool tok, double *out /* [R, E] */)
+/* tok/pos side of head (l, h) through W (SL_P_W_Q/K/V), by plain loops in double. */
+static void naive_side(const SlModel *m, int which, int l, int h, bool tok, double *out /* [R, E] */)
 {
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
     int R = tok ? c->d_vocab : c->n_ctx, D = c->d_model, E = c->d_head;
-    const float *W = (which == P_W_Q ? p->W_Q : which == P_W_K ? p->W_K : p->W_V) + model_head_qkv_offset(c, l, h);
-    const float *b = (which == P_W_Q ? p->b_Q : which == P_W_K ? p->b_K : p->b_V) + ((size_t)l * c->n_heads + h) * E;
+    const float *W = (which == SL_P_W_Q ? p->W_Q : which == SL_P_W_K ? p->W_K : p->W_V) + sl_model_head_qkv_offset(c, l, h);
+    const float *b = (which == SL_P_W_Q ? p->b_Q : which == SL_P_W_K ? p->b_K : p->b_V) + ((size_t)l * c->n_heads + h) * E;
     const float *X = tok ? p->W_E : p->W_pos;
     for (int r = 0; r < R; r++)
         for (int e = 0; e < E; e++) {
@@ -960,18 +960,18 @@ static void naive_side(const Model *m, int which, int l, int h, bool tok, double
         }
 }
 
-static void expect_naive(const Model *m, CircuitKind kind, int l, int h)
+static void expect_naive(const SlModel *m, SlCircuitKind kind, int l, int h)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
     SlError err = {0};
-    NamedMatrix *nm = circuit_get_kind(m, kind, l, h, &err);
+    SlNamedMatrix *nm = sl_circuit_get_kind(m, kind, l, h, &err);
     ck_assert_msg(nm, "%s", err.message);
     double *a = malloc((size_t)nm->rows * E * sizeof(double)), *bb = malloc((size_t)nm->cols * E * sizeof(double));
     double *ref = malloc((size_t)nm->rows * nm->cols * sizeof(double)), scale = 0, diff = 0;
-    if (kind == CIRCUIT_OV || kind == CIRCUIT_OV_POS) {
-        naive_side(m, P_W_V, l, h, kind == CIRCUIT_OV, a);
-        const float *wo = m->params.W_O + model_head_qkv_offset(c, l, h);
+    if (kind == SL_CIRCUIT_OV || kind == SL_CIRCUIT_OV_POS) {
+        naive_side(m, SL_P_W_V, l, h, kind == SL_CIRCUIT_OV, a);
+        const float *wo = m->params.W_O + sl_model_head_qkv_offset(c, l, h);
         for (int r = 0; r < nm->rows; r++)
             for (int j = 0; j < Vo; j++) {
                 double s = 0;
@@ -984,10 +984,10 @@ static void expect_naive(const Model *m, CircuitKind kind, int l, int h)
                 ref[(size_t)r * Vo + j] = s;
             }
     } else {
-        bool qt = kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_TOKEN_POS;
-        bool kt = kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_POS_TOKEN;
-        naive_side(m, P_W_Q, l, h, qt, a);
-        naive_side(m, P_W_K, l, h, kt, bb);
+        bool qt = kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_TOKEN_POS;
+        bool kt = kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_POS_TOKEN;
+        naive_side(m, SL_P_W_Q, l, h, qt, a);
+        naive_side(m, SL_P_W_K, l, h, kt, bb);
         for (int r = 0; r < nm->rows; r++)
             for (int k = 0; k < nm->cols; k++) {
                 double s = 0;
@@ -1005,7 +1005,7 @@ static void expect_naive(const Model *m, CircuitKind kind, int l, int h)
     free(a);
     free(bb);
     free(ref);
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
 }
 
 START_TEST(test_multi_layer_checkpoint)
@@ -1016,26 +1016,26 @@ START_TEST(test_multi_layer_checkpoint)
         return;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     ck_assert_int_eq(m->cfg.n_layers, 2);
     ck_assert_int_eq(m->cfg.n_heads, 2);
     for (int l = 0; l < 2; l++)
         for (int h = 0; h < 2; h++)
-            for (int k = 0; k < CIRCUIT_COUNT; k++)
-                expect_naive(m, (CircuitKind)k, l, h);
-    ck_assert_ptr_null(circuit_get(m, "ov", 2, 0, &err));
-    ck_assert_ptr_null(circuit_get(m, "ov", 1, 2, &err));
+            for (int k = 0; k < SL_CIRCUIT_COUNT; k++)
+                expect_naive(m, (SlCircuitKind)k, l, h);
+    ck_assert_ptr_null(sl_circuit_get(m, "ov", 2, 0, &err));
+    ck_assert_ptr_null(sl_circuit_get(m, "ov", 1, 2, &err));
 
     /* Against PyTorch's forward of this model (biases nonzero): the four
      * terms of layer 0 add up to its scores, and the attributions of both
      * layers and the direct path add up to the logits. */
     const char *xpath = testdata_path("multi_2l2h_expected.safetensors");
     ck_assert_msg(xpath, "tests/data/multi_2l2h_expected.safetensors is missing");
-    TensorSet *ref = safetensors_read(xpath, &err);
+    SlTensorSet *ref = sl_safetensors_read(xpath, &err);
     ck_assert_msg(ref, "%s", err.message);
     const int T = 12, Vo = 20, B4 = 4, H = 2;
-    const Tensor *tt = tensorset_find(ref, "tokens");
+    const SlTensor *tt = sl_tensorset_find(ref, "tokens");
     ck_assert_ptr_nonnull(tt);
     int tokens[4 * 12];
     for (int i = 0; i < B4 * T; i++)
@@ -1046,11 +1046,11 @@ START_TEST(test_multi_layer_checkpoint)
     double worst = 0, top = 0;
     for (int b = 0; b < B4; b++)
         for (int h = 0; h < H; h++) {
-            ck_assert_int_eq(circuit_score_terms(m, h, tokens + b * T, T, terms, &err), 0);
+            ck_assert_int_eq(sl_circuit_score_terms(m, h, tokens + b * T, T, terms, &err), 0);
             for (int q = 0; q < T; q++)
                 for (int k = 0; k <= q; k++) {
                     double sum = 0;
-                    for (int t = 0; t < SCORE_TERMS; t++)
+                    for (int t = 0; t < SL_SCORE_TERMS; t++)
                         sum += terms[(t * T + q) * T + k];
                     double r = scores[(((size_t)b * H + h) * T + q) * T + k];
                     worst = fmax(worst, fabs(sum / 4.0 - r));   /* sqrt(d_head 16) */
@@ -1059,15 +1059,15 @@ START_TEST(test_multi_layer_checkpoint)
         }
     printf("2l2h: layer-0 score terms vs PyTorch's scores: error %.3g (max %.3g)\n", worst, top);
     ck_assert_msg(worst <= 1e-5 * top, "2l2h scores: error %g of %g", worst, top);
-    ActCache *cache = cache_new(&m->cfg, B4, T, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, B4, T, &err);
     ck_assert_ptr_nonnull(cache);
-    ck_assert_int_eq(model_forward(m, tokens, B4, T, cache, NULL, FORWARD_AUTO, &err), 0);
+    ck_assert_int_eq(sl_model_forward(m, tokens, B4, T, cache, NULL, SL_FORWARD_AUTO, &err), 0);
     worst = top = 0;
     for (int b = 0; b < B4; b++)
         for (int q = 0; q < T; q++)
             for (int v = 0; v < Vo; v++) {
                 float src[2 * 2 * 12], direct;
-                ck_assert_int_eq(circuit_dla(m, cache, b, q, v, src, &direct, &err), 0);
+                ck_assert_int_eq(sl_circuit_dla(m, cache, b, q, v, src, &direct, &err), 0);
                 double sum = direct;
                 for (int i = 0; i < 2 * 2 * T; i++)
                     sum += src[i];
@@ -1077,11 +1077,11 @@ START_TEST(test_multi_layer_checkpoint)
             }
     printf("2l2h: attributions sum vs PyTorch's logits: error %.3g (max %.3g)\n", worst, top);
     ck_assert_msg(worst <= 1e-5 * top, "2l2h dla: error %g of %g", worst, top);
-    cache_free(cache);
+    sl_cache_free(cache);
     free(scores);
     free(logits);
-    tensorset_free(ref);
-    model_free(m);
+    sl_tensorset_free(ref);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -1144,13 +1144,13 @@ START_TEST(test_cli_circuit)
     snprintf(out, sizeof out, "%s/out", tmpdir);
     ck_assert_int_eq(run_cli("circuit --help", err, sizeof err), 0);
     SlError e = {0};
-    Model *m = ckpt_load(model, &e);
+    SlModel *m = sl_ckpt_load(model, &e);
     ck_assert_msg(m, "%s", e.message);
 
     /* JSON: the layout of the issue, and every float read back exactly */
     snprintf(args, sizeof args, "circuit ov --model '%s' --layer 1 --head 1 --format json", model);
     ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);
-    NamedMatrix *nm = circuit_get(m, "ov", 1, 1, &e);
+    SlNamedMatrix *nm = sl_circuit_get(m, "ov", 1, 1, &e);
     ck_assert_ptr_nonnull(nm);
     json_error_t jerr;
     json_t *root = json_load_file(out, JSON_REJECT_DUPLICATES, &jerr);
@@ -1183,7 +1183,7 @@ START_TEST(test_cli_circuit)
         }
     }
     json_decref(root);
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
     snprintf(args, sizeof args, "circuit ov --model '%s' --layer 1 --head 1 --format csv", model);
     ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);
     FILE *fo = fopen(out, "r");
@@ -1205,7 +1205,7 @@ START_TEST(test_cli_circuit)
     /* CSV: a header of column labels after an empty cell, rows led by labels */
     snprintf(args, sizeof args, "circuit qk-pos-token --model '%s' --layer 1", model);
     ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);
-    nm = circuit_get(m, "qk-pos-token", 1, 0, &e);
+    nm = sl_circuit_get(m, "qk-pos-token", 1, 0, &e);
     ck_assert_ptr_nonnull(nm);
     FILE *f = fopen(out, "r");
     ck_assert_ptr_nonnull(f);
@@ -1229,8 +1229,8 @@ START_TEST(test_cli_circuit)
     }
     fclose(f);
     ck_assert_int_eq(rows, 12);
-    named_matrix_free(nm);
-    model_free(m);
+    sl_named_matrix_free(nm);
+    sl_model_free(m);
 
     snprintf(args, sizeof args, "circuit nope --model '%s'", model);
     expect_cli_error(args, 2, "'nope' is not a circuit");
@@ -1263,7 +1263,7 @@ START_TEST(test_cli_explain)
     snprintf(args, sizeof args, "explain --model '%s' --lists 20 --seed 3 --json", model);
     ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);
     SlError e = {0};
-    Model *m = ckpt_load(model, &e);
+    SlModel *m = sl_ckpt_load(model, &e);
     ck_assert_ptr_nonnull(m);
     json_error_t jerr;
     json_t *root = json_load_file(out, JSON_REJECT_DUPLICATES, &jerr);
@@ -1276,17 +1276,17 @@ START_TEST(test_cli_explain)
         ck_assert_msg(json_is_real(json_object_get(root, keys[i])), "no %s", keys[i]);
     json_t *heads = json_object_get(root, "heads");
     ck_assert_int_eq(json_array_size(heads), 4);
-    AttentionStats st[4];
-    ck_assert_int_eq(circuit_attention_stats(m, 20, 3, st, &e), 0);
+    SlAttentionStats st[4];
+    ck_assert_int_eq(sl_circuit_attention_stats(m, 20, 3, st, &e), 0);
     for (int i = 0; i < 4; i++) {
         json_t *h = json_array_get(heads, i);
         int hits, total;
         ck_assert_int_eq(json_integer_value(json_object_get(h, "layer")), i / 2);
         ck_assert_int_eq(json_integer_value(json_object_get(h, "head")), i % 2);
-        ck_assert_int_eq(circuit_ov_copy_count(m, i / 2, i % 2, &hits, &total, &e), 0);
+        ck_assert_int_eq(sl_circuit_ov_copy_count(m, i / 2, i % 2, &hits, &total, &e), 0);
         ck_assert_int_eq(json_integer_value(json_object_get(h, "ov_copy_count")), hits);
         ck_assert(json_real_value(json_object_get(h, "ov_copy_fraction")) == (double)hits / total);
-        ck_assert_int_eq(circuit_qk_next_token_count(m, i / 2, i % 2, &hits, &total, &e), 0);
+        ck_assert_int_eq(sl_circuit_qk_next_token_count(m, i / 2, i % 2, &hits, &total, &e), 0);
         ck_assert_int_eq(json_integer_value(json_object_get(h, "qk_next_token_count")), hits);
         /* to rounding: the executable may use other BLAS kernels (one argmax may flip) */
         ck_assert(fabs(json_real_value(json_object_get(h, "top_source_correct")) - st[i].top_source_correct) <=
@@ -1295,17 +1295,17 @@ START_TEST(test_cli_explain)
         ck_assert_int_eq(json_integer_value(json_object_get(h, "queries")), 20 * 5);
     }
     json_t *abl = json_object_get(root, "ablations");
-    ck_assert_int_eq(json_array_size(abl), ABLATION_COUNT);
-    EvalResult clean;
-    ck_assert_int_eq(decode_eval(m, 20, 3, NULL, &clean, NULL, NULL, &e), 0);
+    ck_assert_int_eq(json_array_size(abl), SL_ABLATION_COUNT);
+    SlEvalResult clean;
+    ck_assert_int_eq(sl_decode_eval(m, 20, 3, NULL, &clean, NULL, NULL, &e), 0);
     json_t *c0 = json_array_get(abl, 0);
     ck_assert_str_eq(json_string_value(json_object_get(c0, "name")), "clean");
     ck_assert(fabs(json_real_value(json_object_get(c0, "token_accuracy")) - clean.token_accuracy) <= 1.0 / 100 + 1e-9);
     ck_assert(fabs(json_real_value(json_object_get(c0, "loss")) - clean.loss) < 1e-4 * fmax(1, clean.loss));
-    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(abl, ABLATION_NO_DIRECT), "name")),
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(abl, SL_ABLATION_NO_DIRECT), "name")),
                      "no-direct-path");
     json_decref(root);
-    model_free(m);
+    sl_model_free(m);
 
     snprintf(args, sizeof args, "explain --model '%s' --lists 5", model);
     ck_assert_msg(run_cli(args, err, sizeof err) == 0, "%s", err);

@@ -25,14 +25,14 @@
 
 enum { GENERAL_LIGHT_REF = 16, GENERAL_LIGHT_EVAL = 16 };
 
-static const ForwardPath paths[2] = {FORWARD_GENERAL, FORWARD_TABLES};
+static const SlForwardPath paths[2] = {SL_FORWARD_GENERAL, SL_FORWARD_TABLES};
 static const char *const path_names[2] = {"general", "tables"};
 
-static int *tensor_ints(const TensorSet *ts, const char *name, size_t *count)
+static int *tensor_ints(const SlTensorSet *ts, const char *name, size_t *count)
 {
-    const Tensor *t = tensorset_find(ts, name);
+    const SlTensor *t = sl_tensorset_find(ts, name);
     ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, DT_I64);
+    ck_assert_int_eq(t->dtype, SL_DT_I64);
     *count = t->nbytes / 8;
     int *out = malloc(*count * sizeof *out);
     for (size_t i = 0; i < *count; i++) {
@@ -44,7 +44,7 @@ static int *tensor_ints(const TensorSet *ts, const char *name, size_t *count)
 }
 
 /* The unsorted values a_1..a_n of each token sequence [B, n_ctx]. */
-static int *values_of(const ModelConfig *c, const int *tokens, int B)
+static int *values_of(const SlModelConfig *c, const int *tokens, int B)
 {
     int *v = malloc((size_t)B * c->list_len * sizeof *v);
     for (int b = 0; b < B; b++)
@@ -53,8 +53,8 @@ static int *values_of(const ModelConfig *c, const int *tokens, int B)
 }
 
 typedef struct Ref {
-    Model *m;
-    TensorSet *ts;
+    SlModel *m;
+    SlTensorSet *ts;
     int *tokens, *values, *tf, *greedy;
     int B;
     double loss;
@@ -71,9 +71,9 @@ static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
         return false;
     }
     SlError err = {0};
-    r->m = ckpt_load(model_path, &err);
+    r->m = sl_ckpt_load(model_path, &err);
     ck_assert_msg(r->m, "%s", err.message);
-    r->ts = safetensors_read(ref_path, &err);
+    r->ts = sl_safetensors_read(ref_path, &err);
     ck_assert_msg(r->ts, "%s", err.message);
     size_t n;
     r->tokens = tensor_ints(r->ts, "tokens", &n);
@@ -83,7 +83,7 @@ static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
     ck_assert_uint_eq(n, (size_t)r->B * r->m->cfg.list_len);
     r->greedy = tensor_ints(r->ts, "greedy", &n);
     ck_assert_uint_eq(n, (size_t)r->B * r->m->cfg.list_len);
-    const char *loss = tensorset_get_meta(r->ts, "loss");
+    const char *loss = sl_tensorset_get_meta(r->ts, "loss");
     ck_assert_msg(loss, "no loss in the reference metadata");
     r->loss = strtod(loss, NULL);
     r->loss_tol = 1e-6;
@@ -93,8 +93,8 @@ static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
 static void ref_free(Ref *r)
 {
     if (!r->borrowed) {
-        model_free(r->m);
-        tensorset_free(r->ts);
+        sl_model_free(r->m);
+        sl_tensorset_free(r->ts);
     }
     free(r->tokens), free(r->values), free(r->tf), free(r->greedy);
 }
@@ -114,10 +114,10 @@ static bool multi_ref(Ref *r)
  * positions of log sum exp(row) - row[next sorted value], in double. */
 static double ref_loss_of_logits(const Ref *r, const int *rows, int k)
 {
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
-    const Tensor *t = tensorset_find(r->ts, "logits");
-    ck_assert_msg(t && t->dtype == DT_F32 && t->nbytes == (size_t)r->B * T * Vo * sizeof(float),
+    const SlTensor *t = sl_tensorset_find(r->ts, "logits");
+    ck_assert_msg(t && t->dtype == SL_DT_F32 && t->nbytes == (size_t)r->B * T * Vo * sizeof(float),
                   "reference logits missing or not [%d, %d, %d] F32", r->B, T, Vo);
     const float *logits = t->data;
     double sum = 0;
@@ -186,17 +186,17 @@ static int ref_hard_lists_first(const Ref *r, int *rows, int k)
 }
 
 /* Teacher-forced argmax and loss, then greedy outputs, on one path. */
-static void check_against_pytorch(Ref *r, ForwardPath path, const char *what, long expect_right)
+static void check_against_pytorch(Ref *r, SlForwardPath path, const char *what, long expect_right)
 {
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, B = r->B;
     SlError err = {0};
-    ActCache *cache = cache_new(c, B, c->n_ctx, &err);
+    SlActCache *cache = sl_cache_new(c, B, c->n_ctx, &err);
     ck_assert_ptr_nonnull(cache);
     int *argmax = malloc((size_t)B * n * sizeof *argmax), *out = malloc((size_t)B * n * sizeof *out);
     int *toks = malloc((size_t)B * c->n_ctx * sizeof *toks);
 
-    ck_assert_msg(decode_teacher_forced_path(r->m, r->values, B, argmax, cache, NULL, path, &err) == 0, "%s", err.message);
+    ck_assert_msg(sl_decode_teacher_forced_path(r->m, r->values, B, argmax, cache, NULL, path, &err) == 0, "%s", err.message);
     long right = 0;
     for (int i = 0; i < B * n; i++) {
         ck_assert_msg(argmax[i] == r->tf[i], "%s: teacher-forced list %d position %d: %d, PyTorch %d", what, i / n, i % n,
@@ -205,20 +205,20 @@ static void check_against_pytorch(Ref *r, ForwardPath path, const char *what, lo
     }
     if (expect_right >= 0)
         ck_assert_int_eq(right, expect_right);
-    double loss = decode_loss(c, cache, r->tokens);
+    double loss = sl_decode_loss(c, cache, r->tokens);
     printf("%s: teacher-forced %ld/%d right, loss %.9f (PyTorch %.9f, difference %.2g)\n", what, right, B * n, loss, r->loss,
            fabs(loss - r->loss));
     /* 1e-6 (a subset: 1e-5), relative to the loss where it is above 1 (the random 2-layer model's is 9.65) */
     ck_assert_msg(fabs(loss - r->loss) <= r->loss_tol * fmax(1.0, fabs(r->loss)), "%s: loss %.9f, PyTorch %.9f", what,
                   loss, r->loss);
 
-    ck_assert_msg(decode_greedy_path(r->m, r->values, B, out, NULL, cache, NULL, path, &err) == 0, "%s", err.message);
+    ck_assert_msg(sl_decode_greedy_path(r->m, r->values, B, out, NULL, cache, NULL, path, &err) == 0, "%s", err.message);
     for (int i = 0; i < B * n; i++)
         ck_assert_msg(out[i] == r->greedy[i], "%s: greedy list %d position %d: %d, PyTorch %d", what, i / n, i % n, out[i],
                       r->greedy[i]);
     /* with tokens_out, the cache then holds a forward over the final sequences */
     memset(out, 0xff, (size_t)B * n * sizeof *out);
-    ck_assert_int_eq(decode_greedy_path(r->m, r->values, B, out, toks, cache, NULL, path, &err), 0);
+    ck_assert_int_eq(sl_decode_greedy_path(r->m, r->values, B, out, toks, cache, NULL, path, &err), 0);
     ck_assert_int_eq(cache->B, B);
     ck_assert_int_eq(cache->T, c->n_ctx);
     for (int b = 0; b < B; b++) {
@@ -241,7 +241,7 @@ static void check_against_pytorch(Ref *r, ForwardPath path, const char *what, lo
     }
     printf("%s: greedy identical to PyTorch, %d/%d lists right\n", what, greedy_right, B);
     free(argmax), free(out), free(toks);
-    cache_free(cache);
+    sl_cache_free(cache);
 }
 
 START_TEST(test_seed_pytorch)
@@ -255,7 +255,7 @@ START_TEST(test_seed_pytorch)
                   ref_loss_of_logits(&r, NULL, r.B), r.loss);
     for (int pi = 0; pi < 2; pi++) {
         char what[96];
-        if (paths[pi] == FORWARD_GENERAL && test_light_workload()) {
+        if (paths[pi] == SL_FORWARD_GENERAL && test_light_workload()) {
             int rows[GENERAL_LIGHT_REF];
             int wrong = ref_hard_lists_first(&r, rows, GENERAL_LIGHT_REF);
             Ref sub;
@@ -279,14 +279,14 @@ START_TEST(test_multi_pytorch)
     if (!multi_ref(&r))
         return;
     ck_assert(fabs(ref_loss_of_logits(&r, NULL, r.B) - r.loss) <= 1e-6 * r.loss);
-    check_against_pytorch(&r, FORWARD_GENERAL, "2-layer 2-head model", -1);
-    check_against_pytorch(&r, FORWARD_AUTO, "2-layer 2-head model, auto path", -1);
+    check_against_pytorch(&r, SL_FORWARD_GENERAL, "2-layer 2-head model", -1);
+    check_against_pytorch(&r, SL_FORWARD_AUTO, "2-layer 2-head model, auto path", -1);
     /* a few lists in another order, as the light workload takes them: the
      * loss against that of PyTorch's logits over those lists */
     const int rows[5] = {31, 0, 17, 4, 9};
     Ref sub;
     ref_subset(&r, rows, 5, &sub);
-    check_against_pytorch(&sub, FORWARD_GENERAL, "2-layer 2-head model, 5 of its lists", -1);
+    check_against_pytorch(&sub, SL_FORWARD_GENERAL, "2-layer 2-head model, 5 of its lists", -1);
     ref_free(&sub);
     ref_free(&r);
 }
@@ -297,10 +297,10 @@ END_TEST
 START_TEST(test_loss_by_hand)
 {
     /* n = 1: the only prediction is at position 2 (MID), of the token at 3 */
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    ActCache *cache = cache_new(&c, 2, 4, &err);
+    SlActCache *cache = sl_cache_new(&c, 2, 4, &err);
     ck_assert_ptr_nonnull(cache);
     cache->B = 2;
     cache->T = 4;
@@ -313,13 +313,13 @@ START_TEST(test_loss_by_hand)
     /* list 0: -log softmax(1 2 3)[2] = log(1 + e^-1 + e^-2); list 1: log 3 */
     double want = (log(1 + exp(-1.0) + exp(-2.0)) + log(3.0)) / 2;
     /* the exponentials are float (summed in double): 1e-7 */
-    ck_assert_msg(fabs(decode_loss(&c, cache, tokens) - want) < 1e-7, "loss %.12f, by hand %.12f",
-                  decode_loss(&c, cache, tokens), want);
+    ck_assert_msg(fabs(sl_decode_loss(&c, cache, tokens) - want) < 1e-7, "loss %.12f, by hand %.12f",
+                  sl_decode_loss(&c, cache, tokens), want);
     int bad[8] = {3, 1, 4, 4, 3, 0, 4, 0};   /* MID is not a value */
-    ck_assert(isnan(decode_loss(&c, cache, bad)));
+    ck_assert(isnan(sl_decode_loss(&c, cache, bad)));
     cache->T = 3;
-    ck_assert(isnan(decode_loss(&c, cache, tokens)));
-    cache_free(cache);
+    ck_assert(isnan(sl_decode_loss(&c, cache, tokens)));
+    sl_cache_free(cache);
 }
 END_TEST
 
@@ -328,16 +328,16 @@ START_TEST(test_top_k_by_hand)
     const float logits[4] = {1, 3, 2, 3};
     int idx[4];
     double prob[4];
-    ck_assert_int_eq(decode_top_k(logits, 4, 3, idx, prob), 3);
+    ck_assert_int_eq(sl_decode_top_k(logits, 4, 3, idx, prob), 3);
     ck_assert_int_eq(idx[0], 1);   /* a tie: the smaller value first */
     ck_assert_int_eq(idx[1], 3);
     ck_assert_int_eq(idx[2], 2);
     double z = exp(1.0) + 2 * exp(3.0) + exp(2.0);
     ck_assert(fabs(prob[0] - exp(3.0) / z) < 1e-12);
     ck_assert(fabs(prob[2] - exp(2.0) / z) < 1e-12);
-    ck_assert_int_eq(decode_top_k(logits, 4, 9, idx, prob), 4);
+    ck_assert_int_eq(sl_decode_top_k(logits, 4, 9, idx, prob), 4);
     ck_assert_int_eq(idx[3], 0);
-    ck_assert_int_eq(decode_top_k(logits, 4, 0, idx, prob), 0);
+    ck_assert_int_eq(sl_decode_top_k(logits, 4, 0, idx, prob), 0);
 }
 END_TEST
 
@@ -367,41 +367,41 @@ END_TEST
 
 /* ---- greedy against a naive loop ----------------------------------------------------- */
 
-static Model *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
+static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
 {
-    ModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m, "%s", err.message);
-    Rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        float *w = model_params_get(&m->params, i);
-        float sd = i == P_W_E || i == P_W_POS ? 1.0f : model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
+    SlRng r;
+    sl_rng_seed(&r, seed);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float *w = sl_model_params_get(&m->params, i);
+        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
         for (size_t j = 0; j < m->param_sizes[i]; j++)
-            w[j] = sd * rng_normal(&r);
+            w[j] = sd * sl_rng_normal(&r);
     }
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     return m;
 }
 
 /* Greedy the naive way (as make_reference.py): a whole forward of the prefix
  * for every new token; the decoded values must equal `got` unless the naive
  * logits had a near tie (< 1e-3) where they first differ. */
-static void naive_greedy_check(const Model *m, const int *values, int B, const int *got, const Intervention *iv,
-                               ForwardPath path, const char *what)
+static void naive_greedy_check(const SlModel *m, const int *values, int B, const int *got, const SlIntervention *iv,
+                               SlForwardPath path, const char *what)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     SlError err = {0};
-    ActCache *cache = cache_new(c, 1, T, &err);
-    int tok[MODEL_MAX_CTX];
+    SlActCache *cache = sl_cache_new(c, 1, T, &err);
+    int tok[SL_MODEL_MAX_CTX];
     for (int b = 0; b < B; b++) {
-        task_make_tokens(c, values + (size_t)b * n, tok);
+        sl_task_make_tokens(c, values + (size_t)b * n, tok);
         for (int i = 0; i < n; i++) {
             int len = n + 2 + i;
-            ck_assert_int_eq(model_forward(m, tok, 1, len, cache, iv, path, &err), 0);
+            ck_assert_int_eq(sl_model_forward(m, tok, 1, len, cache, iv, path, &err), 0);
             const float *row = cache->logits + (size_t)(len - 1) * Vo;
             int best = 0, second = -1;
             for (int j = 1; j < Vo; j++)
@@ -419,80 +419,80 @@ static void naive_greedy_check(const Model *m, const int *values, int B, const i
             tok[len] = best;
         }
     }
-    cache_free(cache);
+    sl_cache_free(cache);
 }
 
-static void random_values(const ModelConfig *c, int B, uint64_t seed, int *values)
+static void random_values(const SlModelConfig *c, int B, uint64_t seed, int *values)
 {
-    Rng r;
-    rng_seed(&r, seed);
+    SlRng r;
+    sl_rng_seed(&r, seed);
     for (int b = 0; b < B; b++)
-        task_random_list(c, &r, values + (size_t)b * c->list_len);
+        sl_task_random_list(c, &r, values + (size_t)b * c->list_len);
 }
 
 START_TEST(test_greedy_kv_two_layers)
 {
-    Model *m = random_model(2, 3, 24, 8, 12, 6, 21);
-    const ModelConfig *c = &m->cfg;
+    SlModel *m = random_model(2, 3, 24, 8, 12, 6, 21);
+    const SlModelConfig *c = &m->cfg;
     enum { B = 40 };
     int values[B * 6], out[B * 6];
     random_values(c, B, 5, values);
     SlError err = {0};
-    ActCache *cache = cache_new(c, B, c->n_ctx, &err);
+    SlActCache *cache = sl_cache_new(c, B, c->n_ctx, &err);
     /* keys and values kept per layer (no intervention) */
-    ck_assert_int_eq(decode_greedy_path(m, values, B, out, NULL, cache, NULL, FORWARD_AUTO, &err), 0);
-    naive_greedy_check(m, values, B, out, NULL, FORWARD_GENERAL, "2 layers, kept keys and values");
+    ck_assert_int_eq(sl_decode_greedy_path(m, values, B, out, NULL, cache, NULL, SL_FORWARD_AUTO, &err), 0);
+    naive_greedy_check(m, values, B, out, NULL, SL_FORWARD_GENERAL, "2 layers, kept keys and values");
     /* with interventions: the prefix again at each step */
-    Intervention iv;
-    intervention_init(&iv);
+    SlIntervention iv;
+    sl_intervention_init(&iv);
     iv.layer = 1;
     iv.head = 2;
     iv.block_source = 1;
     iv.drop_direct = true;
-    ck_assert_int_eq(decode_greedy_path(m, values, B, out, NULL, cache, &iv, FORWARD_AUTO, &err), 0);
-    naive_greedy_check(m, values, B, out, &iv, FORWARD_GENERAL, "2 layers, an intervention");
-    cache_free(cache);
-    model_free(m);
+    ck_assert_int_eq(sl_decode_greedy_path(m, values, B, out, NULL, cache, &iv, SL_FORWARD_AUTO, &err), 0);
+    naive_greedy_check(m, values, B, out, &iv, SL_FORWARD_GENERAL, "2 layers, an intervention");
+    sl_cache_free(cache);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_greedy_tables_interventions)
 {
-    Model *m = random_model(1, 2, 16, 8, 10, 5, 33);
-    const ModelConfig *c = &m->cfg;
+    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 33);
+    const SlModelConfig *c = &m->cfg;
     enum { B = 30 };
     int values[B * 5], out[B * 5], out_general[B * 5];
     random_values(c, B, 8, values);
     SlError err = {0};
-    ActCache *cache = cache_new(c, B, c->n_ctx, &err);
+    SlActCache *cache = sl_cache_new(c, B, c->n_ctx, &err);
     const float mean[2 * 8] = {0.3f, -0.2f, 0.1f, 0, 0.5f, 0.2f, -0.4f, 0.1f, 1, 0, 0, 0, 0, 0, 0, -1};
-    Intervention ivs[8];
+    SlIntervention ivs[8];
     int k = 0;
-    intervention_init(&ivs[k++]);
-    intervention_init(&ivs[k]);
-    ivs[k++].qk_terms_off = QK_TERM_POS_POS;
-    intervention_init(&ivs[k]);
+    sl_intervention_init(&ivs[k++]);
+    sl_intervention_init(&ivs[k]);
+    ivs[k++].qk_terms_off = SL_QK_TERM_POS_POS;
+    sl_intervention_init(&ivs[k]);
     ivs[k].head = 1, ivs[k++].ov_drop_pos = true;
-    intervention_init(&ivs[k]);
+    sl_intervention_init(&ivs[k]);
     ivs[k++].drop_direct = true;
-    intervention_init(&ivs[k]);
-    ivs[k].ablate_position = c->list_len + 2, ivs[k].ablate_kind = ABLATE_MEAN, ivs[k++].ablate_mean_z = mean;
-    intervention_init(&ivs[k]);
+    sl_intervention_init(&ivs[k]);
+    ivs[k].ablate_position = c->list_len + 2, ivs[k].ablate_kind = SL_ABLATE_MEAN, ivs[k++].ablate_mean_z = mean;
+    sl_intervention_init(&ivs[k]);
     ivs[k++].block_source = 0;
-    intervention_init(&ivs[k]);
+    sl_intervention_init(&ivs[k]);
     ivs[k].force_query = c->list_len + 3, ivs[k++].force_source = 2;
     for (int i = 0; i < k; i++) {
         char what[64];
         snprintf(what, sizeof what, "1 layer, tables path, intervention %d", i);
-        ck_assert_int_eq(decode_greedy_path(m, values, B, out, NULL, cache, &ivs[i], FORWARD_TABLES, &err), 0);
-        naive_greedy_check(m, values, B, out, &ivs[i], FORWARD_TABLES, what);
-        naive_greedy_check(m, values, B, out, &ivs[i], FORWARD_GENERAL, what);
-        ck_assert_int_eq(decode_greedy_path(m, values, B, out_general, NULL, cache, &ivs[i], FORWARD_GENERAL, &err), 0);
+        ck_assert_int_eq(sl_decode_greedy_path(m, values, B, out, NULL, cache, &ivs[i], SL_FORWARD_TABLES, &err), 0);
+        naive_greedy_check(m, values, B, out, &ivs[i], SL_FORWARD_TABLES, what);
+        naive_greedy_check(m, values, B, out, &ivs[i], SL_FORWARD_GENERAL, what);
+        ck_assert_int_eq(sl_decode_greedy_path(m, values, B, out_general, NULL, cache, &ivs[i], SL_FORWARD_GENERAL, &err), 0);
         snprintf(what, sizeof what, "1 layer, general path, intervention %d", i);
-        naive_greedy_check(m, values, B, out_general, &ivs[i], FORWARD_GENERAL, what);
+        naive_greedy_check(m, values, B, out_general, &ivs[i], SL_FORWARD_GENERAL, what);
     }
-    cache_free(cache);
-    model_free(m);
+    sl_cache_free(cache);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -509,29 +509,29 @@ static void count_progress(void *ctx, long done, long total)
     c->count++;
 }
 
-/* decode_eval against a recount with the public per-batch functions. */
-static void eval_recount(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
-                         const EvalResult *res)
+/* sl_decode_eval against a recount with the public per-batch functions. */
+static void eval_recount(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlForwardPath path,
+                         const SlEvalResult *res)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx;
     SlError err = {0};
-    ActCache *cache = cache_new(c, 100, T, &err);
+    SlActCache *cache = sl_cache_new(c, 100, T, &err);
     int *values = malloc(100 * sizeof(int) * T), *tokens = malloc(100 * sizeof(int) * T);
     int *am = malloc(100 * sizeof(int) * T), *out = malloc(100 * sizeof(int) * T);
-    long tok_right = 0, list_right = 0, pos_right[MODEL_MAX_CTX] = {0};
+    long tok_right = 0, list_right = 0, pos_right[SL_MODEL_MAX_CTX] = {0};
     double loss = 0;
-    Rng r;
-    rng_seed(&r, seed);
+    SlRng r;
+    sl_rng_seed(&r, seed);
     for (long done = 0; done < lists;) {
         int nb = lists - done < 100 ? (int)(lists - done) : 100;
         for (int b = 0; b < nb; b++) {
-            task_random_list(c, &r, values + (size_t)b * n);
-            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+            sl_task_random_list(c, &r, values + (size_t)b * n);
+            sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
         }
-        ck_assert_int_eq(decode_teacher_forced_path(m, values, nb, am, cache, iv, path, &err), 0);
-        loss += decode_loss(c, cache, tokens) * nb * n;
-        ck_assert_int_eq(decode_greedy_path(m, values, nb, out, NULL, cache, iv, path, &err), 0);
+        ck_assert_int_eq(sl_decode_teacher_forced_path(m, values, nb, am, cache, iv, path, &err), 0);
+        loss += sl_decode_loss(c, cache, tokens) * nb * n;
+        ck_assert_int_eq(sl_decode_greedy_path(m, values, nb, out, NULL, cache, iv, path, &err), 0);
         for (int b = 0; b < nb; b++) {
             bool all = true;
             for (int i = 0; i < n; i++) {
@@ -558,7 +558,7 @@ static void eval_recount(const Model *m, long lists, uint64_t seed, const Interv
     for (int i = 0; i < n; i++)
         ck_assert(res->per_position_accuracy[i] == (double)pos_right[i] / (double)lists);
     free(values), free(tokens), free(am), free(out);
-    cache_free(cache);
+    sl_cache_free(cache);
 }
 
 START_TEST(test_eval_seed)
@@ -567,12 +567,12 @@ START_TEST(test_eval_seed)
     if (!seed_ref(&ref))
         return;
     SlError err = {0};
-    EvalResult res[2];
+    SlEvalResult res[2];
     /* general, tables (the light workload: fewer on the general path) */
     const long lists[2] = {test_light_workload() ? GENERAL_LIGHT_EVAL : 600, 600};
     for (int pi = 0; pi < 2; pi++) {
         Calls calls = {0};
-        ck_assert_int_eq(decode_eval_path(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi], count_progress, &calls, &err), 0);
+        ck_assert_int_eq(sl_decode_eval_path(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi], count_progress, &calls, &err), 0);
         ck_assert_int_eq(calls.last_done, lists[pi]);
         ck_assert_int_eq(calls.last_total, lists[pi]);
         ck_assert_int_eq(calls.count, (lists[pi] + 255) / 256);   /* 600: 256 + 256 + 88 */
@@ -580,9 +580,9 @@ START_TEST(test_eval_seed)
     }
     printf("seed model: general path on %ld lists, tables path on %ld\n", lists[0], lists[1]);
     /* both paths on the same lists agree */
-    EvalResult same = res[1];
+    SlEvalResult same = res[1];
     if (lists[0] != lists[1])
-        ck_assert_int_eq(decode_eval_path(ref.m, lists[0], 7, NULL, FORWARD_TABLES, &same, NULL, NULL, &err), 0);
+        ck_assert_int_eq(sl_decode_eval_path(ref.m, lists[0], 7, NULL, SL_FORWARD_TABLES, &same, NULL, NULL, &err), 0);
     ck_assert(res[0].token_accuracy == same.token_accuracy);
     ck_assert(res[0].list_accuracy == same.list_accuracy);
     ck_assert(fabs(res[0].loss - same.loss) < 1e-6);
@@ -592,56 +592,56 @@ START_TEST(test_eval_seed)
                   res[1].token_accuracy, res[1].list_accuracy);
     printf("seed model, 600 random lists (seed 7): token accuracy %.5f, list accuracy %.5f, loss %.6f\n",
            res[1].token_accuracy, res[1].list_accuracy, res[1].loss);
-    EvalResult one;
-    ck_assert_int_eq(decode_eval(ref.m, 1, 3, NULL, &one, NULL, NULL, &err), 0);
-    eval_recount(ref.m, 1, 3, NULL, FORWARD_AUTO, &one);
-    ck_assert_int_eq(decode_eval(ref.m, 0, 3, NULL, &one, NULL, NULL, &err), SL_EINVAL);
+    SlEvalResult one;
+    ck_assert_int_eq(sl_decode_eval(ref.m, 1, 3, NULL, &one, NULL, NULL, &err), 0);
+    eval_recount(ref.m, 1, 3, NULL, SL_FORWARD_AUTO, &one);
+    ck_assert_int_eq(sl_decode_eval(ref.m, 0, 3, NULL, &one, NULL, NULL, &err), SL_EINVAL);
     ref_free(&ref);
 }
 END_TEST
 
 START_TEST(test_eval_interventions)
 {
-    Model *m = random_model(1, 2, 16, 8, 10, 5, 41);
+    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 41);
     SlError err = {0};
-    Intervention iv;
-    intervention_init(&iv);
-    iv.qk_terms_off = QK_TERM_TOK_POS;
+    SlIntervention iv;
+    sl_intervention_init(&iv);
+    iv.qk_terms_off = SL_QK_TERM_TOK_POS;
     iv.block_source = 3;
-    EvalResult res[2];
+    SlEvalResult res[2];
     for (int pi = 0; pi < 2; pi++) {
-        ck_assert_int_eq(decode_eval_path(m, 300, 9, &iv, paths[pi], &res[pi], NULL, NULL, &err), 0);
+        ck_assert_int_eq(sl_decode_eval_path(m, 300, 9, &iv, paths[pi], &res[pi], NULL, NULL, &err), 0);
         eval_recount(m, 300, 9, &iv, paths[pi], &res[pi]);
     }
     ck_assert(fabs(res[0].token_accuracy - res[1].token_accuracy) < 0.01);
-    Model *two = random_model(2, 2, 16, 8, 10, 5, 42);
-    ck_assert_int_eq(decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), 0);
-    eval_recount(two, 300, 9, &iv, FORWARD_AUTO, &res[0]);
+    SlModel *two = random_model(2, 2, 16, 8, 10, 5, 42);
+    ck_assert_int_eq(sl_decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), 0);
+    eval_recount(two, 300, 9, &iv, SL_FORWARD_AUTO, &res[0]);
     iv.layer = 1;   /* QK terms are defined on layer 0 only */
-    ck_assert_int_eq(decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), SL_EINVAL);
-    model_free(two);
-    model_free(m);
+    ck_assert_int_eq(sl_decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), SL_EINVAL);
+    sl_model_free(two);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_refusals)
 {
-    Model *m = random_model(1, 1, 8, 4, 5, 3, 2);
+    SlModel *m = random_model(1, 1, 8, 4, 5, 3, 2);
     SlError err = {0};
-    ActCache *cache = cache_new(&m->cfg, 2, m->cfg.n_ctx, &err), *short_cache = cache_new(&m->cfg, 2, 4, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, 2, m->cfg.n_ctx, &err), *short_cache = sl_cache_new(&m->cfg, 2, 4, &err);
     int values[9] = {0, 1, 2, 3, 4, 0, 1, 2, 3}, out[9];
-    ck_assert_int_eq(decode_greedy(m, values, 3, out, NULL, cache, NULL, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_decode_greedy(m, values, 3, out, NULL, cache, NULL, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "3 lists"));
-    ck_assert_int_eq(decode_teacher_forced(m, values, 1, out, short_cache, NULL, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_decode_teacher_forced(m, values, 1, out, short_cache, NULL, &err), SL_EINVAL);
     values[4] = 5;
-    ck_assert_int_eq(decode_teacher_forced(m, values, 2, out, cache, NULL, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_decode_teacher_forced(m, values, 2, out, cache, NULL, &err), SL_EINVAL);
     ck_assert_msg(strstr(err.message, "list 1: value 5 is outside 0..4"), "%s", err.message);
     values[4] = -1;
-    ck_assert_int_eq(decode_greedy(m, values, 2, out, NULL, cache, NULL, &err), SL_EINVAL);
-    ck_assert_int_eq(decode_greedy(m, values, 1, out, NULL, NULL, NULL, &err), SL_EINVAL);
-    cache_free(cache);
-    cache_free(short_cache);
-    model_free(m);
+    ck_assert_int_eq(sl_decode_greedy(m, values, 2, out, NULL, cache, NULL, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_decode_greedy(m, values, 1, out, NULL, NULL, NULL, &err), SL_EINVAL);
+    sl_cache_free(cache);
+    sl_cache_free(short_cache);
+    sl_model_free(m);
 }
 END_TEST
 

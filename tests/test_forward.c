@@ -17,7 +17,7 @@
 #include "sortlens/task.h"
 #include "test_util.h"
 
-static const ForwardPath paths[2] = {FORWARD_GENERAL, FORWARD_TABLES};
+static const SlForwardPath paths[2] = {SL_FORWARD_GENERAL, SL_FORWARD_TABLES};
 static const char *const path_names[2] = {"general", "tables"};
 
 /* ---- comparisons ---------------------------------------------------------------- */
@@ -79,12 +79,12 @@ static const double hand_qt[4] = {2, 3, 4, 3}, hand_qp[4] = {2, 1, 3, -1};
 static const double hand_kt[4] = {6, 4, 2, 4}, hand_kp[4] = {1, 3, 4, -3};
 static const double hand_vt[4] = {2, 0, -2, 0}, hand_vp[4] = {-1, 1, 0, -1};
 
-static Model *hand_model(bool biases)
+static SlModel *hand_model(bool biases)
 {
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 2, .d_head = 1, .d_vocab_out = 3, .list_len = 1};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m, "%s", err.message);
     const float W_E[10] = {1, 0, 0, 1, 1, 1, 2, 0, 0, 2}, W_pos[8] = {0, 1, 1, 0, 1, 1, -1, 0};
     const float W_U[6] = {1, 0, 1, 0, 1, 1};
@@ -99,7 +99,7 @@ static Model *hand_model(bool biases)
         m->params.b_O[0] = 0.5f, m->params.b_O[1] = -1;
         m->params.b_U[0] = 0.1f, m->params.b_U[1] = 0.2f, m->params.b_U[2] = 0.3f;
     }
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     return m;
 }
 
@@ -109,7 +109,7 @@ typedef struct HandOut {
     double scores[4][4], pattern[4][4], z[4], attn[4][2], logits[4][3];
 } HandOut;
 
-static void hand_expect(const Intervention *iv, bool biases, HandOut *o)
+static void hand_expect(const SlIntervention *iv, bool biases, HandOut *o)
 {
     const double bO[2] = {biases ? 0.5 : 0, biases ? -1 : 0}, bU[3] = {biases ? 0.1 : 0, biases ? 0.2 : 0, biases ? 0.3 : 0};
     unsigned off = iv->qk_terms_off;
@@ -117,13 +117,13 @@ static void hand_expect(const Intervention *iv, bool biases, HandOut *o)
         double mx = -INFINITY;
         for (int k = 0; k < 4; k++) {
             double s = 0;
-            if (!(off & QK_TERM_TOK_TOK))
+            if (!(off & SL_QK_TERM_TOK_TOK))
                 s += hand_qt[q] * hand_kt[k];
-            if (!(off & QK_TERM_TOK_POS))
+            if (!(off & SL_QK_TERM_TOK_POS))
                 s += hand_qt[q] * hand_kp[k];
-            if (!(off & QK_TERM_POS_TOK))
+            if (!(off & SL_QK_TERM_POS_TOK))
                 s += hand_qp[q] * hand_kt[k];
-            if (!(off & QK_TERM_POS_POS))
+            if (!(off & SL_QK_TERM_POS_POS))
                 s += hand_qp[q] * hand_kp[k];
             if (k > q || k == iv->block_source)
                 s = -INFINITY;
@@ -142,7 +142,7 @@ static void hand_expect(const Intervention *iv, bool biases, HandOut *o)
         for (int k = 0; k < 4; k++)
             o->z[q] += o->pattern[q][k] * (hand_vt[k] + (iv->ov_drop_pos ? 0 : hand_vp[k]));
         if (q == iv->ablate_position)
-            o->z[q] = iv->ablate_kind == ABLATE_MEAN ? iv->ablate_mean_z[0] : 0;
+            o->z[q] = iv->ablate_kind == SL_ABLATE_MEAN ? iv->ablate_mean_z[0] : 0;
         double r[2];
         for (int d = 0; d < 2; d++) {
             o->attn[q][d] = o->z[q] * (d == 0 ? 2 : 1) + bO[d];
@@ -154,17 +154,17 @@ static void hand_expect(const Intervention *iv, bool biases, HandOut *o)
     }
 }
 
-static void hand_check(const Intervention *iv, bool biases, const char *what)
+static void hand_check(const SlIntervention *iv, bool biases, const char *what)
 {
-    Model *m = hand_model(biases);
+    SlModel *m = hand_model(biases);
     SlError err = {0};
-    ActCache *c = cache_new(&m->cfg, 1, 4, &err);
+    SlActCache *c = sl_cache_new(&m->cfg, 1, 4, &err);
     ck_assert_ptr_nonnull(c);
     HandOut o;
     hand_expect(iv, biases, &o);
     for (int pi = 0; pi < 2; pi++) {
         char name[160];
-        ck_assert_msg(model_forward(m, hand_tokens, 1, 4, c, iv, paths[pi], &err) == 0, "%s", err.message);
+        ck_assert_msg(sl_model_forward(m, hand_tokens, 1, 4, c, iv, paths[pi], &err) == 0, "%s", err.message);
         for (int q = 0; q < 4; q++) {
             snprintf(name, sizeof name, "%s, %s path, query %d", what, path_names[pi], q);
             for (int k = 0; k < 4; k++) {
@@ -185,15 +185,15 @@ static void hand_check(const Intervention *iv, bool biases, const char *what)
                               (double)c->logits[q * 3 + j], o.logits[q][j]);
         }
     }
-    cache_free(c);
-    model_free(m);
+    sl_cache_free(c);
+    sl_model_free(m);
 }
 
 START_TEST(test_hand_plain)
 {
     /* First the numbers themselves, so that hand_expect cannot drift. */
-    Intervention none;
-    intervention_init(&none);
+    SlIntervention none;
+    sl_intervention_init(&none);
     HandOut o;
     hand_expect(&none, false, &o);
     ck_assert(o.scores[3][0] == 14 && o.scores[3][1] == 14 && o.scores[3][2] == 12 && o.scores[3][3] == 2);
@@ -211,8 +211,8 @@ END_TEST
 START_TEST(test_hand_qk_terms)
 {
     for (unsigned bits = 1; bits < 16; bits++) {
-        Intervention iv;
-        intervention_init(&iv);
+        SlIntervention iv;
+        sl_intervention_init(&iv);
         iv.qk_terms_off = bits;
         char what[64];
         snprintf(what, sizeof what, "QK terms 0x%x off", bits);
@@ -223,12 +223,12 @@ END_TEST
 
 START_TEST(test_hand_ov_and_direct)
 {
-    Intervention iv;
-    intervention_init(&iv);
+    SlIntervention iv;
+    sl_intervention_init(&iv);
     iv.ov_drop_pos = true;   /* v = 2 0 -2 0 */
     hand_check(&iv, false, "ov_drop_pos");
     hand_check(&iv, true, "ov_drop_pos, biases");
-    intervention_init(&iv);
+    sl_intervention_init(&iv);
     iv.drop_direct = true;   /* logits = attn_out W_U + b_U */
     hand_check(&iv, false, "drop_direct");
     hand_check(&iv, true, "drop_direct, biases");
@@ -239,12 +239,12 @@ START_TEST(test_hand_ablate)
 {
     const float mean[1] = {0.25f};
     for (int pos = 0; pos < 4; pos++) {
-        Intervention iv;
-        intervention_init(&iv);
+        SlIntervention iv;
+        sl_intervention_init(&iv);
         iv.ablate_position = pos;
-        iv.ablate_kind = ABLATE_ZERO;
+        iv.ablate_kind = SL_ABLATE_ZERO;
         hand_check(&iv, true, "zero ablation");
-        iv.ablate_kind = ABLATE_MEAN;
+        iv.ablate_kind = SL_ABLATE_MEAN;
         iv.ablate_mean_z = mean;
         hand_check(&iv, true, "mean ablation");
     }
@@ -253,35 +253,35 @@ END_TEST
 
 START_TEST(test_hand_block_and_force)
 {
-    Intervention iv;
+    SlIntervention iv;
     for (int s = 0; s < 4; s++) {
-        intervention_init(&iv);
+        sl_intervention_init(&iv);
         iv.block_source = s;   /* s = 0 leaves query 0 without a key: zero row, z = 0 */
         hand_check(&iv, true, "block source");
     }
     HandOut o;
-    intervention_init(&iv);
+    sl_intervention_init(&iv);
     iv.block_source = 0;
     hand_expect(&iv, false, &o);
     ck_assert(o.pattern[0][0] == 0 && o.z[0] == 0 && o.pattern[1][1] == 1);
     for (int q = 0; q < 4; q++)
         for (int s = 0; s <= q; s++) {
-            intervention_init(&iv);
+            sl_intervention_init(&iv);
             iv.force_query = q;
             iv.force_source = s;
             hand_check(&iv, true, "forced attention");
         }
-    intervention_init(&iv);
+    sl_intervention_init(&iv);
     iv.force_query = 3;
     iv.force_source = 1;
     hand_expect(&iv, false, &o);
     ck_assert(o.z[3] == 1.0);   /* v at position 1 */
     /* together: block 1 and force 2 -> 1 (force wins on its row) */
-    intervention_init(&iv);
+    sl_intervention_init(&iv);
     iv.block_source = 1;
     iv.force_query = 2;
     iv.force_source = 1;
-    iv.qk_terms_off = QK_TERM_POS_POS;
+    iv.qk_terms_off = SL_QK_TERM_POS_POS;
     hand_check(&iv, true, "block, force and a QK term together");
 }
 END_TEST
@@ -292,12 +292,12 @@ typedef struct Plain {
     double *q, *k, *v, *scores, *pattern, *z, *attn_out, *resid_post, *logits;
 } Plain;
 
-static bool plain_on(const Intervention *iv, int l, int h) { return iv->layer == l && (iv->head < 0 || iv->head == h); }
+static bool plain_on(const SlIntervention *iv, int l, int h) { return iv->layer == l && (iv->head < 0 || iv->head == h); }
 
-static void plain_forward(const Model *m, const int *tok, int B, int T, const Intervention *iv, Plain *o)
+static void plain_forward(const SlModel *m, const int *tok, int B, int T, const SlIntervention *iv, Plain *o)
 {
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
     const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
     size_t bthe = (size_t)B * T * H * E, bhtt = (size_t)B * H * T * T, btd = (size_t)B * T * D;
     o->q = calloc(L * bthe, sizeof(double));
@@ -358,8 +358,8 @@ static void plain_forward(const Model *m, const int *tok, int B, int T, const In
                                     kp += pos[((size_t)b * T + ki) * D + d] * W4(p->W_K, 0, h, d, e, E);
                                 }
                                 unsigned off = iv->qk_terms_off;
-                                s += (off & QK_TERM_TOK_TOK ? 0 : qt * kt) + (off & QK_TERM_TOK_POS ? 0 : qt * kp) +
-                                     (off & QK_TERM_POS_TOK ? 0 : qp * kt) + (off & QK_TERM_POS_POS ? 0 : qp * kp);
+                                s += (off & SL_QK_TERM_TOK_TOK ? 0 : qt * kt) + (off & SL_QK_TERM_TOK_POS ? 0 : qt * kp) +
+                                     (off & SL_QK_TERM_POS_TOK ? 0 : qp * kt) + (off & SL_QK_TERM_POS_POS ? 0 : qp * kp);
                             }
                         } else {
                             for (int e = 0; e < E; e++)
@@ -384,7 +384,7 @@ static void plain_forward(const Model *m, const int *tok, int B, int T, const In
                         for (int ki = 0; ki < T; ki++)
                             a += prow[ki] * v[(((size_t)b * T + ki) * H + h) * E + e];
                         if (on && qi == iv->ablate_position)
-                            a = iv->ablate_kind == ABLATE_MEAN ? iv->ablate_mean_z[(size_t)h * E + e] : 0;
+                            a = iv->ablate_kind == SL_ABLATE_MEAN ? iv->ablate_mean_z[(size_t)h * E + e] : 0;
                         z[(((size_t)b * T + qi) * H + h) * E + e] = a;
                     }
                 }
@@ -425,42 +425,42 @@ static void plain_free(Plain *o)
 }
 
 /* A random model with every bias non-zero. */
-static Model *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
+static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
 {
-    ModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m, "%s", err.message);
-    Rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        float *w = model_params_get(&m->params, i);
-        float sd = i == P_W_E || i == P_W_POS ? 1.0f : model_param_is_bias(i) ? 0.2f : 0.8f / sqrtf((float)D);
+    SlRng r;
+    sl_rng_seed(&r, seed);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float *w = sl_model_params_get(&m->params, i);
+        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 0.8f / sqrtf((float)D);
         for (size_t j = 0; j < m->param_sizes[i]; j++)
-            w[j] = sd * rng_normal(&r);
+            w[j] = sd * sl_rng_normal(&r);
     }
-    ck_assert_int_eq(model_prepare(m, &err), 0);
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
     return m;
 }
 
-static void random_tokens(const ModelConfig *c, int B, int T, uint64_t seed, int *tok)
+static void random_tokens(const SlModelConfig *c, int B, int T, uint64_t seed, int *tok)
 {
-    Rng r;
-    rng_seed(&r, seed);
+    SlRng r;
+    sl_rng_seed(&r, seed);
     for (int i = 0; i < B * T; i++)
-        tok[i] = (int)rng_below(&r, (uint32_t)c->d_vocab);
+        tok[i] = (int)sl_rng_below(&r, (uint32_t)c->d_vocab);
 }
 
-static void plain_check(const Model *m, int B, int T, const Intervention *iv, ForwardPath path, const char *what)
+static void plain_check(const SlModel *m, int B, int T, const SlIntervention *iv, SlForwardPath path, const char *what)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int *tok = malloc((size_t)B * T * sizeof *tok);
     random_tokens(c, B, T, 99, tok);
     SlError err = {0};
-    ActCache *cache = cache_new(c, B, c->n_ctx, &err);
+    SlActCache *cache = sl_cache_new(c, B, c->n_ctx, &err);
     ck_assert_ptr_nonnull(cache);
-    ck_assert_msg(model_forward(m, tok, B, T, cache, iv, path, &err) == 0, "%s: %s", what, err.message);
+    ck_assert_msg(sl_model_forward(m, tok, B, T, cache, iv, path, &err) == 0, "%s: %s", what, err.message);
     Plain o;
     plain_forward(m, tok, B, T, iv, &o);
     size_t L = c->n_layers, bthe = (size_t)B * T * c->n_heads * c->d_head, bhtt = (size_t)B * c->n_heads * T * T;
@@ -480,40 +480,40 @@ static void plain_check(const Model *m, int B, int T, const Intervention *iv, Fo
     CMP(logits, (size_t)B * T * c->d_vocab_out);
 #undef CMP
     plain_free(&o);
-    cache_free(cache);
+    sl_cache_free(cache);
     free(tok);
 }
 
 /* Every kind of intervention, on layer `layer`, head `head`. */
-static int make_interventions(const ModelConfig *c, int layer, int head, const float *mean, Intervention *ivs)
+static int make_interventions(const SlModelConfig *c, int layer, int head, const float *mean, SlIntervention *ivs)
 {
     int n = 0;
-    intervention_init(&ivs[n++]);
+    sl_intervention_init(&ivs[n++]);
     if (layer == 0) {   /* QK terms and the OV position part exist on layer 0 */
         for (unsigned bits = 1; bits < 16; bits <<= 1) {
-            intervention_init(&ivs[n]);
+            sl_intervention_init(&ivs[n]);
             ivs[n].head = head;
             ivs[n++].qk_terms_off = bits;
         }
-        intervention_init(&ivs[n]);
+        sl_intervention_init(&ivs[n]);
         ivs[n].head = head;
-        ivs[n++].qk_terms_off = QK_TERM_TOK_POS | QK_TERM_POS_POS;
-        intervention_init(&ivs[n]);
+        ivs[n++].qk_terms_off = SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_POS;
+        sl_intervention_init(&ivs[n]);
         ivs[n].head = head;
         ivs[n++].ov_drop_pos = true;
     }
-    intervention_init(&ivs[n]);
+    sl_intervention_init(&ivs[n]);
     ivs[n++].drop_direct = true;
-    intervention_init(&ivs[n]);
-    ivs[n].layer = layer, ivs[n].head = head, ivs[n].ablate_position = c->list_len + 1, ivs[n++].ablate_kind = ABLATE_ZERO;
-    intervention_init(&ivs[n]);
-    ivs[n].layer = layer, ivs[n].head = head, ivs[n].ablate_position = c->list_len + 2, ivs[n].ablate_kind = ABLATE_MEAN;
+    sl_intervention_init(&ivs[n]);
+    ivs[n].layer = layer, ivs[n].head = head, ivs[n].ablate_position = c->list_len + 1, ivs[n++].ablate_kind = SL_ABLATE_ZERO;
+    sl_intervention_init(&ivs[n]);
+    ivs[n].layer = layer, ivs[n].head = head, ivs[n].ablate_position = c->list_len + 2, ivs[n].ablate_kind = SL_ABLATE_MEAN;
     ivs[n++].ablate_mean_z = mean;
-    intervention_init(&ivs[n]);
+    sl_intervention_init(&ivs[n]);
     ivs[n].layer = layer, ivs[n].head = head, ivs[n++].block_source = 0;
-    intervention_init(&ivs[n]);
+    sl_intervention_init(&ivs[n]);
     ivs[n].layer = layer, ivs[n].head = head, ivs[n++].block_source = 2;
-    intervention_init(&ivs[n]);
+    sl_intervention_init(&ivs[n]);
     ivs[n].layer = layer, ivs[n].head = head, ivs[n].force_query = c->list_len + 2, ivs[n++].force_source = 1;
     return n;
 }
@@ -522,11 +522,11 @@ START_TEST(test_plain_one_layer)
 {
     /* one layer, three heads, biases: both paths, every intervention, on
      * all heads and on head 1 alone */
-    Model *m = random_model(1, 3, 24, 8, 9, 4, 7);
+    SlModel *m = random_model(1, 3, 24, 8, 9, 4, 7);
     float mean[3 * 8];
     for (int i = 0; i < 3 * 8; i++)
         mean[i] = 0.1f * (float)(i % 5) - 0.2f;
-    Intervention ivs[16];
+    SlIntervention ivs[16];
     for (int head = -1; head <= 1; head += 2) {
         int n = make_interventions(&m->cfg, 0, head, mean, ivs);
         for (int i = 0; i < n; i++)
@@ -537,7 +537,7 @@ START_TEST(test_plain_one_layer)
                 plain_check(m, 2, m->cfg.n_ctx - 3, &ivs[i], paths[pi], what);   /* a shorter prefix */
             }
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -550,50 +550,50 @@ START_TEST(test_plain_one_layer_wide)
      * chunks overlap; elsewhere the same checks cover the portable code */
     struct { int H, D, E, Vo, n; } shapes[] = {{2, 128, 128, 50, 4}, {1, 256, 128, 20, 3}};
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        Model *m = random_model(1, shapes[si].H, shapes[si].D, shapes[si].E, shapes[si].Vo, shapes[si].n, 21 + si);
+        SlModel *m = random_model(1, shapes[si].H, shapes[si].D, shapes[si].E, shapes[si].Vo, shapes[si].n, 21 + si);
         float *mean = malloc((size_t)shapes[si].H * shapes[si].E * sizeof *mean);
         for (int i = 0; i < shapes[si].H * shapes[si].E; i++)
             mean[i] = 0.05f * (float)(i % 7) - 0.15f;
-        Intervention ivs[16];
+        SlIntervention ivs[16];
         for (int head = -1; head <= 0; head++) {
             int n = make_interventions(&m->cfg, 0, head, mean, ivs);
             for (int i = 0; i < n; i++) {
                 char what[128];
                 snprintf(what, sizeof what, "1 layer H%d D%d E%d Vo%d, tables path, head %d, intervention %d",
                          shapes[si].H, shapes[si].D, shapes[si].E, shapes[si].Vo, head, i);
-                plain_check(m, 2, m->cfg.n_ctx, &ivs[i], FORWARD_TABLES, what);
+                plain_check(m, 2, m->cfg.n_ctx, &ivs[i], SL_FORWARD_TABLES, what);
             }
         }
         free(mean);
-        model_free(m);
+        sl_model_free(m);
     }
 }
 END_TEST
 
 START_TEST(test_plain_two_layers)
 {
-    Model *m = random_model(2, 2, 16, 8, 7, 3, 11);
+    SlModel *m = random_model(2, 2, 16, 8, 7, 3, 11);
     float mean[2 * 8];
     for (int i = 0; i < 2 * 8; i++)
         mean[i] = 0.05f * (float)i - 0.3f;
-    Intervention ivs[16];
+    SlIntervention ivs[16];
     for (int layer = 0; layer < 2; layer++)
         for (int head = -1; head <= 1; head += 2) {
             int n = make_interventions(&m->cfg, layer, head, mean, ivs);
             for (int i = 0; i < n; i++) {
                 char what[96];
                 snprintf(what, sizeof what, "2 layers, layer %d, head %d, intervention %d", layer, head, i);
-                plain_check(m, 3, m->cfg.n_ctx, &ivs[i], FORWARD_GENERAL, what);
-                plain_check(m, 2, 5, &ivs[i], FORWARD_AUTO, what);
+                plain_check(m, 3, m->cfg.n_ctx, &ivs[i], SL_FORWARD_GENERAL, what);
+                plain_check(m, 2, 5, &ivs[i], SL_FORWARD_AUTO, what);
             }
         }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 /* ---- the seed model against PyTorch -------------------------------------------------- */
 
-static Model *seed_model(void)
+static SlModel *seed_model(void)
 {
     const char *path = shared_path("seed-model/sort_fixed_len_list_model.pt");
     if (!path) {
@@ -601,12 +601,12 @@ static Model *seed_model(void)
         return NULL;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     return m;
 }
 
-static TensorSet *reference(void)
+static SlTensorSet *reference(void)
 {
     report_errors = true;
     const char *path = shared_path("reference/reference.safetensors");
@@ -615,26 +615,26 @@ static TensorSet *reference(void)
         return NULL;
     }
     SlError err = {0};
-    TensorSet *ts = safetensors_read(path, &err);
+    SlTensorSet *ts = sl_safetensors_read(path, &err);
     ck_assert_msg(ts, "%s", err.message);
     return ts;
 }
 
 /* A reference tensor as floats (F32) or ints (I64), with its element count. */
-static const float *ref_f32(const TensorSet *ts, const char *name, size_t *count)
+static const float *ref_f32(const SlTensorSet *ts, const char *name, size_t *count)
 {
-    const Tensor *t = tensorset_find(ts, name);
+    const SlTensor *t = sl_tensorset_find(ts, name);
     ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, DT_F32);
+    ck_assert_int_eq(t->dtype, SL_DT_F32);
     *count = t->nbytes / sizeof(float);
     return t->data;
 }
 
-static int *ref_ints(const TensorSet *ts, const char *name, size_t *count)
+static int *ref_ints(const SlTensorSet *ts, const char *name, size_t *count)
 {
-    const Tensor *t = tensorset_find(ts, name);
+    const SlTensor *t = sl_tensorset_find(ts, name);
     ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, DT_I64);
+    ck_assert_int_eq(t->dtype, SL_DT_I64);
     *count = t->nbytes / 8;
     int *out = malloc(*count * sizeof *out);
     for (size_t i = 0; i < *count; i++) {
@@ -652,21 +652,21 @@ static const char *const cache4_names[] = {
 
 START_TEST(test_seed_cache4)
 {
-    Model *m = seed_model();
-    TensorSet *ts = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ts = m ? reference() : NULL;
     if (!ts) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     size_t ntok;
     int *tokens = ref_ints(ts, "tokens", &ntok);
     ck_assert_int_eq(ntok, 256 * 22);
     SlError err = {0};
-    ActCache *c = cache_new(&m->cfg, 256, 22, &err);
+    SlActCache *c = sl_cache_new(&m->cfg, 256, 22, &err);
     ck_assert_ptr_nonnull(c);
     for (int pi = 0; pi < 2; pi++)
         for (int B = 4; B <= 256; B += 252) {   /* the 4 lists alone, then inside the whole batch */
-            ck_assert_msg(model_forward(m, tokens, B, 22, c, NULL, paths[pi], &err) == 0, "%s", err.message);
+            ck_assert_msg(sl_model_forward(m, tokens, B, 22, c, NULL, paths[pi], &err) == 0, "%s", err.message);
             for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
                 char refname[64], what[128];
                 snprintf(refname, sizeof refname, "cache4.%s", cache4_names[i]);
@@ -674,7 +674,7 @@ START_TEST(test_seed_cache4)
                 const float *want = ref_f32(ts, refname, &n);
                 int nd;
                 int64_t shape[5];
-                const float *got = cache_get(c, cache4_names[i], &nd, shape);
+                const float *got = sl_cache_get(c, cache4_names[i], &nd, shape);
                 ck_assert_msg(got, "cache_get(%s)", cache4_names[i]);
                 ck_assert_int_eq(shape[0], B);
                 size_t per_list = 1;
@@ -685,10 +685,10 @@ START_TEST(test_seed_cache4)
                 expect_close_f(what, got, want, n, 1e-5);
             }
         }
-    cache_free(c);
+    sl_cache_free(c);
     free(tokens);
-    tensorset_free(ts);
-    model_free(m);
+    sl_tensorset_free(ts);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -698,7 +698,7 @@ END_TEST
 START_TEST(test_cli_predict_cache)
 {
     const char *seed = shared_path("seed-model/sort_fixed_len_list_model.pt");
-    TensorSet *ref = seed ? reference() : NULL;
+    SlTensorSet *ref = seed ? reference() : NULL;
     if (!ref) {
         if (!seed)
             printf("skipped: ../shared/seed-model/sort_fixed_len_list_model.pt is absent\n");
@@ -715,7 +715,7 @@ START_TEST(test_cli_predict_cache)
         len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %d", tokens[i]);
     ck_assert_int_eq(system(cmd), 0);
     SlError err = {0};
-    TensorSet *got = safetensors_read(out, &err);
+    SlTensorSet *got = sl_safetensors_read(out, &err);
     ck_assert_msg(got, "%s", err.message);
     ck_assert_int_eq(got->count, 13);   /* 11 activations, blocks.0.hook_resid_pre and the tokens */
     for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
@@ -726,36 +726,36 @@ START_TEST(test_cli_predict_cache)
         snprintf(longname, sizeof longname, "%s%s", per_layer ? "blocks.0." : "", cache4_names[i]);
         size_t n;
         const float *want = ref_f32(ref, refname, &n);
-        const Tensor *t = tensorset_find(got, longname);
+        const SlTensor *t = sl_tensorset_find(got, longname);
         ck_assert_msg(t, "the file lacks %s", longname);
-        ck_assert_int_eq(t->dtype, DT_F32);
+        ck_assert_int_eq(t->dtype, SL_DT_F32);
         ck_assert_int_eq(t->shape[0], 1);
         ck_assert_uint_eq(t->nbytes / sizeof(float) * 4, n);   /* the first of the 4 lists */
         snprintf(what, sizeof what, "predict --cache, %s", longname);
         expect_close_f(what, t->data, want, n / 4, 1e-5);
     }
-    const Tensor *tt = tensorset_find(got, "tokens");
-    ck_assert_msg(tt && tt->dtype == DT_I64 && tt->nbytes == 22 * sizeof(int64_t), "tokens missing or malformed");
+    const SlTensor *tt = sl_tensorset_find(got, "tokens");
+    ck_assert_msg(tt && tt->dtype == SL_DT_I64 && tt->nbytes == 22 * sizeof(int64_t), "tokens missing or malformed");
     for (int i = 0; i < 22; i++) {
         int64_t v;
         memcpy(&v, (const char *)tt->data + 8 * i, 8);
         ck_assert_int_eq(v, tokens[i]);
     }
-    ck_assert_str_eq(tensorset_get_meta(got, "mode"), "teacher-forced");
-    tensorset_free(got);
+    ck_assert_str_eq(sl_tensorset_get_meta(got, "mode"), "teacher-forced");
+    sl_tensorset_free(got);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
     free(tokens);
-    tensorset_free(ref);
+    sl_tensorset_free(ref);
 }
 END_TEST
 
 START_TEST(test_seed_logits_256)
 {
-    Model *m = seed_model();
-    TensorSet *ts = m ? reference() : NULL;
+    SlModel *m = seed_model();
+    SlTensorSet *ts = m ? reference() : NULL;
     if (!ts) {
-        model_free(m);
+        sl_model_free(m);
         return;
     }
     size_t ntok, nlog, npat;
@@ -763,10 +763,10 @@ START_TEST(test_seed_logits_256)
     const float *logits = ref_f32(ts, "logits", &nlog), *pattern = ref_f32(ts, "pattern", &npat);
     ck_assert_uint_eq(nlog, (size_t)256 * 22 * 50);
     SlError err = {0};
-    ActCache *c[2];
+    SlActCache *c[2];
     for (int pi = 0; pi < 2; pi++) {
-        c[pi] = cache_new(&m->cfg, 256, 22, &err);
-        ck_assert_msg(model_forward(m, tokens, 256, 22, c[pi], NULL, paths[pi], &err) == 0, "%s", err.message);
+        c[pi] = sl_cache_new(&m->cfg, 256, 22, &err);
+        ck_assert_msg(sl_model_forward(m, tokens, 256, 22, c[pi], NULL, paths[pi], &err) == 0, "%s", err.message);
         char what[64];
         snprintf(what, sizeof what, "%s path: logits of 256 lists", path_names[pi]);
         expect_close_f(what, c[pi]->logits, logits, nlog, 1e-5);
@@ -779,7 +779,7 @@ START_TEST(test_seed_logits_256)
     for (size_t i = 0; i < sizeof hooks / sizeof hooks[0]; i++) {
         int nd;
         int64_t shape[5];
-        const float *a = cache_get(c[0], hooks[i], &nd, shape), *b = cache_get(c[1], hooks[i], NULL, NULL);
+        const float *a = sl_cache_get(c[0], hooks[i], &nd, shape), *b = sl_cache_get(c[1], hooks[i], NULL, NULL);
         size_t n = 1;
         for (int d = 0; d < nd; d++)
             n *= (size_t)shape[d];
@@ -787,11 +787,11 @@ START_TEST(test_seed_logits_256)
         snprintf(what, sizeof what, "general vs tables: %s", hooks[i]);
         expect_close_f(what, b, a, n, 1e-5);
     }
-    cache_free(c[0]);
-    cache_free(c[1]);
+    sl_cache_free(c[0]);
+    sl_cache_free(c[1]);
     free(tokens);
-    tensorset_free(ts);
-    model_free(m);
+    sl_tensorset_free(ts);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -805,29 +805,29 @@ START_TEST(test_multi_2l2h)
         return;
     }
     SlError err = {0};
-    Model *m = ckpt_load(mpath, &err);
+    SlModel *m = sl_ckpt_load(mpath, &err);
     ck_assert_msg(m, "%s", err.message);
     ck_assert_int_eq(m->cfg.n_layers, 2);
     ck_assert_int_eq(m->cfg.n_heads, 2);
-    TensorSet *ts = safetensors_read(epath, &err);
+    SlTensorSet *ts = sl_safetensors_read(epath, &err);
     ck_assert_msg(ts, "%s", err.message);
     report_errors = true;
     size_t ntok;
     int *tokens = ref_ints(ts, "tokens", &ntok);
     const int T = m->cfg.n_ctx, B = (int)(ntok / (size_t)T);
-    ActCache *c = cache_new(&m->cfg, B, T, &err);
+    SlActCache *c = sl_cache_new(&m->cfg, B, T, &err);
     ck_assert_ptr_nonnull(c);
     for (int auto_path = 0; auto_path < 2; auto_path++) {
-        ck_assert_msg(model_forward(m, tokens, B, T, c, NULL, auto_path ? FORWARD_AUTO : FORWARD_GENERAL, &err) == 0, "%s",
+        ck_assert_msg(sl_model_forward(m, tokens, B, T, c, NULL, auto_path ? SL_FORWARD_AUTO : SL_FORWARD_GENERAL, &err) == 0, "%s",
                       err.message);
         for (int i = 0; i < ts->count; i++) {
             const char *name = ts->items[i].name;
-            if (strcmp(name, "tokens") == 0 || ts->items[i].dtype != DT_F32 || ts->items[i].ndim == 0)
+            if (strcmp(name, "tokens") == 0 || ts->items[i].dtype != SL_DT_F32 || ts->items[i].ndim == 0)
                 continue;
             bool four = strncmp(name, "cache4.", 7) == 0;
             int nd;
             int64_t shape[5];
-            const float *got = cache_get(c, four ? name + 7 : name, &nd, shape);
+            const float *got = sl_cache_get(c, four ? name + 7 : name, &nd, shape);
             ck_assert_msg(got, "cache_get(%s)", name);
             size_t n;
             const float *want = ref_f32(ts, name, &n);
@@ -839,12 +839,12 @@ START_TEST(test_multi_2l2h)
         }
     }
     /* the tables path is for one layer only */
-    ck_assert_int_eq(model_forward(m, tokens, B, T, c, NULL, FORWARD_TABLES, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tokens, B, T, c, NULL, SL_FORWARD_TABLES, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "one-layer"));
-    cache_free(c);
+    sl_cache_free(c);
     free(tokens);
-    tensorset_free(ts);
-    model_free(m);
+    sl_tensorset_free(ts);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -852,99 +852,99 @@ END_TEST
 
 START_TEST(test_cache_get_names)
 {
-    Model *m = random_model(2, 3, 8, 4, 5, 2, 3);
+    SlModel *m = random_model(2, 3, 8, 4, 5, 2, 3);
     SlError err = {0};
-    ActCache *c = cache_new(&m->cfg, 4, m->cfg.n_ctx, &err);
+    SlActCache *c = sl_cache_new(&m->cfg, 4, m->cfg.n_ctx, &err);
     int tok[2 * 5];
     random_tokens(&m->cfg, 2, 5, 1, tok);
-    ck_assert_int_eq(model_forward(m, tok, 2, 5, c, NULL, FORWARD_AUTO, &err), 0);
+    ck_assert_int_eq(sl_model_forward(m, tok, 2, 5, c, NULL, SL_FORWARD_AUTO, &err), 0);
     int nd;
     int64_t s[5];
-    const float *p = cache_get(c, "blocks.1.attn.hook_pattern", &nd, s);
+    const float *p = sl_cache_get(c, "blocks.1.attn.hook_pattern", &nd, s);
     ck_assert_ptr_eq(p, c->pattern + 2 * 3 * 5 * 5);   /* layer 1 starts after B*H*T*T of layer 0 */
     ck_assert_int_eq(nd, 4);
     ck_assert(s[0] == 2 && s[1] == 3 && s[2] == 5 && s[3] == 5);
-    p = cache_get(c, "blocks.1.attn.hook_q", &nd, s);
+    p = sl_cache_get(c, "blocks.1.attn.hook_q", &nd, s);
     ck_assert_ptr_eq(p, c->q + 2 * 5 * 3 * 4);
     ck_assert(nd == 4 && s[0] == 2 && s[1] == 5 && s[2] == 3 && s[3] == 4);
-    ck_assert_ptr_eq(cache_get(c, "blocks.0.hook_resid_post", &nd, s), c->resid_post);
+    ck_assert_ptr_eq(sl_cache_get(c, "blocks.0.hook_resid_post", &nd, s), c->resid_post);
     ck_assert(nd == 3 && s[2] == 8);
-    ck_assert_ptr_eq(cache_get(c, "logits", &nd, s), c->logits);
+    ck_assert_ptr_eq(sl_cache_get(c, "logits", &nd, s), c->logits);
     ck_assert(nd == 3 && s[2] == 5);
-    ck_assert_ptr_eq(cache_get(c, "hook_pos_embed", NULL, NULL), c->pos_embed);
+    ck_assert_ptr_eq(sl_cache_get(c, "hook_pos_embed", NULL, NULL), c->pos_embed);
     const char *bad[] = {"blocks.2.attn.hook_q", "blocks.01.attn.hook_q", "attn.hook_q", "blocks.0.hook_embed",
                          "blocks.0.attn.hook_x", "blocks.0", "blocks.", "", "hook_embed ", "blocks.-1.attn.hook_q"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(cache_get(c, bad[i], NULL, NULL) == NULL, "'%s' should be unknown", bad[i]);
-    ck_assert_ptr_null(cache_get(c, NULL, NULL, NULL));
-    ck_assert_ptr_null(cache_get(NULL, "logits", NULL, NULL));
-    cache_free(c);
-    cache_free(NULL);
-    model_free(m);
+        ck_assert_msg(sl_cache_get(c, bad[i], NULL, NULL) == NULL, "'%s' should be unknown", bad[i]);
+    ck_assert_ptr_null(sl_cache_get(c, NULL, NULL, NULL));
+    ck_assert_ptr_null(sl_cache_get(NULL, "logits", NULL, NULL));
+    sl_cache_free(c);
+    sl_cache_free(NULL);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_refusals)
 {
-    Model *m = random_model(1, 1, 8, 4, 5, 2, 3);
+    SlModel *m = random_model(1, 1, 8, 4, 5, 2, 3);
     SlError err = {0};
-    ActCache *c = cache_new(&m->cfg, 2, m->cfg.n_ctx, &err);
+    SlActCache *c = sl_cache_new(&m->cfg, 2, m->cfg.n_ctx, &err);
     int tok[3 * 6] = {0};
-    ck_assert_ptr_null(cache_new(&m->cfg, 0, 6, &err));
+    ck_assert_ptr_null(sl_cache_new(&m->cfg, 0, 6, &err));
     ck_assert_int_eq(err.code, SL_EINVAL);
-    ck_assert_ptr_null(cache_new(&m->cfg, 1, 7, &err));   /* beyond n_ctx = 6 */
-    ModelConfig wide = m->cfg;
+    ck_assert_ptr_null(sl_cache_new(&m->cfg, 1, 7, &err));   /* beyond n_ctx = 6 */
+    SlModelConfig wide = m->cfg;
     wide.d_model = 128;   /* 2^24 x 6 x 128 floats in one layer's array: more than an int counts */
-    ck_assert_ptr_null(cache_new(&wide, 1 << 24, 6, &err));
+    ck_assert_ptr_null(sl_cache_new(&wide, 1 << 24, 6, &err));
     ck_assert_int_eq(err.code, SL_ENOMEM);
     ck_assert_ptr_nonnull(strstr(err.message, "too large"));
-    ck_assert_int_eq(model_forward(m, tok, 3, 6, c, NULL, FORWARD_AUTO, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tok, 3, 6, c, NULL, SL_FORWARD_AUTO, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "3 sequences"));
-    ck_assert_int_eq(model_forward(m, tok, 1, 0, c, NULL, FORWARD_AUTO, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tok, 1, 0, c, NULL, SL_FORWARD_AUTO, &err), SL_EINVAL);
     tok[4] = 7;   /* d_vocab is 7: ids 0..6 */
-    ck_assert_int_eq(model_forward(m, tok, 1, 6, c, NULL, FORWARD_TABLES, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tok, 1, 6, c, NULL, SL_FORWARD_TABLES, &err), SL_EINVAL);
     ck_assert_msg(strstr(err.message, "token 7 at sequence 0, position 4"), "%s", err.message);
     tok[4] = -1;
-    ck_assert_int_eq(model_forward(m, tok, 1, 6, c, NULL, FORWARD_GENERAL, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tok, 1, 6, c, NULL, SL_FORWARD_GENERAL, &err), SL_EINVAL);
     tok[4] = 0;
-    ck_assert_int_eq(model_forward(m, tok, 1, 6, c, NULL, (ForwardPath)9, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_model_forward(m, tok, 1, 6, c, NULL, (SlForwardPath)9, &err), SL_EINVAL);
 
     /* a cache made for another shape */
-    Model *other = random_model(1, 2, 8, 4, 5, 2, 3);
-    ck_assert_int_eq(model_forward(other, tok, 1, 6, c, NULL, FORWARD_AUTO, &err), SL_EINVAL);
-    model_free(other);
+    SlModel *other = random_model(1, 2, 8, 4, 5, 2, 3);
+    ck_assert_int_eq(sl_model_forward(other, tok, 1, 6, c, NULL, SL_FORWARD_AUTO, &err), SL_EINVAL);
+    sl_model_free(other);
 
     /* a model without tables runs on the general path; tables are refused */
-    Model *bare = model_new(&m->cfg, &err);
-    ck_assert_int_eq(model_forward(bare, tok, 1, 6, c, NULL, FORWARD_AUTO, &err), 0);
-    ck_assert_int_eq(model_forward(bare, tok, 1, 6, c, NULL, FORWARD_TABLES, &err), SL_EINVAL);
-    model_free(bare);
+    SlModel *bare = sl_model_new(&m->cfg, &err);
+    ck_assert_int_eq(sl_model_forward(bare, tok, 1, 6, c, NULL, SL_FORWARD_AUTO, &err), 0);
+    ck_assert_int_eq(sl_model_forward(bare, tok, 1, 6, c, NULL, SL_FORWARD_TABLES, &err), SL_EINVAL);
+    sl_model_free(bare);
 
-    Intervention iv;
+    SlIntervention iv;
 #define REFUSE(stmt, needle)                                                                   \
     do {                                                                                       \
-        intervention_init(&iv);                                                                \
+        sl_intervention_init(&iv);                                                                \
         stmt;                                                                                  \
-        ck_assert(!intervention_is_none(&iv));                                                 \
-        ck_assert_int_eq(model_forward(m, tok, 1, 6, c, &iv, FORWARD_AUTO, &err), SL_EINVAL);  \
+        ck_assert(!sl_intervention_is_none(&iv));                                                 \
+        ck_assert_int_eq(sl_model_forward(m, tok, 1, 6, c, &iv, SL_FORWARD_AUTO, &err), SL_EINVAL);  \
         ck_assert_msg(strstr(err.message, needle), "'%s' lacks '%s'", err.message, needle);   \
     } while (0)
     REFUSE((iv.layer = 1, iv.block_source = 0), "layers 0..0");
     REFUSE((iv.head = 1, iv.drop_direct = true), "heads 0..0");
     REFUSE(iv.qk_terms_off = 16, "unknown QK");
     REFUSE((iv.ablate_position = 2), "neither to zero nor to the mean");
-    REFUSE((iv.ablate_position = 2, iv.ablate_kind = ABLATE_MEAN), "without a mean");
-    REFUSE((iv.ablate_position = 6, iv.ablate_kind = ABLATE_ZERO), "outside 0..5");
+    REFUSE((iv.ablate_position = 2, iv.ablate_kind = SL_ABLATE_MEAN), "without a mean");
+    REFUSE((iv.ablate_position = 6, iv.ablate_kind = SL_ABLATE_ZERO), "outside 0..5");
     REFUSE(iv.block_source = 6, "outside 0..5");
     REFUSE((iv.force_query = 2, iv.force_source = 3), "later position 3");
     REFUSE(iv.force_query = 2, "needs both");
 #undef REFUSE
-    intervention_init(&iv);
-    ck_assert(intervention_is_none(&iv));
-    ck_assert(intervention_is_none(NULL));
-    ck_assert_int_eq(intervention_validate(NULL, &m->cfg, &err), 0);
-    cache_free(c);
-    model_free(m);
+    sl_intervention_init(&iv);
+    ck_assert(sl_intervention_is_none(&iv));
+    ck_assert(sl_intervention_is_none(NULL));
+    ck_assert_int_eq(sl_intervention_validate(NULL, &m->cfg, &err), 0);
+    sl_cache_free(c);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -952,24 +952,24 @@ START_TEST(test_cache_reuse)
 {
     /* a big forward, then a smaller one, then the big one again: each gives
      * what a fresh cache gives */
-    Model *m = random_model(1, 2, 16, 8, 9, 4, 5);
+    SlModel *m = random_model(1, 2, 16, 8, 9, 4, 5);
     SlError err = {0};
     const int T = m->cfg.n_ctx;
     int tok[8 * 10];
     random_tokens(&m->cfg, 8, T, 4, tok);
     for (int pi = 0; pi < 2; pi++) {
-        ActCache *c = cache_new(&m->cfg, 8, T, &err), *fresh = cache_new(&m->cfg, 1, 3, &err);
-        ck_assert_int_eq(model_forward(m, tok, 8, T, c, NULL, paths[pi], &err), 0);
-        ck_assert_int_eq(model_forward(m, tok, 1, 3, c, NULL, paths[pi], &err), 0);
-        ck_assert_int_eq(model_forward(m, tok, 1, 3, fresh, NULL, paths[pi], &err), 0);
+        SlActCache *c = sl_cache_new(&m->cfg, 8, T, &err), *fresh = sl_cache_new(&m->cfg, 1, 3, &err);
+        ck_assert_int_eq(sl_model_forward(m, tok, 8, T, c, NULL, paths[pi], &err), 0);
+        ck_assert_int_eq(sl_model_forward(m, tok, 1, 3, c, NULL, paths[pi], &err), 0);
+        ck_assert_int_eq(sl_model_forward(m, tok, 1, 3, fresh, NULL, paths[pi], &err), 0);
         ck_assert_int_eq(c->B, 1);
         ck_assert_int_eq(c->T, 3);
         ck_assert_mem_eq(c->logits, fresh->logits, 3 * 9 * sizeof(float));
         ck_assert_mem_eq(c->pattern, fresh->pattern, 2 * 3 * 3 * sizeof(float));
-        cache_free(c);
-        cache_free(fresh);
+        sl_cache_free(c);
+        sl_cache_free(fresh);
     }
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 

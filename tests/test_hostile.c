@@ -63,17 +63,17 @@ static char *path_in_tmp(const char *name)
 }
 
 /* A valid tiny model (1 layer, 1 head, d_model 4, lists of 2 values in 0..3)
- * as a TensorSet, for files that must get past model validation. */
-static TensorSet *tiny_model_tensors(void)
+ * as a SlTensorSet, for files that must get past model validation. */
+static SlTensorSet *tiny_model_tensors(void)
 {
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    TensorSet *ts = model_to_tensors(m, &err);
+    SlTensorSet *ts = sl_model_to_tensors(m, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
-    model_free(m);
+    sl_model_free(m);
     return ts;
 }
 
@@ -157,15 +157,15 @@ START_TEST(test_info_escapes_file_strings)
         return;
     }
     make_tmpdir();
-    TensorSet *ts = tiny_model_tensors();
+    SlTensorSet *ts = tiny_model_tensors();
     SlError err = {0};
     const char *title = "hi\x1b]0;PWNED\a\x1b[2J";
     const char *forged = "x\nformat:      pytorch (forged line)";
-    ck_assert_int_eq(tensorset_set_meta(ts, "note", title, &err), 0);
-    ck_assert_int_eq(tensorset_set_meta(ts, "csi\xc2\x9b" "31m", forged, &err), 0);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "note", title, &err), 0);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "csi\xc2\x9b" "31m", forged, &err), 0);
     const char *path = path_in_tmp("hostile.safetensors");
-    ck_assert_msg(safetensors_write(path, ts, &err) == 0, "%s", err.message);
-    tensorset_free(ts);
+    ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
+    sl_tensorset_free(ts);
 
     char cmd[512], out[16384];
     snprintf(cmd, sizeof cmd, "'%s' info --model '%s'", exe, path);
@@ -194,11 +194,11 @@ END_TEST
  * stderr, hold neither raw. */
 START_TEST(test_error_messages_escape_names)
 {
-    TensorSet *ts = tiny_model_tensors();
+    SlTensorSet *ts = tiny_model_tensors();
     SlError err = {0};
     const char *name = "blocks.0.attn.\xc2\x9b" "2J\x1b[31mW_X";
-    ck_assert_ptr_nonnull(tensorset_add(ts, name, DT_F32, 1, (const int64_t[]){1}, NULL, &err));
-    Model *m = model_from_tensors(ts, "bad.safetensors", &err);
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, name, SL_DT_F32, 1, (const int64_t[]){1}, NULL, &err));
+    SlModel *m = sl_model_from_tensors(ts, "bad.safetensors", &err);
     ck_assert_ptr_null(m);
     ck_assert_msg(!has_terminal_controls(err.message), "raw controls in: %s", err.message);
     ck_assert_msg(strstr(err.message, "blocks.0.attn.\\u009b2J\\x1b[31mW_X"), "message: %s", err.message);
@@ -207,7 +207,7 @@ START_TEST(test_error_messages_escape_names)
     if (exe) {
         make_tmpdir();
         const char *path = path_in_tmp("bad.safetensors");
-        ck_assert_msg(safetensors_write(path, ts, &err) == 0, "%s", err.message);
+        ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
         char cmd[512], out[4096];
         snprintf(cmd, sizeof cmd, "'%s' info --model '%s' 2>&1", exe, path);
         ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
@@ -215,7 +215,7 @@ START_TEST(test_error_messages_escape_names)
         ck_assert_ptr_nonnull(strstr(out, "\\u009b2J\\x1b[31m"));
         remove_tmpdir();
     }
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
 }
 END_TEST
 
@@ -238,12 +238,12 @@ START_TEST(test_special_files)
         SlError err = {0};
         char want[320];
         snprintf(want, sizeof want, "%s: %s", cases[i].path, cases[i].what);
-        ck_assert_ptr_null(ckpt_load(cases[i].path, &err));
+        ck_assert_ptr_null(sl_ckpt_load(cases[i].path, &err));
         ck_assert_msg(strstr(err.message, want), "ckpt_load: '%s' lacks '%s'", err.message, want);
         ck_assert_msg(!strstr(err.message, "empty"), "'%s' calls it empty", err.message);
-        ck_assert_ptr_null(safetensors_read(cases[i].path, &err));
+        ck_assert_ptr_null(sl_safetensors_read(cases[i].path, &err));
         ck_assert_msg(strstr(err.message, want), "safetensors_read: '%s' lacks '%s'", err.message, want);
-        ck_assert_ptr_null(pt_read(cases[i].path, &err));
+        ck_assert_ptr_null(sl_pt_read(cases[i].path, &err));
         ck_assert_msg(strstr(err.message, want), "pt_read: '%s' lacks '%s'", err.message, want);
     }
     const char *exe = sortlens_exe();
@@ -287,11 +287,11 @@ START_TEST(test_sparse_files_bounded)
 
     long before = peak_rss_kb();
     SlError err = {0};
-    ck_assert_ptr_null(ckpt_load(st_path, &err));
+    ck_assert_ptr_null(sl_ckpt_load(st_path, &err));
     char want[96];
     snprintf(want, sizeof want, "%" PRIu64 " trailing bytes after the last tensor", size - 8 - strlen(header) - 16);
     ck_assert_msg(strstr(err.message, want), "'%s' lacks '%s'", err.message, want);
-    ck_assert_ptr_null(ckpt_load(pt_path, &err));
+    ck_assert_ptr_null(sl_ckpt_load(pt_path, &err));
     ck_assert_msg(strstr(err.message, "not a ZIP archive"), "%s", err.message);
     long grew = peak_rss_kb() - before;
     /* reading either file whole would take 4 GB; the header is 55 bytes */
@@ -332,19 +332,19 @@ START_TEST(test_many_tensors_linear)
     uint8_t *b = many_tensors_file(&len);
     SlError err = {0};
     strcmp_calls = 0;
-    TensorSet *ts = safetensors_parse(b, len, "many.safetensors", &err);
+    SlTensorSet *ts = sl_safetensors_parse(b, len, "many.safetensors", &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, MANY);
-    ck_assert_ptr_nonnull(tensorset_find(ts, "t79999"));
-    ck_assert_ptr_null(tensorset_find(ts, "t80000"));
-    Model *m = model_from_tensors(ts, "many.safetensors", &err);
+    ck_assert_ptr_nonnull(sl_tensorset_find(ts, "t79999"));
+    ck_assert_ptr_null(sl_tensorset_find(ts, "t80000"));
+    SlModel *m = sl_model_from_tensors(ts, "many.safetensors", &err);
     ck_assert_ptr_null(m);
     ck_assert_msg(strstr(err.message, "missing weight"), "%s", err.message);
     unsigned long long calls = strcmp_calls;
     /* a linear scan per name: MANY^2 / 2 = 3.2e9; hashed: a few per name */
     ck_assert_msg(calls < 64ull * MANY, "%llu string comparisons for %d tensors", calls, MANY);
     fprintf(stderr, "note: %llu string comparisons to load and refuse %d tensors\n", calls, MANY);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b);
 }
 END_TEST
@@ -421,16 +421,16 @@ START_TEST(test_many_tensors_pt_linear)
 
     SlError err = {0};
     strcmp_calls = 0;
-    TensorSet *ts = pt_parse(zip, st.size, "many.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(zip, st.size, "many.pt", &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, MANY);
-    Model *m = model_from_tensors(ts, "many.pt", &err);
+    SlModel *m = sl_model_from_tensors(ts, "many.pt", &err);
     ck_assert_ptr_null(m);
     ck_assert_msg(strstr(err.message, "missing weight"), "%s", err.message);
     ck_assert_msg(strcmp_calls < 64ull * MANY, "%llu string comparisons for %d tensors", strcmp_calls, MANY);
     fprintf(stderr, "note: %llu string comparisons to load and refuse %d tensors from a .pt of %zu bytes\n",
             strcmp_calls, MANY, (size_t)st.size);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(zip);
 }
 END_TEST
@@ -453,41 +453,41 @@ START_TEST(test_many_metadata_keys)
     free(h);
     SlError err = {0};
     strcmp_calls = 0;
-    ck_assert_ptr_null(safetensors_parse(b, 8 + n, "meta.safetensors", &err));
+    ck_assert_ptr_null(sl_safetensors_parse(b, 8 + n, "meta.safetensors", &err));
     ck_assert_msg(strstr(err.message, "meta.safetensors: __metadata__ has 80000 entries; at most 1024 are accepted"),
                   "%s", err.message);
     ck_assert_msg(strcmp_calls < 64ull * MANY, "%llu string comparisons for %d keys", strcmp_calls, MANY);
     free(b);
 
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     char key[32];
     strcmp_calls = 0;
     for (int i = 0; i < SL_META_MAX_ENTRIES; i++) {
         snprintf(key, sizeof key, "key%d", i);
-        ck_assert_int_eq(tensorset_set_meta(ts, key, "v", &err), 0);
+        ck_assert_int_eq(sl_tensorset_set_meta(ts, key, "v", &err), 0);
     }
     for (int i = 0; i < SL_META_MAX_ENTRIES; i++) {
         snprintf(key, sizeof key, "key%d", i);
-        ck_assert_str_eq(tensorset_get_meta(ts, key), "v");
+        ck_assert_str_eq(sl_tensorset_get_meta(ts, key), "v");
     }
     ck_assert_msg(strcmp_calls < 8ull * SL_META_MAX_ENTRIES, "%llu comparisons", strcmp_calls);
-    ck_assert_int_eq(tensorset_set_meta(ts, "one more", "v", &err), SL_EFORMAT);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "one more", "v", &err), SL_EFORMAT);
     ck_assert_str_eq(err.message, "more than 1024 metadata entries (no model needs that many)");
     /* replacing a key is not adding one */
-    ck_assert_int_eq(tensorset_set_meta(ts, "key7", "w", &err), 0);
-    ck_assert_str_eq(tensorset_get_meta(ts, "key7"), "w");
-    tensorset_free(ts);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "key7", "w", &err), 0);
+    ck_assert_str_eq(sl_tensorset_get_meta(ts, "key7"), "w");
+    sl_tensorset_free(ts);
     /* the byte cap */
-    ts = tensorset_new();
+    ts = sl_tensorset_new();
     char *big = malloc(SL_META_MAX_BYTES + 1);
     memset(big, 'x', SL_META_MAX_BYTES);
     big[SL_META_MAX_BYTES] = '\0';
-    ck_assert_int_eq(tensorset_set_meta(ts, "big", big, &err), SL_EFORMAT);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "big", big, &err), SL_EFORMAT);
     ck_assert_ptr_nonnull(strstr(err.message, "metadata of more than 1048576 bytes"));
     big[SL_META_MAX_BYTES - 8] = '\0';
-    ck_assert_int_eq(tensorset_set_meta(ts, "big", big, &err), 0);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "big", big, &err), 0);
     free(big);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
 }
 END_TEST
 

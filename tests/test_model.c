@@ -1,4 +1,4 @@
-/* test_model.c: config inference and cross-checks in model_from_tensors,
+/* test_model.c: config inference and cross-checks in sl_model_from_tensors,
  * with hand-built tensor sets: every refusal names the tensor and both
  * numbers; missing biases are zero; buffers are ignored. */
 #include <math.h>
@@ -19,10 +19,10 @@ static float value(int id, size_t k) { return (float)id + (float)(k % 997) / 102
 
 static int next_id;
 
-static void add(TensorSet *ts, const char *name, int ndim, const int64_t *shape)
+static void add(SlTensorSet *ts, const char *name, int ndim, const int64_t *shape)
 {
     SlError err = {0};
-    Tensor *t = tensorset_add(ts, name, DT_F32, ndim, shape, NULL, &err);
+    SlTensor *t = sl_tensorset_add(ts, name, SL_DT_F32, ndim, shape, NULL, &err);
     ck_assert_msg(t != NULL, "%s", err.message);
     int id = ++next_id;
     for (size_t k = 0; k < t->nbytes / 4; k++)
@@ -41,7 +41,7 @@ typedef struct Build {
     bool biases, buffers;
 } Build;
 
-static void put(TensorSet *ts, const Build *b, const char *name, const int64_t *shape, int ndim)
+static void put(SlTensorSet *ts, const Build *b, const char *name, const int64_t *shape, int ndim)
 {
     for (int i = 0; i < 8 && b->skip[i]; i++)
         if (strcmp(b->skip[i], name) == 0)
@@ -52,9 +52,9 @@ static void put(TensorSet *ts, const Build *b, const char *name, const int64_t *
         add(ts, name, ndim, shape);
 }
 
-static TensorSet *build(const Build *b)
+static SlTensorSet *build(const Build *b)
 {
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     char n[64];
     next_id = 0;
     put(ts, b, "embed.W_E", SHAPE(V, D));
@@ -79,10 +79,10 @@ static TensorSet *build(const Build *b)
         if (b->buffers) {
             SlError err = {0};
             snprintf(n, sizeof n, "blocks.%d.attn.mask", l);
-            ck_assert_ptr_nonnull(tensorset_add(ts, n, DT_BOOL, 2, (const int64_t[]){CTX, CTX}, NULL, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, n, SL_DT_BOOL, 2, (const int64_t[]){CTX, CTX}, NULL, &err));
             snprintf(n, sizeof n, "blocks.%d.attn.IGNORE", l);
             const float ig = -1e5f;
-            ck_assert_ptr_nonnull(tensorset_add(ts, n, DT_F32, 0, NULL, &ig, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, n, SL_DT_F32, 0, NULL, &ig, &err));
         }
     }
     put(ts, b, "unembed.W_U", SHAPE(D, VO));
@@ -91,30 +91,30 @@ static TensorSet *build(const Build *b)
     return ts;
 }
 
-static void expect_refusal(TensorSet *ts, const char *needle)
+static void expect_refusal(SlTensorSet *ts, const char *needle)
 {
     SlError err = {0};
-    Model *m = model_from_tensors(ts, "model.pt", &err);
+    SlModel *m = sl_model_from_tensors(ts, "model.pt", &err);
     ck_assert_msg(m == NULL, "accepted; expected '%s'", needle);
     ck_assert_int_eq(err.code, SL_EFORMAT);
     ck_assert_msg(strncmp(err.message, "model.pt: ", 10) == 0, "message lacks the label: %s", err.message);
     ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
 }
 
-static Model *expect_model(TensorSet *ts)
+static SlModel *expect_model(SlTensorSet *ts)
 {
     SlError err = {0};
-    Model *m = model_from_tensors(ts, "model.pt", &err);
+    SlModel *m = sl_model_from_tensors(ts, "model.pt", &err);
     ck_assert_msg(m != NULL, "%s", err.message);
     return m;
 }
 
 START_TEST(test_infer_config_and_copy)
 {
-    TensorSet *ts = build(&(Build){.biases = true, .buffers = true});
-    Model *m = expect_model(ts);
-    const ModelConfig *c = &m->cfg;
+    SlTensorSet *ts = build(&(Build){.biases = true, .buffers = true});
+    SlModel *m = expect_model(ts);
+    const SlModelConfig *c = &m->cfg;
     ck_assert_int_eq(c->n_layers, L);
     ck_assert_int_eq(c->n_heads, H);
     ck_assert_int_eq(c->d_model, D);
@@ -123,20 +123,20 @@ START_TEST(test_infer_config_and_copy)
     ck_assert_int_eq(c->d_vocab, V);
     ck_assert_int_eq(c->d_vocab_out, VO);
     ck_assert_int_eq(c->list_len, 3);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
         ck_assert(m->has_bias[i]);
     /* Layer-stacked copies land where the layer and head say: element
      * [h=2, d=5, e=3] of blocks.1.attn.W_V is params.W_V[1, 2, 5, 3]. */
-    const Tensor *t = tensorset_find(ts, "blocks.1.attn.W_V");
+    const SlTensor *t = sl_tensorset_find(ts, "blocks.1.attn.W_V");
     size_t k = (size_t)(2 * D + 5) * E + 3;
     ck_assert(m->params.W_V[(size_t)1 * H * D * E + k] == ((float *)t->data)[k]);
-    t = tensorset_find(ts, "blocks.1.attn.b_O");
+    t = sl_tensorset_find(ts, "blocks.1.attn.b_O");
     ck_assert_mem_eq(m->params.b_O + D, t->data, D * sizeof(float));
-    t = tensorset_find(ts, "unembed.W_U");
+    t = sl_tensorset_find(ts, "unembed.W_U");
     ck_assert_mem_eq(m->params.W_U, t->data, t->nbytes);
     ck_assert_uint_eq(m->num_params, (size_t)V * D + CTX * D + L * (4 * H * D * E + 3 * H * E + D) + D * VO + VO);
-    model_free(m);
-    tensorset_free(ts);
+    sl_model_free(m);
+    sl_tensorset_free(ts);
 }
 END_TEST
 
@@ -200,14 +200,14 @@ END_TEST
 
 START_TEST(test_non_finite)
 {
-    TensorSet *ts = build(&(Build){.biases = true});
-    ((float *)tensorset_find(ts, "blocks.1.attn.W_V")->data)[7] = NAN;
+    SlTensorSet *ts = build(&(Build){.biases = true});
+    ((float *)sl_tensorset_find(ts, "blocks.1.attn.W_V")->data)[7] = NAN;
     expect_refusal(ts, "blocks.1.attn.W_V holds a non-finite value (nan at element 7)");
     ts = build(&(Build){.biases = true});
-    ((float *)tensorset_find(ts, "unembed.b_U")->data)[4] = -INFINITY;
+    ((float *)sl_tensorset_find(ts, "unembed.b_U")->data)[4] = -INFINITY;
     expect_refusal(ts, "unembed.b_U holds a non-finite value (-inf at element 4)");
     ts = build(&(Build){.biases = false});
-    ((float *)tensorset_find(ts, "embed.W_E")->data)[0] = INFINITY;
+    ((float *)sl_tensorset_find(ts, "embed.W_E")->data)[0] = INFINITY;
     expect_refusal(ts, "embed.W_E holds a non-finite value (inf at element 0)");
 }
 END_TEST
@@ -215,47 +215,47 @@ END_TEST
 START_TEST(test_unknown_tensors)
 {
     SlError err = {0};
-    TensorSet *ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "ln_final.w", DT_F32, 1, (const int64_t[]){D}, NULL, &err));
+    SlTensorSet *ts = build(&(Build){0});
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "ln_final.w", SL_DT_F32, 1, (const int64_t[]){D}, NULL, &err));
     expect_refusal(ts, "unexpected tensor ln_final.w");
     ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.0.mlp.W_in", DT_F32, 2, (const int64_t[]){D, 32}, NULL, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.0.mlp.W_in", SL_DT_F32, 2, (const int64_t[]){D, 32}, NULL, &err));
     expect_refusal(ts, "unexpected tensor blocks.0.mlp.W_in");
     /* a layer after a gap */
     ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.3.attn.W_Q", DT_F32, 3, (const int64_t[]){H, D, E}, NULL, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.3.attn.W_Q", SL_DT_F32, 3, (const int64_t[]){H, D, E}, NULL, &err));
     expect_refusal(ts, "blocks.3.attn.W_Q belongs to layer 3, but blocks.2.attn.W_Q is missing");
     /* a buffer of a layer that does not exist */
     ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.2.attn.mask", DT_BOOL, 1, (const int64_t[]){1}, NULL, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.2.attn.mask", SL_DT_BOOL, 1, (const int64_t[]){1}, NULL, &err));
     expect_refusal(ts, "blocks.2.attn.mask belongs to layer 2, but blocks.2.attn.W_Q is missing");
     /* layer numbers are plain decimals */
     ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.01.attn.b_Q", DT_F32, 2, (const int64_t[]){H, E}, NULL, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.01.attn.b_Q", SL_DT_F32, 2, (const int64_t[]){H, E}, NULL, &err));
     expect_refusal(ts, "unexpected tensor blocks.01.attn.b_Q");
 }
 END_TEST
 
 START_TEST(test_missing_biases_are_zero)
 {
-    TensorSet *ts = build(&(Build){.biases = false, .buffers = true});
-    Model *m = expect_model(ts);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        ck_assert_int_eq(m->has_bias[i], !model_param_is_bias(i));
-        if (model_param_is_bias(i))
-            ck_assert(max_abs(model_params_get(&m->params, i), m->param_sizes[i]) == 0.0);
+    SlTensorSet *ts = build(&(Build){.biases = false, .buffers = true});
+    SlModel *m = expect_model(ts);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        ck_assert_int_eq(m->has_bias[i], !sl_model_param_is_bias(i));
+        if (sl_model_param_is_bias(i))
+            ck_assert(max_abs(sl_model_params_get(&m->params, i), m->param_sizes[i]) == 0.0);
     }
-    model_free(m);
-    tensorset_free(ts);
+    sl_model_free(m);
+    sl_tensorset_free(ts);
     /* one bias missing in one layer: that bias is zero there, the rest kept */
     ts = build(&(Build){.skip = {"blocks.1.attn.b_K"}, .biases = true});
     m = expect_model(ts);
-    ck_assert(!m->has_bias[P_B_K]);
-    ck_assert(m->has_bias[P_B_Q]);
+    ck_assert(!m->has_bias[SL_P_B_K]);
+    ck_assert(m->has_bias[SL_P_B_Q]);
     ck_assert(max_abs(m->params.b_K + H * E, H * E) == 0.0);
-    ck_assert_mem_eq(m->params.b_K, tensorset_find(ts, "blocks.0.attn.b_K")->data, H * E * sizeof(float));
-    model_free(m);
-    tensorset_free(ts);
+    ck_assert_mem_eq(m->params.b_K, sl_tensorset_find(ts, "blocks.0.attn.b_K")->data, H * E * sizeof(float));
+    sl_model_free(m);
+    sl_tensorset_free(ts);
 }
 END_TEST
 
@@ -263,13 +263,13 @@ START_TEST(test_buffers_ignored)
 {
     SlError err = {0};
     /* whatever the buffers hold (here a wrong shape and type), they are not read */
-    TensorSet *ts = build(&(Build){0});
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.0.attn.mask", DT_U8, 1, (const int64_t[]){3}, NULL, &err));
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.1.attn.IGNORE", DT_I64, 0, NULL, NULL, &err));
-    Model *m = expect_model(ts);
+    SlTensorSet *ts = build(&(Build){0});
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.0.attn.mask", SL_DT_U8, 1, (const int64_t[]){3}, NULL, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.1.attn.IGNORE", SL_DT_I64, 0, NULL, NULL, &err));
+    SlModel *m = expect_model(ts);
     ck_assert_int_eq(m->cfg.n_layers, L);
-    model_free(m);
-    tensorset_free(ts);
+    sl_model_free(m);
+    sl_tensorset_free(ts);
 }
 END_TEST
 
@@ -277,17 +277,17 @@ END_TEST
 START_TEST(test_dtypes)
 {
     SlError err = {0};
-    TensorSet *src = build(&(Build){0});
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *src = build(&(Build){0});
+    SlTensorSet *ts = sl_tensorset_new();
     for (int i = 0; i < src->count; i++) {
-        const Tensor *t = &src->items[i];
+        const SlTensor *t = &src->items[i];
         size_t n = t->nbytes / 4;
         const float *f = t->data;
         if (strcmp(t->name, "embed.W_E") == 0) {      /* F64 */
             double *d = malloc(n * sizeof *d);
             for (size_t k = 0; k < n; k++)
                 d[k] = f[k];
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, DT_F64, t->ndim, t->shape, d, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, SL_DT_F64, t->ndim, t->shape, d, &err));
             free(d);
         } else if (strcmp(t->name, "unembed.W_U") == 0) {   /* BF16: top half of each float */
             uint16_t *h = malloc(n * sizeof *h);
@@ -296,22 +296,22 @@ START_TEST(test_dtypes)
                 memcpy(&u, &f[k], 4);
                 h[k] = (uint16_t)(u >> 16);
             }
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, DT_BF16, t->ndim, t->shape, h, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, SL_DT_BF16, t->ndim, t->shape, h, &err));
             free(h);
         } else if (strcmp(t->name, "pos_embed.W_pos") == 0) {   /* F16: 1.5 = 0x3e00, -2 = 0xc000 */
             uint16_t *h = malloc(n * sizeof *h);
             for (size_t k = 0; k < n; k++)
                 h[k] = k % 2 ? 0xc000 : 0x3e00;
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, DT_F16, t->ndim, t->shape, h, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, SL_DT_F16, t->ndim, t->shape, h, &err));
             free(h);
         } else {
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, t->dtype, t->ndim, t->shape, t->data, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, t->dtype, t->ndim, t->shape, t->data, &err));
         }
     }
-    Model *m = expect_model(ts);
-    ck_assert_mem_eq(m->params.W_E, tensorset_find(src, "embed.W_E")->data, V * D * sizeof(float));
+    SlModel *m = expect_model(ts);
+    ck_assert_mem_eq(m->params.W_E, sl_tensorset_find(src, "embed.W_E")->data, V * D * sizeof(float));
     ck_assert(m->params.W_pos[0] == 1.5f && m->params.W_pos[1] == -2.0f);
-    const float *wu = tensorset_find(src, "unembed.W_U")->data;
+    const float *wu = sl_tensorset_find(src, "unembed.W_U")->data;
     for (int k = 0; k < D * VO; k++) {
         uint32_t u;
         memcpy(&u, &wu[k], 4);
@@ -320,45 +320,45 @@ START_TEST(test_dtypes)
         memcpy(&trunc, &u, 4);
         ck_assert(m->params.W_U[k] == trunc);
     }
-    model_free(m);
-    tensorset_free(ts);
+    sl_model_free(m);
+    sl_tensorset_free(ts);
     /* integer weights are refused */
-    ts = tensorset_new();
+    ts = sl_tensorset_new();
     for (int i = 0; i < src->count; i++) {
-        const Tensor *t = &src->items[i];
+        const SlTensor *t = &src->items[i];
         if (strcmp(t->name, "blocks.1.attn.W_K") == 0)
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, DT_I32, t->ndim, t->shape, NULL, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, SL_DT_I32, t->ndim, t->shape, NULL, &err));
         else
-            ck_assert_ptr_nonnull(tensorset_add(ts, t->name, t->dtype, t->ndim, t->shape, t->data, &err));
+            ck_assert_ptr_nonnull(sl_tensorset_add(ts, t->name, t->dtype, t->ndim, t->shape, t->data, &err));
     }
     expect_refusal(ts, "blocks.1.attn.W_K: dtype I32 is not a floating type");
-    tensorset_free(src);
+    sl_tensorset_free(src);
 }
 END_TEST
 
-/* model_to_tensors and back: the same model, names TransformerLens uses. */
+/* sl_model_to_tensors and back: the same model, names TransformerLens uses. */
 START_TEST(test_to_tensors_and_back)
 {
-    TensorSet *ts = build(&(Build){.biases = true});
-    Model *m = expect_model(ts);
+    SlTensorSet *ts = build(&(Build){.biases = true});
+    SlModel *m = expect_model(ts);
     SlError err = {0};
-    TensorSet *out = model_to_tensors(m, &err);
+    SlTensorSet *out = sl_model_to_tensors(m, &err);
     ck_assert_msg(out != NULL, "%s", err.message);
     ck_assert_int_eq(out->count, 2 + L * 8 + 2 + 2 * L);   /* buffers included */
-    ck_assert_str_eq(tensorset_get_meta(out, "n_layers"), "2");
-    ck_assert_str_eq(tensorset_get_meta(out, "d_vocab"), "7");
+    ck_assert_str_eq(sl_tensorset_get_meta(out, "n_layers"), "2");
+    ck_assert_str_eq(sl_tensorset_get_meta(out, "d_vocab"), "7");
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *a = &ts->items[i], *b = tensorset_find(out, a->name);
+        const SlTensor *a = &ts->items[i], *b = sl_tensorset_find(out, a->name);
         ck_assert_msg(b != NULL, "%s missing", a->name);
         ck_assert_uint_eq(a->nbytes, b->nbytes);
         ck_assert_mem_eq(a->data, b->data, a->nbytes);
     }
-    Model *back = expect_model(out);
+    SlModel *back = expect_model(out);
     ck_assert_mem_eq(back->param_memory, m->param_memory, m->num_params * sizeof(float));
-    model_free(back);
-    model_free(m);
-    tensorset_free(out);
-    tensorset_free(ts);
+    sl_model_free(back);
+    sl_model_free(m);
+    sl_tensorset_free(out);
+    sl_tensorset_free(ts);
 }
 END_TEST
 

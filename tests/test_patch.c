@@ -70,7 +70,7 @@ static json_t *int_array(const int *v, int n)
 
 /* The pairs: hand-made ones with duplicates and gaps, then random lists
  * with one value changed so that the sorted list changes. */
-static int make_pairs(const ModelConfig *c, int clean[][32], int corrupt[][32], int *at)
+static int make_pairs(const SlModelConfig *c, int clean[][32], int corrupt[][32], int *at)
 {
     static const int hand[][2][10] = {
         {{42, 17, 26, 3, 49, 0, 26, 8, 31, 12}, {42, 17, 27, 3, 49, 0, 26, 8, 31, 12}},   /* a duplicate broken */
@@ -89,19 +89,19 @@ static int make_pairs(const ModelConfig *c, int clean[][32], int corrupt[][32], 
         memcpy(corrupt[k], hand[k][1], sizeof hand[k][1]);
         at[k] = 0;
     }
-    Rng rng;
-    rng_seed(&rng, 2024);
+    SlRng rng;
+    sl_rng_seed(&rng, 2024);
     while (k < N_PAIRS) {
-        task_random_list(c, &rng, clean[k]);
+        sl_task_random_list(c, &rng, clean[k]);
         memcpy(corrupt[k], clean[k], (size_t)n * sizeof(int));
-        corrupt[k][rng_below(&rng, (uint32_t)n)] = (int)rng_below(&rng, (uint32_t)c->d_vocab_out);
+        corrupt[k][sl_rng_below(&rng, (uint32_t)n)] = (int)sl_rng_below(&rng, (uint32_t)c->d_vocab_out);
         int d;
         if (sl_patch_default_at(c, clean[k], corrupt[k], &d, NULL))
             continue;   /* the change left the sorted list as it was */
         /* every other random pair at the last place the sorted lists differ */
         int sc[32], sr[32], last = d;
-        task_sort_values(n, clean[k], sc);
-        task_sort_values(n, corrupt[k], sr);
+        sl_task_sort_values(n, clean[k], sc);
+        sl_task_sort_values(n, corrupt[k], sr);
         for (int i = 0; i < n; i++)
             if (sc[i] != sr[i])
                 last = i + 1;
@@ -155,9 +155,9 @@ START_TEST(test_patch_matches_pytorch)
         return;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
     int np = make_pairs(c, clean, corrupt, at);
     json_t *pairs = json_array();
@@ -227,7 +227,7 @@ START_TEST(test_patch_matches_pytorch)
         sl_patch_result_free(&hooked[k]);
     }
     json_decref(ref);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -239,24 +239,24 @@ START_TEST(test_attribute_matches_pytorch)
         return;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
     int np = make_pairs(c, clean, corrupt, at);
-    ActCache *cache = cache_new(c, 1, T, &err);
+    SlActCache *cache = sl_cache_new(c, 1, T, &err);
     float *src = malloc((size_t)T * sizeof *src * N_PAIRS);
     SlAttribution a[N_PAIRS];
     json_t *items = json_array();
     int tokens[64];
     double worst_sum = 0;
     for (int k = 0; k < np; k++) {
-        task_make_tokens(c, clean[k], tokens);
-        ck_assert_int_eq(model_forward(m, tokens, 1, T, cache, NULL, FORWARD_AUTO, &err), 0);
+        sl_task_make_tokens(c, clean[k], tokens);
+        ck_assert_int_eq(sl_model_forward(m, tokens, 1, T, cache, NULL, SL_FORWARD_AUTO, &err), 0);
         int K = 1 + k % n, top[2];
         double prob[2];
-        decode_top_k(cache->logits + (size_t)(n + K) * Vo, Vo, 2, top, prob);
+        sl_decode_top_k(cache->logits + (size_t)(n + K) * Vo, Vo, 2, top, prob);
         int target = top[0], vs = k % 3 == 0 ? (top[0] + 17) % Vo : top[1];   /* runner-up, or a far value */
         a[k].sources = src + (size_t)k * T;
         ck_assert_int_eq(sl_attribute(m, cache, 0, n + K, target, vs, &a[k], &err), 0);
@@ -286,8 +286,8 @@ START_TEST(test_attribute_matches_pytorch)
            worst_sum);
     json_decref(ref);
     free(src);
-    cache_free(cache);
-    model_free(m);
+    sl_cache_free(cache);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -299,7 +299,7 @@ START_TEST(test_patch_fixed_points)
 {
     const char *path = testdata_path("../../data/sortlens-default.safetensors");
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     int clean[10] = {42, 17, 26, 3, 49, 0, 26, 8, 31, 12}, corrupt[10] = {42, 17, 27, 3, 49, 0, 26, 8, 31, 12};
     SlPatchResult r;
@@ -321,7 +321,7 @@ START_TEST(test_patch_fixed_points)
                 ck_assert_float_eq(r.hooks[i].exact[p], 0.0f);
     }
     sl_patch_result_free(&r);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -329,7 +329,7 @@ START_TEST(test_patch_refusals)
 {
     const char *path = testdata_path("../../data/sortlens-default.safetensors");
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     int a[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, b[10] = {10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, c2[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11};
     SlPatchResult r;
@@ -347,14 +347,14 @@ START_TEST(test_patch_refusals)
     ck_assert_int_eq(r.at, 10);
     ck_assert_ptr_null(r.score_terms_attribution);
     sl_patch_result_free(&r);
-    model_free(m);
+    sl_model_free(m);
     /* more than one layer: exact patching through hooks, but no gradient */
-    m = ckpt_load(testdata_path("multi_2l2h.pt"), &err);
+    m = sl_ckpt_load(testdata_path("multi_2l2h.pt"), &err);
     ck_assert_msg(m, "%s", err.message);
     int a5[5] = {1, 2, 3, 4, 5}, c5[5] = {1, 2, 3, 4, 6};
     ck_assert_int_eq(sl_patch(m, a5, c5, 0, true, NULL, false, &r, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "one-layer models without ablations"));
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -413,14 +413,14 @@ START_TEST(test_cli_patch_json_and_csv)
 END_TEST
 
 /* The 2-layer model, or NULL (and a SKIP line) without PyTorch. */
-static Model *multi_model_or_skip(const char *test, const char *path)
+static SlModel *multi_model_or_skip(const char *test, const char *path)
 {
     if (!have_torch()) {
         printf("SKIP %s: no /usr/bin/python3 with torch\n", test);
         return NULL;
     }
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     return m;
 }
@@ -431,18 +431,18 @@ START_TEST(test_patch_multi_layer_matches_pytorch)
 {
     const char *path = testdata_path("multi_2l2h.pt");
     SlError err = {0};
-    Model *m = multi_model_or_skip("test_patch_multi_layer_matches_pytorch", path);
+    SlModel *m = multi_model_or_skip("test_patch_multi_layer_matches_pytorch", path);
     if (!m)
         return;
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     static int clean[N_PAIRS][32], corrupt[N_PAIRS][32], at[N_PAIRS];
     int np = test_light_workload() ? 2 : 6;
-    Rng rng;   /* random pairs of this model's shape (5 values in 0..19), one value changed */
-    rng_seed(&rng, 77);
+    SlRng rng;   /* random pairs of this model's shape (5 values in 0..19), one value changed */
+    sl_rng_seed(&rng, 77);
     for (int k = 0; k < np;) {
-        task_random_list(c, &rng, clean[k]);
+        sl_task_random_list(c, &rng, clean[k]);
         memcpy(corrupt[k], clean[k], (size_t)c->list_len * sizeof(int));
-        corrupt[k][rng_below(&rng, (uint32_t)c->list_len)] = (int)rng_below(&rng, (uint32_t)c->d_vocab_out);
+        corrupt[k][sl_rng_below(&rng, (uint32_t)c->list_len)] = (int)sl_rng_below(&rng, (uint32_t)c->d_vocab_out);
         if (sl_patch_default_at(c, clean[k], corrupt[k], &at[k], NULL) == 0)
             k++;
     }
@@ -481,7 +481,7 @@ START_TEST(test_patch_multi_layer_matches_pytorch)
            nonzero);
     ck_assert_int_gt(nonzero, np * 10);
     json_decref(ref);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -491,10 +491,10 @@ START_TEST(test_patch_ablated_matches_pytorch)
 {
     const char *path = testdata_path("multi_2l2h.pt");
     SlError err = {0};
-    Model *m = multi_model_or_skip("test_patch_ablated_matches_pytorch", path);
+    SlModel *m = multi_model_or_skip("test_patch_ablated_matches_pytorch", path);
     if (!m)
         return;
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     SlAblation abl;
     ck_assert_int_eq(sl_ablation_parse("head:1.0", c, &abl, &err), 0);
     SlAblationRun *run = sl_ablation_run_new(m, &abl, 1, true, &err);
@@ -529,7 +529,7 @@ START_TEST(test_patch_ablated_matches_pytorch)
     ck_assert_ptr_nonnull(strstr(err.message, "resampling"));
     sl_ablation_run_free(run);
     json_decref(ref);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 

@@ -14,10 +14,10 @@
 #include "sortlens/task.h"
 #include "test_util.h"
 
-static ModelConfig cfg_of(int n, int V)
+static SlModelConfig cfg_of(int n, int V)
 {
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 8, .d_head = 8, .d_vocab_out = V, .list_len = n};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 8, .d_head = 8, .d_vocab_out = V, .list_len = n};
+    sl_model_config_derive(&c);
     return c;
 }
 
@@ -41,13 +41,13 @@ START_TEST(test_stress_definitions)
 {
     const int shapes[2][2] = {{10, 50}, {7, 13}};
     for (int s = 0; s < 2; s++) {
-        ModelConfig c = cfg_of(shapes[s][0], shapes[s][1]);
+        SlModelConfig c = cfg_of(shapes[s][0], shapes[s][1]);
         const int n = c.list_len, V = c.d_vocab_out;
         int x[16], count[64];
         for (int kind = 0; kind < SL_STRESS_KINDS; kind++) {
             ck_assert_int_eq(sl_stress_check(&c, kind, NULL), 0);
-            Rng rng;
-            rng_seed(&rng, 7 + kind);
+            SlRng rng;
+            sl_rng_seed(&rng, 7 + kind);
             bool saw_repeat = false, saw_low = false, saw_high = false;
             for (int trial = 0; trial < 2000; trial++) {
                 sl_stress_list(&c, kind, &rng, x);
@@ -104,13 +104,13 @@ END_TEST
 
 START_TEST(test_stress_deterministic_and_names)
 {
-    ModelConfig c = cfg_of(10, 50);
+    SlModelConfig c = cfg_of(10, 50);
     int a[10], b[10], differ = 0;
     for (int kind = 0; kind < SL_STRESS_KINDS; kind++) {
-        Rng r1, r2, r3;
-        rng_seed(&r1, 99);
-        rng_seed(&r2, 99);
-        rng_seed(&r3, 100);
+        SlRng r1, r2, r3;
+        sl_rng_seed(&r1, 99);
+        sl_rng_seed(&r2, 99);
+        sl_rng_seed(&r3, 100);
         for (int i = 0; i < 50; i++) {
             sl_stress_list(&c, kind, &r1, a);
             sl_stress_list(&c, kind, &r2, b);
@@ -128,13 +128,13 @@ START_TEST(test_stress_deterministic_and_names)
     ck_assert_int_eq(sl_stress_from_name("gaps", &k, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "'gaps' is not a kind"));
     /* kinds that cannot exist for a shape are refused, saying why */
-    ModelConfig small = cfg_of(10, 8);
+    SlModelConfig small = cfg_of(10, 8);
     ck_assert_int_eq(sl_stress_check(&small, SL_STRESS_DISTINCT, &err), SL_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.message, "no distinct list of 10 values exists in 0..7"));
     ck_assert_int_eq(sl_stress_check(&small, SL_STRESS_PAIR, &err), SL_EINVAL);
     ck_assert_int_eq(sl_stress_check(&small, SL_STRESS_TRIPLE, &err), 0);   /* 8 distinct values suffice */
     ck_assert_int_eq(sl_stress_check(&small, SL_STRESS_RUN, &err), SL_EINVAL);
-    ModelConfig tiny = cfg_of(2, 4);
+    SlModelConfig tiny = cfg_of(2, 4);
     ck_assert_int_eq(sl_stress_check(&tiny, SL_STRESS_GAP, &err), SL_EINVAL);
     ck_assert_int_eq(sl_stress_check(&tiny, SL_STRESS_TRIPLE, &err), SL_EINVAL);
 }
@@ -201,7 +201,7 @@ static char *write_temp(const char *text, size_t len)
 /* A file is taken whole or refused whole, and the refusal names the line. */
 START_TEST(test_list_file)
 {
-    ModelConfig c = cfg_of(3, 10);
+    SlModelConfig c = cfg_of(3, 10);
     SlError err = {0};
     static const char good[] = "1 2 3\n\n  \n[4, 5, 6]\r\n7,8,9";   /* blank lines skipped, CRLF, no final newline */
     char *path = write_temp(good, sizeof good - 1);
@@ -253,7 +253,7 @@ START_TEST(test_list_file)
 }
 END_TEST
 
-static Model *bundled_model(void)
+static SlModel *bundled_model(void)
 {
     const char *src = getenv("SORTLENS_SOURCE");
     char path[4096];
@@ -261,24 +261,24 @@ static Model *bundled_model(void)
     if (access(path, R_OK) != 0)
         return NULL;
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m, "%s", err.message);
     return m;
 }
 
-/* eval over a uniform stress source is decode_eval of the same seed, and
+/* eval over a uniform stress source is sl_decode_eval of the same seed, and
  * its breakdown adds up to the totals. */
 START_TEST(test_population_eval_matches_decode_eval)
 {
-    Model *m = bundled_model();
+    SlModel *m = bundled_model();
     if (!m) {
         printf("skipped: no bundled model\n");
         return;
     }
     SlError err = {0};
     const long lists = test_light_workload() ? 300 : 3000;
-    EvalResult want, got;
-    ck_assert_int_eq(decode_eval(m, lists, 5, NULL, &want, NULL, NULL, &err), 0);
+    SlEvalResult want, got;
+    ck_assert_int_eq(sl_decode_eval(m, lists, 5, NULL, &want, NULL, NULL, &err), 0);
     SlStressSource s;
     SlListSource src;
     ck_assert_int_eq(sl_stress_source(&s, &m->cfg, SL_STRESS_UNIFORM, lists, 5, &src, &err), 0);
@@ -304,21 +304,21 @@ START_TEST(test_population_eval_matches_decode_eval)
         ck_assert_int_eq(tokens, llround(got.token_accuracy * lists * n));
     }
     free(bd);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 /* mean over a population: the pattern rows sum to 1, the four terms sum
  * to the mean hook_attn_scores of the same lists (from the forward's own
- * cache), and the attribution read from the tables equals circuit_dla's. */
+ * cache), and the attribution read from the tables equals sl_circuit_dla's. */
 START_TEST(test_population_mean_consistent)
 {
-    Model *m = bundled_model();
+    SlModel *m = bundled_model();
     if (!m) {
         printf("skipped: no bundled model\n");
         return;
     }
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int T = c->n_ctx, n = c->list_len, B = 40;
     SlError err = {0};
     SlStressSource s;
@@ -327,14 +327,14 @@ START_TEST(test_population_mean_consistent)
     SlPopulationMean pm;
     ck_assert_int_eq(sl_population_mean(m, &src, &pm, NULL, NULL, &err), 0);
     ck_assert_int_eq(pm.lists, B);
-    /* the same lists again, through the forward and circuit_dla */
+    /* the same lists again, through the forward and sl_circuit_dla */
     ck_assert_int_eq(sl_stress_source(&s, c, SL_STRESS_CLUSTER, B, 3, &src, &err), 0);
     int *values = malloc((size_t)B * n * sizeof *values), *tokens = malloc((size_t)B * T * sizeof *tokens);
     ck_assert_int_eq(src.read(src.ctx, values, B, &err), B);
     for (int b = 0; b < B; b++)
-        task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-    ActCache *cache = cache_new(c, B, T, &err);
-    ck_assert_int_eq(model_forward(m, tokens, B, T, cache, NULL, FORWARD_GENERAL, &err), 0);
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    SlActCache *cache = sl_cache_new(c, B, T, &err);
+    ck_assert_int_eq(sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_GENERAL, &err), 0);
     double *scores = calloc((size_t)T * T, sizeof *scores), *dla = calloc((size_t)T * T, sizeof *dla);
     float *src_dla = malloc((size_t)T * sizeof *src_dla), direct;
     for (int b = 0; b < B; b++) {
@@ -342,7 +342,7 @@ START_TEST(test_population_mean_consistent)
             if (i % T <= i / T)
                 scores[i] += cache->scores[(size_t)b * T * T + i] / B;
         for (int q = n + 1; q <= 2 * n; q++) {
-            ck_assert_int_eq(circuit_dla(m, cache, b, q, tokens[(size_t)b * T + q + 1], src_dla, &direct, &err), 0);
+            ck_assert_int_eq(sl_circuit_dla(m, cache, b, q, tokens[(size_t)b * T + q + 1], src_dla, &direct, &err), 0);
             for (int k = 0; k <= q; k++)
                 dla[q * T + k] += (double)src_dla[k] / B;
         }
@@ -354,7 +354,7 @@ START_TEST(test_population_mean_consistent)
             size_t i = (size_t)q * T + k;
             row += pm.pattern[i];
             double sum = 0;
-            for (int t = 0; t < SCORE_TERMS; t++)
+            for (int t = 0; t < SL_SCORE_TERMS; t++)
                 sum += pm.score_terms[t * TT + i];
             if (k > q) {
                 ck_assert(isnan(sum));
@@ -372,13 +372,13 @@ START_TEST(test_population_mean_consistent)
         ck_assert(fabs(row - 1.0) < 1e-5);
     }
     sl_population_mean_free(&pm);
-    cache_free(cache);
+    sl_cache_free(cache);
     free(values);
     free(tokens);
     free(scores);
     free(dla);
     free(src_dla);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 

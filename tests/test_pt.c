@@ -45,25 +45,25 @@ START_TEST(test_seed_checkpoint)
         return;
     }
     SlError err = {0};
-    TensorSet *ts = pt_read(seed, &err);
+    SlTensorSet *ts = sl_pt_read(seed, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, 14);
-    const Tensor *mask = tensorset_find(ts, "blocks.0.attn.mask");
+    const SlTensor *mask = sl_tensorset_find(ts, "blocks.0.attn.mask");
     ck_assert_ptr_nonnull(mask);
-    ck_assert_int_eq(mask->dtype, DT_BOOL);
+    ck_assert_int_eq(mask->dtype, SL_DT_BOOL);
     for (int q = 0; q < 22; q++)
         for (int k = 0; k < 22; k++)
             ck_assert_int_eq(((uint8_t *)mask->data)[q * 22 + k], k <= q);
-    const Tensor *ig = tensorset_find(ts, "blocks.0.attn.IGNORE");
+    const SlTensor *ig = sl_tensorset_find(ts, "blocks.0.attn.IGNORE");
     ck_assert_ptr_nonnull(ig);
     ck_assert_int_eq(ig->ndim, 0);
     ck_assert(*(float *)ig->data == -100000.0f);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
 
-    Model *m = ckpt_load(seed, &err);
+    SlModel *m = sl_ckpt_load(seed, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
     ck_assert_str_eq(m->format, "pytorch");
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     ck_assert_int_eq(c->n_layers, 1);
     ck_assert_int_eq(c->n_heads, 1);
     ck_assert_int_eq(c->d_model, 128);
@@ -72,11 +72,11 @@ START_TEST(test_seed_checkpoint)
     ck_assert_int_eq(c->d_vocab, 52);
     ck_assert_int_eq(c->d_vocab_out, 50);
     ck_assert_int_eq(c->list_len, 10);
-    ck_assert(m->has_bias[P_B_Q] && m->has_bias[P_B_U]);
+    ck_assert(m->has_bias[SL_P_B_Q] && m->has_bias[SL_P_B_U]);
 
-    TensorSet *r = safetensors_read(ref, &err);
+    SlTensorSet *r = sl_safetensors_read(ref, &err);
     ck_assert_msg(r != NULL, "%s", err.message);
-    const Tensor *ov = tensorset_find(r, "circuit.ov_token");
+    const SlTensor *ov = sl_tensorset_find(r, "circuit.ov_token");
     ck_assert_ptr_nonnull(ov);
     int V = 52, D = 128, Vo = 50;
     float *ev = malloc(sizeof(float) * V * D), *evo = malloc(sizeof(float) * V * D), *out = malloc(sizeof(float) * V * Vo);
@@ -92,8 +92,8 @@ START_TEST(test_seed_checkpoint)
     free(ev);
     free(evo);
     free(out);
-    tensorset_free(r);
-    model_free(m);
+    sl_tensorset_free(r);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -103,9 +103,9 @@ START_TEST(test_multi_checkpoint)
     const char *path = testdata_path("multi_2l2h.pt");
     ck_assert_ptr_nonnull(path);
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     ck_assert_int_eq(c->n_layers, 2);
     ck_assert_int_eq(c->n_heads, 2);
     ck_assert_int_eq(c->d_model, 32);
@@ -114,24 +114,24 @@ START_TEST(test_multi_checkpoint)
     ck_assert_int_eq(c->d_vocab, 22);
     ck_assert_int_eq(c->d_vocab_out, 20);
     ck_assert_int_eq(c->list_len, 5);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
-        if (model_param_is_bias(i)) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
+        if (sl_model_param_is_bias(i)) {
             ck_assert(m->has_bias[i]);
-            ck_assert(max_abs(model_params_get(&m->params, i), m->param_sizes[i]) > 0.01);
+            ck_assert(max_abs(sl_model_params_get(&m->params, i), m->param_sizes[i]) > 0.01);
         }
     /* Independent check of the values: the expected file's first
      * hook_embed row is W_E[BOS] as PyTorch computed it. */
     const char *exp = testdata_path("multi_2l2h_expected.safetensors");
     ck_assert_ptr_nonnull(exp);
-    TensorSet *e = safetensors_read(exp, &err);
+    SlTensorSet *e = sl_safetensors_read(exp, &err);
     ck_assert_msg(e != NULL, "%s", err.message);
-    const Tensor *emb = tensorset_find(e, "cache4.hook_embed");
+    const SlTensor *emb = sl_tensorset_find(e, "cache4.hook_embed");
     ck_assert_ptr_nonnull(emb);
     ck_assert_mem_eq(emb->data, m->params.W_E + 20 * 32, 32 * sizeof(float));
-    const Tensor *pos = tensorset_find(e, "cache4.hook_pos_embed");
+    const SlTensor *pos = sl_tensorset_find(e, "cache4.hook_pos_embed");
     ck_assert_mem_eq(pos->data, m->params.W_pos, 12 * 32 * sizeof(float));
-    tensorset_free(e);
-    model_free(m);
+    sl_tensorset_free(e);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -146,11 +146,11 @@ static void convert_and_compare(const char *pt)
     snprintf(out, sizeof out, "%s/converted.safetensors", tmpdir);
     SlError err = {0};
     const char *format = NULL;
-    TensorSet *ts = ckpt_read_tensors(pt, &format, &err);
+    SlTensorSet *ts = sl_ckpt_read_tensors(pt, &format, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_str_eq(format, "pytorch");
-    ck_assert_int_eq(safetensors_write(out, ts, &err), 0);
-    tensorset_free(ts);
+    ck_assert_int_eq(sl_safetensors_write(out, ts, &err), 0);
+    sl_tensorset_free(ts);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' compare '%s' '%s'", script, out, pt);
     ck_assert_int_eq(system(cmd), 0);
     remove_tmpdir();
@@ -528,13 +528,13 @@ static uint8_t *make_zip(const ZEntry *e, int n, size_t *out_len)
 static const float storage12[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
 
 /* m/data.pkl = the pickle, m/data/0 = 12 floats, m/version. */
-static TensorSet *load_pickle(const Buf *pkl, SlError *err)
+static SlTensorSet *load_pickle(const Buf *pkl, SlError *err)
 {
     ZEntry e[] = {{"m/data.pkl", pkl->d, pkl->n, false}, {"m/data/0", storage12, sizeof storage12, false},
                   {"m/version", "3\n", 2, false}};
     size_t len;
     uint8_t *zip = make_zip(e, 3, &len);
-    TensorSet *ts = pt_parse(zip, len, "bad.pt", err);
+    SlTensorSet *ts = sl_pt_parse(zip, len, "bad.pt", err);
     free(zip);
     return ts;
 }
@@ -542,7 +542,7 @@ static TensorSet *load_pickle(const Buf *pkl, SlError *err)
 static void refuse_pickle(Buf *pkl, const char *needle)
 {
     SlError err = {0};
-    TensorSet *ts = load_pickle(pkl, &err);
+    SlTensorSet *ts = load_pickle(pkl, &err);
     ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
     ck_assert_int_eq(err.code, SL_EFORMAT);
     ck_assert_msg(strncmp(err.message, "bad.pt: ", 8) == 0, "message lacks the label: %s", err.message);
@@ -565,7 +565,7 @@ static void refuse_zip(const ZEntry *e, int n, const char *needle)
     size_t len;
     uint8_t *zip = make_zip(e, n, &len);
     SlError err = {0};
-    TensorSet *ts = pt_parse(zip, len, "bad.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(zip, len, "bad.pt", &err);
     ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
     ck_assert_int_eq(err.code, SL_EFORMAT);
     ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
@@ -575,7 +575,7 @@ static void refuse_zip(const ZEntry *e, int n, const char *needle)
 static void refuse_bytes(const uint8_t *buf, size_t len, const char *needle)
 {
     SlError err = {0};
-    TensorSet *ts = pt_parse(buf, len, "bad.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(buf, len, "bad.pt", &err);
     ck_assert_msg(ts == NULL, "accepted; expected '%s'", needle);
     ck_assert_int_eq(err.code, SL_EFORMAT);
     ck_assert_msg(strstr(err.message, needle), "message '%s' lacks '%s'", err.message, needle);
@@ -588,11 +588,11 @@ START_TEST(test_hand_built_valid)
     Buf b = {0};
     p_valid(&b);
     SlError err = {0};
-    TensorSet *ts = load_pickle(&b, &err);
+    SlTensorSet *ts = load_pickle(&b, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, 1);
     ck_assert_mem_eq(ts->items[0].data, storage12, sizeof storage12);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b.d);
 
     /* A transposed view with an offset: w[i][j] = storage[1 + 4j + i]
@@ -603,7 +603,7 @@ START_TEST(test_hand_built_valid)
     ck_assert_msg(ts != NULL, "%s", err.message);
     const float want[8] = {1, 5, 2, 6, 3, 7, 4, 8};
     ck_assert_mem_eq(ts->items[0].data, want, sizeof want);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b.d);
 
     /* Memo indices are a map: LONG_BINPUT 0xfffffff0 and LONG_BINGET it. */
@@ -631,8 +631,8 @@ START_TEST(test_hand_built_valid)
     ts = load_pickle(&b, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, 2);
-    ck_assert(*(float *)tensorset_find(ts, "last")->data == 11.0f);
-    tensorset_free(ts);
+    ck_assert(*(float *)sl_tensorset_find(ts, "last")->data == 11.0f);
+    sl_tensorset_free(ts);
     free(b.d);
 }
 END_TEST
@@ -645,16 +645,16 @@ START_TEST(test_pytorch_views_and_dtypes)
     const char *exp = testdata_path("pt/views_expected.safetensors");
     ck_assert_ptr_nonnull(exp);
     SlError err = {0};
-    TensorSet *e = safetensors_read(exp, &err);
+    SlTensorSet *e = sl_safetensors_read(exp, &err);
     ck_assert_msg(e != NULL, "%s", err.message);
     ck_assert_int_eq(e->count, 16);
     const char *files[] = {"pt/views.pt", "pt/deflated.pt", "pt/views_proto4.pt", "pt/views_proto5.pt"};
     for (int f = 0; f < 4; f++) {
-        TensorSet *ts = pt_read(testdata_path(files[f]), &err);
+        SlTensorSet *ts = sl_pt_read(testdata_path(files[f]), &err);
         ck_assert_msg(ts != NULL, "%s", err.message);
         ck_assert_int_eq(ts->count, e->count);
         for (int i = 0; i < e->count; i++) {
-            const Tensor *a = &e->items[i], *b = &ts->items[i];
+            const SlTensor *a = &e->items[i], *b = &ts->items[i];
             ck_assert_str_eq(a->name, b->name);   /* state dict order kept */
             ck_assert_int_eq(a->dtype, b->dtype);
             ck_assert_int_eq(a->ndim, b->ndim);
@@ -663,14 +663,14 @@ START_TEST(test_pytorch_views_and_dtypes)
             ck_assert_uint_eq(a->nbytes, b->nbytes);
             ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s: %s differs", files[f], a->name);
         }
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
     }
     /* spot checks written by hand: transposed arange(6).reshape(2,3).t() */
     const float tr[6] = {0, 3, 1, 4, 2, 5};
-    ck_assert_mem_eq(tensorset_find(e, "transposed")->data, tr, sizeof tr);
+    ck_assert_mem_eq(sl_tensorset_find(e, "transposed")->data, tr, sizeof tr);
     const float st[4] = {1, 3, 9, 11};
-    ck_assert_mem_eq(tensorset_find(e, "strided")->data, st, sizeof st);
-    tensorset_free(e);
+    ck_assert_mem_eq(sl_tensorset_find(e, "strided")->data, st, sizeof st);
+    sl_tensorset_free(e);
 }
 END_TEST
 
@@ -680,28 +680,28 @@ END_TEST
 START_TEST(test_pytorch_keep_vars)
 {
     SlError err = {0};
-    TensorSet *e = safetensors_read(testdata_path("pt/parameters_expected.safetensors"), &err);
+    SlTensorSet *e = sl_safetensors_read(testdata_path("pt/parameters_expected.safetensors"), &err);
     ck_assert_msg(e != NULL, "%s", err.message);
     /* protocol 2 (the default) and 4 (pickle_protocol=4) */
     const char *files[] = {"pt/parameters.pt", "pt/parameters_proto4.pt"};
     for (int f = 0; f < 2; f++) {
-        TensorSet *ts = pt_read(testdata_path(files[f]), &err);
+        SlTensorSet *ts = sl_pt_read(testdata_path(files[f]), &err);
         ck_assert_msg(ts != NULL, "%s", err.message);
         ck_assert_int_eq(ts->count, 3);
         ck_assert_int_eq(e->count, 3);
         for (int i = 0; i < e->count; i++) {
-            const Tensor *a = &e->items[i], *b = &ts->items[i];
+            const SlTensor *a = &e->items[i], *b = &ts->items[i];
             ck_assert_str_eq(a->name, b->name);
             ck_assert_int_eq(a->ndim, b->ndim);
             ck_assert_uint_eq(a->nbytes, b->nbytes);
             ck_assert_msg(memcmp(a->data, b->data, a->nbytes) == 0, "%s: %s differs", files[f], a->name);
         }
         const float w[6] = {0, 0.25f, 0.5f, 0.75f, 1, 1.25f}, bias[2] = {-1.5f, 2.25f};
-        ck_assert_mem_eq(tensorset_find(ts, "W")->data, w, sizeof w);
-        ck_assert_mem_eq(tensorset_find(ts, "b")->data, bias, sizeof bias);
-        tensorset_free(ts);
+        ck_assert_mem_eq(sl_tensorset_find(ts, "W")->data, w, sizeof w);
+        ck_assert_mem_eq(sl_tensorset_find(ts, "b")->data, bias, sizeof bias);
+        sl_tensorset_free(ts);
     }
-    tensorset_free(e);
+    sl_tensorset_free(e);
 }
 END_TEST
 
@@ -714,9 +714,9 @@ START_TEST(test_not_a_zip)
     uint8_t st[24] = {8, 0, 0, 0, 0, 0, 0, 0, '{', '}', ' ', ' ', ' ', ' ', ' ', ' '};
     refuse_bytes(st, 16, "not a ZIP archive");
     SlError err = {0};
-    ck_assert_ptr_null(pt_read(testdata_path("pt/legacy.pt"), &err));
+    ck_assert_ptr_null(sl_pt_read(testdata_path("pt/legacy.pt"), &err));
     ck_assert_ptr_nonnull(strstr(err.message, "legacy.pt: a PyTorch checkpoint in the legacy format (before 1.6, not a ZIP)"));
-    ck_assert_ptr_null(ckpt_load(testdata_path("pt/legacy.pt"), &err));
+    ck_assert_ptr_null(sl_ckpt_load(testdata_path("pt/legacy.pt"), &err));
     ck_assert_ptr_nonnull(strstr(err.message, "in the legacy format"));
 }
 END_TEST
@@ -732,14 +732,14 @@ START_TEST(test_truncated_anywhere)
     size_t len;
     uint8_t *zip = make_zip(e, 3, &len);
     SlError err = {0};
-    TensorSet *ok = pt_parse(zip, len, "ok.pt", &err);
+    SlTensorSet *ok = sl_pt_parse(zip, len, "ok.pt", &err);
     ck_assert_msg(ok != NULL, "%s", err.message);
-    tensorset_free(ok);
+    sl_tensorset_free(ok);
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *p = malloc(cut ? cut : 1);
         memcpy(p, zip, cut);
         memset(&err, 0, sizeof err);
-        TensorSet *ts = pt_parse(p, cut, "cut.pt", &err);
+        SlTensorSet *ts = sl_pt_parse(p, cut, "cut.pt", &err);
         ck_assert_msg(ts == NULL, "a prefix of %zu bytes was accepted", cut);
         ck_assert_int_eq(err.code, SL_EFORMAT);
         ck_assert_msg(strncmp(err.message, "cut.pt: ", 8) == 0, "%s", err.message);
@@ -751,10 +751,10 @@ START_TEST(test_truncated_anywhere)
         memcpy(p, zip, len);
         p[i] ^= 0x5a;
         memset(&err, 0, sizeof err);
-        TensorSet *ts = pt_parse(p, len, "flip.pt", &err);
+        SlTensorSet *ts = sl_pt_parse(p, len, "flip.pt", &err);
         if (!ts)
             ck_assert_msg(strncmp(err.message, "flip.pt: ", 9) == 0 && err.code != 0, "byte %zu: '%s'", i, err.message);
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
         free(p);
     }
     free(zip);
@@ -786,16 +786,16 @@ START_TEST(test_zip_layout)
     uint8_t eocd[22] = {'P', 'K', 5, 6};
     refuse_bytes(eocd, sizeof eocd, "bad.pt: the ZIP archive is empty");
     SlError err = {0};
-    ck_assert_ptr_null(pt_read(testdata_path("pt/torchscript.pt"), &err));
+    ck_assert_ptr_null(sl_pt_read(testdata_path("pt/torchscript.pt"), &err));
     ck_assert_ptr_nonnull(strstr(err.message, "torchscript.pt: a TorchScript archive (it holds constants.pkl)"));
     /* byteorder little is fine; so is an archive folder of any name */
     size_t len;
     uint8_t *zip = make_zip((ZEntry[]){{"any name at all/data.pkl", b.d, b.n, false},
                                        {"any name at all/data/0", storage12, 48, false},
                                        {"any name at all/byteorder", "little", 6, false}}, 3, &len);
-    TensorSet *ts = pt_parse(zip, len, "ok.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(zip, len, "ok.pt", &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(zip);
     free(b.d);
 }
@@ -828,10 +828,10 @@ START_TEST(test_compressed_entries)
     p_valid(&b);
     size_t len;
     uint8_t *zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, true}, {"m/data/0", storage12, 48, true}}, 2, &len);
-    TensorSet *ts = pt_parse(zip, len, "ok.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(zip, len, "ok.pt", &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_mem_eq(ts->items[0].data, storage12, 48);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(zip);
     free(b.d);
 
@@ -844,7 +844,7 @@ START_TEST(test_compressed_entries)
     /* the same with its header patched to say 16 bytes: the stream is longer */
     zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 65536, true}}, 2, &len);
     patch_usize(zip, len, "m/data/0", 16);
-    ts = pt_parse(zip, len, "bad.pt", &err);
+    ts = sl_pt_parse(zip, len, "bad.pt", &err);
     ck_assert_ptr_null(ts);
     ck_assert_msg(strstr(err.message, "bad.pt: entry m/data/0") &&
                   (strstr(err.message, "longer than its header says") || strstr(err.message, "corrupt")), "%s", err.message);
@@ -857,7 +857,7 @@ START_TEST(test_compressed_entries)
     p_one(&b, 1 << 24, 0, 1, (const int64_t[]){4}, (const int64_t[]){1});
     zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 4096, true}}, 2, &len);
     patch_usize(zip, len, "m/data/0", 1u << 26);
-    ts = pt_parse(zip, len, "bad.pt", &err);
+    ts = sl_pt_parse(zip, len, "bad.pt", &err);
     ck_assert_ptr_null(ts);
     ck_assert_msg(strstr(err.message, "a ") && strstr(err.message, "storages declare 67108864 bytes"), "%s", err.message);
     free(zip);
@@ -872,7 +872,7 @@ START_TEST(test_compressed_entries)
     zip = make_zip((ZEntry[]){{"m/data.pkl", b.d, b.n, false}, {"m/data/0", zeros, 4096, true},
                               {"m/pad", pad, 300000, false}}, 3, &len);
     patch_usize(zip, len, "m/data/0", 262144);
-    ts = pt_parse(zip, len, "bad.pt", &err);
+    ts = sl_pt_parse(zip, len, "bad.pt", &err);
     ck_assert_ptr_null(ts);
     ck_assert_msg(strstr(err.message, "expands") && strstr(err.message, "to 262144, more than deflate can"), "%s",
                   err.message);
@@ -925,7 +925,7 @@ START_TEST(test_duplicate_entries)
         if (memcmp(zip + i, "m/data/1", 8) == 0)
             zip[i + 7] = '0';
     SlError err = {0};
-    TensorSet *ts = pt_parse(zip, len, "bad.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(zip, len, "bad.pt", &err);
     ck_assert_ptr_null(ts);
     ck_assert_msg(strstr(err.message, "bad.pt: ") && (strstr(err.message, "entry 'm/data/0' appears twice") ||
                                                        strstr(err.message, "damaged")), "%s", err.message);
@@ -1129,10 +1129,10 @@ START_TEST(test_invalid_utf8)
     p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
     p_end(&b);
     SlError err = {0};
-    TensorSet *ts = load_pickle(&b, &err);
+    SlTensorSet *ts = load_pickle(&b, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_str_eq(ts->items[0].name, "caf\xc3\xa9.\xf0\x9f\x98\x80");
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b.d);
 }
 END_TEST
@@ -1182,13 +1182,13 @@ START_TEST(test_protocol_4)
     b_put(&b, body.d, body.n);
     free(body.d);
     SlError err = {0};
-    TensorSet *ts = load_pickle(&b, &err);
+    SlTensorSet *ts = load_pickle(&b, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, 1);
     ck_assert_str_eq(ts->items[0].name, "w");
     ck_assert_int_eq(ts->items[0].ndim, 2);
     ck_assert_mem_eq(ts->items[0].data, storage12, sizeof storage12);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b.d);
 
     static const Refusal cases[] = {
@@ -1359,10 +1359,10 @@ START_TEST(test_state_dict_shape)
     p_begin(&b);
     p_end(&b);
     SlError err = {0};
-    TensorSet *ts = load_pickle(&b, &err);
+    SlTensorSet *ts = load_pickle(&b, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(ts->count, 0);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(b.d);
 }
 END_TEST

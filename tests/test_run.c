@@ -68,20 +68,20 @@ static bool files_equal(const char *a, const char *b)
 static void assert_same_tensors(const char *a, const char *b)
 {
     SlError err = {0};
-    TensorSet *ta = safetensors_read(a, &err);
+    SlTensorSet *ta = sl_safetensors_read(a, &err);
     ck_assert_msg(ta != NULL, "%s", err.message);
-    TensorSet *tb = safetensors_read(b, &err);
+    SlTensorSet *tb = sl_safetensors_read(b, &err);
     ck_assert_msg(tb != NULL, "%s", err.message);
     ck_assert_int_eq(ta->count, tb->count);
     for (int i = 0; i < ta->count; i++) {
-        const Tensor *x = &ta->items[i], *y = tensorset_find(tb, x->name);
+        const SlTensor *x = &ta->items[i], *y = sl_tensorset_find(tb, x->name);
         ck_assert_msg(y != NULL, "%s lacks %s", b, x->name);
         ck_assert_msg(x->dtype == y->dtype && x->ndim == y->ndim && x->nbytes == y->nbytes &&
                           memcmp(x->shape, y->shape, sizeof x->shape) == 0 && memcmp(x->data, y->data, x->nbytes) == 0,
                       "%s differs between %s and %s", x->name, a, b);
     }
-    tensorset_free(ta);
-    tensorset_free(tb);
+    sl_tensorset_free(ta);
+    sl_tensorset_free(tb);
 }
 
 static bool have_exe(void)
@@ -229,21 +229,21 @@ END_TEST
 
 /* ---- the training state ------------------------------------------------------- */
 
-static Model *tiny_model(uint64_t seed)
+static SlModel *tiny_model(uint64_t seed)
 {
-    ModelConfig c = {.n_layers = 2, .n_heads = 2, .d_model = 8, .d_head = 4, .d_vocab_out = 5, .list_len = 3};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = 2, .n_heads = 2, .d_model = 8, .d_head = 4, .d_vocab_out = 5, .list_len = 3};
+    sl_model_config_derive(&c);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    train_init_params(m, seed);
+    sl_train_init_params(m, seed);
     return m;
 }
 
-static TrainOptions tiny_options(void)
+static SlTrainOptions tiny_options(void)
 {
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.batch = 8;
     o.seed = 5;
     o.train_biases = true;
@@ -255,38 +255,38 @@ static TrainOptions tiny_options(void)
 START_TEST(test_state_round_trip)
 {
     SlError err = {0};
-    TrainOptions o = tiny_options();
-    Model *a = tiny_model(1), *b = tiny_model(99);
-    Trainer *ta = trainer_new(a, &o, &err), *tb = trainer_new(b, &o, &err);
+    SlTrainOptions o = tiny_options();
+    SlModel *a = tiny_model(1), *b = tiny_model(99);
+    SlTrainer *ta = sl_trainer_new(a, &o, &err), *tb = sl_trainer_new(b, &o, &err);
     ck_assert(ta && tb);
     double loss;
     for (int s = 0; s < 7; s++)
-        ck_assert_int_eq(trainer_step(ta, &loss, &err), 0);
+        ck_assert_int_eq(sl_trainer_step(ta, &loss, &err), 0);
     char *dir = temp_dir();
-    TensorSet *st = sl_train_state_tensors(ta, &err);
+    SlTensorSet *st = sl_train_state_tensors(ta, &err);
     ck_assert_msg(st != NULL, "%s", err.message);
-    ck_assert_str_eq(tensorset_get_meta(st, "step"), "7");
-    ck_assert_ptr_nonnull(tensorset_find(st, "blocks.1.attn.W_Q.exp_avg_sq"));
-    const Tensor *wq = tensorset_find(st, "blocks.1.attn.W_Q.exp_avg");
+    ck_assert_str_eq(sl_tensorset_get_meta(st, "step"), "7");
+    ck_assert_ptr_nonnull(sl_tensorset_find(st, "blocks.1.attn.W_Q.exp_avg_sq"));
+    const SlTensor *wq = sl_tensorset_find(st, "blocks.1.attn.W_Q.exp_avg");
     ck_assert(wq && wq->ndim == 3 && wq->shape[0] == 2 && wq->shape[1] == 8 && wq->shape[2] == 4);
     ck_assert_int_eq(sl_run_write_state(dir, st, &err), 0);
-    tensorset_free(st);
-    TensorSet *back = sl_run_read_state(dir, &err);
+    sl_tensorset_free(st);
+    SlTensorSet *back = sl_run_read_state(dir, &err);
     ck_assert_msg(back != NULL, "%s", err.message);
     memcpy(b->param_memory, a->param_memory, a->num_params * sizeof(float));
     ck_assert_msg(sl_train_state_restore(tb, back, "state", &err) == 0, "%s", err.message);
-    tensorset_free(back);
+    sl_tensorset_free(back);
     ck_assert_int_eq(tb->step, 7);
     for (int s = 0; s < 5; s++) {
-        ck_assert_int_eq(trainer_step(ta, &loss, &err), 0);
-        ck_assert_int_eq(trainer_step(tb, &loss, &err), 0);
+        ck_assert_int_eq(sl_trainer_step(ta, &loss, &err), 0);
+        ck_assert_int_eq(sl_trainer_step(tb, &loss, &err), 0);
     }
     ck_assert(memcmp(a->param_memory, b->param_memory, a->num_params * sizeof(float)) == 0);
     ck_assert(memcmp(ta->m_memory, tb->m_memory, 2 * a->num_params * sizeof(float)) == 0);
-    trainer_free(ta);
-    trainer_free(tb);
-    model_free(a);
-    model_free(b);
+    sl_trainer_free(ta);
+    sl_trainer_free(tb);
+    sl_model_free(a);
+    sl_model_free(b);
     rm_tree(dir);
     free(dir);
 }
@@ -297,11 +297,11 @@ END_TEST
 START_TEST(test_state_refused)
 {
     SlError err = {0};
-    TrainOptions o = tiny_options();
-    Model *m = tiny_model(1);
-    Trainer *t = trainer_new(m, &o, &err);
+    SlTrainOptions o = tiny_options();
+    SlModel *m = tiny_model(1);
+    SlTrainer *t = sl_trainer_new(m, &o, &err);
     double loss;
-    ck_assert_int_eq(trainer_step(t, &loss, &err), 0);
+    ck_assert_int_eq(sl_trainer_step(t, &loss, &err), 0);
     struct { const char *what, *key, *value, *tensor, *needle; } cases[] = {
         {"format", "format", "sortlens", NULL, "not a sortlens training state"},
         {"step", "step", "-3", NULL, "the step '-3' is not a non-negative integer"},
@@ -321,12 +321,12 @@ START_TEST(test_state_refused)
     float *before = malloc(3 * m->num_params * sizeof(float));
     memcpy(before, t->memory, 3 * m->num_params * sizeof(float));
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TensorSet *st = sl_train_state_tensors(t, &err);
+        SlTensorSet *st = sl_train_state_tensors(t, &err);
         ck_assert(st != NULL);
         if (cases[i].key)
-            ck_assert_int_eq(tensorset_set_meta(st, cases[i].key, cases[i].value, &err), 0);
+            ck_assert_int_eq(sl_tensorset_set_meta(st, cases[i].key, cases[i].value, &err), 0);
         if (cases[i].tensor) {
-            Tensor *x = NULL;
+            SlTensor *x = NULL;
             for (int k = 0; k < st->count; k++)
                 if (strcmp(st->items[k].name, cases[i].tensor) == 0)
                     x = &st->items[k];
@@ -337,7 +337,7 @@ START_TEST(test_state_refused)
                 double *d = calloc(8, sizeof *d);
                 free(x->data);
                 x->data = d;
-                x->dtype = DT_F64;
+                x->dtype = SL_DT_F64;
                 x->nbytes = 8 * sizeof *d;
             } else {
                 ((float *)x->data)[0] = strcmp(cases[i].what, "nan m") == 0 ? NAN : -1.0f;
@@ -350,11 +350,11 @@ START_TEST(test_state_refused)
                       cases[i].needle);
         ck_assert_int_eq(t->step, step_before);
         ck_assert(memcmp(before, t->memory, 3 * m->num_params * sizeof(float)) == 0);
-        tensorset_free(st);
+        sl_tensorset_free(st);
     }
     free(before);
-    trainer_free(t);
-    model_free(m);
+    sl_trainer_free(t);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -401,25 +401,25 @@ START_TEST(test_snapshot_is_the_shorter_run)
     assert_same_tensors(s300, longf);
     /* the snapshot's metadata: where in the run it is */
     SlError err = {0};
-    Model *m = ckpt_load(s200, &err);
+    SlModel *m = sl_ckpt_load(s200, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "step"), "200");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "lr"), "0.001");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "train_loss_window"), "100");
-    ck_assert_ptr_nonnull(tensorset_get_meta(m->meta, "train_loss"));
-    ck_assert_ptr_null(tensorset_get_meta(m->meta, "heldout_list_accuracy"));   /* not evaluated there */
-    model_free(m);
-    m = ckpt_load(s300, &err);   /* the last: evaluated */
-    ck_assert_ptr_nonnull(tensorset_get_meta(m->meta, "heldout_list_accuracy"));
-    model_free(m);
-    m = ckpt_load(s0, &err);
-    ck_assert_ptr_null(tensorset_get_meta(m->meta, "train_loss"));
-    model_free(m);
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "step"), "200");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "lr"), "0.001");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "train_loss_window"), "100");
+    ck_assert_ptr_nonnull(sl_tensorset_get_meta(m->meta, "train_loss"));
+    ck_assert_ptr_null(sl_tensorset_get_meta(m->meta, "heldout_list_accuracy"));   /* not evaluated there */
+    sl_model_free(m);
+    m = sl_ckpt_load(s300, &err);   /* the last: evaluated */
+    ck_assert_ptr_nonnull(sl_tensorset_get_meta(m->meta, "heldout_list_accuracy"));
+    sl_model_free(m);
+    m = sl_ckpt_load(s0, &err);
+    ck_assert_ptr_null(sl_tensorset_get_meta(m->meta, "train_loss"));
+    sl_model_free(m);
     char *state = path_in(dir, "long.run/optimizer.safetensors");
-    TensorSet *st = safetensors_read(state, &err);
+    SlTensorSet *st = sl_safetensors_read(state, &err);
     ck_assert_msg(st != NULL, "%s", err.message);
-    ck_assert_str_eq(tensorset_get_meta(st, "step"), "300");
-    tensorset_free(st);
+    ck_assert_str_eq(sl_tensorset_get_meta(st, "step"), "300");
+    sl_tensorset_free(st);
     free(state);
     free(s200);
     free(s0);
@@ -489,21 +489,21 @@ START_TEST(test_resume_is_the_unbroken_run)
     };
     char *state_path = path_in(run, "optimizer.safetensors");
     SlError err = {0};
-    TensorSet *good = safetensors_read(state_path, &err);
+    SlTensorSet *good = sl_safetensors_read(state_path, &err);
     ck_assert_msg(good != NULL, "%s", err.message);
     for (size_t i = 0; i < sizeof bad_state / sizeof bad_state[0]; i++) {
-        ck_assert_int_eq(safetensors_write(state_path, good, &err), 0);   /* one flaw at a time */
-        TensorSet *st = safetensors_read(state_path, &err);
-        ck_assert_int_eq(tensorset_set_meta(st, bad_state[i].key, bad_state[i].value, &err), 0);
-        ck_assert_int_eq(safetensors_write(state_path, st, &err), 0);
-        tensorset_free(st);
+        ck_assert_int_eq(sl_safetensors_write(state_path, good, &err), 0);   /* one flaw at a time */
+        SlTensorSet *st = sl_safetensors_read(state_path, &err);
+        ck_assert_int_eq(sl_tensorset_set_meta(st, bad_state[i].key, bad_state[i].value, &err), 0);
+        ck_assert_int_eq(sl_safetensors_write(state_path, st, &err), 0);
+        sl_tensorset_free(st);
         char *again[] = {"train", "--resume", run, NULL};
         ck_assert_int_eq(run_sortlens(again, NULL, &e), bad_state[i].status);
         ck_assert_msg(strstr(e, bad_state[i].needle), "%s: '%s' lacks '%s'", bad_state[i].key, e, bad_state[i].needle);
         free(e);
     }
-    ck_assert_int_eq(safetensors_write(state_path, good, &err), 0);
-    tensorset_free(good);
+    ck_assert_int_eq(sl_safetensors_write(state_path, good, &err), 0);
+    sl_tensorset_free(good);
     free(state_path);
     free(run);
     rm_tree(dir);
@@ -531,10 +531,10 @@ START_TEST(test_sigint_then_resume)
     kill(pid, SIGINT);
     ck_assert_int_eq(wait_exit_status(pid), 0);
     SlError err = {0};
-    Model *m = ckpt_load(out, &err);
+    SlModel *m = sl_ckpt_load(out, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    long s = atol(tensorset_get_meta(m->meta, "steps_done"));   /* 0 would do too */
-    model_free(m);
+    long s = atol(sl_tensorset_get_meta(m->meta, "steps_done"));   /* 0 would do too */
+    sl_model_free(m);
     char *run = path_in(dir, "int.run"), steps[32];
     snprintf(steps, sizeof steps, "%ld", s + 150);
     char *resume[] = {"train", "--resume", run, "--steps", steps, NULL};
@@ -571,10 +571,10 @@ START_TEST(test_init)
     char *a = path_in(dir, "again.safetensors"), *b = path_in(dir, "base.safetensors");
     assert_same_tensors(a, b);
     SlError err = {0};
-    Model *m = ckpt_load(a, &err);
-    ck_assert_msg(strstr(tensorset_get_meta(m->meta, "training_command"), "--init"), "no --init in the command");
-    ck_assert_ptr_null(tensorset_get_meta(m->meta, "step"));   /* nothing of the snapshot's metadata */
-    model_free(m);
+    SlModel *m = sl_ckpt_load(a, &err);
+    ck_assert_msg(strstr(sl_tensorset_get_meta(m->meta, "training_command"), "--init"), "no --init in the command");
+    ck_assert_ptr_null(sl_tensorset_get_meta(m->meta, "step"));   /* nothing of the snapshot's metadata */
+    sl_model_free(m);
     char *clash[] = {"--init", run, "--d-model", "32", NULL};
     ck_assert_int_eq(train_cmd(dir, "clash.safetensors", clash, &e), 2);
     ck_assert_msg(strstr(e, "d_model 16") && strstr(e, "d_model 32") && strstr(e, "leave the architecture options out"),

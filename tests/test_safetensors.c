@@ -39,7 +39,7 @@ static void refuse_declared(uint64_t declared, const char *header, size_t datale
     size_t len;
     uint8_t *b = build(declared, header, NULL, datalen, &len);
     SlError err = {0};
-    TensorSet *ts = safetensors_parse(b, len, "bad.safetensors", &err);
+    SlTensorSet *ts = sl_safetensors_parse(b, len, "bad.safetensors", &err);
     ck_assert_msg(ts == NULL, "accepted: %s", header);
     ck_assert_int_eq(err.code, SL_EFORMAT);
     ck_assert_msg(strncmp(err.message, "bad.safetensors: ", 17) == 0, "message lacks the label: %s", err.message);
@@ -57,11 +57,11 @@ static char tmpdir[64];
 static void make_tmpdir(void) { test_tmpdir_make(tmpdir, "st"); }
 static void remove_tmpdir(void) { test_tmpdir_remove(tmpdir); }
 
-static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
+static void assert_sets_equal(const SlTensorSet *a, const SlTensorSet *b)
 {
     ck_assert_int_eq(a->count, b->count);
     for (int i = 0; i < a->count; i++) {
-        const Tensor *x = &a->items[i], *y = &b->items[i];
+        const SlTensor *x = &a->items[i], *y = &b->items[i];
         ck_assert_str_eq(x->name, y->name);   /* the writer keeps set order */
         ck_assert_int_eq(x->dtype, y->dtype);
         ck_assert_int_eq(x->ndim, y->ndim);
@@ -72,7 +72,7 @@ static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
     }
     ck_assert_int_eq(a->meta_count, b->meta_count);
     for (int i = 0; i < a->meta_count; i++) {
-        const char *v = tensorset_get_meta(b, a->meta_keys[i]);
+        const char *v = sl_tensorset_get_meta(b, a->meta_keys[i]);
         ck_assert_ptr_nonnull(v);
         ck_assert_str_eq(v, a->meta_values[i]);
     }
@@ -88,14 +88,14 @@ START_TEST(test_reference_file)
         return;
     }
     SlError err = {0};
-    TensorSet *ts = safetensors_read(path, &err);
+    SlTensorSet *ts = sl_safetensors_read(path, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
     /* README.md of the reference: 3 + 4 + 11 cache4 tensors + 2 + 6 circuits
      * + 7 grads + 7 AdamW weights = 36 (pattern and logits counted once). */
     ck_assert_int_eq(ts->count, 36);
-    const Tensor *tok = tensorset_find(ts, "tokens");
+    const SlTensor *tok = sl_tensorset_find(ts, "tokens");
     ck_assert_ptr_nonnull(tok);
-    ck_assert_int_eq(tok->dtype, DT_I64);
+    ck_assert_int_eq(tok->dtype, SL_DT_I64);
     ck_assert_int_eq(tok->ndim, 2);
     ck_assert_int_eq(tok->shape[0], 256);
     ck_assert_int_eq(tok->shape[1], 22);
@@ -116,15 +116,15 @@ START_TEST(test_reference_file)
         }
         ck_assert_mem_eq(count_in, count_out, sizeof count_in);
     }
-    const Tensor *lg = tensorset_find(ts, "logits");
+    const SlTensor *lg = sl_tensorset_find(ts, "logits");
     ck_assert_ptr_nonnull(lg);
-    ck_assert_int_eq(lg->dtype, DT_F32);
+    ck_assert_int_eq(lg->dtype, SL_DT_F32);
     ck_assert_int_eq(lg->ndim, 3);
     ck_assert_int_eq(lg->shape[0], 256);
     ck_assert_int_eq(lg->shape[1], 22);
     ck_assert_int_eq(lg->shape[2], 50);
     /* Attention rows are probability distributions over keys <= query. */
-    const Tensor *pat = tensorset_find(ts, "pattern");
+    const SlTensor *pat = sl_tensorset_find(ts, "pattern");
     ck_assert_ptr_nonnull(pat);
     ck_assert_int_eq(pat->ndim, 4);
     ck_assert_int_eq(pat->shape[1], 1);
@@ -138,21 +138,21 @@ START_TEST(test_reference_file)
         }
         ck_assert_double_eq_tol(s, 1.0, 1e-5);
     }
-    const Tensor *ov = tensorset_find(ts, "circuit.ov_token");
+    const SlTensor *ov = sl_tensorset_find(ts, "circuit.ov_token");
     ck_assert_ptr_nonnull(ov);
     ck_assert_int_eq(ov->shape[0], 52);
     ck_assert_int_eq(ov->shape[1], 50);
-    ck_assert_ptr_nonnull(tensorset_find(ts, "cache4.attn.hook_q"));
-    ck_assert_int_eq(tensorset_find(ts, "cache4.attn.hook_q")->ndim, 4);
-    ck_assert_ptr_nonnull(tensorset_find(ts, "grad.blocks.0.attn.W_Q"));
-    ck_assert_ptr_nonnull(tensorset_find(ts, "adamw_step1.unembed.W_U"));
-    ck_assert_int_eq(tensorset_find(ts, "greedy")->dtype, DT_I64);
+    ck_assert_ptr_nonnull(sl_tensorset_find(ts, "cache4.attn.hook_q"));
+    ck_assert_int_eq(sl_tensorset_find(ts, "cache4.attn.hook_q")->ndim, 4);
+    ck_assert_ptr_nonnull(sl_tensorset_find(ts, "grad.blocks.0.attn.W_Q"));
+    ck_assert_ptr_nonnull(sl_tensorset_find(ts, "adamw_step1.unembed.W_U"));
+    ck_assert_int_eq(sl_tensorset_find(ts, "greedy")->dtype, SL_DT_I64);
     const char *keys[] = {"source", "batch", "teacher_forced_accuracy", "loss", "greedy_list_accuracy", "torch_version"};
     ck_assert_int_eq(ts->meta_count, 6);
     for (size_t i = 0; i < 6; i++)
-        ck_assert_msg(tensorset_get_meta(ts, keys[i]), "metadata %s missing", keys[i]);
-    ck_assert_str_eq(tensorset_get_meta(ts, "teacher_forced_accuracy"), "0.9945312738418579");
-    tensorset_free(ts);
+        ck_assert_msg(sl_tensorset_get_meta(ts, keys[i]), "metadata %s missing", keys[i]);
+    ck_assert_str_eq(sl_tensorset_get_meta(ts, "teacher_forced_accuracy"), "0.9945312738418579");
+    sl_tensorset_free(ts);
 }
 END_TEST
 
@@ -164,19 +164,19 @@ START_TEST(test_round_trip_small)
     char path[128];
     snprintf(path, sizeof path, "%s/small.safetensors", tmpdir);
     SlError err = {0};
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     const float a[6] = {1.5f, -2.0f, 0.0f, 3.25f, -0.0f, 1e-30f};
     const int64_t sa[2] = {2, 3};
-    ck_assert_ptr_nonnull(tensorset_add(ts, "a.weight", DT_F32, 2, sa, a, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "a.weight", SL_DT_F32, 2, sa, a, &err));
     const uint8_t m[4] = {1, 0, 0, 1};
     const int64_t sm[2] = {2, 2};
-    ck_assert_ptr_nonnull(tensorset_add(ts, "mask", DT_BOOL, 2, sm, m, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "mask", SL_DT_BOOL, 2, sm, m, &err));
     const float s = -100000.0f;
-    ck_assert_ptr_nonnull(tensorset_add(ts, "scalar", DT_F32, 0, NULL, &s, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "scalar", SL_DT_F32, 0, NULL, &s, &err));
     const int64_t se[2] = {0, 7};
-    ck_assert_ptr_nonnull(tensorset_add(ts, "empty", DT_I64, 2, se, NULL, &err));
-    ck_assert_int_eq(tensorset_set_meta(ts, "note", "caf\xc3\xa9 \"quoted\"", &err), 0);
-    ck_assert_int_eq(safetensors_write(path, ts, &err), 0);
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "empty", SL_DT_I64, 2, se, NULL, &err));
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "note", "caf\xc3\xa9 \"quoted\"", &err), 0);
+    ck_assert_int_eq(sl_safetensors_write(path, ts, &err), 0);
     /* The header is padded to a multiple of 8 and data starts aligned. */
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
@@ -189,16 +189,16 @@ START_TEST(test_round_trip_small)
         n = n << 8 | hdr[i];
     ck_assert_uint_eq(n % 8, 0);
     ck_assert_uint_eq((uint64_t)st.st_size, 8 + n + 24 + 4 + 4 + 0);
-    TensorSet *back = safetensors_read(path, &err);
+    SlTensorSet *back = sl_safetensors_read(path, &err);
     ck_assert_msg(back != NULL, "%s", err.message);
     assert_sets_equal(ts, back);
-    tensorset_free(back);
-    tensorset_free(ts);
+    sl_tensorset_free(back);
+    sl_tensorset_free(ts);
     remove_tmpdir();
 }
 END_TEST
 
-static const DType all_dtypes[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL};
+static const SlDType all_dtypes[] = {SL_DT_F32, SL_DT_F64, SL_DT_F16, SL_DT_BF16, SL_DT_I64, SL_DT_I32, SL_DT_I16, SL_DT_I8, SL_DT_U8, SL_DT_BOOL};
 
 /* Random sets of tensors (random dtypes, 0-4 dimensions, empty ones too),
  * written and read back identical. */
@@ -207,33 +207,33 @@ START_TEST(test_round_trip_random_sets)
     make_tmpdir();
     char path[128];
     snprintf(path, sizeof path, "%s/random.safetensors", tmpdir);
-    Rng r;
-    rng_seed(&r, 1234);
+    SlRng r;
+    sl_rng_seed(&r, 1234);
     for (int iter = 0; iter < 40; iter++) {
         SlError err = {0};
-        TensorSet *ts = tensorset_new();
-        int count = (int)rng_below(&r, 12);
+        SlTensorSet *ts = sl_tensorset_new();
+        int count = (int)sl_rng_below(&r, 12);
         for (int i = 0; i < count; i++) {
             char name[32];
-            snprintf(name, sizeof name, "t%d.%u", i, (unsigned)rng_below(&r, 1000));
-            DType dt = all_dtypes[rng_below(&r, 10)];
-            int nd = (int)rng_below(&r, 5);
+            snprintf(name, sizeof name, "t%d.%u", i, (unsigned)sl_rng_below(&r, 1000));
+            SlDType dt = all_dtypes[sl_rng_below(&r, 10)];
+            int nd = (int)sl_rng_below(&r, 5);
             int64_t shape[4];
             for (int d = 0; d < nd; d++)
-                shape[d] = rng_below(&r, 8) == 0 ? 0 : 1 + rng_below(&r, 6);
-            Tensor *t = tensorset_add(ts, name, dt, nd, shape, NULL, &err);
+                shape[d] = sl_rng_below(&r, 8) == 0 ? 0 : 1 + sl_rng_below(&r, 6);
+            SlTensor *t = sl_tensorset_add(ts, name, dt, nd, shape, NULL, &err);
             ck_assert_msg(t != NULL, "%s", err.message);
             for (size_t k = 0; k < t->nbytes; k++)
-                ((uint8_t *)t->data)[k] = (uint8_t)rng_next(&r);
+                ((uint8_t *)t->data)[k] = (uint8_t)sl_rng_next(&r);
         }
-        if (rng_below(&r, 2))
-            ck_assert_int_eq(tensorset_set_meta(ts, "seed", "1234", &err), 0);
-        ck_assert_int_eq(safetensors_write(path, ts, &err), 0);
-        TensorSet *back = safetensors_read(path, &err);
+        if (sl_rng_below(&r, 2))
+            ck_assert_int_eq(sl_tensorset_set_meta(ts, "seed", "1234", &err), 0);
+        ck_assert_int_eq(sl_safetensors_write(path, ts, &err), 0);
+        SlTensorSet *back = sl_safetensors_read(path, &err);
         ck_assert_msg(back != NULL, "iteration %d: %s", iter, err.message);
         assert_sets_equal(ts, back);
-        tensorset_free(back);
-        tensorset_free(ts);
+        sl_tensorset_free(back);
+        sl_tensorset_free(ts);
     }
     remove_tmpdir();
 }
@@ -246,31 +246,31 @@ START_TEST(test_round_trip_random_models)
     make_tmpdir();
     char path[128];
     snprintf(path, sizeof path, "%s/model.safetensors", tmpdir);
-    Rng r;
-    rng_seed(&r, 99);
+    SlRng r;
+    sl_rng_seed(&r, 99);
     for (int iter = 0; iter < 12; iter++) {
         SlError err = {0};
-        ModelConfig c = {
-            .n_layers = 1 + (int)rng_below(&r, 3), .n_heads = 1 + (int)rng_below(&r, 3),
-            .d_model = 1 + (int)rng_below(&r, 24), .d_head = 1 + (int)rng_below(&r, 12),
-            .d_vocab_out = 1 + (int)rng_below(&r, 30), .list_len = 1 + (int)rng_below(&r, 8),
+        SlModelConfig c = {
+            .n_layers = 1 + (int)sl_rng_below(&r, 3), .n_heads = 1 + (int)sl_rng_below(&r, 3),
+            .d_model = 1 + (int)sl_rng_below(&r, 24), .d_head = 1 + (int)sl_rng_below(&r, 12),
+            .d_vocab_out = 1 + (int)sl_rng_below(&r, 30), .list_len = 1 + (int)sl_rng_below(&r, 8),
         };
-        model_config_derive(&c);
-        Model *m = model_new(&c, &err);
+        sl_model_config_derive(&c);
+        SlModel *m = sl_model_new(&c, &err);
         ck_assert_msg(m != NULL, "%s", err.message);
         for (size_t k = 0; k < m->num_params; k++)
-            m->param_memory[k] = rng_normal(&r);
-        ck_assert_int_eq(model_prepare(m, &err), 0);
-        ck_assert_int_eq(ckpt_save(m, path, &err), 0);
-        Model *back = ckpt_load(path, &err);
+            m->param_memory[k] = sl_rng_normal(&r);
+        ck_assert_int_eq(sl_model_prepare(m, &err), 0);
+        ck_assert_int_eq(sl_ckpt_save(m, path, &err), 0);
+        SlModel *back = sl_ckpt_load(path, &err);
         ck_assert_msg(back != NULL, "iteration %d: %s", iter, err.message);
         ck_assert_mem_eq(&back->cfg, &m->cfg, sizeof c);
         ck_assert_uint_eq(back->num_params, m->num_params);
         ck_assert_mem_eq(back->param_memory, m->param_memory, m->num_params * sizeof(float));
         ck_assert_str_eq(back->format, "safetensors");
-        ck_assert_str_eq(tensorset_get_meta(back->meta, "format"), "sortlens");
-        model_free(back);
-        model_free(m);
+        ck_assert_str_eq(sl_tensorset_get_meta(back->meta, "format"), "sortlens");
+        sl_model_free(back);
+        sl_model_free(m);
     }
     remove_tmpdir();
 }
@@ -292,19 +292,19 @@ START_TEST(test_pytorch_reads_ours)
     snprintf(path, sizeof path, "%s/ours.safetensors", tmpdir);
     snprintf(out, sizeof out, "%s/dump.json", tmpdir);
     SlError err = {0};
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     const int64_t s23[2] = {2, 3}, s4[1] = {4};
     const float f[6] = {0.5f, -1.25f, 3.0f, 1e-7f, -0.0f, 123456.0f};
     const int64_t i64[4] = {-3, 0, 1LL << 40, 7};
     const uint8_t bl[4] = {1, 0, 1, 1};
     const double d[4] = {1.0 / 3.0, -2.5, 1e100, 0.0};
-    ck_assert_ptr_nonnull(tensorset_add(ts, "blocks.0.attn.W_Q", DT_F32, 2, s23, f, &err));
-    ck_assert_ptr_nonnull(tensorset_add(ts, "ints", DT_I64, 1, s4, i64, &err));
-    ck_assert_ptr_nonnull(tensorset_add(ts, "flags", DT_BOOL, 1, s4, bl, &err));
-    ck_assert_ptr_nonnull(tensorset_add(ts, "doubles", DT_F64, 1, s4, d, &err));
-    ck_assert_ptr_nonnull(tensorset_add(ts, "scalar", DT_F32, 0, NULL, f + 1, &err));
-    ck_assert_int_eq(tensorset_set_meta(ts, "d_model", "128", &err), 0);
-    ck_assert_int_eq(safetensors_write(path, ts, &err), 0);
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "blocks.0.attn.W_Q", SL_DT_F32, 2, s23, f, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "ints", SL_DT_I64, 1, s4, i64, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "flags", SL_DT_BOOL, 1, s4, bl, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "doubles", SL_DT_F64, 1, s4, d, &err));
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, "scalar", SL_DT_F32, 0, NULL, f + 1, &err));
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "d_model", "128", &err), 0);
+    ck_assert_int_eq(sl_safetensors_write(path, ts, &err), 0);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' dump '%s' > '%s'", script, path, out);
     ck_assert_int_eq(system(cmd), 0);
     json_error_t jerr;
@@ -332,7 +332,7 @@ START_TEST(test_pytorch_reads_ours)
     ck_assert_int_eq(json_array_size(json_object_get(sc, "shape")), 0);
     ck_assert(json_real_value(json_array_get(json_object_get(sc, "values"), 0)) == (double)f[1]);
     json_decref(root);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     remove_tmpdir();
 }
 END_TEST
@@ -343,9 +343,9 @@ START_TEST(test_too_short)
 {
     SlError err = {0};
     const uint8_t b[7] = {1, 0, 0, 0, 0, 0, 0};
-    ck_assert_ptr_null(safetensors_parse(b, 7, "bad.safetensors", &err));
+    ck_assert_ptr_null(sl_safetensors_parse(b, 7, "bad.safetensors", &err));
     ck_assert_ptr_nonnull(strstr(err.message, "7 bytes is too short"));
-    ck_assert_ptr_null(safetensors_parse(NULL, 0, "bad.safetensors", &err));
+    ck_assert_ptr_null(sl_safetensors_parse(NULL, 0, "bad.safetensors", &err));
     ck_assert_ptr_nonnull(strstr(err.message, "0 bytes is too short"));
 }
 END_TEST
@@ -378,7 +378,7 @@ START_TEST(test_header_not_json)
     uint8_t *b = build(4, "{}  ", NULL, 0, &len);
     b[10] = 0;
     SlError err = {0};
-    ck_assert_ptr_null(safetensors_parse(b, len, "bad.safetensors", &err));
+    ck_assert_ptr_null(sl_safetensors_parse(b, len, "bad.safetensors", &err));
     ck_assert_ptr_nonnull(strstr(err.message, "not valid UTF-8 JSON"));
     free(b);
     /* an escaped NUL in a name is refused too (C strings could not hold it) */
@@ -517,9 +517,9 @@ START_TEST(test_valid_edge_cases)
         size_t len;
         uint8_t *b = build(strlen(ok[i]), ok[i], NULL, datalen[i], &len);
         SlError err = {0};
-        TensorSet *ts = safetensors_parse(b, len, "ok.safetensors", &err);
+        SlTensorSet *ts = sl_safetensors_parse(b, len, "ok.safetensors", &err);
         ck_assert_msg(ts != NULL, "%s: %s", ok[i], err.message);
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
         free(b);
     }
 }
@@ -528,10 +528,10 @@ END_TEST
 START_TEST(test_missing_file)
 {
     SlError err = {0};
-    ck_assert_ptr_null(safetensors_read("/nonexistent/x.safetensors", &err));
+    ck_assert_ptr_null(sl_safetensors_read("/nonexistent/x.safetensors", &err));
     ck_assert_int_eq(err.code, SL_EIO);
     ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/x.safetensors: cannot open"));
-    ck_assert_ptr_null(safetensors_read("/tmp", &err));
+    ck_assert_ptr_null(sl_safetensors_read("/tmp", &err));
     ck_assert_ptr_nonnull(strstr(err.message, "not a regular file"));
 }
 END_TEST
@@ -543,13 +543,13 @@ START_TEST(test_every_truncation)
     size_t len;
     uint8_t *b = build(strlen(h), h, NULL, 16, &len);
     SlError err = {0};
-    TensorSet *ts = safetensors_parse(b, len, "x", &err);
+    SlTensorSet *ts = sl_safetensors_parse(b, len, "x", &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *p = malloc(cut ? cut : 1);
         memcpy(p, b, cut);
-        ck_assert_ptr_null(safetensors_parse(p, cut, "x", &err));
+        ck_assert_ptr_null(sl_safetensors_parse(p, cut, "x", &err));
         ck_assert_int_eq(err.code, SL_EFORMAT);
         free(p);
     }

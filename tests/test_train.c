@@ -19,50 +19,50 @@
 #include "test_util.h"
 #include "train_adamw_ref.h"
 
-static ModelConfig tiny_cfg(int L, int H, int D, int E, int n, int Vo)
+static SlModelConfig tiny_cfg(int L, int H, int D, int E, int n, int Vo)
 {
-    ModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    model_config_derive(&c);
+    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
+    sl_model_config_derive(&c);
     return c;
 }
 
 /* A model with normal weights (std wstd) and biases (std bstd). */
-static Model *random_model(ModelConfig c, uint64_t seed, float wstd, float bstd)
+static SlModel *random_model(SlModelConfig c, uint64_t seed, float wstd, float bstd)
 {
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    Rng r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        float *p = model_params_get(&m->params, i), s = model_param_is_bias(i) ? bstd : wstd;
+    SlRng r;
+    sl_rng_seed(&r, seed);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float *p = sl_model_params_get(&m->params, i), s = sl_model_param_is_bias(i) ? bstd : wstd;
         for (size_t k = 0; k < m->param_sizes[i]; k++)
-            p[k] = s * rng_normal(&r);
+            p[k] = s * sl_rng_normal(&r);
     }
     return m;
 }
 
-static int *random_tokens(const ModelConfig *c, int B, uint64_t seed)
+static int *random_tokens(const SlModelConfig *c, int B, uint64_t seed)
 {
     int *tokens = malloc((size_t)B * c->n_ctx * sizeof(int)), values[64];
-    Rng r;
-    rng_seed(&r, seed);
+    SlRng r;
+    sl_rng_seed(&r, seed);
     for (int b = 0; b < B; b++) {
-        task_random_list(c, &r, values);
-        task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
+        sl_task_random_list(c, &r, values);
+        sl_task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
     }
     return tokens;
 }
 
 /* ---- an independent reference: the forward in double, plain loops -------- */
 
-typedef struct RefParams { double *p[NUM_PARAM_TENSORS]; } RefParams;
+typedef struct RefParams { double *p[SL_NUM_PARAM_TENSORS]; } RefParams;
 
-static RefParams ref_params(const Model *m)
+static RefParams ref_params(const SlModel *m)
 {
     RefParams r;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        const float *src = model_params_get((ModelParams *)&m->params, i);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        const float *src = sl_model_params_get((SlModelParams *)&m->params, i);
         r.p[i] = malloc(m->param_sizes[i] * sizeof(double) + 1);
         for (size_t k = 0; k < m->param_sizes[i]; k++)
             r.p[i][k] = src[k];
@@ -72,13 +72,13 @@ static RefParams ref_params(const Model *m)
 
 static void ref_params_free(RefParams *r)
 {
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
         free(r->p[i]);
 }
 
 /* Logits [n, Vo] of one sequence at its prediction positions, written from
  * the TransformerLens definition (DESIGN.md section 1). */
-static void ref_logits(const ModelConfig *c, const RefParams *rp, const int *tok, double *logits)
+static void ref_logits(const SlModelConfig *c, const RefParams *rp, const int *tok, double *logits)
 {
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
     int n = c->list_len, P0 = n + 1;
@@ -88,15 +88,15 @@ static void ref_logits(const ModelConfig *c, const RefParams *rp, const int *tok
     double *v = malloc((size_t)T * E * sizeof(double)), s[256], z[256];
     for (int t = 0; t < T; t++)
         for (int d = 0; d < D; d++)
-            x[t * D + d] = P[P_W_E][tok[t] * D + d] + P[P_W_POS][t * D + d];
+            x[t * D + d] = P[SL_P_W_E][tok[t] * D + d] + P[SL_P_W_POS][t * D + d];
     for (int l = 0; l < L; l++) {
         for (int t = 0; t < T; t++)
             for (int d = 0; d < D; d++)
-                out[t * D + d] = P[P_B_O][l * D + d];
+                out[t * D + d] = P[SL_P_B_O][l * D + d];
         for (int h = 0; h < H; h++) {
-            const double *wq = P[P_W_Q] + ((size_t)(l * H + h)) * D * E, *wk = P[P_W_K] + ((size_t)(l * H + h)) * D * E;
-            const double *wv = P[P_W_V] + ((size_t)(l * H + h)) * D * E, *wo = P[P_W_O] + ((size_t)(l * H + h)) * E * D;
-            const double *bq = P[P_B_Q] + (l * H + h) * E, *bk = P[P_B_K] + (l * H + h) * E, *bv = P[P_B_V] + (l * H + h) * E;
+            const double *wq = P[SL_P_W_Q] + ((size_t)(l * H + h)) * D * E, *wk = P[SL_P_W_K] + ((size_t)(l * H + h)) * D * E;
+            const double *wv = P[SL_P_W_V] + ((size_t)(l * H + h)) * D * E, *wo = P[SL_P_W_O] + ((size_t)(l * H + h)) * E * D;
+            const double *bq = P[SL_P_B_Q] + (l * H + h) * E, *bk = P[SL_P_B_K] + (l * H + h) * E, *bv = P[SL_P_B_V] + (l * H + h) * E;
             for (int t = 0; t < T; t++)
                 for (int e = 0; e < E; e++) {
                     double aq = bq[e], ak = bk[e], av = bv[e];
@@ -135,9 +135,9 @@ static void ref_logits(const ModelConfig *c, const RefParams *rp, const int *tok
     }
     for (int ii = 0; ii < n; ii++)
         for (int o = 0; o < Vo; o++) {
-            double a = P[P_B_U][o];
+            double a = P[SL_P_B_U][o];
             for (int d = 0; d < D; d++)
-                a += x[(P0 + ii) * D + d] * P[P_W_U][d * Vo + o];
+                a += x[(P0 + ii) * D + d] * P[SL_P_W_U][d * Vo + o];
             logits[ii * Vo + o] = a;
         }
     free(x);
@@ -147,7 +147,7 @@ static void ref_logits(const ModelConfig *c, const RefParams *rp, const int *tok
     free(v);
 }
 
-static double ref_loss(const ModelConfig *c, const RefParams *rp, const int *tokens, int B)
+static double ref_loss(const SlModelConfig *c, const RefParams *rp, const int *tokens, int B)
 {
     int n = c->list_len, Vo = c->d_vocab_out, T = c->n_ctx;
     double *lg = malloc((size_t)n * Vo * sizeof(double)), total = 0;
@@ -172,31 +172,31 @@ static double ref_loss(const ModelConfig *c, const RefParams *rp, const int *tok
 /* Central differences of the double loss on `coords` random coordinates of
  * every parameter tensor against the trainer's gradient; returns the worst
  * error relative to each tensor's largest gradient. */
-static double fd_check(Model *m, TrainPath path, int B, int coords, double tol)
+static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double tol)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     SlError err = {0};
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.path = path;
     o.batch = B;
-    Trainer *t = trainer_new(m, &o, &err);
+    SlTrainer *t = sl_trainer_new(m, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.message);
     int *tokens = random_tokens(c, B, 99);
     double loss;
-    ck_assert_int_eq(trainer_backward(t, tokens, B, &loss, &err), 0);
+    ck_assert_int_eq(sl_trainer_backward(t, tokens, B, &loss, &err), 0);
     RefParams rp = ref_params(m);
     double rl = ref_loss(c, &rp, tokens, B);
     ck_assert_msg(fabs(rl - loss) <= 1e-5 * fabs(rl), "loss %.9g vs double reference %.9g", loss, rl);
-    Rng r;
-    rng_seed(&r, 7);
+    SlRng r;
+    sl_rng_seed(&r, 7);
     double worst = 0;
     const double h = 1e-5;
-    double wk_max = max_abs(t->grads.W_K, m->param_sizes[P_W_K]);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        const float *g = model_params_get(&t->grads, i);
+    double wk_max = max_abs(t->grads.W_K, m->param_sizes[SL_P_W_K]);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        const float *g = sl_model_params_get(&t->grads, i);
         double gmax = max_abs(g, m->param_sizes[i]), terr = 0;
-        if (i == P_B_K) {
+        if (i == SL_P_B_K) {
             /* Adding b_K adds q.b_K to a whole row of scores, which softmax
              * ignores: its true gradient is zero, ours rounding noise. */
             printf("  fd b_K: max|g| %.2e (exactly 0 in exact arithmetic; W_K's is %.2e)\n", gmax, wk_max);
@@ -205,7 +205,7 @@ static double fd_check(Model *m, TrainPath path, int B, int coords, double tol)
         }
         ck_assert_msg(gmax > 0, "tensor %d has an all-zero gradient", i);
         for (int s = 0; s < coords; s++) {
-            size_t kk = rng_below(&r, (uint32_t)m->param_sizes[i]);
+            size_t kk = sl_rng_below(&r, (uint32_t)m->param_sizes[i]);
             double orig = rp.p[i][kk];
             rp.p[i][kk] = orig + h;
             double lp = ref_loss(c, &rp, tokens, B);
@@ -217,8 +217,8 @@ static double fd_check(Model *m, TrainPath path, int B, int coords, double tol)
                 terr = e;
         }
         char name[96];
-        model_param_name(i, 0, name, sizeof name);
-        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == TRAIN_PATH_TABLES ? "tables" : "general",
+        sl_model_param_name(i, 0, name, sizeof name);
+        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == SL_TRAIN_PATH_TABLES ? "tables" : "general",
                c->n_layers, c->n_heads, name, gmax, terr);
         ck_assert_msg(terr <= tol, "%s: finite-difference error %.3e > %.1e", name, terr, tol);
         if (terr > worst)
@@ -226,64 +226,64 @@ static double fd_check(Model *m, TrainPath path, int B, int coords, double tol)
     }
     ref_params_free(&rp);
     free(tokens);
-    trainer_free(t);
+    sl_trainer_free(t);
     return worst;
 }
 
 START_TEST(test_fd_general_2layer_2head)
 {
-    Model *m = random_model(tiny_cfg(2, 2, 8, 4, 3, 5), 11, 0.5f, 0.2f);
-    fd_check(m, TRAIN_PATH_GENERAL, 4, 30, 2e-4);
-    model_free(m);
+    SlModel *m = random_model(tiny_cfg(2, 2, 8, 4, 3, 5), 11, 0.5f, 0.2f);
+    fd_check(m, SL_TRAIN_PATH_GENERAL, 4, 30, 2e-4);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_fd_tables_1layer_2head)
 {
-    Model *m = random_model(tiny_cfg(1, 2, 8, 4, 3, 5), 12, 0.5f, 0.2f);
-    fd_check(m, TRAIN_PATH_TABLES, 4, 30, 2e-4);
-    model_free(m);
+    SlModel *m = random_model(tiny_cfg(1, 2, 8, 4, 3, 5), 12, 0.5f, 0.2f);
+    fd_check(m, SL_TRAIN_PATH_TABLES, 4, 30, 2e-4);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_fd_general_1layer_3head)
 {
-    Model *m = random_model(tiny_cfg(1, 3, 6, 2, 4, 7), 13, 0.6f, 0.3f);
-    fd_check(m, TRAIN_PATH_GENERAL, 3, 30, 2e-4);
-    model_free(m);
+    SlModel *m = random_model(tiny_cfg(1, 3, 6, 2, 4, 7), 13, 0.6f, 0.3f);
+    fd_check(m, SL_TRAIN_PATH_GENERAL, 3, 30, 2e-4);
+    sl_model_free(m);
 }
 END_TEST
 
 /* Both paths on the same one-layer model: the same loss and gradients. */
 START_TEST(test_paths_agree)
 {
-    ModelConfig c = tiny_cfg(1, 2, 32, 16, 10, 50);
-    Model *m = random_model(c, 21, 0.15f, 0.1f);
+    SlModelConfig c = tiny_cfg(1, 2, 32, 16, 10, 50);
+    SlModel *m = random_model(c, 21, 0.15f, 0.1f);
     SlError err = {0};
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.batch = 16;
-    o.path = TRAIN_PATH_TABLES;
-    Trainer *a = trainer_new(m, &o, &err);
-    o.path = TRAIN_PATH_GENERAL;
-    Trainer *b = trainer_new(m, &o, &err);
+    o.path = SL_TRAIN_PATH_TABLES;
+    SlTrainer *a = sl_trainer_new(m, &o, &err);
+    o.path = SL_TRAIN_PATH_GENERAL;
+    SlTrainer *b = sl_trainer_new(m, &o, &err);
     ck_assert(a && b);
     int *tokens = random_tokens(&c, 16, 5);
     double la, lb;
-    ck_assert_int_eq(trainer_backward(a, tokens, 16, &la, &err), 0);
-    ck_assert_int_eq(trainer_backward(b, tokens, 16, &lb, &err), 0);
+    ck_assert_int_eq(sl_trainer_backward(a, tokens, 16, &la, &err), 0);
+    ck_assert_int_eq(sl_trainer_backward(b, tokens, 16, &lb, &err), 0);
     ck_assert_msg(fabs(la - lb) <= 1e-6 * fabs(lb), "loss %.9g vs %.9g", la, lb);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        const float *ga = model_params_get(&a->grads, i), *gb = model_params_get(&b->grads, i);
-        if (i == P_B_K)   /* zero in exact arithmetic (see fd_check) */
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        const float *ga = sl_model_params_get(&a->grads, i), *gb = sl_model_params_get(&b->grads, i);
+        if (i == SL_P_B_K)   /* zero in exact arithmetic (see fd_check) */
             continue;
         double rel = max_abs_diff(ga, gb, m->param_sizes[i]) / max_abs(gb, m->param_sizes[i]);
         ck_assert_msg(rel <= 1e-5, "tensor %d: paths differ by %.3e", i, rel);
     }
     free(tokens);
-    trainer_free(a);
-    trainer_free(b);
-    model_free(m);
+    sl_trainer_free(a);
+    sl_trainer_free(b);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -293,11 +293,11 @@ static const char *const seed_weights[] = {
     "embed.W_E", "pos_embed.W_pos", "blocks.0.attn.W_Q", "blocks.0.attn.W_K",
     "blocks.0.attn.W_V", "blocks.0.attn.W_O", "unembed.W_U",
 };
-static const int seed_weight_index[] = {P_W_E, P_W_POS, P_W_Q, P_W_K, P_W_V, P_W_O, P_W_U};
+static const int seed_weight_index[] = {SL_P_W_E, SL_P_W_POS, SL_P_W_Q, SL_P_W_K, SL_P_W_V, SL_P_W_O, SL_P_W_U};
 
 typedef struct SeedFixture {
-    Model *m;
-    TensorSet *ref;
+    SlModel *m;
+    SlTensorSet *ref;
     int *tokens;   /* [256, 22] */
     int B;
 } SeedFixture;
@@ -312,12 +312,12 @@ static bool seed_fixture(SeedFixture *f)
         return false;
     }
     SlError err = {0};
-    f->m = ckpt_load(pt, &err);
+    f->m = sl_ckpt_load(pt, &err);
     ck_assert_msg(f->m != NULL, "%s", err.message);
-    f->ref = safetensors_read(ref, &err);
+    f->ref = sl_safetensors_read(ref, &err);
     ck_assert_msg(f->ref != NULL, "%s", err.message);
-    const Tensor *tk = tensorset_find(f->ref, "tokens");
-    ck_assert(tk && tk->dtype == DT_I64 && tk->ndim == 2 && tk->shape[1] == f->m->cfg.n_ctx);
+    const SlTensor *tk = sl_tensorset_find(f->ref, "tokens");
+    ck_assert(tk && tk->dtype == SL_DT_I64 && tk->ndim == 2 && tk->shape[1] == f->m->cfg.n_ctx);
     f->B = (int)tk->shape[0];
     f->tokens = malloc((size_t)f->B * tk->shape[1] * sizeof(int));
     for (int64_t i = 0; i < f->B * tk->shape[1]; i++)
@@ -327,8 +327,8 @@ static bool seed_fixture(SeedFixture *f)
 
 static void seed_fixture_free(SeedFixture *f)
 {
-    model_free(f->m);
-    tensorset_free(f->ref);
+    sl_model_free(f->m);
+    sl_tensorset_free(f->ref);
     free(f->tokens);
 }
 
@@ -336,45 +336,45 @@ static const float *ref_tensor(const SeedFixture *f, const char *prefix, const c
 {
     char full[128];
     snprintf(full, sizeof full, "%s%s", prefix, name);
-    const Tensor *t = tensorset_find(f->ref, full);
-    ck_assert_msg(t && t->dtype == DT_F32 && t->nbytes == numel * sizeof(float), "%s missing or misshapen", full);
+    const SlTensor *t = sl_tensorset_find(f->ref, full);
+    ck_assert_msg(t && t->dtype == SL_DT_F32 && t->nbytes == numel * sizeof(float), "%s missing or misshapen", full);
     return t->data;
 }
 
-static void seed_gradients(TrainPath path)
+static void seed_gradients(SlTrainPath path)
 {
     SeedFixture f;
     if (!seed_fixture(&f))
         return;
     SlError err = {0};
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.path = path;
     o.batch = f.B;
-    Trainer *t = trainer_new(f.m, &o, &err);
+    SlTrainer *t = sl_trainer_new(f.m, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.message);
     double loss;
-    ck_assert_int_eq(trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
+    ck_assert_int_eq(sl_trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
     /* PyTorch's loss on this batch (reference README): 0.02029135450720787 */
-    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == TRAIN_PATH_GENERAL ? "general" : "tables", loss);
+    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables", loss);
     ck_assert_msg(fabs(loss - 0.02029135450720787) <= 1e-6, "loss %.10f", loss);
     for (size_t w = 0; w < sizeof seed_weights / sizeof seed_weights[0]; w++) {
         int i = seed_weight_index[w];
         size_t numel = f.m->param_sizes[i];
         const float *want = ref_tensor(&f, "grad.", seed_weights[w], numel);
-        double rel = max_abs_diff(model_params_get(&t->grads, i), want, numel) / max_abs(want, numel);
-        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == TRAIN_PATH_GENERAL ? "general" : "tables",
+        double rel = max_abs_diff(sl_model_params_get(&t->grads, i), want, numel) / max_abs(want, numel);
+        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables",
                seed_weights[w], max_abs(want, numel), rel);
         ck_assert_msg(rel <= 1e-4, "grad.%s: relative error %.3e", seed_weights[w], rel);
     }
-    trainer_free(t);
+    sl_trainer_free(t);
     seed_fixture_free(&f);
 }
 
-START_TEST(test_seed_gradients_tables) { seed_gradients(TRAIN_PATH_AUTO); }
+START_TEST(test_seed_gradients_tables) { seed_gradients(SL_TRAIN_PATH_AUTO); }
 END_TEST
 
-START_TEST(test_seed_gradients_general) { seed_gradients(TRAIN_PATH_GENERAL); }
+START_TEST(test_seed_gradients_general) { seed_gradients(SL_TRAIN_PATH_GENERAL); }
 END_TEST
 
 /* One AdamW step (lr 1e-3, betas (0.9, 0.98), eps 1e-8, wd 0.01) from the
@@ -387,29 +387,29 @@ START_TEST(test_seed_adamw_step1)
         if (!seed_fixture(&f))
             return;
         SlError err = {0};
-        TrainOptions o;
-        train_options_default(&o);
+        SlTrainOptions o;
+        sl_train_options_default(&o);
         o.batch = f.B;
-        Trainer *t = trainer_new(f.m, &o, &err);
+        SlTrainer *t = sl_trainer_new(f.m, &o, &err);
         ck_assert(t != NULL);
         float *before = malloc(f.m->num_params * sizeof(float));
         memcpy(before, f.m->param_memory, f.m->num_params * sizeof(float));
         double loss;
-        ck_assert_int_eq(trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
+        ck_assert_int_eq(sl_trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
         if (!own) {
             memset(t->grad_memory, 0, f.m->num_params * sizeof(float));
             for (size_t w = 0; w < 7; w++) {
                 int i = seed_weight_index[w];
-                memcpy(model_params_get(&t->grads, i), ref_tensor(&f, "grad.", seed_weights[w], f.m->param_sizes[i]),
+                memcpy(sl_model_params_get(&t->grads, i), ref_tensor(&f, "grad.", seed_weights[w], f.m->param_sizes[i]),
                        f.m->param_sizes[i] * sizeof(float));
             }
         }
-        trainer_adamw(t, 1e-3);
+        sl_trainer_adamw(t, 1e-3);
         size_t off = 0;
-        for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+        for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
             size_t numel = f.m->param_sizes[i];
             const float *now = f.m->param_memory + off, *was = before + off;
-            if (model_param_is_bias(i)) {
+            if (sl_model_param_is_bias(i)) {
                 ck_assert_msg(memcmp(now, was, numel * sizeof(float)) == 0, "a frozen bias moved");
             } else {
                 size_t w = 0;
@@ -448,7 +448,7 @@ START_TEST(test_seed_adamw_step1)
             off += numel;
         }
         free(before);
-        trainer_free(t);
+        sl_trainer_free(t);
         seed_fixture_free(&f);
     }
 }
@@ -458,21 +458,21 @@ END_TEST
 
 static void adamw_vs_torch(bool train_biases, const float *want)
 {
-    ModelConfig c = tiny_cfg(1, 1, 2, 2, 2, 3);
+    SlModelConfig c = tiny_cfg(1, 1, 2, 2, 2, 3);
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert(m != NULL);
     ck_assert_int_eq((int)m->num_params, ADAMW_REF_N);
     memcpy(m->param_memory, adamw_ref_p0, sizeof adamw_ref_p0);
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.train_biases = train_biases;
     o.batch = 1;
-    Trainer *t = trainer_new(m, &o, &err);
+    SlTrainer *t = sl_trainer_new(m, &o, &err);
     ck_assert(t != NULL);
     for (int s = 0; s < ADAMW_REF_STEPS; s++) {
         memcpy(t->grad_memory, adamw_ref_grads + (size_t)s * ADAMW_REF_N, ADAMW_REF_N * sizeof(float));
-        trainer_adamw(t, adamw_ref_lr[s]);
+        sl_trainer_adamw(t, adamw_ref_lr[s]);
     }
     for (int k = 0; k < ADAMW_REF_N; k++) {
         float got = m->param_memory[k];
@@ -480,8 +480,8 @@ static void adamw_vs_torch(bool train_biases, const float *want)
         ck_assert_msg(fabsf(got - want[k]) <= 4 * 1.2e-7f * fabsf(want[k]) + 1e-12f,
                       "element %d: %a vs torch %a", k, (double)got, (double)want[k]);
     }
-    trainer_free(t);
-    model_free(m);
+    sl_trainer_free(t);
+    sl_model_free(m);
 }
 
 START_TEST(test_adamw_torch_frozen_biases) { adamw_vs_torch(false, adamw_ref_frozen); }
@@ -494,19 +494,19 @@ END_TEST
 
 START_TEST(test_schedule)
 {
-    TrainOptions o;
-    train_options_default(&o);
-    ck_assert(train_lr_at(&o, 0) == 1e-3 && train_lr_at(&o, 9999) == 1e-3);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
+    ck_assert(sl_train_lr_at(&o, 0) == 1e-3 && sl_train_lr_at(&o, 9999) == 1e-3);
     o.warmup = 10;
-    ck_assert(fabs(train_lr_at(&o, 0) - 1e-4) < 1e-15);
-    ck_assert(fabs(train_lr_at(&o, 4) - 5e-4) < 1e-15);
-    ck_assert(train_lr_at(&o, 9) == 1e-3 && train_lr_at(&o, 10) == 1e-3);
-    o.schedule = TRAIN_SCHEDULE_COSINE;
+    ck_assert(fabs(sl_train_lr_at(&o, 0) - 1e-4) < 1e-15);
+    ck_assert(fabs(sl_train_lr_at(&o, 4) - 5e-4) < 1e-15);
+    ck_assert(sl_train_lr_at(&o, 9) == 1e-3 && sl_train_lr_at(&o, 10) == 1e-3);
+    o.schedule = SL_TRAIN_SCHEDULE_COSINE;
     o.steps = 110;
-    ck_assert(fabs(train_lr_at(&o, 10) - 1e-3) < 1e-15);
-    ck_assert(fabs(train_lr_at(&o, 60) - 5e-4) < 1e-15);             /* half way: cos(pi/2) = 0 */
-    ck_assert(fabs(train_lr_at(&o, 35) - 1e-3 * (0.5 + 0.5 * sqrt(0.5))) < 1e-15);   /* cos(pi/4) */
-    ck_assert(train_lr_at(&o, 109) > 0 && train_lr_at(&o, 109) < 1e-6);
+    ck_assert(fabs(sl_train_lr_at(&o, 10) - 1e-3) < 1e-15);
+    ck_assert(fabs(sl_train_lr_at(&o, 60) - 5e-4) < 1e-15);             /* half way: cos(pi/2) = 0 */
+    ck_assert(fabs(sl_train_lr_at(&o, 35) - 1e-3 * (0.5 + 0.5 * sqrt(0.5))) < 1e-15);   /* cos(pi/4) */
+    ck_assert(sl_train_lr_at(&o, 109) > 0 && sl_train_lr_at(&o, 109) < 1e-6);
 }
 END_TEST
 
@@ -515,29 +515,29 @@ END_TEST
  * update is 0 / (0 + eps) = 0, so each weight is exactly its start times
  * prod_t (1 - lr wd_t) (torch.optim.AdamW's param.mul_(1 - lr * wd)), and a
  * frozen bias stays 1. */
-static Model *decayed_ones(ModelConfig c, const TrainOptions *o, int steps, double lr)
+static SlModel *decayed_ones(SlModelConfig c, const SlTrainOptions *o, int steps, double lr)
 {
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert(m != NULL);
     for (size_t k = 0; k < m->num_params; k++)
         m->param_memory[k] = 1.0f;
-    Trainer *t = trainer_new(m, o, &err);
+    SlTrainer *t = sl_trainer_new(m, o, &err);
     ck_assert(t != NULL);
     for (int step = 0; step < steps; step++) {
         memset(t->grad_memory, 0, m->num_params * sizeof(float));
-        trainer_adamw(t, lr);
+        sl_trainer_adamw(t, lr);
     }
-    trainer_free(t);
+    sl_trainer_free(t);
     return m;
 }
 
 /* Every weight of m is want_weight (W_Q and W_K: want_qk), every bias 1. */
-static void check_decayed(const Model *m, float want_weight, float want_qk)
+static void check_decayed(const SlModel *m, float want_weight, float want_qk)
 {
     size_t off = 0;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        float expect = model_param_is_bias(i) ? 1.0f : i == P_W_Q || i == P_W_K ? want_qk : want_weight;
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float expect = sl_model_param_is_bias(i) ? 1.0f : i == SL_P_W_Q || i == SL_P_W_K ? want_qk : want_weight;
         for (size_t k = 0; k < m->param_sizes[i]; k++)
             ck_assert_float_eq_tol(m->param_memory[off + k], expect, 1e-7f);
         off += m->param_sizes[i];
@@ -548,64 +548,64 @@ static void check_decayed(const Model *m, float want_weight, float want_qk)
  * applies each step's. */
 START_TEST(test_weight_decay_schedule)
 {
-    TrainOptions o;
-    train_options_default(&o);
-    ck_assert(train_weight_decay_at(&o, 0) == 0.01 && train_weight_decay_at(&o, 9999) == 0.01);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
+    ck_assert(sl_train_weight_decay_at(&o, 0) == 0.01 && sl_train_weight_decay_at(&o, 9999) == 0.01);
     o.steps = 5;
     o.weight_decay = 0.5;
     o.weight_decay_end = 0.1;
-    ck_assert(train_weight_decay_at(&o, 0) == 0.5);
-    ck_assert(fabs(train_weight_decay_at(&o, 2) - 0.3) < 1e-15);
-    ck_assert(fabs(train_weight_decay_at(&o, 4) - 0.1) < 1e-15);
-    ck_assert(fabs(train_weight_decay_at(&o, 9) - 0.1) < 1e-15);   /* past the end: the end */
-    Model *m = decayed_ones(tiny_cfg(1, 1, 16, 16, 3, 5), &o, 5, 0.1);
+    ck_assert(sl_train_weight_decay_at(&o, 0) == 0.5);
+    ck_assert(fabs(sl_train_weight_decay_at(&o, 2) - 0.3) < 1e-15);
+    ck_assert(fabs(sl_train_weight_decay_at(&o, 4) - 0.1) < 1e-15);
+    ck_assert(fabs(sl_train_weight_decay_at(&o, 9) - 0.1) < 1e-15);   /* past the end: the end */
+    SlModel *m = decayed_ones(tiny_cfg(1, 1, 16, 16, 3, 5), &o, 5, 0.1);
     float want = 1.0f;
     for (int step = 0; step < 5; step++)
         want *= (float)(1.0 - 0.1 * (0.5 - 0.1 * step));   /* wd 0.5, 0.4, .., 0.1 */
     check_decayed(m, want, want);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 /* --weight-decay-qk: W_Q and W_K decay at their own rate, in every layer. */
 START_TEST(test_weight_decay_qk)
 {
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.weight_decay = 0.5;
     o.weight_decay_qk = 0.2;
-    Model *m = decayed_ones(tiny_cfg(2, 2, 8, 4, 3, 5), &o, 3, 0.1);
+    SlModel *m = decayed_ones(tiny_cfg(2, 2, 8, 4, 3, 5), &o, 3, 0.1);
     float want = 1.0f, want_qk = 1.0f;
     for (int step = 0; step < 3; step++) {
         want *= (float)(1.0 - 0.1 * 0.5);
         want_qk *= (float)(1.0 - 0.1 * 0.2);
     }
     check_decayed(m, want, want_qk);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_init)
 {
-    ModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
+    SlModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
     SlError err = {0};
-    Model *a = model_new(&c, &err), *b = model_new(&c, &err), *d = model_new(&c, &err);
+    SlModel *a = sl_model_new(&c, &err), *b = sl_model_new(&c, &err), *d = sl_model_new(&c, &err);
     ck_assert(a && b && d);
-    train_init_params(a, 5);
-    train_init_params(b, 5);
-    train_init_params(d, 6);
+    sl_train_init_params(a, 5);
+    sl_train_init_params(b, 5);
+    sl_train_init_params(d, 6);
     ck_assert(memcmp(a->param_memory, b->param_memory, a->num_params * sizeof(float)) == 0);
     ck_assert(memcmp(a->param_memory, d->param_memory, a->num_params * sizeof(float)) != 0);
     double want = 0.8 / sqrt(128.0);
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        const float *p = model_params_get(&a->params, i);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        const float *p = sl_model_params_get(&a->params, i);
         size_t n = a->param_sizes[i];
         double s1 = 0, s2 = 0;
         for (size_t k = 0; k < n; k++) {
             s1 += p[k];
             s2 += (double)p[k] * p[k];
         }
-        if (model_param_is_bias(i)) {
+        if (sl_model_param_is_bias(i)) {
             ck_assert(s2 == 0);
             continue;
         }
@@ -614,79 +614,79 @@ START_TEST(test_init)
         ck_assert_msg(fabs(sd / want - 1) < 0.05, "tensor %d: sd %.4f, want %.4f", i, sd, want);
         ck_assert_msg(fabs(mean) < 4 * want / sqrt((double)n), "tensor %d: mean %.4f", i, mean);
     }
-    model_free(a);
-    model_free(b);
-    model_free(d);
+    sl_model_free(a);
+    sl_model_free(b);
+    sl_model_free(d);
 }
 END_TEST
 
 /* ---- short runs -------------------------------------------------------------- */
 
-static Model *short_run_with(ModelConfig c, uint64_t seed, long steps, int batch, double lr, double *final_loss, TrainEval *ev)
+static SlModel *short_run_with(SlModelConfig c, uint64_t seed, long steps, int batch, double lr, double *final_loss, SlTrainEval *ev)
 {
     SlError err = {0};
-    Model *m = model_new(&c, &err);
+    SlModel *m = sl_model_new(&c, &err);
     ck_assert(m != NULL);
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.seed = seed;
     o.steps = steps;
     o.batch = batch;
     o.lr = lr;
-    o.schedule = TRAIN_SCHEDULE_COSINE;
+    o.schedule = SL_TRAIN_SCHEDULE_COSINE;
     o.warmup = 20;
-    train_init_params(m, seed);
-    Trainer *t = trainer_new(m, &o, &err);
+    sl_train_init_params(m, seed);
+    SlTrainer *t = sl_trainer_new(m, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.message);
     double loss = 0;
     for (long s = 0; s < steps; s++)
-        ck_assert_int_eq(trainer_step(t, &loss, &err), 0);
+        ck_assert_int_eq(sl_trainer_step(t, &loss, &err), 0);
     *final_loss = loss;
     if (ev) {
         int *tokens = random_tokens(&c, 500, 4242);
-        ck_assert_int_eq(trainer_evaluate(t, tokens, 500, ev, &err), 0);
+        ck_assert_int_eq(sl_trainer_evaluate(t, tokens, 500, ev, &err), 0);
         free(tokens);
     }
-    trainer_free(t);
+    sl_trainer_free(t);
     return m;
 }
 
-static Model *short_run(ModelConfig c, uint64_t seed, long steps, double *final_loss, TrainEval *ev)
+static SlModel *short_run(SlModelConfig c, uint64_t seed, long steps, double *final_loss, SlTrainEval *ev)
 {
     return short_run_with(c, seed, steps, 64, 3e-3, final_loss, ev);
 }
 
 START_TEST(test_short_run_learns_and_is_deterministic)
 {
-    ModelConfig c = tiny_cfg(1, 1, 32, 32, 4, 10);
+    SlModelConfig c = tiny_cfg(1, 1, 32, 32, 4, 10);
     double l1, l2, l3, l4;
-    TrainEval ev;
-    Model *a = short_run(c, 1, 300, &l1, &ev);
+    SlTrainEval ev;
+    SlModel *a = short_run(c, 1, 300, &l1, &ev);
     printf("  short run (1 layer, d 32, n 4, 10 values, 300 steps): loss %.4f; held out: loss %.4f, tokens %.4f, lists %.4f\n",
            l1, ev.loss, ev.token_accuracy, ev.list_accuracy);
     /* chance is ln 10 = 2.30 */
     ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
     ck_assert_msg(ev.list_accuracy > 0.8, "held-out list accuracy %.4f", ev.list_accuracy);
     /* the same seed twice: the same bytes; another seed: others */
-    Model *b = short_run(c, 9, 60, &l2, NULL), *d = short_run(c, 9, 60, &l3, NULL), *e = short_run(c, 10, 60, &l4, NULL);
+    SlModel *b = short_run(c, 9, 60, &l2, NULL), *d = short_run(c, 9, 60, &l3, NULL), *e = short_run(c, 10, 60, &l4, NULL);
     ck_assert(l2 == l3);
     ck_assert(memcmp(b->param_memory, d->param_memory, b->num_params * sizeof(float)) == 0);
     ck_assert(memcmp(b->param_memory, e->param_memory, b->num_params * sizeof(float)) != 0);
-    model_free(a);
-    model_free(b);
-    model_free(d);
-    model_free(e);
+    sl_model_free(a);
+    sl_model_free(b);
+    sl_model_free(d);
+    sl_model_free(e);
 }
 END_TEST
 
 START_TEST(test_short_run_two_layers)
 {
-    ModelConfig c = tiny_cfg(2, 2, 16, 8, 4, 10);
+    SlModelConfig c = tiny_cfg(2, 2, 16, 8, 4, 10);
     double l1;
-    Model *a = short_run_with(c, 3, 300, 32, 1e-2, &l1, NULL);
+    SlModel *a = short_run_with(c, 3, 300, 32, 1e-2, &l1, NULL);
     printf("  short run (2 layers, 2 heads, d 16, n 4, 10 values, 300 steps): loss %.4f\n", l1);
     ck_assert_msg(l1 < 0.15, "final loss %.4f", l1);
-    model_free(a);
+    sl_model_free(a);
 }
 END_TEST
 
@@ -695,18 +695,18 @@ END_TEST
  * where teacher forcing does not). */
 START_TEST(test_evaluate_matches_reference)
 {
-    ModelConfig c = tiny_cfg(1, 2, 16, 8, 4, 10);
+    SlModelConfig c = tiny_cfg(1, 2, 16, 8, 4, 10);
     double l;
-    Model *m = short_run(c, 5, 150, &l, NULL);
+    SlModel *m = short_run(c, 5, 150, &l, NULL);
     SlError err = {0};
-    TrainOptions o;
-    train_options_default(&o);
+    SlTrainOptions o;
+    sl_train_options_default(&o);
     o.batch = 7;   /* several chunks, the last one short */
-    Trainer *t = trainer_new(m, &o, &err);
+    SlTrainer *t = sl_trainer_new(m, &o, &err);
     int B = 200, n = c.list_len, T = c.n_ctx, Vo = c.d_vocab_out;
     int *tokens = random_tokens(&c, B, 17);
-    TrainEval ev;
-    ck_assert_int_eq(trainer_evaluate(t, tokens, B, &ev, &err), 0);
+    SlTrainEval ev;
+    ck_assert_int_eq(sl_trainer_evaluate(t, tokens, B, &ev, &err), 0);
     RefParams rp = ref_params(m);
     double lg[64];
     long right_tok = 0, right_list = 0;
@@ -741,28 +741,28 @@ START_TEST(test_evaluate_matches_reference)
     ck_assert(fabs(ev.loss - ref_loss(&c, &rp, tokens, B)) < 1e-5);
     ref_params_free(&rp);
     free(tokens);
-    trainer_free(t);
-    model_free(m);
+    sl_trainer_free(t);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_bad_tokens_refused)
 {
-    ModelConfig c = tiny_cfg(1, 1, 8, 8, 3, 5);
-    Model *m = random_model(c, 1, 0.1f, 0.0f);
+    SlModelConfig c = tiny_cfg(1, 1, 8, 8, 3, 5);
+    SlModel *m = random_model(c, 1, 0.1f, 0.0f);
     SlError err = {0};
-    Trainer *t = trainer_new(m, NULL, &err);
+    SlTrainer *t = sl_trainer_new(m, NULL, &err);
     int tokens[8] = {5, 0, 1, 2, 6, 0, 1, 7};   /* label 7 is not a value */
     double loss;
-    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
     ck_assert_msg(strstr(err.message, "token 7 at sequence 0 position 7 is outside 0..4"), "%s", err.message);
     tokens[7] = 2;
     tokens[0] = -1;
-    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
+    ck_assert_int_eq(sl_trainer_backward(t, tokens, 1, &loss, &err), SL_EINVAL);
     tokens[0] = 5;
-    ck_assert_int_eq(trainer_backward(t, tokens, 1, &loss, &err), 0);
-    trainer_free(t);
-    model_free(m);
+    ck_assert_int_eq(sl_trainer_backward(t, tokens, 1, &loss, &err), 0);
+    sl_trainer_free(t);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -853,7 +853,7 @@ START_TEST(test_cli_train_tiny_model)
     free(out);
     free(errtext);
     SlError err = {0};
-    Model *m = ckpt_load(a, &err);
+    SlModel *m = sl_ckpt_load(a, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
     ck_assert_int_eq(m->cfg.n_layers, 2);
     ck_assert_int_eq(m->cfg.n_heads, 2);
@@ -861,16 +861,16 @@ START_TEST(test_cli_train_tiny_model)
     ck_assert_int_eq(m->cfg.d_head, 8);   /* d_model / heads */
     ck_assert_int_eq(m->cfg.list_len, 3);
     ck_assert_int_eq(m->cfg.d_vocab_out, 6);
-    const char *cmd = tensorset_get_meta(m->meta, "training_command");
+    const char *cmd = sl_tensorset_get_meta(m->meta, "training_command");
     ck_assert_msg(cmd && strstr(cmd, "sortlens train --steps 60 --list-len 3") && strstr(cmd, "--layers 2 --batch 32") &&
                   !strstr(cmd, "--out"),
                   "%s", cmd ? cmd : "(none)");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "seed"), "3");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "steps_done"), "60");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "false");
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "schedule"), "cosine");
-    ck_assert_ptr_nonnull(tensorset_get_meta(m->meta, "final_loss"));
-    model_free(m);
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "seed"), "3");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "steps_done"), "60");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "false");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "schedule"), "cosine");
+    ck_assert_ptr_nonnull(sl_tensorset_get_meta(m->meta, "final_loss"));
+    sl_model_free(m);
     /* The same command again, written elsewhere: the same bytes. */
     char *extra_b[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
     ck_assert_int_eq(run_train(extra_b, b, &out, &errtext), 0);
@@ -909,12 +909,12 @@ START_TEST(test_cli_train_sigint_saves)
     ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
     free(errtext);
     SlError err = {0};
-    Model *m = ckpt_load(model, &err);
+    SlModel *m = sl_ckpt_load(model, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "true");
-    long done = atol(tensorset_get_meta(m->meta, "steps_done"));
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "true");
+    long done = atol(sl_tensorset_get_meta(m->meta, "steps_done"));
     ck_assert(done > 0 && done < 100000000);
-    model_free(m);
+    sl_model_free(m);
     unlink(model);
     unlink(outf);
     unlink(errf);

@@ -7,7 +7,7 @@
  * with u = W_U[:, target] - W_U[:, vs].  The sum is exact for any depth
  * (the last residual stream is the embeddings plus every layer's output);
  * in a deeper model a later head's source term counts what it moves from
- * position k, earlier heads' writes there included.  It is circuit_dla of
+ * position k, earlier heads' writes there included.  It is sl_circuit_dla of
  * target minus that of vs, with the biases taken out of the direct part. */
 #ifndef SORTLENS_ATTRIBUTION_H
 #define SORTLENS_ATTRIBUTION_H
@@ -26,7 +26,7 @@ typedef struct SlAttribution {
 /* Attributes sequence b, position q of the last forward in `cache` (run
  * without intervention, or with one that changes only the pattern).
  * out->sources must hold L * H * cache->T floats; target and vs in 0..Vo-1. */
-int sl_attribute(const Model *m, const ActCache *cache, int b, int q, int target, int vs, SlAttribution *out,
+int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int target, int vs, SlAttribution *out,
                  SlError *err);
 
 #endif

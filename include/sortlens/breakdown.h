@@ -22,7 +22,7 @@ typedef struct SlBucket {
 typedef struct SlBreakdown {
     int n;
     long lists;
-    long first_wrong[MODEL_MAX_CTX / 2];   /* [n]: lists whose first greedy error is at b_(i+1) */
+    long first_wrong[SL_MODEL_MAX_CTX / 2];   /* [n]: lists whose first greedy error is at b_(i+1) */
     SlBucket bucket[SL_BREAKDOWN_AXES][SL_BREAKDOWN_BUCKETS];
 } SlBreakdown;
 

@@ -11,6 +11,6 @@
 
 /* Adds blocks.l.hook_resid_pre [B, T, D] for every layer of the cache's last
  * forward to ts (copies).  0, or an error with a message. */
-int sl_cache_add_resid_pre(const ActCache *c, TensorSet *ts, SlError *err);
+int sl_cache_add_resid_pre(const SlActCache *c, SlTensorSet *ts, SlError *err);
 
 #endif

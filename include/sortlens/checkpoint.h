@@ -7,8 +7,8 @@
 
 /* Reads the tensors of either format; *format_out (if not NULL) receives
  * "pytorch" or "safetensors".  Messages start with the path. */
-TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError *err);
-Model *ckpt_load(const char *path, SlError *err);
-int ckpt_save(const Model *m, const char *path, SlError *err);
+SlTensorSet *sl_ckpt_read_tensors(const char *path, const char **format_out, SlError *err);
+SlModel *sl_ckpt_load(const char *path, SlError *err);
+int sl_ckpt_save(const SlModel *m, const char *path, SlError *err);
 
 #endif

@@ -17,7 +17,7 @@
  * notebook's products.
  *
  * For layer 0 these are exact: the residual stream there is W_E[t] + W_pos[p].
- * For a layer l > 0 of a multi-layer model, circuit_get() computes the same
+ * For a layer l > 0 of a multi-layer model, sl_circuit_get() computes the same
  * products with layer l's weights: the "direct" virtual circuit, i.e. what
  * the head would do if it read the embeddings straight, ignoring what the
  * earlier layers wrote into the residual stream.
@@ -36,56 +36,56 @@
 #include "sortlens/model.h"
 
 typedef enum {
-    CIRCUIT_OV,
-    CIRCUIT_OV_POS,
-    CIRCUIT_QK_TOKEN_TOKEN,
-    CIRCUIT_QK_TOKEN_POS,
-    CIRCUIT_QK_POS_TOKEN,
-    CIRCUIT_QK_POS_POS,
-    CIRCUIT_COUNT
-} CircuitKind;
+    SL_CIRCUIT_OV,
+    SL_CIRCUIT_OV_POS,
+    SL_CIRCUIT_QK_TOKEN_TOKEN,
+    SL_CIRCUIT_QK_TOKEN_POS,
+    SL_CIRCUIT_QK_POS_TOKEN,
+    SL_CIRCUIT_QK_POS_POS,
+    SL_CIRCUIT_COUNT
+} SlCircuitKind;
 
 /* "ov", "ov-pos", "qk-token-token", ... */
-const char *circuit_kind_name(CircuitKind k);
+const char *sl_circuit_kind_name(SlCircuitKind k);
 /* 0, or SL_EINVAL with a message listing the names. */
-int circuit_kind_from_name(const char *name, CircuitKind *out, SlError *err);
+int sl_circuit_kind_from_name(const char *name, SlCircuitKind *out, SlError *err);
 
-#define CIRCUIT_LABEL_MAX 16
+#define SL_CIRCUIT_LABEL_MAX 16
 
 /* A matrix with a name and a label on every row and column. */
-typedef struct NamedMatrix {
+typedef struct SlNamedMatrix {
     char name[32];
     int rows, cols;
-    char (*row_labels)[CIRCUIT_LABEL_MAX];   /* [rows] */
-    char (*col_labels)[CIRCUIT_LABEL_MAX];   /* [cols] */
+    char (*row_labels)[SL_CIRCUIT_LABEL_MAX];   /* [rows] */
+    char (*col_labels)[SL_CIRCUIT_LABEL_MAX];   /* [cols] */
     float *data;                             /* [rows, cols] row-major */
-} NamedMatrix;
+} SlNamedMatrix;
 
-NamedMatrix *named_matrix_new(const char *name, int rows, int cols, SlError *err);
-void named_matrix_free(NamedMatrix *nm);   /* accepts NULL */
+SlNamedMatrix *sl_named_matrix_new(const char *name, int rows, int cols, SlError *err);
+void sl_named_matrix_free(SlNamedMatrix *nm);   /* accepts NULL */
 
-/* Labels as described above, into buf (at least CIRCUIT_LABEL_MAX bytes). */
-void circuit_token_label(const ModelConfig *c, int token, char *buf);
-void circuit_position_label(const ModelConfig *c, int pos, char *buf);
+/* Labels as described above, into buf (at least SL_CIRCUIT_LABEL_MAX bytes). */
+void sl_circuit_token_label(const SlModelConfig *c, int token, char *buf);
+void sl_circuit_position_label(const SlModelConfig *c, int pos, char *buf);
 
 /* The full circuit `kind` of layer `layer`, head `head`.  Layer 0 comes from
  * m->tables when they are built; other layers (and layer 0 without tables)
  * are multiplied out with BLAS.  NULL and SL_EINVAL for a layer or head out
  * of range. */
-NamedMatrix *circuit_get_kind(const Model *m, CircuitKind kind, int layer, int head, SlError *err);
+SlNamedMatrix *sl_circuit_get_kind(const SlModel *m, SlCircuitKind kind, int layer, int head, SlError *err);
 /* Same, by name ("ov", "qk-pos-token", ...). */
-NamedMatrix *circuit_get(const Model *m, const char *name, int layer, int head, SlError *err);
+SlNamedMatrix *sl_circuit_get(const SlModel *m, const char *name, int layer, int head, SlError *err);
 
 /* ---- one example ---------------------------------------------------------- */
 
-enum { SCORE_TERM_TOK_TOK, SCORE_TERM_TOK_POS, SCORE_TERM_POS_TOK, SCORE_TERM_POS_POS, SCORE_TERMS };
+enum { SL_SCORE_TERM_TOK_TOK, SL_SCORE_TERM_TOK_POS, SL_SCORE_TERM_POS_TOK, SL_SCORE_TERM_POS_POS, SL_SCORE_TERMS };
 
 /* The attention score of every (query, key) of one sequence in layer 0,
  * head `head`, split into the four QK terms (unscaled):
  *   terms[SCORE_TERM_*, q, k]   [4, T, T]
  * Their sum divided by sqrt(d_head) is the score (hook_attn_scores); keys
- * after the query (masked) hold 0.  Needs m->tables (model_prepare). */
-int circuit_score_terms(const Model *m, int head, const int *tokens /* [T] */, int T,
+ * after the query (masked) hold 0.  Needs m->tables (sl_model_prepare). */
+int sl_circuit_score_terms(const SlModel *m, int head, const int *tokens /* [T] */, int T,
                         float *terms /* [4, T, T] */, SlError *err);
 
 /* Direct logit attribution of the logit of `value` at query position q of
@@ -100,7 +100,7 @@ int circuit_score_terms(const Model *m, int head, const int *tokens /* [T] */, i
  * depth, since the last residual stream is the embeddings plus every
  * layer's output; in a deeper model src of a later layer's head counts what
  * it moves from source k, including what earlier heads had written there. */
-int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value,
+int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int value,
                 float *src /* [L, H, T] */, float *direct, SlError *err);
 
 /* ---- the numbers that state the interpretation ----------------------------- */
@@ -108,7 +108,7 @@ int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value,
 /* Rows 0..Vo-1 (the values) of the OV token circuit of (layer, head) whose
  * argmax over the Vo value columns is on the diagonal: the head copies the
  * value it attends to.  *hits of *total (= Vo). */
-int circuit_ov_copy_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err);
+int sl_circuit_ov_copy_count(const SlModel *m, int layer, int head, int *hits, int *total, SlError *err);
 
 /* The notebook's count: rows 0..Vo-1 of the token-token QK circuit,
  * restricted to the Vo value columns (BOS and MID left out), whose argmax is
@@ -116,52 +116,52 @@ int circuit_ov_copy_count(const Model *m, int layer, int head, int *hits, int *t
  * value x + 1.  The denominator is Vo: the last row (Vo-1), whose x + 1 is
  * not a value column, counts as a miss by construction, as in the notebook
  * (on the seed model 31 of 50, 0.62). */
-int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err);
+int sl_circuit_qk_next_token_count(const SlModel *m, int layer, int head, int *hits, int *total, SlError *err);
 
 /* Attention statistics at the n prediction positions (MID .. b_{n-1}) of
  * `lists` random lists from `seed`, teacher-forced, per layer and head
  * (index l * H + h): */
-typedef struct AttentionStats {
+typedef struct SlAttentionStats {
     long queries;              /* prediction positions seen (lists * n) */
     double top_source_correct; /* the most-attended key (any) holds the correct next value */
     double top_input_correct;  /* the most-attended of the inputs a_1..a_n holds it */
     double correct_mass;       /* mean attention on the inputs that hold it */
     double mass_after_mid;     /* mean attention on keys after MID (the sorted prefix) */
-} AttentionStats;
-int circuit_attention_stats(const Model *m, long lists, uint64_t seed,
-                            AttentionStats *stats /* [L * H] */, SlError *err);
+} SlAttentionStats;
+int sl_circuit_attention_stats(const SlModel *m, long lists, uint64_t seed,
+                            SlAttentionStats *stats /* [L * H] */, SlError *err);
 /* Same over given teacher-forced sequences tokens [B, n_ctx]
- * ([BOS, a_1..a_n, MID, b_1..b_n], as task_make_tokens makes them). */
-int circuit_attention_stats_tokens(const Model *m, const int *tokens, long B,
-                                   AttentionStats *stats /* [L * H] */, SlError *err);
+ * ([BOS, a_1..a_n, MID, b_1..b_n], as sl_task_make_tokens makes them). */
+int sl_circuit_attention_stats_tokens(const SlModel *m, const int *tokens, long B,
+                                   SlAttentionStats *stats /* [L * H] */, SlError *err);
 
 /* Mean hook_z of `layer` per head over every position of `lists` random
- * lists (teacher-forced), for mean ablation (Intervention.ablate_mean_z). */
-int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed,
+ * lists (teacher-forced), for mean ablation (SlIntervention.ablate_mean_z). */
+int sl_circuit_mean_z(const SlModel *m, int layer, long lists, uint64_t seed,
                    float *mean_z /* [H, E] */, SlError *err);
 
-/* The ablation table: decode_eval of the same lists under each intervention
+/* The ablation table: sl_decode_eval of the same lists under each intervention
  * (layer 0, every head). */
 enum {
-    ABLATION_CLEAN,
-    ABLATION_QK_TOK_TOK,
-    ABLATION_QK_TOK_POS,
-    ABLATION_QK_POS_TOK,
-    ABLATION_QK_POS_POS,
-    ABLATION_OV_NO_POS,
-    ABLATION_NO_DIRECT,
-    ABLATION_COUNT
+    SL_ABLATION_CLEAN,
+    SL_ABLATION_QK_TOK_TOK,
+    SL_ABLATION_QK_TOK_POS,
+    SL_ABLATION_QK_POS_TOK,
+    SL_ABLATION_QK_POS_POS,
+    SL_ABLATION_OV_NO_POS,
+    SL_ABLATION_NO_DIRECT,
+    SL_ABLATION_COUNT
 };
-typedef struct AblationRow {
+typedef struct SlAblationRow {
     const char *name;         /* "clean", "no-qk-token-token", ... (JSON key) */
     const char *description;  /* what was removed, for the report */
-    Intervention iv;
-    EvalResult res;
-} AblationRow;
+    SlIntervention iv;
+    SlEvalResult res;
+} SlAblationRow;
 /* Fills the intervention of ablation `which` (ABLATION_*). */
-void circuit_ablation_intervention(int which, Intervention *iv);
-int circuit_ablation_table(const Model *m, long lists, uint64_t seed,
-                           AblationRow rows[ABLATION_COUNT], ProgressFn progress, void *progress_ctx,
+void sl_circuit_ablation_intervention(int which, SlIntervention *iv);
+int sl_circuit_ablation_table(const SlModel *m, long lists, uint64_t seed,
+                           SlAblationRow rows[SL_ABLATION_COUNT], SlProgressFn progress, void *progress_ctx,
                            SlError *err);
 
 #endif

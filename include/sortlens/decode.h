@@ -10,45 +10,45 @@
 
 /* The tutorial's loss: mean cross-entropy of logits at positions n..2n-1+1
  * (MID..b_{n-1}) against b_1..b_n, over the B sequences in the cache. */
-double decode_loss(const ModelConfig *c, const ActCache *cache, const int *tokens /* [B, T] */);
+double sl_decode_loss(const SlModelConfig *c, const SlActCache *cache, const int *tokens /* [B, T] */);
 
 /* Teacher-forced: argmax at each of the n prediction positions given the
  * true sorted prefix.  argmax [B, n]; logits left in cache. */
-int decode_teacher_forced(const Model *m, const int *values /* [B, n] */, int B,
-                          int *argmax, ActCache *cache, const Intervention *iv, SlError *err);
+int sl_decode_teacher_forced(const SlModel *m, const int *values /* [B, n] */, int B,
+                          int *argmax, SlActCache *cache, const SlIntervention *iv, SlError *err);
 
 /* Greedy: the model's own predictions fill b_1..b_n.  out [B, n].  When
  * tokens_out is not NULL it receives the final sequences [B, n_ctx], and the
  * cache then holds a forward over them (so the explorer can show it). */
-int decode_greedy(const Model *m, const int *values /* [B, n] */, int B,
-                  int *out, int *tokens_out, ActCache *cache, const Intervention *iv, SlError *err);
+int sl_decode_greedy(const SlModel *m, const int *values /* [B, n] */, int B,
+                  int *out, int *tokens_out, SlActCache *cache, const SlIntervention *iv, SlError *err);
 
-/* The same three with an explicit path (FORWARD_GENERAL or FORWARD_TABLES),
+/* The same three with an explicit path (SL_FORWARD_GENERAL or SL_FORWARD_TABLES),
  * so that the two can be checked against each other; the functions above
- * use FORWARD_AUTO.  B may not exceed the cache's capacity (cap_B), whose
+ * use SL_FORWARD_AUTO.  B may not exceed the cache's capacity (cap_B), whose
  * cap_T must be n_ctx.  Greedy decoding on the general path keeps each
  * layer's keys and values and runs one new position per step; with an
  * intervention it runs the whole prefix at each step instead, so that the
- * intervention is applied exactly as model_forward applies it. */
-int decode_teacher_forced_path(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
-                               const Intervention *iv, ForwardPath path, SlError *err);
-int decode_greedy_path(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
-                       const Intervention *iv, ForwardPath path, SlError *err);
+ * intervention is applied exactly as sl_model_forward applies it. */
+int sl_decode_teacher_forced_path(const SlModel *m, const int *values, int B, int *argmax, SlActCache *cache,
+                               const SlIntervention *iv, SlForwardPath path, SlError *err);
+int sl_decode_greedy_path(const SlModel *m, const int *values, int B, int *out, int *tokens_out, SlActCache *cache,
+                       const SlIntervention *iv, SlForwardPath path, SlError *err);
 
 /* The k most probable values of one row of logits [Vo]: values idx[k] and
  * their softmax probabilities prob[k], most probable first (ties: the
  * smaller value first).  k is clamped to Vo; returns the k used. */
-int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob);
+int sl_decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob);
 
-typedef void (*ProgressFn)(void *ctx, long done, long total);
+typedef void (*SlProgressFn)(void *ctx, long done, long total);
 
-typedef struct EvalResult {
+typedef struct SlEvalResult {
     long lists;
     double token_accuracy;        /* teacher-forced, per token */
     double list_accuracy;         /* greedy, whole list right */
     double loss;                  /* mean tutorial loss */
-    double per_position_accuracy[MODEL_MAX_CTX]; /* teacher-forced, [n] used */
-} EvalResult;
+    double per_position_accuracy[SL_MODEL_MAX_CTX]; /* teacher-forced, [n] used */
+} SlEvalResult;
 
 /* What evaluation learns of one list. */
 typedef struct SlListOutcome {
@@ -62,21 +62,21 @@ typedef struct SlListOutcome {
  * running totals and the workspace, so that any number of lists is
  * evaluated in bounded memory.  iv (may be NULL) must outlive it. */
 typedef struct SlEvaluator SlEvaluator;
-SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPath path, SlError *err);
+SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForwardPath path, SlError *err);
 /* Evaluates B >= 0 lists values [B, n] (each value in 0..Vo-1) and adds
  * them to the totals; outcomes [B] (may be NULL) receives each list's. */
 int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err);
-/* The totals so far as an EvalResult (NaN fields before any list). */
-void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res);
+/* The totals so far as an SlEvalResult (NaN fields before any list). */
+void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res);
 void sl_evaluator_free(SlEvaluator *ev);   /* accepts NULL */
 
 /* Evaluates `lists` fresh random lists from seed, in batches. */
-int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv,
-                EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);
-/* The same on a given path.  The lists are drawn in order from one Rng
- * seeded with seed (task_random_list), so they do not depend on the path;
+int sl_decode_eval(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv,
+                SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err);
+/* The same on a given path.  The lists are drawn in order from one SlRng
+ * seeded with seed (sl_task_random_list), so they do not depend on the path;
  * progress (may be NULL) is called after each batch of 256. */
-int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
-                     EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err);
+int sl_decode_eval_path(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlForwardPath path,
+                     SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err);
 
 #endif

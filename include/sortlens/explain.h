@@ -23,8 +23,8 @@
  * columns 0..Vo-1, BOS and MID left out), a square matrix [Vo, Vo]. */
 typedef struct SlExplainHead {
     int layer, head;
-    int ov_hits, ov_total;     /* circuit_ov_copy_count */
-    int qk_hits, qk_total;     /* circuit_qk_next_token_count */
+    int ov_hits, ov_total;     /* sl_circuit_ov_copy_count */
+    int qk_hits, qk_total;     /* sl_circuit_qk_next_token_count */
     /* The effective OV circuit: the token OV circuit plus the mean of the
      * position OV circuit over the unsorted positions 1..n (what a key that
      * holds value x among the inputs writes, on average); rows 0..Vo-1
@@ -40,13 +40,13 @@ typedef struct SlExplainHead {
     double ov_singular[SL_EXPLAIN_TOP_SV], ov_singular_share[SL_EXPLAIN_TOP_SV];
     double qk_singular[SL_EXPLAIN_TOP_SV], qk_singular_share[SL_EXPLAIN_TOP_SV];
     int n_singular;            /* how many of the above are set: min(SL_EXPLAIN_TOP_SV, Vo) */
-    AttentionStats att;        /* circuit_attention_stats */
+    SlAttentionStats att;        /* sl_circuit_attention_stats */
 } SlExplainHead;
 
 /* Accuracy on one stress set (stress.h) of `lists` lists from the seed. */
 typedef struct SlExplainStress {
     bool possible;             /* false: no list of this kind exists for the model's shape */
-    EvalResult res;
+    SlEvalResult res;
 } SlExplainStress;
 
 typedef struct SlExplain {
@@ -55,7 +55,7 @@ typedef struct SlExplain {
     int n_heads;               /* L * H entries in heads */
     SlExplainHead *heads;      /* [L * H], index l * H + h */
     int primary;               /* the layer-0 head whose top key most often holds the answer */
-    AblationRow ablations[ABLATION_COUNT];
+    SlAblationRow ablations[SL_ABLATION_COUNT];
     SlExplainStress stress[SL_STRESS_KINDS];   /* by SlStressKind */
 } SlExplain;
 
@@ -65,7 +65,7 @@ typedef struct SlExplain {
  * be NULL) counts lists evaluated, of sl_explain_work(lists).  On success
  * the caller releases out with sl_explain_free; on failure nothing is left
  * to free. */
-int sl_explain_compute(const Model *m, long lists, uint64_t seed, SlExplain *out, ProgressFn progress,
+int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err);
 long sl_explain_work(long lists);
 void sl_explain_free(SlExplain *x);   /* accepts NULL and a zeroed struct */

@@ -21,10 +21,10 @@ int sl_check_finite(const char *name, const float *x, int ndim, const int64_t *s
 /* Every activation of the cache's last forward, in hook order (hook_embed
  * ... logits), so that the message names the first tensor that overflowed.
  * Masked attention scores (-inf by definition) are allowed. */
-int sl_cache_check_finite(const ActCache *c, SlError *err);
+int sl_cache_check_finite(const SlActCache *c, SlError *err);
 
 /* One forward over tokens [1, T] with a cache of its own, then
  * sl_cache_check_finite: a quick probe of a model before long work. */
-int sl_forward_check_finite(const Model *m, const int *tokens, int T, SlError *err);
+int sl_forward_check_finite(const SlModel *m, const int *tokens, int T, SlError *err);
 
 #endif

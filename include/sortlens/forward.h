@@ -12,7 +12,7 @@
 
 /* Activations for a batch of B sequences of T tokens (T <= n_ctx).
  * Layer-stacked arrays are [L, ...]; masked scores are -INFINITY. */
-typedef struct ActCache {
+typedef struct SlActCache {
     int B, T;            /* as of the last forward (<= capacity) */
     int cap_B, cap_T;    /* allocated capacity */
     int L, H, D, E, Vo;
@@ -30,17 +30,17 @@ typedef struct ActCache {
     float *scratch;      /* implementation workspace */
     size_t scratch_size;
     void *block;         /* the one allocation the arrays above are carved from */
-} ActCache;
+} SlActCache;
 
-ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err);
-void cache_free(ActCache *c);   /* accepts NULL */
+SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError *err);
+void sl_cache_free(SlActCache *c);   /* accepts NULL */
 
 /* Looks an activation up by its TransformerLens hook name ("hook_embed",
  * "blocks.0.attn.hook_pattern", "logits", ...; for L = 1 the short names
  * "attn.hook_q", "hook_attn_out", "hook_resid_post" also work).  Returns the
  * data of the last forward and its shape in TL's order ([B, T, H, E] for q,
  * [B, H, T, T] for scores); NULL for an unknown name. */
-const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5]);
+const float *sl_cache_get(const SlActCache *c, const char *hook, int *ndim, int64_t shape[5]);
 
 /* Every activation of the last forward as float tensors named after
  * TransformerLens hooks, in TL's shapes and hook order: hook_embed,
@@ -48,32 +48,32 @@ const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t s
  * hook_attn_scores, hook_pattern, hook_z, blocks.l.hook_attn_out,
  * blocks.l.hook_resid_post, and logits (always the long names, as
  * run_with_cache keys them).  Copies; NULL and a message on failure. */
-TensorSet *cache_to_tensors(const ActCache *c, SlError *err);
+SlTensorSet *sl_cache_to_tensors(const SlActCache *c, SlError *err);
 
 /* Interventions (issue: circuits). All apply to one layer (default 0) and
  * one head (-1: every head). The QK and OV-pos interventions are defined on
  * layer 0, where the residual stream is W_E[t] + W_pos[p]. */
 enum {
-    QK_TERM_TOK_TOK = 1 << 0,
-    QK_TERM_TOK_POS = 1 << 1,
-    QK_TERM_POS_TOK = 1 << 2,
-    QK_TERM_POS_POS = 1 << 3,
+    SL_QK_TERM_TOK_TOK = 1 << 0,
+    SL_QK_TERM_TOK_POS = 1 << 1,
+    SL_QK_TERM_POS_TOK = 1 << 2,
+    SL_QK_TERM_POS_POS = 1 << 3,
 };
-typedef enum { ABLATE_NONE, ABLATE_ZERO, ABLATE_MEAN } AblateKind;
+typedef enum { SL_ABLATE_NONE, SL_ABLATE_ZERO, SL_ABLATE_MEAN } SlAblateKind;
 
-typedef struct Intervention {
+typedef struct SlIntervention {
     int layer;               /* default 0 */
     int head;                /* default -1: all heads */
     unsigned qk_terms_off;   /* QK_TERM_* bits: those terms are removed from the scores */
     bool ov_drop_pos;        /* values use W_E W_V only (W_pos, b_V dropped from OV) */
     bool drop_direct;        /* logits without the direct path (embed + pos through W_U) */
     int ablate_position;     /* -1 none: the head's output (hook_z) at this query position ... */
-    AblateKind ablate_kind;  /* ... set to zero or to ablate_mean_z */
-    const float *ablate_mean_z; /* [H, E] mean hook_z, for ABLATE_MEAN */
+    SlAblateKind ablate_kind;  /* ... set to zero or to ablate_mean_z */
+    const float *ablate_mean_z; /* [H, E] mean hook_z, for SL_ABLATE_MEAN */
     int block_source;        /* -1 none: no query may attend to this key position */
     int force_query;         /* -1 none: pattern row of this query ... */
     int force_source;        /* ... becomes one-hot on this key position */
-} Intervention;
+} SlIntervention;
 
 /* What each intervention does, in the order the forward pass applies them
  * (layer `layer`, heads `head`):
@@ -92,32 +92,32 @@ typedef struct Intervention {
  *                 for one layer, logits = attn_out W_U + b_U.
  * Positions at or beyond the sequence's length have no effect, so greedy
  * decoding sees the same intervention at every step. */
-void intervention_init(Intervention *iv);   /* no intervention */
-bool intervention_is_none(const Intervention *iv);
+void sl_intervention_init(SlIntervention *iv);   /* no intervention */
+bool sl_intervention_is_none(const SlIntervention *iv);
 /* Checks the fields against a model (layer and head in range, QK and OV-pos
  * on layer 0, positions below n_ctx, force_source <= force_query, a mean for
- * ABLATE_MEAN); SL_EINVAL with a message naming the field. iv may be NULL. */
-int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError *err);
+ * SL_ABLATE_MEAN); SL_EINVAL with a message naming the field. iv may be NULL. */
+int sl_intervention_validate(const SlIntervention *iv, const SlModelConfig *c, SlError *err);
 
 typedef enum {
-    FORWARD_AUTO,     /* tables when n_layers == 1, else general */
-    FORWARD_GENERAL,  /* BLAS over the residual stream, any model */
-    FORWARD_TABLES,   /* one-layer fast path over CircuitTables */
-} ForwardPath;
+    SL_FORWARD_AUTO,     /* tables when n_layers == 1, else general */
+    SL_FORWARD_GENERAL,  /* BLAS over the residual stream, any model */
+    SL_FORWARD_TABLES,   /* one-layer fast path over SlCircuitTables */
+} SlForwardPath;
 
 /* Runs B sequences of T tokens (each < d_vocab) and fills the whole cache.
  * iv may be NULL.  Returns 0 or a negative SL_E* code. */
-int model_forward(const Model *m, const int *tokens /* [B, T] */, int B, int T,
-                  ActCache *cache, const Intervention *iv, ForwardPath path, SlError *err);
+int sl_model_forward(const SlModel *m, const int *tokens /* [B, T] */, int B, int T,
+                  SlActCache *cache, const SlIntervention *iv, SlForwardPath path, SlError *err);
 
 /* The same with hooks (hooks.h), TransformerLens's run_with_hooks: each
  * hook function sees, and may edit in place, the activation of the whole
  * batch at its hook point, and the forward goes on from what it leaves.
- * hooks NULL or empty: model_forward.  With hooks set the forward takes the
- * general path (FORWARD_AUTO or FORWARD_GENERAL; FORWARD_TABLES is refused),
+ * hooks NULL or empty: sl_model_forward.  With hooks set the forward takes the
+ * general path (SL_FORWARD_AUTO or SL_FORWARD_GENERAL; SL_FORWARD_TABLES is refused),
  * since the tables path never holds most activations as such.  The cache
- * is filled as by model_forward, with the hooked values. */
-int sl_model_forward_hooked(const Model *m, const int *tokens /* [B, T] */, int B, int T, ActCache *cache,
-                            const Intervention *iv, ForwardPath path, const SlHooks *hooks, SlError *err);
+ * is filled as by sl_model_forward, with the hooked values. */
+int sl_model_forward_hooked(const SlModel *m, const int *tokens /* [B, T] */, int B, int T, SlActCache *cache,
+                            const SlIntervention *iv, SlForwardPath path, const SlHooks *hooks, SlError *err);
 
 #endif

@@ -3,7 +3,7 @@
  * for activation patching (TL's run_with_hooks).
  *
  * One table (src/core/cache.c) names the hooks; it drives the cache's lookup
- * by name (cache_get), its export (cache_to_tensors) and the names here.
+ * by name (sl_cache_get), its export (sl_cache_to_tensors) and the names here.
  *
  * A hook function sees the activation of the whole batch, in
  * TransformerLens's shape (below), and may change it in place; the forward
@@ -28,7 +28,7 @@
  *
  * Order, per layer, as TL runs them: resid_pre, q, k, v, attn_scores,
  * pattern, z, attn_out, resid_post (embed and pos_embed first, once).  The
- * Intervention of the same forward is applied before the hook of the
+ * SlIntervention of the same forward is applied before the hook of the
  * activation it changes (a QK term removed shows in attn_scores; an
  * ablated z is what hook_z sees), so a hook has the last word.
  * hook_resid_pre of layer 0 is embed + pos_embed; of layer L > 0 it is a

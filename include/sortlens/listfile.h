@@ -1,5 +1,5 @@
 /* listfile.h: lists read from a file, one per line in predict's syntax
- * (task_parse_list), in bounded memory whatever the file's size.
+ * (sl_task_parse_list), in bounded memory whatever the file's size.
  *
  * A file is taken whole or refused whole: sl_list_file_open reads it through
  * once, parsing every line and stopping at the first bad one ("PATH: line
@@ -23,7 +23,7 @@ typedef struct SlListFile SlListFile;
 /* Opens and checks `path` ("-": standard input) for lists of model config
  * c.  NULL and a message on failure (SL_EIO unreadable, SL_EINVAL a bad
  * line or no list at all, SL_ENOMEM). */
-SlListFile *sl_list_file_open(const ModelConfig *c, const char *path, SlError *err);
+SlListFile *sl_list_file_open(const SlModelConfig *c, const char *path, SlError *err);
 /* The number of lists in the file. */
 long sl_list_file_count(const SlListFile *f);
 /* The next lists, at most max of them, into values [max, n]: the number
@@ -33,6 +33,6 @@ long sl_list_file_read(SlListFile *f, int *values, long max, SlError *err);
 int sl_list_file_rewind(SlListFile *f, SlError *err);
 void sl_list_file_close(SlListFile *f);   /* accepts NULL */
 /* The longest line accepted for lists of c, in bytes. */
-size_t sl_list_file_max_line(const ModelConfig *c);
+size_t sl_list_file_max_line(const SlModelConfig *c);
 
 #endif

@@ -16,13 +16,13 @@
 #include "sortlens/tensor.h"
 
 /* Limits that keep allocation bounded for untrusted files. */
-#define MODEL_MAX_LAYERS 64
-#define MODEL_MAX_HEADS 64
-#define MODEL_MAX_DIM 4096     /* d_model, d_head */
-#define MODEL_MAX_VOCAB 65536
-#define MODEL_MAX_CTX 4096
+#define SL_MODEL_MAX_LAYERS 64
+#define SL_MODEL_MAX_HEADS 64
+#define SL_MODEL_MAX_DIM 4096     /* d_model, d_head */
+#define SL_MODEL_MAX_VOCAB 65536
+#define SL_MODEL_MAX_CTX 4096
 
-typedef struct ModelConfig {
+typedef struct SlModelConfig {
     int n_layers;     /* L */
     int n_heads;      /* H */
     int d_model;      /* D */
@@ -31,21 +31,21 @@ typedef struct ModelConfig {
     int d_vocab;      /* V = d_vocab_out + 2 (BOS = d_vocab_out, MID = d_vocab_out + 1) */
     int d_vocab_out;  /* Vo = number of distinct list values (max_num) */
     int list_len;     /* n */
-} ModelConfig;
+} SlModelConfig;
 
 /* Fills the derived fields (n_ctx, d_vocab) from list_len and d_vocab_out. */
-void model_config_derive(ModelConfig *cfg);
+void sl_model_config_derive(SlModelConfig *cfg);
 /* Checks ranges and the task's relations; the message names the numbers. */
-int model_config_validate(const ModelConfig *cfg, SlError *err);
+int sl_model_config_validate(const SlModelConfig *cfg, SlError *err);
 
 /* Parameter tensors, carved out of one block (llm.c style). Layer-stacked. */
 enum {
-    P_W_E, P_W_POS, P_W_Q, P_W_K, P_W_V, P_W_O,
-    P_B_Q, P_B_K, P_B_V, P_B_O, P_W_U, P_B_U,
-    NUM_PARAM_TENSORS
+    SL_P_W_E, SL_P_W_POS, SL_P_W_Q, SL_P_W_K, SL_P_W_V, SL_P_W_O,
+    SL_P_B_Q, SL_P_B_K, SL_P_B_V, SL_P_B_O, SL_P_W_U, SL_P_B_U,
+    SL_NUM_PARAM_TENSORS
 };
 
-typedef struct ModelParams {
+typedef struct SlModelParams {
     float *W_E;    /* [V, D] */
     float *W_pos;  /* [n_ctx, D] */
     float *W_Q;    /* [L, H, D, E] */
@@ -58,53 +58,53 @@ typedef struct ModelParams {
     float *b_O;    /* [L, D] */
     float *W_U;    /* [D, Vo] */
     float *b_U;    /* [Vo] */
-} ModelParams;
+} SlModelParams;
 
 /* The param pointer of index i (P_*), its element count, and whether it is a
  * bias (frozen at zero by default when training, as the seed was trained). */
-float *model_params_get(ModelParams *p, int i);
-size_t model_param_size(const ModelConfig *cfg, int i);
-bool model_param_is_bias(int i);
+float *sl_model_params_get(SlModelParams *p, int i);
+size_t sl_model_param_size(const SlModelConfig *cfg, int i);
+bool sl_model_param_is_bias(int i);
 /* TransformerLens name of param i in layer l (l ignored for non-layer params):
  * "embed.W_E", "blocks.0.attn.W_Q", "unembed.b_U", ... */
-void model_param_name(int i, int layer, char *buf, size_t bufsize);
-bool model_param_per_layer(int i);
+void sl_model_param_name(int i, int layer, char *buf, size_t bufsize);
+bool sl_model_param_per_layer(int i);
 
-struct CircuitTables; /* tables.h */
+struct SlCircuitTables; /* tables.h */
 
-typedef struct Model {
-    ModelConfig cfg;
-    ModelParams params;
+typedef struct SlModel {
+    SlModelConfig cfg;
+    SlModelParams params;
     float *param_memory;                     /* one block holding every parameter */
-    size_t param_sizes[NUM_PARAM_TENSORS];   /* elements per tensor (all layers) */
+    size_t param_sizes[SL_NUM_PARAM_TENSORS];   /* elements per tensor (all layers) */
     size_t num_params;
-    bool has_bias[NUM_PARAM_TENSORS];        /* the file held this bias (else zero) */
-    TensorSet *meta;                         /* __metadata__ carried from the file; tensors unused */
+    bool has_bias[SL_NUM_PARAM_TENSORS];        /* the file held this bias (else zero) */
+    SlTensorSet *meta;                         /* __metadata__ carried from the file; tensors unused */
     char format[16];                         /* "pytorch", "safetensors", "new" */
     /* Per-model tables for the one-layer fast path and the circuits
-     * (layer 0, every head); rebuilt by model_prepare(). */
-    struct CircuitTables *tables;
-} Model;
+     * (layer 0, every head); rebuilt by sl_model_prepare(). */
+    struct SlCircuitTables *tables;
+} SlModel;
 
 /* A model with zeroed parameters. */
-Model *model_new(const ModelConfig *cfg, SlError *err);
-void model_free(Model *m);   /* accepts NULL */
+SlModel *sl_model_new(const SlModelConfig *cfg, SlError *err);
+void sl_model_free(SlModel *m);   /* accepts NULL */
 
 /* Infers the config from tensor shapes, cross-checks every tensor, copies the
  * weights (missing biases are zero; buffers blocks.L.attn.mask / IGNORE are
  * ignored; unknown names are an error), refuses NaN/Inf, and prepares tables.
  * label names the source in messages. */
-Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err);
+SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError *err);
 /* TransformerLens-named tensors (per-layer split) with the config in metadata
  * (keys: n_layers n_heads d_model d_head n_ctx d_vocab d_vocab_out list_len
  * format=sortlens) plus any extra metadata in m->meta. */
-TensorSet *model_to_tensors(const Model *m, SlError *err);
+SlTensorSet *sl_model_to_tensors(const SlModel *m, SlError *err);
 
 /* Recomputes derived tables after the parameters changed. */
-int model_prepare(Model *m, SlError *err);
+int sl_model_prepare(SlModel *m, SlError *err);
 
 /* Pointers into the layer-stacked params for layer l, head h. */
-static inline size_t model_head_qkv_offset(const ModelConfig *c, int l, int h) {
+static inline size_t sl_model_head_qkv_offset(const SlModelConfig *c, int l, int h) {
     return ((size_t)l * c->n_heads + h) * (size_t)c->d_model * c->d_head;
 }
 

@@ -35,7 +35,7 @@
 
 #include "sortlens/model.h"
 
-#define SL_PATCH_MAX_HOOKS (2 + 7 * MODEL_MAX_LAYERS)
+#define SL_PATCH_MAX_HOOKS (2 + 7 * SL_MODEL_MAX_LAYERS)
 
 typedef struct SlPatchHook {
     char name[48];        /* "blocks.0.attn.hook_k" */
@@ -60,7 +60,7 @@ typedef struct SlPatchResult {
 
 /* The default K for two lists: the first place (1..n) where their sorted
  * versions differ; SL_EINVAL with a message if they never do. */
-int sl_patch_default_at(const ModelConfig *c, const int *clean, const int *corrupt, int *at, SlError *err);
+int sl_patch_default_at(const SlModelConfig *c, const int *clean, const int *corrupt, int *at, SlError *err);
 
 struct SlAblationRun;
 
@@ -70,7 +70,7 @@ struct SlAblationRun;
  * both runs under that ablation (resampling refused).  force_hooks: take
  * the hook path even where the recomputation would do (tests check one
  * against the other).  Fills *out (release it with sl_patch_result_free). */
-int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, struct SlAblationRun *run,
+int sl_patch(const SlModel *m, const int *clean, const int *corrupt, int at, bool attribution, struct SlAblationRun *run,
              bool force_hooks, SlPatchResult *out, SlError *err);
 void sl_patch_result_free(SlPatchResult *r);   /* frees the arrays; r itself is the caller's */
 

@@ -21,23 +21,23 @@ typedef struct SlListSource {
     long total;
 } SlListSource;
 
-/* `lists` lists of a stress kind from one Rng seeded with seed: for
- * SL_STRESS_UNIFORM the very lists decode_eval draws from that seed. */
+/* `lists` lists of a stress kind from one SlRng seeded with seed: for
+ * SL_STRESS_UNIFORM the very lists sl_decode_eval draws from that seed. */
 typedef struct SlStressSource {
-    ModelConfig cfg;
+    SlModelConfig cfg;
     SlStressKind kind;
-    Rng rng;
+    SlRng rng;
     long left;
 } SlStressSource;
-int sl_stress_source(SlStressSource *s, const ModelConfig *c, SlStressKind kind, long lists, uint64_t seed,
+int sl_stress_source(SlStressSource *s, const SlModelConfig *c, SlStressKind kind, long lists, uint64_t seed,
                      SlListSource *out, SlError *err);
 /* The lists of an opened file (listfile.h), from its current place. */
 void sl_list_file_source(SlListFile *f, SlListSource *out);
 
-/* Evaluates every list of src (teacher-forced and greedy, as decode_eval)
+/* Evaluates every list of src (teacher-forced and greedy, as sl_decode_eval)
  * into res, and into bd (may be NULL) by the shape of each list. */
-int sl_population_eval(const Model *m, const Intervention *iv, SlListSource *src, EvalResult *res, SlBreakdown *bd,
-                       ProgressFn progress, void *progress_ctx, SlError *err);
+int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res, SlBreakdown *bd,
+                       SlProgressFn progress, void *progress_ctx, SlError *err);
 
 /* Means over the teacher-forced sequences [BOS, a, MID, sorted a] of a
  * population.  Queries and keys index positions 0..T-1 (T = n_ctx). */
@@ -48,10 +48,10 @@ typedef struct SlPopulationMean {
     double *score_terms;  /* [4, H, T, T]  layer 0: the SCORE_TERM_* terms divided by sqrt(d_head),
                              so the four sum to hook_attn_scores; NAN on masked keys (k > q) */
     double *dla_correct;  /* [H, T, T]     layer 0: direct logit attribution of key k to the
-                             logit of the correct next value at query q (circuit_dla); defined
+                             logit of the correct next value at query q (sl_circuit_dla); defined
                              at the n prediction queries n+1..2n and keys k <= q, NAN elsewhere */
 } SlPopulationMean;
-int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out, ProgressFn progress,
+int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err);
 void sl_population_mean_free(SlPopulationMean *pm);   /* accepts NULL and a zeroed struct */
 

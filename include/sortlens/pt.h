@@ -12,12 +12,12 @@
 #include "sortlens/file_read.h"
 #include "sortlens/tensor.h"
 
-TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
+SlTensorSet *sl_pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
 /* Reads the ZIP's directory and then only the entries the pickle declares,
  * each size checked against the file's before anything is allocated. */
-TensorSet *pt_read(const char *path, SlError *err);
-TensorSet *sl_pt_read_file(const SlFile *f, SlError *err);
+SlTensorSet *sl_pt_read(const char *path, SlError *err);
+SlTensorSet *sl_pt_read_file(const SlFile *f, SlError *err);
 /* Does buf start like a pre-1.6 torch.save file (a bare pickle, not a ZIP)? */
-bool pt_is_legacy(const uint8_t *buf, size_t len);
+bool sl_pt_is_legacy(const uint8_t *buf, size_t len);
 
 #endif

@@ -65,13 +65,13 @@ int sl_run_make_dir(const char *dir, SlError *err);
  * go on while it is written), with the metadata of extra_meta (may be NULL)
  * added.  Then writes it as dir's snapshot of `step`, through the atomic
  * writer (atomic_write.h), so that a reader never sees half a snapshot. */
-TensorSet *sl_run_snapshot_tensors(const Model *m, const TensorSet *extra_meta, SlError *err);
-int sl_run_write_snapshot(const char *dir, long step, const TensorSet *snapshot, SlError *err);
+SlTensorSet *sl_run_snapshot_tensors(const SlModel *m, const SlTensorSet *extra_meta, SlError *err);
+int sl_run_write_snapshot(const char *dir, long step, const SlTensorSet *snapshot, SlError *err);
 
 /* Writes / reads dir's training state (SL_RUN_STATE_FILE; its tensors come
  * from train_state.h), replacing it whole, as a snapshot is written. */
-int sl_run_write_state(const char *dir, const TensorSet *state, SlError *err);
-TensorSet *sl_run_read_state(const char *dir, SlError *err);
+int sl_run_write_state(const char *dir, const SlTensorSet *state, SlError *err);
+SlTensorSet *sl_run_read_state(const char *dir, SlError *err);
 
 /* Which steps of a run of `total` updates get a snapshot.  every > 0: step
  * 0 and every multiple of `every`.  count > 0: `count` snapshots (fewer when

@@ -12,13 +12,13 @@
 #include "sortlens/tensor.h"
 
 /* label names the source in error messages (usually the path). */
-TensorSet *safetensors_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
+SlTensorSet *sl_safetensors_parse(const uint8_t *buf, size_t len, const char *label, SlError *err);
 /* Reads the header first, checks the layout it declares against the file's
  * size, and only then reads the tensors it declares (never the whole file
  * blindly): refusing a file costs memory bounded by its header. */
-TensorSet *safetensors_read(const char *path, SlError *err);
-TensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err);
+SlTensorSet *sl_safetensors_read(const char *path, SlError *err);
+SlTensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err);
 /* Writes tensors in set order with __metadata__; PyTorch's safetensors can load it. */
-int safetensors_write(const char *path, const TensorSet *ts, SlError *err);
+int sl_safetensors_write(const char *path, const SlTensorSet *ts, SlError *err);
 
 #endif

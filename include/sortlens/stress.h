@@ -1,7 +1,7 @@
 /* stress.h: stress sets, lists drawn on purpose from the corners of the
  * task where a sorting model may fail (repeats, tight clusters, big gaps),
  * for the model's list length n and value range 0..V-1 (V = d_vocab_out).
- * Every kind is seeded and deterministic: the same kind, Rng state and
+ * Every kind is seeded and deterministic: the same kind, SlRng state and
  * config give the same lists.
  *
  *   uniform   the training distribution: n values uniform, with repeats
@@ -42,10 +42,10 @@ int sl_stress_from_name(const char *name, SlStressKind *kind, SlError *err);
 /* 0 when lists of this kind exist for the config (distinct and run need
  * V >= n, pair n >= 2 and V >= n-1, triple n >= 3 and V >= n-2, gap
  * V >= 5); else SL_EINVAL saying why. */
-int sl_stress_check(const ModelConfig *c, SlStressKind kind, SlError *err);
+int sl_stress_check(const SlModelConfig *c, SlStressKind kind, SlError *err);
 /* The width of the cluster window, max(n+2, V/4) capped at V. */
-int sl_stress_cluster_width(const ModelConfig *c);
+int sl_stress_cluster_width(const SlModelConfig *c);
 /* One list of `kind` into values [n]; the kind must pass sl_stress_check. */
-void sl_stress_list(const ModelConfig *c, SlStressKind kind, Rng *rng, int *values /* [n] */);
+void sl_stress_list(const SlModelConfig *c, SlStressKind kind, SlRng *rng, int *values /* [n] */);
 
 #endif

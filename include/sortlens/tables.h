@@ -21,7 +21,7 @@
 
 #include "sortlens/model.h"
 
-typedef struct CircuitTables {
+typedef struct SlCircuitTables {
     int H, V, T, D, E, Vo;   /* T = n_ctx */
     float *q_tok;       /* [H, V, E]  W_E W_Q */
     float *q_pos;       /* [H, T, E]  W_pos W_Q + b_Q */
@@ -40,14 +40,14 @@ typedef struct CircuitTables {
     float *direct_tok;  /* [V, Vo]    W_E W_U */
     float *direct_pos;  /* [T, Vo]    W_pos W_U + b_O[0] W_U + b_U */
     float *memory;      /* one block holding all of the above */
-} CircuitTables;
+} SlCircuitTables;
 
 /* The tables grow as H (V + T)^2 while the file holding W_E grows as V D, so a
  * small file (d_model 1, a large vocabulary) could otherwise ask for
  * gigabytes; models whose tables would exceed this are refused. */
-#define TABLES_MAX_FLOATS ((size_t)64 << 20)   /* 256 MB */
+#define SL_TABLES_MAX_FLOATS ((size_t)64 << 20)   /* 256 MB */
 
-CircuitTables *tables_new(const Model *m, SlError *err);
-void tables_free(CircuitTables *t);   /* accepts NULL */
+SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err);
+void sl_tables_free(SlCircuitTables *t);   /* accepts NULL */
 
 #endif

@@ -10,7 +10,7 @@
  *                lr, weight_decay, betas, eps, batch, schedule, warmup, steps,
  *                seed, train_biases       the options the moments were made with
  * Together with the weights of the snapshot at `step` this is the whole
- * state of a Trainer: restoring both continues the run exactly. */
+ * state of a SlTrainer: restoring both continues the run exactly. */
 #ifndef SORTLENS_TRAIN_STATE_H
 #define SORTLENS_TRAIN_STATE_H
 
@@ -18,16 +18,16 @@
 #include "sortlens/train.h"
 
 /* The state of t as tensors (metadata included). */
-TensorSet *sl_train_state_tensors(const Trainer *t, SlError *err);
+SlTensorSet *sl_train_state_tensors(const SlTrainer *t, SlError *err);
 
 /* Restores Adam's moments, the step and the data stream of t from ts (label
  * names the file in messages).  Everything is checked before anything
  * changes: each moment present, F32, of the model's size, finite (second
  * moments not negative); the step and the generator well formed; the
  * optimizer options equal to t's, so that the moments mean what they did. */
-int sl_train_state_restore(Trainer *t, const TensorSet *ts, const char *label, SlError *err);
+int sl_train_state_restore(SlTrainer *t, const SlTensorSet *ts, const char *label, SlError *err);
 
 /* The step recorded in a state (-1 if absent or malformed). */
-long sl_train_state_step(const TensorSet *ts);
+long sl_train_state_step(const SlTensorSet *ts);
 
 #endif

@@ -49,18 +49,18 @@ bool cli_blas_ready(int buffers);
 void cli_one_blas_thread_under_memory_limit(char **argv);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
-Model *cli_load_model(const char *path);
+SlModel *cli_load_model(const char *path);
 /* The same for a run directory (a training run's snapshots, sortlens/run.h):
  * its last snapshot, or with step >= 0 the last one at or before step (said
  * on stderr when not exactly there); step >= 0 with a model file is an
  * error.  cli_model_file gives the file's path (malloc'ed; NULL after the
  * message). */
-Model *cli_load_model_at(const char *path, long step);
+SlModel *cli_load_model_at(const char *path, long step);
 char *cli_model_file(const char *path, long step);
 /* explain's JSON object for model m at path (cmd_explain.c), and how it is
  * written; NULL when memory runs out. */
 struct SlExplain;
-json_t *cli_explain_json(const char *path, const Model *m, const struct SlExplain *ex);
+json_t *cli_explain_json(const char *path, const SlModel *m, const struct SlExplain *ex);
 #define CLI_EXPLAIN_JSON_FLAGS (JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10))
 /* `sortlens explain` over every snapshot of a run directory (explain_run.c). */
 int explain_run(const char *dir, long lists, uint64_t seed, bool json);
@@ -69,9 +69,9 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json);
 void cli_explain_columns_header(void);
 void cli_explain_columns(const struct SlExplain *ex);
 /* The same for an evaluation's token accuracy, list accuracy and loss. */
-struct EvalResult;
+struct SlEvalResult;
 void cli_eval_columns_header(void);
-void cli_eval_columns(const struct EvalResult *r);
+void cli_eval_columns(const struct SlEvalResult *r);
 
 /* --step N, in every command that takes --model: one table row and case. */
 #define CLI_OPT_STEP 0x5350
@@ -94,7 +94,7 @@ const char *cli_model_label(const char *path);
  * before long work, and refuse results that are not numbers with
  * cli_report_not_numbers (what: "loss nan"), so that every command fails the
  * same way (exit 1) and no JSON is written short. */
-int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed);
+int cli_check_finite_outputs(const char *label, const SlModel *m, uint64_t seed);
 int cli_report_not_numbers(const char *label, const char *what);
 
 /* Progress bar on stderr, drawn only when stderr is a terminal. */
@@ -108,7 +108,7 @@ typedef struct Progress {
 void progress_begin(Progress *p, const char *label, long total);
 void progress_update(Progress *p, long done, const char *extra /* may be NULL */);
 void progress_end(Progress *p);
-/* A ProgressFn (decode.h) adapter whose ctx is a Progress. */
+/* A SlProgressFn (decode.h) adapter whose ctx is a Progress. */
 void progress_callback(void *ctx, long done, long total);
 
 /* The one walk over a subcommand's arguments, with getopt_long:

@@ -77,9 +77,9 @@ int cmd_attribute(int argc, char **argv)
         bool ok = true;
         switch (ch) {
         case 'm': model_path = val; break;
-        case 'a': ok = cli_parse_long("--at", val, 1, MODEL_MAX_CTX, &at); break;
-        case 't': ok = cli_parse_long("--target", val, 0, MODEL_MAX_VOCAB, &target); break;
-        case 'v': ok = cli_parse_long("--vs", val, 0, MODEL_MAX_VOCAB, &vs); break;
+        case 'a': ok = cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &at); break;
+        case 't': ok = cli_parse_long("--target", val, 0, SL_MODEL_MAX_VOCAB, &target); break;
+        case 'v': ok = cli_parse_long("--vs", val, 0, SL_MODEL_MAX_VOCAB, &vs); break;
         case 'j': json = true; break;
         case 'h':
             free(text);
@@ -111,24 +111,24 @@ int cmd_attribute(int argc, char **argv)
         cli_error("attribute: needs a LIST; try 'sortlens attribute --help'");
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model(model_path);
+    SlModel *m = cli_load_model(model_path);
     if (!m) {
         free(text);
         return EXIT_RUNTIME;
     }
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, L = c->n_layers, H = c->n_heads;
     int status = EXIT_USAGE;
     SlError err = {0};
     int *values = malloc((size_t)n * sizeof *values), *tokens = malloc((size_t)T * sizeof *tokens);
     float *sources = malloc((size_t)L * H * T * sizeof *sources);
-    ActCache *cache = cache_new(c, 1, T, &err);
+    SlActCache *cache = sl_cache_new(c, 1, T, &err);
     if (!values || !tokens || !sources || !cache) {
         cli_error("%s", cache ? "out of memory" : err.message);
         status = EXIT_RUNTIME;
         goto done;
     }
-    if (task_parse_list(c, text, values, &err)) {
+    if (sl_task_parse_list(c, text, values, &err)) {
         cli_error("the list: %s", err.message);
         goto done;
     }
@@ -140,8 +140,8 @@ int cmd_attribute(int argc, char **argv)
         cli_error("--%s %ld is outside the values 0..%d", target >= Vo ? "target" : "vs", target >= Vo ? target : vs, Vo - 1);
         goto done;
     }
-    task_make_tokens(c, values, tokens);
-    int rc = model_forward(m, tokens, 1, T, cache, NULL, FORWARD_AUTO, &err);
+    sl_task_make_tokens(c, values, tokens);
+    int rc = sl_model_forward(m, tokens, 1, T, cache, NULL, SL_FORWARD_AUTO, &err);
     if (rc) {
         cli_error("%s", err.message);
         status = cli_exit_code(rc);
@@ -150,7 +150,7 @@ int cmd_attribute(int argc, char **argv)
     const int q = n + (int)at;
     int top[2];
     double prob[2];
-    decode_top_k(cache->logits + (size_t)q * Vo, Vo, 2, top, prob);
+    sl_decode_top_k(cache->logits + (size_t)q * Vo, Vo, 2, top, prob);
     if (target < 0)
         target = vs == top[0] ? top[1] : top[0];
     if (vs < 0)
@@ -187,19 +187,19 @@ int cmd_attribute(int argc, char **argv)
                     sum += a.sources[((size_t)l * H + h) * T + k];
                 printf("  layer %d head %d, all sources     %10.4f\n", l, h, sum);
                 for (int k = 0; k <= q; k++) {
-                    char pn[16], tn[CIRCUIT_LABEL_MAX];
+                    char pn[16], tn[SL_CIRCUIT_LABEL_MAX];
                     sl_position_name(c, k, pn, sizeof pn);
-                    circuit_token_label(c, tokens[k], tn);
+                    sl_circuit_token_label(c, tokens[k], tn);
                     printf("    %-4s %-4s %10.4f\n", pn, tn, (double)a.sources[((size_t)l * H + h) * T + k]);
                 }
             }
     }
 done:
-    cache_free(cache);
+    sl_cache_free(cache);
     free(sources);
     free(tokens);
     free(values);
     free(text);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

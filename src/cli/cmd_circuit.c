@@ -56,7 +56,7 @@ static void csv_cell(FILE *out, const char *s)
     }
 }
 
-static void write_csv(FILE *out, const NamedMatrix *nm)
+static void write_csv(FILE *out, const SlNamedMatrix *nm)
 {
     for (int c = 0; c < nm->cols; c++) {
         fputc(',', out);
@@ -77,7 +77,7 @@ static json_t *json_float(float x)
     return isfinite(x) ? json_real((double)x) : json_null();
 }
 
-static int write_json(const NamedMatrix *nm, int layer, int head)
+static int write_json(const SlNamedMatrix *nm, int layer, int head)
 {
     json_t *root = json_object(), *rl = json_array(), *cl = json_array(), *data = json_array();
     int rc = EXIT_RUNTIME;
@@ -143,11 +143,11 @@ int cmd_circuit(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'l':
-            if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
+            if (!cli_parse_long("--layer", val, 0, SL_MODEL_MAX_LAYERS - 1, &layer))
                 return EXIT_USAGE;
             break;
         case 'H':
-            if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
+            if (!cli_parse_long("--head", val, 0, SL_MODEL_MAX_HEADS - 1, &head))
                 return EXIT_USAGE;
             break;
         case 'f':
@@ -173,18 +173,18 @@ int cmd_circuit(int argc, char **argv)
         return EXIT_USAGE;
     }
     SlError err = {0};
-    CircuitKind kind;
-    if (circuit_kind_from_name(positional, &kind, &err)) {
+    SlCircuitKind kind;
+    if (sl_circuit_kind_from_name(positional, &kind, &err)) {
         cli_error("circuit: %s", err.message);
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model_at(model_path, step);
+    SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
-    NamedMatrix *nm = circuit_get_kind(m, kind, (int)layer, (int)head, &err);
+    SlNamedMatrix *nm = sl_circuit_get_kind(m, kind, (int)layer, (int)head, &err);
     if (!nm) {
         cli_error("%s: %s", model_path ? model_path : "bundled model", err.message);
-        model_free(m);
+        sl_model_free(m);
         return cli_exit_code(err.code);
     }
     /* a circuit of weights that overflow float32 is not printed as nan/inf */
@@ -194,8 +194,8 @@ int cmd_circuit(int argc, char **argv)
     snprintf(what, sizeof what, "circuit %s", nm->name);
     if (sl_check_finite(what, nm->data, 2, shape, dims, &err)) {
         cli_error("%s: %s", cli_model_label(model_path), err.message);
-        named_matrix_free(nm);
-        model_free(m);
+        sl_named_matrix_free(nm);
+        sl_model_free(m);
         return EXIT_RUNTIME;
     }
     int status = EXIT_OK;
@@ -204,7 +204,7 @@ int cmd_circuit(int argc, char **argv)
     } else {
         write_csv(stdout, nm);
     }
-    named_matrix_free(nm);
-    model_free(m);
+    sl_named_matrix_free(nm);
+    sl_model_free(m);
     return status;
 }

@@ -48,10 +48,10 @@ typedef struct CompareRow {
     const char *name;     /* as given */
     char *file;           /* the file read (a run's snapshot) */
     long step;            /* the snapshot's step, -1 for a model file */
-    Model *m;
+    SlModel *m;
     SlExplain ex;         /* valid when explained */
     bool explained;
-    EvalResult eval;
+    SlEvalResult eval;
 } CompareRow;
 
 static json_t *row_json(const CompareRow *r)
@@ -155,7 +155,7 @@ int cmd_compare(int argc, char **argv)
         SlRun *run = sl_run_is_dir(r->name) ? sl_run_open(r->name, &err) : NULL;
         r->step = run ? run->steps[run->count - 1] : -1;
         sl_run_free(run);
-        if (!(r->file = cli_model_file(r->name, -1)) || !(r->m = ckpt_load(r->file, &err))) {
+        if (!(r->file = cli_model_file(r->name, -1)) || !(r->m = sl_ckpt_load(r->file, &err))) {
             progress_end(&bar);
             if (r->file)
                 cli_error("%s", err.message);
@@ -163,7 +163,7 @@ int cmd_compare(int argc, char **argv)
             break;
         }
         r->explained = sl_explain_compute(r->m, lists, (uint64_t)seed, &r->ex, NULL, NULL, &err) == 0;
-        if (!r->explained || decode_eval(r->m, eval_lists, (uint64_t)seed, NULL, &r->eval, NULL, NULL, &err)) {
+        if (!r->explained || sl_decode_eval(r->m, eval_lists, (uint64_t)seed, NULL, &r->eval, NULL, NULL, &err)) {
             progress_end(&bar);
             cli_error("%s: %s", r->file, err.message);
             status = cli_exit_code(err.code);
@@ -186,7 +186,7 @@ int cmd_compare(int argc, char **argv)
     for (int i = 0; i < count; i++) {
         if (rows[i].explained)
             sl_explain_free(&rows[i].ex);
-        model_free(rows[i].m);
+        sl_model_free(rows[i].m);
         free(rows[i].file);
     }
     free(rows);

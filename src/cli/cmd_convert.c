@@ -90,7 +90,7 @@ int cmd_convert(int argc, char **argv)
     SlError err = {0};
     if (!cli_blas_ready(1))
         return EXIT_RUNTIME;
-    Model *m = ckpt_load(in, &err);
+    SlModel *m = sl_ckpt_load(in, &err);
     if (!m) {
         cli_error("%s", err.message);
         return cli_exit_code(err.code);
@@ -100,16 +100,16 @@ int cmd_convert(int argc, char **argv)
     char *from = name_for_metadata(base ? base + 1 : in);
     if (!from) {
         cli_error("out of memory");
-        model_free(m);
+        sl_model_free(m);
         return EXIT_RUNTIME;
     }
     int status = EXIT_OK;
-    if (tensorset_set_meta(m->meta, "converted_from", from, &err) ||
-        tensorset_set_meta(m->meta, "converted_from_format", m->format, &err) || ckpt_save(m, out, &err)) {
+    if (sl_tensorset_set_meta(m->meta, "converted_from", from, &err) ||
+        sl_tensorset_set_meta(m->meta, "converted_from_format", m->format, &err) || sl_ckpt_save(m, out, &err)) {
         cli_error("%s", err.message);
         status = cli_exit_code(err.code);
     }
     free(from);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

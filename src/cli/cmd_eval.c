@@ -67,7 +67,7 @@ static json_t *ratio_json(long num, long den)
     return den > 0 ? json_real((double)num / (double)den) : json_null();
 }
 
-static int print_json(const EvalResult *r, const SlBreakdown *bd, int n, const char *ablation)
+static int print_json(const SlEvalResult *r, const SlBreakdown *bd, int n, const char *ablation)
 {
     json_t *per = json_array(), *first = json_array();
     for (int i = 0; i < n; i++) {
@@ -169,14 +169,14 @@ int cmd_eval(int argc, char **argv)
     }
 
     const char *label = cli_model_label(model_path);
-    Model *m = cli_load_model_at(model_path, step);
+    SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     if (cli_check_finite_outputs(label, m, (uint64_t)seed)) {
-        model_free(m);
+        sl_model_free(m);
         return EXIT_RUNTIME;
     }
-    EvalResult res;
+    SlEvalResult res;
     SlBreakdown *bd = malloc(sizeof *bd);
     SlError err = {0};
     SlListFile *file = NULL;
@@ -186,7 +186,7 @@ int cmd_eval(int argc, char **argv)
     int status = EXIT_OK;
     if (!bd) {
         cli_error("out of memory");
-        model_free(m);
+        sl_model_free(m);
         return EXIT_RUNTIME;
     }
     if (input) {
@@ -197,7 +197,7 @@ int cmd_eval(int argc, char **argv)
         }
         sl_list_file_source(file, &src);
     } else if (sl_stress_source(&random, &m->cfg, SL_STRESS_UNIFORM, lists, (uint64_t)seed, &src, &err)) {
-        cli_error("%s", err.message);   /* the same lists decode_eval draws from this seed */
+        cli_error("%s", err.message);   /* the same lists sl_decode_eval draws from this seed */
         status = cli_exit_code(err.code);
         goto done;
     }
@@ -251,6 +251,6 @@ done:
     sl_ablation_run_free(run);
     sl_list_file_close(file);
     free(bd);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

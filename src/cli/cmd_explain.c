@@ -127,13 +127,13 @@ static void print_singular(const char *label, const double *sv, const double *sh
     printf("; together %.2f\n", sum);
 }
 
-static void print_report(const char *path, const Model *m, const SlExplain *ex)
+static void print_report(const char *path, const SlModel *m, const SlExplain *ex)
 {
     const SlExplainHead *hm = ex->heads;
-    const AblationRow *rows = ex->ablations;
+    const SlAblationRow *rows = ex->ablations;
     long lists = ex->lists;
     unsigned long long seed = (unsigned long long)ex->seed;
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, n = c->list_len, Vo = c->d_vocab_out;
     printf("Model %s: %d layer%s, %d head%s, d_model %d, d_head %d; lists of %d values in 0..%d.\n", path, L,
            L == 1 ? "" : "s", H, H == 1 ? "" : "s", c->d_model, c->d_head, n, Vo - 1);
@@ -173,7 +173,7 @@ static void print_report(const char *path, const Model *m, const SlExplain *ex)
            "of the sum of all squared singular values in brackets.\n", Vo - 1);
     printf("\nAblations (layer 0, every head; %ld random lists, seed %llu):\n", lists, seed);
     printf("  %-34s %10s %10s %10s\n", "", "token acc", "list acc", "loss");
-    for (int i = 0; i < ABLATION_COUNT; i++)
+    for (int i = 0; i < SL_ABLATION_COUNT; i++)
         printf("  %-34s %10.4f %10.4f %10.4f\n", rows[i].description, rows[i].res.token_accuracy,
                rows[i].res.list_accuracy, rows[i].res.loss);
     printf("\nBy kind of list (%ld lists of each, seed %llu; see sortlens generate --help):\n", lists, seed);
@@ -183,7 +183,7 @@ static void print_report(const char *path, const Model *m, const SlExplain *ex)
             printf("  %-34s %32s\n", sl_stress_name(k), "(no such list for this model)");
             continue;
         }
-        const EvalResult *r = &ex->stress[k].res;
+        const SlEvalResult *r = &ex->stress[k].res;
         printf("  %-34s %10.4f %10.4f %10.4f\n", sl_stress_name(k), r->token_accuracy, r->list_accuracy, r->loss);
     }
     printf("Token accuracy is teacher-forced (the true prefix given); list accuracy is greedy (the model's\n"
@@ -225,12 +225,12 @@ static json_t *head_json(const SlExplainHead *x)
     return o;
 }
 
-json_t *cli_explain_json(const char *path, const Model *m, const SlExplain *ex)
+json_t *cli_explain_json(const char *path, const SlModel *m, const SlExplain *ex)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads;
     const SlExplainHead *hm = ex->heads, *p = &hm[ex->primary];
-    const AblationRow *rows = ex->ablations;
+    const SlAblationRow *rows = ex->ablations;
     json_t *root = json_object(), *heads = json_array(), *abl = json_array();
     if (!root || !heads || !abl)
         goto done;
@@ -251,14 +251,14 @@ json_t *cli_explain_json(const char *path, const Model *m, const SlExplain *ex)
     json_object_set_new(root, "attention_after_mid", json_real(p->att.mass_after_mid));
     for (int i = 0; i < L * H; i++)
         json_array_append_new(heads, head_json(&hm[i]));
-    for (int i = 0; i < ABLATION_COUNT; i++)
+    for (int i = 0; i < SL_ABLATION_COUNT; i++)
         json_array_append_new(abl, json_pack("{s:s, s:s, s:f, s:f, s:f}", "name", rows[i].name,
                                              "description", rows[i].description,
                                              "token_accuracy", rows[i].res.token_accuracy,
                                              "list_accuracy", rows[i].res.list_accuracy, "loss", rows[i].res.loss));
     json_t *stress = json_object();
     for (int k = 0; k < SL_STRESS_KINDS; k++) {
-        const EvalResult *r = &ex->stress[k].res;
+        const SlEvalResult *r = &ex->stress[k].res;
         json_object_set_new(stress, sl_stress_name(k),
                             ex->stress[k].possible
                                 ? json_pack("{s:I, s:f, s:f, s:f}", "lists", (json_int_t)r->lists, "token_accuracy",
@@ -278,7 +278,7 @@ done:
     return NULL;
 }
 
-static int print_json(const char *path, const Model *m, const SlExplain *ex)
+static int print_json(const char *path, const SlModel *m, const SlExplain *ex)
 {
     return cli_put_json(cli_explain_json(path, m, ex), CLI_EXPLAIN_JSON_FLAGS);
 }
@@ -288,18 +288,18 @@ static int print_json(const char *path, const Model *m, const SlExplain *ex)
 static bool all_finite(const SlExplain *ex)
 {
     for (int i = 0; i < ex->n_heads; i++) {
-        const AttentionStats *a = &ex->heads[i].att;
+        const SlAttentionStats *a = &ex->heads[i].att;
         if (!isfinite(a->top_source_correct) || !isfinite(a->top_input_correct) || !isfinite(a->correct_mass) ||
             !isfinite(a->mass_after_mid))
             return false;
     }
-    for (int i = 0; i < ABLATION_COUNT; i++) {
-        const EvalResult *r = &ex->ablations[i].res;
+    for (int i = 0; i < SL_ABLATION_COUNT; i++) {
+        const SlEvalResult *r = &ex->ablations[i].res;
         if (!isfinite(r->loss) || !isfinite(r->token_accuracy) || !isfinite(r->list_accuracy))
             return false;
     }
     for (int k = 0; k < SL_STRESS_KINDS; k++) {
-        const EvalResult *r = &ex->stress[k].res;
+        const SlEvalResult *r = &ex->stress[k].res;
         if (ex->stress[k].possible && (!isfinite(r->loss) || !isfinite(r->token_accuracy)))
             return false;
     }
@@ -353,11 +353,11 @@ int cmd_explain(int argc, char **argv)
     }
     if (step < 0 && sl_run_is_dir(path))
         return explain_run(path, lists, (uint64_t)seed, json);
-    Model *m = cli_load_model_at(path, step);
+    SlModel *m = cli_load_model_at(path, step);
     if (!m)
         return EXIT_RUNTIME;
     if (cli_check_finite_outputs(path, m, (uint64_t)seed)) {
-        model_free(m);
+        sl_model_free(m);
         return EXIT_RUNTIME;
     }
     int status = EXIT_OK;
@@ -375,10 +375,10 @@ int cmd_explain(int argc, char **argv)
     else
         print_report(path, m, &ex);
     sl_explain_free(&ex);
-    model_free(m);
+    sl_model_free(m);
     return status;
 fail:
     cli_error("%s: %s", path, err.message);
-    model_free(m);
+    sl_model_free(m);
     return cli_exit_code(err.code);
 }

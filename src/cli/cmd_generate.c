@@ -91,10 +91,10 @@ int cmd_generate(int argc, char **argv)
         cli_error("--kind: %s", err.message);
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model_at(model_path, step);
+    SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int status = EXIT_OK, n = c->list_len;
     int *values = malloc((size_t)n * sizeof *values);
     if (!values) {
@@ -107,8 +107,8 @@ int cmd_generate(int argc, char **argv)
         status = EXIT_USAGE;
         goto done;
     }
-    Rng rng;
-    rng_seed(&rng, (uint64_t)seed);
+    SlRng rng;
+    sl_rng_seed(&rng, (uint64_t)seed);
     for (long i = 0; i < lists && !ferror(stdout); i++) {
         sl_stress_list(c, kind, &rng, values);
         for (int j = 0; j < n; j++)
@@ -117,6 +117,6 @@ int cmd_generate(int argc, char **argv)
     }
 done:
     free(values);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

@@ -31,7 +31,7 @@ static void usage(FILE *out)
 }
 
 static const char *const bias_names[] = {"b_Q", "b_K", "b_V", "b_O", "b_U"};
-static const int bias_index[] = {P_B_Q, P_B_K, P_B_V, P_B_O, P_B_U};
+static const int bias_index[] = {SL_P_B_Q, SL_P_B_K, SL_P_B_V, SL_P_B_O, SL_P_B_U};
 
 static bool all_zero(const float *x, size_t n)
 {
@@ -41,7 +41,7 @@ static bool all_zero(const float *x, size_t n)
     return true;
 }
 
-static void shape_text(const Tensor *t, char *buf, size_t size)
+static void shape_text(const SlTensor *t, char *buf, size_t size)
 {
     size_t o = (size_t)snprintf(buf, size, "[");
     for (int d = 0; d < t->ndim && o < size; d++)
@@ -70,9 +70,9 @@ static int escaped_len(const char *s)
     return n;
 }
 
-static int print_text(const char *path, const char *format, const TensorSet *ts, Model *m)
+static int print_text(const char *path, const char *format, const SlTensorSet *ts, SlModel *m)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     fputs("file:        ", stdout);
     if (put_escaped(path, 0))
         return EXIT_RUNTIME;
@@ -88,7 +88,7 @@ static int print_text(const char *path, const char *format, const TensorSet *ts,
     for (size_t i = 0; i < sizeof bias_index / sizeof bias_index[0]; i++) {
         int p = bias_index[i];
         const char *state = !m->has_bias[p] ? "absent (zero)"
-                          : all_zero(model_params_get(&m->params, p), m->param_sizes[p]) ? "zero" : "nonzero";
+                          : all_zero(sl_model_params_get(&m->params, p), m->param_sizes[p]) ? "zero" : "nonzero";
         printf(" %s %s%s", bias_names[i], state, i + 1 < sizeof bias_index / sizeof bias_index[0] ? "," : "\n");
     }
     printf("tensors:     %d\n", ts->count);
@@ -102,7 +102,7 @@ static int print_text(const char *path, const char *format, const TensorSet *ts,
         fputs("  ", stdout);
         if (put_escaped(ts->items[i].name, width))
             return EXIT_RUNTIME;
-        printf("  %-4s %s\n", dtype_name(ts->items[i].dtype), shape);
+        printf("  %-4s %s\n", sl_dtype_name(ts->items[i].dtype), shape);
     }
     printf("metadata:    %d\n", ts->meta_count);
     for (int i = 0; i < ts->meta_count; i++) {
@@ -117,9 +117,9 @@ static int print_text(const char *path, const char *format, const TensorSet *ts,
     return EXIT_OK;
 }
 
-static int print_json(const char *path, const char *format, const TensorSet *ts, Model *m)
+static int print_json(const char *path, const char *format, const SlTensorSet *ts, SlModel *m)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     json_t *root = json_object(), *cfg = json_object(), *biases = json_object(), *tensors = json_array(),
            *meta = json_object();
     json_t *jpath = json_string(path);   /* NULL when the path is not UTF-8 */
@@ -137,15 +137,15 @@ static int print_json(const char *path, const char *format, const TensorSet *ts,
         int p = bias_index[i];
         json_object_set_new(biases, bias_names[i],
                             json_pack("{s:b,s:b}", "present", m->has_bias[p], "all_zero",
-                                      all_zero(model_params_get(&m->params, p), m->param_sizes[p])));
+                                      all_zero(sl_model_params_get(&m->params, p), m->param_sizes[p])));
     }
     json_object_set_new(root, "biases", biases);
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *t = &ts->items[i];
+        const SlTensor *t = &ts->items[i];
         json_t *shape = json_array();
         for (int d = 0; d < t->ndim; d++)
             json_array_append_new(shape, json_integer(t->shape[d]));
-        json_array_append_new(tensors, json_pack("{s:s,s:s,s:o}", "name", t->name, "dtype", dtype_name(t->dtype),
+        json_array_append_new(tensors, json_pack("{s:s,s:s,s:o}", "name", t->name, "dtype", sl_dtype_name(t->dtype),
                                                  "shape", shape));
     }
     json_object_set_new(root, "tensors", tensors);
@@ -194,12 +194,12 @@ int cmd_info(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     const char *format = NULL;
-    TensorSet *ts = ckpt_read_tensors(path, &format, &err);
-    Model *m = ts ? model_from_tensors(ts, path, &err) : NULL;
+    SlTensorSet *ts = sl_ckpt_read_tensors(path, &format, &err);
+    SlModel *m = ts ? sl_model_from_tensors(ts, path, &err) : NULL;
     int rc = EXIT_OK;
     if (!m) {
         cli_error("%s", err.message);
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
         free(file);
         return cli_exit_code(err.code);
     }
@@ -207,8 +207,8 @@ int cmd_info(int argc, char **argv)
         rc = print_json(path, format, ts, m);
     else
         rc = print_text(path, format, ts, m);
-    model_free(m);
-    tensorset_free(ts);
+    sl_model_free(m);
+    sl_tensorset_free(ts);
     free(file);
     return rc;
 }

@@ -52,7 +52,7 @@ static void usage(FILE *out)
 }
 
 /* "BOS", "a1".."an", "MID", "b1".."bn": what sits at position p. */
-static void position_name(const ModelConfig *c, int p, char *buf, size_t size)
+static void position_name(const SlModelConfig *c, int p, char *buf, size_t size)
 {
     int n = c->list_len;
     if (p == 0)
@@ -84,7 +84,7 @@ static json_t *cube_json(const double *x, int rows, int T)
     return a;
 }
 
-static int print_json(const ModelConfig *c, const SlPopulationMean *pm)
+static int print_json(const SlModelConfig *c, const SlPopulationMean *pm)
 {
     const int L = pm->L, H = pm->H, T = pm->T;
     const size_t HTT = (size_t)H * T * T;
@@ -96,8 +96,8 @@ static int print_json(const ModelConfig *c, const SlPopulationMean *pm)
     }
     for (int l = 0; l < L; l++)
         json_array_append_new(pat, cube_json(pm->pattern + l * HTT, H, T));
-    static const char *const term_names[SCORE_TERMS] = {"token_token", "token_pos", "pos_token", "pos_pos"};
-    for (int t = 0; t < SCORE_TERMS; t++)
+    static const char *const term_names[SL_SCORE_TERMS] = {"token_token", "token_pos", "pos_token", "pos_pos"};
+    for (int t = 0; t < SL_SCORE_TERMS; t++)
         json_object_set_new(terms, term_names[t], cube_json(pm->score_terms + t * HTT, H, T));
     json_object_set_new(root, "lists", json_integer(pm->lists));
     json_object_set_new(root, "positions", pos);
@@ -107,7 +107,7 @@ static int print_json(const ModelConfig *c, const SlPopulationMean *pm)
     return cli_put_json_line(root, 8);
 }
 
-static void print_summary(const ModelConfig *c, const SlPopulationMean *pm, const char *what)
+static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, const char *what)
 {
     const int L = pm->L, H = pm->H, T = pm->T, n = c->list_len;
     printf("Means over %ld lists (%s), teacher-forced.\n", pm->lists, what);
@@ -208,7 +208,7 @@ int cmd_mean(int argc, char **argv)
         cli_error("--kind: %s", err.message);
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model(model_path);
+    SlModel *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_OK;
@@ -244,6 +244,6 @@ fail:
 done:
     sl_population_mean_free(&pm);
     sl_list_file_close(file);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

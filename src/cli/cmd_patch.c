@@ -157,7 +157,7 @@ static void print_row(const char *label, const float *x, int last)
     putchar('\n');
 }
 
-static void print_table(const ModelConfig *c, const SlPatchResult *r)
+static void print_table(const SlModelConfig *c, const SlPatchResult *r)
 {
     char q[16];
     sl_position_name(c, r->query, q, sizeof q);
@@ -215,7 +215,7 @@ int cmd_patch(int argc, char **argv)
         case 'c': clean_text = val; break;
         case 'r': corrupt_text = val; break;
         case 'a':
-            if (!cli_parse_long("--at", val, 1, MODEL_MAX_CTX, &at))
+            if (!cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &at))
                 return EXIT_USAGE;
             break;
         case 'A': attribution = true; break;
@@ -243,25 +243,25 @@ int cmd_patch(int argc, char **argv)
         cli_error("patch: --json and --format csv exclude each other");
         return EXIT_USAGE;
     }
-    Model *m = cli_load_model(model_path);
+    SlModel *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;
-    const ModelConfig *c = &m->cfg;
-    int clean[MODEL_MAX_CTX], corrupt[MODEL_MAX_CTX];
+    const SlModelConfig *c = &m->cfg;
+    int clean[SL_MODEL_MAX_CTX], corrupt[SL_MODEL_MAX_CTX];
     SlError err = {0};
     int status = EXIT_USAGE;
     SlPatchResult res;
     SlAblationRun *run = NULL;
     memset(&res, 0, sizeof res);
-    if (c->list_len > MODEL_MAX_CTX / 2) {
+    if (c->list_len > SL_MODEL_MAX_CTX / 2) {
         cli_error("patch: lists of %d values are too long", c->list_len);
         goto done;
     }
-    if (task_parse_list(c, clean_text, clean, &err)) {
+    if (sl_task_parse_list(c, clean_text, clean, &err)) {
         cli_error("--clean: %s", err.message);
         goto done;
     }
-    if (task_parse_list(c, corrupt_text, corrupt, &err)) {
+    if (sl_task_parse_list(c, corrupt_text, corrupt, &err)) {
         cli_error("--corrupt: %s", err.message);
         goto done;
     }
@@ -299,6 +299,6 @@ int cmd_patch(int argc, char **argv)
 done:
     sl_patch_result_free(&res);
     sl_ablation_run_free(run);
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

@@ -109,11 +109,11 @@ int cmd_plot(int argc, char **argv)
             break;
         case 'g': req.greedy = true; break;
         case 'l':
-            if (!cli_parse_long("--layer", val, 0, MODEL_MAX_LAYERS - 1, &layer))
+            if (!cli_parse_long("--layer", val, 0, SL_MODEL_MAX_LAYERS - 1, &layer))
                 return EXIT_USAGE;
             break;
         case 'H':
-            if (!cli_parse_long("--head", val, 0, MODEL_MAX_HEADS - 1, &head))
+            if (!cli_parse_long("--head", val, 0, SL_MODEL_MAX_HEADS - 1, &head))
                 return EXIT_USAGE;
             break;
         case 'c': corrupt_text = val; break;
@@ -164,20 +164,20 @@ int cmd_plot(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    Model *m = cli_load_model(model_path);
+    SlModel *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_USAGE;
-    int values[MODEL_MAX_CTX], corrupt[MODEL_MAX_CTX];
+    int values[SL_MODEL_MAX_CTX], corrupt[SL_MODEL_MAX_CTX];
     if (list_text) {
-        if (task_parse_list(&m->cfg, list_text, values, &err)) {
+        if (sl_task_parse_list(&m->cfg, list_text, values, &err)) {
             cli_error("plot: --list: %s", err.message);
             goto done;
         }
         req.list = values;
     }
     if (corrupt_text) {
-        if (task_parse_list(&m->cfg, corrupt_text, corrupt, &err)) {
+        if (sl_task_parse_list(&m->cfg, corrupt_text, corrupt, &err)) {
             cli_error("plot: --corrupt: %s", err.message);
             goto done;
         }
@@ -216,6 +216,6 @@ int cmd_plot(int argc, char **argv)
     }
     free(data);
 done:
-    model_free(m);
+    sl_model_free(m);
     return status;
 }

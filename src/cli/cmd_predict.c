@@ -64,10 +64,10 @@ static void usage(FILE *out)
 }
 
 typedef struct Predictor {
-    Model *m;
+    SlModel *m;
     const char *label;             /* the model's path, for messages */
     SlAblationRun *run;            /* --ablate (an empty one without it) */
-    ActCache *cache;
+    SlActCache *cache;
     bool teacher_forced, json;
     const char *cache_out;         /* --cache: where the activations go, or NULL */
     char ablation[SL_ABLATION_TEXT_MAX];   /* its canonical text, "" for none */
@@ -86,16 +86,16 @@ static json_t *int_array(const int *v, int n)
  * whose logits gave the predictions. */
 static int print_json(const Predictor *p)
 {
-    const ModelConfig *c = &p->m->cfg;
+    const SlModelConfig *c = &p->m->cfg;
     const int n = c->list_len, Vo = c->d_vocab_out;
-    int sorted[MODEL_MAX_CTX];
-    task_sort_values(n, p->values, sorted);
+    int sorted[SL_MODEL_MAX_CTX];
+    sl_task_sort_values(n, p->values, sorted);
     bool correct = memcmp(sorted, p->pred, (size_t)n * sizeof *sorted) == 0;
     json_t *top = json_array();
     for (int i = 0; i < n; i++) {
         int idx[3];
         double prob[3];
-        int k = decode_top_k(p->cache->logits + (size_t)(n + 1 + i) * Vo, Vo, 3, idx, prob);
+        int k = sl_decode_top_k(p->cache->logits + (size_t)(n + 1 + i) * Vo, Vo, 3, idx, prob);
         json_t *pos = json_array();
         for (int j = 0; j < k; j++)
             json_array_append_new(pos, json_pack("{s:i, s:f}", "value", idx[j], "probability", prob[j]));
@@ -111,17 +111,17 @@ static int print_json(const Predictor *p)
  * printed, written with its tokens as safetensors. */
 static int write_cache(Predictor *p)
 {
-    const ModelConfig *c = &p->m->cfg;
+    const SlModelConfig *c = &p->m->cfg;
     const int n = c->list_len, T = c->n_ctx;
     SlError err = {0};
-    task_make_tokens(c, p->values, p->tokens);   /* BOS, list, MID, sorted list */
+    sl_task_make_tokens(c, p->values, p->tokens);   /* BOS, list, MID, sorted list */
     if (!p->teacher_forced)
         for (int i = 0; i < n; i++)
             p->tokens[n + 2 + i] = p->pred[i];
     int rc = sl_ablation_forward(p->run, p->tokens, 1, T, p->cache, false, &err);
-    TensorSet *ts = rc ? NULL : cache_to_tensors(p->cache, &err);
+    SlTensorSet *ts = rc ? NULL : sl_cache_to_tensors(p->cache, &err);
     if (ts && sl_cache_add_resid_pre(p->cache, ts, &err)) {
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
         ts = NULL;
     }
     int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
@@ -129,17 +129,17 @@ static int write_cache(Predictor *p)
         for (int t = 0; t < T; t++)
             tok64[t] = p->tokens[t];
         int64_t shape[2] = {1, T};
-        if (!tensorset_add_owned(ts, "tokens", DT_I64, 2, shape, tok64, (size_t)T * sizeof *tok64, &err))
+        if (!sl_tensorset_add_owned(ts, "tokens", SL_DT_I64, 2, shape, tok64, (size_t)T * sizeof *tok64, &err))
             free(tok64), tok64 = NULL;
     }
-    if (!tok64 || tensorset_set_meta(ts, "mode", p->teacher_forced ? "teacher-forced" : "greedy", &err) ||
-        (p->ablation[0] && tensorset_set_meta(ts, "ablation", p->ablation, &err)) ||
-        safetensors_write(p->cache_out, ts, &err)) {
+    if (!tok64 || sl_tensorset_set_meta(ts, "mode", p->teacher_forced ? "teacher-forced" : "greedy", &err) ||
+        (p->ablation[0] && sl_tensorset_set_meta(ts, "ablation", p->ablation, &err)) ||
+        sl_safetensors_write(p->cache_out, ts, &err)) {
         cli_error("%s", err.message[0] ? err.message : "out of memory");
-        tensorset_free(ts);
+        sl_tensorset_free(ts);
         return EXIT_RUNTIME;
     }
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     return EXIT_OK;
 }
 
@@ -194,7 +194,7 @@ static int predict_stdin(Predictor *p)
         }
         if (blank(line))
             continue;
-        if (task_parse_list(&p->m->cfg, line, p->values, &err)) {
+        if (sl_task_parse_list(&p->m->cfg, line, p->values, &err)) {
             cli_error("line %ld: %s", lineno, err.message);
             status = EXIT_USAGE;
             continue;
@@ -306,7 +306,7 @@ int cmd_predict(int argc, char **argv)
     p.m = cli_load_model_at(p.label, step);
     if (!p.m)
         goto done;
-    const ModelConfig *c = &p.m->cfg;
+    const SlModelConfig *c = &p.m->cfg;
     SlAblation abl = {0};
     if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
         cli_error("%s", err.message);
@@ -319,7 +319,7 @@ int cmd_predict(int argc, char **argv)
         status = cli_exit_code(err.code);
         goto done;
     }
-    p.cache = cache_new(c, 1, c->n_ctx, &err);
+    p.cache = sl_cache_new(c, 1, c->n_ctx, &err);
     p.values = malloc((size_t)c->list_len * sizeof *p.values);
     p.pred = malloc((size_t)c->list_len * sizeof *p.pred);
     p.tokens = malloc((size_t)c->n_ctx * sizeof *p.tokens);
@@ -328,7 +328,7 @@ int cmd_predict(int argc, char **argv)
         goto done;
     }
     if (joined) {
-        if (task_parse_list(c, joined, p.values, &err)) {
+        if (sl_task_parse_list(c, joined, p.values, &err)) {
             cli_error("the list: %s", err.message);
             status = EXIT_USAGE;
             goto done;
@@ -344,8 +344,8 @@ done:
     free(p.values);
     free(p.pred);
     free(p.tokens);
-    cache_free(p.cache);
+    sl_cache_free(p.cache);
     sl_ablation_run_free(p.run);
-    model_free(p.m);
+    sl_model_free(p.m);
     return status;
 }

@@ -202,7 +202,7 @@ bad:
 /* A metadata entry of the model, formatted (train_meta_set). */
 #define set_meta(m, ...) train_meta_set((m)->meta, __VA_ARGS__)
 
-static void print_eval(const char *when, const TrainEval *ev)
+static void print_eval(const char *when, const SlTrainEval *ev)
 {
     printf("%s: held-out loss %.6f, token accuracy %.6f, list accuracy %.6f (%ld lists)\n",
            when, ev->loss, ev->token_accuracy, ev->list_accuracy, ev->lists);
@@ -211,8 +211,8 @@ static void print_eval(const char *when, const TrainEval *ev)
 
 /* Everything the command line sets. */
 typedef struct TrainArgs {
-    TrainOptions o;
-    ModelConfig c;
+    SlTrainOptions o;
+    SlModelConfig c;
     const char *out;
     long eval_every, eval_lists, threads;
     long snapshot_every, snapshots;
@@ -311,8 +311,8 @@ static bool parse_real_option(const char *name, const char *val, double lo, bool
  * when the value is bad. */
 static bool apply_option(TrainArgs *t, int id, const char *name, const char *val)
 {
-    TrainOptions *o = &t->o;
-    ModelConfig *c = &t->c;
+    SlTrainOptions *o = &t->o;
+    SlModelConfig *c = &t->c;
     switch (id) {
     case OPT_OUT: t->out = val; return true;
     case OPT_STEPS: return cli_parse_long(name, val, 0, 1000000000L, &o->steps);
@@ -327,9 +327,9 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
     case OPT_EPS: return parse_real_option(name, val, 0, false, 1, "in (0, 1)", &o->eps);
     case OPT_SCHEDULE:
         if (strcmp(val, "constant") == 0) {
-            o->schedule = TRAIN_SCHEDULE_CONSTANT;
+            o->schedule = SL_TRAIN_SCHEDULE_CONSTANT;
         } else if (strcmp(val, "cosine") == 0) {
-            o->schedule = TRAIN_SCHEDULE_COSINE;
+            o->schedule = SL_TRAIN_SCHEDULE_COSINE;
         } else {
             cli_error("--schedule: '%s' is not constant or cosine", val);
             return false;
@@ -339,10 +339,10 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
     case OPT_SEED: return cli_parse_u64(name, val, UINT64_MAX, &o->seed);
     case OPT_LIST_LEN: return parse_int_option(name, val, 1, 1000, &c->list_len);
     case OPT_MAX_NUM: return parse_int_option(name, val, 1, 10000, &c->d_vocab_out);
-    case OPT_D_MODEL: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_model);
-    case OPT_HEADS: return parse_int_option(name, val, 1, MODEL_MAX_HEADS, &c->n_heads);
-    case OPT_D_HEAD: return parse_int_option(name, val, 1, MODEL_MAX_DIM, &c->d_head);
-    case OPT_LAYERS: return parse_int_option(name, val, 1, MODEL_MAX_LAYERS, &c->n_layers);
+    case OPT_D_MODEL: return parse_int_option(name, val, 1, SL_MODEL_MAX_DIM, &c->d_model);
+    case OPT_HEADS: return parse_int_option(name, val, 1, SL_MODEL_MAX_HEADS, &c->n_heads);
+    case OPT_D_HEAD: return parse_int_option(name, val, 1, SL_MODEL_MAX_DIM, &c->d_head);
+    case OPT_LAYERS: return parse_int_option(name, val, 1, SL_MODEL_MAX_LAYERS, &c->n_layers);
     case OPT_TRAIN_BIASES: o->train_biases = true; return true;
     case OPT_EVAL_EVERY: return cli_parse_long(name, val, 0, 1000000000L, &t->eval_every);
     case OPT_EVAL_LISTS: return cli_parse_long(name, val, 1, 1000000, &t->eval_lists);
@@ -362,7 +362,7 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
  * status (0 after --help). */
 static int parse_train_args(TrainArgs *t, int argc, char **argv)
 {
-    train_options_default(&t->o);
+    sl_train_options_default(&t->o);
     t->c = TRAIN_DEFAULT_ARCH;
     t->eval_lists = 2000;
     t->threads = 1;
@@ -386,7 +386,7 @@ static int parse_train_args(TrainArgs *t, int argc, char **argv)
             for (int i = args.first; i < args.end; i++)
                 t->not_recipe[i] = true;
     }
-    ModelConfig *c = &t->c;
+    SlModelConfig *c = &t->c;
     if (!t->out) {
         cli_error("train: --out PATH is required; try 'sortlens train --help'");
         return EXIT_USAGE;
@@ -402,9 +402,9 @@ static int parse_train_args(TrainArgs *t, int argc, char **argv)
         cli_error("train: --warmup %ld is longer than --steps %ld", t->o.warmup, t->o.steps);
         return EXIT_USAGE;
     }
-    model_config_derive(c);
+    sl_model_config_derive(c);
     SlError err = {0};
-    if (model_config_validate(c, &err)) {
+    if (sl_model_config_validate(c, &err)) {
         cli_error("train: %s", err.message);
         return EXIT_USAGE;
     }
@@ -418,13 +418,13 @@ typedef struct TrainResult {
     long final_loss_window;
     int stopped_by;   /* the signal that stopped the run, or 0 */
     bool have_eval;
-    TrainEval eval;
+    SlTrainEval eval;
 } TrainResult;
 
 /* The recipe and the outcome of the run, in the model's __metadata__. */
-static int set_train_metadata(Model *m, const TrainArgs *t, const char *command, const TrainResult *r)
+static int set_train_metadata(SlModel *m, const TrainArgs *t, const char *command, const TrainResult *r)
 {
-    const TrainOptions *o = &t->o;
+    const SlTrainOptions *o = &t->o;
     return set_meta(m, "trainer", "sortlens train %s", SORTLENS_VERSION) ||
            set_meta(m, "training_command", "%s", command) ||
            set_meta(m, "seed", "%" PRIu64, o->seed) ||
@@ -438,7 +438,7 @@ static int set_train_metadata(Model *m, const TrainArgs *t, const char *command,
            (o->weight_decay_qk >= 0 && set_meta(m, "weight_decay_qk", "%.10g", o->weight_decay_qk)) ||
            set_meta(m, "betas", "%.10g,%.10g", o->beta1, o->beta2) ||
            set_meta(m, "eps", "%.10g", o->eps) ||
-           set_meta(m, "schedule", "%s", o->schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||
+           set_meta(m, "schedule", "%s", o->schedule == SL_TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||
            set_meta(m, "warmup", "%ld", o->warmup) ||
            set_meta(m, "train_biases", "%s", o->train_biases ? "true" : "false") ||
            set_meta(m, "blas_threads", "%ld", t->threads) ||
@@ -482,8 +482,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         free(args.not_recipe);
         return parsed;
     }
-    TrainOptions o = args.o;
-    ModelConfig c = args.c;
+    SlTrainOptions o = args.o;
+    SlModelConfig c = args.c;
     /* A resumed run's model file is beside its run directory, wherever that is now. */
     const char *out = resume->active ? resume->out : args.out;
     const long eval_every = args.eval_every, eval_lists = args.eval_lists;
@@ -502,8 +502,8 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         return EXIT_RUNTIME;
     }
 
-    Model *m = NULL;
-    Trainer *t = NULL;
+    SlModel *m = NULL;
+    SlTrainer *t = NULL;
     int *held = NULL;
     char *command = join_command(argc, argv, args.not_recipe);   /* argv[0] is "train" */
     TrainLossWindow *recent = calloc(1, sizeof *recent);
@@ -515,22 +515,22 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     if ((status = train_load_start(resume, args.init, &c, &m)) != EXIT_OK)
         goto done;
     status = EXIT_RUNTIME;
-    if (!m && (m = model_new(&c, &err)))
-        train_init_params(m, o.seed);
+    if (!m && (m = sl_model_new(&c, &err)))
+        sl_train_init_params(m, o.seed);
     if (!m) {
         cli_error("train: %s", err.message);
         goto done;
     }
     /* What can be saved must also load: building the circuit tables now
      * refuses a model too large for them before any step is taken. */
-    if (model_prepare(m, &err)) {
+    if (sl_model_prepare(m, &err)) {
         cli_error("train: this model could never be saved or loaded: %s", err.message);
         status = err.code == SL_ENOMEM ? EXIT_RUNTIME : EXIT_USAGE;
         goto done;
     }
-    tables_free(m->tables);   /* the trainer keeps its own; they are rebuilt for the save */
+    sl_tables_free(m->tables);   /* the trainer keeps its own; they are rebuilt for the save */
     m->tables = NULL;
-    if (!(t = trainer_new(m, &o, &err))) {
+    if (!(t = sl_trainer_new(m, &o, &err))) {
         cli_error("train: %s", err.message);
         status = cli_exit_code(err.code);
         goto done;
@@ -558,12 +558,12 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         goto done;
     }
     {
-        Rng r;
-        int values[MODEL_MAX_CTX];
-        rng_seed(&r, HELD_OUT_SEED);
+        SlRng r;
+        int values[SL_MODEL_MAX_CTX];
+        sl_rng_seed(&r, HELD_OUT_SEED);
         for (long b = 0; b < eval_lists; b++) {
-            task_random_list(&c, &r, values);
-            task_make_tokens(&c, values, held + (size_t)b * c.n_ctx);
+            sl_task_random_list(&c, &r, values);
+            sl_task_make_tokens(&c, values, held + (size_t)b * c.n_ctx);
         }
     }
 
@@ -576,9 +576,9 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     double start = cli_now(), last_line = start;
     long step = t->step, first_step = t->step;
     double loss = step > 0 ? recent->recent[(step - 1) % TRAIN_LOSS_WINDOW] : 0.0;
-    TrainEval ev;
+    SlTrainEval ev;
     for (; step < o.steps && !stop_signal; step++) {
-        if (trainer_step(t, &loss, &err)) {
+        if (sl_trainer_step(t, &loss, &err)) {
             progress_end(&bar);
             cli_error("train: step %ld: %s", step + 1, err.message);
             goto restore;
@@ -604,7 +604,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         bool evaluated = false;
         if (eval_every > 0 && done_steps % eval_every == 0 && done_steps < o.steps) {
             evaluated = true;
-            if (trainer_evaluate(t, held, eval_lists, &ev, &err)) {
+            if (sl_trainer_evaluate(t, held, eval_lists, &ev, &err)) {
                 progress_end(&bar);
                 cli_error("train: evaluation: %s", err.message);
                 goto restore;
@@ -627,7 +627,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
     double wall = cli_now() - start;
     long window;
     double final_loss = train_loss_window_mean(recent, step, &window);
-    bool have_eval = step > 0 && trainer_evaluate(t, held, eval_lists, &ev, &err) == 0;
+    bool have_eval = step > 0 && sl_trainer_evaluate(t, held, eval_lists, &ev, &err) == 0;
     if (step > 0 && !have_eval) {
         cli_error("train: evaluation: %s", err.message);
         goto restore;
@@ -645,7 +645,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         cli_error("train: out of memory for the metadata");
         goto restore;
     }
-    if (model_prepare(m, &err) || ckpt_save(m, out, &err)) {
+    if (sl_model_prepare(m, &err) || sl_ckpt_save(m, out, &err)) {
         cli_error("%s", err.message);
         goto restore;
     }
@@ -674,7 +674,7 @@ done:
     free(recent);
     free(command);
     free(held);
-    trainer_free(t);
-    model_free(m);
+    sl_trainer_free(t);
+    sl_model_free(m);
     return status;
 }

@@ -89,7 +89,7 @@ int cmd_tui(int argc, char **argv)
     int view = -1;
     bool teacher_forced = false;
     SlError verr = {0};
-    CircuitKind kind;
+    SlCircuitKind kind;
     const char *val;
     CliArgs args;
     cli_args_begin(&args, "tui", argc, argv, longopts);
@@ -118,7 +118,7 @@ int cmd_tui(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'v':
-            if (circuit_kind_from_name(val, &kind, &verr) < 0) {
+            if (sl_circuit_kind_from_name(val, &kind, &verr) < 0) {
                 cli_error("--view: %s", verr.message);
                 return EXIT_USAGE;
             }
@@ -156,7 +156,7 @@ int cmd_tui(int argc, char **argv)
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    Model *m = cli_load_model_at(label, step);
+    SlModel *m = cli_load_model_at(label, step);
     if (!m)
         return EXIT_RUNTIME;
     TuiOptions opt = {
@@ -175,7 +175,7 @@ int cmd_tui(int argc, char **argv)
     };
     int stop_signal = 0;
     int rc = tui_run(m, &opt, &stop_signal, &err);
-    model_free(m);
+    sl_model_free(m);
     if (rc < 0) {   /* a bad --list is bad input; the terminal or memory failing, a runtime failure */
         cli_error("%s", err.message);
         return rc == SL_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;

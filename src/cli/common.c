@@ -114,7 +114,7 @@ char *cli_model_file(const char *path, long step)
     return file;
 }
 
-Model *cli_load_model_at(const char *path, long step)
+SlModel *cli_load_model_at(const char *path, long step)
 {
     SlError err = {0};
     if (!cli_blas_ready(1))   /* else OpenBLAS may spin, out of memory, in the load */
@@ -122,14 +122,14 @@ Model *cli_load_model_at(const char *path, long step)
     char *file = cli_model_file(path, step);
     if (!file)
         return NULL;
-    Model *m = ckpt_load(file, &err);
+    SlModel *m = sl_ckpt_load(file, &err);
     if (!m)
         cli_error("%s", err.message);
     free(file);
     return m;
 }
 
-Model *cli_load_model(const char *path) { return cli_load_model_at(path, -1); }
+SlModel *cli_load_model(const char *path) { return cli_load_model_at(path, -1); }
 
 bool cli_parse_step(const char *text, long *step) { return cli_parse_long("--step", text, 0, 2000000000L, step); }
 
@@ -141,14 +141,14 @@ const char *cli_model_label(const char *path)
     return def ? def : "the bundled model";
 }
 
-int cli_check_finite_outputs(const char *label, const Model *m, uint64_t seed)
+int cli_check_finite_outputs(const char *label, const SlModel *m, uint64_t seed)
 {
-    const ModelConfig *c = &m->cfg;
-    int values[MODEL_MAX_CTX], tokens[MODEL_MAX_CTX];
-    Rng r;
-    rng_seed(&r, seed);
-    task_random_list(c, &r, values);
-    task_make_tokens(c, values, tokens);
+    const SlModelConfig *c = &m->cfg;
+    int values[SL_MODEL_MAX_CTX], tokens[SL_MODEL_MAX_CTX];
+    SlRng r;
+    sl_rng_seed(&r, seed);
+    sl_task_random_list(c, &r, values);
+    sl_task_make_tokens(c, values, tokens);
     SlError err = {0};
     if (sl_forward_check_finite(m, tokens, c->n_ctx, &err) == 0)
         return EXIT_OK;

@@ -27,7 +27,7 @@ void cli_explain_columns(const SlExplain *ex)
 
 void cli_eval_columns_header(void) { printf(" %9s %9s %9s", "token acc", "list acc", "loss"); }
 
-void cli_eval_columns(const EvalResult *r) { printf(" %9.4f %9.4f %9.4f", r->token_accuracy, r->list_accuracy, r->loss); }
+void cli_eval_columns(const SlEvalResult *r) { printf(" %9.4f %9.4f %9.4f", r->token_accuracy, r->list_accuracy, r->loss); }
 
 /* A progress bar over several explains: ctx's base is the work done before
  * the current one. */
@@ -44,9 +44,9 @@ static void span_progress(void *ctx, long done, long total)
 }
 
 /* A number from a snapshot's metadata, or NULL (then not in the output). */
-static const char *snapshot_meta(const Model *m, const char *key)
+static const char *snapshot_meta(const SlModel *m, const char *key)
 {
-    const char *v = tensorset_get_meta(m->meta, key);
+    const char *v = sl_tensorset_get_meta(m->meta, key);
     return v && *v ? v : NULL;
 }
 
@@ -71,7 +71,7 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
     bool header = false;
     for (int i = 0; i < run->count && status == EXIT_OK; i++) {
         char *path = sl_run_snapshot_path(run->dir, run->steps[i]);
-        Model *m = path ? ckpt_load(path, &err) : NULL;
+        SlModel *m = path ? sl_ckpt_load(path, &err) : NULL;
         SlExplain ex;
         SpanProgress span = {&bar, work * i};
         if (!m) {
@@ -111,13 +111,13 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
                 else
                     printf("%9ld %10s", run->steps[i], "-");
                 cli_explain_columns(&ex);
-                cli_eval_columns(&ex.ablations[ABLATION_CLEAN].res);
+                cli_eval_columns(&ex.ablations[SL_ABLATION_CLEAN].res);
                 putchar('\n');
                 fflush(stdout);
             }
             sl_explain_free(&ex);
         }
-        model_free(m);
+        sl_model_free(m);
         free(path);
     }
     progress_end(&bar);

@@ -37,13 +37,13 @@ double train_loss_window_mean(const TrainLossWindow *w, long steps_done, long *w
     return window > 0 ? w->sum / (double)window : 0.0;
 }
 
-int train_loss_window_restore(TrainLossWindow *w, const TensorSet *state, const char *label)
+int train_loss_window_restore(TrainLossWindow *w, const SlTensorSet *state, const char *label)
 {
-    const Tensor *t = tensorset_find(state, TENSOR_LOSS_WINDOW);
-    const char *sum = tensorset_get_meta(state, META_LOSS_SUM);
+    const SlTensor *t = sl_tensorset_find(state, TENSOR_LOSS_WINDOW);
+    const char *sum = sl_tensorset_get_meta(state, META_LOSS_SUM);
     char *end = NULL;
     double s = sum ? strtod(sum, &end) : 0.0;
-    if (!t || t->dtype != DT_F64 || t->nbytes != sizeof w->recent || !sum || end == sum || *end || s != s) {
+    if (!t || t->dtype != SL_DT_F64 || t->nbytes != sizeof w->recent || !sum || end == sum || *end || s != s) {
         cli_error("%s: the loss window (%s, %s) is missing or malformed", label, TENSOR_LOSS_WINDOW, META_LOSS_SUM);
         return EXIT_RUNTIME;
     }
@@ -62,7 +62,7 @@ void train_resume_free(TrainResume *r)
     free(r->argv);
     free(r->dir);
     free(r->out);
-    tensorset_free(r->state);
+    sl_tensorset_free(r->state);
     memset(r, 0, sizeof *r);
 }
 
@@ -159,8 +159,8 @@ int train_resume_prepare(int argc, char **argv, TrainResume *r)
             cli_error("%s", err.message);
         return EXIT_RUNTIME;
     }
-    const char *text = tensorset_get_meta(r->state, META_ARGV);
-    const char *out_name = tensorset_get_meta(r->state, META_OUT_NAME);
+    const char *text = sl_tensorset_get_meta(r->state, META_ARGV);
+    const char *out_name = sl_tensorset_get_meta(r->state, META_OUT_NAME);
     json_error_t jerr;
     json_t *arr = text ? json_loads(text, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     int rc = EXIT_OK;
@@ -202,19 +202,19 @@ done:
 
 /* ---- where training starts ------------------------------------------------- */
 
-static bool same_arch(const ModelConfig *a, const ModelConfig *b)
+static bool same_arch(const SlModelConfig *a, const SlModelConfig *b)
 {
     return a->n_layers == b->n_layers && a->n_heads == b->n_heads && a->d_model == b->d_model &&
            a->d_head == b->d_head && a->d_vocab_out == b->d_vocab_out && a->list_len == b->list_len;
 }
 
-static void describe_arch(const ModelConfig *c, char *buf, size_t size)
+static void describe_arch(const SlModelConfig *c, char *buf, size_t size)
 {
     snprintf(buf, size, "%d layer(s), %d head(s), d_model %d, d_head %d, lists of %d values in 0..%d", c->n_layers,
              c->n_heads, c->d_model, c->d_head, c->list_len, c->d_vocab_out - 1);
 }
 
-int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Model **m)
+int train_load_start(const TrainResume *r, const char *init, SlModelConfig *c, SlModel **m)
 {
     SlError err = {0};
     char have[160], want[160];
@@ -226,7 +226,7 @@ int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Mod
             cli_error("%s/%s: the step is missing or malformed", r->dir, SL_RUN_STATE_FILE);
         else if (!snap)
             cli_error("out of memory");
-        else if (!(*m = ckpt_load(snap, &err)))
+        else if (!(*m = sl_ckpt_load(snap, &err)))
             cli_error("%s (the training state is at step %ld, so the run goes on from that snapshot)", err.message, at);
         free(snap);
         if (!*m)
@@ -240,15 +240,15 @@ int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Mod
     } else if (init) {
         if (!(*m = cli_load_model(init)))
             return EXIT_RUNTIME;
-        ModelConfig dflt = TRAIN_DEFAULT_ARCH;
+        SlModelConfig dflt = TRAIN_DEFAULT_ARCH;
         dflt.d_head = dflt.d_model / dflt.n_heads;
-        model_config_derive(&dflt);
+        sl_model_config_derive(&dflt);
         if (!same_arch(c, &dflt) && !same_arch(c, &(*m)->cfg)) {
             describe_arch(&(*m)->cfg, have, sizeof have);
             describe_arch(c, want, sizeof want);
             cli_error("train: --init %s is %s, but the options say %s; leave the architecture options out", init,
                       have, want);
-            model_free(*m);
+            sl_model_free(*m);
             *m = NULL;
             return EXIT_USAGE;
         }
@@ -257,23 +257,23 @@ int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Mod
         return EXIT_OK;
     }
     /* The new file's metadata is its own: nothing of the old recipe stays. */
-    TensorSet *fresh = tensorset_new();
+    SlTensorSet *fresh = sl_tensorset_new();
     if (!fresh) {
         cli_error("out of memory");
         goto fail_runtime;
     }
-    tensorset_free((*m)->meta);
+    sl_tensorset_free((*m)->meta);
     (*m)->meta = fresh;
     return EXIT_OK;
 fail_runtime:
-    model_free(*m);
+    sl_model_free(*m);
     *m = NULL;
     return EXIT_RUNTIME;
 }
 
 /* ---- snapshots ------------------------------------------------------------ */
 
-int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int count, const TrainOptions *o,
+int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int count, const SlTrainOptions *o,
                           bool resuming, int argc, char **argv, const char *command)
 {
     SlError err = {0};
@@ -318,14 +318,14 @@ void train_snapshots_end(TrainSnapshots *s)
 
 bool train_snapshots_due(const TrainSnapshots *s, long step) { return s->on && sl_snapshot_plan_due(&s->plan, step); }
 
-int train_meta_set(TensorSet *ts, const char *key, const char *fmt, ...)
+int train_meta_set(SlTensorSet *ts, const char *key, const char *fmt, ...)
 {
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    return tensorset_set_meta(ts, key, buf, NULL);
+    return sl_tensorset_set_meta(ts, key, buf, NULL);
 }
 
 /* The recorded command line as a JSON array of strings. */
@@ -353,7 +353,7 @@ static char *argv_json(int argc, char **argv)
 struct TrainSnapshotJob {
     const char *dir;
     long step;
-    TensorSet *snapshot, *state;   /* owned, freed by the writer */
+    SlTensorSet *snapshot, *state;   /* owned, freed by the writer */
     int rc;
     SlError err;
 };
@@ -365,8 +365,8 @@ static void *write_job(void *arg)
     j->rc = sl_run_write_snapshot(j->dir, j->step, j->snapshot, &j->err);
     if (j->rc == 0)
         j->rc = sl_run_write_state(j->dir, j->state, &j->err);
-    tensorset_free(j->snapshot);
-    tensorset_free(j->state);
+    sl_tensorset_free(j->snapshot);
+    sl_tensorset_free(j->state);
     j->snapshot = j->state = NULL;
     return NULL;
 }
@@ -386,15 +386,15 @@ int train_snapshots_finish(TrainSnapshots *s)
     return rc ? EXIT_RUNTIME : EXIT_OK;
 }
 
-static int start_writer(TrainSnapshots *s, long step, TensorSet *snapshot, TensorSet *state)
+static int start_writer(TrainSnapshots *s, long step, SlTensorSet *snapshot, SlTensorSet *state)
 {
     int rc = train_snapshots_finish(s);   /* one at a time, in order */
     TrainSnapshotJob *j = rc == EXIT_OK ? calloc(1, sizeof *j) : NULL;
     if (!j) {
         if (rc == EXIT_OK)
             cli_error("train: out of memory for a snapshot");
-        tensorset_free(snapshot);
-        tensorset_free(state);
+        sl_tensorset_free(snapshot);
+        sl_tensorset_free(state);
         return EXIT_RUNTIME;
     }
     *j = (TrainSnapshotJob){.dir = s->dir, .step = step, .snapshot = snapshot, .state = state};
@@ -420,9 +420,9 @@ static int start_writer(TrainSnapshots *s, long step, TensorSet *snapshot, Tenso
     return EXIT_OK;
 }
 
-static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout);
+static int snapshot_take(TrainSnapshots *s, const SlTrainer *t, const TrainLossWindow *w, const SlTrainEval *heldout);
 
-int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
+int train_snapshots_write(TrainSnapshots *s, const SlTrainer *t, const TrainLossWindow *w, const SlTrainEval *heldout)
 {
     double start = cli_now();
     int rc = snapshot_take(s, t, w, heldout);
@@ -431,13 +431,13 @@ int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWi
     return rc;
 }
 
-static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout)
+static int snapshot_take(TrainSnapshots *s, const SlTrainer *t, const TrainLossWindow *w, const SlTrainEval *heldout)
 {
     SlError err = {0};
     long step = t->step, window;
     double loss = train_loss_window_mean(w, step, &window);
     const char *slash = strrchr(s->out, '/');
-    TensorSet *snap_meta = tensorset_new(), *state = NULL;
+    SlTensorSet *snap_meta = sl_tensorset_new(), *state = NULL;
     char *args = argv_json(s->argc, s->argv);
     int rc = !snap_meta || !args;
     /* The snapshot: the recipe and where in the run it was taken. */
@@ -446,7 +446,7 @@ static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWin
          train_meta_set(snap_meta, "seed", "%" PRIu64, t->opt.seed) ||
          train_meta_set(snap_meta, "steps", "%ld", t->opt.steps) ||
          train_meta_set(snap_meta, "step", "%ld", step) ||
-         train_meta_set(snap_meta, "lr", "%.10g", train_lr_at(&t->opt, step > 0 ? step - 1 : 0)) ||
+         train_meta_set(snap_meta, "lr", "%.10g", sl_train_lr_at(&t->opt, step > 0 ? step - 1 : 0)) ||
          (window > 0 && (train_meta_set(snap_meta, "train_loss", "%.9g", loss) ||
                          train_meta_set(snap_meta, "train_loss_window", "%ld", window)));
     if (!rc && heldout)
@@ -459,30 +459,30 @@ static int snapshot_take(TrainSnapshots *s, const Trainer *t, const TrainLossWin
         goto fail;
     }
     /* Copies of the weights and of the state, taken now; written behind. */
-    TensorSet *snap = sl_run_snapshot_tensors(t->model, snap_meta, &err);
+    SlTensorSet *snap = sl_run_snapshot_tensors(t->model, snap_meta, &err);
     if (!snap)
         goto fail_err;
     int64_t wshape[1] = {TRAIN_LOSS_WINDOW};
     if (!(state = sl_train_state_tensors(t, &err))) {
-        tensorset_free(snap);
+        sl_tensorset_free(snap);
         goto fail_err;
     }
-    if (!tensorset_add(state, TENSOR_LOSS_WINDOW, DT_F64, 1, wshape, w->recent, &err))
+    if (!sl_tensorset_add(state, TENSOR_LOSS_WINDOW, SL_DT_F64, 1, wshape, w->recent, &err))
         goto fail_err;
-    if (train_meta_set(state, META_LOSS_SUM, "%.17g", w->sum) || tensorset_set_meta(state, META_ARGV, args, &err) ||
-        tensorset_set_meta(state, META_OUT_NAME, slash ? slash + 1 : s->out, &err)) {
+    if (train_meta_set(state, META_LOSS_SUM, "%.17g", w->sum) || sl_tensorset_set_meta(state, META_ARGV, args, &err) ||
+        sl_tensorset_set_meta(state, META_OUT_NAME, slash ? slash + 1 : s->out, &err)) {
         cli_error("train: out of memory for the training state");
-        tensorset_free(snap);
+        sl_tensorset_free(snap);
         goto fail;
     }
-    tensorset_free(snap_meta);
+    sl_tensorset_free(snap_meta);
     free(args);
     return start_writer(s, step, snap, state);
 fail_err:
     cli_error("%s", err.message);
 fail:
-    tensorset_free(snap_meta);
-    tensorset_free(state);
+    sl_tensorset_free(snap_meta);
+    sl_tensorset_free(state);
     free(args);
     return EXIT_RUNTIME;
 }

@@ -19,7 +19,7 @@ typedef struct TrainResume {
     char *out;            /* the run's model file: beside dir, under its recorded name */
     int argc;
     char **argv;          /* [argc + 1], argv[0] = "train", NULL-terminated; owned */
-    TensorSet *state;     /* the training state read from dir */
+    SlTensorSet *state;     /* the training state read from dir */
 } TrainResume;
 
 /* When argv holds --resume, reads the run's state and fills r (r->active);
@@ -39,7 +39,7 @@ double train_loss_window_mean(const TrainLossWindow *w, long steps_done, long *w
 
 /* The architecture options' values when none is given. */
 #define TRAIN_DEFAULT_ARCH \
-    ((ModelConfig){.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10})
+    ((SlModelConfig){.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 0, .d_vocab_out = 50, .list_len = 10})
 
 /* The model training starts from, when it is not a fresh initialisation:
  * the snapshot a resumed run stopped at, or --init MODEL (any format, or a
@@ -47,7 +47,7 @@ double train_loss_window_mean(const TrainLossWindow *w, long steps_done, long *w
  * c is the default, which --init then replaces by MODEL's.  *m stays NULL
  * when neither applies; the model's own metadata is dropped (the new file
  * gets its own).  Returns an exit status, the message printed. */
-int train_load_start(const TrainResume *r, const char *init, ModelConfig *c, Model **m);
+int train_load_start(const TrainResume *r, const char *init, SlModelConfig *c, SlModel **m);
 
 /* Snapshots of one training run. */
 typedef struct TrainSnapshotJob TrainSnapshotJob;
@@ -68,7 +68,7 @@ typedef struct TrainSnapshots {
 /* Sets s up for a run of o->steps updates (every/count as the options gave
  * them; both 0: off) writing out.  When starting afresh, refuses a run
  * directory that holds snapshots already. */
-int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int count, const TrainOptions *o,
+int train_snapshots_begin(TrainSnapshots *s, const char *out, long every, int count, const SlTrainOptions *o,
                           bool resuming, int argc, char **argv, const char *command);
 void train_snapshots_end(TrainSnapshots *s);
 /* Whether step (updates done) gets a snapshot during the loop. */
@@ -79,13 +79,13 @@ bool train_snapshots_due(const TrainSnapshots *s, long step);
  * train_snapshots_finish waits until everything taken is on disk.  Both
  * print the error (a write that failed in the background is reported by
  * the next call) and return an exit status. */
-int train_snapshots_write(TrainSnapshots *s, const Trainer *t, const TrainLossWindow *w, const TrainEval *heldout);
+int train_snapshots_write(TrainSnapshots *s, const SlTrainer *t, const TrainLossWindow *w, const SlTrainEval *heldout);
 int train_snapshots_finish(TrainSnapshots *s);
 
 /* Sets a metadata entry, printf-formatted (at most 255 bytes). */
-int train_meta_set(TensorSet *ts, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int train_meta_set(SlTensorSet *ts, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Restores the loss window recorded in a state. */
-int train_loss_window_restore(TrainLossWindow *w, const TensorSet *state, const char *label);
+int train_loss_window_restore(TrainLossWindow *w, const SlTensorSet *state, const char *label);
 
 #endif

@@ -1,6 +1,6 @@
 /* ablation.c: the ablation spec language (see ablation.h): parsing,
  * the canonical text, and the mapping to and from the forward pass's
- * Intervention. */
+ * SlIntervention. */
 #include "sortlens/ablation.h"
 
 #include <ctype.h>
@@ -16,7 +16,7 @@
 static const char *const term_names[4] = {"token-token", "token-pos", "pos-token", "pos-pos"};
 static const char *const term_short[4] = {"tt", "tp", "pt", "pp"};
 
-void sl_position_name(const ModelConfig *c, int pos, char *buf, size_t size)
+void sl_position_name(const SlModelConfig *c, int pos, char *buf, size_t size)
 {
     const int n = c->list_len;
     if (pos == 0)
@@ -44,7 +44,7 @@ static long small_decimal(const char *text)
     return v;
 }
 
-int sl_position_parse(const ModelConfig *c, const char *text, int *pos, SlError *err)
+int sl_position_parse(const SlModelConfig *c, const char *text, int *pos, SlError *err)
 {
     const int n = c->list_len, T = c->n_ctx;
     long p = -1;
@@ -70,7 +70,7 @@ int sl_position_parse(const ModelConfig *c, const char *text, int *pos, SlError 
 }
 
 /* "L.H" into layer and head, checked against the model. */
-static int parse_head(const ModelConfig *c, const char *text, int *layer, int *head, SlError *err)
+static int parse_head(const SlModelConfig *c, const char *text, int *layer, int *head, SlError *err)
 {
     const char *dot = strchr(text, '.');
     char lbuf[16];
@@ -96,7 +96,7 @@ static bool is_head_kind(SlAblationKind k)
 }
 
 /* One spec, s (modified in place: scopes are cut off at '@'). */
-static int parse_one(const ModelConfig *c, char *s, SlAblationSpec *sp, SlError *err)
+static int parse_one(const SlModelConfig *c, char *s, SlAblationSpec *sp, SlError *err)
 {
     memset(sp, 0, sizeof *sp);
     sp->layer = 0;
@@ -186,7 +186,7 @@ static int trim_copy(const char *start, size_t len, char *buf, size_t size)
     return (int)len;
 }
 
-int sl_ablation_parse(const char *text, const ModelConfig *c, SlAblation *out, SlError *err)
+int sl_ablation_parse(const char *text, const SlModelConfig *c, SlAblation *out, SlError *err)
 {
     memset(out, 0, sizeof *out);
     if (!text)
@@ -255,7 +255,7 @@ static bool put(char *buf, size_t size, size_t *len, const char *fmt, ...)
     return true;
 }
 
-int sl_ablation_format(const SlAblation *a, const ModelConfig *c, char *buf, size_t size)
+int sl_ablation_format(const SlAblation *a, const SlModelConfig *c, char *buf, size_t size)
 {
     size_t len = 0;
     if (size)
@@ -302,10 +302,10 @@ bool sl_ablation_needs_mean(const SlAblation *a)
     return false;
 }
 
-int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float *mean_z, Intervention *iv,
+int sl_ablation_to_intervention(const SlAblation *a, const SlModelConfig *c, float *mean_z, SlIntervention *iv,
                                 SlError *err)
 {
-    intervention_init(iv);
+    sl_intervention_init(iv);
     bool scoped = false;   /* a head-touching spec has fixed iv->layer / iv->head */
     char text[128];
     for (int i = 0; i < a->count; i++) {
@@ -345,7 +345,7 @@ int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float
                 return sl_error_set(err, SL_EINVAL, "--ablate %s: a second head-output ablation needs the hook path, not the "
                                     "Intervention", text);
             iv->ablate_position = s->query;
-            iv->ablate_kind = s->kind == SL_ABLATE_HEAD_MEAN ? ABLATE_MEAN : ABLATE_ZERO;
+            iv->ablate_kind = s->kind == SL_ABLATE_HEAD_MEAN ? SL_ABLATE_MEAN : SL_ABLATE_ZERO;
             if (s->kind == SL_ABLATE_HEAD_MEAN) {
                 if (!mean_z)
                     return sl_error_set(err, SL_EINVAL, "--ablate %s: no mean hook_z given", text);
@@ -355,14 +355,14 @@ int sl_ablation_to_intervention(const SlAblation *a, const ModelConfig *c, float
         default: break;
         }
     }
-    return intervention_validate(iv, c, err);
+    return sl_intervention_validate(iv, c, err);
 }
 
-void sl_ablation_from_intervention(const Intervention *iv, const ModelConfig *c, SlAblation *out)
+void sl_ablation_from_intervention(const SlIntervention *iv, const SlModelConfig *c, SlAblation *out)
 {
     (void)c;
     memset(out, 0, sizeof *out);
-    if (intervention_is_none(iv))
+    if (sl_intervention_is_none(iv))
         return;
     SlAblationSpec base = {.layer = iv->layer, .head = iv->head, .query = -1};
     for (int t = 0; t < 4; t++)
@@ -380,12 +380,12 @@ void sl_ablation_from_intervention(const Intervention *iv, const ModelConfig *c,
         out->spec[out->count].kind = SL_ABLATE_SOURCE;
         out->spec[out->count++].source = iv->block_source;
     }
-    if (iv->ablate_position >= 0 && iv->ablate_kind != ABLATE_NONE) {
+    if (iv->ablate_position >= 0 && iv->ablate_kind != SL_ABLATE_NONE) {
         /* head -1 (every head) has no single spec: one per head */
         int h0 = iv->head < 0 ? 0 : iv->head, h1 = iv->head < 0 ? c->n_heads : iv->head + 1;
         for (int h = h0; h < h1 && out->count < SL_ABLATION_MAX; h++) {
             out->spec[out->count] = base;
-            out->spec[out->count].kind = iv->ablate_kind == ABLATE_MEAN ? SL_ABLATE_HEAD_MEAN : SL_ABLATE_HEAD_ZERO;
+            out->spec[out->count].kind = iv->ablate_kind == SL_ABLATE_MEAN ? SL_ABLATE_HEAD_MEAN : SL_ABLATE_HEAD_ZERO;
             out->spec[out->count].head = h;
             out->spec[out->count++].query = iv->ablate_position;
         }
@@ -398,9 +398,9 @@ void sl_ablation_from_intervention(const Intervention *iv, const ModelConfig *c,
     }
 }
 
-int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
+int sl_ablation_mean_z(const SlModel *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int H = c->n_heads, E = c->d_head, T = c->n_ctx, n = c->list_len;
     if (layer < 0 || layer >= c->n_layers)
         return sl_error_set(err, SL_EINVAL, "layer %d: the model has layers 0..%d", layer, c->n_layers - 1);
@@ -410,26 +410,26 @@ int sl_ablation_mean_z(const Model *m, int layer, long lists, uint64_t seed, flo
     const int cap = lists < BATCH ? (int)lists : BATCH;
     const size_t row = (size_t)H * E;
     int rc = 0;
-    ActCache *cache = cache_new(c, cap, T, err);
+    SlActCache *cache = sl_cache_new(c, cap, T, err);
     int *tokens = malloc((size_t)cap * T * sizeof *tokens), *values = malloc((size_t)n * sizeof *values);
     double *sum = calloc((size_t)T * row, sizeof *sum);
     if (!cache || !tokens || !values || !sum) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the mean of hook_z") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
-    Rng rng;
-    rng_seed(&rng, seed);
+    SlRng rng;
+    sl_rng_seed(&rng, seed);
     char name[64];
     snprintf(name, sizeof name, "blocks.%d.attn.hook_z", layer);
     for (long done_lists = 0; done_lists < lists;) {
         int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
         for (int b = 0; b < B; b++) {
-            task_random_list(c, &rng, values);
-            task_make_tokens(c, values, tokens + (size_t)b * T);
+            sl_task_random_list(c, &rng, values);
+            sl_task_make_tokens(c, values, tokens + (size_t)b * T);
         }
-        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)))
+        if ((rc = sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err)))
             goto done;
-        const float *z = cache_get(cache, name, NULL, NULL);   /* [B, T, H, E] */
+        const float *z = sl_cache_get(cache, name, NULL, NULL);   /* [B, T, H, E] */
         for (int b = 0; b < B; b++)
             for (size_t j = 0; j < (size_t)T * row; j++)
                 sum[j] += z[(size_t)b * T * row + j];
@@ -441,6 +441,6 @@ done:
     free(sum);
     free(values);
     free(tokens);
-    cache_free(cache);
+    sl_cache_free(cache);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* ablation_run.c: running an ablation spec list (ablation.h): through the
- * forward's Intervention where it expresses the list, else through hooks
+ * forward's SlIntervention where it expresses the list, else through hooks
  * (hooks.h) that edit the activations as TransformerLens hooks would:
  *   qk:TERM     hook_attn_scores of layer 0: the term (tables.h) / sqrt(E)
  *               subtracted from the scores of the queries and heads in scope
@@ -9,7 +9,7 @@
  *               hook_z of layer L: head H's output at the positions in
  *               scope set to 0, to its per-position mean, or to that of the
  *               other list's clean teacher-forced run
- *   direct      the Intervention's drop_direct (it acts after the last hook).
+ *   direct      the SlIntervention's drop_direct (it acts after the last hook).
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,18 +23,18 @@
 #include "ops.h"
 
 struct SlAblationRun {
-    const Model *m;
+    const SlModel *m;
     SlAblation a;
     bool hooked;
-    Intervention iv;
-    float *mean_q;            /* [H, E] the Intervention's mean (mean:head:L.H@query=POS) */
+    SlIntervention iv;
+    float *mean_q;            /* [H, E] the SlIntervention's mean (mean:head:L.H@query=POS) */
     float *mean_z;            /* [L, T, H, E] per-position means of the layers that need them, or NULL */
     bool *mean_layer;         /* [L] */
     bool resample;            /* some head is resampled */
-    Rng resample_rng;
+    SlRng resample_rng;
     int cap_B;                /* lists the resampled z are held for */
     int *resample_tokens;     /* [cap_B, T] */
-    ActCache *resample_cache; /* their clean forward */
+    SlActCache *resample_cache; /* their clean forward */
     const int *tokens;        /* the batch of the running forward, [B, T_run] */
     int T_run;
     SlHook hooks[3];
@@ -49,7 +49,7 @@ void sl_ablation_run_free(SlAblationRun *r)
     free(r->mean_z);
     free(r->mean_layer);
     free(r->resample_tokens);
-    cache_free(r->resample_cache);
+    sl_cache_free(r->resample_cache);
     free(r);
 }
 
@@ -62,7 +62,7 @@ static int hook_scores(void *ctx, int hook_id, int layer, int head, float *act, 
 {
     (void)hook_id, (void)head, (void)err;
     SlAblationRun *r = ctx;
-    const CircuitTables *tb = r->m->tables;
+    const SlCircuitTables *tb = r->m->tables;
     const int B = (int)shape[0], H = (int)shape[1], T = (int)shape[2];
     const size_t V = (size_t)tb->V, NT = (size_t)tb->T;
     const float inv = 1.0f / sqrtf((float)r->m->cfg.d_head);
@@ -85,9 +85,9 @@ static int hook_scores(void *ctx, int hook_id, int layer, int head, float *act, 
                     size_t tq = (size_t)tok[q];
                     for (int k = 0; k <= q; k++) {
                         size_t tk = (size_t)tok[k];
-                        float term = s->qk_term == QK_TERM_TOK_TOK   ? tb->qk_tok_tok[h * V * V + tq * V + tk]
-                                     : s->qk_term == QK_TERM_TOK_POS ? tb->qk_tok_pos[h * V * NT + tq * NT + (size_t)k]
-                                     : s->qk_term == QK_TERM_POS_TOK ? tb->qk_pos_tok[h * NT * V + (size_t)q * V + tk]
+                        float term = s->qk_term == SL_QK_TERM_TOK_TOK   ? tb->qk_tok_tok[h * V * V + tq * V + tk]
+                                     : s->qk_term == SL_QK_TERM_TOK_POS ? tb->qk_tok_pos[h * V * NT + tq * NT + (size_t)k]
+                                     : s->qk_term == SL_QK_TERM_POS_TOK ? tb->qk_pos_tok[h * NT * V + (size_t)q * V + tk]
                                                                      : tb->qk_pos_pos[h * NT * NT + (size_t)q * NT + (size_t)k];
                         row[k] -= term * inv;
                     }
@@ -102,7 +102,7 @@ static int hook_v(void *ctx, int hook_id, int layer, int head, float *act, const
 {
     (void)hook_id, (void)head, (void)err;
     SlAblationRun *r = ctx;
-    const CircuitTables *tb = r->m->tables;
+    const SlCircuitTables *tb = r->m->tables;
     const int B = (int)shape[0], T = (int)shape[1], H = (int)shape[2], E = (int)shape[3];
     for (int i = 0; i < r->a.count; i++) {
         const SlAblationSpec *s = &r->a.spec[i];
@@ -125,7 +125,7 @@ static int hook_z(void *ctx, int hook_id, int layer, int head, float *act, const
 {
     (void)hook_id, (void)head, (void)err;
     SlAblationRun *r = ctx;
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int B = (int)shape[0], T = (int)shape[1], H = (int)shape[2], E = (int)shape[3], NT = c->n_ctx;
     for (int i = 0; i < r->a.count; i++) {
         const SlAblationSpec *s = &r->a.spec[i];
@@ -136,7 +136,7 @@ static int hook_z(void *ctx, int hook_id, int layer, int head, float *act, const
         if (s->kind == SL_ABLATE_HEAD_RESAMPLE) {
             char name[64];
             snprintf(name, sizeof name, "blocks.%d.attn.hook_z", layer);
-            rz = cache_get(r->resample_cache, name, NULL, NULL);   /* [cap_B, NT, H, E] */
+            rz = sl_cache_get(r->resample_cache, name, NULL, NULL);   /* [cap_B, NT, H, E] */
         }
         for (int b = 0; b < B; b++)
             for (int t = s->query < 0 ? 0 : s->query; t < (s->query < 0 ? T : s->query + 1) && t < T; t++) {
@@ -152,10 +152,10 @@ static int hook_z(void *ctx, int hook_id, int layer, int head, float *act, const
     return 0;
 }
 
-SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t resample_seed, bool force_hooks,
+SlAblationRun *sl_ablation_run_new(const SlModel *m, const SlAblation *a, uint64_t resample_seed, bool force_hooks,
                                    SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, E = c->d_head, T = c->n_ctx;
     SlAblationRun *r = calloc(1, sizeof *r);
     if (!r) {
@@ -164,7 +164,7 @@ SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t
     }
     r->m = m;
     r->a = *a;
-    rng_seed(&r->resample_rng, resample_seed ^ SL_ABLATION_RESAMPLE_STREAM);
+    sl_rng_seed(&r->resample_rng, resample_seed ^ SL_ABLATION_RESAMPLE_STREAM);
     bool needs_mean = sl_ablation_needs_mean(a);
     r->mean_q = calloc((size_t)H * E, sizeof *r->mean_q);
     r->mean_layer = calloc((size_t)L, sizeof *r->mean_layer);
@@ -184,7 +184,7 @@ SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t
             r->mean_layer[s->layer] = true;
         }
     }
-    /* the Intervention, when it holds the whole list */
+    /* the SlIntervention, when it holds the whole list */
     SlError ierr = {0};
     if (!force_hooks) {
         for (int i = 0; i < a->count; i++)
@@ -197,7 +197,7 @@ SlAblationRun *sl_ablation_run_new(const Model *m, const SlAblation *a, uint64_t
     }
     /* else the hooks */
     r->hooked = true;
-    intervention_init(&r->iv);
+    sl_intervention_init(&r->iv);
     bool scores = false, values = false, outputs = false;
     for (int i = 0; i < a->count; i++) {
         const SlAblationSpec *s = &a->spec[i];
@@ -252,30 +252,30 @@ fail:
 /* Draws the next B resampled lists and runs them clean, teacher-forced. */
 static int resample_draw(SlAblationRun *r, int B, SlError *err)
 {
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int T = c->n_ctx;
     if (B > r->cap_B) {
         free(r->resample_tokens);
-        cache_free(r->resample_cache);
+        sl_cache_free(r->resample_cache);
         r->resample_tokens = malloc((size_t)B * T * sizeof *r->resample_tokens);
-        r->resample_cache = cache_new(c, B, T, err);
+        r->resample_cache = sl_cache_new(c, B, T, err);
         r->cap_B = r->resample_tokens && r->resample_cache ? B : 0;
         if (!r->cap_B)
             return r->resample_cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the resampled lists")
                                      : (err ? err->code : SL_ENOMEM);
     }
-    int values[MODEL_MAX_CTX];
+    int values[SL_MODEL_MAX_CTX];
     for (int b = 0; b < B; b++) {
-        task_random_list(c, &r->resample_rng, values);
-        task_make_tokens(c, values, r->resample_tokens + (size_t)b * T);
+        sl_task_random_list(c, &r->resample_rng, values);
+        sl_task_make_tokens(c, values, r->resample_tokens + (size_t)b * T);
     }
-    return model_forward(r->m, r->resample_tokens, B, T, r->resample_cache, NULL, FORWARD_GENERAL, err);
+    return sl_model_forward(r->m, r->resample_tokens, B, T, r->resample_cache, NULL, SL_FORWARD_GENERAL, err);
 }
 
-int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, bool next_lists, SlError *err)
+int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, SlActCache *cache, bool next_lists, SlError *err)
 {
     if (!r->hooked)
-        return model_forward(r->m, tokens, B, T, cache, &r->iv, FORWARD_AUTO, err);
+        return sl_model_forward(r->m, tokens, B, T, cache, &r->iv, SL_FORWARD_AUTO, err);
     if (r->resample && (next_lists || r->cap_B < B)) {
         int rc = resample_draw(r, B, err);
         if (rc)
@@ -283,10 +283,10 @@ int sl_ablation_forward(SlAblationRun *r, const int *tokens, int B, int T, ActCa
     }
     r->tokens = tokens;
     r->T_run = T;
-    return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, FORWARD_GENERAL, &r->set, err);
+    return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, SL_FORWARD_GENERAL, &r->set, err);
 }
 
-int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, ActCache *cache, const SlHook *extra,
+int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, SlActCache *cache, const SlHook *extra,
                              int n_extra, SlError *err)
 {
     enum { MAX = 16 };
@@ -301,23 +301,23 @@ int sl_ablation_forward_with(SlAblationRun *r, const int *tokens, int B, int T, 
     SlHooks set = {all, na + n_extra};
     r->tokens = tokens;
     r->T_run = T;
-    return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, FORWARD_GENERAL, &set, err);
+    return sl_model_forward_hooked(r->m, tokens, B, T, cache, &r->iv, SL_FORWARD_GENERAL, &set, err);
 }
 
 bool sl_ablation_run_is_none(const SlAblationRun *r) { return !r || r->a.count == 0; }
 bool sl_ablation_run_resamples(const SlAblationRun *r) { return r && r->resample; }
 
 int sl_ablation_predict(SlAblationRun *r, const int *values, int B, int *teacher_forced, int *greedy,
-                        int *greedy_tokens, ActCache *cache, SlError *err)
+                        int *greedy_tokens, SlActCache *cache, SlError *err)
 {
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     int rc = 0;
     if (!r->hooked) {
-        if (teacher_forced && (rc = decode_teacher_forced(r->m, values, B, teacher_forced, cache, &r->iv, err)))
+        if (teacher_forced && (rc = sl_decode_teacher_forced(r->m, values, B, teacher_forced, cache, &r->iv, err)))
             return rc;
         if (greedy)
-            rc = decode_greedy(r->m, values, B, greedy, greedy_tokens, cache, &r->iv, err);
+            rc = sl_decode_greedy(r->m, values, B, greedy, greedy_tokens, cache, &r->iv, err);
         return rc;
     }
     int *tokens = malloc((size_t)B * T * sizeof *tokens);
@@ -327,7 +327,7 @@ int sl_ablation_predict(SlAblationRun *r, const int *values, int B, int *teacher
         goto done;
     }
     for (int b = 0; b < B; b++)
-        task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
     bool fresh = true;   /* the first forward of these lists draws their resampled lists */
     if (teacher_forced) {
         if ((rc = sl_ablation_forward(r, tokens, B, T, cache, fresh, err)))
@@ -363,16 +363,16 @@ done:
     return rc;
 }
 
-int sl_ablation_eval(SlAblationRun *r, SlListSource *src, EvalResult *res, SlBreakdown *bd, ProgressFn progress,
+int sl_ablation_eval(SlAblationRun *r, SlListSource *src, SlEvalResult *res, SlBreakdown *bd, SlProgressFn progress,
                      void *progress_ctx, SlError *err)
 {
     if (!r->hooked)
         return sl_population_eval(r->m, &r->iv, src, res, bd, progress, progress_ctx, err);
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, T = c->n_ctx;
     enum { BATCH = 256 };
     int rc = 0;
-    ActCache *cache = cache_new(c, BATCH, T, err);
+    SlActCache *cache = sl_cache_new(c, BATCH, T, err);
     int *values = malloc((size_t)BATCH * n * sizeof *values), *tf = malloc((size_t)BATCH * n * sizeof *tf);
     int *tokens = malloc((size_t)BATCH * T * sizeof *tokens);
     long *right_at = calloc((size_t)n, sizeof *right_at);
@@ -403,8 +403,8 @@ int sl_ablation_eval(SlAblationRun *r, SlListSource *src, EvalResult *res, SlBre
         if ((rc = sl_ablation_predict(r, values, B, tf, NULL, NULL, cache, err)))
             goto done;
         for (int b = 0; b < B; b++)
-            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-        loss += decode_loss(c, cache, tokens) * B;
+            sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+        loss += sl_decode_loss(c, cache, tokens) * B;
         for (int b = 0; b < B; b++) {
             const int *want = tokens + (size_t)b * T + n + 2;   /* the sorted list */
             SlListOutcome o = {.tokens_right = 0, .first_wrong = -1};
@@ -439,6 +439,6 @@ done:
     free(tokens);
     free(tf);
     free(values);
-    cache_free(cache);
+    sl_cache_free(cache);
     return rc;
 }

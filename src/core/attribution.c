@@ -6,11 +6,11 @@
 
 #include "sortlens/circuits.h"
 
-int sl_attribute(const Model *m, const ActCache *cache, int b, int q, int target, int vs, SlAttribution *out,
+int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int target, int vs, SlAttribution *out,
                  SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
     const int L = c->n_layers, H = c->n_heads, D = c->d_model, Vo = c->d_vocab_out;
     if (!cache || !out || !out->sources)
         return sl_error_set(err, SL_EINVAL, "attribution without a cache or a buffer for the sources");
@@ -21,9 +21,9 @@ int sl_attribute(const Model *m, const ActCache *cache, int b, int q, int target
     if (!vs_src)
         return sl_error_set(err, SL_ENOMEM, "out of memory for the attribution");
     float direct_t, direct_vs;
-    int rc = circuit_dla(m, cache, b, q, target, out->sources, &direct_t, err);
+    int rc = sl_circuit_dla(m, cache, b, q, target, out->sources, &direct_t, err);
     if (!rc)
-        rc = circuit_dla(m, cache, b, q, vs, vs_src, &direct_vs, err);
+        rc = sl_circuit_dla(m, cache, b, q, vs, vs_src, &direct_vs, err);
     if (rc) {
         free(vs_src);
         return rc;
@@ -31,7 +31,7 @@ int sl_attribute(const Model *m, const ActCache *cache, int b, int q, int target
     for (size_t i = 0; i < n_src; i++)
         out->sources[i] -= vs_src[i];
     free(vs_src);
-    /* circuit_dla's direct part carries the biases; take them out */
+    /* sl_circuit_dla's direct part carries the biases; take them out */
     double bias = (double)p->b_U[target] - p->b_U[vs];
     for (int l = 0; l < L; l++)
         for (int d = 0; d < D; d++)

@@ -43,8 +43,8 @@ static int bucket_of(SlBreakdownAxis axis, int x)
 
 void sl_breakdown_buckets(int n, const int *values, int *which)
 {
-    int sorted[MODEL_MAX_CTX / 2];
-    task_sort_values(n, values, sorted);
+    int sorted[SL_MODEL_MAX_CTX / 2];
+    sl_task_sort_values(n, values, sorted);
     int mult = 1, run = 1, gap = 0;
     for (int i = 1; i < n; i++) {
         int d = sorted[i] - sorted[i - 1];

@@ -1,5 +1,5 @@
 /* cache.c: the activation cache, and the one table of TransformerLens hook
- * names that drives lookup by name (cache_get), export (cache_to_tensors)
+ * names that drives lookup by name (sl_cache_get), export (sl_cache_to_tensors)
  * and the hook API's names (hooks.h). */
 #include "sortlens/forward.h"
 
@@ -18,9 +18,9 @@ static float *alloc_floats(size_t n)
     return aligned_alloc(64, round16(n) * sizeof(float));
 }
 
-ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
+SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError *err)
 {
-    if (model_config_validate(cfg, err))
+    if (sl_model_config_validate(cfg, err))
         return NULL;
     if (cap_B < 1 || cap_B > (1 << 24) || cap_T < 1 || cap_T > cfg->n_ctx) {
         sl_error_set(err, SL_EINVAL, "activation cache for %d sequences of %d tokens: need 1..%d sequences of 1..%d tokens",
@@ -45,7 +45,7 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
      * straddles two cache lines costs twice as much. */
     size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
     size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
-    ActCache *c = calloc(1, sizeof *c);
+    SlActCache *c = calloc(1, sizeof *c);
     /* calloc (untouched pages stay unmapped until used), aligned by hand */
     void *block = c ? calloc(total + 16, sizeof(float)) : NULL;
     float *mem = block ? (float *)(((uintptr_t)block + 63) & ~(uintptr_t)63) : NULL;
@@ -78,7 +78,7 @@ ActCache *cache_new(const ModelConfig *cfg, int cap_B, int cap_T, SlError *err)
     return c;
 }
 
-void cache_free(ActCache *c)
+void sl_cache_free(SlActCache *c)
 {
     if (!c)
         return;
@@ -87,7 +87,7 @@ void cache_free(ActCache *c)
     free(c);
 }
 
-int forward_scratch_reserve(ActCache *c, size_t n, SlError *err)
+int forward_scratch_reserve(SlActCache *c, size_t n, SlError *err)
 {
     if (n <= c->scratch_size)
         return 0;
@@ -111,20 +111,20 @@ static const struct HookInfo {
     const char *name;   /* without "blocks.L." */
     HookStage stage;
     HookShape shape;
-    ptrdiff_t field;    /* offsetof the ActCache array, -1: not cached */
+    ptrdiff_t field;    /* offsetof the SlActCache array, -1: not cached */
 } hook_table[SL_HOOK_COUNT] = {
-    [SL_HOOK_EMBED] = {"hook_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(ActCache, embed)},
-    [SL_HOOK_POS_EMBED] = {"hook_pos_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(ActCache, pos_embed)},
+    [SL_HOOK_EMBED] = {"hook_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(SlActCache, embed)},
+    [SL_HOOK_POS_EMBED] = {"hook_pos_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(SlActCache, pos_embed)},
     [SL_HOOK_RESID_PRE] = {"hook_resid_pre", STAGE_BLOCK, SHAPE_BTD, -1},
-    [SL_HOOK_Q] = {"attn.hook_q", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, q)},
-    [SL_HOOK_K] = {"attn.hook_k", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, k)},
-    [SL_HOOK_V] = {"attn.hook_v", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, v)},
-    [SL_HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", STAGE_BLOCK, SHAPE_BHTT, offsetof(ActCache, scores)},
-    [SL_HOOK_PATTERN] = {"attn.hook_pattern", STAGE_BLOCK, SHAPE_BHTT, offsetof(ActCache, pattern)},
-    [SL_HOOK_Z] = {"attn.hook_z", STAGE_BLOCK, SHAPE_BTHE, offsetof(ActCache, z)},
-    [SL_HOOK_ATTN_OUT] = {"hook_attn_out", STAGE_BLOCK, SHAPE_BTD, offsetof(ActCache, attn_out)},
-    [SL_HOOK_RESID_POST] = {"hook_resid_post", STAGE_BLOCK, SHAPE_BTD, offsetof(ActCache, resid_post)},
-    [SL_HOOK_LOGITS] = {"logits", STAGE_AFTER, SHAPE_BTVO, offsetof(ActCache, logits)},
+    [SL_HOOK_Q] = {"attn.hook_q", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, q)},
+    [SL_HOOK_K] = {"attn.hook_k", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, k)},
+    [SL_HOOK_V] = {"attn.hook_v", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, v)},
+    [SL_HOOK_ATTN_SCORES] = {"attn.hook_attn_scores", STAGE_BLOCK, SHAPE_BHTT, offsetof(SlActCache, scores)},
+    [SL_HOOK_PATTERN] = {"attn.hook_pattern", STAGE_BLOCK, SHAPE_BHTT, offsetof(SlActCache, pattern)},
+    [SL_HOOK_Z] = {"attn.hook_z", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, z)},
+    [SL_HOOK_ATTN_OUT] = {"hook_attn_out", STAGE_BLOCK, SHAPE_BTD, offsetof(SlActCache, attn_out)},
+    [SL_HOOK_RESID_POST] = {"hook_resid_post", STAGE_BLOCK, SHAPE_BTD, offsetof(SlActCache, resid_post)},
+    [SL_HOOK_LOGITS] = {"logits", STAGE_AFTER, SHAPE_BTVO, offsetof(SlActCache, logits)},
 };
 
 int sl_hook_ndim(SlHookId id)
@@ -134,7 +134,7 @@ int sl_hook_ndim(SlHookId id)
     return hook_table[id].shape == SHAPE_BTHE || hook_table[id].shape == SHAPE_BHTT ? 4 : 3;
 }
 
-int hook_shape(SlHookId id, const ActCache *c, int64_t s[4])
+int hook_shape(SlHookId id, const SlActCache *c, int64_t s[4])
 {
     const int64_t B = c->B, T = c->T, H = c->H, E = c->E;
     memset(s, 0, 4 * sizeof *s);
@@ -147,7 +147,7 @@ int hook_shape(SlHookId id, const ActCache *c, int64_t s[4])
     return 0;
 }
 
-float *hook_cached(const ActCache *c, SlHookId id, int layer)
+float *hook_cached(const SlActCache *c, SlHookId id, int layer)
 {
     if ((unsigned)id >= SL_HOOK_COUNT || hook_table[id].field < 0)
         return NULL;
@@ -213,7 +213,7 @@ int sl_hook_parse(const char *name, int n_layers, SlHookId *id, int *layer, SlEr
     return sl_error_set(err, SL_EINVAL, "unknown hook %s", name ? name : "(null)");
 }
 
-const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t shape[5])
+const float *sl_cache_get(const SlActCache *c, const char *hook, int *ndim, int64_t shape[5])
 {
     if (!c || !hook)
         return NULL;
@@ -232,9 +232,9 @@ const float *cache_get(const ActCache *c, const char *hook, int *ndim, int64_t s
     return hook_cached(c, id, l);
 }
 
-TensorSet *cache_to_tensors(const ActCache *c, SlError *err)
+SlTensorSet *sl_cache_to_tensors(const SlActCache *c, SlError *err)
 {
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     if (!ts) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the activations");
         return NULL;
@@ -249,8 +249,8 @@ TensorSet *cache_to_tensors(const ActCache *c, SlError *err)
                 int64_t shape[4];
                 sl_hook_name((SlHookId)i, l, name, sizeof name);
                 int nd = hook_shape((SlHookId)i, c, shape);
-                if (!tensorset_add(ts, name, DT_F32, nd, shape, hook_cached(c, (SlHookId)i, l), err)) {
-                    tensorset_free(ts);
+                if (!sl_tensorset_add(ts, name, SL_DT_F32, nd, shape, hook_cached(c, (SlHookId)i, l), err)) {
+                    sl_tensorset_free(ts);
                     return NULL;
                 }
             }

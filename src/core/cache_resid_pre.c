@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sl_cache_add_resid_pre(const ActCache *c, TensorSet *ts, SlError *err)
+int sl_cache_add_resid_pre(const SlActCache *c, SlTensorSet *ts, SlError *err)
 {
     const size_t btd = (size_t)c->B * c->T * c->D;
     const int64_t shape[3] = {c->B, c->T, c->D};
@@ -20,7 +20,7 @@ int sl_cache_add_resid_pre(const ActCache *c, TensorSet *ts, SlError *err)
                 x[i] = c->embed[i] + c->pos_embed[i];
         else
             memcpy(x, c->resid_post + (size_t)(l - 1) * btd, btd * sizeof *x);
-        if (!tensorset_add_owned(ts, name, DT_F32, 3, shape, x, btd * sizeof *x, err)) {
+        if (!sl_tensorset_add_owned(ts, name, SL_DT_F32, 3, shape, x, btd * sizeof *x, err)) {
             free(x);
             return err ? err->code : SL_ENOMEM;
         }

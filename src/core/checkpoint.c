@@ -10,21 +10,21 @@
 #include "sortlens/pt.h"
 #include "sortlens/safetensors.h"
 
-TensorSet *ckpt_read_tensors(const char *path, const char **format_out, SlError *err)
+SlTensorSet *sl_ckpt_read_tensors(const char *path, const char **format_out, SlError *err)
 {
     unsigned char magic[16] = {0};
     SlFile f;
     if (sl_file_open(&f, path, err))
         return NULL;   /* which says what a FIFO, a directory or a device is */
     size_t got = f.size < sizeof magic ? (size_t)f.size : sizeof magic;
-    TensorSet *ts = NULL;
+    SlTensorSet *ts = NULL;
     if (sl_file_read_at(&f, 0, magic, got, err))
         goto done;
     if (got >= 4 && memcmp(magic, "PK\3\4", 4) == 0) {
         if (format_out)
             *format_out = "pytorch";
         ts = sl_pt_read_file(&f, err);
-    } else if (pt_is_legacy(magic, got)) {
+    } else if (sl_pt_is_legacy(magic, got)) {
         ts = sl_pt_read_file(&f, err);   /* which says what the file is */
     } else if (got >= 9 && magic[8] == '{') {
         if (format_out)
@@ -40,25 +40,25 @@ done:
     return ts;
 }
 
-Model *ckpt_load(const char *path, SlError *err)
+SlModel *sl_ckpt_load(const char *path, SlError *err)
 {
     const char *format = NULL;
-    TensorSet *ts = ckpt_read_tensors(path, &format, err);
+    SlTensorSet *ts = sl_ckpt_read_tensors(path, &format, err);
     if (!ts)
         return NULL;
-    Model *m = model_from_tensors(ts, path, err);
-    tensorset_free(ts);
+    SlModel *m = sl_model_from_tensors(ts, path, err);
+    sl_tensorset_free(ts);
     if (m)
         snprintf(m->format, sizeof m->format, "%s", format);
     return m;
 }
 
-int ckpt_save(const Model *m, const char *path, SlError *err)
+int sl_ckpt_save(const SlModel *m, const char *path, SlError *err)
 {
-    TensorSet *ts = model_to_tensors(m, err);
+    SlTensorSet *ts = sl_model_to_tensors(m, err);
     if (!ts)
         return err ? err->code : SL_ENOMEM;
-    int rc = safetensors_write(path, ts, err);
-    tensorset_free(ts);
+    int rc = sl_safetensors_write(path, ts, err);
+    sl_tensorset_free(ts);
     return rc;
 }

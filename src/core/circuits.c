@@ -12,25 +12,25 @@
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
 
-static const char *const kind_names[CIRCUIT_COUNT] = {
-    [CIRCUIT_OV] = "ov",
-    [CIRCUIT_OV_POS] = "ov-pos",
-    [CIRCUIT_QK_TOKEN_TOKEN] = "qk-token-token",
-    [CIRCUIT_QK_TOKEN_POS] = "qk-token-pos",
-    [CIRCUIT_QK_POS_TOKEN] = "qk-pos-token",
-    [CIRCUIT_QK_POS_POS] = "qk-pos-pos",
+static const char *const kind_names[SL_CIRCUIT_COUNT] = {
+    [SL_CIRCUIT_OV] = "ov",
+    [SL_CIRCUIT_OV_POS] = "ov-pos",
+    [SL_CIRCUIT_QK_TOKEN_TOKEN] = "qk-token-token",
+    [SL_CIRCUIT_QK_TOKEN_POS] = "qk-token-pos",
+    [SL_CIRCUIT_QK_POS_TOKEN] = "qk-pos-token",
+    [SL_CIRCUIT_QK_POS_POS] = "qk-pos-pos",
 };
 
-const char *circuit_kind_name(CircuitKind k)
+const char *sl_circuit_kind_name(SlCircuitKind k)
 {
-    return k >= 0 && k < CIRCUIT_COUNT ? kind_names[k] : "?";
+    return k >= 0 && k < SL_CIRCUIT_COUNT ? kind_names[k] : "?";
 }
 
-int circuit_kind_from_name(const char *name, CircuitKind *out, SlError *err)
+int sl_circuit_kind_from_name(const char *name, SlCircuitKind *out, SlError *err)
 {
-    for (int k = 0; k < CIRCUIT_COUNT; k++)
+    for (int k = 0; k < SL_CIRCUIT_COUNT; k++)
         if (strcmp(name, kind_names[k]) == 0) {
-            *out = (CircuitKind)k;
+            *out = (SlCircuitKind)k;
             return 0;
         }
     return sl_error_set(err, SL_EINVAL, "'%s' is not a circuit; the circuits are ov, ov-pos, qk-token-token, "
@@ -39,13 +39,13 @@ int circuit_kind_from_name(const char *name, CircuitKind *out, SlError *err)
 
 /* ---- named matrices ---------------------------------------------------------- */
 
-NamedMatrix *named_matrix_new(const char *name, int rows, int cols, SlError *err)
+SlNamedMatrix *sl_named_matrix_new(const char *name, int rows, int cols, SlError *err)
 {
     if (rows < 1 || cols < 1 || (size_t)rows > SIZE_MAX / sizeof(float) / (size_t)cols) {
         sl_error_set(err, SL_EINVAL, "matrix %s: bad size %d x %d", name, rows, cols);
         return NULL;
     }
-    NamedMatrix *nm = calloc(1, sizeof *nm);
+    SlNamedMatrix *nm = calloc(1, sizeof *nm);
     if (!nm)
         goto nomem;
     snprintf(nm->name, sizeof nm->name, "%s", name);
@@ -58,12 +58,12 @@ NamedMatrix *named_matrix_new(const char *name, int rows, int cols, SlError *err
         goto nomem;
     return nm;
 nomem:
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
     sl_error_set(err, SL_ENOMEM, "out of memory for matrix %s (%d x %d)", name, rows, cols);
     return NULL;
 }
 
-void named_matrix_free(NamedMatrix *nm)
+void sl_named_matrix_free(SlNamedMatrix *nm)
 {
     if (!nm)
         return;
@@ -73,20 +73,20 @@ void named_matrix_free(NamedMatrix *nm)
     free(nm);
 }
 
-void circuit_token_label(const ModelConfig *c, int token, char *buf)
+void sl_circuit_token_label(const SlModelConfig *c, int token, char *buf)
 {
-    if (token == task_bos(c))
-        snprintf(buf, CIRCUIT_LABEL_MAX, "BOS");
-    else if (token == task_mid(c))
-        snprintf(buf, CIRCUIT_LABEL_MAX, "MID");
+    if (token == sl_task_bos(c))
+        snprintf(buf, SL_CIRCUIT_LABEL_MAX, "BOS");
+    else if (token == sl_task_mid(c))
+        snprintf(buf, SL_CIRCUIT_LABEL_MAX, "MID");
     else
-        snprintf(buf, CIRCUIT_LABEL_MAX, "%d", token);
+        snprintf(buf, SL_CIRCUIT_LABEL_MAX, "%d", token);
 }
 
-void circuit_position_label(const ModelConfig *c, int pos, char *buf)
+void sl_circuit_position_label(const SlModelConfig *c, int pos, char *buf)
 {
     (void)c;
-    snprintf(buf, CIRCUIT_LABEL_MAX, "p%d", pos);
+    snprintf(buf, SL_CIRCUIT_LABEL_MAX, "p%d", pos);
 }
 
 /* ---- full circuits ------------------------------------------------------------ */
@@ -106,14 +106,14 @@ static void matmul_bt(float *C, const float *A, const float *B, int M, int N, in
 /* What one head of layer l reads straight from the embeddings through
  * W = W_Q, W_K or W_V (P_W_*): tok = W_E W [V, E], pos = W_pos W + b [T, E],
  * the bias on the position side as in tables.c. */
-static void head_side(const Model *m, int l, int h, int which, float *tok, float *pos)
+static void head_side(const SlModel *m, int l, int h, int which, float *tok, float *pos)
 {
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
-    const float *W = which == P_W_Q ? p->W_Q : which == P_W_K ? p->W_K : p->W_V;
-    const float *b = which == P_W_Q ? p->b_Q : which == P_W_K ? p->b_K : p->b_V;
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
+    const float *W = which == SL_P_W_Q ? p->W_Q : which == SL_P_W_K ? p->W_K : p->W_V;
+    const float *b = which == SL_P_W_Q ? p->b_Q : which == SL_P_W_K ? p->b_K : p->b_V;
     int V = c->d_vocab, T = c->n_ctx, D = c->d_model, E = c->d_head;
-    W += model_head_qkv_offset(c, l, h);               /* [D, E] */
+    W += sl_model_head_qkv_offset(c, l, h);               /* [D, E] */
     b += ((size_t)l * c->n_heads + h) * (size_t)E;     /* [E] */
     if (tok)
         matmul(tok, p->W_E, W, V, E, D);
@@ -126,37 +126,37 @@ static void head_side(const Model *m, int l, int h, int which, float *tok, float
 }
 
 /* Multiplies circuit `kind` of (l, h) out into out [rows, cols]. */
-static int compute_circuit(const Model *m, CircuitKind kind, int l, int h, float *out, SlError *err)
+static int compute_circuit(const SlModel *m, SlCircuitKind kind, int l, int h, float *out, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int V = c->d_vocab, T = c->n_ctx, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
     int rc = 0;
     float *a = NULL, *b = NULL, *vo = NULL;
-    if (kind == CIRCUIT_OV || kind == CIRCUIT_OV_POS) {
-        bool tok = kind == CIRCUIT_OV;
+    if (kind == SL_CIRCUIT_OV || kind == SL_CIRCUIT_OV_POS) {
+        bool tok = kind == SL_CIRCUIT_OV;
         int R = tok ? V : T;
         a = malloc((size_t)R * E * sizeof(float));      /* [R, E] tokens or positions through W_V */
         vo = malloc((size_t)R * D * sizeof(float));     /* [R, D] then through W_O */
         if (!a || !vo)
             goto nomem;
-        head_side(m, l, h, P_W_V, tok ? a : NULL, tok ? NULL : a);
-        matmul(vo, a, m->params.W_O + model_head_qkv_offset(c, l, h), R, D, E);
+        head_side(m, l, h, SL_P_W_V, tok ? a : NULL, tok ? NULL : a);
+        matmul(vo, a, m->params.W_O + sl_model_head_qkv_offset(c, l, h), R, D, E);
         matmul(out, vo, m->params.W_U, R, Vo, D);
         goto done;
     }
-    bool q_tok = kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_TOKEN_POS;
-    bool k_tok = kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_POS_TOKEN;
+    bool q_tok = kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_TOKEN_POS;
+    bool k_tok = kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_POS_TOKEN;
     int R = q_tok ? V : T, C = k_tok ? V : T;
     a = malloc((size_t)R * E * sizeof(float));          /* [R, E] queries */
     b = malloc((size_t)C * E * sizeof(float));          /* [C, E] keys */
     if (!a || !b)
         goto nomem;
-    head_side(m, l, h, P_W_Q, q_tok ? a : NULL, q_tok ? NULL : a);
-    head_side(m, l, h, P_W_K, k_tok ? b : NULL, k_tok ? NULL : b);
+    head_side(m, l, h, SL_P_W_Q, q_tok ? a : NULL, q_tok ? NULL : a);
+    head_side(m, l, h, SL_P_W_K, k_tok ? b : NULL, k_tok ? NULL : b);
     matmul_bt(out, a, b, R, C, E);
     goto done;
 nomem:
-    rc = sl_error_set(err, SL_ENOMEM, "out of memory for circuit %s", circuit_kind_name(kind));
+    rc = sl_error_set(err, SL_ENOMEM, "out of memory for circuit %s", sl_circuit_kind_name(kind));
 done:
     free(a);
     free(b);
@@ -165,21 +165,21 @@ done:
 }
 
 /* The layer-0 table of `kind` for head h, or NULL. */
-static const float *table_of(const CircuitTables *t, CircuitKind kind, int h)
+static const float *table_of(const SlCircuitTables *t, SlCircuitKind kind, int h)
 {
     size_t V = (size_t)t->V, T = (size_t)t->T, Vo = (size_t)t->Vo;
     switch (kind) {
-    case CIRCUIT_OV: return t->ov_tok + (size_t)h * V * Vo;
-    case CIRCUIT_OV_POS: return t->ov_pos + (size_t)h * T * Vo;
-    case CIRCUIT_QK_TOKEN_TOKEN: return t->qk_tok_tok + (size_t)h * V * V;
-    case CIRCUIT_QK_TOKEN_POS: return t->qk_tok_pos + (size_t)h * V * T;
-    case CIRCUIT_QK_POS_TOKEN: return t->qk_pos_tok + (size_t)h * T * V;
-    case CIRCUIT_QK_POS_POS: return t->qk_pos_pos + (size_t)h * T * T;
+    case SL_CIRCUIT_OV: return t->ov_tok + (size_t)h * V * Vo;
+    case SL_CIRCUIT_OV_POS: return t->ov_pos + (size_t)h * T * Vo;
+    case SL_CIRCUIT_QK_TOKEN_TOKEN: return t->qk_tok_tok + (size_t)h * V * V;
+    case SL_CIRCUIT_QK_TOKEN_POS: return t->qk_tok_pos + (size_t)h * V * T;
+    case SL_CIRCUIT_QK_POS_TOKEN: return t->qk_pos_tok + (size_t)h * T * V;
+    case SL_CIRCUIT_QK_POS_POS: return t->qk_pos_pos + (size_t)h * T * T;
     default: return NULL;
     }
 }
 
-static int check_layer_head(const Model *m, int layer, int head, SlError *err)
+static int check_layer_head(const SlModel *m, int layer, int head, SlError *err)
 {
     if (layer < 0 || layer >= m->cfg.n_layers)
         return sl_error_set(err, SL_EINVAL, "layer %d is out of range: the model has %d layer%s (0..%d)", layer,
@@ -190,60 +190,60 @@ static int check_layer_head(const Model *m, int layer, int head, SlError *err)
     return 0;
 }
 
-NamedMatrix *circuit_get_kind(const Model *m, CircuitKind kind, int layer, int head, SlError *err)
+SlNamedMatrix *sl_circuit_get_kind(const SlModel *m, SlCircuitKind kind, int layer, int head, SlError *err)
 {
-    if (kind < 0 || kind >= CIRCUIT_COUNT) {
+    if (kind < 0 || kind >= SL_CIRCUIT_COUNT) {
         sl_error_set(err, SL_EINVAL, "unknown circuit kind %d", (int)kind);
         return NULL;
     }
     if (check_layer_head(m, layer, head, err))
         return NULL;
-    const ModelConfig *c = &m->cfg;
-    bool rows_tok = kind == CIRCUIT_OV || kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_TOKEN_POS;
-    bool cols_tok = kind == CIRCUIT_QK_TOKEN_TOKEN || kind == CIRCUIT_QK_POS_TOKEN;
-    bool cols_val = kind == CIRCUIT_OV || kind == CIRCUIT_OV_POS;
+    const SlModelConfig *c = &m->cfg;
+    bool rows_tok = kind == SL_CIRCUIT_OV || kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_TOKEN_POS;
+    bool cols_tok = kind == SL_CIRCUIT_QK_TOKEN_TOKEN || kind == SL_CIRCUIT_QK_POS_TOKEN;
+    bool cols_val = kind == SL_CIRCUIT_OV || kind == SL_CIRCUIT_OV_POS;
     int rows = rows_tok ? c->d_vocab : c->n_ctx;
     int cols = cols_val ? c->d_vocab_out : cols_tok ? c->d_vocab : c->n_ctx;
-    NamedMatrix *nm = named_matrix_new(kind_names[kind], rows, cols, err);
+    SlNamedMatrix *nm = sl_named_matrix_new(kind_names[kind], rows, cols, err);
     if (!nm)
         return NULL;
     for (int r = 0; r < rows; r++) {
         if (rows_tok)
-            circuit_token_label(c, r, nm->row_labels[r]);
+            sl_circuit_token_label(c, r, nm->row_labels[r]);
         else
-            circuit_position_label(c, r, nm->row_labels[r]);
+            sl_circuit_position_label(c, r, nm->row_labels[r]);
     }
     for (int k = 0; k < cols; k++) {
         if (cols_val || cols_tok)
-            circuit_token_label(c, k, nm->col_labels[k]);
+            sl_circuit_token_label(c, k, nm->col_labels[k]);
         else
-            circuit_position_label(c, k, nm->col_labels[k]);
+            sl_circuit_position_label(c, k, nm->col_labels[k]);
     }
     if (layer == 0 && m->tables) {
         memcpy(nm->data, table_of(m->tables, kind, head), (size_t)rows * cols * sizeof(float));
         return nm;
     }
     if (compute_circuit(m, kind, layer, head, nm->data, err)) {
-        named_matrix_free(nm);
+        sl_named_matrix_free(nm);
         return NULL;
     }
     return nm;
 }
 
-NamedMatrix *circuit_get(const Model *m, const char *name, int layer, int head, SlError *err)
+SlNamedMatrix *sl_circuit_get(const SlModel *m, const char *name, int layer, int head, SlError *err)
 {
-    CircuitKind kind;
-    if (circuit_kind_from_name(name, &kind, err))
+    SlCircuitKind kind;
+    if (sl_circuit_kind_from_name(name, &kind, err))
         return NULL;
-    return circuit_get_kind(m, kind, layer, head, err);
+    return sl_circuit_get_kind(m, kind, layer, head, err);
 }
 
 /* ---- one example ---------------------------------------------------------------- */
 
-int circuit_score_terms(const Model *m, int head, const int *tokens, int T, float *terms, SlError *err)
+int sl_circuit_score_terms(const SlModel *m, int head, const int *tokens, int T, float *terms, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
-    const CircuitTables *t = m->tables;
+    const SlModelConfig *c = &m->cfg;
+    const SlCircuitTables *t = m->tables;
     if (!t)
         return sl_error_set(err, SL_EINVAL, "the model's circuit tables are not built (model_prepare)");
     if (check_layer_head(m, 0, head, err))
@@ -261,10 +261,10 @@ int circuit_score_terms(const Model *m, int head, const int *tokens, int T, floa
         for (int k = 0; k < T; k++) {
             size_t i = (size_t)q * T + k, tk = (size_t)tokens[k];
             bool seen = k <= q;   /* causal mask: later keys hold 0 */
-            terms[SCORE_TERM_TOK_TOK * TT + i] = seen ? tt[tq * V + tk] : 0.0f;
-            terms[SCORE_TERM_TOK_POS * TT + i] = seen ? tp[tq * NT + (size_t)k] : 0.0f;
-            terms[SCORE_TERM_POS_TOK * TT + i] = seen ? pt[(size_t)q * V + tk] : 0.0f;
-            terms[SCORE_TERM_POS_POS * TT + i] = seen ? pp[(size_t)q * NT + (size_t)k] : 0.0f;
+            terms[SL_SCORE_TERM_TOK_TOK * TT + i] = seen ? tt[tq * V + tk] : 0.0f;
+            terms[SL_SCORE_TERM_TOK_POS * TT + i] = seen ? tp[tq * NT + (size_t)k] : 0.0f;
+            terms[SL_SCORE_TERM_POS_TOK * TT + i] = seen ? pt[(size_t)q * V + tk] : 0.0f;
+            terms[SL_SCORE_TERM_POS_POS * TT + i] = seen ? pp[(size_t)q * NT + (size_t)k] : 0.0f;
         }
     }
     return 0;
@@ -282,29 +282,29 @@ static int argmax_f(const float *x, int n)
     return best;
 }
 
-int circuit_ov_copy_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err)
+int sl_circuit_ov_copy_count(const SlModel *m, int layer, int head, int *hits, int *total, SlError *err)
 {
-    NamedMatrix *ov = circuit_get_kind(m, CIRCUIT_OV, layer, head, err);
+    SlNamedMatrix *ov = sl_circuit_get_kind(m, SL_CIRCUIT_OV, layer, head, err);
     if (!ov)
         return err ? err->code : SL_ENOMEM;
     int Vo = m->cfg.d_vocab_out, n = 0;
     for (int r = 0; r < Vo; r++)
         n += argmax_f(ov->data + (size_t)r * ov->cols, Vo) == r;
-    named_matrix_free(ov);
+    sl_named_matrix_free(ov);
     *hits = n;
     *total = Vo;
     return 0;
 }
 
-int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, int *total, SlError *err)
+int sl_circuit_qk_next_token_count(const SlModel *m, int layer, int head, int *hits, int *total, SlError *err)
 {
-    NamedMatrix *qk = circuit_get_kind(m, CIRCUIT_QK_TOKEN_TOKEN, layer, head, err);
+    SlNamedMatrix *qk = sl_circuit_get_kind(m, SL_CIRCUIT_QK_TOKEN_TOKEN, layer, head, err);
     if (!qk)
         return err ? err->code : SL_ENOMEM;
     int Vo = m->cfg.d_vocab_out, n = 0;
     for (int r = 0; r < Vo; r++)   /* columns 0..Vo-1 only: r = Vo-1 can never hit */
         n += argmax_f(qk->data + (size_t)r * qk->cols, Vo) == r + 1;
-    named_matrix_free(qk);
+    sl_named_matrix_free(qk);
     *hits = n;
     *total = Vo;
     return 0;
@@ -313,9 +313,9 @@ int circuit_qk_next_token_count(const Model *m, int layer, int head, int *hits, 
 /* ---- attribution ------------------------------------------------------------------ */
 
 /* Checks that cache was filled for this model's shapes. */
-static int check_cache(const Model *m, const ActCache *c, SlError *err)
+static int check_cache(const SlModel *m, const SlActCache *c, SlError *err)
 {
-    const ModelConfig *g = &m->cfg;
+    const SlModelConfig *g = &m->cfg;
     if (!c || c->L != g->n_layers || c->H != g->n_heads || c->D != g->d_model || c->E != g->d_head ||
         c->Vo != g->d_vocab_out)
         return sl_error_set(err, SL_EINVAL, "the activation cache was not made for this model");
@@ -324,13 +324,13 @@ static int check_cache(const Model *m, const ActCache *c, SlError *err)
     return 0;
 }
 
-int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value, float *src, float *direct,
+int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int value, float *src, float *direct,
                 SlError *err)
 {
     if (check_cache(m, cache, err))
         return err ? err->code : SL_EINVAL;
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
     int B = cache->B, T = cache->T;
     if (b < 0 || b >= B)
@@ -341,8 +341,8 @@ int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value, 
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", value, Vo - 1);
     int nd;
     int64_t shape[5];
-    const float *embed = cache_get(cache, "hook_embed", &nd, shape);         /* [B, T, D] */
-    const float *pos = cache_get(cache, "hook_pos_embed", &nd, shape);       /* [B, T, D] */
+    const float *embed = sl_cache_get(cache, "hook_embed", &nd, shape);         /* [B, T, D] */
+    const float *pos = sl_cache_get(cache, "hook_pos_embed", &nd, shape);       /* [B, T, D] */
     if (!embed || !pos)
         return sl_error_set(err, SL_EINVAL, "the activation cache lacks hook_embed / hook_pos_embed");
     float *wcol = malloc((size_t)(D + E + T) * sizeof(float));
@@ -363,15 +363,15 @@ int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value, 
     char name[64];
     for (int l = 0; l < L; l++) {
         snprintf(name, sizeof name, "blocks.%d.attn.hook_v", l);
-        const float *v = cache_get(cache, name, &nd, shape);           /* [B, T, H, E] */
+        const float *v = sl_cache_get(cache, name, &nd, shape);           /* [B, T, H, E] */
         snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
-        const float *pat = cache_get(cache, name, &nd, shape);         /* [B, H, T, T] */
+        const float *pat = sl_cache_get(cache, name, &nd, shape);         /* [B, H, T, T] */
         if (!v || !pat) {
             free(wcol);
             return sl_error_set(err, SL_EINVAL, "the activation cache lacks layer %d's values or pattern", l);
         }
         for (int h = 0; h < H; h++) {
-            const float *wo = p->W_O + model_head_qkv_offset(c, l, h);   /* [E, D] */
+            const float *wo = p->W_O + sl_model_head_qkv_offset(c, l, h);   /* [E, D] */
             cblas_sgemv(CblasRowMajor, CblasNoTrans, E, D, 1.0f, wo, D, wcol, 1, 0.0f, u, 1);
             /* vu[k] = v[b, k, h] . u: rows of v for this head are H * E apart */
             cblas_sgemv(CblasRowMajor, CblasNoTrans, T, E, 1.0f, v + ((size_t)b * T * H + h) * E, H * E, u, 1,
@@ -389,11 +389,11 @@ int circuit_dla(const Model *m, const ActCache *cache, int b, int q, int value, 
 /* ---- statistics over random lists --------------------------------------------------- */
 
 /* Teacher-forced token sequences of `B` random lists: tokens [B, n_ctx]. */
-static void random_batch(const ModelConfig *c, Rng *rng, int B, int *values, int *tokens)
+static void random_batch(const SlModelConfig *c, SlRng *rng, int B, int *values, int *tokens)
 {
     for (int b = 0; b < B; b++) {
-        task_random_list(c, rng, values);
-        task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
+        sl_task_random_list(c, rng, values);
+        sl_task_make_tokens(c, values, tokens + (size_t)b * c->n_ctx);
     }
 }
 
@@ -403,18 +403,18 @@ enum { STAT_TOP, STAT_TOP_INPUT, STAT_CORRECT_MASS, STAT_AFTER_MID, STAT_COUNT }
 
 /* Adds the statistics of the B sequences tokens [B, T] (the cache's last
  * forward) into acc [L * H, STAT_COUNT]. */
-static int accumulate_attention(const Model *m, const ActCache *cache, const int *tokens, int B, double *acc,
+static int accumulate_attention(const SlModel *m, const SlActCache *cache, const int *tokens, int B, double *acc,
                                 SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
-    int mid = task_first_pred_pos(c);   /* MID's index, n + 1: the first prediction position */
+    int mid = sl_task_first_pred_pos(c);   /* MID's index, n + 1: the first prediction position */
     for (int l = 0; l < L; l++) {
         char name[64];
         int nd;
         int64_t shape[5];
         snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
-        const float *pat = cache_get(cache, name, &nd, shape);   /* [B, H, T, T] */
+        const float *pat = sl_cache_get(cache, name, &nd, shape);   /* [B, H, T, T] */
         if (!pat)
             return sl_error_set(err, SL_EINVAL, "the activation cache lacks %s", name);
         for (int b = 0; b < B; b++) {
@@ -439,31 +439,31 @@ static int accumulate_attention(const Model *m, const ActCache *cache, const int
 
 /* Runs the attention statistics over `lists` sequences, taken from tokens
  * [lists, T] when it is not NULL, else drawn at random from seed. */
-static int attention_stats(const Model *m, const int *given, long lists, uint64_t seed, AttentionStats *stats,
+static int attention_stats(const SlModel *m, const int *given, long lists, uint64_t seed, SlAttentionStats *stats,
                            SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
     int cap = lists < STATS_BATCH ? (int)lists : STATS_BATCH;
     int rc = 0;
-    ActCache *cache = cache_new(c, cap, T, err);
+    SlActCache *cache = sl_cache_new(c, cap, T, err);
     int *tokens = malloc((size_t)cap * T * sizeof(int)), *values = malloc((size_t)n * sizeof(int));
     double *acc = calloc((size_t)L * H * STAT_COUNT, sizeof(double));
     if (!cache || !tokens || !values || !acc) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for the attention statistics") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
-    Rng rng;
-    rng_seed(&rng, seed);
+    SlRng rng;
+    sl_rng_seed(&rng, seed);
     for (long done_lists = 0; done_lists < lists;) {
         int B = lists - done_lists < cap ? (int)(lists - done_lists) : cap;
         if (given)
             memcpy(tokens, given + (size_t)done_lists * T, (size_t)B * T * sizeof(int));
         else
             random_batch(c, &rng, B, values, tokens);
-        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)) ||
+        if ((rc = sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err)) ||
             (rc = accumulate_attention(m, cache, tokens, B, acc, err)))
             goto done;
         done_lists += B;
@@ -478,27 +478,27 @@ static int attention_stats(const Model *m, const int *given, long lists, uint64_
         stats[i].mass_after_mid = a[STAT_AFTER_MID] / queries;
     }
 done:
-    cache_free(cache);
+    sl_cache_free(cache);
     free(tokens);
     free(values);
     free(acc);
     return rc;
 }
 
-int circuit_attention_stats(const Model *m, long lists, uint64_t seed, AttentionStats *stats, SlError *err)
+int sl_circuit_attention_stats(const SlModel *m, long lists, uint64_t seed, SlAttentionStats *stats, SlError *err)
 {
     return attention_stats(m, NULL, lists, seed, stats, err);
 }
 
-int circuit_attention_stats_tokens(const Model *m, const int *tokens, long B, AttentionStats *stats, SlError *err)
+int sl_circuit_attention_stats_tokens(const SlModel *m, const int *tokens, long B, SlAttentionStats *stats, SlError *err)
 {
     return attention_stats(m, tokens, B, 0, stats, err);
 }
 
-int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
+int sl_circuit_mean_z(const SlModel *m, int layer, long lists, uint64_t seed, float *mean_z, SlError *err)
 {
     /* the mean over positions of the per-position means (ablation.h) */
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const size_t T = (size_t)c->n_ctx, HE = (size_t)c->n_heads * c->d_head;
     if (check_layer_head(m, layer, 0, err))
         return err ? err->code : SL_EINVAL;
@@ -520,33 +520,33 @@ int circuit_mean_z(const Model *m, int layer, long lists, uint64_t seed, float *
 
 static const struct {
     const char *name, *description;
-} ablations[ABLATION_COUNT] = {
-    [ABLATION_CLEAN] = {"clean", "clean (no intervention)"},
-    [ABLATION_QK_TOK_TOK] = {"no-qk-token-token", "QK token-token term removed"},
-    [ABLATION_QK_TOK_POS] = {"no-qk-token-pos", "QK token-pos term removed"},
-    [ABLATION_QK_POS_TOK] = {"no-qk-pos-token", "QK pos-token term removed"},
-    [ABLATION_QK_POS_POS] = {"no-qk-pos-pos", "QK pos-pos term removed"},
-    [ABLATION_OV_NO_POS] = {"ov-without-pos", "W_pos removed from OV"},
-    [ABLATION_NO_DIRECT] = {"no-direct-path", "direct path removed"},
+} ablations[SL_ABLATION_COUNT] = {
+    [SL_ABLATION_CLEAN] = {"clean", "clean (no intervention)"},
+    [SL_ABLATION_QK_TOK_TOK] = {"no-qk-token-token", "QK token-token term removed"},
+    [SL_ABLATION_QK_TOK_POS] = {"no-qk-token-pos", "QK token-pos term removed"},
+    [SL_ABLATION_QK_POS_TOK] = {"no-qk-pos-token", "QK pos-token term removed"},
+    [SL_ABLATION_QK_POS_POS] = {"no-qk-pos-pos", "QK pos-pos term removed"},
+    [SL_ABLATION_OV_NO_POS] = {"ov-without-pos", "W_pos removed from OV"},
+    [SL_ABLATION_NO_DIRECT] = {"no-direct-path", "direct path removed"},
 };
 
-void circuit_ablation_intervention(int which, Intervention *iv)
+void sl_circuit_ablation_intervention(int which, SlIntervention *iv)
 {
-    intervention_init(iv);
+    sl_intervention_init(iv);
     switch (which) {
-    case ABLATION_QK_TOK_TOK: iv->qk_terms_off = QK_TERM_TOK_TOK; break;
-    case ABLATION_QK_TOK_POS: iv->qk_terms_off = QK_TERM_TOK_POS; break;
-    case ABLATION_QK_POS_TOK: iv->qk_terms_off = QK_TERM_POS_TOK; break;
-    case ABLATION_QK_POS_POS: iv->qk_terms_off = QK_TERM_POS_POS; break;
-    case ABLATION_OV_NO_POS: iv->ov_drop_pos = true; break;
-    case ABLATION_NO_DIRECT: iv->drop_direct = true; break;
+    case SL_ABLATION_QK_TOK_TOK: iv->qk_terms_off = SL_QK_TERM_TOK_TOK; break;
+    case SL_ABLATION_QK_TOK_POS: iv->qk_terms_off = SL_QK_TERM_TOK_POS; break;
+    case SL_ABLATION_QK_POS_TOK: iv->qk_terms_off = SL_QK_TERM_POS_TOK; break;
+    case SL_ABLATION_QK_POS_POS: iv->qk_terms_off = SL_QK_TERM_POS_POS; break;
+    case SL_ABLATION_OV_NO_POS: iv->ov_drop_pos = true; break;
+    case SL_ABLATION_NO_DIRECT: iv->drop_direct = true; break;
     default: break;
     }
 }
 
 /* Reports the progress of the whole table through the caller's callback. */
 typedef struct TableProgress {
-    ProgressFn fn;
+    SlProgressFn fn;
     void *ctx;
     long offset, total;
 } TableProgress;
@@ -558,19 +558,19 @@ static void table_progress(void *ctx, long done, long total)
     tp->fn(tp->ctx, tp->offset + done, tp->total);
 }
 
-int circuit_ablation_table(const Model *m, long lists, uint64_t seed, AblationRow rows[ABLATION_COUNT],
-                           ProgressFn progress, void *progress_ctx, SlError *err)
+int sl_circuit_ablation_table(const SlModel *m, long lists, uint64_t seed, SlAblationRow rows[SL_ABLATION_COUNT],
+                           SlProgressFn progress, void *progress_ctx, SlError *err)
 {
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
-    TableProgress tp = {progress, progress_ctx, 0, lists * ABLATION_COUNT};
-    for (int i = 0; i < ABLATION_COUNT; i++) {
+    TableProgress tp = {progress, progress_ctx, 0, lists * SL_ABLATION_COUNT};
+    for (int i = 0; i < SL_ABLATION_COUNT; i++) {
         rows[i].name = ablations[i].name;
         rows[i].description = ablations[i].description;
-        circuit_ablation_intervention(i, &rows[i].iv);
+        sl_circuit_ablation_intervention(i, &rows[i].iv);
         tp.offset = lists * i;
         /* The same seed for every row: each intervention sees the same lists. */
-        int rc = decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? table_progress : NULL,
+        int rc = sl_decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? table_progress : NULL,
                              progress ? &tp : NULL, err);
         if (rc) {
             sl_error_prefix(err, ablations[i].description);

@@ -14,7 +14,7 @@
 /* Sum over B sequences of the cross-entropy of the logits at the prediction
  * positions n+1..2n against the next token (b_1..b_n), in double: the
  * tutorial's loss_fn is this divided by B n.  NAN if a label is not a value. */
-static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] */, const int *tokens /* [B, T] */, int B)
+static double loss_sum(const SlModelConfig *c, const float *logits /* [B, T, Vo] */, const int *tokens /* [B, T] */, int B)
 {
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     double sum = 0.0;
@@ -29,14 +29,14 @@ static double loss_sum(const ModelConfig *c, const float *logits /* [B, T, Vo] *
     return sum;
 }
 
-double decode_loss(const ModelConfig *c, const ActCache *cache, const int *tokens)
+double sl_decode_loss(const SlModelConfig *c, const SlActCache *cache, const int *tokens)
 {
     if (!cache || !tokens || cache->T != c->n_ctx || cache->B < 1 || cache->Vo != c->d_vocab_out)
         return NAN;
     return loss_sum(c, cache->logits, tokens, cache->B) / ((double)cache->B * c->list_len);
 }
 
-int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
+int sl_decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
 {
     if (k > Vo)
         k = Vo;
@@ -63,9 +63,9 @@ int decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
 }
 
 /* Checks every value of B lists against the vocabulary. */
-static int check_lists_values(const Model *m, const int *values, int B, SlError *err)
+static int check_lists_values(const SlModel *m, const int *values, int B, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     for (long i = 0; i < (long)B * c->list_len; i++)
         if (values[i] < 0 || values[i] >= c->d_vocab_out)
             return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / c->list_len, values[i],
@@ -74,9 +74,9 @@ static int check_lists_values(const Model *m, const int *values, int B, SlError 
 }
 
 /* Checks B against the cache and every value against the vocabulary. */
-static int check_lists(const Model *m, const int *values, int B, const ActCache *cache, SlError *err)
+static int check_lists(const SlModel *m, const int *values, int B, const SlActCache *cache, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     if (!cache)
         return sl_error_set(err, SL_EINVAL, "decoding without an activation cache");
     if (B < 1 || B > cache->cap_B)
@@ -87,7 +87,7 @@ static int check_lists(const Model *m, const int *values, int B, const ActCache 
     return check_lists_values(m, values, B, err);
 }
 
-static int *make_tokens(const ModelConfig *c, const int *values, int B, SlError *err)
+static int *make_tokens(const SlModelConfig *c, const int *values, int B, SlError *err)
 {
     int *tokens = malloc((size_t)B * c->n_ctx * sizeof *tokens);
     if (!tokens) {
@@ -95,21 +95,21 @@ static int *make_tokens(const ModelConfig *c, const int *values, int B, SlError 
         return NULL;
     }
     for (int b = 0; b < B; b++)
-        task_make_tokens(c, values + (size_t)b * c->list_len, tokens + (size_t)b * c->n_ctx);
+        sl_task_make_tokens(c, values + (size_t)b * c->list_len, tokens + (size_t)b * c->n_ctx);
     return tokens;
 }
 
-int decode_teacher_forced_path(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
-                               const Intervention *iv, ForwardPath path, SlError *err)
+int sl_decode_teacher_forced_path(const SlModel *m, const int *values, int B, int *argmax, SlActCache *cache,
+                               const SlIntervention *iv, SlForwardPath path, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int rc = check_lists(m, values, B, cache, err);
     if (rc)
         return rc;
     int *tokens = make_tokens(c, values, B, err);
     if (!tokens)
         return SL_ENOMEM;
-    rc = model_forward(m, tokens, B, c->n_ctx, cache, iv, path, err);
+    rc = sl_model_forward(m, tokens, B, c->n_ctx, cache, iv, path, err);
     if (!rc) {
         const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
         for (int b = 0; b < B; b++)
@@ -120,20 +120,20 @@ int decode_teacher_forced_path(const Model *m, const int *values, int B, int *ar
     return rc;
 }
 
-int decode_teacher_forced(const Model *m, const int *values, int B, int *argmax, ActCache *cache,
-                          const Intervention *iv, SlError *err)
+int sl_decode_teacher_forced(const SlModel *m, const int *values, int B, int *argmax, SlActCache *cache,
+                          const SlIntervention *iv, SlError *err)
 {
-    return decode_teacher_forced_path(m, values, B, argmax, cache, iv, FORWARD_AUTO, err);
+    return sl_decode_teacher_forced_path(m, values, B, argmax, cache, iv, SL_FORWARD_AUTO, err);
 }
 
 /* ---- greedy ----------------------------------------------------------------------- */
 
 /* Tables path: one list at a time; each step adds one key row and computes
  * one query row (forward_internal.h). tokens [B, n_ctx] hold the prefixes. */
-static int greedy_tables(const Model *m, int B, int *tokens, int *out, ActCache *cache, const Intervention *iv,
+static int greedy_tables(const SlModel *m, int B, int *tokens, int *out, SlActCache *cache, const SlIntervention *iv,
                          SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     float *row = malloc((size_t)Vo * sizeof *row);   /* [Vo] */
     if (!row)
@@ -154,7 +154,7 @@ static int greedy_tables(const Model *m, int B, int *tokens, int *out, ActCache 
 }
 
 /* Copies positions 0..T-1 of each of the B sequences of tokens [B, n_ctx]
- * into dst [B, T]: model_forward wants them contiguous. */
+ * into dst [B, T]: sl_model_forward wants them contiguous. */
 static void pack_prefix(const int *tokens, int B, int n_ctx, int T, int *dst)
 {
     for (int b = 0; b < B; b++)
@@ -162,10 +162,10 @@ static void pack_prefix(const int *tokens, int B, int n_ctx, int T, int *dst)
 }
 
 /* General path with an intervention: a whole forward of the prefix per step. */
-static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, ActCache *cache, const Intervention *iv,
+static int greedy_general_rerun(const SlModel *m, int B, int *tokens, int *out, SlActCache *cache, const SlIntervention *iv,
                                 SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out;
     int *buf = malloc((size_t)B * Tn * sizeof *buf);
     if (!buf)
@@ -174,7 +174,7 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
     for (int i = 0; i < n && !rc; i++) {
         int T = n + 2 + i;   /* BOS, a_1..a_n, MID, b_1..b_i */
         pack_prefix(tokens, B, Tn, T, buf);
-        rc = model_forward(m, buf, B, T, cache, iv, FORWARD_GENERAL, err);
+        rc = sl_model_forward(m, buf, B, T, cache, iv, SL_FORWARD_GENERAL, err);
         for (int b = 0; b < B && !rc; b++)
             tokens[(size_t)b * Tn + T] = out[(size_t)b * n + i] =
                 ops_argmax(cache->logits + ((size_t)b * T + T - 1) * Vo, Vo);
@@ -186,15 +186,15 @@ static int greedy_general_rerun(const Model *m, int B, int *tokens, int *out, Ac
 /* General path: one forward over the prefix (BOS, a, MID) fills every
  * layer's keys and values; each later step runs only the new position
  * through the layers, attending to the kept keys and values. */
-static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCache *cache, SlError *err)
+static int greedy_general_kv(const SlModel *m, int B, int *tokens, int *out, SlActCache *cache, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
     int *buf = malloc((size_t)B * P * sizeof *buf);
     if (!buf)
         return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
     pack_prefix(tokens, B, Tn, P, buf);
-    int rc = model_forward(m, buf, B, P, cache, NULL, FORWARD_GENERAL, err);
+    int rc = sl_model_forward(m, buf, B, P, cache, NULL, SL_FORWARD_GENERAL, err);
     free(buf);
     if (rc)
         return rc;
@@ -219,12 +219,12 @@ static int greedy_general_kv(const Model *m, int B, int *tokens, int *out, ActCa
     return 0;
 }
 
-int decode_greedy_path(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
-                       const Intervention *iv, ForwardPath path, SlError *err)
+int sl_decode_greedy_path(const SlModel *m, const int *values, int B, int *out, int *tokens_out, SlActCache *cache,
+                       const SlIntervention *iv, SlForwardPath path, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int rc = check_lists(m, values, B, cache, err);
-    if (rc || (rc = intervention_validate(iv, c, err)))
+    if (rc || (rc = sl_intervention_validate(iv, c, err)))
         return rc;
     int resolved = forward_resolve_path(m, path, err);
     if (resolved < 0)
@@ -232,24 +232,24 @@ int decode_greedy_path(const Model *m, const int *values, int B, int *out, int *
     int *tokens = make_tokens(c, values, B, err);   /* [B, n_ctx]: b_1..b_n are overwritten step by step */
     if (!tokens)
         return SL_ENOMEM;
-    if (resolved == FORWARD_TABLES)
+    if (resolved == SL_FORWARD_TABLES)
         rc = greedy_tables(m, B, tokens, out, cache, iv, err);
-    else if (intervention_is_none(iv))
+    else if (sl_intervention_is_none(iv))
         rc = greedy_general_kv(m, B, tokens, out, cache, err);
     else
         rc = greedy_general_rerun(m, B, tokens, out, cache, iv, err);
     if (!rc && tokens_out) {
         memcpy(tokens_out, tokens, (size_t)B * c->n_ctx * sizeof *tokens);
-        rc = model_forward(m, tokens, B, c->n_ctx, cache, iv, resolved, err);
+        rc = sl_model_forward(m, tokens, B, c->n_ctx, cache, iv, resolved, err);
     }
     free(tokens);
     return rc;
 }
 
-int decode_greedy(const Model *m, const int *values, int B, int *out, int *tokens_out, ActCache *cache,
-                  const Intervention *iv, SlError *err)
+int sl_decode_greedy(const SlModel *m, const int *values, int B, int *out, int *tokens_out, SlActCache *cache,
+                  const SlIntervention *iv, SlError *err)
 {
-    return decode_greedy_path(m, values, B, out, tokens_out, cache, iv, FORWARD_AUTO, err);
+    return sl_decode_greedy_path(m, values, B, out, tokens_out, cache, iv, SL_FORWARD_AUTO, err);
 }
 
 /* ---- evaluation ----------------------------------------------------------------------- */
@@ -263,7 +263,7 @@ int decode_greedy(const Model *m, const int *values, int B, int *out, int *token
 static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
                              long *pos_right, long *list_right, double *loss, SlListOutcome *outcome)
 {
-    const ModelConfig *c = &r->m->cfg;
+    const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, Vo = c->d_vocab_out;
     int diverged = -1;   /* the greedy step whose prediction was first wrong */
     int wrong = 0;       /* ... and that prediction */
@@ -292,8 +292,8 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
         return;
     }
     /* The list is already wrong; greedy decoding still runs to the end, as
-     * decode_greedy would, from the key rows the two sequences share. */
-    int g[MODEL_MAX_CTX];
+     * sl_decode_greedy would, from the key rows the two sequences share. */
+    int g[SL_MODEL_MAX_CTX];
     int qd = n + 1 + diverged;   /* the query that went wrong */
     memcpy(g, tok, (size_t)(qd + 1) * sizeof *g);
     g[qd + 1] = wrong;
@@ -306,11 +306,11 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
 
 /* The running totals and the workspace of one evaluation (decode.h). */
 struct SlEvaluator {
-    const Model *m;
-    const Intervention *iv;
-    int resolved;          /* FORWARD_TABLES or FORWARD_GENERAL */
+    const SlModel *m;
+    const SlIntervention *iv;
+    int resolved;          /* SL_FORWARD_TABLES or SL_FORWARD_GENERAL */
     int batch;             /* lists per forward on the general path */
-    ActCache *cache;
+    SlActCache *cache;
     TablesRun run;
     float *row;            /* [Vo] */
     int *tokens;           /* [batch, T] */
@@ -324,7 +324,7 @@ void sl_evaluator_free(SlEvaluator *ev)
 {
     if (!ev)
         return;
-    cache_free(ev->cache);
+    sl_cache_free(ev->cache);
     free(ev->row);
     free(ev->tokens);
     free(ev->pred);
@@ -332,11 +332,11 @@ void sl_evaluator_free(SlEvaluator *ev)
     free(ev);
 }
 
-SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPath path, SlError *err)
+SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForwardPath path, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
-    if (intervention_validate(iv, c, err))
+    if (sl_intervention_validate(iv, c, err))
         return NULL;
     int resolved = forward_resolve_path(m, path, err);
     if (resolved < 0)
@@ -350,8 +350,8 @@ SlEvaluator *sl_evaluator_new(const Model *m, const Intervention *iv, ForwardPat
     ev->iv = iv;
     ev->resolved = resolved;
     ev->batch = EVAL_BATCH;
-    const bool tables = resolved == FORWARD_TABLES;
-    ev->cache = cache_new(c, tables ? 1 : ev->batch, T, err);   /* the tables path needs only its workspace */
+    const bool tables = resolved == SL_FORWARD_TABLES;
+    ev->cache = sl_cache_new(c, tables ? 1 : ev->batch, T, err);   /* the tables path needs only its workspace */
     if (!ev->cache)
         goto fail;
     ev->row = malloc((size_t)Vo * sizeof *ev->row);
@@ -373,23 +373,23 @@ fail:
 /* One batch of nb <= ev->batch lists. */
 static int evaluate_batch(SlEvaluator *ev, const int *values, int nb, SlListOutcome *outcomes, SlError *err)
 {
-    const Model *m = ev->m;
-    const ModelConfig *c = &m->cfg;
+    const SlModel *m = ev->m;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     int *tokens = ev->tokens;
     int rc = check_lists_values(m, values, nb, err);
     if (rc)
         return rc;
     for (int b = 0; b < nb; b++)
-        task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-    if (ev->resolved == FORWARD_TABLES) {
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    if (ev->resolved == SL_FORWARD_TABLES) {
         for (int b = 0; b < nb; b++)
             eval_tables_list(&ev->run, tokens + (size_t)b * T, ev->row, &ev->tok_right, ev->pos_right,
                              &ev->list_right, &ev->loss, outcomes ? outcomes + b : NULL);
         return 0;
     }
     /* teacher-forced: the logits of the n prediction positions */
-    ActCache *cache = ev->cache;
+    SlActCache *cache = ev->cache;
     rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
@@ -406,7 +406,7 @@ static int evaluate_batch(SlEvaluator *ev, const int *values, int nb, SlListOutc
     }
     ev->loss += loss_sum(c, cache->logits, tokens, nb);
     /* greedy: the model's own predictions fill b_1..b_n */
-    rc = decode_greedy_path(m, values, nb, ev->pred, NULL, cache, ev->iv, ev->resolved, err);
+    rc = sl_decode_greedy_path(m, values, nb, ev->pred, NULL, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
     for (int b = 0; b < nb; b++) {
@@ -435,7 +435,7 @@ int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *
     return 0;
 }
 
-void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res)
+void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res)
 {
     const int n = ev->m->cfg.list_len;
     double lists = ev->lists > 0 ? (double)ev->lists : NAN;
@@ -448,10 +448,10 @@ void sl_evaluator_result(const SlEvaluator *ev, EvalResult *res)
         res->per_position_accuracy[i] = (double)ev->pos_right[i] / lists;
 }
 
-int decode_eval_path(const Model *m, long lists, uint64_t seed, const Intervention *iv, ForwardPath path,
-                     EvalResult *res, ProgressFn progress, void *progress_ctx, SlError *err)
+int sl_decode_eval_path(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlForwardPath path,
+                     SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int n = c->list_len;
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "evaluation over %ld lists: need at least 1", lists);
@@ -465,12 +465,12 @@ int decode_eval_path(const Model *m, long lists, uint64_t seed, const Interventi
         rc = sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
         goto done;
     }
-    Rng rng;
-    rng_seed(&rng, seed);
+    SlRng rng;
+    sl_rng_seed(&rng, seed);
     for (long done_lists = 0; done_lists < lists;) {
         int nb = lists - done_lists < batch ? (int)(lists - done_lists) : batch;
         for (int b = 0; b < nb; b++)
-            task_random_list(c, &rng, values + (size_t)b * n);
+            sl_task_random_list(c, &rng, values + (size_t)b * n);
         if ((rc = sl_evaluator_add(ev, values, nb, NULL, err)))
             goto done;
         done_lists += nb;
@@ -484,8 +484,8 @@ done:
     return rc;
 }
 
-int decode_eval(const Model *m, long lists, uint64_t seed, const Intervention *iv, EvalResult *res, ProgressFn progress,
+int sl_decode_eval(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlEvalResult *res, SlProgressFn progress,
                 void *progress_ctx, SlError *err)
 {
-    return decode_eval_path(m, lists, seed, iv, FORWARD_AUTO, res, progress, progress_ctx, err);
+    return sl_decode_eval_path(m, lists, seed, iv, SL_FORWARD_AUTO, res, progress, progress_ctx, err);
 }

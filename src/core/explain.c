@@ -8,13 +8,13 @@
 
 #include "sortlens/population.h"
 
-long sl_explain_work(long lists) { return lists * (ABLATION_COUNT + SL_STRESS_KINDS); }
+long sl_explain_work(long lists) { return lists * (SL_ABLATION_COUNT + SL_STRESS_KINDS); }
 
 /* The value block [Vo, Vo] of circuit `kind` of (l, h), in double, column
  * major (LAPACK's order): block[j * Vo + i] = circuit[i, j]. */
-static double *value_block(const Model *m, CircuitKind kind, int l, int h, SlError *err)
+static double *value_block(const SlModel *m, SlCircuitKind kind, int l, int h, SlError *err)
 {
-    NamedMatrix *nm = circuit_get_kind(m, kind, l, h, err);
+    SlNamedMatrix *nm = sl_circuit_get_kind(m, kind, l, h, err);
     if (!nm)
         return NULL;
     int Vo = m->cfg.d_vocab_out;
@@ -26,7 +26,7 @@ static double *value_block(const Model *m, CircuitKind kind, int l, int h, SlErr
             for (int j = 0; j < Vo; j++)
                 a[(size_t)j * Vo + i] = nm->data[(size_t)i * nm->cols + j];
     }
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
     return a;
 }
 
@@ -79,10 +79,10 @@ static int copying_score(double *a, int Vo, double *score, SlError *err)
 }
 
 /* The effective OV circuit's diagonal count (explain.h). */
-static int effective_ov(const Model *m, int l, int h, int *hits, int *total, SlError *err)
+static int effective_ov(const SlModel *m, int l, int h, int *hits, int *total, SlError *err)
 {
-    NamedMatrix *tok = circuit_get_kind(m, CIRCUIT_OV, l, h, err);
-    NamedMatrix *pos = tok ? circuit_get_kind(m, CIRCUIT_OV_POS, l, h, err) : NULL;
+    SlNamedMatrix *tok = sl_circuit_get_kind(m, SL_CIRCUIT_OV, l, h, err);
+    SlNamedMatrix *pos = tok ? sl_circuit_get_kind(m, SL_CIRCUIT_OV_POS, l, h, err) : NULL;
     int n = m->cfg.list_len, Vo = m->cfg.d_vocab_out, rc = 0;
     double *mean_pos = pos ? calloc((size_t)Vo, sizeof *mean_pos) : NULL;
     if (!mean_pos) {
@@ -104,17 +104,17 @@ static int effective_ov(const Model *m, int l, int h, int *hits, int *total, SlE
     }
 done:
     free(mean_pos);
-    named_matrix_free(tok);
-    named_matrix_free(pos);
+    sl_named_matrix_free(tok);
+    sl_named_matrix_free(pos);
     return rc;
 }
 
 /* The spectral metrics of one head. */
-static int spectra(const Model *m, SlExplainHead *x, SlError *err)
+static int spectra(const SlModel *m, SlExplainHead *x, SlError *err)
 {
     int Vo = m->cfg.d_vocab_out, rc;
     x->n_singular = Vo < SL_EXPLAIN_TOP_SV ? Vo : SL_EXPLAIN_TOP_SV;
-    double *a = value_block(m, CIRCUIT_OV, x->layer, x->head, err);
+    double *a = value_block(m, SL_CIRCUIT_OV, x->layer, x->head, err);
     if (!a)
         return err ? err->code : SL_ENOMEM;
     double *b = malloc((size_t)Vo * Vo * sizeof *b);
@@ -130,7 +130,7 @@ static int spectra(const Model *m, SlExplainHead *x, SlError *err)
     free(b);
     if (rc)
         return rc;
-    if (!(a = value_block(m, CIRCUIT_QK_TOKEN_TOKEN, x->layer, x->head, err)))
+    if (!(a = value_block(m, SL_CIRCUIT_QK_TOKEN_TOKEN, x->layer, x->head, err)))
         return err ? err->code : SL_ENOMEM;
     rc = top_singular(a, Vo, x->n_singular, x->qk_singular, x->qk_singular_share, err);
     free(a);
@@ -139,7 +139,7 @@ static int spectra(const Model *m, SlExplainHead *x, SlError *err)
 
 /* Progress of the stress sets after the ablation table's. */
 typedef struct StressProgress {
-    ProgressFn fn;
+    SlProgressFn fn;
     void *ctx;
     long offset, total;
 } StressProgress;
@@ -162,10 +162,10 @@ static int primary_head(const SlExplainHead *hm, int H)
     return best;
 }
 
-int sl_explain_compute(const Model *m, long lists, uint64_t seed, SlExplain *out, ProgressFn progress,
+int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, rc = 0;
     memset(out, 0, sizeof *out);
     if (lists < 1)
@@ -174,7 +174,7 @@ int sl_explain_compute(const Model *m, long lists, uint64_t seed, SlExplain *out
     out->seed = seed;
     out->n_heads = L * H;
     out->heads = calloc((size_t)L * H, sizeof *out->heads);
-    AttentionStats *att = calloc((size_t)L * H, sizeof *att);
+    SlAttentionStats *att = calloc((size_t)L * H, sizeof *att);
     if (!out->heads || !att) {
         rc = sl_error_set(err, SL_ENOMEM, "out of memory for the explain metrics");
         goto fail;
@@ -184,23 +184,23 @@ int sl_explain_compute(const Model *m, long lists, uint64_t seed, SlExplain *out
             SlExplainHead *x = &out->heads[l * H + h];
             x->layer = l;
             x->head = h;
-            if ((rc = circuit_ov_copy_count(m, l, h, &x->ov_hits, &x->ov_total, err)) ||
-                (rc = circuit_qk_next_token_count(m, l, h, &x->qk_hits, &x->qk_total, err)) ||
+            if ((rc = sl_circuit_ov_copy_count(m, l, h, &x->ov_hits, &x->ov_total, err)) ||
+                (rc = sl_circuit_qk_next_token_count(m, l, h, &x->qk_hits, &x->qk_total, err)) ||
                 (rc = effective_ov(m, l, h, &x->eff_ov_hits, &x->eff_ov_total, err)) || (rc = spectra(m, x, err)))
                 goto fail;
         }
-    if ((rc = circuit_attention_stats(m, lists, seed, att, err)))
+    if ((rc = sl_circuit_attention_stats(m, lists, seed, att, err)))
         goto fail;
     for (int i = 0; i < L * H; i++)
         out->heads[i].att = att[i];
     out->primary = primary_head(out->heads, H);
-    if ((rc = circuit_ablation_table(m, lists, seed, out->ablations, progress, progress_ctx, err)))
+    if ((rc = sl_circuit_ablation_table(m, lists, seed, out->ablations, progress, progress_ctx, err)))
         goto fail;
-    StressProgress sp = {progress, progress_ctx, lists * ABLATION_COUNT, sl_explain_work(lists)};
+    StressProgress sp = {progress, progress_ctx, lists * SL_ABLATION_COUNT, sl_explain_work(lists)};
     for (int k = 0; k < SL_STRESS_KINDS; k++) {
         SlStressSource s;
         SlListSource src;
-        sp.offset = lists * (ABLATION_COUNT + k);
+        sp.offset = lists * (SL_ABLATION_COUNT + k);
         if (sl_stress_check(c, k, NULL))
             continue;   /* no such list for this shape: reported as impossible */
         out->stress[k].possible = true;

@@ -43,7 +43,7 @@ int sl_check_finite(const char *name, const float *x, int ndim, const int64_t *s
     return check(name, x, ndim, shape, dims, false, err);
 }
 
-int sl_cache_check_finite(const ActCache *c, SlError *err)
+int sl_cache_check_finite(const SlActCache *c, SlError *err)
 {
     static const char *const per_layer[] = {"attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores",
                                             "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post"};
@@ -68,7 +68,7 @@ int sl_cache_check_finite(const ActCache *c, SlError *err)
         }
         int nd;
         int64_t shape[5];
-        const float *x = cache_get(c, name, &nd, shape);
+        const float *x = sl_cache_get(c, name, &nd, shape);
         if (!x)
             continue;
         int rc = check(name, x, nd, shape, dims, strstr(name, "attn_scores") != NULL, err);
@@ -78,14 +78,14 @@ int sl_cache_check_finite(const ActCache *c, SlError *err)
     return SL_OK;
 }
 
-int sl_forward_check_finite(const Model *m, const int *tokens, int T, SlError *err)
+int sl_forward_check_finite(const SlModel *m, const int *tokens, int T, SlError *err)
 {
-    ActCache *c = cache_new(&m->cfg, 1, T, err);
+    SlActCache *c = sl_cache_new(&m->cfg, 1, T, err);
     if (!c)
         return err ? err->code : SL_ENOMEM;
-    int rc = model_forward(m, tokens, 1, T, c, NULL, FORWARD_AUTO, err);
+    int rc = sl_model_forward(m, tokens, 1, T, c, NULL, SL_FORWARD_AUTO, err);
     if (!rc)
         rc = sl_cache_check_finite(c, err);
-    cache_free(c);
+    sl_cache_free(c);
     return rc;
 }

@@ -8,25 +8,25 @@
 
 #include "forward_internal.h"
 
-int forward_resolve_path(const Model *m, ForwardPath path, SlError *err)
+int forward_resolve_path(const SlModel *m, SlForwardPath path, SlError *err)
 {
-    if (path == FORWARD_AUTO)
-        path = m->cfg.n_layers == 1 && m->tables ? FORWARD_TABLES : FORWARD_GENERAL;
-    if (path == FORWARD_TABLES) {
+    if (path == SL_FORWARD_AUTO)
+        path = m->cfg.n_layers == 1 && m->tables ? SL_FORWARD_TABLES : SL_FORWARD_GENERAL;
+    if (path == SL_FORWARD_TABLES) {
         if (m->cfg.n_layers != 1)
             return sl_error_set(err, SL_EINVAL, "the tables path needs a one-layer model; this one has %d layers",
                                 m->cfg.n_layers);
         if (!m->tables)
             return sl_error_set(err, SL_EINVAL, "the tables path needs the model's tables (model_prepare)");
-    } else if (path != FORWARD_GENERAL) {
+    } else if (path != SL_FORWARD_GENERAL) {
         return sl_error_set(err, SL_EINVAL, "unknown forward path %d", (int)path);
     }
     return path;
 }
 
-int forward_check_call(const Model *m, const int *tokens, int B, int T, const ActCache *c, SlError *err)
+int forward_check_call(const SlModel *m, const int *tokens, int B, int T, const SlActCache *c, SlError *err)
 {
-    const ModelConfig *cfg = &m->cfg;
+    const SlModelConfig *cfg = &m->cfg;
     if (!c)
         return sl_error_set(err, SL_EINVAL, "forward without an activation cache");
     if (c->L != cfg->n_layers || c->H != cfg->n_heads || c->D != cfg->d_model || c->E != cfg->d_head ||
@@ -44,48 +44,48 @@ int forward_check_call(const Model *m, const int *tokens, int B, int T, const Ac
                                     i / T, i % T, cfg->d_vocab - 1);
     return 0;
 }
-int sl_model_forward_hooked(const Model *m, const int *tokens, int B, int T, ActCache *cache, const Intervention *iv,
-                            ForwardPath path, const SlHooks *hooks, SlError *err)
+int sl_model_forward_hooked(const SlModel *m, const int *tokens, int B, int T, SlActCache *cache, const SlIntervention *iv,
+                            SlForwardPath path, const SlHooks *hooks, SlError *err)
 {
     int rc = forward_check_call(m, tokens, B, T, cache, err);
     if (rc)
         return rc;
-    if ((rc = intervention_validate(iv, &m->cfg, err)) || (rc = forward_hooks_validate(hooks, &m->cfg, err)))
+    if ((rc = sl_intervention_validate(iv, &m->cfg, err)) || (rc = forward_hooks_validate(hooks, &m->cfg, err)))
         return rc;
     bool hooked = hooks && hooks->n > 0;
-    if (hooked && path == FORWARD_TABLES)
+    if (hooked && path == SL_FORWARD_TABLES)
         return sl_error_set(err, SL_EINVAL, "hooks run on the general path only");
-    int resolved = forward_resolve_path(m, hooked ? FORWARD_GENERAL : path, err);
+    int resolved = forward_resolve_path(m, hooked ? SL_FORWARD_GENERAL : path, err);
     if (resolved < 0)
         return resolved;
     cache->B = B;
     cache->T = T;
     iv = iv_or_none(iv);
-    return resolved == FORWARD_TABLES ? forward_tables(m, tokens, B, T, cache, iv, err)
+    return resolved == SL_FORWARD_TABLES ? forward_tables(m, tokens, B, T, cache, iv, err)
                                       : forward_general(m, tokens, B, T, cache, iv, hooked ? hooks : NULL, err);
 }
 
-int model_forward(const Model *m, const int *tokens, int B, int T, ActCache *cache, const Intervention *iv,
-                  ForwardPath path, SlError *err)
+int sl_model_forward(const SlModel *m, const int *tokens, int B, int T, SlActCache *cache, const SlIntervention *iv,
+                  SlForwardPath path, SlError *err)
 {
     return sl_model_forward_hooked(m, tokens, B, T, cache, iv, path, NULL, err);
 }
 
-int forward_logits_rows(const Model *m, const int *tokens, int B, int T, int q0, int q1, ActCache *c,
-                        const Intervention *iv, ForwardPath path, SlError *err)
+int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q0, int q1, SlActCache *c,
+                        const SlIntervention *iv, SlForwardPath path, SlError *err)
 {
     int rc = forward_check_call(m, tokens, B, T, c, err);
     if (rc)
         return rc;
-    if ((rc = intervention_validate(iv, &m->cfg, err)))
+    if ((rc = sl_intervention_validate(iv, &m->cfg, err)))
         return rc;
     if (q0 < 0 || q1 > T || q0 >= q1)
         return sl_error_set(err, SL_EINVAL, "logits of positions %d..%d of %d", q0, q1 - 1, T);
     int resolved = forward_resolve_path(m, path, err);
     if (resolved < 0)
         return resolved;
-    if (resolved == FORWARD_GENERAL)   /* nothing to save there: the rows need every layer below */
-        return model_forward(m, tokens, B, T, c, iv, FORWARD_GENERAL, err);
+    if (resolved == SL_FORWARD_GENERAL)   /* nothing to save there: the rows need every layer below */
+        return sl_model_forward(m, tokens, B, T, c, iv, SL_FORWARD_GENERAL, err);
     c->B = B;
     c->T = T;
     TablesRun r;

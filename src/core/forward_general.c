@@ -37,7 +37,7 @@ static bool hook_is_set(const SlHooks *hooks, SlHookId id, int layer)
 }
 
 /* Calls every hook set for (id, layer) on act, in the order given. */
-static int run_hooks(const SlHooks *hooks, SlHookId id, int layer, float *act, const ActCache *c, SlError *err)
+static int run_hooks(const SlHooks *hooks, SlHookId id, int layer, float *act, const SlActCache *c, SlError *err)
 {
     if (!hook_is_set(hooks, id, layer))
         return 0;
@@ -60,7 +60,7 @@ static int run_hooks(const SlHooks *hooks, SlHookId id, int layer, float *act, c
     return 0;
 }
 
-int forward_hooks_validate(const SlHooks *hooks, const ModelConfig *cfg, SlError *err)
+int forward_hooks_validate(const SlHooks *hooks, const SlModelConfig *cfg, SlError *err)
 {
     if (!hooks || hooks->n == 0)
         return 0;
@@ -95,13 +95,13 @@ static void pack_heads(float *Wp, const float *W, int H, int D, int E)
 
 /* The raw scores of head h at layer 0 as the sum of the QK terms the
  * intervention keeps (tables.h): q = q_tok + q_pos, k = k_tok + k_pos. */
-static void layer0_qk_terms(const Model *m, const ActCache *c, int B, int T, int h, unsigned off, float *qt, float *kt,
+static void layer0_qk_terms(const SlModel *m, const SlActCache *c, int B, int T, int h, unsigned off, float *qt, float *kt,
                             float *qp, float *kp, float *sc)
 {
-    const ModelConfig *cfg = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
     const int H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, BT = B * T;
-    size_t w = model_head_qkv_offset(cfg, 0, h);
+    size_t w = sl_model_head_qkv_offset(cfg, 0, h);
     ops_gemm_nn(qt, E, c->embed, D, p->W_Q + w, E, BT, E, D, false);
     ops_gemm_nn(kt, E, c->embed, D, p->W_K + w, E, BT, E, D, false);
     ops_gemm_nn(qp, E, p->W_pos, D, p->W_Q + w, E, T, E, D, false);
@@ -112,13 +112,13 @@ static void layer0_qk_terms(const Model *m, const ActCache *c, int B, int T, int
         float *s = sc + ((size_t)b * H + h) * T * T;
         const float *qtb = qt + (size_t)b * T * E, *ktb = kt + (size_t)b * T * E;
         memset(s, 0, (size_t)T * T * sizeof *s);
-        if (!(off & QK_TERM_TOK_TOK))
+        if (!(off & SL_QK_TERM_TOK_TOK))
             ops_gemm_nt(s, T, qtb, E, ktb, E, T, T, E, true);
-        if (!(off & QK_TERM_TOK_POS))
+        if (!(off & SL_QK_TERM_TOK_POS))
             ops_gemm_nt(s, T, qtb, E, kp, E, T, T, E, true);
-        if (!(off & QK_TERM_POS_TOK))
+        if (!(off & SL_QK_TERM_POS_TOK))
             ops_gemm_nt(s, T, qp, E, ktb, E, T, T, E, true);
-        if (!(off & QK_TERM_POS_POS))
+        if (!(off & SL_QK_TERM_POS_POS))
             ops_gemm_nt(s, T, qp, E, kp, E, T, T, E, true);
     }
 }
@@ -126,7 +126,7 @@ static void layer0_qk_terms(const Model *m, const ActCache *c, int B, int T, int
 /* Scaled, masked scores sc [B, H, T, T] from q, k [B, T, H, E] (or, for the
  * heads of `raw_heads`, from the raw sums already in sc). */
 static void attention_scores(const float *q, const float *k, float *sc, int B, int T, int H, int E, float div, int l,
-                             const Intervention *iv, bool raw_heads)
+                             const SlIntervention *iv, bool raw_heads)
 {
     const int HE = H * E;
     for (int b = 0; b < B; b++)
@@ -147,7 +147,7 @@ static void attention_scores(const float *q, const float *k, float *sc, int B, i
 
 /* The pattern [B, H, T, T] from the masked scores.  After a hook on the
  * scores every key takes part (a hook may unmask one, as in TL). */
-static void attention_pattern(const float *sc, float *pat, int B, int T, int H, int l, const Intervention *iv,
+static void attention_pattern(const float *sc, float *pat, int B, int T, int H, int l, const SlIntervention *iv,
                               bool hooked)
 {
     for (int b = 0; b < B; b++)
@@ -172,7 +172,7 @@ static void attention_pattern(const float *sc, float *pat, int B, int T, int H, 
 /* z [B, T, H, E] = pattern v per head, then the intervention's ablation.
  * Without a hook on the pattern, the keys after each query weigh zero. */
 static void attention_values(const float *pat, const float *v, float *z, int B, int T, int H, int E, int l,
-                             const Intervention *iv, bool hooked)
+                             const SlIntervention *iv, bool hooked)
 {
     const int HE = H * E;
     for (int b = 0; b < B; b++)
@@ -182,7 +182,7 @@ static void attention_values(const float *pat, const float *v, float *z, int B, 
                 const float *vb = v + (size_t)b * T * HE + (size_t)h * E;
                 float *zi = z + ((size_t)b * T + i) * HE + (size_t)h * E;
                 if (iv_ablated(iv, l, h, i)) {
-                    if (iv->ablate_kind == ABLATE_MEAN)
+                    if (iv->ablate_kind == SL_ABLATE_MEAN)
                         memcpy(zi, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
                     else
                         memset(zi, 0, (size_t)E * sizeof(float));
@@ -195,11 +195,11 @@ static void attention_values(const float *pat, const float *v, float *z, int B, 
             }
 }
 
-int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv,
                     const SlHooks *hooks, SlError *err)
 {
-    const ModelConfig *cfg = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head;
     const int Vo = cfg->d_vocab_out, BT = B * T, HE = H * E;
     const bool qk_iv = iv->qk_terms_off != 0;
@@ -241,7 +241,7 @@ int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c
         float *sc = c->scores + (size_t)l * B * H * T * T;                         /* [B, H, T, T] */
         float *pat = c->pattern + (size_t)l * B * H * T * T;
         float *ao = c->attn_out + (size_t)l * BT * D, *rp = c->resid_post + (size_t)l * BT * D;  /* [B, T, D] */
-        const size_t w = model_head_qkv_offset(cfg, l, 0);
+        const size_t w = sl_model_head_qkv_offset(cfg, l, 0);
         const float *W[3] = {p->W_Q + w, p->W_K + w, p->W_V + w};
         const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
         float *out[3] = {q, k, v};
@@ -254,7 +254,7 @@ int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c
         if (l == 0 && iv->ov_drop_pos)   /* W_E[t] W_V only for the chosen heads */
             for (int h = 0; h < H; h++)
                 if (iv_on(iv, 0, h))
-                    ops_gemm_nn(v + h * E, HE, c->embed, D, p->W_V + model_head_qkv_offset(cfg, 0, h), E, BT, E, D,
+                    ops_gemm_nn(v + h * E, HE, c->embed, D, p->W_V + sl_model_head_qkv_offset(cfg, 0, h), E, BT, E, D,
                                 false);
         if ((rc = run_hooks(hooks, SL_HOOK_Q, l, q, c, err)) || (rc = run_hooks(hooks, SL_HOOK_K, l, k, c, err)) ||
             (rc = run_hooks(hooks, SL_HOOK_V, l, v, c, err)))
@@ -297,9 +297,9 @@ int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c
 
 /* ---- one new position at a time ---------------------------------------------------- */
 
-int general_decode_begin(GeneralDecode *d, const Model *m, int B, int P, const ActCache *c, SlError *err)
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const SlActCache *c, SlError *err)
 {
-    const ModelConfig *cfg = &m->cfg;
+    const SlModelConfig *cfg = &m->cfg;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, Tn = cfg->n_ctx;
     memset(d, 0, sizeof *d);
     d->m = m;
@@ -325,9 +325,9 @@ int general_decode_begin(GeneralDecode *d, const Model *m, int B, int P, const A
             memcpy(d->keys + dst, c->k + src, (size_t)P * HE * sizeof(float));
             memcpy(d->vals + dst, c->v + src, (size_t)P * HE * sizeof(float));
         }
-    const ModelParams *p = &m->params;
+    const SlModelParams *p = &m->params;
     for (int l = 0; l < L; l++) {
-        size_t w = model_head_qkv_offset(cfg, l, 0);
+        size_t w = sl_model_head_qkv_offset(cfg, l, 0);
         float *wl = d->wp + (size_t)l * 3 * D * HE;
         pack_heads(wl, p->W_Q + w, H, D, E);
         pack_heads(wl + (size_t)D * HE, p->W_K + w, H, D, E);
@@ -338,9 +338,9 @@ int general_decode_begin(GeneralDecode *d, const Model *m, int B, int P, const A
 
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *logits)
 {
-    const Model *m = d->m;
-    const ModelConfig *cfg = &m->cfg;
-    const ModelParams *p = &m->params;
+    const SlModel *m = d->m;
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E;
     const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, B = d->B;
     const float div = sqrtf((float)E);

@@ -22,39 +22,39 @@ static inline size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 /* Makes cache->scratch hold at least n floats (grows, never shrinks; the
  * contents are not kept).  The hot paths reserve the same size every call,
  * so only the first call allocates. */
-int forward_scratch_reserve(ActCache *c, size_t n, SlError *err);
+int forward_scratch_reserve(SlActCache *c, size_t n, SlError *err);
 
-/* Resolves FORWARD_AUTO and checks that the path fits the model; returns
+/* Resolves SL_FORWARD_AUTO and checks that the path fits the model; returns
  * the path or a negative SL_E* code. */
-int forward_resolve_path(const Model *m, ForwardPath path, SlError *err);
+int forward_resolve_path(const SlModel *m, SlForwardPath path, SlError *err);
 
 /* Checks the cache was made for this model's shapes and has room for
  * B sequences of T tokens, and that every token is below d_vocab. */
-int forward_check_call(const Model *m, const int *tokens, int B, int T, const ActCache *c, SlError *err);
+int forward_check_call(const SlModel *m, const int *tokens, int B, int T, const SlActCache *c, SlError *err);
 
 /* ---- the hook table (cache.c) ---- */
 
 /* The shape of hook `id`'s activation for the cache's current B and T, in
  * TL's order (s[ndim..4) zero); returns ndim. */
-int hook_shape(SlHookId id, const ActCache *c, int64_t s[4]);
+int hook_shape(SlHookId id, const SlActCache *c, int64_t s[4]);
 /* Layer `layer`'s array of hook `id` in the cache, NULL when not cached. */
-float *hook_cached(const ActCache *c, SlHookId id, int layer);
+float *hook_cached(const SlActCache *c, SlHookId id, int layer);
 
 /* ---- interventions (intervention.c) ---- */
 
 /* iv, or an intervention that does nothing when iv is NULL */
-const Intervention *iv_or_none(const Intervention *iv);
+const SlIntervention *iv_or_none(const SlIntervention *iv);
 
 /* Does the intervention touch layer l, head h? */
-static inline bool iv_on(const Intervention *iv, int l, int h)
+static inline bool iv_on(const SlIntervention *iv, int l, int h)
 {
     return iv->layer == l && (iv->head < 0 || iv->head == h);
 }
 
 /* Is hook_z of (layer l, head h) at query q ablated? */
-static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
+static inline bool iv_ablated(const SlIntervention *iv, int l, int h, int q)
 {
-    return iv->ablate_position == q && iv->ablate_kind != ABLATE_NONE && iv_on(iv, l, h);
+    return iv->ablate_position == q && iv->ablate_kind != SL_ABLATE_NONE && iv_on(iv, l, h);
 }
 
 /* ---- one attention row, both paths ---- */
@@ -62,7 +62,7 @@ static inline bool iv_ablated(const Intervention *iv, int l, int h, int q)
 /* s[0..q] holds a query row's scaled scores and mx their largest: masks
  * keys after q up to len with -inf, and a blocked key; returns the new
  * largest.  on: the intervention touches this head. */
-OPS_INLINE float attention_mask(float *s, int q, int len, float mx, bool on, const Intervention *iv)
+OPS_INLINE float attention_mask(float *s, int q, int len, float mx, bool on, const SlIntervention *iv)
 {
     for (int k = q + 1; k < len; k++)
         s[k] = -INFINITY;
@@ -76,7 +76,7 @@ OPS_INLINE float attention_mask(float *s, int q, int len, float mx, bool on, con
 /* The pattern row pr[0..len) of masked scores s (largest mx): the softmax
  * of keys 0..q, zeros after; a row with no key left gets zero weights (its
  * z is then 0); a forced row becomes one-hot. */
-OPS_INLINE void attention_weights(const float *s, float *pr, int q, int len, float mx, bool on, const Intervention *iv)
+OPS_INLINE void attention_weights(const float *s, float *pr, int q, int len, float mx, bool on, const SlIntervention *iv)
 {
     ops_softmax_max(s, mx, pr, q + 1);
     for (int k = q + 1; k < len; k++)
@@ -88,7 +88,7 @@ OPS_INLINE void attention_weights(const float *s, float *pr, int q, int len, flo
 }
 
 /* Both, from scaled scores s[0..q] whose largest is mx. */
-OPS_INLINE void attention_finish(float *s, float *pr, int q, int len, float mx, bool on, const Intervention *iv)
+OPS_INLINE void attention_finish(float *s, float *pr, int q, int len, float mx, bool on, const SlIntervention *iv)
 {
     attention_weights(s, pr, q, len, attention_mask(s, q, len, mx, on, iv), on, iv);
 }
@@ -96,10 +96,10 @@ OPS_INLINE void attention_finish(float *s, float *pr, int q, int len, float mx, 
 /* ---- the general path (forward_general.c) ---- */
 
 /* The whole cache for B sequences of T tokens; hooks may be NULL. */
-int forward_general(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv,
                     const SlHooks *hooks, SlError *err);
 /* Checks hook points, layers and functions against the model. */
-int forward_hooks_validate(const SlHooks *hooks, const ModelConfig *cfg, SlError *err);
+int forward_hooks_validate(const SlHooks *hooks, const SlModelConfig *cfg, SlError *err);
 
 /* Greedy decoding on the general path: after a forward of the first P
  * positions of B sequences, general_decode_begin keeps every layer's keys
@@ -107,7 +107,7 @@ int forward_hooks_validate(const SlHooks *hooks, const ModelConfig *cfg, SlError
  * tokens [B, n_ctx] through the layers, attending to the kept keys and
  * values (and keeping its own), and writes the logits [B, Vo] there. */
 typedef struct GeneralDecode {
-    const Model *m;
+    const SlModel *m;
     int B;
     float *keys, *vals;   /* [L, B, n_ctx, H, E] */
     float *wp;            /* [L, 3, D, H E] W_Q, W_K, W_V with the heads side by side */
@@ -116,7 +116,7 @@ typedef struct GeneralDecode {
     float *s;             /* [n_ctx] one score row, then its pattern */
     float *memory;
 } GeneralDecode;
-int general_decode_begin(GeneralDecode *d, const Model *m, int B, int P, const ActCache *c, SlError *err);
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const SlActCache *c, SlError *err);
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *logits);
 void general_decode_end(GeneralDecode *d);
 
@@ -124,9 +124,9 @@ void general_decode_end(GeneralDecode *d);
  * cache's scratch; tables_run_begin() lays it out for sequences of up to
  * T tokens and computes what the intervention needs once per call. */
 typedef struct TablesRun {
-    const Model *m;
-    const CircuitTables *tb;
-    const Intervention *iv;   /* never NULL (points at a "none" one) */
+    const SlModel *m;
+    const SlCircuitTables *tb;
+    const SlIntervention *iv;   /* never NULL (points at a "none" one) */
     int H, T, D, E, V, Vo, Tn;   /* Tn = n_ctx, the tables' position size */
     float div;                /* sqrt(E): scores are q.k / sqrt(E), as TL */
     bool wide;                /* the CPU has AVX-512: rows in vectors of 16 */
@@ -136,16 +136,16 @@ typedef struct TablesRun {
     float *vo_rows;           /* [H, T, D]  vo_tok[t_k] + vo_pos[k] */
     float *ov_rows;           /* [H, T, Vo] ov_tok[t_k] + ov_pos[k] */
     float *bias_out;          /* [Vo]       b_O W_U + b_U (drop_direct) */
-    float *abl_vo;            /* [H, D]     mean_z[h] W_O[h] (ABLATE_MEAN) */
+    float *abl_vo;            /* [H, D]     mean_z[h] W_O[h] (SL_ABLATE_MEAN) */
     float *abl_ov;            /* [H, Vo]    mean_z[h] W_O[h] W_U */
     float *row_scores;        /* [H, T]     one query row */
     float *row_pattern;       /* [H, T] */
 } TablesRun;
 
 /* The whole cache from the tables (forward_tables.c). */
-int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv, SlError *err);
+int forward_tables(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv, SlError *err);
 
-int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Intervention *iv, SlError *err);
+int tables_run_begin(TablesRun *r, const SlModel *m, int T, SlActCache *c, const SlIntervention *iv, SlError *err);
 /* Starts a new token sequence: no key rows are reused from the previous one. */
 static inline void tables_run_reset(TablesRun *r) { r->keys_ready = 0; r->keys_of = NULL; }
 /* Forgets the key rows of positions k and later (a sequence that shares
@@ -162,7 +162,7 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
 
 /* The logits of query positions q0..q1-1 only (other cache fields are left
  * as they were), for B sequences of T tokens: evaluation needs no more. */
-int forward_logits_rows(const Model *m, const int *tokens, int B, int T, int q0, int q1,
-                        ActCache *c, const Intervention *iv, ForwardPath path, SlError *err);
+int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q0, int q1,
+                        SlActCache *c, const SlIntervention *iv, SlForwardPath path, SlError *err);
 
 #endif

@@ -271,9 +271,9 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
 
 /* ---- the tables path ------------------------------------------------------------ */
 
-int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Intervention *iv, SlError *err)
+int tables_run_begin(TablesRun *r, const SlModel *m, int T, SlActCache *c, const SlIntervention *iv, SlError *err)
 {
-    const ModelConfig *cfg = &m->cfg;
+    const SlModelConfig *cfg = &m->cfg;
     memset(r, 0, sizeof *r);
     r->m = m;
     r->tb = m->tables;
@@ -301,13 +301,13 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
     r->abl_ov = s, s += round16(H * Vo);
     r->row_scores = s, s += round16(H * Tz);
     r->row_pattern = s;
-    const ModelParams *p = &m->params;
+    const SlModelParams *p = &m->params;
     if (r->iv->drop_direct) {
         /* the logits' constant part without the direct path: b_O W_U + b_U */
         memcpy(r->bias_out, p->b_U, Vo * sizeof(float));
         ops_gemm_nn(r->bias_out, (int)Vo, p->b_O, (int)D, p->W_U, (int)Vo, 1, (int)Vo, (int)D, true);
     }
-    if (r->iv->ablate_position >= 0 && r->iv->ablate_kind == ABLATE_MEAN) {
+    if (r->iv->ablate_position >= 0 && r->iv->ablate_kind == SL_ABLATE_MEAN) {
         /* what a head adds to attn_out and to the logits when its z is the mean */
         for (int h = 0; h < r->H; h++) {
             ops_gemm_nn(r->abl_vo + h * D, (int)D, r->iv->ablate_mean_z + h * (size_t)r->E, r->E,
@@ -322,7 +322,7 @@ int tables_run_begin(TablesRun *r, const Model *m, int T, ActCache *c, const Int
  * contributes to the logits (ov) and, for the full cache, to attn_out (vo). */
 SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo)
 {
-    const CircuitTables *tb = r->tb;
+    const SlCircuitTables *tb = r->tb;
     const int H = r->H, V = r->V, Tn = r->Tn, T = r->T, D = r->D, Vo = r->Vo;
     for (int h = 0; h < H; h++) {
         bool drop = r->iv->ov_drop_pos && iv_on(r->iv, 0, h);
@@ -353,7 +353,7 @@ typedef struct QkRows {
 /* The rows of the four QK tables that query q (token tok[q]) of head h reads. */
 SL_INLINE QkRows tables_qk_rows(const TablesRun *r, int h, const int *tok, int q)
 {
-    const CircuitTables *tb = r->tb;
+    const SlCircuitTables *tb = r->tb;
     const int V = r->V, Tn = r->Tn, tq = tok[q];
     return (QkRows){
         .tt = tb->qk_tok_tok + ((size_t)h * V + tq) * V,
@@ -382,13 +382,13 @@ SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, 
     }
     for (int k = 0; k <= q; k++) {
         float a = 0.0f;
-        if (!(off & QK_TERM_TOK_TOK))
+        if (!(off & SL_QK_TERM_TOK_TOK))
             a += tt[tok[k]];
-        if (!(off & QK_TERM_POS_TOK))
+        if (!(off & SL_QK_TERM_POS_TOK))
             a += pt[tok[k]];
-        if (!(off & QK_TERM_TOK_POS))
+        if (!(off & SL_QK_TERM_TOK_POS))
             a += tp[k];
-        if (!(off & QK_TERM_POS_POS))
+        if (!(off & SL_QK_TERM_POS_POS))
             a += pp[k];
         s[k] = a / div;
         mx = s[k] > mx ? s[k] : mx;
@@ -401,7 +401,7 @@ SL_INLINE float tables_qk_row(const TablesRun *r, int h, const int *tok, int q, 
 SL_INLINE void tables_attention_row(const TablesRun *r, int h, const int *tok, int q, int len, float *restrict s,
                                     float *restrict pr)
 {
-    const Intervention *iv = r->iv;
+    const SlIntervention *iv = r->iv;
     bool on = iv_on(iv, 0, h);
     float mx = tables_qk_row(r, h, tok, q, s);
     attention_finish(s, pr, q, len, mx, on, iv);
@@ -432,7 +432,7 @@ SL_INLINE void tables_base_row(float *out, const float *a, const float *b, int n
 SL_CLONES
 void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
 {
-    const Intervention *iv = r->iv;
+    const SlIntervention *iv = r->iv;
     if (r->keys_ready < q + 1)
         tables_keys(r, tokens, q + 1, false);
     const float *base_a, *base_b;
@@ -450,17 +450,17 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
     if (!started)
         tables_base_row(logits_row, base_a, base_b, r->Vo, r->wide);
     for (int h = 0; h < r->H; h++)
-        if (iv_ablated(iv, 0, h, q) && iv->ablate_kind == ABLATE_MEAN)
+        if (iv_ablated(iv, 0, h, q) && iv->ablate_kind == SL_ABLATE_MEAN)
             vacc(logits_row, r->abl_ov + (size_t)h * r->Vo, r->Vo);
 }
 
 /* The whole cache for sequence b (T tokens) from the tables. */
 SL_CLONES
-static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache *c)
+static void tables_sequence(TablesRun *r, const int *tok, int b, int T, SlActCache *c)
 {
-    const CircuitTables *tb = r->tb;
-    const Intervention *iv = r->iv;
-    const ModelParams *p = &r->m->params;
+    const SlCircuitTables *tb = r->tb;
+    const SlIntervention *iv = r->iv;
+    const SlModelParams *p = &r->m->params;
     const int H = r->H, D = r->D, E = r->E, V = r->V, Vo = r->Vo, Tn = r->Tn, HE = H * E;
     float *embed = c->embed + (size_t)b * T * D, *pos = c->pos_embed + (size_t)b * T * D;       /* [T, D] */
     float *q = c->q + (size_t)b * T * HE, *k = c->k + (size_t)b * T * HE;                      /* [T, H, E] */
@@ -503,7 +503,7 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
             float *zr = z + (size_t)t * HE + h * E;
             if (iv_ablated(iv, 0, h, t)) {
                 /* hook_z replaced; attn_out and the logits get what that z gives, below */
-                if (iv->ablate_kind == ABLATE_MEAN)
+                if (iv->ablate_kind == SL_ABLATE_MEAN)
                     vcopy(zr, iv->ablate_mean_z + (size_t)h * E, E, r->wide);
                 else
                     memset(zr, 0, (size_t)E * sizeof(float));
@@ -520,7 +520,7 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
             tables_base_row(lt, base_a, base_b, Vo, r->wide);
         }
         for (int h = 0; h < H; h++)
-            if (iv_ablated(iv, 0, h, t) && iv->ablate_kind == ABLATE_MEAN) {
+            if (iv_ablated(iv, 0, h, t) && iv->ablate_kind == SL_ABLATE_MEAN) {
                 vacc(at, r->abl_vo + (size_t)h * D, D);
                 vacc(lt, r->abl_ov + (size_t)h * Vo, Vo);
             }
@@ -528,7 +528,7 @@ static void tables_sequence(TablesRun *r, const int *tok, int b, int T, ActCache
     }
 }
 
-int forward_tables(const Model *m, const int *tokens, int B, int T, ActCache *c, const Intervention *iv,
+int forward_tables(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv,
                           SlError *err)
 {
     TablesRun r;

@@ -6,27 +6,27 @@
 
 #include "forward_internal.h"
 
-void intervention_init(Intervention *iv)
+void sl_intervention_init(SlIntervention *iv)
 {
     memset(iv, 0, sizeof *iv);
     iv->layer = 0;
     iv->head = -1;
     iv->ablate_position = -1;
-    iv->ablate_kind = ABLATE_NONE;
+    iv->ablate_kind = SL_ABLATE_NONE;
     iv->block_source = -1;
     iv->force_query = -1;
     iv->force_source = -1;
 }
 
-bool intervention_is_none(const Intervention *iv)
+bool sl_intervention_is_none(const SlIntervention *iv)
 {
     return !iv || (iv->qk_terms_off == 0 && !iv->ov_drop_pos && !iv->drop_direct && iv->ablate_position < 0 &&
                    iv->block_source < 0 && iv->force_query < 0 && iv->force_source < 0);
 }
 
-int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError *err)
+int sl_intervention_validate(const SlIntervention *iv, const SlModelConfig *c, SlError *err)
 {
-    if (intervention_is_none(iv))
+    if (sl_intervention_is_none(iv))
         return 0;
     if (iv->layer < 0 || iv->layer >= c->n_layers)
         return sl_error_set(err, SL_EINVAL, "intervention layer %d: the model has layers 0..%d", iv->layer, c->n_layers - 1);
@@ -42,10 +42,10 @@ int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError 
         return sl_error_set(err, SL_EINVAL, "intervention: ablated position %d is outside 0..%d", iv->ablate_position,
                             c->n_ctx - 1);
     if (iv->ablate_position >= 0) {
-        if (iv->ablate_kind != ABLATE_ZERO && iv->ablate_kind != ABLATE_MEAN)
+        if (iv->ablate_kind != SL_ABLATE_ZERO && iv->ablate_kind != SL_ABLATE_MEAN)
             return sl_error_set(err, SL_EINVAL, "intervention: position %d is ablated, but neither to zero nor to the mean",
                                 iv->ablate_position);
-        if (iv->ablate_kind == ABLATE_MEAN && !iv->ablate_mean_z)
+        if (iv->ablate_kind == SL_ABLATE_MEAN && !iv->ablate_mean_z)
             return sl_error_set(err, SL_EINVAL, "intervention: mean ablation without a mean hook_z");
     }
     if (iv->block_source < -1 || iv->block_source >= c->n_ctx)
@@ -61,9 +61,9 @@ int intervention_validate(const Intervention *iv, const ModelConfig *c, SlError 
     return 0;
 }
 
-const Intervention *iv_or_none(const Intervention *iv)
+const SlIntervention *iv_or_none(const SlIntervention *iv)
 {
-    static const Intervention none = {.layer = 0, .head = -1, .ablate_position = -1, .block_source = -1,
+    static const SlIntervention none = {.layer = 0, .head = -1, .ablate_position = -1, .block_source = -1,
                                       .force_query = -1, .force_source = -1};
     return iv ? iv : &none;
 }

@@ -11,14 +11,14 @@
 #include "sortlens/task.h"
 
 struct SlListFile {
-    ModelConfig cfg;
+    SlModelConfig cfg;
     FILE *spool;          /* the parsed values, `width` bytes each, little-endian */
     int width;            /* 1 or 2 */
     long count, read;     /* lists in the spool; lists read back so far */
     unsigned char *buf;   /* [n * width] one list's bytes */
 };
 
-size_t sl_list_file_max_line(const ModelConfig *c)
+size_t sl_list_file_max_line(const SlModelConfig *c)
 {
     /* room for every value written with generous padding (leading zeros,
      * spaces), and never less than 64 KB */
@@ -64,7 +64,7 @@ static bool blank(const char *s)
     return true;
 }
 
-SlListFile *sl_list_file_open(const ModelConfig *c, const char *path, SlError *err)
+SlListFile *sl_list_file_open(const SlModelConfig *c, const char *path, SlError *err)
 {
     const int n = c->list_len;
     bool is_stdin = strcmp(path, "-") == 0;
@@ -79,7 +79,7 @@ SlListFile *sl_list_file_open(const ModelConfig *c, const char *path, SlError *e
         goto fail;
     }
     f->cfg = *c;
-    f->width = c->d_vocab_out <= 256 ? 1 : 2;   /* d_vocab_out <= MODEL_MAX_VOCAB = 65536: two bytes hold a value */
+    f->width = c->d_vocab_out <= 256 ? 1 : 2;   /* d_vocab_out <= SL_MODEL_MAX_VOCAB = 65536: two bytes hold a value */
     if (!(f->buf = malloc((size_t)n * f->width))) {
         sl_error_set(err, SL_ENOMEM, "%s: out of memory for reading lists", name);
         goto fail;
@@ -111,7 +111,7 @@ SlListFile *sl_list_file_open(const ModelConfig *c, const char *path, SlError *e
             line[--len] = '\0';
         if (blank(line))
             continue;
-        if (task_parse_list(c, line, values, &perr)) {
+        if (sl_task_parse_list(c, line, values, &perr)) {
             sl_error_set(err, SL_EINVAL, "%s: line %ld: %s", name, lineno, perr.message);
             goto fail;
         }

@@ -10,148 +10,148 @@
 
 #include "sortlens/tables.h"
 
-void model_config_derive(ModelConfig *cfg)
+void sl_model_config_derive(SlModelConfig *cfg)
 {
     cfg->n_ctx = 2 * cfg->list_len + 2;
     cfg->d_vocab = cfg->d_vocab_out + 2;
 }
 
-int model_config_validate(const ModelConfig *c, SlError *err)
+int sl_model_config_validate(const SlModelConfig *c, SlError *err)
 {
-    if (c->n_layers < 1 || c->n_layers > MODEL_MAX_LAYERS)
-        return sl_error_set(err, SL_EFORMAT, "n_layers is %d; it must be 1..%d", c->n_layers, MODEL_MAX_LAYERS);
-    if (c->n_heads < 1 || c->n_heads > MODEL_MAX_HEADS)
-        return sl_error_set(err, SL_EFORMAT, "n_heads is %d; it must be 1..%d", c->n_heads, MODEL_MAX_HEADS);
-    if (c->d_model < 1 || c->d_model > MODEL_MAX_DIM)
-        return sl_error_set(err, SL_EFORMAT, "d_model is %d; it must be 1..%d", c->d_model, MODEL_MAX_DIM);
-    if (c->d_head < 1 || c->d_head > MODEL_MAX_DIM)
-        return sl_error_set(err, SL_EFORMAT, "d_head is %d; it must be 1..%d", c->d_head, MODEL_MAX_DIM);
-    if (c->d_vocab_out < 1 || c->d_vocab_out > MODEL_MAX_VOCAB)
-        return sl_error_set(err, SL_EFORMAT, "d_vocab_out is %d; it must be 1..%d", c->d_vocab_out, MODEL_MAX_VOCAB);
+    if (c->n_layers < 1 || c->n_layers > SL_MODEL_MAX_LAYERS)
+        return sl_error_set(err, SL_EFORMAT, "n_layers is %d; it must be 1..%d", c->n_layers, SL_MODEL_MAX_LAYERS);
+    if (c->n_heads < 1 || c->n_heads > SL_MODEL_MAX_HEADS)
+        return sl_error_set(err, SL_EFORMAT, "n_heads is %d; it must be 1..%d", c->n_heads, SL_MODEL_MAX_HEADS);
+    if (c->d_model < 1 || c->d_model > SL_MODEL_MAX_DIM)
+        return sl_error_set(err, SL_EFORMAT, "d_model is %d; it must be 1..%d", c->d_model, SL_MODEL_MAX_DIM);
+    if (c->d_head < 1 || c->d_head > SL_MODEL_MAX_DIM)
+        return sl_error_set(err, SL_EFORMAT, "d_head is %d; it must be 1..%d", c->d_head, SL_MODEL_MAX_DIM);
+    if (c->d_vocab_out < 1 || c->d_vocab_out > SL_MODEL_MAX_VOCAB)
+        return sl_error_set(err, SL_EFORMAT, "d_vocab_out is %d; it must be 1..%d", c->d_vocab_out, SL_MODEL_MAX_VOCAB);
     if (c->d_vocab != c->d_vocab_out + 2)
         return sl_error_set(err, SL_EFORMAT, "d_vocab is %d; the sort task needs d_vocab_out + 2 = %d (values, BOS, MID)",
                             c->d_vocab, c->d_vocab_out + 2);
-    if (c->n_ctx < 4 || c->n_ctx > MODEL_MAX_CTX || c->n_ctx % 2)
+    if (c->n_ctx < 4 || c->n_ctx > SL_MODEL_MAX_CTX || c->n_ctx % 2)
         return sl_error_set(err, SL_EFORMAT, "n_ctx is %d; the sort task needs an even n_ctx = 2n + 2 with n >= 1 (at most %d)",
-                            c->n_ctx, MODEL_MAX_CTX);
+                            c->n_ctx, SL_MODEL_MAX_CTX);
     if (c->list_len != (c->n_ctx - 2) / 2)
         return sl_error_set(err, SL_EFORMAT, "list length %d does not match n_ctx %d (n_ctx = 2n + 2)", c->list_len, c->n_ctx);
     return 0;
 }
 
-static const char *const param_suffix[NUM_PARAM_TENSORS] = {
-    [P_W_E] = "embed.W_E", [P_W_POS] = "pos_embed.W_pos",
-    [P_W_Q] = "attn.W_Q", [P_W_K] = "attn.W_K", [P_W_V] = "attn.W_V", [P_W_O] = "attn.W_O",
-    [P_B_Q] = "attn.b_Q", [P_B_K] = "attn.b_K", [P_B_V] = "attn.b_V", [P_B_O] = "attn.b_O",
-    [P_W_U] = "unembed.W_U", [P_B_U] = "unembed.b_U",
+static const char *const param_suffix[SL_NUM_PARAM_TENSORS] = {
+    [SL_P_W_E] = "embed.W_E", [SL_P_W_POS] = "pos_embed.W_pos",
+    [SL_P_W_Q] = "attn.W_Q", [SL_P_W_K] = "attn.W_K", [SL_P_W_V] = "attn.W_V", [SL_P_W_O] = "attn.W_O",
+    [SL_P_B_Q] = "attn.b_Q", [SL_P_B_K] = "attn.b_K", [SL_P_B_V] = "attn.b_V", [SL_P_B_O] = "attn.b_O",
+    [SL_P_W_U] = "unembed.W_U", [SL_P_B_U] = "unembed.b_U",
 };
 
-bool model_param_per_layer(int i) { return i >= P_W_Q && i <= P_B_O; }
-bool model_param_is_bias(int i) { return i >= P_B_Q && i <= P_B_O ? true : i == P_B_U; }
+bool sl_model_param_per_layer(int i) { return i >= SL_P_W_Q && i <= SL_P_B_O; }
+bool sl_model_param_is_bias(int i) { return i >= SL_P_B_Q && i <= SL_P_B_O ? true : i == SL_P_B_U; }
 
-void model_param_name(int i, int layer, char *buf, size_t bufsize)
+void sl_model_param_name(int i, int layer, char *buf, size_t bufsize)
 {
-    if (model_param_per_layer(i))
+    if (sl_model_param_per_layer(i))
         snprintf(buf, bufsize, "blocks.%d.%s", layer, param_suffix[i]);
     else
         snprintf(buf, bufsize, "%s", param_suffix[i]);
 }
 
 /* Shape of param i for ONE layer (per-layer tensors) or the whole tensor. */
-static int param_shape(const ModelConfig *c, int i, int64_t *shape)
+static int param_shape(const SlModelConfig *c, int i, int64_t *shape)
 {
     switch (i) {
-    case P_W_E: shape[0] = c->d_vocab; shape[1] = c->d_model; return 2;
-    case P_W_POS: shape[0] = c->n_ctx; shape[1] = c->d_model; return 2;
-    case P_W_Q: case P_W_K: case P_W_V:
+    case SL_P_W_E: shape[0] = c->d_vocab; shape[1] = c->d_model; return 2;
+    case SL_P_W_POS: shape[0] = c->n_ctx; shape[1] = c->d_model; return 2;
+    case SL_P_W_Q: case SL_P_W_K: case SL_P_W_V:
         shape[0] = c->n_heads; shape[1] = c->d_model; shape[2] = c->d_head; return 3;
-    case P_W_O: shape[0] = c->n_heads; shape[1] = c->d_head; shape[2] = c->d_model; return 3;
-    case P_B_Q: case P_B_K: case P_B_V: shape[0] = c->n_heads; shape[1] = c->d_head; return 2;
-    case P_B_O: shape[0] = c->d_model; return 1;
-    case P_W_U: shape[0] = c->d_model; shape[1] = c->d_vocab_out; return 2;
-    case P_B_U: shape[0] = c->d_vocab_out; return 1;
+    case SL_P_W_O: shape[0] = c->n_heads; shape[1] = c->d_head; shape[2] = c->d_model; return 3;
+    case SL_P_B_Q: case SL_P_B_K: case SL_P_B_V: shape[0] = c->n_heads; shape[1] = c->d_head; return 2;
+    case SL_P_B_O: shape[0] = c->d_model; return 1;
+    case SL_P_W_U: shape[0] = c->d_model; shape[1] = c->d_vocab_out; return 2;
+    case SL_P_B_U: shape[0] = c->d_vocab_out; return 1;
     }
     return 0;
 }
 
-size_t model_param_size(const ModelConfig *c, int i)
+size_t sl_model_param_size(const SlModelConfig *c, int i)
 {
     int64_t shape[4];
     int nd = param_shape(c, i, shape);
     size_t n = 1;
     for (int d = 0; d < nd; d++)
         n *= (size_t)shape[d];
-    return model_param_per_layer(i) ? n * (size_t)c->n_layers : n;
+    return sl_model_param_per_layer(i) ? n * (size_t)c->n_layers : n;
 }
 
-float *model_params_get(ModelParams *p, int i)
+float *sl_model_params_get(SlModelParams *p, int i)
 {
-    float **ptrs[NUM_PARAM_TENSORS] = {
+    float **ptrs[SL_NUM_PARAM_TENSORS] = {
         &p->W_E, &p->W_pos, &p->W_Q, &p->W_K, &p->W_V, &p->W_O,
         &p->b_Q, &p->b_K, &p->b_V, &p->b_O, &p->W_U, &p->b_U,
     };
     return *ptrs[i];
 }
 
-static void params_point(ModelParams *p, float *mem, const size_t *sizes)
+static void params_point(SlModelParams *p, float *mem, const size_t *sizes)
 {
-    float **ptrs[NUM_PARAM_TENSORS] = {
+    float **ptrs[SL_NUM_PARAM_TENSORS] = {
         &p->W_E, &p->W_pos, &p->W_Q, &p->W_K, &p->W_V, &p->W_O,
         &p->b_Q, &p->b_K, &p->b_V, &p->b_O, &p->W_U, &p->b_U,
     };
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
     }
 }
 
-Model *model_new(const ModelConfig *cfg, SlError *err)
+SlModel *sl_model_new(const SlModelConfig *cfg, SlError *err)
 {
-    if (model_config_validate(cfg, err))
+    if (sl_model_config_validate(cfg, err))
         return NULL;
-    Model *m = calloc(1, sizeof *m);
+    SlModel *m = calloc(1, sizeof *m);
     if (!m)
         goto fail_nomem;
     m->cfg = *cfg;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        m->param_sizes[i] = model_param_size(cfg, i);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        m->param_sizes[i] = sl_model_param_size(cfg, i);
         m->num_params += m->param_sizes[i];
     }
     m->param_memory = calloc(m->num_params, sizeof(float));
-    m->meta = tensorset_new();
+    m->meta = sl_tensorset_new();
     if (!m->param_memory || !m->meta)
         goto fail_nomem;
     params_point(&m->params, m->param_memory, m->param_sizes);
     snprintf(m->format, sizeof m->format, "new");
     return m;
 fail_nomem:
-    model_free(m);
+    sl_model_free(m);
     sl_error_set(err, SL_ENOMEM, "out of memory for the model");
     return NULL;
 }
 
-void model_free(Model *m)
+void sl_model_free(SlModel *m)
 {
     if (!m)
         return;
-    tables_free(m->tables);
-    tensorset_free(m->meta);
+    sl_tables_free(m->tables);
+    sl_tensorset_free(m->meta);
     free(m->param_memory);
     free(m);
 }
 
-int model_prepare(Model *m, SlError *err)
+int sl_model_prepare(SlModel *m, SlError *err)
 {
-    tables_free(m->tables);
-    m->tables = tables_new(m, err);
+    sl_tables_free(m->tables);
+    m->tables = sl_tables_new(m, err);
     return m->tables ? 0 : (err ? err->code : SL_ENOMEM);
 }
 
 /* ---- from named tensors ---------------------------------------------------- */
 
-static const Tensor *need(const TensorSet *ts, const char *name, int ndim, const char *label, SlError *err)
+static const SlTensor *need(const SlTensorSet *ts, const char *name, int ndim, const char *label, SlError *err)
 {
-    const Tensor *t = tensorset_find(ts, name);
+    const SlTensor *t = sl_tensorset_find(ts, name);
     if (!t) {
         sl_error_set(err, SL_EFORMAT, "%s: missing weight %s", label, name);
         return NULL;
@@ -170,8 +170,8 @@ static bool classify_name(const char *name, int n_layers, int *param, int *layer
 {
     *is_buffer = false;
     *layer = -1;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
-        if (!model_param_per_layer(i) && strcmp(name, param_suffix[i]) == 0) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
+        if (!sl_model_param_per_layer(i) && strcmp(name, param_suffix[i]) == 0) {
             *param = i;
             return true;
         }
@@ -190,8 +190,8 @@ static bool classify_name(const char *name, int n_layers, int *param, int *layer
         *is_buffer = true;
         return true;
     }
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++)
-        if (model_param_per_layer(i) && strcmp(p, param_suffix[i]) == 0) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
+        if (sl_model_param_per_layer(i) && strcmp(p, param_suffix[i]) == 0) {
             *param = i;
             return true;
         }
@@ -208,29 +208,29 @@ static const struct { const char *what, *source; } field_info[] = {
 
 static int param_dim_field(int i, int d)
 {
-    static const int dims[NUM_PARAM_TENSORS][3] = {
-        [P_W_E] = {F_VOCAB, F_MODEL}, [P_W_POS] = {F_CTX, F_MODEL},
-        [P_W_Q] = {F_HEADS, F_MODEL, F_HEAD}, [P_W_K] = {F_HEADS, F_MODEL, F_HEAD},
-        [P_W_V] = {F_HEADS, F_MODEL, F_HEAD}, [P_W_O] = {F_HEADS, F_HEAD, F_MODEL},
-        [P_B_Q] = {F_HEADS, F_HEAD}, [P_B_K] = {F_HEADS, F_HEAD}, [P_B_V] = {F_HEADS, F_HEAD},
-        [P_B_O] = {F_MODEL}, [P_W_U] = {F_MODEL, F_VOCAB_OUT}, [P_B_U] = {F_VOCAB_OUT},
+    static const int dims[SL_NUM_PARAM_TENSORS][3] = {
+        [SL_P_W_E] = {F_VOCAB, F_MODEL}, [SL_P_W_POS] = {F_CTX, F_MODEL},
+        [SL_P_W_Q] = {F_HEADS, F_MODEL, F_HEAD}, [SL_P_W_K] = {F_HEADS, F_MODEL, F_HEAD},
+        [SL_P_W_V] = {F_HEADS, F_MODEL, F_HEAD}, [SL_P_W_O] = {F_HEADS, F_HEAD, F_MODEL},
+        [SL_P_B_Q] = {F_HEADS, F_HEAD}, [SL_P_B_K] = {F_HEADS, F_HEAD}, [SL_P_B_V] = {F_HEADS, F_HEAD},
+        [SL_P_B_O] = {F_MODEL}, [SL_P_W_U] = {F_MODEL, F_VOCAB_OUT}, [SL_P_B_U] = {F_VOCAB_OUT},
     };
     return dims[i][d];
 }
 
-Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
+SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError *err)
 {
-    ModelConfig c = {0};
+    SlModelConfig c = {0};
     char name[96];
-    const Tensor *we = need(ts, "embed.W_E", 2, label, err);
-    const Tensor *wp = we ? need(ts, "pos_embed.W_pos", 2, label, err) : NULL;
-    const Tensor *wu = wp ? need(ts, "unembed.W_U", 2, label, err) : NULL;
-    const Tensor *wq = wu ? need(ts, "blocks.0.attn.W_Q", 3, label, err) : NULL;
+    const SlTensor *we = need(ts, "embed.W_E", 2, label, err);
+    const SlTensor *wp = we ? need(ts, "pos_embed.W_pos", 2, label, err) : NULL;
+    const SlTensor *wu = wp ? need(ts, "unembed.W_U", 2, label, err) : NULL;
+    const SlTensor *wq = wu ? need(ts, "blocks.0.attn.W_Q", 3, label, err) : NULL;
     if (!wq)
         return NULL;
     /* Each config number comes from one tensor's dimension; messages about
      * a disagreement name that tensor and the one that disagrees. */
-    const struct { const Tensor *t; int dim; const char *what; } src[] = {
+    const struct { const SlTensor *t; int dim; const char *what; } src[] = {
         {we, 0, "rows (d_vocab)"}, {we, 1, "columns (d_model)"}, {wp, 0, "rows (n_ctx)"},
         {wu, 1, "columns (d_vocab_out)"}, {wq, 0, "heads"}, {wq, 2, "columns per head (d_head)"},
     };
@@ -247,9 +247,9 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
     c.n_heads = (int)wq->shape[0];
     c.d_head = (int)wq->shape[2];
     c.list_len = (c.n_ctx - 2) / 2;
-    while (c.n_layers < MODEL_MAX_LAYERS) {
+    while (c.n_layers < SL_MODEL_MAX_LAYERS) {
         snprintf(name, sizeof name, "blocks.%d.attn.W_Q", c.n_layers);
-        if (!tensorset_find(ts, name))
+        if (!sl_tensorset_find(ts, name))
             break;
         c.n_layers++;
     }
@@ -265,7 +265,7 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
                      "with n >= 1, so %d or %d", label, c.n_ctx, c.n_ctx < 4 ? 4 : c.n_ctx - 1, c.n_ctx < 4 ? 6 : c.n_ctx + 1);
         return NULL;
     }
-    if (model_config_validate(&c, err)) {
+    if (sl_model_config_validate(&c, err)) {
         sl_error_prefix(err, label);
         return NULL;
     }
@@ -275,7 +275,7 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
         int param, layer;
         bool buffer;
         if (!classify_name(ts->items[i].name, c.n_layers, &param, &layer, &buffer)) {
-            if (classify_name(ts->items[i].name, MODEL_MAX_LAYERS, &param, &layer, &buffer) && layer >= c.n_layers) {
+            if (classify_name(ts->items[i].name, SL_MODEL_MAX_LAYERS, &param, &layer, &buffer) && layer >= c.n_layers) {
                 sl_error_set(err, SL_EFORMAT, "%s: %s belongs to layer %d, but blocks.%d.attn.W_Q is missing (layers must be "
                              "numbered 0..L-1)", label, ts->items[i].name, layer, c.n_layers);
                 return NULL;
@@ -285,20 +285,20 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
             return NULL;
         }
     }
-    Model *m = model_new(&c, err);
+    SlModel *m = sl_model_new(&c, err);
     if (!m)
         return NULL;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         int64_t shape[4];
         int nd = param_shape(&c, i, shape);
-        size_t per_layer = model_param_per_layer(i) ? m->param_sizes[i] / (size_t)c.n_layers : m->param_sizes[i];
-        int layers = model_param_per_layer(i) ? c.n_layers : 1;
+        size_t per_layer = sl_model_param_per_layer(i) ? m->param_sizes[i] / (size_t)c.n_layers : m->param_sizes[i];
+        int layers = sl_model_param_per_layer(i) ? c.n_layers : 1;
         m->has_bias[i] = true;
         for (int l = 0; l < layers; l++) {
-            model_param_name(i, l, name, sizeof name);
-            const Tensor *t = tensorset_find(ts, name);
+            sl_model_param_name(i, l, name, sizeof name);
+            const SlTensor *t = sl_tensorset_find(ts, name);
             if (!t) {
-                if (model_param_is_bias(i)) {  /* missing biases are zero */
+                if (sl_model_param_is_bias(i)) {  /* missing biases are zero */
                     m->has_bias[i] = false;
                     continue;
                 }
@@ -316,7 +316,7 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
                                  label, name, field_info[f].what, t->shape[d], d, field_info[f].source, shape[d]);
                     goto fail;
                 }
-            float *f = tensor_to_f32(t, err);
+            float *f = sl_tensor_to_f32(t, err);
             if (!f) {
                 sl_error_prefix(err, label);
                 goto fail;
@@ -327,41 +327,41 @@ Model *model_from_tensors(const TensorSet *ts, const char *label, SlError *err)
                     free(f);
                     goto fail;
                 }
-            memcpy(model_params_get(&m->params, i) + (size_t)l * per_layer, f, per_layer * sizeof(float));
+            memcpy(sl_model_params_get(&m->params, i) + (size_t)l * per_layer, f, per_layer * sizeof(float));
             free(f);
         }
     }
     for (int i = 0; i < ts->meta_count; i++)
-        if (tensorset_set_meta(m->meta, ts->meta_keys[i], ts->meta_values[i], err))
+        if (sl_tensorset_set_meta(m->meta, ts->meta_keys[i], ts->meta_values[i], err))
             goto fail;
-    if (model_prepare(m, err)) {
+    if (sl_model_prepare(m, err)) {
         sl_error_prefix(err, label);
         goto fail;
     }
     return m;
 fail:
-    model_free(m);
+    sl_model_free(m);
     return NULL;
 }
 
-TensorSet *model_to_tensors(const Model *m, SlError *err)
+SlTensorSet *sl_model_to_tensors(const SlModel *m, SlError *err)
 {
-    TensorSet *ts = tensorset_new();
+    SlTensorSet *ts = sl_tensorset_new();
     char name[96], num[32];
     if (!ts) {
         sl_error_set(err, SL_ENOMEM, "out of memory");
         return NULL;
     }
-    const ModelConfig *c = &m->cfg;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+    const SlModelConfig *c = &m->cfg;
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         int64_t shape[4];
         int nd = param_shape(c, i, shape);
-        int layers = model_param_per_layer(i) ? c->n_layers : 1;
+        int layers = sl_model_param_per_layer(i) ? c->n_layers : 1;
         size_t per_layer = m->param_sizes[i] / (size_t)layers;
-        const float *base = model_params_get((ModelParams *)&m->params, i);
+        const float *base = sl_model_params_get((SlModelParams *)&m->params, i);
         for (int l = 0; l < layers; l++) {
-            model_param_name(i, l, name, sizeof name);
-            if (!tensorset_add(ts, name, DT_F32, nd, shape, base + (size_t)l * per_layer, err))
+            sl_model_param_name(i, l, name, sizeof name);
+            if (!sl_tensorset_add(ts, name, SL_DT_F32, nd, shape, base + (size_t)l * per_layer, err))
                 goto fail;
         }
     }
@@ -370,7 +370,7 @@ TensorSet *model_to_tensors(const Model *m, SlError *err)
     for (int l = 0; l < c->n_layers; l++) {
         int64_t mshape[2] = {c->n_ctx, c->n_ctx};
         snprintf(name, sizeof name, "blocks.%d.attn.mask", l);
-        Tensor *mask = tensorset_add(ts, name, DT_BOOL, 2, mshape, NULL, err);
+        SlTensor *mask = sl_tensorset_add(ts, name, SL_DT_BOOL, 2, mshape, NULL, err);
         if (!mask)
             goto fail;
         for (int q = 0; q < c->n_ctx; q++)
@@ -378,11 +378,11 @@ TensorSet *model_to_tensors(const Model *m, SlError *err)
                 ((uint8_t *)mask->data)[(size_t)q * c->n_ctx + k] = 1;
         const float ignore = -100000.0f;
         snprintf(name, sizeof name, "blocks.%d.attn.IGNORE", l);
-        if (!tensorset_add(ts, name, DT_F32, 0, NULL, &ignore, err))
+        if (!sl_tensorset_add(ts, name, SL_DT_F32, 0, NULL, &ignore, err))
             goto fail;
     }
     for (int i = 0; i < m->meta->meta_count; i++)
-        if (tensorset_set_meta(ts, m->meta->meta_keys[i], m->meta->meta_values[i], err))
+        if (sl_tensorset_set_meta(ts, m->meta->meta_keys[i], m->meta->meta_values[i], err))
             goto fail;
     const struct { const char *k; int v; } cfgv[] = {
         {"n_layers", c->n_layers}, {"n_heads", c->n_heads}, {"d_model", c->d_model},
@@ -391,15 +391,15 @@ TensorSet *model_to_tensors(const Model *m, SlError *err)
     };
     for (size_t i = 0; i < sizeof cfgv / sizeof cfgv[0]; i++) {
         snprintf(num, sizeof num, "%d", cfgv[i].v);
-        if (tensorset_set_meta(ts, cfgv[i].k, num, err))
+        if (sl_tensorset_set_meta(ts, cfgv[i].k, num, err))
             goto fail;
     }
-    if (tensorset_set_meta(ts, "format", "sortlens", err) ||
-        tensorset_set_meta(ts, "attn_only", "true", err) ||
-        tensorset_set_meta(ts, "normalization_type", "None", err))
+    if (sl_tensorset_set_meta(ts, "format", "sortlens", err) ||
+        sl_tensorset_set_meta(ts, "attn_only", "true", err) ||
+        sl_tensorset_set_meta(ts, "normalization_type", "None", err))
         goto fail;
     return ts;
 fail:
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     return NULL;
 }

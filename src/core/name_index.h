@@ -1,7 +1,7 @@
-/* name_index.h: a hash map from names to positions, so that a TensorSet
+/* name_index.h: a hash map from names to positions, so that a SlTensorSet
  * finds a tensor or a metadata key in constant time: a file with 80,000
  * tensors must not take 80,000 x 80,000 comparisons to load.  The names are
- * borrowed (each stays owned by the TensorSet, at a stable address). */
+ * borrowed (each stays owned by the SlTensorSet, at a stable address). */
 #ifndef SORTLENS_NAME_INDEX_H
 #define SORTLENS_NAME_INDEX_H
 

@@ -28,12 +28,12 @@
 #include "sortlens/forward.h"
 #include "sortlens/task.h"
 
-int sl_patch_default_at(const ModelConfig *c, const int *clean, const int *corrupt, int *at, SlError *err)
+int sl_patch_default_at(const SlModelConfig *c, const int *clean, const int *corrupt, int *at, SlError *err)
 {
     const int n = c->list_len;
-    int sc[MODEL_MAX_CTX], sr[MODEL_MAX_CTX];
-    task_sort_values(n, clean, sc);
-    task_sort_values(n, corrupt, sr);
+    int sc[SL_MODEL_MAX_CTX], sr[SL_MODEL_MAX_CTX];
+    sl_task_sort_values(n, clean, sc);
+    sl_task_sort_values(n, corrupt, sr);
     for (int i = 0; i < n; i++)
         if (sc[i] != sr[i]) {
             *at = i + 1;
@@ -160,16 +160,16 @@ static void row_copy(Patcher *P, int h)
 
 /* The pair's answers at K and the query; SL_EINVAL when the metric is
  * undefined.  *at 0: the default. */
-static int patch_setup(const ModelConfig *c, const int *clean, const int *corrupt, int *at, int *ca, int *ra, SlError *err)
+static int patch_setup(const SlModelConfig *c, const int *clean, const int *corrupt, int *at, int *ca, int *ra, SlError *err)
 {
     const int n = c->list_len;
     if (*at == 0 && sl_patch_default_at(c, clean, corrupt, at, err))
         return SL_EINVAL;
     if (*at < 1 || *at > n)
         return sl_error_set(err, SL_EINVAL, "--at %d: the positions that predict b_1..b_%d are 1..%d", *at, n, n);
-    int sc[MODEL_MAX_CTX], sr[MODEL_MAX_CTX];
-    task_sort_values(n, clean, sc);
-    task_sort_values(n, corrupt, sr);
+    int sc[SL_MODEL_MAX_CTX], sr[SL_MODEL_MAX_CTX];
+    sl_task_sort_values(n, clean, sc);
+    sl_task_sort_values(n, corrupt, sr);
     *ca = sc[*at - 1], *ra = sr[*at - 1];
     if (*ca == *ra)
         return sl_error_set(err, SL_EINVAL, "--at %d: both lists put %d at b_%d, so the logit difference is 0 in both runs "
@@ -179,10 +179,10 @@ static int patch_setup(const ModelConfig *c, const int *clean, const int *corrup
 
 /* The one-layer path without ablation: exact recomputation of the query's
  * row from the two runs' caches (see the top of this file). */
-static int patch_rows(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, bool attribution,
+static int patch_rows(const SlModel *m, const int *clean, const int *corrupt, int at, int ca, int ra, bool attribution,
                       SlPatchResult *out, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
     const int n = c->list_len, Q = n + at;
     int rc = result_alloc(out, L, H, T, attribution, err);
@@ -190,11 +190,11 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
         return rc;
     out->at = at, out->query = Q, out->clean_answer = ca, out->corrupt_answer = ra;
 
-    int tokens[2 * MODEL_MAX_CTX];
-    task_make_tokens(c, clean, tokens);
-    task_make_tokens(c, corrupt, tokens + T);
+    int tokens[2 * SL_MODEL_MAX_CTX];
+    sl_task_make_tokens(c, clean, tokens);
+    sl_task_make_tokens(c, corrupt, tokens + T);
     const size_t QK = (size_t)Q + 1;
-    ActCache *cache = cache_new(c, 2, T, err);
+    SlActCache *cache = sl_cache_new(c, 2, T, err);
     /* workspace: u, wu, rows, pointer tables, score terms, recomputed q/k/v, gradients */
     size_t nf = (size_t)D + (size_t)H * E + 3 * (size_t)H * E + 2 * (size_t)H * 4 * T * T + (size_t)H * QK + 2 * (size_t)D +
                 (size_t)H * E * (2 + 2 * QK) + (size_t)H * QK + 2 * (size_t)H * D;
@@ -205,22 +205,22 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
-    if ((rc = model_forward(m, tokens, 2, T, cache, NULL, FORWARD_AUTO, err)))
+    if ((rc = sl_model_forward(m, tokens, 2, T, cache, NULL, SL_FORWARD_AUTO, err)))
         goto done;
     float *u = ws, *wu = u + D, *qbuf = wu + (size_t)H * E, *kbuf = qbuf + (size_t)H * E, *vbuf = kbuf + (size_t)H * E;
     float *terms_c = vbuf + (size_t)H * E, *terms_r = terms_c + (size_t)H * 4 * T * T, *srows = terms_r + (size_t)H * 4 * T * T;
     float *xbuf = srows + (size_t)H * QK, *gx = xbuf + D;
     float *gq = gx + D, *gz = gq + (size_t)H * E, *gk = gz + (size_t)H * E, *gv = gk + (size_t)H * E * QK;
     float *gs = gv + (size_t)H * E * QK;
-    const ModelParams *p = &m->params;
+    const SlModelParams *p = &m->params;
     for (int d = 0; d < D; d++)
         u[d] = p->W_U[(size_t)d * Vo + ca] - p->W_U[(size_t)d * Vo + ra];
     for (int h = 0; h < H; h++)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, E, D, 1.0f, p->W_O + model_head_qkv_offset(c, 0, h), D, u, 1, 0.0f,
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, E, D, 1.0f, p->W_O + sl_model_head_qkv_offset(c, 0, h), D, u, 1, 0.0f,
                     wu + (size_t)h * E, 1);
     for (int h = 0; h < H; h++)
-        if ((rc = circuit_score_terms(m, h, tokens, T, terms_c + (size_t)h * 4 * T * T, err)) ||
-            (rc = circuit_score_terms(m, h, tokens + T, T, terms_r + (size_t)h * 4 * T * T, err)))
+        if ((rc = sl_circuit_score_terms(m, h, tokens, T, terms_c + (size_t)h * 4 * T * T, err)) ||
+            (rc = sl_circuit_score_terms(m, h, tokens + T, T, terms_r + (size_t)h * 4 * T * T, err)))
             goto done;
     const float inv_sqrt_e = 1.0f / sqrtf((float)E);
     const double bias_ld = dot_f(p->b_O, u, D) + (double)p->b_U[ca] - p->b_U[ra];
@@ -262,7 +262,7 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
         }
         P.part0[h] = softmax_dot(s0, vu0, (int)QK);
         P.ld_base += P.part0[h];
-        size_t w = model_head_qkv_offset(c, 0, h);
+        size_t w = sl_model_head_qkv_offset(c, 0, h);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, inv_sqrt_e, p->W_K + w, E, rq[h], 1, 0.0f, kq + (size_t)h * D, 1);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, 1.0f, p->W_V + w, E, wuh, 1, 0.0f, vwu + (size_t)h * D, 1);
     }
@@ -278,7 +278,7 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
     /* hook_embed, hook_pos_embed at k: x[k] changes, and with it every
      * head's s[k] and vu[k] (and at the query q, so the whole score row,
      * and x . u) */
-    float xk[MODEL_MAX_DIM];
+    float xk[SL_MODEL_MAX_DIM];
     for (int which = 0; which < 2; which++)
         for (int k = 0; k <= Q; k++) {
             const float *e = which == 0 ? ACT_D(embed, 0, k) : ACT_D(embed, 1, k);
@@ -298,7 +298,7 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
                     ld += softmax_dot(sn, vn, (int)QK) - P.part0[h];
                     continue;
                 }
-                size_t w = model_head_qkv_offset(c, 0, h);
+                size_t w = sl_model_head_qkv_offset(c, 0, h);
                 float *kk = kbuf + (size_t)h * E, *vv = vbuf + (size_t)h * E, *qq = qbuf + (size_t)h * E;
                 memcpy(kk, p->b_K + (size_t)h * E, (size_t)E * sizeof *kk);
                 memcpy(vv, p->b_V + (size_t)h * E, (size_t)E * sizeof *vv);
@@ -414,13 +414,13 @@ static int patch_rows(const Model *m, const int *clean, const int *corrupt, int 
         /* the residual stream entering the block, at each key k:
          * dx[k] = [k = Q] (u + sum_h W_Q gq) + sum_h (W_K gk[k] + W_V gv[k]) */
         for (int k = 0; k <= Q; k++) {
-            float g[MODEL_MAX_DIM];
+            float g[SL_MODEL_MAX_DIM];
             if (k == Q)
                 memcpy(g, gx, (size_t)D * sizeof *g);
             else
                 memset(g, 0, (size_t)D * sizeof *g);
             for (int h = 0; h < H; h++) {
-                size_t w = model_head_qkv_offset(c, 0, h);
+                size_t w = sl_model_head_qkv_offset(c, 0, h);
                 if (k == Q)
                     cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, 1.0f, p->W_Q + w, E, gq + (size_t)h * E, 1, 1.0f, g, 1);
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, D, E, 1.0f, p->W_K + w, E, gk + ((size_t)h * QK + k) * E, 1, 1.0f,
@@ -453,7 +453,7 @@ done:
     free(ptrs);
     free(dws);
     free(ws);
-    cache_free(cache);
+    sl_cache_free(cache);
     if (rc)
         sl_patch_result_free(out);
     return rc;
@@ -471,7 +471,7 @@ typedef struct PatchJob {
 
 typedef struct PatchCtx {
     const PatchJob *jobs;   /* the jobs of this batch, in batch order */
-    const ActCache *clean;  /* the clean run (B = 1, T the same) */
+    const SlActCache *clean;  /* the clean run (B = 1, T the same) */
     const float *dterm;     /* [H, 4, n_ctx] (clean - corrupt) term of the query, scaled */
     int Q, NT;
 } PatchCtx;
@@ -493,7 +493,7 @@ static int patch_hook(void *ctx, int hook_id, int layer, int head, float *act, c
     }
     if (!sl_hook_name((SlHookId)hook_id, layer, name, sizeof name))
         return sl_error_set(err, SL_EINVAL, "patching: unknown hook %d", hook_id);
-    const float *src = cache_get(pc->clean, name, NULL, NULL);
+    const float *src = sl_cache_get(pc->clean, name, NULL, NULL);
     if (!src)
         return sl_error_set(err, SL_EINVAL, "patching: the clean run has no %s", name);
     for (int b = 0; b < B; b++) {
@@ -516,10 +516,10 @@ static int patch_hook(void *ctx, int hook_id, int layer, int head, float *act, c
     return 0;
 }
 
-static int patch_hooked(const Model *m, const int *clean, const int *corrupt, int at, int ca, int ra, SlAblationRun *run,
+static int patch_hooked(const SlModel *m, const int *clean, const int *corrupt, int at, int ca, int ra, SlAblationRun *run,
                         SlPatchResult *out, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, NT = c->n_ctx, Vo = c->d_vocab_out, n = c->list_len, Q = n + at;
     const int T = Q + 1;   /* later positions change nothing at the query */
     int rc = result_alloc(out, L, H, NT, false, err);
@@ -532,14 +532,14 @@ static int patch_hooked(const Model *m, const int *clean, const int *corrupt, in
     int *tok_c = malloc((size_t)NT * sizeof *tok_c), *tok_r = malloc((size_t)NT * sizeof *tok_r);
     int *batch_tokens = malloc((size_t)BATCH * T * sizeof *batch_tokens);
     float *terms = malloc(2 * (size_t)4 * NT * NT * sizeof *terms), *dterm = malloc((size_t)H * 4 * NT * sizeof *dterm);
-    ActCache *cc = cache_new(c, 1, T, err), *cr = cc ? cache_new(c, 1, T, err) : NULL;
-    ActCache *cb = cr ? cache_new(c, BATCH, T, err) : NULL;
+    SlActCache *cc = sl_cache_new(c, 1, T, err), *cr = cc ? sl_cache_new(c, 1, T, err) : NULL;
+    SlActCache *cb = cr ? sl_cache_new(c, BATCH, T, err) : NULL;
     if (!jobs || !tok_c || !tok_r || !batch_tokens || !terms || !dterm || !cb) {
         rc = cb || !cr ? sl_error_set(err, SL_ENOMEM, "out of memory for patching") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
-    task_make_tokens(c, clean, tok_c);
-    task_make_tokens(c, corrupt, tok_r);
+    sl_task_make_tokens(c, clean, tok_c);
+    sl_task_make_tokens(c, corrupt, tok_r);
     if ((rc = sl_ablation_forward(run, tok_c, 1, T, cc, true, err)) || (rc = sl_ablation_forward(run, tok_r, 1, T, cr, false, err)))
         goto done;
     const double ld_c = (double)cc->logits[(size_t)Q * Vo + ca] - cc->logits[(size_t)Q * Vo + ra];
@@ -548,8 +548,8 @@ static int patch_hooked(const Model *m, const int *clean, const int *corrupt, in
     /* the score terms of the query, clean minus corrupt, scaled as the scores */
     const float inv = 1.0f / sqrtf((float)c->d_head);
     for (int h = 0; h < H; h++) {
-        if ((rc = circuit_score_terms(m, h, tok_c, NT, terms, err)) ||
-            (rc = circuit_score_terms(m, h, tok_r, NT, terms + (size_t)4 * NT * NT, err)))
+        if ((rc = sl_circuit_score_terms(m, h, tok_c, NT, terms, err)) ||
+            (rc = sl_circuit_score_terms(m, h, tok_r, NT, terms + (size_t)4 * NT * NT, err)))
             goto done;
         for (int t = 0; t < 4; t++)
             for (int s = 0; s < NT; s++) {
@@ -592,9 +592,9 @@ static int patch_hooked(const Model *m, const int *clean, const int *corrupt, in
         }
     }
 done:
-    cache_free(cb);
-    cache_free(cr);
-    cache_free(cc);
+    sl_cache_free(cb);
+    sl_cache_free(cr);
+    sl_cache_free(cc);
     free(dterm);
     free(terms);
     free(batch_tokens);
@@ -606,10 +606,10 @@ done:
     return rc;
 }
 
-int sl_patch(const Model *m, const int *clean, const int *corrupt, int at, bool attribution, SlAblationRun *run,
+int sl_patch(const SlModel *m, const int *clean, const int *corrupt, int at, bool attribution, SlAblationRun *run,
              bool force_hooks, SlPatchResult *out, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     memset(out, 0, sizeof *out);
     int ca, ra, rc = patch_setup(c, clean, corrupt, &at, &ca, &ra, err);
     if (rc)

@@ -59,21 +59,21 @@ void pickle_arena_free(PickleArena *a)
 static const struct {
     const char *module, *name;
     GlobalKind kind;
-    DType dtype;
+    SlDType dtype;
 } allowlist[] = {
-    {"collections", "OrderedDict", G_ORDERED_DICT, DT_F32},
-    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, DT_F32},
-    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, DT_F32},
-    {"torch", "FloatStorage", G_STORAGE, DT_F32},
-    {"torch", "DoubleStorage", G_STORAGE, DT_F64},
-    {"torch", "HalfStorage", G_STORAGE, DT_F16},
-    {"torch", "BFloat16Storage", G_STORAGE, DT_BF16},
-    {"torch", "LongStorage", G_STORAGE, DT_I64},
-    {"torch", "IntStorage", G_STORAGE, DT_I32},
-    {"torch", "ShortStorage", G_STORAGE, DT_I16},
-    {"torch", "CharStorage", G_STORAGE, DT_I8},
-    {"torch", "ByteStorage", G_STORAGE, DT_U8},
-    {"torch", "BoolStorage", G_STORAGE, DT_BOOL},
+    {"collections", "OrderedDict", G_ORDERED_DICT, SL_DT_F32},
+    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, SL_DT_F32},
+    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, SL_DT_F32},
+    {"torch", "FloatStorage", G_STORAGE, SL_DT_F32},
+    {"torch", "DoubleStorage", G_STORAGE, SL_DT_F64},
+    {"torch", "HalfStorage", G_STORAGE, SL_DT_F16},
+    {"torch", "BFloat16Storage", G_STORAGE, SL_DT_BF16},
+    {"torch", "LongStorage", G_STORAGE, SL_DT_I64},
+    {"torch", "IntStorage", G_STORAGE, SL_DT_I32},
+    {"torch", "ShortStorage", G_STORAGE, SL_DT_I16},
+    {"torch", "CharStorage", G_STORAGE, SL_DT_I8},
+    {"torch", "ByteStorage", G_STORAGE, SL_DT_U8},
+    {"torch", "BoolStorage", G_STORAGE, SL_DT_BOOL},
 };
 
 /* ---- the interpreter ----------------------------------------------------------- */
@@ -345,8 +345,8 @@ static int rebuild_tensor(Unpickler *u, const Val *args)
         return fail(u, "_rebuild_tensor_v2: the storage offset is not a non-negative integer");
     if (a[2]->kind != V_TUPLE || a[3]->kind != V_TUPLE)
         return fail(u, "_rebuild_tensor_v2: size and stride are not tuples");
-    if (a[2]->u.tup.n > TENSOR_MAX_DIMS)
-        return fail(u, "_rebuild_tensor_v2: %zu dimensions; at most %d are supported", a[2]->u.tup.n, TENSOR_MAX_DIMS);
+    if (a[2]->u.tup.n > SL_TENSOR_MAX_DIMS)
+        return fail(u, "_rebuild_tensor_v2: %zu dimensions; at most %d are supported", a[2]->u.tup.n, SL_TENSOR_MAX_DIMS);
     if (a[2]->u.tup.n != a[3]->u.tup.n)
         return fail(u, "_rebuild_tensor_v2: %zu sizes but %zu strides", a[2]->u.tup.n, a[3]->u.tup.n);
     if (a[4]->kind != V_BOOL)
@@ -434,7 +434,7 @@ static int op_binpersid(Unpickler *u)
     if (!decimal)
         return fail(u, "storage key '%.60s' is not a plain decimal number", key);
     int64_t numel = a[4]->u.i;
-    size_t esize = dtype_size(a[1]->u.global.dtype);
+    size_t esize = sl_dtype_size(a[1]->u.global.dtype);
     if (numel < 0 || (uint64_t)numel > SIZE_MAX / esize)
         return fail(u, "storage %s: %" PRId64 " elements of %zu bytes is negative or overflows", key, numel, esize);
     Val *s = new_val(u, V_STORAGE);

@@ -39,9 +39,9 @@ struct Val {
         struct { Val **items; size_t n; } tup;      /* V_TUPLE */
         struct { Val **items; size_t n, cap; } set; /* V_SET: a set or frozenset, inert (never hashed) */
         struct { Val **kv; size_t n, cap; } dict;   /* kv[2i] key, kv[2i+1] value */
-        struct { GlobalKind kind; DType dtype; const char *name; } global;
+        struct { GlobalKind kind; SlDType dtype; const char *name; } global;
         struct {
-            DType dtype;
+            SlDType dtype;
             const char *key;
             int64_t numel;
             Val *canon;         /* the first storage with this key (set by pt.c) */
@@ -52,7 +52,7 @@ struct Val {
             Val *storage;
             int64_t offset;
             int ndim;
-            int64_t size[TENSOR_MAX_DIMS], stride[TENSOR_MAX_DIMS];
+            int64_t size[SL_TENSOR_MAX_DIMS], stride[SL_TENSOR_MAX_DIMS];
         } tensor;
     } u;
 };

@@ -23,7 +23,7 @@ static long stress_read(void *ctx, int *values, long max, SlError *err)
     return k;
 }
 
-int sl_stress_source(SlStressSource *s, const ModelConfig *c, SlStressKind kind, long lists, uint64_t seed,
+int sl_stress_source(SlStressSource *s, const SlModelConfig *c, SlStressKind kind, long lists, uint64_t seed,
                      SlListSource *out, SlError *err)
 {
     int rc = sl_stress_check(c, kind, err);
@@ -33,7 +33,7 @@ int sl_stress_source(SlStressSource *s, const ModelConfig *c, SlStressKind kind,
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
     s->cfg = *c;
     s->kind = kind;
-    rng_seed(&s->rng, seed);
+    sl_rng_seed(&s->rng, seed);
     s->left = lists;
     out->read = stress_read;
     out->ctx = s;
@@ -53,12 +53,12 @@ void sl_list_file_source(SlListFile *f, SlListSource *out)
     out->total = sl_list_file_count(f);
 }
 
-int sl_population_eval(const Model *m, const Intervention *iv, SlListSource *src, EvalResult *res, SlBreakdown *bd,
-                       ProgressFn progress, void *progress_ctx, SlError *err)
+int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res, SlBreakdown *bd,
+                       SlProgressFn progress, void *progress_ctx, SlError *err)
 {
     const int n = m->cfg.list_len;
     int rc = 0;
-    SlEvaluator *ev = sl_evaluator_new(m, iv, FORWARD_AUTO, err);
+    SlEvaluator *ev = sl_evaluator_new(m, iv, SL_FORWARD_AUTO, err);
     int *values = malloc((size_t)POPULATION_BATCH * n * sizeof *values);
     SlListOutcome *outcomes = malloc(POPULATION_BATCH * sizeof *outcomes);
     if (!ev || !values || !outcomes) {
@@ -99,11 +99,11 @@ done:
 
 /* Layer 0's direct logit attribution read from the circuit tables: in layer
  * 0 the value of key k through W_O W_U is ov_tok[t_k] + ov_pos[k]
- * (tables.h), so circuit_dla's src[0, h, k] is pattern[h, q, k] times the
+ * (tables.h), so sl_circuit_dla's src[0, h, k] is pattern[h, q, k] times the
  * column `answer` of those rows: a lookup instead of a gemv over W_O per
  * query.  Valid for a forward without intervention, as here; the suite
  * checks it against PyTorch. */
-static void add_dla_tables(const CircuitTables *tb, const ActCache *cache, int b, int q, const int *tok,
+static void add_dla_tables(const SlCircuitTables *tb, const SlActCache *cache, int b, int q, const int *tok,
                            double *dla /* [H, T, T] */)
 {
     const int H = tb->H, T = cache->T, Vo = tb->Vo, answer = tok[q + 1];
@@ -126,10 +126,10 @@ void sl_population_mean_free(SlPopulationMean *pm)
     pm->pattern = pm->score_terms = pm->dla_correct = NULL;
 }
 
-int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out, ProgressFn progress,
+int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len, E = c->d_head;
     const size_t TT = (size_t)T * T;
     int rc = 0;
@@ -138,12 +138,12 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
     out->H = H;
     out->T = T;
     out->pattern = calloc((size_t)L * H * TT, sizeof(double));
-    out->score_terms = calloc((size_t)SCORE_TERMS * H * TT, sizeof(double));
+    out->score_terms = calloc((size_t)SL_SCORE_TERMS * H * TT, sizeof(double));
     out->dla_correct = calloc((size_t)H * TT, sizeof(double));
-    ActCache *cache = cache_new(c, POPULATION_BATCH, T, err);
+    SlActCache *cache = sl_cache_new(c, POPULATION_BATCH, T, err);
     int *values = malloc((size_t)POPULATION_BATCH * n * sizeof *values);
     int *tokens = malloc((size_t)POPULATION_BATCH * T * sizeof *tokens);
-    float *terms = malloc((size_t)SCORE_TERMS * TT * sizeof *terms);   /* [4, T, T] one list, one head */
+    float *terms = malloc((size_t)SL_SCORE_TERMS * TT * sizeof *terms);   /* [4, T, T] one list, one head */
     float *src_dla = malloc((size_t)L * H * T * sizeof *src_dla);      /* [L, H, T] */
     if (!cache) {
         rc = err ? err->code : SL_ENOMEM;
@@ -153,7 +153,7 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
         rc = sl_error_set(err, SL_ENOMEM, "out of memory for the population means");
         goto fail;
     }
-    const CircuitTables *tb = m->tables;
+    const SlCircuitTables *tb = m->tables;
     long done_lists = 0;
     for (;;) {
         long got = src->read(src->ctx, values, POPULATION_BATCH, err);
@@ -171,9 +171,9 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
                                       values[(size_t)b * n + i], c->d_vocab_out - 1);
                     goto fail;
                 }
-            task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+            sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
         }
-        if ((rc = model_forward(m, tokens, B, T, cache, NULL, FORWARD_AUTO, err)))
+        if ((rc = sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err)))
             goto fail;
         /* the pattern: cache->pattern is [L, B, H, T, T] */
         for (int l = 0; l < L; l++)
@@ -187,9 +187,9 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
         for (int b = 0; b < B; b++) {
             const int *tok = tokens + (size_t)b * T;
             for (int h = 0; h < H; h++) {
-                if ((rc = circuit_score_terms(m, h, tok, T, terms, err)))
+                if ((rc = sl_circuit_score_terms(m, h, tok, T, terms, err)))
                     goto fail;
-                for (int t = 0; t < SCORE_TERMS; t++) {
+                for (int t = 0; t < SL_SCORE_TERMS; t++) {
                     double *acc = out->score_terms + ((size_t)t * H + h) * TT;
                     const float *x = terms + (size_t)t * TT;
                     for (size_t i = 0; i < TT; i++)
@@ -203,7 +203,7 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
                     continue;
                 }
                 float direct;
-                if ((rc = circuit_dla(m, cache, b, q, tok[q + 1], src_dla, &direct, err)))
+                if ((rc = sl_circuit_dla(m, cache, b, q, tok[q + 1], src_dla, &direct, err)))
                     goto fail;
                 for (int h = 0; h < H; h++) {
                     double *acc = out->dla_correct + ((size_t)h * T + q) * T;
@@ -225,7 +225,7 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
     const double inv = 1.0 / (double)done_lists, scale = inv / sqrt((double)E);
     for (size_t i = 0; i < (size_t)L * H * TT; i++)
         out->pattern[i] *= inv;
-    for (int t = 0; t < SCORE_TERMS; t++)
+    for (int t = 0; t < SL_SCORE_TERMS; t++)
         for (int h = 0; h < H; h++)
             for (int q = 0; q < T; q++)
                 for (int k = 0; k < T; k++) {
@@ -242,7 +242,7 @@ int sl_population_mean(const Model *m, SlListSource *src, SlPopulationMean *out,
 fail:
     sl_population_mean_free(out);
 done:
-    cache_free(cache);
+    sl_cache_free(cache);
     free(values);
     free(tokens);
     free(terms);

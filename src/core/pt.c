@@ -165,7 +165,7 @@ static void gather(const Val *t, int64_t numel, size_t esize, uint8_t *out)
         memcpy(out, src + (size_t)t->u.tensor.offset * esize, (size_t)numel * esize);
         return;
     }
-    int64_t idx[TENSOR_MAX_DIMS] = {0};
+    int64_t idx[SL_TENSOR_MAX_DIMS] = {0};
     for (int64_t i = 0; i < numel; i++) {
         int64_t off = t->u.tensor.offset;
         for (int d = 0; d < nd; d++)
@@ -180,10 +180,10 @@ static void gather(const Val *t, int64_t numel, size_t esize, uint8_t *out)
 }
 
 /* Validates the state dict, reads the storages it uses, builds the tensors. */
-static TensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, SlError *err)
+static SlTensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, SlError *err)
 {
     const char *label = z->label;
-    TensorSet *ts = NULL;
+    SlTensorSet *ts = NULL;
     Val **storages = NULL;
     char **names = NULL;
     char *entry = NULL;
@@ -194,7 +194,7 @@ static TensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, S
     size_t n = root->u.dict.n;
     storages = calloc(n ? n : 1, sizeof *storages);
     names = calloc(n ? n : 1, sizeof *names);
-    ts = tensorset_new();
+    ts = sl_tensorset_new();
     if (!storages || !names || !ts)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
@@ -239,7 +239,7 @@ static TensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, S
         int64_t numel = 0;
         if (check_view(label, k->u.str.s, t, &numel, err))
             goto fail;
-        out_bytes += (uint64_t)numel * dtype_size(t->u.tensor.storage->u.storage.dtype);
+        out_bytes += (uint64_t)numel * sl_dtype_size(t->u.tensor.storage->u.storage.dtype);
     }
     if (out_bytes > 2 * storage_bytes + 65536) {
         sl_error_set(err, SL_EFORMAT, "%s: the tensors total %" PRIu64 " bytes, more than twice their storages' %" PRIu64,
@@ -272,19 +272,19 @@ static TensorSet *build_tensors(PtZip *z, const Val *root, uint64_t input_len, S
     }
     for (size_t i = 0; i < n; i++) {
         const Val *k = root->u.dict.kv[2 * i], *t = root->u.dict.kv[2 * i + 1];
-        DType dt = t->u.tensor.storage->u.storage.dtype;
-        Tensor *out = tensorset_add(ts, k->u.str.s, dt, t->u.tensor.ndim, t->u.tensor.size, NULL, err);
+        SlDType dt = t->u.tensor.storage->u.storage.dtype;
+        SlTensor *out = sl_tensorset_add(ts, k->u.str.s, dt, t->u.tensor.ndim, t->u.tensor.size, NULL, err);
         if (!out) {
             sl_error_prefix(err, label);
             goto fail;
         }
-        gather(t, (int64_t)(out->nbytes / dtype_size(dt)), dtype_size(dt), out->data);
+        gather(t, (int64_t)(out->nbytes / sl_dtype_size(dt)), sl_dtype_size(dt), out->data);
     }
     goto done;
 nomem:
     sl_error_set(err, SL_ENOMEM, "%s: out of memory", label);
 fail:
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     ts = NULL;
 done:
     for (size_t i = 0; storages && i < n; i++)
@@ -367,16 +367,16 @@ static int check_layout(PtZip *z, SlError *err)
  * wrote a bare pickle starting with a magic number. */
 static const uint8_t legacy_magic[14] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 
-bool pt_is_legacy(const uint8_t *buf, size_t len)
+bool sl_pt_is_legacy(const uint8_t *buf, size_t len)
 {
     return len >= sizeof legacy_magic && memcmp(buf, legacy_magic, sizeof legacy_magic) == 0;
 }
 
 /* Opens the archive from src (taken over, freed on every path) of len
  * bytes and reads the state dict. */
-static TensorSet *pt_from_source(zip_source_t *src, uint64_t len, const char *label, SlError *err)
+static SlTensorSet *pt_from_source(zip_source_t *src, uint64_t len, const char *label, SlError *err)
 {
-    TensorSet *ts = NULL;
+    SlTensorSet *ts = NULL;
     PtZip z = {.label = label, .size = len};
     PickleArena arena = {0};
     uint8_t *pickle = NULL;
@@ -443,18 +443,18 @@ done:
     return ts;
 }
 
-static TensorSet *refuse_legacy(const char *label, SlError *err)
+static SlTensorSet *refuse_legacy(const char *label, SlError *err)
 {
     sl_error_set(err, SL_EFORMAT, "%s: a PyTorch checkpoint in the legacy format (before 1.6, not a ZIP); load it in "
                  "PyTorch and save it again with torch.save, or convert it to safetensors", label);
     return NULL;
 }
 
-TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
+SlTensorSet *sl_pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
 {
     if (!label)
         label = "checkpoint";
-    if (buf && pt_is_legacy(buf, len))
+    if (buf && sl_pt_is_legacy(buf, len))
         return refuse_legacy(label, err);
     static const uint8_t empty[1];
     if (len == 0) {   /* libzip would open nothing as an empty archive */
@@ -476,14 +476,14 @@ TensorSet *pt_parse(const uint8_t *buf, size_t len, const char *label, SlError *
 /* libzip reads the central directory and then only the entries asked for,
  * from the file itself: nothing is read whole, and every size is checked
  * (build_tensors, read_entry) before anything is allocated for it. */
-TensorSet *sl_pt_read_file(const SlFile *f, SlError *err)
+SlTensorSet *sl_pt_read_file(const SlFile *f, SlError *err)
 {
     const char *label = f->path;
     uint8_t magic[sizeof legacy_magic];
     size_t head = f->size < sizeof magic ? (size_t)f->size : sizeof magic;
     if (sl_file_read_at(f, 0, magic, head, err))
         return NULL;
-    if (pt_is_legacy(magic, head))
+    if (sl_pt_is_legacy(magic, head))
         return refuse_legacy(label, err);
     if (f->size == 0) {
         sl_error_set(err, SL_EFORMAT, "%s: not a ZIP archive (the file is empty)", label);
@@ -512,12 +512,12 @@ TensorSet *sl_pt_read_file(const SlFile *f, SlError *err)
     return pt_from_source(src, f->size, label, err);
 }
 
-TensorSet *pt_read(const char *path, SlError *err)
+SlTensorSet *sl_pt_read(const char *path, SlError *err)
 {
     SlFile f;
     if (sl_file_open(&f, path, err))
         return NULL;
-    TensorSet *ts = sl_pt_read_file(&f, err);
+    SlTensorSet *ts = sl_pt_read_file(&f, err);
     sl_file_close(&f);
     return ts;
 }

@@ -177,21 +177,21 @@ int sl_run_make_dir(const char *dir, SlError *err)
     return sl_error_set(err, SL_EIO, "%s: cannot create the run directory: %s", dir, strerror(errno));
 }
 
-TensorSet *sl_run_snapshot_tensors(const Model *m, const TensorSet *extra_meta, SlError *err)
+SlTensorSet *sl_run_snapshot_tensors(const SlModel *m, const SlTensorSet *extra_meta, SlError *err)
 {
-    TensorSet *ts = model_to_tensors(m, err);
+    SlTensorSet *ts = sl_model_to_tensors(m, err);
     for (int i = 0; ts && extra_meta && i < extra_meta->meta_count; i++)
-        if (tensorset_set_meta(ts, extra_meta->meta_keys[i], extra_meta->meta_values[i], err)) {
-            tensorset_free(ts);
+        if (sl_tensorset_set_meta(ts, extra_meta->meta_keys[i], extra_meta->meta_values[i], err)) {
+            sl_tensorset_free(ts);
             return NULL;
         }
     return ts;
 }
 
-int sl_run_write_snapshot(const char *dir, long step, const TensorSet *snapshot, SlError *err)
+int sl_run_write_snapshot(const char *dir, long step, const SlTensorSet *snapshot, SlError *err)
 {
     char *path = sl_run_snapshot_path(dir, step);
-    int rc = path ? safetensors_write(path, snapshot, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
+    int rc = path ? sl_safetensors_write(path, snapshot, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
     free(path);
     return rc;
 }
@@ -205,22 +205,22 @@ static char *state_path(const char *dir)
     return path;
 }
 
-int sl_run_write_state(const char *dir, const TensorSet *state, SlError *err)
+int sl_run_write_state(const char *dir, const SlTensorSet *state, SlError *err)
 {
     char *path = state_path(dir);
-    int rc = path ? safetensors_write(path, state, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
+    int rc = path ? sl_safetensors_write(path, state, err) : sl_error_set(err, SL_ENOMEM, "out of memory");
     free(path);
     return rc;
 }
 
-TensorSet *sl_run_read_state(const char *dir, SlError *err)
+SlTensorSet *sl_run_read_state(const char *dir, SlError *err)
 {
     char *path = state_path(dir);
     if (!path) {
         sl_error_set(err, SL_ENOMEM, "out of memory");
         return NULL;
     }
-    TensorSet *ts = safetensors_read(path, err);
+    SlTensorSet *ts = sl_safetensors_read(path, err);
     free(path);
     return ts;
 }

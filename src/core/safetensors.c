@@ -35,9 +35,9 @@
 
 typedef struct Entry {
     const char *name;     /* borrowed from the JSON object */
-    DType dtype;
+    SlDType dtype;
     int ndim;
-    int64_t shape[TENSOR_MAX_DIMS];
+    int64_t shape[SL_TENSOR_MAX_DIMS];
     uint64_t begin, end;  /* relative to the data block */
 } Entry;
 
@@ -69,14 +69,14 @@ static int parse_entry(const char *label, const char *name, json_t *info, Entry 
                             !dt ? "dtype" : !shape ? "shape" : "data_offsets");
     if (!json_is_string(dt))
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: dtype is not a string", label, name);
-    if (dtype_from_name(json_string_value(dt), &e->dtype))
+    if (sl_dtype_from_name(json_string_value(dt), &e->dtype))
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: unknown dtype \"%.32s\"", label, name, json_string_value(dt));
     if (!json_is_array(shape))
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: shape is not an array", label, name);
     size_t nd = json_array_size(shape);
-    if (nd > TENSOR_MAX_DIMS)
+    if (nd > SL_TENSOR_MAX_DIMS)
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: %zu dimensions; at most %d are supported", label, name, nd,
-                            TENSOR_MAX_DIMS);
+                            SL_TENSOR_MAX_DIMS);
     e->ndim = (int)nd;
     for (size_t i = 0; i < nd; i++) {
         json_t *d = json_array_get(shape, i);
@@ -93,21 +93,21 @@ static int parse_entry(const char *label, const char *name, json_t *info, Entry 
     if (e->end < e->begin)
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: data_offsets end %" PRIu64 " is before begin %" PRIu64, label,
                             name, e->end, e->begin);
-    /* shape_numel refuses a product that overflows int64 or size_t bytes,
+    /* sl_shape_numel refuses a product that overflows int64 or size_t bytes,
      * so a product that would wrap to zero is caught here too. */
-    int64_t numel = shape_numel(e->ndim, e->shape, dtype_size(e->dtype));
+    int64_t numel = sl_shape_numel(e->ndim, e->shape, sl_dtype_size(e->dtype));
     if (numel < 0)
         return sl_error_set(err, SL_EFORMAT, "%s: tensor %s: the shape's element count overflows", label, name);
-    uint64_t nbytes = (uint64_t)numel * dtype_size(e->dtype);
+    uint64_t nbytes = (uint64_t)numel * sl_dtype_size(e->dtype);
     if (e->end - e->begin != nbytes)
         return sl_error_set(err, SL_EFORMAT,
                             "%s: tensor %s: data_offsets span %" PRIu64 " bytes; shape and dtype %s need %" PRIu64, label,
-                            name, e->end - e->begin, dtype_name(e->dtype), nbytes);
+                            name, e->end - e->begin, sl_dtype_name(e->dtype), nbytes);
     e->name = name;
     return 0;
 }
 
-static int parse_metadata(const char *label, json_t *meta, TensorSet *ts, SlError *err)
+static int parse_metadata(const char *label, json_t *meta, SlTensorSet *ts, SlError *err)
 {
     if (json_is_null(meta))
         return 0;   /* tensor.rs accepts an absent (null) metadata map */
@@ -121,7 +121,7 @@ static int parse_metadata(const char *label, json_t *meta, TensorSet *ts, SlErro
     json_object_foreach(meta, key, val) {
         if (!json_is_string(val))
             return sl_error_set(err, SL_EFORMAT, "%s: __metadata__ value of \"%.64s\" is not a string", label, key);
-        int rc = tensorset_set_meta(ts, key, json_string_value(val), err);
+        int rc = sl_tensorset_set_meta(ts, key, json_string_value(val), err);
         if (rc) {
             sl_error_prefix(err, label);
             return rc;
@@ -137,13 +137,13 @@ typedef struct Header {
     json_t *root;
     Entry *entries;
     size_t count;
-    TensorSet *ts;
+    SlTensorSet *ts;
 } Header;
 
 static void header_free(Header *h)
 {
     free(h->entries);
-    tensorset_free(h->ts);
+    sl_tensorset_free(h->ts);
     json_decref(h->root);
 }
 
@@ -176,7 +176,7 @@ static int parse_header(const uint8_t *json, size_t n, uint64_t data_len, const 
                             jerr.position);
     if (!json_is_object(h->root))
         return sl_error_set(err, SL_EFORMAT, "%s: header is not a JSON object", label);
-    h->ts = tensorset_new();
+    h->ts = sl_tensorset_new();
     size_t cap = json_object_size(h->root);
     h->entries = calloc(cap ? cap : 1, sizeof *h->entries);
     if (!h->ts || !h->entries)
@@ -217,7 +217,7 @@ static int parse_header(const uint8_t *json, size_t n, uint64_t data_len, const 
     return 0;
 }
 
-TensorSet *safetensors_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
+SlTensorSet *sl_safetensors_parse(const uint8_t *buf, size_t len, const char *label, SlError *err)
 {
     if (!label)
         label = "safetensors";
@@ -230,12 +230,12 @@ TensorSet *safetensors_parse(const uint8_t *buf, size_t len, const char *label, 
         goto fail;
     for (size_t i = 0; i < h.count; i++) {
         const Entry *e = &h.entries[i];
-        if (!tensorset_add(h.ts, e->name, e->dtype, e->ndim, e->shape, data + e->begin, err)) {
+        if (!sl_tensorset_add(h.ts, e->name, e->dtype, e->ndim, e->shape, data + e->begin, err)) {
             sl_error_prefix(err, label);
             goto fail;
         }
     }
-    TensorSet *ts = h.ts;
+    SlTensorSet *ts = h.ts;
     h.ts = NULL;
     header_free(&h);
     return ts;
@@ -244,7 +244,7 @@ fail:
     return NULL;
 }
 
-TensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err)
+SlTensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err)
 {
     const char *label = f->path;
     uint8_t lenbuf[8] = {0};
@@ -274,14 +274,14 @@ TensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err)
             break;
         }
         rc = sl_file_read_at(f, 8 + n + e->begin, data, nbytes, err);
-        if (!rc && !tensorset_add_owned(h.ts, e->name, e->dtype, e->ndim, e->shape, data, nbytes, err)) {
+        if (!rc && !sl_tensorset_add_owned(h.ts, e->name, e->dtype, e->ndim, e->shape, data, nbytes, err)) {
             sl_error_prefix(err, label);
             rc = SL_EFORMAT;
         }
         if (rc)
             free(data);
     }
-    TensorSet *ts = NULL;
+    SlTensorSet *ts = NULL;
     if (!rc) {
         ts = h.ts;
         h.ts = NULL;
@@ -290,12 +290,12 @@ TensorSet *sl_safetensors_read_file(const SlFile *f, SlError *err)
     return ts;
 }
 
-TensorSet *safetensors_read(const char *path, SlError *err)
+SlTensorSet *sl_safetensors_read(const char *path, SlError *err)
 {
     SlFile f;
     if (sl_file_open(&f, path, err))
         return NULL;
-    TensorSet *ts = sl_safetensors_read_file(&f, err);
+    SlTensorSet *ts = sl_safetensors_read_file(&f, err);
     sl_file_close(&f);
     return ts;
 }
@@ -303,7 +303,7 @@ TensorSet *safetensors_read(const char *path, SlError *err)
 /* ---- writer ---------------------------------------------------------------- */
 
 /* Builds the header JSON (metadata first, tensors in set order). */
-static char *build_header(const TensorSet *ts, const char *path, size_t *out_len, SlError *err)
+static char *build_header(const SlTensorSet *ts, const char *path, size_t *out_len, SlError *err)
 {
     json_t *root = json_object(), *meta = json_object();
     char *text = NULL;
@@ -316,7 +316,7 @@ static char *build_header(const TensorSet *ts, const char *path, size_t *out_len
         goto nomem;
     uint64_t off = 0;
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *t = &ts->items[i];
+        const SlTensor *t = &ts->items[i];
         if (strcmp(t->name, "__metadata__") == 0) {
             sl_error_set(err, SL_EINVAL, "%s: a tensor may not be called __metadata__", path);
             goto fail;
@@ -333,7 +333,7 @@ static char *build_header(const TensorSet *ts, const char *path, size_t *out_len
         json_array_append_new(offs, json_integer((json_int_t)off));
         json_array_append_new(offs, json_integer((json_int_t)(off + t->nbytes)));
         off += t->nbytes;
-        json_object_set_new(info, "dtype", json_string(dtype_name(t->dtype)));
+        json_object_set_new(info, "dtype", json_string(sl_dtype_name(t->dtype)));
         json_object_set_new(info, "shape", shape);
         json_object_set_new(info, "data_offsets", offs);
         if (json_object_set_new(root, t->name, info))
@@ -357,12 +357,12 @@ fail:
     return NULL;
 }
 
-int safetensors_write(const char *path, const TensorSet *ts, SlError *err)
+int sl_safetensors_write(const char *path, const SlTensorSet *ts, SlError *err)
 {
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *t = &ts->items[i];
-        int64_t numel = shape_numel(t->ndim, t->shape, dtype_size(t->dtype));
-        if (numel < 0 || (size_t)numel * dtype_size(t->dtype) != t->nbytes)
+        const SlTensor *t = &ts->items[i];
+        int64_t numel = sl_shape_numel(t->ndim, t->shape, sl_dtype_size(t->dtype));
+        if (numel < 0 || (size_t)numel * sl_dtype_size(t->dtype) != t->nbytes)
             return sl_error_set(err, SL_EINVAL, "%s: tensor %s: %zu bytes of data disagree with its shape", path, t->name,
                                 t->nbytes);
     }

@@ -26,7 +26,7 @@ int sl_stress_from_name(const char *name, SlStressKind *kind, SlError *err)
                         "cluster, gap, run, constant", name);
 }
 
-int sl_stress_check(const ModelConfig *c, SlStressKind kind, SlError *err)
+int sl_stress_check(const SlModelConfig *c, SlStressKind kind, SlError *err)
 {
     int n = c->list_len, V = c->d_vocab_out;
     const char *name = sl_stress_name(kind);
@@ -58,17 +58,17 @@ int sl_stress_check(const ModelConfig *c, SlStressKind kind, SlError *err)
     }
 }
 
-int sl_stress_cluster_width(const ModelConfig *c)
+int sl_stress_cluster_width(const SlModelConfig *c)
 {
     int n = c->list_len, V = c->d_vocab_out;
     int w = n + 2 > V / 4 ? n + 2 : V / 4;
     return w < V ? w : V;
 }
 
-static void shuffle(Rng *rng, int *x, int n)   /* Fisher-Yates */
+static void shuffle(SlRng *rng, int *x, int n)   /* Fisher-Yates */
 {
     for (int i = n - 1; i > 0; i--) {
-        int j = (int)rng_below(rng, (uint32_t)i + 1), t = x[i];
+        int j = (int)sl_rng_below(rng, (uint32_t)i + 1), t = x[i];
         x[i] = x[j];
         x[j] = t;
     }
@@ -85,28 +85,28 @@ static bool contains(const int *x, int n, int v)
 /* k distinct values of 0..V-1, a uniform k-subset in a uniform order:
  * Floyd's algorithm (k draws whatever V is; Bentley, "Programming Pearls",
  * column 12), then a shuffle, since Floyd's order is not uniform. */
-static void distinct_values(Rng *rng, int V, int k, int *out)
+static void distinct_values(SlRng *rng, int V, int k, int *out)
 {
     for (int i = 0, j = V - k; j < V; i++, j++) {
-        int t = (int)rng_below(rng, (uint32_t)j + 1);
+        int t = (int)sl_rng_below(rng, (uint32_t)j + 1);
         out[i] = contains(out, i, t) ? j : t;
     }
     shuffle(rng, out, k);
 }
 
 /* `count` values uniform in lo..lo+width-1, into out. */
-static void uniform_values(Rng *rng, int lo, int width, int count, int *out)
+static void uniform_values(SlRng *rng, int lo, int width, int count, int *out)
 {
     for (int i = 0; i < count; i++)
-        out[i] = lo + (int)rng_below(rng, (uint32_t)width);
+        out[i] = lo + (int)sl_rng_below(rng, (uint32_t)width);
 }
 
-void sl_stress_list(const ModelConfig *c, SlStressKind kind, Rng *rng, int *values)
+void sl_stress_list(const SlModelConfig *c, SlStressKind kind, SlRng *rng, int *values)
 {
     int n = c->list_len, V = c->d_vocab_out;
     switch (kind) {
     case SL_STRESS_UNIFORM:
-        task_random_list(c, rng, values);
+        sl_task_random_list(c, rng, values);
         break;
     case SL_STRESS_DISTINCT:
         distinct_values(rng, V, n, values);
@@ -124,7 +124,7 @@ void sl_stress_list(const ModelConfig *c, SlStressKind kind, Rng *rng, int *valu
     }
     case SL_STRESS_CLUSTER: {
         int w = sl_stress_cluster_width(c);
-        uniform_values(rng, (int)rng_below(rng, (uint32_t)(V - w + 1)), w, n, values);
+        uniform_values(rng, (int)sl_rng_below(rng, (uint32_t)(V - w + 1)), w, n, values);
         break;
     }
     case SL_STRESS_GAP: {
@@ -135,14 +135,14 @@ void sl_stress_list(const ModelConfig *c, SlStressKind kind, Rng *rng, int *valu
         break;
     }
     case SL_STRESS_RUN: {
-        int x = (int)rng_below(rng, (uint32_t)(V - n + 1));
+        int x = (int)sl_rng_below(rng, (uint32_t)(V - n + 1));
         for (int i = 0; i < n; i++)
             values[i] = x + i;
         shuffle(rng, values, n);
         break;
     }
     case SL_STRESS_CONSTANT: {
-        int x = (int)rng_below(rng, (uint32_t)V);
+        int x = (int)sl_rng_below(rng, (uint32_t)V);
         for (int i = 0; i < n; i++)
             values[i] = x;
         break;

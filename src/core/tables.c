@@ -27,11 +27,11 @@ static void add_row_bias(float *X, const float *bias, int rows, int cols)
             X[(size_t)r * cols + c] += bias[c];
 }
 
-CircuitTables *tables_new(const Model *m, SlError *err)
+SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
-    const ModelParams *p = &m->params;
-    CircuitTables *t = calloc(1, sizeof *t);
+    const SlModelConfig *c = &m->cfg;
+    const SlModelParams *p = &m->params;
+    SlCircuitTables *t = calloc(1, sizeof *t);
     if (!t) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the circuit tables");
         return NULL;
@@ -41,11 +41,11 @@ CircuitTables *tables_new(const Model *m, SlError *err)
     size_t hVE = (size_t)H * V * E, hTE = (size_t)H * T * E;
     size_t total = 3 * (hVE + hTE) + (size_t)H * ((size_t)V * V + (size_t)V * T + (size_t)T * V + (size_t)T * T)
                  + (size_t)H * (V + T) * D + (size_t)H * (V + T) * Vo + (size_t)(V + T) * Vo;
-    if (total > TABLES_MAX_FLOATS) {
+    if (total > SL_TABLES_MAX_FLOATS) {
         free(t);
         sl_error_set(err, SL_EFORMAT, "the circuit tables of this model would need %zu MB "
                      "(d_vocab %d, n_ctx %d, %d heads, d_model %d); sortlens handles up to %zu MB",
-                     total * sizeof(float) >> 20, V, T, H, D, TABLES_MAX_FLOATS * sizeof(float) >> 20);
+                     total * sizeof(float) >> 20, V, T, H, D, SL_TABLES_MAX_FLOATS * sizeof(float) >> 20);
         return NULL;
     }
     t->memory = malloc(total * sizeof(float));
@@ -67,7 +67,7 @@ CircuitTables *tables_new(const Model *m, SlError *err)
 #undef CARVE
 
     for (int h = 0; h < H; h++) {
-        size_t w = model_head_qkv_offset(c, 0, h);   /* layer 0, head h: [D, E] */
+        size_t w = sl_model_head_qkv_offset(c, 0, h);   /* layer 0, head h: [D, E] */
         size_t b = (size_t)h * E;
         float *qt = t->q_tok + (size_t)h * V * E, *qp = t->q_pos + (size_t)h * T * E;
         float *kt = t->k_tok + (size_t)h * V * E, *kp = t->k_pos + (size_t)h * T * E;
@@ -100,7 +100,7 @@ CircuitTables *tables_new(const Model *m, SlError *err)
      * b_U is added at every position: both belong to the position side. */
     float *bo_wu = malloc((size_t)Vo * sizeof(float));
     if (!bo_wu) {
-        tables_free(t);
+        sl_tables_free(t);
         sl_error_set(err, SL_ENOMEM, "out of memory for the circuit tables");
         return NULL;
     }
@@ -112,7 +112,7 @@ CircuitTables *tables_new(const Model *m, SlError *err)
     return t;
 }
 
-void tables_free(CircuitTables *t)
+void sl_tables_free(SlCircuitTables *t)
 {
     if (!t)
         return;

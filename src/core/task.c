@@ -17,7 +17,7 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
-void rng_seed(Rng *r, uint64_t seed)
+void sl_rng_seed(SlRng *r, uint64_t seed)
 {
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&seed);
@@ -25,7 +25,7 @@ void rng_seed(Rng *r, uint64_t seed)
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-uint64_t rng_next(Rng *r)
+uint64_t sl_rng_next(SlRng *r)
 {
     uint64_t *s = r->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -39,38 +39,37 @@ uint64_t rng_next(Rng *r)
 }
 
 /* Lemire's multiply-and-reject: unbiased without a division per draw. */
-uint32_t rng_below(Rng *r, uint32_t n)
+uint32_t sl_rng_below(SlRng *r, uint32_t n)
 {
-    uint64_t m = (uint64_t)(uint32_t)(rng_next(r) >> 32) * n;
+    uint64_t m = (uint64_t)(uint32_t)(sl_rng_next(r) >> 32) * n;
     uint32_t low = (uint32_t)m;
     if (low < n) {
         uint32_t threshold = -n % n;
         while (low < threshold) {
-            m = (uint64_t)(uint32_t)(rng_next(r) >> 32) * n;
+            m = (uint64_t)(uint32_t)(sl_rng_next(r) >> 32) * n;
             low = (uint32_t)m;
         }
     }
     return (uint32_t)(m >> 32);
 }
 
-float rng_uniform(Rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
 
 /* Box-Muller; the second variate is dropped to keep the state simple. */
-float rng_normal(Rng *r)
+float sl_rng_normal(SlRng *r)
 {
-    double u1 = ((double)(rng_next(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
-    double u2 = (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    double u1 = ((double)(sl_rng_next(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u2 = (double)(sl_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-void task_random_list(const ModelConfig *c, Rng *r, int *values)
+void sl_task_random_list(const SlModelConfig *c, SlRng *r, int *values)
 {
     for (int i = 0; i < c->list_len; i++)
-        values[i] = (int)rng_below(r, (uint32_t)c->d_vocab_out);
+        values[i] = (int)sl_rng_below(r, (uint32_t)c->d_vocab_out);
 }
 
 /* Insertion sort: n is small (10). */
-void task_sort_values(int n, const int *values, int *sorted)
+void sl_task_sort_values(int n, const int *values, int *sorted)
 {
     memcpy(sorted, values, (size_t)n * sizeof *sorted);
     for (int i = 1; i < n; i++) {
@@ -83,20 +82,20 @@ void task_sort_values(int n, const int *values, int *sorted)
     }
 }
 
-void task_make_tokens(const ModelConfig *c, const int *values, int *tokens)
+void sl_task_make_tokens(const SlModelConfig *c, const int *values, int *tokens)
 {
     int n = c->list_len;
-    tokens[0] = task_bos(c);
+    tokens[0] = sl_task_bos(c);
     memcpy(tokens + 1, values, (size_t)n * sizeof *tokens);
-    tokens[n + 1] = task_mid(c);
-    task_sort_values(n, values, tokens + n + 2);
+    tokens[n + 1] = sl_task_mid(c);
+    sl_task_sort_values(n, values, tokens + n + 2);
 }
 
 /* Separators between values: blanks, and at most one comma between two values. */
 static bool list_blank(unsigned char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
 
 /* What a field that is not a value is, for the message ("1.5", "-1", "(1"). */
-static int bad_field(const ModelConfig *c, const char *field, size_t len, SlError *err)
+static int bad_field(const SlModelConfig *c, const char *field, size_t len, SlError *err)
 {
     int top = c->d_vocab_out - 1;
     int shown = len > 40 ? 40 : (int)len;
@@ -127,7 +126,7 @@ static int bad_field(const ModelConfig *c, const char *field, size_t len, SlErro
                         shown, field, more, top);
 }
 
-int task_parse_list(const ModelConfig *c, const char *text, int *values, SlError *err)
+int sl_task_parse_list(const SlModelConfig *c, const char *text, int *values, SlError *err)
 {
     /* The whole text is checked before anything is stored, so that a list is
      * taken whole or refused whole: every field a value in range, one comma

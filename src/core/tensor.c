@@ -1,4 +1,4 @@
-/* tensor.c: TensorSet, the neutral form of a checkpoint's contents. */
+/* tensor.c: SlTensorSet, the neutral form of a checkpoint's contents. */
 #include "sortlens/tensor.h"
 
 #include <math.h>
@@ -7,27 +7,27 @@
 
 #include "name_index.h"
 
-static const struct { const char *name; size_t size; } dtype_info[DT_COUNT] = {
-    [DT_F32] = {"F32", 4}, [DT_F64] = {"F64", 8}, [DT_F16] = {"F16", 2},
-    [DT_BF16] = {"BF16", 2}, [DT_I64] = {"I64", 8}, [DT_I32] = {"I32", 4},
-    [DT_I16] = {"I16", 2}, [DT_I8] = {"I8", 1}, [DT_U8] = {"U8", 1},
-    [DT_BOOL] = {"BOOL", 1},
+static const struct { const char *name; size_t size; } dtype_info[SL_DT_COUNT] = {
+    [SL_DT_F32] = {"F32", 4}, [SL_DT_F64] = {"F64", 8}, [SL_DT_F16] = {"F16", 2},
+    [SL_DT_BF16] = {"BF16", 2}, [SL_DT_I64] = {"I64", 8}, [SL_DT_I32] = {"I32", 4},
+    [SL_DT_I16] = {"I16", 2}, [SL_DT_I8] = {"I8", 1}, [SL_DT_U8] = {"U8", 1},
+    [SL_DT_BOOL] = {"BOOL", 1},
 };
 
-size_t dtype_size(DType dt) { return (unsigned)dt < DT_COUNT ? dtype_info[dt].size : 0; }
-const char *dtype_name(DType dt) { return (unsigned)dt < DT_COUNT ? dtype_info[dt].name : "?"; }
+size_t sl_dtype_size(SlDType dt) { return (unsigned)dt < SL_DT_COUNT ? dtype_info[dt].size : 0; }
+const char *sl_dtype_name(SlDType dt) { return (unsigned)dt < SL_DT_COUNT ? dtype_info[dt].name : "?"; }
 
-int dtype_from_name(const char *name, DType *out)
+int sl_dtype_from_name(const char *name, SlDType *out)
 {
-    for (int i = 0; i < DT_COUNT; i++)
+    for (int i = 0; i < SL_DT_COUNT; i++)
         if (strcmp(name, dtype_info[i].name) == 0) {
-            *out = (DType)i;
+            *out = (SlDType)i;
             return 0;
         }
     return SL_EFORMAT;
 }
 
-int64_t shape_numel(int ndim, const int64_t *shape, size_t elem_size)
+int64_t sl_shape_numel(int ndim, const int64_t *shape, size_t elem_size)
 {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -42,9 +42,9 @@ int64_t shape_numel(int ndim, const int64_t *shape, size_t elem_size)
     return n;
 }
 
-TensorSet *tensorset_new(void) { return calloc(1, sizeof(TensorSet)); }
+SlTensorSet *sl_tensorset_new(void) { return calloc(1, sizeof(SlTensorSet)); }
 
-void tensorset_free(TensorSet *ts)
+void sl_tensorset_free(SlTensorSet *ts)
 {
     if (!ts)
         return;
@@ -64,31 +64,31 @@ void tensorset_free(TensorSet *ts)
     free(ts);
 }
 
-const Tensor *tensorset_find(const TensorSet *ts, const char *name)
+const SlTensor *sl_tensorset_find(const SlTensorSet *ts, const char *name)
 {
     int i = sl_name_index_find(ts->name_index, name);
     return i >= 0 ? &ts->items[i] : NULL;
 }
 
-Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int ndim,
+SlTensor *sl_tensorset_add_owned(SlTensorSet *ts, const char *name, SlDType dtype, int ndim,
                             const int64_t *shape, void *data, size_t nbytes, SlError *err)
 {
-    if ((unsigned)dtype >= DT_COUNT || ndim < 0 || ndim > TENSOR_MAX_DIMS) {
+    if ((unsigned)dtype >= SL_DT_COUNT || ndim < 0 || ndim > SL_TENSOR_MAX_DIMS) {
         sl_error_set(err, SL_EFORMAT, "%s: bad dtype or %d dimensions", name, ndim);
         return NULL;
     }
-    int64_t numel = shape_numel(ndim, shape, dtype_size(dtype));
-    if (numel < 0 || (size_t)numel * dtype_size(dtype) != nbytes) {
+    int64_t numel = sl_shape_numel(ndim, shape, sl_dtype_size(dtype));
+    if (numel < 0 || (size_t)numel * sl_dtype_size(dtype) != nbytes) {
         sl_error_set(err, SL_EFORMAT, "%s: shape does not match %zu bytes of data", name, nbytes);
         return NULL;
     }
-    if (tensorset_find(ts, name)) {
+    if (sl_tensorset_find(ts, name)) {
         sl_error_set(err, SL_EFORMAT, "%s: tensor appears twice", name);
         return NULL;
     }
     if (ts->count == ts->capacity) {
         int cap = ts->capacity ? 2 * ts->capacity : 16;
-        Tensor *items = realloc(ts->items, (size_t)cap * sizeof *items);
+        SlTensor *items = realloc(ts->items, (size_t)cap * sizeof *items);
         if (!items) {
             sl_error_set(err, SL_ENOMEM, "out of memory");
             return NULL;
@@ -102,7 +102,7 @@ Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int nd
         sl_error_set(err, SL_ENOMEM, "out of memory");
         return NULL;
     }
-    Tensor *t = &ts->items[ts->count++];
+    SlTensor *t = &ts->items[ts->count++];
     memset(t, 0, sizeof *t);
     t->name = copy;
     t->dtype = dtype;
@@ -114,19 +114,19 @@ Tensor *tensorset_add_owned(TensorSet *ts, const char *name, DType dtype, int nd
     return t;
 }
 
-Tensor *tensorset_add(TensorSet *ts, const char *name, DType dtype, int ndim,
+SlTensor *sl_tensorset_add(SlTensorSet *ts, const char *name, SlDType dtype, int ndim,
                       const int64_t *shape, const void *data, SlError *err)
 {
-    if ((unsigned)dtype >= DT_COUNT || ndim < 0 || ndim > TENSOR_MAX_DIMS) {
+    if ((unsigned)dtype >= SL_DT_COUNT || ndim < 0 || ndim > SL_TENSOR_MAX_DIMS) {
         sl_error_set(err, SL_EFORMAT, "%s: bad dtype or %d dimensions", name, ndim);
         return NULL;
     }
-    int64_t numel = shape_numel(ndim, shape, dtype_size(dtype));
+    int64_t numel = sl_shape_numel(ndim, shape, sl_dtype_size(dtype));
     if (numel < 0) {
         sl_error_set(err, SL_EFORMAT, "%s: shape overflows", name);
         return NULL;
     }
-    size_t nbytes = (size_t)numel * dtype_size(dtype);
+    size_t nbytes = (size_t)numel * sl_dtype_size(dtype);
     void *buf = malloc(nbytes ? nbytes : 1);
     if (!buf) {
         sl_error_set(err, SL_ENOMEM, "%s: cannot allocate %zu bytes", name, nbytes);
@@ -136,13 +136,13 @@ Tensor *tensorset_add(TensorSet *ts, const char *name, DType dtype, int ndim,
         memcpy(buf, data, nbytes);
     else
         memset(buf, 0, nbytes);
-    Tensor *t = tensorset_add_owned(ts, name, dtype, ndim, shape, buf, nbytes, err);
+    SlTensor *t = sl_tensorset_add_owned(ts, name, dtype, ndim, shape, buf, nbytes, err);
     if (!t)
         free(buf);
     return t;
 }
 
-int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlError *err)
+int sl_tensorset_set_meta(SlTensorSet *ts, const char *key, const char *value, SlError *err)
 {
     int at = sl_name_index_find(ts->meta_index, key);
     size_t klen = strlen(key), vlen = strlen(value);
@@ -190,7 +190,7 @@ int tensorset_set_meta(TensorSet *ts, const char *key, const char *value, SlErro
     return 0;
 }
 
-const char *tensorset_get_meta(const TensorSet *ts, const char *key)
+const char *sl_tensorset_get_meta(const SlTensorSet *ts, const char *key)
 {
     int i = sl_name_index_find(ts->meta_index, key);
     return i >= 0 ? ts->meta_values[i] : NULL;
@@ -210,14 +210,14 @@ static float half_to_float(uint16_t h)
     return sign ? -f : f;
 }
 
-float *tensor_to_f32(const Tensor *t, SlError *err)
+float *sl_tensor_to_f32(const SlTensor *t, SlError *err)
 {
-    int64_t n = shape_numel(t->ndim, t->shape, sizeof(float));
+    int64_t n = sl_shape_numel(t->ndim, t->shape, sizeof(float));
     if (n < 0) {
         sl_error_set(err, SL_EFORMAT, "%s: shape overflows", t->name);
         return NULL;
     }
-    if ((size_t)n * dtype_size(t->dtype) != t->nbytes) {
+    if ((size_t)n * sl_dtype_size(t->dtype) != t->nbytes) {
         sl_error_set(err, SL_EFORMAT, "%s: data size disagrees with shape", t->name);
         return NULL;
     }
@@ -229,13 +229,13 @@ float *tensor_to_f32(const Tensor *t, SlError *err)
     const uint8_t *p = t->data;
     for (int64_t i = 0; i < n; i++) {
         switch (t->dtype) {
-        case DT_F32: memcpy(&out[i], p + 4 * i, 4); break;
-        case DT_F64: { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; break; }
-        case DT_F16: { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = half_to_float(h); break; }
-        case DT_BF16: { uint16_t h; memcpy(&h, p + 2 * i, 2); uint32_t u = (uint32_t)h << 16; memcpy(&out[i], &u, 4); break; }
+        case SL_DT_F32: memcpy(&out[i], p + 4 * i, 4); break;
+        case SL_DT_F64: { double d; memcpy(&d, p + 8 * i, 8); out[i] = (float)d; break; }
+        case SL_DT_F16: { uint16_t h; memcpy(&h, p + 2 * i, 2); out[i] = half_to_float(h); break; }
+        case SL_DT_BF16: { uint16_t h; memcpy(&h, p + 2 * i, 2); uint32_t u = (uint32_t)h << 16; memcpy(&out[i], &u, 4); break; }
         default:
             free(out);
-            sl_error_set(err, SL_EFORMAT, "%s: dtype %s is not a floating type", t->name, dtype_name(t->dtype));
+            sl_error_set(err, SL_EFORMAT, "%s: dtype %s is not a floating type", t->name, sl_dtype_name(t->dtype));
             return NULL;
         }
     }

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct TrainWorkspace {
+struct SlTrainWorkspace {
     int cap_B;
     bool tables;            /* which path this workspace serves */
     float *memory;          /* one block for everything below */
@@ -70,7 +70,7 @@ static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float
 
 /* ---- options, schedule, initialisation ----------------------------------- */
 
-void train_options_default(TrainOptions *o)
+void sl_train_options_default(SlTrainOptions *o)
 {
     memset(o, 0, sizeof *o);
     o->steps = 10000;
@@ -82,18 +82,18 @@ void train_options_default(TrainOptions *o)
     o->beta1 = 0.9;
     o->beta2 = 0.98;
     o->eps = 1e-8;
-    o->schedule = TRAIN_SCHEDULE_CONSTANT;
+    o->schedule = SL_TRAIN_SCHEDULE_CONSTANT;
     o->warmup = 0;
     o->seed = 0;
     o->train_biases = false;
-    o->path = TRAIN_PATH_AUTO;
+    o->path = SL_TRAIN_PATH_AUTO;
 }
 
-double train_lr_at(const TrainOptions *o, long step)
+double sl_train_lr_at(const SlTrainOptions *o, long step)
 {
     if (o->warmup > 0 && step < o->warmup)
         return o->lr * (double)(step + 1) / (double)o->warmup;
-    if (o->schedule == TRAIN_SCHEDULE_COSINE) {
+    if (o->schedule == SL_TRAIN_SCHEDULE_COSINE) {
         long span = o->steps - o->warmup;
         if (span <= 0)
             return o->lr;
@@ -105,7 +105,7 @@ double train_lr_at(const TrainOptions *o, long step)
     return o->lr;
 }
 
-double train_weight_decay_at(const TrainOptions *o, long step)
+double sl_train_weight_decay_at(const SlTrainOptions *o, long step)
 {
     if (o->weight_decay_end < 0 || o->steps <= 1)
         return o->weight_decay;
@@ -115,48 +115,48 @@ double train_weight_decay_at(const TrainOptions *o, long step)
     return o->weight_decay + (o->weight_decay_end - o->weight_decay) * f;
 }
 
-void train_init_params(Model *m, uint64_t seed)
+void sl_train_init_params(SlModel *m, uint64_t seed)
 {
     /* TransformerLens (init_mode "gpt2"): nn.init.normal_(std=initializer_range)
      * on every parameter whose name has "W_", initializer_range = 0.8 / sqrt(d_model);
      * biases start at zero. */
-    Rng r;
-    rng_seed(&r, seed);
+    SlRng r;
+    sl_rng_seed(&r, seed);
     float std = (float)(0.8 / sqrt((double)m->cfg.d_model));
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        float *p = model_params_get(&m->params, i);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float *p = sl_model_params_get(&m->params, i);
         size_t n = m->param_sizes[i];
-        if (model_param_is_bias(i)) {
+        if (sl_model_param_is_bias(i)) {
             memset(p, 0, n * sizeof *p);
             continue;
         }
         for (size_t k = 0; k < n; k++)
-            p[k] = std * rng_normal(&r);
+            p[k] = std * sl_rng_normal(&r);
     }
 }
 
 /* ---- trainer ------------------------------------------------------------- */
 
-static void carve_params(ModelParams *p, float *mem, const size_t *sizes)
+static void carve_params(SlModelParams *p, float *mem, const size_t *sizes)
 {
-    float **ptrs[NUM_PARAM_TENSORS] = {
+    float **ptrs[SL_NUM_PARAM_TENSORS] = {
         &p->W_E, &p->W_pos, &p->W_Q, &p->W_K, &p->W_V, &p->W_O,
         &p->b_Q, &p->b_K, &p->b_V, &p->b_O, &p->W_U, &p->b_U,
     };
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         *ptrs[i] = mem;
         mem += sizes[i];
     }
 }
 
-static bool use_tables(const Trainer *t)
+static bool use_tables(const SlTrainer *t)
 {
-    if (t->opt.path == TRAIN_PATH_TABLES)
+    if (t->opt.path == SL_TRAIN_PATH_TABLES)
         return true;
-    return t->opt.path == TRAIN_PATH_AUTO && t->model->cfg.n_layers == 1;
+    return t->opt.path == SL_TRAIN_PATH_AUTO && t->model->cfg.n_layers == 1;
 }
 
-static void ws_free(TrainWorkspace *ws)
+static void ws_free(SlTrainWorkspace *ws)
 {
     if (!ws)
         return;
@@ -166,13 +166,13 @@ static void ws_free(TrainWorkspace *ws)
 }
 
 /* A workspace for batches of up to B sequences on the path the trainer uses. */
-static TrainWorkspace *ws_new(const Trainer *t, int B, SlError *err)
+static SlTrainWorkspace *ws_new(const SlTrainer *t, int B, SlError *err)
 {
-    const ModelConfig *c = &t->model->cfg;
+    const SlModelConfig *c = &t->model->cfg;
     size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, D = (size_t)c->d_model, E = (size_t)c->d_head;
     size_t T = (size_t)c->n_ctx, V = (size_t)c->d_vocab, Vo = (size_t)c->d_vocab_out, n = (size_t)c->list_len;
     size_t VT = V + T, Bs = (size_t)B, N = Bs * n;
-    TrainWorkspace *ws = calloc(1, sizeof *ws);
+    SlTrainWorkspace *ws = calloc(1, sizeof *ws);
     if (!ws)
         goto nomem;
     ws->cap_B = B;
@@ -222,11 +222,11 @@ nomem:
     return NULL;
 }
 
-static int ws_ensure(Trainer *t, int B, SlError *err)
+static int ws_ensure(SlTrainer *t, int B, SlError *err)
 {
     if (t->ws && t->ws->cap_B >= B)
         return 0;
-    TrainWorkspace *ws = ws_new(t, B, err);
+    SlTrainWorkspace *ws = ws_new(t, B, err);
     if (!ws)
         return SL_ENOMEM;
     ws_free(t->ws);
@@ -234,11 +234,11 @@ static int ws_ensure(Trainer *t, int B, SlError *err)
     return 0;
 }
 
-Trainer *trainer_new(Model *m, const TrainOptions *opt, SlError *err)
+SlTrainer *sl_trainer_new(SlModel *m, const SlTrainOptions *opt, SlError *err)
 {
-    if (model_config_validate(&m->cfg, err))
+    if (sl_model_config_validate(&m->cfg, err))
         return NULL;
-    Trainer *t = calloc(1, sizeof *t);
+    SlTrainer *t = calloc(1, sizeof *t);
     if (!t) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the trainer");
         return NULL;
@@ -247,16 +247,16 @@ Trainer *trainer_new(Model *m, const TrainOptions *opt, SlError *err)
     if (opt)
         t->opt = *opt;
     else
-        train_options_default(&t->opt);
+        sl_train_options_default(&t->opt);
     if (t->opt.batch < 1 || t->opt.batch > 1 << 20) {
         sl_error_set(err, SL_EINVAL, "batch %d is outside 1..%d", t->opt.batch, 1 << 20);
         goto fail;
     }
-    if (t->opt.path == TRAIN_PATH_TABLES && m->cfg.n_layers != 1) {
+    if (t->opt.path == SL_TRAIN_PATH_TABLES && m->cfg.n_layers != 1) {
         sl_error_set(err, SL_EINVAL, "the table path trains one-layer models only (this one has %d layers)", m->cfg.n_layers);
         goto fail;
     }
-    if (m->params.W_pos != m->params.W_E + m->param_sizes[P_W_E]) {
+    if (m->params.W_pos != m->params.W_E + m->param_sizes[SL_P_W_E]) {
         sl_error_set(err, SL_EINVAL, "W_E and W_pos are not adjacent in the parameter block");
         goto fail;
     }
@@ -273,16 +273,16 @@ Trainer *trainer_new(Model *m, const TrainOptions *opt, SlError *err)
     /* The data stream is separate from the initialisation stream (which uses
      * seed itself), so that a model trained from given weights sees the same
      * lists as one initialised here. */
-    rng_seed(&t->data_rng, t->opt.seed ^ 0x6461746173747265ULL);
+    sl_rng_seed(&t->data_rng, t->opt.seed ^ 0x6461746173747265ULL);
     if (ws_ensure(t, t->opt.batch, err))
         goto fail;
     return t;
 fail:
-    trainer_free(t);
+    sl_trainer_free(t);
     return NULL;
 }
 
-void trainer_free(Trainer *t)
+void sl_trainer_free(SlTrainer *t)
 {
     if (!t)
         return;
@@ -291,9 +291,9 @@ void trainer_free(Trainer *t)
     free(t);
 }
 
-static int check_tokens(const ModelConfig *c, const int *tokens, int B, SlError *err)
+static int check_tokens(const SlModelConfig *c, const int *tokens, int B, SlError *err)
 {
-    int T = c->n_ctx, P0 = task_first_pred_pos(c);
+    int T = c->n_ctx, P0 = sl_task_first_pred_pos(c);
     for (size_t b = 0; b < (size_t)B; b++)
         for (int i = 0; i < T; i++) {
             int tk = tokens[b * (size_t)T + i];
@@ -323,16 +323,16 @@ static int check_tokens(const ModelConfig *c, const int *tokens, int B, SlError 
  * where colsum is dlogits summed over all rows. */
 
 /* Per-step tables from the current weights; X = [W_E; W_pos] is [VT, D]. */
-static void tables_build(Trainer *t)
+static void tables_build(SlTrainer *t)
 {
-    const ModelConfig *c = &t->model->cfg;
-    const ModelParams *p = &t->model->params;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    const SlModelParams *p = &t->model->params;
+    SlTrainWorkspace *ws = t->ws;
     int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
     int VT = V + T;
     const float *X = p->W_E;
     for (int h = 0; h < H; h++) {
-        size_t w = model_head_qkv_offset(c, 0, h);
+        size_t w = sl_model_head_qkv_offset(c, 0, h);
         float *Q = ws->tabQ + (size_t)h * VT * E, *K = ws->tabK + (size_t)h * VT * E;
         float *Vt = ws->tabV + (size_t)h * VT * E;
         gemm(false, false, VT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, Q, E);
@@ -381,12 +381,12 @@ static void softmax_causal_row(float *row, int i, int len)
         row[j] = 0.0f;
 }
 
-static void tables_forward(Trainer *t, const int *tokens, int B)
+static void tables_forward(SlTrainer *t, const int *tokens, int B)
 {
-    const ModelConfig *c = &t->model->cfg;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    SlTrainWorkspace *ws = t->ws;
     int H = c->n_heads, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), VT = V + T, Tk = T - 1;
+    int n = c->list_len, P0 = sl_task_first_pred_pos(c), VT = V + T, Tk = T - 1;
     float inv_scale = 1.0f / sqrtf((float)E);
     tables_build(t);
     for (int b = 0; b < B; b++) {
@@ -421,14 +421,14 @@ static void tables_forward(Trainer *t, const int *tokens, int B)
     }
 }
 
-static void tables_backward(Trainer *t, const int *tokens, int B)
+static void tables_backward(SlTrainer *t, const int *tokens, int B)
 {
-    const ModelConfig *c = &t->model->cfg;
-    const ModelParams *p = &t->model->params;
-    ModelParams *g = &t->grads;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    const SlModelParams *p = &t->model->params;
+    SlModelParams *g = &t->grads;
+    SlTrainWorkspace *ws = t->ws;
     int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), VT = V + T, Tk = T - 1;
+    int n = c->list_len, P0 = sl_task_first_pred_pos(c), VT = V + T, Tk = T - 1;
     float inv_scale = 1.0f / sqrtf((float)E);
     const float *X = p->W_E;
     float *dX = g->W_E;   /* [VT, D]: dW_E then dW_pos, adjacent like W_E and W_pos */
@@ -488,7 +488,7 @@ static void tables_backward(Trainer *t, const int *tokens, int B)
         }
     }
     for (int h = 0; h < H; h++) {
-        size_t w = model_head_qkv_offset(c, 0, h);
+        size_t w = sl_model_head_qkv_offset(c, 0, h);
         size_t hte = (size_t)h * VT * E;
         const float *Mh = ws->M + (size_t)h * VT * VT;
         const float *Rh = ws->R + (size_t)h * VT * Vo;
@@ -531,30 +531,30 @@ static void tables_backward(Trainer *t, const int *tokens, int B)
 
 /* Layer 0's q, k, v tables [3, H, VT, E]: X W_Q[0, h] (+ b_Q on the
  * position rows), likewise K and V. */
-static void general_tables0(Trainer *t)
+static void general_tables0(SlTrainer *t)
 {
-    const ModelConfig *c = &t->model->cfg;
-    const ModelParams *p = &t->model->params;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    const SlModelParams *p = &t->model->params;
+    SlTrainWorkspace *ws = t->ws;
     int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, VT = V + c->n_ctx;
     const float *W[3] = {p->W_Q, p->W_K, p->W_V}, *bias[3] = {p->b_Q, p->b_K, p->b_V};
     for (int m = 0; m < 3; m++)
         for (int h = 0; h < H; h++) {
             float *tab = ws->tab0 + ((size_t)m * H + h) * VT * E;
-            gemm(false, false, VT, E, D, 1.0f, p->W_E, D, W[m] + model_head_qkv_offset(c, 0, h), E, 0.0f, tab, E);
+            gemm(false, false, VT, E, D, 1.0f, p->W_E, D, W[m] + sl_model_head_qkv_offset(c, 0, h), E, 0.0f, tab, E);
             for (int r = V; r < VT; r++)
                 for (int e = 0; e < E; e++)
                     tab[(size_t)r * E + e] += bias[m][(size_t)h * E + e];
         }
 }
 
-static void general_forward(Trainer *t, const int *tokens, int B)
+static void general_forward(SlTrainer *t, const int *tokens, int B)
 {
-    const ModelConfig *c = &t->model->cfg;
-    const ModelParams *p = &t->model->params;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    const SlModelParams *p = &t->model->params;
+    SlTrainWorkspace *ws = t->ws;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
+    int n = c->list_len, P0 = sl_task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
     size_t BT = (size_t)B * T, N = (size_t)B * n;
     float inv_scale = 1.0f / sqrtf((float)E);
 
@@ -589,7 +589,7 @@ static void general_forward(Trainer *t, const int *tokens, int B)
             }
         } else {
             for (int h = 0; h < H; h++) {
-                size_t w = model_head_qkv_offset(c, l, h);
+                size_t w = sl_model_head_qkv_offset(c, l, h);
                 size_t bo = ((size_t)l * H + h) * E;
                 gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
                 gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
@@ -627,14 +627,14 @@ static void general_forward(Trainer *t, const int *tokens, int B)
     gemm(false, false, (int)N, Vo, D, 1.0f, ws->xp, D, p->W_U, Vo, 1.0f, ws->logits, Vo);
 }
 
-static void general_backward(Trainer *t, const int *tokens, int B)
+static void general_backward(SlTrainer *t, const int *tokens, int B)
 {
-    const ModelConfig *c = &t->model->cfg;
-    const ModelParams *p = &t->model->params;
-    ModelParams *g = &t->grads;
-    TrainWorkspace *ws = t->ws;
+    const SlModelConfig *c = &t->model->cfg;
+    const SlModelParams *p = &t->model->params;
+    SlModelParams *g = &t->grads;
+    SlTrainWorkspace *ws = t->ws;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
+    int n = c->list_len, P0 = sl_task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
     size_t BT = (size_t)B * T, N = (size_t)B * n;
     float inv_scale = 1.0f / sqrtf((float)E);
     const float *dlog = ws->logits;
@@ -707,7 +707,7 @@ static void general_backward(Trainer *t, const int *tokens, int B)
             float *gW[3] = {g->W_Q, g->W_K, g->W_V}, *gb[3] = {g->b_Q, g->b_K, g->b_V};
             for (int m = 0; m < 3; m++)
                 for (int h = 0; h < H; h++) {
-                    size_t w = model_head_qkv_offset(c, 0, h);
+                    size_t w = sl_model_head_qkv_offset(c, 0, h);
                     const float *dt = ws->dtab0 + ((size_t)m * H + h) * VT * E;
                     gemm(true, false, D, E, VT, 1.0f, p->W_E, D, dt, E, 0.0f, gW[m] + w, E);
                     /* d[W_E; W_pos] += dtab W^T; the residual part is scattered below */
@@ -719,7 +719,7 @@ static void general_backward(Trainer *t, const int *tokens, int B)
             continue;
         }
         for (int h = 0; h < H; h++) {
-            size_t w = model_head_qkv_offset(c, l, h), he = (size_t)h * E;
+            size_t w = sl_model_head_qkv_offset(c, l, h), he = (size_t)h * E;
             size_t bo = ((size_t)l * H + h) * E;
             gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dq + he, HE, 0.0f, g->W_Q + w, E);
             gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dk + he, HE, 0.0f, g->W_K + w, E);
@@ -748,7 +748,7 @@ static void general_backward(Trainer *t, const int *tokens, int B)
 
 /* ---- loss, backward, AdamW ----------------------------------------------- */
 
-static void forward(Trainer *t, const int *tokens, int B)
+static void forward(SlTrainer *t, const int *tokens, int B)
 {
     if (t->ws->tables)
         tables_forward(t, tokens, B);
@@ -758,9 +758,9 @@ static void forward(Trainer *t, const int *tokens, int B)
 
 /* Mean cross-entropy of the logits [N, Vo] against tokens n+2..2n+1; when
  * grad, the logits become dL/dlogits = (softmax - onehot) / N. */
-static double loss_rows(const ModelConfig *c, float *logits, const int *tokens, int B, bool grad)
+static double loss_rows(const SlModelConfig *c, float *logits, const int *tokens, int B, bool grad)
 {
-    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = task_first_pred_pos(c);
+    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = sl_task_first_pred_pos(c);
     size_t N = (size_t)B * n;
     float invN = (float)(1.0 / (double)N);
     double total = 0.0;
@@ -790,7 +790,7 @@ static double loss_rows(const ModelConfig *c, float *logits, const int *tokens, 
     return total / (double)N;
 }
 
-int trainer_backward(Trainer *t, const int *tokens, int B, double *loss, SlError *err)
+int sl_trainer_backward(SlTrainer *t, const int *tokens, int B, double *loss, SlError *err)
 {
     int rc;
     if (B < 1)
@@ -809,11 +809,11 @@ int trainer_backward(Trainer *t, const int *tokens, int B, double *loss, SlError
     return 0;
 }
 
-void trainer_adamw(Trainer *t, double lr)
+void sl_trainer_adamw(SlTrainer *t, double lr)
 {
-    const TrainOptions *o = &t->opt;
-    Model *m = t->model;
-    double weight_decay = train_weight_decay_at(o, t->step);
+    const SlTrainOptions *o = &t->opt;
+    SlModel *m = t->model;
+    double weight_decay = sl_train_weight_decay_at(o, t->step);
     t->step++;
     /* The scalars as torch.optim.AdamW (1.13, single-tensor) forms them: in
      * double on the Python side, then applied to float32 tensors. */
@@ -824,10 +824,10 @@ void trainer_adamw(Trainer *t, double lr)
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
     const float one_b1 = (float)(1.0 - o->beta1), one_b2 = (float)(1.0 - o->beta2), eps = (float)o->eps;
     size_t off = 0;
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         size_t count = m->param_sizes[i];
-        if (!model_param_is_bias(i) || o->train_biases) {
-            const float d = i == P_W_Q || i == P_W_K ? decay_qk : decay;
+        if (!sl_model_param_is_bias(i) || o->train_biases) {
+            const float d = i == SL_P_W_Q || i == SL_P_W_K ? decay_qk : decay;
             float *p = m->param_memory + off, *g = t->grad_memory + off;
             float *mm = t->m_memory + off, *vv = t->v_memory + off;
             for (size_t k = 0; k < count; k++) {
@@ -842,35 +842,22 @@ void trainer_adamw(Trainer *t, double lr)
     }
 }
 
-int trainer_step(Trainer *t, double *loss, SlError *err)
+int sl_trainer_step(SlTrainer *t, double *loss, SlError *err)
 {
-    const ModelConfig *c = &t->model->cfg;
-    int B = t->opt.batch, T = c->n_ctx, values[MODEL_MAX_CTX];
+    const SlModelConfig *c = &t->model->cfg;
+    int B = t->opt.batch, T = c->n_ctx, values[SL_MODEL_MAX_CTX];
     int rc = ws_ensure(t, B, err);
     if (rc)
         return rc;
     int *tokens = t->ws->tokens;
     for (int b = 0; b < B; b++) {
-        task_random_list(c, &t->data_rng, values);
-        task_make_tokens(c, values, tokens + (size_t)b * T);
+        sl_task_random_list(c, &t->data_rng, values);
+        sl_task_make_tokens(c, values, tokens + (size_t)b * T);
     }
-    double lr = train_lr_at(&t->opt, t->step);
-    if ((rc = trainer_backward(t, tokens, B, loss, err)))
+    double lr = sl_train_lr_at(&t->opt, t->step);
+    if ((rc = sl_trainer_backward(t, tokens, B, loss, err)))
         return rc;
-    trainer_adamw(t, lr);
-    return 0;
-}
-
-int trainer_logits(Trainer *t, const int *tokens, int B, float *logits, SlError *err)
-{
-    int rc;
-    if (B < 1)
-        return sl_error_set(err, SL_EINVAL, "empty batch");
-    if ((rc = check_tokens(&t->model->cfg, tokens, B, err)) || (rc = ws_ensure(t, B, err)))
-        return rc;
-    forward(t, tokens, B);
-    const ModelConfig *c = &t->model->cfg;
-    memcpy(logits, t->ws->logits, (size_t)B * c->list_len * c->d_vocab_out * sizeof(float));
+    sl_trainer_adamw(t, lr);
     return 0;
 }
 
@@ -883,10 +870,10 @@ static int argmax_row(const float *row, int n)
     return best;
 }
 
-int trainer_evaluate(Trainer *t, const int *tokens, long lists, TrainEval *out, SlError *err)
+int sl_trainer_evaluate(SlTrainer *t, const int *tokens, long lists, SlTrainEval *out, SlError *err)
 {
-    const ModelConfig *c = &t->model->cfg;
-    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = task_first_pred_pos(c);
+    const SlModelConfig *c = &t->model->cfg;
+    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = sl_task_first_pred_pos(c);
     int chunk = t->opt.batch;
     double loss_sum = 0.0;
     long right_tokens = 0, right_lists = 0;
@@ -899,7 +886,7 @@ int trainer_evaluate(Trainer *t, const int *tokens, long lists, TrainEval *out, 
         const int *tk = tokens + (size_t)start * T;
         if ((rc = check_tokens(c, tk, B, err)) || (rc = ws_ensure(t, B, err)))
             break;
-        TrainWorkspace *ws = t->ws;
+        SlTrainWorkspace *ws = t->ws;
         /* teacher-forced */
         forward(t, tk, B);
         for (size_t r = 0; r < (size_t)B * n; r++)

@@ -1,4 +1,4 @@
-/* train_state.c: a Trainer's optimizer state to and from tensors (see
+/* train_state.c: a SlTrainer's optimizer state to and from tensors (see
  * train_state.h for the layout). */
 #include "sortlens/train_state.h"
 
@@ -12,7 +12,7 @@
 static const char *const MOMENT_NAMES[2] = {"exp_avg", "exp_avg_sq"};
 
 /* The optimizer options that give Adam's moments their meaning, as text. */
-static int options_meta(const TrainOptions *o, TensorSet *ts, SlError *err)
+static int options_meta(const SlTrainOptions *o, SlTensorSet *ts, SlError *err)
 {
     char buf[8][64];
     snprintf(buf[0], sizeof buf[0], "%.17g", o->lr);
@@ -20,12 +20,12 @@ static int options_meta(const TrainOptions *o, TensorSet *ts, SlError *err)
     snprintf(buf[2], sizeof buf[2], "%.17g,%.17g", o->beta1, o->beta2);
     snprintf(buf[3], sizeof buf[3], "%.17g", o->eps);
     snprintf(buf[4], sizeof buf[4], "%d", o->batch);
-    snprintf(buf[5], sizeof buf[5], "%s", o->schedule == TRAIN_SCHEDULE_COSINE ? "cosine" : "constant");
+    snprintf(buf[5], sizeof buf[5], "%s", o->schedule == SL_TRAIN_SCHEDULE_COSINE ? "cosine" : "constant");
     snprintf(buf[6], sizeof buf[6], "%ld", o->warmup);
     snprintf(buf[7], sizeof buf[7], "%" PRIu64, o->seed);
     const char *keys[8] = {"lr", "weight_decay", "betas", "eps", "batch", "schedule", "warmup", "seed"};
     for (int i = 0; i < 8; i++)
-        if (tensorset_set_meta(ts, keys[i], buf[i], err))
+        if (sl_tensorset_set_meta(ts, keys[i], buf[i], err))
             return SL_ENOMEM;
     /* the weight decay's schedule and W_Q/W_K rate ("none": as weight_decay) */
     char wd_end[64] = "none", wd_qk[64] = "none";
@@ -33,24 +33,24 @@ static int options_meta(const TrainOptions *o, TensorSet *ts, SlError *err)
         snprintf(wd_end, sizeof wd_end, "%.17g", o->weight_decay_end);
     if (o->weight_decay_qk >= 0)
         snprintf(wd_qk, sizeof wd_qk, "%.17g", o->weight_decay_qk);
-    if (tensorset_set_meta(ts, "weight_decay_end", wd_end, err) || tensorset_set_meta(ts, "weight_decay_qk", wd_qk, err))
+    if (sl_tensorset_set_meta(ts, "weight_decay_end", wd_end, err) || sl_tensorset_set_meta(ts, "weight_decay_qk", wd_qk, err))
         return SL_ENOMEM;
-    return tensorset_set_meta(ts, "train_biases", o->train_biases ? "true" : "false", err);
+    return sl_tensorset_set_meta(ts, "train_biases", o->train_biases ? "true" : "false", err);
 }
 
 /* Calls fn for every parameter tensor as the model file splits it (one per
  * layer for per-layer parameters), with its element count and offset into
  * the parameter block; stops at the first nonzero return. */
 typedef int (*ParamVisit)(void *ctx, const char *name, size_t offset, size_t count);
-static int each_param_tensor(const Model *m, ParamVisit fn, void *ctx)
+static int each_param_tensor(const SlModel *m, ParamVisit fn, void *ctx)
 {
     size_t off = 0;
     char name[96];
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        int layers = model_param_per_layer(i) ? m->cfg.n_layers : 1;
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        int layers = sl_model_param_per_layer(i) ? m->cfg.n_layers : 1;
         size_t per_layer = m->param_sizes[i] / (size_t)layers;
         for (int l = 0; l < layers; l++) {
-            model_param_name(i, l, name, sizeof name);
+            sl_model_param_name(i, l, name, sizeof name);
             int rc = fn(ctx, name, off + (size_t)l * per_layer, per_layer);
             if (rc)
                 return rc;
@@ -61,32 +61,32 @@ static int each_param_tensor(const Model *m, ParamVisit fn, void *ctx)
 }
 
 typedef struct {
-    const Trainer *t;
-    TensorSet *ts;
-    const TensorSet *model_ts;   /* for the shapes */
+    const SlTrainer *t;
+    SlTensorSet *ts;
+    const SlTensorSet *model_ts;   /* for the shapes */
     SlError *err;
 } SaveCtx;
 
 static int save_moments(void *vctx, const char *name, size_t offset, size_t count)
 {
     SaveCtx *c = vctx;
-    const Tensor *like = tensorset_find(c->model_ts, name);
+    const SlTensor *like = sl_tensorset_find(c->model_ts, name);
     if (!like)
         return sl_error_set(c->err, SL_EFORMAT, "%s: not among the model's tensors", name);
     const float *src[2] = {c->t->m_memory + offset, c->t->v_memory + offset};
     char key[128];
     for (int k = 0; k < 2; k++) {
         snprintf(key, sizeof key, "%s.%s", name, MOMENT_NAMES[k]);
-        if (!tensorset_add(c->ts, key, DT_F32, like->ndim, like->shape, src[k], c->err))
+        if (!sl_tensorset_add(c->ts, key, SL_DT_F32, like->ndim, like->shape, src[k], c->err))
             return SL_ENOMEM;
     }
     (void)count;
     return 0;
 }
 
-TensorSet *sl_train_state_tensors(const Trainer *t, SlError *err)
+SlTensorSet *sl_train_state_tensors(const SlTrainer *t, SlError *err)
 {
-    TensorSet *model_ts = model_to_tensors(t->model, err), *ts = tensorset_new();
+    SlTensorSet *model_ts = sl_model_to_tensors(t->model, err), *ts = sl_tensorset_new();
     char buf[160];
     if (!model_ts || !ts) {
         if (model_ts)
@@ -97,23 +97,23 @@ TensorSet *sl_train_state_tensors(const Trainer *t, SlError *err)
     if (each_param_tensor(t->model, save_moments, &ctx))
         goto fail;
     snprintf(buf, sizeof buf, "%ld", t->step);
-    if (tensorset_set_meta(ts, "format", "sortlens-train-state", err) || tensorset_set_meta(ts, "step", buf, err))
+    if (sl_tensorset_set_meta(ts, "format", "sortlens-train-state", err) || sl_tensorset_set_meta(ts, "step", buf, err))
         goto fail;
     snprintf(buf, sizeof buf, "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, t->data_rng.s[0],
              t->data_rng.s[1], t->data_rng.s[2], t->data_rng.s[3]);
-    if (tensorset_set_meta(ts, "data_rng", buf, err) || options_meta(&t->opt, ts, err))
+    if (sl_tensorset_set_meta(ts, "data_rng", buf, err) || options_meta(&t->opt, ts, err))
         goto fail;
-    tensorset_free(model_ts);
+    sl_tensorset_free(model_ts);
     return ts;
 fail:
-    tensorset_free(model_ts);
-    tensorset_free(ts);
+    sl_tensorset_free(model_ts);
+    sl_tensorset_free(ts);
     return NULL;
 }
 
-long sl_train_state_step(const TensorSet *ts)
+long sl_train_state_step(const SlTensorSet *ts)
 {
-    const char *s = tensorset_get_meta(ts, "step");
+    const char *s = sl_tensorset_get_meta(ts, "step");
     if (!s || *s < '0' || *s > '9')
         return -1;
     char *end;
@@ -122,7 +122,7 @@ long sl_train_state_step(const TensorSet *ts)
     return errno || *end ? -1 : v;
 }
 
-static bool parse_rng(const char *s, Rng *r)
+static bool parse_rng(const char *s, SlRng *r)
 {
     for (int i = 0; i < 4; i++) {
         char *end;
@@ -140,7 +140,7 @@ static bool parse_rng(const char *s, Rng *r)
 }
 
 typedef struct {
-    const TensorSet *ts;
+    const SlTensorSet *ts;
     const char *label;
     SlError *err;
     float *dst[2];   /* NULL: only check */
@@ -152,12 +152,12 @@ static int load_moments(void *vctx, const char *name, size_t offset, size_t coun
     char key[128];
     for (int k = 0; k < 2; k++) {
         snprintf(key, sizeof key, "%s.%s", name, MOMENT_NAMES[k]);
-        const Tensor *t = tensorset_find(c->ts, key);
+        const SlTensor *t = sl_tensorset_find(c->ts, key);
         if (!t)
             return sl_error_set(c->err, SL_EFORMAT, "%s: %s is missing", c->label, key);
-        if (t->dtype != DT_F32 || t->nbytes != count * sizeof(float))
+        if (t->dtype != SL_DT_F32 || t->nbytes != count * sizeof(float))
             return sl_error_set(c->err, SL_EFORMAT, "%s: %s is %s with %zu elements; the model needs F32 with %zu",
-                                c->label, key, dtype_name(t->dtype), t->nbytes / dtype_size(t->dtype), count);
+                                c->label, key, sl_dtype_name(t->dtype), t->nbytes / sl_dtype_size(t->dtype), count);
         const float *v = t->data;
         for (size_t i = 0; i < count; i++)
             if (!isfinite(v[i]) || (k == 1 && v[i] < 0))
@@ -169,33 +169,33 @@ static int load_moments(void *vctx, const char *name, size_t offset, size_t coun
     return 0;
 }
 
-int sl_train_state_restore(Trainer *t, const TensorSet *ts, const char *label, SlError *err)
+int sl_train_state_restore(SlTrainer *t, const SlTensorSet *ts, const char *label, SlError *err)
 {
-    const char *fmt = tensorset_get_meta(ts, "format");
+    const char *fmt = sl_tensorset_get_meta(ts, "format");
     if (!fmt || strcmp(fmt, "sortlens-train-state") != 0)
         return sl_error_set(err, SL_EFORMAT, "%s: not a sortlens training state (its metadata lacks format=sortlens-train-state)",
                             label);
     long step = sl_train_state_step(ts);
     if (step < 0)
         return sl_error_set(err, SL_EFORMAT, "%s: the step '%s' is not a non-negative integer", label,
-                            tensorset_get_meta(ts, "step") ? tensorset_get_meta(ts, "step") : "(missing)");
-    Rng rng;
-    if (!parse_rng(tensorset_get_meta(ts, "data_rng"), &rng))
+                            sl_tensorset_get_meta(ts, "step") ? sl_tensorset_get_meta(ts, "step") : "(missing)");
+    SlRng rng;
+    if (!parse_rng(sl_tensorset_get_meta(ts, "data_rng"), &rng))
         return sl_error_set(err, SL_EFORMAT, "%s: data_rng is not four nonzero-in-all 16-digit hex words", label);
     /* The options the moments were made with must be the trainer's. */
-    TensorSet *mine = tensorset_new();
+    SlTensorSet *mine = sl_tensorset_new();
     if (!mine || options_meta(&t->opt, mine, err)) {
-        tensorset_free(mine);
+        sl_tensorset_free(mine);
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     }
     int rc = 0;
     for (int i = 0; i < mine->meta_count && rc == 0; i++) {
-        const char *theirs = tensorset_get_meta(ts, mine->meta_keys[i]);
+        const char *theirs = sl_tensorset_get_meta(ts, mine->meta_keys[i]);
         if (!theirs || strcmp(theirs, mine->meta_values[i]) != 0)
             rc = sl_error_set(err, SL_EINVAL, "%s: %s is %s in the state but %s in this run", label, mine->meta_keys[i],
                               theirs ? theirs : "(missing)", mine->meta_values[i]);
     }
-    tensorset_free(mine);
+    sl_tensorset_free(mine);
     if (rc)
         return rc;
     LoadCtx check = {ts, label, err, {NULL, NULL}};

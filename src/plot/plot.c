@@ -101,7 +101,7 @@ bool sl_plot_format_from_path(const char *path, SlPlotFormat *out)
 
 /* ---- positions and labels ---------------------------------------------------- */
 
-static void pos_name(const ModelConfig *c, int pos, char *buf, size_t size)
+static void pos_name(const SlModelConfig *c, int pos, char *buf, size_t size)
 {
     int n = c->list_len;
     if (pos == 0)
@@ -114,7 +114,7 @@ static void pos_name(const ModelConfig *c, int pos, char *buf, size_t size)
         snprintf(buf, size, "b%d", pos - n - 1);
 }
 
-int sl_plot_parse_position(const ModelConfig *c, const char *text, int *pos, SlError *err)
+int sl_plot_parse_position(const SlModelConfig *c, const char *text, int *pos, SlError *err)
 {
     int n = c->list_len, T = c->n_ctx;
     char *end;
@@ -144,11 +144,11 @@ typedef char Label[FIG_LABEL_MAX];
 /* What one figure is made of; everything it points at lives until it is
  * written. */
 typedef struct Build {
-    const Model *m;
-    const ModelConfig *c;
+    const SlModel *m;
+    const SlModelConfig *c;
     const SlPlotRequest *req;
     int T, V, Vo, n, at;
-    int values[MODEL_MAX_CTX], tokens[MODEL_MAX_CTX];
+    int values[SL_MODEL_MAX_CTX], tokens[SL_MODEL_MAX_CTX];
     Label *pos_labels;       /* [T] BOS, a1, .. */
     Label *tok_labels;       /* [V] 0..Vo-1, BOS, MID */
     Label *seq_labels;       /* [T] the sequence axis as req->labels asks */
@@ -206,7 +206,7 @@ static void panel_defaults(HeatPanel *p)
  * or the model's greedy output). */
 static int build_sequence(Build *b, SlError *err)
 {
-    const ModelConfig *c = b->c;
+    const SlModelConfig *c = b->c;
     const SlPlotRequest *r = b->req;
     if (r->list) {
         for (int i = 0; i < b->n; i++) {
@@ -215,23 +215,23 @@ static int build_sequence(Build *b, SlError *err)
             b->values[i] = r->list[i];
         }
     } else {
-        Rng rng;
-        rng_seed(&rng, 1);   /* the explorer's first list */
-        task_random_list(c, &rng, b->values);
+        SlRng rng;
+        sl_rng_seed(&rng, 1);   /* the explorer's first list */
+        sl_task_random_list(c, &rng, b->values);
     }
     if (r->greedy) {
-        ActCache *cache = cache_new(c, 1, b->T, err);
+        SlActCache *cache = sl_cache_new(c, 1, b->T, err);
         int *out = build_alloc(b, sizeof(int) * (size_t)b->n, err);
         if (!cache || !out) {
-            cache_free(cache);
+            sl_cache_free(cache);
             return err ? err->code : SL_ENOMEM;
         }
-        int rc = decode_greedy(b->m, b->values, 1, out, b->tokens, cache, r->iv, err);
-        cache_free(cache);
+        int rc = sl_decode_greedy(b->m, b->values, 1, out, b->tokens, cache, r->iv, err);
+        sl_cache_free(cache);
         if (rc)
             return rc;
     } else {
-        task_make_tokens(c, b->values, b->tokens);
+        sl_task_make_tokens(c, b->values, b->tokens);
     }
     b->seq_labels = build_alloc(b, sizeof(Label) * (size_t)b->T, err);
     b->seq_titles = build_alloc(b, sizeof(Label) * (size_t)b->T, err);
@@ -239,7 +239,7 @@ static int build_sequence(Build *b, SlError *err)
         return SL_ENOMEM;
     for (int p = 0; p < b->T; p++) {
         Label tok;
-        circuit_token_label(c, b->tokens[p], tok);
+        sl_circuit_token_label(c, b->tokens[p], tok);
         if (r->labels == SL_PLOT_LABEL_VALUES)
             snprintf(b->seq_labels[p], sizeof(Label), "%s", tok);
         else
@@ -258,7 +258,7 @@ static int build_sequence(Build *b, SlError *err)
     len = strlen(b->subtitle);
     snprintf(b->subtitle + len, sizeof b->subtitle - len, "%s%s",
              r->greedy ? ", sorted half greedy (the model's own output)" : ", sorted half the true sort",
-             r->iv && !intervention_is_none(r->iv) ? "; with interventions" : "");
+             r->iv && !sl_intervention_is_none(r->iv) ? "; with interventions" : "");
     return 0;
 }
 
@@ -274,10 +274,10 @@ static int view_sequence(Build *b, bool scores, SlError *err)
     unsigned char *masked = build_alloc(b, (size_t)T * T, err);
     if (!data || !masked)
         return SL_ENOMEM;
-    ActCache *cache = cache_new(b->c, 1, T, err);
+    SlActCache *cache = sl_cache_new(b->c, 1, T, err);
     if (!cache)
         return err ? err->code : SL_ENOMEM;
-    rc = model_forward(b->m, b->tokens, 1, T, cache, r->iv, FORWARD_AUTO, err);
+    rc = sl_model_forward(b->m, b->tokens, 1, T, cache, r->iv, SL_FORWARD_AUTO, err);
     if (rc == 0) {
         const float *src = (scores ? cache->scores : cache->pattern) + ((size_t)r->layer * H + r->head) * T * T;
         for (int q = 0; q < T; q++)
@@ -287,7 +287,7 @@ static int view_sequence(Build *b, bool scores, SlError *err)
                 data[q * T + k] = k > q && scores ? 0.0f : src[q * T + k];
             }
     }
-    cache_free(cache);
+    sl_cache_free(cache);
     if (rc)
         return rc;
     snprintf(b->title, sizeof b->title, "%s, layer %d head %d", scores ? "Attention scores" : "Attention pattern",
@@ -322,16 +322,16 @@ static int view_sequence(Build *b, bool scores, SlError *err)
     return 0;
 }
 
-static const CircuitKind qk_kinds[4] = {CIRCUIT_QK_TOKEN_TOKEN, CIRCUIT_QK_TOKEN_POS, CIRCUIT_QK_POS_TOKEN,
-                                        CIRCUIT_QK_POS_POS};
+static const SlCircuitKind qk_kinds[4] = {SL_CIRCUIT_QK_TOKEN_TOKEN, SL_CIRCUIT_QK_TOKEN_POS, SL_CIRCUIT_QK_POS_TOKEN,
+                                        SL_CIRCUIT_QK_POS_POS};
 static const char *qk_term_names[4] = {"token-token", "token-pos", "pos-token", "pos-pos"};
 static const char *qk_formulas[4] = {"W_E W_Q W_K^T W_E^T", "W_E W_Q W_K^T W_pos^T", "W_pos W_Q W_K^T W_E^T",
                                      "W_pos W_Q W_K^T W_pos^T"};
 
-/* A circuit's matrix copied into the build (so that its NamedMatrix can go). */
-static float *circuit_copy(Build *b, CircuitKind kind, int *rows, int *cols, SlError *err)
+/* A circuit's matrix copied into the build (so that its SlNamedMatrix can go). */
+static float *circuit_copy(Build *b, SlCircuitKind kind, int *rows, int *cols, SlError *err)
 {
-    NamedMatrix *nm = circuit_get_kind(b->m, kind, b->req->layer, b->req->head, err);
+    SlNamedMatrix *nm = sl_circuit_get_kind(b->m, kind, b->req->layer, b->req->head, err);
     if (!nm)
         return NULL;
     float *data = build_alloc(b, sizeof(float) * (size_t)nm->rows * nm->cols, err);
@@ -339,7 +339,7 @@ static float *circuit_copy(Build *b, CircuitKind kind, int *rows, int *cols, SlE
         memcpy(data, nm->data, sizeof(float) * (size_t)nm->rows * nm->cols);
     *rows = nm->rows;
     *cols = nm->cols;
-    named_matrix_free(nm);
+    sl_named_matrix_free(nm);
     return data;
 }
 
@@ -367,7 +367,7 @@ static HeatPanel *qk_panel(Build *b, int term, SlError *err)
     bool row_tok = term == 0 || term == 1, col_tok = term == 0 || term == 2;
     HeatPanel *p = &b->panels[b->npanels++];
     panel_defaults(p);
-    p->id = circuit_kind_name(qk_kinds[term]);
+    p->id = sl_circuit_kind_name(qk_kinds[term]);
     p->rows = rows;
     p->cols = cols;
     p->data = data;
@@ -472,7 +472,7 @@ static int view_combined(Build *b, SlError *err)
 static int view_ov(Build *b, bool pos, SlError *err)
 {
     int rows, cols;
-    float *data = circuit_copy(b, pos ? CIRCUIT_OV_POS : CIRCUIT_OV, &rows, &cols, err);
+    float *data = circuit_copy(b, pos ? SL_CIRCUIT_OV_POS : SL_CIRCUIT_OV, &rows, &cols, err);
     if (!data)
         return err ? err->code : SL_ENOMEM;
     HeatPanel *p = &b->panels[b->npanels++];
@@ -511,7 +511,7 @@ static int view_decomposition(Build *b, SlError *err)
     Label *rows = build_alloc(b, sizeof(Label) * 5, err);
     if (!terms || !data || !rows)
         return SL_ENOMEM;
-    if ((rc = circuit_score_terms(b->m, b->req->head, b->tokens, T, terms, err)))
+    if ((rc = sl_circuit_score_terms(b->m, b->req->head, b->tokens, T, terms, err)))
         return rc;
     /* each term divided by sqrt(d_head), so that the five rows read as the
      * parts of the score and their sum (hook_attn_scores) */
@@ -740,9 +740,9 @@ void sl_plot_request_init(SlPlotRequest *r, SlPlotView view)
     r->at = -1;
 }
 
-static int check_request(const Model *m, const SlPlotRequest *r, SlError *err)
+static int check_request(const SlModel *m, const SlPlotRequest *r, SlError *err)
 {
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     if (r->view < 0 || r->view >= SL_PLOT_VIEW_COUNT)
         return sl_error_set(err, SL_EINVAL, "unknown view %d", (int)r->view);
     if (r->layer < 0 || r->layer >= c->n_layers)
@@ -751,13 +751,13 @@ static int check_request(const Model *m, const SlPlotRequest *r, SlError *err)
         return sl_error_set(err, SL_EINVAL, "head %d is out of range (the model has %d)", r->head, c->n_heads);
     if (r->at < -1 || r->at >= c->n_ctx)
         return sl_error_set(err, SL_EINVAL, "position %d is out of range 0..%d", r->at, c->n_ctx - 1);
-    if (r->iv && intervention_validate(r->iv, c, err))
+    if (r->iv && sl_intervention_validate(r->iv, c, err))
         return SL_EINVAL;
     int rc = check_cells("combined QK matrix", c->d_vocab + c->n_ctx, c->d_vocab + c->n_ctx, err);
     return rc;
 }
 
-int sl_plot_render(const Model *m, const SlPlotRequest *req, SlPlotFormat format, unsigned char **data,
+int sl_plot_render(const SlModel *m, const SlPlotRequest *req, SlPlotFormat format, unsigned char **data,
                    size_t *size, SlError *err)
 {
     *data = NULL;
@@ -783,7 +783,7 @@ int sl_plot_render(const Model *m, const SlPlotRequest *req, SlPlotFormat format
     for (int p = 0; p < b.T; p++)
         pos_name(b.c, p, b.pos_labels[p], sizeof(Label));
     for (int t = 0; t < b.V; t++)
-        circuit_token_label(b.c, t, b.tok_labels[t]);
+        sl_circuit_token_label(b.c, t, b.tok_labels[t]);
     if (req->model_label) {
         char clean[200];
         text_sanitize(req->model_label, clean, sizeof clean);
@@ -821,7 +821,7 @@ done:
     return rc;
 }
 
-int sl_plot_write(const Model *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err)
+int sl_plot_write(const SlModel *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err)
 {
     unsigned char *data;
     size_t size;
@@ -838,7 +838,7 @@ int sl_plot_write(const Model *m, const SlPlotRequest *req, SlPlotFormat format,
     return rc;
 }
 
-int sl_plot_view(const Model *m, SlPlotView view, const int *list, int at, SlPlotFormat format, const char *path,
+int sl_plot_view(const SlModel *m, SlPlotView view, const int *list, int at, SlPlotFormat format, const char *path,
                  SlError *err)
 {
     SlPlotRequest r;

@@ -51,16 +51,16 @@ int sl_plot_format_from_name(const char *name, SlPlotFormat *out, SlError *err);
 bool sl_plot_format_from_path(const char *path, SlPlotFormat *out);
 /* A position as the figures name it: "BOS", "a1".."an", "MID", "b1".."bn",
  * or its index 0..n_ctx-1.  SL_EINVAL with a message otherwise. */
-int sl_plot_parse_position(const ModelConfig *c, const char *text, int *pos, SlError *err);
+int sl_plot_parse_position(const SlModelConfig *c, const char *text, int *pos, SlError *err);
 
 typedef struct SlPlotRequest {
     SlPlotView view;
-    const int *list;          /* [n] values; NULL: the explorer's first list (Rng seed 1) */
+    const int *list;          /* [n] values; NULL: the explorer's first list (SlRng seed 1) */
     bool greedy;              /* the sorted half is the model's own output (else the true sort) */
     int at;                   /* the query shown (marked row; the decomposition's query); -1: MID */
     int layer, head;          /* attention, scores and circuits; the decomposition is layer 0's */
     SlPlotLabels labels;
-    const Intervention *iv;   /* applied to the forward (attention, scores); NULL: none */
+    const SlIntervention *iv;   /* applied to the forward (attention, scores); NULL: none */
     const char *model_label;  /* named in the subtitle (sanitised here); NULL: not named */
     long lists;               /* mean-attention: how many random lists (seed 1); 0: 1000 */
     const int *corrupt;       /* patch: the corrupted list [n] (required there) */
@@ -69,15 +69,15 @@ typedef struct SlPlotRequest {
 void sl_plot_request_init(SlPlotRequest *r, SlPlotView view);   /* the defaults above */
 
 /* The figure as the bytes of a file in `format`, malloc'ed (free() it). */
-int sl_plot_render(const Model *m, const SlPlotRequest *req, SlPlotFormat format, unsigned char **data,
+int sl_plot_render(const SlModel *m, const SlPlotRequest *req, SlPlotFormat format, unsigned char **data,
                    size_t *size, SlError *err);
 /* The same written to path, whole or not at all (sl_atomic_*: an existing
  * file is replaced only by a complete figure).  Messages of a failed write
  * name path. */
-int sl_plot_write(const Model *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err);
+int sl_plot_write(const SlModel *m, const SlPlotRequest *req, SlPlotFormat format, const char *path, SlError *err);
 /* The short form the explorer calls: defaults but for view, list (NULL:
  * default) and at (-1: MID). */
-int sl_plot_view(const Model *m, SlPlotView view, const int *list, int at, SlPlotFormat format, const char *path,
+int sl_plot_view(const SlModel *m, SlPlotView view, const int *list, int at, SlPlotFormat format, const char *path,
                  SlError *err);
 
 #endif

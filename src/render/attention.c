@@ -30,15 +30,15 @@ void render_cursor_line(Canvas *cv, const Scene *sc)
     bool blocked = scene_iv_here(sc) && sc->block_source == k;
     x = cv_printf(cv, x + 1, 0, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
     x = cv_printf(cv, x + 2, 0, COL_DEFAULT, 0, "score %+.3f", (double)s);
-    float t[SCORE_TERMS];
+    float t[SL_SCORE_TERMS];
     if (cv->r.w < 100 || !scene_score_terms_at(sc, q, k, t)) {   /* no room, or no terms */
         if (blocked)
             cv_text(cv, x + 2, 0, "(blocked)", COL_BAD, 0);
         return;
     }
-    static const char *nm[SCORE_TERMS] = {"tt", "tp", "pt", "pp"};
+    static const char *nm[SL_SCORE_TERMS] = {"tt", "tp", "pt", "pp"};
     x = cv_text(cv, x + 1, 0, "= (", COL_DIM, 0);
-    for (int j = 0; j < SCORE_TERMS; j++) {
+    for (int j = 0; j < SL_SCORE_TERMS; j++) {
         bool off = scene_iv_here(sc) && (sc->qk_off & (1u << j));
         if (j)
             x = cv_text(cv, x + 1, 0, "+", COL_DIM, 0) + 1;
@@ -284,14 +284,14 @@ void render_cursor_detail(Canvas *cv, const Scene *sc)
         cv_printf(cv, x + 2, 1, COL_DEFAULT, 0, "score %+.4f", (double)s);
     else
         cv_text(cv, x + 2, 1, "score -inf (blocked)", COL_BAD, 0);
-    float t[SCORE_TERMS];
+    float t[SL_SCORE_TERMS];
     if (!scene_score_terms_at(sc, q, k, t)) {
         cv_text(cv, 1, 2, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
         return;
     }
     static const char *nm[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
     float sum = 0;
-    for (int j = 0; j < SCORE_TERMS; j++) {
+    for (int j = 0; j < SL_SCORE_TERMS; j++) {
         bool off = scene_iv_here(sc) && (sc->qk_off & (1u << j));
         int y = 2 + j / 2, xx = 1 + (j % 2) * 21;
         cv_text(cv, xx, y, j == 0 ? "=" : "+", COL_DIM, 0);

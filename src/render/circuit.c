@@ -50,8 +50,8 @@ static void circuit_title(Canvas *cv, const Scene *sc, int view, bool focused, c
     bool with_f = ln + (with_clip ? lc : 0) + (with_scale ? ls : 0) + lf <= w;
     /* the panel draws the model's table, whatever is switched off: say so */
     bool off = scene_iv_here(sc) && ((circuit_kind_is_qk(view) && (sc->qk_off & (1u << circuit_kind_term(view)))) ||
-                                     (view == CIRCUIT_OV_POS && sc->ov_drop_pos));
-    const char *pre = !off ? "" : view == CIRCUIT_OV_POS ? "[removed] " : "[OFF] ";
+                                     (view == SL_CIRCUIT_OV_POS && sc->ov_drop_pos));
+    const char *pre = !off ? "" : view == SL_CIRCUIT_OV_POS ? "[removed] " : "[OFF] ";
     snprintf(buf, sizeof buf, "%s%s%s%s%s%s%s%s", pre, name, with_f ? "  " : "", with_f ? f : "", with_scale ? sep : "",
              with_scale ? scale : "", with_clip ? sep : "", with_clip ? clip : "");
     panel_section(cv, 0, buf, focused);
@@ -202,7 +202,7 @@ static void circuit_line(const CircuitPanel *p, int line)
         bool bad = !isfinite(va) || (rb >= 0 && !isfinite(vb));   /* a product that overflowed */
         /* pos-pos: a query never sees a later key, so those cells are the
          * causal mask, as in the heatmap (the table holds values there) */
-        bool mask_a = p->view == CIRCUIT_QK_POS_POS && c > ra, mask_b = p->view == CIRCUIT_QK_POS_POS && c > rb;
+        bool mask_a = p->view == SL_CIRCUIT_QK_POS_POS && c > ra, mask_b = p->view == SL_CIRCUIT_QK_POS_POS && c > rb;
         if (mask_a)
             va = NAN;
         if (mask_b)
@@ -264,10 +264,10 @@ static void circuit_readout(const CircuitPanel *p, int vy)
     } else if (heat_beyond(v, p->range) && x + 9 <= cv->r.w) {
         x = cv_text(cv, x + 1, vy, "(beyond)", v > 0 ? COL_OVER : COL_UNDER, 0);
     }
-    int hits = !sc->counts_known ? -1 : view == CIRCUIT_OV ? sc->ov_copy_hits
-                                      : view == CIRCUIT_QK_TOKEN_TOKEN ? sc->qk_next_hits : -1;
+    int hits = !sc->counts_known ? -1 : view == SL_CIRCUIT_OV ? sc->ov_copy_hits
+                                      : view == SL_CIRCUIT_QK_TOKEN_TOKEN ? sc->qk_next_hits : -1;
     if (hits >= 0) {
-        snprintf(buf, sizeof buf, view == CIRCUIT_OV ? "argmax=diagonal %d/%d" : "argmax=value+1 %d/%d", hits, sc->Vo);
+        snprintf(buf, sizeof buf, view == SL_CIRCUIT_OV ? "argmax=diagonal %d/%d" : "argmax=value+1 %d/%d", hits, sc->Vo);
         if (x + 2 + utf8_width(buf) <= cv->r.w)
             cv_text(cv, cv->r.w - utf8_width(buf), vy, buf, hits == sc->Vo ? COL_GOOD : COL_LABEL, 0);
     }

@@ -10,10 +10,10 @@
 bool circuit_axis_is_token(int view, bool is_row)
 {
     if (is_row)
-        return view == CIRCUIT_QK_TOKEN_TOKEN || view == CIRCUIT_QK_TOKEN_POS || view == CIRCUIT_OV;
+        return view == SL_CIRCUIT_QK_TOKEN_TOKEN || view == SL_CIRCUIT_QK_TOKEN_POS || view == SL_CIRCUIT_OV;
     /* OV columns are the output values: tokens, all of them values */
-    return view == CIRCUIT_QK_TOKEN_TOKEN || view == CIRCUIT_QK_POS_TOKEN || view == CIRCUIT_OV ||
-           view == CIRCUIT_OV_POS;
+    return view == SL_CIRCUIT_QK_TOKEN_TOKEN || view == SL_CIRCUIT_QK_POS_TOKEN || view == SL_CIRCUIT_OV ||
+           view == SL_CIRCUIT_OV_POS;
 }
 
 bool circuit_axis_has_specials(int view, bool is_row)

@@ -14,20 +14,20 @@
 
 #define SCENE_TOPK 3
 
-/* The circuit views are the core's CircuitKind (circuits.h):
- *   CIRCUIT_QK_TOKEN_TOKEN  W_E W_Q W_K^T W_E^T     [V, V]
- *   CIRCUIT_QK_TOKEN_POS    W_E W_Q W_K^T W_pos^T   [V, T]
- *   CIRCUIT_QK_POS_TOKEN    W_pos W_Q W_K^T W_E^T   [T, V]
- *   CIRCUIT_QK_POS_POS      W_pos W_Q W_K^T W_pos^T [T, T]
- *   CIRCUIT_OV              W_E W_V W_O W_U         [V, Vo]
- *   CIRCUIT_OV_POS          W_pos W_V W_O W_U       [T, Vo]
+/* The circuit views are the core's SlCircuitKind (circuits.h):
+ *   SL_CIRCUIT_QK_TOKEN_TOKEN  W_E W_Q W_K^T W_E^T     [V, V]
+ *   SL_CIRCUIT_QK_TOKEN_POS    W_E W_Q W_K^T W_pos^T   [V, T]
+ *   SL_CIRCUIT_QK_POS_TOKEN    W_pos W_Q W_K^T W_E^T   [T, V]
+ *   SL_CIRCUIT_QK_POS_POS      W_pos W_Q W_K^T W_pos^T [T, T]
+ *   SL_CIRCUIT_OV              W_E W_V W_O W_U         [V, Vo]
+ *   SL_CIRCUIT_OV_POS          W_pos W_V W_O W_U       [T, Vo]
  * The QK panel shows one of the first four, the OV panel one of the last two. */
 static inline bool circuit_kind_is_qk(int kind)
 {
-    return kind >= CIRCUIT_QK_TOKEN_TOKEN && kind <= CIRCUIT_QK_POS_POS;
+    return kind >= SL_CIRCUIT_QK_TOKEN_TOKEN && kind <= SL_CIRCUIT_QK_POS_POS;
 }
 /* The QK term a QK view is (SCORE_TERM_*, and the bit QK_TERM_* = 1 << it). */
-static inline int circuit_kind_term(int kind) { return kind - CIRCUIT_QK_TOKEN_TOKEN; }
+static inline int circuit_kind_term(int kind) { return kind - SL_CIRCUIT_QK_TOKEN_TOKEN; }
 
 /* How a circuit panel maps its values to colours (`n` cycles).  Every
  * scale is symmetric around zero, blue below, red above. */
@@ -66,7 +66,7 @@ typedef struct Scene {
     const int *pred;      /* [n] argmax */
     const float *prob;    /* [n, Vo] softmax of the logits */
     const int *base_pred; /* [n] without the interventions; NULL when none is active */
-    const int *top_idx;   /* [n, SCENE_TOPK] the most probable values (decode_top_k), -1 past Vo */
+    const int *top_idx;   /* [n, SCENE_TOPK] the most probable values (sl_decode_top_k), -1 past Vo */
     const double *top_prob;   /* [n, SCENE_TOPK] their probabilities */
     /* positions whose logits are not all finite (the model overflowed): the
      * screen says so instead of colouring them; 0 when every one is */
@@ -80,19 +80,19 @@ typedef struct Scene {
     bool show_scores;     /* the heatmap shows scores instead of weights */
     bool named_positions; /* axes label positions by name (BOS, a1.., MID, b1..), not by token */
     /* the four QK terms of every (query, key), unscaled, from
-     * circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */
-    const float *score_terms;   /* [SCORE_TERMS, T, T] */
+     * sl_circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */
+    const float *score_terms;   /* [SL_SCORE_TERMS, T, T] */
     /* what each source adds to the logit of ov_value at the selected query
-     * through the head shown (circuit_dla); NULL when unknown */
+     * through the head shown (sl_circuit_dla); NULL when unknown */
     const float *ov_src;  /* [T] */
     int ov_value;
     int top_source;       /* the key the selected query attends to most */
 
-    /* circuits of the (layer, head) shown (circuit_get_kind); NULL if absent */
-    const float *circuit[CIRCUIT_COUNT];   /* by CircuitKind, unscaled */
-    float circuit_max[CIRCUIT_COUNT];      /* max |x| of each whole matrix */
+    /* circuits of the (layer, head) shown (sl_circuit_get_kind); NULL if absent */
+    const float *circuit[SL_CIRCUIT_COUNT];   /* by SlCircuitKind, unscaled */
+    float circuit_max[SL_CIRCUIT_COUNT];      /* max |x| of each whole matrix */
     /* CS_VALUES ranges by view (cached by the caller; 0: computed when drawn) */
-    float robust_range[CIRCUIT_COUNT];
+    float robust_range[SL_CIRCUIT_COUNT];
     int circuit_scale;    /* CS_* */
     /* the published counts for the head shown, when counts_known (each may
      * still be -1): rows v of OV token whose argmax is v, rows v of QK
@@ -108,7 +108,7 @@ typedef struct Scene {
     int block_source;     /* -1 or the key position nobody may attend to */
     int iv_layer, iv_head;   /* where the interventions act (head -1: every head) */
     const char *ablation_text;   /* the interventions as --ablate spells them (ablation.h), "" for none */
-    int focus_view;       /* CircuitKind: the circuit view `c` selected last */
+    int focus_view;       /* SlCircuitKind: the circuit view `c` selected last */
     int qk_view, ov_view; /* the views of the two circuit panels */
     int free_row, free_col, free_panel; /* a clicked circuit cell, or -1 */
     const char *message;  /* a one-line note (found a wrong list, ...), or NULL */
@@ -129,12 +129,12 @@ static inline int scene_pred_index(const Scene *sc, int pos)
 }
 /* The four QK terms of (query q, key k) from sc->score_terms; false when
  * they are not known (another layer than 0, no tables, out of range). */
-static inline bool scene_score_terms_at(const Scene *sc, int q, int k, float terms[SCORE_TERMS])
+static inline bool scene_score_terms_at(const Scene *sc, int q, int k, float terms[SL_SCORE_TERMS])
 {
     if (!sc->score_terms || q < 0 || k < 0 || q >= sc->T || k >= sc->T)
         return false;
     size_t TT = (size_t)sc->T * sc->T, i = (size_t)q * sc->T + k;
-    for (int t = 0; t < SCORE_TERMS; t++)
+    for (int t = 0; t < SL_SCORE_TERMS; t++)
         terms[t] = sc->score_terms[t * TT + i];
     return true;
 }

@@ -47,14 +47,14 @@ int scene_right(const Scene *sc, const int *pred)
 
 void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols)
 {
-    bool out_cols = view == CIRCUIT_OV || view == CIRCUIT_OV_POS;
+    bool out_cols = view == SL_CIRCUIT_OV || view == SL_CIRCUIT_OV_POS;
     *rows = circuit_axis_is_token(view, true) ? sc->V : sc->T;
     *cols = out_cols ? sc->Vo : circuit_axis_is_token(view, false) ? sc->V : sc->T;
 }
 
 const float *scene_circuit_data(const Scene *sc, int view, float *range)
 {
-    if (view < 0 || view >= CIRCUIT_COUNT) {
+    if (view < 0 || view >= SL_CIRCUIT_COUNT) {
         *range = 0;
         return NULL;
     }
@@ -64,20 +64,20 @@ const float *scene_circuit_data(const Scene *sc, int view, float *range)
 
 const char *circuit_view_name(int view)
 {
-    static const char *names[CIRCUIT_COUNT] = {
-        [CIRCUIT_QK_TOKEN_TOKEN] = "QK token-token", [CIRCUIT_QK_TOKEN_POS] = "QK token-pos",
-        [CIRCUIT_QK_POS_TOKEN] = "QK pos-token", [CIRCUIT_QK_POS_POS] = "QK pos-pos",
-        [CIRCUIT_OV] = "OV token", [CIRCUIT_OV_POS] = "OV position"};
-    return view >= 0 && view < CIRCUIT_COUNT ? names[view] : "?";
+    static const char *names[SL_CIRCUIT_COUNT] = {
+        [SL_CIRCUIT_QK_TOKEN_TOKEN] = "QK token-token", [SL_CIRCUIT_QK_TOKEN_POS] = "QK token-pos",
+        [SL_CIRCUIT_QK_POS_TOKEN] = "QK pos-token", [SL_CIRCUIT_QK_POS_POS] = "QK pos-pos",
+        [SL_CIRCUIT_OV] = "OV token", [SL_CIRCUIT_OV_POS] = "OV position"};
+    return view >= 0 && view < SL_CIRCUIT_COUNT ? names[view] : "?";
 }
 
 const char *circuit_view_formula(int view)
 {
-    static const char *f[CIRCUIT_COUNT] = {
-        [CIRCUIT_QK_TOKEN_TOKEN] = "W_E W_Q W_K^T W_E^T", [CIRCUIT_QK_TOKEN_POS] = "W_E W_Q W_K^T W_pos^T",
-        [CIRCUIT_QK_POS_TOKEN] = "W_pos W_Q W_K^T W_E^T", [CIRCUIT_QK_POS_POS] = "W_pos W_Q W_K^T W_pos^T",
-        [CIRCUIT_OV] = "W_E W_V W_O W_U", [CIRCUIT_OV_POS] = "W_pos W_V W_O W_U"};
-    return view >= 0 && view < CIRCUIT_COUNT ? f[view] : "?";
+    static const char *f[SL_CIRCUIT_COUNT] = {
+        [SL_CIRCUIT_QK_TOKEN_TOKEN] = "W_E W_Q W_K^T W_E^T", [SL_CIRCUIT_QK_TOKEN_POS] = "W_E W_Q W_K^T W_pos^T",
+        [SL_CIRCUIT_QK_POS_TOKEN] = "W_pos W_Q W_K^T W_E^T", [SL_CIRCUIT_QK_POS_POS] = "W_pos W_Q W_K^T W_pos^T",
+        [SL_CIRCUIT_OV] = "W_E W_V W_O W_U", [SL_CIRCUIT_OV_POS] = "W_pos W_V W_O W_U"};
+    return view >= 0 && view < SL_CIRCUIT_COUNT ? f[view] : "?";
 }
 
 void scene_circuit_marks(const Scene *sc, int view, int *row, int *col)

@@ -335,8 +335,8 @@ static void draw_facet(Canvas *cv, const Scene *sc)
     bool grid2 = cv->r.h >= 2 * (CIRC_EXTRA_LINES + 4) || cv->r.w < 4 * 24;
     int cols = grid2 ? 2 : 4, rows = grid2 ? 2 : 1;
     int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
-    for (int t = 0; t < SCORE_TERMS; t++) {
-        int kind = CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+    for (int t = 0; t < SL_SCORE_TERMS; t++) {
+        int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
         Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
         render_circuit(&sub, sc, kind, 0, sc->focus_view == kind);
     }

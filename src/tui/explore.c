@@ -1,8 +1,8 @@
 /* explore.c: the explorer's state and its recomputation through the core:
- * the one forward path (decode_greedy / decode_teacher_forced with an
- * Intervention), circuit_score_terms for the four QK terms of every score,
- * circuit_dla for what each source adds to a logit, decode_top_k for the
- * runners-up and circuit_get_kind for the circuits of the head shown, so
+ * the one forward path (sl_decode_greedy / sl_decode_teacher_forced with an
+ * SlIntervention), sl_circuit_score_terms for the four QK terms of every score,
+ * sl_circuit_dla for what each source adds to a logit, sl_decode_top_k for the
+ * runners-up and sl_circuit_get_kind for the circuits of the head shown, so
  * that what the screen shows is what the tests of the core check. */
 #include "explore.h"
 
@@ -16,10 +16,10 @@
 #include "sortlens/circuits.h"
 
 struct Explorer {
-    const Model *m;          /* not owned */
+    const SlModel *m;          /* not owned */
     Scene sc;                /* what the screen shows; its pointers lead into the arrays below */
-    ActCache *cache;         /* one sequence: what the screen shows */
-    ActCache *batch;         /* EXPLORE_FIND_BATCH sequences, for `f` (made on first use) */
+    SlActCache *cache;         /* one sequence: what the screen shows */
+    SlActCache *batch;         /* EXPLORE_FIND_BATCH sequences, for `f` (made on first use) */
 
     int *values;             /* [n] the list */
     int *sorted;             /* [n] */
@@ -31,12 +31,12 @@ struct Explorer {
     double *top_prob;        /* [n, SCENE_TOPK] */
     float *pattern;          /* [T, T] layer, head shown */
     float *scores;           /* [T, T] */
-    float *score_terms;      /* [SCORE_TERMS, T, T] layer 0, head shown */
-    float *dla;              /* [L, H, T] circuit_dla at the selected query */
-    NamedMatrix *circuit[CIRCUIT_COUNT];   /* of the layer and head shown */
+    float *score_terms;      /* [SL_SCORE_TERMS, T, T] layer 0, head shown */
+    float *dla;              /* [L, H, T] sl_circuit_dla at the selected query */
+    SlNamedMatrix *circuit[SL_CIRCUIT_COUNT];   /* of the layer and head shown */
 
-    Intervention iv;         /* layer 0; head -1 (one-head model) or the head it was made on */
-    Rng rng;
+    SlIntervention iv;         /* layer 0; head -1 (one-head model) or the head it was made on */
+    SlRng rng;
     char label[128];
     char message[320];
     char ablation_text[SL_ABLATION_TEXT_MAX];   /* iv in the --ablate language */
@@ -68,13 +68,13 @@ static void load_circuits(Explorer *ex)
     Scene *sc = &ex->sc;
     sc->ov_copy_hits = sc->qk_next_hits = -1;
     int hits, total;
-    if (circuit_ov_copy_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
+    if (sl_circuit_ov_copy_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
         sc->ov_copy_hits = hits;
-    if (circuit_qk_next_token_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
+    if (sl_circuit_qk_next_token_count(ex->m, sc->layer, sc->head, &hits, &total, NULL) == 0 && total == sc->Vo)
         sc->qk_next_hits = hits;
-    for (int k = 0; k < CIRCUIT_COUNT; k++) {
-        named_matrix_free(ex->circuit[k]);
-        NamedMatrix *nm = ex->circuit[k] = circuit_get_kind(ex->m, (CircuitKind)k, sc->layer, sc->head, NULL);
+    for (int k = 0; k < SL_CIRCUIT_COUNT; k++) {
+        sl_named_matrix_free(ex->circuit[k]);
+        SlNamedMatrix *nm = ex->circuit[k] = sl_circuit_get_kind(ex->m, (SlCircuitKind)k, sc->layer, sc->head, NULL);
         sc->circuit[k] = nm ? nm->data : NULL;
         sc->circuit_max[k] = nm ? max_abs_f(nm->data, (size_t)nm->rows * nm->cols) : 0;
         sc->robust_range[k] = nm ? circuit_value_range(nm->data, nm->rows, nm->cols, k, sc->Vo) : 0;
@@ -88,14 +88,14 @@ static void make_label(Explorer *ex, const char *label)
     text_sanitize(base, ex->label, sizeof ex->label);
 }
 
-Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError *err)
+Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlError *err)
 {
     Explorer *ex = calloc(1, sizeof *ex);
     if (!ex) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the explorer");
         return NULL;
     }
-    const ModelConfig *c = &m->cfg;
+    const SlModelConfig *c = &m->cfg;
     Scene *sc = &ex->sc;
     ex->m = m;
     *sc = (Scene){.n = c->list_len, .T = c->n_ctx, .V = c->d_vocab, .Vo = c->d_vocab_out, .L = c->n_layers,
@@ -111,17 +111,17 @@ Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError
     ex->top_prob = calloc(n * SCENE_TOPK, sizeof(double));
     ex->pattern = calloc(T * T, sizeof(float));
     ex->scores = calloc(T * T, sizeof(float));
-    ex->score_terms = calloc(SCORE_TERMS * T * T, sizeof(float));
+    ex->score_terms = calloc(SL_SCORE_TERMS * T * T, sizeof(float));
     ex->dla = calloc((size_t)sc->L * sc->H * T, sizeof(float));
     if (!ex->values || !ex->sorted || !ex->tokens || !ex->pred || !ex->base_pred || !ex->prob || !ex->top_idx ||
         !ex->top_prob || !ex->pattern || !ex->scores || !ex->score_terms || !ex->dla) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the explorer");
         goto fail;
     }
-    ex->cache = cache_new(c, 1, sc->T, err);
+    ex->cache = sl_cache_new(c, 1, sc->T, err);
     if (!ex->cache)
         goto fail;
-    intervention_init(&ex->iv);
+    sl_intervention_init(&ex->iv);
     make_label(ex, label);
     sc->model_label = ex->label;
     sc->values = ex->values;
@@ -138,14 +138,14 @@ Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError
     sc->block_source = -1;
     sc->iv_head = -1;
     sc->first_nonfinite = -1;
-    sc->qk_view = sc->focus_view = CIRCUIT_QK_TOKEN_TOKEN;
-    sc->ov_view = CIRCUIT_OV;
+    sc->qk_view = sc->focus_view = SL_CIRCUIT_QK_TOKEN_TOKEN;
+    sc->ov_view = SL_CIRCUIT_OV;
     sc->free_row = sc->free_col = sc->free_panel = -1;
     sc->circuit_scale = CS_ROW;
     sc->counts_known = true;
     load_circuits(ex);
-    rng_seed(&ex->rng, seed);
-    task_random_list(c, &ex->rng, ex->values);
+    sl_rng_seed(&ex->rng, seed);
+    sl_task_random_list(c, &ex->rng, ex->values);
     return ex;
 fail:
     explorer_free(ex);
@@ -156,10 +156,10 @@ void explorer_free(Explorer *ex)
 {
     if (!ex)
         return;
-    cache_free(ex->cache);
-    cache_free(ex->batch);
-    for (int k = 0; k < CIRCUIT_COUNT; k++)
-        named_matrix_free(ex->circuit[k]);
+    sl_cache_free(ex->cache);
+    sl_cache_free(ex->batch);
+    for (int k = 0; k < SL_CIRCUIT_COUNT; k++)
+        sl_named_matrix_free(ex->circuit[k]);
     free(ex->values);
     free(ex->sorted);
     free(ex->tokens);
@@ -192,17 +192,17 @@ static void scene_switches(Explorer *ex)
     ex->sc.ablation_text = ex->ablation_text;
 }
 
-static const Intervention *active_iv(const Explorer *ex)
+static const SlIntervention *active_iv(const Explorer *ex)
 {
-    return intervention_is_none(&ex->iv) ? NULL : &ex->iv;
+    return sl_intervention_is_none(&ex->iv) ? NULL : &ex->iv;
 }
 
-static int run(Explorer *ex, const Intervention *iv, int *pred, SlError *err)
+static int run(Explorer *ex, const SlIntervention *iv, int *pred, SlError *err)
 {
     if (ex->sc.greedy)
-        return decode_greedy(ex->m, ex->values, 1, pred, ex->tokens, ex->cache, iv, err);
-    task_make_tokens(&ex->m->cfg, ex->values, ex->tokens);
-    return decode_teacher_forced(ex->m, ex->values, 1, pred, ex->cache, iv, err);
+        return sl_decode_greedy(ex->m, ex->values, 1, pred, ex->tokens, ex->cache, iv, err);
+    sl_task_make_tokens(&ex->m->cfg, ex->values, ex->tokens);
+    return sl_decode_teacher_forced(ex->m, ex->values, 1, pred, ex->cache, iv, err);
 }
 
 /* What depends on the selected query: the source it attends to most, and
@@ -220,7 +220,7 @@ static void selection_readouts(Explorer *ex)
     float direct;
     sc->ov_src = NULL;
     sc->ov_value = i >= 0 ? ex->pred[i] : -1;
-    if (i >= 0 && circuit_dla(ex->m, ex->cache, 0, sc->sel, sc->ov_value, ex->dla, &direct, NULL) == 0)
+    if (i >= 0 && sl_circuit_dla(ex->m, ex->cache, 0, sc->sel, sc->ov_value, ex->dla, &direct, NULL) == 0)
         sc->ov_src = ex->dla + ((size_t)sc->layer * sc->H + sc->head) * sc->T;
 }
 
@@ -228,16 +228,16 @@ int explorer_recompute(Explorer *ex, SlError *err)
 {
     double t0 = now_seconds();
     Scene *sc = &ex->sc;
-    const Intervention *iv = active_iv(ex);
+    const SlIntervention *iv = active_iv(ex);
     int rc;
     scene_switches(ex);
-    task_sort_values(sc->n, ex->values, ex->sorted);
+    sl_task_sort_values(sc->n, ex->values, ex->sorted);
     sc->base_pred = iv ? ex->base_pred : NULL;
     if (iv && (rc = run(ex, NULL, ex->base_pred, err)) < 0)   /* first, so the cache keeps the intervened run */
         return rc;
     if ((rc = run(ex, iv, ex->pred, err)) < 0)
         return rc;
-    const ActCache *c = ex->cache;
+    const SlActCache *c = ex->cache;
     int T = sc->T, Vo = sc->Vo, n = sc->n;
     if (c->T != T)
         return sl_error_set(err, SL_EFORMAT, "the forward covered %d positions, expected %d", c->T, T);
@@ -276,7 +276,7 @@ int explorer_recompute(Explorer *ex, SlError *err)
             p[v] = (float)(p[v] / sum);
         int *idx = ex->top_idx + (size_t)i * SCENE_TOPK;
         double *pr = ex->top_prob + (size_t)i * SCENE_TOPK;
-        int got = decode_top_k(lg, Vo, SCENE_TOPK, idx, pr);
+        int got = sl_decode_top_k(lg, Vo, SCENE_TOPK, idx, pr);
         for (int k = got; k < SCENE_TOPK; k++) {
             idx[k] = -1;
             pr[k] = 0;
@@ -288,7 +288,7 @@ int explorer_recompute(Explorer *ex, SlError *err)
     memcpy(ex->scores, c->scores + off, (size_t)T * T * sizeof(float));
     /* the four QK terms exist in layer 0, where the residual stream is W_E[t] + W_pos[p] */
     sc->score_terms = NULL;
-    if (sc->layer == 0 && circuit_score_terms(ex->m, sc->head, ex->tokens, T, ex->score_terms, NULL) == 0)
+    if (sc->layer == 0 && sl_circuit_score_terms(ex->m, sc->head, ex->tokens, T, ex->score_terms, NULL) == 0)
         sc->score_terms = ex->score_terms;
     selection_readouts(ex);
     ex->compute_seconds = now_seconds() - t0;
@@ -309,7 +309,7 @@ int explorer_set_list_text(Explorer *ex, const char *text, SlError *err)
     int *v = malloc((size_t)ex->sc.n * sizeof(int));
     if (!v)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
-    int rc = task_parse_list(&ex->m->cfg, text, v, err);
+    int rc = sl_task_parse_list(&ex->m->cfg, text, v, err);
     if (rc == 0)
         rc = explorer_set_list(ex, v, err);
     free(v);
@@ -321,7 +321,7 @@ int explorer_random(Explorer *ex, SlError *err)
     int *v = malloc((size_t)ex->sc.n * sizeof(int));
     if (!v)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
-    task_random_list(&ex->m->cfg, &ex->rng, v);
+    sl_task_random_list(&ex->m->cfg, &ex->rng, v);
     explorer_set_message(ex, false, NULL);
     int rc = explorer_set_list(ex, v, err);
     free(v);
@@ -330,10 +330,10 @@ int explorer_random(Explorer *ex, SlError *err)
 
 int explorer_find_wrong(Explorer *ex, SlError *err)
 {
-    const ModelConfig *c = &ex->m->cfg;
+    const SlModelConfig *c = &ex->m->cfg;
     int B = EXPLORE_FIND_BATCH, n = ex->sc.n, rc = 0, found = -1;
     long tried = 0;
-    if (!ex->batch && !(ex->batch = cache_new(c, B, ex->sc.T, err)))
+    if (!ex->batch && !(ex->batch = sl_cache_new(c, B, ex->sc.T, err)))
         return err ? err->code : SL_ENOMEM;
     int *vals = malloc((size_t)B * n * sizeof(int)), *out = malloc((size_t)B * n * sizeof(int));
     int *sorted = malloc((size_t)n * sizeof(int));
@@ -341,16 +341,16 @@ int explorer_find_wrong(Explorer *ex, SlError *err)
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");
         goto done;
     }
-    const Intervention *iv = active_iv(ex);
+    const SlIntervention *iv = active_iv(ex);
     while (tried < EXPLORE_FIND_MAX && found < 0) {
         for (int b = 0; b < B; b++)
-            task_random_list(c, &ex->rng, vals + (size_t)b * n);
-        rc = ex->sc.greedy ? decode_greedy(ex->m, vals, B, out, NULL, ex->batch, iv, err)
-                           : decode_teacher_forced(ex->m, vals, B, out, ex->batch, iv, err);
+            sl_task_random_list(c, &ex->rng, vals + (size_t)b * n);
+        rc = ex->sc.greedy ? sl_decode_greedy(ex->m, vals, B, out, NULL, ex->batch, iv, err)
+                           : sl_decode_teacher_forced(ex->m, vals, B, out, ex->batch, iv, err);
         if (rc < 0)
             goto done;
         for (int b = 0; b < B && found < 0; b++) {
-            task_sort_values(n, vals + (size_t)b * n, sorted);
+            sl_task_sort_values(n, vals + (size_t)b * n, sorted);
             if (memcmp(sorted, out + (size_t)b * n, (size_t)n * sizeof(int)) != 0) {
                 found = b;
                 tried += b + 1;
@@ -430,7 +430,7 @@ static bool may_intervene(Explorer *ex)
         return false;
     }
     int head = sc->H > 1 ? sc->head : -1;
-    if (intervention_is_none(&ex->iv)) {
+    if (sl_intervention_is_none(&ex->iv)) {
         ex->iv.layer = 0;
         ex->iv.head = head;
         return true;
@@ -446,15 +446,15 @@ static bool may_intervene(Explorer *ex)
 /* After a switch: an intervention set that became empty is scoped afresh. */
 static int after_switch(Explorer *ex, SlError *err)
 {
-    if (intervention_is_none(&ex->iv))
-        intervention_init(&ex->iv);
+    if (sl_intervention_is_none(&ex->iv))
+        sl_intervention_init(&ex->iv);
     explorer_set_message(ex, false, NULL);
     return explorer_recompute(ex, err);
 }
 
 int explorer_toggle_term(Explorer *ex, int term, SlError *err)
 {
-    if (term < 0 || term >= SCORE_TERMS || !may_intervene(ex))
+    if (term < 0 || term >= SL_SCORE_TERMS || !may_intervene(ex))
         return 0;
     ex->iv.qk_terms_off ^= 1u << term;
     return after_switch(ex, err);
@@ -478,7 +478,7 @@ int explorer_toggle_block(Explorer *ex, SlError *err)
 
 int explorer_clear_interventions(Explorer *ex, SlError *err)
 {
-    intervention_init(&ex->iv);
+    sl_intervention_init(&ex->iv);
     explorer_set_message(ex, false, NULL);
     return explorer_recompute(ex, err);
 }
@@ -508,17 +508,17 @@ void explorer_toggle_named_positions(Explorer *ex) { ex->sc.named_positions = !e
 static void focus_view(Explorer *ex, int view);
 
 /* The order `c` cycles in: the four QK terms, then OV token and OV position. */
-static const CircuitKind view_cycle[CIRCUIT_COUNT] = {
-    CIRCUIT_QK_TOKEN_TOKEN, CIRCUIT_QK_TOKEN_POS, CIRCUIT_QK_POS_TOKEN, CIRCUIT_QK_POS_POS, CIRCUIT_OV, CIRCUIT_OV_POS,
+static const SlCircuitKind view_cycle[SL_CIRCUIT_COUNT] = {
+    SL_CIRCUIT_QK_TOKEN_TOKEN, SL_CIRCUIT_QK_TOKEN_POS, SL_CIRCUIT_QK_POS_TOKEN, SL_CIRCUIT_QK_POS_POS, SL_CIRCUIT_OV, SL_CIRCUIT_OV_POS,
 };
 
 void explorer_cycle_view(Explorer *ex, int delta)
 {
     Scene *sc = &ex->sc;
     int at = 0;
-    while (at < CIRCUIT_COUNT && (int)view_cycle[at] != sc->focus_view)
+    while (at < SL_CIRCUIT_COUNT && (int)view_cycle[at] != sc->focus_view)
         at++;
-    at = ((at + delta) % CIRCUIT_COUNT + CIRCUIT_COUNT) % CIRCUIT_COUNT;
+    at = ((at + delta) % SL_CIRCUIT_COUNT + SL_CIRCUIT_COUNT) % SL_CIRCUIT_COUNT;
     focus_view(ex, view_cycle[at]);
 }
 
@@ -564,7 +564,7 @@ void explorer_set_message(Explorer *ex, bool bad, const char *text)
 int explorer_set_ablation(Explorer *ex, const char *text, SlError *err)
 {
     SlAblation a;
-    Intervention iv;
+    SlIntervention iv;
     int rc = sl_ablation_parse(text, &ex->m->cfg, &a, err);
     if (rc < 0)
         return rc;
@@ -617,7 +617,7 @@ int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, l
         explorer_select(ex, sc->n + (int)at);   /* MID (n + 1) predicts b_1 */
     if (source >= 0)
         explorer_set_cursor(ex, (int)source);
-    if (view >= 0 && view < CIRCUIT_COUNT)
+    if (view >= 0 && view < SL_CIRCUIT_COUNT)
         focus_view(ex, view);
     return 0;
 }
@@ -628,7 +628,7 @@ void explorer_state_args(const Explorer *ex, char *buf, size_t size)
     char list[2048];
     explorer_list_text(ex, list, sizeof list);
     int len = snprintf(buf, size, "--list '%s' --at %d --source %d --view %s", list, sc->sel - sc->n, sc->cursor,
-                       circuit_kind_name((CircuitKind)sc->focus_view));
+                       sl_circuit_kind_name((SlCircuitKind)sc->focus_view));
     if (len >= 0 && (size_t)len < size && (sc->L > 1 || sc->H > 1))
         len += snprintf(buf + len, size - (size_t)len, " --layer %d --head %d", sc->layer, sc->head);
     if (len >= 0 && (size_t)len < size && !sc->greedy)

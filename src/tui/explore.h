@@ -1,7 +1,7 @@
 /* explore.h: the explorer's state and what it computes, without curses:
  * the list, the mode, the interventions, the selection, and what the core
  * computes from them (decode.h's one forward path, circuits.h's score terms,
- * attribution and circuits, decode_top_k).  The state is opaque: the screen
+ * attribution and circuits, sl_decode_top_k).  The state is opaque: the screen
  * reads it as a Scene and changes it only through these functions. */
 #ifndef SORTLENS_EXPLORE_H
 #define SORTLENS_EXPLORE_H
@@ -21,7 +21,7 @@ typedef struct Explorer Explorer;
 
 /* label names the model on the title line (a path is fine: it is shortened
  * and sanitised).  The first list is drawn from seed. */
-Explorer *explorer_new(const Model *m, const char *label, uint64_t seed, SlError *err);
+Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlError *err);
 void explorer_free(Explorer *ex);   /* accepts NULL */
 
 /* What the screen shows: the explorer's own scene (valid until the next
@@ -32,7 +32,7 @@ const Scene *explorer_scene(const Explorer *ex);
 int explorer_recompute(Explorer *ex, SlError *err);
 /* Sets the list (n values already checked) and recomputes. */
 int explorer_set_list(Explorer *ex, const int *values, SlError *err);
-/* Parses text with task_parse_list; on failure err holds the reason and the
+/* Parses text with sl_task_parse_list; on failure err holds the reason and the
  * list is unchanged. */
 int explorer_set_list_text(Explorer *ex, const char *text, SlError *err);
 int explorer_random(Explorer *ex, SlError *err);
@@ -79,7 +79,7 @@ void explorer_set_message(Explorer *ex, bool bad, const char *text);
 /* Opens the state a command line names (`sortlens --at K --source P --view
  * NAME --layer L --head H --teacher-forced`): at 1..n is the position that
  * predicts b_K (0: keep), source a key position (-1: the top source), view
- * a CircuitKind (-1: keep), layer and head (-1: keep).  SL_EINVAL with a
+ * a SlCircuitKind (-1: keep), layer and head (-1: keep).  SL_EINVAL with a
  * message naming the option when one is out of range. */
 int explorer_open_at(Explorer *ex, long at, long source, int view, long layer, long head, bool teacher_forced,
                      SlError *err);

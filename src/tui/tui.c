@@ -364,7 +364,7 @@ static void bench_press(void *ctx, int key)
  * wait, so this is well under a second of spinning. */
 #define INPUT_FAILURES_MAX 200
 
-int tui_run(const Model *m, const TuiOptions *opt, int *stop_sig, SlError *err)
+int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err)
 {
     char why[512];
     int rc = 0;

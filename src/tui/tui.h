@@ -16,7 +16,7 @@ typedef struct TuiOptions {
     /* the state to open in (--at, --source, --view, --layer, --head,
      * --teacher-forced), checked against the model; -1 (at: 0) for the default */
     long at, source, layer, head;
-    int view;                  /* CircuitKind, or -1 */
+    int view;                  /* SlCircuitKind, or -1 */
     bool teacher_forced;
     const char *ablate;        /* --ablate SPEC (ablation.h), or NULL */
     double start_time;         /* monotonic seconds when the command started */
@@ -26,7 +26,7 @@ typedef struct TuiOptions {
  * TERM, HUP): 0, with *stop_signal the signal's number or 0.  Otherwise a
  * negative SL_E* code with err filled: SL_EINVAL for a bad --list, SL_EIO
  * for a terminal that cannot be used or that went away, SL_ENOMEM. */
-int tui_run(const Model *m, const TuiOptions *opt, int *stop_signal, SlError *err);
+int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_signal, SlError *err);
 
 /* Why this terminal cannot run the explorer (NULL if it can): no tty,
  * TERM unset or dumb, or unknown to terminfo. */

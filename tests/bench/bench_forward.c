@@ -1,6 +1,6 @@
 /* bench_forward.c: how long the engine takes, in process: one list's
  * forward pass with the whole activation cache filled (B = 1, T = n_ctx) on
- * each path, greedy decoding of one list, and decode_eval over 10,000
+ * each path, greedy decoding of one list, and sl_decode_eval over 10,000
  * lists.  Prints medians over repeated timed runs (the machine may be busy).
  * Usage: bench-forward MODEL   (a benchmark, not a test: nothing is asserted;
  * exit 77, meson's "skipped", when MODEL is absent) */
@@ -17,10 +17,10 @@
 #include "sortlens/task.h"
 
 typedef struct Bench {
-    Model *m;
-    ActCache *cache;
-    int values[MODEL_MAX_CTX], tokens[MODEL_MAX_CTX], out[MODEL_MAX_CTX];
-    ForwardPath path;
+    SlModel *m;
+    SlActCache *cache;
+    int values[SL_MODEL_MAX_CTX], tokens[SL_MODEL_MAX_CTX], out[SL_MODEL_MAX_CTX];
+    SlForwardPath path;
     volatile float sink;
 } Bench;
 
@@ -61,7 +61,7 @@ static Timing median_us(Bench *b, void (*call)(Bench *), int rounds, int iters)
 
 static void one_forward(Bench *b)
 {
-    model_forward(b->m, b->tokens, 1, b->m->cfg.n_ctx, b->cache, NULL, b->path, NULL);
+    sl_model_forward(b->m, b->tokens, 1, b->m->cfg.n_ctx, b->cache, NULL, b->path, NULL);
     b->sink += b->cache->logits[0];
 }
 
@@ -91,12 +91,12 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 static void memory_floor(Bench *b)
 {
-    const Model *m = b->m;
-    const ModelConfig *c = &m->cfg;
-    const CircuitTables *tb = m->tables;
-    ActCache *ca = b->cache;
+    const SlModel *m = b->m;
+    const SlModelConfig *c = &m->cfg;
+    const SlCircuitTables *tb = m->tables;
+    SlActCache *ca = b->cache;
     const int T = c->n_ctx, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
-    static float vo[MODEL_MAX_CTX * 512], ov[MODEL_MAX_CTX * 64];   /* the key rows' scratch */
+    static float vo[SL_MODEL_MAX_CTX * 512], ov[SL_MODEL_MAX_CTX * 64];   /* the key rows' scratch */
     for (int t = 0; t < T; t++) {
         const int k = b->tokens[t];
         add_row(ca->embed + t * D, m->params.W_E + k * D, m->params.W_E + k * D, D);
@@ -118,14 +118,14 @@ static void memory_floor(Bench *b)
 
 static void one_greedy(Bench *b)
 {
-    decode_greedy_path(b->m, b->values, 1, b->out, NULL, b->cache, NULL, b->path, NULL);
+    sl_decode_greedy_path(b->m, b->values, 1, b->out, NULL, b->cache, NULL, b->path, NULL);
     b->sink += (float)b->out[0];
 }
 
 static void eval_10k(Bench *b)
 {
-    EvalResult res;
-    decode_eval_path(b->m, 10000, 1, NULL, b->path, &res, NULL, NULL, NULL);
+    SlEvalResult res;
+    sl_decode_eval_path(b->m, 10000, 1, NULL, b->path, &res, NULL, NULL, NULL);
     b->sink += (float)res.loss;
 }
 
@@ -141,20 +141,20 @@ int main(int argc, char **argv)
     }
     static Bench b;
     SlError err = {0};
-    b.m = ckpt_load(argv[1], &err);
+    b.m = sl_ckpt_load(argv[1], &err);
     if (!b.m) {
         fprintf(stderr, "bench-forward: %s\n", err.message);
         return 1;
     }
-    const ModelConfig *c = &b.m->cfg;
-    b.cache = cache_new(c, 1, c->n_ctx, &err);
-    Rng rng;
-    rng_seed(&rng, 1);
-    task_random_list(c, &rng, b.values);
-    task_make_tokens(c, b.values, b.tokens);
+    const SlModelConfig *c = &b.m->cfg;
+    b.cache = sl_cache_new(c, 1, c->n_ctx, &err);
+    SlRng rng;
+    sl_rng_seed(&rng, 1);
+    sl_task_random_list(c, &rng, b.values);
+    sl_task_make_tokens(c, b.values, b.tokens);
     printf("model: %d layer(s), %d head(s), d_model %d, d_head %d, n_ctx %d\n", c->n_layers, c->n_heads, c->d_model,
            c->d_head, c->n_ctx);
-    const ForwardPath paths[2] = {FORWARD_TABLES, FORWARD_GENERAL};
+    const SlForwardPath paths[2] = {SL_FORWARD_TABLES, SL_FORWARD_GENERAL};
     const char *names[2] = {"tables", "general"};
     for (int p = c->n_layers == 1 ? 0 : 1; p < 2; p++) {
         b.path = paths[p];
@@ -177,7 +177,7 @@ int main(int argc, char **argv)
                    t.wall / 1000, t.cpu / 1000);
         }
     }
-    cache_free(b.cache);
-    model_free(b.m);
+    sl_cache_free(b.cache);
+    sl_model_free(b.m);
     return 0;
 }

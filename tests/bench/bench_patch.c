@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         return 77;
     }
     SlError err = {0};
-    Model *m = ckpt_load(argv[1], &err);
+    SlModel *m = sl_ckpt_load(argv[1], &err);
     if (!m) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
@@ -45,9 +45,9 @@ int main(int argc, char **argv)
     int clean[10] = {42, 17, 26, 3, 49, 0, 26, 8, 31, 12}, corrupt[10] = {42, 17, 27, 3, 49, 0, 26, 8, 31, 12};
     enum { ROUNDS = 15, ITERS = 40 };
     double t_exact[ROUNDS], t_attr[ROUNDS], t_fwd[ROUNDS];
-    ActCache *cache = cache_new(&m->cfg, 1, m->cfg.n_ctx, &err);
+    SlActCache *cache = sl_cache_new(&m->cfg, 1, m->cfg.n_ctx, &err);
     int tokens[64];
-    task_make_tokens(&m->cfg, clean, tokens);
+    sl_task_make_tokens(&m->cfg, clean, tokens);
     for (int r = 0; r < ROUNDS; r++) {
         SlPatchResult res;
         double t0 = now();
@@ -65,7 +65,7 @@ int main(int argc, char **argv)
         }
         double t2 = now();
         for (int i = 0; i < ITERS; i++)
-            model_forward(m, tokens, 1, m->cfg.n_ctx, cache, NULL, FORWARD_AUTO, &err);
+            sl_model_forward(m, tokens, 1, m->cfg.n_ctx, cache, NULL, SL_FORWARD_AUTO, &err);
         double t3 = now();
         t_exact[r] = (t1 - t0) / ITERS * 1e6;
         t_attr[r] = (t2 - t1) / ITERS * 1e6;
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
             unlink(job);
         }
     }
-    cache_free(cache);
-    model_free(m);
+    sl_cache_free(cache);
+    sl_model_free(m);
     return 0;
 }

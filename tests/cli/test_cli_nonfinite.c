@@ -21,17 +21,17 @@ static bool make_overflowing_model(void)
     if (!src)
         return false;
     SlError err = {0};
-    Model *m = ckpt_load(src, &err);
+    SlModel *m = sl_ckpt_load(src, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    const int scaled[] = {P_W_Q, P_W_K};
+    const int scaled[] = {SL_P_W_Q, SL_P_W_K};
     for (int i = 0; i < 2; i++) {
-        float *w = model_params_get(&m->params, scaled[i]);
+        float *w = sl_model_params_get(&m->params, scaled[i]);
         for (size_t j = 0; j < m->param_sizes[scaled[i]]; j++)
             w[j] *= 1e20f;   /* still finite: |w| < 1e20 */
     }
     model = cli_path(dir, "overflow.st");
-    ck_assert_msg(ckpt_save(m, model, &err) == 0, "%s", err.message);
-    model_free(m);
+    ck_assert_msg(sl_ckpt_save(m, model, &err) == 0, "%s", err.message);
+    sl_model_free(m);
     return true;
 }
 

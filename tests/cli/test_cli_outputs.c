@@ -54,9 +54,9 @@ START_TEST(test_cache_refuses_existing_without_force)
     ck_assert_msg(r.status == 0, "%d %s", r.status, r.err);
     cli_run_free(&r);
     SlError err = {0};
-    TensorSet *ts = safetensors_read(other, &err);
+    SlTensorSet *ts = sl_safetensors_read(other, &err);
     ck_assert_msg(ts != NULL, "%s", err.message);
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     free(before);
     cli_rmtree(dir);
 }
@@ -74,11 +74,11 @@ START_TEST(test_cache_resid_pre_matches_pytorch)
         return;
     }
     SlError err = {0};
-    TensorSet *ref = safetensors_read(refpath, &err);
+    SlTensorSet *ref = sl_safetensors_read(refpath, &err);
     ck_assert_msg(ref != NULL, "%s", err.message);
-    const Tensor *tok = tensorset_find(ref, "tokens"), *emb = tensorset_find(ref, "cache4.hook_embed"),
-                 *pos = tensorset_find(ref, "cache4.hook_pos_embed");
-    ck_assert(tok && emb && pos && tok->dtype == DT_I64);
+    const SlTensor *tok = sl_tensorset_find(ref, "tokens"), *emb = sl_tensorset_find(ref, "cache4.hook_embed"),
+                 *pos = sl_tensorset_find(ref, "cache4.hook_pos_embed");
+    ck_assert(tok && emb && pos && tok->dtype == SL_DT_I64);
     char words[10][8];
     const char *args[20] = {"predict", "--teacher-forced", "--model", seed, "--cache", NULL};
     const char *dir = cli_tempdir(), *out = cli_path(dir, "cache.st");
@@ -94,9 +94,9 @@ START_TEST(test_cache_resid_pre_matches_pytorch)
     cli_run(&r, NULL, args);
     ck_assert_msg(r.status == 0, "%d %s", r.status, r.err);
     cli_run_free(&r);
-    TensorSet *got = safetensors_read(out, &err);
+    SlTensorSet *got = sl_safetensors_read(out, &err);
     ck_assert_msg(got != NULL, "%s", err.message);
-    const Tensor *rp = tensorset_find(got, "blocks.0.hook_resid_pre");
+    const SlTensor *rp = sl_tensorset_find(got, "blocks.0.hook_resid_pre");
     ck_assert_msg(rp != NULL, "the cache lacks blocks.0.hook_resid_pre");
     ck_assert(rp->ndim == 3 && rp->shape[0] == 1 && rp->shape[1] == 22 && rp->shape[2] == 128);
     const float *e = emb->data, *p = pos->data, *x = rp->data;   /* the reference's first list: [22, 128] */
@@ -107,8 +107,8 @@ START_TEST(test_cache_resid_pre_matches_pytorch)
     }
     printf("  predict --cache blocks.0.hook_resid_pre vs PyTorch embed + pos_embed: max |diff| %.3g\n", worst);
     ck_assert_msg(worst < 1e-5, "max |diff| %g", worst);
-    tensorset_free(got);
-    tensorset_free(ref);
+    sl_tensorset_free(got);
+    sl_tensorset_free(ref);
     cli_rmtree(dir);
 }
 END_TEST
@@ -200,10 +200,10 @@ START_TEST(test_convert_non_utf8_name)
     ck_assert_msg(r.status == 0, "%d %s", r.status, r.err);
     cli_run_free(&r);
     SlError err = {0};
-    Model *m = ckpt_load(out, &err);
+    SlModel *m = sl_ckpt_load(out, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "converted_from"), "m\\xff.st");
-    model_free(m);
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "converted_from"), "m\\xff.st");
+    sl_model_free(m);
     cli_rmtree(dir);
 }
 END_TEST

@@ -25,10 +25,10 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static Model *load_ok(const char *path)
+static SlModel *load_ok(const char *path)
 {
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m != NULL, "%s", err.message);
     return m;
 }
@@ -126,7 +126,7 @@ START_TEST(test_out_symlink_followed)
     struct stat st;
     ck_assert_int_eq(lstat(link, &st), 0);
     ck_assert_msg(S_ISLNK(st.st_mode), "the link at --out was replaced");
-    model_free(load_ok(real));
+    sl_model_free(load_ok(real));
     const char *keep[] = {"link.st", "real.st", NULL};
     ck_assert_int_eq(count_other_files(dir, keep), 0);
     cli_rmtree(dir);
@@ -149,7 +149,7 @@ START_TEST(test_out_tmp_name_untouched)
     char *text = cli_slurp(notes, NULL);
     ck_assert_msg(strcmp(text, "notes\n") == 0, "m.st.tmp now holds %zu other bytes", strlen(text));
     free(text);
-    model_free(load_ok(out));
+    sl_model_free(load_ok(out));
     const char *keep[] = {"m.st", "m.st.tmp", NULL};
     ck_assert_int_eq(count_other_files(dir, keep), 0);
     cli_rmtree(dir);
@@ -224,10 +224,10 @@ START_TEST(test_sigterm_sighup_save)
         ck_assert_msg(status == 0, "signal %d: exit %d: %s", sigs[i], status, err);
         ck_assert_msg(strstr(err, "saved the model so far"), "%s", err);
         free(err);
-        Model *m = load_ok(out);
-        ck_assert_str_eq(tensorset_get_meta(m->meta, "interrupted"), "true");
-        ck_assert_str_eq(tensorset_get_meta(m->meta, "stopped_by"), sigs[i] == SIGTERM ? "SIGTERM" : "SIGHUP");
-        model_free(m);
+        SlModel *m = load_ok(out);
+        ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "true");
+        ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "stopped_by"), sigs[i] == SIGTERM ? "SIGTERM" : "SIGHUP");
+        sl_model_free(m);
         cli_rmtree(dir);
     }
 }
@@ -248,9 +248,9 @@ START_TEST(test_sigint_during_final_eval_saves)
     char *err = cli_slurp(cli_path(dir, "e"), NULL);
     ck_assert_msg(status == 0, "exit %d: %s", status, err);
     free(err);
-    Model *m = load_ok(out);
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "steps_done"), "1");
-    model_free(m);
+    SlModel *m = load_ok(out);
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "steps_done"), "1");
+    sl_model_free(m);
     cli_rmtree(dir);
 }
 END_TEST
@@ -282,11 +282,11 @@ START_TEST(test_steps_zero_no_loss)
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_msg(!strstr(r.out, "final loss 0") && strstr(r.out, "no loss"), "%s", r.out);
     cli_run_free(&r);
-    Model *m = load_ok(out);
-    ck_assert_ptr_null(tensorset_get_meta(m->meta, "final_loss"));
-    ck_assert_ptr_null(tensorset_get_meta(m->meta, "last_batch_loss"));
-    ck_assert_str_eq(tensorset_get_meta(m->meta, "steps_done"), "0");
-    model_free(m);
+    SlModel *m = load_ok(out);
+    ck_assert_ptr_null(sl_tensorset_get_meta(m->meta, "final_loss"));
+    ck_assert_ptr_null(sl_tensorset_get_meta(m->meta, "last_batch_loss"));
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "steps_done"), "0");
+    sl_model_free(m);
     cli_rmtree(dir);
 }
 END_TEST

@@ -42,28 +42,28 @@ static inline void fuzz_check_refusal(const SlError *err)
                    (unsigned char)*p, err->message);
 }
 
-/* Checks that a TensorSet is internally consistent and touches every byte
+/* Checks that a SlTensorSet is internally consistent and touches every byte
  * it claims to own, so that ASan/valgrind see any short allocation.
  * Returns the total data bytes. */
-static inline size_t fuzz_check_tensorset(const TensorSet *ts)
+static inline size_t fuzz_check_tensorset(const SlTensorSet *ts)
 {
     size_t total = 0;
     unsigned sum = 0;
     FUZZ_CHECK(ts->count >= 0 && ts->count <= ts->capacity, "count %d capacity %d", ts->count, ts->capacity);
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *t = &ts->items[i];
+        const SlTensor *t = &ts->items[i];
         FUZZ_CHECK(t->name != NULL, "tensor %d has no name", i);
-        FUZZ_CHECK((unsigned)t->dtype < DT_COUNT, "%s: dtype %d", t->name, (int)t->dtype);
-        FUZZ_CHECK(t->ndim >= 0 && t->ndim <= TENSOR_MAX_DIMS, "%s: ndim %d", t->name, t->ndim);
-        int64_t numel = shape_numel(t->ndim, t->shape, dtype_size(t->dtype));
+        FUZZ_CHECK((unsigned)t->dtype < SL_DT_COUNT, "%s: dtype %d", t->name, (int)t->dtype);
+        FUZZ_CHECK(t->ndim >= 0 && t->ndim <= SL_TENSOR_MAX_DIMS, "%s: ndim %d", t->name, t->ndim);
+        int64_t numel = sl_shape_numel(t->ndim, t->shape, sl_dtype_size(t->dtype));
         FUZZ_CHECK(numel >= 0, "%s: bad shape", t->name);
-        FUZZ_CHECK((size_t)numel * dtype_size(t->dtype) == t->nbytes, "%s: %zu bytes for %lld elements",
+        FUZZ_CHECK((size_t)numel * sl_dtype_size(t->dtype) == t->nbytes, "%s: %zu bytes for %lld elements",
                    t->name, t->nbytes, (long long)numel);
         FUZZ_CHECK(t->nbytes == 0 || t->data != NULL, "%s: no data", t->name);
         const uint8_t *p = t->data;
         for (size_t k = 0; k < t->nbytes; k++)
             sum += p[k];
-        FUZZ_CHECK(tensorset_find(ts, t->name) == t, "%s: appears twice", t->name);
+        FUZZ_CHECK(sl_tensorset_find(ts, t->name) == t, "%s: appears twice", t->name);
         total += t->nbytes;
     }
     for (int i = 0; i < ts->meta_count; i++) {
@@ -77,36 +77,36 @@ static inline size_t fuzz_check_tensorset(const TensorSet *ts)
 }
 
 /* A model that loaded must satisfy its own validation and be writable. */
-static inline void fuzz_check_model(const Model *m)
+static inline void fuzz_check_model(const SlModel *m)
 {
     SlError err = {0};
-    FUZZ_CHECK(model_config_validate(&m->cfg, &err) == 0, "loaded an invalid config: %s", err.message);
+    FUZZ_CHECK(sl_model_config_validate(&m->cfg, &err) == 0, "loaded an invalid config: %s", err.message);
     FUZZ_CHECK(m->tables != NULL, "no circuit tables");
-    TensorSet *out = model_to_tensors(m, &err);
+    SlTensorSet *out = sl_model_to_tensors(m, &err);
     FUZZ_CHECK(out != NULL, "cannot convert back: %s", err.message);
     fuzz_check_tensorset(out);
-    tensorset_free(out);
+    sl_tensorset_free(out);
 }
 
 /* Loads a model from the tensors a loader returned, checking either the
  * model or the refusal. */
-static inline void fuzz_try_model(const TensorSet *ts, const char *label)
+static inline void fuzz_try_model(const SlTensorSet *ts, const char *label)
 {
     SlError err = {0};
-    Model *m = model_from_tensors(ts, label, &err);
+    SlModel *m = sl_model_from_tensors(ts, label, &err);
     if (m)
         fuzz_check_model(m);
     else
         fuzz_check_refusal(&err);
-    model_free(m);
+    sl_model_free(m);
 }
 
 /* The same input read the way a user's file is (header first, then what
  * it declares, through a descriptor: file_read.h) must be accepted or
  * refused as the in-memory parse was, and yield the same tensors.  mem is
  * the in-memory result (NULL when refused). */
-static inline void fuzz_check_file_reader(const uint8_t *data, size_t size, const TensorSet *mem, const char *label,
-                                          TensorSet *(*reader)(const SlFile *, SlError *))
+static inline void fuzz_check_file_reader(const uint8_t *data, size_t size, const SlTensorSet *mem, const char *label,
+                                          SlTensorSet *(*reader)(const SlFile *, SlError *))
 {
     int fd = memfd_create("fuzz", MFD_CLOEXEC);
     FUZZ_CHECK(fd >= 0, "memfd_create failed");
@@ -117,7 +117,7 @@ static inline void fuzz_check_file_reader(const uint8_t *data, size_t size, cons
     }
     SlFile f = {.fd = fd, .size = size, .path = label};
     SlError err = {0};
-    TensorSet *ts = reader(&f, &err);
+    SlTensorSet *ts = reader(&f, &err);
     close(fd);
     FUZZ_CHECK((ts != NULL) == (mem != NULL), "read from memory: %s; from the file: %s", mem ? "accepted" : "refused",
                ts ? "accepted" : err.message);
@@ -127,11 +127,11 @@ static inline void fuzz_check_file_reader(const uint8_t *data, size_t size, cons
     }
     FUZZ_CHECK(ts->count == mem->count && ts->meta_count == mem->meta_count, "different tensors or metadata");
     for (int i = 0; i < ts->count; i++) {
-        const Tensor *a = &ts->items[i], *b = &mem->items[i];
+        const SlTensor *a = &ts->items[i], *b = &mem->items[i];
         FUZZ_CHECK(strcmp(a->name, b->name) == 0 && a->dtype == b->dtype && a->nbytes == b->nbytes &&
                    (a->nbytes == 0 || memcmp(a->data, b->data, a->nbytes) == 0), "tensor %d differs", i);
     }
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
 }
 
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_list.c: libFuzzer target for task_parse_list, the parser of typed and
+/* fuzz_list.c: libFuzzer target for sl_task_parse_list, the parser of typed and
  * piped lists, with the seed model's shape (n = 10 values in 0..49).
  *
  * Beyond not crashing: a refusal carries a message, and an accepted list is
@@ -19,9 +19,9 @@ enum { LIST_LEN = 10, VOCAB_OUT = 50 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 128,
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 128,
                      .d_vocab_out = VOCAB_OUT, .list_len = LIST_LEN};
-    model_config_derive(&c);
+    sl_model_config_derive(&c);
     char *text = malloc(size + 1);
     int *values = malloc(LIST_LEN * sizeof *values);   /* exactly n: a write past it is caught */
     if (!text || !values) {
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data, size);
     text[size] = '\0';
     SlError err = {0};
-    int rc = task_parse_list(&c, text, values, &err);
+    int rc = sl_task_parse_list(&c, text, values, &err);
     if (rc == 0) {
         /* the independent reading: runs of digits up to the first NUL */
         int count = 0;

@@ -1,5 +1,5 @@
 /* fuzz_pt.c: libFuzzer target for the PyTorch checkpoint reader (ZIP +
- * pickle), then for model_from_tensors on whatever it accepts.
+ * pickle), then for sl_model_from_tensors on whatever it accepts.
  *
  * Byte-level mutation of a ZIP mostly breaks the CRC of the entry it
  * touches, so the fuzzer would rarely get past libzip into the pickle
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     SlError err = {0};
-    TensorSet *ts = pt_parse(data, size, "fuzz.pt", &err);
+    SlTensorSet *ts = sl_pt_parse(data, size, "fuzz.pt", &err);
     fuzz_check_file_reader(data, size, ts, "fuzz.pt", sl_pt_read_file);
     if (!ts) {
         fuzz_check_refusal(&err);
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_check_tensorset(ts);
     fuzz_try_model(ts, "fuzz.pt");
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     return 0;
 }
 

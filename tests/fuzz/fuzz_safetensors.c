@@ -1,5 +1,5 @@
 /* fuzz_safetensors.c: libFuzzer target for the safetensors reader, then for
- * model_from_tensors on whatever it accepts.
+ * sl_model_from_tensors on whatever it accepts.
  *
  * Beyond not crashing: every refusal carries a message; an accepted file's
  * tensors are consistent (shape, dtype and byte count agree) and their bytes
@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     SlError err = {0};
-    TensorSet *ts = safetensors_parse(data, size, "fuzz.safetensors", &err);
+    SlTensorSet *ts = sl_safetensors_parse(data, size, "fuzz.safetensors", &err);
     fuzz_check_file_reader(data, size, ts, "fuzz.safetensors", sl_safetensors_read_file);
     if (!ts) {
         fuzz_check_refusal(&err);
@@ -25,6 +25,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t total = fuzz_check_tensorset(ts);
     FUZZ_CHECK(total <= size, "tensors hold %zu bytes from a %zu-byte file", total, size);
     fuzz_try_model(ts, "fuzz.safetensors");
-    tensorset_free(ts);
+    sl_tensorset_free(ts);
     return 0;
 }

@@ -30,7 +30,7 @@ START_TEST(test_crash_input)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", corpus, cases[_i].file);
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m == NULL, "%s: loaded", cases[_i].file);
     ck_assert_msg(strstr(err.message, cases[_i].message) != NULL, "%s: message '%s' lacks '%s'",
                   cases[_i].file, err.message, cases[_i].message);

@@ -16,7 +16,7 @@
 #include "test_util.h"
 
 static char tmpdir[64];
-static Model *bundled;
+static SlModel *bundled;
 static const char *exe_path;   /* build/sortlens, from meson (argv[1]) */
 
 static void setup(void)
@@ -27,13 +27,13 @@ static void setup(void)
     const char *src = getenv("SORTLENS_SOURCE");
     snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : ".");
     SlError err = {0};
-    bundled = ckpt_load(path, &err);
+    bundled = sl_ckpt_load(path, &err);
     ck_assert_msg(bundled != NULL, "%s", err.message);
 }
 
 static void teardown(void)
 {
-    model_free(bundled);
+    sl_model_free(bundled);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
@@ -132,7 +132,7 @@ START_TEST(test_svg_every_view_parses)
         printf("SKIP test_svg_every_view_parses: /usr/bin/python3 is absent\n");
         return;
     }
-    const ModelConfig *c = &bundled->cfg;
+    const SlModelConfig *c = &bundled->cfg;
     int V = c->d_vocab, T = c->n_ctx, Vo = c->d_vocab_out, mid = c->list_len + 1;
     struct {
         SlPlotView view;
@@ -208,7 +208,7 @@ START_TEST(test_names_and_positions)
     ck_assert(!sl_plot_format_from_path("fig", &f));
     ck_assert_int_eq(sl_plot_format_from_name("eps", &f, &err), SL_EINVAL);
 
-    const ModelConfig *c = &bundled->cfg;   /* n = 10: MID is 11, b1 12 */
+    const SlModelConfig *c = &bundled->cfg;   /* n = 10: MID is 11, b1 12 */
     struct {
         const char *text;
         int pos;

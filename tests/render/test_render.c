@@ -85,12 +85,12 @@ static Scene make_scene(void)
         .pred = pred, .prob = prob, .base_pred = NULL, .top_idx = top_idx, .top_prob = top_prob,
         .first_nonfinite = -1, .iv_head = -1, .top_source = 0,
         .pattern = pattern, .scores = scores,
-        .circuit = {[CIRCUIT_QK_TOKEN_TOKEN] = qk_tt, [CIRCUIT_QK_TOKEN_POS] = qk_tp, [CIRCUIT_QK_POS_TOKEN] = qk_pt,
-                    [CIRCUIT_QK_POS_POS] = qk_pp, [CIRCUIT_OV] = ov_tok, [CIRCUIT_OV_POS] = ov_pos},
-        .circuit_max = {[CIRCUIT_QK_TOKEN_TOKEN] = 7, [CIRCUIT_QK_TOKEN_POS] = 2, [CIRCUIT_QK_POS_TOKEN] = 1,
-                        [CIRCUIT_QK_POS_POS] = 0.5f, [CIRCUIT_OV] = 4, [CIRCUIT_OV_POS] = 0.25f},
+        .circuit = {[SL_CIRCUIT_QK_TOKEN_TOKEN] = qk_tt, [SL_CIRCUIT_QK_TOKEN_POS] = qk_tp, [SL_CIRCUIT_QK_POS_TOKEN] = qk_pt,
+                    [SL_CIRCUIT_QK_POS_POS] = qk_pp, [SL_CIRCUIT_OV] = ov_tok, [SL_CIRCUIT_OV_POS] = ov_pos},
+        .circuit_max = {[SL_CIRCUIT_QK_TOKEN_TOKEN] = 7, [SL_CIRCUIT_QK_TOKEN_POS] = 2, [SL_CIRCUIT_QK_POS_TOKEN] = 1,
+                        [SL_CIRCUIT_QK_POS_POS] = 0.5f, [SL_CIRCUIT_OV] = 4, [SL_CIRCUIT_OV_POS] = 0.25f},
         .sel = N + 1, .cursor = 2, .block_source = -1,
-        .focus_view = CIRCUIT_QK_TOKEN_TOKEN, .qk_view = CIRCUIT_QK_TOKEN_TOKEN, .ov_view = CIRCUIT_OV,
+        .focus_view = SL_CIRCUIT_QK_TOKEN_TOKEN, .qk_view = SL_CIRCUIT_QK_TOKEN_TOKEN, .ov_view = SL_CIRCUIT_OV,
         .free_row = -1, .free_col = -1, .free_panel = -1,
     };
     return sc;
@@ -317,7 +317,7 @@ START_TEST(test_prediction_rows)
     sc.pred = wrong;
     for (int v = 0; v < VO; v++)
         prob[1 * VO + v] = v == 4 ? 0.6f : v == 3 ? 0.3f : 0.025f;
-    int t1[SCENE_TOPK] = {4, 3, 0};   /* decode_top_k of that row */
+    int t1[SCENE_TOPK] = {4, 3, 0};   /* sl_decode_top_k of that row */
     double p1[SCENE_TOPK] = {0.6, 0.3, 0.025};
     memcpy(top_idx + SCENE_TOPK, t1, sizeof t1);
     memcpy(top_prob + SCENE_TOPK, p1, sizeof p1);
@@ -456,12 +456,12 @@ START_TEST(test_circuit_half_blocks)
     Scene sc = make_scene();
     sc.circuit_scale = CS_WHOLE;   /* the hand calculation below is over the whole range 7 */
     int w, h;
-    render_circuit_size(&sc, CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, &w, &h);
+    render_circuit_size(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, &w, &h);
     ck_assert_int_eq(w, 4 + V);
     ck_assert_int_eq(h, 2 + V / 2 + 2);
     Grid *g = grid_new(w + 30, h);
     Canvas cv = canvas_sub(canvas_of(g, C256_UTF8), 0, 0, w + 30, h);
-    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     /* m[r][c] = r - c over range 7; line 0 of the matrix holds rows 0 and 1.
      * column 3: top -3 -> level 6, bottom -2 -> round(-20/7) = -3 -> level 7 */
     const Cell *c = grid_cell(g, 4 + 3, 2);
@@ -501,7 +501,7 @@ static void ov_with_big_bos(Scene *sc, float row_offset)
         for (int c = 0; c < VO; c++)
             ov_tok[r * VO + c] = r == VO ? -1000.0f : r == VO + 1 ? 500.0f
                                                      : (r == c ? 4.0f : -1.0f) + row_offset * (float)r;
-    sc->circuit_max[CIRCUIT_OV] = 1000;   /* max |x| of the whole matrix, as the explorer computes it */
+    sc->circuit_max[SL_CIRCUIT_OV] = 1000;   /* max |x| of the whole matrix, as the explorer computes it */
 }
 
 START_TEST(test_value_range_percentile)
@@ -511,18 +511,18 @@ START_TEST(test_value_range_percentile)
     static float m[200];
     for (int i = 0; i < 200; i++)
         m[i] = (float)(i + 1) * (i % 2 ? -1.0f : 1.0f);   /* signs do not matter: |x| */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_QK_POS_POS, 5), 198.0f);
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, SL_CIRCUIT_QK_POS_POS, 5), 198.0f);
     /* token-token with Vo = 5: only the 5x5 block of value rows and columns,
      * |x| = r*20 + c + 1 for r, c < 5: 25 cells, rank ceil(24.75) = 25 -> the
      * largest, 4*20 + 4 + 1 = 85; the 200 elsewhere is left out */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_QK_TOKEN_TOKEN, 5), 85.0f);
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, SL_CIRCUIT_QK_TOKEN_TOKEN, 5), 85.0f);
     /* OV token: token rows 0..4 only, output columns all of them: |x| = 1..100,
      * rank ceil(99) = 99 */
-    ck_assert_float_eq(circuit_value_range(m, 10, 20, CIRCUIT_OV, 5), 99.0f);
-    ck_assert_float_eq(circuit_value_range(NULL, 10, 20, CIRCUIT_OV, 5), 0.0f);
-    ck_assert(circuit_axis_is_token(CIRCUIT_QK_TOKEN_POS, true));
-    ck_assert(!circuit_axis_is_token(CIRCUIT_QK_TOKEN_POS, false));
-    ck_assert(!circuit_axis_is_token(CIRCUIT_OV_POS, true));
+    ck_assert_float_eq(circuit_value_range(m, 10, 20, SL_CIRCUIT_OV, 5), 99.0f);
+    ck_assert_float_eq(circuit_value_range(NULL, 10, 20, SL_CIRCUIT_OV, 5), 0.0f);
+    ck_assert(circuit_axis_is_token(SL_CIRCUIT_QK_TOKEN_POS, true));
+    ck_assert(!circuit_axis_is_token(SL_CIRCUIT_QK_TOKEN_POS, false));
+    ck_assert(!circuit_axis_is_token(SL_CIRCUIT_OV_POS, true));
 }
 END_TEST
 
@@ -533,15 +533,15 @@ START_TEST(test_ov_scale_ignores_bos_row)
     sc.circuit_scale = CS_VALUES;
     /* value block 6x6: |x| is 4 on 6 cells, 1 on 30; rank ceil(35.64) = 36 -> 4.
      * The BOS and MID rows (1000, 500) do not set it. */
-    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_VALUES), 4.0f);
-    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_WHOLE), 1000.0f);
-    sc.robust_range[CIRCUIT_OV] = 2.5f;   /* a cached range wins */
-    ck_assert_float_eq(scene_circuit_range(&sc, CIRCUIT_OV, CS_VALUES), 2.5f);
-    sc.robust_range[CIRCUIT_OV] = 0;
+    ck_assert_float_eq(scene_circuit_range(&sc, SL_CIRCUIT_OV, CS_VALUES), 4.0f);
+    ck_assert_float_eq(scene_circuit_range(&sc, SL_CIRCUIT_OV, CS_WHOLE), 1000.0f);
+    sc.robust_range[SL_CIRCUIT_OV] = 2.5f;   /* a cached range wins */
+    ck_assert_float_eq(scene_circuit_range(&sc, SL_CIRCUIT_OV, CS_VALUES), 2.5f);
+    sc.robust_range[SL_CIRCUIT_OV] = 0;
     sc.cursor = 1;   /* token 5: keeps the cursor mark off the cells checked below */
     Grid *g = grid_new(90, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_OV, 1, true);
     /* line 0 holds rows 0 (top) and 1 (bottom); column 0: 4 -> the full red
      * (level 20), -1 -> round(-10/4) = -3 -> level 7 */
     const Cell *c = grid_cell(g, 4 + 0, 2);
@@ -561,7 +561,7 @@ START_TEST(test_ov_scale_ignores_bos_row)
     /* the old scale (whole matrix) pales the diagonal to white: 4/1000 -> level 10 */
     sc.circuit_scale = CS_WHOLE;
     grid_clear(g);
-    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_OV, 1, true);
     ck_assert_int_eq(grid_cell(g, 4 + 0, 2)->fg, COL_DIV0 + DIV_CENTER);
     ck_assert_ptr_nonnull(strstr(row(g, 7), "max |x| of the whole matrix"));
     ck_assert_ptr_null(strstr(row(g, 7), "beyond"));
@@ -592,7 +592,7 @@ START_TEST(test_circuit_row_scale)
     sc.cursor = 1;
     Grid *g = grid_new(90, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CIRCUIT_OV, 1, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_OV, 1, true);
     for (int r = 0; r < VO; r++) {
         for (int col = 0; col < VO; col++) {
             const Cell *c = grid_cell(g, 4 + col, 2 + r / 2);
@@ -618,15 +618,15 @@ START_TEST(test_circuit_marks_and_window)
 {
     Scene sc = make_scene();
     sc.cursor = 1;   /* key token 5; the answer at MID is 1, at position 2 of the list */
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_TOKEN_TOKEN), 1);
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_POS_POS), 2);
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_OV), 1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN), 1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, SL_CIRCUIT_QK_POS_POS), 2);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, SL_CIRCUIT_OV), 1);
     sc.sel = 2;   /* not a prediction position: no answer */
-    ck_assert_int_eq(scene_circuit_answer_col(&sc, CIRCUIT_QK_TOKEN_TOKEN), -1);
+    ck_assert_int_eq(scene_circuit_answer_col(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN), -1);
     sc.sel = N + 1;
     Grid *g = grid_new(60, 8);
     Canvas cv = canvas_of(g, C256_UTF8);
-    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     /* ticks line: the key token 5 marked, the answer 1 ticked */
     ck_assert_uint_eq(grid_cell(g, 4 + 5, 1)->ch, 0x25bc);
     ck_assert_uint_eq(grid_cell(g, 4 + 1, 1)->ch, 0x2713);
@@ -635,13 +635,13 @@ START_TEST(test_circuit_marks_and_window)
     sc.counts_known = true;
     sc.qk_next_hits = 5;
     grid_clear(g);
-    render_circuit(&cv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_ptr_nonnull(strstr(row(g, 6), "argmax=value+1 5/6"));
     /* a short panel: rows 4..7 of 8 in view (the marked row 7 must show), an
      * up arrow where rows are hidden, and the window named in the title */
     Grid *s = grid_new(60, 6);
     Canvas sv = canvas_of(s, C256_UTF8);
-    render_circuit(&sv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    render_circuit(&sv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_ptr_nonnull(strstr(row(s, 0), "rows 4-7 of 8"));
     ck_assert_uint_eq(grid_cell(s, 0, 2)->ch, 0x25b2);
     /* a narrow panel: 6 of 8 columns (one column goes to the arrow), the
@@ -649,7 +649,7 @@ START_TEST(test_circuit_marks_and_window)
     Grid *n = grid_new(11, 8);
     Canvas nv = canvas_of(n, C256_UTF8);
     sc.cursor = 2;   /* key token 1: columns 0..5 */
-    render_circuit(&nv, &sc, CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    render_circuit(&nv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
     ck_assert_uint_eq(grid_cell(n, 10, 1)->ch, 0x25b6);
     ck_assert_uint_eq(grid_cell(n, 9, 1)->ch, '5');
     grid_free(g);
@@ -675,10 +675,10 @@ START_TEST(test_named_positions_and_mask)
     /* the pos-pos circuit shows the causal mask: key after query masked */
     sc.named_positions = false;
     sc.circuit_scale = CS_WHOLE;
-    render_circuit_size(&sc, CIRCUIT_QK_POS_POS, MONO_ASCII, &w, &h);
+    render_circuit_size(&sc, SL_CIRCUIT_QK_POS_POS, MONO_ASCII, &w, &h);
     g = grid_new(w, h);
     cv = canvas_of(g, MONO_ASCII);
-    render_circuit(&cv, &sc, CIRCUIT_QK_POS_POS, 0, true);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_POS_POS, 0, true);
     /* matrix line 0 is query position 0: keys 1.. are masked, key 0 is not */
     uint32_t mask = glyph(MONO_ASCII, GL_MASK);
     ck_assert_uint_eq(grid_cell(g, 4 + 5, 2)->ch, mask);
@@ -688,10 +688,10 @@ START_TEST(test_named_positions_and_mask)
 }
 END_TEST
 
-static Model *bundled_model(void);
+static SlModel *bundled_model(void);
 
 /* An explorer of m on the README's list, checked. */
-static Explorer *explorer_on_list(const Model *m, const char *label)
+static Explorer *explorer_on_list(const SlModel *m, const char *label)
 {
     SlError err = {0};
     Explorer *ex = explorer_new(m, label, 1, &err);
@@ -702,10 +702,10 @@ static Explorer *explorer_on_list(const Model *m, const char *label)
 
 START_TEST(test_qk_terms_lookup)
 {
-    /* the scene's terms are circuit_score_terms' [4, T, T]; here filled by
+    /* the scene's terms are sl_circuit_score_terms' [4, T, T]; here filled by
      * hand from the toy tables: term t of (q, k) at t * T*T + q * T + k */
     Scene sc = make_scene();
-    static float terms[SCORE_TERMS * T * T];
+    static float terms[SL_SCORE_TERMS * T * T];
     for (int q = 0; q < T; q++)
         for (int k = 0; k <= q; k++) {
             int tq = tokens[q], tk = tokens[k];
@@ -732,14 +732,14 @@ END_TEST
  * OV (with and without W_pos), and the runners-up. */
 START_TEST(test_explorer_readouts)
 {
-    Model *m = bundled_model();
+    SlModel *m = bundled_model();
     if (!m)
         return;
     SlError err = {0};
     Explorer *ex = explorer_on_list(m, "m");
     const Scene *sc = explorer_scene(ex);
     explorer_select(ex, sc->n + 3);   /* b2 */
-    const CircuitTables *tb = m->tables;
+    const SlCircuitTables *tb = m->tables;
     ck_assert_ptr_nonnull(tb);
     int NV = tb->V, TT = tb->T, Vo = tb->Vo, q = sc->sel;
     float t[4];
@@ -781,7 +781,7 @@ START_TEST(test_explorer_readouts)
         }
     }
     explorer_free(ex);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
@@ -828,7 +828,7 @@ START_TEST(test_tiny_grids)
         render_attention(&cv, &sc, 2);
         render_cursor_detail(&cv, &sc);
         render_sources(&cv, &sc);
-        render_circuit(&cv, &sc, CIRCUIT_OV_POS, 1, false);
+        render_circuit(&cv, &sc, SL_CIRCUIT_OV_POS, 1, false);
         KeyEntry keys[2] = {{"q", "quit"}, {"?", "help"}};
         render_keys(&cv, keys, 2);
         render_help(&cv, keys, 2);
@@ -911,17 +911,17 @@ START_TEST(test_names)
     scene_token_label(&sc, 7, 3, b, sizeof b);
     ck_assert_str_eq(b, "MID");
     int rows, cols;
-    scene_circuit_shape(&sc, CIRCUIT_QK_TOKEN_POS, &rows, &cols);
+    scene_circuit_shape(&sc, SL_CIRCUIT_QK_TOKEN_POS, &rows, &cols);
     ck_assert_int_eq(rows, V);
     ck_assert_int_eq(cols, T);
-    scene_circuit_shape(&sc, CIRCUIT_OV_POS, &rows, &cols);
+    scene_circuit_shape(&sc, SL_CIRCUIT_OV_POS, &rows, &cols);
     ck_assert_int_eq(rows, T);
     ck_assert_int_eq(cols, VO);
     int r, c;
-    scene_circuit_marks(&sc, CIRCUIT_OV, &r, &c);   /* source token of pos 2 (1) -> predicted value at MID (1) */
+    scene_circuit_marks(&sc, SL_CIRCUIT_OV, &r, &c);   /* source token of pos 2 (1) -> predicted value at MID (1) */
     ck_assert_int_eq(r, 1);
     ck_assert_int_eq(c, 1);
-    scene_circuit_marks(&sc, CIRCUIT_QK_POS_TOKEN, &r, &c);    /* query position 4, key token 1 */
+    scene_circuit_marks(&sc, SL_CIRCUIT_QK_POS_TOKEN, &r, &c);    /* query position 4, key token 1 */
     ck_assert_int_eq(r, 4);
     ck_assert_int_eq(c, 1);
 }
@@ -932,13 +932,13 @@ END_TEST
 
 /* The explorer on the bundled model with the README's list, MID selected;
  * NULL (and the test skips, saying why) without the model. */
-static Model *bundled_model(void)
+static SlModel *bundled_model(void)
 {
     const char *src = getenv("SORTLENS_SOURCE");
     static char path[4096];
     snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     if (!m)
         printf("skipped: no bundled model (%s)\n", err.message);
     return m;
@@ -963,7 +963,7 @@ static int line_of(const Grid *g, const char *needle)
 
 START_TEST(test_layout_whole_circuits)
 {
-    Model *m = bundled_model();
+    SlModel *m = bundled_model();
     if (!m)
         return;
     Explorer *ex = explorer_on_list(m, "sortlens-default.safetensors");
@@ -1050,14 +1050,14 @@ START_TEST(test_layout_whole_circuits)
     ck_assert_ptr_nonnull(strstr(row(g, y), "[OFF] QK token-token"));
     grid_free(g);
     explorer_free(ex);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 
 START_TEST(test_facet_view)
 {
     /* issue 14.3: F shows the four QK terms at once, each titled with its scale */
-    Model *m = bundled_model();
+    SlModel *m = bundled_model();
     if (!m)
         return;
     Explorer *ex = explorer_on_list(m, "m");
@@ -1082,7 +1082,7 @@ START_TEST(test_facet_view)
     ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
     grid_free(g);
     explorer_free(ex);
-    model_free(m);
+    sl_model_free(m);
 }
 END_TEST
 

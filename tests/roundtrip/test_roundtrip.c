@@ -1,15 +1,15 @@
 /* test_roundtrip.c: structured round trips of whole models.
  *
  * safetensors: random valid models (random shapes, random weights with edge
- * values) go through model_to_tensors + safetensors_write and come back
- * identical through safetensors_read (every tensor, byte for byte, and the
- * metadata) and through ckpt_load (config and every parameter, bit for bit);
+ * values) go through sl_model_to_tensors + sl_safetensors_write and come back
+ * identical through sl_safetensors_read (every tensor, byte for byte, and the
+ * metadata) and through sl_ckpt_load (config and every parameter, bit for bit);
  * writing the loaded model again gives the same file.
  *
  * .pt: make_pt_models.py (Debian's python3-torch) saves random models with
  * torch.save in four dtypes, with and without biases and buffers, as a
  * module's OrderedDict or a plain dict, contiguous or as views, and writes
- * torch's own float32 values of every parameter beside each file; ckpt_load
+ * torch's own float32 values of every parameter beside each file; sl_ckpt_load
  * must give exactly those values, zero for absent biases, and the model
  * must survive conversion to safetensors unchanged.
  *
@@ -60,11 +60,11 @@ static uint8_t *read_all(const char *path, size_t *len)
     return buf;
 }
 
-static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
+static void assert_sets_equal(const SlTensorSet *a, const SlTensorSet *b)
 {
     ck_assert_int_eq(a->count, b->count);
     for (int i = 0; i < a->count; i++) {
-        const Tensor *x = &a->items[i], *y = tensorset_find(b, x->name);
+        const SlTensor *x = &a->items[i], *y = sl_tensorset_find(b, x->name);
         ck_assert_msg(y != NULL, "%s is missing after the round trip", x->name);
         ck_assert_int_eq(x->dtype, y->dtype);
         ck_assert_int_eq(x->ndim, y->ndim);
@@ -75,13 +75,13 @@ static void assert_sets_equal(const TensorSet *a, const TensorSet *b)
     }
     ck_assert_int_eq(a->meta_count, b->meta_count);
     for (int i = 0; i < a->meta_count; i++) {
-        const char *v = tensorset_get_meta(b, a->meta_keys[i]);
+        const char *v = sl_tensorset_get_meta(b, a->meta_keys[i]);
         ck_assert_msg(v != NULL, "metadata %s is missing", a->meta_keys[i]);
         ck_assert_str_eq(v, a->meta_values[i]);
     }
 }
 
-static void assert_models_equal(const Model *a, const Model *b)
+static void assert_models_equal(const SlModel *a, const SlModel *b)
 {
     ck_assert_mem_eq(&a->cfg, &b->cfg, sizeof a->cfg);
     ck_assert_uint_eq(a->num_params, b->num_params);
@@ -90,14 +90,14 @@ static void assert_models_equal(const Model *a, const Model *b)
 }
 
 /* A random weight: mostly normal at a random scale, sometimes an edge value. */
-static float random_weight(Rng *r, float scale)
+static float random_weight(SlRng *r, float scale)
 {
-    switch (rng_below(r, 64)) {
+    switch (sl_rng_below(r, 64)) {
     case 0: return -0.0f;
     case 1: return 1e-40f;            /* subnormal */
     case 2: return -3.0e38f;
     case 3: return 1.17549435e-38f;   /* smallest normal */
-    default: return rng_normal(r) * scale;
+    default: return sl_rng_normal(r) * scale;
     }
 }
 
@@ -107,58 +107,58 @@ START_TEST(test_safetensors_models)
     char path[128], path2[128];
     snprintf(path, sizeof path, "%s/a.safetensors", tmpdir);
     snprintf(path2, sizeof path2, "%s/b.safetensors", tmpdir);
-    Rng r;
-    rng_seed(&r, 20240601);
+    SlRng r;
+    sl_rng_seed(&r, 20240601);
     for (int iter = 0; iter < ST_MODELS; iter++) {
         SlError err = {0};
         /* shapes within the model limits, kept small enough to stay quick
          * under valgrind; one in five uses a single dimension of 1 */
-        ModelConfig c = {
-            .n_layers = 1 + (int)rng_below(&r, 4), .n_heads = 1 + (int)rng_below(&r, 4),
-            .d_model = 1 + (int)rng_below(&r, 48), .d_head = 1 + (int)rng_below(&r, 24),
-            .d_vocab_out = 1 + (int)rng_below(&r, 80), .list_len = 1 + (int)rng_below(&r, 16),
+        SlModelConfig c = {
+            .n_layers = 1 + (int)sl_rng_below(&r, 4), .n_heads = 1 + (int)sl_rng_below(&r, 4),
+            .d_model = 1 + (int)sl_rng_below(&r, 48), .d_head = 1 + (int)sl_rng_below(&r, 24),
+            .d_vocab_out = 1 + (int)sl_rng_below(&r, 80), .list_len = 1 + (int)sl_rng_below(&r, 16),
         };
         if (iter % 5 == 4)
             c.d_model = c.d_head = 1;
-        model_config_derive(&c);
-        Model *m = model_new(&c, &err);
+        sl_model_config_derive(&c);
+        SlModel *m = sl_model_new(&c, &err);
         ck_assert_msg(m != NULL, "%s", err.message);
-        float scale = (float[]){0.02f, 1.0f, 50.0f}[rng_below(&r, 3)];
+        float scale = (float[]){0.02f, 1.0f, 50.0f}[sl_rng_below(&r, 3)];
         for (size_t k = 0; k < m->num_params; k++)
             m->param_memory[k] = random_weight(&r, scale);
-        ck_assert_int_eq(model_prepare(m, &err), 0);
+        ck_assert_int_eq(sl_model_prepare(m, &err), 0);
         char seed[32];
         snprintf(seed, sizeof seed, "%d", iter);
-        ck_assert_int_eq(tensorset_set_meta(m->meta, "iteration", seed, &err), 0);
+        ck_assert_int_eq(sl_tensorset_set_meta(m->meta, "iteration", seed, &err), 0);
 
-        TensorSet *ts = model_to_tensors(m, &err);
+        SlTensorSet *ts = sl_model_to_tensors(m, &err);
         ck_assert_msg(ts != NULL, "%s", err.message);
-        ck_assert_msg(safetensors_write(path, ts, &err) == 0, "%s", err.message);
-        TensorSet *back = safetensors_read(path, &err);
+        ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
+        SlTensorSet *back = sl_safetensors_read(path, &err);
         ck_assert_msg(back != NULL, "model %d: %s", iter, err.message);
         assert_sets_equal(ts, back);
         assert_sets_equal(back, ts);
 
-        Model *m2 = ckpt_load(path, &err);
+        SlModel *m2 = sl_ckpt_load(path, &err);
         ck_assert_msg(m2 != NULL, "model %d: %s", iter, err.message);
         assert_models_equal(m, m2);
         ck_assert_str_eq(m2->format, "safetensors");
-        ck_assert_str_eq(tensorset_get_meta(m2->meta, "iteration"), seed);
-        for (int i = 0; i < NUM_PARAM_TENSORS; i++)
+        ck_assert_str_eq(sl_tensorset_get_meta(m2->meta, "iteration"), seed);
+        for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
             ck_assert(m2->has_bias[i]);
 
         /* the loaded model writes the same bytes again */
-        ck_assert_msg(ckpt_save(m2, path2, &err) == 0, "%s", err.message);
+        ck_assert_msg(sl_ckpt_save(m2, path2, &err) == 0, "%s", err.message);
         size_t n1, n2;
         uint8_t *b1 = read_all(path, &n1), *b2 = read_all(path2, &n2);
         ck_assert_uint_eq(n1, n2);
         ck_assert_msg(memcmp(b1, b2, n1) == 0, "model %d: the second file differs", iter);
         free(b1);
         free(b2);
-        tensorset_free(back);
-        tensorset_free(ts);
-        model_free(m2);
-        model_free(m);
+        sl_tensorset_free(back);
+        sl_tensorset_free(ts);
+        sl_model_free(m2);
+        sl_model_free(m);
     }
     remove_tmpdir();
 }
@@ -188,7 +188,7 @@ static void check_pt_model(int k)
     const char *layout = json_string_value(json_object_get(man, "layout"));
 
     SlError err = {0};
-    Model *m = ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(path, &err);
     ck_assert_msg(m != NULL, "model-%d.pt (%s, %s): %s", k, what, layout, err.message);
     ck_assert_str_eq(m->format, "pytorch");
     json_t *cfg = json_object_get(man, "config");
@@ -206,12 +206,12 @@ static void check_pt_model(int k)
     json_t *tensors = json_object_get(man, "tensors"), *absent = json_object_get(man, "absent");
     size_t found = 0;
     char name[96];
-    for (int i = 0; i < NUM_PARAM_TENSORS; i++) {
-        int layers = model_param_per_layer(i) ? m->cfg.n_layers : 1;
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        int layers = sl_model_param_per_layer(i) ? m->cfg.n_layers : 1;
         size_t per_layer = m->param_sizes[i] / (size_t)layers;
         for (int l = 0; l < layers; l++) {
-            model_param_name(i, l, name, sizeof name);
-            const float *got = model_params_get(&m->params, i) + (size_t)l * per_layer;
+            sl_model_param_name(i, l, name, sizeof name);
+            const float *got = sl_model_params_get(&m->params, i) + (size_t)l * per_layer;
             json_t *entry = NULL, *e;
             size_t idx;
             json_array_foreach(tensors, idx, e)
@@ -222,7 +222,7 @@ static void check_pt_model(int k)
                 json_array_foreach(absent, idx, e)
                     listed |= strcmp(json_string_value(e), name) == 0;
                 ck_assert_msg(listed, "model-%d: %s neither saved nor listed as absent", k, name);
-                ck_assert(model_param_is_bias(i));
+                ck_assert(sl_model_param_is_bias(i));
                 ck_assert(!m->has_bias[i]);
                 for (size_t j = 0; j < per_layer; j++)
                     ck_assert_msg(got[j] == 0.0f, "model-%d: absent %s is not zero", k, name);
@@ -238,12 +238,12 @@ static void check_pt_model(int k)
     ck_assert_uint_eq(found, json_array_size(tensors));
 
     /* .pt -> safetensors -> model: unchanged */
-    ck_assert_msg(ckpt_save(m, spath, &err) == 0, "%s", err.message);
-    Model *m2 = ckpt_load(spath, &err);
+    ck_assert_msg(sl_ckpt_save(m, spath, &err) == 0, "%s", err.message);
+    SlModel *m2 = sl_ckpt_load(spath, &err);
     ck_assert_msg(m2 != NULL, "%s", err.message);
     assert_models_equal(m, m2);
-    model_free(m2);
-    model_free(m);
+    sl_model_free(m2);
+    sl_model_free(m);
     free(raw);
     json_decref(man);
 }
