@@ -2,7 +2,7 @@
  * exact, and with attribution patching), in process, on the one-layer
  * model, beside one forward pass with the whole cache (the unit the work is
  * made of) and the issue's goal of 2 ms.  With PYTORCH_SCRIPT set to
- * tests/patch_torch_ref.py it also times PyTorch doing the same patching
+ * tests/core/patch_torch_ref.py it also times PyTorch doing the same patching
  * (one batched forward per hook and head, as a TransformerLens user would)
  * and prints the ratio.  Medians over repeated runs; the machine may be
  * busy.  Usage: bench-patch MODEL [PYTORCH_SCRIPT]  (exit 77 without MODEL) */

@@ -976,7 +976,7 @@ START_TEST(test_bundled_model_in_torch)
     const char *src = getenv("SORTLENS_SOURCE");
     char model[PATH_MAX], script[PATH_MAX], cmd[3 * PATH_MAX];
     snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", src ? src : ".");
-    snprintf(script, sizeof script, "%s/tests/train_torch_check.py", src ? src : ".");
+    snprintf(script, sizeof script, "%s/tests/core/train_torch_check.py", src ? src : ".");
     if (access(model, R_OK) != 0 || access("/usr/bin/python3", X_OK) != 0) {
         printf("skipped: no bundled model or no /usr/bin/python3\n");
         return;

@@ -1,5 +1,5 @@
 /* test_patch.c: activation patching, attribution patching and
- * logit-difference attribution against PyTorch (tests/patch_torch_ref.py:
+ * logit-difference attribution against PyTorch (tests/core/patch_torch_ref.py:
  * TransformerLens-style hooks written by hand in torch, one forward per
  * patch, gradients by autograd) on the published model, over 24 pairs with
  * duplicates, gaps and one-value changes; and the refusals. */
@@ -32,7 +32,7 @@ static const char *script_path(void)
 {
     static char buf[4096];
     const char *src = getenv("SORTLENS_SOURCE");
-    snprintf(buf, sizeof buf, "%s/tests/patch_torch_ref.py", src ? src : "..");
+    snprintf(buf, sizeof buf, "%s/tests/core/patch_torch_ref.py", src ? src : "..");
     return buf;
 }
 

@@ -375,7 +375,7 @@ START_TEST(test_head_ablations_match_pytorch)
         json_decref(job);
         char cmd[8192];
         const char *source_dir = getenv("SORTLENS_SOURCE");
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/patch_torch_ref.py' '%s' '%s' '%s'", source_dir ? source_dir : "..", path,
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/core/patch_torch_ref.py' '%s' '%s' '%s'", source_dir ? source_dir : "..", path,
                  in, out);
         ck_assert_int_eq(system(cmd), 0);
         json_t *ref = json_load_file(out, 0, NULL);

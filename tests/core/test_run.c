@@ -702,7 +702,7 @@ START_TEST(test_snapshot_in_torch)
 {
     const char *src = getenv("SORTLENS_SOURCE");
     char script[PATH_MAX], cmd[4 * PATH_MAX];
-    snprintf(script, sizeof script, "%s/tests/run_torch_check.py", src ? src : ".");
+    snprintf(script, sizeof script, "%s/tests/core/run_torch_check.py", src ? src : ".");
     if (!have_exe())
         return;
     if (access("/usr/bin/python3", X_OK) != 0) {
