@@ -53,6 +53,8 @@ static void usage(FILE *out)
             "  F                facet: the four QK terms at once\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
+            "  d                per-source column: logit difference / absolute logit\n"
+            "  < > =            the value compared with: previous / next / the runner-up\n"
             "  s                attention heatmap: weights / scores\n"
             "  t                axis labels: tokens / named positions\n"
             "  [ ]              previous / next head\n"

@@ -319,7 +319,9 @@ void render_sources(Canvas *cv, const Scene *sc)
     bool have_ov = sc->ov_src && value >= 0 && sc->ov_value == value;
     cv_text(cv, 1, 1, "pos tok weight", COL_DIM, 0);
     cv_text(cv, 30, 1, "score", COL_DIM, 0);
-    if (have_ov)
+    if (have_ov && sc->ov_vs >= 0)   /* what the source adds to logit(value) - logit(ov_vs) */
+        cv_printf(cv, 37, 1, COL_DIM, 0, "%d vs %d", value, sc->ov_vs);
+    else if (have_ov)
         cv_printf(cv, 37, 1, COL_DIM, 0, "OV %s %d", glyph_str(cv->style, GL_ARROW), value);
     int first = scroll_pair(q + 1, rows, sc->cursor, sc->cursor);
     for (int k = first; k <= q && k < first + rows; k++) {

@@ -82,10 +82,12 @@ typedef struct Scene {
     /* the four QK terms of every (query, key), unscaled, from
      * sl_circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */
     const float *score_terms;   /* [SL_SCORE_TERMS, T, T] */
-    /* what each source adds to the logit of ov_value at the selected query
-     * through the head shown (sl_circuit_dla); NULL when unknown */
+    /* what each source adds through the head shown at the selected query to
+     * logit(ov_value) - logit(ov_vs) (sl_attribute), or when ov_vs < 0 to
+     * logit(ov_value) itself (sl_circuit_dla); NULL when unknown */
     const float *ov_src;  /* [T] */
     int ov_value;
+    int ov_vs;
     int top_source;       /* the key the selected query attends to most */
 
     /* circuits of the (layer, head) shown (sl_circuit_get_kind); NULL if absent */

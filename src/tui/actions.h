@@ -42,6 +42,12 @@
     A(SCALE, "n", "n", NULL, "scale", 10, "colour scale: per row / values p99 / whole matrix", {'n', 0}) \
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
       {'H', 0}, {'J', 1}, {'K', 2}, {'L', 3}) \
+    A(ATTRIBUTION, "d", "d", NULL, "logit diff", 20, \
+      "per-source column: logit difference against the runner-up (or the value < > picked) / absolute logit", \
+      {'d', 0}) \
+    A(COMPARED, "< > =", NULL, NULL, NULL, 0, \
+      "the value the logit difference is taken against: previous / next / back to the runner-up", \
+      {'<', -1}, {'>', +1}, {'=', 0}) \
     A(SCORES, "s", "s", NULL, "scores", 17, "attention heatmap: weights / scores", {'s', 0}) \
     A(LABELS, "t", "t", NULL, "labels", 18, "axis labels: tokens (values) / named positions (BOS a1.. MID b1..)", {'t', 0}) \
     A(HEAD, "[ ]", NULL, NULL, NULL, 0, "previous / next head (models with several heads)", {'[', -1}, {']', +1}) \

@@ -225,6 +225,8 @@ static bool run_action(App *a, ActionId id, int arg)
         explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
         return true;
     }
+    case ACT_ATTRIBUTION: explorer_toggle_attribution(ex); return true;
+    case ACT_COMPARED: explorer_step_compared(ex, arg); return true;
     case ACT_SCORES: explorer_toggle_scores(ex); return true;
     case ACT_LABELS: explorer_toggle_named_positions(ex); return true;
     case ACT_HEAD:

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "sortlens/ablation.h"
+#include "sortlens/attribution.h"
 #include "sortlens/circuits.h"
 
 struct Explorer {
@@ -32,7 +33,9 @@ struct Explorer {
     float *pattern;          /* [T, T] layer, head shown */
     float *scores;           /* [T, T] */
     float *score_terms;      /* [SL_SCORE_TERMS, T, T] layer 0, head shown */
-    float *dla;              /* [L, H, T] sl_circuit_dla at the selected query */
+    float *dla;              /* [L, H, T] sl_attribute's sources (or sl_circuit_dla's) at the selected query */
+    bool ov_absolute;        /* the per-source column shows the absolute logit, not the difference */
+    int vs_pick;             /* the value the difference is taken against; -1: the runner-up */
     SlNamedMatrix *circuit[SL_CIRCUIT_COUNT];   /* of the layer and head shown */
 
     SlIntervention iv;         /* layer 0; head -1 (one-head model) or the head it was made on */
@@ -98,6 +101,7 @@ Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlErr
     const SlModelConfig *c = &m->cfg;
     Scene *sc = &ex->sc;
     ex->m = m;
+    ex->vs_pick = -1;
     *sc = (Scene){.n = c->list_len, .T = c->n_ctx, .V = c->d_vocab, .Vo = c->d_vocab_out, .L = c->n_layers,
                   .H = c->n_heads, .E = c->d_head};
     size_t n = (size_t)sc->n, T = (size_t)sc->T;
@@ -205,8 +209,21 @@ static int run(Explorer *ex, const SlIntervention *iv, int *pred, SlError *err)
     return sl_decode_teacher_forced(ex->m, ex->values, 1, pred, ex->cache, iv, err);
 }
 
+/* The value the per-source column compares the prediction at query index i
+ * with: the one the user picked, else the runner-up (sl_decode_top_k's
+ * second, as `sortlens attribute` takes it). */
+static int compared_value(const Explorer *ex, int i)
+{
+    if (ex->vs_pick >= 0 && ex->vs_pick != ex->pred[i])
+        return ex->vs_pick;
+    const int *top = ex->top_idx + (size_t)i * SCENE_TOPK;   /* SCENE_TOPK >= 2 */
+    return top[0] == ex->pred[i] ? top[1] : top[0];
+}
+
 /* What depends on the selected query: the source it attends to most, and
- * what each source adds to the predicted value's logit through the head shown. */
+ * what each source adds through the head shown to the logit difference
+ * between the predicted value and the compared one (sl_attribute), or to the
+ * predicted value's logit itself (sl_circuit_dla) when ov_absolute. */
 static void selection_readouts(Explorer *ex)
 {
     Scene *sc = &ex->sc;
@@ -217,10 +234,22 @@ static void selection_readouts(Explorer *ex)
             best = k;
     sc->top_source = best;
     int i = scene_pred_index(sc, sc->sel);
-    float direct;
     sc->ov_src = NULL;
     sc->ov_value = i >= 0 ? ex->pred[i] : -1;
-    if (i >= 0 && sl_circuit_dla(ex->m, ex->cache, 0, sc->sel, sc->ov_value, ex->dla, &direct, NULL) == 0)
+    sc->ov_vs = -1;
+    if (i < 0)
+        return;
+    int vs = ex->ov_absolute ? -1 : compared_value(ex, i);
+    int rc;
+    if (vs >= 0 && vs != sc->ov_value) {
+        SlAttribution at = {.sources = ex->dla};
+        rc = sl_attribute(ex->m, ex->cache, 0, sc->sel, sc->ov_value, vs, &at, NULL);
+        sc->ov_vs = vs;
+    } else {
+        float direct;
+        rc = sl_circuit_dla(ex->m, ex->cache, 0, sc->sel, sc->ov_value, ex->dla, &direct, NULL);
+    }
+    if (rc == 0)
         sc->ov_src = ex->dla + ((size_t)sc->layer * sc->H + sc->head) * sc->T;
 }
 
@@ -499,6 +528,28 @@ int explorer_set_head(Explorer *ex, int layer, int head, SlError *err)
 void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err)
 {
     explorer_set_head(ex, ex->sc.layer + dlayer, ex->sc.head + dhead, err);
+}
+
+void explorer_toggle_attribution(Explorer *ex)
+{
+    ex->ov_absolute = !ex->ov_absolute;
+    selection_readouts(ex);
+}
+
+void explorer_step_compared(Explorer *ex, int delta)
+{
+    int i = scene_pred_index(&ex->sc, ex->sc.sel);
+    ex->ov_absolute = false;
+    if (delta == 0 || i < 0) {
+        ex->vs_pick = -1;
+    } else {
+        int Vo = ex->sc.Vo, v = compared_value(ex, i);
+        do
+            v = ((v < 0 ? 0 : v) + delta + Vo) % Vo;
+        while (v == ex->pred[i]);
+        ex->vs_pick = v;
+    }
+    selection_readouts(ex);
 }
 
 void explorer_toggle_scores(Explorer *ex) { ex->sc.show_scores = !ex->sc.show_scores; }

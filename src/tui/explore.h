@@ -62,6 +62,12 @@ int explorer_set_head(Explorer *ex, int layer, int head, SlError *err);
 void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err);
 
 /* Switches of the view alone. */
+/* The per-source column: the logit difference between the prediction and
+ * the compared value (sl_attribute, the default) / the absolute logit. */
+void explorer_toggle_attribution(Explorer *ex);
+/* The compared value: the previous (-1) / next (+1) value, skipping the
+ * prediction, or back to the runner-up (0).  Shows the difference. */
+void explorer_step_compared(Explorer *ex, int delta);
 void explorer_toggle_scores(Explorer *ex);
 /* Axis labels: tokens (values, BOS, MID) or named positions (BOS, a1.., MID, b1..). */
 void explorer_toggle_named_positions(Explorer *ex);

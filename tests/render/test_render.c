@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "app.h"
 #include "panels.h"
 #include "render.h"
@@ -751,7 +753,9 @@ START_TEST(test_explorer_readouts)
         ck_assert_float_eq(t[2], tb->qk_pos_tok[q * NV + tk]);
         ck_assert_float_eq(t[3], tb->qk_pos_pos[q * TT + k]);
     }
-    /* OV: pattern times (ov_tok[t_k, value] + ov_pos[k, value]); 0 past the query */
+    /* OV, the absolute logit (d): pattern times (ov_tok[t_k, value] + ov_pos[k, value]); 0 past the query */
+    explorer_toggle_attribution(ex);
+    ck_assert_int_eq(sc->ov_vs, -1);
     int value = sc->pred[scene_pred_index(sc, q)];
     ck_assert_ptr_nonnull(sc->ov_src);
     ck_assert_int_eq(sc->ov_value, value);
@@ -780,6 +784,83 @@ START_TEST(test_explorer_readouts)
                 ck_assert(sc->prob[i * Vo + u] <= sc->top_prob[i * SCENE_TOPK] + 1e-6);
         }
     }
+    explorer_free(ex);
+    sl_model_free(m);
+}
+END_TEST
+
+/* `sortlens attribute LIST --at K [--vs V] --json`'s sources[layer][head], parsed
+ * into src[T]; its vs into *vs.  False (and a message) when it fails. */
+static bool cli_attribution(const char *list, int at, int vs_pick, int layer, int head, float *src, int n_pos, int *vs)
+{
+    const char *root = getenv("SORTLENS_SOURCE");
+    char model[4096], at_s[16], vs_s[16];
+    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", root ? root : "..");
+    snprintf(at_s, sizeof at_s, "%d", at);
+    snprintf(vs_s, sizeof vs_s, "%d", vs_pick);
+    char *args[] = {"attribute", "--model", model, "--at", at_s, "--json", (char *)list,
+                    vs_pick >= 0 ? "--vs" : NULL, vs_s, NULL};
+    char *out = NULL, *errtext = NULL;
+    int status = run_sortlens(args, &out, &errtext);
+    ck_assert_msg(status == 0, "attribute --at %d: exit %d: %s", at, status, errtext ? errtext : "");
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    ck_assert_msg(j != NULL, "attribute --json: %s", jerr.text);
+    json_t *row = json_array_get(json_array_get(json_object_get(j, "sources"), (size_t)layer), (size_t)head);
+    ck_assert_msg(json_is_array(row), "attribute --json: no sources[%d][%d]", layer, head);
+    for (int k = 0; k < n_pos; k++) {
+        json_t *x = json_array_get(row, (size_t)k);
+        src[k] = json_is_number(x) ? (float)json_number_value(x) : 0.0f;   /* past the query: none, 0 here */
+    }
+    *vs = (int)json_integer_value(json_object_get(j, "vs"));
+    json_decref(j);
+    free(out);
+    free(errtext);
+    return true;
+}
+
+/* The per-source column shows `sortlens attribute`'s sources: against the
+ * runner-up at every prediction position, and against a value picked with > */
+START_TEST(test_explorer_attribution)
+{
+    SlModel *m = bundled_model();
+    if (!m)
+        return;
+    SlError err = {0};
+    Explorer *ex = explorer_on_list(m, "m");
+    const char *list = "42 17 26 3 49 0 26 11 8 30";
+    ck_assert_int_eq(explorer_toggle_greedy(ex, &err), 0);   /* attribute runs teacher-forced */
+    const Scene *sc = explorer_scene(ex);
+    ck_assert(!sc->greedy);
+    float want[64];
+    ck_assert_int_le(sc->T, 64);
+    for (int at = 1; at <= sc->n; at++) {
+        explorer_select(ex, sc->n + at);
+        int vs;
+        cli_attribution(list, at, -1, sc->layer, sc->head, want, sc->T, &vs);
+        ck_assert_ptr_nonnull(sc->ov_src);
+        ck_assert_int_eq(sc->ov_vs, vs);
+        ck_assert_int_ne(sc->ov_vs, sc->ov_value);
+        for (int k = 0; k <= sc->sel; k++)
+            ck_assert_msg(fabsf(sc->ov_src[k] - want[k]) <= 1e-4f * (1.0f + fabsf(want[k])),
+                          "b_%d source %d: column %g, attribute %g", at, k, (double)sc->ov_src[k], (double)want[k]);
+    }
+    /* a value picked: > steps from the runner-up, skipping the prediction */
+    explorer_select(ex, sc->n + 6);
+    int runner_up = sc->ov_vs;
+    explorer_step_compared(ex, +1);
+    int picked = sc->ov_vs, vs;
+    ck_assert_int_ne(picked, runner_up);
+    ck_assert_int_ne(picked, sc->ov_value);
+    ck_assert_int_eq(picked, (runner_up + 1) % sc->Vo == sc->ov_value ? (runner_up + 2) % sc->Vo : (runner_up + 1) % sc->Vo);
+    cli_attribution(list, 6, picked, sc->layer, sc->head, want, sc->T, &vs);
+    ck_assert_int_eq(vs, picked);
+    for (int k = 0; k <= sc->sel; k++)
+        ck_assert_float_eq_tol(sc->ov_src[k], want[k], 1e-4f * (1.0f + fabsf(want[k])));
+    explorer_step_compared(ex, 0);   /* = : back to the runner-up */
+    ck_assert_int_eq(sc->ov_vs, runner_up);
+    explorer_toggle_attribution(ex);   /* d: the absolute logit */
+    ck_assert_int_eq(sc->ov_vs, -1);
     explorer_free(ex);
     sl_model_free(m);
 }
@@ -1110,6 +1191,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_qk_terms_lookup);
     tcase_add_test(tc, test_named_positions_and_mask);
     tcase_add_test(tc, test_explorer_readouts);
+    tcase_add_test(tc, test_explorer_attribution);
     tcase_add_test(tc, test_canvas_clipping);
     tcase_add_test(tc, test_tiny_grids);
     tcase_add_test(tc, test_too_small_note);
