@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sortlens/decode.h"
 #include "sortlens/model.h"
 #include "sortlens/task.h"
 
@@ -98,14 +99,12 @@ void sl_trainer_adamw(SlTrainer *t, double lr);
 /* A fresh batch from data_rng, backward, AdamW at the scheduled rate. */
 int sl_trainer_step(SlTrainer *t, double *loss, SlError *err);
 
-typedef struct SlTrainEval {
-    long lists;
-    double loss;             /* the tutorial's loss */
-    double token_accuracy;   /* teacher-forced argmax right, per token */
-    double list_accuracy;    /* greedy: the model's own outputs fed back, whole list right */
-} SlTrainEval;
+/* The held-out evaluation is the one evaluation's result (decode.h). */
+typedef SlEvalResult SlTrainEval;
 
-/* Evaluates the current model on `lists` complete sequences [lists, n_ctx]. */
+/* Evaluates the current model on `lists` complete sequences [lists, n_ctx]
+ * (each made by sl_task_make_tokens) through sl_evaluator_add, after
+ * rebuilding the model's tables from the trained weights. */
 int sl_trainer_evaluate(SlTrainer *t, const int *tokens, long lists, SlTrainEval *out, SlError *err);
 
 #endif

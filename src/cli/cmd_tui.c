@@ -53,6 +53,7 @@ static void usage(FILE *out)
             "  F                facet: the four QK terms at once\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
+            "  P                clean/corrupted pair and its patching panel (again: close)\n"
             "  d                per-source column: logit difference / absolute logit\n"
             "  < > =            the value compared with: previous / next / the runner-up\n"
             "  s                attention heatmap: weights / scores\n"
@@ -82,11 +83,12 @@ int cmd_tui(int argc, char **argv)
         {"teacher-forced", no_argument, NULL, 't'},
         {"ablate", required_argument, NULL, 'A'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
+        {"bench-keys", required_argument, NULL, 'K'},     /* hidden: keys pressed first, untimed */
         CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *list_text = NULL, *ablate = NULL;
+    const char *model_path = NULL, *list_text = NULL, *ablate = NULL, *bench_keys = NULL;
     long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
     int view = -1;
     bool teacher_forced = false;
@@ -140,6 +142,7 @@ int cmd_tui(int argc, char **argv)
             if (!cli_parse_long("--bench-frames", val, 0, 1000000, &bench))
                 return EXIT_USAGE;
             break;
+        case 'K': bench_keys = val; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
             cli_error("unexpected argument '%s'; a list goes in --list \"...\"", val);
@@ -166,6 +169,7 @@ int cmd_tui(int argc, char **argv)
         .list_text = list_text,
         .seed = (uint64_t)seed,
         .bench_frames = bench,
+        .bench_keys = bench_keys,
         .at = at,
         .source = source,
         .layer = layer,

@@ -29,7 +29,6 @@ struct SlTrainWorkspace {
     bool tables;            /* which path this workspace serves */
     float *memory;          /* one block for everything below */
     int *tokens;            /* [cap_B, T] a training batch */
-    int *greedy_tokens;     /* [cap_B, T] sequences being decoded */
     float *logits;          /* [N, Vo] logits, then dlogits */
     /* TABLES path: tables rebuilt each step (sizes independent of B) */
     float *tabQ, *tabK, *tabV;  /* [H, VT, E] X W_Q + (b_Q on the position rows) */
@@ -185,10 +184,9 @@ static SlTrainWorkspace *ws_new(const SlTrainer *t, int B, SlError *err)
         total += (L + 1) * Bs * T * D + 4 * L * Bs * T * H * E + L * Bs * H * T * T + 2 * N * D + Bs * T * D
                + 4 * Bs * T * H * E + T * T + 6 * H * VT * E;
     ws->memory = malloc(total * sizeof(float));
-    ws->tokens = malloc(2 * Bs * T * sizeof(int));
+    ws->tokens = malloc(Bs * T * sizeof(int));
     if (!ws->memory || !ws->tokens)
         goto nomem;
-    ws->greedy_tokens = ws->tokens + Bs * T;
     float *mem = ws->memory;
 #define CARVE(field, count) (ws->field = mem, mem += (count))
     CARVE(logits, N * Vo);
@@ -861,57 +859,40 @@ int sl_trainer_step(SlTrainer *t, double *loss, SlError *err)
     return 0;
 }
 
-static int argmax_row(const float *row, int n)
-{
-    int best = 0;
-    for (int o = 1; o < n; o++)
-        if (row[o] > row[best])
-            best = o;
-    return best;
-}
-
+/* The held-out sequences through the one evaluation (decode.h): their values
+ * are positions 1..n, and each sequence must be the one sl_task_make_tokens
+ * makes of them.  The model's tables are rebuilt first, since training has
+ * changed the weights they were made of; a model too large for tables is
+ * evaluated on the general path. */
 int sl_trainer_evaluate(SlTrainer *t, const int *tokens, long lists, SlTrainEval *out, SlError *err)
 {
-    const SlModelConfig *c = &t->model->cfg;
-    int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out, P0 = sl_task_first_pred_pos(c);
-    int chunk = t->opt.batch;
-    double loss_sum = 0.0;
-    long right_tokens = 0, right_lists = 0;
+    SlModel *m = t->model;
+    const SlModelConfig *c = &m->cfg;
+    int n = c->list_len, T = c->n_ctx;
     memset(out, 0, sizeof *out);
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "no lists to evaluate");
-    int rc = 0;
-    for (long start = 0; start < lists; start += chunk) {
-        int B = (int)(lists - start < chunk ? lists - start : chunk);
-        const int *tk = tokens + (size_t)start * T;
-        if ((rc = check_tokens(c, tk, B, err)) || (rc = ws_ensure(t, B, err)))
-            break;
-        SlTrainWorkspace *ws = t->ws;
-        /* teacher-forced */
-        forward(t, tk, B);
-        for (size_t r = 0; r < (size_t)B * n; r++)
-            right_tokens += argmax_row(ws->logits + r * Vo, Vo) == tk[(r / n) * T + P0 + 1 + r % n];
-        loss_sum += loss_rows(c, ws->logits, tk, B, false) * B;
-        /* greedy: position P0 + 1 + s receives the prediction of row s */
-        int *g = ws->greedy_tokens;
-        for (int b = 0; b < B; b++) {
-            memcpy(g + (size_t)b * T, tk + (size_t)b * T, (size_t)(P0 + 1) * sizeof(int));
-            for (int i = P0 + 1; i < T; i++)
-                g[(size_t)b * T + i] = 0;
-        }
-        for (int s = 0; s < n; s++) {
-            forward(t, g, B);
-            for (int b = 0; b < B; b++)
-                g[(size_t)b * T + P0 + 1 + s] = argmax_row(ws->logits + ((size_t)b * n + s) * Vo, Vo);
-        }
-        for (int b = 0; b < B; b++)
-            right_lists += memcmp(g + (size_t)b * T + P0 + 1, tk + (size_t)b * T + P0 + 1, (size_t)n * sizeof(int)) == 0;
+    int *values = malloc((size_t)lists * n * sizeof *values);
+    if (!values)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for %ld held-out lists", lists);
+    int rc = check_tokens(c, tokens, lists > INT32_MAX ? INT32_MAX : (int)lists, err);
+    for (long b = 0; b < lists && !rc; b++) {
+        const int *seq = tokens + (size_t)b * T;
+        int made[SL_MODEL_MAX_CTX];
+        memcpy(values + (size_t)b * n, seq + 1, (size_t)n * sizeof *values);
+        sl_task_make_tokens(c, seq + 1, made);
+        if (memcmp(made, seq, (size_t)T * sizeof *made) != 0)
+            rc = sl_error_set(err, SL_EINVAL, "held-out sequence %ld is not a list followed by its sorted values", b);
     }
-    if (rc)
-        return rc;
-    out->lists = lists;
-    out->loss = loss_sum / (double)lists;
-    out->token_accuracy = (double)right_tokens / ((double)lists * n);
-    out->list_accuracy = (double)right_lists / (double)lists;
-    return 0;
+    SlForwardPath path = SL_FORWARD_GENERAL;
+    if (!rc && c->n_layers == 1 && sl_model_prepare(m, NULL) == 0)
+        path = SL_FORWARD_AUTO;
+    SlEvaluator *ev = rc ? NULL : sl_evaluator_new(m, NULL, path, err);
+    if (!rc && !ev)
+        rc = err ? err->code : SL_ENOMEM;
+    if (!rc && !(rc = sl_evaluator_add(ev, values, lists, NULL, err)))
+        sl_evaluator_result(ev, out);
+    sl_evaluator_free(ev);
+    free(values);
+    return rc;
 }

@@ -215,6 +215,17 @@ void render_attention_size(const Scene *sc, int cw, int *w, int *h);
 /* The cursor's weight, score and its four terms, on up to 4 lines. */
 void render_cursor_detail(Canvas *cv, const Scene *sc);
 /* The sources of the selected query, one per line, with weight bars. */
+/* The patching panel of a clean / corrupted pair (patching.c): r is
+ * sl_patch of (clean, the scene's list) at one prediction position, or NULL
+ * with error saying why; tokens [T] the corrupted run's true sequence. */
+struct SlPatchResult;
+typedef struct PatchPanel {
+    const struct SlPatchResult *r;
+    const char *error;
+    const int *clean;    /* [n] */
+    const int *tokens;   /* [T] */
+} PatchPanel;
+void render_patching(Canvas *cv, const Scene *sc, const PatchPanel *pp);
 void render_sources(Canvas *cv, const Scene *sc);
 /* A circuit heatmap (half blocks when the style allows) with marks, the
  * value under the cursor and a colour bar; panel is 0 (QK) or 1 (OV),

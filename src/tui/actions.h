@@ -42,6 +42,9 @@
     A(SCALE, "n", "n", NULL, "scale", 10, "colour scale: per row / values p99 / whole matrix", {'n', 0}) \
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
       {'H', 0}, {'J', 1}, {'K', 2}, {'L', 3}) \
+    A(PAIR, "P", "P", NULL, "patch", 21, \
+      "clean/corrupted pair: this list becomes the clean one, a one-value change the list shown (r another, " \
+      "e edits it), patching in place of the circuits; again: close", {'P', 0}) \
     A(ATTRIBUTION, "d", "d", NULL, "logit diff", 20, \
       "per-source column: logit difference against the runner-up (or the value < > picked) / absolute logit", \
       {'d', 0}) \

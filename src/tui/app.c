@@ -15,6 +15,8 @@ void app_init(App *a, Explorer *ex, Style style)
     a->strip_first = -1;
 }
 
+void app_free(App *a) { pair_end(&a->pair); }
+
 /* ---- the list editor -------------------------------------------------------- */
 
 /* The editor opens on the current list, ready to change (never on a bare
@@ -191,8 +193,8 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_FIRST_LAST: explorer_select_first_last(ex, arg); return true;
     case ACT_SOURCE: explorer_move_cursor(ex, arg); return true;
     case ACT_EDIT: edit_begin(a); return true;
-    case ACT_RANDOM:
-        report(a, explorer_random(ex, &err), &err);
+    case ACT_RANDOM:   /* of a pair: another one-value change of the clean list */
+        report(a, a->pair.on ? pair_randomise(&a->pair, ex, &err) : explorer_random(ex, &err), &err);
         a->strip_first = -1;
         return true;
     case ACT_FIND_WRONG:
@@ -225,6 +227,15 @@ static bool run_action(App *a, ActionId id, int arg)
         explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
         return true;
     }
+    case ACT_PAIR:
+        if (a->pair.on)
+            pair_end(&a->pair);
+        else
+            report(a, pair_begin(&a->pair, explorer_model(ex), ex, 1, &err), &err);
+        if (a->paged && a->pair.on)
+            a->page = PAGE_CIRCUITS;
+        a->strip_first = -1;
+        return true;
     case ACT_ATTRIBUTION: explorer_toggle_attribution(ex); return true;
     case ACT_COMPARED: explorer_step_compared(ex, arg); return true;
     case ACT_SCORES: explorer_toggle_scores(ex); return true;
@@ -346,6 +357,12 @@ static void draw_facet(Canvas *cv, const Scene *sc)
 
 static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
 {
+    if (a->pair.on) {   /* the patching panel in place of the circuits */
+        pair_update(&a->pair, sc);
+        PatchPanel pp = {a->pair.have ? &a->pair.result : NULL, a->pair.error, a->pair.clean, a->pair.tokens};
+        render_patching(cv, sc, &pp);
+        return;
+    }
     if (a->facet) {
         draw_facet(cv, sc);
         return;

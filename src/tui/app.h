@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "explore.h"
+#include "pair.h"
 #include "render.h"
 
 enum {
@@ -40,12 +41,14 @@ typedef struct App {
     bool paged;               /* the last layout drawn */
     bool zoom;                /* `z`: the circuits in place of the attention heatmap, whole when they fit */
     bool facet;               /* `F`: the four QK terms at once in place of the QK and OV panels */
+    Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
     const char *model_path;     /* for the command line that reopens the state (`w`), or NULL */
     char reopen[320];           /* the last such command line shown, printed again on leaving */
 } App;
 
 void app_init(App *a, Explorer *ex, Style style);
+void app_free(App *a);   /* what the app holds (the pair); not a itself nor its explorer */
 /* Handles one key; returns true when the screen must be redrawn. */
 bool app_key(App *a, int key);
 /* A mouse click at a cell (its tag says what was clicked). */

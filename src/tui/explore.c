@@ -181,6 +181,8 @@ void explorer_free(Explorer *ex)
 
 const Scene *explorer_scene(const Explorer *ex) { return &ex->sc; }
 
+const SlModel *explorer_model(const Explorer *ex) { return ex->m; }
+
 /* The switches the scene shows, from the intervention. */
 static void scene_switches(Explorer *ex)
 {

@@ -27,6 +27,7 @@ void explorer_free(Explorer *ex);   /* accepts NULL */
 /* What the screen shows: the explorer's own scene (valid until the next
  * change, which may move its arrays). */
 const Scene *explorer_scene(const Explorer *ex);
+const SlModel *explorer_model(const Explorer *ex);
 
 /* Reruns the model on the current list, mode and interventions. */
 int explorer_recompute(Explorer *ex, SlError *err);

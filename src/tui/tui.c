@@ -451,10 +451,13 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
 
     if (opt->bench_frames >= 0) {
         BenchFrames bench = {0};
+        for (const char *k = opt->bench_keys; k && *k; k++)
+            bench_press(&f, (unsigned char)*k);
         bench_frames_run(&bench, opt->bench_frames, bench_press, &f);
         endwin();
         bench_frames_report(&bench, first_ms, stderr);
         bench_frames_free(&bench);
+        app_free(&app);
         goto done;
     }
 
@@ -491,6 +494,7 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
         printf("%s\n", app.reopen);
     if (stop_signal)
         *stop_sig = (int)stop_signal;
+    app_free(&app);
 done:
     delscreen(scr);
     free(t);

@@ -13,6 +13,7 @@ typedef struct TuiOptions {
     const char *list_text;     /* --list as typed, or NULL for a random list: the explorer parses it */
     uint64_t seed;             /* of the random lists */
     long bench_frames;         /* >= 0: time that many key redraws, report on stderr, quit */
+    const char *bench_keys;    /* ASCII keys pressed before those redraws, untimed (a panel to open), or NULL */
     /* the state to open in (--at, --source, --view, --layer, --head,
      * --teacher-forced), checked against the model; -1 (at: 0) for the default */
     long at, source, layer, head;

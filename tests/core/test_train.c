@@ -746,6 +746,46 @@ START_TEST(test_evaluate_matches_reference)
 }
 END_TEST
 
+/* The held-out figures are sl_decode_eval's on the same lists (random_tokens
+ * draws them as sl_decode_eval does, from one SlRng with the same seed), on
+ * the tables path (one layer) and the general path (two layers); a sequence
+ * that is not a list and its sorted values is refused. */
+START_TEST(test_evaluate_equals_decode_eval)
+{
+    SlModelConfig cfgs[2] = {tiny_cfg(1, 2, 16, 8, 4, 10), tiny_cfg(2, 2, 16, 8, 4, 10)};
+    for (int k = 0; k < 2; k++) {
+        SlModelConfig c = cfgs[k];
+        double l;
+        SlModel *m = short_run(c, 5, 150, &l, NULL);
+        SlError err = {0};
+        SlTrainer *t = sl_trainer_new(m, NULL, &err);
+        ck_assert_msg(t != NULL, "%s", err.message);
+        const int B = 300;
+        int *tokens = random_tokens(&c, B, 23);
+        SlTrainEval ev;
+        SlEvalResult want;
+        ck_assert_int_eq(sl_trainer_evaluate(t, tokens, B, &ev, &err), 0);
+        ck_assert_int_eq(sl_decode_eval(m, B, 23, NULL, &want, NULL, NULL, &err), 0);
+        printf("  evaluate = decode_eval (%d layers): tokens %.4f lists %.4f loss %.6f\n", c.n_layers,
+               ev.token_accuracy, ev.list_accuracy, ev.loss);
+        ck_assert(want.list_accuracy > 0 && want.list_accuracy < 1);
+        ck_assert(ev.lists == want.lists);
+        ck_assert(ev.token_accuracy == want.token_accuracy);
+        ck_assert(ev.list_accuracy == want.list_accuracy);
+        ck_assert(ev.loss == want.loss);
+        for (int i = 0; i < c.list_len; i++)
+            ck_assert(ev.per_position_accuracy[i] == want.per_position_accuracy[i]);
+        tokens[(size_t)7 * c.n_ctx + c.n_ctx - 1] = (tokens[(size_t)7 * c.n_ctx + c.n_ctx - 1] + 1) % c.d_vocab_out;
+        ck_assert_int_eq(sl_trainer_evaluate(t, tokens, B, &ev, &err), SL_EINVAL);
+        ck_assert_msg(strstr(err.message, "held-out sequence 7 is not a list followed by its sorted values"), "%s",
+                      err.message);
+        free(tokens);
+        sl_trainer_free(t);
+        sl_model_free(m);
+    }
+}
+END_TEST
+
 START_TEST(test_bad_tokens_refused)
 {
     SlModelConfig c = tiny_cfg(1, 1, 8, 8, 3, 5);
@@ -1000,7 +1040,8 @@ static Suite *train_suite(void)
         {"gradients", {test_fd_general_2layer_2head, test_fd_tables_1layer_2head, test_fd_general_1layer_3head,
                        test_paths_agree, test_seed_gradients_tables, test_seed_gradients_general, test_bad_tokens_refused}},
         {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init}},
-        {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference}},
+        {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference,
+                  test_evaluate_equals_decode_eval}},
         {"cli", {test_cli_train_tiny_model, test_cli_train_sigint_saves, test_cli_train_usage, test_bundled_model_in_torch}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

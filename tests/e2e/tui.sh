@@ -687,6 +687,53 @@ truecolor)
     done
     sock=$main_sock
     ;;
+patching)
+    # P: the list becomes the clean one, a one-value change (seeded: a8 11 -> 37) the list shown,
+    # and the patching panel takes the circuits' place
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    keys P
+    wait_for "patching: clean"
+    wait_for "clean 42 17 26 3 49 0 26 11 8 30"
+    wait_for "BOS  42  17  26   3  49   0  26  37   8  30 MID"
+    # MID predicts b1, the same 0 in both sorted lists: the panel says why there is nothing to patch
+    wait_for "b1 is the same in both sorted lists"
+    keys Right Right Right Right Right Right Right
+    wait_for "b8: clean answer 30, corrupted 37"
+    wait_for "0.attn.hook_pattern h0"
+    wait_for "pos-pos h0"
+    # e edits the corrupted list; the panel follows it
+    keys e C-u
+    keys -l "42 17 26 3 49 0 26 11 8 31"
+    keys Enter
+    wait_for "b8: clean answer 30, corrupted 31"
+    # r: another one-value change of the clean list
+    keys r
+    wait_gone "26  11   8  31 MID"
+    wait_for "clean 42 17 26 3 49 0 26 11 8 30"
+    # P again: the circuits come back
+    keys P
+    wait_gone "patching: clean"
+    wait_for "QK token-token"
+    keys q
+    wait_exit 0
+    ;;
+attribution)
+    # the per-source column: the logit difference against the runner-up (MID: 0 vs 1), < > = pick, d the absolute logit
+    start 160 48 -- --list "$LIST"
+    wait_for "where MID (pos 11) looks"
+    wait_for " 0 vs 1"
+    keys '>'
+    wait_for " 0 vs 2"
+    keys '<' '<'
+    wait_for " 0 vs 49"
+    keys '='
+    wait_for " 0 vs 1"
+    keys d
+    wait_for "OV → 0"
+    keys q
+    wait_exit 0
+    ;;
 *)
     echo "unknown scenario $scenario"
     exit 1

@@ -1,0 +1,174 @@
+/* The explorer's clean / corrupted pair (src/tui/pair.c) and its patching
+ * panel, on the bundled model: P takes the list as the clean one and shows a
+ * one-value change; the panel's numbers are those of
+ * `sortlens patch --clean A --corrupt B --at K --json` for the same pair at
+ * every position where the sorted lists differ; r makes another one-value
+ * change; P again closes it. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "panels.h"
+#include "render.h"
+#include "sortlens/checkpoint.h"
+#include "test_util.h"
+
+static const char *model_path(void)
+{
+    static char path[4096];
+    const char *src = getenv("SORTLENS_SOURCE");
+    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
+    return path;
+}
+
+static void list_text(const int *v, int n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? " " : "", v[i]);
+}
+
+static int differences(const int *a, const int *b, int n)
+{
+    int d = 0;
+    for (int i = 0; i < n; i++)
+        d += a[i] != b[i];
+    return d;
+}
+
+/* `sortlens patch ... --json` for the pair at K, parsed (json_decref it). */
+static json_t *cli_patch(const int *clean, const int *corrupt, int n, int at)
+{
+    char c[512], k[512], at_s[16];
+    list_text(clean, n, c, sizeof c);
+    list_text(corrupt, n, k, sizeof k);
+    snprintf(at_s, sizeof at_s, "%d", at);
+    char *args[] = {"patch", "--model", (char *)model_path(), "--clean", c, "--corrupt", k, "--at", at_s, "--json", NULL};
+    char *out = NULL, *errtext = NULL;
+    int status = run_sortlens(args, &out, &errtext);
+    ck_assert_msg(status == 0, "patch --at %d: exit %d: %s", at, status, errtext ? errtext : "");
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    ck_assert_msg(j != NULL, "patch --json: %s", jerr.text);
+    free(out);
+    free(errtext);
+    return j;
+}
+
+static void check_floats(const char *what, const float *got, json_t *want, int T)
+{
+    ck_assert_msg(json_is_array(want) && (int)json_array_size(want) == T, "%s: not %d values in the JSON", what, T);
+    for (int k = 0; k < T; k++) {
+        json_t *x = json_array_get(want, (size_t)k);
+        double w = json_is_number(x) ? json_number_value(x) : NAN;
+        ck_assert_msg(fabs(got[k] - w) <= 1e-5 * (1 + fabs(w)), "%s[%d]: panel %g, sortlens patch %g", what, k,
+                      (double)got[k], w);
+    }
+}
+
+/* The panel's result against the CLI's, hook by hook and head by head. */
+static void check_against_cli(const SlPatchResult *r, json_t *j)
+{
+    ck_assert_int_eq(r->at, (int)json_integer_value(json_object_get(j, "at")));
+    ck_assert_int_eq(r->clean_answer, (int)json_integer_value(json_object_get(j, "clean_answer")));
+    ck_assert_int_eq(r->corrupt_answer, (int)json_integer_value(json_object_get(j, "corrupt_answer")));
+    ck_assert(fabs(r->ld_clean - json_number_value(json_object_get(j, "ld_clean"))) < 1e-4);
+    json_t *res = json_object_get(j, "results");
+    ck_assert_int_eq((int)json_object_size(res), r->n_hooks);
+    for (int i = 0; i < r->n_hooks; i++) {
+        const SlPatchHook *h = &r->hooks[i];
+        json_t *v = json_object_get(res, h->name);
+        ck_assert_msg(v != NULL, "sortlens patch has no %s", h->name);
+        if (!h->heads)
+            check_floats(h->name, h->exact, v, r->T);
+        for (int hd = 0; hd < h->heads; hd++)
+            check_floats(h->name, h->exact + (size_t)hd * r->T, json_array_get(v, (size_t)hd), r->T);
+    }
+    static const char *terms[4] = {"token_token", "token_pos", "pos_token", "pos_pos"};
+    json_t *st = json_object_get(j, "score_terms");
+    for (int hd = 0; hd < r->H; hd++)
+        for (int t = 0; t < 4; t++)
+            check_floats(terms[t], r->score_terms + ((size_t)hd * 4 + t) * r->T,
+                         json_array_get(json_object_get(st, terms[t]), (size_t)hd), r->T);
+}
+
+START_TEST(test_pair_panel_equals_patch)
+{
+    SlError err = {0};
+    SlModel *m = sl_ckpt_load(model_path(), &err);
+    if (!m) {
+        printf("skipped: no bundled model (%s)\n", err.message);
+        return;
+    }
+    Explorer *ex = explorer_new(m, "m", 1, &err);
+    ck_assert_msg(ex != NULL, "%s", err.message);
+    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    const Scene *sc = explorer_scene(ex);
+    int n = sc->n, clean[64];
+    memcpy(clean, sc->values, (size_t)n * sizeof *clean);
+    App a;
+    app_init(&a, ex, (Style){DEPTH_MONO, false});
+    Grid *g = grid_new(160, 48);
+    ck_assert(app_key(&a, 'P'));
+    ck_assert(a.pair.on);
+    ck_assert_int_eq(memcmp(a.pair.clean, clean, (size_t)n * sizeof *clean), 0);
+    ck_assert_int_eq(differences(sc->values, clean, n), 1);   /* a one-value change */
+    for (int round = 0; round < 2; round++) {
+        int sorted_clean[64], sorted_corrupt[64], tested = 0;
+        sl_task_sort_values(n, clean, sorted_clean);
+        sl_task_sort_values(n, sc->values, sorted_corrupt);
+        for (int at = 1; at <= n; at++) {
+            explorer_select(ex, n + at);
+            app_draw(&a, g);
+            if (sorted_clean[at - 1] == sorted_corrupt[at - 1]) {   /* nothing to patch: the panel says so */
+                ck_assert(!a.pair.have);
+                char *text = grid_dump_text(g);
+                ck_assert_msg(strstr(text, "same in both sorted lists") != NULL, "no reason shown at b%d", at);
+                free(text);
+                continue;
+            }
+            ck_assert_msg(a.pair.have, "b%d: %s", at, a.pair.error);
+            json_t *j = cli_patch(clean, sc->values, n, at);
+            check_against_cli(&a.pair.result, j);
+            json_decref(j);
+            /* the value at the source cursor, at the end of hook_embed's row */
+            char want[32], *text = grid_dump_text(g);
+            snprintf(want, sizeof want, "%+8.4f", (double)a.pair.result.hooks[0].exact[sc->cursor]);
+            const char *line = strstr(text, "hook_embed");
+            ck_assert_ptr_nonnull(line);
+            const char *eol = strchr(line, '\n');
+            ck_assert_msg(strstr(line, want) && strstr(line, want) < eol, "hook_embed's row lacks %s", want);
+            free(text);
+            tested++;
+        }
+        ck_assert_int_gt(tested, 0);
+        printf("round %d: %d positions checked against sortlens patch\n", round, tested);
+        fflush(stdout);
+        ck_assert(app_key(&a, 'r'));   /* another one-value change of the clean list */
+        ck_assert_int_eq(differences(sc->values, clean, n), 1);
+    }
+    ck_assert(app_key(&a, 'P'));
+    ck_assert(!a.pair.on);
+    app_free(&a);
+    grid_free(g);
+    explorer_free(ex);
+    sl_model_free(m);
+}
+END_TEST
+
+static Suite *pair_suite(void)
+{
+    Suite *s = suite_create("pair");
+    TCase *tc = tcase_create("pair");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_pair_panel_equals_patch);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(pair_suite()); }
