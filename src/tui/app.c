@@ -15,7 +15,11 @@ void app_init(App *a, Explorer *ex, Style style)
     a->strip_first = -1;
 }
 
-void app_free(App *a) { pair_end(&a->pair); }
+void app_free(App *a)
+{
+    pair_end(&a->pair);
+    popview_free(&a->pop);
+}
 
 /* ---- the list editor -------------------------------------------------------- */
 
@@ -236,6 +240,8 @@ static bool run_action(App *a, ActionId id, int arg)
             a->page = PAGE_CIRCUITS;
         a->strip_first = -1;
         return true;
+    case ACT_POPULATION: report(a, popview_toggle(&a->pop, explorer_model(ex), &err), &err); return true;
+    case ACT_POP_KIND: report(a, popview_step_kind(&a->pop, explorer_model(ex), arg, &err), &err); return true;
     case ACT_ATTRIBUTION: explorer_toggle_attribution(ex); return true;
     case ACT_COMPARED: explorer_step_compared(ex, arg); return true;
     case ACT_SCORES: explorer_toggle_scores(ex); return true;
@@ -653,6 +659,7 @@ void app_draw(App *a, Grid *g)
         sc.message = a->error;
         sc.message_bad = true;
     }
+    popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
     render_title(&title, &sc, a->paged ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
