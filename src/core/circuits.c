@@ -544,33 +544,19 @@ void sl_circuit_ablation_intervention(int which, SlIntervention *iv)
     }
 }
 
-/* Reports the progress of the whole table through the caller's callback. */
-typedef struct TableProgress {
-    SlProgressFn fn;
-    void *ctx;
-    long offset, total;
-} TableProgress;
-
-static void table_progress(void *ctx, long done, long total)
-{
-    TableProgress *tp = ctx;
-    (void)total;
-    tp->fn(tp->ctx, tp->offset + done, tp->total);
-}
-
 int sl_circuit_ablation_table(const SlModel *m, long lists, uint64_t seed, SlAblationRow rows[SL_ABLATION_COUNT],
                            SlProgressFn progress, void *progress_ctx, SlError *err)
 {
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
-    TableProgress tp = {progress, progress_ctx, 0, lists * SL_ABLATION_COUNT};
+    SlProgressPart tp = {progress, progress_ctx, 0, lists * SL_ABLATION_COUNT};
     for (int i = 0; i < SL_ABLATION_COUNT; i++) {
         rows[i].name = ablations[i].name;
         rows[i].description = ablations[i].description;
         sl_circuit_ablation_intervention(i, &rows[i].iv);
         tp.offset = lists * i;
         /* The same seed for every row: each intervention sees the same lists. */
-        int rc = sl_decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? table_progress : NULL,
+        int rc = sl_decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? sl_progress_part : NULL,
                              progress ? &tp : NULL, err);
         if (rc) {
             sl_error_prefix(err, ablations[i].description);

@@ -165,4 +165,10 @@ void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
 int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q0, int q1,
                         SlActCache *c, const SlIntervention *iv, SlForwardPath path, SlError *err);
 
+/* One head's projection table (tables.h): out [rows, E] = X [rows, D] W [D, E],
+ * with bias [E] added to rows bias_from.. (the position rows, where each
+ * position occurs once per query).  The circuit tables and the trainer's
+ * per-step tables are built with it. */
+void tables_project(float *out, const float *X, int rows, const float *W, int D, int E, const float *bias, int bias_from);
+
 #endif

@@ -2,29 +2,28 @@
  * the full circuits the explorer draws (see tables.h for the algebra). */
 #include "sortlens/tables.h"
 
-#include <cblas.h>
+#include "forward_internal.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-/* C[M,N] = A[M,K] B[K,N] (+ C if accumulate), all row-major. */
-static void matmul(float *C, const float *A, const float *B, int M, int N, int K, bool accumulate)
+/* C[M,N] = A[M,K] B[K,N], all row-major. */
+static void matmul(float *C, const float *A, const float *B, int M, int N, int K)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K,
-                1.0f, A, K, B, N, accumulate ? 1.0f : 0.0f, C, N);
+    ops_gemm_nn(C, N, A, K, B, N, M, N, K, false);
 }
 
 /* C[M,N] = A[M,K] B[N,K]^T */
 static void matmul_bt(float *C, const float *A, const float *B, int M, int N, int K)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K,
-                1.0f, A, K, B, K, 0.0f, C, N);
+    ops_gemm_nt(C, N, A, K, B, K, M, N, K, false);
 }
 
-static void add_row_bias(float *X, const float *bias, int rows, int cols)
+void tables_project(float *out, const float *X, int rows, const float *W, int D, int E, const float *bias, int bias_from)
 {
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            X[(size_t)r * cols + c] += bias[c];
+    ops_gemm_nn(out, E, X, D, W, E, rows, E, D, false);
+    if (bias_from < rows)
+        ops_add_bias_rows(out + (size_t)bias_from * E, E, bias, rows - bias_from, E);
 }
 
 SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err)
@@ -72,15 +71,12 @@ SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err)
         float *qt = t->q_tok + (size_t)h * V * E, *qp = t->q_pos + (size_t)h * T * E;
         float *kt = t->k_tok + (size_t)h * V * E, *kp = t->k_pos + (size_t)h * T * E;
         float *vt = t->v_tok + (size_t)h * V * E, *vp = t->v_pos + (size_t)h * T * E;
-        matmul(qt, p->W_E, p->W_Q + w, V, E, D, false);
-        matmul(qp, p->W_pos, p->W_Q + w, T, E, D, false);
-        add_row_bias(qp, p->b_Q + b, T, E);
-        matmul(kt, p->W_E, p->W_K + w, V, E, D, false);
-        matmul(kp, p->W_pos, p->W_K + w, T, E, D, false);
-        add_row_bias(kp, p->b_K + b, T, E);
-        matmul(vt, p->W_E, p->W_V + w, V, E, D, false);
-        matmul(vp, p->W_pos, p->W_V + w, T, E, D, false);
-        add_row_bias(vp, p->b_V + b, T, E);
+        tables_project(qt, p->W_E, V, p->W_Q + w, D, E, NULL, V);
+        tables_project(qp, p->W_pos, T, p->W_Q + w, D, E, p->b_Q + b, 0);
+        tables_project(kt, p->W_E, V, p->W_K + w, D, E, NULL, V);
+        tables_project(kp, p->W_pos, T, p->W_K + w, D, E, p->b_K + b, 0);
+        tables_project(vt, p->W_E, V, p->W_V + w, D, E, NULL, V);
+        tables_project(vp, p->W_pos, T, p->W_V + w, D, E, p->b_V + b, 0);
 
         matmul_bt(t->qk_tok_tok + (size_t)h * V * V, qt, kt, V, V, E);
         matmul_bt(t->qk_tok_pos + (size_t)h * V * T, qt, kp, V, T, E);
@@ -89,13 +85,13 @@ SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err)
 
         const float *wo = p->W_O + (size_t)h * E * D;   /* layer 0, head h: [E, D] */
         float *vot = t->vo_tok + (size_t)h * V * D, *vop = t->vo_pos + (size_t)h * T * D;
-        matmul(vot, vt, wo, V, D, E, false);
-        matmul(vop, vp, wo, T, D, E, false);
-        matmul(t->ov_tok + (size_t)h * V * Vo, vot, p->W_U, V, Vo, D, false);
-        matmul(t->ov_pos + (size_t)h * T * Vo, vop, p->W_U, T, Vo, D, false);
+        matmul(vot, vt, wo, V, D, E);
+        matmul(vop, vp, wo, T, D, E);
+        matmul(t->ov_tok + (size_t)h * V * Vo, vot, p->W_U, V, Vo, D);
+        matmul(t->ov_pos + (size_t)h * T * Vo, vop, p->W_U, T, Vo, D);
     }
-    matmul(t->direct_tok, p->W_E, p->W_U, V, Vo, D, false);
-    matmul(t->direct_pos, p->W_pos, p->W_U, T, Vo, D, false);
+    matmul(t->direct_tok, p->W_E, p->W_U, V, Vo, D);
+    matmul(t->direct_pos, p->W_pos, p->W_U, T, Vo, D);
     /* b_O (layer 0) goes through W_U once per position, whatever the pattern;
      * b_U is added at every position: both belong to the position side. */
     float *bo_wu = malloc((size_t)Vo * sizeof(float));
@@ -104,10 +100,10 @@ SlCircuitTables *sl_tables_new(const SlModel *m, SlError *err)
         sl_error_set(err, SL_ENOMEM, "out of memory for the circuit tables");
         return NULL;
     }
-    matmul(bo_wu, p->b_O, p->W_U, 1, Vo, D, false);
+    matmul(bo_wu, p->b_O, p->W_U, 1, Vo, D);
     for (int i = 0; i < Vo; i++)
         bo_wu[i] += p->b_U[i];
-    add_row_bias(t->direct_pos, bo_wu, T, Vo);
+    ops_add_bias_rows(t->direct_pos, Vo, bo_wu, T, Vo);
     free(bo_wu);
     return t;
 }

@@ -19,7 +19,8 @@
  */
 #include "sortlens/train.h"
 
-#include <cblas.h>
+#include "forward_internal.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,14 +59,6 @@ struct SlTrainWorkspace {
     float *dpat;                /* [T, T] */
     float *tab0, *dtab0;        /* [3, H, VT, E] layer 0's q, k, v tables (X W + b) and their gradients */
 };
-
-/* C = alpha op(A) op(B) + beta C, row-major: every matrix product goes here. */
-static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 
 /* ---- options, schedule, initialisation ----------------------------------- */
 
@@ -333,23 +326,16 @@ static void tables_build(SlTrainer *t)
         size_t w = sl_model_head_qkv_offset(c, 0, h);
         float *Q = ws->tabQ + (size_t)h * VT * E, *K = ws->tabK + (size_t)h * VT * E;
         float *Vt = ws->tabV + (size_t)h * VT * E;
-        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, Q, E);
-        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, K, E);
-        gemm(false, false, VT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, Vt, E);
-        /* Biases belong to the position rows: each position occurs once per query. */
-        for (int r = V; r < VT; r++)
-            for (int e = 0; e < E; e++) {
-                Q[(size_t)r * E + e] += p->b_Q[(size_t)h * E + e];
-                K[(size_t)r * E + e] += p->b_K[(size_t)h * E + e];
-                Vt[(size_t)r * E + e] += p->b_V[(size_t)h * E + e];
-            }
-        gemm(false, true, VT, VT, E, 1.0f, Q, E, K, E, 0.0f, ws->qk + (size_t)h * VT * VT, VT);
+        tables_project(Q, X, VT, p->W_Q + w, D, E, p->b_Q + (size_t)h * E, V);
+        tables_project(K, X, VT, p->W_K + w, D, E, p->b_K + (size_t)h * E, V);
+        tables_project(Vt, X, VT, p->W_V + w, D, E, p->b_V + (size_t)h * E, V);
+        ops_gemm(false, true, VT, VT, E, 1.0f, Q, E, K, E, 0.0f, ws->qk + (size_t)h * VT * VT, VT);
         float *VO = ws->VO + (size_t)h * VT * D;
-        gemm(false, false, VT, D, E, 1.0f, Vt, E, p->W_O + (size_t)h * E * D, D, 0.0f, VO, D);
-        gemm(false, false, VT, Vo, D, 1.0f, VO, D, p->W_U, Vo, 0.0f, ws->OV + (size_t)h * VT * Vo, Vo);
+        ops_gemm(false, false, VT, D, E, 1.0f, Vt, E, p->W_O + (size_t)h * E * D, D, 0.0f, VO, D);
+        ops_gemm(false, false, VT, Vo, D, 1.0f, VO, D, p->W_U, Vo, 0.0f, ws->OV + (size_t)h * VT * Vo, Vo);
     }
-    gemm(false, false, VT, Vo, D, 1.0f, X, D, p->W_U, Vo, 0.0f, ws->direct, Vo);
-    gemm(false, false, 1, Vo, D, 1.0f, p->b_O, D, p->W_U, Vo, 0.0f, ws->c0, Vo);
+    ops_gemm(false, false, VT, Vo, D, 1.0f, X, D, p->W_U, Vo, 0.0f, ws->direct, Vo);
+    ops_gemm(false, false, 1, Vo, D, 1.0f, p->b_O, D, p->W_U, Vo, 0.0f, ws->c0, Vo);
     for (int o = 0; o < Vo; o++)
         ws->c0[o] += p->b_U[o];
 }
@@ -414,7 +400,7 @@ static void tables_forward(SlTrainer *t, const int *tokens, int B)
                     pp[j] = ((rT[tok[j]] + rP[tok[j]]) + (rT[V + j] + rP[V + j])) * inv_scale;
                 softmax_causal_row(pp, i, Tk);
             }
-            gemm(false, false, n, Vo, Tk, 1.0f, ws->pat + bh * n * Tk, Tk, ovk, Vo, 1.0f, lg, Vo);
+            ops_gemm(false, false, n, Vo, Tk, 1.0f, ws->pat + bh * n * Tk, Tk, ovk, Vo, 1.0f, lg, Vo);
         }
     }
 }
@@ -454,8 +440,8 @@ static void tables_backward(SlTrainer *t, const int *tokens, int B)
             const float *ovk = ws->ovk + bh * Tk * Vo;        /* [Tk, Vo] */
             /* Through the OV path: dP = dlogits ovk^T, dovk = P^T dlogits,
              * and dovk[j] belongs to both table rows that made ovk[j]. */
-            gemm(false, true, n, Tk, Vo, 1.0f, dlb, Vo, ovk, Vo, 0.0f, ws->dP, Tk);
-            gemm(true, false, Tk, Vo, n, 1.0f, P, Tk, dlb, Vo, 0.0f, ws->dovk, Vo);
+            ops_gemm(false, true, n, Tk, Vo, 1.0f, dlb, Vo, ovk, Vo, 0.0f, ws->dP, Tk);
+            ops_gemm(true, false, Tk, Vo, n, 1.0f, P, Tk, dlb, Vo, 0.0f, ws->dovk, Vo);
             float *Rh = ws->R + (size_t)h * VT * Vo;
             for (int j = 0; j < Tk; j++) {
                 const float *d = ws->dovk + (size_t)j * Vo;
@@ -493,24 +479,24 @@ static void tables_backward(SlTrainer *t, const int *tokens, int B)
         const float *WO = p->W_O + (size_t)h * E * D;
         float *RU = ws->RU + (size_t)h * VT * D;
         float *dQ = ws->dQt + hte, *dK = ws->dKt + hte, *dV = ws->dVt + hte;
-        gemm(false, false, VT, E, VT, 1.0f, Mh, VT, ws->tabK + hte, E, 0.0f, dQ, E);
-        gemm(true, false, VT, E, VT, 1.0f, Mh, VT, ws->tabQ + hte, E, 0.0f, dK, E);
-        gemm(false, true, VT, D, Vo, 1.0f, Rh, Vo, p->W_U, Vo, 0.0f, RU, D);
-        gemm(false, true, VT, E, D, 1.0f, RU, D, WO, D, 0.0f, dV, E);
-        gemm(true, false, E, D, VT, 1.0f, ws->tabV + hte, E, RU, D, 0.0f, g->W_O + (size_t)h * E * D, D);
-        gemm(true, false, D, E, VT, 1.0f, X, D, dQ, E, 0.0f, g->W_Q + w, E);
-        gemm(true, false, D, E, VT, 1.0f, X, D, dK, E, 0.0f, g->W_K + w, E);
-        gemm(true, false, D, E, VT, 1.0f, X, D, dV, E, 0.0f, g->W_V + w, E);
+        ops_gemm(false, false, VT, E, VT, 1.0f, Mh, VT, ws->tabK + hte, E, 0.0f, dQ, E);
+        ops_gemm(true, false, VT, E, VT, 1.0f, Mh, VT, ws->tabQ + hte, E, 0.0f, dK, E);
+        ops_gemm(false, true, VT, D, Vo, 1.0f, Rh, Vo, p->W_U, Vo, 0.0f, RU, D);
+        ops_gemm(false, true, VT, E, D, 1.0f, RU, D, WO, D, 0.0f, dV, E);
+        ops_gemm(true, false, E, D, VT, 1.0f, ws->tabV + hte, E, RU, D, 0.0f, g->W_O + (size_t)h * E * D, D);
+        ops_gemm(true, false, D, E, VT, 1.0f, X, D, dQ, E, 0.0f, g->W_Q + w, E);
+        ops_gemm(true, false, D, E, VT, 1.0f, X, D, dK, E, 0.0f, g->W_K + w, E);
+        ops_gemm(true, false, D, E, VT, 1.0f, X, D, dV, E, 0.0f, g->W_V + w, E);
         for (int r = V; r < VT; r++)
             for (int e = 0; e < E; e++) {
                 g->b_Q[(size_t)h * E + e] += dQ[(size_t)r * E + e];
                 g->b_K[(size_t)h * E + e] += dK[(size_t)r * E + e];
                 g->b_V[(size_t)h * E + e] += dV[(size_t)r * E + e];
             }
-        gemm(false, true, VT, D, E, 1.0f, dQ, E, p->W_Q + w, E, 1.0f, dX, D);
-        gemm(false, true, VT, D, E, 1.0f, dK, E, p->W_K + w, E, 1.0f, dX, D);
-        gemm(false, true, VT, D, E, 1.0f, dV, E, p->W_V + w, E, 1.0f, dX, D);
-        gemm(true, false, D, Vo, VT, 1.0f, ws->VO + (size_t)h * VT * D, D, Rh, Vo, 1.0f, g->W_U, Vo);
+        ops_gemm(false, true, VT, D, E, 1.0f, dQ, E, p->W_Q + w, E, 1.0f, dX, D);
+        ops_gemm(false, true, VT, D, E, 1.0f, dK, E, p->W_K + w, E, 1.0f, dX, D);
+        ops_gemm(false, true, VT, D, E, 1.0f, dV, E, p->W_V + w, E, 1.0f, dX, D);
+        ops_gemm(true, false, D, Vo, VT, 1.0f, ws->VO + (size_t)h * VT * D, D, Rh, Vo, 1.0f, g->W_U, Vo);
     }
     /* Each prediction row added its dlogits to exactly one position row of S. */
     memset(ws->colsum, 0, (size_t)Vo * sizeof(float));
@@ -518,10 +504,10 @@ static void tables_backward(SlTrainer *t, const int *tokens, int B)
         for (int o = 0; o < Vo; o++)
             ws->colsum[o] += ws->S[(size_t)r * Vo + o];
     /* The direct path x W_U, and b_O, which reaches every prediction row. */
-    gemm(true, false, D, Vo, VT, 1.0f, X, D, ws->S, Vo, 1.0f, g->W_U, Vo);
-    gemm(false, true, VT, D, Vo, 1.0f, ws->S, Vo, p->W_U, Vo, 1.0f, dX, D);
-    gemm(true, false, D, Vo, 1, 1.0f, p->b_O, D, ws->colsum, Vo, 1.0f, g->W_U, Vo);
-    gemm(false, true, 1, D, Vo, 1.0f, ws->colsum, Vo, p->W_U, Vo, 0.0f, g->b_O, D);
+    ops_gemm(true, false, D, Vo, VT, 1.0f, X, D, ws->S, Vo, 1.0f, g->W_U, Vo);
+    ops_gemm(false, true, VT, D, Vo, 1.0f, ws->S, Vo, p->W_U, Vo, 1.0f, dX, D);
+    ops_gemm(true, false, D, Vo, 1, 1.0f, p->b_O, D, ws->colsum, Vo, 1.0f, g->W_U, Vo);
+    ops_gemm(false, true, 1, D, Vo, 1.0f, ws->colsum, Vo, p->W_U, Vo, 0.0f, g->b_O, D);
     memcpy(g->b_U, ws->colsum, (size_t)Vo * sizeof(float));
 }
 
@@ -539,10 +525,7 @@ static void general_tables0(SlTrainer *t)
     for (int m = 0; m < 3; m++)
         for (int h = 0; h < H; h++) {
             float *tab = ws->tab0 + ((size_t)m * H + h) * VT * E;
-            gemm(false, false, VT, E, D, 1.0f, p->W_E, D, W[m] + sl_model_head_qkv_offset(c, 0, h), E, 0.0f, tab, E);
-            for (int r = V; r < VT; r++)
-                for (int e = 0; e < E; e++)
-                    tab[(size_t)r * E + e] += bias[m][(size_t)h * E + e];
+            tables_project(tab, p->W_E, VT, W[m] + sl_model_head_qkv_offset(c, 0, h), D, E, bias[m] + (size_t)h * E, V);
         }
 }
 
@@ -589,9 +572,9 @@ static void general_forward(SlTrainer *t, const int *tokens, int B)
             for (int h = 0; h < H; h++) {
                 size_t w = sl_model_head_qkv_offset(c, l, h);
                 size_t bo = ((size_t)l * H + h) * E;
-                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
-                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
-                gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
+                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
+                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
+                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
                 for (size_t bt = 0; bt < BT; bt++)
                     for (int e = 0; e < E; e++) {
                         q[bt * HE + (size_t)h * E + e] += p->b_Q[bo + e];
@@ -604,14 +587,14 @@ static void general_forward(SlTrainer *t, const int *tokens, int B)
             for (int h = 0; h < H; h++) {
                 size_t off = (size_t)b * T * HE + (size_t)h * E;
                 float *P = pat + ((size_t)b * H + h) * T * T;
-                gemm(false, true, T, T, E, inv_scale, q + off, HE, k + off, HE, 0.0f, P, T);
+                ops_gemm(false, true, T, T, E, inv_scale, q + off, HE, k + off, HE, 0.0f, P, T);
                 for (int i = 0; i < T; i++)
                     softmax_causal_row(P + (size_t)i * T, i, T);
-                gemm(false, false, T, E, T, 1.0f, P, T, v + off, HE, 0.0f, z + off, HE);
+                ops_gemm(false, false, T, E, T, 1.0f, P, T, v + off, HE, 0.0f, z + off, HE);
             }
         memcpy(Xn, X, BT * D * sizeof(float));
         /* W_O[l] is [H, E, D], i.e. [(H E), D]: one product for every head. */
-        gemm(false, false, (int)BT, D, HE, 1.0f, z, HE, p->W_O + (size_t)l * HE * D, D, 1.0f, Xn, D);
+        ops_gemm(false, false, (int)BT, D, HE, 1.0f, z, HE, p->W_O + (size_t)l * HE * D, D, 1.0f, Xn, D);
         const float *bO = p->b_O + (size_t)l * D;
         for (size_t bt = 0; bt < BT; bt++)
             for (int d = 0; d < D; d++)
@@ -622,7 +605,7 @@ static void general_forward(SlTrainer *t, const int *tokens, int B)
         memcpy(ws->xp + (size_t)b * n * D, XL + ((size_t)b * T + P0) * D, (size_t)n * D * sizeof(float));
     for (size_t r = 0; r < N; r++)
         memcpy(ws->logits + r * Vo, p->b_U, (size_t)Vo * sizeof(float));
-    gemm(false, false, (int)N, Vo, D, 1.0f, ws->xp, D, p->W_U, Vo, 1.0f, ws->logits, Vo);
+    ops_gemm(false, false, (int)N, Vo, D, 1.0f, ws->xp, D, p->W_U, Vo, 1.0f, ws->logits, Vo);
 }
 
 static void general_backward(SlTrainer *t, const int *tokens, int B)
@@ -638,11 +621,11 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
     const float *dlog = ws->logits;
 
     memset(t->grad_memory, 0, t->model->num_params * sizeof(float));
-    gemm(true, false, D, Vo, (int)N, 1.0f, ws->xp, D, dlog, Vo, 0.0f, g->W_U, Vo);
+    ops_gemm(true, false, D, Vo, (int)N, 1.0f, ws->xp, D, dlog, Vo, 0.0f, g->W_U, Vo);
     for (size_t r = 0; r < N; r++)
         for (int o = 0; o < Vo; o++)
             g->b_U[o] += dlog[r * Vo + o];
-    gemm(false, true, (int)N, D, Vo, 1.0f, dlog, Vo, p->W_U, Vo, 0.0f, ws->dxp, D);
+    ops_gemm(false, true, (int)N, D, Vo, 1.0f, dlog, Vo, p->W_U, Vo, 0.0f, ws->dxp, D);
     memset(ws->dx, 0, BT * D * sizeof(float));
     for (int b = 0; b < B; b++)
         memcpy(ws->dx + ((size_t)b * T + P0) * D, ws->dxp + (size_t)b * n * D, (size_t)n * D * sizeof(float));
@@ -658,15 +641,15 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
             for (int d = 0; d < D; d++)
                 dbO[d] += dx[bt * D + d];
         const float *WO = p->W_O + (size_t)l * HE * D;
-        gemm(true, false, HE, D, (int)BT, 1.0f, z, HE, dx, D, 0.0f, g->W_O + (size_t)l * HE * D, D);
-        gemm(false, true, (int)BT, HE, D, 1.0f, dx, D, WO, D, 0.0f, ws->dz, HE);
+        ops_gemm(true, false, HE, D, (int)BT, 1.0f, z, HE, dx, D, 0.0f, g->W_O + (size_t)l * HE * D, D);
+        ops_gemm(false, true, (int)BT, HE, D, 1.0f, dx, D, WO, D, 0.0f, ws->dz, HE);
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 size_t off = (size_t)b * T * HE + (size_t)h * E;
                 const float *P = pat + ((size_t)b * H + h) * T * T;
                 float *dP = ws->dpat;
-                gemm(false, true, T, T, E, 1.0f, ws->dz + off, HE, v + off, HE, 0.0f, dP, T);
-                gemm(true, false, T, E, T, 1.0f, P, T, ws->dz + off, HE, 0.0f, ws->dv + off, HE);
+                ops_gemm(false, true, T, T, E, 1.0f, ws->dz + off, HE, v + off, HE, 0.0f, dP, T);
+                ops_gemm(true, false, T, E, T, 1.0f, P, T, ws->dz + off, HE, 0.0f, ws->dv + off, HE);
                 for (int i = 0; i < T; i++) {
                     const float *pr = P + (size_t)i * T;
                     float *dr = dP + (size_t)i * T, dot = 0.0f;
@@ -677,8 +660,8 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
                     for (int j = i + 1; j < T; j++)
                         dr[j] = 0.0f;
                 }
-                gemm(false, false, T, E, T, 1.0f, dP, T, k + off, HE, 0.0f, ws->dq + off, HE);
-                gemm(true, false, T, E, T, 1.0f, dP, T, q + off, HE, 0.0f, ws->dk + off, HE);
+                ops_gemm(false, false, T, E, T, 1.0f, dP, T, k + off, HE, 0.0f, ws->dq + off, HE);
+                ops_gemm(true, false, T, E, T, 1.0f, dP, T, q + off, HE, 0.0f, ws->dk + off, HE);
             }
         if (l == 0) {
             /* Scatter dq, dk, dv onto the table rows that made them; the
@@ -707,9 +690,9 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
                 for (int h = 0; h < H; h++) {
                     size_t w = sl_model_head_qkv_offset(c, 0, h);
                     const float *dt = ws->dtab0 + ((size_t)m * H + h) * VT * E;
-                    gemm(true, false, D, E, VT, 1.0f, p->W_E, D, dt, E, 0.0f, gW[m] + w, E);
+                    ops_gemm(true, false, D, E, VT, 1.0f, p->W_E, D, dt, E, 0.0f, gW[m] + w, E);
                     /* d[W_E; W_pos] += dtab W^T; the residual part is scattered below */
-                    gemm(false, true, VT, D, E, 1.0f, dt, E, W[m] + w, E, 1.0f, g->W_E, D);
+                    ops_gemm(false, true, VT, D, E, 1.0f, dt, E, W[m] + w, E, 1.0f, g->W_E, D);
                     for (int r = V; r < VT; r++)
                         for (int e = 0; e < E; e++)
                             gb[m][(size_t)h * E + e] += dt[(size_t)r * E + e];
@@ -719,9 +702,9 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
         for (int h = 0; h < H; h++) {
             size_t w = sl_model_head_qkv_offset(c, l, h), he = (size_t)h * E;
             size_t bo = ((size_t)l * H + h) * E;
-            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dq + he, HE, 0.0f, g->W_Q + w, E);
-            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dk + he, HE, 0.0f, g->W_K + w, E);
-            gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dv + he, HE, 0.0f, g->W_V + w, E);
+            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dq + he, HE, 0.0f, g->W_Q + w, E);
+            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dk + he, HE, 0.0f, g->W_K + w, E);
+            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dv + he, HE, 0.0f, g->W_V + w, E);
             for (size_t bt = 0; bt < BT; bt++)
                 for (int e = 0; e < E; e++) {
                     g->b_Q[bo + e] += ws->dq[bt * HE + he + e];
@@ -729,9 +712,9 @@ static void general_backward(SlTrainer *t, const int *tokens, int B)
                     g->b_V[bo + e] += ws->dv[bt * HE + he + e];
                 }
             /* dx keeps the residual's gradient and gains the attention inputs'. */
-            gemm(false, true, (int)BT, D, E, 1.0f, ws->dq + he, HE, p->W_Q + w, E, 1.0f, dx, D);
-            gemm(false, true, (int)BT, D, E, 1.0f, ws->dk + he, HE, p->W_K + w, E, 1.0f, dx, D);
-            gemm(false, true, (int)BT, D, E, 1.0f, ws->dv + he, HE, p->W_V + w, E, 1.0f, dx, D);
+            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dq + he, HE, p->W_Q + w, E, 1.0f, dx, D);
+            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dk + he, HE, p->W_K + w, E, 1.0f, dx, D);
+            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dv + he, HE, p->W_V + w, E, 1.0f, dx, D);
         }
     }
     for (size_t bt = 0; bt < BT; bt++) {
