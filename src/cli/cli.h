@@ -25,8 +25,17 @@ int cli_exit_code(int sl_code);
  * reals to `precision` significant digits) and releases it; EXIT_OK, or
  * EXIT_RUNTIME with a message when memory runs out (root may be NULL then). */
 int cli_put_json_line(json_t *root, int precision);
-/* The same with jansson's dump flags (JSON_INDENT(2), ...). */
+/* The same with jansson's dump flags (JSON_INDENT(2), ...).  Every JSON
+ * output goes through it, and it adds JSON_ENSURE_ASCII: a string from a
+ * file (a path, a metadata value) leaves as \uXXXX for every character
+ * outside ASCII, so that no C1 control (U+009B, a one-character CSI)
+ * reaches a terminal; ESC and newlines are escaped as JSON requires. */
 int cli_put_json(json_t *root, size_t flags);
+/* A file's name (or any string from outside) as a JSON string: as it is
+ * when it is UTF-8, else escaped as sl_text_escape does (a byte that is not
+ * UTF-8 as \xNN), so that a name is never dropped or made null; NULL only
+ * when memory runs out. */
+json_t *cli_json_name(const char *name);
 
 /* The one check of standard output, run by main after every command (and
  * --help, --version): a write that failed anywhere (a full disk, /dev/full)

@@ -59,12 +59,14 @@ static json_t *row_json(const CompareRow *r)
     json_t *body = cli_explain_json(r->file, r->m, &r->ex);
     json_t *eval = json_pack("{s:I, s:f, s:f, s:f}", "lists", (json_int_t)r->eval.lists, "token_accuracy",
                              r->eval.token_accuracy, "list_accuracy", r->eval.list_accuracy, "loss", r->eval.loss);
-    if (!body || !eval) {
+    json_t *name = cli_json_name(r->name);
+    if (!body || !eval || !name) {
         json_decref(body);
         json_decref(eval);
+        json_decref(name);
         return NULL;
     }
-    return json_pack("{s:s, s:o, s:o, s:o}", "model", r->name, "step",
+    return json_pack("{s:o, s:o, s:o, s:o}", "model", name, "step",
                      r->step >= 0 ? json_integer(r->step) : json_null(), "explain", body, "eval", eval);
 }
 

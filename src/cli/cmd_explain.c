@@ -234,7 +234,7 @@ json_t *cli_explain_json(const char *path, const SlModel *m, const SlExplain *ex
     json_t *root = json_object(), *heads = json_array(), *abl = json_array();
     if (!root || !heads || !abl)
         goto done;
-    json_object_set_new(root, "model", json_string(path));
+    json_object_set_new(root, "model", cli_json_name(path));
     json_object_set_new(root, "config", json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}",
                                                   "n_layers", L, "n_heads", H, "d_model", c->d_model,
                                                   "d_head", c->d_head, "n_ctx", c->n_ctx, "d_vocab", c->d_vocab,

@@ -17,6 +17,7 @@
 #include "sortlens/finite_check.h"
 #include "sortlens/run.h"
 #include "sortlens/task.h"
+#include "sortlens/text_escape.h"
 
 #define DEFAULT_MODEL_FILE "sortlens-default.safetensors"
 
@@ -232,7 +233,7 @@ void progress_callback(void *ctx, long done, long total)
 
 int cli_put_json(json_t *root, size_t flags)
 {
-    char *text = root ? json_dumps(root, flags) : NULL;
+    char *text = root ? json_dumps(root, flags | JSON_ENSURE_ASCII) : NULL;
     json_decref(root);
     if (!text) {
         cli_error("out of memory writing JSON");
@@ -241,6 +242,17 @@ int cli_put_json(json_t *root, size_t flags)
     puts(text);   /* a failed write is reported once, by cli_finish_output */
     free(text);
     return EXIT_OK;
+}
+
+json_t *cli_json_name(const char *name)
+{
+    json_t *s = json_string(name);
+    if (s || !name)
+        return s;
+    char *escaped = sl_text_escape_dup(name);   /* valid UTF-8 */
+    s = escaped ? json_string(escaped) : NULL;
+    free(escaped);
+    return s;
 }
 
 int cli_put_json_line(json_t *root, int precision)
