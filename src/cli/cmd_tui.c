@@ -53,6 +53,7 @@ static void usage(FILE *out)
             "  F                facet: the four QK terms at once\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
+            "  , .              back / forward through the lists shown before\n"
             "  m                population mode: means over 1000 lists / the list\n"
             "  M                population mode on the next stress kind\n"
             "  P                clean/corrupted pair and its patching panel (again: close)\n"

@@ -42,6 +42,9 @@
     A(SCALE, "n", "n", NULL, "scale", 10, "colour scale: per row / values p99 / whole matrix", {'n', 0}) \
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
       {'H', 0}, {'J', 1}, {'K', 2}, {'L', 3}) \
+    A(HISTORY, ", .", NULL, NULL, NULL, 0, \
+      "back / forward through the lists shown before (typed, random, the wrong ones f found)", \
+      {',', -1}, {'.', +1}) \
     A(POPULATION, "m", "m", NULL, "population", 22, \
       "population mode: the heatmap and the score terms as means over 1000 lists (the kind in the title) / the list", \
       {'m', 0}) \
