@@ -232,7 +232,10 @@ void progress_callback(void *ctx, long done, long total)
 
 int cli_put_json(json_t *root, size_t flags)
 {
-    char *text = root ? json_dumps(root, flags) : NULL;
+    /* Every character past ASCII as a \uXXXX escape: strings from a file
+     * (metadata, tensor names) may hold C1 controls such as U+009B, a
+     * one-character CSI that a terminal acts on when the JSON is shown. */
+    char *text = root ? json_dumps(root, flags | JSON_ENSURE_ASCII) : NULL;
     json_decref(root);
     if (!text) {
         cli_error("out of memory writing JSON");
