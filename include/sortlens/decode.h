@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "sortlens/forward.h"
+#include "sortlens/progress.h"
 
 /* The tutorial's loss: mean cross-entropy of logits at positions n..2n-1+1
  * (MID..b_{n-1}) against b_1..b_n, over the B sequences in the cache. */
@@ -39,8 +40,6 @@ int sl_decode_greedy_path(const SlModel *m, const int *values, int B, int *out, 
  * their softmax probabilities prob[k], most probable first (ties: the
  * smaller value first).  k is clamped to Vo; returns the k used. */
 int sl_decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob);
-
-typedef void (*SlProgressFn)(void *ctx, long done, long total);
 
 typedef struct SlEvalResult {
     long lists;

@@ -18,6 +18,11 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* "sortlens: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s escaped for a text output or a message (sl_text_escape: no control,
+ * no newline, no byte that is not UTF-8 reaches the terminal), in one of
+ * eight static buffers that the next calls reuse: for a name from outside
+ * (a path, an argument, a name read from a file) in a printf. */
+const char *cli_text(const char *s);
 /* Maps an SL_E* code to an exit status: SL_EINVAL -> 2, others -> 1. */
 int cli_exit_code(int sl_code);
 
@@ -25,8 +30,17 @@ int cli_exit_code(int sl_code);
  * reals to `precision` significant digits) and releases it; EXIT_OK, or
  * EXIT_RUNTIME with a message when memory runs out (root may be NULL then). */
 int cli_put_json_line(json_t *root, int precision);
-/* The same with jansson's dump flags (JSON_INDENT(2), ...). */
+/* The same with jansson's dump flags (JSON_INDENT(2), ...).  Every JSON
+ * output goes through it, and it adds JSON_ENSURE_ASCII: a string from a
+ * file (a path, a metadata value) leaves as \uXXXX for every character
+ * outside ASCII, so that no C1 control (U+009B, a one-character CSI)
+ * reaches a terminal; ESC and newlines are escaped as JSON requires. */
 int cli_put_json(json_t *root, size_t flags);
+/* A file's name (or any string from outside) as a JSON string: as it is
+ * when it is UTF-8, else escaped as sl_text_escape does (a byte that is not
+ * UTF-8 as \xNN), so that a name is never dropped or made null; NULL only
+ * when memory runs out. */
+json_t *cli_json_name(const char *name);
 
 /* The one check of standard output, run by main after every command (and
  * --help, --version): a write that failed anywhere (a full disk, /dev/full)

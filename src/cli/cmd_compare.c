@@ -59,12 +59,14 @@ static json_t *row_json(const CompareRow *r)
     json_t *body = cli_explain_json(r->file, r->m, &r->ex);
     json_t *eval = json_pack("{s:I, s:f, s:f, s:f}", "lists", (json_int_t)r->eval.lists, "token_accuracy",
                              r->eval.token_accuracy, "list_accuracy", r->eval.list_accuracy, "loss", r->eval.loss);
-    if (!body || !eval) {
+    json_t *name = cli_json_name(r->name);
+    if (!body || !eval || !name) {
         json_decref(body);
         json_decref(eval);
+        json_decref(name);
         return NULL;
     }
-    return json_pack("{s:s, s:o, s:o, s:o}", "model", r->name, "step",
+    return json_pack("{s:o, s:o, s:o, s:o}", "model", name, "step",
                      r->step >= 0 ? json_integer(r->step) : json_null(), "explain", body, "eval", eval);
 }
 
@@ -83,7 +85,7 @@ static void print_table(const CompareRow *rows, int count, long lists, long eval
     putchar('\n');
     for (int i = 0; i < count; i++) {
         const CompareRow *r = &rows[i];
-        printf("%-*s", width, r->name);
+        printf("%-*s", width, cli_text(r->name));
         if (r->step >= 0)
             printf(" %8ld", r->step);
         else
@@ -165,7 +167,7 @@ int cmd_compare(int argc, char **argv)
         r->explained = sl_explain_compute(r->m, lists, (uint64_t)seed, &r->ex, NULL, NULL, &err) == 0;
         if (!r->explained || sl_decode_eval(r->m, eval_lists, (uint64_t)seed, NULL, &r->eval, NULL, NULL, &err)) {
             progress_end(&bar);
-            cli_error("%s: %s", r->file, err.message);
+            cli_error("%s: %s", cli_text(r->file), err.message);
             status = cli_exit_code(err.code);
             break;
         }

@@ -122,8 +122,7 @@ static int print_json(const char *path, const char *format, const SlTensorSet *t
     const SlModelConfig *c = &m->cfg;
     json_t *root = json_object(), *cfg = json_object(), *biases = json_object(), *tensors = json_array(),
            *meta = json_object();
-    json_t *jpath = json_string(path);   /* NULL when the path is not UTF-8 */
-    json_object_set_new(root, "path", jpath ? jpath : json_null());
+    json_object_set_new(root, "path", cli_json_name(path));
     json_object_set_new(root, "format", json_string(format));
     const struct { const char *k; int v; } fields[] = {
         {"n_layers", c->n_layers}, {"n_heads", c->n_heads}, {"d_model", c->d_model}, {"d_head", c->d_head},
@@ -179,7 +178,7 @@ int cmd_info(int argc, char **argv)
             break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", val);
+            cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", cli_text(val));
             return EXIT_USAGE;
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }

@@ -53,6 +53,9 @@ static void usage(FILE *out)
             "  F                facet: the four QK terms at once\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
+            "  , .              back / forward through the lists shown before\n"
+            "  m                population mode: means over 1000 lists / the list\n"
+            "  M                population mode on the next stress kind\n"
             "  P                clean/corrupted pair and its patching panel (again: close)\n"
             "  d                per-source column: logit difference / absolute logit\n"
             "  < > =            the value compared with: previous / next / the runner-up\n"
@@ -145,7 +148,7 @@ int cmd_tui(int argc, char **argv)
         case 'K': bench_keys = val; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", val);
+            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", cli_text(val));
             return EXIT_USAGE;
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }

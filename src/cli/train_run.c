@@ -337,7 +337,7 @@ static char *argv_json(int argc, char **argv)
             json_decref(arr);
             return NULL;   /* out of memory, or not UTF-8 */
         }
-    char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+    char *text = arr ? json_dumps(arr, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
     json_decref(arr);
     return text;
 }

@@ -11,6 +11,7 @@
 #include "sortlens/ablation.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
+#include "ops.h"
 
 static const char *const kind_names[SL_CIRCUIT_COUNT] = {
     [SL_CIRCUIT_OV] = "ov",
@@ -272,16 +273,6 @@ int sl_circuit_score_terms(const SlModel *m, int head, const int *tokens, int T,
 
 /* ---- metrics of the circuits ---------------------------------------------------- */
 
-/* Index of the largest of x[0..n-1]; the first on ties, as torch.argmax. */
-static int argmax_f(const float *x, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
 int sl_circuit_ov_copy_count(const SlModel *m, int layer, int head, int *hits, int *total, SlError *err)
 {
     SlNamedMatrix *ov = sl_circuit_get_kind(m, SL_CIRCUIT_OV, layer, head, err);
@@ -289,7 +280,7 @@ int sl_circuit_ov_copy_count(const SlModel *m, int layer, int head, int *hits, i
         return err ? err->code : SL_ENOMEM;
     int Vo = m->cfg.d_vocab_out, n = 0;
     for (int r = 0; r < Vo; r++)
-        n += argmax_f(ov->data + (size_t)r * ov->cols, Vo) == r;
+        n += ops_argmax(ov->data + (size_t)r * ov->cols, Vo) == r;
     sl_named_matrix_free(ov);
     *hits = n;
     *total = Vo;
@@ -303,7 +294,7 @@ int sl_circuit_qk_next_token_count(const SlModel *m, int layer, int head, int *h
         return err ? err->code : SL_ENOMEM;
     int Vo = m->cfg.d_vocab_out, n = 0;
     for (int r = 0; r < Vo; r++)   /* columns 0..Vo-1 only: r = Vo-1 can never hit */
-        n += argmax_f(qk->data + (size_t)r * qk->cols, Vo) == r + 1;
+        n += ops_argmax(qk->data + (size_t)r * qk->cols, Vo) == r + 1;
     sl_named_matrix_free(qk);
     *hits = n;
     *total = Vo;
@@ -424,8 +415,8 @@ static int accumulate_attention(const SlModel *m, const SlActCache *cache, const
                     const float *row = pat + (((size_t)b * H + h) * T + q) * T;
                     int answer = tok[q + 1];
                     double *a = acc + (size_t)(l * H + h) * STAT_COUNT;
-                    a[STAT_TOP] += tok[argmax_f(row, q + 1)] == answer;
-                    a[STAT_TOP_INPUT] += tok[1 + argmax_f(row + 1, n)] == answer;   /* a_1..a_n */
+                    a[STAT_TOP] += tok[ops_argmax(row, q + 1)] == answer;
+                    a[STAT_TOP_INPUT] += tok[1 + ops_argmax(row + 1, n)] == answer;   /* a_1..a_n */
                     for (int k = 1; k <= n; k++)
                         if (tok[k] == answer)
                             a[STAT_CORRECT_MASS] += row[k];
@@ -544,33 +535,19 @@ void sl_circuit_ablation_intervention(int which, SlIntervention *iv)
     }
 }
 
-/* Reports the progress of the whole table through the caller's callback. */
-typedef struct TableProgress {
-    SlProgressFn fn;
-    void *ctx;
-    long offset, total;
-} TableProgress;
-
-static void table_progress(void *ctx, long done, long total)
-{
-    TableProgress *tp = ctx;
-    (void)total;
-    tp->fn(tp->ctx, tp->offset + done, tp->total);
-}
-
 int sl_circuit_ablation_table(const SlModel *m, long lists, uint64_t seed, SlAblationRow rows[SL_ABLATION_COUNT],
                            SlProgressFn progress, void *progress_ctx, SlError *err)
 {
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
-    TableProgress tp = {progress, progress_ctx, 0, lists * SL_ABLATION_COUNT};
+    SlProgressPart tp = {progress, progress_ctx, 0, lists * SL_ABLATION_COUNT};
     for (int i = 0; i < SL_ABLATION_COUNT; i++) {
         rows[i].name = ablations[i].name;
         rows[i].description = ablations[i].description;
         sl_circuit_ablation_intervention(i, &rows[i].iv);
         tp.offset = lists * i;
         /* The same seed for every row: each intervention sees the same lists. */
-        int rc = sl_decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? table_progress : NULL,
+        int rc = sl_decode_eval(m, lists, seed, &rows[i].iv, &rows[i].res, progress ? sl_progress_part : NULL,
                              progress ? &tp : NULL, err);
         if (rc) {
             sl_error_prefix(err, ablations[i].description);

@@ -137,20 +137,6 @@ static int spectra(const SlModel *m, SlExplainHead *x, SlError *err)
     return rc;
 }
 
-/* Progress of the stress sets after the ablation table's. */
-typedef struct StressProgress {
-    SlProgressFn fn;
-    void *ctx;
-    long offset, total;
-} StressProgress;
-
-static void stress_progress(void *ctx, long done, long total)
-{
-    StressProgress *sp = ctx;
-    (void)total;
-    sp->fn(sp->ctx, sp->offset + done, sp->total);
-}
-
 /* The layer-0 head whose top key most often holds the answer: the one the
  * headline metrics describe (the only one in the seed model). */
 static int primary_head(const SlExplainHead *hm, int H)
@@ -196,7 +182,8 @@ int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *o
     out->primary = primary_head(out->heads, H);
     if ((rc = sl_circuit_ablation_table(m, lists, seed, out->ablations, progress, progress_ctx, err)))
         goto fail;
-    StressProgress sp = {progress, progress_ctx, lists * SL_ABLATION_COUNT, sl_explain_work(lists)};
+    /* the stress sets after the ablation table */
+    SlProgressPart sp = {progress, progress_ctx, lists * SL_ABLATION_COUNT, sl_explain_work(lists)};
     for (int k = 0; k < SL_STRESS_KINDS; k++) {
         SlStressSource s;
         SlListSource src;
@@ -205,7 +192,7 @@ int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *o
             continue;   /* no such list for this shape: reported as impossible */
         out->stress[k].possible = true;
         if ((rc = sl_stress_source(&s, c, k, lists, seed, &src, err)) ||
-            (rc = sl_population_eval(m, NULL, &src, &out->stress[k].res, NULL, progress ? stress_progress : NULL,
+            (rc = sl_population_eval(m, NULL, &src, &out->stress[k].res, NULL, progress ? sl_progress_part : NULL,
                                      progress ? &sp : NULL, err))) {
             sl_error_prefix(err, sl_stress_name(k));
             goto fail;

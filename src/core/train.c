@@ -350,19 +350,8 @@ static void tables_build(SlTrainer *t)
  * (the causal mask) becomes zero. */
 static void softmax_causal_row(float *row, int i, int len)
 {
-    float mx = -INFINITY, sum = 0.0f;
-    for (int j = 0; j <= i; j++)
-        if (row[j] > mx)
-            mx = row[j];
-    for (int j = 0; j <= i; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = 1.0f / sum;
-    for (int j = 0; j <= i; j++)
-        row[j] *= inv;
-    for (int j = i + 1; j < len; j++)
-        row[j] = 0.0f;
+    ops_softmax(row, row, i + 1);
+    memset(row + i + 1, 0, (size_t)(len - i - 1) * sizeof *row);
 }
 
 static void tables_forward(SlTrainer *t, const int *tokens, int B)

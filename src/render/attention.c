@@ -171,7 +171,10 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     int scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;
     float range = scene_attention_range(sc, scale, scores);
     const char *sep = st.utf8 ? " \u00b7 " : " | ";
-    if (sc->H > 1 || sc->L > 1)
+    if (sc->population)   /* the means, not the list: said first */
+        snprintf(buf, sizeof buf, "mean attention %s over %s%s%s", scores ? "scores" : "weights", sc->population, sep,
+                 circuit_scale_name(scale));
+    else if (sc->H > 1 || sc->L > 1)
         snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)%s%s", scores ? "scores" : "weights",
                  sc->layer, sc->head, st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
     else
@@ -271,7 +274,10 @@ void render_cursor_detail(Canvas *cv, const Scene *sc)
     scene_pos_name(sc, q, qn, sizeof qn);
     scene_pos_name(sc, k, kn, sizeof kn);
     scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
-    panel_section(cv, 0, "under the cursor", false);
+    char title[128];
+    snprintf(title, sizeof title, "under the cursor%s%s", sc->population ? ": means over " : "",
+             sc->population ? sc->population : "");
+    panel_section(cv, 0, title, false);
     int x = cv_printf(cv, 1, 1, COL_DEFAULT, 0, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(cv->style, GL_ARROW), kn, k, tl);
     if (k > q) {
         cv_text(cv, x + 1, 1, "masked", COL_DIM, 0);
@@ -311,7 +317,10 @@ void render_sources(Canvas *cv, const Scene *sc)
     char qn[16], buf[160];
     scene_pos_name(sc, q, qn, sizeof qn);
     int value = i >= 0 ? sc->pred[i] : -1;
-    snprintf(buf, sizeof buf, "where %s (pos %d) looks", qn, q);
+    if (sc->population)
+        snprintf(buf, sizeof buf, "where %s (pos %d) looks, mean over %s", qn, q, sc->population);
+    else
+        snprintf(buf, sizeof buf, "where %s (pos %d) looks", qn, q);
     panel_section(cv, 0, buf, false);
     int rows = cv->r.h - 2;
     if (rows < 1)

@@ -1,5 +1,6 @@
 /* grid.c: cells, clipped canvases, UTF-8 text and text dumps for tests. */
 #include "render.h"
+#include "sortlens/utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,41 +273,18 @@ void cv_fill(Canvas *cv, uint32_t ch, int fg, int bg, int attr)
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
+/* The renderer's iterator over the core's one strict decoder
+ * (sl_utf8_decode): an invalid byte gives U+FFFD and advances one, so that
+ * the next byte is tried as the start of a character. */
 uint32_t utf8_next(const char **sp)
 {
-    const unsigned char *s = (const unsigned char *)*sp;
     uint32_t cp;
-    int extra;
-    if (s[0] < 0x80) {
-        *sp += 1;
-        return s[0];
-    } else if ((s[0] & 0xe0) == 0xc0) {
-        cp = s[0] & 0x1f;
-        extra = 1;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        cp = s[0] & 0x0f;
-        extra = 2;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        cp = s[0] & 0x07;
-        extra = 3;
-    } else {
+    size_t len = sl_utf8_decode((const uint8_t *)*sp, 4, &cp);   /* stops at a NUL */
+    if (len == 0) {
         *sp += 1;
         return 0xfffd;
     }
-    for (int i = 1; i <= extra; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *sp += 1;
-            return 0xfffd;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    /* overlong forms, surrogates and values past U+10FFFF are invalid */
-    static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        *sp += 1;
-        return 0xfffd;
-    }
-    *sp += extra + 1;
+    *sp += len;
     return cp;
 }
 

@@ -78,6 +78,9 @@ typedef struct Scene {
     const float *pattern; /* [T, T] query x key */
     const float *scores;  /* [T, T] scaled, -inf where masked */
     bool show_scores;     /* the heatmap shows scores instead of weights */
+    /* population mode: pattern, scores and score_terms are means over this
+     * population ("1000 uniform lists"), not the list's; NULL: the list's */
+    const char *population;
     bool named_positions; /* axes label positions by name (BOS, a1.., MID, b1..), not by token */
     /* the four QK terms of every (query, key), unscaled, from
      * sl_circuit_score_terms; NULL when the layer shown is not 0 (or no tables) */

@@ -42,6 +42,14 @@
     A(SCALE, "n", "n", NULL, "scale", 10, "colour scale: per row / values p99 / whole matrix", {'n', 0}) \
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
       {'H', 0}, {'J', 1}, {'K', 2}, {'L', 3}) \
+    A(HISTORY, ", .", NULL, NULL, NULL, 0, \
+      "back / forward through the lists shown before (typed, random, the wrong ones f found)", \
+      {',', -1}, {'.', +1}) \
+    A(POPULATION, "m", "m", NULL, "population", 22, \
+      "population mode: the heatmap and the score terms as means over 1000 lists (the kind in the title) / the list", \
+      {'m', 0}) \
+    A(POP_KIND, "M", NULL, NULL, NULL, 0, "population mode on the next stress kind (uniform, distinct, pair, ...)", \
+      {'M', +1}) \
     A(PAIR, "P", "P", NULL, "patch", 21, \
       "clean/corrupted pair: this list becomes the clean one, a one-value change the list shown (r another, " \
       "e edits it), patching in place of the circuits; again: close", {'P', 0}) \

@@ -15,7 +15,12 @@ void app_init(App *a, Explorer *ex, Style style)
     a->strip_first = -1;
 }
 
-void app_free(App *a) { pair_end(&a->pair); }
+void app_free(App *a)
+{
+    pair_end(&a->pair);
+    popview_free(&a->pop);
+    history_free(&a->history);
+}
 
 /* ---- the list editor -------------------------------------------------------- */
 
@@ -236,6 +241,18 @@ static bool run_action(App *a, ActionId id, int arg)
             a->page = PAGE_CIRCUITS;
         a->strip_first = -1;
         return true;
+    case ACT_POPULATION: report(a, popview_toggle(&a->pop, explorer_model(ex), &err), &err); return true;
+    case ACT_POP_KIND: report(a, popview_step_kind(&a->pop, explorer_model(ex), arg, &err), &err); return true;
+    case ACT_HISTORY: {
+        const int *v = history_step(&a->history, arg);
+        if (!v) {
+            explorer_set_message(ex, false, arg < 0 ? "no list before this one" : "no list after this one");
+            return true;
+        }
+        report(a, explorer_set_list(ex, v, &err), &err);
+        a->strip_first = -1;
+        return true;
+    }
     case ACT_ATTRIBUTION: explorer_toggle_attribution(ex); return true;
     case ACT_COMPARED: explorer_step_compared(ex, arg); return true;
     case ACT_SCORES: explorer_toggle_scores(ex); return true;
@@ -601,7 +618,11 @@ bool app_key(App *a, int key)
     /* the screen that was drawn last takes the key */
     if (a->help)
         return screen_help.key(a, key);
-    return a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
+    const Scene *sc = explorer_scene(a->ex);
+    history_note(&a->history, sc->values, sc->n);   /* the first list, or one shown by another way */
+    bool redraw = a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
+    history_note(&a->history, sc->values, sc->n);   /* a list typed, random, found wrong, of a pair */
+    return redraw;
 }
 
 bool app_click(App *a, const Cell *cell)
@@ -653,6 +674,7 @@ void app_draw(App *a, Grid *g)
         sc.message = a->error;
         sc.message_bad = true;
     }
+    popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
     render_title(&title, &sc, a->paged ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);

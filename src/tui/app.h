@@ -12,7 +12,9 @@
 #include <stdbool.h>
 
 #include "explore.h"
+#include "history.h"
 #include "pair.h"
+#include "popview.h"
 #include "render.h"
 
 enum {
@@ -41,6 +43,8 @@ typedef struct App {
     bool paged;               /* the last layout drawn */
     bool zoom;                /* `z`: the circuits in place of the attention heatmap, whole when they fit */
     bool facet;               /* `F`: the four QK terms at once in place of the QK and OV panels */
+    History history;          /* the lists shown, for `,` and `.` */
+    PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
     const char *model_path;     /* for the command line that reopens the state (`w`), or NULL */

@@ -718,6 +718,23 @@ patching)
     keys q
     wait_exit 0
     ;;
+population)
+    # m: the heatmap and the score terms as means over 1000 uniform lists; M the next kind; m back to the list
+    start 160 48 -- --list "$LIST"
+    wait_for "output   $SORTED"
+    keys m
+    wait_for "mean attention weights over 1000 uniform lists"
+    wait_for "under the cursor: means over 1000 uniform lists"
+    keys s
+    wait_for "mean attention scores over 1000 uniform lists"
+    keys s M
+    wait_for "mean attention weights over 1000 distinct lists"
+    keys m
+    wait_gone "mean attention"
+    wait_for "attention weights (query"
+    keys q
+    wait_exit 0
+    ;;
 attribution)
     # the per-source column: the logit difference against the runner-up (MID: 0 vs 1), < > = pick, d the absolute logit
     start 160 48 -- --list "$LIST"

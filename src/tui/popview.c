@@ -1,0 +1,124 @@
+/* popview.c: the population mode (popview.h). */
+#include "popview.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int compute(PopView *p, const SlModel *m, SlError *err)
+{
+    sl_population_mean_free(&p->mean);
+    memset(&p->mean, 0, sizeof p->mean);
+    p->have = false;
+    p->layer = p->head = -1;
+    if (p->lists <= 0)
+        p->lists = POPVIEW_LISTS;
+    SlStressSource stress;
+    SlListSource src;
+    int rc = sl_stress_source(&stress, &m->cfg, p->kind, p->lists, POPVIEW_SEED, &src, err);
+    if (!rc)
+        rc = sl_population_mean(m, &src, &p->mean, NULL, NULL, err);
+    if (rc)
+        return rc;
+    size_t TT = (size_t)p->mean.T * p->mean.T;
+    free(p->pattern);
+    free(p->scores);
+    free(p->score_terms);
+    p->pattern = malloc(TT * sizeof *p->pattern);
+    p->scores = malloc(TT * sizeof *p->scores);
+    p->score_terms = malloc(4 * TT * sizeof *p->score_terms);
+    if (!p->pattern || !p->scores || !p->score_terms)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for the population's means");
+    p->have = true;
+    snprintf(p->title, sizeof p->title, "%ld %s lists", p->mean.lists, sl_stress_name(p->kind));
+    return 0;
+}
+
+int popview_toggle(PopView *p, const SlModel *m, SlError *err)
+{
+    if (p->on) {
+        p->on = false;
+        return 0;
+    }
+    if (!p->have) {
+        int rc = compute(p, m, err);
+        if (rc)
+            return rc;
+    }
+    p->on = true;
+    return 0;
+}
+
+int popview_step_kind(PopView *p, const SlModel *m, int delta, SlError *err)
+{
+    SlStressKind k = p->kind;
+    for (int tries = 0; tries < SL_STRESS_KINDS; tries++) {
+        k = (SlStressKind)(((int)k + delta + SL_STRESS_KINDS) % SL_STRESS_KINDS);
+        if (sl_stress_check(&m->cfg, k, NULL) == 0)
+            break;
+    }
+    SlStressKind before = p->kind;
+    p->kind = k;
+    int rc = compute(p, m, err);
+    if (rc) {
+        p->kind = before;
+        p->on = false;
+        return rc;
+    }
+    p->on = true;
+    return 0;
+}
+
+/* The float arrays of (layer, head) from the double means. */
+static void fill(PopView *p, int layer, int head, int d_head)
+{
+    const SlPopulationMean *pm = &p->mean;
+    int T = pm->T, H = pm->H;
+    size_t TT = (size_t)T * T;
+    const double *pat = pm->pattern + ((size_t)layer * H + head) * TT;
+    double root = sqrt((double)d_head);
+    for (int q = 0; q < T; q++)
+        for (int k = 0; k < T; k++) {
+            size_t i = (size_t)q * T + k;
+            p->pattern[i] = (float)pat[i];
+            double s = 0;
+            for (int t = 0; t < 4; t++) {
+                double x = layer == 0 ? pm->score_terms[((size_t)t * H + head) * TT + i] : NAN;
+                p->score_terms[t * TT + i] = (float)(x * root);
+                s += x;
+            }
+            p->scores[i] = k > q ? -INFINITY : (float)s;
+        }
+    p->layer = layer;
+    p->head = head;
+}
+
+void popview_scene(PopView *p, Scene *sc)
+{
+    if (!p->on || !p->have || sc->T != p->mean.T || sc->layer >= p->mean.L || sc->head >= p->mean.H)
+        return;
+    if (p->layer != sc->layer || p->head != sc->head)
+        fill(p, sc->layer, sc->head, sc->E);
+    sc->pattern = p->pattern;
+    sc->scores = p->scores;
+    sc->score_terms = sc->layer == 0 ? p->score_terms : NULL;
+    sc->ov_src = NULL;
+    sc->population = p->title;
+    sc->named_positions = true;   /* the axes are positions: the tokens vary over the population */
+    const float *row = p->pattern + (size_t)sc->sel * sc->T;
+    int best = 0;
+    for (int k = 1; k <= sc->sel && k < sc->T; k++)
+        if (row[k] > row[best])
+            best = k;
+    sc->top_source = best;
+}
+
+void popview_free(PopView *p)
+{
+    sl_population_mean_free(&p->mean);
+    free(p->pattern);
+    free(p->scores);
+    free(p->score_terms);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,42 @@
+/* popview.h: the explorer's population mode: the attention heatmap, the
+ * sources' weights and the score decomposition under the cursor show means
+ * over a population of lists (sl_population_mean, the numbers of
+ * `sortlens mean --json`) instead of the list on screen.  The population is
+ * POPVIEW_LISTS lists of a stress kind (uniform, the training distribution,
+ * by default) from seed 1, computed when the mode or the kind changes, so
+ * that a key press stays fast. */
+#ifndef SORTLENS_POPVIEW_H
+#define SORTLENS_POPVIEW_H
+
+#include <stdbool.h>
+
+#include "panels.h"
+#include "sortlens/population.h"
+
+#define POPVIEW_LISTS 1000
+#define POPVIEW_SEED 1
+
+typedef struct PopView {
+    bool on;
+    SlStressKind kind;
+    long lists;
+    bool have;                 /* mean holds the population of kind */
+    SlPopulationMean mean;
+    int layer, head;           /* of the float arrays below, -1: none yet */
+    float *pattern;            /* [T, T] the mean pattern of (layer, head) */
+    float *scores;             /* [T, T] the mean score (sum of the mean terms); -inf on masked keys */
+    float *score_terms;        /* [4, T, T] layer 0: the mean terms times sqrt(d_head), as the scene keeps them */
+    char title[96];            /* "1000 uniform lists" */
+    char error[SL_ERROR_MAX];
+} PopView;
+
+/* Population mode on (computing the population when needed) / off. */
+int popview_toggle(PopView *p, const SlModel *m, SlError *err);
+/* The next (+1) / previous (-1) stress kind the model can make; recomputes. */
+int popview_step_kind(PopView *p, const SlModel *m, int delta, SlError *err);
+/* Points the scene's attention arrays at the population's means for its
+ * layer and head; the per-source logit column, a single list's, is left out. */
+void popview_scene(PopView *p, Scene *sc);
+void popview_free(PopView *p);
+
+#endif

@@ -1,0 +1,135 @@
+/* The explorer's population mode (src/tui/popview.c) on the bundled model:
+ * m shows means over 1000 uniform lists, M the next stress kind; the
+ * heatmap's weights and the score terms under the cursor are those of
+ * `sortlens mean --lists 1000 --seed 1 [--kind KIND] --json`, and the titles
+ * say the size and kind. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "panels.h"
+#include "render.h"
+#include "sortlens/checkpoint.h"
+#include "test_util.h"
+
+static const char *model_path(void)
+{
+    static char path[4096];
+    const char *src = getenv("SORTLENS_SOURCE");
+    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
+    return path;
+}
+
+static json_t *cli_mean(const char *kind)
+{
+    char *args[] = {"mean", "--model", (char *)model_path(), "--lists", "1000", "--seed", "1", "--json",
+                    kind ? "--kind" : NULL, (char *)kind, NULL};
+    char *out = NULL, *errtext = NULL;
+    int status = run_sortlens(args, &out, &errtext);
+    ck_assert_msg(status == 0, "mean: exit %d: %s", status, errtext ? errtext : "");
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    ck_assert_msg(j != NULL, "mean --json: %s", jerr.text);
+    free(out);
+    free(errtext);
+    return j;
+}
+
+static double num(json_t *x) { return json_is_number(x) ? json_number_value(x) : NAN; }
+
+/* The drawn scene's arrays against mean --json (layer 0, head 0). */
+static void check_scene(const Scene *sc, json_t *j)
+{
+    ck_assert_int_eq((int)json_integer_value(json_object_get(j, "lists")), 1000);
+    json_t *pat = json_array_get(json_array_get(json_object_get(j, "pattern"), 0), 0);
+    json_t *st = json_object_get(j, "score_terms");
+    static const char *terms[4] = {"token_token", "token_pos", "pos_token", "pos_pos"};
+    float root = sqrtf((float)sc->E);
+    int checked = 0;
+    for (int q = 0; q < sc->T; q++)
+        for (int k = 0; k <= q; k++) {
+            double w = num(json_array_get(json_array_get(pat, (size_t)q), (size_t)k));
+            ck_assert_msg(fabs(sc->pattern[q * sc->T + k] - w) <= 1e-5, "pattern[%d][%d]: %g, mean %g", q, k,
+                          (double)sc->pattern[q * sc->T + k], w);
+            float t[4];
+            ck_assert(scene_score_terms_at(sc, q, k, t));
+            double sum = 0;
+            for (int i = 0; i < 4; i++) {
+                double want = num(json_array_get(json_array_get(json_array_get(json_object_get(st, terms[i]), 0),
+                                                                (size_t)q), (size_t)k));
+                ck_assert_msg(fabs(t[i] / root - want) <= 1e-4 * (1 + fabs(want)), "%s[%d][%d]: %g, mean %g",
+                              terms[i], q, k, (double)(t[i] / root), want);
+                sum += want;
+            }
+            ck_assert(fabs(sc->scores[q * sc->T + k] - sum) <= 1e-4 * (1 + fabs(sum)));
+            checked++;
+        }
+    ck_assert_int_gt(checked, 0);
+}
+
+/* The scene app_draw draws: the explorer's with the population mode's arrays. */
+static Scene drawn_scene(App *a)
+{
+    Scene sc = *explorer_scene(a->ex);
+    popview_scene(&a->pop, &sc);
+    return sc;
+}
+
+START_TEST(test_population_means_equal_mean)
+{
+    SlError err = {0};
+    SlModel *m = sl_ckpt_load(model_path(), &err);
+    if (!m) {
+        printf("skipped: no bundled model (%s)\n", err.message);
+        return;
+    }
+    Explorer *ex = explorer_new(m, "m", 1, &err);
+    ck_assert_msg(ex != NULL, "%s", err.message);
+    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    App a;
+    app_init(&a, ex, (Style){DEPTH_MONO, false});
+    Grid *g = grid_new(160, 48);
+    ck_assert(app_key(&a, 'm'));
+    ck_assert(a.pop.on);
+    Scene sc = drawn_scene(&a);
+    ck_assert_ptr_nonnull(sc.population);
+    ck_assert_str_eq(sc.population, "1000 uniform lists");
+    json_t *j = cli_mean(NULL);
+    check_scene(&sc, j);
+    json_decref(j);
+    app_draw(&a, g);
+    char *text = grid_dump_text(g);
+    ck_assert_msg(strstr(text, "mean attention weights over 1000 uniform lists"), "no population title");
+    free(text);
+    ck_assert(app_key(&a, 'M'));   /* the next kind: distinct */
+    sc = drawn_scene(&a);
+    ck_assert_str_eq(sc.population, "1000 distinct lists");
+    j = cli_mean("distinct");
+    check_scene(&sc, j);
+    json_decref(j);
+    ck_assert(app_key(&a, 'm'));   /* back to the list */
+    ck_assert(!a.pop.on);
+    sc = drawn_scene(&a);
+    ck_assert_ptr_null(sc.population);
+    app_free(&a);
+    grid_free(g);
+    explorer_free(ex);
+    sl_model_free(m);
+}
+END_TEST
+
+static Suite *popview_suite(void)
+{
+    Suite *s = suite_create("popview");
+    TCase *tc = tcase_create("popview");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_population_means_equal_mean);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(popview_suite()); }
