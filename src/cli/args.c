@@ -52,15 +52,17 @@ static int report(CliArgs *a, int c)
     bool is_long = strncmp(arg, "--", 2) == 0;
     int matches = is_long ? prefix_matches(a->opts, arg, &o) : 0;
     int name_len = is_long ? (int)strcspn(arg, "=") : (int)strlen(arg);
+    char name[256];   /* the option as typed, up to '=', escaped for the message */
+    snprintf(name, sizeof name, "%.*s", name_len < 200 ? name_len : 200, arg);
     if (c == ':')
-        cli_error("%s: %s needs a value; try 'sortlens %s --help'", a->cmd, arg, a->cmd);
+        cli_error("%s: %s needs a value; try 'sortlens %s --help'", a->cmd, cli_text(arg), a->cmd);
     else if (matches == 1 && o->has_arg == no_argument && strchr(arg, '='))
         cli_error("%s: --%s takes no value; try 'sortlens %s --help'", a->cmd, o->name, a->cmd);
     else if (matches > 1)
-        cli_error("%s: '%.*s' is ambiguous (--%s or another); try 'sortlens %s --help'", a->cmd, name_len, arg,
+        cli_error("%s: '%s' is ambiguous (--%s or another); try 'sortlens %s --help'", a->cmd, cli_text(name),
                   o->name, a->cmd);
     else
-        cli_error("%s: unknown option '%.*s'; try 'sortlens %s --help'", a->cmd, name_len, arg, a->cmd);
+        cli_error("%s: unknown option '%s'; try 'sortlens %s --help'", a->cmd, cli_text(name), a->cmd);
     return CLI_ARG_BAD;
 }
 
@@ -101,7 +103,7 @@ int cli_args_next(CliArgs *a, const char **value)
 
 int cli_args_unexpected(CliArgs *a, const char *arg)
 {
-    cli_error("%s: unexpected argument '%s'; try 'sortlens %s --help'", a->cmd, arg, a->cmd);
+    cli_error("%s: unexpected argument '%s'; try 'sortlens %s --help'", a->cmd, cli_text(arg), a->cmd);
     return EXIT_USAGE;
 }
 
@@ -134,7 +136,7 @@ bool cli_parse_double(const char *opt, const char *text, double *out)
     double v = strtod(text, &end);
     /* whole text or nothing, as the integers: strtod would skip a leading space */
     if (errno || end == text || *end || v != v || !(text[0] == '-' || text[0] == '.' || (text[0] >= '0' && text[0] <= '9'))) {
-        cli_error("%s: '%s' is not a number", opt, text);
+        cli_error("%s: '%s' is not a number", opt, cli_text(text));
         return false;
     }
     *out = v;

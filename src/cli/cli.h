@@ -18,6 +18,11 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* "sortlens: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* s escaped for a text output or a message (sl_text_escape: no control,
+ * no newline, no byte that is not UTF-8 reaches the terminal), in one of
+ * eight static buffers that the next calls reuse: for a name from outside
+ * (a path, an argument, a name read from a file) in a printf. */
+const char *cli_text(const char *s);
 /* Maps an SL_E* code to an exit status: SL_EINVAL -> 2, others -> 1. */
 int cli_exit_code(int sl_code);
 

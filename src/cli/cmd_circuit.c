@@ -183,7 +183,7 @@ int cmd_circuit(int argc, char **argv)
         return EXIT_RUNTIME;
     SlNamedMatrix *nm = sl_circuit_get_kind(m, kind, (int)layer, (int)head, &err);
     if (!nm) {
-        cli_error("%s: %s", model_path ? model_path : "bundled model", err.message);
+        cli_error("%s: %s", model_path ? cli_text(model_path) : "bundled model", err.message);
         sl_model_free(m);
         return cli_exit_code(err.code);
     }
@@ -193,7 +193,7 @@ int cmd_circuit(int argc, char **argv)
     char what[96];
     snprintf(what, sizeof what, "circuit %s", nm->name);
     if (sl_check_finite(what, nm->data, 2, shape, dims, &err)) {
-        cli_error("%s: %s", cli_model_label(model_path), err.message);
+        cli_error("%s: %s", cli_text(cli_model_label(model_path)), err.message);
         sl_named_matrix_free(nm);
         sl_model_free(m);
         return EXIT_RUNTIME;

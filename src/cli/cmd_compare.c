@@ -85,7 +85,7 @@ static void print_table(const CompareRow *rows, int count, long lists, long eval
     putchar('\n');
     for (int i = 0; i < count; i++) {
         const CompareRow *r = &rows[i];
-        printf("%-*s", width, r->name);
+        printf("%-*s", width, cli_text(r->name));
         if (r->step >= 0)
             printf(" %8ld", r->step);
         else
@@ -167,7 +167,7 @@ int cmd_compare(int argc, char **argv)
         r->explained = sl_explain_compute(r->m, lists, (uint64_t)seed, &r->ex, NULL, NULL, &err) == 0;
         if (!r->explained || sl_decode_eval(r->m, eval_lists, (uint64_t)seed, NULL, &r->eval, NULL, NULL, &err)) {
             progress_end(&bar);
-            cli_error("%s: %s", r->file, err.message);
+            cli_error("%s: %s", cli_text(r->file), err.message);
             status = cli_exit_code(err.code);
             break;
         }

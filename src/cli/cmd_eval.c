@@ -231,7 +231,7 @@ int cmd_eval(int argc, char **argv)
     } else {
         const int n = m->cfg.list_len;
         if (input)
-            printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? input : "standard input");
+            printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? cli_text(input) : "standard input");
         else
             printf("lists           %ld (seed %ld)\n", res.lists, seed);
         if (abl.count)

@@ -135,7 +135,7 @@ static void print_report(const char *path, const SlModel *m, const SlExplain *ex
     unsigned long long seed = (unsigned long long)ex->seed;
     const SlModelConfig *c = &m->cfg;
     int L = c->n_layers, H = c->n_heads, n = c->list_len, Vo = c->d_vocab_out;
-    printf("Model %s: %d layer%s, %d head%s, d_model %d, d_head %d; lists of %d values in 0..%d.\n", path, L,
+    printf("Model %s: %d layer%s, %d head%s, d_model %d, d_head %d; lists of %d values in 0..%d.\n", cli_text(path), L,
            L == 1 ? "" : "s", H, H == 1 ? "" : "s", c->d_model, c->d_head, n, Vo - 1);
     char fig[160];
     for (int i = 0; i < L * H; i++) {
@@ -378,7 +378,7 @@ int cmd_explain(int argc, char **argv)
     sl_model_free(m);
     return status;
 fail:
-    cli_error("%s: %s", path, err.message);
+    cli_error("%s: %s", cli_text(path), err.message);
     sl_model_free(m);
     return cli_exit_code(err.code);
 }

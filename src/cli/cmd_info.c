@@ -178,7 +178,7 @@ int cmd_info(int argc, char **argv)
             break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", val);
+            cli_error("info: unexpected argument '%s' (use --model PATH); try 'sortlens info --help'", cli_text(val));
             return EXIT_USAGE;
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }

@@ -221,7 +221,7 @@ int cmd_mean(int argc, char **argv)
         if (!(file = sl_list_file_open(&m->cfg, input, &err)))
             goto fail;
         sl_list_file_source(file, &src);
-        snprintf(what, sizeof what, "from %s", strcmp(input, "-") ? input : "standard input");
+        snprintf(what, sizeof what, "from %s", strcmp(input, "-") ? cli_text(input) : "standard input");
     } else {
         if (sl_stress_source(&stress, &m->cfg, kind, lists, (uint64_t)seed, &src, &err))
             goto fail;

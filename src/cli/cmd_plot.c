@@ -155,7 +155,7 @@ int cmd_plot(int argc, char **argv)
         return cli_exit_code(err_out.code);
     }
     if (exists && !force) {
-        cli_error("%s: already exists; pass --force to overwrite it", out);
+        cli_error("%s: already exists; pass --force to overwrite it", cli_text(out));
         return EXIT_USAGE;
     }
     if (to_stdout && format != SL_PLOT_SVG && isatty(STDOUT_FILENO)) {
@@ -211,7 +211,7 @@ int cmd_plot(int argc, char **argv)
         fwrite(data, 1, size, stdout);   /* a failed write is reported once, by cli_finish_output */
     } else {
         status = EXIT_OK;
-        fprintf(stderr, "sortlens: wrote %s (%s, %s)\n", out, sl_plot_view_name(req.view),
+        fprintf(stderr, "sortlens: wrote %s (%s, %s)\n", cli_text(out), sl_plot_view_name(req.view),
                 sl_plot_format_name(format));
     }
     free(data);

@@ -373,7 +373,7 @@ static int parse_train_args(TrainArgs *t, int argc, char **argv)
         if (id == CLI_ARG_BAD)
             return EXIT_USAGE;
         if (id == CLI_ARG_POSITIONAL) {
-            cli_error("train: unexpected argument '%s'; try 'sortlens train --help'", val);
+            cli_error("train: unexpected argument '%s'; try 'sortlens train --help'", cli_text(val));
             return EXIT_USAGE;
         }
         if (id == OPT_HELP) {

@@ -150,7 +150,7 @@ int cmd_tui(int argc, char **argv)
         case 'K': bench_keys = val; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", val);
+            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", cli_text(val));
             return EXIT_USAGE;
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }

@@ -32,6 +32,15 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+const char *cli_text(const char *s)
+{
+    static char bufs[8][4096];
+    static unsigned next;
+    char *out = bufs[next++ % 8];
+    sl_text_escape(s, strlen(s), out, sizeof bufs[0]);
+    return out;
+}
+
 int cli_exit_code(int sl_code) { return sl_code == SL_EINVAL ? EXIT_USAGE : EXIT_RUNTIME; }
 
 double cli_now(void)
@@ -103,10 +112,10 @@ char *cli_model_file(const char *path, long step)
     if (!file)
         cli_error("%s", err.message);
     else if (step >= 0 && at < 0)
-        cli_error("%s: --step %ld needs a run directory (from train --snapshot-every); this is a model file", path,
+        cli_error("%s: --step %ld needs a run directory (from train --snapshot-every); this is a model file", cli_text(path),
                   step);
     else if (step >= 0 && at != step)
-        fprintf(stderr, "sortlens: %s: no snapshot at step %ld; using step %ld, the nearest before it\n", path, step,
+        fprintf(stderr, "sortlens: %s: no snapshot at step %ld; using step %ld, the nearest before it\n", cli_text(path), step,
                 at);
     if (file && step >= 0 && at < 0) {
         free(file);
@@ -153,13 +162,13 @@ int cli_check_finite_outputs(const char *label, const SlModel *m, uint64_t seed)
     SlError err = {0};
     if (sl_forward_check_finite(m, tokens, c->n_ctx, &err) == 0)
         return EXIT_OK;
-    cli_error("%s: %s", label, err.message);
+    cli_error("%s: %s", cli_text(label), err.message);
     return EXIT_RUNTIME;
 }
 
 int cli_report_not_numbers(const char *label, const char *what)
 {
-    cli_error("%s: the model's outputs are not numbers on some lists (%s); nothing is printed", label, what);
+    cli_error("%s: the model's outputs are not numbers on some lists (%s); nothing is printed", cli_text(label), what);
     return EXIT_RUNTIME;
 }
 
@@ -173,9 +182,9 @@ int cli_check_output(const char *out, bool force, const char *input)
     }
     if (exists && !force) {
         if (input && sl_same_file(out, input))
-            cli_error("%s: is the model being read; pass --force to overwrite it", out);
+            cli_error("%s: is the model being read; pass --force to overwrite it", cli_text(out));
         else
-            cli_error("%s: already exists; pass --force to overwrite it", out);
+            cli_error("%s: already exists; pass --force to overwrite it", cli_text(out));
         return EXIT_USAGE;
     }
     return EXIT_OK;

@@ -80,7 +80,7 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
             status = path ? cli_exit_code(err.code) : EXIT_RUNTIME;
         } else if (sl_explain_compute(m, lists, seed, &ex, span_progress, &span, &err)) {
             progress_end(&bar);
-            cli_error("%s: %s", path, err.message);
+            cli_error("%s: %s", cli_text(path), err.message);
             status = cli_exit_code(err.code);
         } else {
             const char *loss = snapshot_meta(m, "train_loss");

@@ -4,9 +4,11 @@
  * CSI), ESC, a newline and a byte that is not UTF-8, with the same in a
  * metadata key and value.  Every command that prints JSON prints only
  * printable ASCII (JSON_ENSURE_ASCII: \uXXXX for everything else), valid
- * JSON that gives the strings back, never a raw control. */
+ * JSON that gives the strings back, never a raw control; the text outputs
+ * and messages that name them write them through sl_text_escape. */
 #include <check.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,62 @@ START_TEST(test_json_names_not_utf8)
 }
 END_TEST
 
+/* No terminal control, newline inside a line or lone C1 byte in s. */
+static void expect_no_controls(const char *what, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        ck_assert_msg(!c1 && *p != 0x1b && *p != 0x9b && *p != '\a' && *p != '\r', "%s: raw control at %ld in '%s'",
+                      what, (long)(p - (const unsigned char *)s), s);
+    }
+}
+
+/* Runs args; both outputs free of controls; stdout or stderr (where) holds
+ * needle, the hostile name as sl_text_escape writes it. */
+static void expect_escaped(const char *const args[], int status, bool on_stderr, const char *needle)
+{
+    CliRun r;
+    cli_run(&r, NULL, args);
+    ck_assert_msg(r.status == status, "%s: exit %d: %s", args[0], r.status, r.err);
+    expect_no_controls(args[0], r.out);
+    expect_no_controls(args[0], r.err);
+    const char *where = on_stderr ? r.err : r.out;
+    ck_assert_msg(strstr(where, needle), "%s: '%s' not in '%.400s'", args[0], needle, where);
+    cli_run_free(&r);
+}
+
+/* Text outputs and messages: a name from outside is written through
+ * sl_text_escape (\u009b, \x1b, \n), so it neither drives the terminal
+ * nor forges a line. */
+START_TEST(test_text_outputs_escape_names)
+{
+    make_model(hostile_dir);
+    const char *esc = "h\\u009b\\x1b[2J\\nx/m.safetensors";
+    expect_escaped((const char *const[]){"explain", "--lists", "5", "--model", model, NULL}, 0, false, esc);
+    expect_escaped((const char *const[]){"compare", "--lists", "5", "--eval-lists", "5", model, NULL}, 0, false,
+                   "h\\u009b\\x1b[2J\\nx");
+    char lists[600];
+    snprintf(lists, sizeof lists, "%s/lists\x1b[2J", dir);
+    FILE *f = fopen(lists, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("1 2\n0 3\n", f);
+    fclose(f);
+    expect_escaped((const char *const[]){"eval", "--input", lists, "--model", model, NULL}, 0, false,
+                   "lists\\x1b[2J");
+    expect_escaped((const char *const[]){"mean", "--input", lists, "--model", model, NULL}, 0, false,
+                   "lists\\x1b[2J");
+    /* a model that is not there, an option and an argument that are not known */
+    char missing[600];
+    snprintf(missing, sizeof missing, "%s/no\xc2\x9b" "2J", dir);
+    expect_escaped((const char *const[]){"explain", "--model", missing, NULL}, 1, true, "no\\u009b2J");
+    expect_escaped((const char *const[]){"eval", "--x\x1b[2J", NULL}, 2, true, "--x\\x1b[2J");
+    expect_escaped((const char *const[]){"info", "a\xc2\x9b" "2J", NULL}, 2, true, "a\\u009b2J");
+    expect_escaped((const char *const[]){"train", "--lr", "1\x1b[2J", "--out", "/nonexistent/x", NULL}, 2, true,
+                   "1\\x1b[2J");
+    cli_rmtree(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli-hostile");
@@ -123,6 +181,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_json_outputs_are_ascii);
     tcase_add_test(tc, test_json_names_not_utf8);
+    tcase_add_test(tc, test_text_outputs_escape_names);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -177,7 +177,8 @@ START_TEST(test_info_escapes_file_strings)
 
     snprintf(cmd, sizeof cmd, "'%s' info --json --model '%s'", exe, path);
     ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
-    ck_assert_msg(!strchr(out, 0x1b) && !strchr(out, '\a'), "raw ESC or BEL in info --json");
+    ck_assert_msg(!has_terminal_controls(out), "raw control bytes (ESC, BEL, C1 CSI) in info --json:\n%s", out);
+    ck_assert_msg(strstr(out, "csi\\u009B31m"), "U+009B not escaped as \\u009B in info --json:\n%s", out);
     json_error_t jerr;
     json_t *root = json_loads(out, 0, &jerr);
     ck_assert_msg(root != NULL, "info --json is not JSON: %s", jerr.text);
