@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "sortlens/circuits.h"
+#include "sortlens/run.h"
 #include "tui.h"
 
 static void usage(FILE *out)
@@ -58,6 +59,7 @@ static void usage(FILE *out)
             "  M                population mode on the next stress kind\n"
             "  P                clean/corrupted pair and its patching panel (again: close)\n"
             "  d                per-source column: logit difference / absolute logit\n"
+            "  ( ) ^ $          previous / next / first / last snapshot of a run\n"
             "  < > =            the value compared with: previous / next / the runner-up\n"
             "  s                attention heatmap: weights / scores\n"
             "  t                axis labels: tokens / named positions\n"
@@ -180,6 +182,8 @@ int cmd_tui(int argc, char **argv)
         .view = view,
         .teacher_forced = teacher_forced,
         .ablate = ablate,
+        .run_dir = sl_run_is_dir(label) ? label : NULL,
+        .step = step,
         .start_time = start,
     };
     int stop_signal = 0;

@@ -63,6 +63,9 @@
     A(LABELS, "t", "t", NULL, "labels", 18, "axis labels: tokens (values) / named positions (BOS a1.. MID b1..)", {'t', 0}) \
     A(HEAD, "[ ]", NULL, NULL, NULL, 0, "previous / next head (models with several heads)", {'[', -1}, {']', +1}) \
     A(LAYER, "{ }", NULL, NULL, NULL, 0, "previous / next layer (models with several layers)", {'{', -1}, {'}', +1}) \
+    A(SNAPSHOT, "( ) ^ $", "()", NULL, "snapshot", 23, \
+      "previous / next snapshot of a run (^ $: first / last); the list, the position and the view stay", \
+      {'(', -1}, {')', +1}, {'^', -2}, {'$', +2}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
     A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \

@@ -184,9 +184,38 @@ static void show_reopen(App *a)
         path[j++] = '\'';
         path[j] = '\0';
     }
-    snprintf(line, sizeof line, "sortlens%s%s %s", path[0] ? " --model " : "", path, args);
+    char step[40] = "";
+    if (a->snaps)
+        snprintf(step, sizeof step, " --step %ld", a->snaps->run->steps[a->snaps->current]);
+    snprintf(line, sizeof line, "sortlens%s%s%s %s", path[0] ? " --model " : "", path, step, args);
     text_sanitize(line, a->reopen, sizeof a->reopen);
     explorer_set_message(a->ex, false, a->reopen);
+}
+
+/* `( ) ^ $`: another snapshot of the run; the list, the position, the view
+ * and the interventions stay. */
+static int app_show_snapshot(App *a, int arg, SlError *err)
+{
+    if (!a->snaps) {
+        explorer_set_message(a->ex, true, "( ) ^ $ step through a run's snapshots: open a run directory "
+                                          "(train --snapshot-every) with --model");
+        return 0;
+    }
+    return app_set_snapshot(a, snapshots_target(a->snaps, arg), err);
+}
+
+int app_set_snapshot(App *a, int index, SlError *err)
+{
+    const SlModel *m = snapshots_model(a->snaps, index, err);
+    if (!m)
+        return err->code;
+    char label[160];
+    snapshots_label(a->snaps, index, label, sizeof label);
+    int rc = explorer_set_model(a->ex, m, label, err);
+    if (rc < 0)
+        return rc;
+    a->snaps->current = index;
+    return 0;
 }
 
 static bool run_action(App *a, ActionId id, int arg)
@@ -265,6 +294,7 @@ static bool run_action(App *a, ActionId id, int arg)
         explorer_step_head(ex, arg, 0, &err);
         report(a, err.code, &err);
         return true;
+    case ACT_SNAPSHOT: report(a, app_show_snapshot(a, arg, &err), &err); return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
     case ACT_REOPEN: show_reopen(a); return true;
     case ACT_HELP: a->help = true; return true;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "explore.h"
+#include "snapshots.h"
 #include "history.h"
 #include "pair.h"
 #include "popview.h"
@@ -47,12 +48,15 @@ typedef struct App {
     PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
+    Snapshots *snaps;           /* opened on a run: its snapshots (not owned), or NULL */
     const char *model_path;     /* for the command line that reopens the state (`w`), or NULL */
     char reopen[320];           /* the last such command line shown, printed again on leaving */
 } App;
 
 void app_init(App *a, Explorer *ex, Style style);
 void app_free(App *a);   /* what the app holds (the pair); not a itself nor its explorer */
+/* Shows snapshot index of a->snaps (read on first use). */
+int app_set_snapshot(App *a, int index, SlError *err);
 /* Handles one key; returns true when the screen must be redrawn. */
 bool app_key(App *a, int key);
 /* A mouse click at a cell (its tag says what was clicked). */

@@ -17,15 +17,21 @@ static double now_seconds(void)
 static const int script[] = {AK_RIGHT, AK_RIGHT, AK_RIGHT, AK_DOWN, '1', '1', '2', '2', '3', '3', '4', '4',
                              'p', 'p', 'a', 'a', 'g', 'g', 'c', AK_UP, AK_LEFT, AK_LEFT, 's', 's', 'r', AK_LEFT};
 
-void bench_frames_run(BenchFrames *b, long n, void (*press)(void *ctx, int key), void *ctx)
+void bench_frames_run_script(BenchFrames *b, long n, BenchScript keys, void (*press)(void *ctx, int key),
+                             void *ctx)
 {
-    b->ms = n > 0 ? malloc((size_t)n * sizeof *b->ms) : NULL;
+    b->ms = n > 0 && keys.n > 0 ? malloc((size_t)n * sizeof *b->ms) : NULL;
     b->n = b->ms ? n : 0;
     for (long i = 0; i < b->n; i++) {
         double t0 = now_seconds();
-        press(ctx, script[i % (long)(sizeof script / sizeof script[0])]);
+        press(ctx, keys.keys[i % keys.n]);
         b->ms[i] = (now_seconds() - t0) * 1e3;
     }
+}
+
+void bench_frames_run(BenchFrames *b, long n, void (*press)(void *ctx, int key), void *ctx)
+{
+    bench_frames_run_script(b, n, (BenchScript){script, (int)(sizeof script / sizeof script[0])}, press, ctx);
 }
 
 static int cmp_double(const void *a, const void *b)

@@ -183,6 +183,19 @@ const Scene *explorer_scene(const Explorer *ex) { return &ex->sc; }
 
 const SlModel *explorer_model(const Explorer *ex) { return ex->m; }
 
+int explorer_set_model(Explorer *ex, const SlModel *m, const char *label, SlError *err)
+{
+    const SlModelConfig *a = &ex->m->cfg, *b = &m->cfg;
+    if (a->list_len != b->list_len || a->n_ctx != b->n_ctx || a->d_vocab != b->d_vocab ||
+        a->d_vocab_out != b->d_vocab_out || a->n_layers != b->n_layers || a->n_heads != b->n_heads ||
+        a->d_head != b->d_head || a->d_model != b->d_model)
+        return sl_error_set(err, SL_EFORMAT, "%s: its shape differs from the model shown", label ? label : "model");
+    ex->m = m;
+    make_label(ex, label);
+    load_circuits(ex);
+    return explorer_recompute(ex, err);
+}
+
 /* The switches the scene shows, from the intervention. */
 static void scene_switches(Explorer *ex)
 {

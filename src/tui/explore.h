@@ -28,6 +28,11 @@ void explorer_free(Explorer *ex);   /* accepts NULL */
  * change, which may move its arrays). */
 const Scene *explorer_scene(const Explorer *ex);
 const SlModel *explorer_model(const Explorer *ex);
+/* Shows another model of the same shape (a run's other snapshot): the list,
+ * the mode, the interventions, the selection and the view stay; the
+ * circuits and everything computed are redone, the title becomes label.
+ * m is not owned.  SL_EFORMAT when the shapes differ. */
+int explorer_set_model(Explorer *ex, const SlModel *m, const char *label, SlError *err);
 
 /* Reruns the model on the current list, mode and interventions. */
 int explorer_recompute(Explorer *ex, SlError *err);

@@ -364,6 +364,38 @@ static void bench_press(void *ctx, int key)
  * wait, so this is well under a second of spinning. */
 #define INPUT_FAILURES_MAX 200
 
+/* How often a run's directory is listed again for new snapshots. */
+#define RUN_RELIST_SECONDS 1.0
+
+/* New snapshots of a run still training: the title's count grows; a run
+ * that was showing its last snapshot follows to the new last one (to watch
+ * a circuit form).  True when the screen changed. */
+static bool relist_run(App *a)
+{
+    SlError e = {0};
+    bool at_last = a->snaps->current == a->snaps->run->count - 1;
+    int rc = snapshots_refresh(a->snaps, &e);
+    if (rc <= 0)
+        return false;   /* nothing new, or the listing failed: keep the old one */
+    if (app_set_snapshot(a, at_last ? a->snaps->run->count - 1 : a->snaps->current, &e) < 0)
+        explorer_set_message(a->ex, true, e.message);
+    return true;
+}
+
+/* The bench's keys on a run: forward through every snapshot, then back. */
+static BenchScript snapshot_script(const Snapshots *s)
+{
+    static int keys[2 * 4096];
+    int n = 0, steps = s->run->count - 1 < 4096 ? s->run->count - 1 : 4096;
+    for (int i = 0; i < steps; i++)
+        keys[n++] = ')';
+    for (int i = 0; i < steps; i++)
+        keys[n++] = '(';
+    if (n == 0)
+        keys[n++] = ')';
+    return (BenchScript){keys, n};
+}
+
 int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err)
 {
     char why[512];
@@ -445,6 +477,17 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     App app;
     app_init(&app, ex, t->style);
     app.model_path = opt->model_label;
+    if (opt->run_dir) {
+        SlError serr = {0};
+        if (!(app.snaps = snapshots_open(opt->run_dir, opt->step, m, &serr)) ||
+            app_set_snapshot(&app, app.snaps->current, &serr) < 0) {
+            rc = sl_error_set(err, serr.code ? serr.code : SL_EIO, "%s", serr.message);
+            endwin();
+            snapshots_free(app.snaps);
+            app_free(&app);
+            goto done;
+        }
+    }
     Frame f = {.t = t, .app = &app, .grid = grid};
     draw(&f);
     double first_ms = (now_seconds() - opt->start_time) * 1e3;
@@ -453,16 +496,26 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
         BenchFrames bench = {0};
         for (const char *k = opt->bench_keys; k && *k; k++)
             bench_press(&f, (unsigned char)*k);
-        bench_frames_run(&bench, opt->bench_frames, bench_press, &f);
+        if (app.snaps)   /* opened on a run: time the snapshot switches, to the last and back */
+            bench_frames_run_script(&bench, opt->bench_frames, snapshot_script(app.snaps), bench_press, &f);
+        else
+            bench_frames_run(&bench, opt->bench_frames, bench_press, &f);
         endwin();
         bench_frames_report(&bench, first_ms, stderr);
         bench_frames_free(&bench);
+        snapshots_free(app.snaps);
         app_free(&app);
         goto done;
     }
 
     int failures = 0;
+    double listed = now_seconds();
     while (!app.quit && !stop_signal) {
+        if (app.snaps && now_seconds() - listed >= RUN_RELIST_SECONDS) {
+            listed = now_seconds();
+            if (relist_run(&app))
+                draw(&f);
+        }
         wtimeout(stdscr, 500);   /* wake now and then to notice a signal */
         double t0 = now_seconds();
         int c = wgetch(stdscr);
@@ -494,6 +547,7 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
         printf("%s\n", app.reopen);
     if (stop_signal)
         *stop_sig = (int)stop_signal;
+    snapshots_free(app.snaps);
     app_free(&app);
 done:
     delscreen(scr);

@@ -20,6 +20,8 @@ typedef struct TuiOptions {
     int view;                  /* SlCircuitKind, or -1 */
     bool teacher_forced;
     const char *ablate;        /* --ablate SPEC (ablation.h), or NULL */
+    const char *run_dir;       /* --model names a run directory: step through its snapshots; or NULL */
+    long step;                 /* the snapshot shown first (-1: the last), as --step */
     double start_time;         /* monotonic seconds when the command started */
 } TuiOptions;
 
