@@ -1130,6 +1130,7 @@ START_TEST(test_layout_whole_circuits)
     free(draw_app(&a, g, 160, 48));
     ck_assert_ptr_nonnull(strstr(row(g, y), "[OFF] QK token-token"));
     grid_free(g);
+    app_free(&a);
     explorer_free(ex);
     sl_model_free(m);
 }
@@ -1162,6 +1163,7 @@ START_TEST(test_facet_view)
     }
     ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
     grid_free(g);
+    app_free(&a);
     explorer_free(ex);
     sl_model_free(m);
 }
