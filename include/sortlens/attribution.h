@@ -8,7 +8,9 @@
  * (the last residual stream is the embeddings plus every layer's output);
  * in a deeper model a later head's source term counts what it moves from
  * position k, earlier heads' writes there included.  It is sl_circuit_dla of
- * target minus that of vs, with the biases taken out of the direct part. */
+ * target minus that of vs, with the biases taken out of the direct part,
+ * but projected onto u in double so that no part loses the difference to
+ * float cancellation. */
 #ifndef SORTLENS_ATTRIBUTION_H
 #define SORTLENS_ATTRIBUTION_H
 
@@ -17,7 +19,8 @@
 typedef struct SlAttribution {
     int query;           /* the position attributed (n + K predicts b_K) */
     int target, vs;      /* the two values */
-    double total;        /* logits[q, target] - logits[q, vs] of the forward */
+    double total;        /* the last resid_post[q] . u + b_U[target] - b_U[vs], in double:
+                            logits[q, target] - logits[q, vs] up to their float rounding */
     double direct;       /* see above */
     double bias;
     float *sources;      /* [L, H, T] (T of the forward), the caller's buffer */
