@@ -215,7 +215,9 @@ int app_set_snapshot(App *a, int index, SlError *err)
     if (rc < 0)
         return rc;
     a->snaps->current = index;
-    return 0;
+    /* what the pair and the population mode computed was of the old model */
+    pair_model_changed(&a->pair, m);
+    return popview_model_changed(&a->pop, m, err);
 }
 
 static bool run_action(App *a, ActionId id, int arg)

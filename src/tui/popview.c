@@ -6,12 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int compute(PopView *p, const SlModel *m, SlError *err)
+/* Forgets the means (the float arrays stay allocated, for the next ones). */
+static void drop(PopView *p)
 {
     sl_population_mean_free(&p->mean);
     memset(&p->mean, 0, sizeof p->mean);
     p->have = false;
     p->layer = p->head = -1;
+}
+
+static int compute(PopView *p, const SlModel *m, SlError *err)
+{
+    drop(p);
     if (p->lists <= 0)
         p->lists = POPVIEW_LISTS;
     SlStressSource stress;
@@ -112,6 +118,17 @@ void popview_scene(PopView *p, Scene *sc)
         if (row[k] > row[best])
             best = k;
     sc->top_source = best;
+}
+
+int popview_model_changed(PopView *p, const SlModel *m, SlError *err)
+{
+    drop(p);
+    if (!p->on)
+        return 0;
+    int rc = compute(p, m, err);
+    if (rc)
+        p->on = false;
+    return rc;
 }
 
 void popview_free(PopView *p)

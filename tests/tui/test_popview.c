@@ -14,6 +14,7 @@
 #include "panels.h"
 #include "render.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/run.h"
 #include "test_util.h"
 
 static const char *model_path(void)
@@ -24,9 +25,9 @@ static const char *model_path(void)
     return path;
 }
 
-static json_t *cli_mean(const char *kind)
+static json_t *cli_mean(const char *model, const char *kind)
 {
-    char *args[] = {"mean", "--model", (char *)model_path(), "--lists", "1000", "--seed", "1", "--json",
+    char *args[] = {"mean", "--model", (char *)model, "--lists", "1000", "--seed", "1", "--json",
                     kind ? "--kind" : NULL, (char *)kind, NULL};
     char *out = NULL, *errtext = NULL;
     int status = run_sortlens(args, &out, &errtext);
@@ -98,7 +99,7 @@ START_TEST(test_population_means_equal_mean)
     Scene sc = drawn_scene(&a);
     ck_assert_ptr_nonnull(sc.population);
     ck_assert_str_eq(sc.population, "1000 uniform lists");
-    json_t *j = cli_mean(NULL);
+    json_t *j = cli_mean(model_path(), NULL);
     check_scene(&sc, j);
     json_decref(j);
     app_draw(&a, g);
@@ -108,7 +109,7 @@ START_TEST(test_population_means_equal_mean)
     ck_assert(app_key(&a, 'M'));   /* the next kind: distinct */
     sc = drawn_scene(&a);
     ck_assert_str_eq(sc.population, "1000 distinct lists");
-    j = cli_mean("distinct");
+    j = cli_mean(model_path(), "distinct");
     check_scene(&sc, j);
     json_decref(j);
     ck_assert(app_key(&a, 'm'));   /* back to the list */
@@ -122,12 +123,54 @@ START_TEST(test_population_means_equal_mean)
 }
 END_TEST
 
+/* Opened on a run, population mode on: a switch to another snapshot shows
+ * that snapshot's means (`sortlens mean` on its file), not the old ones. */
+START_TEST(test_population_follows_the_snapshot)
+{
+    char dir[64], run[256];
+    test_tmpdir_make(dir, "popview");
+    test_make_run(dir, 40, 20, run);
+    SlError err = {0};
+    char *last = sl_run_snapshot_path(run, 40), *first = sl_run_snapshot_path(run, 0);
+    SlModel *m = sl_ckpt_load(last, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    Explorer *ex = explorer_new(m, "r.run", 1, &err);
+    ck_assert_msg(ex != NULL, "%s", err.message);
+    App a;
+    app_init(&a, ex, (Style){DEPTH_MONO, false});
+    a.snaps = snapshots_open(run, -1, m, &err);
+    ck_assert_msg(a.snaps != NULL, "%s", err.message);
+    ck_assert_int_eq(app_set_snapshot(&a, a.snaps->current, &err), 0);
+    ck_assert(app_key(&a, 'm'));
+    Scene sc = drawn_scene(&a);
+    json_t *j = cli_mean(last, NULL);
+    check_scene(&sc, j);
+    json_decref(j);
+    ck_assert(app_key(&a, '^'));   /* the first snapshot: the initialisation */
+    ck_assert_int_eq(a.snaps->current, 0);
+    ck_assert_msg(a.error[0] == '\0', "%s", a.error);
+    ck_assert(a.pop.on);
+    sc = drawn_scene(&a);
+    j = cli_mean(first, NULL);
+    check_scene(&sc, j);
+    json_decref(j);
+    free(last);
+    free(first);
+    snapshots_free(a.snaps);
+    app_free(&a);
+    explorer_free(ex);
+    sl_model_free(m);
+    test_tmpdir_remove(dir);
+}
+END_TEST
+
 static Suite *popview_suite(void)
 {
     Suite *s = suite_create("popview");
     TCase *tc = tcase_create("popview");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_population_means_equal_mean);
+    tcase_add_test(tc, test_population_follows_the_snapshot);
     suite_add_tcase(s, tc);
     return s;
 }
