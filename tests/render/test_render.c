@@ -793,12 +793,10 @@ END_TEST
  * into src[T]; its vs into *vs.  False (and a message) when it fails. */
 static bool cli_attribution(const char *list, int at, int vs_pick, int layer, int head, float *src, int n_pos, int *vs)
 {
-    const char *root = getenv("SORTLENS_SOURCE");
-    char model[4096], at_s[16], vs_s[16];
-    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", root ? root : "..");
+    char at_s[16], vs_s[16];
     snprintf(at_s, sizeof at_s, "%d", at);
     snprintf(vs_s, sizeof vs_s, "%d", vs_pick);
-    char *args[] = {"attribute", "--model", model, "--at", at_s, "--json", (char *)list,
+    char *args[] = {"attribute", "--model", (char *)bundled_model_path(), "--at", at_s, "--json", (char *)list,
                     vs_pick >= 0 ? "--vs" : NULL, vs_s, NULL};
     char *out = NULL, *errtext = NULL;
     int status = run_sortlens(args, &out, &errtext);
@@ -1015,11 +1013,8 @@ END_TEST
  * NULL (and the test skips, saying why) without the model. */
 static SlModel *bundled_model(void)
 {
-    const char *src = getenv("SORTLENS_SOURCE");
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
     SlError err = {0};
-    SlModel *m = sl_ckpt_load(path, &err);
+    SlModel *m = sl_ckpt_load(bundled_model_path(), &err);
     if (!m)
         printf("skipped: no bundled model (%s)\n", err.message);
     return m;
