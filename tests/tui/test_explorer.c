@@ -10,9 +10,8 @@
 
 #include <jansson.h>
 
-#include "explore.h"
+#include "explorer_fixture.h"
 #include "sortlens/tables.h"
-#include "tui_test.h"
 #include "test_util.h"
 
 /* The explorer's readouts against the model's own tables, by hand: the four
@@ -20,14 +19,14 @@
  * OV (with and without W_pos), and the runners-up. */
 START_TEST(test_explorer_readouts)
 {
-    SlModel *m = tui_test_model();
-    if (!m)
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
     SlError err = {0};
-    Explorer *ex = tui_test_explorer(m, "m");
+    Explorer *ex = f.ex;
     const Scene *sc = explorer_scene(ex);
     explorer_select(ex, sc->n + 3);   /* b2 */
-    const SlCircuitTables *tb = m->tables;
+    const SlCircuitTables *tb = f.m->tables;
     ck_assert_ptr_nonnull(tb);
     int NV = tb->V, TT = tb->T, Vo = tb->Vo, q = sc->sel;
     float t[4];
@@ -70,8 +69,7 @@ START_TEST(test_explorer_readouts)
                 ck_assert(sc->prob[i * Vo + u] <= sc->top_prob[i * SCENE_TOPK] + 1e-6);
         }
     }
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 
@@ -79,12 +77,10 @@ END_TEST
  * into src[T]; its vs into *vs.  False (and a message) when it fails. */
 static bool cli_attribution(const char *list, int at, int vs_pick, int layer, int head, float *src, int n_pos, int *vs)
 {
-    const char *root = getenv("SORTLENS_SOURCE");
-    char model[4096], at_s[16], vs_s[16];
-    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", root ? root : "..");
+    char at_s[16], vs_s[16];
     snprintf(at_s, sizeof at_s, "%d", at);
     snprintf(vs_s, sizeof vs_s, "%d", vs_pick);
-    char *args[] = {"attribute", "--model", model, "--at", at_s, "--json", (char *)list,
+    char *args[] = {"attribute", "--model", (char *)bundled_model_path(), "--at", at_s, "--json", (char *)list,
                     vs_pick >= 0 ? "--vs" : NULL, vs_s, NULL};
     char *out = NULL, *errtext = NULL;
     int status = run_sortlens(args, &out, &errtext);
@@ -109,12 +105,12 @@ static bool cli_attribution(const char *list, int at, int vs_pick, int layer, in
  * runner-up at every prediction position, and against a value picked with > */
 START_TEST(test_explorer_attribution)
 {
-    SlModel *m = tui_test_model();
-    if (!m)
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
     SlError err = {0};
-    Explorer *ex = tui_test_explorer(m, "m");
-    const char *list = TUI_TEST_LIST;
+    Explorer *ex = f.ex;
+    const char *list = FIXTURE_LIST;
     ck_assert_int_eq(explorer_toggle_greedy(ex, &err), 0);   /* attribute runs teacher-forced */
     const Scene *sc = explorer_scene(ex);
     ck_assert(!sc->greedy);
@@ -147,8 +143,7 @@ START_TEST(test_explorer_attribution)
     ck_assert_int_eq(sc->ov_vs, runner_up);
     explorer_toggle_attribution(ex);   /* d: the absolute logit */
     ck_assert_int_eq(sc->ov_vs, -1);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 

@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "explorer_fixture.h"
 #include "grid_rows.h"
 #include "render.h"
-#include "tui_test.h"
 #include "test_util.h"
 
 static const Style C256_UTF8 = {DEPTH_256, true};
@@ -35,13 +34,12 @@ static int line_of(const Grid *g, const char *needle)
 
 START_TEST(test_layout_whole_circuits)
 {
-    SlModel *m = tui_test_model();
-    if (!m)
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    Explorer *ex = tui_test_explorer(m, "sortlens-default.safetensors");
-    explorer_select(ex, explorer_scene(ex)->n + 1);
-    App a;
-    app_init(&a, ex, C256_UTF8);
+    explorer_select(f.ex, explorer_scene(f.ex)->n + 1);
+    App a = f.a;
+    a.style = C256_UTF8;
     Grid *g = grid_new(1, 1);
 
     /* 120x36 as it opens: one screen, the circuits windowed, and saying so
@@ -121,21 +119,19 @@ START_TEST(test_layout_whole_circuits)
     free(draw_app(&a, g, 160, 48));
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "[OFF] QK token-token"));
     grid_free(g);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+    f.a = a;
+    explorer_fixture_close(&f);
 }
 END_TEST
 
 START_TEST(test_facet_view)
 {
     /* issue 14.3: F shows the four QK terms at once, each titled with its scale */
-    SlModel *m = tui_test_model();
-    if (!m)
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    Explorer *ex = tui_test_explorer(m, "m");
-    App a;
-    app_init(&a, ex, C256_UTF8);
+    App a = f.a;
+    a.style = C256_UTF8;
     Grid *g = grid_new(1, 1);
     free(draw_app(&a, g, 220, 60));
     ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
@@ -154,9 +150,8 @@ START_TEST(test_facet_view)
     }
     ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
     grid_free(g);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+    f.a = a;
+    explorer_fixture_close(&f);
 }
 END_TEST
 
