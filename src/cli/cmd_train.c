@@ -497,6 +497,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         return EXIT_RUNTIME;
     }
     sl_blas_set_threads((int)args.threads);
+    cli_blas_note();
     /* Where the model goes is checked now, not after the run. */
     if (sl_atomic_check(out, NULL, &err)) {
         cli_error("%s", err.message);
