@@ -157,3 +157,23 @@ int run_sortlens(char *const args[], char **out, char **errtext)
         free(e);
     return status;
 }
+
+int test_cpuinfo_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");   /* its size reads as 0: read it by lines */
+    if (!f)
+        return -1;
+    char line[8192];
+    int found = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0 && strchr(line, ':')) {
+            found = 0;
+            char *save = NULL;
+            for (char *t = strtok_r(strchr(line, ':') + 1, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+                if (strcmp(t, flag) == 0)
+                    found = 1;
+            break;
+        }
+    fclose(f);
+    return found;
+}
