@@ -674,7 +674,7 @@ static void atlas_load(App *a)
         }
     /* fewer than the row's wrong lists: the history's room, or (a large
      * file) only the first ATLAS_KEEP wrong lists of a population are kept */
-    char count[64];
+    char count[96];
     if (got < wrong)
         snprintf(count, sizeof count, "the first %ld of its %ld wrong lists", got, wrong);
     else
