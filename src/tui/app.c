@@ -695,6 +695,10 @@ static bool atlas_key(App *a, int key)
     case AK_PGDN: atlas_move(at, +10); return true;
     case AK_HOME: atlas_move(at, -ATLAS_ROWS_MAX); return true;
     case AK_END: atlas_move(at, +ATLAS_ROWS_MAX); return true;
+    case AK_TAB: atlas_move_section(at, +1); return true;
+    case AK_BTAB: atlas_move_section(at, -1); return true;
+    case AK_LEFT: case 'h': atlas_step_focus(at, -1); return true;
+    case AK_RIGHT: case 'l': atlas_step_focus(at, +1); return true;
     case AK_ENTER: atlas_load(a); return true;
     case AK_ESC: at->on = false; return true;
     case AK_RESIZE: return true;
@@ -703,7 +707,8 @@ static bool atlas_key(App *a, int key)
     const Action *act = action_for_key(normalise_key(key), &arg);
     if (act && (act->id == ACT_ATLAS || act->id == ACT_QUIT || act->id == ACT_HELP || act->id == ACT_REDRAW))
         return run_action(a, act->id, arg);
-    explorer_set_message(a->ex, false, "the atlas: Up/Down pick a row, Enter loads its wrong lists, A or Esc goes back");
+    explorer_set_message(a->ex, false, "the atlas: Up/Down a row, Tab a section, Left/Right the population, Enter "
+                                       "its wrong lists, A or Esc back");
     return true;
 }
 

@@ -212,6 +212,38 @@ void atlas_move(Atlas *a, int delta)
         a->focus = a->sel;
 }
 
+/* The first row of each section, and the end. */
+static int section_starts(const Atlas *a, int *start)
+{
+    start[0] = 0;
+    start[1] = a->n_pops;
+    start[2] = start[1] + SL_BREAKDOWN_BUCKETS;
+    start[3] = start[2] + SL_BREAKDOWN_BUCKETS;
+    start[4] = n_rows(a);
+    return 4;
+}
+
+void atlas_move_section(Atlas *a, int delta)
+{
+    int start[5], count = section_starts(a, start), s = 0;
+    while (s + 1 < count && a->sel >= start[s + 1])
+        s++;
+    s += delta;
+    s = s < 0 ? 0 : s >= count ? count - 1 : s;
+    a->sel = start[s];
+    if (a->sel < a->n_pops)
+        a->focus = a->sel;
+}
+
+void atlas_step_focus(Atlas *a, int delta)
+{
+    if (a->n_pops == 0)
+        return;
+    a->focus = (a->focus + delta + a->n_pops) % a->n_pops;
+    if (a->sel < a->n_pops)
+        a->sel = a->focus;
+}
+
 static double ratio(long num, long den) { return den > 0 ? (double)num / (double)den : NAN; }
 
 static void bucket_row(AtlasRow *r, const char *label, const SlBucket *b, bool ready)
@@ -230,7 +262,8 @@ void atlas_panel(Atlas *a, AtlasPanel *p)
     p->rows = a->rows;
     p->sel = a->sel;
     p->first_line = a->first_line;
-    p->title = "failure atlas   Up/Down: a row   Enter: its wrong lists, for , and .   A or Esc: back";
+    p->title = "failure atlas   Up/Down: row  Tab: section  Left/Right: population  Enter: its wrong lists (, .)  "
+               "A/Esc: back";
     static char note[SL_ERROR_MAX + 64];
     if (atomic_load(&a->finished) && a->error[0]) {   /* written before finished */
         snprintf(note, sizeof note, "the atlas stopped: %s", a->error);

@@ -81,6 +81,11 @@ void atlas_wait(Atlas *a);
 /* Moves the selection by delta rows (clamped); a population's row becomes
  * the focus of the breakdown rows. */
 void atlas_move(Atlas *a, int delta);
+/* The first row of the next (+1) / previous (-1) section, the focus kept
+ * (from a population's row to its breakdowns). */
+void atlas_move_section(Atlas *a, int delta);
+/* The next / previous population as the focus of the breakdown rows. */
+void atlas_step_focus(Atlas *a, int delta);
 /* The rows and sections to draw, into p (p->rows points into a). */
 void atlas_panel(Atlas *a, AtlasPanel *p);
 /* The wrong lists of the selected row (at most max, the first ones, as
