@@ -31,6 +31,14 @@ const char *testdata_path(const char *relative)
     return join("SORTLENS_TESTDATA", "tests/data", relative, b, PATH_MAX);
 }
 
+const char *bundled_model_path(void)
+{
+    static char path[PATH_MAX];
+    const char *src = getenv("SORTLENS_SOURCE");
+    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src && *src ? src : "..");
+    return path;
+}
+
 /* The build's sortlens, whose path meson gives every test in
  * SORTLENS_BUILD_EXE (tests/meson.build). */
 const char *sortlens_exe(void)

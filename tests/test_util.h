@@ -14,6 +14,9 @@
 const char *shared_path(const char *relative);
 /* Path of a file under tests/data. */
 const char *testdata_path(const char *relative);
+/* Path of the model bundled in the source tree ($SORTLENS_SOURCE/data,
+ * else ../data), whether or not it is there: loading it says why not. */
+const char *bundled_model_path(void);
 
 /* build/sortlens, found from the test's own path (build/tests/test-NAME),
  * or NULL if it is not there. */
