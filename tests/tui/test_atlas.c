@@ -37,15 +37,7 @@ static void cli_generate(const char *kind, const char *lists, const char *seed, 
 static json_t *cli_eval(const char *path)
 {
     char *args[] = {"eval", "--model", (char *)bundled_model_path(), "--input", (char *)path, "--json", NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "eval --input %s: exit %d: %s", path, status, errtext);
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "eval --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static double num(json_t *x) { return json_is_number(x) ? json_number_value(x) : NAN; }
