@@ -221,3 +221,23 @@ bool test_have_torch(void)
 {
     return access("/usr/bin/python3", X_OK) == 0 && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
 }
+
+int test_cpuinfo_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");   /* its size reads as 0: read it by lines */
+    if (!f)
+        return -1;
+    char line[8192];
+    int found = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0 && strchr(line, ':')) {
+            found = 0;
+            char *save = NULL;
+            for (char *t = strtok_r(strchr(line, ':') + 1, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+                if (strcmp(t, flag) == 0)
+                    found = 1;
+            break;
+        }
+    fclose(f);
+    return found;
+}

@@ -68,6 +68,11 @@ double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
 double max_abs(const float *x, size_t n);
 
+/* Is flag (avx2, fma, avx512f, ...) among the "flags" of /proc/cpuinfo's
+ * first processor: the kernel's reading of the processor, to check the
+ * program's own against.  -1 when there is no such line (not x86 Linux). */
+int test_cpuinfo_flag(const char *flag);
+
 /* Runs a suite and returns the process exit status (0 only if every test
  * passed); prints Check's summary line. */
 int run_suite(Suite *s);
