@@ -1062,17 +1062,19 @@ START_TEST(test_layout_whole_circuits)
     ck_assert_ptr_nonnull(strstr(row(g, y + 1), "\u25b6"));   /* hidden columns to the right */
 
     /* z: both whole circuits at 120x36: 52 query rows in 26 lines from
-     * token 0 to MID, the ticks up to 50, nothing hidden */
+     * token 0 to MID, a label on every 5th column (2 digits and a blank
+     * take 3 of the 1-column cells: the step rounds up to 5) and every
+     * line's upper row, said in the title; nothing hidden */
     ck_assert(app_key(&a, 'z'));
     free(draw_app(&a, g, 120, 36));
     y = line_of(g, "QK token-token");
     ck_assert_int_ge(y, 0);
     ck_assert_ptr_nonnull(strstr(row(g, y), "OV token"));
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(row(g, y), "cols "));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "40"));
-    ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
+    ck_assert_ptr_null(strstr(row(g, y), " of 5"));
+    ck_assert_ptr_null(strstr(row(g, y), " of 5"));
+    ck_assert_ptr_nonnull(strstr(row(g, y), "labels every 2nd row, 5th col"));
+    ck_assert_str_eq(row(g, y + 1), "    \u25bc    5    10   15   20   25   30   35   40   45   B          \u25bc    5    10   15   20   25   30   35   40   45");
+    ck_assert_int_eq(strncmp(row(g, y + 3), "   2", 4), 0);              /* second line: rows 2 and 3 */
     ck_assert_int_eq(strncmp(row(g, y + 2), "   0", 4), 0);              /* first matrix line: token 0 */
     ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "MID"));          /* 26th: tokens 50 (BOS), 51 (MID) */
     ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "BOS"));          /* OV token's last line */
@@ -1088,7 +1090,7 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(line_of(g, "predicts") >= 0);
     ck_assert(line_of(g, "output   0 3 8 11 17 26 26 30 42 49") >= 0);
     y = line_of(g, "QK token-token");
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
+    ck_assert_ptr_null(strstr(row(g, y), " of 5"));
     ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=diagonal 50/50"));   /* explain: OV 50/50 */
 
     /* 160x48 without zoom: the attention heatmap and both whole circuits */
@@ -1097,10 +1099,10 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(!a.paged);
     y = line_of(g, "QK token-token");
     ck_assert_ptr_nonnull(strstr(row(g, y), "attention weights"));
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(row(g, y), "cols "));
+    ck_assert_ptr_null(strstr(row(g, y), " of 5"));
+    ck_assert_ptr_null(strstr(row(g, y), " of 5"));
     ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
+    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "45   B"));
 
     /* n cycles the scale; H/L move the circuit cursor and its readout */
     ck_assert(app_key(&a, 'n'));
@@ -1148,11 +1150,11 @@ START_TEST(test_facet_view)
     Grid *g = grid_new(1, 1);
     free(draw_app(&a, g, 220, 60));
     ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
-    /* issue 14.1 (part): at 220 columns heatmap cells are 3 wide, so that
-     * two-digit labels stand apart ("B42172614..." at 2) */
+    /* issue 14.1 (part): at 220 columns heatmap cells are 4 wide, so that
+     * every label stands apart, BOS and MID spelled out ("B42172614..." at 2) */
     int ya = line_of(g, "attention weights");
     ck_assert_int_ge(ya, 0);
-    ck_assert_ptr_nonnull(strstr(row(g, ya + 1), "B 42 17 26  3 49  0 26 11  8 30  M"));
+    ck_assert_ptr_nonnull(strstr(row(g, ya + 1), "      BOS  42  17  26   3  49   0  26  11   8  30 MID   0   3"));
     ck_assert(app_key(&a, 'F'));
     free(draw_app(&a, g, 220, 60));
     static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
@@ -1166,6 +1168,101 @@ START_TEST(test_facet_view)
     app_free(&a);
     explorer_free(ex);
     sl_model_free(m);
+}
+END_TEST
+
+
+START_TEST(test_layout_sizes)
+{
+    /* issue 14.1: cells grow with the room, a label on every column where it
+     * fits, else every k-th with the step in the title; hand-computed cells
+     * of the toy's token-token circuit m[r][c] = r - c over range 7 in
+     * monochrome (glyphs: ,-= % for -1..-7 and .+*# for 1..7 as
+     * round(v / 7 * 10) falls; see test_monochrome_ramps) */
+    Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;
+    int w, h;
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 3, &w, &h);
+    ck_assert_int_eq(w, 4 + 3 * V);
+    ck_assert_int_eq(h, V + 4);
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, 0, &w, &h);
+    ck_assert_int_eq(h, V / 2 + 4);   /* half blocks */
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 12), 3);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 27, 12), 2);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 11), 0);
+    ck_assert_int_eq(label_step(2, 1), 5);   /* "10" and a blank: 3 cells -> 5 */
+    ck_assert_int_eq(label_step(2, 2), 2);
+    ck_assert_int_eq(label_step(2, 3), 1);
+    ck_assert_int_eq(label_step(3, 1), 5);
+    ck_assert_int_eq(label_step(9, 1), 10);
+
+    /* 28x12: three columns a cell, every column labelled (the key token 1
+     * is the marked column and the answer), every row */
+    Grid *g = grid_new(28, 12);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(row(g, 0), "- QK token-token | whole ---");
+    ck_assert_str_eq(row(g, 1), "      0  v  2  3  4  5  B  M");
+    ck_assert_str_eq(row(g, 2), "   0   ,,,------======%%%%%%");
+    ck_assert_str_eq(row(g, 3), "   1...   ,,,------======%%%");
+    ck_assert_str_eq(row(g, 8), " BOS###******++++++...   ,,,");
+    ck_assert_str_eq(row(g, 9), ">MID###[X]******++++++...");
+    ck_assert_str_eq(row(g, 10), " query MID, key 1: +6.000");
+    grid_free(g);
+
+    /* 20x12: two columns, still every label */
+    g = grid_new(20, 12);
+    cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(row(g, 1), "     0 v 2 3 4 5 B M");
+    ck_assert_str_eq(row(g, 2), "   0  ,,----====%%%%");
+    ck_assert_str_eq(row(g, 9), ">MID##[]****++++..");
+    grid_free(g);
+
+    /* 40x12 but one column a cell (only 12 wide for the matrix): a label on
+     * every 2nd column, said in the title */
+    g = grid_new(40, 12);
+    Canvas nv = canvas_sub(canvas_of(g, MONO_ASCII), 0, 0, 12, 12);
+    render_circuit(&nv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(row(g, 1), "     v2 4 B");   /* 0 keeps its blank from the mark */
+    ck_assert_str_eq(row(g, 2), "   0 ,--==%%");
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "QK"));
+    grid_free(g);
+    /* the heatmap at 29x19: cells 3 wide and two lines high, every key
+     * labelled; weights 1/(q+1): BOS '@', MID 0.2 ':'; the cursor (key 2)
+     * bracketed on both lines */
+    sc.circuit_scale = CS_WHOLE;
+    g = grid_new(5 + 3 * T, 2 * T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 3);
+    ck_assert_str_eq(row(g, 1), "       B  5  1  3  M  1  3  5");
+    ck_assert_str_eq(row(g, 2), " BOS @@@.  .  .  .  .  .  .");
+    ck_assert_str_eq(row(g, 3), "     @@@");
+    ck_assert_str_eq(row(g, 10), ">MID ::::::[:]::::::.  .  .");
+    ck_assert_str_eq(row(g, 11), "     ::::::[:]::::::");
+    ck_assert_ptr_nonnull(strstr(row(g, 2 + 2 * T), "weight 0"));
+    ck_assert_ptr_null(strstr(row(g, 0), "labelled every"));
+    grid_free(g);
+    /* at 2 columns with the positions named ("a1", "MID": 3 wide with the
+     * blank, 2 cells) every 2nd key, said in the title */
+    sc.named_positions = true;
+    g = grid_new(60, T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "keys labelled every 2nd"));
+    grid_free(g);
+    sc.named_positions = false;
+
+    /* the sources of MID (5: BOS a1 a2 a3 MID) cut to 3 rows around the
+     * cursor (a2): the title says how many and which, arrows at the cut edges */
+    g = grid_new(70, 5);
+    cv = canvas_of(g, MONO_UTF8);
+    render_sources(&cv, &sc);
+    ck_assert_ptr_nonnull(strstr(row(g, 0), "where MID (pos 4) looks \u00b7 3 of 5 (a1..a3), \u2191\u2193 scrolls"));
+    ck_assert_int_eq(strncmp(row(g, 2), "\u25b2a1", 4), 0);
+    ck_assert_int_eq(strncmp(row(g, 3), " a2", 3), 0);
+    ck_assert_int_eq(strncmp(row(g, 4), "\u25bca3", 4), 0);
+    grid_free(g);
 }
 END_TEST
 
@@ -1202,6 +1299,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_names);
     tcase_add_test(tc, test_layout_whole_circuits);
     tcase_add_test(tc, test_facet_view);
+    tcase_add_test(tc, test_layout_sizes);
     suite_add_tcase(s, tc);
     return s;
 }
