@@ -31,6 +31,14 @@ const char *testdata_path(const char *relative)
     return join("SORTLENS_TESTDATA", "tests/data", relative, b, PATH_MAX);
 }
 
+const char *bundled_model_path(void)
+{
+    static char path[PATH_MAX];
+    const char *src = getenv("SORTLENS_SOURCE");
+    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src && *src ? src : "..");
+    return path;
+}
+
 /* The build's sortlens, whose path meson gives every test in
  * SORTLENS_BUILD_EXE (tests/meson.build). */
 const char *sortlens_exe(void)
@@ -148,4 +156,24 @@ int run_sortlens(char *const args[], char **out, char **errtext)
     else
         free(e);
     return status;
+}
+
+int test_cpuinfo_flag(const char *flag)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");   /* its size reads as 0: read it by lines */
+    if (!f)
+        return -1;
+    char line[8192];
+    int found = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "flags", 5) == 0 && strchr(line, ':')) {
+            found = 0;
+            char *save = NULL;
+            for (char *t = strtok_r(strchr(line, ':') + 1, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+                if (strcmp(t, flag) == 0)
+                    found = 1;
+            break;
+        }
+    fclose(f);
+    return found;
 }

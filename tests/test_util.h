@@ -14,6 +14,9 @@
 const char *shared_path(const char *relative);
 /* Path of a file under tests/data. */
 const char *testdata_path(const char *relative);
+/* Path of the model bundled in the source tree ($SORTLENS_SOURCE/data,
+ * else ../data), whether or not it is there: loading it says why not. */
+const char *bundled_model_path(void);
 
 /* build/sortlens, found from the test's own path (build/tests/test-NAME),
  * or NULL if it is not there. */
@@ -46,6 +49,11 @@ char *slurp_file(const char *path, size_t *len);
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
 double max_abs(const float *x, size_t n);
+
+/* Is flag (avx2, fma, avx512f, ...) among the "flags" of /proc/cpuinfo's
+ * first processor: the kernel's reading of the processor, to check the
+ * program's own against.  -1 when there is no such line (not x86 Linux). */
+int test_cpuinfo_flag(const char *flag);
 
 /* Runs a suite and returns the process exit status (0 only if every test
  * passed); prints Check's summary line. */

@@ -56,6 +56,10 @@ const char *cli_default_model_path(SlError *err);
  * is no room (exit 1).  cli_load_model runs it with 1; commands that load
  * otherwise too, and train with its thread count. */
 bool cli_blas_ready(int buffers);
+/* Says on stderr, once per process, when OpenBLAS runs generic kernels on a
+ * processor with AVX2 or AVX-512, and which OPENBLAS_CORETYPE fixes it
+ * (sl_blas_kernel_note); train and eval, whose time goes into BLAS, call it. */
+void cli_blas_note(void);
 /* Under an address-space limit (ulimit -v), OpenBLAS's worker threads,
  * started when the library loads, take 128 MB each or spin for ever trying,
  * in a race with any check: so main runs itself again, at once, with

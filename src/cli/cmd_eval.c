@@ -172,6 +172,7 @@ int cmd_eval(int argc, char **argv)
     SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
+    cli_blas_note();
     if (cli_check_finite_outputs(label, m, (uint64_t)seed)) {
         sl_model_free(m);
         return EXIT_RUNTIME;

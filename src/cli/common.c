@@ -90,6 +90,19 @@ bool cli_blas_ready(int buffers)
     return false;
 }
 
+void cli_blas_note(void)
+{
+    static bool said;
+    if (said)
+        return;
+    said = true;
+    SlBlasInfo info;
+    char note[512];
+    sl_blas_info(&info);
+    if (sl_blas_kernel_note(&info, note, sizeof note))
+        fprintf(stderr, "sortlens: %s\n", note);
+}
+
 void cli_one_blas_thread_under_memory_limit(char **argv)
 {
     struct rlimit rl;

@@ -53,8 +53,33 @@ void sl_list_file_source(SlListFile *f, SlListSource *out)
     out->total = sl_list_file_count(f);
 }
 
+static long reader_read(void *ctx, int *values, long max, SlError *err)
+{
+    SlListFileReader *r = ctx;
+    long got = sl_list_file_read_at(r->file, r->next, values, max, err);
+    if (got > 0)
+        r->next += got;
+    return got;
+}
+
+void sl_list_file_reader_source(SlListFileReader *r, const SlListFile *f, SlListSource *out)
+{
+    r->file = f;
+    r->next = 0;
+    out->read = reader_read;
+    out->ctx = r;
+    out->total = sl_list_file_count(f);
+}
+
 int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res, SlBreakdown *bd,
                        SlProgressFn progress, void *progress_ctx, SlError *err)
+{
+    return sl_population_eval_each(m, iv, src, res, bd, NULL, NULL, progress, progress_ctx, err);
+}
+
+int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res,
+                            SlBreakdown *bd, SlListOutcomeFn each, void *each_ctx, SlProgressFn progress,
+                            void *progress_ctx, SlError *err)
 {
     const int n = m->cfg.list_len;
     int rc = 0;
@@ -78,9 +103,12 @@ int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource 
             break;
         if ((rc = sl_evaluator_add(ev, values, got, outcomes, err)))
             goto done;
-        if (bd)
-            for (long b = 0; b < got; b++)
+        for (long b = 0; b < got; b++) {
+            if (bd)
                 sl_breakdown_add(bd, values + (size_t)b * n, &outcomes[b]);
+            if (each)
+                each(each_ctx, values + (size_t)b * n, &outcomes[b]);
+        }
         done_lists += got;
         if (progress)
             progress(progress_ctx, done_lists, src->total);

@@ -414,17 +414,7 @@ void render_sources(Canvas *cv, const Scene *sc)
         snprintf(buf, sizeof buf, "%-4s%3s", name, tl);
         cv_text_bg(&t, 1, y, buf, fg, bg, cur ? ATTR_BOLD : 0);
         float w = sc->pattern[(size_t)q * sc->T + k];
-        /* a bar of 10 cells in eighths */
-        int eighths = (int)lroundf(w * 80.0f);
-        for (int c = 0; c < 10; c++) {
-            int e = eighths - c * 8;
-            uint32_t ch = ' ';
-            if (e >= 8)
-                ch = glyph(cv->style, GL_BLOCK);
-            else if (e > 0)
-                ch = cv->style.utf8 ? (uint32_t)(0x2590 - e) : (e >= 4 ? '#' : ' ');
-            cv_put(&t, 9 + c, y, ch, k == sc->block_source ? COL_BAD : COL_LABEL, COL_DEFAULT, 0);
-        }
+        panel_bar(&t, 9, y, 10, w, k == sc->block_source ? COL_BAD : COL_LABEL);   /* in eighths */
         float s = sc->scores[(size_t)q * sc->T + k];
         snprintf(buf, sizeof buf, "%.4f", (double)w);
         cv_text(&t, 20, y, buf, COL_VALUE, w >= 0.1f ? ATTR_BOLD : 0);

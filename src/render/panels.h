@@ -238,6 +238,36 @@ typedef struct PatchPanel {
 } PatchPanel;
 void render_patching(Canvas *cv, const Scene *sc, const PatchPanel *pp);
 void render_sources(Canvas *cv, const Scene *sc);
+
+/* The failure atlas page (atlas.c): sections of rows, each row a population
+ * of lists with its size, a share drawn as a bar (greedy list accuracy; in
+ * a histogram section, the row's share of the section's lists), its token
+ * accuracy and how many lists are wrong; the selected row highlighted.  The
+ * rows are values the explorer computed (src/tui/atlas.c). */
+typedef struct AtlasRow {
+    char label[24];
+    long lists;          /* -1: not computed yet */
+    double share;        /* 0..1, NaN: no lists */
+    double token_acc;    /* NaN: not shown */
+    long wrong;          /* -1: not shown */
+} AtlasRow;
+#define ATLAS_PANEL_SECTIONS 4
+typedef struct AtlasSectionView {
+    char title[160];
+    bool histogram;      /* share is of the section's lists, not an accuracy */
+    int first, count;    /* its rows */
+} AtlasSectionView;
+typedef struct AtlasPanel {
+    const char *title;
+    const char *note;    /* progress or a failure, or NULL */
+    bool note_bad;
+    int n_sections;
+    AtlasSectionView sections[ATLAS_PANEL_SECTIONS];
+    const AtlasRow *rows;
+    int sel;             /* the selected row */
+    int first_line;      /* in / out: the first line of the sections shown (they scroll to the selection) */
+} AtlasPanel;
+void render_atlas(Canvas *cv, AtlasPanel *p);
 /* A circuit heatmap (half blocks when the style allows) with marks, the
  * value under the cursor and a colour bar; panel is 0 (QK) or 1 (OV),
  * stamped on the cells for mouse clicks. */

@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "actions.h"
@@ -13,10 +14,25 @@ void app_init(App *a, Explorer *ex, Style style)
     a->ex = ex;
     a->style = style;
     a->strip_first = -1;
+    atlas_init(&a->atlas, NULL, NULL);
 }
+
+void app_set_input(App *a, const SlListFile *f, const char *name)
+{
+    a->input = f;
+    a->input_name = name;
+    popview_set_file(&a->pop, f, name);
+    atlas_free(&a->atlas);
+    atlas_init(&a->atlas, f, name);
+}
+
+bool app_busy(const App *a) { return atlas_busy(&a->atlas); }
+
+bool app_tick(App *a) { return atlas_tick(&a->atlas) && a->atlas.on; }
 
 void app_free(App *a)
 {
+    atlas_free(&a->atlas);
     pair_end(&a->pair);
     popview_free(&a->pop);
     history_free(&a->history);
@@ -215,7 +231,7 @@ int app_set_snapshot(App *a, int index, SlError *err)
     if (rc < 0)
         return rc;
     a->snaps->current = index;
-    return 0;
+    return atlas_model_changed(&a->atlas, m, err);
 }
 
 static bool run_action(App *a, ActionId id, int arg)
@@ -269,6 +285,12 @@ static bool run_action(App *a, ActionId id, int arg)
         if (a->paged && a->pair.on)
             a->page = PAGE_CIRCUITS;
         a->strip_first = -1;
+        return true;
+    case ACT_ATLAS:
+        if (a->atlas.on)
+            a->atlas.on = false;
+        else
+            report(a, atlas_open(&a->atlas, explorer_model(ex), &err), &err);
         return true;
     case ACT_POPULATION: report(a, popview_toggle(&a->pop, explorer_model(ex), &err), &err); return true;
     case ACT_POP_KIND: report(a, popview_step_kind(&a->pop, explorer_model(ex), arg, &err), &err); return true;
@@ -640,6 +662,95 @@ static bool help_key(App *a, int key)
     return true;
 }
 
+/* The atlas page: the rows' population, through the core's evaluation. */
+static void draw_atlas(App *a, Canvas *cv, const Scene *sc)
+{
+    AtlasPanel p;
+    atlas_panel(&a->atlas, &p);
+    if (sc->message) {   /* what a key just did (Enter on a row without wrong lists) */
+        p.note = sc->message;
+        p.note_bad = sc->message_bad;
+    }
+    render_atlas(cv, &p);
+    a->atlas.first_line = p.first_line;
+}
+
+/* Enter on the atlas: the row's wrong lists go into the history after the
+ * list shown, and the first of them is shown at its first wrong position;
+ * `,` and `.` step through them. */
+static void atlas_load(App *a)
+{
+    Explorer *ex = a->ex;
+    const Scene *sc = explorer_scene(ex);
+    const int n = sc->n;
+    char what[256], note[400];
+    int *lists = malloc((size_t)(HISTORY_MAX - 1) * n * sizeof *lists);
+    if (!lists) {
+        explorer_set_message(ex, true, "out of memory for the atlas's lists");
+        return;
+    }
+    long wrong = 0, got = atlas_row_failures(&a->atlas, lists, HISTORY_MAX - 1, &wrong, what, sizeof what);
+    if (got == 0) {
+        snprintf(note, sizeof note, "no wrong lists in %s", what);
+        explorer_set_message(ex, false, note);
+        free(lists);
+        return;
+    }
+    history_note(&a->history, sc->values, n);   /* the list shown before, to come back to */
+    int added = history_add(&a->history, lists, (int)got, n);
+    const int *first = history_step(&a->history, 1 - added);
+    SlError err = {0};
+    int rc = first ? explorer_set_list(ex, first, &err) : 0;
+    free(lists);
+    if (rc < 0) {
+        report(a, rc, &err);
+        return;
+    }
+    for (int i = 0; i < n; i++)   /* open on the first wrong position, as f does */
+        if (sc->pred[i] != sc->sorted[i]) {
+            explorer_select(ex, n + 1 + i);
+            break;
+        }
+    /* fewer than the row's wrong lists: the history's room, or (a large
+     * file) only the first ATLAS_KEEP wrong lists of a population are kept */
+    char count[96];
+    if (got < wrong)
+        snprintf(count, sizeof count, "the first %ld of its %ld wrong lists", got, wrong);
+    else
+        snprintf(count, sizeof count, "%ld wrong list%s", got, got == 1 ? "" : "s");
+    snprintf(note, sizeof note, "%s: %s, this the first; . the next, , the one before", what, count);
+    explorer_set_message(ex, false, note);
+    a->atlas.on = false;
+    a->strip_first = -1;
+}
+
+static bool atlas_key(App *a, int key)
+{
+    Atlas *at = &a->atlas;
+    switch (normalise_key(key)) {
+    case AK_UP: case 'k': atlas_move(at, -1); return true;
+    case AK_DOWN: case 'j': atlas_move(at, +1); return true;
+    case AK_PGUP: atlas_move(at, -10); return true;
+    case AK_PGDN: atlas_move(at, +10); return true;
+    case AK_HOME: atlas_move(at, -ATLAS_ROWS_MAX); return true;
+    case AK_END: atlas_move(at, +ATLAS_ROWS_MAX); return true;
+    case AK_TAB: atlas_move_section(at, +1); return true;
+    case AK_BTAB: atlas_move_section(at, -1); return true;
+    case AK_LEFT: case 'h': atlas_step_focus(at, -1); return true;
+    case AK_RIGHT: case 'l': atlas_step_focus(at, +1); return true;
+    case AK_ENTER: atlas_load(a); return true;
+    case AK_ESC: at->on = false; return true;
+    case AK_RESIZE: return true;
+    }
+    int arg = 0;
+    const Action *act = action_for_key(normalise_key(key), &arg);
+    if (act && (act->id == ACT_ATLAS || act->id == ACT_QUIT || act->id == ACT_HELP || act->id == ACT_REDRAW))
+        return run_action(a, act->id, arg);
+    explorer_set_message(a->ex, false, "the atlas: Up/Down a row, Tab a section, Left/Right the population, Enter "
+                                       "its wrong lists, A or Esc back");
+    return true;
+}
+
 static bool main_key(App *a, int key)
 {
     if (a->editing)
@@ -654,6 +765,7 @@ static const Screen screen_pages[PAGE_COUNT] = {
     {draw_page_circuits, main_key},
 };
 static const Screen screen_help = {draw_help, help_key};
+static const Screen screen_atlas = {draw_atlas, atlas_key};
 
 /* ---- layout ------------------------------------------------------------------ */
 
@@ -679,6 +791,8 @@ static const Screen *current_screen(App *a, int w, int h)
     a->paged = !(w >= ow && h >= oh);
     if (a->help)
         return &screen_help;
+    if (a->atlas.on)
+        return &screen_atlas;
     return a->paged ? &screen_pages[a->page] : &screen_one;
 }
 
@@ -687,6 +801,8 @@ bool app_key(App *a, int key)
     /* the screen that was drawn last takes the key */
     if (a->help)
         return screen_help.key(a, key);
+    if (a->atlas.on && !a->editing)
+        return screen_atlas.key(a, key);
     const Scene *sc = explorer_scene(a->ex);
     history_note(&a->history, sc->values, sc->n);   /* the first list, or one shown by another way */
     bool redraw = a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
@@ -746,7 +862,7 @@ void app_draw(App *a, Grid *g)
     popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
-    render_title(&title, &sc, a->paged ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
+    render_title(&title, &sc, a->paged && s != &screen_atlas ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
     Canvas body = canvas_sub(cv, 0, 1, g->w, g->h - 2);
     s->draw(a, &body, &sc);
     Canvas keys = canvas_sub(cv, 0, g->h - 1, g->w, 1);

@@ -44,6 +44,32 @@ START_TEST(test_seed_overflow_and_space_refused)
 }
 END_TEST
 
+/* Every decimal option goes through the one decimal parser: the same
+ * refusals as its own suite, as each command reports them. */
+START_TEST(test_decimal_options_refuse_hostile_texts)
+{
+    const char *bad[] = {" 1", "1e999", "nan", "0x1p3", "", "1,5", "inf", "+0.1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[64];
+        if (strcmp(bad[i], "1e999") == 0)
+            snprintf(want, sizeof want, "--lr: 1e999 is outside the range of a double");
+        else
+            snprintf(want, sizeof want, "--lr: '%s' is not a number", bad[i]);
+        const char *a[] = {"train", "--out", "/nonexistent-dir/never", "--lr", bad[i], NULL};
+        expect_usage(a, want);
+        char betas[32];
+        snprintf(betas, sizeof betas, "0.9,%s", bad[i]);
+        const char *b[] = {"train", "--out", "/nonexistent-dir/never", "--betas", betas, NULL};
+        expect_usage(b, "is not two numbers in [0, 1) separated by a comma");
+        snprintf(betas, sizeof betas, "%s,0.98", bad[i]);
+        const char *c[] = {"train", "--out", "/nonexistent-dir/never", "--betas", betas, NULL};
+        expect_usage(c, "is not two numbers in [0, 1) separated by a comma");
+    }
+    const char *d[] = {"train", "--out", "/nonexistent-dir/never", "--weight-decay", "1e-999", NULL};
+    expect_usage(d, "--weight-decay: 1e-999 is outside the range of a double");
+}
+END_TEST
+
 /* 10.6: every command walks its arguments the same way: the same message
  * for an unknown option, a missing value, a value given to a flag. */
 START_TEST(test_one_walker_one_set_of_messages)
@@ -93,6 +119,7 @@ static Suite *make(void)
     TCase *tc = tcase_create("options");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_seed_overflow_and_space_refused);
+    tcase_add_test(tc, test_decimal_options_refuse_hostile_texts);
     tcase_add_test(tc, test_one_walker_one_set_of_messages);
     tcase_add_test(tc, test_predict_arguments_anywhere);
     suite_add_tcase(s, tc);

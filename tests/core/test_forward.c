@@ -12,6 +12,7 @@
 
 #include "sortlens/checkpoint.h"
 #include "sortlens/forward.h"
+#include "sortlens/kernels.h"
 #include "sortlens/safetensors.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
@@ -884,6 +885,25 @@ START_TEST(test_cache_get_names)
 }
 END_TEST
 
+/* The kernels every test of this run used: the portable ones when
+ * SORTLENS_KERNELS=portable (tests/run-all.sh runs the PyTorch parity
+ * suites so a second time), else the AVX2 ones where /proc/cpuinfo has
+ * AVX2 and FMA on x86-64. */
+START_TEST(test_kernels_choice)
+{
+    const char *env = getenv("SORTLENS_KERNELS"), *name = sl_kernels_name();
+    printf("kernels: %s (SORTLENS_KERNELS %s)\n", name, env ? env : "unset");
+    SlError err = {0};
+    ck_assert_int_eq(sl_kernels_check_env(&err), 0);
+    if (env && strcmp(env, "portable") == 0)
+        ck_assert_str_eq(name, "portable");
+#if defined(__x86_64__)
+    else
+        ck_assert_str_eq(name, test_cpuinfo_flag("avx2") == 1 && test_cpuinfo_flag("fma") == 1 ? "avx2" : "portable");
+#endif
+}
+END_TEST
+
 START_TEST(test_refusals)
 {
     SlModel *m = random_model(1, 1, 8, 4, 5, 2, 3);
@@ -998,6 +1018,7 @@ static Suite *forward_suite(void)
     TCase *api = tcase_create("api");
     tcase_add_test(api, test_cache_get_names);
     tcase_add_test(api, test_refusals);
+    tcase_add_test(api, test_kernels_choice);
     tcase_add_test(api, test_cache_reuse);
     suite_add_tcase(s, api);
     return s;

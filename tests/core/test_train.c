@@ -810,66 +810,18 @@ END_TEST
 /* ---- the command line ------------------------------------------------------ */
 
 
-/* Starts argv (argv[0] = the executable) with stdout and stderr to files;
- * returns the pid. */
-static pid_t spawn(char *const argv[], const char *out, const char *errf)
-{
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
-            _exit(126);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-    int st;
-    ck_assert(waitpid(pid, &st, 0) == pid);
-    ck_assert_msg(WIFEXITED(st), "sortlens did not exit normally");
-    return WEXITSTATUS(st);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
-}
-
 static int run_train(char *const extra[], const char *model, char **out, char **errtext)
 {
-    const char *exe = sortlens_exe();
-    char outf[] = "/tmp/sortlens-train-out-XXXXXX", errf[] = "/tmp/sortlens-train-err-XXXXXX";
-    close(mkstemp(outf));
-    close(mkstemp(errf));
-    char *argv[48] = {(char *)exe, "train"};
-    int argc = 2;
+    char *args[48] = {"train"};
+    int argc = 1;
     if (model) {
-        argv[argc++] = "--out";
-        argv[argc++] = (char *)model;
+        args[argc++] = "--out";
+        args[argc++] = (char *)model;
     }
     for (int i = 0; extra[i]; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    int status = wait_status(spawn(argv, outf, errf));
-    *out = slurp(outf, NULL);
-    *errtext = slurp(errf, NULL);
-    unlink(outf);
-    unlink(errf);
-    return status;
+        args[argc++] = extra[i];
+    args[argc] = NULL;
+    return run_sortlens(args, out, errtext);
 }
 
 #define TINY_ARGS "--steps", "60", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--heads", "2", \
@@ -917,7 +869,7 @@ START_TEST(test_cli_train_tiny_model)
     free(out);
     free(errtext);
     size_t la, lb;
-    char *fa = slurp(a, &la), *fb = slurp(b, &lb);
+    char *fa = slurp_file(a, &la), *fb = slurp_file(b, &lb);
     ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "two runs with the same seed wrote different files");
     free(fa);
     free(fb);
@@ -928,8 +880,7 @@ END_TEST
 
 START_TEST(test_cli_train_sigint_saves)
 {
-    const char *exe = sortlens_exe();
-    if (!exe) {
+    if (!sortlens_exe()) {
         printf("skipped: no sortlens executable beside the tests\n");
         return;
     }
@@ -938,14 +889,14 @@ START_TEST(test_cli_train_sigint_saves)
     close(mkstemp(outf));
     close(mkstemp(errf));
     unlink(model);
-    char *argv[] = {(char *)exe, "train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
+    char *args[] = {"train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
                     "--d-model", "16", "--batch", "8", "--eval-lists", "10", NULL};
-    pid_t pid = spawn(argv, outf, errf);
+    pid_t pid = spawn_sortlens(args, outf, errf);
     struct timespec ts = {0, 300 * 1000 * 1000};
     nanosleep(&ts, NULL);
     kill(pid, SIGINT);
-    ck_assert_int_eq(wait_status(pid), 0);
-    char *errtext = slurp(errf, NULL);
+    ck_assert_int_eq(wait_exit_status(pid), 0);
+    char *errtext = slurp_file(errf, NULL);
     ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
     free(errtext);
     SlError err = {0};

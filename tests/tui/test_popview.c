@@ -11,22 +11,14 @@
 #include <string.h>
 
 #include "app.h"
+#include "explorer_fixture.h"
 #include "panels.h"
 #include "render.h"
-#include "sortlens/checkpoint.h"
 #include "test_util.h"
-
-static const char *model_path(void)
-{
-    static char path[4096];
-    const char *src = getenv("SORTLENS_SOURCE");
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
-    return path;
-}
 
 static json_t *cli_mean(const char *kind)
 {
-    char *args[] = {"mean", "--model", (char *)model_path(), "--lists", "1000", "--seed", "1", "--json",
+    char *args[] = {"mean", "--model", (char *)bundled_model_path(), "--lists", "1000", "--seed", "1", "--json",
                     kind ? "--kind" : NULL, (char *)kind, NULL};
     char *out = NULL, *errtext = NULL;
     int status = run_sortlens(args, &out, &errtext);
@@ -81,44 +73,35 @@ static Scene drawn_scene(App *a)
 
 START_TEST(test_population_means_equal_mean)
 {
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(model_path(), &err);
-    if (!m) {
-        printf("skipped: no bundled model (%s)\n", err.message);
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    }
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
+    App *a = &f.a;
     Grid *g = grid_new(160, 48);
-    ck_assert(app_key(&a, 'm'));
-    ck_assert(a.pop.on);
-    Scene sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'm'));
+    ck_assert(a->pop.on);
+    Scene sc = drawn_scene(a);
     ck_assert_ptr_nonnull(sc.population);
     ck_assert_str_eq(sc.population, "1000 uniform lists");
     json_t *j = cli_mean(NULL);
     check_scene(&sc, j);
     json_decref(j);
-    app_draw(&a, g);
+    app_draw(a, g);
     char *text = grid_dump_text(g);
     ck_assert_msg(strstr(text, "mean attention weights over 1000 uniform lists"), "no population title");
     free(text);
-    ck_assert(app_key(&a, 'M'));   /* the next kind: distinct */
-    sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'M'));   /* the next kind: distinct */
+    sc = drawn_scene(a);
     ck_assert_str_eq(sc.population, "1000 distinct lists");
     j = cli_mean("distinct");
     check_scene(&sc, j);
     json_decref(j);
-    ck_assert(app_key(&a, 'm'));   /* back to the list */
-    ck_assert(!a.pop.on);
-    sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'm'));   /* back to the list */
+    ck_assert(!a->pop.on);
+    sc = drawn_scene(a);
     ck_assert_ptr_null(sc.population);
-    app_free(&a);
     grid_free(g);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 

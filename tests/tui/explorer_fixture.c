@@ -1,0 +1,32 @@
+/* explorer_fixture.c: the explorer on the bundled model (explorer_fixture.h). */
+#include "explorer_fixture.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sortlens/checkpoint.h"
+#include "test_util.h"
+
+bool explorer_fixture_open(ExplorerFixture *f)
+{
+    memset(f, 0, sizeof *f);
+    SlError err = {0};
+    if (!(f->m = sl_ckpt_load(bundled_model_path(), &err))) {
+        printf("skipped: no bundled model (%s)\n", err.message);
+        return false;
+    }
+    f->ex = explorer_new(f->m, "m", 1, &err);
+    ck_assert_msg(f->ex != NULL, "%s", err.message);
+    ck_assert_msg(explorer_set_list_text(f->ex, FIXTURE_LIST, &err) == 0, "%s", err.message);
+    app_init(&f->a, f->ex, (Style){DEPTH_MONO, false});
+    return true;
+}
+
+void explorer_fixture_close(ExplorerFixture *f)
+{
+    app_free(&f->a);
+    explorer_free(f->ex);
+    sl_model_free(f->m);
+    memset(f, 0, sizeof *f);
+}

@@ -1,0 +1,25 @@
+/* explorer_fixture.h: the explorer as the tests of its state open it: the
+ * bundled model, an explorer on the README's list, and an App (monochrome,
+ * ASCII) driving it, as tui.c would without a terminal. */
+#ifndef SORTLENS_EXPLORER_FIXTURE_H
+#define SORTLENS_EXPLORER_FIXTURE_H
+
+#include <stdbool.h>
+
+#include "app.h"
+
+#define FIXTURE_LIST "42 17 26 3 49 0 26 11 8 30"
+
+typedef struct ExplorerFixture {
+    SlModel *m;
+    Explorer *ex;
+    App a;
+} ExplorerFixture;
+
+/* Opens f; false (printing "skipped: ..." for the test to return on) when
+ * the bundled model is not there.  A failure past the model fails the test. */
+bool explorer_fixture_open(ExplorerFixture *f);
+/* Frees the app, the explorer and the model. */
+void explorer_fixture_close(ExplorerFixture *f);
+
+#endif
