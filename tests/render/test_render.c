@@ -875,22 +875,22 @@ START_TEST(test_layout_sizes)
     Grid *g = grid_new(28, 12);
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
-    ck_assert_str_eq(row(g, 0), "- QK token-token | whole ---");
-    ck_assert_str_eq(row(g, 1), "      0  v  2  3  4  5  B  M");
-    ck_assert_str_eq(row(g, 2), "   0   ,,,------======%%%%%%");
-    ck_assert_str_eq(row(g, 3), "   1...   ,,,------======%%%");
-    ck_assert_str_eq(row(g, 8), " BOS###******++++++...   ,,,");
-    ck_assert_str_eq(row(g, 9), ">MID###[X]******++++++...");
-    ck_assert_str_eq(row(g, 10), " query MID, key 1: +6.000");
+    ck_assert_str_eq(test_grid_row(g, 0), "- QK token-token | whole ---");
+    ck_assert_str_eq(test_grid_row(g, 1), "      0  v  2  3  4  5  B  M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0   ,,,------======%%%%%%");
+    ck_assert_str_eq(test_grid_row(g, 3), "   1...   ,,,------======%%%");
+    ck_assert_str_eq(test_grid_row(g, 8), " BOS###******++++++...   ,,,");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID###[X]******++++++...");
+    ck_assert_str_eq(test_grid_row(g, 10), " query MID, key 1: +6.000");
     grid_free(g);
 
     /* 20x12: two columns, still every label */
     g = grid_new(20, 12);
     cv = canvas_of(g, MONO_ASCII);
     render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
-    ck_assert_str_eq(row(g, 1), "     0 v 2 3 4 5 B M");
-    ck_assert_str_eq(row(g, 2), "   0  ,,----====%%%%");
-    ck_assert_str_eq(row(g, 9), ">MID##[]****++++..");
+    ck_assert_str_eq(test_grid_row(g, 1), "     0 v 2 3 4 5 B M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0  ,,----====%%%%");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID##[]****++++..");
     grid_free(g);
 
     /* 40x12 but one column a cell (only 12 wide for the matrix): a label on
@@ -898,9 +898,9 @@ START_TEST(test_layout_sizes)
     g = grid_new(40, 12);
     Canvas nv = canvas_sub(canvas_of(g, MONO_ASCII), 0, 0, 12, 12);
     render_circuit(&nv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
-    ck_assert_str_eq(row(g, 1), "     v2 4 B");   /* 0 keeps its blank from the mark */
-    ck_assert_str_eq(row(g, 2), "   0 ,--==%%");
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "QK"));
+    ck_assert_str_eq(test_grid_row(g, 1), "     v2 4 B");   /* 0 keeps its blank from the mark */
+    ck_assert_str_eq(test_grid_row(g, 2), "   0 ,--==%%");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "QK"));
     grid_free(g);
     /* the heatmap at 29x19: cells 3 wide and two lines high, every key
      * labelled; weights 1/(q+1): BOS '@', MID 0.2 ':'; the cursor (key 2)
@@ -909,13 +909,13 @@ START_TEST(test_layout_sizes)
     g = grid_new(5 + 3 * T, 2 * T + 3);
     cv = canvas_of(g, MONO_ASCII);
     render_attention(&cv, &sc, 3);
-    ck_assert_str_eq(row(g, 1), "       B  5  1  3  M  1  3  5");
-    ck_assert_str_eq(row(g, 2), " BOS @@@.  .  .  .  .  .  .");
-    ck_assert_str_eq(row(g, 3), "     @@@");
-    ck_assert_str_eq(row(g, 10), ">MID ::::::[:]::::::.  .  .");
-    ck_assert_str_eq(row(g, 11), "     ::::::[:]::::::");
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + 2 * T), "weight 0"));
-    ck_assert_ptr_null(strstr(row(g, 0), "labelled every"));
+    ck_assert_str_eq(test_grid_row(g, 1), "       B  5  1  3  M  1  3  5");
+    ck_assert_str_eq(test_grid_row(g, 2), " BOS @@@.  .  .  .  .  .  .");
+    ck_assert_str_eq(test_grid_row(g, 3), "     @@@");
+    ck_assert_str_eq(test_grid_row(g, 10), ">MID ::::::[:]::::::.  .  .");
+    ck_assert_str_eq(test_grid_row(g, 11), "     ::::::[:]::::::");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + 2 * T), "weight 0"));
+    ck_assert_ptr_null(strstr(test_grid_row(g, 0), "labelled every"));
     grid_free(g);
     /* at 2 columns with the positions named ("a1", "MID": 3 wide with the
      * blank, 2 cells) every 2nd key, said in the title */
@@ -923,7 +923,7 @@ START_TEST(test_layout_sizes)
     g = grid_new(60, T + 3);
     cv = canvas_of(g, MONO_ASCII);
     render_attention(&cv, &sc, 2);
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "keys labelled every 2nd"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "keys labelled every 2nd"));
     grid_free(g);
     sc.named_positions = false;
 
@@ -932,10 +932,10 @@ START_TEST(test_layout_sizes)
     g = grid_new(70, 5);
     cv = canvas_of(g, MONO_UTF8);
     render_sources(&cv, &sc);
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "where MID (pos 4) looks \u00b7 3 of 5 (a1..a3), \u2191\u2193 scrolls"));
-    ck_assert_int_eq(strncmp(row(g, 2), "\u25b2a1", 4), 0);
-    ck_assert_int_eq(strncmp(row(g, 3), " a2", 3), 0);
-    ck_assert_int_eq(strncmp(row(g, 4), "\u25bca3", 4), 0);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "where MID (pos 4) looks \u00b7 3 of 5 (a1..a3), \u2191\u2193 scrolls"));
+    ck_assert_int_eq(strncmp(test_grid_row(g, 2), "\u25b2a1", 4), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 3), " a2", 3), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 4), "\u25bca3", 4), 0);
     grid_free(g);
 }
 END_TEST
