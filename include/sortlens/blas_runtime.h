@@ -3,6 +3,9 @@
 #ifndef SORTLENS_BLAS_RUNTIME_H
 #define SORTLENS_BLAS_RUNTIME_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "sortlens/error.h"
 
 /* Fixes the number of threads BLAS products use.  OpenBLAS splits a product
@@ -19,5 +22,34 @@ void sl_blas_set_threads(int threads);
  * when it loaded (OPENBLAS_NUM_THREADS > 1) race with this check; the CLI
  * runs with one BLAS thread under an address-space limit for that reason. */
 int sl_blas_check_memory(int buffers, SlError *err);
+
+/* The kernels OpenBLAS chose, judged against the processor: the better
+ * OPENBLAS_CORETYPE when `corename` (openblas_get_corename) is one of its
+ * generic kernels, written for processors without AVX2 (Prescott, Core2,
+ * Nehalem, Sandybridge, ...), and `cpu` (SL_CPU_* bits, cpu.h) has AVX2
+ * and FMA ("Haswell") or AVX-512 ("SkylakeX"); NULL when the kernels suit
+ * the processor or the name is not one of those.  OpenBLAS 0.3.21 falls
+ * back to Prescott on processors newer than it knows. */
+const char *sl_blas_better_coretype(const char *corename, unsigned cpu);
+
+/* What BLAS library runs the products, and how. */
+typedef struct SlBlasInfo {
+    const char *name;            /* "OpenBLAS" */
+    char version[32];            /* "0.3.21", from the library's own config string */
+    char path[256];              /* the shared object it was loaded from, or "" */
+    const char *config;          /* openblas_get_config(): build options and kernels */
+    const char *corename;        /* openblas_get_corename(): the kernels chosen */
+    int threads;                 /* openblas_get_num_threads() */
+    unsigned cpu;                /* sl_cpu_features() */
+    const char *coretype_env;    /* $OPENBLAS_CORETYPE, or NULL when unset */
+    const char *better_coretype; /* sl_blas_better_coretype(corename, cpu) */
+} SlBlasInfo;
+
+void sl_blas_info(SlBlasInfo *info);
+
+/* The sentence that tells a user the kernels are generic and which
+ * variable fixes it, into buf; false (buf empty) when there is nothing to
+ * say. */
+bool sl_blas_kernel_note(const SlBlasInfo *info, char *buf, size_t size);
 
 #endif

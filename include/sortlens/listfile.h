@@ -29,6 +29,11 @@ long sl_list_file_count(const SlListFile *f);
 /* The next lists, at most max of them, into values [max, n]: the number
  * read, 0 at the end, or a negative SL_E* code. */
 long sl_list_file_read(SlListFile *f, int *values, long max, SlError *err);
+/* Lists first.. (0 is the file's first), at most max of them, into values
+ * [max, n], without moving the place sl_list_file_read reads from: the
+ * number read (0 past the end) or a negative SL_E* code.  Safe to call
+ * from several threads at once. */
+long sl_list_file_read_at(const SlListFile *f, long first, int *values, long max, SlError *err);
 /* Back to the first list. */
 int sl_list_file_rewind(SlListFile *f, SlError *err);
 void sl_list_file_close(SlListFile *f);   /* accepts NULL */

@@ -33,11 +33,26 @@ int sl_stress_source(SlStressSource *s, const SlModelConfig *c, SlStressKind kin
                      SlListSource *out, SlError *err);
 /* The lists of an opened file (listfile.h), from its current place. */
 void sl_list_file_source(SlListFile *f, SlListSource *out);
+/* The lists of an opened file from its first, through a reader of its own
+ * (sl_list_file_read_at): several readers may take one file's lists at
+ * once, from several threads.  r must outlive out. */
+typedef struct SlListFileReader {
+    const SlListFile *file;
+    long next;
+} SlListFileReader;
+void sl_list_file_reader_source(SlListFileReader *r, const SlListFile *f, SlListSource *out);
 
 /* Evaluates every list of src (teacher-forced and greedy, as sl_decode_eval)
  * into res, and into bd (may be NULL) by the shape of each list. */
 int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res, SlBreakdown *bd,
                        SlProgressFn progress, void *progress_ctx, SlError *err);
+/* Called for each list evaluated, in order: its values [n] and outcome. */
+typedef void (*SlListOutcomeFn)(void *ctx, const int *values, const SlListOutcome *outcome);
+/* sl_population_eval, telling each (may be NULL) every list's outcome, so
+ * that a caller can keep the lists that fail. */
+int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res,
+                            SlBreakdown *bd, SlListOutcomeFn each, void *each_ctx, SlProgressFn progress,
+                            void *progress_ctx, SlError *err);
 
 /* Means over the teacher-forced sequences [BOS, a, MID, sorted a] of a
  * population.  Queries and keys index positions 0..T-1 (T = n_ctx). */
@@ -53,6 +68,15 @@ typedef struct SlPopulationMean {
 } SlPopulationMean;
 int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err);
+/* The same means over another forward: forward(ctx, tokens, B, T, cache,
+ * err) fills the cache for B sequences (an ablated run, ablation.h's
+ * sl_ablation_mean); pattern and dla_correct are then read from that cache
+ * (the attribution through sl_circuit_dla, from its pattern and values),
+ * score_terms still from the weights and the tokens.  forward NULL: the
+ * model's own forward, as sl_population_mean. */
+typedef int (*SlPopulationForward)(void *ctx, const int *tokens, int B, int T, SlActCache *cache, SlError *err);
+int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void *forward_ctx, SlListSource *src,
+                            SlPopulationMean *out, SlProgressFn progress, void *progress_ctx, SlError *err);
 void sl_population_mean_free(SlPopulationMean *pm);   /* accepts NULL and a zeroed struct */
 
 #endif

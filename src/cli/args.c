@@ -2,11 +2,10 @@
  * parsers of option values, with the messages every command shares. */
 #include "cli.h"
 
+#include "sortlens/parse_double.h"
 #include "sortlens/parse_int.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <stdlib.h>
 #include <string.h>
 
 
@@ -131,14 +130,10 @@ bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *ou
 
 bool cli_parse_double(const char *opt, const char *text, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    /* whole text or nothing, as the integers: strtod would skip a leading space */
-    if (errno || end == text || *end || v != v || !(text[0] == '-' || text[0] == '.' || (text[0] >= '0' && text[0] <= '9'))) {
-        cli_error("%s: '%s' is not a number", opt, cli_text(text));
+    SlError err = {0};
+    if (sl_parse_double(text, out, &err)) {
+        cli_error("%s: %s", opt, err.message);
         return false;
     }
-    *out = v;
     return true;
 }

@@ -56,6 +56,10 @@ const char *cli_default_model_path(SlError *err);
  * is no room (exit 1).  cli_load_model runs it with 1; commands that load
  * otherwise too, and train with its thread count. */
 bool cli_blas_ready(int buffers);
+/* Says on stderr, once per process, when OpenBLAS runs generic kernels on a
+ * processor with AVX2 or AVX-512, and which OPENBLAS_CORETYPE fixes it
+ * (sl_blas_kernel_note); train and eval, whose time goes into BLAS, call it. */
+void cli_blas_note(void);
 /* Under an address-space limit (ulimit -v), OpenBLAS's worker threads,
  * started when the library loads, take 128 MB each or spin for ever trying,
  * in a race with any check: so main runs itself again, at once, with
@@ -97,6 +101,16 @@ bool cli_parse_step(const char *text, long *step);
  * is replaced only with force (else EXIT_USAGE, saying so, and saying when
  * it is the model being read, input).  EXIT_OK when it may be written. */
 int cli_check_output(const char *out, bool force, const char *input);
+
+/* --ablate SPEC (NULL: none) for model m, as every command takes it:
+ * parsed into abl (a bad spec: its message, *status EXIT_USAGE), its
+ * canonical text into text (SL_ABLATION_TEXT_MAX bytes, "" for none), and
+ * prepared to run (sl_ablation_run_new with resample_seed and force_hooks).
+ * NULL after the message, with *status set. */
+struct SlAblation;
+struct SlAblationRun;
+struct SlAblationRun *cli_ablation_run(const SlModel *m, const char *spec, long resample_seed, bool force_hooks,
+                                       struct SlAblation *abl, char *text, int *status);
 
 /* path, or the bundled model's path when it is NULL: names the model in
  * messages. */

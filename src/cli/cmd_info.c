@@ -1,5 +1,6 @@
 /* cmd_info.c: `sortlens info`: what a checkpoint holds (format, config,
- * parameter count, biases, tensors as stored, metadata), as text or JSON. */
+ * parameter count, biases, tensors as stored, metadata), and the BLAS
+ * library that runs the products, as text or JSON. */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -7,7 +8,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/cpu.h"
+#include "sortlens/kernels.h"
 #include "sortlens/text_escape.h"
 
 static void usage(FILE *out)
@@ -18,14 +22,21 @@ static void usage(FILE *out)
           "content), the model config inferred from the tensor shapes, the parameter\n"
           "count, which biases the file holds (missing ones are zero), every tensor as\n"
           "stored (name, dtype, shape) and the safetensors metadata.  The checkpoint is\n"
-          "validated as a model, so an invalid one is reported, not described.\n"
+          "validated as a model, so an invalid one is reported, not described.  Then the\n"
+          "BLAS library: its name, version and file, the kernels it chose for this\n"
+          "processor (OPENBLAS_CORETYPE overrides them), its build configuration, its\n"
+          "thread count, and the processor's AVX2, FMA and AVX-512, with a note when\n"
+          "the kernels are generic ones that a variable would improve.  Last, the\n"
+          "kernels of sortlens's own one-layer path: avx2, or portable (SORTLENS_KERNELS).\n"
           "\n"
           "options:\n"
           "  --model PATH   a .pt or .safetensors checkpoint, or a run directory (its last\n"
           "                 snapshot); default: the bundled model\n"
           "  --step N       of a run, the last snapshot at or before step N\n"
           "  --json         one JSON object: path, format, config, parameters, biases,\n"
-          "                 tensors [{name, dtype, shape}], metadata\n"
+          "                 tensors [{name, dtype, shape}], metadata, blas {name, version,\n"
+          "                 path, corename, config, threads, coretype_env, cpu {avx2, fma,\n"
+          "                 avx512}, generic_kernels, better_coretype, note}, kernels\n"
           "  -h, --help     this help\n",
           out);
 }
@@ -68,6 +79,57 @@ static int escaped_len(const char *s)
     int n = e ? (int)strlen(e) : 0;
     free(e);
     return n;
+}
+
+/* The BLAS library, its kernels and the processor, for the text output. */
+static int print_blas_text(void)
+{
+    SlBlasInfo b;
+    char note[512];
+    sl_blas_info(&b);
+    printf("blas:        %s %s, ", b.name, b.version[0] ? b.version : "(version unknown)");
+    if (put_escaped(b.path[0] ? b.path : "(file unknown)", 0))
+        return EXIT_RUNTIME;
+    printf("\n             kernels %s (OPENBLAS_CORETYPE ", b.corename ? b.corename : "unknown");
+    if (b.coretype_env) {
+        if (put_escaped(b.coretype_env, 0))
+            return EXIT_RUNTIME;
+    } else {
+        fputs("unset", stdout);
+    }
+    printf("), %d thread%s\n", b.threads, b.threads == 1 ? "" : "s");
+    fputs("             config ", stdout);
+    if (put_escaped(b.config ? b.config : "unknown", 0))
+        return EXIT_RUNTIME;
+    printf("\n             processor: AVX2 %s, FMA %s, AVX-512 %s\n", b.cpu & SL_CPU_AVX2 ? "yes" : "no",
+           b.cpu & SL_CPU_FMA ? "yes" : "no", b.cpu & SL_CPU_AVX512 ? "yes" : "no");
+    if (sl_blas_kernel_note(&b, note, sizeof note))
+        printf("note:        %s\n", note);
+    printf("kernels:     %s (the one-layer path's own; SORTLENS_KERNELS=portable for baseline x86-64)\n",
+           sl_kernels_name());
+    return EXIT_OK;
+}
+
+static json_t *blas_json(void)
+{
+    SlBlasInfo b;
+    char note[512];
+    sl_blas_info(&b);
+    bool noted = sl_blas_kernel_note(&b, note, sizeof note);
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(b.name));
+    json_object_set_new(o, "version", b.version[0] ? json_string(b.version) : json_null());
+    json_object_set_new(o, "path", b.path[0] ? cli_json_name(b.path) : json_null());
+    json_object_set_new(o, "corename", b.corename ? cli_json_name(b.corename) : json_null());
+    json_object_set_new(o, "config", b.config ? cli_json_name(b.config) : json_null());
+    json_object_set_new(o, "threads", json_integer(b.threads));
+    json_object_set_new(o, "coretype_env", b.coretype_env ? cli_json_name(b.coretype_env) : json_null());
+    json_object_set_new(o, "cpu", json_pack("{s:b,s:b,s:b}", "avx2", (b.cpu & SL_CPU_AVX2) != 0, "fma",
+                                            (b.cpu & SL_CPU_FMA) != 0, "avx512", (b.cpu & SL_CPU_AVX512) != 0));
+    json_object_set_new(o, "generic_kernels", json_boolean(b.better_coretype != NULL));
+    json_object_set_new(o, "better_coretype", b.better_coretype ? json_string(b.better_coretype) : json_null());
+    json_object_set_new(o, "note", noted ? cli_json_name(note) : json_null());
+    return o;
 }
 
 static int print_text(const char *path, const char *format, const SlTensorSet *ts, SlModel *m)
@@ -114,7 +176,7 @@ static int print_text(const char *path, const char *format, const SlTensorSet *t
             return EXIT_RUNTIME;
         putchar('\n');
     }
-    return EXIT_OK;
+    return print_blas_text();
 }
 
 static int print_json(const char *path, const char *format, const SlTensorSet *ts, SlModel *m)
@@ -151,6 +213,8 @@ static int print_json(const char *path, const char *format, const SlTensorSet *t
     for (int i = 0; i < ts->meta_count; i++)
         json_object_set_new(meta, ts->meta_keys[i], json_string(ts->meta_values[i]));
     json_object_set_new(root, "metadata", meta);
+    json_object_set_new(root, "blas", blas_json());
+    json_object_set_new(root, "kernels", json_string(sl_kernels_name()));
     return cli_put_json(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 }
 

@@ -16,6 +16,7 @@
 #include "sortlens/atomic_write.h"
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/parse_double.h"
 #include "sortlens/tables.h"
 #include "sortlens/train.h"
 #include "sortlens/train_state.h"
@@ -183,13 +184,14 @@ static char *join_command(int argc, char **argv, const bool *skip)
 
 static bool parse_betas(const char *text, double *b1, double *b2)
 {
-    char *end;
-    *b1 = strtod(text, &end);
-    if (end == text || *end != ',')
+    /* "B1,B2": each half with the one decimal parser */
+    const char *comma = strchr(text, ',');
+    char first[64];
+    if (!comma || (size_t)(comma - text) >= sizeof first)
         goto bad;
-    const char *second = end + 1;
-    *b2 = strtod(second, &end);
-    if (end == second || *end)
+    memcpy(first, text, (size_t)(comma - text));
+    first[comma - text] = '\0';
+    if (sl_parse_double(first, b1, NULL) || sl_parse_double(comma + 1, b2, NULL))
         goto bad;
     if (!(*b1 >= 0 && *b1 < 1 && *b2 >= 0 && *b2 < 1))
         goto bad;
@@ -495,6 +497,7 @@ static int train_main(int argc, char **argv, const TrainResume *resume)
         return EXIT_RUNTIME;
     }
     sl_blas_set_threads((int)args.threads);
+    cli_blas_note();
     /* Where the model goes is checked now, not after the run. */
     if (sl_atomic_check(out, NULL, &err)) {
         cli_error("%s", err.message);

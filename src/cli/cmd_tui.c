@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "render.h"
 #include "sortlens/circuits.h"
+#include "sortlens/listfile.h"
 #include "sortlens/run.h"
 #include "tui.h"
 
@@ -16,7 +18,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N] [--at K]\n"
             "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n"
-            "                      [--ablate SPEC]\n\n"
+            "                      [--ablate SPEC] [--input FILE]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
             "terms of every score, and the QK and OV circuits, with live interventions.\n\n"
@@ -36,6 +38,9 @@ static void usage(FILE *out)
             "  --ablate SPEC  start with these interventions: qk:TERM, ov:pos, source:POS,\n"
             "                 each scoped @0.H at most (the language of predict --ablate)\n"
             "                 (w in the explorer shows the command line that reopens its state)\n"
+            "  --input FILE   lists for the population mode (m) and the failure atlas (A), one\n"
+            "                 per line as for eval --input; checked whole first: a bad line\n"
+            "                 is reported with its number (exit 2) before the screen opens\n"
             "  -h, --help     this help\n\n"
             "Keys (each is in sortlens(1); ? in the explorer lists them too):\n"
             "  Left Right h l   step the prediction position\n"
@@ -56,7 +61,8 @@ static void usage(FILE *out)
             "  H J K L          move the circuit cursor\n"
             "  , .              back / forward through the lists shown before\n"
             "  m                population mode: means over 1000 lists / the list\n"
-            "  M                population mode on the next stress kind\n"
+            "  M                population mode on the next stress kind (or the --input lists)\n"
+            "  A                failure atlas (Up/Down a row, Enter: its wrong lists for , .)\n"
             "  P                clean/corrupted pair and its patching panel (again: close)\n"
             "  d                per-source column: logit difference / absolute logit\n"
             "  ( ) ^ $          previous / next / first / last snapshot of a run\n"
@@ -87,13 +93,14 @@ int cmd_tui(int argc, char **argv)
         {"head", required_argument, NULL, 'H'},
         {"teacher-forced", no_argument, NULL, 't'},
         {"ablate", required_argument, NULL, 'A'},
+        {"input", required_argument, NULL, 'i'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
         {"bench-keys", required_argument, NULL, 'K'},     /* hidden: keys pressed first, untimed */
         CLI_STEP_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *list_text = NULL, *ablate = NULL, *bench_keys = NULL;
+    const char *model_path = NULL, *list_text = NULL, *ablate = NULL, *bench_keys = NULL, *input = NULL;
     long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
     int view = -1;
     bool teacher_forced = false;
@@ -139,6 +146,13 @@ int cmd_tui(int argc, char **argv)
         case 'A':
             ablate = val;
             break;
+        case 'i':
+            if (strcmp(val, "-") == 0) {   /* the explorer reads its keys there */
+                cli_error("tui: --input -: standard input is the terminal; give the lists in a file");
+                return EXIT_USAGE;
+            }
+            input = val;
+            break;
         case CLI_OPT_STEP:
             if (!cli_parse_step(val, &step))
                 return EXIT_USAGE;
@@ -169,6 +183,18 @@ int cmd_tui(int argc, char **argv)
     SlModel *m = cli_load_model_at(label, step);
     if (!m)
         return EXIT_RUNTIME;
+    /* the file is checked whole, as eval --input checks it, before the screen opens */
+    SlListFile *input_file = NULL;
+    char input_name[256] = "";
+    if (input) {
+        if (!(input_file = sl_list_file_open(&m->cfg, input, &err))) {
+            cli_error("%s", err.message);
+            sl_model_free(m);
+            return cli_exit_code(err.code);
+        }
+        const char *base = strrchr(input, '/');
+        text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
+    }
     TuiOptions opt = {
         .model_label = label,
         .list_text = list_text,
@@ -185,9 +211,12 @@ int cmd_tui(int argc, char **argv)
         .run_dir = sl_run_is_dir(label) ? label : NULL,
         .step = step,
         .start_time = start,
+        .input = input_file,
+        .input_name = input_name,
     };
     int stop_signal = 0;
     int rc = tui_run(m, &opt, &stop_signal, &err);
+    sl_list_file_close(input_file);
     sl_model_free(m);
     if (rc < 0) {   /* a bad --list is bad input; the terminal or memory failing, a runtime failure */
         cli_error("%s", err.message);

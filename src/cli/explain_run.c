@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/explain.h"
+#include "sortlens/parse_double.h"
 #include "sortlens/run.h"
 
 void cli_explain_columns_header(void)
@@ -43,11 +44,12 @@ static void span_progress(void *ctx, long done, long total)
     progress_update(s->bar, s->base + done, NULL);
 }
 
-/* A number from a snapshot's metadata, or NULL (then not in the output). */
-static const char *snapshot_meta(const SlModel *m, const char *key)
+/* A number from a snapshot's metadata, in *out; false when it is absent or
+ * not a finite number (then not in the output, rather than a wrong one). */
+static bool snapshot_meta(const SlModel *m, const char *key, double *out)
 {
     const char *v = sl_tensorset_get_meta(m->meta, key);
-    return v && *v ? v : NULL;
+    return v && sl_parse_double(v, out, NULL) == SL_OK;
 }
 
 int explain_run(const char *dir, long lists, uint64_t seed, bool json)
@@ -83,11 +85,12 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
             cli_error("%s: %s", cli_text(path), err.message);
             status = cli_exit_code(err.code);
         } else {
-            const char *loss = snapshot_meta(m, "train_loss");
+            double loss_value = 0;
+            bool loss = snapshot_meta(m, "train_loss", &loss_value);
             if (json) {
                 json_t *obj = json_object(), *body = cli_explain_json(path, m, &ex);
                 if (!obj || !body || json_object_set_new(obj, "step", json_integer(run->steps[i])) ||
-                    (loss && json_object_set_new(obj, "train_loss", json_real(atof(loss)))) ||
+                    (loss && json_object_set_new(obj, "train_loss", json_real(loss_value))) ||
                     json_object_update(obj, body) || json_array_append(arr, obj)) {
                     cli_error("explain: out of memory");
                     status = EXIT_RUNTIME;
@@ -107,7 +110,7 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
                     header = true;
                 }
                 if (loss)
-                    printf("%9ld %10.4f", run->steps[i], atof(loss));
+                    printf("%9ld %10.4f", run->steps[i], loss_value);
                 else
                     printf("%9ld %10s", run->steps[i], "-");
                 cli_explain_columns(&ex);

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "config.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/parse_double.h"
 #include "sortlens/train_state.h"
 
 #define META_ARGV "train_argv"
@@ -41,9 +42,8 @@ int train_loss_window_restore(TrainLossWindow *w, const SlTensorSet *state, cons
 {
     const SlTensor *t = sl_tensorset_find(state, TENSOR_LOSS_WINDOW);
     const char *sum = sl_tensorset_get_meta(state, META_LOSS_SUM);
-    char *end = NULL;
-    double s = sum ? strtod(sum, &end) : 0.0;
-    if (!t || t->dtype != SL_DT_F64 || t->nbytes != sizeof w->recent || !sum || end == sum || *end || s != s) {
+    double s = 0.0;
+    if (!t || t->dtype != SL_DT_F64 || t->nbytes != sizeof w->recent || !sum || sl_parse_double(sum, &s, NULL)) {
         cli_error("%s: the loss window (%s, %s) is missing or malformed", label, TENSOR_LOSS_WINDOW, META_LOSS_SUM);
         return EXIT_RUNTIME;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sortlens/parse_int.h"
 #include "sortlens/task.h"
 
 /* QK term names, in QK_TERM_* bit order; short forms after them. */
@@ -29,19 +30,14 @@ void sl_position_name(const SlModelConfig *c, int pos, char *buf, size_t size)
         snprintf(buf, size, "b%d", pos - n - 1);
 }
 
-/* A decimal integer of 1..6 digits, the whole of text; -1 otherwise. */
+/* A whole number without a sign (the one integer parser), the whole of
+ * text; -1 otherwise. */
 static long small_decimal(const char *text)
 {
-    size_t len = strlen(text);
-    if (len < 1 || len > 6)
+    int64_t v;
+    if (text[0] == '-' || sl_parse_i64(text, 0, INT32_MAX, &v, NULL))
         return -1;
-    long v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)text[i]))
-            return -1;
-        v = v * 10 + (text[i] - '0');
-    }
-    return v;
+    return (long)v;
 }
 
 int sl_position_parse(const SlModelConfig *c, const char *text, int *pos, SlError *err)

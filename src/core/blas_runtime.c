@@ -1,10 +1,18 @@
 /* blas_runtime.c: settings of OpenBLAS itself (see blas_runtime.h). */
+#define _GNU_SOURCE   /* dladdr */
 #include "sortlens/blas_runtime.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+
+#include "sortlens/cpu.h"
+#include "sortlens/text_escape.h"
 
 /* OpenBLAS takes a working buffer with mmap, of its compile-time
  * BUFFER_SIZE (128 MB in Debian's 0.3.21, seen with strace: 134217728
@@ -33,4 +41,73 @@ int sl_blas_check_memory(int buffers, SlError *err)
     return sl_error_set(err, SL_ENOMEM,
                         "not enough memory for OpenBLAS: it needs %zu MB of address space for %s%s; raise the limit",
                         need >> 20, buffers == 1 ? "its working buffer" : "the working buffers of its threads", limit);
+}
+
+/* OpenBLAS's kernels for processors without AVX2, by the names
+ * openblas_get_corename gives (driver/others/dynamic.c of 0.3.21, and the
+ * upper-case names of builds for one processor). */
+static const char *const generic_cores[] = {
+    "Unknown", "Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn",
+    "Dunnington", "Nehalem", "Athlon", "Opteron", "Opteron_SSE3", "Opteron(SSE3)", "Barcelona", "Nano",
+    "Sandybridge", "Bobcat", "Bulldozer", "Piledriver", "Steamroller", "Excavator",
+};
+
+const char *sl_blas_better_coretype(const char *corename, unsigned cpu)
+{
+    if (!corename)
+        return NULL;
+    bool generic = false;
+    for (size_t i = 0; i < sizeof generic_cores / sizeof generic_cores[0]; i++)
+        if (strcasecmp(corename, generic_cores[i]) == 0)
+            generic = true;
+    if (!generic)
+        return NULL;
+    if (cpu & SL_CPU_AVX512)
+        return "SkylakeX";
+    if ((cpu & SL_CPU_AVX2) && (cpu & SL_CPU_FMA))
+        return "Haswell";
+    return NULL;
+}
+
+void sl_blas_info(SlBlasInfo *info)
+{
+    memset(info, 0, sizeof *info);
+    info->name = "OpenBLAS";
+    info->config = openblas_get_config();
+    info->corename = openblas_get_corename();
+    info->threads = openblas_get_num_threads();
+    info->cpu = sl_cpu_features();
+    info->coretype_env = getenv("OPENBLAS_CORETYPE");
+    info->better_coretype = sl_blas_better_coretype(info->corename, info->cpu);
+    /* "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ...": the second word */
+    const char *v = info->config ? strstr(info->config, "OpenBLAS ") : NULL;
+    if (v) {
+        v += strlen("OpenBLAS ");
+        size_t n = strcspn(v, " ");
+        if (n >= sizeof info->version)
+            n = sizeof info->version - 1;
+        memcpy(info->version, v, n);
+    }
+    Dl_info dl;
+    if (dladdr((void *)openblas_get_config, &dl) && dl.dli_fname)
+        snprintf(info->path, sizeof info->path, "%s", dl.dli_fname);
+}
+
+bool sl_blas_kernel_note(const SlBlasInfo *info, char *buf, size_t size)
+{
+    if (size)
+        buf[0] = '\0';
+    if (!info->better_coretype || !size)
+        return false;
+    char set[96] = "", value[48];
+    if (info->coretype_env) {   /* the user's text: escaped, and cut short */
+        sl_text_escape(info->coretype_env, strnlen(info->coretype_env, 32), value, sizeof value);
+        snprintf(set, sizeof set, " (OPENBLAS_CORETYPE is set to '%s')", value);
+    }
+    snprintf(buf, size,
+             "OpenBLAS runs its generic %s kernels%s on this processor, which has %s; "
+             "OPENBLAS_CORETYPE=%s in the environment selects its %s kernels, which run matrix products several times faster",
+             info->corename, set, info->cpu & SL_CPU_AVX512 ? "AVX-512" : "AVX2", info->better_coretype,
+             info->cpu & SL_CPU_AVX512 ? "AVX-512" : "AVX2");
+    return true;
 }

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "sortlens/task.h"
 
@@ -175,4 +177,34 @@ long sl_list_file_read(SlListFile *f, int *values, long max, SlError *err)
             v[i] = f->width == 1 ? f->buf[i] : f->buf[2 * i] | f->buf[2 * i + 1] << 8;
     }
     return got;
+}
+
+long sl_list_file_read_at(const SlListFile *f, long first, int *values, long max, SlError *err)
+{
+    const int n = f->cfg.list_len, w = f->width;
+    if (first < 0 || first >= f->count || max <= 0)
+        return 0;
+    long k = max < f->count - first ? max : f->count - first;
+    /* The bytes are read into the room of the values themselves and widened
+     * from the last one back: value i's bytes (w * i ..) lie below where
+     * value i is written (4 * i ..) for every i, so none is overwritten
+     * before it is read.  No buffer of its own: no state, thread-safe. */
+    unsigned char *raw = (unsigned char *)values;
+    size_t bytes = (size_t)k * n * w, got = 0;
+    off_t at = (off_t)first * n * w;
+    while (got < bytes) {
+        ssize_t r = pread(fileno(f->spool), raw + got, bytes - got, at + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return sl_error_set(err, SL_EIO, "cannot read back the temporary file of lists: %s", strerror(errno));
+        if (r == 0)
+            return sl_error_set(err, SL_EIO, "the temporary file of lists ended early");
+        got += (size_t)r;
+    }
+    for (size_t i = (size_t)k * n; i-- > 0;) {
+        int v = w == 1 ? raw[i] : raw[2 * i] | raw[2 * i + 1] << 8;
+        values[i] = v;
+    }
+    return k;
 }

@@ -53,8 +53,33 @@ void sl_list_file_source(SlListFile *f, SlListSource *out)
     out->total = sl_list_file_count(f);
 }
 
+static long reader_read(void *ctx, int *values, long max, SlError *err)
+{
+    SlListFileReader *r = ctx;
+    long got = sl_list_file_read_at(r->file, r->next, values, max, err);
+    if (got > 0)
+        r->next += got;
+    return got;
+}
+
+void sl_list_file_reader_source(SlListFileReader *r, const SlListFile *f, SlListSource *out)
+{
+    r->file = f;
+    r->next = 0;
+    out->read = reader_read;
+    out->ctx = r;
+    out->total = sl_list_file_count(f);
+}
+
 int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res, SlBreakdown *bd,
                        SlProgressFn progress, void *progress_ctx, SlError *err)
+{
+    return sl_population_eval_each(m, iv, src, res, bd, NULL, NULL, progress, progress_ctx, err);
+}
+
+int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSource *src, SlEvalResult *res,
+                            SlBreakdown *bd, SlListOutcomeFn each, void *each_ctx, SlProgressFn progress,
+                            void *progress_ctx, SlError *err)
 {
     const int n = m->cfg.list_len;
     int rc = 0;
@@ -78,9 +103,12 @@ int sl_population_eval(const SlModel *m, const SlIntervention *iv, SlListSource 
             break;
         if ((rc = sl_evaluator_add(ev, values, got, outcomes, err)))
             goto done;
-        if (bd)
-            for (long b = 0; b < got; b++)
+        for (long b = 0; b < got; b++) {
+            if (bd)
                 sl_breakdown_add(bd, values + (size_t)b * n, &outcomes[b]);
+            if (each)
+                each(each_ctx, values + (size_t)b * n, &outcomes[b]);
+        }
         done_lists += got;
         if (progress)
             progress(progress_ctx, done_lists, src->total);
@@ -129,6 +157,12 @@ void sl_population_mean_free(SlPopulationMean *pm)
 int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err)
 {
+    return sl_population_mean_with(m, NULL, NULL, src, out, progress, progress_ctx, err);
+}
+
+int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void *forward_ctx, SlListSource *src,
+                            SlPopulationMean *out, SlProgressFn progress, void *progress_ctx, SlError *err)
+{
     const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len, E = c->d_head;
     const size_t TT = (size_t)T * T;
@@ -173,7 +207,9 @@ int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *ou
                 }
             sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
         }
-        if ((rc = sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err)))
+        rc = forward ? forward(forward_ctx, tokens, B, T, cache, err)
+                     : sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err);
+        if (rc)
             goto fail;
         /* the pattern: cache->pattern is [L, B, H, T, T] */
         for (int l = 0; l < L; l++)
@@ -198,7 +234,7 @@ int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *ou
             }
             /* the attribution to the correct next value at each prediction query */
             for (int q = n + 1; q <= 2 * n; q++) {
-                if (tb) {
+                if (tb && !forward) {   /* the tables hold the clean values only */
                     add_dla_tables(tb, cache, b, q, tok, out->dla_correct);
                     continue;
                 }

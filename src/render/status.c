@@ -27,6 +27,12 @@ void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
     }
     const char *mode = sc->greedy ? "greedy" : "teacher-forced";
     snprintf(buf, sizeof buf, "%s  ? help", mode);
+    if (sc->population) {   /* population mode: its size and kind (or file) whole, where the panels cut it */
+        char pop[200];
+        snprintf(pop, sizeof pop, "means over %s  %s  ? help", sc->population, mode);
+        if (utf8_width(pop) + 1 <= cv->r.w - x - 20)
+            snprintf(buf, sizeof buf, "%s", pop);
+    }
     int right_w = utf8_width(buf) + 1;
     if (cv->r.w - right_w > x)
         cv_text_bg(cv, cv->r.w - right_w, 0, buf, COL_TITLE, COL_BAR, ATTR_BOLD);

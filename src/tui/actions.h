@@ -50,6 +50,10 @@
       {'m', 0}) \
     A(POP_KIND, "M", NULL, NULL, NULL, 0, "population mode on the next stress kind (uniform, distinct, pair, ...)", \
       {'M', +1}) \
+    A(ATLAS, "A", "A", NULL, "atlas", 24, \
+      "failure atlas: accuracy by kind of list, by multiplicity, by largest gap, the first wrong position; " \
+      "Up/Down a row, Tab a section, Left/Right the population, Enter loads its wrong lists (, . step through " \
+      "them); A or Esc: back", {'A', 0}) \
     A(PAIR, "P", "P", NULL, "patch", 21, \
       "clean/corrupted pair: this list becomes the clean one, a one-value change the list shown (r another, " \
       "e edits it), patching in place of the circuits; again: close", {'P', 0}) \

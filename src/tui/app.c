@@ -2,6 +2,7 @@
 #include "app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "actions.h"
@@ -13,10 +14,25 @@ void app_init(App *a, Explorer *ex, Style style)
     a->ex = ex;
     a->style = style;
     a->strip_first = -1;
+    atlas_init(&a->atlas, NULL, NULL);
 }
+
+void app_set_input(App *a, const SlListFile *f, const char *name)
+{
+    a->input = f;
+    a->input_name = name;
+    popview_set_file(&a->pop, f, name);
+    atlas_free(&a->atlas);
+    atlas_init(&a->atlas, f, name);
+}
+
+bool app_busy(const App *a) { return atlas_busy(&a->atlas); }
+
+bool app_tick(App *a) { return atlas_tick(&a->atlas) && a->atlas.on; }
 
 void app_free(App *a)
 {
+    atlas_free(&a->atlas);
     pair_end(&a->pair);
     popview_free(&a->pop);
     history_free(&a->history);
@@ -215,9 +231,11 @@ int app_set_snapshot(App *a, int index, SlError *err)
     if (rc < 0)
         return rc;
     a->snaps->current = index;
-    /* what the pair and the population mode computed was of the old model */
+    /* what the pair, the population mode and the atlas computed was of the old model */
     pair_model_changed(&a->pair, m);
-    return popview_model_changed(&a->pop, m, err);
+    rc = popview_model_changed(&a->pop, m, err);
+    int rc2 = atlas_model_changed(&a->atlas, m, rc < 0 ? NULL : err);
+    return rc < 0 ? rc : rc2;
 }
 
 static bool run_action(App *a, ActionId id, int arg)
@@ -271,6 +289,12 @@ static bool run_action(App *a, ActionId id, int arg)
         if (a->paged && a->pair.on)
             a->page = PAGE_CIRCUITS;
         a->strip_first = -1;
+        return true;
+    case ACT_ATLAS:
+        if (a->atlas.on)
+            a->atlas.on = false;
+        else
+            report(a, atlas_open(&a->atlas, explorer_model(ex), &err), &err);
         return true;
     case ACT_POPULATION: report(a, popview_toggle(&a->pop, explorer_model(ex), &err), &err); return true;
     case ACT_POP_KIND: report(a, popview_step_kind(&a->pop, explorer_model(ex), arg, &err), &err); return true;
@@ -386,6 +410,20 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
     }
 }
 
+/* The largest cell level (render_circuit_size_level) at which the QK and
+ * OV panels fit side by side in w x h, whole; 0 when none does. */
+static int circuit_pair_level(const App *a, const Scene *sc, int w, int h)
+{
+    for (int level = CIRC_LEVELS - 1; level > 0; level--) {
+        int wq, hq, wo, ho;
+        render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+        render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
+        if (wq + wo + 1 <= w && hq <= h && ho <= h)
+            return level;
+    }
+    return 0;
+}
+
 /* The two circuit panels side by side in cv, each whole when both fit;
  * else they share the width, or (zoomed, or no room for two) the focused
  * one is drawn alone. */
@@ -416,10 +454,10 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         draw_facet(cv, sc);
         return;
     }
-    int wq, hq, wo, ho;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
-    int w = cv->r.w;
+    int wq, hq, wo, ho, w = cv->r.w;
+    int level = circuit_pair_level(a, sc, w, cv->r.h);
+    render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+    render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
     if (w < 2 * 24 + 1 || (a->zoom && wq + wo > w)) {   /* one panel: the view `c` chose last */
         bool qk = circuit_kind_is_qk(sc->focus_view);
         Canvas c = canvas_sub(*cv, 0, 0, w, cv->r.h);
@@ -487,17 +525,23 @@ static void draw_zoomed(App *a, Canvas *cv, const Scene *sc)
     draw_circuits(a, &c, sc);
 }
 
-/* Heatmap cells: three columns where the terminal has room for that beside
- * what shares the line (both circuits whole, or the readouts of the
- * Attention page), so that two-digit labels never touch and the readouts
- * under the heatmap get the width their text needs; else two. */
+/* Heatmap cells: as wide (2 to 4 columns) as the room beside what shares
+ * the line allows (both circuits whole, or the readouts of the Attention
+ * page), so that labels stand apart: at 3 every value has its label, at 4
+ * every position name too. */
 static int heat_cw(const App *a, const Scene *sc, int w, int beside)
 {
-    int aw, ah;
-    render_attention_size(sc, 3, &aw, &ah);
     (void)a;
-    return w >= aw + 2 + beside ? 3 : 2;
+    for (int cw = 4; cw > 2; cw--) {
+        int aw, ah;
+        render_attention_size(sc, cw, &aw, &ah);
+        if (w >= aw + 2 + beside)
+            return cw;
+    }
+    return 2;
 }
+
+#define TEXT_W 56   /* the cursor's readout on its lines, and the sources' table */
 
 static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
 {
@@ -508,31 +552,50 @@ static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
     draw_top(a, cv, sc);
     int y0 = TOP_LINES;   /* the panels' own title lines separate them from the top */
     Canvas area = canvas_sub(*cv, 0, y0, cv->r.w, cv->r.h - y0);
-    int aw, ah, wq0, hq0, wo0, ho0;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq0, &hq0);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo0, &ho0);
-    int cw = heat_cw(a, sc, area.r.w, wq0 + wo0 + 1);
+    /* the circuits as large as leaves the left column the heatmap with every
+     * value labelled and the readouts' width; else at their smallest */
+    int aw3, ah3, level = 0, wq, hq, wo, ho;
+    render_attention_size(sc, 3, &aw3, &ah3);
+    int left_min = aw3 > TEXT_W ? aw3 : TEXT_W;
+    for (int l = CIRC_LEVELS - 1; l > 0 && !level; l--) {
+        render_circuit_size_level(sc, sc->qk_view, a->style, l, &wq, &hq);
+        render_circuit_size_level(sc, sc->ov_view, a->style, l, &wo, &ho);
+        if (hq <= area.r.h && ho <= area.r.h && area.r.w - (wq + wo + 1) - 2 >= left_min)
+            level = l;
+    }
+    render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+    render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
+    int cw = heat_cw(a, sc, area.r.w, wq + wo + 1), aw, ah;
     render_attention_size(sc, cw, &aw, &ah);
+    /* each query two lines high when that leaves the readouts and the
+     * sources up to MID their room */
+    int detail_h = render_cursor_detail_height(sc, a->style, aw > TEXT_W ? aw : TEXT_W);
+    if (area.r.h >= (2 * sc->T + 3) + 1 + detail_h + 1 + 2 + sc->n + 2)
+        ah = 2 * sc->T + 3;
     if (ah > area.r.h)
         ah = area.r.h;
     Canvas c = canvas_sub(area, 0, 0, aw, ah);
     render_attention(&c, sc, cw);
+    /* the readouts under the heatmap get the width their text needs, where
+     * that leaves the circuits theirs */
+    int gap = 2;
+    if (area.r.w - aw - 2 < wq + wo && area.r.w - aw - 1 >= wq + wo)
+        gap = 1;
+    int text_w = area.r.w - (wq + wo + 1) - gap;
+    text_w = text_w > TEXT_W ? TEXT_W : text_w;
+    text_w = text_w < aw ? aw : text_w;
+    int left = text_w > aw ? text_w : aw;
+    detail_h = render_cursor_detail_height(sc, a->style, text_w);
     int rest = area.r.h - ah;
-    if (rest >= 6) {   /* room under the heatmap: the cursor in full, then the sources */
-        c = canvas_sub(area, 0, ah, aw, 5);
+    if (rest >= detail_h + 1) {   /* room under the heatmap: the cursor in full, then the sources */
+        c = canvas_sub(area, 0, ah, text_w, detail_h);
         render_cursor_detail(&c, sc);
-        if (rest - 6 >= 4) {
-            c = canvas_sub(area, 0, ah + 6, aw, rest - 6);
+        if (rest - detail_h - 1 >= 4) {
+            c = canvas_sub(area, 0, ah + detail_h + 1, text_w, rest - detail_h - 1);
             render_sources(&c, sc);
         }
     }
-    /* one column between the heatmap and the circuits when that lets both circuits show whole */
-    int wq, hq, wo, ho, gap = 2;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
-    if (area.r.w - aw - 2 < wq + wo && area.r.w - aw - 1 >= wq + wo)
-        gap = 1;
-    c = canvas_sub(area, aw + gap, 0, area.r.w - aw - gap, area.r.h);
+    c = canvas_sub(area, left + gap, 0, area.r.w - left - gap, area.r.h);
     draw_circuits(a, &c, sc);
 }
 
@@ -603,6 +666,95 @@ static bool help_key(App *a, int key)
     return true;
 }
 
+/* The atlas page: the rows' population, through the core's evaluation. */
+static void draw_atlas(App *a, Canvas *cv, const Scene *sc)
+{
+    AtlasPanel p;
+    atlas_panel(&a->atlas, &p);
+    if (sc->message) {   /* what a key just did (Enter on a row without wrong lists) */
+        p.note = sc->message;
+        p.note_bad = sc->message_bad;
+    }
+    render_atlas(cv, &p);
+    a->atlas.first_line = p.first_line;
+}
+
+/* Enter on the atlas: the row's wrong lists go into the history after the
+ * list shown, and the first of them is shown at its first wrong position;
+ * `,` and `.` step through them. */
+static void atlas_load(App *a)
+{
+    Explorer *ex = a->ex;
+    const Scene *sc = explorer_scene(ex);
+    const int n = sc->n;
+    char what[256], note[400];
+    int *lists = malloc((size_t)(HISTORY_MAX - 1) * n * sizeof *lists);
+    if (!lists) {
+        explorer_set_message(ex, true, "out of memory for the atlas's lists");
+        return;
+    }
+    long wrong = 0, got = atlas_row_failures(&a->atlas, lists, HISTORY_MAX - 1, &wrong, what, sizeof what);
+    if (got == 0) {
+        snprintf(note, sizeof note, "no wrong lists in %s", what);
+        explorer_set_message(ex, false, note);
+        free(lists);
+        return;
+    }
+    history_note(&a->history, sc->values, n);   /* the list shown before, to come back to */
+    int added = history_add(&a->history, lists, (int)got, n);
+    const int *first = history_step(&a->history, 1 - added);
+    SlError err = {0};
+    int rc = first ? explorer_set_list(ex, first, &err) : 0;
+    free(lists);
+    if (rc < 0) {
+        report(a, rc, &err);
+        return;
+    }
+    for (int i = 0; i < n; i++)   /* open on the first wrong position, as f does */
+        if (sc->pred[i] != sc->sorted[i]) {
+            explorer_select(ex, n + 1 + i);
+            break;
+        }
+    /* fewer than the row's wrong lists: the history's room, or (a large
+     * file) only the first ATLAS_KEEP wrong lists of a population are kept */
+    char count[96];
+    if (got < wrong)
+        snprintf(count, sizeof count, "the first %ld of its %ld wrong lists", got, wrong);
+    else
+        snprintf(count, sizeof count, "%ld wrong list%s", got, got == 1 ? "" : "s");
+    snprintf(note, sizeof note, "%s: %s, this the first; . the next, , the one before", what, count);
+    explorer_set_message(ex, false, note);
+    a->atlas.on = false;
+    a->strip_first = -1;
+}
+
+static bool atlas_key(App *a, int key)
+{
+    Atlas *at = &a->atlas;
+    switch (normalise_key(key)) {
+    case AK_UP: case 'k': atlas_move(at, -1); return true;
+    case AK_DOWN: case 'j': atlas_move(at, +1); return true;
+    case AK_PGUP: atlas_move(at, -10); return true;
+    case AK_PGDN: atlas_move(at, +10); return true;
+    case AK_HOME: atlas_move(at, -ATLAS_ROWS_MAX); return true;
+    case AK_END: atlas_move(at, +ATLAS_ROWS_MAX); return true;
+    case AK_TAB: atlas_move_section(at, +1); return true;
+    case AK_BTAB: atlas_move_section(at, -1); return true;
+    case AK_LEFT: case 'h': atlas_step_focus(at, -1); return true;
+    case AK_RIGHT: case 'l': atlas_step_focus(at, +1); return true;
+    case AK_ENTER: atlas_load(a); return true;
+    case AK_ESC: at->on = false; return true;
+    case AK_RESIZE: return true;
+    }
+    int arg = 0;
+    const Action *act = action_for_key(normalise_key(key), &arg);
+    if (act && (act->id == ACT_ATLAS || act->id == ACT_QUIT || act->id == ACT_HELP || act->id == ACT_REDRAW))
+        return run_action(a, act->id, arg);
+    explorer_set_message(a->ex, false, "the atlas: Up/Down a row, Tab a section, Left/Right the population, Enter "
+                                       "its wrong lists, A or Esc back");
+    return true;
+}
+
 static bool main_key(App *a, int key)
 {
     if (a->editing)
@@ -617,6 +769,7 @@ static const Screen screen_pages[PAGE_COUNT] = {
     {draw_page_circuits, main_key},
 };
 static const Screen screen_help = {draw_help, help_key};
+static const Screen screen_atlas = {draw_atlas, atlas_key};
 
 /* ---- layout ------------------------------------------------------------------ */
 
@@ -642,6 +795,8 @@ static const Screen *current_screen(App *a, int w, int h)
     a->paged = !(w >= ow && h >= oh);
     if (a->help)
         return &screen_help;
+    if (a->atlas.on)
+        return &screen_atlas;
     return a->paged ? &screen_pages[a->page] : &screen_one;
 }
 
@@ -650,6 +805,8 @@ bool app_key(App *a, int key)
     /* the screen that was drawn last takes the key */
     if (a->help)
         return screen_help.key(a, key);
+    if (a->atlas.on && !a->editing)
+        return screen_atlas.key(a, key);
     const Scene *sc = explorer_scene(a->ex);
     history_note(&a->history, sc->values, sc->n);   /* the first list, or one shown by another way */
     bool redraw = a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
@@ -709,7 +866,7 @@ void app_draw(App *a, Grid *g)
     popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
-    render_title(&title, &sc, a->paged ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
+    render_title(&title, &sc, a->paged && s != &screen_atlas ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
     Canvas body = canvas_sub(cv, 0, 1, g->w, g->h - 2);
     s->draw(a, &body, &sc);
     Canvas keys = canvas_sub(cv, 0, g->h - 1, g->w, 1);

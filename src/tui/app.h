@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "atlas.h"
 #include "explore.h"
 #include "snapshots.h"
 #include "history.h"
@@ -47,6 +48,9 @@ typedef struct App {
     History history;          /* the lists shown, for `,` and `.` */
     PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
+    Atlas atlas;              /* `A`: the failure atlas page */
+    const SlListFile *input;  /* --input: the lists of a file for the population mode and the atlas, or NULL */
+    const char *input_name;   /* its name, printable */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
     Snapshots *snaps;           /* opened on a run: its snapshots (not owned), or NULL */
     const char *model_path;     /* for the command line that reopens the state (`w`), or NULL */
@@ -57,6 +61,13 @@ void app_init(App *a, Explorer *ex, Style style);
 void app_free(App *a);   /* what the app holds (the pair); not a itself nor its explorer */
 /* Shows snapshot index of a->snaps (read on first use). */
 int app_set_snapshot(App *a, int index, SlError *err);
+/* The lists of --input (f outlives a; name printable): the population
+ * mode and the atlas use them. */
+void app_set_input(App *a, const SlListFile *f, const char *name);
+/* Work going on in the background (the atlas): the key loop then wakes
+ * often, and app_tick says whether to draw again. */
+bool app_busy(const App *a);
+bool app_tick(App *a);
 /* Handles one key; returns true when the screen must be redrawn. */
 bool app_key(App *a, int key);
 /* A mouse click at a cell (its tag says what was clicked). */

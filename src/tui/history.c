@@ -25,6 +25,20 @@ bool history_note(History *h, const int *values, int n)
     return true;
 }
 
+int history_add(History *h, const int *lists, int count, int n)
+{
+    int added = 0;
+    for (int i = 0; i < count; i++) {
+        const int *v = lists + (size_t)i * n;
+        bool same = h->lists && h->n == n && h->count > 0 &&
+                    memcmp(h->lists + (size_t)h->pos * n, v, (size_t)n * sizeof *v) == 0;
+        if (!history_note(h, v, n))
+            break;
+        added += !same;
+    }
+    return added;
+}
+
 const int *history_step(History *h, int delta)
 {
     int to = h->pos + delta;

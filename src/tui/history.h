@@ -18,6 +18,10 @@ typedef struct History {
 /* Records values [n] as the list shown, unless it is the one recorded there
  * already.  False when out of memory (nothing recorded). */
 bool history_note(History *h, const int *values, int n);
+/* Records count lists [count, n] in order, as history_note each: how many
+ * became entries (a list equal to the one before it does not); the last
+ * is the one shown. */
+int history_add(History *h, const int *lists, int count, int n);
 /* The list delta steps away (-1 back, +1 forward), now the one shown, or
  * NULL at either end. */
 const int *history_step(History *h, int delta);

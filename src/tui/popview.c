@@ -21,8 +21,13 @@ static int compute(PopView *p, const SlModel *m, SlError *err)
     if (p->lists <= 0)
         p->lists = POPVIEW_LISTS;
     SlStressSource stress;
+    SlListFileReader reader;
     SlListSource src;
-    int rc = sl_stress_source(&stress, &m->cfg, p->kind, p->lists, POPVIEW_SEED, &src, err);
+    int rc = 0;
+    if (p->from_file)
+        sl_list_file_reader_source(&reader, p->file, &src);
+    else
+        rc = sl_stress_source(&stress, &m->cfg, p->kind, p->lists, POPVIEW_SEED, &src, err);
     if (!rc)
         rc = sl_population_mean(m, &src, &p->mean, NULL, NULL, err);
     if (rc)
@@ -37,8 +42,19 @@ static int compute(PopView *p, const SlModel *m, SlError *err)
     if (!p->pattern || !p->scores || !p->score_terms)
         return sl_error_set(err, SL_ENOMEM, "out of memory for the population's means");
     p->have = true;
-    snprintf(p->title, sizeof p->title, "%ld %s lists", p->mean.lists, sl_stress_name(p->kind));
+    if (p->from_file)
+        snprintf(p->title, sizeof p->title, "%ld lists of %s", p->mean.lists, p->file_name);
+    else
+        snprintf(p->title, sizeof p->title, "%ld %s lists", p->mean.lists, sl_stress_name(p->kind));
     return 0;
+}
+
+void popview_set_file(PopView *p, const SlListFile *f, const char *name)
+{
+    p->file = f;
+    p->file_name = name ? name : "FILE";
+    p->from_file = f != NULL;
+    p->have = false;
 }
 
 int popview_toggle(PopView *p, const SlModel *m, SlError *err)
@@ -58,17 +74,23 @@ int popview_toggle(PopView *p, const SlModel *m, SlError *err)
 
 int popview_step_kind(PopView *p, const SlModel *m, int delta, SlError *err)
 {
-    SlStressKind k = p->kind;
-    for (int tries = 0; tries < SL_STRESS_KINDS; tries++) {
-        k = (SlStressKind)(((int)k + delta + SL_STRESS_KINDS) % SL_STRESS_KINDS);
-        if (sl_stress_check(&m->cfg, k, NULL) == 0)
+    /* the populations in order: the file's (-1, when there is one), then the kinds */
+    const int first = p->file ? -1 : 0, count = SL_STRESS_KINDS - first;
+    int k = p->from_file ? -1 : (int)p->kind;
+    for (int tries = 0; tries < count; tries++) {
+        k = (k - first + delta + count) % count + first;
+        if (k < 0 || sl_stress_check(&m->cfg, (SlStressKind)k, NULL) == 0)
             break;
     }
     SlStressKind before = p->kind;
-    p->kind = k;
+    bool before_file = p->from_file;
+    p->from_file = k < 0;
+    if (k >= 0)
+        p->kind = (SlStressKind)k;
     int rc = compute(p, m, err);
     if (rc) {
         p->kind = before;
+        p->from_file = before_file;
         p->on = false;
         return rc;
     }

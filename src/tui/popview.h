@@ -3,8 +3,9 @@
  * over a population of lists (sl_population_mean, the numbers of
  * `sortlens mean --json`) instead of the list on screen.  The population is
  * POPVIEW_LISTS lists of a stress kind (uniform, the training distribution,
- * by default) from seed 1, computed when the mode or the kind changes, so
- * that a key press stays fast. */
+ * by default) from seed 1, or the lists of a file (`sortlens tui --input`,
+ * then the default), computed when the mode or the kind changes, so that a
+ * key press stays fast. */
 #ifndef SORTLENS_POPVIEW_H
 #define SORTLENS_POPVIEW_H
 
@@ -26,13 +27,20 @@ typedef struct PopView {
     float *pattern;            /* [T, T] the mean pattern of (layer, head) */
     float *scores;             /* [T, T] the mean score (sum of the mean terms); -inf on masked keys */
     float *score_terms;        /* [4, T, T] layer 0: the mean terms times sqrt(d_head), as the scene keeps them */
-    char title[96];            /* "1000 uniform lists" */
+    const SlListFile *file;    /* the lists of --input, or NULL */
+    const char *file_name;     /* its name, printable */
+    bool from_file;            /* the population is the file's (else kind's) */
+    char title[160];           /* "1000 uniform lists", "2000 lists of gap.txt" */
     char error[SL_ERROR_MAX];
 } PopView;
 
+/* The lists of a file (f outlives p; name printable) as the population,
+ * from now on the first of the kinds M steps through. */
+void popview_set_file(PopView *p, const SlListFile *f, const char *name);
 /* Population mode on (computing the population when needed) / off. */
 int popview_toggle(PopView *p, const SlModel *m, SlError *err);
-/* The next (+1) / previous (-1) stress kind the model can make; recomputes. */
+/* The next (+1) / previous (-1) stress kind the model can make (the file's
+ * lists first, when there is one); recomputes. */
 int popview_step_kind(PopView *p, const SlModel *m, int delta, SlError *err);
 /* Points the scene's attention arrays at the population's means for its
  * layer and head; the per-source logit column, a single list's, is left out. */

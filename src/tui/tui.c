@@ -477,6 +477,8 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     App app;
     app_init(&app, ex, t->style);
     app.model_path = opt->model_label;
+    if (opt->input)
+        app_set_input(&app, opt->input, opt->input_name);
     if (opt->run_dir) {
         SlError serr = {0};
         if (!(app.snaps = snapshots_open(opt->run_dir, opt->step, m, &serr)) ||
@@ -516,12 +518,17 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
             if (relist_run(&app))
                 draw(&f);
         }
-        wtimeout(stdscr, 500);   /* wake now and then to notice a signal */
+        /* wake now and then to notice a signal, and often while work goes on
+         * in the background (the atlas) to show how far it has come */
+        int wait_ms = app_busy(&app) ? 100 : 500;
+        wtimeout(stdscr, wait_ms);
         double t0 = now_seconds();
         int c = wgetch(stdscr);
+        if (app_tick(&app))
+            draw(&f);
         if (c == ERR) {
-            /* a timeout took its 500 ms; an input that failed at once, again and again, is gone */
-            bool quick = now_seconds() - t0 < 0.25;
+            /* a timeout took its wait; an input that failed at once, again and again, is gone */
+            bool quick = now_seconds() - t0 < wait_ms / 2000.0;
             failures = quick ? failures + 1 : 0;
             if (quick && (input_gone() || failures >= INPUT_FAILURES_MAX)) {
                 rc = sl_error_set(err, SL_EIO, "the terminal went away (its input fails); leaving");

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sortlens/listfile.h"
 #include "sortlens/model.h"
 
 typedef struct TuiOptions {
@@ -23,6 +24,8 @@ typedef struct TuiOptions {
     const char *run_dir;       /* --model names a run directory: step through its snapshots; or NULL */
     long step;                 /* the snapshot shown first (-1: the last), as --step */
     double start_time;         /* monotonic seconds when the command started */
+    const SlListFile *input;   /* --input: the population mode's and the atlas's lists, or NULL */
+    const char *input_name;    /* its name as the titles show it (printable) */
 } TuiOptions;
 
 /* Checks the terminal and runs the explorer until `q` or a signal (Ctrl-C,

@@ -44,6 +44,52 @@ START_TEST(test_seed_overflow_and_space_refused)
 }
 END_TEST
 
+/* Every decimal option goes through the one decimal parser: the same
+ * refusals as its own suite, as each command reports them. */
+START_TEST(test_decimal_options_refuse_hostile_texts)
+{
+    const char *bad[] = {" 1", "1e999", "nan", "0x1p3", "", "1,5", "inf", "+0.1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char want[64];
+        if (strcmp(bad[i], "1e999") == 0)
+            snprintf(want, sizeof want, "--lr: 1e999 is outside the range of a double");
+        else
+            snprintf(want, sizeof want, "--lr: '%s' is not a number", bad[i]);
+        const char *a[] = {"train", "--out", "/nonexistent-dir/never", "--lr", bad[i], NULL};
+        expect_usage(a, want);
+        char betas[32];
+        snprintf(betas, sizeof betas, "0.9,%s", bad[i]);
+        const char *b[] = {"train", "--out", "/nonexistent-dir/never", "--betas", betas, NULL};
+        expect_usage(b, "is not two numbers in [0, 1) separated by a comma");
+        snprintf(betas, sizeof betas, "%s,0.98", bad[i]);
+        const char *c[] = {"train", "--out", "/nonexistent-dir/never", "--betas", betas, NULL};
+        expect_usage(c, "is not two numbers in [0, 1) separated by a comma");
+    }
+    const char *d[] = {"train", "--out", "/nonexistent-dir/never", "--weight-decay", "1e-999", NULL};
+    expect_usage(d, "--weight-decay: 1e-999 is outside the range of a double");
+}
+END_TEST
+
+/* mean takes --ablate as eval does: a bad spec is bad usage, a head's
+ * replaced output has no attribution (shown as "-"), the spec is echoed. */
+START_TEST(test_mean_ablate)
+{
+    const char *a[] = {"mean", "--lists", "5", "--ablate", "head:7.0", NULL};
+    expect_usage(a, "head 7.0: the model has layers 0..0");
+    const char *b[] = {"mean", "--lists", "5", "--ablate", "ov:pos@query=MID", NULL};
+    expect_usage(b, "ov:pos");
+    const char *c[] = {"mean", "--lists", "5", "--resample-seed", "-1", NULL};
+    expect_usage(c, "--resample-seed: -1 is outside 0..");
+    CliRun r;
+    const char *d[] = {"mean", "--lists", "5", "--ablate", "HEAD:0.0@query=b3", NULL};
+    cli_run(&r, NULL, d);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "Ablation: head:0.0@query=b3\n") && strstr(r.out, "\n  b3 ") &&
+                      strstr(strstr(r.out, "\n  b3 "), "         -\n"),
+                  "%d %s %s", r.status, r.out, r.err);
+    cli_run_free(&r);
+}
+END_TEST
+
 /* 10.6: every command walks its arguments the same way: the same message
  * for an unknown option, a missing value, a value given to a flag. */
 START_TEST(test_one_walker_one_set_of_messages)
@@ -93,6 +139,8 @@ static Suite *make(void)
     TCase *tc = tcase_create("options");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_seed_overflow_and_space_refused);
+    tcase_add_test(tc, test_decimal_options_refuse_hostile_texts);
+    tcase_add_test(tc, test_mean_ablate);
     tcase_add_test(tc, test_one_walker_one_set_of_messages);
     tcase_add_test(tc, test_predict_arguments_anywhere);
     suite_add_tcase(s, tc);

@@ -217,6 +217,40 @@ START_TEST(test_list_file)
     ck_assert_int_eq(sl_list_file_rewind(f, &err), 0);
     ck_assert_int_eq(sl_list_file_read(f, v, 4, &err), 3);
     ck_assert_mem_eq(v, expect, sizeof expect);
+    /* read_at from any list, without moving the sequential reader */
+    ck_assert_int_eq(sl_list_file_rewind(f, &err), 0);
+    ck_assert_int_eq(sl_list_file_read(f, v, 1, &err), 1);
+    int w[12];
+    ck_assert_int_eq(sl_list_file_read_at(f, 1, w, 4, &err), 2);
+    ck_assert_mem_eq(w, expect + 3, 6 * sizeof(int));
+    ck_assert_int_eq(sl_list_file_read_at(f, 3, w, 4, &err), 0);
+    ck_assert_int_eq(sl_list_file_read_at(f, -1, w, 4, &err), 0);
+    ck_assert_int_eq(sl_list_file_read(f, v, 4, &err), 2);
+    ck_assert_mem_eq(v, expect + 3, 6 * sizeof(int));
+    /* two readers of one file, interleaved, each from the first list */
+    SlListFileReader r1, r2;
+    SlListSource s1, s2;
+    sl_list_file_reader_source(&r1, f, &s1);
+    sl_list_file_reader_source(&r2, f, &s2);
+    ck_assert_int_eq(s1.total, 3);
+    ck_assert_int_eq(s1.read(s1.ctx, v, 2, &err), 2);
+    ck_assert_int_eq(s2.read(s2.ctx, w, 1, &err), 1);
+    ck_assert_int_eq(s1.read(s1.ctx, v + 6, 2, &err), 1);
+    ck_assert_int_eq(s2.read(s2.ctx, w + 3, 4, &err), 2);
+    ck_assert_mem_eq(v, expect, sizeof expect);
+    ck_assert_mem_eq(w, expect, sizeof expect);
+    sl_list_file_close(f);
+    unlink(path);
+    /* values past 255 take two bytes in the spool, and come back whole */
+    SlModelConfig c2 = cfg_of(3, 300);
+    static const char wide[] = "299 0 256\n255 1 298\n";
+    path = write_temp(wide, sizeof wide - 1);
+    ck_assert_msg((f = sl_list_file_open(&c2, path, &err)), "%s", err.message);
+    const int expect2[6] = {299, 0, 256, 255, 1, 298};
+    ck_assert_int_eq(sl_list_file_read_at(f, 0, w, 4, &err), 2);
+    ck_assert_mem_eq(w, expect2, sizeof expect2);
+    ck_assert_int_eq(sl_list_file_read_at(f, 1, w, 1, &err), 1);
+    ck_assert_mem_eq(w, expect2 + 3, 3 * sizeof(int));
     sl_list_file_close(f);
     unlink(path);
 

@@ -731,14 +731,44 @@ population)
     wait_for "mean attention weights over 1000 distinct lists"
     keys m
     wait_gone "mean attention"
-    wait_for "attention weights (query"
+    wait_for "attention weights · keys labelled every 2nd"
+    keys q
+    wait_exit 0
+    ;;
+input)
+    # --input FILE: a bad line is refused before the screen opens, as eval --input refuses it (exit 2);
+    # a good file is the population mode's population (its size and name in the titles) and the atlas's first row
+    printf '1 2 3 4 5 6 7 8 9 10\n\n1 2 3 4 5 6 7 8 9 50\n' > "$tmp/bad.txt"
+    want=$("$exe" eval --model "$model" --input "$tmp/bad.txt" 2>&1 >/dev/null)
+    case $want in *"bad.txt: line 3: "*) ;; *) fail "eval --input said: $want" ;; esac
+    start 160 48 -- --input "$tmp/bad.txt"
+    wait_for "$want"
+    wait_exit 2
+    t kill-server
+    "$exe" generate --model "$model" --kind gap --lists 200 --seed 3 > "$tmp/gap.txt" || fail "generate failed"
+    acc=$("$exe" eval --model "$model" --input "$tmp/gap.txt" | awk '/^list accuracy/ { printf "%.4f", $3 }')
+    [ -n "$acc" ] || fail "eval --input gave no list accuracy"
+    start 160 48 -- --list "$LIST" --input "$tmp/gap.txt"
+    wait_for "output   $SORTED"
+    keys m
+    wait_for "mean attention weights over 200 lists of gap"   # the heatmap's title, cut to its width
+    wait_for "means over 200 lists of gap.txt  greedy"   # whole on the title line
+    keys M
+    wait_for "mean attention weights over 1000 uniform lists"
+    keys A
+    wait_for "failure atlas"
+    wait_for "by population: the lists of gap.txt"
+    wait_for "> --input         200  $acc"
+    wait_for "  constant       1000  "
+    keys Escape
+    wait_for "output   $SORTED"
     keys q
     wait_exit 0
     ;;
 attribution)
     # the per-source column: the logit difference against the runner-up (MID: 0 vs 1), < > = pick, d the absolute logit
     start 160 48 -- --list "$LIST"
-    wait_for "where MID (pos 11) looks"
+    wait_for "where MID looks · 3 of 12"
     wait_for " 0 vs 1"
     keys '>'
     wait_for " 0 vs 2"

@@ -1,35 +1,22 @@
 /* test_render.c: the render layer read back as text and colour ids.
  * Expected values come from hand calculations on small hand-made scenes
- * (never from earlier output of the program). */
+ * (never from earlier output of the program); the explorer drawn whole on
+ * a model is tested in tests/tui (test_layout.c, test_explorer.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "app.h"
+#include "grid_rows.h"
 #include "panels.h"
 #include "render.h"
-#include "sortlens/checkpoint.h"
-#include "sortlens/tables.h"
+#include "sortlens/circuits.h"
 #include "test_util.h"
 
 static const Style MONO_ASCII = {DEPTH_MONO, false};
 static const Style MONO_UTF8 = {DEPTH_MONO, true};
 static const Style C256_UTF8 = {DEPTH_256, true};
 static const Style C8_UTF8 = {DEPTH_8, true};
-
-/* The text of row y of a grid, trailing blanks removed. */
-static const char *row(const Grid *g, int y)
-{
-    static char buf[4096];
-    grid_row_text(g, 0, y, g->w, buf, sizeof buf);
-    size_t n = strlen(buf);
-    while (n > 0 && buf[n - 1] == ' ')
-        buf[--n] = '\0';
-    return buf;
-}
 
 /* ---- a small hand-made scene: n = 3, values 0..5 ---------------------------- */
 
@@ -262,11 +249,11 @@ START_TEST(test_colorbar)
     render_colorbar(&cv, 0, 0, 19, RAMP_SEQUENTIAL, 0, 1);
     /* 12 cells at i/11 (no ties): levels round(15i/11) = 0 1 3 4 5 7 8 10 11 12 14 15,
      * glyph index round(9l/15) = 0 1 2 2 3 4 5 6 7 7 8 9 */
-    ck_assert_str_eq(row(g, 0), "0  .::-=+*##%@ 1.00");
+    ck_assert_str_eq(test_grid_row(g, 0), "0  .::-=+*##%@ 1.00");
     /* no room for a bar: the range alone */
     grid_clear(g);
     render_colorbar(&cv, 0, 0, 8, RAMP_SEQUENTIAL, 0, 1);
-    ck_assert_str_eq(row(g, 0), "0..1.00");
+    ck_assert_str_eq(test_grid_row(g, 0), "0..1.00");
     grid_free(g);
 }
 END_TEST
@@ -280,9 +267,9 @@ START_TEST(test_token_strip)
     Canvas cv = canvas_of(g, MONO_ASCII);
     int first = render_strip(&cv, &sc, 4, -1);
     ck_assert_int_eq(first, 0);
-    ck_assert_str_eq(row(g, 0), "tokens   BOS   5   1   3 MID   1   3   5");
+    ck_assert_str_eq(test_grid_row(g, 0), "tokens   BOS   5   1   3 MID   1   3   5");
     /* marks: '^' under the query (MID, pos 4), '|' under the cursor (pos 2) */
-    const char *marks = row(g, 1);
+    const char *marks = test_grid_row(g, 1);
     ck_assert_int_eq(marks[9 + 4 * 4 + 2], '^');
     ck_assert_int_eq(marks[9 + 2 * 4 + 1], '|');
     ck_assert_ptr_nonnull(strstr(marks, "^ query MID"));
@@ -307,7 +294,7 @@ START_TEST(test_token_strip_scrolls)
     int first = render_strip(&cv, &sc, 4, -1);
     /* the query (6), its prediction (7) and the cursor (5) stay in view */
     ck_assert_int_eq(first, 5);
-    ck_assert_str_eq(row(g, 0), "tokens  ~  1   3   5");
+    ck_assert_str_eq(test_grid_row(g, 0), "tokens  ~  1   3   5");
     grid_free(g);
 }
 END_TEST
@@ -327,10 +314,10 @@ START_TEST(test_prediction_rows)
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_predictions(&cv, &sc, 4, 0);
     /* under b1..b3 (positions 5..7, columns 9 + 4p): value + right/wrong mark */
-    ck_assert_str_eq(row(g, 0), "predicts                      1+  4x  5+");
+    ck_assert_str_eq(test_grid_row(g, 0), "predicts                      1+  4x  5+");
     /* floor of the percentage (0.9f * 100 rounds to 90.0f) */
-    ck_assert_str_eq(row(g, 1), "p %                           90  60  90");
-    ck_assert_str_eq(row(g, 2), "runner-up                     2   3   0");
+    ck_assert_str_eq(test_grid_row(g, 1), "p %                           90  60  90");
+    ck_assert_str_eq(test_grid_row(g, 2), "runner-up                     2   3   0");
     /* the wrong value is marked as such in colour too */
     ck_assert_int_eq(grid_cell(g, 9 + 6 * 4 + 1, 0)->fg, COL_BAD);
     ck_assert_int_eq(grid_cell(g, 9 + 7 * 4 + 1, 0)->fg, COL_GOOD);
@@ -344,13 +331,13 @@ START_TEST(test_output_line)
     Grid *g = grid_new(90, 1);
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_output_line(&cv, &sc);
-    ck_assert_str_eq(row(g, 0), "output   1 3 5  + sorted");
+    ck_assert_str_eq(test_grid_row(g, 0), "output   1 3 5  + sorted");
     int wrong[N] = {1, 4, 5};
     sc.pred = wrong;
     sc.base_pred = pred;   /* an intervention changed b2 */
     grid_clear(g);
     render_output_line(&cv, &sc);
-    ck_assert_str_eq(row(g, 0), "output   1 4 5  x 2/3 right   without interventions: 1 3 5 (3/3)");
+    ck_assert_str_eq(test_grid_row(g, 0), "output   1 4 5  x 2/3 right   without interventions: 1 3 5 (3/3)");
     grid_free(g);
 }
 END_TEST
@@ -367,17 +354,17 @@ START_TEST(test_attention_heatmap_mono)
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_attention(&cv, &sc, 2);
     /* key labels: B 5 1 3 M 1 3 5, right-aligned in 2 columns */
-    ck_assert_str_eq(row(g, 1), "      B 5 1 3 M 1 3 5");
+    ck_assert_str_eq(test_grid_row(g, 1), "      B 5 1 3 M 1 3 5");
     /* row q has weight 1/(q+1) on keys 0..q: q=0 -> 1.0 -> '@'; later keys masked '.' */
-    ck_assert_str_eq(row(g, 2), " BOS @@. . . . . . .");
+    ck_assert_str_eq(test_grid_row(g, 2), " BOS @@. . . . . . .");
     /* q=1: 0.5 -> level 8 -> ramp index round(8*9/15)=5 -> '+' */
-    ck_assert_str_eq(row(g, 3), "   5 ++++. . . . . .");
+    ck_assert_str_eq(test_grid_row(g, 3), "   5 ++++. . . . . .");
     /* q=4 (MID, selected, marked '>'): 0.2 -> level 3 -> index 2 -> ':'; the
      * cursor (key 2) drawn as brackets */
-    ck_assert_str_eq(row(g, 6), ">MID ::::[]::::. . .");
+    ck_assert_str_eq(test_grid_row(g, 6), ">MID ::::[]::::. . .");
     /* the colour bar under the rows */
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "weight 0"));
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "1.00"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "weight 0"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "1.00"));
     /* a click on a heat cell names query and key */
     const Cell *c = grid_cell(g, 5 + 2 * 1, 6);
     ck_assert_int_eq(c->tag, TAG_ATTN);
@@ -402,8 +389,8 @@ START_TEST(test_attention_heatmap_colours)
     ck_assert_int_eq(grid_cell(g, 5 + 2 * 4 + 1, 2 + 7)->bg, COL_DIV0 + 6);
     /* the mask has no colour */
     ck_assert_int_eq(grid_cell(g, 5 + 2 * 5, 2 + 3)->bg, COL_DEFAULT);
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "-7.00"));
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "+7.00"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "-7.00"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "+7.00"));
     grid_free(g);
 }
 END_TEST
@@ -420,8 +407,8 @@ START_TEST(test_attention_heatmap_scales)
     render_attention(&cv, &sc, 2);
     ck_assert_int_eq(grid_cell(g, 5 + 2 * 2, 2 + 5)->bg, COL_SEQ0 + 15);
     ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 7)->bg, COL_SEQ0 + 15);
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "per row"));
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "each row to its max"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "per row"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "each row to its max"));
     /* values: the largest weight of the prediction rows MID..b2 (4..6) is
      * 1/5 at MID: rows above (BOS 1, a1 0.5, ...) are beyond it; b2's 1/7
      * -> (1/7)/(1/5)*15 = 10.7 -> level 11 */
@@ -432,8 +419,8 @@ START_TEST(test_attention_heatmap_scales)
     ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 0)->bg, COL_OVER);
     ck_assert_int_eq(grid_cell(g, 5 + 0, 2 + 6)->bg, COL_SEQ0 + 11);
     /* rows 0..3 hold 1 + 2 + 3 + 4 = 10 cells above 1/5 */
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "max of rows MID..b2; 10 beyond"));
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + T), "0.20"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "max of rows MID..b2; 10 beyond"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + T), "0.20"));
     /* scores per row: q=7 holds k - 7 for k = 0..7, mean -3.5, largest
      * distance 3.5: k = 0 -> -1 (level 0), k = 7 -> +1 (level 20) */
     sc.circuit_scale = CS_ROW;
@@ -487,7 +474,7 @@ START_TEST(test_circuit_half_blocks)
     ck_assert_int_eq(c->ta, 7);
     ck_assert_int_eq(c->tb, 1);
     /* the value under the cursor */
-    ck_assert_ptr_nonnull(strstr(row(g, 2 + 4), "query MID, key 1: +6.000"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + 4), "query MID, key 1: +6.000"));
     grid_free(g);
 }
 END_TEST
@@ -555,18 +542,18 @@ START_TEST(test_ov_scale_ignores_bos_row)
     ck_assert_int_eq(c->fg, COL_UNDER);
     ck_assert_int_eq(c->bg, COL_OVER);
     /* the colour bar says what sets the range, and how many cells are beyond */
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "-4.00 <"));
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "> +4.00"));
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "99th pct of |x|, BOS/MID rows+cols left out; 12 beyond"));
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "OV token"));
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "values p99"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "-4.00 <"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "> +4.00"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "99th pct of |x|, BOS/MID rows+cols left out; 12 beyond"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "OV token"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "values p99"));
     /* the old scale (whole matrix) pales the diagonal to white: 4/1000 -> level 10 */
     sc.circuit_scale = CS_WHOLE;
     grid_clear(g);
     render_circuit(&cv, &sc, SL_CIRCUIT_OV, 1, true);
     ck_assert_int_eq(grid_cell(g, 4 + 0, 2)->fg, COL_DIV0 + DIV_CENTER);
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "max |x| of the whole matrix"));
-    ck_assert_ptr_null(strstr(row(g, 7), "beyond"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "max |x| of the whole matrix"));
+    ck_assert_ptr_null(strstr(test_grid_row(g, 7), "beyond"));
     /* without colour the beyond cells keep a glyph of their own */
     Cell m = heat_cell_sat(MONO_ASCII, -1000, 4);
     ck_assert_uint_eq(m.ch, '&');
@@ -608,10 +595,10 @@ START_TEST(test_circuit_row_scale)
     ck_assert_int_eq(grid_cell(g, 4 + 3, 2 + 3)->fg, COL_DIV0 + DIV_CENTER);
     /* the cursor (source token 5, predicted 1) reads raw and per row:
      * -1 + 500 = 499; (499 - (500 - 1/6)) / (25/6) = -0.2 */
-    ck_assert_ptr_nonnull(strstr(row(g, 6), "source 5, out 1: +499.000 (row -0.20)"));
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "-1.00"));
-    ck_assert_ptr_nonnull(strstr(row(g, 7), "each row centred, to its own max"));
-    ck_assert_ptr_nonnull(strstr(row(g, 0), "per row"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 6), "source 5, out 1: +499.000 (row -0.20)"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "-1.00"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 7), "each row centred, to its own max"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "per row"));
     grid_free(g);
 }
 END_TEST
@@ -638,13 +625,13 @@ START_TEST(test_circuit_marks_and_window)
     sc.qk_next_hits = 5;
     grid_clear(g);
     render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
-    ck_assert_ptr_nonnull(strstr(row(g, 6), "argmax=value+1 5/6"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 6), "argmax=value+1 5/6"));
     /* a short panel: rows 4..7 of 8 in view (the marked row 7 must show), an
      * up arrow where rows are hidden, and the window named in the title */
     Grid *s = grid_new(60, 6);
     Canvas sv = canvas_of(s, C256_UTF8);
     render_circuit(&sv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
-    ck_assert_ptr_nonnull(strstr(row(s, 0), "rows 4-7 of 8"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(s, 0), "rows 4-7 of 8"));
     ck_assert_uint_eq(grid_cell(s, 0, 2)->ch, 0x25b2);
     /* a narrow panel: 6 of 8 columns (one column goes to the arrow), the
      * last one shown named before the arrow */
@@ -671,8 +658,8 @@ START_TEST(test_named_positions_and_mask)
     Grid *g = grid_new(w, h);
     Canvas cv = canvas_of(g, MONO_ASCII);
     render_attention(&cv, &sc, 2);
-    ck_assert_str_eq(row(g, 1), "     BOS a2  MID b2");
-    ck_assert_str_eq(strncmp(row(g, 3), "  a1 ", 5) == 0 ? "ok" : row(g, 3), "ok");
+    ck_assert_str_eq(test_grid_row(g, 1), "     BOS a2  MID b2");
+    ck_assert_str_eq(strncmp(test_grid_row(g, 3), "  a1 ", 5) == 0 ? "ok" : test_grid_row(g, 3), "ok");
     grid_free(g);
     /* the pos-pos circuit shows the causal mask: key after query masked */
     sc.named_positions = false;
@@ -689,18 +676,6 @@ START_TEST(test_named_positions_and_mask)
     grid_free(g);
 }
 END_TEST
-
-static SlModel *bundled_model(void);
-
-/* An explorer of m on the README's list, checked. */
-static Explorer *explorer_on_list(const SlModel *m, const char *label)
-{
-    SlError err = {0};
-    Explorer *ex = explorer_new(m, label, 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_msg(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err) == 0, "%s", err.message);
-    return ex;
-}
 
 START_TEST(test_qk_terms_lookup)
 {
@@ -726,143 +701,6 @@ START_TEST(test_qk_terms_lookup)
     ck_assert_float_eq(t[3], 0.5f);
     sc.score_terms = NULL;   /* another layer than 0: no terms */
     ck_assert(!scene_score_terms_at(&sc, 4, 2, t));
-}
-END_TEST
-
-/* The explorer's readouts against the model's own tables, by hand: the four
- * QK terms of a score, what each source adds to the predicted logit through
- * OV (with and without W_pos), and the runners-up. */
-START_TEST(test_explorer_readouts)
-{
-    SlModel *m = bundled_model();
-    if (!m)
-        return;
-    SlError err = {0};
-    Explorer *ex = explorer_on_list(m, "m");
-    const Scene *sc = explorer_scene(ex);
-    explorer_select(ex, sc->n + 3);   /* b2 */
-    const SlCircuitTables *tb = m->tables;
-    ck_assert_ptr_nonnull(tb);
-    int NV = tb->V, TT = tb->T, Vo = tb->Vo, q = sc->sel;
-    float t[4];
-    for (int k = 0; k <= q; k++) {
-        int tq = sc->tokens[q], tk = sc->tokens[k];
-        ck_assert(scene_score_terms_at(sc, q, k, t));
-        ck_assert_float_eq(t[0], tb->qk_tok_tok[tq * NV + tk]);
-        ck_assert_float_eq(t[1], tb->qk_tok_pos[tq * TT + k]);
-        ck_assert_float_eq(t[2], tb->qk_pos_tok[q * NV + tk]);
-        ck_assert_float_eq(t[3], tb->qk_pos_pos[q * TT + k]);
-    }
-    /* OV, the absolute logit (d): pattern times (ov_tok[t_k, value] + ov_pos[k, value]); 0 past the query */
-    explorer_toggle_attribution(ex);
-    ck_assert_int_eq(sc->ov_vs, -1);
-    int value = sc->pred[scene_pred_index(sc, q)];
-    ck_assert_ptr_nonnull(sc->ov_src);
-    ck_assert_int_eq(sc->ov_value, value);
-    for (int k = 0; k < sc->T; k++) {
-        float want = k > q ? 0.0f : sc->pattern[q * sc->T + k] *
-                                        (tb->ov_tok[sc->tokens[k] * Vo + value] + tb->ov_pos[k * Vo + value]);
-        ck_assert_float_eq_tol(sc->ov_src[k], want, 1e-3f + 1e-4f * fabsf(want));
-    }
-    ck_assert_int_eq(explorer_toggle_ov_pos(ex, &err), 0);   /* W_pos out of OV: ov_tok alone */
-    explorer_select(ex, q);
-    value = sc->pred[scene_pred_index(sc, q)];
-    for (int k = 0; k <= q; k++) {
-        float want = sc->pattern[q * sc->T + k] * tb->ov_tok[sc->tokens[k] * Vo + value];
-        ck_assert_float_eq_tol(sc->ov_src[k], want, 1e-3f + 1e-4f * fabsf(want));
-    }
-    /* the runners-up: the most probable first, their probabilities those of prob[] */
-    for (int i = 0; i < sc->n; i++) {
-        ck_assert_int_eq(sc->top_idx[i * SCENE_TOPK], sc->pred[i]);
-        for (int k = 0; k < SCENE_TOPK; k++) {
-            int v = sc->top_idx[i * SCENE_TOPK + k];
-            ck_assert_int_ge(v, 0);
-            ck_assert_float_eq_tol(sc->top_prob[i * SCENE_TOPK + k], sc->prob[i * Vo + v], 1e-6);
-            if (k)
-                ck_assert(sc->top_prob[i * SCENE_TOPK + k] <= sc->top_prob[i * SCENE_TOPK + k - 1]);
-            for (int u = 0; u < Vo && k == 0; u++)
-                ck_assert(sc->prob[i * Vo + u] <= sc->top_prob[i * SCENE_TOPK] + 1e-6);
-        }
-    }
-    explorer_free(ex);
-    sl_model_free(m);
-}
-END_TEST
-
-/* `sortlens attribute LIST --at K [--vs V] --json`'s sources[layer][head], parsed
- * into src[T]; its vs into *vs.  False (and a message) when it fails. */
-static bool cli_attribution(const char *list, int at, int vs_pick, int layer, int head, float *src, int n_pos, int *vs)
-{
-    const char *root = getenv("SORTLENS_SOURCE");
-    char model[4096], at_s[16], vs_s[16];
-    snprintf(model, sizeof model, "%s/data/sortlens-default.safetensors", root ? root : "..");
-    snprintf(at_s, sizeof at_s, "%d", at);
-    snprintf(vs_s, sizeof vs_s, "%d", vs_pick);
-    char *args[] = {"attribute", "--model", model, "--at", at_s, "--json", (char *)list,
-                    vs_pick >= 0 ? "--vs" : NULL, vs_s, NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "attribute --at %d: exit %d: %s", at, status, errtext ? errtext : "");
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "attribute --json: %s", jerr.text);
-    json_t *row = json_array_get(json_array_get(json_object_get(j, "sources"), (size_t)layer), (size_t)head);
-    ck_assert_msg(json_is_array(row), "attribute --json: no sources[%d][%d]", layer, head);
-    for (int k = 0; k < n_pos; k++) {
-        json_t *x = json_array_get(row, (size_t)k);
-        src[k] = json_is_number(x) ? (float)json_number_value(x) : 0.0f;   /* past the query: none, 0 here */
-    }
-    *vs = (int)json_integer_value(json_object_get(j, "vs"));
-    json_decref(j);
-    free(out);
-    free(errtext);
-    return true;
-}
-
-/* The per-source column shows `sortlens attribute`'s sources: against the
- * runner-up at every prediction position, and against a value picked with > */
-START_TEST(test_explorer_attribution)
-{
-    SlModel *m = bundled_model();
-    if (!m)
-        return;
-    SlError err = {0};
-    Explorer *ex = explorer_on_list(m, "m");
-    const char *list = "42 17 26 3 49 0 26 11 8 30";
-    ck_assert_int_eq(explorer_toggle_greedy(ex, &err), 0);   /* attribute runs teacher-forced */
-    const Scene *sc = explorer_scene(ex);
-    ck_assert(!sc->greedy);
-    float want[64];
-    ck_assert_int_le(sc->T, 64);
-    for (int at = 1; at <= sc->n; at++) {
-        explorer_select(ex, sc->n + at);
-        int vs;
-        cli_attribution(list, at, -1, sc->layer, sc->head, want, sc->T, &vs);
-        ck_assert_ptr_nonnull(sc->ov_src);
-        ck_assert_int_eq(sc->ov_vs, vs);
-        ck_assert_int_ne(sc->ov_vs, sc->ov_value);
-        for (int k = 0; k <= sc->sel; k++)
-            ck_assert_msg(fabsf(sc->ov_src[k] - want[k]) <= 1e-4f * (1.0f + fabsf(want[k])),
-                          "b_%d source %d: column %g, attribute %g", at, k, (double)sc->ov_src[k], (double)want[k]);
-    }
-    /* a value picked: > steps from the runner-up, skipping the prediction */
-    explorer_select(ex, sc->n + 6);
-    int runner_up = sc->ov_vs;
-    explorer_step_compared(ex, +1);
-    int picked = sc->ov_vs, vs;
-    ck_assert_int_ne(picked, runner_up);
-    ck_assert_int_ne(picked, sc->ov_value);
-    ck_assert_int_eq(picked, (runner_up + 1) % sc->Vo == sc->ov_value ? (runner_up + 2) % sc->Vo : (runner_up + 1) % sc->Vo);
-    cli_attribution(list, 6, picked, sc->layer, sc->head, want, sc->T, &vs);
-    ck_assert_int_eq(vs, picked);
-    for (int k = 0; k <= sc->sel; k++)
-        ck_assert_float_eq_tol(sc->ov_src[k], want[k], 1e-4f * (1.0f + fabsf(want[k])));
-    explorer_step_compared(ex, 0);   /* = : back to the runner-up */
-    ck_assert_int_eq(sc->ov_vs, runner_up);
-    explorer_toggle_attribution(ex);   /* d: the absolute logit */
-    ck_assert_int_eq(sc->ov_vs, -1);
-    explorer_free(ex);
-    sl_model_free(m);
 }
 END_TEST
 
@@ -952,7 +790,7 @@ START_TEST(test_utf8)
     Grid *g = grid_new(4, 1);
     Canvas cv = canvas_of(g, MONO_ASCII);
     cv_text(&cv, 0, 0, "a\tb\n", COL_DEFAULT, 0);
-    ck_assert_str_eq(row(g, 0), "a?b?");
+    ck_assert_str_eq(test_grid_row(g, 0), "a?b?");
     grid_free(g);
 }
 END_TEST
@@ -1008,164 +846,97 @@ START_TEST(test_names)
 }
 END_TEST
 
-
-/* ---- layouts of the whole explorer on the bundled model -------------------- */
-
-/* The explorer on the bundled model with the README's list, MID selected;
- * NULL (and the test skips, saying why) without the model. */
-static SlModel *bundled_model(void)
+START_TEST(test_layout_sizes)
 {
-    const char *src = getenv("SORTLENS_SOURCE");
-    static char path[4096];
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(path, &err);
-    if (!m)
-        printf("skipped: no bundled model (%s)\n", err.message);
-    return m;
-}
+    /* issue 14.1: cells grow with the room, a label on every column where it
+     * fits, else every k-th with the step in the title; hand-computed cells
+     * of the toy's token-token circuit m[r][c] = r - c over range 7 in
+     * monochrome (glyphs: ,-= % for -1..-7 and .+*# for 1..7 as
+     * round(v / 7 * 10) falls; see test_monochrome_ramps) */
+    Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;
+    int w, h;
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 3, &w, &h);
+    ck_assert_int_eq(w, 4 + 3 * V);
+    ck_assert_int_eq(h, V + 4);
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, 0, &w, &h);
+    ck_assert_int_eq(h, V / 2 + 4);   /* half blocks */
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 12), 3);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 27, 12), 2);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 11), 0);
+    ck_assert_int_eq(label_step(2, 1), 5);   /* "10" and a blank: 3 cells -> 5 */
+    ck_assert_int_eq(label_step(2, 2), 2);
+    ck_assert_int_eq(label_step(2, 3), 1);
+    ck_assert_int_eq(label_step(3, 1), 5);
+    ck_assert_int_eq(label_step(9, 1), 10);
 
-/* The text of the grid after drawing the app at w x h. */
-static char *draw_app(App *a, Grid *g, int w, int h)
-{
-    ck_assert_int_eq(grid_resize(g, w, h), 0);
-    app_draw(a, g);
-    return grid_dump_text(g);
-}
-
-/* Index of the line holding `needle`, or -1. */
-static int line_of(const Grid *g, const char *needle)
-{
-    for (int y = 0; y < g->h; y++)
-        if (strstr(row(g, y), needle))
-            return y;
-    return -1;
-}
-
-START_TEST(test_layout_whole_circuits)
-{
-    SlModel *m = bundled_model();
-    if (!m)
-        return;
-    Explorer *ex = explorer_on_list(m, "sortlens-default.safetensors");
-    explorer_select(ex, explorer_scene(ex)->n + 1);
-    App a;
-    app_init(&a, ex, C256_UTF8);
-    Grid *g = grid_new(1, 1);
-
-    /* 120x36 as it opens: one screen, the circuits windowed, and saying so
-     * with arrows and the last column shown */
-    free(draw_app(&a, g, 120, 36));
-    ck_assert(!a.paged);
-    int y = line_of(g, "QK token-token");
-    ck_assert_int_ge(y, 0);
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "\u25b6"));   /* hidden columns to the right */
-
-    /* z: both whole circuits at 120x36: 52 query rows in 26 lines from
-     * token 0 to MID, the ticks up to 50, nothing hidden */
-    ck_assert(app_key(&a, 'z'));
-    free(draw_app(&a, g, 120, 36));
-    y = line_of(g, "QK token-token");
-    ck_assert_int_ge(y, 0);
-    ck_assert_ptr_nonnull(strstr(row(g, y), "OV token"));
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(row(g, y), "cols "));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "40"));
-    ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
-    ck_assert_int_eq(strncmp(row(g, y + 2), "   0", 4), 0);              /* first matrix line: token 0 */
-    ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "MID"));          /* 26th: tokens 50 (BOS), 51 (MID) */
-    ck_assert_ptr_nonnull(strstr(row(g, y + 2 + 25), "BOS"));          /* OV token's last line */
-    /* readout and colour bar under them, then the key line */
-    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "query MID, key 0:"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=value+1 47/50"));   /* `sortlens explain` says 47/50 */
-    ck_assert_ptr_nonnull(strstr(row(g, y + 29), "-1.00"));
-    ck_assert_int_eq(y + 29, 34);   /* the bar is the last line before the key line */
-    ck_assert(line_of(g, "tokens   BOS  42") >= 0);                 /* the strip stays */
-
-    /* 132x43 zoomed: the whole top block too */
-    free(draw_app(&a, g, 132, 43));
-    ck_assert(line_of(g, "predicts") >= 0);
-    ck_assert(line_of(g, "output   0 3 8 11 17 26 26 30 42 49") >= 0);
-    y = line_of(g, "QK token-token");
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 28), "argmax=diagonal 50/50"));   /* explain: OV 50/50 */
-
-    /* 160x48 without zoom: the attention heatmap and both whole circuits */
-    ck_assert(app_key(&a, 'z'));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert(!a.paged);
-    y = line_of(g, "QK token-token");
-    ck_assert_ptr_nonnull(strstr(row(g, y), "attention weights"));
-    ck_assert_ptr_null(strstr(row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(row(g, y), "cols "));
-    ck_assert_ptr_null(strstr(row(g, y + 1), "\u25b6"));
-    ck_assert_ptr_nonnull(strstr(row(g, y + 1), "50"));
-
-    /* n cycles the scale; H/L move the circuit cursor and its readout */
-    ck_assert(app_key(&a, 'n'));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert_ptr_nonnull(strstr(row(g, y), "values p99"));
-    ck_assert(app_key(&a, 'L'));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert(line_of(g, "query MID, key 1:") >= 0);
-    ck_assert(app_key(&a, 'n'));
-    ck_assert(app_key(&a, 'n'));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
-
-    /* a click on an OV token cell (source 10, out 20) reads its value out */
-    const Cell *hit = NULL;
-    for (int i = 0; i < g->w * g->h && !hit; i++) {
-        const Cell *c = &g->cells[i];
-        if (c->tag == TAG_CIRCUIT && c->tc == 1 && c->ta == 10 && c->tb == 20)
-            hit = c;
-    }
-    ck_assert_ptr_nonnull(hit);
-    ck_assert(app_click(&a, hit));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert(line_of(g, "source 10, out 20:") >= 0);
-    /* a switched-off term is named on its panel, whose table is unchanged */
-    ck_assert(app_key(&a, '1'));
-    free(draw_app(&a, g, 160, 48));
-    ck_assert_ptr_nonnull(strstr(row(g, y), "[OFF] QK token-token"));
+    /* 28x12: three columns a cell, every column labelled (the key token 1
+     * is the marked column and the answer), every row */
+    Grid *g = grid_new(28, 12);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 0), "- QK token-token | whole ---");
+    ck_assert_str_eq(test_grid_row(g, 1), "      0  v  2  3  4  5  B  M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0   ,,,------======%%%%%%");
+    ck_assert_str_eq(test_grid_row(g, 3), "   1...   ,,,------======%%%");
+    ck_assert_str_eq(test_grid_row(g, 8), " BOS###******++++++...   ,,,");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID###[X]******++++++...");
+    ck_assert_str_eq(test_grid_row(g, 10), " query MID, key 1: +6.000");
     grid_free(g);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
-}
-END_TEST
 
-START_TEST(test_facet_view)
-{
-    /* issue 14.3: F shows the four QK terms at once, each titled with its scale */
-    SlModel *m = bundled_model();
-    if (!m)
-        return;
-    Explorer *ex = explorer_on_list(m, "m");
-    App a;
-    app_init(&a, ex, C256_UTF8);
-    Grid *g = grid_new(1, 1);
-    free(draw_app(&a, g, 220, 60));
-    ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
-    /* issue 14.1 (part): at 220 columns heatmap cells are 3 wide, so that
-     * two-digit labels stand apart ("B42172614..." at 2) */
-    int ya = line_of(g, "attention weights");
-    ck_assert_int_ge(ya, 0);
-    ck_assert_ptr_nonnull(strstr(row(g, ya + 1), "B 42 17 26  3 49  0 26 11  8 30  M"));
-    ck_assert(app_key(&a, 'F'));
-    free(draw_app(&a, g, 220, 60));
-    static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
-    for (int t = 0; t < 4; t++) {
-        int y = line_of(g, names[t]);
-        ck_assert_int_ge(y, 0);
-        ck_assert_ptr_nonnull(strstr(row(g, y), "per row"));
-    }
-    ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
+    /* 20x12: two columns, still every label */
+    g = grid_new(20, 12);
+    cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 1), "     0 v 2 3 4 5 B M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0  ,,----====%%%%");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID##[]****++++..");
     grid_free(g);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+
+    /* 40x12 but one column a cell (only 12 wide for the matrix): a label on
+     * every 2nd column, said in the title */
+    g = grid_new(40, 12);
+    Canvas nv = canvas_sub(canvas_of(g, MONO_ASCII), 0, 0, 12, 12);
+    render_circuit(&nv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 1), "     v2 4 B");   /* 0 keeps its blank from the mark */
+    ck_assert_str_eq(test_grid_row(g, 2), "   0 ,--==%%");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "QK"));
+    grid_free(g);
+    /* the heatmap at 29x19: cells 3 wide and two lines high, every key
+     * labelled; weights 1/(q+1): BOS '@', MID 0.2 ':'; the cursor (key 2)
+     * bracketed on both lines */
+    sc.circuit_scale = CS_WHOLE;
+    g = grid_new(5 + 3 * T, 2 * T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 3);
+    ck_assert_str_eq(test_grid_row(g, 1), "       B  5  1  3  M  1  3  5");
+    ck_assert_str_eq(test_grid_row(g, 2), " BOS @@@.  .  .  .  .  .  .");
+    ck_assert_str_eq(test_grid_row(g, 3), "     @@@");
+    ck_assert_str_eq(test_grid_row(g, 10), ">MID ::::::[:]::::::.  .  .");
+    ck_assert_str_eq(test_grid_row(g, 11), "     ::::::[:]::::::");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + 2 * T), "weight 0"));
+    ck_assert_ptr_null(strstr(test_grid_row(g, 0), "labelled every"));
+    grid_free(g);
+    /* at 2 columns with the positions named ("a1", "MID": 3 wide with the
+     * blank, 2 cells) every 2nd key, said in the title */
+    sc.named_positions = true;
+    g = grid_new(60, T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "keys labelled every 2nd"));
+    grid_free(g);
+    sc.named_positions = false;
+
+    /* the sources of MID (5: BOS a1 a2 a3 MID) cut to 3 rows around the
+     * cursor (a2): the title says how many and which, arrows at the cut edges */
+    g = grid_new(70, 5);
+    cv = canvas_of(g, MONO_UTF8);
+    render_sources(&cv, &sc);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "where MID (pos 4) looks \u00b7 3 of 5 (a1..a3), \u2191\u2193 scrolls"));
+    ck_assert_int_eq(strncmp(test_grid_row(g, 2), "\u25b2a1", 4), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 3), " a2", 3), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 4), "\u25bca3", 4), 0);
+    grid_free(g);
 }
 END_TEST
 
@@ -1192,16 +963,13 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_circuit_marks_and_window);
     tcase_add_test(tc, test_qk_terms_lookup);
     tcase_add_test(tc, test_named_positions_and_mask);
-    tcase_add_test(tc, test_explorer_readouts);
-    tcase_add_test(tc, test_explorer_attribution);
     tcase_add_test(tc, test_canvas_clipping);
     tcase_add_test(tc, test_tiny_grids);
     tcase_add_test(tc, test_too_small_note);
     tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_names);
-    tcase_add_test(tc, test_layout_whole_circuits);
-    tcase_add_test(tc, test_facet_view);
+    tcase_add_test(tc, test_layout_sizes);
     suite_add_tcase(s, tc);
     return s;
 }

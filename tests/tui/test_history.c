@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "app.h"
+#include "explorer_fixture.h"
 #include "history.h"
-#include "sortlens/checkpoint.h"
 #include "test_util.h"
 
 START_TEST(test_history_order)
@@ -45,45 +45,33 @@ static bool same(const int *x, const int *y, int n) { return memcmp(x, y, (size_
 
 START_TEST(test_history_keys)
 {
-    const char *src = getenv("SORTLENS_SOURCE");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(path, &err);
-    if (!m) {
-        printf("skipped: no bundled model (%s)\n", err.message);
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    }
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
-    const Scene *sc = explorer_scene(ex);
+    App *a = &f.a;
+    const Scene *sc = explorer_scene(f.ex);
     int n = sc->n, seen[4][64];
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
     memcpy(seen[0], sc->values, (size_t)n * sizeof(int));
-    app_key(&a, 'r');
+    app_key(a, 'r');
     memcpy(seen[1], sc->values, (size_t)n * sizeof(int));
-    app_key(&a, 'f');   /* a wrong one, kept */
+    app_key(a, 'f');   /* a wrong one, kept */
     memcpy(seen[2], sc->values, (size_t)n * sizeof(int));
     int wrong = 0;
     for (int i = 0; i < n; i++)
         wrong += sc->pred[i] != sc->sorted[i];
     ck_assert_int_gt(wrong, 0);
-    app_key(&a, 'r');
+    app_key(a, 'r');
     memcpy(seen[3], sc->values, (size_t)n * sizeof(int));
     for (int i = 2; i >= 0; i--) {
-        app_key(&a, ',');
+        app_key(a, ',');
         ck_assert_msg(same(sc->values, seen[i], n), "back to list %d", i);
     }
-    app_key(&a, ',');   /* the first: stays */
+    app_key(a, ',');   /* the first: stays */
     ck_assert(same(sc->values, seen[0], n));
-    app_key(&a, '.');
-    app_key(&a, '.');
+    app_key(a, '.');
+    app_key(a, '.');
     ck_assert(same(sc->values, seen[2], n));   /* the wrong one f found */
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 

@@ -12,19 +12,11 @@
 #include <string.h>
 
 #include "app.h"
+#include "explorer_fixture.h"
 #include "panels.h"
 #include "render.h"
-#include "sortlens/checkpoint.h"
 #include "sortlens/run.h"
 #include "test_util.h"
-
-static const char *model_path(void)
-{
-    static char path[4096];
-    const char *src = getenv("SORTLENS_SOURCE");
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
-    return path;
-}
 
 static void list_text(const int *v, int n, char *buf, size_t size)
 {
@@ -50,15 +42,7 @@ static json_t *cli_patch(const char *model, const int *clean, const int *corrupt
     list_text(corrupt, n, k, sizeof k);
     snprintf(at_s, sizeof at_s, "%d", at);
     char *args[] = {"patch", "--model", (char *)model, "--clean", c, "--corrupt", k, "--at", at_s, "--json", NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "patch --at %d: exit %d: %s", at, status, errtext ? errtext : "");
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "patch --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static void check_floats(const char *what, const float *got, json_t *want, int T)
@@ -100,24 +84,18 @@ static void check_against_cli(const SlPatchResult *r, json_t *j)
 
 START_TEST(test_pair_panel_equals_patch)
 {
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(model_path(), &err);
-    if (!m) {
-        printf("skipped: no bundled model (%s)\n", err.message);
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    }
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
+    Explorer *ex = f.ex;
+    App *a = &f.a;
     const Scene *sc = explorer_scene(ex);
     int n = sc->n, clean[64];
     memcpy(clean, sc->values, (size_t)n * sizeof *clean);
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
     Grid *g = grid_new(160, 48);
-    ck_assert(app_key(&a, 'P'));
-    ck_assert(a.pair.on);
-    ck_assert_int_eq(memcmp(a.pair.clean, clean, (size_t)n * sizeof *clean), 0);
+    ck_assert(app_key(a, 'P'));
+    ck_assert(a->pair.on);
+    ck_assert_int_eq(memcmp(a->pair.clean, clean, (size_t)n * sizeof *clean), 0);
     ck_assert_int_eq(differences(sc->values, clean, n), 1);   /* a one-value change */
     for (int round = 0; round < 2; round++) {
         int sorted_clean[64], sorted_corrupt[64], tested = 0;
@@ -125,21 +103,21 @@ START_TEST(test_pair_panel_equals_patch)
         sl_task_sort_values(n, sc->values, sorted_corrupt);
         for (int at = 1; at <= n; at++) {
             explorer_select(ex, n + at);
-            app_draw(&a, g);
+            app_draw(a, g);
             if (sorted_clean[at - 1] == sorted_corrupt[at - 1]) {   /* nothing to patch: the panel says so */
-                ck_assert(!a.pair.have);
+                ck_assert(!a->pair.have);
                 char *text = grid_dump_text(g);
                 ck_assert_msg(strstr(text, "same in both sorted lists") != NULL, "no reason shown at b%d", at);
                 free(text);
                 continue;
             }
-            ck_assert_msg(a.pair.have, "b%d: %s", at, a.pair.error);
-            json_t *j = cli_patch(model_path(), clean, sc->values, n, at);
-            check_against_cli(&a.pair.result, j);
+            ck_assert_msg(a->pair.have, "b%d: %s", at, a->pair.error);
+            json_t *j = cli_patch(bundled_model_path(), clean, sc->values, n, at);
+            check_against_cli(&a->pair.result, j);
             json_decref(j);
             /* the value at the source cursor, at the end of hook_embed's row */
             char want[32], *text = grid_dump_text(g);
-            snprintf(want, sizeof want, "%+8.4f", (double)a.pair.result.hooks[0].exact[sc->cursor]);
+            snprintf(want, sizeof want, "%+8.4f", (double)a->pair.result.hooks[0].exact[sc->cursor]);
             const char *line = strstr(text, "hook_embed");
             ck_assert_ptr_nonnull(line);
             const char *eol = strchr(line, '\n');
@@ -150,15 +128,13 @@ START_TEST(test_pair_panel_equals_patch)
         ck_assert_int_gt(tested, 0);
         printf("round %d: %d positions checked against sortlens patch\n", round, tested);
         fflush(stdout);
-        ck_assert(app_key(&a, 'r'));   /* another one-value change of the clean list */
+        ck_assert(app_key(a, 'r'));   /* another one-value change of the clean list */
         ck_assert_int_eq(differences(sc->values, clean, n), 1);
     }
-    ck_assert(app_key(&a, 'P'));
-    ck_assert(!a.pair.on);
-    app_free(&a);
+    ck_assert(app_key(a, 'P'));
+    ck_assert(!a->pair.on);
     grid_free(g);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 
@@ -169,23 +145,16 @@ START_TEST(test_pair_follows_the_snapshot)
     char dir[64], run[256];
     test_tmpdir_make(dir, "pair");
     test_make_run(dir, 40, 20, run);
-    SlError err = {0};
     char *last = sl_run_snapshot_path(run, 40), *first = sl_run_snapshot_path(run, 0);
-    SlModel *m = sl_ckpt_load(last, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    Explorer *ex = explorer_new(m, "r.run", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
-    a.snaps = snapshots_open(run, -1, m, &err);
-    ck_assert_msg(a.snaps != NULL, "%s", err.message);
-    ck_assert_int_eq(app_set_snapshot(&a, a.snaps->current, &err), 0);
+    ExplorerFixture f;
+    explorer_fixture_open_run(&f, run);
+    App *a = &f.a;
+    Explorer *ex = f.ex;
     Grid *g = grid_new(160, 48);
-    ck_assert(app_key(&a, 'P'));
+    ck_assert(app_key(a, 'P'));
     const Scene *sc = explorer_scene(ex);
     int n = sc->n, clean[64], sorted_clean[64], sorted_corrupt[64], at = 0;
-    memcpy(clean, a.pair.clean, (size_t)n * sizeof *clean);
+    memcpy(clean, a->pair.clean, (size_t)n * sizeof *clean);
     sl_task_sort_values(n, clean, sorted_clean);
     sl_task_sort_values(n, sc->values, sorted_corrupt);
     for (int k = 1; k <= n && !at; k++)
@@ -193,26 +162,23 @@ START_TEST(test_pair_follows_the_snapshot)
             at = k;
     ck_assert_int_gt(at, 0);
     explorer_select(ex, n + at);
-    app_draw(&a, g);
-    ck_assert_msg(a.pair.have, "%s", a.pair.error);
+    app_draw(a, g);
+    ck_assert_msg(a->pair.have, "%s", a->pair.error);
     json_t *j = cli_patch(last, clean, sc->values, n, at);
-    check_against_cli(&a.pair.result, j);
+    check_against_cli(&a->pair.result, j);
     json_decref(j);
-    ck_assert(app_key(&a, '^'));   /* the first snapshot: the initialisation */
-    ck_assert_int_eq(a.snaps->current, 0);
-    ck_assert(a.pair.on);
-    app_draw(&a, g);
-    ck_assert_msg(a.pair.have, "%s", a.pair.error);
+    ck_assert(app_key(a, '^'));   /* the first snapshot: the initialisation */
+    ck_assert_int_eq(a->snaps->current, 0);
+    ck_assert(a->pair.on);
+    app_draw(a, g);
+    ck_assert_msg(a->pair.have, "%s", a->pair.error);
     j = cli_patch(first, clean, sc->values, n, at);
-    check_against_cli(&a.pair.result, j);
+    check_against_cli(&a->pair.result, j);
     json_decref(j);
     free(last);
     free(first);
     grid_free(g);
-    snapshots_free(a.snaps);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
     test_tmpdir_remove(dir);
 }
 END_TEST

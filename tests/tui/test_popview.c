@@ -11,33 +11,17 @@
 #include <string.h>
 
 #include "app.h"
+#include "explorer_fixture.h"
 #include "panels.h"
 #include "render.h"
-#include "sortlens/checkpoint.h"
 #include "sortlens/run.h"
 #include "test_util.h"
-
-static const char *model_path(void)
-{
-    static char path[4096];
-    const char *src = getenv("SORTLENS_SOURCE");
-    snprintf(path, sizeof path, "%s/data/sortlens-default.safetensors", src ? src : "..");
-    return path;
-}
 
 static json_t *cli_mean(const char *model, const char *kind)
 {
     char *args[] = {"mean", "--model", (char *)model, "--lists", "1000", "--seed", "1", "--json",
                     kind ? "--kind" : NULL, (char *)kind, NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "mean: exit %d: %s", status, errtext ? errtext : "");
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "mean --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static double num(json_t *x) { return json_is_number(x) ? json_number_value(x) : NAN; }
@@ -82,44 +66,35 @@ static Scene drawn_scene(App *a)
 
 START_TEST(test_population_means_equal_mean)
 {
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(model_path(), &err);
-    if (!m) {
-        printf("skipped: no bundled model (%s)\n", err.message);
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
         return;
-    }
-    Explorer *ex = explorer_new(m, "m", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    ck_assert_int_eq(explorer_set_list_text(ex, "42 17 26 3 49 0 26 11 8 30", &err), 0);
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
+    App *a = &f.a;
     Grid *g = grid_new(160, 48);
-    ck_assert(app_key(&a, 'm'));
-    ck_assert(a.pop.on);
-    Scene sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'm'));
+    ck_assert(a->pop.on);
+    Scene sc = drawn_scene(a);
     ck_assert_ptr_nonnull(sc.population);
     ck_assert_str_eq(sc.population, "1000 uniform lists");
-    json_t *j = cli_mean(model_path(), NULL);
+    json_t *j = cli_mean(bundled_model_path(), NULL);
     check_scene(&sc, j);
     json_decref(j);
-    app_draw(&a, g);
+    app_draw(a, g);
     char *text = grid_dump_text(g);
     ck_assert_msg(strstr(text, "mean attention weights over 1000 uniform lists"), "no population title");
     free(text);
-    ck_assert(app_key(&a, 'M'));   /* the next kind: distinct */
-    sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'M'));   /* the next kind: distinct */
+    sc = drawn_scene(a);
     ck_assert_str_eq(sc.population, "1000 distinct lists");
-    j = cli_mean(model_path(), "distinct");
+    j = cli_mean(bundled_model_path(), "distinct");
     check_scene(&sc, j);
     json_decref(j);
-    ck_assert(app_key(&a, 'm'));   /* back to the list */
-    ck_assert(!a.pop.on);
-    sc = drawn_scene(&a);
+    ck_assert(app_key(a, 'm'));   /* back to the list */
+    ck_assert(!a->pop.on);
+    sc = drawn_scene(a);
     ck_assert_ptr_null(sc.population);
-    app_free(&a);
     grid_free(g);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
 }
 END_TEST
 
@@ -130,36 +105,26 @@ START_TEST(test_population_follows_the_snapshot)
     char dir[64], run[256];
     test_tmpdir_make(dir, "popview");
     test_make_run(dir, 40, 20, run);
-    SlError err = {0};
     char *last = sl_run_snapshot_path(run, 40), *first = sl_run_snapshot_path(run, 0);
-    SlModel *m = sl_ckpt_load(last, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    Explorer *ex = explorer_new(m, "r.run", 1, &err);
-    ck_assert_msg(ex != NULL, "%s", err.message);
-    App a;
-    app_init(&a, ex, (Style){DEPTH_MONO, false});
-    a.snaps = snapshots_open(run, -1, m, &err);
-    ck_assert_msg(a.snaps != NULL, "%s", err.message);
-    ck_assert_int_eq(app_set_snapshot(&a, a.snaps->current, &err), 0);
-    ck_assert(app_key(&a, 'm'));
-    Scene sc = drawn_scene(&a);
+    ExplorerFixture f;
+    explorer_fixture_open_run(&f, run);
+    App *a = &f.a;
+    ck_assert(app_key(a, 'm'));
+    Scene sc = drawn_scene(a);
     json_t *j = cli_mean(last, NULL);
     check_scene(&sc, j);
     json_decref(j);
-    ck_assert(app_key(&a, '^'));   /* the first snapshot: the initialisation */
-    ck_assert_int_eq(a.snaps->current, 0);
-    ck_assert_msg(a.error[0] == '\0', "%s", a.error);
-    ck_assert(a.pop.on);
-    sc = drawn_scene(&a);
+    ck_assert(app_key(a, '^'));   /* the first snapshot: the initialisation */
+    ck_assert_int_eq(a->snaps->current, 0);
+    ck_assert_msg(a->error[0] == '\0', "%s", a->error);
+    ck_assert(a->pop.on);
+    sc = drawn_scene(a);
     j = cli_mean(first, NULL);
     check_scene(&sc, j);
     json_decref(j);
     free(last);
     free(first);
-    snapshots_free(a.snaps);
-    app_free(&a);
-    explorer_free(ex);
-    sl_model_free(m);
+    explorer_fixture_close(&f);
     test_tmpdir_remove(dir);
 }
 END_TEST

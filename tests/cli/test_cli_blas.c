@@ -1,0 +1,187 @@
+/* test_cli_blas.c: `sortlens info` on the BLAS library against OpenBLAS's
+ * own report, the note on generic kernels that train and eval give once
+ * (issue 15 item 3), and SORTLENS_KERNELS (issue 10 item 2). */
+#include <cblas.h>
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_run.h"
+#include "test_util.h"
+
+static json_t *info_blas(json_t **root)
+{
+    CliRun r;
+    cli_run(&r, NULL, (const char *const[]){"info", "--json", NULL});
+    ck_assert_msg(r.status == 0, "info --json: exit %d: %s", r.status, r.err);
+    json_error_t jerr;
+    *root = json_loads(r.out, 0, &jerr);
+    ck_assert_msg(*root != NULL, "info --json is not JSON: %s", jerr.text);
+    cli_run_free(&r);
+    json_t *b = json_object_get(*root, "blas");
+    ck_assert_msg(json_is_object(b), "info --json has no blas object");
+    return b;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    ck_assert_msg(json_is_string(v), "blas.%s is not a string", key);
+    return json_string_value(v);
+}
+
+static bool cpuinfo_has(const char *flag) { return test_cpuinfo_flag(flag) == 1; }
+
+/* The blas block says what OpenBLAS itself says in this process, which
+ * runs with the same library and environment as the one it started. */
+START_TEST(test_info_blas_matches_openblas)
+{
+    const char *dir = cli_tempdir();
+    bool have_model = cli_copy_model(dir, "m.st") != NULL;
+    cli_rmtree(dir);
+    if (!have_model) {
+        printf("skipped: no bundled model in data/\n");
+        return;
+    }
+    json_t *root, *b = info_blas(&root);
+    ck_assert_str_eq(str(b, "name"), "OpenBLAS");
+    ck_assert_str_eq(str(b, "config"), openblas_get_config());
+    ck_assert_str_eq(str(b, "corename"), openblas_get_corename());
+    ck_assert_int_eq(json_integer_value(json_object_get(b, "threads")), openblas_get_num_threads());
+    /* the version the headers were built against ("  OpenBLAS 0.3.21 ") */
+    char want[64];
+    ck_assert_int_eq(sscanf(OPENBLAS_VERSION, " OpenBLAS %63s", want), 1);
+    ck_assert_str_eq(str(b, "version"), want);
+    ck_assert_msg(strstr(str(b, "path"), "openblas"), "path %s", str(b, "path"));
+    json_t *cpu = json_object_get(b, "cpu");
+    ck_assert(json_is_true(json_object_get(cpu, "avx2")) == cpuinfo_has("avx2"));
+    ck_assert(json_is_true(json_object_get(cpu, "fma")) == cpuinfo_has("fma"));
+    ck_assert(json_is_true(json_object_get(cpu, "avx512")) == (cpuinfo_has("avx512f") && cpuinfo_has("avx512bw") &&
+                                                               cpuinfo_has("avx512dq") && cpuinfo_has("avx512vl")));
+    ck_assert(json_is_null(json_object_get(b, "coretype_env")) == (getenv("OPENBLAS_CORETYPE") == NULL));
+    printf("  blas: %s, kernels %s, %d threads\n", str(b, "config"), str(b, "corename"), openblas_get_num_threads());
+    json_decref(root);
+
+    CliRun r;
+    cli_run(&r, NULL, (const char *const[]){"info", NULL});
+    ck_assert_int_eq(r.status, 0);
+    char line[256];
+    snprintf(line, sizeof line, "kernels %s (", openblas_get_corename());
+    ck_assert_msg(strstr(r.out, "blas:        OpenBLAS ") && strstr(r.out, line), "%s", r.out);
+    cli_run_free(&r);
+}
+END_TEST
+
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* With OpenBLAS's generic Prescott kernels forced (in this test's
+ * environment only), train and eval say so once each, with the variable
+ * that selects the processor's own kernels; info says it too. */
+START_TEST(test_generic_kernels_noted_once)
+{
+    const char *dir = cli_tempdir();
+    if (!cli_copy_model(dir, "m.st")) {
+        printf("skipped: no bundled model in data/\n");
+        cli_rmtree(dir);
+        return;
+    }
+    const char *better = cpuinfo_has("avx512f") && cpuinfo_has("avx512bw") && cpuinfo_has("avx512dq") &&
+                                 cpuinfo_has("avx512vl")
+                             ? "SkylakeX"
+                         : cpuinfo_has("avx2") && cpuinfo_has("fma") ? "Haswell"
+                                                                      : NULL;
+    char fix[64];
+    snprintf(fix, sizeof fix, "OPENBLAS_CORETYPE=%s", better ? better : "");
+    setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+    const char *const runs[][12] = {
+        {"eval", "--lists", "20", NULL},
+        {"train", "--out", cli_path(dir, "t.st"), "--steps", "3", "--eval-lists", "4", NULL},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        CliRun r;
+        cli_run(&r, NULL, runs[i]);
+        ck_assert_msg(r.status == 0, "%s: exit %d: %s", runs[i][0], r.status, r.err);
+        if (better) {
+            ck_assert_msg(count(r.err, fix) == 1 && count(r.err, "generic Prescott kernels") == 1, "%s: %s",
+                          runs[i][0], r.err);
+            ck_assert_msg(count(r.out, "OPENBLAS_CORETYPE=") == 0, "%s: the note went to stdout", runs[i][0]);
+        } else {
+            ck_assert_msg(count(r.err, "OPENBLAS_CORETYPE=") == 0, "%s, no AVX2: %s", runs[i][0], r.err);
+        }
+        cli_run_free(&r);
+    }
+    json_t *root, *b = info_blas(&root);
+    ck_assert_str_eq(str(b, "corename"), "Prescott");
+    ck_assert_str_eq(str(b, "coretype_env"), "Prescott");
+    ck_assert(json_is_true(json_object_get(b, "generic_kernels")) == (better != NULL));
+    if (better) {
+        ck_assert_str_eq(str(b, "better_coretype"), better);
+        ck_assert_msg(strstr(str(b, "note"), fix), "%s", str(b, "note"));
+    }
+    json_decref(root);
+    unsetenv("OPENBLAS_CORETYPE");
+    cli_rmtree(dir);
+}
+END_TEST
+
+/* SORTLENS_KERNELS=portable chooses the portable kernels (info says which
+ * ran); a value it does not know is named on stderr, once, and the run goes
+ * on with the default choice. */
+START_TEST(test_kernels_variable)
+{
+    const char *dir = cli_tempdir();
+    bool have_model = cli_copy_model(dir, "m.st") != NULL;
+    cli_rmtree(dir);
+    if (!have_model) {
+        printf("skipped: no bundled model in data/\n");
+        return;
+    }
+    const char *dflt = cpuinfo_has("avx2") && cpuinfo_has("fma") ? "avx2" : "portable";
+    static const struct {
+        const char *value, *want;
+        bool named;
+    } cases[] = {{NULL, NULL, false}, {"portable", "portable", false}, {"auto", NULL, false}, {"avx512\x1b[2J", NULL, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].value)
+            setenv("SORTLENS_KERNELS", cases[i].value, 1);
+        else
+            unsetenv("SORTLENS_KERNELS");
+        CliRun r;
+        cli_run(&r, NULL, (const char *const[]){"info", "--json", NULL});
+        ck_assert_msg(r.status == 0, "%s: exit %d: %s", cases[i].value, r.status, r.err);
+        json_t *root = json_loads(r.out, 0, NULL);
+        ck_assert(root != NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(root, "kernels")), cases[i].want ? cases[i].want : dflt);
+        json_decref(root);
+        if (cases[i].named)
+            ck_assert_msg(count(r.err, "SORTLENS_KERNELS='avx512\\x1b[2J' is not a choice") == 1 && !strchr(r.err, '\x1b'),
+                          "%s", r.err);
+        else
+            ck_assert_str_eq(r.err, "");
+        cli_run_free(&r);
+    }
+    unsetenv("SORTLENS_KERNELS");
+}
+END_TEST
+
+static Suite *make(void)
+{
+    Suite *s = suite_create("cli-blas");
+    TCase *tc = tcase_create("blas");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_info_blas_matches_openblas);
+    tcase_add_test(tc, test_generic_kernels_noted_once);
+    tcase_add_test(tc, test_kernels_variable);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(int argc, char **argv) { return cli_main(argc, argv, make); }
