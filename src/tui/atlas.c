@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sortlens/progress.h"
 
@@ -136,14 +135,7 @@ int atlas_model_changed(Atlas *a, const SlModel *m, SlError *err)
 
 bool atlas_busy(const Atlas *a) { return job_running(&a->job); }
 
-void atlas_wait(Atlas *a)
-{
-    while (job_running(&a->job)) {
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
-    job_reap(&a->job);
-}
+void atlas_wait(Atlas *a) { job_wait(&a->job); }
 
 bool atlas_tick(Atlas *a)
 {

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <string.h>
+#include <time.h>
 
 void job_init(Job *j)
 {
@@ -60,6 +61,15 @@ bool job_reap(Job *j)
     pthread_join(j->thread, NULL);
     j->started = false;
     return true;
+}
+
+void job_wait(Job *j)
+{
+    while (job_running(j)) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+    job_reap(j);
 }
 
 void job_progress(void *job, long done, long total)

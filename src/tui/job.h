@@ -38,6 +38,9 @@ bool job_running(const Job *j);
 /* Finished: its thread joined; true once per job that ended. */
 bool job_reap(Job *j);
 bool job_finished(const Job *j);
+/* Waits until the job has finished, and reaps it (tests; the key loop
+ * never waits). */
+void job_wait(Job *j);
 /* An SlProgressFn (ctx: the job) storing done. */
 void job_progress(void *job, long done, long total);
 
