@@ -84,6 +84,12 @@ run_tests() {  # label dir [meson test options...]
 echo "== 1/3: normal build (build/)"
 if build "normal build" build ""; then
     run_tests "normal build" build
+    # The suites that hold the engine to PyTorch, again on the portable
+    # kernels (kernels.c): the processor's own ran above, where it has them.
+    echo "== 1/3: the PyTorch parity suites with SORTLENS_KERNELS=portable (build/)"
+    export SORTLENS_KERNELS=portable
+    run_tests "normal build, portable kernels" build forward decode train patch population-torch
+    unset SORTLENS_KERNELS
 fi
 
 # The names of the tests of DIR but for the e2e and bench suites and the

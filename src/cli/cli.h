@@ -102,6 +102,16 @@ bool cli_parse_step(const char *text, long *step);
  * it is the model being read, input).  EXIT_OK when it may be written. */
 int cli_check_output(const char *out, bool force, const char *input);
 
+/* --ablate SPEC (NULL: none) for model m, as every command takes it:
+ * parsed into abl (a bad spec: its message, *status EXIT_USAGE), its
+ * canonical text into text (SL_ABLATION_TEXT_MAX bytes, "" for none), and
+ * prepared to run (sl_ablation_run_new with resample_seed and force_hooks).
+ * NULL after the message, with *status set. */
+struct SlAblation;
+struct SlAblationRun;
+struct SlAblationRun *cli_ablation_run(const SlModel *m, const char *spec, long resample_seed, bool force_hooks,
+                                       struct SlAblation *abl, char *text, int *status);
+
 /* path, or the bundled model's path when it is NULL: names the model in
  * messages. */
 const char *cli_model_label(const char *path);

@@ -202,20 +202,10 @@ int cmd_eval(int argc, char **argv)
         status = cli_exit_code(err.code);
         goto done;
     }
-    SlAblation abl = {0};
-    char abl_text[SL_ABLATION_TEXT_MAX] = "";
-    if (ablate && sl_ablation_parse(ablate, &m->cfg, &abl, &err)) {
-        cli_error("%s", err.message);
-        status = EXIT_USAGE;
+    SlAblation abl;
+    char abl_text[SL_ABLATION_TEXT_MAX];
+    if (!(run = cli_ablation_run(m, ablate, resample_seed, false, &abl, abl_text, &status)))
         goto done;
-    }
-    sl_ablation_format(&abl, &m->cfg, abl_text, sizeof abl_text);
-    run = sl_ablation_run_new(m, &abl, (uint64_t)resample_seed, false, &err);
-    if (!run) {
-        cli_error("%s", err.message);
-        status = cli_exit_code(err.code);
-        goto done;
-    }
     Progress prog;
     progress_begin(&prog, "eval", src.total);
     int rc = sl_ablation_eval(run, &src, &res, bd, progress_callback, &prog, &err);

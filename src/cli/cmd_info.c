@@ -11,6 +11,7 @@
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/cpu.h"
+#include "sortlens/kernels.h"
 #include "sortlens/text_escape.h"
 
 static void usage(FILE *out)
@@ -25,7 +26,8 @@ static void usage(FILE *out)
           "BLAS library: its name, version and file, the kernels it chose for this\n"
           "processor (OPENBLAS_CORETYPE overrides them), its build configuration, its\n"
           "thread count, and the processor's AVX2, FMA and AVX-512, with a note when\n"
-          "the kernels are generic ones that a variable would improve.\n"
+          "the kernels are generic ones that a variable would improve.  Last, the\n"
+          "kernels of sortlens's own one-layer path: avx2, or portable (SORTLENS_KERNELS).\n"
           "\n"
           "options:\n"
           "  --model PATH   a .pt or .safetensors checkpoint, or a run directory (its last\n"
@@ -34,7 +36,7 @@ static void usage(FILE *out)
           "  --json         one JSON object: path, format, config, parameters, biases,\n"
           "                 tensors [{name, dtype, shape}], metadata, blas {name, version,\n"
           "                 path, corename, config, threads, coretype_env, cpu {avx2, fma,\n"
-          "                 avx512}, generic_kernels, better_coretype, note}\n"
+          "                 avx512}, generic_kernels, better_coretype, note}, kernels\n"
           "  -h, --help     this help\n",
           out);
 }
@@ -103,6 +105,8 @@ static int print_blas_text(void)
            b.cpu & SL_CPU_FMA ? "yes" : "no", b.cpu & SL_CPU_AVX512 ? "yes" : "no");
     if (sl_blas_kernel_note(&b, note, sizeof note))
         printf("note:        %s\n", note);
+    printf("kernels:     %s (the one-layer path's own; SORTLENS_KERNELS=portable for baseline x86-64)\n",
+           sl_kernels_name());
     return EXIT_OK;
 }
 
@@ -210,6 +214,7 @@ static int print_json(const char *path, const char *format, const SlTensorSet *t
         json_object_set_new(meta, ts->meta_keys[i], json_string(ts->meta_values[i]));
     json_object_set_new(root, "metadata", meta);
     json_object_set_new(root, "blas", blas_json());
+    json_object_set_new(root, "kernels", json_string(sl_kernels_name()));
     return cli_put_json(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 }
 

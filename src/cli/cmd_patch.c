@@ -269,19 +269,15 @@ int cmd_patch(int argc, char **argv)
         cli_error("--at %ld: the positions that predict b_1..b_%d are 1..%d", at, c->list_len, c->list_len);
         goto done;
     }
-    SlAblation abl = {0};
-    char abl_text[SL_ABLATION_TEXT_MAX] = "";
-    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
-        cli_error("%s", err.message);
-        goto done;
-    }
-    sl_ablation_format(&abl, c, abl_text, sizeof abl_text);
+    SlAblation abl;
+    char abl_text[SL_ABLATION_TEXT_MAX];
     /* hooks for every ablation, so that a patched q or k shows in the
      * scores a QK ablation edits, as TransformerLens hooks would have it */
-    if (abl.count && !(run = sl_ablation_run_new(m, &abl, 1, true, &err))) {
-        cli_error("%s", err.message);
-        status = cli_exit_code(err.code);
+    if (!(run = cli_ablation_run(m, ablate, 1, true, &abl, abl_text, &status)))
         goto done;
+    if (!abl.count) {   /* none: the exact one-layer patch needs no run */
+        sl_ablation_run_free(run);
+        run = NULL;
     }
     int rc = sl_patch(m, clean, corrupt, (int)at, attribution, run, false, &res, &err);
     if (rc) {

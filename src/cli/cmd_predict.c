@@ -307,18 +307,9 @@ int cmd_predict(int argc, char **argv)
     if (!p.m)
         goto done;
     const SlModelConfig *c = &p.m->cfg;
-    SlAblation abl = {0};
-    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
-        cli_error("%s", err.message);
-        status = EXIT_USAGE;
+    SlAblation abl;
+    if (!(p.run = cli_ablation_run(p.m, ablate, resample_seed, false, &abl, p.ablation, &status)))
         goto done;
-    }
-    sl_ablation_format(&abl, c, p.ablation, sizeof p.ablation);
-    if (!(p.run = sl_ablation_run_new(p.m, &abl, (uint64_t)resample_seed, false, &err))) {
-        cli_error("%s", err.message);
-        status = cli_exit_code(err.code);
-        goto done;
-    }
     p.cache = sl_cache_new(c, 1, c->n_ctx, &err);
     p.values = malloc((size_t)c->list_len * sizeof *p.values);
     p.pred = malloc((size_t)c->list_len * sizeof *p.pred);

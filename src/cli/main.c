@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/kernels.h"
 #include "config.h"
 
 static const struct command {
@@ -58,5 +59,8 @@ static int run(int argc, char **argv)
 int main(int argc, char **argv)
 {
     cli_one_blas_thread_under_memory_limit(argv);
+    SlError err = {0};
+    if (sl_kernels_check_env(&err))   /* a value not understood: said, and run as if unset */
+        cli_error("%s", err.message);
     return cli_finish_output(run(argc, argv));
 }

@@ -182,17 +182,28 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int T
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits);
 void general_decode_end(GeneralDecode *d);
 
+/* The one-layer path's row loops in one variant (kernels.c). */
+typedef struct TablesRun TablesRun;
+typedef struct TablesKernels {
+    const char *name;   /* "avx2", "portable" */
+    /* the logits of one query row (tables_run_query) */
+    void (*run_query)(TablesRun *r, const int *tokens, int q, float *logits_row);
+    /* the whole cache of sequence b (T tokens) */
+    void (*sequence)(TablesRun *r, const int *tokens, int b, int T, SlActCache *c);
+} TablesKernels;
+/* The variant this process runs, chosen the first time (kernels.c). */
+const TablesKernels *tables_kernels(void);
+
 /* The one-layer fast path, one query row at a time.  A TablesRun lives in a
  * cache's scratch; tables_run_begin() lays it out for sequences of up to
  * T tokens and computes what the intervention needs once per call. */
-typedef struct TablesRun {
+struct TablesRun {
     const SlModel *m;
     const SlCircuitTables *tb;
     const SlIntervention *iv;   /* never NULL (points at a "none" one) */
     int H, T, D, E, V, Vo, Tn;   /* Tn = n_ctx, the tables' position size */
     float div;                /* sqrt(E): scores are q.k / sqrt(E), as TL */
-    bool wide;                /* the CPU has AVX-512: rows in vectors of 16 */
-    bool fused;               /* wide, and shapes combine3_wide takes (E, D % 128 == 0, 16 <= Vo <= 64) */
+    const TablesKernels *k;   /* tables_kernels() */
     int keys_ready;           /* ov_rows (and vo_rows) hold keys 0..keys_ready-1 */
     const int *keys_of;       /* the token sequence keys_ready refers to */
     float *vo_rows;           /* [H, T, D]  vo_tok[t_k] + vo_pos[k] */
@@ -202,7 +213,7 @@ typedef struct TablesRun {
     float *abl_ov;            /* [H, Vo]    mean_z[h] W_O[h] W_U */
     float *row_scores;        /* [H, T]     one query row */
     float *row_pattern;       /* [H, T] */
-} TablesRun;
+};
 
 /* The whole cache from the tables (forward_tables.c). */
 int forward_tables(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv, SlError *err);
@@ -220,7 +231,10 @@ static inline void tables_run_rewind(TablesRun *r, int k)
 /* Logits [Vo] of query position q of the sequence tokens[0..q]; the key
  * rows of positions already seen in this sequence are reused, so calling it
  * for q = n+1, n+2, ... while appending tokens costs one new key each. */
-void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row);
+static inline void tables_run_query(TablesRun *r, const int *tokens, int q, float *logits_row)
+{
+    r->k->run_query(r, tokens, q, logits_row);
+}
 
 /* The logits of query positions q0..q1-1 only (other cache fields are left
  * as they were), for B sequences of T tokens: evaluation needs no more. */

@@ -1,6 +1,6 @@
 /* test_cli_blas.c: `sortlens info` on the BLAS library against OpenBLAS's
- * own report, and the note on generic kernels that train and eval give
- * once (issue 15 item 3). */
+ * own report, the note on generic kernels that train and eval give once
+ * (issue 15 item 3), and SORTLENS_KERNELS (issue 10 item 2). */
 #include <cblas.h>
 #include <check.h>
 #include <jansson.h>
@@ -32,21 +32,7 @@ static const char *str(json_t *o, const char *key)
     return json_string_value(v);
 }
 
-/* The processor's set as /proc/cpuinfo names it. */
-static bool cpuinfo_has(const char *flag)
-{
-    char *text = cli_slurp("/proc/cpuinfo", NULL);
-    if (!text)
-        return false;
-    char *flags = strstr(text, "\nflags"), *end = flags ? strchr(flags + 1, '\n') : NULL;
-    bool found = false;
-    size_t n = strlen(flag);
-    for (char *p = flags; p && p < end && (p = strstr(p, flag)) && p < end; p += n)
-        if (p[-1] == ' ' && (p[n] == ' ' || p[n] == '\n'))
-            found = true;
-    free(text);
-    return found;
-}
+static bool cpuinfo_has(const char *flag) { return test_cpuinfo_flag(flag) == 1; }
 
 /* The blas block says what OpenBLAS itself says in this process, which
  * runs with the same library and environment as the one it started. */
@@ -146,6 +132,46 @@ START_TEST(test_generic_kernels_noted_once)
 }
 END_TEST
 
+/* SORTLENS_KERNELS=portable chooses the portable kernels (info says which
+ * ran); a value it does not know is named on stderr, once, and the run goes
+ * on with the default choice. */
+START_TEST(test_kernels_variable)
+{
+    const char *dir = cli_tempdir();
+    bool have_model = cli_copy_model(dir, "m.st") != NULL;
+    cli_rmtree(dir);
+    if (!have_model) {
+        printf("skipped: no bundled model in data/\n");
+        return;
+    }
+    const char *dflt = cpuinfo_has("avx2") && cpuinfo_has("fma") ? "avx2" : "portable";
+    static const struct {
+        const char *value, *want;
+        bool named;
+    } cases[] = {{NULL, NULL, false}, {"portable", "portable", false}, {"auto", NULL, false}, {"avx512\x1b[2J", NULL, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].value)
+            setenv("SORTLENS_KERNELS", cases[i].value, 1);
+        else
+            unsetenv("SORTLENS_KERNELS");
+        CliRun r;
+        cli_run(&r, NULL, (const char *const[]){"info", "--json", NULL});
+        ck_assert_msg(r.status == 0, "%s: exit %d: %s", cases[i].value, r.status, r.err);
+        json_t *root = json_loads(r.out, 0, NULL);
+        ck_assert(root != NULL);
+        ck_assert_str_eq(json_string_value(json_object_get(root, "kernels")), cases[i].want ? cases[i].want : dflt);
+        json_decref(root);
+        if (cases[i].named)
+            ck_assert_msg(count(r.err, "SORTLENS_KERNELS='avx512\\x1b[2J' is not a choice") == 1 && !strchr(r.err, '\x1b'),
+                          "%s", r.err);
+        else
+            ck_assert_str_eq(r.err, "");
+        cli_run_free(&r);
+    }
+    unsetenv("SORTLENS_KERNELS");
+}
+END_TEST
+
 static Suite *make(void)
 {
     Suite *s = suite_create("cli-blas");
@@ -153,6 +179,7 @@ static Suite *make(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_info_blas_matches_openblas);
     tcase_add_test(tc, test_generic_kernels_noted_once);
+    tcase_add_test(tc, test_kernels_variable);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -70,6 +70,26 @@ START_TEST(test_decimal_options_refuse_hostile_texts)
 }
 END_TEST
 
+/* mean takes --ablate as eval does: a bad spec is bad usage, a head's
+ * replaced output has no attribution (shown as "-"), the spec is echoed. */
+START_TEST(test_mean_ablate)
+{
+    const char *a[] = {"mean", "--lists", "5", "--ablate", "head:7.0", NULL};
+    expect_usage(a, "head 7.0: the model has layers 0..0");
+    const char *b[] = {"mean", "--lists", "5", "--ablate", "ov:pos@query=MID", NULL};
+    expect_usage(b, "ov:pos");
+    const char *c[] = {"mean", "--lists", "5", "--resample-seed", "-1", NULL};
+    expect_usage(c, "--resample-seed: -1 is outside 0..");
+    CliRun r;
+    const char *d[] = {"mean", "--lists", "5", "--ablate", "HEAD:0.0@query=b3", NULL};
+    cli_run(&r, NULL, d);
+    ck_assert_msg(r.status == 0 && strstr(r.out, "Ablation: head:0.0@query=b3\n") && strstr(r.out, "\n  b3 ") &&
+                      strstr(strstr(r.out, "\n  b3 "), "         -\n"),
+                  "%d %s %s", r.status, r.out, r.err);
+    cli_run_free(&r);
+}
+END_TEST
+
 /* 10.6: every command walks its arguments the same way: the same message
  * for an unknown option, a missing value, a value given to a flag. */
 START_TEST(test_one_walker_one_set_of_messages)
@@ -120,6 +140,7 @@ static Suite *make(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_seed_overflow_and_space_refused);
     tcase_add_test(tc, test_decimal_options_refuse_hostile_texts);
+    tcase_add_test(tc, test_mean_ablate);
     tcase_add_test(tc, test_one_walker_one_set_of_messages);
     tcase_add_test(tc, test_predict_arguments_anywhere);
     suite_add_tcase(s, tc);

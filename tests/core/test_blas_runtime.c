@@ -79,38 +79,18 @@ START_TEST(test_kernel_note)
 }
 END_TEST
 
-/* Is flag among the "flags" of /proc/cpuinfo's first processor?  -1 when
- * there is no such file. */
-static int cpuinfo_flag(const char *flag)
-{
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f)
-        return -1;
-    char line[8192];
-    int found = 0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "flags", 5) == 0) {
-            for (char *t = strtok(strchr(line, ':') + 1, " \n"); t; t = strtok(NULL, " \n"))
-                if (strcmp(t, flag) == 0)
-                    found = 1;
-            break;
-        }
-    fclose(f);
-    return found;
-}
-
 /* sl_cpu_features against the kernel's reading of the processor. */
 START_TEST(test_cpu_features)
 {
     unsigned f = sl_cpu_features();
-    if (cpuinfo_flag("fpu") != 1) {
+    if (test_cpuinfo_flag("fpu") != 1) {
         printf("skipped: no x86 /proc/cpuinfo to compare with\n");
         return;
     }
-    ck_assert_int_eq(!!(f & SL_CPU_AVX2), cpuinfo_flag("avx2"));
-    ck_assert_int_eq(!!(f & SL_CPU_FMA), cpuinfo_flag("fma"));
-    ck_assert_int_eq(!!(f & SL_CPU_AVX512), cpuinfo_flag("avx512f") && cpuinfo_flag("avx512bw") &&
-                                                cpuinfo_flag("avx512dq") && cpuinfo_flag("avx512vl"));
+    ck_assert_int_eq(!!(f & SL_CPU_AVX2), test_cpuinfo_flag("avx2"));
+    ck_assert_int_eq(!!(f & SL_CPU_FMA), test_cpuinfo_flag("fma"));
+    ck_assert_int_eq(!!(f & SL_CPU_AVX512), test_cpuinfo_flag("avx512f") && test_cpuinfo_flag("avx512bw") &&
+                                                test_cpuinfo_flag("avx512dq") && test_cpuinfo_flag("avx512vl"));
     printf("  processor: AVX2 %d, FMA %d, AVX-512 %d\n", !!(f & SL_CPU_AVX2), !!(f & SL_CPU_FMA), !!(f & SL_CPU_AVX512));
 }
 END_TEST

@@ -41,15 +41,7 @@ static json_t *cli_patch(const int *clean, const int *corrupt, int n, int at)
     list_text(corrupt, n, k, sizeof k);
     snprintf(at_s, sizeof at_s, "%d", at);
     char *args[] = {"patch", "--model", (char *)bundled_model_path(), "--clean", c, "--corrupt", k, "--at", at_s, "--json", NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "patch --at %d: exit %d: %s", at, status, errtext ? errtext : "");
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "patch --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static void check_floats(const char *what, const float *got, json_t *want, int T)
