@@ -180,7 +180,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     else
         snprintf(buf, sizeof buf, "attention %s (query %s key)%s%s", scores ? "scores" : "weights",
                  st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
-    if (utf8_width(buf) + 4 > cv->r.w)   /* the scale goes first when the title is too long */
+    if (render_utf8_width(buf) + 4 > cv->r.w)   /* the scale goes first when the title is too long */
         *strstr(buf, sep) = '\0';
     panel_section(cv, 0, buf, false);
     int T = sc->T;
@@ -254,7 +254,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         else if (scores)
             snprintf(note, sizeof note, "max of all rows");
         int x = cv_text(cv, 1, by, scores ? "score" : "weight", COL_DIM, 0) + 1;
-        int nw = note[0] ? utf8_width(note) + 1 : 0;
+        int nw = note[0] ? render_utf8_width(note) + 1 : 0;
         int bw = cv->r.w - x - 1 - nw;
         if (bw < 16) {   /* no room for the note */
             bw = cv->r.w - x - 1;

@@ -51,7 +51,7 @@ const char *tui_terminal_problem(char *buf, size_t size)
         return buf;
     }
     char safe[64];
-    text_sanitize(term, safe, sizeof safe);
+    render_text_sanitize(term, safe, sizeof safe);
     int err = 0;
     if (setupterm((char *)term, STDOUT_FILENO, &err) != OK) {
         if (err == -1)
