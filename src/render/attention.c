@@ -120,7 +120,7 @@ static void axis_pos_label(const Scene *sc, int k, int width, char *buf, size_t 
  * keeps a blank on each side, so that none runs into another ("4217") or is
  * cut.  The cursor's label is placed first; one that does not fit is left
  * out (its cell stays, with the cursor's colour where it is). */
-static void attention_key_labels(Canvas *cv, const Scene *sc, int c0, int vis_cols, int cw)
+static void attention_key_labels(Canvas *cv, const Scene *sc, int c0, int vis_cols, int cw, int step)
 {
     int T = sc->T, w = cv->r.w;
     if (w <= 0)
@@ -134,7 +134,8 @@ static void attention_key_labels(Canvas *cv, const Scene *sc, int c0, int vis_co
             if ((pass == 0 && k != order_first) || (pass == 1 && k == order_first))
                 continue;
             char lab[16], buf[32];
-            axis_pos_label(sc, k, 1, lab, sizeof lab);
+            axis_pos_label(sc, k, cw - 1, lab, sizeof lab);
+            bool labelled = pass == 0 || k % step == 0;   /* the cursor's, and every step-th */
             int x = ATTN_GUTTER + (k - c0) * cw, len = (int)strlen(lab);
             int start = len <= cw ? x + cw - len : x;
             bool fits = start + len <= w;
@@ -154,13 +155,27 @@ static void attention_key_labels(Canvas *cv, const Scene *sc, int c0, int vis_co
                 snprintf(buf, sizeof buf, "%*s", cw, "");
                 cv_text_bg(&t, x, 1, buf, fg, bg, attr);
             }
-            if (!fits)
+            if (!fits || !labelled)
                 continue;
             cv_text_bg(&t, start, 1, lab, fg, bg, attr);
             for (int c = start; c < start + len && c < w; c++)
                 taken[c + 1] = true;
         }
     free(taken);
+}
+
+/* The label step of the heatmap's keys: the widest label and its blank in
+ * cells of cw columns. */
+static int attention_label_step(const Scene *sc, int cw)
+{
+    int width = 1;
+    for (int k = 0; k < sc->T; k++) {
+        char lab[16];
+        axis_pos_label(sc, k, cw - 1, lab, sizeof lab);
+        int l = (int)strlen(lab);
+        width = l > width ? l : width;
+    }
+    return label_step(width, cw);
 }
 
 void render_attention(Canvas *cv, const Scene *sc, int cw)
@@ -171,36 +186,48 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     int scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;
     float range = scene_attention_range(sc, scale, scores);
     const char *sep = st.utf8 ? " \u00b7 " : " | ";
+    char what[96], stepped[48] = "";
     if (sc->population)   /* the means, not the list: said first */
-        snprintf(buf, sizeof buf, "mean attention %s over %s%s%s", scores ? "scores" : "weights", sc->population, sep,
-                 circuit_scale_name(scale));
+        snprintf(what, sizeof what, "mean attention %s over %s", scores ? "scores" : "weights", sc->population);
     else if (sc->H > 1 || sc->L > 1)
-        snprintf(buf, sizeof buf, "attention %s, layer %d head %d (query %s key)%s%s", scores ? "scores" : "weights",
-                 sc->layer, sc->head, st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
+        snprintf(what, sizeof what, "attention %s, layer %d head %d", scores ? "scores" : "weights", sc->layer, sc->head);
     else
-        snprintf(buf, sizeof buf, "attention %s (query %s key)%s%s", scores ? "scores" : "weights",
-                 st.utf8 ? "\u00d7" : "x", sep, circuit_scale_name(scale));
-    if (render_utf8_width(buf) + 4 > cv->r.w)   /* the scale goes first when the title is too long */
-        *strstr(buf, sep) = '\0';
+        snprintf(what, sizeof what, "attention %s", scores ? "scores" : "weights");
+    int step = attention_label_step(sc, cw);
+    if (step > 1)   /* the keys labelled, said in the title */
+        snprintf(stepped, sizeof stepped, "%skeys labelled every %d%s", sep, step, step == 2 ? "nd" : "th");
+    /* what goes first when the title is too long: the scale (the colour
+     * bar says it too), "(query x key)", then the label step */
+    for (int drop = 0; drop < 4; drop++) {
+        snprintf(buf, sizeof buf, "%s%s%s%s%s", what, drop < 2 ? (st.utf8 ? " (query \u00d7 key)" : " (query x key)") : "",
+                 drop < 3 ? stepped : "", drop < 1 ? sep : "", drop < 1 ? circuit_scale_name(scale) : "");
+        if (render_utf8_width(buf) + 4 <= cv->r.w)
+            break;
+    }
     panel_section(cv, 0, buf, false);
     int T = sc->T;
-    int vis_cols = (cv->r.w - ATTN_GUTTER) / cw, vis_rows = cv->r.h - 3;
+    /* each query two lines high where the canvas has room for that */
+    int rh = cv->r.h - 3 >= 2 * T ? 2 : 1;
+    int vis_cols = (cv->r.w - ATTN_GUTTER) / cw, vis_rows = (cv->r.h - 3) / rh;
     if (vis_cols < 1 || vis_rows < 1)
         return;
     int c0 = scroll_pair(T, vis_cols, sc->cursor, sc->sel);
     int r0 = scroll_pair(T, vis_rows, sc->sel, sc->cursor);
-    attention_key_labels(cv, sc, c0, vis_cols, cw);
-    for (int q = r0; q < T && q < r0 + vis_rows; q++) {
-        int y = 2 + q - r0;
+    attention_key_labels(cv, sc, c0, vis_cols, cw, step);
+    for (int q = r0; q < T && q < r0 + vis_rows; q++)
+      for (int sub = 0; sub < rh; sub++) {
+        int y = 2 + (q - r0) * rh + sub;
         char lab[16];
         axis_pos_label(sc, q, 3, lab, sizeof lab);
         snprintf(buf, sizeof buf, "%3s", lab);
         bool selq = q == sc->sel;
-        if (selq)
+        if (selq && sub == 0)
             cv_put(cv, 0, y, glyph(st, GL_MARK_RIGHT), COL_KEY, COL_DEFAULT, ATTR_BOLD);
         Canvas t = *cv;
         RowNorm rn = attention_row_norm(sc, q, scores, scale);
         canvas_tag(&t, TAG_PRED, q, 0, 0);
+        if (sub > 0)
+            snprintf(buf, sizeof buf, "   ");
         cv_text_bg(&t, 1, y, buf, selq ? COL_INK_DARK : sc->tokens[q] >= sc->Vo ? COL_LABEL : COL_DIM,
                    selq ? COL_SELECT : COL_DEFAULT, selq ? ATTR_BOLD : 0);
         for (int k = c0; k < T && k < c0 + vis_cols; k++) {
@@ -208,9 +235,9 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             canvas_tag(&t, TAG_ATTN, q, k, 0);
             bool cur = selq && k == sc->cursor;
             if (k > q) {   /* the causal mask */
-                cv_put(&t, x, y, cur ? '[' : glyph(st, GL_MASK), cur ? COL_KEY : COL_DIM, COL_DEFAULT, 0);
+                cv_put(&t, x, y, cur ? '[' : sub == 0 ? glyph(st, GL_MASK) : ' ', cur ? COL_KEY : COL_DIM, COL_DEFAULT, 0);
                 if (cw > 1)
-                    cv_put(&t, x + 1, y, cur ? ']' : ' ', COL_KEY, COL_DEFAULT, 0);
+                    cv_put(&t, x + cw - 1, y, cur ? ']' : ' ', COL_KEY, COL_DEFAULT, 0);
                 continue;
             }
             float raw = scores ? sc->scores[(size_t)q * T + k] : sc->pattern[(size_t)q * T + k];
@@ -235,7 +262,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         }
     }
     /* colour bar, and what sets its range */
-    int by = 2 + (T - r0 < vis_rows ? T - r0 : vis_rows);
+    int by = 2 + (T - r0 < vis_rows ? T - r0 : vis_rows) * rh;
     if (by < cv->r.h) {
         char note[96] = "";
         char last[16];
@@ -267,62 +294,101 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
             cv_text(cv, x + used + 1, by, note, COL_DIM, 0);
     }
 }
-void render_cursor_detail(Canvas *cv, const Scene *sc)
+/* The first line of the cursor's readout ("MID (11) → a6 (6) = 0:") and
+ * its weight and score, which go on a line of their own when both do not fit. */
+static int cursor_head(const Scene *sc, Style st, char *buf, size_t size)
 {
     char qn[16], kn[16], tl[16];
     int q = sc->sel, k = sc->cursor;
     scene_pos_name(sc, q, qn, sizeof qn);
     scene_pos_name(sc, k, kn, sizeof kn);
     scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
+    snprintf(buf, size, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(st, GL_ARROW), kn, k, tl);
+    return render_utf8_width(buf);
+}
+#define CURSOR_VALUES_W 34   /* " weight 0.4794  score -inf (blocked)" */
+
+int render_cursor_detail_height(const Scene *sc, Style st, int w)
+{
+    char buf[96];
+    return 1 + cursor_head(sc, st, buf, sizeof buf) + CURSOR_VALUES_W + 1 > w ? 6 : 5;
+}
+
+void render_cursor_detail(Canvas *cv, const Scene *sc)
+{
+    char head[96];
+    int q = sc->sel, k = sc->cursor;
     char title[128];
     snprintf(title, sizeof title, "under the cursor%s%s", sc->population ? ": means over " : "",
              sc->population ? sc->population : "");
     panel_section(cv, 0, title, false);
-    int x = cv_printf(cv, 1, 1, COL_DEFAULT, 0, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(cv->style, GL_ARROW), kn, k, tl);
+    cursor_head(sc, cv->style, head, sizeof head);
+    int x = cv_text(cv, 1, 1, head, COL_DEFAULT, 0), y = 1;
     if (k > q) {
         cv_text(cv, x + 1, 1, "masked", COL_DIM, 0);
         cv_text(cv, 1, 2, "a query never attends to a later position", COL_DIM, 0);
         return;
     }
+    if (render_cursor_detail_height(sc, cv->style, cv->r.w) > 5) {   /* the values on the next line */
+        x = 2;
+        y = 2;
+    }
     float w = sc->pattern[(size_t)q * sc->T + k], s = sc->scores[(size_t)q * sc->T + k];
-    x = cv_printf(cv, x + 1, 1, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
+    x = cv_printf(cv, x + 1, y, COL_VALUE, ATTR_BOLD, "weight %.4f", (double)w);
     if (isfinite(s))
-        cv_printf(cv, x + 2, 1, COL_DEFAULT, 0, "score %+.4f", (double)s);
+        cv_printf(cv, x + 2, y, COL_DEFAULT, 0, "score %+.4f", (double)s);
     else
-        cv_text(cv, x + 2, 1, "score -inf (blocked)", COL_BAD, 0);
+        cv_text(cv, x + 2, y, "score -inf (blocked)", COL_BAD, 0);
     float t[SL_SCORE_TERMS];
     if (!scene_score_terms_at(sc, q, k, t)) {
-        cv_text(cv, 1, 2, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
+        cv_text(cv, 1, y + 1, "(the four QK terms are defined for layer 0)", COL_DIM, 0);
         return;
     }
     static const char *nm[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
     float sum = 0;
     for (int j = 0; j < SL_SCORE_TERMS; j++) {
         bool off = scene_iv_here(sc) && (sc->qk_off & (1u << j));
-        int y = 2 + j / 2, xx = 1 + (j % 2) * 21;
-        cv_text(cv, xx, y, j == 0 ? "=" : "+", COL_DIM, 0);
+        int yy = y + 1 + j / 2, xx = 1 + (j % 2) * 21;
+        cv_text(cv, xx, yy, j == 0 ? "=" : "+", COL_DIM, 0);
         if (off)
-            cv_printf(cv, xx + 2, y, COL_BAD, ATTR_BOLD, "%s %9s", nm[j], "off");
+            cv_printf(cv, xx + 2, yy, COL_BAD, ATTR_BOLD, "%s %9s", nm[j], "off");
         else
-            cv_printf(cv, xx + 2, y, COL_DEFAULT, 0, "%s %+9.3f", nm[j], (double)t[j]);
+            cv_printf(cv, xx + 2, yy, COL_DEFAULT, 0, "%s %+9.3f", nm[j], (double)t[j]);
         if (!off)
             sum += t[j];
     }
-    cv_printf(cv, 1, 4, COL_DIM, 0, "  (sum %+.3f) / %s%d = %+.4f, the score", (double)sum, glyph_str(cv->style, GL_SQRT),
+    cv_printf(cv, 1, y + 3, COL_DIM, 0, "  (sum %+.3f) / %s%d = %+.4f, the score", (double)sum, glyph_str(cv->style, GL_SQRT),
               sc->E, (double)(sum / sqrtf((float)sc->E)));
 }
 void render_sources(Canvas *cv, const Scene *sc)
 {
     int q = sc->sel, i = scene_pred_index(sc, q);
-    char qn[16], buf[160];
+    char qn[16], buf[240];
     scene_pos_name(sc, q, qn, sizeof qn);
     int value = i >= 0 ? sc->pred[i] : -1;
-    if (sc->population)
-        snprintf(buf, sizeof buf, "where %s (pos %d) looks, mean over %s", qn, q, sc->population);
-    else
-        snprintf(buf, sizeof buf, "where %s (pos %d) looks", qn, q);
-    panel_section(cv, 0, buf, false);
     int rows = cv->r.h - 2;
+    int first = scroll_pair(q + 1, rows > 0 ? rows : 1, sc->cursor, sc->cursor);
+    int shown_rows = rows < q + 1 ? rows : q + 1;
+    char pos[24], range[40] = "";
+    snprintf(pos, sizeof pos, " (pos %d)", q);
+    if (shown_rows < q + 1) {
+        char a[16], b[16];
+        scene_pos_name(sc, first, a, sizeof a);
+        scene_pos_name(sc, first + shown_rows - 1, b, sizeof b);
+        snprintf(range, sizeof range, " (%s..%s)", a, b);
+    }
+    /* "(pos 14)" goes first when the title is too long, then the range shown */
+    for (int brief = 0; brief < 3; brief++) {
+        char cut[120] = "";
+        if (rows >= 1 && shown_rows < q + 1)   /* a table cut to fit says so, and what scrolls it */
+            snprintf(cut, sizeof cut, "%s%d of %d%s, %s scrolls", cv->style.utf8 ? " \u00b7 " : " | ", shown_rows, q + 1,
+                     brief < 2 ? range : "", cv->style.utf8 ? "\u2191\u2193" : "j/k");
+        snprintf(buf, sizeof buf, "where %s%s looks%s%s%s", qn, brief ? "" : pos, sc->population ? ", mean over " : "",
+                 sc->population ? sc->population : "", cut);
+        if (render_utf8_width(buf) + 4 <= cv->r.w)
+            break;
+    }
+    panel_section(cv, 0, buf, false);
     if (rows < 1)
         return;
     bool have_ov = sc->ov_src && value >= 0 && sc->ov_value == value;
@@ -332,9 +398,12 @@ void render_sources(Canvas *cv, const Scene *sc)
         cv_printf(cv, 37, 1, COL_DIM, 0, "%d vs %d", value, sc->ov_vs);
     else if (have_ov)
         cv_printf(cv, 37, 1, COL_DIM, 0, "OV %s %d", glyph_str(cv->style, GL_ARROW), value);
-    int first = scroll_pair(q + 1, rows, sc->cursor, sc->cursor);
     for (int k = first; k <= q && k < first + rows; k++) {
         int y = 2 + k - first;
+        /* rows hidden above or below: an arrow at the edge */
+        if ((k == first && first > 0) || (k == first + rows - 1 && k < q))
+            cv_put(cv, 0, y, glyph(cv->style, k == first && first > 0 ? GL_MARK_UP : GL_MARK_DOWN), COL_WARN,
+                   COL_DEFAULT, ATTR_BOLD);
         Canvas t = *cv;
         canvas_tag(&t, TAG_SOURCE, k, 0, 0);
         char name[16], tl[16];

@@ -26,28 +26,36 @@ static int cmp_float(const void *a, const void *b)
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
+/* Whether index idx of an axis is BOS or MID, left out of CS_VALUES: the
+ * token axes hold them after the Vo values; the combined matrix's token
+ * block too (its positions, from V = Vo + 2 on, count). */
+static bool special_index(int view, bool is_row, int idx, int Vo)
+{
+    if (view == SCENE_QK_COMBINED)
+        return idx == Vo || idx == Vo + 1;
+    return circuit_axis_has_specials(view, is_row) && idx >= Vo;
+}
 float circuit_value_range(const float *data, int rows, int cols, int view, int Vo)
 {
     if (!data || rows < 1 || cols < 1)
         return 0;
-    int nr = circuit_axis_has_specials(view, true) && Vo < rows ? Vo : rows;
-    int nc = circuit_axis_has_specials(view, false) && Vo < cols ? Vo : cols;
-    size_t n = (size_t)nr * (size_t)nc, k = 0;
-    float *a = malloc(n * sizeof *a);
-    if (!a) {   /* no memory for the sort: the largest |x| of the value block */
-        float m = 0;
-        for (int r = 0; r < nr; r++)
-            for (int c = 0; c < nc; c++)
-                if (fabsf(data[(size_t)r * cols + c]) > m)
-                    m = fabsf(data[(size_t)r * cols + c]);
-        return m;
-    }
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++) {
+    size_t k = 0;
+    float *a = malloc((size_t)rows * (size_t)cols * sizeof *a), m = 0;
+    for (int r = 0; r < rows; r++) {
+        if (special_index(view, true, r, Vo))
+            continue;
+        for (int c = 0; c < cols; c++) {
             float v = fabsf(data[(size_t)r * cols + c]);
-            if (isfinite(v))
+            if (special_index(view, false, c, Vo) || !isfinite(v))
+                continue;
+            if (a)
                 a[k++] = v;
+            else if (v > m)   /* no memory for the sort: the largest |x| of the value cells */
+                m = v;
         }
+    }
+    if (!a)
+        return m;
     float out = 0;
     if (k > 0) {
         qsort(a, k, sizeof *a, cmp_float);

@@ -28,6 +28,11 @@ static inline bool circuit_kind_is_qk(int kind)
 }
 /* The QK term a QK view is (SCORE_TERM_*, and the bit QK_TERM_* = 1 << it). */
 static inline int circuit_kind_term(int kind) { return kind - SL_CIRCUIT_QK_TOKEN_TOKEN; }
+/* A view the explorer draws besides the six circuits: the combined QK
+ * matrix [W_E; W_pos] W_Q W_K^T [W_E; W_pos]^T [V+T, V+T] (sl_circuit_qk_combined),
+ * whose four blocks are the four QK terms. */
+#define SCENE_QK_COMBINED SL_CIRCUIT_COUNT
+#define SCENE_VIEWS (SL_CIRCUIT_COUNT + 1)
 
 /* How a circuit panel maps its values to colours (`n` cycles).  Every
  * scale is symmetric around zero, blue below, red above. */
@@ -94,10 +99,10 @@ typedef struct Scene {
     int top_source;       /* the key the selected query attends to most */
 
     /* circuits of the (layer, head) shown (sl_circuit_get_kind); NULL if absent */
-    const float *circuit[SL_CIRCUIT_COUNT];   /* by SlCircuitKind, unscaled */
-    float circuit_max[SL_CIRCUIT_COUNT];      /* max |x| of each whole matrix */
+    const float *circuit[SCENE_VIEWS];   /* by SlCircuitKind, then SCENE_QK_COMBINED; unscaled */
+    float circuit_max[SCENE_VIEWS];      /* max |x| of each whole matrix */
     /* CS_VALUES ranges by view (cached by the caller; 0: computed when drawn) */
-    float robust_range[SL_CIRCUIT_COUNT];
+    float robust_range[SCENE_VIEWS];
     int circuit_scale;    /* CS_* */
     /* the published counts for the head shown, when counts_known (each may
      * still be -1): rows v of OV token whose argmax is v, rows v of QK
@@ -217,6 +222,9 @@ float scene_attention_range(const Scene *sc, int scale, bool scores);
 void render_attention_size(const Scene *sc, int cw, int *w, int *h);
 /* The cursor's weight, score and its four terms, on up to 4 lines. */
 void render_cursor_detail(Canvas *cv, const Scene *sc);
+/* Its lines in w columns: 5, or 6 when the weight and score go on a line
+ * of their own. */
+int render_cursor_detail_height(const Scene *sc, Style st, int w);
 /* The sources of the selected query, one per line, with weight bars. */
 /* The patching panel of a clean / corrupted pair (patching.c): r is
  * sl_patch of (clean, the scene's list) at one prediction position, or NULL
@@ -265,6 +273,17 @@ void render_atlas(Canvas *cv, AtlasPanel *p);
  * stamped on the cells for mouse clicks. */
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);
 void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
+/* Cell sizes of a circuit panel, smallest first: level 0 one column and,
+ * where the style has half blocks, two matrix rows per line; then one
+ * matrix row per line, 1, 2 and 3 columns wide.  render_circuit draws the
+ * largest level whose whole matrix fits its canvas (level 0, windowed, when
+ * none does). */
+#define CIRC_LEVELS 4
+void render_circuit_size_level(const Scene *sc, int view, Style st, int level, int *w, int *h);
+int render_circuit_fit(const Scene *sc, int view, Style st, int w, int h);
+/* The label step that keeps labels of `width` characters apart in cells
+ * `cw` columns wide: 1, 2, 5, 10, 20, 50, ... */
+int label_step(int width, int cw);
 /* Lines a circuit panel needs besides its matrix lines. */
 #define CIRC_EXTRA_LINES 4
 /* The key line: entries in order of importance, each that fits. */

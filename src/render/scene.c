@@ -47,6 +47,10 @@ int scene_right(const Scene *sc, const int *pred)
 
 void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols)
 {
+    if (view == SCENE_QK_COMBINED) {
+        *rows = *cols = sc->V + sc->T;
+        return;
+    }
     bool out_cols = view == SL_CIRCUIT_OV || view == SL_CIRCUIT_OV_POS;
     *rows = circuit_axis_is_token(view, true) ? sc->V : sc->T;
     *cols = out_cols ? sc->Vo : circuit_axis_is_token(view, false) ? sc->V : sc->T;
@@ -54,7 +58,7 @@ void scene_circuit_shape(const Scene *sc, int view, int *rows, int *cols)
 
 const float *scene_circuit_data(const Scene *sc, int view, float *range)
 {
-    if (view < 0 || view >= SL_CIRCUIT_COUNT) {
+    if (view < 0 || view >= SCENE_VIEWS) {
         *range = 0;
         return NULL;
     }
@@ -64,27 +68,31 @@ const float *scene_circuit_data(const Scene *sc, int view, float *range)
 
 const char *circuit_view_name(int view)
 {
-    static const char *names[SL_CIRCUIT_COUNT] = {
+    static const char *names[SCENE_VIEWS] = {
         [SL_CIRCUIT_QK_TOKEN_TOKEN] = "QK token-token", [SL_CIRCUIT_QK_TOKEN_POS] = "QK token-pos",
         [SL_CIRCUIT_QK_POS_TOKEN] = "QK pos-token", [SL_CIRCUIT_QK_POS_POS] = "QK pos-pos",
-        [SL_CIRCUIT_OV] = "OV token", [SL_CIRCUIT_OV_POS] = "OV position"};
-    return view >= 0 && view < SL_CIRCUIT_COUNT ? names[view] : "?";
+        [SL_CIRCUIT_OV] = "OV token", [SL_CIRCUIT_OV_POS] = "OV position", [SCENE_QK_COMBINED] = "QK combined"};
+    return view >= 0 && view < SCENE_VIEWS ? names[view] : "?";
 }
 
 const char *circuit_view_formula(int view)
 {
-    static const char *f[SL_CIRCUIT_COUNT] = {
+    static const char *f[SCENE_VIEWS] = {
         [SL_CIRCUIT_QK_TOKEN_TOKEN] = "W_E W_Q W_K^T W_E^T", [SL_CIRCUIT_QK_TOKEN_POS] = "W_E W_Q W_K^T W_pos^T",
         [SL_CIRCUIT_QK_POS_TOKEN] = "W_pos W_Q W_K^T W_E^T", [SL_CIRCUIT_QK_POS_POS] = "W_pos W_Q W_K^T W_pos^T",
-        [SL_CIRCUIT_OV] = "W_E W_V W_O W_U", [SL_CIRCUIT_OV_POS] = "W_pos W_V W_O W_U"};
-    return view >= 0 && view < SL_CIRCUIT_COUNT ? f[view] : "?";
+        [SL_CIRCUIT_OV] = "W_E W_V W_O W_U", [SL_CIRCUIT_OV_POS] = "W_pos W_V W_O W_U",
+        [SCENE_QK_COMBINED] = "[W_E; W_pos] W_Q W_K^T [W_E; W_pos]^T"};
+    return view >= 0 && view < SCENE_VIEWS ? f[view] : "?";
 }
 
 void scene_circuit_marks(const Scene *sc, int view, int *row, int *col)
 {
     int q = sc->sel, k = sc->cursor, i = scene_pred_index(sc, q);
     int out = i >= 0 ? sc->pred[i] : -1;
-    if (circuit_kind_is_qk(view)) {   /* the query's row, the cursor's key */
+    if (view == SCENE_QK_COMBINED) {   /* the token-token block's cell; the position rows are marked too */
+        *row = sc->tokens[q];
+        *col = sc->tokens[k];
+    } else if (circuit_kind_is_qk(view)) {   /* the query's row, the cursor's key */
         *row = circuit_axis_is_token(view, true) ? sc->tokens[q] : q;
         *col = circuit_axis_is_token(view, false) ? sc->tokens[k] : k;
     } else {                          /* the source's row, the predicted value */

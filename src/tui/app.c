@@ -406,6 +406,20 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
     }
 }
 
+/* The largest cell level (render_circuit_size_level) at which the QK and
+ * OV panels fit side by side in w x h, whole; 0 when none does. */
+static int circuit_pair_level(const App *a, const Scene *sc, int w, int h)
+{
+    for (int level = CIRC_LEVELS - 1; level > 0; level--) {
+        int wq, hq, wo, ho;
+        render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+        render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
+        if (wq + wo + 1 <= w && hq <= h && ho <= h)
+            return level;
+    }
+    return 0;
+}
+
 /* The two circuit panels side by side in cv, each whole when both fit;
  * else they share the width, or (zoomed, or no room for two) the focused
  * one is drawn alone. */
@@ -436,10 +450,10 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         draw_facet(cv, sc);
         return;
     }
-    int wq, hq, wo, ho;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
-    int w = cv->r.w;
+    int wq, hq, wo, ho, w = cv->r.w;
+    int level = circuit_pair_level(a, sc, w, cv->r.h);
+    render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+    render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
     if (w < 2 * 24 + 1 || (a->zoom && wq + wo > w)) {   /* one panel: the view `c` chose last */
         bool qk = circuit_kind_is_qk(sc->focus_view);
         Canvas c = canvas_sub(*cv, 0, 0, w, cv->r.h);
@@ -507,17 +521,23 @@ static void draw_zoomed(App *a, Canvas *cv, const Scene *sc)
     draw_circuits(a, &c, sc);
 }
 
-/* Heatmap cells: three columns where the terminal has room for that beside
- * what shares the line (both circuits whole, or the readouts of the
- * Attention page), so that two-digit labels never touch and the readouts
- * under the heatmap get the width their text needs; else two. */
+/* Heatmap cells: as wide (2 to 4 columns) as the room beside what shares
+ * the line allows (both circuits whole, or the readouts of the Attention
+ * page), so that labels stand apart: at 3 every value has its label, at 4
+ * every position name too. */
 static int heat_cw(const App *a, const Scene *sc, int w, int beside)
 {
-    int aw, ah;
-    render_attention_size(sc, 3, &aw, &ah);
     (void)a;
-    return w >= aw + 2 + beside ? 3 : 2;
+    for (int cw = 4; cw > 2; cw--) {
+        int aw, ah;
+        render_attention_size(sc, cw, &aw, &ah);
+        if (w >= aw + 2 + beside)
+            return cw;
+    }
+    return 2;
 }
+
+#define TEXT_W 56   /* the cursor's readout on its lines, and the sources' table */
 
 static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
 {
@@ -528,31 +548,50 @@ static void draw_one_screen(App *a, Canvas *cv, const Scene *sc)
     draw_top(a, cv, sc);
     int y0 = TOP_LINES;   /* the panels' own title lines separate them from the top */
     Canvas area = canvas_sub(*cv, 0, y0, cv->r.w, cv->r.h - y0);
-    int aw, ah, wq0, hq0, wo0, ho0;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq0, &hq0);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo0, &ho0);
-    int cw = heat_cw(a, sc, area.r.w, wq0 + wo0 + 1);
+    /* the circuits as large as leaves the left column the heatmap with every
+     * value labelled and the readouts' width; else at their smallest */
+    int aw3, ah3, level = 0, wq, hq, wo, ho;
+    render_attention_size(sc, 3, &aw3, &ah3);
+    int left_min = aw3 > TEXT_W ? aw3 : TEXT_W;
+    for (int l = CIRC_LEVELS - 1; l > 0 && !level; l--) {
+        render_circuit_size_level(sc, sc->qk_view, a->style, l, &wq, &hq);
+        render_circuit_size_level(sc, sc->ov_view, a->style, l, &wo, &ho);
+        if (hq <= area.r.h && ho <= area.r.h && area.r.w - (wq + wo + 1) - 2 >= left_min)
+            level = l;
+    }
+    render_circuit_size_level(sc, sc->qk_view, a->style, level, &wq, &hq);
+    render_circuit_size_level(sc, sc->ov_view, a->style, level, &wo, &ho);
+    int cw = heat_cw(a, sc, area.r.w, wq + wo + 1), aw, ah;
     render_attention_size(sc, cw, &aw, &ah);
+    /* each query two lines high when that leaves the readouts and the
+     * sources up to MID their room */
+    int detail_h = render_cursor_detail_height(sc, a->style, aw > TEXT_W ? aw : TEXT_W);
+    if (area.r.h >= (2 * sc->T + 3) + 1 + detail_h + 1 + 2 + sc->n + 2)
+        ah = 2 * sc->T + 3;
     if (ah > area.r.h)
         ah = area.r.h;
     Canvas c = canvas_sub(area, 0, 0, aw, ah);
     render_attention(&c, sc, cw);
+    /* the readouts under the heatmap get the width their text needs, where
+     * that leaves the circuits theirs */
+    int gap = 2;
+    if (area.r.w - aw - 2 < wq + wo && area.r.w - aw - 1 >= wq + wo)
+        gap = 1;
+    int text_w = area.r.w - (wq + wo + 1) - gap;
+    text_w = text_w > TEXT_W ? TEXT_W : text_w;
+    text_w = text_w < aw ? aw : text_w;
+    int left = text_w > aw ? text_w : aw;
+    detail_h = render_cursor_detail_height(sc, a->style, text_w);
     int rest = area.r.h - ah;
-    if (rest >= 6) {   /* room under the heatmap: the cursor in full, then the sources */
-        c = canvas_sub(area, 0, ah, aw, 5);
+    if (rest >= detail_h + 1) {   /* room under the heatmap: the cursor in full, then the sources */
+        c = canvas_sub(area, 0, ah, text_w, detail_h);
         render_cursor_detail(&c, sc);
-        if (rest - 6 >= 4) {
-            c = canvas_sub(area, 0, ah + 6, aw, rest - 6);
+        if (rest - detail_h - 1 >= 4) {
+            c = canvas_sub(area, 0, ah + detail_h + 1, text_w, rest - detail_h - 1);
             render_sources(&c, sc);
         }
     }
-    /* one column between the heatmap and the circuits when that lets both circuits show whole */
-    int wq, hq, wo, ho, gap = 2;
-    render_circuit_size(sc, sc->qk_view, a->style, &wq, &hq);
-    render_circuit_size(sc, sc->ov_view, a->style, &wo, &ho);
-    if (area.r.w - aw - 2 < wq + wo && area.r.w - aw - 1 >= wq + wo)
-        gap = 1;
-    c = canvas_sub(area, aw + gap, 0, area.r.w - aw - gap, area.r.h);
+    c = canvas_sub(area, left + gap, 0, area.r.w - left - gap, area.r.h);
     draw_circuits(a, &c, sc);
 }
 

@@ -172,7 +172,7 @@ static double ref_loss(const SlModelConfig *c, const RefParams *rp, const int *t
 /* Central differences of the double loss on `coords` random coordinates of
  * every parameter tensor against the trainer's gradient; returns the worst
  * error relative to each tensor's largest gradient. */
-static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double tol)
+static double fd_check(SlModel *m, SlForwardPath path, int B, int coords, double tol)
 {
     const SlModelConfig *c = &m->cfg;
     SlError err = {0};
@@ -218,7 +218,7 @@ static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double t
         }
         char name[96];
         sl_model_param_name(i, 0, name, sizeof name);
-        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == SL_TRAIN_PATH_TABLES ? "tables" : "general",
+        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == SL_FORWARD_TABLES ? "tables" : "general",
                c->n_layers, c->n_heads, name, gmax, terr);
         ck_assert_msg(terr <= tol, "%s: finite-difference error %.3e > %.1e", name, terr, tol);
         if (terr > worst)
@@ -233,7 +233,7 @@ static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double t
 START_TEST(test_fd_general_2layer_2head)
 {
     SlModel *m = random_model(tiny_cfg(2, 2, 8, 4, 3, 5), 11, 0.5f, 0.2f);
-    fd_check(m, SL_TRAIN_PATH_GENERAL, 4, 30, 2e-4);
+    fd_check(m, SL_FORWARD_GENERAL, 4, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -241,7 +241,7 @@ END_TEST
 START_TEST(test_fd_tables_1layer_2head)
 {
     SlModel *m = random_model(tiny_cfg(1, 2, 8, 4, 3, 5), 12, 0.5f, 0.2f);
-    fd_check(m, SL_TRAIN_PATH_TABLES, 4, 30, 2e-4);
+    fd_check(m, SL_FORWARD_TABLES, 4, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -249,7 +249,7 @@ END_TEST
 START_TEST(test_fd_general_1layer_3head)
 {
     SlModel *m = random_model(tiny_cfg(1, 3, 6, 2, 4, 7), 13, 0.6f, 0.3f);
-    fd_check(m, SL_TRAIN_PATH_GENERAL, 3, 30, 2e-4);
+    fd_check(m, SL_FORWARD_GENERAL, 3, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -263,9 +263,9 @@ START_TEST(test_paths_agree)
     SlTrainOptions o;
     sl_train_options_default(&o);
     o.batch = 16;
-    o.path = SL_TRAIN_PATH_TABLES;
+    o.path = SL_FORWARD_TABLES;
     SlTrainer *a = sl_trainer_new(m, &o, &err);
-    o.path = SL_TRAIN_PATH_GENERAL;
+    o.path = SL_FORWARD_GENERAL;
     SlTrainer *b = sl_trainer_new(m, &o, &err);
     ck_assert(a && b);
     int *tokens = random_tokens(&c, 16, 5);
@@ -341,7 +341,7 @@ static const float *ref_tensor(const SeedFixture *f, const char *prefix, const c
     return t->data;
 }
 
-static void seed_gradients(SlTrainPath path)
+static void seed_gradients(SlForwardPath path)
 {
     SeedFixture f;
     if (!seed_fixture(&f))
@@ -356,14 +356,14 @@ static void seed_gradients(SlTrainPath path)
     double loss;
     ck_assert_int_eq(sl_trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
     /* PyTorch's loss on this batch (reference README): 0.02029135450720787 */
-    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables", loss);
+    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == SL_FORWARD_GENERAL ? "general" : "tables", loss);
     ck_assert_msg(fabs(loss - 0.02029135450720787) <= 1e-6, "loss %.10f", loss);
     for (size_t w = 0; w < sizeof seed_weights / sizeof seed_weights[0]; w++) {
         int i = seed_weight_index[w];
         size_t numel = f.m->param_sizes[i];
         const float *want = ref_tensor(&f, "grad.", seed_weights[w], numel);
         double rel = max_abs_diff(sl_model_params_get(&t->grads, i), want, numel) / max_abs(want, numel);
-        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables",
+        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == SL_FORWARD_GENERAL ? "general" : "tables",
                seed_weights[w], max_abs(want, numel), rel);
         ck_assert_msg(rel <= 1e-4, "grad.%s: relative error %.3e", seed_weights[w], rel);
     }
@@ -371,10 +371,10 @@ static void seed_gradients(SlTrainPath path)
     seed_fixture_free(&f);
 }
 
-START_TEST(test_seed_gradients_tables) { seed_gradients(SL_TRAIN_PATH_AUTO); }
+START_TEST(test_seed_gradients_tables) { seed_gradients(SL_FORWARD_AUTO); }
 END_TEST
 
-START_TEST(test_seed_gradients_general) { seed_gradients(SL_TRAIN_PATH_GENERAL); }
+START_TEST(test_seed_gradients_general) { seed_gradients(SL_FORWARD_GENERAL); }
 END_TEST
 
 /* One AdamW step (lr 1e-3, betas (0.9, 0.98), eps 1e-8, wd 0.01) from the

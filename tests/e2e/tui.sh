@@ -731,7 +731,7 @@ population)
     wait_for "mean attention weights over 1000 distinct lists"
     keys m
     wait_gone "mean attention"
-    wait_for "attention weights (query"
+    wait_for "attention weights · keys labelled every 2nd"
     keys q
     wait_exit 0
     ;;
@@ -768,7 +768,7 @@ input)
 attribution)
     # the per-source column: the logit difference against the runner-up (MID: 0 vs 1), < > = pick, d the absolute logit
     start 160 48 -- --list "$LIST"
-    wait_for "where MID (pos 11) looks"
+    wait_for "where MID looks · 3 of 12"
     wait_for " 0 vs 1"
     keys '>'
     wait_for " 0 vs 2"

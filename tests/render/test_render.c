@@ -846,6 +846,100 @@ START_TEST(test_names)
 }
 END_TEST
 
+START_TEST(test_layout_sizes)
+{
+    /* issue 14.1: cells grow with the room, a label on every column where it
+     * fits, else every k-th with the step in the title; hand-computed cells
+     * of the toy's token-token circuit m[r][c] = r - c over range 7 in
+     * monochrome (glyphs: ,-= % for -1..-7 and .+*# for 1..7 as
+     * round(v / 7 * 10) falls; see test_monochrome_ramps) */
+    Scene sc = make_scene();
+    sc.circuit_scale = CS_WHOLE;
+    int w, h;
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 3, &w, &h);
+    ck_assert_int_eq(w, 4 + 3 * V);
+    ck_assert_int_eq(h, V + 4);
+    render_circuit_size_level(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, C256_UTF8, 0, &w, &h);
+    ck_assert_int_eq(h, V / 2 + 4);   /* half blocks */
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 12), 3);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 27, 12), 2);
+    ck_assert_int_eq(render_circuit_fit(&sc, SL_CIRCUIT_QK_TOKEN_TOKEN, MONO_ASCII, 28, 11), 0);
+    ck_assert_int_eq(label_step(2, 1), 5);   /* "10" and a blank: 3 cells -> 5 */
+    ck_assert_int_eq(label_step(2, 2), 2);
+    ck_assert_int_eq(label_step(2, 3), 1);
+    ck_assert_int_eq(label_step(3, 1), 5);
+    ck_assert_int_eq(label_step(9, 1), 10);
+
+    /* 28x12: three columns a cell, every column labelled (the key token 1
+     * is the marked column and the answer), every row */
+    Grid *g = grid_new(28, 12);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 0), "- QK token-token | whole ---");
+    ck_assert_str_eq(test_grid_row(g, 1), "      0  v  2  3  4  5  B  M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0   ,,,------======%%%%%%");
+    ck_assert_str_eq(test_grid_row(g, 3), "   1...   ,,,------======%%%");
+    ck_assert_str_eq(test_grid_row(g, 8), " BOS###******++++++...   ,,,");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID###[X]******++++++...");
+    ck_assert_str_eq(test_grid_row(g, 10), " query MID, key 1: +6.000");
+    grid_free(g);
+
+    /* 20x12: two columns, still every label */
+    g = grid_new(20, 12);
+    cv = canvas_of(g, MONO_ASCII);
+    render_circuit(&cv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 1), "     0 v 2 3 4 5 B M");
+    ck_assert_str_eq(test_grid_row(g, 2), "   0  ,,----====%%%%");
+    ck_assert_str_eq(test_grid_row(g, 9), ">MID##[]****++++..");
+    grid_free(g);
+
+    /* 40x12 but one column a cell (only 12 wide for the matrix): a label on
+     * every 2nd column, said in the title */
+    g = grid_new(40, 12);
+    Canvas nv = canvas_sub(canvas_of(g, MONO_ASCII), 0, 0, 12, 12);
+    render_circuit(&nv, &sc, SL_CIRCUIT_QK_TOKEN_TOKEN, 0, true);
+    ck_assert_str_eq(test_grid_row(g, 1), "     v2 4 B");   /* 0 keeps its blank from the mark */
+    ck_assert_str_eq(test_grid_row(g, 2), "   0 ,--==%%");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "QK"));
+    grid_free(g);
+    /* the heatmap at 29x19: cells 3 wide and two lines high, every key
+     * labelled; weights 1/(q+1): BOS '@', MID 0.2 ':'; the cursor (key 2)
+     * bracketed on both lines */
+    sc.circuit_scale = CS_WHOLE;
+    g = grid_new(5 + 3 * T, 2 * T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 3);
+    ck_assert_str_eq(test_grid_row(g, 1), "       B  5  1  3  M  1  3  5");
+    ck_assert_str_eq(test_grid_row(g, 2), " BOS @@@.  .  .  .  .  .  .");
+    ck_assert_str_eq(test_grid_row(g, 3), "     @@@");
+    ck_assert_str_eq(test_grid_row(g, 10), ">MID ::::::[:]::::::.  .  .");
+    ck_assert_str_eq(test_grid_row(g, 11), "     ::::::[:]::::::");
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 2 + 2 * T), "weight 0"));
+    ck_assert_ptr_null(strstr(test_grid_row(g, 0), "labelled every"));
+    grid_free(g);
+    /* at 2 columns with the positions named ("a1", "MID": 3 wide with the
+     * blank, 2 cells) every 2nd key, said in the title */
+    sc.named_positions = true;
+    g = grid_new(60, T + 3);
+    cv = canvas_of(g, MONO_ASCII);
+    render_attention(&cv, &sc, 2);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "keys labelled every 2nd"));
+    grid_free(g);
+    sc.named_positions = false;
+
+    /* the sources of MID (5: BOS a1 a2 a3 MID) cut to 3 rows around the
+     * cursor (a2): the title says how many and which, arrows at the cut edges */
+    g = grid_new(70, 5);
+    cv = canvas_of(g, MONO_UTF8);
+    render_sources(&cv, &sc);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 0), "where MID (pos 4) looks \u00b7 3 of 5 (a1..a3), \u2191\u2193 scrolls"));
+    ck_assert_int_eq(strncmp(test_grid_row(g, 2), "\u25b2a1", 4), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 3), " a2", 3), 0);
+    ck_assert_int_eq(strncmp(test_grid_row(g, 4), "\u25bca3", 4), 0);
+    grid_free(g);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
     Suite *s = suite_create("render");
@@ -875,6 +969,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_utf8);
     tcase_add_test(tc, test_numbers);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_layout_sizes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -52,17 +52,19 @@ START_TEST(test_layout_whole_circuits)
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "\u25b6"));   /* hidden columns to the right */
 
     /* z: both whole circuits at 120x36: 52 query rows in 26 lines from
-     * token 0 to MID, the ticks up to 50, nothing hidden */
+     * token 0 to MID, a label on every 5th column (2 digits and a blank
+     * take 3 of the 1-column cells: the step rounds up to 5) up to BOS (50)
+     * and every line's upper row, said in the title; nothing hidden */
     ck_assert(app_key(&a, 'z'));
     free(draw_app(&a, g, 120, 36));
     y = line_of(g, "QK token-token");
     ck_assert_int_ge(y, 0);
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "OV token"));
-    ck_assert_ptr_null(strstr(test_grid_row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(test_grid_row(g, y), "cols "));
-    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "50"));
-    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "40"));
+    ck_assert_ptr_null(strstr(test_grid_row(g, y), " of 5"));   /* no "rows 0-25 of 52" */
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "labels every 2nd row, 5th col"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "    5    10   15   20   25   30   35   40   45   B "));
     ck_assert_ptr_null(strstr(test_grid_row(g, y + 1), "\u25b6"));
+    ck_assert_int_eq(strncmp(test_grid_row(g, y + 3), "   2", 4), 0);              /* second line: rows 2 and 3 */
     ck_assert_int_eq(strncmp(test_grid_row(g, y + 2), "   0", 4), 0);              /* first matrix line: token 0 */
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 2 + 25), "MID"));          /* 26th: tokens 50 (BOS), 51 (MID) */
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 2 + 25), "BOS"));          /* OV token's last line */
@@ -84,7 +86,7 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(line_of(g, "predicts") >= 0);
     ck_assert(line_of(g, "output   0 3 8 11 17 26 26 30 42 49") >= 0);
     y = line_of(g, "QK token-token");
-    ck_assert_ptr_null(strstr(test_grid_row(g, y), "rows "));
+    ck_assert_ptr_null(strstr(test_grid_row(g, y), " of 5"));
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 28), "argmax=diagonal 50/50"));   /* explain: OV 50/50 */
 
     /* 160x48 without zoom: the attention heatmap and both whole circuits */
@@ -93,10 +95,9 @@ START_TEST(test_layout_whole_circuits)
     ck_assert(!a.paged);
     y = line_of(g, "QK token-token");
     ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "attention weights"));
-    ck_assert_ptr_null(strstr(test_grid_row(g, y), "rows "));
-    ck_assert_ptr_null(strstr(test_grid_row(g, y), "cols "));
+    ck_assert_ptr_null(strstr(test_grid_row(g, y), " of 5"));
     ck_assert_ptr_null(strstr(test_grid_row(g, y + 1), "\u25b6"));
-    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "50"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, y + 1), "45   B"));
 
     /* n cycles the scale; H/L move the circuit cursor and its readout */
     ck_assert(app_key(&a, 'n'));
@@ -142,11 +143,11 @@ START_TEST(test_facet_view)
     Grid *g = grid_new(1, 1);
     free(draw_app(&a, g, 220, 60));
     ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);   /* one QK panel only, token-token */
-    /* issue 14.1 (part): at 220 columns heatmap cells are 3 wide, so that
-     * two-digit labels stand apart ("B42172614..." at 2) */
+    /* issue 14.1 (part): at 220 columns heatmap cells are 4 wide, so that
+     * every label stands apart, BOS and MID spelled out ("B42172614..." at 2) */
     int ya = line_of(g, "attention weights");
     ck_assert_int_ge(ya, 0);
-    ck_assert_ptr_nonnull(strstr(test_grid_row(g, ya + 1), "B 42 17 26  3 49  0 26 11  8 30  M"));
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, ya + 1), "      BOS  42  17  26   3  49   0  26  11   8  30 MID   0   3"));
     ck_assert(app_key(&a, 'F'));
     free(draw_app(&a, g, 220, 60));
     static const char *names[4] = {"QK token-token", "QK token-pos", "QK pos-token", "QK pos-pos"};
