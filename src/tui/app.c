@@ -268,7 +268,7 @@ static bool run_action(App *a, ActionId id, int arg)
         return true;
     case ACT_SCALE: explorer_cycle_scale(ex); return true;
     case ACT_FACET:
-        a->facet = !a->facet;
+        a->facet = (a->facet + 1) % FACET_MODES;
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
@@ -446,8 +446,12 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         render_patching(cv, sc, &pp);
         return;
     }
-    if (a->facet) {
+    if (a->facet == FACET_TERMS) {
         draw_facet(cv, sc);
+        return;
+    }
+    if (a->facet == FACET_COMBINED) {   /* the whole, its four blocks apart */
+        render_circuit(cv, sc, SCENE_QK_COMBINED, 2, true);
         return;
     }
     int wq, hq, wo, ho, w = cv->r.w;
