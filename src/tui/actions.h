@@ -73,6 +73,9 @@
       {'(', -1}, {')', +1}, {'^', -2}, {'$', +2}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
+    A(SAVE, "S", "S", NULL, "save SVG", 24, \
+      "write the view on screen as SVG (as sortlens plot draws it) to a new sortlens-VIEW-N.svg here; the status line says where", \
+      {'S', 0}) \
     A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \
       {'w', 0}) \
     A(HELP, "?", "?", NULL, "help", 6, "this help", {'?', 0}) \

@@ -7,6 +7,7 @@
 
 #include "actions.h"
 #include "panels.h"
+#include "save_view.h"
 
 void app_init(App *a, Explorer *ex, Style style)
 {
@@ -319,6 +320,17 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_SNAPSHOT: report(a, app_show_snapshot(a, arg, &err), &err); return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
     case ACT_REOPEN: show_reopen(a); return true;
+    case ACT_SAVE: {   /* errors are shown, never fatal */
+        char path[128], note[SL_ERROR_MAX + 160];
+        if (save_view(a, path, sizeof path, &err) < 0) {
+            snprintf(note, sizeof note, "S: %s", err.message);
+            explorer_set_message(ex, true, note);
+        } else {
+            snprintf(note, sizeof note, "wrote %s (sortlens plot %s of this state)", path, sl_plot_view_name(save_view_of(a)));
+            explorer_set_message(ex, false, note);
+        }
+        return true;
+    }
     case ACT_HELP: a->help = true; return true;
     case ACT_DISMISS: explorer_set_message(ex, false, NULL); return true;
     case ACT_REDRAW: return true;

@@ -223,6 +223,8 @@ static const SlIntervention *active_iv(const Explorer *ex)
     return sl_intervention_is_none(&ex->iv) ? NULL : &ex->iv;
 }
 
+const SlIntervention *explorer_intervention(const Explorer *ex) { return active_iv(ex); }
+
 static int run(Explorer *ex, const SlIntervention *iv, int *pred, SlError *err)
 {
     if (ex->sc.greedy)
