@@ -1,6 +1,10 @@
 #include "test_util.h"
 
+#include "sortlens/model.h"
+
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +47,9 @@ const char *bundled_model_path(void)
  * SORTLENS_BUILD_EXE (tests/meson.build). */
 const char *sortlens_exe(void)
 {
-    const char *path = getenv("SORTLENS_BUILD_EXE");
+    const char *path = getenv("SORTLENS_EXE");
+    if (!path || !*path)
+        path = getenv("SORTLENS_BUILD_EXE");
     return path && access(path, X_OK) == 0 ? path : NULL;
 }
 
@@ -58,6 +64,22 @@ void test_tmpdir_remove(const char *dir)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+
+char *test_tmpdir_new(const char *tag)
+{
+    char dir[64];
+    test_tmpdir_make(dir, tag);
+    return strdup(dir);
+}
+
+char *test_path_in(const char *dir, const char *name)
+{
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, len, "%s/%s", dir, name);
+    return p;
 }
 
 bool test_light_workload(void)
@@ -95,23 +117,36 @@ int run_suite(Suite *s)
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-pid_t spawn_sortlens(char *const args[], const char *out, const char *errf)
+pid_t test_spawn(const char *exe, const char *const args[], const char *out, const char *errf)
 {
-    const char *exe = sortlens_exe();
-    char *argv[64] = {(char *)exe};
+    ck_assert_msg(exe != NULL, "no sortlens executable");
+    const char *argv[64] = {exe};
     int argc = 1;
     for (int i = 0; args[i] && argc < 63; i++)
         argv[argc++] = args[i];
     argv[argc] = NULL;
+    fflush(stdout);
     pid_t pid = fork();
     ck_assert(pid >= 0);
     if (pid == 0) {
-        if (!freopen(out, "w", stdout) || !freopen(errf, "w", stderr))
+        int in = open("/dev/null", O_RDONLY);
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || o < 0 || e < 0)
             _exit(126);
-        execv(argv[0], argv);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        signal(SIGPIPE, SIG_DFL);
+        execv(exe, (char *const *)argv);
         _exit(127);
     }
     return pid;
+}
+
+pid_t spawn_sortlens(char *const args[], const char *out, const char *errf)
+{
+    return test_spawn(sortlens_exe(), (const char *const *)args, out, errf);
 }
 
 int wait_exit_status(pid_t pid)
@@ -156,6 +191,35 @@ int run_sortlens(char *const args[], char **out, char **errtext)
     else
         free(e);
     return status;
+}
+
+SlTensorSet *test_tiny_model_tensors(void)
+{
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};
+    sl_model_config_derive(&c);
+    SlError err = {0};
+    SlModel *m = sl_model_new(&c, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    SlTensorSet *ts = sl_model_to_tensors(m, &err);
+    ck_assert_msg(ts != NULL, "%s", err.message);
+    sl_model_free(m);
+    return ts;
+}
+
+bool test_has_terminal_controls(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == 0x1b || *p == 0x07 || *p == 0x9b || *p == '\r')
+            return true;
+        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return true;
+    }
+    return false;
+}
+
+bool test_have_torch(void)
+{
+    return access("/usr/bin/python3", X_OK) == 0 && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
 }
 
 int test_cpuinfo_flag(const char *flag)

@@ -18,8 +18,8 @@ const char *testdata_path(const char *relative);
  * else ../data), whether or not it is there: loading it says why not. */
 const char *bundled_model_path(void);
 
-/* build/sortlens, found from the test's own path (build/tests/test-NAME),
- * or NULL if it is not there. */
+/* $SORTLENS_EXE (another build's, to see which tests fail there), else
+ * $SORTLENS_BUILD_EXE (this build's, set by meson); NULL if it is not there. */
 const char *sortlens_exe(void);
 
 /* True when $SORTLENS_TEST_LIGHT is set and not "0": the 'valgrind' test
@@ -33,6 +33,10 @@ bool test_light_workload(void);
  * dir; test_tmpdir_remove deletes it and everything in it. */
 void test_tmpdir_make(char dir[64], const char *tag);
 void test_tmpdir_remove(const char *dir);
+/* A new empty directory as test_tmpdir_make makes it, malloc'ed (free it
+ * after test_tmpdir_remove); dir/name, malloc'ed. */
+char *test_tmpdir_new(const char *tag);
+char *test_path_in(const char *dir, const char *name);
 
 /* Runs build/sortlens with args (NULL-terminated, without the executable):
  * spawn_sortlens with stdout and stderr to the files out and errf, returning
@@ -40,10 +44,24 @@ void test_tmpdir_remove(const char *dir);
  * run_sortlens does both and hands back what it printed (malloc'ed; out and
  * errtext may be NULL). */
 pid_t spawn_sortlens(char *const args[], const char *out, const char *errf);
+/* The one spawner: exe with args (NULL-terminated, without the program
+ * name), standard input from /dev/null, stdout and stderr to the files out
+ * and errf, SIGPIPE at its default; returns the pid. */
+pid_t test_spawn(const char *exe, const char *const args[], const char *out, const char *errf);
 int wait_exit_status(pid_t pid);
 int run_sortlens(char *const args[], char **out, char **errtext);
 /* A whole file, NUL-terminated (malloc'ed); its length in *len. */
 char *slurp_file(const char *path, size_t *len);
+
+/* True when /usr/bin/python3 is there and imports torch. */
+bool test_have_torch(void);
+
+/* A valid tiny model (1 layer, 1 head, d_model 4, lists of 2 values in
+ * 0..3) as a SlTensorSet, for files that must get past model validation. */
+SlTensorSet *test_tiny_model_tensors(void);
+/* True when s holds a raw terminal control: ESC, BEL, CR, a lone CSI byte
+ * (0x9b) or a C1 control in UTF-8 (U+0080..U+009F). */
+bool test_has_terminal_controls(const char *s);
 
 /* Max |a - b| over n floats. */
 double max_abs_diff(const float *a, const float *b, size_t n);

@@ -155,4 +155,18 @@ int sl_ablation_predict(SlAblationRun *r, const int *values /* [B, n] */, int B,
 int sl_ablation_eval(SlAblationRun *r, SlListSource *src, SlEvalResult *res, SlBreakdown *bd, SlProgressFn progress,
                      void *progress_ctx, SlError *err);
 
+/* sl_population_mean under the ablation: the means of the ablated,
+ * teacher-forced runs of every list of src.  pattern and dla_correct come
+ * from those runs (the attribution through the ablated pattern and values:
+ * ov:pos drops W_pos and b_V from them).  score_terms are the terms as they
+ * enter the ablated score: a removed qk: term is 0 in its scope, so that
+ * the four still sum to hook_attn_scores where a key is not masked
+ * (source:POS masks the key after the score; the terms stay as they are).
+ * Where a head's output is replaced (head:, mean:head:, resample:head: on
+ * layer 0, at the queries in scope), dla_correct is NAN: that output is no
+ * longer a sum over sources.  Through sl_population_mean itself when r runs
+ * no ablation. */
+int sl_ablation_mean(SlAblationRun *r, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
+                     void *progress_ctx, SlError *err);
+
 #endif

@@ -68,6 +68,15 @@ typedef struct SlPopulationMean {
 } SlPopulationMean;
 int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err);
+/* The same means over another forward: forward(ctx, tokens, B, T, cache,
+ * err) fills the cache for B sequences (an ablated run, ablation.h's
+ * sl_ablation_mean); pattern and dla_correct are then read from that cache
+ * (the attribution through sl_circuit_dla, from its pattern and values),
+ * score_terms still from the weights and the tokens.  forward NULL: the
+ * model's own forward, as sl_population_mean. */
+typedef int (*SlPopulationForward)(void *ctx, const int *tokens, int B, int T, SlActCache *cache, SlError *err);
+int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void *forward_ctx, SlListSource *src,
+                            SlPopulationMean *out, SlProgressFn progress, void *progress_ctx, SlError *err);
 void sl_population_mean_free(SlPopulationMean *pm);   /* accepts NULL and a zeroed struct */
 
 #endif

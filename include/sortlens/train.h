@@ -3,7 +3,7 @@
  * loop for the attention-only sort model.
  *
  * Two implementations of the forward + backward pass compute the same thing:
- *  - SL_TRAIN_PATH_TABLES (one-layer models): the inputs are one-hot, so every
+ *  - SL_FORWARD_TABLES (one-layer models): the inputs are one-hot, so every
  *    product with the embedded inputs collapses into products with the small
  *    stacked table X = [W_E; W_pos] [(V + T), D], and the loss needs queries
  *    and logits only at the n prediction positions.  The scores become sums
@@ -11,8 +11,9 @@
  *    its pattern [n, 2n+1] times the rows of X W_V W_O W_U its keys select,
  *    and every weight gradient a product of a small table-shaped gradient
  *    (scatter-added by token and by position) with X.
- *  - SL_TRAIN_PATH_GENERAL (any model): BLAS over the residual stream at every
- *    position, layer by layer.
+ *  - SL_FORWARD_GENERAL (any model): the general path's forward
+ *    (forward_general.c) with the last layer at the prediction positions
+ *    only, and its backward beside it (backward_general.c).
  * Both are checked against PyTorch's gradients and finite differences.
  */
 #ifndef SORTLENS_TRAIN_H
@@ -22,11 +23,11 @@
 #include <stdint.h>
 
 #include "sortlens/decode.h"
+#include "sortlens/forward.h"
 #include "sortlens/model.h"
 #include "sortlens/task.h"
 
 typedef enum { SL_TRAIN_SCHEDULE_CONSTANT, SL_TRAIN_SCHEDULE_COSINE } SlTrainSchedule;
-typedef enum { SL_TRAIN_PATH_AUTO, SL_TRAIN_PATH_GENERAL, SL_TRAIN_PATH_TABLES } SlTrainPath;
 
 typedef struct SlTrainOptions {
     long steps;              /* AdamW updates in the whole run (10000); sets the cosine length */
@@ -46,7 +47,7 @@ typedef struct SlTrainOptions {
     long warmup;             /* linear warm-up from lr/warmup to lr over this many steps (0) */
     uint64_t seed;           /* initialisation and data */
     bool train_biases;       /* false: biases are neither updated nor decayed (the seed's recipe) */
-    SlTrainPath path;          /* AUTO: TABLES for one layer, else GENERAL */
+    SlForwardPath path;      /* the forward's paths: AUTO is TABLES for one layer, else GENERAL */
 } SlTrainOptions;
 
 /* The seed's recipe: the defaults listed above, seed 0. */

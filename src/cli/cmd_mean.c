@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/ablation.h"
 #include "sortlens/circuits.h"
 #include "sortlens/population.h"
 
@@ -18,7 +19,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sortlens mean [--model PATH] [--lists N] [--seed S] [--kind KIND | --input FILE]\n"
-            "                     [--json]\n"
+            "                     [--ablate SPEC] [--resample-seed S] [--json]\n"
             "\n"
             "Average over a population of lists, teacher-forced ([BOS, a, MID, sorted a]):\n"
             "  pattern       the attention pattern of every layer and head\n"
@@ -36,6 +37,11 @@ static void usage(FILE *out)
             "summary: for each head and prediction query, the key it attends to most on\n"
             "average, the attention on the inputs a_1..a_n and after MID, and the total\n"
             "attribution to the right answer.\n"
+            "Under --ablate the means are of the ablated runs: their pattern and the\n"
+            "attribution through their values; a removed QK term is 0 in score_terms\n"
+            "where it was removed; where a head's output is replaced (head:, mean:head:,\n"
+            "resample:head:) its dla_correct is null, as that output is no sum over\n"
+            "sources then.\n"
             "\n"
             "options:\n"
             "  --model PATH  a .pt or .safetensors checkpoint (default: the bundled model)\n"
@@ -43,26 +49,16 @@ static void usage(FILE *out)
             "  --seed S      their seed (default %d)\n"
             "  --kind KIND   a stress kind instead of uniform random lists\n"
             "  --input FILE  the lists of FILE instead of random ones\n"
+            "  --ablate SPEC average under ablations, e.g. qk:token-token, head:0.0,\n"
+            "                mean:head:0.0, resample:head:0.0@query=b3 (see sortlens(1),\n"
+            "                ABLATIONS); the JSON then carries \"ablation\", its canonical text\n"
+            "  --resample-seed S  seed of the other lists resample:head:L.H draws (default 1)\n"
             "  --json        one JSON object: {\"lists\", \"positions\", \"pattern\",\n"
-            "                \"score_terms\", \"dla_correct\"}\n"
+            "                \"score_terms\", \"dla_correct\"} (and \"ablation\")\n"
             "  -h, --help    this help\n"
             "\n"
             "exit status: 0 ok, 1 the model or FILE cannot be read, 2 bad usage or a bad line\n",
             DEFAULT_LISTS, DEFAULT_SEED);
-}
-
-/* "BOS", "a1".."an", "MID", "b1".."bn": what sits at position p. */
-static void position_name(const SlModelConfig *c, int p, char *buf, size_t size)
-{
-    int n = c->list_len;
-    if (p == 0)
-        snprintf(buf, size, "BOS");
-    else if (p <= n)
-        snprintf(buf, size, "a%d", p);
-    else if (p == n + 1)
-        snprintf(buf, size, "MID");
-    else
-        snprintf(buf, size, "b%d", p - n - 1);
 }
 
 static json_t *number_or_null(double x) { return isnan(x) ? json_null() : json_real(x); }
@@ -84,14 +80,14 @@ static json_t *cube_json(const double *x, int rows, int T)
     return a;
 }
 
-static int print_json(const SlModelConfig *c, const SlPopulationMean *pm)
+static int print_json(const SlModelConfig *c, const SlPopulationMean *pm, const char *ablation)
 {
     const int L = pm->L, H = pm->H, T = pm->T;
     const size_t HTT = (size_t)H * T * T;
     json_t *root = json_object(), *pos = json_array(), *pat = json_array(), *terms = json_object();
     char name[32];
     for (int p = 0; p < T; p++) {
-        position_name(c, p, name, sizeof name);
+        sl_position_name(c, p, name, sizeof name);
         json_array_append_new(pos, json_string(name));
     }
     for (int l = 0; l < L; l++)
@@ -100,6 +96,8 @@ static int print_json(const SlModelConfig *c, const SlPopulationMean *pm)
     for (int t = 0; t < SL_SCORE_TERMS; t++)
         json_object_set_new(terms, term_names[t], cube_json(pm->score_terms + t * HTT, H, T));
     json_object_set_new(root, "lists", json_integer(pm->lists));
+    if (ablation)
+        json_object_set_new(root, "ablation", json_string(ablation));
     json_object_set_new(root, "positions", pos);
     json_object_set_new(root, "pattern", pat);
     json_object_set_new(root, "score_terms", terms);
@@ -107,10 +105,12 @@ static int print_json(const SlModelConfig *c, const SlPopulationMean *pm)
     return cli_put_json_line(root, 8);
 }
 
-static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, const char *what)
+static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, const char *what, const char *ablation)
 {
     const int L = pm->L, H = pm->H, T = pm->T, n = c->list_len;
     printf("Means over %ld lists (%s), teacher-forced.\n", pm->lists, what);
+    if (ablation)
+        printf("Ablation: %s\n", ablation);
     char qn[16], kn[16];
     for (int l = 0; l < L; l++)
         for (int h = 0; h < H; h++) {
@@ -130,14 +130,17 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
                     if (k > n + 1)
                         after += row[k];
                 }
-                position_name(c, q, qn, sizeof qn);
-                position_name(c, top, kn, sizeof kn);
+                sl_position_name(c, q, qn, sizeof qn);
+                sl_position_name(c, top, kn, sizeof kn);
                 printf("  %-6s %-8s %8.4f %9.4f %9.4f", qn, kn, row[top], inputs, after);
                 if (l == 0) {
                     double dla = 0;
                     for (int k = 0; k <= q; k++)
                         dla += pm->dla_correct[((size_t)h * T + q) * T + k];
-                    printf(" %+9.3f", dla);
+                    if (isnan(dla))   /* the head's output replaced here */
+                        printf(" %9s", "-");
+                    else
+                        printf(" %+9.3f", dla);
                 }
                 putchar('\n');
             }
@@ -150,7 +153,7 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
             for (int k = 0; k <= q; k++)
                 if (row[k] > row[top])
                     top = k;
-            position_name(c, top, kn, sizeof kn);
+            sl_position_name(c, top, kn, sizeof kn);
             size_t i = ((size_t)h * T + q) * T + top, HTT = (size_t)H * T * T;
             printf("  head %d, MID -> %s: token-token %+.3f, token-pos %+.3f, pos-token %+.3f, pos-pos %+.3f\n", h, kn,
                    pm->score_terms[i], pm->score_terms[HTT + i], pm->score_terms[2 * HTT + i],
@@ -162,36 +165,30 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
 int cmd_mean(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"lists", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("lists"),
+        CLI_SHARED_ROW("seed"),
         {"kind", required_argument, NULL, 'k'},
         {"input", required_argument, NULL, 'i'},
+        CLI_SHARED_ROW("ablate"),
+        CLI_SHARED_ROW("resample-seed"),
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *input = NULL, *kind_name = NULL;
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
-    bool json = false, random_given = false;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = 1000000000L;
+    sh.seed = DEFAULT_SEED;
+    const char *input = NULL, *kind_name = NULL;
+    bool json = false;
     SlError err = {0};
     const char *val;
     CliArgs args;
-    cli_args_begin(&args, "mean", argc, argv, opts);
+    cli_args_begin_shared(&args, "mean", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
-                return EXIT_USAGE;
-            random_given = true;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
-                return EXIT_USAGE;
-            random_given = true;
-            break;
-        case 'k': kind_name = val; random_given = true; break;
+        case 'k': kind_name = val; break;
         case 'i': input = val; break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -199,6 +196,9 @@ int cmd_mean(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
+    const long lists = sh.lists, seed = sh.seed, resample_seed = sh.resample_seed;
+    const bool random_given = sh.lists_given || sh.seed_given || kind_name;
     if (input && random_given) {
         cli_error("mean: --input takes its lists from the file; --lists, --seed and --kind do not apply");
         return EXIT_USAGE;
@@ -216,7 +216,11 @@ int cmd_mean(int argc, char **argv)
     SlStressSource stress;
     SlListSource src;
     SlPopulationMean pm = {0};
-    char what[256];
+    SlAblationRun *run = NULL;
+    SlAblation abl;
+    char what[256], abl_text[SL_ABLATION_TEXT_MAX];
+    if (!(run = cli_ablation_run(m, ablate, resample_seed, false, &abl, abl_text, &status)))
+        goto done;
     if (input) {
         if (!(file = sl_list_file_open(&m->cfg, input, &err)))
             goto fail;
@@ -229,19 +233,20 @@ int cmd_mean(int argc, char **argv)
     }
     Progress prog;
     progress_begin(&prog, "mean", src.total);
-    int rc = sl_population_mean(m, &src, &pm, progress_callback, &prog, &err);
+    int rc = sl_ablation_mean(run, &src, &pm, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc)
         goto fail;
     if (json)
-        status = print_json(&m->cfg, &pm);
+        status = print_json(&m->cfg, &pm, abl.count ? abl_text : NULL);
     else
-        print_summary(&m->cfg, &pm, what);
+        print_summary(&m->cfg, &pm, what, abl.count ? abl_text : NULL);
     goto done;
 fail:
     cli_error("%s", err.message);
     status = cli_exit_code(err.code);
 done:
+    sl_ablation_run_free(run);
     sl_population_mean_free(&pm);
     sl_list_file_close(file);
     sl_model_free(m);

@@ -197,21 +197,21 @@ static void print_table(const SlModelConfig *c, const SlPatchResult *r)
 int cmd_patch(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},   {"clean", required_argument, NULL, 'c'},
+        CLI_SHARED_ROW("model"),                   {"clean", required_argument, NULL, 'c'},
         {"corrupt", required_argument, NULL, 'r'}, {"at", required_argument, NULL, 'a'},
         {"attribution", no_argument, NULL, 'A'},   {"json", no_argument, NULL, 'j'},
-        {"format", required_argument, NULL, 'f'},  {"ablate", required_argument, NULL, 'x'},
+        {"format", required_argument, NULL, 'f'},  CLI_SHARED_ROW("ablate"),
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *clean_text = NULL, *corrupt_text = NULL, *ablate = NULL;
+    CliShared sh = cli_shared();
+    const char *clean_text = NULL, *corrupt_text = NULL;
     long at = 0;
     bool attribution = false, json = false, csv = false;
     CliArgs args;
-    cli_args_begin(&args, "patch", argc, argv, opts);
+    cli_args_begin_shared(&args, "patch", argc, argv, opts, &sh);
     const char *val;
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
         case 'c': clean_text = val; break;
         case 'r': corrupt_text = val; break;
         case 'a':
@@ -227,7 +227,6 @@ int cmd_patch(int argc, char **argv)
             }
             csv = true;
             break;
-        case 'x': ablate = val; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
             cli_error("patch: unexpected '%s'; the lists go in --clean and --corrupt", val);
@@ -235,6 +234,7 @@ int cmd_patch(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
     if (!clean_text || !corrupt_text) {
         cli_error("patch: needs --clean LIST and --corrupt LIST; try 'sortlens patch --help'");
         return EXIT_USAGE;
@@ -269,19 +269,15 @@ int cmd_patch(int argc, char **argv)
         cli_error("--at %ld: the positions that predict b_1..b_%d are 1..%d", at, c->list_len, c->list_len);
         goto done;
     }
-    SlAblation abl = {0};
-    char abl_text[SL_ABLATION_TEXT_MAX] = "";
-    if (ablate && sl_ablation_parse(ablate, c, &abl, &err)) {
-        cli_error("%s", err.message);
-        goto done;
-    }
-    sl_ablation_format(&abl, c, abl_text, sizeof abl_text);
+    SlAblation abl;
+    char abl_text[SL_ABLATION_TEXT_MAX];
     /* hooks for every ablation, so that a patched q or k shows in the
      * scores a QK ablation edits, as TransformerLens hooks would have it */
-    if (abl.count && !(run = sl_ablation_run_new(m, &abl, 1, true, &err))) {
-        cli_error("%s", err.message);
-        status = cli_exit_code(err.code);
+    if (!(run = cli_ablation_run(m, ablate, 1, true, &abl, abl_text, &status)))
         goto done;
+    if (!abl.count) {   /* none: the exact one-layer patch needs no run */
+        sl_ablation_run_free(run);
+        run = NULL;
     }
     int rc = sl_patch(m, clean, corrupt, (int)at, attribution, run, false, &res, &err);
     if (rc) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sortlens/ablation.h"
 #include "sortlens/atomic_write.h"
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
@@ -155,6 +156,26 @@ SlModel *cli_load_model_at(const char *path, long step)
 SlModel *cli_load_model(const char *path) { return cli_load_model_at(path, -1); }
 
 bool cli_parse_step(const char *text, long *step) { return cli_parse_long("--step", text, 0, 2000000000L, step); }
+
+SlAblationRun *cli_ablation_run(const SlModel *m, const char *spec, long resample_seed, bool force_hooks,
+                                SlAblation *abl, char *text, int *status)
+{
+    SlError err = {0};
+    memset(abl, 0, sizeof *abl);
+    text[0] = '\0';
+    if (spec && sl_ablation_parse(spec, &m->cfg, abl, &err)) {
+        cli_error("%s", err.message);
+        *status = EXIT_USAGE;
+        return NULL;
+    }
+    sl_ablation_format(abl, &m->cfg, text, SL_ABLATION_TEXT_MAX);
+    SlAblationRun *run = sl_ablation_run_new(m, abl, (uint64_t)resample_seed, force_hooks, &err);
+    if (!run) {
+        cli_error("%s", err.message);
+        *status = cli_exit_code(err.code);
+    }
+    return run;
+}
 
 const char *cli_model_label(const char *path)
 {

@@ -442,3 +442,47 @@ done:
     sl_cache_free(cache);
     return rc;
 }
+
+static int mean_forward(void *ctx, const int *tokens, int B, int T, SlActCache *cache, SlError *err)
+{
+    return sl_ablation_forward(ctx, tokens, B, T, cache, true, err);
+}
+
+static bool is_head_output(SlAblationKind k)
+{
+    return k == SL_ABLATE_HEAD_ZERO || k == SL_ABLATE_HEAD_MEAN || k == SL_ABLATE_HEAD_RESAMPLE;
+}
+
+int sl_ablation_mean(SlAblationRun *r, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
+                     void *progress_ctx, SlError *err)
+{
+    if (sl_ablation_run_is_none(r))
+        return sl_population_mean(r->m, src, out, progress, progress_ctx, err);
+    int rc = sl_population_mean_with(r->m, mean_forward, r, src, out, progress, progress_ctx, err);
+    if (rc)
+        return rc;
+    const int H = out->H, T = out->T;
+    const size_t HTT = (size_t)H * T * T;
+    for (int i = 0; i < r->a.count; i++) {
+        const SlAblationSpec *s = &r->a.spec[i];
+        if (s->layer != 0 || (s->kind != SL_ABLATE_QK && !is_head_output(s->kind)))
+            continue;
+        int t = 0;
+        if (s->kind == SL_ABLATE_QK)   /* the QK_TERM_* bit is the SCORE_TERM_* index */
+            while (!(s->qk_term & (1u << t)))
+                t++;
+        for (int h = 0; h < H; h++) {
+            if (s->head >= 0 && s->head != h)
+                continue;
+            for (int q = s->query < 0 ? 0 : s->query; q < (s->query < 0 ? T : s->query + 1); q++)
+                for (int k = 0; k <= q; k++) {
+                    size_t at = ((size_t)h * T + q) * T + k;
+                    if (s->kind == SL_ABLATE_QK)
+                        out->score_terms[(size_t)t * HTT + at] = 0.0;
+                    else
+                        out->dla_correct[at] = NAN;
+                }
+        }
+    }
+    return 0;
+}

@@ -190,16 +190,12 @@ static int greedy_general_kv(const SlModel *m, int B, int *tokens, int *out, SlA
 {
     const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
-    int *buf = malloc((size_t)B * P * sizeof *buf);
-    if (!buf)
-        return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
-    pack_prefix(tokens, B, Tn, P, buf);
-    int rc = sl_model_forward(m, buf, B, P, cache, NULL, SL_FORWARD_GENERAL, err);
-    free(buf);
+    GeneralRows rows;   /* every layer's keys and values of the prefix, the logits of its last position */
+    int rc = forward_general_rows(m, tokens, Tn, B, P - 1, P, cache, NULL, &rows, err);
     if (rc)
         return rc;
     for (int b = 0; b < B; b++)
-        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = ops_argmax(cache->logits + ((size_t)b * P + P - 1) * Vo, Vo);
+        tokens[(size_t)b * Tn + P] = out[(size_t)b * n] = ops_argmax(rows.logits + (size_t)b * Vo, Vo);
     if (n == 1)
         return 0;
     GeneralDecode d;

@@ -8,6 +8,8 @@
 
 #include "forward_internal.h"
 
+#include <string.h>
+
 int forward_resolve_path(const SlModel *m, SlForwardPath path, SlError *err)
 {
     if (path == SL_FORWARD_AUTO)
@@ -84,14 +86,22 @@ int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q
     int resolved = forward_resolve_path(m, path, err);
     if (resolved < 0)
         return resolved;
-    if (resolved == SL_FORWARD_GENERAL)   /* nothing to save there: the rows need every layer below */
-        return sl_model_forward(m, tokens, B, T, c, iv, SL_FORWARD_GENERAL, err);
+    const int Vo = m->cfg.d_vocab_out;
+    if (resolved == SL_FORWARD_GENERAL) {   /* every layer below in full, the last at the rows */
+        GeneralRows r;
+        if ((rc = forward_general_rows(m, tokens, T, B, q0, q1, c, iv, &r, err)))
+            return rc;
+        c->B = B;
+        c->T = T;
+        for (int b = 0; b < B; b++)
+            memcpy(c->logits + ((size_t)b * T + q0) * Vo, r.logits + (size_t)b * r.n * Vo, (size_t)r.n * Vo * sizeof(float));
+        return 0;
+    }
     c->B = B;
     c->T = T;
     TablesRun r;
     if ((rc = tables_run_begin(&r, m, T, c, iv, err)))
         return rc;
-    const int Vo = m->cfg.d_vocab_out;
     for (int b = 0; b < B; b++) {
         tables_run_reset(&r);
         for (int qi = q0; qi < q1; qi++)

@@ -81,14 +81,35 @@ int forward_hooks_validate(const SlHooks *hooks, const SlModelConfig *cfg, SlErr
 
 /* ---- weights ---------------------------------------------------------------------- */
 
-/* W [H, D, E] (one layer's W_Q, W_K or W_V) -> Wp [D, H E]: the heads side
- * by side, so that x [BT, D] Wp is every head's q at once. */
-static void pack_heads(float *Wp, const float *W, int H, int D, int E)
+void general_pack_heads(float *Wp, int ldp, const float *W, int H, int D, int E)
 {
-    const int HE = H * E;
     for (int h = 0; h < H; h++)
         for (int d = 0; d < D; d++)
-            memcpy(Wp + (size_t)d * HE + (size_t)h * E, W + ((size_t)h * D + d) * E, (size_t)E * sizeof(float));
+            memcpy(Wp + (size_t)d * ldp + (size_t)h * E, W + ((size_t)h * D + d) * E, (size_t)E * sizeof(float));
+}
+
+void general_pack_qkv(const SlModel *m, int l, float *wp)
+{
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
+    const int H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E;
+    const size_t w = sl_model_head_qkv_offset(cfg, l, 0);
+    general_pack_heads(wp, 3 * HE, p->W_Q + w, H, D, E);
+    general_pack_heads(wp + HE, 3 * HE, p->W_K + w, H, D, E);
+    general_pack_heads(wp + 2 * HE, 3 * HE, p->W_V + w, H, D, E);
+}
+
+void general_tables0(const SlModel *m, int T, const float *wp, float *tab)
+{
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
+    const int V = cfg->d_vocab, D = cfg->d_model, HE = cfg->n_heads * cfg->d_head, W3 = 3 * HE;
+    float *tp = tab + (size_t)V * W3;
+    ops_gemm_nn(tab, W3, p->W_E, D, wp, W3, V, W3, D, false);
+    ops_gemm_nn(tp, W3, p->W_pos, D, wp, W3, T, W3, D, false);
+    ops_add_bias_rows(tp, W3, p->b_Q, T, HE);
+    ops_add_bias_rows(tp + HE, W3, p->b_K, T, HE);
+    ops_add_bias_rows(tp + 2 * HE, W3, p->b_V, T, HE);
 }
 
 /* ---- the whole batch ------------------------------------------------------------- */
@@ -169,6 +190,24 @@ static void attention_pattern(const float *sc, float *pat, int B, int T, int H, 
         }
 }
 
+/* z_i [E] of query i from its pattern row pr and the values (rows ld
+ * apart), or the intervention's ablation; keys 0..n-1 take part. */
+static void attention_z(const float *pr, const float *vb, int ld, int E, int n, int l, int h, int i,
+                        const SlIntervention *iv, float *zi)
+{
+    if (iv_ablated(iv, l, h, i)) {
+        if (iv->ablate_kind == SL_ABLATE_MEAN)
+            memcpy(zi, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
+        else
+            memset(zi, 0, (size_t)E * sizeof(float));
+        return;
+    }
+    memset(zi, 0, (size_t)E * sizeof(float));
+    for (int j = 0; j < n; j++)
+        if (pr[j] != 0.0f)
+            ops_axpy(zi, pr[j], vb + (size_t)j * ld, E);
+}
+
 /* z [B, T, H, E] = pattern v per head, then the intervention's ablation.
  * Without a hook on the pattern, the keys after each query weigh zero. */
 static void attention_values(const float *pat, const float *v, float *z, int B, int T, int H, int E, int l,
@@ -177,58 +216,141 @@ static void attention_values(const float *pat, const float *v, float *z, int B, 
     const int HE = H * E;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < T; i++)
-            for (int h = 0; h < H; h++) {
-                const float *pr = pat + (((size_t)b * H + h) * T + i) * T;
-                const float *vb = v + (size_t)b * T * HE + (size_t)h * E;
-                float *zi = z + ((size_t)b * T + i) * HE + (size_t)h * E;
-                if (iv_ablated(iv, l, h, i)) {
-                    if (iv->ablate_kind == SL_ABLATE_MEAN)
-                        memcpy(zi, iv->ablate_mean_z + (size_t)h * E, (size_t)E * sizeof(float));
-                    else
-                        memset(zi, 0, (size_t)E * sizeof(float));
-                    continue;
-                }
-                memset(zi, 0, (size_t)E * sizeof(float));
-                for (int j = 0, n = hooked ? T : i + 1; j < n; j++)
-                    if (pr[j] != 0.0f)
-                        ops_axpy(zi, pr[j], vb + (size_t)j * HE, E);
-            }
+            for (int h = 0; h < H; h++)
+                attention_z(pat + (((size_t)b * H + h) * T + i) * T, v + (size_t)b * T * HE + (size_t)h * E, HE, E,
+                            hooked ? T : i + 1, l, h, i, iv, z + ((size_t)b * T + i) * HE + (size_t)h * E);
 }
 
-int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv,
-                    const SlHooks *hooks, SlError *err)
+/* Where one layer's attention reads and writes: q and z rows of query i of
+ * sequence b at (b * qrows + i - i0) * HE (the last layer of a rows forward
+ * keeps only rows i0..T-1, compact), k and v at (b T + j) HE. */
+typedef struct AttnRows {
+    const float *q, *k, *v;
+    float *sc, *pat, *z;
+    int i0, qrows;
+} AttnRows;
+
+/* Scores, pattern and z of query rows i0..T-1 of every sequence and head,
+ * one fused pass per row; raw: layer 0's QK-term sums are already in sc. */
+static void attention_fused(const AttnRows *a, int B, int T, int H, int E, float div, int l, const SlIntervention *iv,
+                            bool raw_heads)
+{
+    const int HE = H * E;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            bool on = iv_on(iv, l, h), raw = raw_heads && on;
+            const float *kb = a->k + (size_t)b * T * HE + (size_t)h * E, *vb = a->v + (size_t)b * T * HE + (size_t)h * E;
+            for (int i = a->i0; i < T; i++) {
+                size_t row = (size_t)b * a->qrows + (size_t)(i - a->i0);
+                const float *qi = a->q + row * HE + (size_t)h * E;
+                float *s = a->sc + (((size_t)b * H + h) * T + i) * T, *pr = a->pat + (((size_t)b * H + h) * T + i) * T;
+                float mx = -INFINITY;
+                for (int j = 0; j <= i; j++) {
+                    s[j] = (raw ? s[j] : ops_dot(qi, kb + (size_t)j * HE, E)) / div;
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+                attention_finish(s, pr, i, T, mx, on, iv);
+                attention_z(pr, vb, HE, E, i + 1, l, h, i, iv, a->z + row * HE + (size_t)h * E);
+            }
+        }
+}
+
+/* q, k, v [BT, H E] of one layer, all rows (q NULL: k and v only): from
+ * the tables of layer 0 (tab [V + T, 3 H E], the rows of W_E[t] and of
+ * W_pos[p] + b), or x wp + b. */
+static void project_qkv(const SlModel *m, int l, const int *tokens, int ldt, int B, int T, const float *x,
+                        const float *wp, const float *tab, float *q, float *k, float *v)
 {
     const SlModelConfig *cfg = &m->cfg;
     const SlModelParams *p = &m->params;
-    const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head;
-    const int Vo = cfg->d_vocab_out, BT = B * T, HE = H * E;
-    const bool qk_iv = iv->qk_terms_off != 0;
-    const size_t n_x = round16((size_t)BT * D), n_wp = round16((size_t)D * HE);
+    const int D = cfg->d_model, HE = cfg->n_heads * cfg->d_head, W3 = 3 * HE, V = cfg->d_vocab, BT = B * T;
+    float *out[3] = {q, k, v};
+    if (tab) {
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                const float *rt = tab + (size_t)tokens[(size_t)b * ldt + t] * W3, *rp = tab + (size_t)(V + t) * W3;
+                size_t o = ((size_t)b * T + t) * HE;
+                for (int mi = !q; mi < 3; mi++) {
+                    memcpy(out[mi] + o, rt + mi * HE, (size_t)HE * sizeof(float));
+                    ops_add(out[mi] + o, rp + mi * HE, HE);
+                }
+            }
+        return;
+    }
+    const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
+    for (int mi = !q; mi < 3; mi++) {
+        ops_gemm_nn(out[mi], HE, x, D, wp + mi * HE, W3, BT, HE, D, false);
+        ops_add_bias_rows(out[mi], HE, bias[mi], BT, HE);
+    }
+}
+
+/* The forward over positions 0..T-1 of B sequences (token rows ldt apart).
+ * rows NULL: every activation into the cache, hooks run.  Else (no hooks)
+ * the last layer only at query rows q0..T-1, into *rows (see
+ * forward_internal.h), and the cache's last-layer q, z, attn_out,
+ * resid_post and logits are left as they were. */
+static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int T, int q0, SlActCache *c,
+                       const SlIntervention *iv, const SlHooks *hooks, GeneralRows *rows, SlError *err)
+{
+    const SlModelConfig *cfg = &m->cfg;
+    const SlModelParams *p = &m->params;
+    const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, V = cfg->d_vocab;
+    const int Vo = cfg->d_vocab_out, BT = B * T, HE = H * E, W3 = 3 * HE, n = T - q0, N = B * (T - q0);
+    const bool qk_iv = iv->qk_terms_off != 0, none = sl_intervention_is_none(iv);
+    /* Layer 0's q, k, v from per-token and per-position tables: in a rows
+     * forward only, so that the cache of a whole one keeps PyTorch's order
+     * of operations ((W_E[t] + W_pos[p]) W); the two differ by rounding. */
+    const bool tables0 = rows != NULL;
+    const size_t n_x = round16((size_t)BT * D), n_wp = round16((size_t)D * W3), n_tab = round16((size_t)(V + T) * W3);
     const size_t n_qk = qk_iv ? round16(2 * (size_t)BT * E + 2 * (size_t)T * E) : 0;
-    int rc = forward_scratch_reserve(c, 2 * n_x + 3 * n_wp + n_qk, err);
+    const size_t n_rows = rows ? round16((size_t)N * D) * 3 + round16((size_t)N * HE) * 2 + round16((size_t)N * Vo) : 0;
+    int rc = forward_scratch_reserve(c, 2 * n_x + n_wp + n_tab + n_qk + n_rows, err);
     if (rc)
         return rc;
-    float *x0 = c->scratch;          /* [BT, D] layer 0's input; later the logits' input */
-    float *xh = x0 + n_x;            /* [BT, D] a hooked resid_pre of a later layer */
-    float *wp = xh + n_x;            /* [3][D, HE] W_Q, W_K, W_V of one layer, heads side by side */
-    float *qt = wp + 3 * n_wp;       /* [BT, E] W_E[t] W_Q of one head (QK terms only) */
+    float *x0 = c->scratch;          /* [BT, D] layer 0's input */
+    float *xh = x0 + n_x;            /* [BT, D] a hooked resid_pre of a later layer; the stream without the direct path */
+    float *wp = xh + n_x;            /* [D, 3 HE] W_Q, W_K, W_V of one layer, heads side by side */
+    float *tab = wp + n_wp;          /* [V + T, 3 HE] layer 0's q, k, v of each token and each position */
+    float *qt = tab + n_tab;         /* [BT, E] W_E[t] W_Q of one head (QK terms only) */
     float *kt = qt + (size_t)BT * E; /* [BT, E] W_E[t] W_K */
     float *qp = kt + (size_t)BT * E; /* [T, E]  W_pos[p] W_Q + b_Q */
     float *kp = qp + (size_t)T * E;  /* [T, E]  W_pos[p] W_K + b_K */
-
-    for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++)
-            memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[b * T + t] * D, (size_t)D * sizeof(float));
-        memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
+    if (rows) {
+        float *r0 = tab + n_tab + n_qk;
+        *rows = (GeneralRows){.B = B, .T = T, .q0 = q0, .n = n};
+        rows->x = r0;
+        rows->out = rows->x + round16((size_t)N * D);
+        rows->direct = rows->out + round16((size_t)N * D);
+        rows->q = rows->direct + round16((size_t)N * D);
+        rows->z = rows->q + round16((size_t)N * HE);
+        rows->logits = rows->z + round16((size_t)N * HE);
     }
-    if ((rc = run_hooks(hooks, SL_HOOK_EMBED, 0, c->embed, c, err)) ||
-        (rc = run_hooks(hooks, SL_HOOK_POS_EMBED, 0, c->pos_embed, c, err)))
-        return rc;
-    for (size_t i = 0; i < (size_t)BT * D; i++)
-        x0[i] = c->embed[i] + c->pos_embed[i];
+
+    const bool fill_embed = !rows || !none;   /* the cache's embeddings; interventions read them */
+    if (fill_embed) {
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++)
+                memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D,
+                       (size_t)D * sizeof(float));
+            memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
+        }
+        if ((rc = run_hooks(hooks, SL_HOOK_EMBED, 0, c->embed, c, err)) ||
+            (rc = run_hooks(hooks, SL_HOOK_POS_EMBED, 0, c->pos_embed, c, err)))
+            return rc;
+        memcpy(x0, c->embed, (size_t)BT * D * sizeof(float));
+        ops_add(x0, c->pos_embed, BT * D);
+    } else {
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                float *xr = x0 + ((size_t)b * T + t) * D;
+                memcpy(xr, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D, (size_t)D * sizeof(float));
+                ops_add(xr, p->W_pos + (size_t)t * D, D);
+            }
+    }
     const float div = sqrtf((float)E);
 
     for (int l = 0; l < L; l++) {
+        const bool last = rows && l == L - 1;
         const float *x = l == 0 ? x0 : c->resid_post + (size_t)(l - 1) * BT * D;   /* [BT, D] */
         if (l > 0 && hook_is_set(hooks, SL_HOOK_RESID_PRE, l)) {
             memcpy(xh, x, (size_t)BT * D * sizeof(float));
@@ -241,15 +363,25 @@ int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCach
         float *sc = c->scores + (size_t)l * B * H * T * T;                         /* [B, H, T, T] */
         float *pat = c->pattern + (size_t)l * B * H * T * T;
         float *ao = c->attn_out + (size_t)l * BT * D, *rp = c->resid_post + (size_t)l * BT * D;  /* [B, T, D] */
-        const size_t w = sl_model_head_qkv_offset(cfg, l, 0);
-        const float *W[3] = {p->W_Q + w, p->W_K + w, p->W_V + w};
-        const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
-        float *out[3] = {q, k, v};
-        for (int mi = 0; mi < 3; mi++)
-            pack_heads(wp + mi * n_wp, W[mi], H, D, E);
-        for (int mi = 0; mi < 3; mi++) {
-            ops_gemm_nn(out[mi], HE, x, D, wp + mi * n_wp, HE, BT, HE, D, false);
-            ops_add_bias_rows(out[mi], HE, bias[mi], BT, HE);
+        general_pack_qkv(m, l, wp);
+        const bool use_tab = l == 0 && tables0;
+        if (use_tab)
+            general_tables0(m, T, wp, tab);
+        project_qkv(m, l, tokens, ldt, B, T, x, wp, use_tab ? tab : NULL, last ? NULL : q, k, v);
+        if (last) {   /* the query rows' input and q, compact [N, .] */
+            for (int b = 0; b < B; b++)
+                memcpy(rows->x + (size_t)b * n * D, x + ((size_t)b * T + q0) * D, (size_t)n * D * sizeof(float));
+            if (use_tab) {
+                for (int r = 0; r < N; r++) {
+                    int t = q0 + r % n;
+                    const float *rt = tab + (size_t)tokens[(size_t)(r / n) * ldt + t] * W3, *rq = tab + (size_t)(V + t) * W3;
+                    memcpy(rows->q + (size_t)r * HE, rt, (size_t)HE * sizeof(float));
+                    ops_add(rows->q + (size_t)r * HE, rq, HE);
+                }
+            } else {
+                ops_gemm_nn(rows->q, HE, rows->x, D, wp, W3, N, HE, D, false);
+                ops_add_bias_rows(rows->q, HE, p->b_Q + (size_t)l * HE, N, HE);
+            }
         }
         if (l == 0 && iv->ov_drop_pos)   /* W_E[t] W_V only for the chosen heads */
             for (int h = 0; h < H; h++)
@@ -264,35 +396,66 @@ int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCach
             for (int h = 0; h < H; h++)
                 if (iv_on(iv, 0, h))
                     layer0_qk_terms(m, c, B, T, h, iv->qk_terms_off, qt, kt, qp, kp, sc);
-        attention_scores(q, k, sc, B, T, H, E, div, l, iv, raw);
-        if ((rc = run_hooks(hooks, SL_HOOK_ATTN_SCORES, l, sc, c, err)))
-            return rc;
-        attention_pattern(sc, pat, B, T, H, l, iv, hook_is_set(hooks, SL_HOOK_ATTN_SCORES, l));
-        if ((rc = run_hooks(hooks, SL_HOOK_PATTERN, l, pat, c, err)))
-            return rc;
-        attention_values(pat, v, z, B, T, H, E, l, iv, hook_is_set(hooks, SL_HOOK_PATTERN, l));
+        const bool hooked_s = hook_is_set(hooks, SL_HOOK_ATTN_SCORES, l), hooked_p = hook_is_set(hooks, SL_HOOK_PATTERN, l);
+        if (!hooked_s && !hooked_p) {
+            AttnRows a = {last ? rows->q : q, k, v, sc, pat, last ? rows->z : z, last ? q0 : 0, last ? n : T};
+            attention_fused(&a, B, T, H, E, div, l, iv, raw);
+        } else {   /* hooks between the steps: one pass each */
+            attention_scores(q, k, sc, B, T, H, E, div, l, iv, raw);
+            if ((rc = run_hooks(hooks, SL_HOOK_ATTN_SCORES, l, sc, c, err)))
+                return rc;
+            attention_pattern(sc, pat, B, T, H, l, iv, hooked_s);
+            if ((rc = run_hooks(hooks, SL_HOOK_PATTERN, l, pat, c, err)))
+                return rc;
+            attention_values(pat, v, z, B, T, H, E, l, iv, hooked_p);
+        }
         if ((rc = run_hooks(hooks, SL_HOOK_Z, l, z, c, err)))
             return rc;
-        /* attn_out = z W_O + b_O: [BT, H E] x [H E, D], W_O[l] being [H, E, D] */
-        ops_gemm_nn(ao, D, z, HE, p->W_O + (size_t)l * HE * D, D, BT, D, HE, false);
-        ops_add_bias_rows(ao, D, p->b_O + (size_t)l * D, BT, D);
+        /* attn_out = z W_O + b_O: [rows, H E] x [H E, D], W_O[l] being [H, E, D] */
+        const float *WO = p->W_O + (size_t)l * HE * D, *bO = p->b_O + (size_t)l * D;
+        if (last) {
+            memcpy(rows->out, rows->x, (size_t)N * D * sizeof(float));
+            ops_gemm_nn(rows->out, D, rows->z, HE, WO, D, N, D, HE, true);
+            ops_add_bias_rows(rows->out, D, bO, N, D);
+            break;
+        }
+        ops_gemm_nn(ao, D, z, HE, WO, D, BT, D, HE, false);
+        ops_add_bias_rows(ao, D, bO, BT, D);
         if ((rc = run_hooks(hooks, SL_HOOK_ATTN_OUT, l, ao, c, err)))
             return rc;
-        for (size_t i = 0; i < (size_t)BT * D; i++)
-            rp[i] = x[i] + ao[i];
+        memcpy(rp, x, (size_t)BT * D * sizeof(float));
+        ops_add(rp, ao, BT * D);
         if ((rc = run_hooks(hooks, SL_HOOK_RESID_POST, l, rp, c, err)))
             return rc;
     }
-    const float *last = c->resid_post + (size_t)(L - 1) * BT * D;
+    const float *last = rows ? rows->out : c->resid_post + (size_t)(L - 1) * BT * D;
+    const int nr = rows ? N : BT;
+    float *lg = rows ? rows->logits : c->logits;
     if (iv->drop_direct) {
-        /* x0 is free again: the stream without W_E[t] + W_pos[p] */
-        for (size_t i = 0; i < (size_t)BT * D; i++)
-            x0[i] = last[i] - c->embed[i] - c->pos_embed[i];
-        last = x0;
+        /* the stream without W_E[t] + W_pos[p] */
+        float *dd = rows ? rows->direct : xh;
+        for (int r = 0; r < nr; r++) {
+            size_t src = rows ? ((size_t)(r / n) * T + q0 + (size_t)(r % n)) * D : (size_t)r * D;
+            for (int d = 0; d < D; d++)
+                dd[(size_t)r * D + d] = last[(size_t)r * D + d] - c->embed[src + d] - c->pos_embed[src + d];
+        }
+        last = dd;
     }
-    ops_gemm_nn(c->logits, Vo, last, D, p->W_U, Vo, BT, Vo, D, false);
-    ops_add_bias_rows(c->logits, Vo, p->b_U, BT, Vo);
+    ops_gemm_nn(lg, Vo, last, D, p->W_U, Vo, nr, Vo, D, false);
+    ops_add_bias_rows(lg, Vo, p->b_U, nr, Vo);
     return 0;
+}
+
+int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCache *c, const SlIntervention *iv,
+                    const SlHooks *hooks, SlError *err)
+{
+    return general_run(m, tokens, T, B, T, 0, c, iv, hooks, NULL, err);
+}
+
+int forward_general_rows(const SlModel *m, const int *tokens, int ldt, int B, int q0, int q1, SlActCache *c,
+                         const SlIntervention *iv, GeneralRows *rows, SlError *err)
+{
+    return general_run(m, tokens, ldt, B, q1, q0, c, iv_or_none(iv), NULL, rows, err);
 }
 
 /* ---- one new position at a time ---------------------------------------------------- */
@@ -329,9 +492,9 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const
     for (int l = 0; l < L; l++) {
         size_t w = sl_model_head_qkv_offset(cfg, l, 0);
         float *wl = d->wp + (size_t)l * 3 * D * HE;
-        pack_heads(wl, p->W_Q + w, H, D, E);
-        pack_heads(wl + (size_t)D * HE, p->W_K + w, H, D, E);
-        pack_heads(wl + 2 * (size_t)D * HE, p->W_V + w, H, D, E);
+        general_pack_heads(wl, HE, p->W_Q + w, H, D, E);
+        general_pack_heads(wl + (size_t)D * HE, HE, p->W_K + w, H, D, E);
+        general_pack_heads(wl + 2 * (size_t)D * HE, HE, p->W_V + w, H, D, E);
     }
     return 0;
 }

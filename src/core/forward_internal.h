@@ -101,6 +101,61 @@ int forward_general(const SlModel *m, const int *tokens, int B, int T, SlActCach
 /* Checks hook points, layers and functions against the model. */
 int forward_hooks_validate(const SlHooks *hooks, const SlModelConfig *cfg, SlError *err);
 
+/* What a forward of the last layer at query rows q0..T-1 only leaves
+ * (forward_general_rows): what the loss, evaluation and the backward pass
+ * need, compact (N = B n rows, row b n + i for query q0 + i of sequence b),
+ * in the cache's scratch until its next forward.  Every layer below the
+ * last is in the cache in full (stride T); of the last one the cache holds
+ * k and v of every row, and the scores and pattern of the query rows. */
+typedef struct GeneralRows {
+    int B, T, q0, n;   /* positions 0..T-1 were run; n = T - q0 query rows per sequence */
+    float *x;          /* [N, D]     the last layer's input at the rows */
+    float *q;          /* [N, H, E]  its queries */
+    float *z;          /* [N, H, E] */
+    float *out;        /* [N, D]     the final residual stream */
+    float *direct;     /* [N, D]     workspace (the stream without the direct path) */
+    float *logits;     /* [N, Vo] */
+} GeneralRows;
+
+/* The forward of positions 0..q1-1 of B sequences (token rows ldt apart,
+ * tokens checked), with the last layer and the logits at rows q0..q1-1
+ * only; no hooks. */
+int forward_general_rows(const SlModel *m, const int *tokens, int ldt, int B, int q0, int q1, SlActCache *c,
+                         const SlIntervention *iv, GeneralRows *rows, SlError *err);
+
+/* W [H, D, E] -> Wp [D, H E] (rows ldp apart): the heads side by side. */
+void general_pack_heads(float *Wp, int ldp, const float *W, int H, int D, int E);
+/* Layer l's W_Q, W_K, W_V packed as wp [D, 3 H E]. */
+void general_pack_qkv(const SlModel *m, int l, float *wp);
+/* Layer 0's q, k, v of each token and each position: tab [V + T, 3 H E]
+ * = [W_E; W_pos[0..T)] wp, with b_Q, b_K, b_V on the position rows; q at
+ * (b, t) is the sum of the rows of t's token and of t. */
+void general_tables0(const SlModel *m, int T, const float *wp, float *tab);
+
+/* The backward pass of forward_general_rows (backward_general.c), without
+ * interventions: workspace for batches of up to cap_B sequences. */
+typedef struct GeneralGrad {
+    int cap_B;
+    float *memory;
+    float *dx;     /* [B T, D]        d resid, layer by layer down */
+    float *dqkv;   /* [B T, 3 H E]    dq, dk, dv side by side */
+    float *dz;     /* [B T, H E] */
+    float *dtab;   /* [V + n_ctx, 3 H E] layer 0's gradients by token row and position row */
+    float *wp;     /* [D, 3 H E]      packed W_Q, W_K, W_V */
+    float *dwp;    /* [D, 3 H E]      their gradient, packed */
+    float *dxq;    /* [N, D]          d out, then d x at the query rows */
+    float *dzq;    /* [N, H E] */
+    float *dqq;    /* [N, H E] */
+    float *dp;     /* [n_ctx]         one row of d pattern */
+} GeneralGrad;
+int general_grad_init(GeneralGrad *w, const SlModelConfig *cfg, int cap_B, SlError *err);
+void general_grad_free(GeneralGrad *w);
+/* dlogits [N, Vo] (the loss's gradient with respect to rows->logits) down
+ * to every parameter: g is added to (the caller zeroes it).  The cache
+ * and rows are those of the forward_general_rows that made the logits. */
+void general_backward(const SlModel *m, const int *tokens, int ldt, const SlActCache *c, const GeneralRows *rows,
+                      const float *dlogits, SlModelParams *g, GeneralGrad *w);
+
 /* Greedy decoding on the general path: after a forward of the first P
  * positions of B sequences, general_decode_begin keeps every layer's keys
  * and values; each general_decode_step runs the one new position pos of

@@ -13,20 +13,14 @@ void ops_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A
 
 void ops_add_bias_rows(float *X, int ld, const float *bias, int rows, int n)
 {
-    for (int r = 0; r < rows; r++) {
-        float *x = X + (size_t)r * ld;
-        for (int i = 0; i < n; i++)
-            x[i] += bias[i];
-    }
+    for (int r = 0; r < rows; r++)
+        ops_add(X + (size_t)r * ld, bias, n);
 }
 
 void ops_sum_rows(float *sum, const float *X, int ld, int rows, int n)
 {
-    for (int r = 0; r < rows; r++) {
-        const float *x = X + (size_t)r * ld;
-        for (int i = 0; i < n; i++)
-            sum[i] += x[i];
-    }
+    for (int r = 0; r < rows; r++)
+        ops_add(sum, X + (size_t)r * ld, n);
 }
 
 /* Two passes: the maximum in 16 lanes (a select that compiles to a vector

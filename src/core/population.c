@@ -157,6 +157,12 @@ void sl_population_mean_free(SlPopulationMean *pm)
 int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err)
 {
+    return sl_population_mean_with(m, NULL, NULL, src, out, progress, progress_ctx, err);
+}
+
+int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void *forward_ctx, SlListSource *src,
+                            SlPopulationMean *out, SlProgressFn progress, void *progress_ctx, SlError *err)
+{
     const SlModelConfig *c = &m->cfg;
     const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len, E = c->d_head;
     const size_t TT = (size_t)T * T;
@@ -201,7 +207,9 @@ int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *ou
                 }
             sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
         }
-        if ((rc = sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err)))
+        rc = forward ? forward(forward_ctx, tokens, B, T, cache, err)
+                     : sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err);
+        if (rc)
             goto fail;
         /* the pattern: cache->pattern is [L, B, H, T, T] */
         for (int l = 0; l < L; l++)
@@ -226,7 +234,7 @@ int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *ou
             }
             /* the attribution to the correct next value at each prediction query */
             for (int q = n + 1; q <= 2 * n; q++) {
-                if (tb) {
+                if (tb && !forward) {   /* the tables hold the clean values only */
                     add_dla_tables(tb, cache, b, q, tok, out->dla_correct);
                     continue;
                 }

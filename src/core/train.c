@@ -48,16 +48,10 @@ struct SlTrainWorkspace {
     float *ovk;                 /* [B, H, Tk, Vo] OV rows of each key: OV[t_j] + OV[V + j] */
     float *dP;                  /* [n, Tk] scratch */
     float *dovk;                /* [Tk, Vo] scratch */
-    /* GENERAL path */
-    float *x;                   /* [L + 1, B, T, D] residual stream before each layer and after the last */
-    float *q, *k, *v, *z;       /* [L, B, T, H, E] */
-    float *gpat;                /* [L, B, H, T, T] */
-    float *xp;                  /* [N, D] final residual at the prediction positions */
-    float *dx;                  /* [B, T, D] */
-    float *dxp;                 /* [N, D] */
-    float *dz, *dq, *dk, *dv;   /* [B, T, H, E] */
-    float *dpat;                /* [T, T] */
-    float *tab0, *dtab0;        /* [3, H, VT, E] layer 0's q, k, v tables (X W + b) and their gradients */
+    /* GENERAL path: the one forward (forward_general_rows) and its backward */
+    SlActCache *cache;          /* every activation the backward needs, allocated once */
+    GeneralRows rows;           /* the last layer at the prediction rows, in cache's scratch */
+    GeneralGrad grad;           /* the backward's workspace */
 };
 
 /* ---- options, schedule, initialisation ----------------------------------- */
@@ -78,7 +72,7 @@ void sl_train_options_default(SlTrainOptions *o)
     o->warmup = 0;
     o->seed = 0;
     o->train_biases = false;
-    o->path = SL_TRAIN_PATH_AUTO;
+    o->path = SL_FORWARD_AUTO;
 }
 
 double sl_train_lr_at(const SlTrainOptions *o, long step)
@@ -143,15 +137,17 @@ static void carve_params(SlModelParams *p, float *mem, const size_t *sizes)
 
 static bool use_tables(const SlTrainer *t)
 {
-    if (t->opt.path == SL_TRAIN_PATH_TABLES)
+    if (t->opt.path == SL_FORWARD_TABLES)
         return true;
-    return t->opt.path == SL_TRAIN_PATH_AUTO && t->model->cfg.n_layers == 1;
+    return t->opt.path == SL_FORWARD_AUTO && t->model->cfg.n_layers == 1;
 }
 
 static void ws_free(SlTrainWorkspace *ws)
 {
     if (!ws)
         return;
+    sl_cache_free(ws->cache);
+    general_grad_free(&ws->grad);
     free(ws->memory);
     free(ws->tokens);
     free(ws);
@@ -161,7 +157,7 @@ static void ws_free(SlTrainWorkspace *ws)
 static SlTrainWorkspace *ws_new(const SlTrainer *t, int B, SlError *err)
 {
     const SlModelConfig *c = &t->model->cfg;
-    size_t L = (size_t)c->n_layers, H = (size_t)c->n_heads, D = (size_t)c->d_model, E = (size_t)c->d_head;
+    size_t H = (size_t)c->n_heads, D = (size_t)c->d_model, E = (size_t)c->d_head;
     size_t T = (size_t)c->n_ctx, V = (size_t)c->d_vocab, Vo = (size_t)c->d_vocab_out, n = (size_t)c->list_len;
     size_t VT = V + T, Bs = (size_t)B, N = Bs * n;
     SlTrainWorkspace *ws = calloc(1, sizeof *ws);
@@ -173,9 +169,8 @@ static SlTrainWorkspace *ws_new(const SlTrainer *t, int B, SlError *err)
     if (ws->tables)
         total += 3 * H * VT * E + 2 * H * VT * VT + H * VT * D * 2 + 2 * H * VT * Vo + VT * Vo * 2 + 2 * Vo
                + 3 * H * VT * E + Bs * H * (n + Vo) * T + n * T + T * Vo;
-    else
-        total += (L + 1) * Bs * T * D + 4 * L * Bs * T * H * E + L * Bs * H * T * T + 2 * N * D + Bs * T * D
-               + 4 * Bs * T * H * E + T * T + 6 * H * VT * E;
+    else if (!(ws->cache = sl_cache_new(c, B, (int)T, err)) || general_grad_init(&ws->grad, c, B, err))
+        goto fail;
     ws->memory = malloc(total * sizeof(float));
     ws->tokens = malloc(Bs * T * sizeof(int));
     if (!ws->memory || !ws->tokens)
@@ -193,23 +188,13 @@ static SlTrainWorkspace *ws_new(const SlTrainer *t, int B, SlError *err)
         CARVE(dQt, H * VT * E); CARVE(dKt, H * VT * E); CARVE(dVt, H * VT * E);
         CARVE(pat, Bs * H * n * (T - 1)); CARVE(ovk, Bs * H * (T - 1) * Vo);
         CARVE(dP, n * (T - 1)); CARVE(dovk, (T - 1) * Vo);
-    } else {
-        CARVE(x, (L + 1) * Bs * T * D);
-        CARVE(q, L * Bs * T * H * E); CARVE(k, L * Bs * T * H * E);
-        CARVE(v, L * Bs * T * H * E); CARVE(z, L * Bs * T * H * E);
-        CARVE(gpat, L * Bs * H * T * T);
-        CARVE(xp, N * D); CARVE(dxp, N * D);
-        CARVE(dx, Bs * T * D);
-        CARVE(dz, Bs * T * H * E); CARVE(dq, Bs * T * H * E);
-        CARVE(dk, Bs * T * H * E); CARVE(dv, Bs * T * H * E);
-        CARVE(dpat, T * T);
-        CARVE(tab0, 3 * H * VT * E); CARVE(dtab0, 3 * H * VT * E);
     }
 #undef CARVE
     return ws;
 nomem:
-    ws_free(ws);
     sl_error_set(err, SL_ENOMEM, "out of memory for a training workspace of batch %d", B);
+fail:
+    ws_free(ws);
     return NULL;
 }
 
@@ -243,7 +228,11 @@ SlTrainer *sl_trainer_new(SlModel *m, const SlTrainOptions *opt, SlError *err)
         sl_error_set(err, SL_EINVAL, "batch %d is outside 1..%d", t->opt.batch, 1 << 20);
         goto fail;
     }
-    if (t->opt.path == SL_TRAIN_PATH_TABLES && m->cfg.n_layers != 1) {
+    if (t->opt.path != SL_FORWARD_AUTO && t->opt.path != SL_FORWARD_GENERAL && t->opt.path != SL_FORWARD_TABLES) {
+        sl_error_set(err, SL_EINVAL, "unknown training path %d", (int)t->opt.path);
+        goto fail;
+    }
+    if (t->opt.path == SL_FORWARD_TABLES && m->cfg.n_layers != 1) {
         sl_error_set(err, SL_EINVAL, "the table path trains one-layer models only (this one has %d layers)", m->cfg.n_layers);
         goto fail;
     }
@@ -500,230 +489,21 @@ static void tables_backward(SlTrainer *t, const int *tokens, int B)
     memcpy(g->b_U, ws->colsum, (size_t)Vo * sizeof(float));
 }
 
-/* ---- the GENERAL path (any number of layers) ----------------------------- */
-
-/* Layer 0's q, k, v tables [3, H, VT, E]: X W_Q[0, h] (+ b_Q on the
- * position rows), likewise K and V. */
-static void general_tables0(SlTrainer *t)
-{
-    const SlModelConfig *c = &t->model->cfg;
-    const SlModelParams *p = &t->model->params;
-    SlTrainWorkspace *ws = t->ws;
-    int H = c->n_heads, D = c->d_model, E = c->d_head, V = c->d_vocab, VT = V + c->n_ctx;
-    const float *W[3] = {p->W_Q, p->W_K, p->W_V}, *bias[3] = {p->b_Q, p->b_K, p->b_V};
-    for (int m = 0; m < 3; m++)
-        for (int h = 0; h < H; h++) {
-            float *tab = ws->tab0 + ((size_t)m * H + h) * VT * E;
-            tables_project(tab, p->W_E, VT, W[m] + sl_model_head_qkv_offset(c, 0, h), D, E, bias[m] + (size_t)h * E, V);
-        }
-}
-
-static void general_forward(SlTrainer *t, const int *tokens, int B)
-{
-    const SlModelConfig *c = &t->model->cfg;
-    const SlModelParams *p = &t->model->params;
-    SlTrainWorkspace *ws = t->ws;
-    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = sl_task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
-    size_t BT = (size_t)B * T, N = (size_t)B * n;
-    float inv_scale = 1.0f / sqrtf((float)E);
-
-    float *x0 = ws->x;   /* [B, T, D] */
-    for (size_t bt = 0; bt < BT; bt++) {
-        const float *we = p->W_E + (size_t)tokens[bt] * D, *wp = p->W_pos + (bt % T) * D;
-        for (int d = 0; d < D; d++)
-            x0[bt * D + d] = we[d] + wp[d];
-    }
-    for (int l = 0; l < L; l++) {
-        const float *X = ws->x + (size_t)l * BT * D;
-        float *Xn = ws->x + (size_t)(l + 1) * BT * D;
-        float *q = ws->q + (size_t)l * BT * HE, *k = ws->k + (size_t)l * BT * HE;
-        float *v = ws->v + (size_t)l * BT * HE, *z = ws->z + (size_t)l * BT * HE;
-        float *pat = ws->gpat + (size_t)l * B * H * T * T;
-        if (l == 0) {
-            /* x_0 = W_E[t] + W_pos[p]: q, k, v are sums of two rows of the
-             * tables X W (+ b on the position rows), X = [W_E; W_pos]. */
-            general_tables0(t);
-            size_t tab = (size_t)H * VT * E;
-            for (size_t bt = 0; bt < BT; bt++) {
-                size_t rt = (size_t)tokens[bt] * E, rp = (size_t)(V + (int)(bt % T)) * E;
-                for (int h = 0; h < H; h++) {
-                    const float *tq = ws->tab0 + (size_t)h * VT * E, *tk = tq + tab, *tv = tk + tab;
-                    float *qd = q + bt * HE + (size_t)h * E, *kd = k + bt * HE + (size_t)h * E, *vd = v + bt * HE + (size_t)h * E;
-                    for (int e = 0; e < E; e++) {
-                        qd[e] = tq[rt + e] + tq[rp + e];
-                        kd[e] = tk[rt + e] + tk[rp + e];
-                        vd[e] = tv[rt + e] + tv[rp + e];
-                    }
-                }
-            }
-        } else {
-            for (int h = 0; h < H; h++) {
-                size_t w = sl_model_head_qkv_offset(c, l, h);
-                size_t bo = ((size_t)l * H + h) * E;
-                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_Q + w, E, 0.0f, q + (size_t)h * E, HE);
-                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_K + w, E, 0.0f, k + (size_t)h * E, HE);
-                ops_gemm(false, false, (int)BT, E, D, 1.0f, X, D, p->W_V + w, E, 0.0f, v + (size_t)h * E, HE);
-                for (size_t bt = 0; bt < BT; bt++)
-                    for (int e = 0; e < E; e++) {
-                        q[bt * HE + (size_t)h * E + e] += p->b_Q[bo + e];
-                        k[bt * HE + (size_t)h * E + e] += p->b_K[bo + e];
-                        v[bt * HE + (size_t)h * E + e] += p->b_V[bo + e];
-                    }
-            }
-        }
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < H; h++) {
-                size_t off = (size_t)b * T * HE + (size_t)h * E;
-                float *P = pat + ((size_t)b * H + h) * T * T;
-                ops_gemm(false, true, T, T, E, inv_scale, q + off, HE, k + off, HE, 0.0f, P, T);
-                for (int i = 0; i < T; i++)
-                    softmax_causal_row(P + (size_t)i * T, i, T);
-                ops_gemm(false, false, T, E, T, 1.0f, P, T, v + off, HE, 0.0f, z + off, HE);
-            }
-        memcpy(Xn, X, BT * D * sizeof(float));
-        /* W_O[l] is [H, E, D], i.e. [(H E), D]: one product for every head. */
-        ops_gemm(false, false, (int)BT, D, HE, 1.0f, z, HE, p->W_O + (size_t)l * HE * D, D, 1.0f, Xn, D);
-        const float *bO = p->b_O + (size_t)l * D;
-        for (size_t bt = 0; bt < BT; bt++)
-            for (int d = 0; d < D; d++)
-                Xn[bt * D + d] += bO[d];
-    }
-    const float *XL = ws->x + (size_t)L * BT * D;
-    for (int b = 0; b < B; b++)
-        memcpy(ws->xp + (size_t)b * n * D, XL + ((size_t)b * T + P0) * D, (size_t)n * D * sizeof(float));
-    for (size_t r = 0; r < N; r++)
-        memcpy(ws->logits + r * Vo, p->b_U, (size_t)Vo * sizeof(float));
-    ops_gemm(false, false, (int)N, Vo, D, 1.0f, ws->xp, D, p->W_U, Vo, 1.0f, ws->logits, Vo);
-}
-
-static void general_backward(SlTrainer *t, const int *tokens, int B)
-{
-    const SlModelConfig *c = &t->model->cfg;
-    const SlModelParams *p = &t->model->params;
-    SlModelParams *g = &t->grads;
-    SlTrainWorkspace *ws = t->ws;
-    int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, T = c->n_ctx, Vo = c->d_vocab_out;
-    int n = c->list_len, P0 = sl_task_first_pred_pos(c), HE = H * E, V = c->d_vocab, VT = V + T;
-    size_t BT = (size_t)B * T, N = (size_t)B * n;
-    float inv_scale = 1.0f / sqrtf((float)E);
-    const float *dlog = ws->logits;
-
-    memset(t->grad_memory, 0, t->model->num_params * sizeof(float));
-    ops_gemm(true, false, D, Vo, (int)N, 1.0f, ws->xp, D, dlog, Vo, 0.0f, g->W_U, Vo);
-    for (size_t r = 0; r < N; r++)
-        for (int o = 0; o < Vo; o++)
-            g->b_U[o] += dlog[r * Vo + o];
-    ops_gemm(false, true, (int)N, D, Vo, 1.0f, dlog, Vo, p->W_U, Vo, 0.0f, ws->dxp, D);
-    memset(ws->dx, 0, BT * D * sizeof(float));
-    for (int b = 0; b < B; b++)
-        memcpy(ws->dx + ((size_t)b * T + P0) * D, ws->dxp + (size_t)b * n * D, (size_t)n * D * sizeof(float));
-
-    for (int l = L - 1; l >= 0; l--) {
-        const float *X = ws->x + (size_t)l * BT * D;
-        const float *q = ws->q + (size_t)l * BT * HE, *k = ws->k + (size_t)l * BT * HE;
-        const float *v = ws->v + (size_t)l * BT * HE, *z = ws->z + (size_t)l * BT * HE;
-        const float *pat = ws->gpat + (size_t)l * B * H * T * T;
-        float *dx = ws->dx;   /* holds d x_{l+1} = d attn_out; becomes d x_l */
-        float *dbO = g->b_O + (size_t)l * D;
-        for (size_t bt = 0; bt < BT; bt++)
-            for (int d = 0; d < D; d++)
-                dbO[d] += dx[bt * D + d];
-        const float *WO = p->W_O + (size_t)l * HE * D;
-        ops_gemm(true, false, HE, D, (int)BT, 1.0f, z, HE, dx, D, 0.0f, g->W_O + (size_t)l * HE * D, D);
-        ops_gemm(false, true, (int)BT, HE, D, 1.0f, dx, D, WO, D, 0.0f, ws->dz, HE);
-        for (int b = 0; b < B; b++)
-            for (int h = 0; h < H; h++) {
-                size_t off = (size_t)b * T * HE + (size_t)h * E;
-                const float *P = pat + ((size_t)b * H + h) * T * T;
-                float *dP = ws->dpat;
-                ops_gemm(false, true, T, T, E, 1.0f, ws->dz + off, HE, v + off, HE, 0.0f, dP, T);
-                ops_gemm(true, false, T, E, T, 1.0f, P, T, ws->dz + off, HE, 0.0f, ws->dv + off, HE);
-                for (int i = 0; i < T; i++) {
-                    const float *pr = P + (size_t)i * T;
-                    float *dr = dP + (size_t)i * T, dot = 0.0f;
-                    for (int j = 0; j <= i; j++)
-                        dot += pr[j] * dr[j];
-                    for (int j = 0; j <= i; j++)
-                        dr[j] = pr[j] * (dr[j] - dot) * inv_scale;
-                    for (int j = i + 1; j < T; j++)
-                        dr[j] = 0.0f;
-                }
-                ops_gemm(false, false, T, E, T, 1.0f, dP, T, k + off, HE, 0.0f, ws->dq + off, HE);
-                ops_gemm(true, false, T, E, T, 1.0f, dP, T, q + off, HE, 0.0f, ws->dk + off, HE);
-            }
-        if (l == 0) {
-            /* Scatter dq, dk, dv onto the table rows that made them; the
-             * products with X and W^T are then table-sized. */
-            size_t tab = (size_t)H * VT * E;
-            memset(ws->dtab0, 0, 3 * tab * sizeof(float));
-            for (size_t bt = 0; bt < BT; bt++) {
-                size_t rt = (size_t)tokens[bt] * E, rp = (size_t)(V + (int)(bt % T)) * E;
-                for (int h = 0; h < H; h++) {
-                    float *gq = ws->dtab0 + (size_t)h * VT * E, *gk = gq + tab, *gv = gk + tab;
-                    const float *sq = ws->dq + bt * HE + (size_t)h * E, *sk = ws->dk + bt * HE + (size_t)h * E;
-                    const float *sv = ws->dv + bt * HE + (size_t)h * E;
-                    for (int e = 0; e < E; e++) {
-                        gq[rt + e] += sq[e];
-                        gq[rp + e] += sq[e];
-                        gk[rt + e] += sk[e];
-                        gk[rp + e] += sk[e];
-                        gv[rt + e] += sv[e];
-                        gv[rp + e] += sv[e];
-                    }
-                }
-            }
-            const float *W[3] = {p->W_Q, p->W_K, p->W_V};
-            float *gW[3] = {g->W_Q, g->W_K, g->W_V}, *gb[3] = {g->b_Q, g->b_K, g->b_V};
-            for (int m = 0; m < 3; m++)
-                for (int h = 0; h < H; h++) {
-                    size_t w = sl_model_head_qkv_offset(c, 0, h);
-                    const float *dt = ws->dtab0 + ((size_t)m * H + h) * VT * E;
-                    ops_gemm(true, false, D, E, VT, 1.0f, p->W_E, D, dt, E, 0.0f, gW[m] + w, E);
-                    /* d[W_E; W_pos] += dtab W^T; the residual part is scattered below */
-                    ops_gemm(false, true, VT, D, E, 1.0f, dt, E, W[m] + w, E, 1.0f, g->W_E, D);
-                    for (int r = V; r < VT; r++)
-                        for (int e = 0; e < E; e++)
-                            gb[m][(size_t)h * E + e] += dt[(size_t)r * E + e];
-                }
-            continue;
-        }
-        for (int h = 0; h < H; h++) {
-            size_t w = sl_model_head_qkv_offset(c, l, h), he = (size_t)h * E;
-            size_t bo = ((size_t)l * H + h) * E;
-            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dq + he, HE, 0.0f, g->W_Q + w, E);
-            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dk + he, HE, 0.0f, g->W_K + w, E);
-            ops_gemm(true, false, D, E, (int)BT, 1.0f, X, D, ws->dv + he, HE, 0.0f, g->W_V + w, E);
-            for (size_t bt = 0; bt < BT; bt++)
-                for (int e = 0; e < E; e++) {
-                    g->b_Q[bo + e] += ws->dq[bt * HE + he + e];
-                    g->b_K[bo + e] += ws->dk[bt * HE + he + e];
-                    g->b_V[bo + e] += ws->dv[bt * HE + he + e];
-                }
-            /* dx keeps the residual's gradient and gains the attention inputs'. */
-            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dq + he, HE, p->W_Q + w, E, 1.0f, dx, D);
-            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dk + he, HE, p->W_K + w, E, 1.0f, dx, D);
-            ops_gemm(false, true, (int)BT, D, E, 1.0f, ws->dv + he, HE, p->W_V + w, E, 1.0f, dx, D);
-        }
-    }
-    for (size_t bt = 0; bt < BT; bt++) {
-        float *gE = g->W_E + (size_t)tokens[bt] * D, *gP = g->W_pos + (bt % T) * D;
-        const float *d = ws->dx + bt * D;
-        for (int e = 0; e < D; e++) {
-            gE[e] += d[e];
-            gP[e] += d[e];
-        }
-    }
-}
-
 /* ---- loss, backward, AdamW ----------------------------------------------- */
 
-static void forward(SlTrainer *t, const int *tokens, int B)
+/* The logits [N, Vo] at the prediction positions: the tables path, or the
+ * one forward with the last layer at the prediction rows only. */
+static float *forward(SlTrainer *t, const int *tokens, int B, SlError *err)
 {
-    if (t->ws->tables)
+    const SlModelConfig *c = &t->model->cfg;
+    if (t->ws->tables) {
         tables_forward(t, tokens, B);
-    else
-        general_forward(t, tokens, B);
+        return t->ws->logits;
+    }
+    int P0 = sl_task_first_pred_pos(c);
+    if (forward_general_rows(t->model, tokens, c->n_ctx, B, P0, P0 + c->list_len, t->ws->cache, NULL, &t->ws->rows, err))
+        return NULL;
+    return t->ws->rows.logits;
 }
 
 /* Mean cross-entropy of the logits [N, Vo] against tokens n+2..2n+1; when
@@ -767,12 +547,17 @@ int sl_trainer_backward(SlTrainer *t, const int *tokens, int B, double *loss, Sl
         return sl_error_set(err, SL_EINVAL, "empty batch");
     if ((rc = check_tokens(&t->model->cfg, tokens, B, err)) || (rc = ws_ensure(t, B, err)))
         return rc;
-    forward(t, tokens, B);
-    double l = loss_rows(&t->model->cfg, t->ws->logits, tokens, B, true);
-    if (t->ws->tables)
+    float *logits = forward(t, tokens, B, err);
+    if (!logits)
+        return err && err->code ? err->code : SL_ENOMEM;
+    double l = loss_rows(&t->model->cfg, logits, tokens, B, true);
+    if (t->ws->tables) {
         tables_backward(t, tokens, B);
-    else
-        general_backward(t, tokens, B);
+    } else {
+        memset(t->grad_memory, 0, t->model->num_params * sizeof(float));
+        general_backward(t->model, tokens, t->model->cfg.n_ctx, t->ws->cache, &t->ws->rows, logits, &t->grads,
+                         &t->ws->grad);
+    }
     t->last_loss = l;
     if (loss)
         *loss = l;

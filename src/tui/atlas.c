@@ -29,6 +29,7 @@ void atlas_init(Atlas *a, const SlListFile *file, const char *file_name)
     memset(a, 0, sizeof *a);
     a->file = file;
     a->file_name = file_name ? file_name : "FILE";
+    a->lists = ATLAS_LISTS;
     atomic_init(&a->ready, 0);
     atomic_init(&a->done, 0);
     atomic_init(&a->cancel, false);
@@ -137,7 +138,7 @@ static int start(Atlas *a, const SlModel *m, SlError *err)
         AtlasPop *p = &a->pops[a->n_pops++];
         memset(p, 0, sizeof *p);
         p->kind = (SlStressKind)k;
-        p->lists = ATLAS_LISTS;
+        p->lists = a->lists;
         snprintf(p->name, sizeof p->name, "%s", sl_stress_name(p->kind));
     }
     for (int i = 0; i < a->n_pops; i++)
@@ -277,11 +278,11 @@ void atlas_panel(Atlas *a, AtlasPanel *p)
     int r = 0;
     AtlasSectionView *sv = &p->sections[p->n_sections++];
     if (a->file)
-        snprintf(sv->title, sizeof sv->title, "by population: the lists of %s, then %d lists of each kind (seed %d)",
-                 a->file_name, ATLAS_LISTS, ATLAS_SEED);
+        snprintf(sv->title, sizeof sv->title, "by population: the lists of %s, then %ld lists of each kind (seed %d)",
+                 a->file_name, a->lists, ATLAS_SEED);
     else
-        snprintf(sv->title, sizeof sv->title, "by kind of list: %d lists of each (seed %d); list acc: greedy, every b_i right",
-                 ATLAS_LISTS, ATLAS_SEED);
+        snprintf(sv->title, sizeof sv->title, "by kind of list: %ld lists of each (seed %d); list acc: greedy, every b_i right",
+                 a->lists, ATLAS_SEED);
     sv->first = r;
     for (int i = 0; i < a->n_pops; i++, r++) {
         const AtlasPop *pp = &a->pops[i];

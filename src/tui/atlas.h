@@ -45,6 +45,7 @@ typedef struct Atlas {
     int sel;                  /* the selected row */
     int focus;                /* the population the breakdown rows describe */
     int first_line;           /* the page's scroll */
+    long lists;               /* of each kind: ATLAS_LISTS (a test may take fewer) */
     const SlModel *m;         /* what the populations were (are being) evaluated on */
     const SlListFile *file;   /* --input, or NULL */
     const char *file_name;    /* printable */

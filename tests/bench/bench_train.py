@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The training recipe of `sortlens train`, in PyTorch, timed per step.
 
-The model is make_reference.py's forward (TransformerLens semantics, one
-attention-only layer, no layernorm) generalised to H heads, with autograd and
+The model is make_reference.py's forward (TransformerLens semantics,
+attention-only, no layernorm) generalised to H heads and L layers, with autograd and
 torch.optim.AdamW; each step draws a fresh batch of random lists, computes the
 tutorial's loss, backpropagates and steps, as `sortlens train` does.
 
-Usage: /usr/bin/python3 bench_train.py [--steps N] [--threads T] [--batch B]
+Usage: /usr/bin/python3 bench_train.py [--steps N] [--threads T] [--batch B] [--layers L] [--heads H]
 Prints one line: "torch threads T: X ms/step wall, Y ms/step CPU (N steps, final loss L)".
 """
 import argparse
@@ -24,6 +24,7 @@ ap.add_argument("--list-len", type=int, default=10)
 ap.add_argument("--max-num", type=int, default=50)
 ap.add_argument("--d-model", type=int, default=128)
 ap.add_argument("--heads", type=int, default=1)
+ap.add_argument("--layers", type=int, default=1)
 args = ap.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -33,27 +34,31 @@ E, V, T, B = D // H, Vo + 2, 2 * n + 2, args.batch
 BOS, MID = Vo, Vo + 1
 std = 0.8 / math.sqrt(D)  # TransformerLens: initializer_range = 0.8 / sqrt(d_model)
 
-shapes = {"embed.W_E": (V, D), "pos_embed.W_pos": (T, D), "blocks.0.attn.W_Q": (H, D, E),
-          "blocks.0.attn.W_K": (H, D, E), "blocks.0.attn.W_V": (H, D, E),
-          "blocks.0.attn.W_O": (H, E, D), "unembed.W_U": (D, Vo)}
+L = args.layers
+shapes = {"embed.W_E": (V, D), "pos_embed.W_pos": (T, D), "unembed.W_U": (D, Vo)}
+for l in range(L):
+    shapes.update({f"blocks.{l}.attn.W_Q": (H, D, E), f"blocks.{l}.attn.W_K": (H, D, E),
+                   f"blocks.{l}.attn.W_V": (H, D, E), f"blocks.{l}.attn.W_O": (H, E, D)})
 sd = {k: (torch.randn(s) * std).requires_grad_(True) for k, s in shapes.items()}
 # biases frozen at zero, as the seed was trained (and sortlens trains by default)
-sd.update({"blocks.0.attn.b_Q": torch.zeros(H, E), "blocks.0.attn.b_K": torch.zeros(H, E),
-           "blocks.0.attn.b_V": torch.zeros(H, E), "blocks.0.attn.b_O": torch.zeros(D),
-           "unembed.b_U": torch.zeros(Vo)})
+sd["unembed.b_U"] = torch.zeros(Vo)
+for l in range(L):
+    sd.update({f"blocks.{l}.attn.b_Q": torch.zeros(H, E), f"blocks.{l}.attn.b_K": torch.zeros(H, E),
+               f"blocks.{l}.attn.b_V": torch.zeros(H, E), f"blocks.{l}.attn.b_O": torch.zeros(D)})
 causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
 
 
 def forward(tokens):
-    p = "blocks.0.attn."
-    x = sd["embed.W_E"][tokens] + sd["pos_embed.W_pos"][: tokens.shape[1]]
-    q = torch.einsum("bpd,hde->bphe", x, sd[p + "W_Q"]) + sd[p + "b_Q"]
-    k = torch.einsum("bpd,hde->bphe", x, sd[p + "W_K"]) + sd[p + "b_K"]
-    v = torch.einsum("bpd,hde->bphe", x, sd[p + "W_V"]) + sd[p + "b_V"]
-    scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(E)
-    pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
-    z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
-    resid = x + torch.einsum("bqhe,hed->bqd", z, sd[p + "W_O"]) + sd[p + "b_O"]
+    resid = sd["embed.W_E"][tokens] + sd["pos_embed.W_pos"][: tokens.shape[1]]
+    for l in range(L):
+        p = f"blocks.{l}.attn."
+        q = torch.einsum("bpd,hde->bphe", resid, sd[p + "W_Q"]) + sd[p + "b_Q"]
+        k = torch.einsum("bpd,hde->bphe", resid, sd[p + "W_K"]) + sd[p + "b_K"]
+        v = torch.einsum("bpd,hde->bphe", resid, sd[p + "W_V"]) + sd[p + "b_V"]
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(E)
+        pattern = scores.masked_fill(~causal, float("-inf")).softmax(-1)
+        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+        resid = resid + torch.einsum("bqhe,hed->bqd", z, sd[p + "W_O"]) + sd[p + "b_O"]
     return resid @ sd["unembed.W_U"] + sd["unembed.b_U"]
 
 

@@ -56,30 +56,7 @@ char *cli_slurp(const char *path, size_t *len)
 
 pid_t cli_spawn(const char *const args[], const char *stdout_path, const char *stderr_path)
 {
-    const char *exe = cli_exe();
-    ck_assert_msg(exe != NULL, "no sortlens executable");
-    const char *argv[64] = {exe};
-    int argc = 1;
-    for (int i = 0; args[i] && argc < 63; i++)
-        argv[argc++] = args[i];
-    argv[argc] = NULL;
-    fflush(stdout);
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int in = open("/dev/null", O_RDONLY);
-        int out = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int err = open(stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (in < 0 || out < 0 || err < 0)
-            _exit(126);
-        dup2(in, 0);
-        dup2(out, 1);
-        dup2(err, 2);
-        signal(SIGPIPE, SIG_DFL);
-        execv(exe, (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
+    return test_spawn(cli_exe(), args, stdout_path, stderr_path);
 }
 
 int cli_wait(pid_t pid)
@@ -100,6 +77,24 @@ void cli_run(CliRun *r, const char *stdout_path, const char *const args[])
     r->out = stdout_path ? calloc(1, 1) : cli_slurp(outf, NULL);
     r->err = cli_slurp(errf, NULL);
     cli_rmtree(dir);
+}
+
+int cli_sh(const char *cmd, const char *errfile, char *errbuf, size_t errsize)
+{
+    size_t len = strlen(cmd) + strlen(errfile) + 16;
+    char *full = malloc(len);
+    ck_assert_ptr_nonnull(full);
+    snprintf(full, len, "%s 2> '%s'", cmd, errfile);
+    int st = system(full);
+    free(full);
+    errbuf[0] = '\0';
+    FILE *f = fopen(errfile, "r");
+    if (f) {
+        size_t got = fread(errbuf, 1, errsize - 1, f);
+        errbuf[got] = '\0';
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 void cli_run_free(CliRun *r)

@@ -29,6 +29,10 @@ void cli_run_free(CliRun *r);
 pid_t cli_spawn(const char *const args[], const char *stdout_path, const char *stderr_path);
 int cli_wait(pid_t pid);   /* exit status, or 128 + signal */
 
+/* Runs cmd through sh with its standard error to errfile; returns the exit
+ * status (-1 when it did not exit) and that standard error in errbuf. */
+int cli_sh(const char *cmd, const char *errfile, char *errbuf, size_t errsize);
+
 /* A fresh directory under /tmp (static buffer per call, up to 8 live), and
  * removing it with everything in it. */
 const char *cli_tempdir(void);

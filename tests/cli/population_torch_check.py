@@ -24,7 +24,12 @@ model), with the published model read at test time:
 3. means (uniform and gap files): `sortlens mean --input FILE --json`
    against PyTorch's mean pattern, the four QK score terms / sqrt(d_head)
    (whose sum is also checked against the mean hook_attn_scores), and the
-   mean direct logit attribution pattern * (v W_O W_U[:, answer]).
+   mean direct logit attribution pattern * (v W_O W_U[:, answer]);
+5. ablations (uniform file), each written here as TransformerLens hooks:
+   `eval --ablate` for head:0.0, mean:head:0.0, resample:head:0.0 and
+   head:0.0@query=b3 (accuracy, per position, list accuracy, loss), and
+   `mean --ablate` for qk:token-token, ov:pos, source:BOS and
+   qk:pos-pos,head:0.0@query=b3 (the means of item 3 under them).
 
 Usage: /usr/bin/python3 population_torch_check.py --sortlens EXE --model SEED.pt --stress DIR
 Exit 0 when everything agrees, 1 on a mismatch, 77 (skip) without torch or
@@ -53,23 +58,69 @@ GAP = [("0-4", 0, 4), ("5-9", 5, 9), ("10-19", 10, 19), ("20+", 20, 10**9)]
 SPAN = [("0-9", 0, 9), ("10-19", 10, 19), ("20-39", 20, 39), ("40+", 40, 10**9)]
 
 
-def forward(tokens, sd):
+def forward(tokens, sd, abl=None):
     """One layer, attention only (make_reference.py's forward); returns the
-    logits and the layer-0 activations the means need."""
+    logits and the layer-0 activations the means need.  abl (optional), as
+    TransformerLens hooks would apply sortlens's ablations to every head:
+      "terms_off"  QK term names removed from hook_attn_scores (their part,
+                   from the W_E / W_pos split, subtracted);
+      "ov_pos"     hook_v without W_pos and b_V;
+      "block"      a key position masked for every query;
+      "z"          (head, query or None, replacement [B, T, E] or None for 0):
+                   hook_z of that head replaced at that query (or all)."""
+    abl = abl or {}
     T = tokens.shape[1]
-    x = sd["embed.W_E"][tokens] + sd["pos_embed.W_pos"][:T]
+    E_tok, P = sd["embed.W_E"][tokens], sd["pos_embed.W_pos"][:T]
+    x = E_tok + P
     a = "blocks.0.attn."
     q = torch.einsum("bpd,hde->bphe", x, sd[a + "W_Q"]) + sd[a + "b_Q"]
     k = torch.einsum("bpd,hde->bphe", x, sd[a + "W_K"]) + sd[a + "b_K"]
-    v = torch.einsum("bpd,hde->bphe", x, sd[a + "W_V"]) + sd[a + "b_V"]
+    if abl.get("ov_pos"):
+        v = torch.einsum("bpd,hde->bphe", E_tok, sd[a + "W_V"])
+    else:
+        v = torch.einsum("bpd,hde->bphe", x, sd[a + "W_V"]) + sd[a + "b_V"]
     scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / math.sqrt(q.shape[-1])
+    if abl.get("terms_off"):
+        terms = score_terms(tokens, sd)
+        for name in abl["terms_off"]:
+            scores = scores - terms[name]
     causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
     scores = scores.masked_fill(~causal, float("-inf"))
+    if abl.get("block") is not None:
+        scores[:, :, :, abl["block"]] = float("-inf")
     pattern = scores.softmax(-1)
+    if abl.get("block") is not None:   # a query left without keys: a zero row (forward.h), not NaN
+        pattern = torch.nan_to_num(pattern, nan=0.0)
     z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+    if abl.get("z"):
+        h, query, repl = abl["z"]
+        rows = slice(None) if query is None else slice(query, query + 1)
+        z = z.clone()
+        z[:, rows, h, :] = 0 if repl is None else repl[:, rows]
     x = x + torch.einsum("bqhe,hed->bqd", z, sd[a + "W_O"]) + sd[a + "b_O"]
     logits = x @ sd["unembed.W_U"] + sd["unembed.b_U"]
     return logits, scores, pattern, v
+
+
+def score_terms(seq, sd):
+    """Layer 0's four QK terms over sqrt(d_head), [B, H, T, T] each; the
+    position side carries b_Q and b_K (tables.h)."""
+    T = seq.shape[1]
+    a = "blocks.0.attn."
+    E = sd[a + "W_Q"].shape[-1]
+    WE, Wpos = sd["embed.W_E"], sd["pos_embed.W_pos"][:T]
+    qt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_Q"])
+    kt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_K"])
+    qp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_Q"]) + sd[a + "b_Q"][:, None]
+    kp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_K"]) + sd[a + "b_K"][:, None]
+    B, H = seq.shape[0], qt.shape[1]
+    terms = {
+        "token_token": torch.einsum("bhqe,bhke->bhqk", qt, kt),
+        "token_pos": torch.einsum("bhqe,hke->bhqk", qt, kp),
+        "pos_token": torch.einsum("hqe,bhke->bhqk", qp, kt),
+        "pos_pos": torch.einsum("hqe,hke->hqk", qp, kp).expand(B, H, T, T),
+    }
+    return {k: t / math.sqrt(E) for k, t in terms.items()}
 
 
 def read_lists(path):
@@ -190,26 +241,21 @@ def check_eval(exe, model, path, sd, V, failures):
           f"{ties} tie{'s' if ties != 1 else ''}; sortlens {j['list_accuracy']:.4f}")
 
 
-def check_mean(exe, model, path, sd, V, failures):
+def check_mean(exe, model, path, sd, V, failures, spec=None, abl=None):
+    """mean --input FILE [--ablate SPEC] against PyTorch's means of the
+    (ablated) runs: the removed terms 0 where removed, dla_correct null where
+    the head's output is replaced."""
+    abl = abl or {}
     lists = read_lists(path)
     seq, n = sequences(lists, V)
     T = seq.shape[1]
     with torch.no_grad():
-        _, scores, pattern, v = forward(seq, sd)
-        E = sd["blocks.0.attn.W_Q"].shape[-1]
+        _, scores, pattern, v = forward(seq, sd, abl)
         a = "blocks.0.attn."
-        WE, Wpos = sd["embed.W_E"], sd["pos_embed.W_pos"][:T]
-        qt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_Q"])
-        kt = torch.einsum("bpd,hde->bhpe", WE[seq], sd[a + "W_K"])
-        qp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_Q"]) + sd[a + "b_Q"][:, None]
-        kp = torch.einsum("pd,hde->hpe", Wpos, sd[a + "W_K"]) + sd[a + "b_K"][:, None]
-        terms = {
-            "token_token": torch.einsum("bhqe,bhke->bhqk", qt, kt),
-            "token_pos": torch.einsum("bhqe,hke->bhqk", qt, kp),
-            "pos_token": torch.einsum("hqe,bhke->bhqk", qp, kt),
-            "pos_pos": torch.einsum("hqe,hke->hqk", qp, kp).expand_as(pattern),
-        }
-        terms = {k: (t / math.sqrt(E)).mean(0) for k, t in terms.items()}
+        terms = score_terms(seq, sd)
+        for name in abl.get("terms_off", ()):
+            terms[name] = torch.zeros_like(terms[name])
+        terms = {k: t.mean(0) for k, t in terms.items()}
         # DLA to the answer: pattern[q, k] * (v[k] W_O W_U[:, answer at q])
         u = torch.einsum("hed,dv->hev", sd[a + "W_O"], sd["unembed.W_U"])      # [H, E, Vo]
         vu = torch.einsum("bkhe,hev->bhkv", v, u)                                 # [B, H, T, Vo]
@@ -218,22 +264,27 @@ def check_mean(exe, model, path, sd, V, failures):
             ans = seq[:, q + 1]
             per = pattern[:, :, q, :] * vu[torch.arange(len(lists)), :, :, ans]   # [B, H, T]
             dla[:, q, :q + 1] = per[:, :, :q + 1].double().mean(0)
+        if abl.get("z"):
+            h, query, _ = abl["z"]
+            dla[h, slice(None) if query is None else query] = float("nan")
         mean_scores = scores.masked_fill(torch.isinf(scores), 0).mean(0)
-    j = json.loads(run([exe, "mean", "--model", model, "--input", path, "--json"]))
+    cmd = [exe, "mean", "--model", model, "--input", path, "--json"] + (["--ablate", spec] if spec else [])
+    j = json.loads(run(cmd))
     nan = float("nan")
+    label = f"mean{' --ablate ' + spec if spec else ''}"
     def tensor(x):
         return torch.tensor([[[nan if c is None else c for c in row] for row in m] for m in x], dtype=torch.float64)
     def compare(name, got, want):
         mask = ~torch.isnan(want)
         if not torch.equal(mask, ~torch.isnan(got)):
-            failures.append(f"{path}: mean {name}: null where PyTorch has a number, or the reverse")
+            failures.append(f"{path}: {label} {name}: null where PyTorch has a number, or the reverse")
             return
         err = (got[mask] - want[mask]).abs().max().item()
         scale = max(want[mask].abs().max().item(), 1.0)
         ok = err <= MEAN_TOL * scale
-        print(f"  mean {name:12s} max |error| {err:.3g} (largest entry {scale:.3g}){'' if ok else '  FAIL'}")
+        print(f"  {label} {name:12s} max |error| {err:.3g} (largest entry {scale:.3g}){'' if ok else '  FAIL'}")
         if not ok:
-            failures.append(f"{path}: mean {name}: max error {err:.3g}")
+            failures.append(f"{path}: {label} {name}: max error {err:.3g}")
     if j["lists"] != len(lists):
         failures.append(f"{path}: mean over {j['lists']} lists, the file has {len(lists)}")
     compare("pattern", tensor(j["pattern"][0]), pattern.mean(0).double())
@@ -244,8 +295,74 @@ def check_mean(exe, model, path, sd, V, failures):
         got = tensor(j["score_terms"][k])
         compare(k, got, want)
         total = got if total is None else total + got
-    compare("terms' sum", total, mean_scores.double().masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), nan))
+    if abl.get("block") is None:   # a masked key's score is -inf; its terms stay
+        compare("terms' sum", total, mean_scores.double().masked_fill(~torch.tril(torch.ones(T, T, dtype=torch.bool)), nan))
+    if spec and j.get("ablation") != spec:
+        failures.append(f"{path}: {label}: \"ablation\" is {j.get('ablation')!r}")
     compare("dla_correct", tensor(j["dla_correct"]), dla)
+
+
+MEAN_LISTS, MEAN_SEED = 1000, 12345          # SL_ABLATION_MEAN_LISTS, SL_ABLATION_MEAN_SEED (ablation.h)
+RESAMPLE_STREAM = 0x726573616d706c65         # SL_ABLATION_RESAMPLE_STREAM
+
+
+def clean_z(seq, sd):
+    _, _, pattern, v = forward(seq, sd)
+    return torch.einsum("bhqk,bkhe->bqhe", pattern, v)
+
+
+def generated(exe, model, count, seed):
+    """The random lists sortlens draws from seed, in order (generate's
+    uniform kind is the training distribution's generator)."""
+    text = run([exe, "generate", "--model", model, "--kind", "uniform", "--lists", str(count), "--seed", str(seed)])
+    return [[int(t) for t in l.split()] for l in text.splitlines()]
+
+
+def head_ablations(exe, model, sd, V, count, resample_seed=1):
+    """(spec, abl) for head 0 of layer 0: zeroed, its mean, resampled, and
+    zeroed at one query only."""
+    n = (sd["pos_embed.W_pos"].shape[0] - 2) // 2
+    with torch.no_grad():
+        mseq, _ = sequences(generated(exe, model, MEAN_LISTS, MEAN_SEED), V)
+        mean = clean_z(mseq, sd)[:, :, 0, :].double().mean(0).float()            # [T, E]
+        rseq, _ = sequences(generated(exe, model, count, resample_seed ^ RESAMPLE_STREAM), V)
+        other = clean_z(rseq, sd)[:, :, 0, :]                                      # [B, T, E]
+    return [("head:0.0", {"z": (0, None, None)}),
+            ("mean:head:0.0", {"z": (0, None, mean.expand(count, -1, -1))}),
+            ("resample:head:0.0", {"z": (0, None, other)}),
+            (f"head:0.0@query=b3", {"z": (0, n + 4, None)})]
+
+
+def check_eval_ablated(exe, model, path, sd, V, failures):
+    """eval --input FILE --ablate SPEC (head:, mean:head:, resample:head:)
+    against the same ablation as hooks in PyTorch: teacher-forced accuracy,
+    per position, loss, and list accuracy (every ablation here is causal, so
+    a greedy list is right exactly when every teacher-forced value is)."""
+    lists = read_lists(path)
+    seq, n = sequences(lists, V)
+    L = len(lists)
+    for spec, abl in head_ablations(exe, model, sd, V, L):
+        with torch.no_grad():
+            logits, _, _, _ = forward(seq, sd, abl)
+        pl = logits[:, n + 1:2 * n + 1]
+        target = seq[:, n + 2:]
+        right = pl.argmax(-1) == target
+        top2 = pl.topk(2, dim=-1).values
+        ties = int(((top2[..., 0] - top2[..., 1]) < TIE).sum())
+        loss = -torch.log_softmax(pl.double(), -1).gather(-1, target.unsqueeze(-1)).mean().item()
+        j = json.loads(run([exe, "eval", "--model", model, "--input", path, "--ablate", spec, "--json"]))
+        got_tok, want_tok = count(j["token_accuracy"], L * n), int(right.sum())
+        got_lists, want_lists = count(j["list_accuracy"], L), int(right.all(-1).sum())
+        loss_err = abs(j["loss"] - loss) / max(loss, 1.0)
+        per_ok = all(abs(count(j["per_position_accuracy"][i], L) - int(right[:, i].sum())) <= ties for i in range(n))
+        ok = (abs(got_tok - want_tok) <= ties and abs(got_lists - want_lists) <= ties and loss_err < 1e-4 and per_ok
+              and j.get("ablation") == spec)
+        print(f"  eval --ablate {spec:18s} tokens right {got_tok} (PyTorch {want_tok}), lists right {got_lists} "
+              f"(PyTorch {want_lists}), loss {j['loss']:.6f} (PyTorch {loss:.6f}, rel. error {loss_err:.2g}), "
+              f"{ties} ties{'' if ok else '  FAIL'}")
+        if not ok:
+            failures.append(f"{path}: eval --ablate {spec}: sortlens {got_tok} tokens, {got_lists} lists, loss "
+                            f"{j['loss']}; PyTorch {want_tok}, {want_lists}, {loss}")
 
 
 def check_explain(exe, model, sd, V, failures):
@@ -311,6 +428,16 @@ def main():
     for kind in ("uniform", "gap"):
         print(f"{kind}:")
         check_mean(args.sortlens, args.model, os.path.join(args.stress, kind + ".txt"), sd, V, failures)
+    uniform = os.path.join(args.stress, "uniform.txt")
+    print("ablations (uniform):")
+    check_eval_ablated(args.sortlens, args.model, uniform, sd, V, failures)
+    n = (sd["pos_embed.W_pos"].shape[0] - 2) // 2
+    mean_specs = [("qk:token-token", {"terms_off": ["token_token"]}),
+                  ("ov:pos", {"ov_pos": True}),
+                  ("source:BOS", {"block": 0}),
+                  ("qk:pos-pos,head:0.0@query=b3", {"terms_off": ["pos_pos"], "z": (0, n + 4, None)})]
+    for spec, abl in mean_specs:
+        check_mean(args.sortlens, args.model, uniform, sd, V, failures, spec, abl)
     print("explain:")
     check_explain(args.sortlens, args.model, sd, V, failures)
     for f in failures:

@@ -16,6 +16,7 @@
 
 #include "cli_run.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/model.h"
 #include "sortlens/safetensors.h"
 #include "test_util.h"
 
@@ -33,17 +34,11 @@ static void make_model(const char *sub)
     snprintf(model, sizeof model, "%s/%s", dir, sub);
     ck_assert_int_eq(mkdir(model, 0700), 0);
     strcat(model, "/m.safetensors");
-    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};
-    sl_model_config_derive(&c);
+    SlTensorSet *ts = test_tiny_model_tensors();
     SlError err = {0};
-    SlModel *m = sl_model_new(&c, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    SlTensorSet *ts = sl_model_to_tensors(m, &err);
-    ck_assert_msg(ts != NULL, "%s", err.message);
     ck_assert_int_eq(sl_tensorset_set_meta(ts, meta_key, meta_value, &err), 0);
     ck_assert_msg(sl_safetensors_write(model, ts, &err) == 0, "%s", err.message);
     sl_tensorset_free(ts);
-    sl_model_free(m);
 }
 
 /* Runs args; expects exit 0 and stdout of printable ASCII and newlines only,
@@ -174,6 +169,96 @@ START_TEST(test_text_outputs_escape_names)
 }
 END_TEST
 
+/* ---- info on hostile files ----------------------------------------------------- */
+
+/* `info` on a file whose metadata and tensor names carry escape sequences
+ * and newlines: the text output holds none of them raw, no line is forged,
+ * and --json keeps the exact strings, escaped as JSON does. */
+START_TEST(test_info_escapes_file_strings)
+{
+    const char *tmp = cli_tempdir();
+    SlTensorSet *ts = test_tiny_model_tensors();
+    SlError err = {0};
+    const char *title = "hi\x1b]0;PWNED\a\x1b[2J";
+    const char *forged = "x\nformat:      pytorch (forged line)";
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "note", title, &err), 0);
+    ck_assert_int_eq(sl_tensorset_set_meta(ts, "csi\xc2\x9b" "31m", forged, &err), 0);
+    const char *path = cli_path(tmp, "hostile.safetensors");
+    ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
+    sl_tensorset_free(ts);
+
+    CliRun r;
+    const char *text[] = {"info", "--model", path, NULL};
+    cli_run(&r, NULL, text);
+    const char *out = r.out;
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(!test_has_terminal_controls(out), "raw control bytes in info's output:\n%s", out);
+    ck_assert_msg(!strstr(out, "\nformat:      pytorch"), "a forged line in info's output:\n%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\n  note: hi\\x1b]0;PWNED\\x07\\x1b[2J\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\n  csi\\u009b31m: x\\nformat:      pytorch (forged line)\n"));
+    cli_run_free(&r);
+
+    const char *json[] = {"info", "--json", "--model", path, NULL};
+    cli_run(&r, NULL, json);
+    out = r.out;
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_msg(!test_has_terminal_controls(out), "raw control bytes (ESC, BEL, C1 CSI) in info --json:\n%s", out);
+    ck_assert_msg(strstr(out, "csi\\u009B31m"), "U+009B not escaped as \\u009B in info --json:\n%s", out);
+    json_error_t jerr;
+    json_t *root = json_loads(out, 0, &jerr);
+    ck_assert_msg(root != NULL, "info --json is not JSON: %s", jerr.text);
+    json_t *meta = json_object_get(root, "metadata");
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "note")), title);
+    ck_assert_str_eq(json_string_value(json_object_get(meta, "csi\xc2\x9b" "31m")), forged);
+    json_decref(root);
+    cli_run_free(&r);
+    cli_rmtree(tmp);
+}
+END_TEST
+
+/* A tensor name with a C1 CSI (U+009B) and an ESC sequence, refused by the
+ * model check (tests/core/test_hostile.c checks the core's message): what
+ * info prints to stderr holds neither raw. */
+START_TEST(test_info_message_escapes_names)
+{
+    SlTensorSet *ts = test_tiny_model_tensors();
+    SlError err = {0};
+    const char *name = "blocks.0.attn.\xc2\x9b" "2J\x1b[31mW_X";
+    ck_assert_ptr_nonnull(sl_tensorset_add(ts, name, SL_DT_F32, 1, (const int64_t[]){1}, NULL, &err));
+    const char *tmp = cli_tempdir();
+    const char *path = cli_path(tmp, "bad.safetensors");
+    ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
+    CliRun r;
+    const char *args[] = {"info", "--model", path, NULL};
+    cli_run(&r, NULL, args);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(!test_has_terminal_controls(r.out) && !test_has_terminal_controls(r.err), "raw controls on stderr: %s",
+                  r.err);
+    ck_assert_ptr_nonnull(strstr(r.err, "\\u009b2J\\x1b[31m"));
+    cli_run_free(&r);
+    cli_rmtree(tmp);
+    sl_tensorset_free(ts);
+}
+END_TEST
+
+/* A FIFO with no writer as --model: info refuses it at once, saying what it
+ * is (a blocking open would hang until the suite's timeout; the core's
+ * readers are checked in tests/core/test_hostile.c). */
+START_TEST(test_info_refuses_fifo)
+{
+    const char *tmp = cli_tempdir();
+    const char *fifo = cli_path(tmp, "model.fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    CliRun r;
+    const char *args[] = {"info", "--model", fifo, NULL};
+    cli_run(&r, NULL, args);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "is a FIFO"), "info on a FIFO said: %s", r.err);
+    cli_run_free(&r);
+    cli_rmtree(tmp);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cli-hostile");
@@ -182,6 +267,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_json_outputs_are_ascii);
     tcase_add_test(tc, test_json_names_not_utf8);
     tcase_add_test(tc, test_text_outputs_escape_names);
+    tcase_add_test(tc, test_info_escapes_file_strings);
+    tcase_add_test(tc, test_info_message_escapes_names);
+    tcase_add_test(tc, test_info_refuses_fifo);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -291,6 +291,167 @@ START_TEST(test_steps_zero_no_loss)
 }
 END_TEST
 
+/* ---- a whole run, Ctrl-C, the usage ------------------------------------------ */
+
+/* sortlens train [--out MODEL] EXTRA...: its exit status (it must exit
+ * normally), stdout and stderr (malloc'ed). */
+static int run_train(char *const extra[], const char *model, char **out, char **errtext)
+{
+    const char *dir = cli_tempdir(), *outf = cli_path(dir, "out"), *errf = cli_path(dir, "err");
+    const char *argv[48] = {"train"};
+    int argc = 1;
+    if (model) {
+        argv[argc++] = "--out";
+        argv[argc++] = model;
+    }
+    for (int i = 0; extra[i]; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    int status = cli_wait(cli_spawn(argv, outf, errf));
+    ck_assert_msg(status < 128, "sortlens did not exit normally");
+    *out = slurp_file(outf, NULL);
+    *errtext = slurp_file(errf, NULL);
+    cli_rmtree(dir);
+    return status;
+}
+
+#define TINY_ARGS "--steps", "60", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--heads", "2", \
+                  "--layers", "2", "--batch", "32", "--seed", "3", "--eval-every", "30", "--eval-lists", "50"
+
+START_TEST(test_cli_train_tiny_model)
+{
+    if (!cli_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char a[] = "/tmp/sortlens-train-a-XXXXXX", b[] = "/tmp/sortlens-train-b-XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b));
+    char *extra[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    char *out, *errtext;
+    ck_assert_int_eq(run_train(extra, a, &out, &errtext), 0);
+    ck_assert_msg(strstr(out, "step 30: held-out loss"), "%s", out);
+    ck_assert_msg(strstr(out, "trained 60 steps"), "%s", out);
+    ck_assert_msg(strstr(out, "wrote /tmp/sortlens-train-a-"), "%s", out);
+    free(out);
+    free(errtext);
+    SlError err = {0};
+    SlModel *m = sl_ckpt_load(a, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_int_eq(m->cfg.n_layers, 2);
+    ck_assert_int_eq(m->cfg.n_heads, 2);
+    ck_assert_int_eq(m->cfg.d_model, 16);
+    ck_assert_int_eq(m->cfg.d_head, 8);   /* d_model / heads */
+    ck_assert_int_eq(m->cfg.list_len, 3);
+    ck_assert_int_eq(m->cfg.d_vocab_out, 6);
+    const char *cmd = sl_tensorset_get_meta(m->meta, "training_command");
+    ck_assert_msg(cmd && strstr(cmd, "sortlens train --steps 60 --list-len 3") && strstr(cmd, "--layers 2 --batch 32") &&
+                  !strstr(cmd, "--out"),
+                  "%s", cmd ? cmd : "(none)");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "seed"), "3");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "steps_done"), "60");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "false");
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "schedule"), "cosine");
+    ck_assert_ptr_nonnull(sl_tensorset_get_meta(m->meta, "final_loss"));
+    sl_model_free(m);
+    /* The same command again, written elsewhere: the same bytes. */
+    char *extra_b[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
+    ck_assert_int_eq(run_train(extra_b, b, &out, &errtext), 0);
+    free(out);
+    free(errtext);
+    size_t la, lb;
+    char *fa = slurp_file(a, &la), *fb = slurp_file(b, &lb);
+    ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "two runs with the same seed wrote different files");
+    free(fa);
+    free(fb);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+START_TEST(test_cli_train_sigint_saves)
+{
+    const char *exe = cli_exe();
+    if (!exe) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char model[] = "/tmp/sortlens-train-int-XXXXXX", outf[] = "/tmp/sortlens-train-o-XXXXXX", errf[] = "/tmp/sortlens-train-e-XXXXXX";
+    close(mkstemp(model));
+    close(mkstemp(outf));
+    close(mkstemp(errf));
+    unlink(model);
+    const char *argv[] = {"train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
+                    "--d-model", "16", "--batch", "8", "--eval-lists", "10", NULL};
+    pid_t pid = cli_spawn(argv, outf, errf);
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    kill(pid, SIGINT);
+    ck_assert_int_eq(cli_wait(pid), 0);
+    char *errtext = slurp_file(errf, NULL);
+    ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
+    free(errtext);
+    SlError err = {0};
+    SlModel *m = sl_ckpt_load(model, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "true");
+    long done = atol(sl_tensorset_get_meta(m->meta, "steps_done"));
+    ck_assert(done > 0 && done < 100000000);
+    sl_model_free(m);
+    unlink(model);
+    unlink(outf);
+    unlink(errf);
+}
+END_TEST
+
+static void expect_usage_error(char *const extra[], bool with_out, const char *needle)
+{
+    char *out, *errtext;
+    int rc = run_train(extra, with_out ? "/tmp/sortlens-train-never-written" : NULL, &out, &errtext);
+    ck_assert_msg(rc == 2, "exit %d for '%s'", rc, needle);
+    ck_assert_msg(strstr(errtext, needle), "stderr '%s' lacks '%s'", errtext, needle);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(errtext);
+}
+
+START_TEST(test_cli_train_usage)
+{
+    if (!cli_exe()) {
+        printf("skipped: no sortlens executable beside the tests\n");
+        return;
+    }
+    char *out, *errtext;
+    char *help[] = {"--help", NULL};
+    ck_assert_int_eq(run_train(help, NULL, &out, &errtext), 0);
+    ck_assert(strstr(out, "usage: sortlens train --out PATH") && strstr(out, "d-model / heads"));
+    free(out);
+    free(errtext);
+    char *none[] = {NULL};
+    expect_usage_error(none, false, "sortlens: train: --out PATH is required");
+    char *sched[] = {"--schedule", "linear", NULL};
+    expect_usage_error(sched, true, "--schedule: 'linear' is not constant or cosine");
+    char *heads[] = {"--heads", "3", NULL};
+    expect_usage_error(heads, true, "--d-model 128 is not a multiple of --heads 3");
+    char *betas[] = {"--betas", "0.9", NULL};
+    expect_usage_error(betas, true, "--betas: '0.9' is not two numbers");
+    char *steps[] = {"--steps", "-1", NULL};
+    expect_usage_error(steps, true, "--steps: -1 is outside 0..1000000000");
+    char *unknown[] = {"--lr-max", "1", NULL};
+    expect_usage_error(unknown, true, "unknown option '--lr-max'");
+    char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
+    expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+    /* a learning rate that blows up: exit 1, nothing written */
+    char *diverge[] = {"--steps", "200", "--lr", "500", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--batch", "8", NULL};
+    ck_assert_int_eq(run_train(diverge, "/tmp/sortlens-train-never-written", &out, &errtext), 1);
+    ck_assert_msg(strstr(errtext, "training diverged; try a lower --lr"), "%s", errtext);
+    free(out);
+    free(errtext);
+    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
+}
+END_TEST
+
 static Suite *make(void)
 {
     Suite *s = suite_create("cli-train");
@@ -306,6 +467,9 @@ static Suite *make(void)
     tcase_add_test(tc, test_sigint_during_final_eval_saves);
     tcase_add_test(tc, test_unsaveable_refused_at_start);
     tcase_add_test(tc, test_steps_zero_no_loss);
+    tcase_add_test(tc, test_cli_train_tiny_model);
+    tcase_add_test(tc, test_cli_train_sigint_saves);
+    tcase_add_test(tc, test_cli_train_usage);
     suite_add_tcase(s, tc);
     return s;
 }

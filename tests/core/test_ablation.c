@@ -399,68 +399,6 @@ START_TEST(test_head_ablations_match_pytorch)
 }
 END_TEST
 
-/* Through the executables: `eval --ablate SPEC --json` gives explain's
- * table row for the same ablation, for every row; predict --ablate takes
- * the spec and refuses a bad one with exit 2. */
-static json_t *run_json(const char *cmd)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    json_error_t jerr;
-    json_t *j = json_loadf(p, JSON_DISABLE_EOF_CHECK, &jerr);
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_msg(j, "%s: %s", cmd, jerr.text);
-    return j;
-}
-
-START_TEST(test_cli_eval_ablate_equals_explain)
-{
-    const char *exe = sortlens_exe();
-    if (!exe) {
-        printf("SKIP test_cli_eval_ablate_equals_explain: no sortlens executable\n");
-        return;
-    }
-    const int lists = test_light_workload() ? 20 : 300;
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' explain --lists %d --json", exe, lists);
-    json_t *ex = run_json(cmd), *rows = json_object_get(ex, "ablations");
-    static const struct {
-        const char *row, *spec;
-    } pairs[] = {{"clean", ""},
-                 {"no-qk-token-token", "qk:token-token"},
-                 {"no-qk-token-pos", "qk:tp"},
-                 {"no-qk-pos-token", "qk:pos-token"},
-                 {"no-qk-pos-pos", "qk:pp"},
-                 {"ov-without-pos", "ov:pos"},
-                 {"no-direct-path", "direct"}};
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        json_t *row = NULL, *v;
-        size_t k;
-        json_array_foreach(rows, k, v) if (strcmp(json_string_value(json_object_get(v, "name")), pairs[i].row) == 0) row = v;
-        ck_assert_msg(row, "explain has no row %s", pairs[i].row);
-        snprintf(cmd, sizeof cmd, "'%s' eval --lists %d --seed 1 --json%s%s", exe, lists, pairs[i].spec[0] ? " --ablate " : "",
-                 pairs[i].spec);
-        json_t *ev = run_json(cmd);
-        static const char *const keys[] = {"token_accuracy", "list_accuracy", "loss"};
-        for (int j = 0; j < 3; j++) {
-            double a = json_number_value(json_object_get(ev, keys[j])), b = json_number_value(json_object_get(row, keys[j]));
-            ck_assert_msg(fabs(a - b) <= 1e-9 * fmax(1, fabs(b)), "%s %s: eval %.10g, explain %.10g", pairs[i].spec, keys[j],
-                          a, b);
-        }
-        if (pairs[i].spec[0])
-            ck_assert_ptr_nonnull(json_object_get(ev, "ablation"));
-        json_decref(ev);
-    }
-    json_decref(ex);
-    snprintf(cmd, sizeof cmd, "'%s' predict --ablate head:0.0 1 2 3 4 5 6 7 8 9 10 > /dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
-    snprintf(cmd, sizeof cmd, "'%s' predict --ablate head:5.0 1 2 3 4 5 6 7 8 9 10 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "'%s' eval --lists 5 --ablate ov:pos@query=MID 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-}
-END_TEST
-
 int main(void)
 {
     Suite *s = suite_create("ablation");
@@ -474,7 +412,6 @@ int main(void)
     tcase_add_test(tc, test_mean_z);
     tcase_add_test(tc, test_hooks_equal_intervention);
     tcase_add_test(tc, test_head_ablations_match_pytorch);
-    tcase_add_test(tc, test_cli_eval_ablate_equals_explain);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -16,52 +16,13 @@
 #include "sortlens/safetensors.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
+#include "reference.h"
 #include "test_util.h"
 
 static const SlForwardPath paths[2] = {SL_FORWARD_GENERAL, SL_FORWARD_TABLES};
 static const char *const path_names[2] = {"general", "tables"};
 
 /* ---- comparisons ---------------------------------------------------------------- */
-
-/* |got - want| <= tol * max|want| over every entry; infinities must match
- * exactly (masked scores are -inf in PyTorch and here). */
-static bool report_errors;   /* print each comparison's worst error (PyTorch parity) */
-
-static void expect_close_f(const char *what, const float *got, const float *want, size_t n, double tol)
-{
-    double scale = 0;
-    for (size_t i = 0; i < n; i++)
-        if (isfinite(want[i]) && fabs(want[i]) > scale)
-            scale = fabs(want[i]);
-    double worst = 0;
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isinf(want[i]) || isinf(got[i])) {
-            ck_assert_msg(got[i] == want[i], "%s[%zu] = %g, expected %g", what, i, (double)got[i], (double)want[i]);
-            continue;
-        }
-        double d = fabs((double)got[i] - (double)want[i]);
-        if (!(d <= worst)) {
-            worst = d;
-            at = i;
-        }
-    }
-    if (report_errors)
-        printf("%s: max abs error %.3g, %.3g of the largest |value| %.4g\n", what, worst, scale > 0 ? worst / scale : worst,
-               scale);
-    ck_assert_msg(worst <= tol * (scale > 0 ? scale : 1.0), "%s: max abs error %g at %zu (got %g, want %g) > %g x %g", what,
-                  worst, at, (double)got[at], (double)want[at], tol, scale);
-}
-
-static void expect_close_d(const char *what, const float *got, const double *want, size_t n, double tol)
-{
-    float *w = malloc(n * sizeof *w);
-    ck_assert_ptr_nonnull(w);
-    for (size_t i = 0; i < n; i++)
-        w[i] = (float)want[i];
-    expect_close_f(what, got, w, n, tol);
-    free(w);
-}
 
 /* ---- the hand model --------------------------------------------------------------- *
  * Vo = 3 (values 0 1 2, BOS 3, MID 4), n = 1 (n_ctx 4), D = 2, E = 1, H = 1:
@@ -607,54 +568,10 @@ static SlModel *seed_model(void)
     return m;
 }
 
-static SlTensorSet *reference(void)
-{
-    report_errors = true;
-    const char *path = shared_path("reference/reference.safetensors");
-    if (!path) {
-        printf("skipped: ../shared/reference/reference.safetensors is absent\n");
-        return NULL;
-    }
-    SlError err = {0};
-    SlTensorSet *ts = sl_safetensors_read(path, &err);
-    ck_assert_msg(ts, "%s", err.message);
-    return ts;
-}
-
-/* A reference tensor as floats (F32) or ints (I64), with its element count. */
-static const float *ref_f32(const SlTensorSet *ts, const char *name, size_t *count)
-{
-    const SlTensor *t = sl_tensorset_find(ts, name);
-    ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, SL_DT_F32);
-    *count = t->nbytes / sizeof(float);
-    return t->data;
-}
-
-static int *ref_ints(const SlTensorSet *ts, const char *name, size_t *count)
-{
-    const SlTensor *t = sl_tensorset_find(ts, name);
-    ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, SL_DT_I64);
-    *count = t->nbytes / 8;
-    int *out = malloc(*count * sizeof *out);
-    for (size_t i = 0; i < *count; i++) {
-        int64_t v;
-        memcpy(&v, (const char *)t->data + 8 * i, 8);
-        out[i] = (int)v;
-    }
-    return out;
-}
-
-static const char *const cache4_names[] = {
-    "hook_embed", "hook_pos_embed", "attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_attn_scores",
-    "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_post", "logits",
-};
-
 START_TEST(test_seed_cache4)
 {
     SlModel *m = seed_model();
-    SlTensorSet *ts = m ? reference() : NULL;
+    SlTensorSet *ts = m ? ref_load() : NULL;
     if (!ts) {
         sl_model_free(m);
         return;
@@ -668,15 +585,15 @@ START_TEST(test_seed_cache4)
     for (int pi = 0; pi < 2; pi++)
         for (int B = 4; B <= 256; B += 252) {   /* the 4 lists alone, then inside the whole batch */
             ck_assert_msg(sl_model_forward(m, tokens, B, 22, c, NULL, paths[pi], &err) == 0, "%s", err.message);
-            for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
+            for (size_t i = 0; i < sizeof ref_cache4_names / sizeof ref_cache4_names[0]; i++) {
                 char refname[64], what[128];
-                snprintf(refname, sizeof refname, "cache4.%s", cache4_names[i]);
+                snprintf(refname, sizeof refname, "cache4.%s", ref_cache4_names[i]);
                 size_t n;
                 const float *want = ref_f32(ts, refname, &n);
                 int nd;
                 int64_t shape[5];
-                const float *got = sl_cache_get(c, cache4_names[i], &nd, shape);
-                ck_assert_msg(got, "cache_get(%s)", cache4_names[i]);
+                const float *got = sl_cache_get(c, ref_cache4_names[i], &nd, shape);
+                ck_assert_msg(got, "cache_get(%s)", ref_cache4_names[i]);
                 ck_assert_int_eq(shape[0], B);
                 size_t per_list = 1;
                 for (int d = 1; d < nd; d++)
@@ -693,68 +610,10 @@ START_TEST(test_seed_cache4)
 }
 END_TEST
 
-/* `sortlens predict --teacher-forced --cache OUT` on the reference's first
- * list writes what PyTorch's run_with_cache holds for it (cache4.*[0]),
- * under TransformerLens's long hook names, with the tokens. */
-START_TEST(test_cli_predict_cache)
-{
-    const char *seed = shared_path("seed-model/sort_fixed_len_list_model.pt");
-    SlTensorSet *ref = seed ? reference() : NULL;
-    if (!ref) {
-        if (!seed)
-            printf("skipped: ../shared/seed-model/sort_fixed_len_list_model.pt is absent\n");
-        return;
-    }
-    size_t ntok;
-    int *tokens = ref_ints(ref, "tokens", &ntok);
-    char dir[] = "/tmp/sortlens-cache-XXXXXX", out[96], cmd[1024];
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(out, sizeof out, "%s/cache.safetensors", dir);
-    int len = snprintf(cmd, sizeof cmd, "'%s' predict --teacher-forced --model '%s' --cache '%s' >/dev/null",
-                       sortlens_exe(), seed, out);
-    for (int i = 1; i <= 10; i++)
-        len += snprintf(cmd + len, sizeof cmd - (size_t)len, " %d", tokens[i]);
-    ck_assert_int_eq(system(cmd), 0);
-    SlError err = {0};
-    SlTensorSet *got = sl_safetensors_read(out, &err);
-    ck_assert_msg(got, "%s", err.message);
-    ck_assert_int_eq(got->count, 13);   /* 11 activations, blocks.0.hook_resid_pre and the tokens */
-    for (size_t i = 0; i < sizeof cache4_names / sizeof cache4_names[0]; i++) {
-        char refname[64], longname[64], what[128];
-        snprintf(refname, sizeof refname, "cache4.%s", cache4_names[i]);
-        bool per_layer = strncmp(cache4_names[i], "attn.", 5) == 0 || strcmp(cache4_names[i], "hook_attn_out") == 0 ||
-                         strcmp(cache4_names[i], "hook_resid_post") == 0;
-        snprintf(longname, sizeof longname, "%s%s", per_layer ? "blocks.0." : "", cache4_names[i]);
-        size_t n;
-        const float *want = ref_f32(ref, refname, &n);
-        const SlTensor *t = sl_tensorset_find(got, longname);
-        ck_assert_msg(t, "the file lacks %s", longname);
-        ck_assert_int_eq(t->dtype, SL_DT_F32);
-        ck_assert_int_eq(t->shape[0], 1);
-        ck_assert_uint_eq(t->nbytes / sizeof(float) * 4, n);   /* the first of the 4 lists */
-        snprintf(what, sizeof what, "predict --cache, %s", longname);
-        expect_close_f(what, t->data, want, n / 4, 1e-5);
-    }
-    const SlTensor *tt = sl_tensorset_find(got, "tokens");
-    ck_assert_msg(tt && tt->dtype == SL_DT_I64 && tt->nbytes == 22 * sizeof(int64_t), "tokens missing or malformed");
-    for (int i = 0; i < 22; i++) {
-        int64_t v;
-        memcpy(&v, (const char *)tt->data + 8 * i, 8);
-        ck_assert_int_eq(v, tokens[i]);
-    }
-    ck_assert_str_eq(sl_tensorset_get_meta(got, "mode"), "teacher-forced");
-    sl_tensorset_free(got);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
-    free(tokens);
-    sl_tensorset_free(ref);
-}
-END_TEST
-
 START_TEST(test_seed_logits_256)
 {
     SlModel *m = seed_model();
-    SlTensorSet *ts = m ? reference() : NULL;
+    SlTensorSet *ts = m ? ref_load() : NULL;
     if (!ts) {
         sl_model_free(m);
         return;
@@ -812,7 +671,7 @@ START_TEST(test_multi_2l2h)
     ck_assert_int_eq(m->cfg.n_heads, 2);
     SlTensorSet *ts = sl_safetensors_read(epath, &err);
     ck_assert_msg(ts, "%s", err.message);
-    report_errors = true;
+    ref_report_errors = true;
     size_t ntok;
     int *tokens = ref_ints(ts, "tokens", &ntok);
     const int T = m->cfg.n_ctx, B = (int)(ntok / (size_t)T);
@@ -1012,7 +871,6 @@ static Suite *forward_suite(void)
     tcase_set_timeout(ref, 120);
     tcase_add_test(ref, test_seed_cache4);
     tcase_add_test(ref, test_seed_logits_256);
-    tcase_add_test(ref, test_cli_predict_cache);
     tcase_add_test(ref, test_multi_2l2h);
     suite_add_tcase(s, ref);
     TCase *api = tcase_create("api");

@@ -62,43 +62,6 @@ static char *path_in_tmp(const char *name)
     return p;
 }
 
-/* A valid tiny model (1 layer, 1 head, d_model 4, lists of 2 values in 0..3)
- * as a SlTensorSet, for files that must get past model validation. */
-static SlTensorSet *tiny_model_tensors(void)
-{
-    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};
-    sl_model_config_derive(&c);
-    SlError err = {0};
-    SlModel *m = sl_model_new(&c, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    SlTensorSet *ts = sl_model_to_tensors(m, &err);
-    ck_assert_msg(ts != NULL, "%s", err.message);
-    sl_model_free(m);
-    return ts;
-}
-
-/* Runs cmd through sh; stdout into out (NUL-terminated), returns the exit status. */
-static int run_capture(const char *cmd, char *out, size_t outsize)
-{
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    size_t n = fread(out, 1, outsize - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static bool has_terminal_controls(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == 0x1b || *p == 0x07 || *p == 0x9b || *p == '\r')
-            return true;
-        if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-            return true;
-    }
-    return false;
-}
-
 static long peak_rss_kb(void)
 {
     struct rusage ru;
@@ -146,76 +109,20 @@ START_TEST(test_escape_rules)
 }
 END_TEST
 
-/* `info` on a file whose metadata and tensor names carry escape sequences
- * and newlines: the text output holds none of them raw, no line is forged,
- * and --json keeps the exact strings, escaped as JSON does. */
-START_TEST(test_info_escapes_file_strings)
-{
-    const char *exe = sortlens_exe();
-    if (!exe) {
-        fprintf(stderr, "skip: build/sortlens not found\n");
-        return;
-    }
-    make_tmpdir();
-    SlTensorSet *ts = tiny_model_tensors();
-    SlError err = {0};
-    const char *title = "hi\x1b]0;PWNED\a\x1b[2J";
-    const char *forged = "x\nformat:      pytorch (forged line)";
-    ck_assert_int_eq(sl_tensorset_set_meta(ts, "note", title, &err), 0);
-    ck_assert_int_eq(sl_tensorset_set_meta(ts, "csi\xc2\x9b" "31m", forged, &err), 0);
-    const char *path = path_in_tmp("hostile.safetensors");
-    ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
-    sl_tensorset_free(ts);
-
-    char cmd[512], out[16384];
-    snprintf(cmd, sizeof cmd, "'%s' info --model '%s'", exe, path);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
-    ck_assert_msg(!has_terminal_controls(out), "raw control bytes in info's output:\n%s", out);
-    ck_assert_msg(!strstr(out, "\nformat:      pytorch"), "a forged line in info's output:\n%s", out);
-    ck_assert_ptr_nonnull(strstr(out, "\n  note: hi\\x1b]0;PWNED\\x07\\x1b[2J\n"));
-    ck_assert_ptr_nonnull(strstr(out, "\n  csi\\u009b31m: x\\nformat:      pytorch (forged line)\n"));
-
-    snprintf(cmd, sizeof cmd, "'%s' info --json --model '%s'", exe, path);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
-    ck_assert_msg(!has_terminal_controls(out), "raw control bytes (ESC, BEL, C1 CSI) in info --json:\n%s", out);
-    ck_assert_msg(strstr(out, "csi\\u009B31m"), "U+009B not escaped as \\u009B in info --json:\n%s", out);
-    json_error_t jerr;
-    json_t *root = json_loads(out, 0, &jerr);
-    ck_assert_msg(root != NULL, "info --json is not JSON: %s", jerr.text);
-    json_t *meta = json_object_get(root, "metadata");
-    ck_assert_str_eq(json_string_value(json_object_get(meta, "note")), title);
-    ck_assert_str_eq(json_string_value(json_object_get(meta, "csi\xc2\x9b" "31m")), forged);
-    json_decref(root);
-    remove_tmpdir();
-}
-END_TEST
-
 /* A tensor name with a C1 CSI (U+009B) and an ESC sequence, refused by the
  * model check: the message the core builds, and what the CLI prints to
  * stderr, hold neither raw. */
 START_TEST(test_error_messages_escape_names)
 {
-    SlTensorSet *ts = tiny_model_tensors();
+    SlTensorSet *ts = test_tiny_model_tensors();
     SlError err = {0};
     const char *name = "blocks.0.attn.\xc2\x9b" "2J\x1b[31mW_X";
     ck_assert_ptr_nonnull(sl_tensorset_add(ts, name, SL_DT_F32, 1, (const int64_t[]){1}, NULL, &err));
     SlModel *m = sl_model_from_tensors(ts, "bad.safetensors", &err);
     ck_assert_ptr_null(m);
-    ck_assert_msg(!has_terminal_controls(err.message), "raw controls in: %s", err.message);
+    ck_assert_msg(!test_has_terminal_controls(err.message), "raw controls in: %s", err.message);
     ck_assert_msg(strstr(err.message, "blocks.0.attn.\\u009b2J\\x1b[31mW_X"), "message: %s", err.message);
 
-    const char *exe = sortlens_exe();
-    if (exe) {
-        make_tmpdir();
-        const char *path = path_in_tmp("bad.safetensors");
-        ck_assert_msg(sl_safetensors_write(path, ts, &err) == 0, "%s", err.message);
-        char cmd[512], out[4096];
-        snprintf(cmd, sizeof cmd, "'%s' info --model '%s' 2>&1", exe, path);
-        ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
-        ck_assert_msg(!has_terminal_controls(out), "raw controls on stderr: %s", out);
-        ck_assert_ptr_nonnull(strstr(out, "\\u009b2J\\x1b[31m"));
-        remove_tmpdir();
-    }
     sl_tensorset_free(ts);
 }
 END_TEST
@@ -246,13 +153,6 @@ START_TEST(test_special_files)
         ck_assert_msg(strstr(err.message, want), "safetensors_read: '%s' lacks '%s'", err.message, want);
         ck_assert_ptr_null(sl_pt_read(cases[i].path, &err));
         ck_assert_msg(strstr(err.message, want), "pt_read: '%s' lacks '%s'", err.message, want);
-    }
-    const char *exe = sortlens_exe();
-    if (exe) {
-        char cmd[512], out[4096];
-        snprintf(cmd, sizeof cmd, "timeout 20 '%s' info --model '%s' 2>&1", exe, fifo);
-        ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
-        ck_assert_msg(strstr(out, "is a FIFO"), "info on a FIFO said: %s", out);
     }
     remove_tmpdir();
 }
@@ -497,7 +397,6 @@ static Suite *suite(void)
     Suite *s = suite_create("hostile");
     TCase *tc = tcase_create("escaping");
     tcase_add_test(tc, test_escape_rules);
-    tcase_add_test(tc, test_info_escapes_file_strings);
     tcase_add_test(tc, test_error_messages_escape_names);
     suite_add_tcase(s, tc);
     tc = tcase_create("files");

@@ -23,11 +23,6 @@
 
 static const char *seed_model(void) { return shared_path("seed-model/sort_fixed_len_list_model.pt"); }
 
-static bool have_torch(void)
-{
-    return access("/usr/bin/python3", X_OK) == 0 && system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-}
-
 static const char *script_path(void)
 {
     static char buf[4096];
@@ -150,7 +145,7 @@ static double json_max_abs(json_t *x)
 START_TEST(test_patch_matches_pytorch)
 {
     const char *path = seed_model();
-    if (!path || !have_torch()) {
+    if (!path || !test_have_torch()) {
         printf("SKIP test_patch_matches_pytorch: no seed model in $SORTLENS_SHARED or no /usr/bin/python3 with torch\n");
         return;
     }
@@ -234,7 +229,7 @@ END_TEST
 START_TEST(test_attribute_matches_pytorch)
 {
     const char *path = seed_model();
-    if (!path || !have_torch()) {
+    if (!path || !test_have_torch()) {
         printf("SKIP test_attribute_matches_pytorch: no seed model or no /usr/bin/python3 with torch\n");
         return;
     }
@@ -358,64 +353,10 @@ START_TEST(test_patch_refusals)
 }
 END_TEST
 
-/* The CLI's JSON carries the keys the issue lists, and csv one row per
- * hook, head and position. */
-START_TEST(test_cli_patch_json_and_csv)
-{
-    const char *exe = sortlens_exe();
-    if (!exe) {
-        printf("SKIP test_cli_patch_json_and_csv: no sortlens executable\n");
-        return;
-    }
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' patch --clean '42 17 26 3 49 0 26 8 31 12' --corrupt '42,17,27,3,49,0,26,8,31,12' "
-             "--json --attribution", exe);
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    json_error_t jerr;
-    json_t *root = json_loadf(p, 0, &jerr);
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_msg(root, "%s", jerr.text);
-    static const char *const keys[] = {"at", "clean_answer", "corrupt_answer", "ld_clean", "ld_corrupt", "results",
-                                       "score_terms", "attribution"};
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        ck_assert_msg(json_object_get(root, keys[i]), "no key %s", keys[i]);
-    ck_assert_int_eq(json_integer_value(json_object_get(root, "at")), 7);
-    json_t *k = json_object_get(json_object_get(root, "results"), "blocks.0.attn.hook_k");
-    ck_assert_int_eq((int)json_array_size(k), 1);                       /* [head] */
-    ck_assert_int_eq((int)json_array_size(json_array_get(k, 0)), 22);   /* [position] */
-    ck_assert_int_eq((int)json_array_size(json_object_get(json_object_get(root, "results"), "hook_embed")), 22);
-    ck_assert_ptr_nonnull(json_object_get(json_object_get(root, "score_terms"), "pos_pos"));
-    json_decref(root);
-
-    snprintf(cmd, sizeof cmd, "'%s' patch --clean '42 17 26 3 49 0 26 8 31 12' --corrupt '42 17 27 3 49 0 26 8 31 12' "
-             "--format csv", exe);
-    p = popen(cmd, "r");
-    char line[256];
-    int rows = 0;
-    ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
-    ck_assert_str_eq(line, "hook,head,position,exact\n");
-    while (fgets(line, sizeof line, p))
-        rows++;
-    ck_assert_int_eq(pclose(p), 0);
-    ck_assert_int_eq(rows, 22 * (2 + 5 + 2) + 4 * 22);
-
-    /* refusals: exit 2 with a message */
-    snprintf(cmd, sizeof cmd, "'%s' patch --clean '1 2 3 4 5 6 7 8 9 10' --corrupt '10 9 8 7 6 5 4 3 2 1' 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "'%s' patch --clean '1 2 3' --corrupt '10 9 8 7 6 5 4 3 2 1' 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "'%s' attribute --at 11 1 2 3 4 5 6 7 8 9 10 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "'%s' attribute --target 3 --vs 3 1 2 3 4 5 6 7 8 9 10 2>/dev/null", exe);
-    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
-}
-END_TEST
-
 /* The 2-layer model, or NULL (and a SKIP line) without PyTorch. */
 static SlModel *multi_model_or_skip(const char *test, const char *path)
 {
-    if (!have_torch()) {
+    if (!test_have_torch()) {
         printf("SKIP %s: no /usr/bin/python3 with torch\n", test);
         return NULL;
     }
@@ -544,7 +485,6 @@ int main(void)
     tcase_add_test(tc, test_patch_multi_layer_matches_pytorch);
     tcase_add_test(tc, test_patch_ablated_matches_pytorch);
     tcase_add_test(tc, test_patch_refusals);
-    tcase_add_test(tc, test_cli_patch_json_and_csv);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

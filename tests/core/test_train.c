@@ -172,7 +172,7 @@ static double ref_loss(const SlModelConfig *c, const RefParams *rp, const int *t
 /* Central differences of the double loss on `coords` random coordinates of
  * every parameter tensor against the trainer's gradient; returns the worst
  * error relative to each tensor's largest gradient. */
-static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double tol)
+static double fd_check(SlModel *m, SlForwardPath path, int B, int coords, double tol)
 {
     const SlModelConfig *c = &m->cfg;
     SlError err = {0};
@@ -218,7 +218,7 @@ static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double t
         }
         char name[96];
         sl_model_param_name(i, 0, name, sizeof name);
-        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == SL_TRAIN_PATH_TABLES ? "tables" : "general",
+        printf("  fd %-8s L%d H%d %-24s max|g| %.3e  worst rel err %.2e\n", path == SL_FORWARD_TABLES ? "tables" : "general",
                c->n_layers, c->n_heads, name, gmax, terr);
         ck_assert_msg(terr <= tol, "%s: finite-difference error %.3e > %.1e", name, terr, tol);
         if (terr > worst)
@@ -233,7 +233,7 @@ static double fd_check(SlModel *m, SlTrainPath path, int B, int coords, double t
 START_TEST(test_fd_general_2layer_2head)
 {
     SlModel *m = random_model(tiny_cfg(2, 2, 8, 4, 3, 5), 11, 0.5f, 0.2f);
-    fd_check(m, SL_TRAIN_PATH_GENERAL, 4, 30, 2e-4);
+    fd_check(m, SL_FORWARD_GENERAL, 4, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -241,7 +241,7 @@ END_TEST
 START_TEST(test_fd_tables_1layer_2head)
 {
     SlModel *m = random_model(tiny_cfg(1, 2, 8, 4, 3, 5), 12, 0.5f, 0.2f);
-    fd_check(m, SL_TRAIN_PATH_TABLES, 4, 30, 2e-4);
+    fd_check(m, SL_FORWARD_TABLES, 4, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -249,7 +249,7 @@ END_TEST
 START_TEST(test_fd_general_1layer_3head)
 {
     SlModel *m = random_model(tiny_cfg(1, 3, 6, 2, 4, 7), 13, 0.6f, 0.3f);
-    fd_check(m, SL_TRAIN_PATH_GENERAL, 3, 30, 2e-4);
+    fd_check(m, SL_FORWARD_GENERAL, 3, 30, 2e-4);
     sl_model_free(m);
 }
 END_TEST
@@ -263,9 +263,9 @@ START_TEST(test_paths_agree)
     SlTrainOptions o;
     sl_train_options_default(&o);
     o.batch = 16;
-    o.path = SL_TRAIN_PATH_TABLES;
+    o.path = SL_FORWARD_TABLES;
     SlTrainer *a = sl_trainer_new(m, &o, &err);
-    o.path = SL_TRAIN_PATH_GENERAL;
+    o.path = SL_FORWARD_GENERAL;
     SlTrainer *b = sl_trainer_new(m, &o, &err);
     ck_assert(a && b);
     int *tokens = random_tokens(&c, 16, 5);
@@ -341,7 +341,7 @@ static const float *ref_tensor(const SeedFixture *f, const char *prefix, const c
     return t->data;
 }
 
-static void seed_gradients(SlTrainPath path)
+static void seed_gradients(SlForwardPath path)
 {
     SeedFixture f;
     if (!seed_fixture(&f))
@@ -356,14 +356,14 @@ static void seed_gradients(SlTrainPath path)
     double loss;
     ck_assert_int_eq(sl_trainer_backward(t, f.tokens, f.B, &loss, &err), 0);
     /* PyTorch's loss on this batch (reference README): 0.02029135450720787 */
-    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables", loss);
+    printf("  seed %s: loss %.10f (PyTorch 0.0202913545)\n", path == SL_FORWARD_GENERAL ? "general" : "tables", loss);
     ck_assert_msg(fabs(loss - 0.02029135450720787) <= 1e-6, "loss %.10f", loss);
     for (size_t w = 0; w < sizeof seed_weights / sizeof seed_weights[0]; w++) {
         int i = seed_weight_index[w];
         size_t numel = f.m->param_sizes[i];
         const float *want = ref_tensor(&f, "grad.", seed_weights[w], numel);
         double rel = max_abs_diff(sl_model_params_get(&t->grads, i), want, numel) / max_abs(want, numel);
-        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == SL_TRAIN_PATH_GENERAL ? "general" : "tables",
+        printf("  seed %s grad.%-20s max|g| %.4e  rel err %.2e\n", path == SL_FORWARD_GENERAL ? "general" : "tables",
                seed_weights[w], max_abs(want, numel), rel);
         ck_assert_msg(rel <= 1e-4, "grad.%s: relative error %.3e", seed_weights[w], rel);
     }
@@ -371,10 +371,10 @@ static void seed_gradients(SlTrainPath path)
     seed_fixture_free(&f);
 }
 
-START_TEST(test_seed_gradients_tables) { seed_gradients(SL_TRAIN_PATH_AUTO); }
+START_TEST(test_seed_gradients_tables) { seed_gradients(SL_FORWARD_AUTO); }
 END_TEST
 
-START_TEST(test_seed_gradients_general) { seed_gradients(SL_TRAIN_PATH_GENERAL); }
+START_TEST(test_seed_gradients_general) { seed_gradients(SL_FORWARD_GENERAL); }
 END_TEST
 
 /* One AdamW step (lr 1e-3, betas (0.9, 0.98), eps 1e-8, wd 0.01) from the
@@ -807,159 +807,6 @@ START_TEST(test_bad_tokens_refused)
 END_TEST
 
 
-/* ---- the command line ------------------------------------------------------ */
-
-
-static int run_train(char *const extra[], const char *model, char **out, char **errtext)
-{
-    char *args[48] = {"train"};
-    int argc = 1;
-    if (model) {
-        args[argc++] = "--out";
-        args[argc++] = (char *)model;
-    }
-    for (int i = 0; extra[i]; i++)
-        args[argc++] = extra[i];
-    args[argc] = NULL;
-    return run_sortlens(args, out, errtext);
-}
-
-#define TINY_ARGS "--steps", "60", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--heads", "2", \
-                  "--layers", "2", "--batch", "32", "--seed", "3", "--eval-every", "30", "--eval-lists", "50"
-
-START_TEST(test_cli_train_tiny_model)
-{
-    if (!sortlens_exe()) {
-        printf("skipped: no sortlens executable beside the tests\n");
-        return;
-    }
-    char a[] = "/tmp/sortlens-train-a-XXXXXX", b[] = "/tmp/sortlens-train-b-XXXXXX";
-    close(mkstemp(a));
-    close(mkstemp(b));
-    char *extra[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
-    char *out, *errtext;
-    ck_assert_int_eq(run_train(extra, a, &out, &errtext), 0);
-    ck_assert_msg(strstr(out, "step 30: held-out loss"), "%s", out);
-    ck_assert_msg(strstr(out, "trained 60 steps"), "%s", out);
-    ck_assert_msg(strstr(out, "wrote /tmp/sortlens-train-a-"), "%s", out);
-    free(out);
-    free(errtext);
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(a, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    ck_assert_int_eq(m->cfg.n_layers, 2);
-    ck_assert_int_eq(m->cfg.n_heads, 2);
-    ck_assert_int_eq(m->cfg.d_model, 16);
-    ck_assert_int_eq(m->cfg.d_head, 8);   /* d_model / heads */
-    ck_assert_int_eq(m->cfg.list_len, 3);
-    ck_assert_int_eq(m->cfg.d_vocab_out, 6);
-    const char *cmd = sl_tensorset_get_meta(m->meta, "training_command");
-    ck_assert_msg(cmd && strstr(cmd, "sortlens train --steps 60 --list-len 3") && strstr(cmd, "--layers 2 --batch 32") &&
-                  !strstr(cmd, "--out"),
-                  "%s", cmd ? cmd : "(none)");
-    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "seed"), "3");
-    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "steps_done"), "60");
-    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "false");
-    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "schedule"), "cosine");
-    ck_assert_ptr_nonnull(sl_tensorset_get_meta(m->meta, "final_loss"));
-    sl_model_free(m);
-    /* The same command again, written elsewhere: the same bytes. */
-    char *extra_b[] = {TINY_ARGS, "--schedule", "cosine", "--warmup", "5", NULL};
-    ck_assert_int_eq(run_train(extra_b, b, &out, &errtext), 0);
-    free(out);
-    free(errtext);
-    size_t la, lb;
-    char *fa = slurp_file(a, &la), *fb = slurp_file(b, &lb);
-    ck_assert_msg(la == lb && memcmp(fa, fb, la) == 0, "two runs with the same seed wrote different files");
-    free(fa);
-    free(fb);
-    unlink(a);
-    unlink(b);
-}
-END_TEST
-
-START_TEST(test_cli_train_sigint_saves)
-{
-    if (!sortlens_exe()) {
-        printf("skipped: no sortlens executable beside the tests\n");
-        return;
-    }
-    char model[] = "/tmp/sortlens-train-int-XXXXXX", outf[] = "/tmp/sortlens-train-o-XXXXXX", errf[] = "/tmp/sortlens-train-e-XXXXXX";
-    close(mkstemp(model));
-    close(mkstemp(outf));
-    close(mkstemp(errf));
-    unlink(model);
-    char *args[] = {"train", "--out", model, "--steps", "100000000", "--list-len", "3", "--max-num", "6",
-                    "--d-model", "16", "--batch", "8", "--eval-lists", "10", NULL};
-    pid_t pid = spawn_sortlens(args, outf, errf);
-    struct timespec ts = {0, 300 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-    kill(pid, SIGINT);
-    ck_assert_int_eq(wait_exit_status(pid), 0);
-    char *errtext = slurp_file(errf, NULL);
-    ck_assert_msg(strstr(errtext, "interrupted after") && strstr(errtext, "saved the model so far"), "%s", errtext);
-    free(errtext);
-    SlError err = {0};
-    SlModel *m = sl_ckpt_load(model, &err);
-    ck_assert_msg(m != NULL, "%s", err.message);
-    ck_assert_str_eq(sl_tensorset_get_meta(m->meta, "interrupted"), "true");
-    long done = atol(sl_tensorset_get_meta(m->meta, "steps_done"));
-    ck_assert(done > 0 && done < 100000000);
-    sl_model_free(m);
-    unlink(model);
-    unlink(outf);
-    unlink(errf);
-}
-END_TEST
-
-static void expect_usage_error(char *const extra[], bool with_out, const char *needle)
-{
-    char *out, *errtext;
-    int rc = run_train(extra, with_out ? "/tmp/sortlens-train-never-written" : NULL, &out, &errtext);
-    ck_assert_msg(rc == 2, "exit %d for '%s'", rc, needle);
-    ck_assert_msg(strstr(errtext, needle), "stderr '%s' lacks '%s'", errtext, needle);
-    ck_assert_str_eq(out, "");
-    free(out);
-    free(errtext);
-}
-
-START_TEST(test_cli_train_usage)
-{
-    if (!sortlens_exe()) {
-        printf("skipped: no sortlens executable beside the tests\n");
-        return;
-    }
-    char *out, *errtext;
-    char *help[] = {"--help", NULL};
-    ck_assert_int_eq(run_train(help, NULL, &out, &errtext), 0);
-    ck_assert(strstr(out, "usage: sortlens train --out PATH") && strstr(out, "d-model / heads"));
-    free(out);
-    free(errtext);
-    char *none[] = {NULL};
-    expect_usage_error(none, false, "sortlens: train: --out PATH is required");
-    char *sched[] = {"--schedule", "linear", NULL};
-    expect_usage_error(sched, true, "--schedule: 'linear' is not constant or cosine");
-    char *heads[] = {"--heads", "3", NULL};
-    expect_usage_error(heads, true, "--d-model 128 is not a multiple of --heads 3");
-    char *betas[] = {"--betas", "0.9", NULL};
-    expect_usage_error(betas, true, "--betas: '0.9' is not two numbers");
-    char *steps[] = {"--steps", "-1", NULL};
-    expect_usage_error(steps, true, "--steps: -1 is outside 0..1000000000");
-    char *unknown[] = {"--lr-max", "1", NULL};
-    expect_usage_error(unknown, true, "unknown option '--lr-max'");
-    char *warm[] = {"--steps", "10", "--warmup", "20", NULL};
-    expect_usage_error(warm, true, "--warmup 20 is longer than --steps 10");
-    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
-    /* a learning rate that blows up: exit 1, nothing written */
-    char *diverge[] = {"--steps", "200", "--lr", "500", "--list-len", "3", "--max-num", "6", "--d-model", "16", "--batch", "8", NULL};
-    ck_assert_int_eq(run_train(diverge, "/tmp/sortlens-train-never-written", &out, &errtext), 1);
-    ck_assert_msg(strstr(errtext, "training diverged; try a lower --lr"), "%s", errtext);
-    free(out);
-    free(errtext);
-    ck_assert(access("/tmp/sortlens-train-never-written", F_OK) != 0);
-}
-END_TEST
-
 /* The bundled model, read by PyTorch: load_state_dict(strict=True) into a
  * hand-written TransformerLens-named module, and its accuracy there. */
 START_TEST(test_bundled_model_in_torch)
@@ -993,7 +840,7 @@ static Suite *train_suite(void)
         {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init}},
         {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference,
                   test_evaluate_equals_decode_eval}},
-        {"cli", {test_cli_train_tiny_model, test_cli_train_sigint_saves, test_cli_train_usage, test_bundled_model_in_torch}},
+        {"torch", {test_bundled_model_in_torch}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sortlens/checkpoint.h"
@@ -29,4 +30,17 @@ void explorer_fixture_close(ExplorerFixture *f)
     explorer_free(f->ex);
     sl_model_free(f->m);
     memset(f, 0, sizeof *f);
+}
+
+json_t *fixture_sortlens_json(char *const args[])
+{
+    char *out = NULL, *errtext = NULL;
+    int status = run_sortlens(args, &out, &errtext);
+    ck_assert_msg(status == 0, "sortlens %s: exit %d: %s", args[0], status, errtext ? errtext : "");
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    ck_assert_msg(j != NULL, "sortlens %s: not JSON: %s", args[0], jerr.text);
+    free(out);
+    free(errtext);
+    return j;
 }

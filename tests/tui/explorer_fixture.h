@@ -4,6 +4,7 @@
 #ifndef SORTLENS_EXPLORER_FIXTURE_H
 #define SORTLENS_EXPLORER_FIXTURE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "app.h"
@@ -19,6 +20,10 @@ typedef struct ExplorerFixture {
 /* Opens f; false (printing "skipped: ..." for the test to return on) when
  * the bundled model is not there.  A failure past the model fails the test. */
 bool explorer_fixture_open(ExplorerFixture *f);
+/* What these tests compare against: build/sortlens run with args (a
+ * command with --json, NULL-terminated), which must exit 0, its output
+ * parsed (json_decref it). */
+json_t *fixture_sortlens_json(char *const args[]);
 /* Frees the app, the explorer and the model. */
 void explorer_fixture_close(ExplorerFixture *f);
 

@@ -2,8 +2,8 @@
  * on the bundled model, against an independent path through the CLI: each
  * population's row, and the breakdown and first-wrong rows of one of them,
  * hold the numbers of `sortlens eval --input FILE --json` on the same lists
- * (`sortlens generate --kind KIND --lists 1000 --seed 1` for the kinds, the
- * file of `tui --input` for its row), both in the atlas's state and on the
+ * (`sortlens generate --kind KIND --lists 1000 --seed 1` for the kinds, 100
+ * under memcheck, the file of `tui --input` for its row), both in the atlas's state and on the
  * drawn page; Enter loads a row's wrong lists into the history, each wrong
  * first where the row says, and `.` steps through them. */
 #include <check.h>
@@ -37,15 +37,7 @@ static void cli_generate(const char *kind, const char *lists, const char *seed, 
 static json_t *cli_eval(const char *path)
 {
     char *args[] = {"eval", "--model", (char *)bundled_model_path(), "--input", (char *)path, "--json", NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "eval --input %s: exit %d: %s", path, status, errtext);
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "eval --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static double num(json_t *x) { return json_is_number(x) ? json_number_value(x) : NAN; }
@@ -114,11 +106,14 @@ START_TEST(test_atlas_equals_eval)
     char dir[64], input[128], path[128];
     test_tmpdir_make(dir, "atlas");
     snprintf(input, sizeof input, "%s/gap.txt", dir);
-    cli_generate("gap", "300", "7", input);
+    cli_generate("gap", test_light_workload() ? "50" : "300", "7", input);
     SlError err = {0};
     SlListFile *file = sl_list_file_open(&explorer_model(f.ex)->cfg, input, &err);
     ck_assert_msg(file, "%s", err.message);
     app_set_input(a, file, "gap.txt");
+    /* under memcheck (test_light_workload) 100 lists of each kind, not 1000 */
+    const char *per_kind = test_light_workload() ? "100" : "1000";
+    a->atlas.lists = atol(per_kind);
     ck_assert(app_key(a, 'A'));
     ck_assert(a->atlas.on);
     atlas_wait(&a->atlas);
@@ -138,7 +133,7 @@ START_TEST(test_atlas_equals_eval)
             snprintf(path, sizeof path, "%s", input);
         } else {
             snprintf(path, sizeof path, "%s/%s.txt", dir, sl_stress_name(p->kind));
-            cli_generate(sl_stress_name(p->kind), "1000", "1", path);
+            cli_generate(sl_stress_name(p->kind), per_kind, "1", path);
         }
         json_t *j = evals[i] = cli_eval(path);
         check_row(&a->atlas.rows[i], text, (long)json_integer_value(json_object_get(j, "lists")),
@@ -255,11 +250,12 @@ START_TEST(test_atlas_model_changed)
     if (!explorer_fixture_open(&f))
         return;
     App *a = &f.a;
+    a->atlas.lists = test_light_workload() ? 100 : ATLAS_LISTS;
     ck_assert(app_key(a, 'A'));
     atlas_wait(&a->atlas);
     app_tick(a);
     long wrong = a->atlas.pops[0].wrong;
-    ck_assert_int_eq(a->atlas.pops[0].res.lists, ATLAS_LISTS);
+    ck_assert_int_eq(a->atlas.pops[0].res.lists, a->atlas.lists);
     ck_assert(app_key(a, AK_ESC));
     ck_assert(!a->atlas.on);
     ck_assert(app_key(a, 'A'));   /* kept: nothing started again */

@@ -20,15 +20,7 @@ static json_t *cli_mean(const char *kind)
 {
     char *args[] = {"mean", "--model", (char *)bundled_model_path(), "--lists", "1000", "--seed", "1", "--json",
                     kind ? "--kind" : NULL, (char *)kind, NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "mean: exit %d: %s", status, errtext ? errtext : "");
-    json_error_t jerr;
-    json_t *j = json_loads(out, 0, &jerr);
-    ck_assert_msg(j != NULL, "mean --json: %s", jerr.text);
-    free(out);
-    free(errtext);
-    return j;
+    return fixture_sortlens_json(args);
 }
 
 static double num(json_t *x) { return json_is_number(x) ? json_number_value(x) : NAN; }
