@@ -200,13 +200,13 @@ static int greedy_general_kv(const SlModel *m, int B, int *tokens, int *out, SlA
         return 0;
     GeneralDecode d;
     float *lg = malloc((size_t)B * Vo * sizeof *lg);   /* [B, Vo] */
-    if (!lg || (rc = general_decode_begin(&d, m, B, P, cache, err))) {
+    if (!lg || (rc = general_decode_begin(&d, m, B, P, P, cache, err))) {
         free(lg);
         return lg ? rc : sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding");
     }
     for (int i = 1; i < n; i++) {
         int pos = n + 1 + i;   /* the new position, holding b_i */
-        general_decode_step(&d, tokens, pos, lg);
+        general_decode_step(&d, tokens, pos, NULL, B, lg);
         for (int b = 0; b < B; b++)
             tokens[(size_t)b * Tn + pos + 1] = out[(size_t)b * n + i] = ops_argmax(lg + (size_t)b * Vo, Vo);
     }
@@ -300,6 +300,50 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     }
 }
 
+/* Greedy decoding after the teacher-forced forward of nb true sequences
+ * tokens [nb, n_ctx] on the general path (forward_logits_rows: every
+ * layer's keys and values in the cache at stride 2n + 1): a list whose
+ * first mistake was at step first[b] (value wrong[b]) has seen the true
+ * prefix until then, so it goes on from the forward's keys and values with
+ * its own predictions to the end, as sl_decode_greedy would; a list with
+ * no mistake (first[b] < 0) is the true sequence and needs nothing. */
+static int greedy_general_diverged(const SlModel *m, int nb, const int *tokens, const int *first, const int *wrong,
+                                   SlActCache *cache, SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, Tr = 2 * n + 1;
+    int any = 0;
+    for (int b = 0; b < nb; b++)
+        any |= first[b] >= 0 && first[b] < n - 1;
+    if (!any)
+        return 0;
+    GeneralDecode d;
+    int *g = malloc((size_t)nb * Tn * sizeof *g), *active = malloc((size_t)nb * sizeof *active);
+    float *lg = malloc((size_t)nb * Vo * sizeof *lg);
+    int rc = !g || !active || !lg ? sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding")
+                                  : general_decode_begin(&d, m, nb, Tr, Tr, cache, err);
+    if (!rc) {
+        memcpy(g, tokens, (size_t)nb * Tn * sizeof *g);
+        for (int b = 0; b < nb; b++)
+            if (first[b] >= 0)
+                g[(size_t)b * Tn + n + 2 + first[b]] = wrong[b];
+        for (int pos = n + 2; pos <= 2 * n; pos++) {
+            int na = 0;
+            for (int b = 0; b < nb; b++)
+                if (first[b] >= 0 && n + 2 + first[b] <= pos)
+                    active[na++] = b;
+            general_decode_step(&d, g, pos, active, na, lg);
+            for (int r = 0; r < na; r++)
+                g[(size_t)active[r] * Tn + pos + 1] = ops_argmax(lg + (size_t)r * Vo, Vo);
+        }
+        general_decode_end(&d);
+    }
+    free(g);
+    free(active);
+    free(lg);
+    return rc;
+}
+
 /* The running totals and the workspace of one evaluation (decode.h). */
 struct SlEvaluator {
     const SlModel *m;
@@ -311,6 +355,7 @@ struct SlEvaluator {
     float *row;            /* [Vo] */
     int *tokens;           /* [batch, T] */
     int *pred;             /* [batch, n] */
+    int *first, *wrong;    /* [batch] the first teacher-forced mistake of each list (-1: none) and its value */
     long lists, tok_right, list_right;
     long *pos_right;       /* [n] */
     double loss;
@@ -324,6 +369,8 @@ void sl_evaluator_free(SlEvaluator *ev)
     free(ev->row);
     free(ev->tokens);
     free(ev->pred);
+    free(ev->first);
+    free(ev->wrong);
     free(ev->pos_right);
     free(ev);
 }
@@ -354,7 +401,9 @@ SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForw
     ev->tokens = malloc((size_t)ev->batch * T * sizeof *ev->tokens);
     ev->pred = malloc((size_t)ev->batch * n * sizeof *ev->pred);
     ev->pos_right = calloc((size_t)n, sizeof *ev->pos_right);
-    if (!ev->row || !ev->tokens || !ev->pred || !ev->pos_right) {
+    ev->first = malloc((size_t)ev->batch * sizeof *ev->first);
+    ev->wrong = malloc((size_t)ev->batch * sizeof *ev->wrong);
+    if (!ev->row || !ev->tokens || !ev->pred || !ev->pos_right || !ev->first || !ev->wrong) {
         sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
         goto fail;
     }
@@ -389,30 +438,47 @@ static int evaluate_batch(SlEvaluator *ev, const int *values, int nb, SlListOutc
     rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
+    int *first = ev->first, *wrong = ev->wrong;
     for (int b = 0; b < nb; b++) {
         int right = 0;
-        for (int i = 0; i < n; i++)
-            if (ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo) == tokens[(size_t)b * T + n + 2 + i]) {
+        first[b] = -1;
+        for (int i = 0; i < n; i++) {
+            int a = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+            if (a == tokens[(size_t)b * T + n + 2 + i]) {
                 right++;
                 ev->pos_right[i]++;
+            } else if (first[b] < 0) {
+                first[b] = i;
+                wrong[b] = a;
             }
+        }
         ev->tok_right += right;
         if (outcomes)
             outcomes[b].tokens_right = right;
     }
     ev->loss += loss_sum(c, cache->logits, tokens, nb);
-    /* greedy: the model's own predictions fill b_1..b_n */
+    if (sl_intervention_is_none(ev->iv)) {
+        /* greedy, as on the tables path (eval_tables_list): the teacher-forced
+         * prefix until the first mistake, then decoding of its own */
+        for (int b = 0; b < nb; b++) {
+            ev->list_right += first[b] < 0;
+            if (outcomes)
+                outcomes[b].first_wrong = first[b];
+        }
+        return greedy_general_diverged(m, nb, tokens, first, wrong, cache, err);
+    }
+    /* greedy with an intervention: the model's own predictions fill b_1..b_n */
     rc = sl_decode_greedy_path(m, values, nb, ev->pred, NULL, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
     for (int b = 0; b < nb; b++) {
-        int first = -1;
-        for (int i = 0; i < n && first < 0; i++)
+        int fw = -1;
+        for (int i = 0; i < n && fw < 0; i++)
             if (ev->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
-                first = i;
-        ev->list_right += first < 0;
+                fw = i;
+        ev->list_right += fw < 0;
         if (outcomes)
-            outcomes[b].first_wrong = first;
+            outcomes[b].first_wrong = fw;
     }
     return 0;
 }

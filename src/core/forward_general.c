@@ -460,31 +460,40 @@ int forward_general_rows(const SlModel *m, const int *tokens, int ldt, int B, in
 
 /* ---- one new position at a time ---------------------------------------------------- */
 
-int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const SlActCache *c, SlError *err)
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c, SlError *err)
 {
     const SlModelConfig *cfg = &m->cfg;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, Tn = cfg->n_ctx;
     memset(d, 0, sizeof *d);
     d->m = m;
     d->B = B;
-    const size_t kv = (size_t)L * B * Tn * HE, n_wp = (size_t)L * 3 * D * HE;
-    const size_t need = 2 * kv + n_wp + 2 * (size_t)B * D + 2 * (size_t)B * HE + (size_t)Tn;
+    /* The last position decoded is n_ctx - 2 (its logits predict the last
+     * token): a cache with room for it is decoded in place. */
+    const bool in_place = Tc >= Tn - 1 && P == Tc;
+    d->Tk = in_place ? Tc : Tn;
+    const size_t kv = in_place ? 0 : (size_t)L * B * Tn * HE, n_wp = (size_t)L * 3 * D * HE;
+    const size_t need = 2 * kv + n_wp + 2 * (size_t)B * D + 4 * (size_t)B * HE + (size_t)Tn + (size_t)B;
     d->memory = malloc(need * sizeof(float));
     if (!d->memory)
         return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding (%zu floats)", need);
-    d->keys = d->memory;
-    d->vals = d->keys + kv;
-    d->wp = d->vals + kv;
+    d->keys = in_place ? c->k : d->memory;
+    d->vals = in_place ? c->v : d->memory + kv;
+    d->wp = d->memory + 2 * kv;
     d->x = d->wp + n_wp;
     d->ao = d->x + (size_t)B * D;
     d->qrow = d->ao + (size_t)B * D;
-    d->zrow = d->qrow + (size_t)B * HE;
+    d->krow = d->qrow + (size_t)B * HE;
+    d->vrow = d->krow + (size_t)B * HE;
+    d->zrow = d->vrow + (size_t)B * HE;
     d->s = d->zrow + (size_t)B * HE;
-    /* the cache's keys and values are [L, B, P, H, E]; kept as
+    d->all = (int *)(d->s + Tn);   /* [B] 0..B-1: every list active */
+    for (int b = 0; b < B; b++)
+        d->all[b] = b;
+    /* else the cache's keys and values, [L, B, Tc, H, E], are kept as
      * [L, B, Tn, H, E] so that new positions append in place */
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < L && !in_place; l++)
         for (int b = 0; b < B; b++) {
-            size_t src = ((size_t)l * B + b) * P * HE, dst = ((size_t)l * B + b) * Tn * HE;
+            size_t src = ((size_t)l * B + b) * Tc * HE, dst = ((size_t)l * B + b) * Tn * HE;
             memcpy(d->keys + dst, c->k + src, (size_t)P * HE * sizeof(float));
             memcpy(d->vals + dst, c->v + src, (size_t)P * HE * sizeof(float));
         }
@@ -499,34 +508,45 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const
     return 0;
 }
 
-void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *logits)
+void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits)
 {
     const SlModel *m = d->m;
     const SlModelConfig *cfg = &m->cfg;
     const SlModelParams *p = &m->params;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E;
-    const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, B = d->B;
+    const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, B = d->B, Tk = d->Tk;
     const float div = sqrtf((float)E);
-    for (int b = 0; b < B; b++) {
-        const float *we = p->W_E + (size_t)tokens[(size_t)b * Tn + pos] * D, *wpos = p->W_pos + (size_t)pos * D;
-        for (int i = 0; i < D; i++)
-            d->x[(size_t)b * D + i] = we[i] + wpos[i];
+    if (!active) {
+        active = d->all;
+        nb = B;
+    }
+    if (nb <= 0)
+        return;
+    for (int r = 0; r < nb; r++) {   /* row r: list active[r] */
+        float *xr = d->x + (size_t)r * D;
+        memcpy(xr, p->W_E + (size_t)tokens[(size_t)active[r] * Tn + pos] * D, (size_t)D * sizeof(float));
+        ops_add(xr, p->W_pos + (size_t)pos * D, D);
     }
     for (int l = 0; l < L; l++) {
-        float *kl = d->keys + (size_t)l * B * Tn * HE, *vl = d->vals + (size_t)l * B * Tn * HE;  /* [B, Tn, H, E] */
+        float *kl = d->keys + (size_t)l * B * Tk * HE, *vl = d->vals + (size_t)l * B * Tk * HE;  /* [B, Tk, H, E] */
         const float *wl = d->wp + (size_t)l * 3 * D * HE;
-        /* [B, D] x [D, H E]; the new key and value rows are Tn H E apart in the kept arrays */
-        ops_gemm_nn(d->qrow, HE, d->x, D, wl, HE, B, HE, D, false);
-        ops_gemm_nn(kl + (size_t)pos * HE, Tn * HE, d->x, D, wl + (size_t)D * HE, HE, B, HE, D, false);
-        ops_gemm_nn(vl + (size_t)pos * HE, Tn * HE, d->x, D, wl + 2 * (size_t)D * HE, HE, B, HE, D, false);
-        ops_add_bias_rows(d->qrow, HE, p->b_Q + (size_t)l * HE, B, HE);
-        ops_add_bias_rows(kl + (size_t)pos * HE, Tn * HE, p->b_K + (size_t)l * HE, B, HE);
-        ops_add_bias_rows(vl + (size_t)pos * HE, Tn * HE, p->b_V + (size_t)l * HE, B, HE);
-        for (int b = 0; b < B; b++)
+        /* [nb, D] x [D, H E] each; the new key and value rows go to their lists' kept arrays */
+        float *rows[3] = {d->qrow, d->krow, d->vrow};
+        const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
+        for (int mi = 0; mi < 3; mi++) {
+            ops_gemm_nn(rows[mi], HE, d->x, D, wl + (size_t)mi * D * HE, HE, nb, HE, D, false);
+            ops_add_bias_rows(rows[mi], HE, bias[mi], nb, HE);
+        }
+        for (int r = 0; r < nb; r++) {
+            size_t at = ((size_t)active[r] * Tk + pos) * HE;
+            memcpy(kl + at, d->krow + (size_t)r * HE, (size_t)HE * sizeof(float));
+            memcpy(vl + at, d->vrow + (size_t)r * HE, (size_t)HE * sizeof(float));
+        }
+        for (int r = 0; r < nb; r++)
             for (int h = 0; h < H; h++) {
-                const float *kb = kl + (size_t)b * Tn * HE + h * E, *vb = vl + (size_t)b * Tn * HE + h * E;
-                const float *qr = d->qrow + (size_t)b * HE + h * E;
-                float *zr = d->zrow + (size_t)b * HE + h * E, *s = d->s;
+                size_t kv = (size_t)active[r] * Tk * HE + (size_t)h * E;
+                const float *kb = kl + kv, *vb = vl + kv, *qr = d->qrow + (size_t)r * HE + h * E;
+                float *zr = d->zrow + (size_t)r * HE + h * E, *s = d->s;
                 for (int k = 0; k <= pos; k++)
                     s[k] = ops_dot(qr, kb + (size_t)k * HE, E) / div;
                 ops_softmax(s, s, pos + 1);
@@ -535,14 +555,13 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *lo
                     if (s[k] != 0.0f)
                         ops_axpy(zr, s[k], vb + (size_t)k * HE, E);
             }
-        /* attn_out [B, D] = z [B, H E] x W_O[l] [H E, D] + b_O; the stream moves on */
-        ops_gemm_nn(d->ao, D, d->zrow, HE, p->W_O + (size_t)l * HE * D, D, B, D, HE, false);
-        ops_add_bias_rows(d->ao, D, p->b_O + (size_t)l * D, B, D);
-        for (size_t i = 0; i < (size_t)B * D; i++)
-            d->x[i] += d->ao[i];
+        /* attn_out [nb, D] = z [nb, H E] x W_O[l] [H E, D] + b_O; the stream moves on */
+        ops_gemm_nn(d->ao, D, d->zrow, HE, p->W_O + (size_t)l * HE * D, D, nb, D, HE, false);
+        ops_add_bias_rows(d->ao, D, p->b_O + (size_t)l * D, nb, D);
+        ops_add(d->x, d->ao, nb * D);
     }
-    ops_gemm_nn(logits, Vo, d->x, D, p->W_U, Vo, B, Vo, D, false);
-    ops_add_bias_rows(logits, Vo, p->b_U, B, Vo);
+    ops_gemm_nn(logits, Vo, d->x, D, p->W_U, Vo, nb, Vo, D, false);
+    ops_add_bias_rows(logits, Vo, p->b_U, nb, Vo);
 }
 
 void general_decode_end(GeneralDecode *d)

@@ -156,23 +156,30 @@ void general_grad_free(GeneralGrad *w);
 void general_backward(const SlModel *m, const int *tokens, int ldt, const SlActCache *c, const GeneralRows *rows,
                       const float *dlogits, SlModelParams *g, GeneralGrad *w);
 
-/* Greedy decoding on the general path: after a forward of the first P
- * positions of B sequences, general_decode_begin keeps every layer's keys
- * and values; each general_decode_step runs the one new position pos of
- * tokens [B, n_ctx] through the layers, attending to the kept keys and
- * values (and keeping its own), and writes the logits [B, Vo] there. */
+/* Greedy decoding on the general path: after a forward of B sequences
+ * whose cache holds every layer's keys and values at stride Tc positions,
+ * general_decode_begin keeps those of positions 0..P-1; each
+ * general_decode_step runs the one new position pos of tokens [B, n_ctx]
+ * through the layers for the lists active[0..nb) (NULL: all B), attending
+ * to their kept keys and values (and keeping its own at pos), and writes
+ * the logits [nb, Vo], row r for list active[r].  A list may join late:
+ * the keys and values it did not compute are the forward's.  A cache with
+ * room for position n_ctx - 2 (Tc >= n_ctx - 1, P = Tc) is decoded in
+ * place: its keys and values change. */
 typedef struct GeneralDecode {
     const SlModel *m;
     int B;
-    float *keys, *vals;   /* [L, B, n_ctx, H, E] */
+    float *keys, *vals;   /* [L, B, Tk, H, E]: the cache's own when it had room, else copies */
+    int Tk;               /* their stride in positions */
     float *wp;            /* [L, 3, D, H E] W_Q, W_K, W_V with the heads side by side */
-    float *x, *ao;        /* [B, D] the new position's stream, attn_out */
-    float *qrow, *zrow;   /* [B, H E] */
+    float *x, *ao;        /* [B, D] the new position's stream, attn_out (active rows) */
+    float *qrow, *krow, *vrow, *zrow;   /* [B, H E] */
     float *s;             /* [n_ctx] one score row, then its pattern */
+    int *all;             /* [B] 0..B-1 */
     float *memory;
 } GeneralDecode;
-int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, const SlActCache *c, SlError *err);
-void general_decode_step(GeneralDecode *d, const int *tokens, int pos, float *logits);
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c, SlError *err);
+void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits);
 void general_decode_end(GeneralDecode *d);
 
 /* The one-layer path's row loops in one variant (kernels.c). */
