@@ -34,6 +34,13 @@ typedef struct SlActCache {
 
 SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError *err);
 void sl_cache_free(SlActCache *c);   /* accepts NULL */
+/* How many sequences of T tokens an activation cache holds within `bytes`
+ * (SL_CACHE_BATCH_BYTES for the loops over many lists): at least 1, at most
+ * max_B.  A loop that keeps whole caches takes its batches this size, so
+ * its memory grows with one list's T x T arrays, not with a batch of them
+ * (256 lists of 1202 tokens would need 4 GB). */
+int sl_cache_batch_within(const SlModelConfig *cfg, int T, int max_B, size_t bytes);
+#define SL_CACHE_BATCH_BYTES ((size_t)64 << 20)
 
 /* Looks an activation up by its TransformerLens hook name ("hook_embed",
  * "blocks.0.attn.hook_pattern", "logits", ...; for L = 1 the short names

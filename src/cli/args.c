@@ -5,7 +5,10 @@
 #include "sortlens/parse_double.h"
 #include "sortlens/parse_int.h"
 
+#include <assert.h>
 #include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -65,7 +68,100 @@ static int report(CliArgs *a, int c)
     return CLI_ARG_BAD;
 }
 
+/* The shared rows (cli.h); their vals are above every command's own
+ * (characters, and train's enum from 256). */
+enum { ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED };
+static const struct option shared_rows[] = {
+    {"model", required_argument, NULL, ROW_MODEL},
+    CLI_STEP_OPTION,
+    {"lists", required_argument, NULL, ROW_LISTS},
+    {"seed", required_argument, NULL, ROW_SEED},
+    {"layer", required_argument, NULL, ROW_LAYER},
+    {"head", required_argument, NULL, ROW_HEAD},
+    {"ablate", required_argument, NULL, ROW_ABLATE},
+    {"resample-seed", required_argument, NULL, ROW_RESAMPLE_SEED},
+};
+
+CliShared cli_shared(void)
+{
+    return (CliShared){.step = -1, .resample_seed = 1, .lists = 1, .lists_max = 1,
+                       .layer_max = SL_MODEL_MAX_LAYERS - 1, .head_max = SL_MODEL_MAX_HEADS - 1};
+}
+
+void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts,
+                           CliShared *shared)
+{
+    cli_args_begin(a, cmd, argc, argv, opts);
+    const size_t cap = sizeof a->all / sizeof a->all[0];
+    size_t n = 0;
+    for (const struct option *o = opts; o->name; o++) {
+        assert(n + 1 < cap);   /* a table longer than any command's */
+        a->all[n] = *o;
+        if (o->val == CLI_SHARED) {
+            size_t i = 0;
+            while (i < sizeof shared_rows / sizeof shared_rows[0] && strcmp(shared_rows[i].name, o->name) != 0)
+                i++;
+            assert(i < sizeof shared_rows / sizeof shared_rows[0]);   /* CLI_SHARED_ROW of a row that exists */
+            a->all[n] = shared_rows[i];
+        }
+        n++;
+    }
+    memset(&a->all[n], 0, sizeof a->all[n]);   /* the table's end */
+    a->opts = a->all;
+    a->shared = shared;
+}
+
+/* A shared row's value into a->shared; false after the message. */
+static bool shared_value(CliArgs *a, int c, const char *val)
+{
+    CliShared *s = a->shared;
+    switch (c) {
+    case ROW_MODEL: s->model = val; return true;
+    case CLI_OPT_STEP: return cli_parse_step(val, &s->step);
+    case ROW_LISTS: return (s->lists_given = cli_parse_long("--lists", val, 1, s->lists_max, &s->lists));
+    case ROW_SEED: return (s->seed_given = cli_parse_long("--seed", val, 0, LONG_MAX, &s->seed));
+    case ROW_LAYER: return (s->layer_given = cli_parse_long("--layer", val, 0, s->layer_max, &s->layer));
+    case ROW_HEAD: return (s->head_given = cli_parse_long("--head", val, 0, s->head_max, &s->head));
+    case ROW_ABLATE: s->ablate = val; return true;
+    case ROW_RESAMPLE_SEED: return cli_parse_long("--resample-seed", val, 0, LONG_MAX, &s->resample_seed);
+    }
+    return true;
+}
+
+static bool is_shared(const CliArgs *a, int c)
+{
+    return a->shared && ((c >= ROW_MODEL && c <= ROW_RESAMPLE_SEED) || c == CLI_OPT_STEP);
+}
+
+bool cli_append_word(char **joined, size_t *len, const char *word)
+{
+    size_t wl = strlen(word);
+    char *grown = realloc(*joined, *len + wl + 2);
+    if (!grown)
+        return false;
+    *joined = grown;
+    memcpy(grown + *len, word, wl);
+    *len += wl;
+    grown[(*len)++] = ' ';
+    grown[*len] = '\0';
+    return true;
+}
+
+static int next_row(CliArgs *a, const char **value);
+
 int cli_args_next(CliArgs *a, const char **value)
+{
+    for (;;) {
+        int c = next_row(a, value);
+        if (!is_shared(a, c))
+            return c;
+        if (!shared_value(a, c, *value))
+            return CLI_ARG_BAD;
+    }
+}
+
+/* One option or positional, shared rows included. */
+static int next_row(CliArgs *a, const char **value)
 {
     *value = NULL;
     if (optind == 0)
@@ -78,7 +174,7 @@ int cli_args_next(CliArgs *a, const char **value)
     if (!a->dashes && strcmp(arg, "--") == 0) {
         a->dashes = true;
         optind++;
-        return cli_args_next(a, value);
+        return next_row(a, value);
     }
     if (a->dashes || !looks_like_option) {
         *value = arg;

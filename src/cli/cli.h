@@ -158,6 +158,33 @@ void progress_callback(void *ctx, long done, long total);
  * positional took; name is the option as "--steps" for messages. */
 #include <getopt.h>
 enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
+/* The option rows many commands share, declared once (args.c):
+ *   --model PATH, --step N (cli_parse_step), --lists N (1..lists_max),
+ *   --seed S (0..LONG_MAX), --layer L (0..layer_max), --head H
+ *   (0..head_max), --ablate SPEC, --resample-seed S (0..LONG_MAX).
+ * A command puts CLI_SHARED_ROW("lists") in its table where the row
+ * stands (the order decides which option an ambiguous prefix names), sets
+ * the defaults and ranges in a CliShared, and walks with
+ * cli_args_begin_shared: cli_args_next then parses those values into the
+ * CliShared itself, with the one message per option ("--lists: 0 is
+ * outside 1..N"), and hands back only the command's own options.  A bad
+ * value comes back as CLI_ARG_BAD, reported. */
+#define CLI_SHARED 0x53ff
+#define CLI_SHARED_ROW(name) {name, no_argument, NULL, CLI_SHARED}
+typedef struct CliShared {
+    const char *model;           /* NULL: the default model */
+    long step;                   /* -1: none */
+    long lists, lists_max;       /* the command sets the default and the maximum */
+    long seed;
+    long layer, layer_max, head, head_max;
+    const char *ablate;          /* NULL: none */
+    long resample_seed;          /* default 1 */
+    bool lists_given, seed_given, layer_given, head_given;
+} CliShared;
+/* The defaults every command starts from: --step -1, --resample-seed 1,
+ * --layer and --head 0 in 0..SL_MODEL_MAX_LAYERS - 1, 0..SL_MODEL_MAX_HEADS - 1. */
+CliShared cli_shared(void);
+
 typedef struct CliArgs {
     const char *cmd;
     int argc;
@@ -166,9 +193,16 @@ typedef struct CliArgs {
     bool dashes;     /* "--" seen */
     int first, end;  /* argv span of the last option or positional */
     char name[40];   /* "--steps" */
+    CliShared *shared;           /* NULL: no shared rows */
+    struct option all[64];       /* the command's table, its shared rows filled in */
 } CliArgs;
 void cli_args_begin(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts);
 int cli_args_next(CliArgs *a, const char **value);
+void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts,
+                           CliShared *shared);
+/* Appends word and a space to *joined (malloc'ed, *len its length): a list
+ * given as several words, wherever they stand; false when memory runs out. */
+bool cli_append_word(char **joined, size_t *len, const char *word);
 /* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
 int cli_args_unexpected(CliArgs *a, const char *arg);
 

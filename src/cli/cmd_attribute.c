@@ -59,24 +59,23 @@ static json_t *source_json(const SlAttribution *a, int L, int H, int T)
 int cmd_attribute(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'}, {"at", required_argument, NULL, 'a'},
+        CLI_SHARED_ROW("model"),               {"at", required_argument, NULL, 'a'},
         {"target", required_argument, NULL, 't'}, {"vs", required_argument, NULL, 'v'},
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL;
+    CliShared sh = cli_shared();
     long at = 1, target = -1, vs = -1;
     bool json = false;
     /* the list may come as one word or several, before or after the options */
     char *text = NULL;
     size_t len = 0;
     CliArgs args;
-    cli_args_begin(&args, "attribute", argc, argv, opts);
+    cli_args_begin_shared(&args, "attribute", argc, argv, opts, &sh);
     const char *val;
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         bool ok = true;
         switch (ch) {
-        case 'm': model_path = val; break;
         case 'a': ok = cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &at); break;
         case 't': ok = cli_parse_long("--target", val, 0, SL_MODEL_MAX_VOCAB, &target); break;
         case 'v': ok = cli_parse_long("--vs", val, 0, SL_MODEL_MAX_VOCAB, &vs); break;
@@ -85,21 +84,13 @@ int cmd_attribute(int argc, char **argv)
             free(text);
             usage(stdout);
             return EXIT_OK;
-        case CLI_ARG_POSITIONAL: {
-            size_t vl = strlen(val);
-            char *grown = realloc(text, len + vl + 2);
-            if (!grown) {
+        case CLI_ARG_POSITIONAL:
+            if (!cli_append_word(&text, &len, val)) {
                 free(text);
                 cli_error("out of memory");
                 return EXIT_RUNTIME;
             }
-            text = grown;
-            memcpy(text + len, val, vl);
-            len += vl;
-            text[len++] = ' ';
-            text[len] = '\0';
             break;
-        }
         default: ok = false; break;   /* CLI_ARG_BAD, reported */
         }
         if (!ok) {
@@ -111,7 +102,7 @@ int cmd_attribute(int argc, char **argv)
         cli_error("attribute: needs a LIST; try 'sortlens attribute --help'");
         return EXIT_USAGE;
     }
-    SlModel *m = cli_load_model(model_path);
+    SlModel *m = cli_load_model(sh.model);
     if (!m) {
         free(text);
         return EXIT_RUNTIME;

@@ -120,36 +120,23 @@ done:
 int cmd_circuit(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"layer", required_argument, NULL, 'l'},
-        {"head", required_argument, NULL, 'H'},
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("layer"),
+        CLI_SHARED_ROW("head"),
         {"format", required_argument, NULL, 'f'},
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *format = "csv";
-    long layer = 0, head = 0, step = -1;
+    CliShared sh = cli_shared();
+    const char *format = "csv";
     CliArgs args;
-    cli_args_begin(&args, "circuit", argc, argv, opts);
+    cli_args_begin_shared(&args, "circuit", argc, argv, opts, &sh);
     const char *val;
     const char *positional = NULL;
     int ch;
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'm': model_path = val; break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step))
-                return EXIT_USAGE;
-            break;
-        case 'l':
-            if (!cli_parse_long("--layer", val, 0, SL_MODEL_MAX_LAYERS - 1, &layer))
-                return EXIT_USAGE;
-            break;
-        case 'H':
-            if (!cli_parse_long("--head", val, 0, SL_MODEL_MAX_HEADS - 1, &head))
-                return EXIT_USAGE;
-            break;
         case 'f':
             if (strcmp(val, "csv") && strcmp(val, "json")) {
                 cli_error("circuit: --format: '%s' is not csv or json", val);
@@ -168,6 +155,8 @@ int cmd_circuit(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model;
+    const long layer = sh.layer, head = sh.head, step = sh.step;
     if (!positional) {
         cli_error("circuit: which circuit? one of ov, ov-pos, qk-token-token, qk-token-pos, qk-pos-token, qk-pos-pos");
         return EXIT_USAGE;

@@ -101,14 +101,18 @@ static void print_table(const CompareRow *rows, int count, long lists, long eval
 int cmd_compare(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"lists", required_argument, NULL, 'n'},
+        CLI_SHARED_ROW("lists"),
         {"eval-lists", required_argument, NULL, 'e'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("seed"),
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    long lists = DEFAULT_LISTS, eval_lists = DEFAULT_EVAL_LISTS, seed = DEFAULT_SEED;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = 100000000;
+    sh.seed = DEFAULT_SEED;
+    long eval_lists = DEFAULT_EVAL_LISTS;
     bool json = false;
     CompareRow *rows = calloc((size_t)argc, sizeof *rows);
     int count = 0, status = EXIT_OK;
@@ -117,20 +121,12 @@ int cmd_compare(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     CliArgs args;
-    cli_args_begin(&args, "compare", argc, argv, opts);
+    cli_args_begin_shared(&args, "compare", argc, argv, opts, &sh);
     const char *val;
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 100000000, &lists))
-                status = EXIT_USAGE;
-            break;
         case 'e':
             if (!cli_parse_long("--eval-lists", val, 1, 1000000000L, &eval_lists))
-                status = EXIT_USAGE;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
                 status = EXIT_USAGE;
             break;
         case 'j': json = true; break;
@@ -143,6 +139,7 @@ int cmd_compare(int argc, char **argv)
             return status;
         }
     }
+    const long lists = sh.lists, seed = sh.seed;
     if (count == 0) {
         cli_error("compare: which models? give one or more paths (files or run directories)");
         free(rows);

@@ -116,53 +116,37 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 int cmd_eval(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"lists", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("lists"),
+        CLI_SHARED_ROW("seed"),
         {"input", required_argument, NULL, 'i'},
-        {"ablate", required_argument, NULL, 'a'},
-        {"resample-seed", required_argument, NULL, 'r'},
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("ablate"),
+        CLI_SHARED_ROW("resample-seed"),
+        CLI_SHARED_ROW("step"),
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *input = NULL, *ablate = NULL, *val;
-    long step = -1;   /* of a run directory */
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
-    bool lists_given = false, seed_given = false;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = 1000000000L;
+    sh.seed = DEFAULT_SEED;
+    const char *input = NULL, *val;
     bool json = false;
     CliArgs args;
-    cli_args_begin(&args, "eval", argc, argv, opts);
+    cli_args_begin_shared(&args, "eval", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
-                return EXIT_USAGE;
-            lists_given = true;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
-                return EXIT_USAGE;
-            seed_given = true;
-            break;
         case 'i': input = val; break;
-        case 'a': ablate = val; break;
-        case 'r':
-            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed))
-                return EXIT_USAGE;
-            break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step))
-                return EXIT_USAGE;
-            break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
+    const long lists = sh.lists, seed = sh.seed, resample_seed = sh.resample_seed, step = sh.step;
+    const bool lists_given = sh.lists_given, seed_given = sh.seed_given;
     if (input && (lists_given || seed_given)) {
         cli_error("eval: --input takes its lists from the file; --%s does not apply", lists_given ? "lists" : "seed");
         return EXIT_USAGE;

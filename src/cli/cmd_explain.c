@@ -309,42 +309,33 @@ static bool all_finite(const SlExplain *ex)
 int cmd_explain(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"lists", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("lists"),
+        CLI_SHARED_ROW("seed"),
         {"json", no_argument, NULL, 'j'},
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL;
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, step = -1;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = 100000000;
+    sh.seed = DEFAULT_SEED;
     bool json = false;
     CliArgs args;
-    cli_args_begin(&args, "explain", argc, argv, opts);
+    cli_args_begin_shared(&args, "explain", argc, argv, opts, &sh);
     const char *val;
     int ch;
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'm': model_path = val; break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 100000000, &lists))
-                return EXIT_USAGE;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
-                return EXIT_USAGE;
-            break;
         case 'j': json = true; break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step))
-                return EXIT_USAGE;
-            break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model;
+    const long lists = sh.lists, seed = sh.seed, step = sh.step;
     SlError err = {0};
     const char *path = model_path;
     if (!path && !(path = cli_default_model_path(&err))) {

@@ -47,41 +47,32 @@ int cmd_generate(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"kind", required_argument, NULL, 'k'},
-        {"lists", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
-        {"model", required_argument, NULL, 'm'},
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("lists"),
+        CLI_SHARED_ROW("seed"),
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *kind_name = NULL;
-    long step = -1;   /* of a run directory */
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = LONG_MAX / 2;
+    sh.seed = DEFAULT_SEED;
+    const char *kind_name = NULL;
     SlError err = {0};
     const char *val;
     CliArgs args;
-    cli_args_begin(&args, "generate", argc, argv, opts);
+    cli_args_begin_shared(&args, "generate", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
         case 'k': kind_name = val; break;
-        case 'm': model_path = val; break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step))
-                return EXIT_USAGE;
-            break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, LONG_MAX / 2, &lists))
-                return EXIT_USAGE;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
-                return EXIT_USAGE;
-            break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model;
+    const long lists = sh.lists, seed = sh.seed, step = sh.step;
     SlStressKind kind;
     if (!kind_name) {
         cli_error("generate: --kind is required; try 'sortlens generate --help'");

@@ -165,50 +165,40 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
 int cmd_mean(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"lists", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("model"),
+        CLI_SHARED_ROW("lists"),
+        CLI_SHARED_ROW("seed"),
         {"kind", required_argument, NULL, 'k'},
         {"input", required_argument, NULL, 'i'},
-        {"ablate", required_argument, NULL, 'a'},
-        {"resample-seed", required_argument, NULL, 'r'},
+        CLI_SHARED_ROW("ablate"),
+        CLI_SHARED_ROW("resample-seed"),
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *input = NULL, *kind_name = NULL, *ablate = NULL;
-    long lists = DEFAULT_LISTS, seed = DEFAULT_SEED, resample_seed = 1;
-    bool json = false, random_given = false;
+    CliShared sh = cli_shared();
+    sh.lists = DEFAULT_LISTS;
+    sh.lists_max = 1000000000L;
+    sh.seed = DEFAULT_SEED;
+    const char *input = NULL, *kind_name = NULL;
+    bool json = false;
     SlError err = {0};
     const char *val;
     CliArgs args;
-    cli_args_begin(&args, "mean", argc, argv, opts);
+    cli_args_begin_shared(&args, "mean", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 1000000000L, &lists))
-                return EXIT_USAGE;
-            random_given = true;
-            break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, LONG_MAX, &seed))
-                return EXIT_USAGE;
-            random_given = true;
-            break;
-        case 'k': kind_name = val; random_given = true; break;
+        case 'k': kind_name = val; break;
         case 'i': input = val; break;
-        case 'a': ablate = val; break;
-        case 'r':
-            if (!cli_parse_long("--resample-seed", val, 0, LONG_MAX, &resample_seed))
-                return EXIT_USAGE;
-            break;
         case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
+    const long lists = sh.lists, seed = sh.seed, resample_seed = sh.resample_seed;
+    const bool random_given = sh.lists_given || sh.seed_given || kind_name;
     if (input && random_given) {
         cli_error("mean: --input takes its lists from the file; --lists, --seed and --kind do not apply");
         return EXIT_USAGE;

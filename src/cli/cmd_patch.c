@@ -197,21 +197,21 @@ static void print_table(const SlModelConfig *c, const SlPatchResult *r)
 int cmd_patch(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},   {"clean", required_argument, NULL, 'c'},
+        CLI_SHARED_ROW("model"),                   {"clean", required_argument, NULL, 'c'},
         {"corrupt", required_argument, NULL, 'r'}, {"at", required_argument, NULL, 'a'},
         {"attribution", no_argument, NULL, 'A'},   {"json", no_argument, NULL, 'j'},
-        {"format", required_argument, NULL, 'f'},  {"ablate", required_argument, NULL, 'x'},
+        {"format", required_argument, NULL, 'f'},  CLI_SHARED_ROW("ablate"),
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *clean_text = NULL, *corrupt_text = NULL, *ablate = NULL;
+    CliShared sh = cli_shared();
+    const char *clean_text = NULL, *corrupt_text = NULL;
     long at = 0;
     bool attribution = false, json = false, csv = false;
     CliArgs args;
-    cli_args_begin(&args, "patch", argc, argv, opts);
+    cli_args_begin_shared(&args, "patch", argc, argv, opts, &sh);
     const char *val;
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
         case 'c': clean_text = val; break;
         case 'r': corrupt_text = val; break;
         case 'a':
@@ -227,7 +227,6 @@ int cmd_patch(int argc, char **argv)
             }
             csv = true;
             break;
-        case 'x': ablate = val; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
             cli_error("patch: unexpected '%s'; the lists go in --clean and --corrupt", val);
@@ -235,6 +234,7 @@ int cmd_patch(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
     if (!clean_text || !corrupt_text) {
         cli_error("patch: needs --clean LIST and --corrupt LIST; try 'sortlens patch --help'");
         return EXIT_USAGE;

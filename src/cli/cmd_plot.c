@@ -59,35 +59,37 @@ int cmd_plot(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
-        {"model", required_argument, NULL, 'm'},
+        CLI_SHARED_ROW("model"),
         {"list", required_argument, NULL, 'L'},
         {"at", required_argument, NULL, 'a'},
         {"format", required_argument, NULL, 'f'},
         {"labels", required_argument, NULL, 'b'},
         {"greedy", no_argument, NULL, 'g'},
-        {"layer", required_argument, NULL, 'l'},
-        {"head", required_argument, NULL, 'H'},
+        CLI_SHARED_ROW("layer"),
+        CLI_SHARED_ROW("head"),
         {"corrupt", required_argument, NULL, 'c'},
-        {"lists", required_argument, NULL, 'n'},
+        CLI_SHARED_ROW("lists"),
+
         {"force", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *out = NULL, *model_path = NULL, *list_text = NULL, *at_text = NULL, *corrupt_text = NULL;
+    const char *out = NULL, *list_text = NULL, *at_text = NULL, *corrupt_text = NULL;
     bool force = false, have_format = false;
     SlPlotFormat format = SL_PLOT_SVG;
     SlPlotRequest req;
     sl_plot_request_init(&req, SL_PLOT_ATTENTION);
-    long layer = 0, head = 0;
+    CliShared sh = cli_shared();
+    sh.lists = req.lists;
+    sh.lists_max = 10000000;
     SlError err = {0};
     CliArgs args;
-    cli_args_begin(&args, "plot", argc, argv, opts);
+    cli_args_begin_shared(&args, "plot", argc, argv, opts, &sh);
     const char *val, *view = NULL;
     int ch;
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
         case 'o': out = val; break;
-        case 'm': model_path = val; break;
         case 'L': list_text = val; break;
         case 'a': at_text = val; break;
         case 'f':
@@ -108,19 +110,7 @@ int cmd_plot(int argc, char **argv)
             }
             break;
         case 'g': req.greedy = true; break;
-        case 'l':
-            if (!cli_parse_long("--layer", val, 0, SL_MODEL_MAX_LAYERS - 1, &layer))
-                return EXIT_USAGE;
-            break;
-        case 'H':
-            if (!cli_parse_long("--head", val, 0, SL_MODEL_MAX_HEADS - 1, &head))
-                return EXIT_USAGE;
-            break;
         case 'c': corrupt_text = val; break;
-        case 'n':
-            if (!cli_parse_long("--lists", val, 1, 10000000, &req.lists))
-                return EXIT_USAGE;
-            break;
         case 'F': force = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
@@ -133,6 +123,9 @@ int cmd_plot(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model;
+    const long layer = sh.layer, head = sh.head;
+    req.lists = sh.lists;
     if (!view) {
         cli_error("plot: which view? try 'sortlens plot --help'");
         return EXIT_USAGE;

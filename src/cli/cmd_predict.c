@@ -217,68 +217,38 @@ static int predict_stdin(Predictor *p)
     return status;
 }
 
-/* Appends word and a space to *joined (the list from the arguments). */
-static bool append_word(char **joined, size_t *len, const char *word)
-{
-    size_t wl = strlen(word);
-    char *grown = realloc(*joined, *len + wl + 2);
-    if (!grown)
-        return false;
-    *joined = grown;
-    memcpy(grown + *len, word, wl);
-    *len += wl;
-    grown[(*len)++] = ' ';
-    grown[*len] = '\0';
-    return true;
-}
-
 int cmd_predict(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},
+        CLI_SHARED_ROW("model"),
         {"teacher-forced", no_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},
         {"cache", required_argument, NULL, 'c'},
         {"force", no_argument, NULL, 'f'},
-        {"ablate", required_argument, NULL, 'a'},
-        {"resample-seed", required_argument, NULL, 'r'},
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("ablate"),
+        CLI_SHARED_ROW("resample-seed"),
+        CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     Predictor p = {0};
-    const char *model_path = NULL, *ablate = NULL, *val;
-    long resample_seed = 1;
-    long step = -1;   /* of a run directory */
+    CliShared sh = cli_shared();
+    const char *val;
     bool force = false;
     /* the list may come in several words, before or after the options */
     char *joined = NULL;
     size_t joined_len = 0;
     CliArgs args;
-    cli_args_begin(&args, "predict", argc, argv, opts);
+    cli_args_begin_shared(&args, "predict", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'm': model_path = val; break;
         case 't': p.teacher_forced = true; break;
         case 'j': p.json = true; break;
         case 'c': p.cache_out = val; break;
         case 'f': force = true; break;
-        case 'a': ablate = val; break;
-        case 'r':
-            if (!cli_parse_long("--resample-seed", val, 0, 0x7fffffffffffffffL, &resample_seed)) {
-                free(joined);
-                return EXIT_USAGE;
-            }
-            break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step)) {
-                free(joined);
-                return EXIT_USAGE;
-            }
-            break;
         case 'h': free(joined); usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            if (!append_word(&joined, &joined_len, val)) {
+            if (!cli_append_word(&joined, &joined_len, val)) {
                 free(joined);
                 cli_error("out of memory");
                 return EXIT_RUNTIME;
@@ -288,6 +258,8 @@ int cmd_predict(int argc, char **argv)
         }
     }
 
+    const char *model_path = sh.model, *ablate = sh.ablate;
+    const long resample_seed = sh.resample_seed, step = sh.step;
     SlError err = {0};
     int status = EXIT_RUNTIME;
     if (p.cache_out && !joined) {

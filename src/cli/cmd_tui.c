@@ -83,40 +83,41 @@ int cmd_tui(int argc, char **argv)
 {
     double start = cli_now();
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},
+        CLI_SHARED_ROW("model"),
         {"list", required_argument, NULL, 'l'},
-        {"seed", required_argument, NULL, 's'},
+        CLI_SHARED_ROW("seed"),
         {"at", required_argument, NULL, 'a'},
         {"source", required_argument, NULL, 'S'},
         {"view", required_argument, NULL, 'v'},
-        {"layer", required_argument, NULL, 'L'},
-        {"head", required_argument, NULL, 'H'},
+        CLI_SHARED_ROW("layer"),
+        CLI_SHARED_ROW("head"),
         {"teacher-forced", no_argument, NULL, 't'},
-        {"ablate", required_argument, NULL, 'A'},
+        CLI_SHARED_ROW("ablate"),
         {"input", required_argument, NULL, 'i'},
         {"bench-frames", required_argument, NULL, 'B'},   /* hidden: times key redraws */
         {"bench-keys", required_argument, NULL, 'K'},     /* hidden: keys pressed first, untimed */
-        CLI_STEP_OPTION,
+        CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *list_text = NULL, *ablate = NULL, *bench_keys = NULL, *input = NULL;
-    long seed = 1, bench = -1, step = -1, at = 0, source = -1, layer = -1, head = -1;
+    const char *list_text = NULL, *bench_keys = NULL, *input = NULL;
+    long bench = -1, at = 0, source = -1;
+    /* --layer and --head: -1 when not given; their ranges depend on the
+     * model and are checked once it is loaded */
+    CliShared sh = cli_shared();
+    sh.seed = 1;
+    sh.layer = sh.head = -1;
+    sh.layer_max = sh.head_max = 100000;
     int view = -1;
     bool teacher_forced = false;
     SlError verr = {0};
     SlCircuitKind kind;
     const char *val;
     CliArgs args;
-    cli_args_begin(&args, "tui", argc, argv, longopts);
+    cli_args_begin_shared(&args, "tui", argc, argv, longopts, &sh);
     for (int c; (c = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (c) {
-        case 'm': model_path = val; break;
         case 'l': list_text = val; break;
-        case 's':
-            if (!cli_parse_long("--seed", val, 0, 0x7fffffffffffffffL, &seed))
-                return EXIT_USAGE;
-            break;
         case 'a':   /* ranges that depend on the model are checked once it is loaded */
             if (!cli_parse_long("--at", val, 1, 100000, &at))
                 return EXIT_USAGE;
@@ -125,14 +126,7 @@ int cmd_tui(int argc, char **argv)
             if (!cli_parse_long("--source", val, 0, 1000000, &source))
                 return EXIT_USAGE;
             break;
-        case 'L':
-            if (!cli_parse_long("--layer", val, 0, 100000, &layer))
-                return EXIT_USAGE;
-            break;
-        case 'H':
-            if (!cli_parse_long("--head", val, 0, 100000, &head))
-                return EXIT_USAGE;
-            break;
+
         case 'v':
             if (sl_circuit_kind_from_name(val, &kind, &verr) < 0) {
                 cli_error("--view: %s", verr.message);
@@ -143,19 +137,12 @@ int cmd_tui(int argc, char **argv)
         case 't':
             teacher_forced = true;
             break;
-        case 'A':
-            ablate = val;
-            break;
         case 'i':
             if (strcmp(val, "-") == 0) {   /* the explorer reads its keys there */
                 cli_error("tui: --input -: standard input is the terminal; give the lists in a file");
                 return EXIT_USAGE;
             }
             input = val;
-            break;
-        case CLI_OPT_STEP:
-            if (!cli_parse_step(val, &step))
-                return EXIT_USAGE;
             break;
         case 'B':
             if (!cli_parse_long("--bench-frames", val, 0, 1000000, &bench))
@@ -169,6 +156,8 @@ int cmd_tui(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *model_path = sh.model, *ablate = sh.ablate;
+    const long seed = sh.seed, step = sh.step, layer = sh.layer, head = sh.head;
     char why[512];
     if (tui_terminal_problem(why, sizeof why)) {
         cli_error("%s", why);

@@ -403,7 +403,7 @@ int sl_ablation_mean_z(const SlModel *m, int layer, long lists, uint64_t seed, f
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the mean of hook_z needs at least one list (got %ld)", lists);
     enum { BATCH = 256 };
-    const int cap = lists < BATCH ? (int)lists : BATCH;
+    const int cap = sl_cache_batch_within(c, T, lists < BATCH ? (int)lists : BATCH, SL_CACHE_BATCH_BYTES);
     const size_t row = (size_t)H * E;
     int rc = 0;
     SlActCache *cache = sl_cache_new(c, cap, T, err);

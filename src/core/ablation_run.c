@@ -370,11 +370,11 @@ int sl_ablation_eval(SlAblationRun *r, SlListSource *src, SlEvalResult *res, SlB
         return sl_population_eval(r->m, &r->iv, src, res, bd, progress, progress_ctx, err);
     const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, T = c->n_ctx;
-    enum { BATCH = 256 };
+    const int batch = sl_cache_batch_within(c, T, 256, SL_CACHE_BATCH_BYTES);
     int rc = 0;
-    SlActCache *cache = sl_cache_new(c, BATCH, T, err);
-    int *values = malloc((size_t)BATCH * n * sizeof *values), *tf = malloc((size_t)BATCH * n * sizeof *tf);
-    int *tokens = malloc((size_t)BATCH * T * sizeof *tokens);
+    SlActCache *cache = sl_cache_new(c, batch, T, err);
+    int *values = malloc((size_t)batch * n * sizeof *values), *tf = malloc((size_t)batch * n * sizeof *tf);
+    int *tokens = malloc((size_t)batch * T * sizeof *tokens);
     long *right_at = calloc((size_t)n, sizeof *right_at);
     if (!cache || !values || !tf || !tokens || !right_at) {
         rc = cache ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
@@ -386,7 +386,7 @@ int sl_ablation_eval(SlAblationRun *r, SlListSource *src, SlEvalResult *res, SlB
     long tokens_right = 0, lists_right = 0, lists = 0;
     double loss = 0;
     for (;;) {
-        long got = src->read(src->ctx, values, BATCH, err);
+        long got = src->read(src->ctx, values, batch, err);
         if (got < 0) {
             rc = (int)got;
             goto done;

@@ -18,6 +18,24 @@ static float *alloc_floats(size_t n)
     return aligned_alloc(64, round16(n) * sizeof(float));
 }
 
+/* The floats of a cache for B sequences of T tokens, about: per (b, t)
+ * embed, pos_embed, logits, and per layer q k v z attn_out resid_post; per
+ * (b, l, h) the T x T scores and pattern. */
+static double cache_floats(const SlModelConfig *cfg, int B, int T)
+{
+    const double L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, Vo = cfg->d_vocab_out;
+    const double BT = (double)B * T;
+    return BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * T;
+}
+
+int sl_cache_batch_within(const SlModelConfig *cfg, int T, int max_B, size_t bytes)
+{
+    double fit = (double)bytes / (cache_floats(cfg, 1, T) * sizeof(float));
+    if (fit < 1)
+        return 1;
+    return fit < max_B ? (int)fit : (max_B < 1 ? 1 : max_B);
+}
+
 SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError *err)
 {
     if (sl_model_config_validate(cfg, err))
@@ -29,10 +47,8 @@ SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError
     }
     const size_t L = (size_t)cfg->n_layers, H = (size_t)cfg->n_heads, D = (size_t)cfg->d_model;
     const size_t E = (size_t)cfg->d_head, Vo = (size_t)cfg->d_vocab_out, BT = (size_t)cap_B * (size_t)cap_T;
-    /* per (b, t): embed, pos_embed, logits, and per layer q k v z attn_out
-     * resid_post; per (b, l, h): the T x T scores and pattern.  With the
-     * limits of model.h these stay far below SIZE_MAX, but check anyway. */
-    double approx = (double)BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * cap_T;
+    /* With the limits of model.h this stays far below SIZE_MAX, but check anyway. */
+    double approx = cache_floats(cfg, cap_B, cap_T);
     /* the forward pass indexes one layer's array with int products */
     double widest = (double)BT * (double)(D > H * E ? D : H * E);
     if ((double)H * BT * cap_T > widest)

@@ -437,7 +437,7 @@ static int attention_stats(const SlModel *m, const int *given, long lists, uint6
     int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
     if (lists < 1)
         return sl_error_set(err, SL_EINVAL, "the number of lists must be at least 1 (got %ld)", lists);
-    int cap = lists < STATS_BATCH ? (int)lists : STATS_BATCH;
+    int cap = sl_cache_batch_within(c, T, lists < STATS_BATCH ? (int)lists : STATS_BATCH, SL_CACHE_BATCH_BYTES);
     int rc = 0;
     SlActCache *cache = sl_cache_new(c, cap, T, err);
     int *tokens = malloc((size_t)cap * T * sizeof(int)), *values = malloc((size_t)n * sizeof(int));

@@ -174,9 +174,10 @@ int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void 
     out->pattern = calloc((size_t)L * H * TT, sizeof(double));
     out->score_terms = calloc((size_t)SL_SCORE_TERMS * H * TT, sizeof(double));
     out->dla_correct = calloc((size_t)H * TT, sizeof(double));
-    SlActCache *cache = sl_cache_new(c, POPULATION_BATCH, T, err);
-    int *values = malloc((size_t)POPULATION_BATCH * n * sizeof *values);
-    int *tokens = malloc((size_t)POPULATION_BATCH * T * sizeof *tokens);
+    const int batch = sl_cache_batch_within(c, T, POPULATION_BATCH, SL_CACHE_BATCH_BYTES);
+    SlActCache *cache = sl_cache_new(c, batch, T, err);
+    int *values = malloc((size_t)batch * n * sizeof *values);
+    int *tokens = malloc((size_t)batch * T * sizeof *tokens);
     float *terms = malloc((size_t)SL_SCORE_TERMS * TT * sizeof *terms);   /* [4, T, T] one list, one head */
     float *src_dla = malloc((size_t)L * H * T * sizeof *src_dla);      /* [L, H, T] */
     if (!cache) {
@@ -190,7 +191,7 @@ int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void 
     const SlCircuitTables *tb = m->tables;
     long done_lists = 0;
     for (;;) {
-        long got = src->read(src->ctx, values, POPULATION_BATCH, err);
+        long got = src->read(src->ctx, values, batch, err);
         if (got < 0) {
             rc = (int)got;
             goto fail;

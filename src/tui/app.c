@@ -26,9 +26,17 @@ void app_set_input(App *a, const SlListFile *f, const char *name)
     atlas_init(&a->atlas, f, name);
 }
 
-bool app_busy(const App *a) { return atlas_busy(&a->atlas); }
+bool app_busy(const App *a) { return atlas_busy(&a->atlas) || popview_busy(&a->pop); }
 
-bool app_tick(App *a) { return atlas_tick(&a->atlas) && a->atlas.on; }
+bool app_tick(App *a)
+{
+    bool atlas = atlas_tick(&a->atlas) && a->atlas.on;
+    SlError err = {0};
+    int pop = popview_tick(&a->pop, &err);
+    if (pop < 0)
+        explorer_set_message(a->ex, true, err.message);
+    return atlas || pop != 0;
+}
 
 void app_free(App *a)
 {
@@ -231,7 +239,11 @@ int app_set_snapshot(App *a, int index, SlError *err)
     if (rc < 0)
         return rc;
     a->snaps->current = index;
-    return atlas_model_changed(&a->atlas, m, err);
+    /* what the pair, the population mode and the atlas computed was of the old model */
+    pair_model_changed(&a->pair, m);
+    rc = popview_model_changed(&a->pop, m, err);
+    int rc2 = atlas_model_changed(&a->atlas, m, rc < 0 ? NULL : err);
+    return rc < 0 ? rc : rc2;
 }
 
 static bool run_action(App *a, ActionId id, int arg)

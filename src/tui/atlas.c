@@ -17,11 +17,8 @@ static void clear_pops(Atlas *a)
     a->n_pops = 0;
     a->total = 0;
     atomic_store(&a->ready, 0);
-    atomic_store(&a->done, 0);
     a->seen_ready = -1;
     a->seen_done = -1;
-    a->rc = 0;
-    a->error[0] = '\0';
 }
 
 void atlas_init(Atlas *a, const SlListFile *file, const char *file_name)
@@ -30,28 +27,12 @@ void atlas_init(Atlas *a, const SlListFile *file, const char *file_name)
     a->file = file;
     a->file_name = file_name ? file_name : "FILE";
     a->lists = ATLAS_LISTS;
+    job_init(&a->job);
     atomic_init(&a->ready, 0);
-    atomic_init(&a->done, 0);
-    atomic_init(&a->cancel, false);
-    atomic_init(&a->finished, false);
     a->seen_ready = a->seen_done = -1;
 }
 
 /* ---- the worker ------------------------------------------------------------ */
-
-/* A source that stops (SL_EINTR) once the atlas is cancelled. */
-typedef struct CancelSource {
-    SlListSource inner;
-    Atlas *a;
-} CancelSource;
-
-static long cancel_read(void *ctx, int *values, long max, SlError *err)
-{
-    CancelSource *c = ctx;
-    if (atomic_load(&c->a->cancel))
-        return sl_error_set(err, SL_EINTR, "stopped");
-    return c->inner.read(c->inner.ctx, values, max, err);
-}
 
 static void keep_wrong(void *ctx, const int *values, const SlListOutcome *o)
 {
@@ -68,61 +49,41 @@ static void keep_wrong(void *ctx, const int *values, const SlListOutcome *o)
     }
 }
 
-static void store_progress(void *ctx, long done, long total)
+static int work(Job *job, void *ctx, SlError *err)
 {
-    (void)total;
-    atomic_store(&((Atlas *)ctx)->done, done);
-}
-
-static void *work(void *arg)
-{
-    Atlas *a = arg;
+    Atlas *a = ctx;
     const SlModel *m = a->m;
     const int n = m->cfg.list_len;
-    SlError err = {0};
-    int rc = 0;
     long offset = 0;
-    for (int i = 0; i < a->n_pops && !rc; i++) {
+    for (int i = 0; i < a->n_pops; i++) {
         AtlasPop *p = &a->pops[i];
         SlStressSource stress;
         SlListFileReader reader;
-        CancelSource cs = {.a = a};
-        if (!(p->keep = malloc((size_t)ATLAS_KEEP * (n + 1) * sizeof *p->keep))) {
-            rc = sl_error_set(&err, SL_ENOMEM, "out of memory for the atlas's wrong lists");
-            break;
-        }
+        JobSource js;
+        SlListSource src;
+        if (!(p->keep = malloc((size_t)ATLAS_KEEP * (n + 1) * sizeof *p->keep)))
+            return sl_error_set(err, SL_ENOMEM, "out of memory for the atlas's wrong lists");
+        int rc = 0;
         if (p->file)
-            sl_list_file_reader_source(&reader, a->file, &cs.inner);
-        else if ((rc = sl_stress_source(&stress, &m->cfg, p->kind, p->lists, ATLAS_SEED, &cs.inner, &err)))
-            break;
-        SlListSource src = {cancel_read, &cs, cs.inner.total};
-        SlProgressPart part = {store_progress, a, offset, a->total};
+            sl_list_file_reader_source(&reader, a->file, &js.inner);
+        else
+            rc = sl_stress_source(&stress, &m->cfg, p->kind, p->lists, ATLAS_SEED, &js.inner, err);
+        job_source(&js, job, &src);
+        SlProgressPart part = {job_progress, job, offset, a->total};
         sl_breakdown_init(&p->bd, n);   /* keep_wrong reads n from it from the first list */
-        rc = sl_population_eval_each(m, NULL, &src, &p->res, &p->bd, keep_wrong, p, sl_progress_part, &part, &err);
-        offset += p->lists;
         if (!rc)
-            atomic_store(&a->ready, i + 1);   /* pops[i] is complete: the page may read it */
+            rc = sl_population_eval_each(m, NULL, &src, &p->res, &p->bd, keep_wrong, p, sl_progress_part, &part, err);
+        if (rc)
+            return rc;
+        offset += p->lists;
+        atomic_store(&a->ready, i + 1);   /* pops[i] is complete: the page may read it */
     }
-    a->rc = rc;
-    if (rc && rc != SL_EINTR)
-        snprintf(a->error, sizeof a->error, "%s", err.message);
-    atomic_store(&a->finished, true);
-    return NULL;
-}
-
-static void stop(Atlas *a)
-{
-    if (!a->started)
-        return;
-    atomic_store(&a->cancel, true);
-    pthread_join(a->thread, NULL);
-    a->started = false;
-    atomic_store(&a->cancel, false);
+    return 0;
 }
 
 static int start(Atlas *a, const SlModel *m, SlError *err)
 {
-    stop(a);
+    job_stop(&a->job);
     clear_pops(a);
     a->m = m;
     if (a->file) {
@@ -145,48 +106,43 @@ static int start(Atlas *a, const SlModel *m, SlError *err)
         a->total += a->pops[i].lists;
     if (a->focus >= a->n_pops)
         a->focus = 0;
-    atomic_store(&a->finished, false);
-    int rc = pthread_create(&a->thread, NULL, work, a);
-    if (rc)
-        return sl_error_set(err, SL_ENOMEM, "cannot start the atlas's thread: %s", strerror(rc));
-    a->started = true;
-    return 0;
+    return job_start(&a->job, work, a, err);
+}
+
+/* The worker's failure, once it has finished (NULL: none, or stopped on request). */
+static const char *failure(const Atlas *a)
+{
+    if (!job_finished(&a->job) || a->job.rc == 0 || a->job.rc == SL_EINTR)
+        return NULL;
+    return a->job.err.message;
 }
 
 int atlas_open(Atlas *a, const SlModel *m, SlError *err)
 {
     a->on = true;
-    if (a->m == m && (a->started || a->n_pops > 0) && !(atomic_load(&a->finished) && a->rc))
+    if (a->m == m && a->n_pops > 0 && !failure(a))
         return 0;   /* done or under way (a failed run is tried again) */
     return start(a, m, err);
 }
 
 int atlas_model_changed(Atlas *a, const SlModel *m, SlError *err)
 {
-    stop(a);
+    job_stop(&a->job);
     clear_pops(a);
     a->m = NULL;
     return a->on ? start(a, m, err) : 0;
 }
 
-bool atlas_busy(const Atlas *a) { return a->started && !atomic_load(&a->finished); }
+bool atlas_busy(const Atlas *a) { return job_running(&a->job); }
 
-void atlas_wait(Atlas *a)
-{
-    if (!a->started)
-        return;
-    pthread_join(a->thread, NULL);
-    a->started = false;
-}
+void atlas_wait(Atlas *a) { job_wait(&a->job); }
 
 bool atlas_tick(Atlas *a)
 {
     int ready = atomic_load(&a->ready);
-    long done = atomic_load(&a->done);
-    bool finished = atomic_load(&a->finished);
-    if (finished && a->started)
-        atlas_wait(a);   /* the thread has ended: reap it */
-    long seen = finished ? -2 : done;   /* the end is a change of its own (a failure to show) */
+    bool finished = job_finished(&a->job);
+    long seen = finished ? -2 : atomic_load(&a->job.done);   /* the end is a change of its own (a failure to show) */
+    job_reap(&a->job);
     bool changed = ready != a->seen_ready || seen != a->seen_done;
     a->seen_ready = ready;
     a->seen_done = seen;
@@ -266,13 +222,14 @@ void atlas_panel(Atlas *a, AtlasPanel *p)
     p->title = "failure atlas   Up/Down: row  Tab: section  Left/Right: population  Enter: its wrong lists (, .)  "
                "A/Esc: back";
     static char note[SL_ERROR_MAX + 64];
-    if (atomic_load(&a->finished) && a->error[0]) {   /* written before finished */
-        snprintf(note, sizeof note, "the atlas stopped: %s", a->error);
+    const char *why = failure(a);
+    if (why) {
+        snprintf(note, sizeof note, "the atlas stopped: %s", why);
         p->note = note;
         p->note_bad = true;
     } else if (ready < a->n_pops) {
         snprintf(note, sizeof note, "evaluating: %d of %d populations, %ld of %ld lists", ready, a->n_pops,
-                 atomic_load(&a->done), a->total);
+                 atomic_load(&a->job.done), a->total);
         p->note = note;
     }
     int r = 0;
@@ -381,6 +338,6 @@ long atlas_row_failures(const Atlas *a, int *out, long max, long *wrong, char *w
 
 void atlas_free(Atlas *a)
 {
-    stop(a);
+    job_stop(&a->job);
     clear_pops(a);
 }

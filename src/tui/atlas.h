@@ -15,10 +15,10 @@
 #ifndef SORTLENS_ATLAS_H
 #define SORTLENS_ATLAS_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "job.h"
 #include "panels.h"
 #include "sortlens/population.h"
 
@@ -52,14 +52,10 @@ typedef struct Atlas {
     int n_pops;
     AtlasPop pops[ATLAS_POPS];
     long total;               /* lists of every population */
-    /* the worker: it writes pops[i] before it makes ready i + 1 */
-    pthread_t thread;
-    bool started;
+    /* the worker: it writes pops[i] before it makes ready i + 1; its
+     * progress is the lists evaluated */
+    Job job;
     atomic_int ready;         /* populations done, in order */
-    atomic_long done;         /* lists evaluated */
-    atomic_bool cancel, finished;
-    int rc;                   /* once finished: 0, or why it stopped */
-    char error[SL_ERROR_MAX];
     int seen_ready;           /* what atlas_tick saw last */
     long seen_done;
     AtlasRow rows[ATLAS_ROWS_MAX];

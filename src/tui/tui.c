@@ -407,13 +407,28 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     /* One list at a time: BLAS threads would only spin (sched_yield) after
      * each small product of the attribution, 3 ms a key press on 2 cores. */
     sl_blas_set_threads(1);
-    Explorer *ex = explorer_new(m, opt->model_label, opt->seed, err);
-    if (!ex)
-        return err->code;
-    if ((rc = opt->list_text ? explorer_set_list_text(ex, opt->list_text, err) : explorer_recompute(ex, err)) < 0) {
-        explorer_free(ex);
-        return rc;
+    /* A big model's circuits (six of up to d_vocab x d_vocab, each with its
+     * colour ranges) and first list take seconds before the first frame:
+     * say what is being computed meanwhile, on the line the screen opens
+     * over, and clear it once done. */
+    const SlModelConfig *mc = &m->cfg;
+    bool big = (double)mc->d_vocab * mc->d_vocab >= 1e6 || mc->n_ctx >= 200;
+    if (big && isatty(STDERR_FILENO)) {
+        char name[256];
+        text_sanitize(opt->model_label ? opt->model_label : "the model", name, sizeof name);
+        fprintf(stderr, "sortlens: %s: computing the explorer's circuits (%d x %d token-token, %d positions) and its first list...",
+                name, mc->d_vocab, mc->d_vocab, mc->n_ctx);
+        fflush(stderr);
     }
+    Explorer *ex = explorer_new(m, opt->model_label, opt->seed, err);
+    if (ex && (rc = opt->list_text ? explorer_set_list_text(ex, opt->list_text, err) : explorer_recompute(ex, err)) < 0) {
+        explorer_free(ex);
+        ex = NULL;
+    }
+    if (big && isatty(STDERR_FILENO))
+        fputs(ex ? "\r\033[K" : "\n", stderr);   /* done: the line cleared; failed: the error follows */
+    if (!ex)
+        return rc < 0 ? rc : err->code;
     explorer_select(ex, explorer_scene(ex)->n + 1);
     if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0 ||
         (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0)) {

@@ -90,6 +90,49 @@ START_TEST(test_mean_ablate)
 }
 END_TEST
 
+/* 10.6: the shared rows (--model, --lists, --seed, --layer, --head,
+ * --step, --ablate, --resample-seed) are parsed once, with each command's
+ * own range, and an ambiguous prefix still names the command's first row. */
+START_TEST(test_shared_rows)
+{
+    const char *seeds[] = {"eval", "mean", "explain", "generate", "compare", "tui"};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        const char *a[] = {seeds[i], "--seed", "x", NULL};
+        expect_usage(a, "--seed: 'x' is not an integer");
+    }
+    const char *layers[] = {"circuit", "plot", "tui"};
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        const char *a[] = {layers[i], "--layer", "-1", NULL};
+        expect_usage(a, "--layer: -1 is outside 0..");
+        const char *b[] = {layers[i], "--head", "1.5", NULL};
+        expect_usage(b, "--head: '1.5' is not an integer");
+    }
+    const char *steps[] = {"eval", "explain", "generate", "circuit", "predict", "tui"};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        const char *a[] = {steps[i], "--step", "-3", NULL};
+        expect_usage(a, "--step: -3 is outside 0..2000000000");
+    }
+    const char *e[] = {"eval", "--lists", "0", NULL};
+    expect_usage(e, "--lists: 0 is outside 1..1000000000");
+    const char *x[] = {"explain", "--lists", "0", NULL};
+    expect_usage(x, "--lists: 0 is outside 1..100000000");
+    const char *pl[] = {"plot", "mean-attention", "--lists", "0", NULL};
+    expect_usage(pl, "--lists: 0 is outside 1..10000000");
+    const char *g[] = {"generate", "--kind", "gap", "--lists", "0", NULL};
+    expect_usage(g, "--lists: 0 is outside 1..4611686018427387903");
+    const char *r[] = {"predict", "--resample-seed", "-1", "1", NULL};
+    expect_usage(r, "--resample-seed: -1 is outside 0..9223372036854775807");
+    const char *s1[] = {"eval", "--s", "3", NULL};
+    expect_usage(s1, "'--s' is ambiguous (--seed or another)");
+    const char *s2[] = {"tui", "--a", "3", NULL};
+    expect_usage(s2, "'--a' is ambiguous (--at or another)");
+    const char *s3[] = {"plot", "--l", "3", NULL};
+    expect_usage(s3, "'--l' is ambiguous (--list or another)");
+    const char *s4[] = {"patch", "--a", "3", NULL};
+    expect_usage(s4, "'--a' is ambiguous (--at or another)");
+}
+END_TEST
+
 /* 10.6: every command walks its arguments the same way: the same message
  * for an unknown option, a missing value, a value given to a flag. */
 START_TEST(test_one_walker_one_set_of_messages)
@@ -141,6 +184,7 @@ static Suite *make(void)
     tcase_add_test(tc, test_seed_overflow_and_space_refused);
     tcase_add_test(tc, test_decimal_options_refuse_hostile_texts);
     tcase_add_test(tc, test_mean_ablate);
+    tcase_add_test(tc, test_shared_rows);
     tcase_add_test(tc, test_one_walker_one_set_of_messages);
     tcase_add_test(tc, test_predict_arguments_anywhere);
     suite_add_tcase(s, tc);

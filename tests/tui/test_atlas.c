@@ -118,7 +118,7 @@ START_TEST(test_atlas_equals_eval)
     ck_assert(a->atlas.on);
     atlas_wait(&a->atlas);
     ck_assert(app_tick(a));
-    ck_assert_msg(a->atlas.rc == 0, "%s", a->atlas.error);
+    ck_assert_msg(a->atlas.job.rc == 0, "%s", a->atlas.job.err.message);
     Grid *g = grid_new(160, 60);
     char *text = draw(a, g);
     ck_assert_msg(strstr(text, "failure atlas"), "no atlas page:\n%s", text);
