@@ -193,6 +193,20 @@ int run_sortlens(char *const args[], char **out, char **errtext)
     return status;
 }
 
+void test_make_run(const char *dir, long steps, long every, char run[256])
+{
+    char out[256], steps_s[24], every_s[24];
+    snprintf(out, sizeof out, "%s/r.safetensors", dir);
+    snprintf(run, 256, "%s/r.run", dir);
+    snprintf(steps_s, sizeof steps_s, "%ld", steps);
+    snprintf(every_s, sizeof every_s, "%ld", every);
+    char *args[] = {"train", "--out", out, "--steps", steps_s, "--snapshot-every", every_s, "--seed", "2", NULL};
+    char *errtext = NULL;
+    int status = run_sortlens(args, NULL, &errtext);
+    ck_assert_msg(status == 0, "train: exit %d: %s", status, errtext ? errtext : "");
+    free(errtext);
+}
+
 SlTensorSet *test_tiny_model_tensors(void)
 {
     SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 4, .d_head = 4, .d_vocab_out = 4, .list_len = 2};

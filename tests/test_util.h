@@ -50,6 +50,10 @@ pid_t spawn_sortlens(char *const args[], const char *out, const char *errf);
 pid_t test_spawn(const char *exe, const char *const args[], const char *out, const char *errf);
 int wait_exit_status(pid_t pid);
 int run_sortlens(char *const args[], char **out, char **errtext);
+/* Trains a small run of the default model's shape with build/sortlens
+ * (`train --out DIR/r.safetensors --steps STEPS --snapshot-every EVERY
+ * --seed 2`); its run directory, DIR/r.run, is written into run. */
+void test_make_run(const char *dir, long steps, long every, char run[256]);
 /* A whole file, NUL-terminated (malloc'ed); its length in *len. */
 char *slurp_file(const char *path, size_t *len);
 

@@ -239,7 +239,11 @@ int app_set_snapshot(App *a, int index, SlError *err)
     if (rc < 0)
         return rc;
     a->snaps->current = index;
-    return atlas_model_changed(&a->atlas, m, err);
+    /* what the pair, the population mode and the atlas computed was of the old model */
+    pair_model_changed(&a->pair, m);
+    rc = popview_model_changed(&a->pop, m, err);
+    int rc2 = atlas_model_changed(&a->atlas, m, rc < 0 ? NULL : err);
+    return rc < 0 ? rc : rc2;
 }
 
 static bool run_action(App *a, ActionId id, int arg)
