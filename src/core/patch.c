@@ -13,7 +13,13 @@
  * (c, r: the clean and corrupt answers).  A patched hook_embed or
  * hook_pos_embed at k changes x[k], hence k_h[k] and v_h[k] (and q_h, x at
  * the query).  The gradient for attribution patching is this row's,
- * written out (softmax' Jacobian: ds = p (dp - p . dp)). */
+ * written out (softmax' Jacobian: ds = p (dp - p . dp)).
+ *
+ * Longer than 600 lines, with patch_rows at about 280 of them: the exact
+ * recomputation of the query's row for every hook, head and position, the
+ * score terms and the written-out gradient share one workspace cut from one
+ * allocation and the two runs' caches; each part is a candidate for a
+ * function of its own. */
 #include "sortlens/patch.h"
 
 #include <cblas.h>
