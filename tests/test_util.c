@@ -3,6 +3,7 @@
 #include "sortlens/model.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <math.h>
@@ -108,6 +109,21 @@ double max_abs(const float *x, size_t n)
     return m;
 }
 
+double json_max_abs(json_t *x)
+{
+    if (json_is_number(x))
+        return fabs(json_number_value(x));
+    double m = 0;
+    size_t i;
+    json_t *v;
+    const char *key;
+    if (json_is_array(x))
+        json_array_foreach(x, i, v) m = fmax(m, json_max_abs(v));
+    else if (json_is_object(x))
+        json_object_foreach(x, key, v) m = fmax(m, json_max_abs(v));
+    return m;
+}
+
 int run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
@@ -191,6 +207,20 @@ int run_sortlens(char *const args[], char **out, char **errtext)
     else
         free(e);
     return status;
+}
+
+void test_make_run(const char *dir, long steps, long every, char run[256])
+{
+    char out[256], steps_s[24], every_s[24];
+    snprintf(out, sizeof out, "%s/r.safetensors", dir);
+    snprintf(run, 256, "%s/r.run", dir);
+    snprintf(steps_s, sizeof steps_s, "%ld", steps);
+    snprintf(every_s, sizeof every_s, "%ld", every);
+    char *args[] = {"train", "--out", out, "--steps", steps_s, "--snapshot-every", every_s, "--seed", "2", NULL};
+    char *errtext = NULL;
+    int status = run_sortlens(args, NULL, &errtext);
+    ck_assert_msg(status == 0, "train: exit %d: %s", status, errtext ? errtext : "");
+    free(errtext);
 }
 
 SlTensorSet *test_tiny_model_tensors(void)

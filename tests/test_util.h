@@ -50,6 +50,10 @@ pid_t spawn_sortlens(char *const args[], const char *out, const char *errf);
 pid_t test_spawn(const char *exe, const char *const args[], const char *out, const char *errf);
 int wait_exit_status(pid_t pid);
 int run_sortlens(char *const args[], char **out, char **errtext);
+/* Trains a small run of the default model's shape with build/sortlens
+ * (`train --out DIR/r.safetensors --steps STEPS --snapshot-every EVERY
+ * --seed 2`); its run directory, DIR/r.run, is written into run. */
+void test_make_run(const char *dir, long steps, long every, char run[256]);
 /* A whole file, NUL-terminated (malloc'ed); its length in *len. */
 char *slurp_file(const char *path, size_t *len);
 
@@ -67,6 +71,10 @@ bool test_has_terminal_controls(const char *s);
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
 double max_abs(const float *x, size_t n);
+/* Max |x| over the numbers of a JSON value (nested arrays and objects of
+ * them); 0 when it holds none. */
+typedef struct json_t json_t;
+double json_max_abs(json_t *v);
 
 /* Is flag (avx2, fma, avx512f, ...) among the "flags" of /proc/cpuinfo's
  * first processor: the kernel's reading of the processor, to check the

@@ -56,7 +56,7 @@ static void usage(FILE *out)
             "  x                clear every intervention\n"
             "  c C              next / previous circuit view\n"
             "  z                zoom: the circuits whole, in place of the heatmap\n"
-            "  F                facet: the four QK terms at once\n"
+            "  F                facet: the four QK terms at once; again: the combined QK matrix\n"
             "  n                colour scale: per row / values p99 / whole matrix\n"
             "  H J K L          move the circuit cursor\n"
             "  , .              back / forward through the lists shown before\n"
@@ -72,6 +72,7 @@ static void usage(FILE *out)
             "  [ ]              previous / next head\n"
             "  { }              previous / next layer\n"
             "  Tab Shift-Tab    next / previous page (small terminals)\n"
+            "  S                write the view on screen as SVG to a new sortlens-VIEW-N.svg\n"
             "  ?                every key\n"
             "  w                show the command line that reopens this state\n"
             "  Esc              clear the note on the output line\n"
@@ -182,7 +183,7 @@ int cmd_tui(int argc, char **argv)
             return cli_exit_code(err.code);
         }
         const char *base = strrchr(input, '/');
-        text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
+        render_text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
     }
     TuiOptions opt = {
         .model_label = label,

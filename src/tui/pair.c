@@ -89,3 +89,14 @@ void pair_update(Pair *p, const Scene *sc)
             snprintf(p->error, sizeof p->error, "%s", at > 0 ? err.message : e2.message[0] ? e2.message : err.message);
     }
 }
+
+void pair_model_changed(Pair *p, const SlModel *m)
+{
+    if (!p->on)
+        return;
+    if (p->have)
+        sl_patch_result_free(&p->result);
+    p->have = false;
+    p->tried = false;
+    p->m = m;
+}

@@ -38,5 +38,8 @@ void pair_end(Pair *p);
 /* Patches (clean, the list on screen) at the selected prediction position
  * (the default K when the selection is not one), unless that is done. */
 void pair_update(Pair *p, const Scene *sc);
+/* The explorer shows another model (a run's other snapshot): the pair
+ * patches with m from now on; the next pair_update computes again. */
+void pair_model_changed(Pair *p, const SlModel *m);
 
 #endif

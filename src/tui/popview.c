@@ -39,7 +39,9 @@ static int mean_work(Job *job, void *ctx, SlError *err)
     return sl_population_mean(p->job_model, &src, &p->pending, job_progress, job, err);
 }
 
-static int compute(PopView *p, const SlModel *m, SlError *err)
+/* Forgets the means, and stops the work on any (the float arrays stay
+ * allocated, for the next ones). */
+static void drop(PopView *p)
 {
     job_stop(&p->job);   /* the means of another population, or model: not wanted now */
     p->computing = false;
@@ -48,6 +50,11 @@ static int compute(PopView *p, const SlModel *m, SlError *err)
     memset(&p->mean, 0, sizeof p->mean);
     p->have = false;
     p->layer = p->head = -1;
+}
+
+static int compute(PopView *p, const SlModel *m, SlError *err)
+{
+    drop(p);
     if (p->lists <= 0)
         p->lists = POPVIEW_LISTS;
     if (p->from_file && sl_list_file_count(p->file) > POPVIEW_SYNC_LISTS) {
@@ -192,6 +199,17 @@ void popview_scene(PopView *p, Scene *sc)
         if (row[k] > row[best])
             best = k;
     sc->top_source = best;
+}
+
+int popview_model_changed(PopView *p, const SlModel *m, SlError *err)
+{
+    drop(p);
+    if (!p->on)
+        return 0;
+    int rc = compute(p, m, err);
+    if (rc)
+        p->on = false;
+    return rc;
 }
 
 void popview_free(PopView *p)

@@ -62,6 +62,10 @@ void popview_wait(PopView *p);
 /* Points the scene's attention arrays at the population's means for its
  * layer and head; the per-source logit column, a single list's, is left out. */
 void popview_scene(PopView *p, Scene *sc);
+/* The explorer shows another model (a run's other snapshot): the means of
+ * the old one are dropped (its work stopped), and computed again for m when
+ * the mode is on (when that fails the mode goes off, err says why). */
+int popview_model_changed(PopView *p, const SlModel *m, SlError *err);
 void popview_free(PopView *p);
 
 #endif

@@ -260,6 +260,61 @@ END_TEST
 
 /* ---- panels --------------------------------------------------------------- */
 
+/* The failure atlas page from hand-made rows: bars of share x cells (40 at
+ * 91 columns: 91 - 31 - 20), "-" for an empty row, "computing..." for one
+ * not yet computed, a long label cut before the numbers, eighths in UTF-8,
+ * and the sections scrolled so that the selected row shows. */
+START_TEST(test_atlas_page)
+{
+    AtlasRow rows[5] = {
+        {"uniform", 1000, 0.5, 0.9985, 500},
+        {"a-very-long-label", 200, 0.0, 0.25, 200},
+        {"gap", -1, NAN, NAN, -1},
+        {"1", 0, NAN, NAN, 0},
+        {"b6", 636, 1.0 / 16, NAN, -1},
+    };
+    AtlasPanel p = {.title = "failure atlas", .note = "evaluating", .n_sections = 2, .rows = rows, .sel = 0};
+    p.sections[0] = (AtlasSectionView){"by kind", false, 0, 4};
+    p.sections[1] = (AtlasSectionView){"first wrong", true, 4, 1};
+    Grid *g = grid_new(91, 20);
+    Canvas cv = canvas_of(g, MONO_ASCII);
+    render_atlas(&cv, &p);
+    ck_assert_str_eq(test_grid_row(g, 0), "failure atlas");
+    ck_assert_str_eq(test_grid_row(g, 1), "evaluating");
+    ck_assert_str_eq(test_grid_row(g, 2), "                lists list acc                                         token acc  wrong");
+    ck_assert_str_eq(test_grid_row(g, 3), "- by kind ---------------------------------------------------------------------------------");
+    char want[128];
+    snprintf(want, sizeof want, "> uniform        1000  0.5000  %-40s 0.9985      500", "####################");
+    ck_assert_str_eq(test_grid_row(g, 4), want);
+    snprintf(want, sizeof want, "  a-very-lon      200  0.0000  %-40s 0.2500      200", "");
+    ck_assert_str_eq(test_grid_row(g, 5), want);
+    ck_assert_str_eq(test_grid_row(g, 6), "  gap        computing...");
+    snprintf(want, sizeof want, "  1                 0       -  %-40s               0", "");
+    ck_assert_str_eq(test_grid_row(g, 7), want);
+    ck_assert_str_eq(test_grid_row(g, 8), "");
+    ck_assert_str_eq(test_grid_row(g, 9), "- first wrong -----------------------------------------------------------------------------");
+    ck_assert_str_eq(test_grid_row(g, 10), "  b6              636  0.0625  ###");   /* 2.5 cells: in ASCII a half cell is a # */
+    grid_free(g);
+    /* UTF-8: the half cell as an eighths glyph (U+258C, four eighths) */
+    g = grid_new(91, 20);
+    cv = canvas_of(g, C256_UTF8);
+    render_atlas(&cv, &p);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, 10), "\u2588\u2588\u258c"));
+    grid_free(g);
+    /* 6 lines: the title lines and 3 of the sections' 9; the last row selected shows */
+    g = grid_new(91, 6);
+    cv = canvas_of(g, MONO_ASCII);
+    p.sel = 4;
+    render_atlas(&cv, &p);
+    ck_assert_int_gt(p.first_line, 0);
+    char *text = grid_dump_text(g);
+    ck_assert_msg(strstr(text, "> b6"), "the selected row is not drawn:\n%s", text);
+    ck_assert_ptr_null(strstr(text, "uniform"));
+    free(text);
+    grid_free(g);
+}
+END_TEST
+
 START_TEST(test_token_strip)
 {
     Scene sc = make_scene();
@@ -776,15 +831,15 @@ END_TEST
 START_TEST(test_utf8)
 {
     const char *s = "a\xc3\xa9\xe2\x96\x80\xff\xc3(\xe0\x80\x80";
-    ck_assert_uint_eq(utf8_next(&s), 'a');
-    ck_assert_uint_eq(utf8_next(&s), 0xe9);
-    ck_assert_uint_eq(utf8_next(&s), 0x2580);
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xff */
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xc3 without continuation */
-    ck_assert_uint_eq(utf8_next(&s), '(');
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* overlong */
+    ck_assert_uint_eq(render_utf8_next(&s), 'a');
+    ck_assert_uint_eq(render_utf8_next(&s), 0xe9);
+    ck_assert_uint_eq(render_utf8_next(&s), 0x2580);
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* 0xff */
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* 0xc3 without continuation */
+    ck_assert_uint_eq(render_utf8_next(&s), '(');
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* overlong */
     char out[16];
-    text_sanitize("a\x1b[2Jb\xc3\xa9", out, sizeof out);
+    render_text_sanitize("a\x1b[2Jb\xc3\xa9", out, sizeof out);
     ck_assert_str_eq(out, "a?[2Jb??");
     /* control characters never reach the grid */
     Grid *g = grid_new(4, 1);
@@ -949,6 +1004,7 @@ static Suite *render_suite(void)
     tcase_add_test(tc, test_heat_cells_by_depth);
     tcase_add_test(tc, test_palette);
     tcase_add_test(tc, test_colorbar);
+    tcase_add_test(tc, test_atlas_page);
     tcase_add_test(tc, test_token_strip);
     tcase_add_test(tc, test_token_strip_scrolls);
     tcase_add_test(tc, test_prediction_rows);

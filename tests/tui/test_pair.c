@@ -15,6 +15,7 @@
 #include "explorer_fixture.h"
 #include "panels.h"
 #include "render.h"
+#include "sortlens/run.h"
 #include "test_util.h"
 
 static void list_text(const int *v, int n, char *buf, size_t size)
@@ -34,31 +35,14 @@ static int differences(const int *a, const int *b, int n)
 }
 
 /* `sortlens patch ... --json` for the pair at K, parsed (json_decref it). */
-static json_t *cli_patch(const int *clean, const int *corrupt, int n, int at)
+static json_t *cli_patch(const char *model, const int *clean, const int *corrupt, int n, int at)
 {
     char c[512], k[512], at_s[16];
     list_text(clean, n, c, sizeof c);
     list_text(corrupt, n, k, sizeof k);
     snprintf(at_s, sizeof at_s, "%d", at);
-    char *args[] = {"patch", "--model", (char *)bundled_model_path(), "--clean", c, "--corrupt", k, "--at", at_s, "--json", NULL};
+    char *args[] = {"patch", "--model", (char *)model, "--clean", c, "--corrupt", k, "--at", at_s, "--json", NULL};
     return fixture_sortlens_json(args);
-}
-
-/* The largest |x| of the numbers in a JSON value (arrays and objects of
- * them, nested). */
-static double json_max_abs(json_t *v)
-{
-    double m = 0;
-    size_t i;
-    const char *key;
-    json_t *x;
-    if (json_is_number(v))
-        return fabs(json_number_value(v));
-    if (json_is_array(v))
-        json_array_foreach(v, i, x) m = fmax(m, json_max_abs(x));
-    if (json_is_object(v))
-        json_object_foreach(v, key, x) m = fmax(m, json_max_abs(x));
-    return m;
 }
 
 /* got against want within tol (absolute: 1e-4 of the pair's scale). */
@@ -135,7 +119,7 @@ START_TEST(test_pair_panel_equals_patch)
                 continue;
             }
             ck_assert_msg(a->pair.have, "b%d: %s", at, a->pair.error);
-            json_t *j = cli_patch(clean, sc->values, n, at);
+            json_t *j = cli_patch(bundled_model_path(), clean, sc->values, n, at);
             check_against_cli(&a->pair.result, j);
             json_decref(j);
             /* the value at the source cursor, at the end of hook_embed's row */
@@ -161,12 +145,58 @@ START_TEST(test_pair_panel_equals_patch)
 }
 END_TEST
 
+/* Opened on a run, a pair on: after a switch to another snapshot the
+ * panel is that snapshot's patching (`sortlens patch` on its file). */
+START_TEST(test_pair_follows_the_snapshot)
+{
+    char dir[64], run[256];
+    test_tmpdir_make(dir, "pair");
+    test_make_run(dir, 40, 20, run);
+    char *last = sl_run_snapshot_path(run, 40), *first = sl_run_snapshot_path(run, 0);
+    ExplorerFixture f;
+    explorer_fixture_open_run(&f, run);
+    App *a = &f.a;
+    Explorer *ex = f.ex;
+    Grid *g = grid_new(160, 48);
+    ck_assert(app_key(a, 'P'));
+    const Scene *sc = explorer_scene(ex);
+    int n = sc->n, clean[64], sorted_clean[64], sorted_corrupt[64], at = 0;
+    memcpy(clean, a->pair.clean, (size_t)n * sizeof *clean);
+    sl_task_sort_values(n, clean, sorted_clean);
+    sl_task_sort_values(n, sc->values, sorted_corrupt);
+    for (int k = 1; k <= n && !at; k++)
+        if (sorted_clean[k - 1] != sorted_corrupt[k - 1])
+            at = k;
+    ck_assert_int_gt(at, 0);
+    explorer_select(ex, n + at);
+    app_draw(a, g);
+    ck_assert_msg(a->pair.have, "%s", a->pair.error);
+    json_t *j = cli_patch(last, clean, sc->values, n, at);
+    check_against_cli(&a->pair.result, j);
+    json_decref(j);
+    ck_assert(app_key(a, '^'));   /* the first snapshot: the initialisation */
+    ck_assert_int_eq(a->snaps->current, 0);
+    ck_assert(a->pair.on);
+    app_draw(a, g);
+    ck_assert_msg(a->pair.have, "%s", a->pair.error);
+    j = cli_patch(first, clean, sc->values, n, at);
+    check_against_cli(&a->pair.result, j);
+    json_decref(j);
+    free(last);
+    free(first);
+    grid_free(g);
+    explorer_fixture_close(&f);
+    test_tmpdir_remove(dir);
+}
+END_TEST
+
 static Suite *pair_suite(void)
 {
     Suite *s = suite_create("pair");
     TCase *tc = tcase_create("pair");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_pair_panel_equals_patch);
+    tcase_add_test(tc, test_pair_follows_the_snapshot);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -14,11 +14,12 @@
 #include "explorer_fixture.h"
 #include "panels.h"
 #include "render.h"
+#include "sortlens/run.h"
 #include "test_util.h"
 
-static json_t *cli_mean(const char *kind)
+static json_t *cli_mean(const char *model, const char *kind)
 {
-    char *args[] = {"mean", "--model", (char *)bundled_model_path(), "--lists", "1000", "--seed", "1", "--json",
+    char *args[] = {"mean", "--model", (char *)model, "--lists", "1000", "--seed", "1", "--json",
                     kind ? "--kind" : NULL, (char *)kind, NULL};
     return fixture_sortlens_json(args);
 }
@@ -75,7 +76,7 @@ START_TEST(test_population_means_equal_mean)
     Scene sc = drawn_scene(a);
     ck_assert_ptr_nonnull(sc.population);
     ck_assert_str_eq(sc.population, "1000 uniform lists");
-    json_t *j = cli_mean(NULL);
+    json_t *j = cli_mean(bundled_model_path(), NULL);
     check_scene(&sc, j, 1000);
     json_decref(j);
     app_draw(a, g);
@@ -85,7 +86,7 @@ START_TEST(test_population_means_equal_mean)
     ck_assert(app_key(a, 'M'));   /* the next kind: distinct */
     sc = drawn_scene(a);
     ck_assert_str_eq(sc.population, "1000 distinct lists");
-    j = cli_mean("distinct");
+    j = cli_mean(bundled_model_path(), "distinct");
     check_scene(&sc, j, 1000);
     json_decref(j);
     ck_assert(app_key(a, 'm'));   /* back to the list */
@@ -104,18 +105,6 @@ static json_t *cli_mean_input(const char *path)
     return fixture_sortlens_json(args);
 }
 
-/* `sortlens generate --kind KIND --lists N --seed 5` into path. */
-static void cli_generate(const char *kind, const char *lists, const char *path)
-{
-    char *args[] = {"generate", "--model", (char *)bundled_model_path(), "--kind", (char *)kind, "--lists",
-                    (char *)lists, "--seed", "5", NULL};
-    char *out = NULL;
-    ck_assert_int_eq(run_sortlens(args, &out, NULL), 0);
-    FILE *f = fopen(path, "w");
-    ck_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
-    free(out);
-}
-
 /* --input FILE: the file's lists are m's population, averaged at once when
  * small and in the background when large (the list's own arrays and a
  * note until then); M goes on to the kinds. */
@@ -132,8 +121,8 @@ START_TEST(test_population_of_a_file)
     int n_large = POPVIEW_SYNC_LISTS + 500;
     char count[16];
     snprintf(count, sizeof count, "%d", n_large);
-    cli_generate("run", "300", small);
-    cli_generate("gap", count, large);
+    fixture_generate("run", "300", "5", small);
+    fixture_generate("gap", count, "5", large);
     SlError err = {0};
     const SlModelConfig *c = &explorer_model(f.ex)->cfg;
     SlListFile *fs = sl_list_file_open(c, small, &err), *fl = sl_list_file_open(c, large, &err);
@@ -184,12 +173,44 @@ START_TEST(test_population_of_a_file)
 }
 END_TEST
 
+/* Opened on a run, population mode on: a switch to another snapshot shows
+ * that snapshot's means (`sortlens mean` on its file), not the old ones. */
+START_TEST(test_population_follows_the_snapshot)
+{
+    char dir[64], run[256];
+    test_tmpdir_make(dir, "popview");
+    test_make_run(dir, 40, 20, run);
+    char *last = sl_run_snapshot_path(run, 40), *first = sl_run_snapshot_path(run, 0);
+    ExplorerFixture f;
+    explorer_fixture_open_run(&f, run);
+    App *a = &f.a;
+    ck_assert(app_key(a, 'm'));
+    Scene sc = drawn_scene(a);
+    json_t *j = cli_mean(last, NULL);
+    check_scene(&sc, j, 1000);
+    json_decref(j);
+    ck_assert(app_key(a, '^'));   /* the first snapshot: the initialisation */
+    ck_assert_int_eq(a->snaps->current, 0);
+    ck_assert_msg(a->error[0] == '\0', "%s", a->error);
+    ck_assert(a->pop.on);
+    sc = drawn_scene(a);
+    j = cli_mean(first, NULL);
+    check_scene(&sc, j, 1000);
+    json_decref(j);
+    free(last);
+    free(first);
+    explorer_fixture_close(&f);
+    test_tmpdir_remove(dir);
+}
+END_TEST
+
 static Suite *popview_suite(void)
 {
     Suite *s = suite_create("popview");
     TCase *tc = tcase_create("popview");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_population_means_equal_mean);
+    tcase_add_test(tc, test_population_follows_the_snapshot);
     tcase_add_test(tc, test_population_of_a_file);
     suite_add_tcase(s, tc);
     return s;
