@@ -51,10 +51,12 @@ const float *sl_cache_get(const SlActCache *c, const char *hook, int *ndim, int6
 
 /* Every activation of the last forward as float tensors named after
  * TransformerLens hooks, in TL's shapes and hook order: hook_embed,
- * hook_pos_embed, then per layer l blocks.l.attn.hook_q, hook_k, hook_v,
+ * hook_pos_embed, then per layer l blocks.l.hook_resid_pre (computed: the
+ * cache does not hold it), blocks.l.attn.hook_q, hook_k, hook_v,
  * hook_attn_scores, hook_pattern, hook_z, blocks.l.hook_attn_out,
  * blocks.l.hook_resid_post, and logits (always the long names, as
- * run_with_cache keys them).  Copies; NULL and a message on failure. */
+ * run_with_cache keys them); the hook table in cache.c lists them.  Copies;
+ * NULL and a message on failure. */
 SlTensorSet *sl_cache_to_tensors(const SlActCache *c, SlError *err);
 
 /* Interventions (issue: circuits). All apply to one layer (default 0) and

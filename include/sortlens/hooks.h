@@ -34,7 +34,8 @@
  * hook_resid_pre of layer 0 is embed + pos_embed; of layer L > 0 it is a
  * copy of resid_post of layer L - 1 (editing it leaves the cached
  * resid_post as it was, as in TL's cache).  The cache holds every value
- * after its hook, except hook_resid_pre, which is not cached. */
+ * after its hook, except hook_resid_pre, which is not cached: the table
+ * computes it for export, and sl_cache_get does not find it. */
 #ifndef SORTLENS_HOOKS_H
 #define SORTLENS_HOOKS_H
 

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "sortlens/cache_resid_pre.h"
 #include "sortlens/ablation.h"
 #include "sortlens/decode.h"
 #include "sortlens/finite_check.h"
@@ -120,10 +119,6 @@ static int write_cache(Predictor *p)
             p->tokens[n + 2 + i] = p->pred[i];
     int rc = sl_ablation_forward(p->run, p->tokens, 1, T, p->cache, false, &err);
     SlTensorSet *ts = rc ? NULL : sl_cache_to_tensors(p->cache, &err);
-    if (ts && sl_cache_add_resid_pre(p->cache, ts, &err)) {
-        sl_tensorset_free(ts);
-        ts = NULL;
-    }
     int64_t *tok64 = ts ? malloc((size_t)T * sizeof *tok64) : NULL;
     if (tok64) {
         for (int t = 0; t < T; t++)

@@ -182,7 +182,7 @@ int cmd_tui(int argc, char **argv)
             return cli_exit_code(err.code);
         }
         const char *base = strrchr(input, '/');
-        text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
+        render_text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
     }
     TuiOptions opt = {
         .model_label = label,

@@ -123,15 +123,29 @@ int forward_scratch_reserve(SlActCache *c, size_t n, SlError *err)
 typedef enum { SHAPE_BTD, SHAPE_BTHE, SHAPE_BHTT, SHAPE_BTVO } HookShape;
 typedef enum { STAGE_BEFORE, STAGE_BLOCK, STAGE_AFTER } HookStage;   /* where in the model; export order */
 
+/* blocks.l.hook_resid_pre, which the cache does not hold: the residual
+ * stream entering layer l, as TL's run_with_cache keeps it (layer 0:
+ * hook_embed + hook_pos_embed; layer l > 0: resid_post of layer l - 1). */
+static void derive_resid_pre(const SlActCache *c, int layer, float *out)
+{
+    const size_t btd = (size_t)c->B * c->T * c->D;
+    if (layer == 0)
+        for (size_t i = 0; i < btd; i++)
+            out[i] = c->embed[i] + c->pos_embed[i];
+    else
+        memcpy(out, c->resid_post + (size_t)(layer - 1) * btd, btd * sizeof *out);
+}
+
 static const struct HookInfo {
     const char *name;   /* without "blocks.L." */
     HookStage stage;
     HookShape shape;
     ptrdiff_t field;    /* offsetof the SlActCache array, -1: not cached */
+    void (*derive)(const SlActCache *c, int layer, float *out);   /* not cached: computed for export */
 } hook_table[SL_HOOK_COUNT] = {
     [SL_HOOK_EMBED] = {"hook_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(SlActCache, embed)},
     [SL_HOOK_POS_EMBED] = {"hook_pos_embed", STAGE_BEFORE, SHAPE_BTD, offsetof(SlActCache, pos_embed)},
-    [SL_HOOK_RESID_PRE] = {"hook_resid_pre", STAGE_BLOCK, SHAPE_BTD, -1},
+    [SL_HOOK_RESID_PRE] = {"hook_resid_pre", STAGE_BLOCK, SHAPE_BTD, -1, derive_resid_pre},
     [SL_HOOK_Q] = {"attn.hook_q", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, q)},
     [SL_HOOK_K] = {"attn.hook_k", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, k)},
     [SL_HOOK_V] = {"attn.hook_v", STAGE_BLOCK, SHAPE_BTHE, offsetof(SlActCache, v)},
@@ -248,6 +262,32 @@ const float *sl_cache_get(const SlActCache *c, const char *hook, int *ndim, int6
     return hook_cached(c, id, l);
 }
 
+/* Adds hook i of layer l to ts: a copy of the cached values, or the values
+ * its derive function computes. */
+static int export_hook(const SlActCache *c, int i, int l, SlTensorSet *ts, SlError *err)
+{
+    char name[64];
+    int64_t shape[4];
+    sl_hook_name((SlHookId)i, l, name, sizeof name);
+    int nd = hook_shape((SlHookId)i, c, shape);
+    if (hook_table[i].field >= 0)
+        return sl_tensorset_add(ts, name, SL_DT_F32, nd, shape, hook_cached(c, (SlHookId)i, l), err) ? 0 : -1;
+    size_t n = 1;
+    for (int d = 0; d < nd; d++)
+        n *= (size_t)shape[d];
+    float *x = malloc(n * sizeof *x);
+    if (!x) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for %s", name);
+        return -1;
+    }
+    hook_table[i].derive(c, l, x);
+    if (!sl_tensorset_add_owned(ts, name, SL_DT_F32, nd, shape, x, n * sizeof *x, err)) {
+        free(x);
+        return -1;
+    }
+    return 0;
+}
+
 SlTensorSet *sl_cache_to_tensors(const SlActCache *c, SlError *err)
 {
     SlTensorSet *ts = sl_tensorset_new();
@@ -258,17 +298,10 @@ SlTensorSet *sl_cache_to_tensors(const SlActCache *c, SlError *err)
     /* TL's order: what comes before the blocks, each block, then the logits */
     for (HookStage stage = STAGE_BEFORE; stage <= STAGE_AFTER; stage++)
         for (int l = 0; l < (stage == STAGE_BLOCK ? c->L : 1); l++)
-            for (int i = 0; i < SL_HOOK_COUNT; i++) {
-                if (hook_table[i].stage != stage || hook_table[i].field < 0)
-                    continue;
-                char name[64];
-                int64_t shape[4];
-                sl_hook_name((SlHookId)i, l, name, sizeof name);
-                int nd = hook_shape((SlHookId)i, c, shape);
-                if (!sl_tensorset_add(ts, name, SL_DT_F32, nd, shape, hook_cached(c, (SlHookId)i, l), err)) {
+            for (int i = 0; i < SL_HOOK_COUNT; i++)
+                if (hook_table[i].stage == stage && export_hook(c, i, l, ts, err)) {
                     sl_tensorset_free(ts);
                     return NULL;
                 }
-            }
     return ts;
 }

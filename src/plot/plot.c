@@ -786,7 +786,7 @@ int sl_plot_render(const SlModel *m, const SlPlotRequest *req, SlPlotFormat form
         sl_circuit_token_label(b.c, t, b.tok_labels[t]);
     if (req->model_label) {
         char clean[200];
-        text_sanitize(req->model_label, clean, sizeof clean);
+        render_text_sanitize(req->model_label, clean, sizeof clean);
         snprintf(b.subtitle, sizeof b.subtitle, "model %s", clean);
     }
     switch (req->view) {

@@ -201,7 +201,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
     for (int drop = 0; drop < 4; drop++) {
         snprintf(buf, sizeof buf, "%s%s%s%s%s", what, drop < 2 ? (st.utf8 ? " (query \u00d7 key)" : " (query x key)") : "",
                  drop < 3 ? stepped : "", drop < 1 ? sep : "", drop < 1 ? circuit_scale_name(scale) : "");
-        if (utf8_width(buf) + 4 <= cv->r.w)
+        if (render_utf8_width(buf) + 4 <= cv->r.w)
             break;
     }
     panel_section(cv, 0, buf, false);
@@ -281,7 +281,7 @@ void render_attention(Canvas *cv, const Scene *sc, int cw)
         else if (scores)
             snprintf(note, sizeof note, "max of all rows");
         int x = cv_text(cv, 1, by, scores ? "score" : "weight", COL_DIM, 0) + 1;
-        int nw = note[0] ? utf8_width(note) + 1 : 0;
+        int nw = note[0] ? render_utf8_width(note) + 1 : 0;
         int bw = cv->r.w - x - 1 - nw;
         if (bw < 16) {   /* no room for the note */
             bw = cv->r.w - x - 1;
@@ -304,7 +304,7 @@ static int cursor_head(const Scene *sc, Style st, char *buf, size_t size)
     scene_pos_name(sc, k, kn, sizeof kn);
     scene_token_label(sc, sc->tokens[k], 3, tl, sizeof tl);
     snprintf(buf, size, "%s (%d) %s %s (%d) = %s:", qn, q, glyph_str(st, GL_ARROW), kn, k, tl);
-    return utf8_width(buf);
+    return render_utf8_width(buf);
 }
 #define CURSOR_VALUES_W 34   /* " weight 0.4794  score -inf (blocked)" */
 
@@ -385,7 +385,7 @@ void render_sources(Canvas *cv, const Scene *sc)
                      brief < 2 ? range : "", cv->style.utf8 ? "\u2191\u2193" : "j/k");
         snprintf(buf, sizeof buf, "where %s%s looks%s%s%s", qn, brief ? "" : pos, sc->population ? ", mean over " : "",
                  sc->population ? sc->population : "", cut);
-        if (utf8_width(buf) + 4 <= cv->r.w)
+        if (render_utf8_width(buf) + 4 <= cv->r.w)
             break;
     }
     panel_section(cv, 0, buf, false);

@@ -104,15 +104,15 @@ static void circuit_title(Canvas *cv, const Scene *sc, int view, bool focused, c
     const char *scale = circuit_scale_name(sc->circuit_scale);
     const char *sep = cv->style.utf8 ? " \u00b7 " : " | ";
     int w = cv->r.w - 4;   /* "─ " + text + " ─" */
-    int ln = utf8_width(name), lf = utf8_width(f) + 2, ls = utf8_width(scale) + 3, lc = clip ? utf8_width(clip) + 3 : 0;
+    int ln = render_utf8_width(name), lf = render_utf8_width(f) + 2, ls = render_utf8_width(scale) + 3, lc = clip ? render_utf8_width(clip) + 3 : 0;
     bool with_clip = clip && ln + lc <= w;
     int used = ln + (with_clip ? lc : 0);
     bool with_scale = used + ls <= w;
     used += with_scale ? ls : 0;
     step_text(rstep, cstep, false, steps, sizeof steps);
-    if (steps[0] && used + utf8_width(steps) + 3 > w)
+    if (steps[0] && used + render_utf8_width(steps) + 3 > w)
         step_text(rstep, cstep, true, steps, sizeof steps);
-    int lt = steps[0] ? utf8_width(steps) + 3 : 0;
+    int lt = steps[0] ? render_utf8_width(steps) + 3 : 0;
     bool with_steps = lt && used + lt <= w;
     used += with_steps ? lt : 0;
     bool with_f = used + lf <= w;
@@ -397,13 +397,13 @@ static void circuit_readout(const CircuitPanel *p, int vy)
     if (view == SCENE_QK_COMBINED) {   /* which of the four terms the cell belongs to */
         static const char *blocks[4] = {"tok-tok", "tok-pos", "pos-tok", "pos-pos"};
         snprintf(buf, sizeof buf, "(%s)", blocks[(rowtok ? 0 : 2) + (coltok ? 0 : 1)]);
-        if (x + 1 + utf8_width(buf) <= cv->r.w)
+        if (x + 1 + render_utf8_width(buf) <= cv->r.w)
             x = cv_text(cv, x + 1, vy, buf, COL_LABEL, 0);
     }
     if (p->scale == CS_ROW) {
         RowNorm n = row_norm_of(p->data, p->cols, cr, p->scale);
         snprintf(buf, sizeof buf, "(row %+.2f)", (double)shown(v, n));
-        if (x + 1 + utf8_width(buf) <= cv->r.w)
+        if (x + 1 + render_utf8_width(buf) <= cv->r.w)
             x = cv_text(cv, x + 1, vy, buf, COL_DIM, 0);
     } else if (heat_beyond(v, p->range) && x + 9 <= cv->r.w) {
         x = cv_text(cv, x + 1, vy, "(beyond)", v > 0 ? COL_OVER : COL_UNDER, 0);
@@ -412,8 +412,8 @@ static void circuit_readout(const CircuitPanel *p, int vy)
                                       : view == SL_CIRCUIT_QK_TOKEN_TOKEN ? sc->qk_next_hits : -1;
     if (hits >= 0) {
         snprintf(buf, sizeof buf, view == SL_CIRCUIT_OV ? "argmax=diagonal %d/%d" : "argmax=value+1 %d/%d", hits, sc->Vo);
-        if (x + 2 + utf8_width(buf) <= cv->r.w)
-            cv_text(cv, cv->r.w - utf8_width(buf), vy, buf, hits == sc->Vo ? COL_GOOD : COL_LABEL, 0);
+        if (x + 2 + render_utf8_width(buf) <= cv->r.w)
+            cv_text(cv, cv->r.w - render_utf8_width(buf), vy, buf, hits == sc->Vo ? COL_GOOD : COL_LABEL, 0);
     }
 }
 
@@ -444,11 +444,11 @@ static void circuit_colorbar(const CircuitPanel *p, int by)
     else
         snprintf(d, sizeof d, "%s", desc);
     int bw = room < 40 ? room : 40;
-    if (room >= 25 + 1 + utf8_width(d))
-        bw = room - 1 - utf8_width(d) < 40 ? room - 1 - utf8_width(d) : 40;
+    if (room >= 25 + 1 + render_utf8_width(d))
+        bw = room - 1 - render_utf8_width(d) < 40 ? room - 1 - render_utf8_width(d) : 40;
     int used = p->scale == CS_VALUES ? render_colorbar_caps(cv, 1, by, bw, p->range)
                                      : render_colorbar(cv, 1, by, bw, RAMP_DIVERGING, -p->range, p->range);
-    if (used + 2 + utf8_width(d) <= room + 1)
+    if (used + 2 + render_utf8_width(d) <= room + 1)
         cv_text(cv, used + 2, by, d, COL_DIM, 0);
 }
 

@@ -14,7 +14,7 @@ void render_editor(Canvas *cv, const Scene *sc, const char *text, int cursor, co
     char hint[96];
     snprintf(hint, sizeof hint, "edit: %d values 0..%d", sc->n, sc->Vo - 1);
     int x = cv_text(cv, 0, 0, hint, COL_KEY, ATTR_BOLD) + 1;
-    int tail = utf8_width("  Enter apply  Esc cancel");
+    int tail = render_utf8_width("  Enter apply  Esc cancel");
     int field = cv->r.w - x - tail;
     if (field < 10)
         field = cv->r.w - x;

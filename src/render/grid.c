@@ -225,7 +225,7 @@ void cv_put(Canvas *cv, int x, int y, uint32_t ch, int fg, int bg, int attr)
 static int text_impl(Canvas *cv, int x, int y, const char *s, int fg, int bg, int attr, bool set_bg)
 {
     while (*s) {
-        uint32_t cp = utf8_next(&s);
+        uint32_t cp = render_utf8_next(&s);
         if (cp < 0x20 || cp == 0x7f)
             cp = '?';
         Cell *c = cv_cell(cv, x, y);
@@ -276,7 +276,7 @@ void cv_fill(Canvas *cv, uint32_t ch, int fg, int bg, int attr)
 /* The renderer's iterator over the core's one strict decoder
  * (sl_utf8_decode): an invalid byte gives U+FFFD and advances one, so that
  * the next byte is tried as the start of a character. */
-uint32_t utf8_next(const char **sp)
+uint32_t render_utf8_next(const char **sp)
 {
     uint32_t cp;
     size_t len = sl_utf8_decode((const uint8_t *)*sp, 4, &cp);   /* stops at a NUL */
@@ -288,17 +288,17 @@ uint32_t utf8_next(const char **sp)
     return cp;
 }
 
-int utf8_width(const char *s)
+int render_utf8_width(const char *s)
 {
     int n = 0;
     while (*s) {
-        utf8_next(&s);
+        render_utf8_next(&s);
         n++;
     }
     return n;
 }
 
-void text_sanitize(const char *in, char *out, size_t size)
+void render_text_sanitize(const char *in, char *out, size_t size)
 {
     size_t n = 0;
     if (size == 0)

@@ -269,7 +269,7 @@ int render_colorbar(Canvas *cv, int x, int y, int w, RampKind k, float lo, float
         char tmp[40];
         snprintf(tmp, sizeof tmp, "%s..%s", a, b);
         cv_text(cv, x, y, tmp, COL_DIM, 0);
-        return utf8_width(tmp) < w ? utf8_width(tmp) : w;
+        return render_utf8_width(tmp) < w ? render_utf8_width(tmp) : w;
     }
     if (k == RAMP_DIVERGING && cells % 2 == 0)
         cells--;   /* an odd count puts one cell exactly on zero */

@@ -9,7 +9,7 @@ void render_keys(Canvas *cv, const KeyEntry *keys, int n)
     cv_fill(cv, ' ', COL_TITLE, COL_BAR, 0);
     int x = 1;
     for (int i = 0; i < n; i++) {   /* in order of importance, as many as fit */
-        int need = utf8_width(keys[i].keys) + 1 + utf8_width(keys[i].text) + 2;
+        int need = render_utf8_width(keys[i].keys) + 1 + render_utf8_width(keys[i].text) + 2;
         if (x + need > cv->r.w)
             continue;   /* a shorter one further on may still fit */
         x = cv_text_bg(cv, x, 0, keys[i].keys, COL_KEY, COL_BAR, ATTR_BOLD) + 1;
@@ -23,10 +23,10 @@ void render_help(Canvas *cv, const KeyEntry *keys, int n)
     panel_section(cv, 0, "keys (any key closes this help)", true);
     int y = 1, x = 1, key_w = 8, col_w = 0;
     for (int i = 0; i < n; i++)
-        if (utf8_width(keys[i].keys) + 1 > key_w)
-            key_w = utf8_width(keys[i].keys) + 1;
+        if (render_utf8_width(keys[i].keys) + 1 > key_w)
+            key_w = render_utf8_width(keys[i].keys) + 1;
     for (int i = 0; i < n; i++) {
-        int w = key_w + utf8_width(keys[i].text);
+        int w = key_w + render_utf8_width(keys[i].text);
         if (w > col_w)
             col_w = w;
     }

@@ -55,7 +55,7 @@ static void patch_header(Canvas *cv, const Scene *sc, const PatchPanel *pp, int 
     for (int k = 0; k < sc->T && cw >= 2; k++) {
         char tl[8];
         scene_token_label(sc, pp->tokens[k], cw - 1, tl, sizeof tl);   /* a column between labels */
-        cv_text(cv, x0 + k * cw + cw - 1 - utf8_width(tl), y + 2, tl, k == sc->cursor ? COL_KEY : COL_DIM, k == sc->cursor ? ATTR_BOLD : 0);
+        cv_text(cv, x0 + k * cw + cw - 1 - render_utf8_width(tl), y + 2, tl, k == sc->cursor ? COL_KEY : COL_DIM, k == sc->cursor ? ATTR_BOLD : 0);
     }
     char pn[16];
     scene_pos_name(sc, sc->cursor, pn, sizeof pn);

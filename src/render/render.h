@@ -151,13 +151,13 @@ int cv_printf(Canvas *cv, int x, int y, int fg, int attr, const char *fmt, ...)
 void cv_fill(Canvas *cv, uint32_t ch, int fg, int bg, int attr);
 
 /* Decodes one UTF-8 code point; invalid bytes give U+FFFD and advance 1. */
-uint32_t utf8_next(const char **s);
+uint32_t render_utf8_next(const char **s);
 /* Number of code points (= columns, for the glyphs we draw). */
-int utf8_width(const char *s);
+int render_utf8_width(const char *s);
 /* Copies untrusted text (a file name) into out, with anything that is not
  * printable ASCII replaced by '?', so that it cannot move the cursor or
  * take two columns. */
-void text_sanitize(const char *in, char *out, size_t size);
+void render_text_sanitize(const char *in, char *out, size_t size);
 
 /* ---- glyphs --------------------------------------------------------------- */
 

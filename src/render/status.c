@@ -30,10 +30,10 @@ void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
     if (sc->population) {   /* population mode: its size and kind (or file) whole, where the panels cut it */
         char pop[200];
         snprintf(pop, sizeof pop, "means over %s  %s  ? help", sc->population, mode);
-        if (utf8_width(pop) + 1 <= cv->r.w - x - 20)
+        if (render_utf8_width(pop) + 1 <= cv->r.w - x - 20)
             snprintf(buf, sizeof buf, "%s", pop);
     }
-    int right_w = utf8_width(buf) + 1;
+    int right_w = render_utf8_width(buf) + 1;
     if (cv->r.w - right_w > x)
         cv_text_bg(cv, cv->r.w - right_w, 0, buf, COL_TITLE, COL_BAR, ATTR_BOLD);
     else
@@ -44,7 +44,7 @@ void render_title(Canvas *cv, const Scene *sc, const char *page_tabs, int page)
              sc->H == 1 ? "" : "s", sc->n, sc->Vo - 1);
     const char *label = sc->model_label ? sc->model_label : "";
     int room = cv->r.w - right_w - x - 1;
-    if (utf8_width(label) + utf8_width(cfg) <= room)
+    if (render_utf8_width(label) + render_utf8_width(cfg) <= room)
         snprintf(buf, sizeof buf, "%s%s", label, cfg);
     else
         snprintf(buf, sizeof buf, "%s", label);

@@ -71,7 +71,7 @@ int render_strip(Canvas *cv, const Scene *sc, int cw, int first)
     snprintf(buf, sizeof buf, "%s query %s   %s source %s", glyph_str(cv->style, GL_MARK_UP), qn,
              cv->style.utf8 ? "\u2191" : "|", kn);
     int mark_end = STRIP_LABEL_W + (sc->T - first) * cw;
-    if (mark_end + 2 + utf8_width(buf) <= cv->r.w)
+    if (mark_end + 2 + render_utf8_width(buf) <= cv->r.w)
         cv_text(cv, mark_end + 2, 1, buf, COL_DIM, 0);
     cv_text(cv, 0, 1, "", COL_DIM, 0);
     return first;

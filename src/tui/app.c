@@ -212,7 +212,7 @@ static void show_reopen(App *a)
     if (a->snaps)
         snprintf(step, sizeof step, " --step %ld", a->snaps->run->steps[a->snaps->current]);
     snprintf(line, sizeof line, "sortlens%s%s%s %s", path[0] ? " --model " : "", path, step, args);
-    text_sanitize(line, a->reopen, sizeof a->reopen);
+    render_text_sanitize(line, a->reopen, sizeof a->reopen);
     explorer_set_message(a->ex, false, a->reopen);
 }
 

@@ -88,7 +88,7 @@ static void make_label(Explorer *ex, const char *label)
 {
     const char *base = label ? strrchr(label, '/') : NULL;
     base = base ? base + 1 : label ? label : "model";
-    text_sanitize(base, ex->label, sizeof ex->label);
+    render_text_sanitize(base, ex->label, sizeof ex->label);
 }
 
 Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlError *err)

@@ -51,7 +51,7 @@ const char *tui_terminal_problem(char *buf, size_t size)
         return buf;
     }
     char safe[64];
-    text_sanitize(term, safe, sizeof safe);
+    render_text_sanitize(term, safe, sizeof safe);
     int err = 0;
     if (setupterm((char *)term, STDOUT_FILENO, &err) != OK) {
         if (err == -1)
@@ -415,7 +415,7 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     bool big = (double)mc->d_vocab * mc->d_vocab >= 1e6 || mc->n_ctx >= 200;
     if (big && isatty(STDERR_FILENO)) {
         char name[256];
-        text_sanitize(opt->model_label ? opt->model_label : "the model", name, sizeof name);
+        render_text_sanitize(opt->model_label ? opt->model_label : "the model", name, sizeof name);
         fprintf(stderr, "sortlens: %s: computing the explorer's circuits (%d x %d token-token, %d positions) and its first list...",
                 name, mc->d_vocab, mc->d_vocab, mc->n_ctx);
         fflush(stderr);

@@ -288,6 +288,9 @@ static void p_valid(Buf *b) { p_one(b, 12, 0, 2, (const int64_t[]){3, 4}, (const
  *   OD           OrderedDict()               TENSOR      _rebuild_tensor_v2 of storage "0" (12 floats) as (12,)
  *   BEGIN, END   p_begin and p_end           MEMO        MEMOIZE (0x94)
  *   PERSID       p_persid of storage "0" (FloatStorage, 12 floats)
+ *   T:CLS:KEY:NUMEL:OFFSET:SIZES:STRIDES   p_tensor: _rebuild_tensor_v2 of
+ *                storage KEY (torch.CLS, NUMEL elements) at OFFSET, SIZES and
+ *                STRIDES comma-separated (their counts may differ)
  *   VALID        p_valid: a whole valid pickle
  *   op:HH        the opcode byte 0xHH        x:HEX..     raw bytes
  *   u8:N, u32:N, u64:N   N little-endian in 1, 4 or 8 bytes
@@ -351,6 +354,18 @@ static void pk(Buf *b, const char *prog)
             p_persid(b, "FloatStorage", "0", 12);
         } else if (strcmp(w, "VALID") == 0) {
             p_valid(b);
+        } else if (colon && strncmp(w, "T:", 2) == 0) {
+            char *save = NULL, *f[6];
+            int nf = 0;
+            for (char *t = strtok_r(w + 2, ":", &save); t && nf < 6; t = strtok_r(NULL, ":", &save))
+                f[nf++] = t;
+            ck_assert_msg(nf == 6, "pk: T needs CLS:KEY:NUMEL:OFFSET:SIZES:STRIDES in '%s'", prog);
+            int64_t dims[2][16];
+            int nd[2] = {0, 0};
+            for (int k = 0; k < 2; k++)
+                for (char *t = strtok_r(f[4 + k], ",", &save); t && nd[k] < 16; t = strtok_r(NULL, ",", &save))
+                    dims[k][nd[k]++] = strtoll(t, NULL, 10);
+            p_tensor(b, f[0], f[1], strtoll(f[2], NULL, 10), strtoll(f[3], NULL, 10), nd[0], dims[0], nd[1], dims[1]);
         } else if (strcmp(w, "MEMO") == 0) {
             op(b, 0x94);
         } else if (colon && (strncmp(w, "G:", 2) == 0 || strncmp(w, "SG:", 3) == 0)) {
@@ -1153,106 +1168,63 @@ END_TEST
 
 START_TEST(test_storage_sizes)
 {
-    Buf b = {0};
-    p_one(&b, INT64_C(1) << 62, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
-    refuse_pickle(&b, "storage 0: 4611686018427387904 elements of 4 bytes is negative or overflows");
-    p_one(&b, -12, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
-    refuse_pickle(&b, "storage 0: -12 elements of 4 bytes is negative or overflows");
-    /* declares 16 floats; the entry holds 12 */
-    p_one(&b, 16, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
-    refuse_pickle(&b, "entry m/data/0 holds 48 bytes; the pickle declares 64");
-    p_one(&b, 6, 0, 1, (const int64_t[]){6}, (const int64_t[]){1});
-    refuse_pickle(&b, "entry m/data/0 holds 48 bytes; the pickle declares 24");
-    /* one storage declared with two types */
-    p_begin(&b);
-    p_str(&b, "a");
-    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
-    p_str(&b, "b");
-    p_tensor(&b, "IntStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
-    p_end(&b);
-    refuse_pickle(&b, "storage 0 is declared twice with different types or sizes");
-    /* a huge declared storage with a tiny file: refused before allocating */
-    p_one(&b, INT64_C(1) << 40, 0, 1, (const int64_t[]){12}, (const int64_t[]){1});
-    refuse_pickle(&b, "the storages declare 4398046511104 bytes");
+    static const Refusal cases[] = {
+        {"BEGIN 'w' T:FloatStorage:0:4611686018427387904:0:12:1 END",
+         "storage 0: 4611686018427387904 elements of 4 bytes is negative or overflows"},
+        {"BEGIN 'w' T:FloatStorage:0:-12:0:12:1 END", "storage 0: -12 elements of 4 bytes is negative or overflows"},
+        /* declares 16 floats; the entry holds 12 */
+        {"BEGIN 'w' T:FloatStorage:0:16:0:12:1 END", "entry m/data/0 holds 48 bytes; the pickle declares 64"},
+        {"BEGIN 'w' T:FloatStorage:0:6:0:6:1 END", "entry m/data/0 holds 48 bytes; the pickle declares 24"},
+        /* one storage declared with two types */
+        {"BEGIN 'a' T:FloatStorage:0:12:0:12:1 'b' T:IntStorage:0:12:0:12:1 END",
+         "storage 0 is declared twice with different types or sizes"},
+        /* a huge declared storage with a tiny file: refused before allocating */
+        {"BEGIN 'w' T:FloatStorage:0:1099511627776:0:12:1 END", "the storages declare 4398046511104 bytes"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(test_views)
 {
-    Buf b = {0};
-    p_one(&b, 12, 10, 1, (const int64_t[]){3}, (const int64_t[]){1});
-    refuse_pickle(&b, "tensor w: the view (offset 10) reaches element 12 of storage 0, which holds 12");
-    p_one(&b, 12, 0, 2, (const int64_t[]){4, 4}, (const int64_t[]){4, 1});
-    refuse_pickle(&b, "reaches element 15 of storage 0, which holds 12");
-    p_one(&b, 12, 0, 2, (const int64_t[]){2, 2}, (const int64_t[]){INT64_C(1) << 62, 1});
-    refuse_pickle(&b, "reaches element 4611686018427387905");
-    p_one(&b, 12, 0, 2, (const int64_t[]){INT64_C(1) << 40, INT64_C(1) << 40}, (const int64_t[]){INT64_C(1) << 40, 1});
-    refuse_pickle(&b, "tensor w: its size or strides overflow");
-    p_one(&b, 12, 0, 2, (const int64_t[]){3, 3}, (const int64_t[]){INT64_MAX, 1});
-    refuse_pickle(&b, "its size or strides overflow");
-    p_one(&b, 12, 13, 1, (const int64_t[]){0}, (const int64_t[]){1});
-    refuse_pickle(&b, "offset 13 is past the end of storage 0");
-    /* repeated elements (stride 0) beyond the storage's size */
-    p_one(&b, 12, 0, 1, (const int64_t[]){24}, (const int64_t[]){0});
-    refuse_pickle(&b, "a view of 24 elements over a storage of 12 (repeated elements are not supported)");
-    /* negative sizes, strides, offsets */
-    p_one(&b, 12, 0, 1, (const int64_t[]){-1}, (const int64_t[]){1});
-    refuse_pickle(&b, "_rebuild_tensor_v2: size[0] is not a non-negative integer");
-    p_one(&b, 12, 0, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, -1});
-    refuse_pickle(&b, "_rebuild_tensor_v2: stride[1] is not a non-negative integer");
-    p_one(&b, 12, -1, 1, (const int64_t[]){2}, (const int64_t[]){1});
-    refuse_pickle(&b, "the storage offset is not a non-negative integer");
-    /* too many dimensions; sizes and strides disagree */
-    p_one(&b, 12, 0, 9, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1}, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1});
-    refuse_pickle(&b, "_rebuild_tensor_v2: 9 dimensions; at most 8 are supported");
-    p_begin(&b);
-    p_str(&b, "w");
-    p_tensor(&b, "FloatStorage", "0", 12, 0, 2, (const int64_t[]){3, 4}, 1, (const int64_t[]){1});
-    p_end(&b);
-    refuse_pickle(&b, "_rebuild_tensor_v2: 2 sizes but 1 strides");
-    /* sizes that are not integers */
-    p_begin(&b);
-    p_str(&b, "w");
-    p_global(&b, "torch._utils", "_rebuild_tensor_v2");
-    op(&b, '(');
-    p_persid(&b, "FloatStorage", "0", 12);
-    p_int(&b, 0);
-    op(&b, '(');
-    p_str(&b, "12");
-    op(&b, 't');
-    p_ints(&b, 1, (const int64_t[]){1});
-    op(&b, 0x89);
-    p_empty_od(&b);
-    op(&b, 't');
-    op(&b, 'R');
-    p_end(&b);
-    refuse_pickle(&b, "size[0] is not a non-negative integer");
+    static const Refusal cases[] = {
+        {"BEGIN 'w' T:FloatStorage:0:12:10:3:1 END",
+         "tensor w: the view (offset 10) reaches element 12 of storage 0, which holds 12"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:4,4:4,1 END", "reaches element 15 of storage 0, which holds 12"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:2,2:4611686018427387904,1 END", "reaches element 4611686018427387905"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:1099511627776,1099511627776:1099511627776,1 END",
+         "tensor w: its size or strides overflow"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:3,3:9223372036854775807,1 END", "its size or strides overflow"},
+        {"BEGIN 'w' T:FloatStorage:0:12:13:0:1 END", "offset 13 is past the end of storage 0"},
+        /* repeated elements (stride 0) beyond the storage's size */
+        {"BEGIN 'w' T:FloatStorage:0:12:0:24:0 END",
+         "a view of 24 elements over a storage of 12 (repeated elements are not supported)"},
+        /* negative sizes, strides, offsets */
+        {"BEGIN 'w' T:FloatStorage:0:12:0:-1:1 END", "_rebuild_tensor_v2: size[0] is not a non-negative integer"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:2,2:2,-1 END", "_rebuild_tensor_v2: stride[1] is not a non-negative integer"},
+        {"BEGIN 'w' T:FloatStorage:0:12:-1:2:1 END", "the storage offset is not a non-negative integer"},
+        /* too many dimensions; sizes and strides disagree */
+        {"BEGIN 'w' T:FloatStorage:0:12:0:1,1,1,1,1,1,1,1,1:1,1,1,1,1,1,1,1,1 END",
+         "_rebuild_tensor_v2: 9 dimensions; at most 8 are supported"},
+        {"BEGIN 'w' T:FloatStorage:0:12:0:3,4:1 END", "_rebuild_tensor_v2: 2 sizes but 1 strides"},
+        /* sizes that are not integers */
+        {"BEGIN 'w' G:torch._utils:_rebuild_tensor_v2 ( PERSID #0 ( '12' t ( #1 t op:89 OD t R END",
+         "size[0] is not a non-negative integer"},
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
 START_TEST(test_state_dict_shape)
 {
-    Buf b = {0};
-    /* a bare tensor, not a dict */
-    p_proto(&b);
-    p_tensor(&b, "FloatStorage", "0", 12, 0, 1, (const int64_t[]){12}, 1, (const int64_t[]){1});
-    op(&b, '.');
-    refuse_pickle(&b, "bad.pt: the pickle does not hold a state dict");
-    p_begin(&b);
-    p_str(&b, "w");
-    p_int(&b, 5);
-    p_end(&b);
-    refuse_pickle(&b, "state dict entry w is not a tensor");
-    /* a dict that holds itself, through the memo */
-    p_proto(&b);
-    op(&b, '}');
-    b_put(&b, "q\x00", 2);
-    p_str(&b, "self");
-    b_put(&b, "h\x00", 2);
-    op(&b, 's');
-    op(&b, '.');
-    refuse_pickle(&b, "state dict entry self is not a tensor");
+    static const Refusal cases[] = {
+        {"P2 TENSOR .", "bad.pt: the pickle does not hold a state dict"},   /* a bare tensor, not a dict */
+        {"BEGIN 'w' #5 END", "state dict entry w is not a tensor"},
+        {"P2 } x:7100 'self' x:6800 s .", "state dict entry self is not a tensor"},   /* a dict that holds itself, through the memo */
+    };
+    refuse_table(cases, sizeof cases / sizeof cases[0]);
     /* an empty state dict is a valid (empty) set */
+    Buf b = {0};
     p_begin(&b);
     p_end(&b);
     SlError err = {0};

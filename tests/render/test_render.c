@@ -831,15 +831,15 @@ END_TEST
 START_TEST(test_utf8)
 {
     const char *s = "a\xc3\xa9\xe2\x96\x80\xff\xc3(\xe0\x80\x80";
-    ck_assert_uint_eq(utf8_next(&s), 'a');
-    ck_assert_uint_eq(utf8_next(&s), 0xe9);
-    ck_assert_uint_eq(utf8_next(&s), 0x2580);
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xff */
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* 0xc3 without continuation */
-    ck_assert_uint_eq(utf8_next(&s), '(');
-    ck_assert_uint_eq(utf8_next(&s), 0xfffd);   /* overlong */
+    ck_assert_uint_eq(render_utf8_next(&s), 'a');
+    ck_assert_uint_eq(render_utf8_next(&s), 0xe9);
+    ck_assert_uint_eq(render_utf8_next(&s), 0x2580);
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* 0xff */
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* 0xc3 without continuation */
+    ck_assert_uint_eq(render_utf8_next(&s), '(');
+    ck_assert_uint_eq(render_utf8_next(&s), 0xfffd);   /* overlong */
     char out[16];
-    text_sanitize("a\x1b[2Jb\xc3\xa9", out, sizeof out);
+    render_text_sanitize("a\x1b[2Jb\xc3\xa9", out, sizeof out);
     ck_assert_str_eq(out, "a?[2Jb??");
     /* control characters never reach the grid */
     Grid *g = grid_new(4, 1);
