@@ -68,7 +68,7 @@ void snapshots_label(const Snapshots *s, int i, char *buf, size_t size)
 {
     const char *base = strrchr(s->run->dir, '/');
     base = base ? base + 1 : s->run->dir;
-    snprintf(buf, size, "%s step %ld (%d/%d)", base, s->run->steps[i], i + 1, s->run->count);
+    snprintf(buf, size, "%s step %ld (%d of %d)", base, s->run->steps[i], i + 1, s->run->count);
 }
 
 /* Where step sits in run, or -1. */

@@ -30,7 +30,8 @@ void snapshots_free(Snapshots *s);   /* accepts NULL */
 int snapshots_target(const Snapshots *s, int arg);
 /* The model of snapshot index i, read on first use and kept. */
 const SlModel *snapshots_model(Snapshots *s, int i, SlError *err);
-/* "NAME step N (i/count)", the title of snapshot i. */
+/* "NAME step N (i of count)", the title of snapshot i (no slash: the title
+ * keeps what follows the last one, as of a path). */
 void snapshots_label(const Snapshots *s, int i, char *buf, size_t size);
 
 /* Lists the run again; snapshots added since appear (1), none (0); those

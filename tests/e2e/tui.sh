@@ -37,7 +37,9 @@ echo "model: $model"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sortlens-e2e.XXXXXX")
 sock="sortlens-e2e-$$"
+trainer=""   # a training the scenario started in the background
 cleanup() {
+    [ -n "$trainer" ] && kill "$trainer" 2>/dev/null
     tmux -L "$sock" kill-server >/dev/null 2>&1
     rm -rf "$tmp"
 }
@@ -79,7 +81,8 @@ fail() {
 LIST="42 17 26 3 49 0 26 11 8 30"
 SORTED="0 3 8 11 17 26 26 30 42 49"
 
-# start W H [ENV=VALUE ...] -- ARGS...: runs the explorer; when it exits,
+# start W H [ENV=VALUE ...] -- ARGS...: runs the explorer (its standard error
+# to the file $stderr_to when that is set); when it exits,
 # its status lands in $tmp/status and the pane stays for a last look.
 start() {
     w=$1 h=$2
@@ -92,7 +95,7 @@ start() {
     cat >"$tmp/run.sh" <<EOF
 cd '$tmp'
 trap : INT   # the shell outlives a Ctrl-C to record the status (the explorer gets the default back)
-env -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 $envs '$exe' --model '$model' $args
+env -u NO_COLOR -u COLORTERM LANG=C.UTF-8 LC_ALL=C.UTF-8 $envs '$exe' --model '$model' $args ${stderr_to:+2>'$stderr_to'}
 echo \$? > '$tmp/status'
 exec sleep 600
 EOF
@@ -813,6 +816,72 @@ attribution)
     wait_for " 0 vs 1"
     keys d
     wait_for "OV → 0"
+    keys q
+    wait_exit 0
+    ;;
+run)
+    # opened on a run: ( ) ^ $ step through its snapshots; the title shows the step and the
+    # output line is that snapshot's greedy output, as `sortlens predict --model RUN --step N` gives it
+    "$exe" train --out "$tmp/r.safetensors" --steps 200 --snapshot-every 100 >"$tmp/train.log" 2>&1 ||
+        fail "train: $(cat "$tmp/train.log")"
+    for s in 0 100 200; do
+        "$exe" predict --model "$tmp/r.run" --step $s $LIST > "$tmp/p$s" || fail "predict --step $s"
+    done
+    [ "$(cat "$tmp/p0")" != "$(cat "$tmp/p200")" ] || fail "step 0 and step 200 predict the same: nothing to see change"
+    start 160 48 -- --model "$tmp/r.run" --list "$LIST"
+    wait_for "r.run step 200 (3 of 3)"
+    wait_for "output   $(cat "$tmp/p200")"
+    keys '('
+    wait_for "r.run step 100 (2 of 3)"
+    wait_for "output   $(cat "$tmp/p100")"
+    keys '^'
+    wait_for "r.run step 0 (1 of 3)"
+    wait_for "output   $(cat "$tmp/p0")"
+    keys '('   # the first: stays
+    wait_for "r.run step 0 (1 of 3)"
+    keys ')'
+    wait_for "r.run step 100 (2 of 3)"
+    keys '$'
+    wait_for "r.run step 200 (3 of 3)"
+    wait_for "output   $(cat "$tmp/p200")"
+    keys q
+    wait_exit 0
+    t kill-server
+    # --step N exactly at a snapshot, and between two (the one before it, said on stderr)
+    start 160 48 -- --model "$tmp/r.run" --step 100 --list "$LIST"
+    wait_for "r.run step 100 (2 of 3)"
+    wait_for "output   $(cat "$tmp/p100")"
+    keys q
+    wait_exit 0
+    t kill-server
+    stderr_to="$tmp/step.err"
+    start 160 48 -- --model "$tmp/r.run" --step 150 --list "$LIST"
+    stderr_to=""
+    wait_for "r.run step 100 (2 of 3)"
+    keys q
+    wait_exit 0
+    grep -q "no snapshot at step 150; using step 100" "$tmp/step.err" || fail "--step 150: no note on stderr ($(cat "$tmp/step.err"))"
+    ;;
+live)
+    # opened on a run still training: it reaches a newer snapshot without a key press
+    "$exe" train --out "$tmp/r.safetensors" --steps 3000 --snapshot-every 100 >"$tmp/train.log" 2>&1 &
+    trainer=$!
+    i=0
+    while [ ! -e "$tmp/r.run/step-0000000.safetensors" ] && [ $i -lt $((WAIT * 20)) ]; do sleep 0.05; i=$((i + 1)); done
+    [ -e "$tmp/r.run/step-0000000.safetensors" ] || { kill $trainer; fail "the run wrote no first snapshot"; }
+    start 160 48 -- --model "$tmp/r.run" --list "$LIST"
+    wait_for "r.run step "
+    first=$(screen | grep -o "r.run step [0-9]*" | head -1)
+    i=0
+    while [ "$(screen | grep -o "r.run step [0-9]*" | head -1)" = "$first" ] && [ $i -lt $((WAIT * 20)) ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+    now=$(screen | grep -o "r.run step [0-9]*" | head -1)
+    kill $trainer 2>/dev/null
+    wait $trainer 2>/dev/null
+    [ "$now" != "$first" ] || fail "the explorer stayed at '$first' while the run went on"
+    [ "${now##* }" -gt "${first##* }" ] || fail "it went from '$first' to '$now', not to a newer step"
+    echo "live: from '$first' to '$now' without a key"
     keys q
     wait_exit 0
     ;;
