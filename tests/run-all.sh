@@ -110,11 +110,11 @@ echo "== 2/3: clang, ASan + UBSan (build-asan/)"
 # One BLAS thread under instrumentation: threads only add time there.
 export OPENBLAS_NUM_THREADS=1
 # (exported: assignments in front of a shell function do not reach its children)
+# tests/lsan.supp: fontconfig's blocks, which it points to by offsets (plot)
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp"
 if build "ASan+UBSan build" build-asan clang -Db_sanitize=address,undefined -Db_lundef=false; then
-    # plot is left out here: fontconfig and cairo keep caches that LeakSanitizer
-    # reports as leaks (the library's, not ours); it runs in run 1.
-    run_tests "ASan+UBSan" build-asan --no-suite e2e --no-suite bench $(instrumented_tests build-asan plot)
+    run_tests "ASan+UBSan" build-asan --no-suite e2e --no-suite bench $(instrumented_tests build-asan)
     echo "== 2/3: the explorer under ASan + UBSan, end to end (build-asan/, suite e2e)"
     run_tests "ASan+UBSan e2e" build-asan --suite e2e
 fi
@@ -122,15 +122,16 @@ fi
 # 3. valgrind (the build of run 1)
 echo "== 3/3: valgrind memcheck (build/, --setup=valgrind)"
 if [ -f build/build.ninja ]; then
-    # Left out under memcheck: plot (fontconfig's caches, as above);
-    # population-torch and example-installed (a Python and a shell script:
-    # memcheck would instrument Python with torch, or sh, and never the
-    # sortlens they start; both run in runs 1 and 2).  patch runs with
+    # tests/valgrind.supp holds fontconfig's blocks (plot), as lsan.supp.
+    # Left out under memcheck: population-torch and example-installed (a
+    # Python and a shell script: memcheck would instrument Python with
+    # torch, or sh, and never the sortlens they start; both run in runs 1
+    # and 2).  patch runs with
     # SORTLENS_TEST_LIGHT's fewer pairs (about 5 minutes under memcheck), and
     # pair compares with `sortlens patch --json` to 1e-4 of the result's
     # scale, which the other BLAS kernels under memcheck keep to.
     run_tests "valgrind" build --setup=valgrind --no-suite e2e --no-suite bench \
-        $(instrumented_tests build plot population-torch example-installed)
+        $(instrumented_tests build population-torch example-installed)
 fi
 
 [ "$skipped" -gt 0 ] && echo "($skipped skipped: see the SKIP lines above)"

@@ -3,6 +3,7 @@
 #include "sortlens/model.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <math.h>
@@ -105,6 +106,21 @@ double max_abs(const float *x, size_t n)
     for (size_t i = 0; i < n; i++)
         if (fabs((double)x[i]) > m)
             m = fabs((double)x[i]);
+    return m;
+}
+
+double json_max_abs(json_t *x)
+{
+    if (json_is_number(x))
+        return fabs(json_number_value(x));
+    double m = 0;
+    size_t i;
+    json_t *v;
+    const char *key;
+    if (json_is_array(x))
+        json_array_foreach(x, i, v) m = fmax(m, json_max_abs(v));
+    else if (json_is_object(x))
+        json_object_foreach(x, key, v) m = fmax(m, json_max_abs(v));
     return m;
 }
 

@@ -71,6 +71,10 @@ bool test_has_terminal_controls(const char *s);
 double max_abs_diff(const float *a, const float *b, size_t n);
 /* Max |x| over n floats. */
 double max_abs(const float *x, size_t n);
+/* Max |x| over the numbers of a JSON value (nested arrays and objects of
+ * them); 0 when it holds none. */
+typedef struct json_t json_t;
+double json_max_abs(json_t *v);
 
 /* Is flag (avx2, fma, avx512f, ...) among the "flags" of /proc/cpuinfo's
  * first processor: the kernel's reading of the processor, to check the

@@ -73,6 +73,12 @@ void sl_circuit_position_label(const SlModelConfig *c, int pos, char *buf);
  * are multiplied out with BLAS.  NULL and SL_EINVAL for a layer or head out
  * of range. */
 SlNamedMatrix *sl_circuit_get_kind(const SlModel *m, SlCircuitKind kind, int layer, int head, SlError *err);
+/* The four QK terms as one matrix, as the notebook's combined picture:
+ *   [W_E; W_pos] W_Q W_K^T [W_E; W_pos]^T     [V + T, V + T]
+ * rows the query's token (0..V-1) then its position (V..V+T-1), columns the
+ * key's likewise; the blocks are token-token, token-pos (top), pos-token,
+ * pos-pos (bottom).  Labels as above. */
+SlNamedMatrix *sl_circuit_qk_combined(const SlModel *m, int layer, int head, SlError *err);
 /* Same, by name ("ov", "qk-pos-token", ...). */
 SlNamedMatrix *sl_circuit_get(const SlModel *m, const char *name, int layer, int head, SlError *err);
 

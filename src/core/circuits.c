@@ -231,6 +231,38 @@ SlNamedMatrix *sl_circuit_get_kind(const SlModel *m, SlCircuitKind kind, int lay
     return nm;
 }
 
+SlNamedMatrix *sl_circuit_qk_combined(const SlModel *m, int layer, int head, SlError *err)
+{
+    if (check_layer_head(m, layer, head, err))
+        return NULL;
+    const SlModelConfig *c = &m->cfg;
+    int V = c->d_vocab, T = c->n_ctx, N = V + T;
+    SlNamedMatrix *nm = sl_named_matrix_new("qk-combined", N, N, err);
+    if (!nm)
+        return NULL;
+    for (int i = 0; i < N; i++) {
+        if (i < V)
+            sl_circuit_token_label(c, i, nm->row_labels[i]);
+        else
+            sl_circuit_position_label(c, i - V, nm->row_labels[i]);
+        memcpy(nm->col_labels[i], nm->row_labels[i], SL_CIRCUIT_LABEL_MAX);
+    }
+    static const SlCircuitKind terms[4] = {SL_CIRCUIT_QK_TOKEN_TOKEN, SL_CIRCUIT_QK_TOKEN_POS, SL_CIRCUIT_QK_POS_TOKEN,
+                                           SL_CIRCUIT_QK_POS_POS};
+    for (int t = 0; t < 4; t++) {
+        SlNamedMatrix *b = sl_circuit_get_kind(m, terms[t], layer, head, err);
+        if (!b) {
+            sl_named_matrix_free(nm);
+            return NULL;
+        }
+        int r0 = t < 2 ? 0 : V, c0 = t % 2 == 0 ? 0 : V;   /* query token rows first, key token columns first */
+        for (int r = 0; r < b->rows; r++)
+            memcpy(nm->data + (size_t)(r0 + r) * N + c0, b->data + (size_t)r * b->cols, sizeof(float) * (size_t)b->cols);
+        sl_named_matrix_free(b);
+    }
+    return nm;
+}
+
 SlNamedMatrix *sl_circuit_get(const SlModel *m, const char *name, int layer, int head, SlError *err)
 {
     SlCircuitKind kind;

@@ -426,23 +426,21 @@ static int view_facet(Build *b, SlError *err)
 static int view_combined(Build *b, SlError *err)
 {
     int V = b->V, T = b->T, N = V + T;
+    SlNamedMatrix *nm = sl_circuit_qk_combined(b->m, b->req->layer, b->req->head, err);
+    if (!nm)
+        return err ? err->code : SL_ENOMEM;
     float *data = build_alloc(b, sizeof(float) * (size_t)N * N, err);
     unsigned char *masked = build_alloc(b, (size_t)N * N, err);
     Label *labels = build_alloc(b, sizeof(Label) * (size_t)N, err);
-    if (!data || !masked || !labels)
+    if (!data || !masked || !labels || nm->rows != N) {
+        sl_named_matrix_free(nm);
         return SL_ENOMEM;
-    for (int t = 0; t < 4; t++) {
-        int rows, cols;
-        float *block = circuit_copy(b, qk_kinds[t], &rows, &cols, err);
-        if (!block)
-            return err ? err->code : SL_ENOMEM;
-        int r0 = t < 2 ? 0 : V, c0 = t % 2 == 0 ? 0 : V;
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) {
-                data[(size_t)(r0 + r) * N + c0 + c] = block[(size_t)r * cols + c];
-                masked[(size_t)(r0 + r) * N + c0 + c] = t == 3 && c > r;
-            }
     }
+    memcpy(data, nm->data, sizeof(float) * (size_t)N * N);
+    sl_named_matrix_free(nm);
+    for (int r = 0; r < N; r++)   /* the pos-pos block's causal mask */
+        for (int c = 0; c < N; c++)
+            masked[(size_t)r * N + c] = r >= V && c >= V && c > r;
     for (int i = 0; i < N; i++)
         snprintf(labels[i], sizeof(Label), "%s", i < V ? b->tok_labels[i] : b->pos_labels[i - V]);
     HeatPanel *p = &b->panels[b->npanels++];

@@ -37,7 +37,8 @@
     A(VIEW, "c C", "c", NULL, "circuit", 9, "next / previous circuit view (4 QK terms, OV token, OV position)", \
       {'c', +1}, {'C', -1}) \
     A(ZOOM, "z", "z", NULL, "zoom", 8, "zoom: the circuits whole, in place of the heatmap", {'z', 0}) \
-    A(FACET, "F", "F", NULL, "facet", 19, "facet: the four QK terms at once (2x2 or 1x4), in place of QK and OV", \
+    A(FACET, "F", "F", NULL, "facet", 19, "facet: the four QK terms at once (2x2 or 1x4), in place of QK and OV; again: the combined " \
+      "[W_E; W_pos] W_QK [W_E; W_pos]^T matrix, its four blocks marked; again: off", \
       {'F', 0}) \
     A(SCALE, "n", "n", NULL, "scale", 10, "colour scale: per row / values p99 / whole matrix", {'n', 0}) \
     A(PAN, "H J K L", "HJKL", NULL, "pan", 15, "move the circuit cursor; a cut panel pans with it", \
@@ -72,6 +73,9 @@
       {'(', -1}, {')', +1}, {'^', -2}, {'$', +2}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
+    A(SAVE, "S", "S", NULL, "save SVG", 24, \
+      "write the view on screen as SVG (as sortlens plot draws it) to a new sortlens-VIEW-N.svg here; the status line says where", \
+      {'S', 0}) \
     A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \
       {'w', 0}) \
     A(HELP, "?", "?", NULL, "help", 6, "this help", {'?', 0}) \

@@ -7,6 +7,7 @@
 
 #include "actions.h"
 #include "panels.h"
+#include "save_view.h"
 
 void app_init(App *a, Explorer *ex, Style style)
 {
@@ -280,7 +281,7 @@ static bool run_action(App *a, ActionId id, int arg)
         return true;
     case ACT_SCALE: explorer_cycle_scale(ex); return true;
     case ACT_FACET:
-        a->facet = !a->facet;
+        a->facet = (a->facet + 1) % FACET_MODES;
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
@@ -331,6 +332,17 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_SNAPSHOT: report(a, app_show_snapshot(a, arg, &err), &err); return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
     case ACT_REOPEN: show_reopen(a); return true;
+    case ACT_SAVE: {   /* errors are shown, never fatal */
+        char path[128], note[SL_ERROR_MAX + 160];
+        if (save_view(a, path, sizeof path, &err) < 0) {
+            snprintf(note, sizeof note, "S: %s", err.message);
+            explorer_set_message(ex, true, note);
+        } else {
+            snprintf(note, sizeof note, "wrote %s (sortlens plot %s of this state)", path, sl_plot_view_name(save_view_of(a)));
+            explorer_set_message(ex, false, note);
+        }
+        return true;
+    }
     case ACT_HELP: a->help = true; return true;
     case ACT_DISMISS: explorer_set_message(ex, false, NULL); return true;
     case ACT_REDRAW: return true;
@@ -458,8 +470,12 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         render_patching(cv, sc, &pp);
         return;
     }
-    if (a->facet) {
+    if (a->facet == FACET_TERMS) {
         draw_facet(cv, sc);
+        return;
+    }
+    if (a->facet == FACET_COMBINED) {   /* the whole, its four blocks apart */
+        render_circuit(cv, sc, SCENE_QK_COMBINED, 2, true);
         return;
     }
     int wq, hq, wo, ho, w = cv->r.w;

@@ -29,6 +29,8 @@ enum {
 #define APP_MIN_W 40        /* below this, the "needs at least" note */
 #define APP_MIN_H 10
 
+enum { FACET_OFF, FACET_TERMS, FACET_COMBINED, FACET_MODES };
+
 typedef enum { PAGE_SORT, PAGE_ATTENTION, PAGE_CIRCUITS, PAGE_COUNT } Page;
 
 typedef struct App {
@@ -44,7 +46,8 @@ typedef struct App {
     int strip_first;          /* scroll position of the token strip */
     bool paged;               /* the last layout drawn */
     bool zoom;                /* `z`: the circuits in place of the attention heatmap, whole when they fit */
-    bool facet;               /* `F`: the four QK terms at once in place of the QK and OV panels */
+    int facet;                /* `F`: in place of the QK and OV panels, FACET_TERMS the four QK terms at once,
+                                 FACET_COMBINED the combined 74x74 QK matrix; FACET_OFF neither */
     History history;          /* the lists shown, for `,` and `.` */
     PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */

@@ -36,7 +36,7 @@ struct Explorer {
     float *dla;              /* [L, H, T] sl_attribute's sources (or sl_circuit_dla's) at the selected query */
     bool ov_absolute;        /* the per-source column shows the absolute logit, not the difference */
     int vs_pick;             /* the value the difference is taken against; -1: the runner-up */
-    SlNamedMatrix *circuit[SL_CIRCUIT_COUNT];   /* of the layer and head shown */
+    SlNamedMatrix *circuit[SCENE_VIEWS];   /* of the layer and head shown; the combined QK last */
 
     SlIntervention iv;         /* layer 0; head -1 (one-head model) or the head it was made on */
     SlRng rng;
@@ -82,6 +82,13 @@ static void load_circuits(Explorer *ex)
         sc->circuit_max[k] = nm ? max_abs_f(nm->data, (size_t)nm->rows * nm->cols) : 0;
         sc->robust_range[k] = nm ? circuit_value_range(nm->data, nm->rows, nm->cols, k, sc->Vo) : 0;
     }
+    /* the four QK terms as one matrix (`F` twice), as `sortlens plot qk-combined` draws it */
+    int k = SCENE_QK_COMBINED;
+    sl_named_matrix_free(ex->circuit[k]);
+    SlNamedMatrix *nm = ex->circuit[k] = sl_circuit_qk_combined(ex->m, sc->layer, sc->head, NULL);
+    sc->circuit[k] = nm ? nm->data : NULL;
+    sc->circuit_max[k] = nm ? max_abs_f(nm->data, (size_t)nm->rows * nm->cols) : 0;
+    sc->robust_range[k] = nm ? circuit_value_range(nm->data, nm->rows, nm->cols, k, sc->Vo) : 0;
 }
 
 static void make_label(Explorer *ex, const char *label)
@@ -162,7 +169,7 @@ void explorer_free(Explorer *ex)
         return;
     sl_cache_free(ex->cache);
     sl_cache_free(ex->batch);
-    for (int k = 0; k < SL_CIRCUIT_COUNT; k++)
+    for (int k = 0; k < SCENE_VIEWS; k++)
         sl_named_matrix_free(ex->circuit[k]);
     free(ex->values);
     free(ex->sorted);
@@ -215,6 +222,8 @@ static const SlIntervention *active_iv(const Explorer *ex)
 {
     return sl_intervention_is_none(&ex->iv) ? NULL : &ex->iv;
 }
+
+const SlIntervention *explorer_intervention(const Explorer *ex) { return active_iv(ex); }
 
 static int run(Explorer *ex, const SlIntervention *iv, int *pred, SlError *err)
 {

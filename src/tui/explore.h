@@ -63,6 +63,8 @@ int explorer_toggle_term(Explorer *ex, int term, SlError *err);   /* 0..3 */
 int explorer_toggle_ov_pos(Explorer *ex, SlError *err);
 int explorer_toggle_block(Explorer *ex, SlError *err);           /* the source under the cursor */
 int explorer_clear_interventions(Explorer *ex, SlError *err);
+/* The interventions in force, or NULL when there are none. */
+const SlIntervention *explorer_intervention(const Explorer *ex);
 /* Another layer or head (wrapping round); recomputes what is shown. */
 int explorer_set_head(Explorer *ex, int layer, int head, SlError *err);
 void explorer_step_head(Explorer *ex, int dlayer, int dhead, SlError *err);

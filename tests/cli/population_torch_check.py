@@ -29,7 +29,9 @@ model), with the published model read at test time:
    `eval --ablate` for head:0.0, mean:head:0.0, resample:head:0.0 and
    head:0.0@query=b3 (accuracy, per position, list accuracy, loss), and
    `mean --ablate` for qk:token-token, ov:pos, source:BOS and
-   qk:pos-pos,head:0.0@query=b3 (the means of item 3 under them).
+   qk:pos-pos,head:0.0@query=b3 (the means of item 3 under them), and
+   `predict --teacher-forced --ablate` and `predict --cache --ablate` for
+   the four head ablations (argmaxes; the cached logits and hook_z).
 
 Usage: /usr/bin/python3 population_torch_check.py --sortlens EXE --model SEED.pt --stress DIR
 Exit 0 when everything agrees, 1 on a mismatch, 77 (skip) without torch or
@@ -365,6 +367,62 @@ def check_eval_ablated(exe, model, path, sd, V, failures):
                             f"{j['loss']}; PyTorch {want_tok}, {want_lists}, {loss}")
 
 
+def read_safetensors(path):
+    """The F32 tensors of a safetensors file, by name (the format is an
+    8-byte header length, a JSON header, then the data)."""
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    (hlen,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + hlen])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__" or t["dtype"] != "F32":
+            continue
+        a, b = t["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(raw[8 + hlen + a:8 + hlen + b]), dtype=torch.float32).reshape(t["shape"])
+    return out, header.get("__metadata__", {})
+
+
+def check_predict_ablated(exe, model, path, sd, V, failures, tmpdir):
+    """predict --teacher-forced --ablate SPEC over the lists of FILE, and
+    predict --cache --ablate SPEC of its first list, against the same
+    ablations as hooks in PyTorch: the argmaxes (a near-tie may fall either
+    way) and the cached logits and hook_z."""
+    lists = read_lists(path)[:100]
+    seq, n = sequences(lists, V)
+    text = "".join(" ".join(map(str, l)) + "\n" for l in lists)
+    for spec, abl in head_ablations(exe, model, sd, V, len(lists)):
+        with torch.no_grad():
+            logits, _, pattern, v = forward(seq, sd, abl)
+        pl = logits[:, n + 1:2 * n + 1]
+        top2 = pl.topk(2, dim=-1).values
+        near = (top2[..., 0] - top2[..., 1]) < TIE
+        r = subprocess.run([exe, "predict", "--model", model, "--teacher-forced", "--ablate", spec], input=text,
+                           capture_output=True, text=True)
+        got = torch.tensor([[int(t) for t in line.split()] for line in r.stdout.splitlines()]) if r.returncode == 0 else None
+        bad = -1 if got is None or got.shape != pl.shape[:2] else int(((got != pl.argmax(-1)) & ~near).sum())
+        # the cache of the first list: its logits and the ablated hook_z
+        out = os.path.join(tmpdir, "cache.safetensors")
+        run([exe, "predict", "--model", model, "--teacher-forced", "--ablate", spec, "--cache", out, "--force"]
+            + [str(x) for x in lists[0]])
+        cache, meta = read_safetensors(out)
+        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)[:1].clone()
+        h, query, repl = abl["z"]
+        rows = slice(None) if query is None else slice(query, query + 1)
+        z[:, rows, h, :] = 0 if repl is None else repl[:1, rows]
+        lg = cache["logits"].reshape(logits[:1].shape)
+        zc = cache["blocks.0.attn.hook_z"].reshape(z.shape)
+        err_l = ((lg - logits[:1]).abs().max() / logits[:1].abs().max()).item()
+        err_z = ((zc - z).abs().max() / max(z.abs().max().item(), 1.0)).item()
+        ok = bad == 0 and err_l < 1e-4 and err_z < 1e-4 and meta.get("ablation") == spec
+        print(f"  predict --ablate {spec:18s} {len(lists)} lists: {bad} argmaxes differ beyond near-ties; "
+              f"--cache: logits {err_l:.2g}, hook_z {err_z:.2g} of their scale{'' if ok else '  FAIL'}")
+        if not ok:
+            failures.append(f"{path}: predict --ablate {spec}: {bad} argmaxes differ, cache errors {err_l}, {err_z}, "
+                            f"ablation {meta.get('ablation')!r}")
+
+
 def check_explain(exe, model, sd, V, failures):
     """explain's circuit spectra, effective OV and accuracy by kind against
     PyTorch (float64 from the float32 weights)."""
@@ -438,6 +496,9 @@ def main():
                   ("qk:pos-pos,head:0.0@query=b3", {"terms_off": ["pos_pos"], "z": (0, n + 4, None)})]
     for spec, abl in mean_specs:
         check_mean(args.sortlens, args.model, uniform, sd, V, failures, spec, abl)
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="sortlens-poptorch-") as tmpdir:
+        check_predict_ablated(args.sortlens, args.model, uniform, sd, V, failures, tmpdir)
     print("explain:")
     check_explain(args.sortlens, args.model, sd, V, failures)
     for f in failures:

@@ -34,17 +34,24 @@ static const char *str(json_t *o, const char *key)
 
 static bool cpuinfo_has(const char *flag) { return test_cpuinfo_flag(flag) == 1; }
 
-/* The blas block says what OpenBLAS itself says in this process, which
- * runs with the same library and environment as the one it started. */
-START_TEST(test_info_blas_matches_openblas)
+/* True, and says the test is skipped, when there is no bundled model (the
+ * commands run on it by default). */
+static bool no_bundled_model(void)
 {
     const char *dir = cli_tempdir();
     bool have_model = cli_copy_model(dir, "m.st") != NULL;
     cli_rmtree(dir);
-    if (!have_model) {
+    if (!have_model)
         printf("skipped: no bundled model in data/\n");
+    return !have_model;
+}
+
+/* The blas block says what OpenBLAS itself says in this process, which
+ * runs with the same library and environment as the one it started. */
+START_TEST(test_info_blas_matches_openblas)
+{
+    if (no_bundled_model())
         return;
-    }
     json_t *root, *b = info_blas(&root);
     ck_assert_str_eq(str(b, "name"), "OpenBLAS");
     ck_assert_str_eq(str(b, "config"), openblas_get_config());
@@ -137,13 +144,8 @@ END_TEST
  * on with the default choice. */
 START_TEST(test_kernels_variable)
 {
-    const char *dir = cli_tempdir();
-    bool have_model = cli_copy_model(dir, "m.st") != NULL;
-    cli_rmtree(dir);
-    if (!have_model) {
-        printf("skipped: no bundled model in data/\n");
+    if (no_bundled_model())
         return;
-    }
     const char *dflt = cpuinfo_has("avx2") && cpuinfo_has("fma") ? "avx2" : "portable";
     static const struct {
         const char *value, *want;

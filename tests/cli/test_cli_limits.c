@@ -20,12 +20,19 @@
 #endif
 #endif
 
+#ifdef UNDER_ASAN
+#define SKIP_UNDER_ASAN()                                                                   \
+    do {                                                                                    \
+        printf("skipped: AddressSanitizer's shadow memory cannot start under ulimit -v\n"); \
+        return;                                                                             \
+    } while (0)
+#else
+#define SKIP_UNDER_ASAN() ((void)0)
+#endif
+
 START_TEST(test_address_space_limits_end)
 {
-#ifdef UNDER_ASAN
-    printf("skipped: AddressSanitizer's shadow memory cannot start under ulimit -v\n");
-    return;
-#endif
+    SKIP_UNDER_ASAN();
     const char *dir = cli_tempdir();
     const char *cmds[] = {"info", "eval --lists 20", "predict 5 3 9 1 0 2 8 7 4 6",
                           "train --out DIR/m.st --steps 2 --list-len 3 --max-num 6 --d-model 16 --eval-lists 5"};
@@ -82,10 +89,7 @@ END_TEST
  * of address space with OpenBLAS's buffer. */
 START_TEST(test_explain_long_lists_bounded)
 {
-#ifdef UNDER_ASAN
-    printf("skipped: AddressSanitizer's shadow memory cannot start under ulimit -v\n");
-    return;
-#endif
+    SKIP_UNDER_ASAN();
     const char *dir = cli_tempdir();
     const char *model = cli_path(dir, "long.st");
     CliRun r;

@@ -700,6 +700,26 @@ static void expect_reference_circuits(const SlModel *m, const SlTensorSet *ref, 
         free(r);
         sl_named_matrix_free(nm);
     }
+    /* the combined matrix: PyTorch's four QK terms as its blocks, the mask-free pos-pos too */
+    SlNamedMatrix *all = sl_circuit_qk_combined(m, layer, 0, &err);
+    ck_assert_msg(all, "%s", err.message);
+    int V = m->cfg.d_vocab, T = m->cfg.n_ctx, N = V + T;
+    ck_assert_int_eq(all->rows, N);
+    ck_assert_int_eq(all->cols, N);
+    ck_assert_str_eq(all->row_labels[V - 1], "MID");
+    ck_assert_str_eq(all->col_labels[V], "p0");
+    for (int t = 0; t < 4; t++) {
+        SlCircuitKind k = (SlCircuitKind)(SL_CIRCUIT_QK_TOKEN_TOKEN + t);
+        int rows = t < 2 ? V : T, cols = t % 2 == 0 ? V : T, r0 = t < 2 ? 0 : V, c0 = t % 2 == 0 ? 0 : V;
+        float *r = ref_f32(ref, ref_circuit_names[k], (size_t)rows * cols);
+        double scale = max_abs(r, (size_t)rows * cols), diff = 0;
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                diff = fmax(diff, fabs((double)all->data[(size_t)(r0 + i) * N + c0 + j] - r[(size_t)i * cols + j]));
+        ck_assert_msg(diff <= 1e-5 * scale, "qk-combined block %d (layer %d): error %g of max %g", t, layer, diff, scale);
+        free(r);
+    }
+    sl_named_matrix_free(all);
 }
 
 START_TEST(test_seed_circuits)

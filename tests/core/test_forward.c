@@ -748,6 +748,25 @@ END_TEST
  * SORTLENS_KERNELS=portable (tests/run-all.sh runs the PyTorch parity
  * suites so a second time), else the AVX2 ones where /proc/cpuinfo has
  * AVX2 and FMA on x86-64. */
+/* Batches of whole caches within a memory budget, by hand: lists of 300
+ * values (T = 602), d_model 16, one head, 20 values hold per list
+ * 602 * (2 * 16 + 20 + 4 * 16 + 2 * 16) + 2 * 602 * 602 = 813,904 floats,
+ * 3,255,616 bytes: 20 lists in 64 MB; the default model's 22 positions fit
+ * 256 (the cap); a budget below one list still gives one. */
+START_TEST(test_cache_batch_within)
+{
+    SlModelConfig c = {.n_layers = 1, .n_heads = 1, .d_model = 16, .d_head = 16, .d_vocab_out = 20, .list_len = 300};
+    sl_model_config_derive(&c);
+    ck_assert_int_eq(sl_cache_batch_within(&c, c.n_ctx, 256, SL_CACHE_BATCH_BYTES), 20);
+    ck_assert_int_eq(sl_cache_batch_within(&c, c.n_ctx, 256, 3255616 * 3), 3);
+    ck_assert_int_eq(sl_cache_batch_within(&c, c.n_ctx, 256, 1000), 1);
+    ck_assert_int_eq(sl_cache_batch_within(&c, c.n_ctx, 7, SL_CACHE_BATCH_BYTES), 7);
+    SlModelConfig d = {.n_layers = 1, .n_heads = 1, .d_model = 128, .d_head = 128, .d_vocab_out = 50, .list_len = 10};
+    sl_model_config_derive(&d);
+    ck_assert_int_eq(sl_cache_batch_within(&d, d.n_ctx, 256, SL_CACHE_BATCH_BYTES), 256);
+}
+END_TEST
+
 START_TEST(test_kernels_choice)
 {
     const char *env = getenv("SORTLENS_KERNELS"), *name = sl_kernels_name();
@@ -877,6 +896,7 @@ static Suite *forward_suite(void)
     tcase_add_test(api, test_cache_get_names);
     tcase_add_test(api, test_refusals);
     tcase_add_test(api, test_kernels_choice);
+    tcase_add_test(api, test_cache_batch_within);
     tcase_add_test(api, test_cache_reuse);
     suite_add_tcase(s, api);
     return s;

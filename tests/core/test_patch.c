@@ -126,22 +126,6 @@ static double cmp_array(const float *ours, json_t *ref, int heads, int T, double
     return worst;
 }
 
-/* Largest |x| over a JSON tree of numbers. */
-static double json_max_abs(json_t *x)
-{
-    if (json_is_number(x))
-        return fabs(json_number_value(x));
-    double m = 0;
-    size_t i;
-    json_t *v;
-    const char *key;
-    if (json_is_array(x))
-        json_array_foreach(x, i, v) m = fmax(m, json_max_abs(v));
-    else if (json_is_object(x))
-        json_object_foreach(x, key, v) m = fmax(m, json_max_abs(v));
-    return m;
-}
-
 START_TEST(test_patch_matches_pytorch)
 {
     const char *path = seed_model();

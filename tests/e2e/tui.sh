@@ -718,6 +718,41 @@ patching)
     keys q
     wait_exit 0
     ;;
+save)
+    # issue 14.4: S writes the view on screen as SVG to a new file here (an
+    # existing one is never replaced), says where, and its cells' <title>s
+    # are those of `sortlens plot attention` of the same state; an error is
+    # shown and the explorer goes on
+    echo keep > "$tmp/sortlens-attention-1.svg"
+    start 160 48 -- --list "$LIST"
+    wait_for "at MID (pos 11)"
+    keys Right t
+    wait_for "at b1 (pos 12)"
+    keys S
+    wait_for "wrote sortlens-attention-2.svg"
+    [ "$(cat "$tmp/sortlens-attention-1.svg")" = keep ] || fail "S replaced an existing file"
+    "$exe" plot attention --model "$model" --list "$LIST" --at b1 --labels names --greedy --out "$tmp/want.svg" \
+        || fail "sortlens plot attention failed"
+    /usr/bin/python3 - "$tmp/sortlens-attention-2.svg" "$tmp/want.svg" <<'PY' || fail "the saved figure differs from sortlens plot attention"
+import sys, xml.etree.ElementTree as ET
+def titles(path):
+    root = ET.parse(path).getroot()   # parses as XML, and is SVG
+    assert root.tag == "{http://www.w3.org/2000/svg}svg", root.tag
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+got, want = titles(sys.argv[1]), titles(sys.argv[2])
+diff = [(g, w) for g, w in zip(got, want) if g != w]
+assert len(want) >= 22 * 22 and len(got) == len(want) and not diff, (len(got), len(want), diff[:3])
+print("titles equal:", len(got))
+PY
+    keys m M
+    wait_for "mean attention weights over 1000 distinct lists"
+    keys S
+    wait_for "S: S draws the means of uniform lists only"
+    keys m z S
+    wait_for "wrote sortlens-qk-token-token-1.svg"
+    keys q
+    wait_exit 0
+    ;;
 population)
     # m: the heatmap and the score terms as means over 1000 uniform lists; M the next kind; m back to the list
     start 160 48 -- --list "$LIST"

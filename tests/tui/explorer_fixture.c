@@ -65,3 +65,16 @@ json_t *fixture_sortlens_json(char *const args[])
     free(errtext);
     return j;
 }
+
+void fixture_generate(const char *kind, const char *lists, const char *seed, const char *path)
+{
+    char *args[] = {"generate", "--model", (char *)bundled_model_path(), "--kind", (char *)kind, "--lists",
+                    (char *)lists, "--seed", (char *)seed, NULL};
+    char *out = NULL, *errtext = NULL;
+    int status = run_sortlens(args, &out, &errtext);
+    ck_assert_msg(status == 0, "generate --kind %s: exit %d: %s", kind, status, errtext);
+    FILE *f = fopen(path, "w");
+    ck_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
+    free(out);
+    free(errtext);
+}

@@ -27,6 +27,9 @@ void explorer_fixture_open_run(ExplorerFixture *f, const char *run);
  * command with --json, NULL-terminated), which must exit 0, its output
  * parsed (json_decref it). */
 json_t *fixture_sortlens_json(char *const args[]);
+/* `sortlens generate --kind KIND --lists N --seed S` on the bundled model,
+ * written to path: the lists the tests hand the explorer as a file. */
+void fixture_generate(const char *kind, const char *lists, const char *seed, const char *path);
 /* Frees the app, the explorer and the model. */
 void explorer_fixture_close(ExplorerFixture *f);
 

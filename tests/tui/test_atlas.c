@@ -19,20 +19,6 @@
 #include "render.h"
 #include "test_util.h"
 
-/* `sortlens generate --kind KIND --lists N --seed S` into path. */
-static void cli_generate(const char *kind, const char *lists, const char *seed, const char *path)
-{
-    char *args[] = {"generate", "--model", (char *)bundled_model_path(), "--kind", (char *)kind, "--lists",
-                    (char *)lists, "--seed", (char *)seed, NULL};
-    char *out = NULL, *errtext = NULL;
-    int status = run_sortlens(args, &out, &errtext);
-    ck_assert_msg(status == 0, "generate --kind %s: exit %d: %s", kind, status, errtext);
-    FILE *f = fopen(path, "w");
-    ck_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
-    free(out);
-    free(errtext);
-}
-
 /* `sortlens eval --input path --json`, parsed. */
 static json_t *cli_eval(const char *path)
 {
@@ -106,7 +92,7 @@ START_TEST(test_atlas_equals_eval)
     char dir[64], input[128], path[128];
     test_tmpdir_make(dir, "atlas");
     snprintf(input, sizeof input, "%s/gap.txt", dir);
-    cli_generate("gap", test_light_workload() ? "50" : "300", "7", input);
+    fixture_generate("gap", test_light_workload() ? "50" : "300", "7", input);
     SlError err = {0};
     SlListFile *file = sl_list_file_open(&explorer_model(f.ex)->cfg, input, &err);
     ck_assert_msg(file, "%s", err.message);
@@ -133,7 +119,7 @@ START_TEST(test_atlas_equals_eval)
             snprintf(path, sizeof path, "%s", input);
         } else {
             snprintf(path, sizeof path, "%s/%s.txt", dir, sl_stress_name(p->kind));
-            cli_generate(sl_stress_name(p->kind), per_kind, "1", path);
+            fixture_generate(sl_stress_name(p->kind), per_kind, "1", path);
         }
         json_t *j = evals[i] = cli_eval(path);
         check_row(&a->atlas.rows[i], text, (long)json_integer_value(json_object_get(j, "lists")),

@@ -157,6 +157,27 @@ START_TEST(test_facet_view)
         ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "per row"));
     }
     ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
+    /* F again: the combined 74x74 matrix, whole at 220x60 (37 lines of half
+     * blocks), the token and position blocks apart by a rule and a column;
+     * the cursor cell is the token-token block's, the readout says so */
+    ck_assert(app_key(&a, 'F'));
+    free(draw_app(&a, g, 220, 60));
+    int yc = line_of(g, "QK combined");
+    ck_assert_int_ge(yc, 0);
+    ck_assert_ptr_null(strstr(test_grid_row(g, yc), " of 74"));
+    ck_assert_int_lt(line_of(g, "QK pos-pos"), 0);
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, yc + 1), "p0"));   /* the key positions' labels */
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, yc + 2 + 26), "\u2500\u2500\u2500"));   /* the rule after 26 lines (52 token rows) */
+    ck_assert_ptr_nonnull(strstr(test_grid_row(g, yc + 2 + 27), " p0"));            /* then the position rows */
+    ck_assert(line_of(g, "(tok-tok)") >= 0);
+    const Scene *sc = explorer_scene(a.ex);
+    const float *all = sc->circuit[SCENE_QK_COMBINED], *pp = sc->circuit[SL_CIRCUIT_QK_POS_POS];
+    ck_assert_ptr_nonnull(all);
+    ck_assert_float_eq(all[(size_t)(sc->V + 3) * (sc->V + sc->T) + sc->V + 2], pp[3 * sc->T + 2]);
+    ck_assert(app_key(&a, 'F'));   /* and off */
+    free(draw_app(&a, g, 220, 60));
+    ck_assert_int_lt(line_of(g, "QK combined"), 0);
+    ck_assert(line_of(g, "OV token") >= 0);
     grid_free(g);
     f.a = a;
     explorer_fixture_close(&f);

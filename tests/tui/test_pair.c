@@ -45,23 +45,6 @@ static json_t *cli_patch(const char *model, const int *clean, const int *corrupt
     return fixture_sortlens_json(args);
 }
 
-/* The largest |x| of the numbers in a JSON value (arrays and objects of
- * them, nested). */
-static double json_max_abs(json_t *v)
-{
-    double m = 0;
-    size_t i;
-    const char *key;
-    json_t *x;
-    if (json_is_number(v))
-        return fabs(json_number_value(v));
-    if (json_is_array(v))
-        json_array_foreach(v, i, x) m = fmax(m, json_max_abs(x));
-    if (json_is_object(v))
-        json_object_foreach(v, key, x) m = fmax(m, json_max_abs(x));
-    return m;
-}
-
 /* got against want within tol (absolute: 1e-4 of the pair's scale). */
 static void check_floats(const char *what, const float *got, json_t *want, int T, double tol)
 {

@@ -105,18 +105,6 @@ static json_t *cli_mean_input(const char *path)
     return fixture_sortlens_json(args);
 }
 
-/* `sortlens generate --kind KIND --lists N --seed 5` into path. */
-static void cli_generate(const char *kind, const char *lists, const char *path)
-{
-    char *args[] = {"generate", "--model", (char *)bundled_model_path(), "--kind", (char *)kind, "--lists",
-                    (char *)lists, "--seed", "5", NULL};
-    char *out = NULL;
-    ck_assert_int_eq(run_sortlens(args, &out, NULL), 0);
-    FILE *f = fopen(path, "w");
-    ck_assert(f && fputs(out, f) >= 0 && fclose(f) == 0);
-    free(out);
-}
-
 /* --input FILE: the file's lists are m's population, averaged at once when
  * small and in the background when large (the list's own arrays and a
  * note until then); M goes on to the kinds. */
@@ -133,8 +121,8 @@ START_TEST(test_population_of_a_file)
     int n_large = POPVIEW_SYNC_LISTS + 500;
     char count[16];
     snprintf(count, sizeof count, "%d", n_large);
-    cli_generate("run", "300", small);
-    cli_generate("gap", count, large);
+    fixture_generate("run", "300", "5", small);
+    fixture_generate("gap", count, "5", large);
     SlError err = {0};
     const SlModelConfig *c = &explorer_model(f.ex)->cfg;
     SlListFile *fs = sl_list_file_open(c, small, &err), *fl = sl_list_file_open(c, large, &err);

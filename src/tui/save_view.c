@@ -1,0 +1,103 @@
+/* save_view.c: the view on screen as an SVG file (`S`). */
+#include "save_view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+
+static SlPlotView circuit_plot_view(int view)
+{
+    switch (view) {
+    case SL_CIRCUIT_QK_TOKEN_TOKEN: return SL_PLOT_QK_TOKEN_TOKEN;
+    case SL_CIRCUIT_QK_TOKEN_POS: return SL_PLOT_QK_TOKEN_POS;
+    case SL_CIRCUIT_QK_POS_TOKEN: return SL_PLOT_QK_POS_TOKEN;
+    case SL_CIRCUIT_QK_POS_POS: return SL_PLOT_QK_POS_POS;
+    case SL_CIRCUIT_OV_POS: return SL_PLOT_OV_POS;
+    default: return SL_PLOT_OV;
+    }
+}
+
+SlPlotView save_view_of(const App *a)
+{
+    const Scene *sc = explorer_scene(a->ex);
+    bool circuits = a->zoom || (a->paged && a->page == PAGE_CIRCUITS);
+    if (a->pair.on && (circuits || !a->paged))
+        return SL_PLOT_PATCH;
+    if (a->facet == FACET_TERMS && (circuits || !a->paged))
+        return SL_PLOT_QK_FACET;
+    if (a->facet == FACET_COMBINED && (circuits || !a->paged))
+        return SL_PLOT_QK_COMBINED;
+    if (circuits)
+        return circuit_plot_view(sc->focus_view);
+    if (a->pop.on)
+        return SL_PLOT_MEAN_ATTENTION;
+    return sc->show_scores ? SL_PLOT_SCORES : SL_PLOT_ATTENTION;
+}
+
+/* The bytes to a new file: O_EXCL, so an existing one is never replaced. */
+static int write_new(const char *path, const unsigned char *data, size_t size, SlError *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0)
+        return errno == EEXIST ? 1 : sl_error_set(err, SL_EIO, "%s: %s", path, strerror(errno));
+    size_t done = 0;
+    while (done < size) {
+        ssize_t k = write(fd, data + done, size - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(path);
+            return sl_error_set(err, SL_EIO, "%s: %s", path, k < 0 ? strerror(e) : "nothing written");
+        }
+        done += (size_t)k;
+    }
+    if (close(fd) < 0) {
+        int e = errno;
+        unlink(path);
+        return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int save_view(const App *a, char *path, size_t size, SlError *err)
+{
+    const Scene *sc = explorer_scene(a->ex);
+    SlPlotView view = save_view_of(a);
+    if (view == SL_PLOT_MEAN_ATTENTION && (a->pop.from_file || a->pop.kind != SL_STRESS_UNIFORM))
+        return sl_error_set(err, SL_EINVAL, "S draws the means of uniform lists only (sortlens plot mean-attention); "
+                            "this population is %s", a->pop.title);
+    SlPlotRequest req;
+    sl_plot_request_init(&req, view);
+    req.list = view == SL_PLOT_PATCH ? a->pair.clean : sc->values;
+    req.corrupt = view == SL_PLOT_PATCH ? sc->values : NULL;
+    req.greedy = sc->greedy;
+    req.at = sc->sel;
+    req.layer = sc->layer;
+    req.head = sc->head;
+    req.labels = sc->named_positions ? SL_PLOT_LABEL_NAMES : SL_PLOT_LABEL_VALUES;
+    req.iv = explorer_intervention(a->ex);
+    req.model_label = sc->model_label;
+    req.lists = a->pop.lists;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = sl_plot_render(explorer_model(a->ex), &req, SL_PLOT_SVG, &data, &len, err);
+    if (rc < 0)
+        return rc;
+    for (int n = 1; n < 100000; n++) {
+        snprintf(path, size, "sortlens-%s-%d.svg", sl_plot_view_name(view), n);
+        rc = write_new(path, data, len, err);
+        if (rc <= 0) {
+            free(data);
+            return rc;
+        }
+    }
+    free(data);
+    return sl_error_set(err, SL_EIO, "sortlens-%s-1.svg .. -99999.svg all exist", sl_plot_view_name(view));
+}
