@@ -21,27 +21,13 @@
 #include "sortlens/safetensors.h"
 #include "sortlens/task.h"
 #include "src/core/forward_internal.h"
+#include "reference.h"
 #include "test_util.h"
 
 enum { GENERAL_LIGHT_REF = 16, GENERAL_LIGHT_EVAL = 16 };
 
 static const SlForwardPath paths[2] = {SL_FORWARD_GENERAL, SL_FORWARD_TABLES};
 static const char *const path_names[2] = {"general", "tables"};
-
-static int *tensor_ints(const SlTensorSet *ts, const char *name, size_t *count)
-{
-    const SlTensor *t = sl_tensorset_find(ts, name);
-    ck_assert_msg(t, "reference lacks %s", name);
-    ck_assert_int_eq(t->dtype, SL_DT_I64);
-    *count = t->nbytes / 8;
-    int *out = malloc(*count * sizeof *out);
-    for (size_t i = 0; i < *count; i++) {
-        int64_t v;
-        memcpy(&v, (const char *)t->data + 8 * i, 8);
-        out[i] = (int)v;
-    }
-    return out;
-}
 
 /* The unsorted values a_1..a_n of each token sequence [B, n_ctx]. */
 static int *values_of(const SlModelConfig *c, const int *tokens, int B)
@@ -63,7 +49,7 @@ typedef struct Ref {
 } Ref;
 
 /* Loads a model and its PyTorch outputs; false (and a printed reason) when absent. */
-static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
+static bool ref_open(Ref *r, const char *model_path, const char *ref_path)
 {
     memset(r, 0, sizeof *r);
     if (!model_path || !ref_path) {
@@ -76,12 +62,12 @@ static bool ref_load(Ref *r, const char *model_path, const char *ref_path)
     r->ts = sl_safetensors_read(ref_path, &err);
     ck_assert_msg(r->ts, "%s", err.message);
     size_t n;
-    r->tokens = tensor_ints(r->ts, "tokens", &n);
+    r->tokens = ref_ints(r->ts, "tokens", &n);
     r->B = (int)(n / (size_t)r->m->cfg.n_ctx);
     r->values = values_of(&r->m->cfg, r->tokens, r->B);
-    r->tf = tensor_ints(r->ts, "teacher_forced_argmax", &n);
+    r->tf = ref_ints(r->ts, "teacher_forced_argmax", &n);
     ck_assert_uint_eq(n, (size_t)r->B * r->m->cfg.list_len);
-    r->greedy = tensor_ints(r->ts, "greedy", &n);
+    r->greedy = ref_ints(r->ts, "greedy", &n);
     ck_assert_uint_eq(n, (size_t)r->B * r->m->cfg.list_len);
     const char *loss = sl_tensorset_get_meta(r->ts, "loss");
     ck_assert_msg(loss, "no loss in the reference metadata");
@@ -101,12 +87,12 @@ static void ref_free(Ref *r)
 
 static bool seed_ref(Ref *r)
 {
-    return ref_load(r, shared_path("seed-model/sort_fixed_len_list_model.pt"), shared_path("reference/reference.safetensors"));
+    return ref_open(r, shared_path("seed-model/sort_fixed_len_list_model.pt"), shared_path("reference/reference.safetensors"));
 }
 
 static bool multi_ref(Ref *r)
 {
-    return ref_load(r, testdata_path("multi_2l2h.pt"), testdata_path("multi_2l2h_expected.safetensors"));
+    return ref_open(r, testdata_path("multi_2l2h.pt"), testdata_path("multi_2l2h_expected.safetensors"));
 }
 
 /* The tutorial's loss over the lists rows[0..k) (all of them if rows is
