@@ -92,7 +92,7 @@ void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, c
                            CliShared *shared)
 {
     cli_args_begin(a, cmd, argc, argv, opts);
-    const size_t cap = sizeof a->all / sizeof a->all[0];
+    enum { cap = sizeof a->all / sizeof a->all[0] };   /* an enum, so release builds (no assert) do not warn */
     size_t n = 0;
     for (const struct option *o = opts; o->name; o++) {
         assert(n + 1 < cap);   /* a table longer than any command's */
