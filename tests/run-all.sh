@@ -112,7 +112,7 @@ export OPENBLAS_NUM_THREADS=1
 # (exported: assignments in front of a shell function do not reach its children)
 # tests/lsan.supp: fontconfig's blocks, which it points to by offsets (plot)
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp"
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 if build "ASan+UBSan build" build-asan clang -Db_sanitize=address,undefined -Db_lundef=false; then
     run_tests "ASan+UBSan" build-asan --no-suite e2e --no-suite bench $(instrumented_tests build-asan)
     echo "== 2/3: the explorer under ASan + UBSan, end to end (build-asan/, suite e2e)"
