@@ -846,14 +846,17 @@ run)
     wait_for "output   $(cat "$tmp/p200")"
     keys q
     wait_exit 0
+    # --step N exactly at a snapshot, and between two (the one before it, said on stderr);
+    # a server each, since a new session on a server still shutting down can fail to start
     t kill-server
-    # --step N exactly at a snapshot, and between two (the one before it, said on stderr)
+    sock="$sock-step"
     start 160 48 -- --model "$tmp/r.run" --step 100 --list "$LIST"
     wait_for "r.run step 100 (2 of 3)"
     wait_for "output   $(cat "$tmp/p100")"
     keys q
     wait_exit 0
     t kill-server
+    sock="$sock-between"
     stderr_to="$tmp/step.err"
     start 160 48 -- --model "$tmp/r.run" --step 150 --list "$LIST"
     stderr_to=""
