@@ -7,8 +7,9 @@
  * then missed a difference near 1 by over 1e-4 of it. */
 #include "sortlens/attribution.h"
 
-#include <stdio.h>
 #include <stdlib.h>
+
+#include "forward_internal.h"
 
 int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int target, int vs, SlAttribution *out,
                  SlError *err)
@@ -16,8 +17,10 @@ int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int ta
     const SlModelConfig *c = &m->cfg;
     const SlModelParams *p = &m->params;
     const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
-    if (!cache || !out || !out->sources)
-        return sl_error_set(err, SL_EINVAL, "attribution without a cache or a buffer for the sources");
+    if (!out || !out->sources)
+        return sl_error_set(err, SL_EINVAL, "attribution without a buffer for the sources");
+    if (cache_check_model(m, cache, err))
+        return err ? err->code : SL_EINVAL;
     const int B = cache->B, T = cache->T;
     if (b < 0 || b >= B)
         return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, B);
@@ -27,15 +30,9 @@ int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int ta
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", target, Vo - 1);
     if (vs < 0 || vs >= Vo)
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", vs, Vo - 1);
-    int nd;
-    int64_t shape[5];
-    char name[64];
-    const float *embed = sl_cache_get(cache, "hook_embed", &nd, shape);         /* [B, T, D] */
-    const float *pos = sl_cache_get(cache, "hook_pos_embed", &nd, shape);       /* [B, T, D] */
-    snprintf(name, sizeof name, "blocks.%d.hook_resid_post", L - 1);
-    const float *resid = sl_cache_get(cache, name, &nd, shape);                 /* [B, T, D] */
-    if (!embed || !pos || !resid)
-        return sl_error_set(err, SL_EINVAL, "the activation cache lacks hook_embed, hook_pos_embed or the last resid_post");
+    const float *embed = hook_cached(cache, SL_HOOK_EMBED, 0);               /* [B, T, D] */
+    const float *pos = hook_cached(cache, SL_HOOK_POS_EMBED, 0);             /* [B, T, D] */
+    const float *resid = hook_cached(cache, SL_HOOK_RESID_POST, L - 1);      /* [B, T, D] */
     double *dir = malloc((size_t)(D + E) * sizeof *dir);
     if (!dir)
         return sl_error_set(err, SL_ENOMEM, "out of memory for the attribution");
@@ -51,14 +48,8 @@ int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int ta
             bias += (double)p->b_O[(size_t)l * D + d] * dir[d];
     }
     for (int l = 0; l < L; l++) {
-        snprintf(name, sizeof name, "blocks.%d.attn.hook_v", l);
-        const float *v = sl_cache_get(cache, name, &nd, shape);           /* [B, T, H, E] */
-        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
-        const float *pat = sl_cache_get(cache, name, &nd, shape);         /* [B, H, T, T] */
-        if (!v || !pat) {
-            free(dir);
-            return sl_error_set(err, SL_EINVAL, "the activation cache lacks layer %d's values or pattern", l);
-        }
+        const float *v = hook_cached(cache, SL_HOOK_V, l);           /* [B, T, H, E] */
+        const float *pat = hook_cached(cache, SL_HOOK_PATTERN, l);   /* [B, H, T, T] */
         for (int h = 0; h < H; h++) {
             const float *wo = p->W_O + sl_model_head_qkv_offset(c, l, h);   /* [E, D] */
             for (int e = 0; e < E; e++) {

@@ -177,6 +177,17 @@ int hook_shape(SlHookId id, const SlActCache *c, int64_t s[4])
     return 0;
 }
 
+int cache_check_model(const SlModel *m, const SlActCache *c, SlError *err)
+{
+    const SlModelConfig *g = &m->cfg;
+    if (!c || c->L != g->n_layers || c->H != g->n_heads || c->D != g->d_model || c->E != g->d_head ||
+        c->Vo != g->d_vocab_out)
+        return sl_error_set(err, SL_EINVAL, "the activation cache was not made for this model");
+    if (c->B < 1 || c->T < 1)
+        return sl_error_set(err, SL_EINVAL, "the activation cache holds no forward yet");
+    return 0;
+}
+
 float *hook_cached(const SlActCache *c, SlHookId id, int layer)
 {
     if ((unsigned)id >= SL_HOOK_COUNT || hook_table[id].field < 0)

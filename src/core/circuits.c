@@ -11,6 +11,7 @@
 #include "sortlens/ablation.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
+#include "forward_internal.h"
 #include "ops.h"
 
 static const char *const kind_names[SL_CIRCUIT_COUNT] = {
@@ -335,22 +336,10 @@ int sl_circuit_qk_next_token_count(const SlModel *m, int layer, int head, int *h
 
 /* ---- attribution ------------------------------------------------------------------ */
 
-/* Checks that cache was filled for this model's shapes. */
-static int check_cache(const SlModel *m, const SlActCache *c, SlError *err)
-{
-    const SlModelConfig *g = &m->cfg;
-    if (!c || c->L != g->n_layers || c->H != g->n_heads || c->D != g->d_model || c->E != g->d_head ||
-        c->Vo != g->d_vocab_out)
-        return sl_error_set(err, SL_EINVAL, "the activation cache was not made for this model");
-    if (c->B < 1 || c->T < 1)
-        return sl_error_set(err, SL_EINVAL, "the activation cache holds no forward yet");
-    return 0;
-}
-
 int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int value, float *src, float *direct,
                 SlError *err)
 {
-    if (check_cache(m, cache, err))
+    if (cache_check_model(m, cache, err))
         return err ? err->code : SL_EINVAL;
     const SlModelConfig *c = &m->cfg;
     const SlModelParams *p = &m->params;
@@ -362,12 +351,8 @@ int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int 
         return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, T - 1);
     if (value < 0 || value >= Vo)
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", value, Vo - 1);
-    int nd;
-    int64_t shape[5];
-    const float *embed = sl_cache_get(cache, "hook_embed", &nd, shape);         /* [B, T, D] */
-    const float *pos = sl_cache_get(cache, "hook_pos_embed", &nd, shape);       /* [B, T, D] */
-    if (!embed || !pos)
-        return sl_error_set(err, SL_EINVAL, "the activation cache lacks hook_embed / hook_pos_embed");
+    const float *embed = hook_cached(cache, SL_HOOK_EMBED, 0);       /* [B, T, D] */
+    const float *pos = hook_cached(cache, SL_HOOK_POS_EMBED, 0);     /* [B, T, D] */
     float *wcol = malloc((size_t)(D + E + T) * sizeof(float));
     if (!wcol)
         return sl_error_set(err, SL_ENOMEM, "out of memory for the attribution");
@@ -383,16 +368,9 @@ int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int 
     for (int l = 0; l < L; l++)
         dsum += cblas_sdot(D, p->b_O + (size_t)l * D, 1, wcol, 1);
     *direct = (float)dsum;
-    char name[64];
     for (int l = 0; l < L; l++) {
-        snprintf(name, sizeof name, "blocks.%d.attn.hook_v", l);
-        const float *v = sl_cache_get(cache, name, &nd, shape);           /* [B, T, H, E] */
-        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
-        const float *pat = sl_cache_get(cache, name, &nd, shape);         /* [B, H, T, T] */
-        if (!v || !pat) {
-            free(wcol);
-            return sl_error_set(err, SL_EINVAL, "the activation cache lacks layer %d's values or pattern", l);
-        }
+        const float *v = hook_cached(cache, SL_HOOK_V, l);           /* [B, T, H, E] */
+        const float *pat = hook_cached(cache, SL_HOOK_PATTERN, l);   /* [B, H, T, T] */
         for (int h = 0; h < H; h++) {
             const float *wo = p->W_O + sl_model_head_qkv_offset(c, l, h);   /* [E, D] */
             cblas_sgemv(CblasRowMajor, CblasNoTrans, E, D, 1.0f, wo, D, wcol, 1, 0.0f, u, 1);
@@ -433,13 +411,7 @@ static int accumulate_attention(const SlModel *m, const SlActCache *cache, const
     int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
     int mid = sl_task_first_pred_pos(c);   /* MID's index, n + 1: the first prediction position */
     for (int l = 0; l < L; l++) {
-        char name[64];
-        int nd;
-        int64_t shape[5];
-        snprintf(name, sizeof name, "blocks.%d.attn.hook_pattern", l);
-        const float *pat = sl_cache_get(cache, name, &nd, shape);   /* [B, H, T, T] */
-        if (!pat)
-            return sl_error_set(err, SL_EINVAL, "the activation cache lacks %s", name);
+        const float *pat = hook_cached(cache, SL_HOOK_PATTERN, l);   /* [B, H, T, T] */
         for (int b = 0; b < B; b++) {
             const int *tok = tokens + (size_t)b * T;
             for (int h = 0; h < H; h++)

@@ -39,6 +39,9 @@ int forward_check_call(const SlModel *m, const int *tokens, int B, int T, const 
 int hook_shape(SlHookId id, const SlActCache *c, int64_t s[4]);
 /* Layer `layer`'s array of hook `id` in the cache, NULL when not cached. */
 float *hook_cached(const SlActCache *c, SlHookId id, int layer);
+/* 0 when c holds a forward of a model with m's shapes, else SL_EINVAL with
+ * the reason (a cache indexed with another model's sizes reads garbage). */
+int cache_check_model(const SlModel *m, const SlActCache *c, SlError *err);
 
 /* ---- interventions (intervention.c) ---- */
 
