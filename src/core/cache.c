@@ -209,6 +209,18 @@ int cache_check_model(const SlModel *m, const SlActCache *c, SlError *err)
     return 0;
 }
 
+int cache_check_row(const SlModel *m, const SlActCache *c, int b, int q, SlError *err)
+{
+    int rc = cache_check_model(m, c, err);
+    if (rc)
+        return rc;
+    if (b < 0 || b >= c->B)
+        return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, c->B);
+    if (q < 0 || q >= c->T)
+        return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, c->T - 1);
+    return 0;
+}
+
 float *hook_cached(const SlActCache *c, SlHookId id, int layer)
 {
     if ((unsigned)id >= SL_HOOK_COUNT || hook_table[id].field < 0)
