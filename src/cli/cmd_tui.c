@@ -11,13 +11,15 @@
 #include "sortlens/circuits.h"
 #include "sortlens/listfile.h"
 #include "sortlens/run.h"
+#include "app.h"
 #include "tui.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: sortlens [tui] [--model PATH [--step N]] [--list \"42 17 26 ...\"] [--seed N] [--at K]\n"
-            "                      [--source POS] [--view NAME] [--layer L] [--head H] [--teacher-forced]\n"
+            "                      [--source POS] [--view NAME] [--facet MODE] [--scale SCALE]\n"
+            "                      [--cell ROW,COL] [--layer L] [--head H] [--teacher-forced]\n"
             "                      [--ablate SPEC] [--input FILE]\n\n"
             "Open the explorer: type or draw a list, watch the model sort it, and see why:\n"
             "predictions with their probabilities, the attention heatmap with the four QK\n"
@@ -33,6 +35,12 @@ static void usage(FILE *out)
             "  --source POS   put the cursor on key position POS (0 is BOS)\n"
             "  --view NAME    focus a circuit: qk-token-token, qk-token-pos, qk-pos-token,\n"
             "                 qk-pos-pos, ov, ov-pos\n"
+            "  --facet MODE   terms: the four QK terms at once (F); combined: the 74x74\n"
+            "                 [W_E; W_pos] W_QK [W_E; W_pos]^T matrix (F twice); off\n"
+            "  --scale SCALE  the circuits' colour scale (n): row (default), p99, whole\n"
+            "  --cell ROW,COL put the circuit cursor (H J K L) on this cell of the matrix it\n"
+            "                 moves in: the focused circuit, the facet's focused term, or the\n"
+            "                 combined matrix (rows and columns counted from 0)\n"
             "  --layer L, --head H   the layer and head shown\n"
             "  --teacher-forced      open in teacher-forced mode (default: greedy)\n"
             "  --ablate SPEC  start with these interventions: qk:TERM, ov:pos, source:POS,\n"
@@ -91,6 +99,9 @@ int cmd_tui(int argc, char **argv)
         {"at", required_argument, NULL, 'a'},
         {"source", required_argument, NULL, 'S'},
         {"view", required_argument, NULL, 'v'},
+        {"facet", required_argument, NULL, 'F'},
+        {"scale", required_argument, NULL, 'n'},
+        {"cell", required_argument, NULL, 'c'},
         CLI_SHARED_ROW("layer"),
         CLI_SHARED_ROW("head"),
         {"teacher-forced", no_argument, NULL, 't'},
@@ -110,7 +121,8 @@ int cmd_tui(int argc, char **argv)
     sh.seed = 1;
     sh.layer = sh.head = -1;
     sh.layer_max = sh.head_max = 100000;
-    int view = -1;
+    int view = -1, facet = -1, scale = -1;
+    long cell_row = -1, cell_col = -1;
     bool teacher_forced = false;
     SlError verr = {0};
     SlCircuitKind kind;
@@ -136,6 +148,32 @@ int cmd_tui(int argc, char **argv)
             }
             view = (int)kind;
             break;
+        case 'F':
+            if ((facet = app_facet_from_option(val)) < 0) {
+                cli_error("--facet: '%s' is not one of terms, combined, off", cli_text(val));
+                return EXIT_USAGE;
+            }
+            break;
+        case 'n':
+            if ((scale = circuit_scale_from_option(val)) < 0) {
+                cli_error("--scale: '%s' is not one of row, p99, whole", cli_text(val));
+                return EXIT_USAGE;
+            }
+            break;
+        case 'c': {   /* ROW,COL: their ranges depend on the model and the matrix */
+            char row[32];
+            const char *comma = strchr(val, ',');
+            if (!comma || (size_t)(comma - val) >= sizeof row) {
+                cli_error("--cell: '%s' is not ROW,COL (two numbers and a comma)", cli_text(val));
+                return EXIT_USAGE;
+            }
+            memcpy(row, val, (size_t)(comma - val));
+            row[comma - val] = '\0';
+            if (!cli_parse_long("--cell", row, 0, 1000000, &cell_row) ||
+                !cli_parse_long("--cell", comma + 1, 0, 1000000, &cell_col))
+                return EXIT_USAGE;
+            break;
+        }
         case 't':
             teacher_forced = true;
             break;
@@ -197,6 +235,10 @@ int cmd_tui(int argc, char **argv)
         .layer = layer,
         .head = head,
         .view = view,
+        .facet = facet,
+        .scale = scale,
+        .cell_row = cell_row,
+        .cell_col = cell_col,
         .teacher_forced = teacher_forced,
         .ablate = ablate,
         .run_dir = sl_run_is_dir(label) ? label : NULL,

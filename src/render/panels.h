@@ -180,6 +180,10 @@ float scene_circuit_range(const Scene *sc, int view, int scale);
 /* CS_ROW: the mean of a row and its largest |x - mean| (0 for a flat row). */
 void circuit_row_norm(const float *row, int cols, float *mean, float *scale);
 const char *circuit_scale_name(int scale);   /* "per row", "values p99", "whole" */
+/* The scale as the explorer's --scale spells it ("row", "p99", "whole"), and
+ * back (-1 for another name). */
+const char *circuit_scale_option(int scale);
+int circuit_scale_from_option(const char *name);
 
 /* The one scroller of the strip, the heatmap, the circuits and the source
  * list: the first index of a window of `visible` out of `count`.  It keeps
@@ -269,9 +273,13 @@ typedef struct AtlasPanel {
     int first_line;      /* in / out: the first line of the sections shown (they scroll to the selection) */
 } AtlasPanel;
 void render_atlas(Canvas *cv, AtlasPanel *p);
+/* Which panel a circuit is drawn in: the id stamped on its cells for mouse
+ * clicks, and the one a moved or clicked cursor (Scene.free_panel) belongs
+ * to.  The facet's terms other than the focused one (which is the QK panel)
+ * are CIRCUIT_PANEL_FACET + term, so that a cursor shows in one panel only. */
+enum { CIRCUIT_PANEL_QK, CIRCUIT_PANEL_OV, CIRCUIT_PANEL_COMBINED, CIRCUIT_PANEL_FACET };
 /* A circuit heatmap (half blocks when the style allows) with marks, the
- * value under the cursor and a colour bar; panel is 0 (QK) or 1 (OV),
- * stamped on the cells for mouse clicks. */
+ * value under the cursor and a colour bar, in panel (CIRCUIT_PANEL_*). */
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);
 void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
 /* Cell sizes of a circuit panel, smallest first: level 0 one column and,

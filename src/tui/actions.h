@@ -80,7 +80,7 @@
     A(SAVE, "S", "S", NULL, "save SVG", 24, \
       "write the view on screen as SVG (as sortlens plot draws it) to a new sortlens-VIEW-N.svg here; the status line says where", \
       {'S', 0}) \
-    A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \
+    A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view, --facet, --scale, --cell)", \
       {'w', 0}) \
     A(HELP, "?", "?", NULL, "help", 6, "this help", {'?', 0}) \
     A(DISMISS, "Esc", NULL, NULL, NULL, 0, "clear the note on the output line", {AK_ESC, 0}) \

@@ -192,12 +192,74 @@ static void report(App *a, int rc, const SlError *err)
         a->error[0] = '\0';
 }
 
+static const char *const facet_options[FACET_MODES] = {"off", "terms", "combined"};
+
+const char *app_facet_option(int facet) { return facet >= 0 && facet < FACET_MODES ? facet_options[facet] : "?"; }
+
+int app_facet_from_option(const char *name)
+{
+    for (int f = 0; f < FACET_MODES; f++)
+        if (strcmp(name, facet_options[f]) == 0)
+            return f;
+    return -1;
+}
+
+void app_cursor_matrix(int facet, const Scene *sc, int *panel, int *view)
+{
+    if (facet == FACET_COMBINED) {
+        *panel = CIRCUIT_PANEL_COMBINED;
+        *view = SCENE_QK_COMBINED;
+    } else if (facet == FACET_TERMS || circuit_kind_is_qk(sc->focus_view)) {
+        *panel = CIRCUIT_PANEL_QK;
+        *view = sc->qk_view;
+    } else {
+        *panel = CIRCUIT_PANEL_OV;
+        *view = sc->ov_view;
+    }
+}
+
+int app_open_circuit_state(Explorer *ex, int facet, int scale, long row, long col, SlError *err)
+{
+    const Scene *sc = explorer_scene(ex);
+    explorer_set_scale(ex, scale);
+    if (facet == FACET_TERMS && !circuit_kind_is_qk(sc->focus_view))
+        explorer_focus_view(ex, sc->qk_view);
+    if (row < 0 && col < 0)
+        return 0;
+    int panel, view, rows, cols;
+    app_cursor_matrix(facet, sc, &panel, &view);
+    scene_circuit_shape(sc, view, &rows, &cols);
+    if (row >= rows || col >= cols)
+        return sl_error_set(err, SL_EINVAL, "--cell %ld,%ld is outside the %d x %d %s matrix (0..%d, 0..%d)", row, col,
+                            rows, cols, circuit_view_name(view), rows - 1, cols - 1);
+    explorer_set_circuit_cell(ex, (int)row, (int)col, panel);
+    return 0;
+}
+
+/* The options of what only the App holds, for the command line that reopens
+ * the state: the facet, the circuits' colour scale and a moved circuit
+ * cursor (only where they differ from how the explorer opens). */
+static void app_state_args(const App *a, char *buf, size_t size)
+{
+    const Scene *sc = explorer_scene(a->ex);
+    int len = 0, panel, view;
+    buf[0] = '\0';
+    if (a->facet != FACET_OFF)
+        len = snprintf(buf, size, " --facet %s", app_facet_option(a->facet));
+    if (len >= 0 && (size_t)len < size && sc->circuit_scale != CS_ROW)
+        len += snprintf(buf + len, size - (size_t)len, " --scale %s", circuit_scale_option(sc->circuit_scale));
+    app_cursor_matrix(a->facet, sc, &panel, &view);
+    if (len >= 0 && (size_t)len < size && sc->free_panel == panel && sc->free_row >= 0 && sc->free_col >= 0)
+        snprintf(buf + len, size - (size_t)len, " --cell %d,%d", sc->free_row, sc->free_col);
+}
+
 /* `w`: the command line that opens exactly this state, on the output line
  * (the model's path in single quotes, as a shell reads it). */
 static void show_reopen(App *a)
 {
-    char args[2400], path[1024] = "", line[3600];
+    char args[2400], more[160], path[1024] = "", line[3600];
     explorer_state_args(a->ex, args, sizeof args);
+    app_state_args(a, more, sizeof more);
     if (a->model_path) {
         size_t j = 0;
         path[j++] = '\'';
@@ -215,7 +277,7 @@ static void show_reopen(App *a)
     char step[40] = "";
     if (a->snaps)
         snprintf(step, sizeof step, " --step %ld", a->snaps->run->steps[a->snaps->current]);
-    snprintf(line, sizeof line, "sortlens%s%s%s %s", path[0] ? " --model " : "", path, step, args);
+    snprintf(line, sizeof line, "sortlens%s%s%s %s%s", path[0] ? " --model " : "", path, step, args, more);
     render_text_sanitize(line, a->reopen, sizeof a->reopen);
     explorer_set_message(a->ex, false, a->reopen);
 }
@@ -274,6 +336,8 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_CLEAR: report(a, explorer_clear_interventions(ex, &err), &err); return true;
     case ACT_VIEW:
         explorer_cycle_view(ex, arg);
+        while (a->facet == FACET_TERMS && !circuit_kind_is_qk(explorer_scene(ex)->focus_view))
+            explorer_cycle_view(ex, arg);   /* the facet shows the four QK terms only */
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
@@ -285,12 +349,16 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_SCALE: explorer_cycle_scale(ex); return true;
     case ACT_FACET:
         a->facet = (a->facet + 1) % FACET_MODES;
+        if (a->facet == FACET_TERMS && !circuit_kind_is_qk(explorer_scene(ex)->focus_view))
+            explorer_focus_view(ex, explorer_scene(ex)->qk_view);   /* the facet's focus is a QK term */
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
     case ACT_PAN: {
         static const int drow[4] = {0, +1, -1, 0}, dcol[4] = {-1, 0, 0, +1};   /* H J K L */
-        explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
+        int panel, view;
+        app_cursor_matrix(a->facet, explorer_scene(ex), &panel, &view);
+        explorer_move_circuit_cursor(ex, panel, view, drow[arg], dcol[arg]);
         return true;
     }
     case ACT_PAIR:
@@ -469,8 +537,9 @@ static void draw_facet(Canvas *cv, const Scene *sc)
     int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
     for (int t = 0; t < SL_SCORE_TERMS; t++) {
         int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+        bool focused = sc->qk_view == kind;   /* the one H J K L move in */
         Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
-        render_circuit(&sub, sc, kind, 0, sc->focus_view == kind);
+        render_circuit(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_FACET + t, focused);
     }
 }
 
@@ -487,7 +556,7 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         return;
     }
     if (a->facet == FACET_COMBINED) {   /* the whole, its four blocks apart */
-        render_circuit(cv, sc, SCENE_QK_COMBINED, 2, true);
+        render_circuit(cv, sc, SCENE_QK_COMBINED, CIRCUIT_PANEL_COMBINED, true);
         return;
     }
     int wq, hq, wo, ho, w = cv->r.w;
@@ -911,7 +980,12 @@ bool app_click(App *a, const Cell *cell)
         explorer_set_cursor(ex, cell->ta);
         return true;
     case TAG_CIRCUIT:
-        explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
+        if (cell->tc >= CIRCUIT_PANEL_FACET) {   /* another of the facet's terms: it gets the focus */
+            explorer_focus_view(ex, SL_CIRCUIT_QK_TOKEN_TOKEN + cell->tc - CIRCUIT_PANEL_FACET);
+            explorer_set_circuit_cell(ex, cell->ta, cell->tb, CIRCUIT_PANEL_QK);
+        } else {
+            explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
+        }
         return true;
     case TAG_PAGE:
         if (cell->ta < PAGE_COUNT)

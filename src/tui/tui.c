@@ -431,7 +431,8 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
         return rc < 0 ? rc : err->code;
     explorer_select(ex, explorer_scene(ex)->n + 1);
     if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0 ||
-        (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0)) {
+        (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0) ||
+        (rc = app_open_circuit_state(ex, opt->facet, opt->scale, opt->cell_row, opt->cell_col, err)) < 0) {
         explorer_free(ex);
         return rc;
     }
@@ -492,6 +493,8 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     App app;
     app_init(&app, ex, t->style);
     app.model_path = opt->model_label;
+    if (opt->facet >= 0)
+        app.facet = opt->facet;
     if (opt->input)
         app_set_input(&app, opt->input, opt->input_name);
     if (opt->run_dir) {
