@@ -82,6 +82,9 @@ json_t *cli_explain_json(const char *path, const SlModel *m, const struct SlExpl
 #define CLI_EXPLAIN_JSON_FLAGS (JSON_PRESERVE_ORDER | JSON_INDENT(2) | JSON_REAL_PRECISION(10))
 /* `sortlens explain` over every snapshot of a run directory (explain_run.c). */
 int explain_run(const char *dir, long lists, uint64_t seed, bool json);
+/* `sortlens plot progress --model RUN_DIR` (plot_progress.c); lists <= 0:
+ * explain's default.  format is an SlPlotFormat (plot.h). */
+int plot_progress(const char *dir, long lists, const char *out, int format);
 /* The columns of explain's headline numbers (the primary head's, and the
  * clean ablation row's accuracy and loss) in a table: header, then a row. */
 void cli_explain_columns_header(void);

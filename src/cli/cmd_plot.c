@@ -27,7 +27,8 @@ static void usage(FILE *out)
     fputs("\n"
           "options:\n"
           "  --out FILE        where to write the figure (required; '-' for stdout)\n"
-          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model)\n"
+          "  --model PATH      a .pt or .safetensors checkpoint (default: the bundled model);\n"
+          "                    progress: a run directory, every snapshot explained\n"
           "  --list LIST       the list of attention, scores and decomposition, e.g.\n"
           "                    \"42 17 26 3 49 0 26 11 8 30\" (default: the explorer's first\n"
           "                    list, seed 1)\n"
@@ -43,7 +44,8 @@ static void usage(FILE *out)
           "  --head H          head (default 0)\n"
           "  --corrupt LIST    patch: the corrupted list (required there); the query is\n"
           "                    --at (default: where the two sorted lists first differ)\n"
-          "  --lists N         mean-attention: how many random lists, seed 1 (1000)\n"
+          "  --lists N         mean-attention: how many random lists, seed 1 (1000);\n"
+          "                    progress: explain's lists per snapshot (1000)\n"
           "  --force           overwrite FILE if it exists\n"
           "  -h, --help        this help\n",
           out);
@@ -157,6 +159,8 @@ int cmd_plot(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    if (req.view == SL_PLOT_PROGRESS)
+        return plot_progress(model_path, sh.lists, out, format);
     SlModel *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;

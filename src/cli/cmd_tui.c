@@ -74,6 +74,7 @@ static void usage(FILE *out)
             "  P                clean/corrupted pair and its patching panel (again: close)\n"
             "  d                per-source column: logit difference / absolute logit\n"
             "  ( ) ^ $          previous / next / first / last snapshot of a run\n"
+            "  T                progress page of a run: its curves over the snapshots\n"
             "  < > =            the value compared with: previous / next / the runner-up\n"
             "  s                attention heatmap: weights / scores\n"
             "  t                axis labels: tokens / named positions\n"
