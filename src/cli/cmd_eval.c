@@ -152,10 +152,6 @@ int cmd_eval(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    /* Products of at most a batch of lists, where a second BLAS thread
-     * gains nothing on a busy machine and its idle spinning costs a core
-     * (README, Speed): one, unless the user chose a count. */
-    cli_blas_threads_unless_set(1);
     const char *label = cli_model_label(model_path);
     SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
