@@ -56,7 +56,17 @@ static json_t *source_json(const SlAttribution *a, int L, int H, int T)
     return layers;
 }
 
-int cmd_attribute(int argc, char **argv)
+/* What the command line sets. */
+typedef struct AttributeArgs {
+    CliShared sh;
+    long at, target, vs;   /* target, vs: -1 for the top two predictions */
+    bool json;
+    char *text;            /* the list, its words joined; the caller frees it */
+} AttributeArgs;
+
+/* Fills a from the command line: -1 when all is well, else the exit status
+ * (0 after --help). */
+static int parse_attribute_args(AttributeArgs *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         CLI_SHARED_ROW("model"),               {"at", required_argument, NULL, 'a'},
@@ -64,47 +74,91 @@ int cmd_attribute(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    long at = 1, target = -1, vs = -1;
-    bool json = false;
+    *a = (AttributeArgs){.sh = cli_shared(), .at = 1, .target = -1, .vs = -1};
     /* the list may come as one word or several, before or after the options */
-    char *text = NULL;
     size_t len = 0;
     CliArgs args;
-    cli_args_begin_shared(&args, "attribute", argc, argv, opts, &sh);
+    cli_args_begin_shared(&args, "attribute", argc, argv, opts, &a->sh);
     const char *val;
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         bool ok = true;
         switch (ch) {
-        case 'a': ok = cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &at); break;
-        case 't': ok = cli_parse_long("--target", val, 0, SL_MODEL_MAX_VOCAB, &target); break;
-        case 'v': ok = cli_parse_long("--vs", val, 0, SL_MODEL_MAX_VOCAB, &vs); break;
-        case 'j': json = true; break;
+        case 'a': ok = cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &a->at); break;
+        case 't': ok = cli_parse_long("--target", val, 0, SL_MODEL_MAX_VOCAB, &a->target); break;
+        case 'v': ok = cli_parse_long("--vs", val, 0, SL_MODEL_MAX_VOCAB, &a->vs); break;
+        case 'j': a->json = true; break;
         case 'h':
-            free(text);
             usage(stdout);
             return EXIT_OK;
         case CLI_ARG_POSITIONAL:
-            if (!cli_append_word(&text, &len, val)) {
-                free(text);
+            if (!cli_append_word(&a->text, &len, val)) {
                 cli_error("out of memory");
                 return EXIT_RUNTIME;
             }
             break;
         default: ok = false; break;   /* CLI_ARG_BAD, reported */
         }
-        if (!ok) {
-            free(text);
+        if (!ok)
             return EXIT_USAGE;
-        }
     }
-    if (!text) {
+    if (!a->text) {
         cli_error("attribute: needs a LIST; try 'sortlens attribute --help'");
         return EXIT_USAGE;
     }
-    SlModel *m = cli_load_model(sh.model);
+    return -1;
+}
+
+/* The attribution as text: the total, the direct path, the biases, then
+ * each head's sources (tokens [T] of the list). */
+static void print_attribution(const SlModelConfig *c, const SlAttribution *a, const int *tokens, long at, int q,
+                              long target, long vs)
+{
+    const int T = c->n_ctx, L = c->n_layers, H = c->n_heads;
+    char qn[16];
+    sl_position_name(c, q, qn, sizeof qn);
+    printf("at b_%ld (query %s, position %d): logit(%ld) - logit(%ld) = %.6g\n", at, qn, q, target, vs, a->total);
+    printf("  direct (embeddings through W_U)  %10.4f\n", a->direct);
+    printf("  bias (b_O, b_U)                  %10.4f\n", a->bias);
+    for (int l = 0; l < L; l++)
+        for (int h = 0; h < H; h++) {
+            double sum = 0;
+            for (int k = 0; k <= q; k++)
+                sum += a->sources[((size_t)l * H + h) * T + k];
+            printf("  layer %d head %d, all sources     %10.4f\n", l, h, sum);
+            for (int k = 0; k <= q; k++) {
+                char pn[16], tn[SL_CIRCUIT_LABEL_MAX];
+                sl_position_name(c, k, pn, sizeof pn);
+                sl_circuit_token_label(c, tokens[k], tn);
+                printf("    %-4s %-4s %10.4f\n", pn, tn, (double)a->sources[((size_t)l * H + h) * T + k]);
+            }
+        }
+}
+
+/* The attribution as one JSON line; the exit status. */
+static int put_attribution_json(const SlModelConfig *c, const SlAttribution *a, const int *values, long at, int q,
+                                long target, long vs)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < c->list_len; i++)
+        json_array_append_new(list, json_integer(values[i]));
+    json_t *root = json_pack("{s:o, s:i, s:i, s:i, s:i, s:f, s:f, s:o, s:f}", "list", list, "at", (int)at, "query", q,
+                             "target", (int)target, "vs", (int)vs, "total", a->total, "direct", a->direct, "sources",
+                             source_json(a, c->n_layers, c->n_heads, c->n_ctx), "bias", a->bias);
+    return cli_put_json_line(root, 9);
+}
+
+int cmd_attribute(int argc, char **argv)
+{
+    AttributeArgs args;
+    int parsed = parse_attribute_args(&args, argc, argv);
+    if (parsed >= 0) {
+        free(args.text);
+        return parsed;
+    }
+    long at = args.at, target = args.target, vs = args.vs;
+    SlModel *m = cli_load_model(args.sh.model);
     if (!m) {
-        free(text);
+        free(args.text);
         return EXIT_RUNTIME;
     }
     const SlModelConfig *c = &m->cfg;
@@ -119,7 +173,7 @@ int cmd_attribute(int argc, char **argv)
         status = EXIT_RUNTIME;
         goto done;
     }
-    if (sl_task_parse_list(c, text, values, &err)) {
+    if (sl_task_parse_list(c, args.text, values, &err)) {
         cli_error("the list: %s", err.message);
         goto done;
     }
@@ -156,41 +210,18 @@ int cmd_attribute(int argc, char **argv)
         status = cli_exit_code(rc);
         goto done;
     }
-    status = EXIT_OK;
-    if (json) {
-        json_t *list = json_array();
-        for (int i = 0; i < n; i++)
-            json_array_append_new(list, json_integer(values[i]));
-        json_t *root = json_pack("{s:o, s:i, s:i, s:i, s:i, s:f, s:f, s:o, s:f}", "list", list, "at", (int)at, "query", q,
-                                 "target", (int)target, "vs", (int)vs, "total", a.total, "direct", a.direct, "sources",
-                                 source_json(&a, L, H, T), "bias", a.bias);
-        status = cli_put_json_line(root, 9);
-    } else {
-        char qn[16];
-        sl_position_name(c, q, qn, sizeof qn);
-        printf("at b_%ld (query %s, position %d): logit(%ld) - logit(%ld) = %.6g\n", at, qn, q, target, vs, a.total);
-        printf("  direct (embeddings through W_U)  %10.4f\n", a.direct);
-        printf("  bias (b_O, b_U)                  %10.4f\n", a.bias);
-        for (int l = 0; l < L; l++)
-            for (int h = 0; h < H; h++) {
-                double sum = 0;
-                for (int k = 0; k <= q; k++)
-                    sum += a.sources[((size_t)l * H + h) * T + k];
-                printf("  layer %d head %d, all sources     %10.4f\n", l, h, sum);
-                for (int k = 0; k <= q; k++) {
-                    char pn[16], tn[SL_CIRCUIT_LABEL_MAX];
-                    sl_position_name(c, k, pn, sizeof pn);
-                    sl_circuit_token_label(c, tokens[k], tn);
-                    printf("    %-4s %-4s %10.4f\n", pn, tn, (double)a.sources[((size_t)l * H + h) * T + k]);
-                }
-            }
+    if (args.json)
+        status = put_attribution_json(c, &a, values, at, q, target, vs);
+    else {
+        print_attribution(c, &a, tokens, at, q, target, vs);
+        status = EXIT_OK;
     }
 done:
     sl_cache_free(cache);
     free(sources);
     free(tokens);
     free(values);
-    free(text);
+    free(args.text);
     sl_model_free(m);
     return status;
 }

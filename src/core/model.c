@@ -218,7 +218,9 @@ static int param_dim_field(int i, int d)
     return dims[i][d];
 }
 
-SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError *err)
+/* The config a checkpoint's tensors imply: each number from one tensor's
+ * dimension, the layers counted, the sort task's relations checked. */
+static int config_from_tensors(const SlTensorSet *ts, const char *label, SlModelConfig *cfg, SlError *err)
 {
     SlModelConfig c = {0};
     char name[96];
@@ -227,7 +229,7 @@ SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError
     const SlTensor *wu = wp ? need(ts, "unembed.W_U", 2, label, err) : NULL;
     const SlTensor *wq = wu ? need(ts, "blocks.0.attn.W_Q", 3, label, err) : NULL;
     if (!wq)
-        return NULL;
+        return SL_EFORMAT;
     /* Each config number comes from one tensor's dimension; messages about
      * a disagreement name that tensor and the one that disagrees. */
     const struct { const SlTensor *t; int dim; const char *what; } src[] = {
@@ -235,11 +237,9 @@ SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError
         {wu, 1, "columns (d_vocab_out)"}, {wq, 0, "heads"}, {wq, 2, "columns per head (d_head)"},
     };
     for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
-        if (!shape_int(src[i].t->shape[src[i].dim])) {
-            sl_error_set(err, SL_EFORMAT, "%s: %s has %" PRId64 " %s; it must be 1..2147483647", label, src[i].t->name,
-                         src[i].t->shape[src[i].dim], src[i].what);
-            return NULL;
-        }
+        if (!shape_int(src[i].t->shape[src[i].dim]))
+            return sl_error_set(err, SL_EFORMAT, "%s: %s has %" PRId64 " %s; it must be 1..2147483647", label,
+                                src[i].t->name, src[i].t->shape[src[i].dim], src[i].what);
     c.d_vocab = (int)we->shape[0];
     c.d_model = (int)we->shape[1];
     c.n_ctx = (int)wp->shape[0];
@@ -254,83 +254,100 @@ SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError
         c.n_layers++;
     }
     /* The sort task's relations, said in terms of the tensors. */
-    if ((int64_t)c.d_vocab != (int64_t)c.d_vocab_out + 2) {
-        sl_error_set(err, SL_EFORMAT, "%s: embed.W_E has %d rows (d_vocab); unembed.W_U has %d columns (d_vocab_out), "
-                     "which implies %lld (the values, BOS and MID)", label, c.d_vocab, c.d_vocab_out,
-                     (long long)c.d_vocab_out + 2);
-        return NULL;
-    }
-    if (c.n_ctx % 2 || c.n_ctx < 4) {
-        sl_error_set(err, SL_EFORMAT, "%s: pos_embed.W_pos has %d rows (n_ctx); the sort task needs an even n_ctx = 2n + 2 "
-                     "with n >= 1, so %d or %d", label, c.n_ctx, c.n_ctx < 4 ? 4 : c.n_ctx - 1, c.n_ctx < 4 ? 6 : c.n_ctx + 1);
-        return NULL;
-    }
-    if (sl_model_config_validate(&c, err)) {
+    if ((int64_t)c.d_vocab != (int64_t)c.d_vocab_out + 2)
+        return sl_error_set(err, SL_EFORMAT, "%s: embed.W_E has %d rows (d_vocab); unembed.W_U has %d columns "
+                            "(d_vocab_out), which implies %lld (the values, BOS and MID)", label, c.d_vocab,
+                            c.d_vocab_out, (long long)c.d_vocab_out + 2);
+    if (c.n_ctx % 2 || c.n_ctx < 4)
+        return sl_error_set(err, SL_EFORMAT, "%s: pos_embed.W_pos has %d rows (n_ctx); the sort task needs an even "
+                            "n_ctx = 2n + 2 with n >= 1, so %d or %d", label, c.n_ctx, c.n_ctx < 4 ? 4 : c.n_ctx - 1,
+                            c.n_ctx < 4 ? 6 : c.n_ctx + 1);
+    int rc = sl_model_config_validate(&c, err);
+    if (rc) {
         sl_error_prefix(err, label);
-        return NULL;
+        return rc;
     }
-    /* Every tensor must be a known parameter or buffer; find unknown ones
-     * (layernorm weights, extra layers, MLPs) before copying anything. */
+    *cfg = c;
+    return 0;
+}
+
+/* Every tensor must be a known parameter or buffer of a model of config c:
+ * finds unknown ones (layernorm weights, extra layers, MLPs) before
+ * anything is copied. */
+static int check_known_tensors(const SlTensorSet *ts, const SlModelConfig *c, const char *label, SlError *err)
+{
     for (int i = 0; i < ts->count; i++) {
         int param, layer;
         bool buffer;
-        if (!classify_name(ts->items[i].name, c.n_layers, &param, &layer, &buffer)) {
-            if (classify_name(ts->items[i].name, SL_MODEL_MAX_LAYERS, &param, &layer, &buffer) && layer >= c.n_layers) {
-                sl_error_set(err, SL_EFORMAT, "%s: %s belongs to layer %d, but blocks.%d.attn.W_Q is missing (layers must be "
-                             "numbered 0..L-1)", label, ts->items[i].name, layer, c.n_layers);
-                return NULL;
-            }
-            sl_error_set(err, SL_EFORMAT, "%s: unexpected tensor %s (sortlens reads attention-only models without layernorm, %d layer%s)",
-                         label, ts->items[i].name, c.n_layers, c.n_layers == 1 ? "" : "s");
-            return NULL;
-        }
+        if (classify_name(ts->items[i].name, c->n_layers, &param, &layer, &buffer))
+            continue;
+        if (classify_name(ts->items[i].name, SL_MODEL_MAX_LAYERS, &param, &layer, &buffer) && layer >= c->n_layers)
+            return sl_error_set(err, SL_EFORMAT, "%s: %s belongs to layer %d, but blocks.%d.attn.W_Q is missing (layers "
+                                "must be numbered 0..L-1)", label, ts->items[i].name, layer, c->n_layers);
+        return sl_error_set(err, SL_EFORMAT, "%s: unexpected tensor %s (sortlens reads attention-only models without "
+                            "layernorm, %d layer%s)", label, ts->items[i].name, c->n_layers, c->n_layers == 1 ? "" : "s");
     }
+    return 0;
+}
+
+/* Parameter i of every layer from the tensors into m, checked for shape and
+ * finite values; a missing bias is zero (m->has_bias[i] false). */
+static int copy_param(SlModel *m, const SlTensorSet *ts, int i, const char *label, SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    char name[96];
+    int64_t shape[4];
+    int nd = param_shape(c, i, shape);
+    size_t per_layer = sl_model_param_per_layer(i) ? m->param_sizes[i] / (size_t)c->n_layers : m->param_sizes[i];
+    int layers = sl_model_param_per_layer(i) ? c->n_layers : 1;
+    m->has_bias[i] = true;
+    for (int l = 0; l < layers; l++) {
+        sl_model_param_name(i, l, name, sizeof name);
+        const SlTensor *t = sl_tensorset_find(ts, name);
+        if (!t) {
+            if (sl_model_param_is_bias(i)) {  /* missing biases are zero */
+                m->has_bias[i] = false;
+                continue;
+            }
+            return sl_error_set(err, SL_EFORMAT, "%s: missing weight %s", label, name);
+        }
+        if (t->ndim != nd)
+            return sl_error_set(err, SL_EFORMAT, "%s: %s has %d dimensions; expected %d", label, name, t->ndim, nd);
+        for (int d = 0; d < nd; d++)
+            if (t->shape[d] != shape[d]) {
+                int f = param_dim_field(i, d);
+                return sl_error_set(err, SL_EFORMAT, "%s: %s has %s %" PRId64 " (dimension %d); %s implies %" PRId64,
+                                    label, name, field_info[f].what, t->shape[d], d, field_info[f].source, shape[d]);
+            }
+        float *f = sl_tensor_to_f32(t, err);
+        if (!f) {
+            sl_error_prefix(err, label);
+            return err ? err->code : SL_EFORMAT;
+        }
+        for (size_t k = 0; k < per_layer; k++)
+            if (!isfinite(f[k])) {
+                int rc = sl_error_set(err, SL_EFORMAT, "%s: %s holds a non-finite value (%g at element %zu)", label, name,
+                                      (double)f[k], k);
+                free(f);
+                return rc;
+            }
+        memcpy(sl_model_params_get(&m->params, i) + (size_t)l * per_layer, f, per_layer * sizeof(float));
+        free(f);
+    }
+    return 0;
+}
+
+SlModel *sl_model_from_tensors(const SlTensorSet *ts, const char *label, SlError *err)
+{
+    SlModelConfig c;
+    if (config_from_tensors(ts, label, &c, err) || check_known_tensors(ts, &c, label, err))
+        return NULL;
     SlModel *m = sl_model_new(&c, err);
     if (!m)
         return NULL;
-    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
-        int64_t shape[4];
-        int nd = param_shape(&c, i, shape);
-        size_t per_layer = sl_model_param_per_layer(i) ? m->param_sizes[i] / (size_t)c.n_layers : m->param_sizes[i];
-        int layers = sl_model_param_per_layer(i) ? c.n_layers : 1;
-        m->has_bias[i] = true;
-        for (int l = 0; l < layers; l++) {
-            sl_model_param_name(i, l, name, sizeof name);
-            const SlTensor *t = sl_tensorset_find(ts, name);
-            if (!t) {
-                if (sl_model_param_is_bias(i)) {  /* missing biases are zero */
-                    m->has_bias[i] = false;
-                    continue;
-                }
-                sl_error_set(err, SL_EFORMAT, "%s: missing weight %s", label, name);
-                goto fail;
-            }
-            if (t->ndim != nd) {
-                sl_error_set(err, SL_EFORMAT, "%s: %s has %d dimensions; expected %d", label, name, t->ndim, nd);
-                goto fail;
-            }
-            for (int d = 0; d < nd; d++)
-                if (t->shape[d] != shape[d]) {
-                    int f = param_dim_field(i, d);
-                    sl_error_set(err, SL_EFORMAT, "%s: %s has %s %" PRId64 " (dimension %d); %s implies %" PRId64,
-                                 label, name, field_info[f].what, t->shape[d], d, field_info[f].source, shape[d]);
-                    goto fail;
-                }
-            float *f = sl_tensor_to_f32(t, err);
-            if (!f) {
-                sl_error_prefix(err, label);
-                goto fail;
-            }
-            for (size_t k = 0; k < per_layer; k++)
-                if (!isfinite(f[k])) {
-                    sl_error_set(err, SL_EFORMAT, "%s: %s holds a non-finite value (%g at element %zu)", label, name, (double)f[k], k);
-                    free(f);
-                    goto fail;
-                }
-            memcpy(sl_model_params_get(&m->params, i) + (size_t)l * per_layer, f, per_layer * sizeof(float));
-            free(f);
-        }
-    }
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++)
+        if (copy_param(m, ts, i, label, err))
+            goto fail;
     for (int i = 0; i < ts->meta_count; i++)
         if (sl_tensorset_set_meta(m->meta, ts->meta_keys[i], ts->meta_values[i], err))
             goto fail;

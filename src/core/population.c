@@ -160,11 +160,103 @@ int sl_population_mean(const SlModel *m, SlListSource *src, SlPopulationMean *ou
     return sl_population_mean_with(m, NULL, NULL, src, out, progress, progress_ctx, err);
 }
 
+/* A batch of B lists [B, n] checked against the vocabulary and made into
+ * tokens [B, T]; first: the index of the batch's first list, for the message. */
+static int population_tokens(const SlModelConfig *c, const int *values, int B, long first, int *tokens, SlError *err)
+{
+    const int n = c->list_len, T = c->n_ctx;
+    for (int b = 0; b < B; b++) {
+        for (int i = 0; i < n; i++)
+            if (values[(size_t)b * n + i] < 0 || values[(size_t)b * n + i] >= c->d_vocab_out)
+                return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", first + b,
+                                    values[(size_t)b * n + i], c->d_vocab_out - 1);
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    }
+    return 0;
+}
+
+/* Adds a batch's sums to out: the patterns of its cache, each list's score
+ * terms, and its DLA to the correct next value at each prediction query.
+ * terms [4, T, T] and src_dla [L, H, T] are workspace; tables: the circuit
+ * tables when they may stand for the forward (clean runs), else NULL. */
+static int population_add_batch(const SlModel *m, const SlCircuitTables *tables, const SlActCache *cache,
+                                const int *tokens, int B, float *terms, float *src_dla, SlPopulationMean *out,
+                                SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
+    const size_t TT = (size_t)T * T;
+    int rc;
+    /* the pattern: cache->pattern is [L, B, H, T, T] */
+    for (int l = 0; l < L; l++)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                const float *p = cache->pattern + (((size_t)l * B + b) * H + h) * TT;
+                double *acc = out->pattern + ((size_t)l * H + h) * TT;
+                for (size_t i = 0; i < TT; i++)
+                    acc[i] += p[i];
+            }
+    for (int b = 0; b < B; b++) {
+        const int *tok = tokens + (size_t)b * T;
+        for (int h = 0; h < H; h++) {
+            if ((rc = sl_circuit_score_terms(m, h, tok, T, terms, err)))
+                return rc;
+            for (int t = 0; t < SL_SCORE_TERMS; t++) {
+                double *acc = out->score_terms + ((size_t)t * H + h) * TT;
+                const float *x = terms + (size_t)t * TT;
+                for (size_t i = 0; i < TT; i++)
+                    acc[i] += x[i];
+            }
+        }
+        /* the attribution to the correct next value at each prediction query */
+        for (int q = n + 1; q <= 2 * n; q++) {
+            if (tables) {
+                add_dla_tables(tables, cache, b, q, tok, out->dla_correct);
+                continue;
+            }
+            float direct;
+            if ((rc = sl_circuit_dla(m, cache, b, q, tok[q + 1], src_dla, &direct, err)))
+                return rc;
+            for (int h = 0; h < H; h++) {
+                double *acc = out->dla_correct + ((size_t)h * T + q) * T;
+                const float *x = src_dla + (size_t)h * T;   /* layer 0 */
+                for (int k = 0; k <= q; k++)
+                    acc[k] += x[k];
+            }
+        }
+    }
+    return 0;
+}
+
+/* The sums of out made means over its lists; entries no query sees
+ * (k > q, and DLA outside the prediction queries) NaN. */
+static void population_mean_finish(SlPopulationMean *out, int n, int E)
+{
+    const int L = out->L, H = out->H, T = out->T;
+    const size_t TT = (size_t)T * T;
+    const double inv = 1.0 / (double)out->lists, scale = inv / sqrt((double)E);
+    for (size_t i = 0; i < (size_t)L * H * TT; i++)
+        out->pattern[i] *= inv;
+    for (int t = 0; t < SL_SCORE_TERMS; t++)
+        for (int h = 0; h < H; h++)
+            for (int q = 0; q < T; q++)
+                for (int k = 0; k < T; k++) {
+                    double *x = out->score_terms + (((size_t)t * H + h) * T + q) * T + k;
+                    *x = k <= q ? *x * scale : NAN;
+                }
+    for (int h = 0; h < H; h++)
+        for (int q = 0; q < T; q++)
+            for (int k = 0; k < T; k++) {
+                double *x = out->dla_correct + ((size_t)h * T + q) * T + k;
+                *x = q >= n + 1 && q <= 2 * n && k <= q ? *x * inv : NAN;
+            }
+}
+
 int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void *forward_ctx, SlListSource *src,
                             SlPopulationMean *out, SlProgressFn progress, void *progress_ctx, SlError *err)
 {
     const SlModelConfig *c = &m->cfg;
-    const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len, E = c->d_head;
+    const int L = c->n_layers, H = c->n_heads, T = c->n_ctx, n = c->list_len;
     const size_t TT = (size_t)T * T;
     int rc = 0;
     memset(out, 0, sizeof *out);
@@ -188,7 +280,8 @@ int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void 
         rc = sl_error_set(err, SL_ENOMEM, "out of memory for the population means");
         goto fail;
     }
-    const SlCircuitTables *tb = m->tables;
+    /* the tables hold the clean values only */
+    const SlCircuitTables *tables = forward ? NULL : m->tables;
     long done_lists = 0;
     for (;;) {
         long got = src->read(src->ctx, values, batch, err);
@@ -199,57 +292,12 @@ int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void 
         if (got == 0)
             break;
         int B = (int)got;
-        for (int b = 0; b < B; b++) {
-            for (int i = 0; i < n; i++)
-                if (values[(size_t)b * n + i] < 0 || values[(size_t)b * n + i] >= c->d_vocab_out) {
-                    rc = sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", done_lists + b,
-                                      values[(size_t)b * n + i], c->d_vocab_out - 1);
-                    goto fail;
-                }
-            sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
-        }
+        if ((rc = population_tokens(c, values, B, done_lists, tokens, err)))
+            goto fail;
         rc = forward ? forward(forward_ctx, tokens, B, T, cache, err)
                      : sl_model_forward(m, tokens, B, T, cache, NULL, SL_FORWARD_AUTO, err);
-        if (rc)
+        if (rc || (rc = population_add_batch(m, tables, cache, tokens, B, terms, src_dla, out, err)))
             goto fail;
-        /* the pattern: cache->pattern is [L, B, H, T, T] */
-        for (int l = 0; l < L; l++)
-            for (int b = 0; b < B; b++)
-                for (int h = 0; h < H; h++) {
-                    const float *p = cache->pattern + (((size_t)l * B + b) * H + h) * TT;
-                    double *acc = out->pattern + ((size_t)l * H + h) * TT;
-                    for (size_t i = 0; i < TT; i++)
-                        acc[i] += p[i];
-                }
-        for (int b = 0; b < B; b++) {
-            const int *tok = tokens + (size_t)b * T;
-            for (int h = 0; h < H; h++) {
-                if ((rc = sl_circuit_score_terms(m, h, tok, T, terms, err)))
-                    goto fail;
-                for (int t = 0; t < SL_SCORE_TERMS; t++) {
-                    double *acc = out->score_terms + ((size_t)t * H + h) * TT;
-                    const float *x = terms + (size_t)t * TT;
-                    for (size_t i = 0; i < TT; i++)
-                        acc[i] += x[i];
-                }
-            }
-            /* the attribution to the correct next value at each prediction query */
-            for (int q = n + 1; q <= 2 * n; q++) {
-                if (tb && !forward) {   /* the tables hold the clean values only */
-                    add_dla_tables(tb, cache, b, q, tok, out->dla_correct);
-                    continue;
-                }
-                float direct;
-                if ((rc = sl_circuit_dla(m, cache, b, q, tok[q + 1], src_dla, &direct, err)))
-                    goto fail;
-                for (int h = 0; h < H; h++) {
-                    double *acc = out->dla_correct + ((size_t)h * T + q) * T;
-                    const float *x = src_dla + (size_t)h * T;   /* layer 0 */
-                    for (int k = 0; k <= q; k++)
-                        acc[k] += x[k];
-                }
-            }
-        }
         done_lists += B;
         if (progress)
             progress(progress_ctx, done_lists, src->total);
@@ -259,22 +307,7 @@ int sl_population_mean_with(const SlModel *m, SlPopulationForward forward, void 
         goto fail;
     }
     out->lists = done_lists;
-    const double inv = 1.0 / (double)done_lists, scale = inv / sqrt((double)E);
-    for (size_t i = 0; i < (size_t)L * H * TT; i++)
-        out->pattern[i] *= inv;
-    for (int t = 0; t < SL_SCORE_TERMS; t++)
-        for (int h = 0; h < H; h++)
-            for (int q = 0; q < T; q++)
-                for (int k = 0; k < T; k++) {
-                    double *x = out->score_terms + (((size_t)t * H + h) * T + q) * T + k;
-                    *x = k <= q ? *x * scale : NAN;
-                }
-    for (int h = 0; h < H; h++)
-        for (int q = 0; q < T; q++)
-            for (int k = 0; k < T; k++) {
-                double *x = out->dla_correct + ((size_t)h * T + q) * T + k;
-                *x = q >= n + 1 && q <= 2 * n && k <= q ? *x * inv : NAN;
-            }
+    population_mean_finish(out, n, c->d_head);
     goto done;
 fail:
     sl_population_mean_free(out);

@@ -124,3 +124,15 @@ const char *circuit_scale_name(int scale)
     static const char *names[CS_COUNT] = {"per row", "values p99", "whole"};
     return scale >= 0 && scale < CS_COUNT ? names[scale] : "?";
 }
+
+static const char *const scale_options[CS_COUNT] = {"row", "p99", "whole"};
+
+const char *circuit_scale_option(int scale) { return scale >= 0 && scale < CS_COUNT ? scale_options[scale] : "?"; }
+
+int circuit_scale_from_option(const char *name)
+{
+    for (int s = 0; s < CS_COUNT; s++)
+        if (strcmp(name, scale_options[s]) == 0)
+            return s;
+    return -1;
+}

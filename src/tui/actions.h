@@ -71,12 +71,16 @@
     A(SNAPSHOT, "( ) ^ $", "()", NULL, "snapshot", 23, \
       "previous / next snapshot of a run (^ $: first / last); the list, the position and the view stay", \
       {'(', -1}, {')', +1}, {'^', -2}, {'$', +2}) \
+    A(CURVES, "T", "T", NULL, "progress", 25, \
+      "progress page of a run: loss, accuracy and the circuits' figures over its snapshots, a marker at the one " \
+      "shown (( ) ^ $ move it); new snapshots of a run still training are added as they appear; T or Esc: back", \
+      {'T', 0}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
     A(SAVE, "S", "S", NULL, "save SVG", 24, \
       "write the view on screen as SVG (as sortlens plot draws it) to a new sortlens-VIEW-N.svg here; the status line says where", \
       {'S', 0}) \
-    A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view)", \
+    A(REOPEN, "w", NULL, NULL, NULL, 0, "show the command line that reopens this state (--at, --source, --view, --facet, --scale, --cell)", \
       {'w', 0}) \
     A(HELP, "?", "?", NULL, "help", 6, "this help", {'?', 0}) \
     A(DISMISS, "Esc", NULL, NULL, NULL, 0, "clear the note on the output line", {AK_ESC, 0}) \

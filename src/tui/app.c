@@ -16,6 +16,7 @@ void app_init(App *a, Explorer *ex, Style style)
     a->style = style;
     a->strip_first = -1;
     atlas_init(&a->atlas, NULL, NULL);
+    curves_init(&a->curves);
 }
 
 void app_set_input(App *a, const SlListFile *f, const char *name)
@@ -27,11 +28,12 @@ void app_set_input(App *a, const SlListFile *f, const char *name)
     atlas_init(&a->atlas, f, name);
 }
 
-bool app_busy(const App *a) { return atlas_busy(&a->atlas) || popview_busy(&a->pop); }
+bool app_busy(const App *a) { return atlas_busy(&a->atlas) || popview_busy(&a->pop) || curves_busy(&a->curves); }
 
 bool app_tick(App *a)
 {
     bool atlas = atlas_tick(&a->atlas) && a->atlas.on;
+    atlas = curves_tick(&a->curves) || atlas;
     SlError err = {0};
     int pop = popview_tick(&a->pop, &err);
     if (pop < 0)
@@ -42,6 +44,7 @@ bool app_tick(App *a)
 void app_free(App *a)
 {
     atlas_free(&a->atlas);
+    curves_free(&a->curves);
     pair_end(&a->pair);
     popview_free(&a->pop);
     history_free(&a->history);
@@ -189,12 +192,74 @@ static void report(App *a, int rc, const SlError *err)
         a->error[0] = '\0';
 }
 
+static const char *const facet_options[FACET_MODES] = {"off", "terms", "combined"};
+
+const char *app_facet_option(int facet) { return facet >= 0 && facet < FACET_MODES ? facet_options[facet] : "?"; }
+
+int app_facet_from_option(const char *name)
+{
+    for (int f = 0; f < FACET_MODES; f++)
+        if (strcmp(name, facet_options[f]) == 0)
+            return f;
+    return -1;
+}
+
+void app_cursor_matrix(int facet, const Scene *sc, int *panel, int *view)
+{
+    if (facet == FACET_COMBINED) {
+        *panel = CIRCUIT_PANEL_COMBINED;
+        *view = SCENE_QK_COMBINED;
+    } else if (facet == FACET_TERMS || circuit_kind_is_qk(sc->focus_view)) {
+        *panel = CIRCUIT_PANEL_QK;
+        *view = sc->qk_view;
+    } else {
+        *panel = CIRCUIT_PANEL_OV;
+        *view = sc->ov_view;
+    }
+}
+
+int app_open_circuit_state(Explorer *ex, int facet, int scale, long row, long col, SlError *err)
+{
+    const Scene *sc = explorer_scene(ex);
+    explorer_set_scale(ex, scale);
+    if (facet == FACET_TERMS && !circuit_kind_is_qk(sc->focus_view))
+        explorer_focus_view(ex, sc->qk_view);
+    if (row < 0 && col < 0)
+        return 0;
+    int panel, view, rows, cols;
+    app_cursor_matrix(facet, sc, &panel, &view);
+    scene_circuit_shape(sc, view, &rows, &cols);
+    if (row >= rows || col >= cols)
+        return sl_error_set(err, SL_EINVAL, "--cell %ld,%ld is outside the %d x %d %s matrix (0..%d, 0..%d)", row, col,
+                            rows, cols, circuit_view_name(view), rows - 1, cols - 1);
+    explorer_set_circuit_cell(ex, (int)row, (int)col, panel);
+    return 0;
+}
+
+/* The options of what only the App holds, for the command line that reopens
+ * the state: the facet, the circuits' colour scale and a moved circuit
+ * cursor (only where they differ from how the explorer opens). */
+static void app_state_args(const App *a, char *buf, size_t size)
+{
+    const Scene *sc = explorer_scene(a->ex);
+    int len = 0, panel, view;
+    buf[0] = '\0';
+    if (a->facet != FACET_OFF)
+        len = snprintf(buf, size, " --facet %s", app_facet_option(a->facet));
+    if (len >= 0 && (size_t)len < size && sc->circuit_scale != CS_ROW)
+        len += snprintf(buf + len, size - (size_t)len, " --scale %s", circuit_scale_option(sc->circuit_scale));
+    app_cursor_matrix(a->facet, sc, &panel, &view);
+    if (len >= 0 && (size_t)len < size && sc->free_panel == panel && sc->free_row >= 0 && sc->free_col >= 0)
+        snprintf(buf + len, size - (size_t)len, " --cell %d,%d", sc->free_row, sc->free_col);
+}
+
 /* `w`: the command line that opens exactly this state, on the output line
  * (the model's path in single quotes, as a shell reads it). */
 static void show_reopen(App *a)
 {
-    char args[2400], path[1024] = "", line[3600];
+    char args[2400], more[160], path[1024] = "", line[3600];
     explorer_state_args(a->ex, args, sizeof args);
+    app_state_args(a, more, sizeof more);
     if (a->model_path) {
         size_t j = 0;
         path[j++] = '\'';
@@ -212,7 +277,7 @@ static void show_reopen(App *a)
     char step[40] = "";
     if (a->snaps)
         snprintf(step, sizeof step, " --step %ld", a->snaps->run->steps[a->snaps->current]);
-    snprintf(line, sizeof line, "sortlens%s%s%s %s", path[0] ? " --model " : "", path, step, args);
+    snprintf(line, sizeof line, "sortlens%s%s%s %s%s", path[0] ? " --model " : "", path, step, args, more);
     render_text_sanitize(line, a->reopen, sizeof a->reopen);
     explorer_set_message(a->ex, false, a->reopen);
 }
@@ -271,6 +336,8 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_CLEAR: report(a, explorer_clear_interventions(ex, &err), &err); return true;
     case ACT_VIEW:
         explorer_cycle_view(ex, arg);
+        while (a->facet == FACET_TERMS && !circuit_kind_is_qk(explorer_scene(ex)->focus_view))
+            explorer_cycle_view(ex, arg);   /* the facet shows the four QK terms only */
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
@@ -282,12 +349,16 @@ static bool run_action(App *a, ActionId id, int arg)
     case ACT_SCALE: explorer_cycle_scale(ex); return true;
     case ACT_FACET:
         a->facet = (a->facet + 1) % FACET_MODES;
+        if (a->facet == FACET_TERMS && !circuit_kind_is_qk(explorer_scene(ex)->focus_view))
+            explorer_focus_view(ex, explorer_scene(ex)->qk_view);   /* the facet's focus is a QK term */
         if (a->paged)
             a->page = PAGE_CIRCUITS;
         return true;
     case ACT_PAN: {
         static const int drow[4] = {0, +1, -1, 0}, dcol[4] = {-1, 0, 0, +1};   /* H J K L */
-        explorer_move_circuit_cursor(ex, drow[arg], dcol[arg]);
+        int panel, view;
+        app_cursor_matrix(a->facet, explorer_scene(ex), &panel, &view);
+        explorer_move_circuit_cursor(ex, panel, view, drow[arg], dcol[arg]);
         return true;
     }
     case ACT_PAIR:
@@ -330,6 +401,15 @@ static bool run_action(App *a, ActionId id, int arg)
         report(a, err.code, &err);
         return true;
     case ACT_SNAPSHOT: report(a, app_show_snapshot(a, arg, &err), &err); return true;
+    case ACT_CURVES:
+        if (a->curves.on)
+            a->curves.on = false;
+        else if (!a->snaps)
+            explorer_set_message(ex, true, "T draws a run's progress over its snapshots: open a run directory "
+                                           "(train --snapshot-every) with --model");
+        else
+            report(a, curves_open(&a->curves, a->snaps, &err), &err);
+        return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
     case ACT_REOPEN: show_reopen(a); return true;
     case ACT_SAVE: {   /* errors are shown, never fatal */
@@ -457,8 +537,9 @@ static void draw_facet(Canvas *cv, const Scene *sc)
     int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
     for (int t = 0; t < SL_SCORE_TERMS; t++) {
         int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+        bool focused = sc->qk_view == kind;   /* the one H J K L move in */
         Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
-        render_circuit(&sub, sc, kind, 0, sc->focus_view == kind);
+        render_circuit(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_FACET + t, focused);
     }
 }
 
@@ -475,7 +556,7 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         return;
     }
     if (a->facet == FACET_COMBINED) {   /* the whole, its four blocks apart */
-        render_circuit(cv, sc, SCENE_QK_COMBINED, 2, true);
+        render_circuit(cv, sc, SCENE_QK_COMBINED, CIRCUIT_PANEL_COMBINED, true);
         return;
     }
     int wq, hq, wo, ho, w = cv->r.w;
@@ -779,6 +860,36 @@ static bool atlas_key(App *a, int key)
     return true;
 }
 
+/* The progress page: the curves of the run, the marker at the snapshot shown. */
+static void draw_curves(App *a, Canvas *cv, const Scene *sc)
+{
+    CurvesPanel p;
+    curves_panel(&a->curves, &p);
+    if (sc->message && !p.note) {   /* what a key just did */
+        p.note = sc->message;
+        p.note_bad = sc->message_bad;
+    }
+    render_curves(cv, &p);
+}
+
+static bool curves_key(App *a, int key)
+{
+    int arg = 0;
+    key = normalise_key(key);
+    if (key == AK_ESC) {
+        a->curves.on = false;
+        return true;
+    }
+    if (key == AK_RESIZE)
+        return true;
+    const Action *act = action_for_key(key, &arg);
+    if (act && (act->id == ACT_CURVES || act->id == ACT_SNAPSHOT || act->id == ACT_QUIT || act->id == ACT_HELP ||
+                act->id == ACT_REDRAW))
+        return run_action(a, act->id, arg);
+    explorer_set_message(a->ex, false, "the progress page: ( ) ^ $ move the marker (the snapshot shown), T or Esc back");
+    return true;
+}
+
 static bool main_key(App *a, int key)
 {
     if (a->editing)
@@ -794,6 +905,7 @@ static const Screen screen_pages[PAGE_COUNT] = {
 };
 static const Screen screen_help = {draw_help, help_key};
 static const Screen screen_atlas = {draw_atlas, atlas_key};
+static const Screen screen_curves = {draw_curves, curves_key};
 
 /* ---- layout ------------------------------------------------------------------ */
 
@@ -821,6 +933,8 @@ static const Screen *current_screen(App *a, int w, int h)
         return &screen_help;
     if (a->atlas.on)
         return &screen_atlas;
+    if (a->curves.on && a->snaps)
+        return &screen_curves;
     return a->paged ? &screen_pages[a->page] : &screen_one;
 }
 
@@ -831,6 +945,8 @@ bool app_key(App *a, int key)
         return screen_help.key(a, key);
     if (a->atlas.on && !a->editing)
         return screen_atlas.key(a, key);
+    if (a->curves.on && a->snaps && !a->editing)
+        return screen_curves.key(a, key);
     const Scene *sc = explorer_scene(a->ex);
     history_note(&a->history, sc->values, sc->n);   /* the first list, or one shown by another way */
     bool redraw = a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
@@ -864,7 +980,12 @@ bool app_click(App *a, const Cell *cell)
         explorer_set_cursor(ex, cell->ta);
         return true;
     case TAG_CIRCUIT:
-        explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
+        if (cell->tc >= CIRCUIT_PANEL_FACET) {   /* another of the facet's terms: it gets the focus */
+            explorer_focus_view(ex, SL_CIRCUIT_QK_TOKEN_TOKEN + cell->tc - CIRCUIT_PANEL_FACET);
+            explorer_set_circuit_cell(ex, cell->ta, cell->tb, CIRCUIT_PANEL_QK);
+        } else {
+            explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
+        }
         return true;
     case TAG_PAGE:
         if (cell->ta < PAGE_COUNT)
@@ -890,7 +1011,7 @@ void app_draw(App *a, Grid *g)
     popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
-    render_title(&title, &sc, a->paged && s != &screen_atlas ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
+    render_title(&title, &sc, a->paged && s != &screen_atlas && s != &screen_curves ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
     Canvas body = canvas_sub(cv, 0, 1, g->w, g->h - 2);
     s->draw(a, &body, &sc);
     Canvas keys = canvas_sub(cv, 0, g->h - 1, g->w, 1);

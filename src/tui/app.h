@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "atlas.h"
+#include "curves.h"
 #include "explore.h"
 #include "snapshots.h"
 #include "history.h"
@@ -30,6 +31,10 @@ enum {
 #define APP_MIN_H 10
 
 enum { FACET_OFF, FACET_TERMS, FACET_COMBINED, FACET_MODES };
+/* A facet mode as --facet spells it ("off", "terms", "combined"), and back
+ * (-1 for another name). */
+const char *app_facet_option(int facet);
+int app_facet_from_option(const char *name);
 
 typedef enum { PAGE_SORT, PAGE_ATTENTION, PAGE_CIRCUITS, PAGE_COUNT } Page;
 
@@ -52,6 +57,7 @@ typedef struct App {
     PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
     Atlas atlas;              /* `A`: the failure atlas page */
+    Curves curves;            /* `T`: the progress page of a run */
     const SlListFile *input;  /* --input: the lists of a file for the population mode and the atlas, or NULL */
     const char *input_name;   /* its name, printable */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
@@ -77,6 +83,15 @@ bool app_key(App *a, int key);
 bool app_click(App *a, const Cell *cell);
 /* Draws the whole frame into g (already sized to the terminal). */
 void app_draw(App *a, Grid *g);
+/* The circuit matrix the circuit cursor moves in (H J K L, --cell): the
+ * combined matrix with facet FACET_COMBINED, the focused QK term in the
+ * facet of the terms, else the focused view's panel; its CIRCUIT_PANEL_*
+ * and view (SlCircuitKind or SCENE_QK_COMBINED). */
+void app_cursor_matrix(int facet, const Scene *sc, int *panel, int *view);
+/* What --scale and --cell ask of the circuits (-1: as they open), with
+ * --facet's mode for the matrix the cell is in: 0, or SL_EINVAL with a
+ * message naming the option when the cell lies outside that matrix. */
+int app_open_circuit_state(Explorer *ex, int facet, int scale, long row, long col, SlError *err);
 /* The size under which the explorer shows the note, and the one-screen size. */
 void app_one_screen_size(const App *a, int *w, int *h);
 

@@ -599,11 +599,16 @@ void explorer_cycle_view(Explorer *ex, int delta)
 
 void explorer_cycle_scale(Explorer *ex) { ex->sc.circuit_scale = (ex->sc.circuit_scale + 1) % CS_COUNT; }
 
-void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol)
+void explorer_set_scale(Explorer *ex, int scale)
+{
+    if (scale >= 0 && scale < CS_COUNT)
+        ex->sc.circuit_scale = scale;
+}
+
+void explorer_move_circuit_cursor(Explorer *ex, int panel, int view, int drow, int dcol)
 {
     Scene *sc = &ex->sc;
-    int panel = circuit_kind_is_qk(sc->focus_view) ? 0 : 1;
-    int view = panel == 0 ? sc->qk_view : sc->ov_view, rows, cols, r, c;
+    int rows, cols, r, c;
     scene_circuit_shape(sc, view, &rows, &cols);
     if (sc->free_panel == panel && sc->free_row >= 0 && sc->free_col >= 0) {
         r = sc->free_row;
@@ -658,6 +663,8 @@ int explorer_set_ablation(Explorer *ex, const char *text, SlError *err)
     ex->iv = iv;
     return explorer_recompute(ex, err);
 }
+
+void explorer_focus_view(Explorer *ex, int view) { focus_view(ex, view); }
 
 static void focus_view(Explorer *ex, int view)
 {

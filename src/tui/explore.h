@@ -80,11 +80,15 @@ void explorer_toggle_scores(Explorer *ex);
 /* Axis labels: tokens (values, BOS, MID) or named positions (BOS, a1.., MID, b1..). */
 void explorer_toggle_named_positions(Explorer *ex);
 void explorer_cycle_view(Explorer *ex, int delta);
+/* Focuses a circuit view (SlCircuitKind), as `c` would reach it. */
+void explorer_focus_view(Explorer *ex, int view);
 void explorer_cycle_scale(Explorer *ex);
-/* Moves the cursor of the focused circuit panel by rows / columns (it
- * starts from the marks); the panel's window follows it. */
-void explorer_move_circuit_cursor(Explorer *ex, int drow, int dcol);
-/* A clicked circuit cell of panel 0 (QK) or 1 (OV). */
+void explorer_set_scale(Explorer *ex, int scale);   /* CS_* */
+/* Moves the circuit cursor of panel (CIRCUIT_PANEL_*), which shows view
+ * (SlCircuitKind or SCENE_QK_COMBINED), by rows / columns; it starts from
+ * the marks, or from where it was in that panel; the window follows it. */
+void explorer_move_circuit_cursor(Explorer *ex, int panel, int view, int drow, int dcol);
+/* A clicked circuit cell of panel (CIRCUIT_PANEL_*). */
 void explorer_set_circuit_cell(Explorer *ex, int row, int col, int panel);
 /* A note on the output line (found a wrong list, an intervention refused),
  * or none. */

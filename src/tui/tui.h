@@ -19,6 +19,8 @@ typedef struct TuiOptions {
      * --teacher-forced), checked against the model; -1 (at: 0) for the default */
     long at, source, layer, head;
     int view;                  /* SlCircuitKind, or -1 */
+    int facet, scale;          /* --facet (FACET_*), --scale (CS_*), or -1 */
+    long cell_row, cell_col;   /* --cell: the circuit cursor's cell, or -1 */
     bool teacher_forced;
     const char *ablate;        /* --ablate SPEC (ablation.h), or NULL */
     const char *run_dir;       /* --model names a run directory: step through its snapshots; or NULL */

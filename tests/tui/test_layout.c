@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "explorer_fixture.h"
 #include "grid_rows.h"
 #include "render.h"
+#include "save_view.h"
 #include "sortlens/circuits.h"
 #include "test_util.h"
 
@@ -184,12 +186,145 @@ START_TEST(test_facet_view)
 }
 END_TEST
 
+/* The screen at w x h with the output line's note cleared (it holds the
+ * command line `w` showed), as text. */
+static char *draw_quiet(App *a, Grid *g, int w, int h)
+{
+    explorer_set_message(a->ex, false, NULL);
+    return draw_app(a, g, w, h);
+}
+
+START_TEST(test_facet_cursor_and_reopen)
+{
+    /* H J K L move the cursor in the combined matrix; `w` carries the facet,
+     * the scale and the moved cursor, and those options open the very same
+     * screen; S writes the facet and the combined figures */
+    ExplorerFixture f, g2;
+    if (!explorer_fixture_open(&f))
+        return;
+    App a = f.a;
+    a.style = C256_UTF8;
+    Grid *g = grid_new(1, 1);
+    const Scene *sc = explorer_scene(a.ex);
+    explorer_select(a.ex, sc->n + 3);   /* b2, which holds 3: predicts b3 */
+    ck_assert(app_key(&a, 'F'));
+    ck_assert(app_key(&a, 'F'));
+    ck_assert_int_eq(a.facet, FACET_COMBINED);
+    /* the cursor starts on the token-token block's cell (query token 3, key
+     * token of the source: BOS, 50); L L passes MID (51) into the position
+     * columns (52 = position 0), J goes down a row: query token 4 */
+    ck_assert(app_key(&a, 'L'));
+    ck_assert(app_key(&a, 'L'));
+    ck_assert(app_key(&a, 'J'));
+    free(draw_app(&a, g, 220, 60));
+    char want[96];
+    snprintf(want, sizeof want, "query 4, key pos p0=BOS: %+.3f (tok-pos)",
+             sc->circuit[SL_CIRCUIT_QK_TOKEN_POS][4 * sc->T + 0]);
+    ck_assert_msg(line_of(g, want) >= 0, "no readout '%s'", want);
+    for (int i = 0; i < 30; i++)   /* down into the pos-pos block: row 52 + 4, clamped at the edge */
+        ck_assert(app_key(&a, 'J'));
+    for (int i = 0; i < 100; i++)
+        ck_assert(app_key(&a, 'K'));
+    for (int i = 0; i < 55; i++)
+        ck_assert(app_key(&a, 'J'));
+    free(draw_app(&a, g, 220, 60));
+    snprintf(want, sizeof want, "query pos p3=a3, key pos p0=BOS: %+.3f (pos-pos)",
+             sc->circuit[SL_CIRCUIT_QK_POS_POS][3 * sc->T + 0]);
+    ck_assert_msg(line_of(g, want) >= 0, "no readout '%s'", want);
+    ck_assert(app_key(&a, 'n'));   /* values p99 */
+    ck_assert(app_key(&a, 'w'));
+    ck_assert_msg(strstr(a.reopen, " --at 3 ") && strstr(a.reopen, " --facet combined --scale p99 --cell 55,52"),
+                  "%s", a.reopen);
+    char *shown = draw_quiet(&a, g, 220, 60);
+
+    /* the options of that line, as tui_run applies them, on a fresh explorer */
+    ck_assert(explorer_fixture_open(&g2));
+    App b = g2.a;
+    b.style = C256_UTF8;
+    SlError err = {0};
+    ck_assert_int_eq(explorer_open_at(b.ex, 3, -1, -1, -1, -1, false, &err), 0);
+    ck_assert_int_eq(app_open_circuit_state(b.ex, FACET_COMBINED, CS_VALUES, 55, 52, &err), 0);
+    b.facet = FACET_COMBINED;
+    Grid *g_b = grid_new(1, 1);
+    char *again = draw_quiet(&b, g_b, 220, 60);
+    ck_assert_str_eq(again, shown);
+    free(again);
+    free(shown);
+    /* a cell outside the matrix it lands in is refused, naming the option */
+    ck_assert_int_eq(app_open_circuit_state(b.ex, FACET_COMBINED, -1, 74, 0, &err), SL_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.message, "--cell 74,0 is outside the 74 x 74 QK combined matrix"));
+    ck_assert_int_eq(app_open_circuit_state(b.ex, FACET_OFF, -1, 0, 52, &err), SL_EINVAL);   /* token-token: 52 x 52 */
+
+    /* the facet of the four terms: c focuses pos-token (skipping nothing
+     * but QK terms), H moves its cursor only, w says so, and the options
+     * reopen the same screen */
+    ck_assert(app_key(&a, 'F'));   /* off */
+    ck_assert(app_key(&a, 'F'));   /* the four terms */
+    ck_assert(app_key(&a, 'n'));   /* whole */
+    ck_assert(app_key(&a, 'c'));
+    ck_assert(app_key(&a, 'c'));
+    ck_assert_int_eq(sc->focus_view, SL_CIRCUIT_QK_POS_TOKEN);
+    ck_assert(app_key(&a, 'H'));
+    ck_assert(app_key(&a, 'w'));
+    /* pos-token's marks: query position b2 (13), key token BOS (50); H: 49 */
+    ck_assert_msg(strstr(a.reopen, " --view qk-pos-token") &&
+                  strstr(a.reopen, " --facet terms --scale whole --cell 13,49"), "%s", a.reopen);
+    shown = draw_quiet(&a, g, 300, 100);
+    snprintf(want, sizeof want, "query pos 13=b2, key 49: %+.3f", sc->circuit[SL_CIRCUIT_QK_POS_TOKEN][13 * sc->V + 49]);
+    ck_assert_msg(line_of(g, want) >= 0, "no readout '%s'", want);
+    snprintf(want, sizeof want, "query 3, key BOS: %+.3f", sc->circuit[SL_CIRCUIT_QK_TOKEN_TOKEN][3 * sc->V + 50]);
+    ck_assert_msg(line_of(g, want) >= 0, "the unfocused token-token panel's cursor moved too");
+    explorer_fixture_close(&g2);
+    ck_assert(explorer_fixture_open(&g2));
+    b = g2.a;
+    b.style = C256_UTF8;
+    ck_assert_int_eq(explorer_open_at(b.ex, 3, -1, SL_CIRCUIT_QK_POS_TOKEN, -1, -1, false, &err), 0);
+    ck_assert_int_eq(app_open_circuit_state(b.ex, FACET_TERMS, CS_WHOLE, 13, 49, &err), 0);
+    b.facet = FACET_TERMS;
+    again = draw_quiet(&b, g_b, 300, 100);
+    ck_assert_str_eq(again, shown);
+    free(again);
+    free(shown);
+
+    /* S: the facet and the combined matrix, as sortlens plot draws them */
+    char *dir = test_tmpdir_new("facet-save"), cwd[4096], path[128];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    ck_assert_int_eq(save_view(&b, path, sizeof path, &err), 0);
+    ck_assert_str_eq(path, "sortlens-qk-facet-1.svg");
+    b.facet = FACET_COMBINED;
+    ck_assert_int_eq(save_view(&b, path, sizeof path, &err), 0);
+    ck_assert_str_eq(path, "sortlens-qk-combined-1.svg");
+    char *svg = slurp_file(path, NULL);
+    ck_assert_ptr_nonnull(svg);
+    ck_assert_ptr_nonnull(strstr(svg, "<g id=\"qk-combined\""));
+    free(svg);
+    svg = slurp_file("sortlens-qk-facet-1.svg", NULL);
+    for (int t = 0; t < 4; t++) {   /* the four terms' groups */
+        char id[48];
+        snprintf(id, sizeof id, "<g id=\"%s\"", sl_circuit_kind_name((SlCircuitKind)(SL_CIRCUIT_QK_TOKEN_TOKEN + t)));
+        ck_assert_msg(strstr(svg, id), "no %s in the facet's SVG", id);
+    }
+    free(svg);
+    ck_assert_int_eq(chdir(cwd), 0);
+    test_tmpdir_remove(dir);
+    free(dir);
+    grid_free(g_b);
+    grid_free(g);
+    g2.a = b;
+    explorer_fixture_close(&g2);
+    f.a = a;
+    explorer_fixture_close(&f);
+}
+END_TEST
+
 static Suite *layout_suite(void)
 {
     Suite *s = suite_create("layout");
     TCase *tc = tcase_create("layout");
     tcase_add_test(tc, test_layout_whole_circuits);
     tcase_add_test(tc, test_facet_view);
+    tcase_add_test(tc, test_facet_cursor_and_reopen);
     suite_add_tcase(s, tc);
     return s;
 }
