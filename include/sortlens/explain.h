@@ -57,6 +57,11 @@ typedef struct SlExplain {
     int primary;               /* the layer-0 head whose top key most often holds the answer */
     SlAblationRow ablations[SL_ABLATION_COUNT];
     SlExplainStress stress[SL_STRESS_KINDS];   /* by SlStressKind */
+    /* The L2 norm of every parameter together (sqrt of the sum of squares
+     * over all tensors, biases included), as
+     * torch.cat([p.flatten() for p in model.parameters()]).norm(): what
+     * weight decay pulls down over a training run. */
+    double weight_norm;
 } SlExplain;
 
 /* Computes every metric of model m over `lists` random lists from `seed`

@@ -30,7 +30,8 @@ static void usage(FILE *out)
             "  top_input_correct       the same among the unsorted inputs a_1..a_n only\n"
             "  attention_on_answer     mean attention on the inputs holding that value\n"
             "  attention_after_mid     mean attention on the sorted prefix after MID\n"
-            "and the ablation table: teacher-forced token accuracy, greedy whole-list\n"
+            "the model's weight_norm (the L2 norm of every parameter together), and the\n"
+            "ablation table: teacher-forced token accuracy, greedy whole-list\n"
             "accuracy and loss with each QK term removed, with W_pos removed from the OV\n"
             "path, and with the direct path (embeddings through W_U) removed.  For layers\n"
             "after the first, the circuit counts use the direct circuits (the head reading\n"
@@ -169,6 +170,7 @@ static void print_report(const char *path, const SlModel *m, const SlExplain *ex
                  x->att.mass_after_mid);
         say("After MID:", fig, after_mid_sentence(x->att.mass_after_mid));
     }
+    printf("\nWeight norm: %.4f (the L2 norm of every parameter together).\n", ex->weight_norm);
     printf("\nCircuit figures are of the value rows and columns (0..%d); each singular value has its share\n"
            "of the sum of all squared singular values in brackets.\n", Vo - 1);
     printf("\nAblations (layer 0, every head; %ld random lists, seed %llu):\n", lists, seed);
@@ -267,6 +269,7 @@ json_t *cli_explain_json(const char *path, const SlModel *m, const SlExplain *ex
     }
     json_object_set_new(root, "ov_copying_score", real_or_null(p->ov_copying_score));
     json_object_set_new(root, "effective_ov_diagonal_fraction", json_real((double)p->eff_ov_hits / p->eff_ov_total));
+    json_object_set_new(root, "weight_norm", json_real(ex->weight_norm));
     json_object_set_new(root, "heads", heads);
     json_object_set_new(root, "ablations", abl);
     json_object_set_new(root, "stress_accuracy", stress);

@@ -148,6 +148,15 @@ static int primary_head(const SlExplainHead *hm, int H)
     return best;
 }
 
+/* sqrt(sum of squares) of every parameter, in double. */
+static double weight_norm(const SlModel *m)
+{
+    double sum = 0;
+    for (size_t i = 0; i < m->num_params; i++)
+        sum += (double)m->param_memory[i] * m->param_memory[i];
+    return sqrt(sum);
+}
+
 int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *out, SlProgressFn progress,
                        void *progress_ctx, SlError *err)
 {
@@ -159,6 +168,7 @@ int sl_explain_compute(const SlModel *m, long lists, uint64_t seed, SlExplain *o
     out->lists = lists;
     out->seed = seed;
     out->n_heads = L * H;
+    out->weight_norm = weight_norm(m);
     out->heads = calloc((size_t)L * H, sizeof *out->heads);
     SlAttentionStats *att = calloc((size_t)L * H, sizeof *att);
     if (!out->heads || !att) {

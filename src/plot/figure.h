@@ -113,4 +113,7 @@ int figure_render_svg(const Figure *f, unsigned char **data, size_t *size, SlErr
 
 #define FIG_PNG_SCALE 2
 
+/* A figure's bytes written to path whole or not at all (sl_atomic_*). */
+int plot_write_bytes(const char *path, const unsigned char *data, size_t size, SlError *err);
+
 #endif

@@ -42,6 +42,7 @@ static const struct {
     [SL_PLOT_DECOMPOSITION] = {"decomposition", "one query's scores split into the four QK terms"},
     [SL_PLOT_MEAN_ATTENTION] = {"mean-attention", "the attention pattern averaged over --lists random lists"},
     [SL_PLOT_PATCH] = {"patch", "patching --corrupt with --list: every hook x position"},
+    [SL_PLOT_PROGRESS] = {"progress", "a run's loss, accuracy and circuit figures over its snapshots (--model RUN_DIR)"},
 };
 
 static const char *format_names[] = {"svg", "png", "pdf"};
@@ -800,6 +801,9 @@ int sl_plot_render(const SlModel *m, const SlPlotRequest *req, SlPlotFormat form
     case SL_PLOT_DECOMPOSITION: rc = view_decomposition(&b, err); break;
     case SL_PLOT_MEAN_ATTENTION: rc = view_mean_attention(&b, err); break;
     case SL_PLOT_PATCH: rc = view_patch(&b, err); break;
+    case SL_PLOT_PROGRESS:   /* sl_plot_curves_render */
+        rc = sl_error_set(err, SL_EINVAL, "progress is a figure of a run's snapshots, not of one model");
+        break;
     default: rc = sl_error_set(err, SL_EINVAL, "unknown view"); break;
     }
     if (rc)
@@ -823,15 +827,20 @@ int sl_plot_write(const SlModel *m, const SlPlotRequest *req, SlPlotFormat forma
     unsigned char *data;
     size_t size;
     int rc = sl_plot_render(m, req, format, &data, &size, err);
-    if (rc == 0) {
-        SlAtomicFile *f = sl_atomic_open(path, err);
-        rc = f ? sl_atomic_write(f, data, size, err) : err ? err->code : SL_EIO;
-        if (f && rc == 0)
-            rc = sl_atomic_commit(f, err);
-        else
-            sl_atomic_abort(f);
-    }
+    if (rc == 0)
+        rc = plot_write_bytes(path, data, size, err);
     free(data);
+    return rc;
+}
+
+int plot_write_bytes(const char *path, const unsigned char *data, size_t size, SlError *err)
+{
+    SlAtomicFile *f = sl_atomic_open(path, err);
+    int rc = f ? sl_atomic_write(f, data, size, err) : err ? err->code : SL_EIO;
+    if (f && rc == 0)
+        rc = sl_atomic_commit(f, err);
+    else
+        sl_atomic_abort(f);
     return rc;
 }
 

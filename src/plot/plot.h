@@ -31,6 +31,7 @@ typedef enum {
     SL_PLOT_DECOMPOSITION,   /* "decomposition": one query's scores split into the four terms */
     SL_PLOT_MEAN_ATTENTION,  /* "mean-attention": hook_pattern averaged over random lists (population.h) */
     SL_PLOT_PATCH,           /* "patch": activation patching of list vs corrupt, every hook x position (patch.h) */
+    SL_PLOT_PROGRESS,        /* "progress": a run's curves over its snapshots (sl_plot_curves_render, not sl_plot_render) */
     SL_PLOT_VIEW_COUNT
 } SlPlotView;
 
@@ -79,5 +80,23 @@ int sl_plot_write(const SlModel *m, const SlPlotRequest *req, SlPlotFormat forma
  * default) and at (-1: MID). */
 int sl_plot_view(const SlModel *m, SlPlotView view, const int *list, int at, SlPlotFormat format, const char *path,
                  SlError *err);
+
+/* The progress figure of a training run: one line chart per curve of
+ * sortlens/curves.h over the run's snapshots, evenly spaced along x (as the
+ * explorer's progress page draws them; ticks name the steps).  In SVG each
+ * point is a <rect> whose <title> holds its exact value ("top key right at
+ * step 200: 0.5592..."), in a <g> whose id is the curve's json_key. */
+typedef struct SlPlotCurves {
+    const char *run_label;    /* named in the title (sanitised here); NULL: not named */
+    int count;                /* snapshots, at least 1 */
+    const long *steps;        /* [count] ascending */
+    const double *values;     /* [count, SL_CURVE_COUNT]; NAN: unknown, no point */
+    long lists;               /* explain's lists and seed, said in the subtitle */
+    unsigned long long seed;
+} SlPlotCurves;
+
+int sl_plot_curves_render(const SlPlotCurves *c, SlPlotFormat format, unsigned char **data, size_t *size,
+                          SlError *err);
+int sl_plot_curves_write(const SlPlotCurves *c, SlPlotFormat format, const char *path, SlError *err);
 
 #endif

@@ -11,6 +11,7 @@
 #include "render.h"
 
 #include "sortlens/circuits.h"
+#include "sortlens/curves.h"
 
 #define SCENE_TOPK 3
 
@@ -301,5 +302,39 @@ void render_help(Canvas *cv, const KeyEntry *keys, int n);
 /* The list editor: text, cursor column, and an error (or NULL). */
 void render_editor(Canvas *cv, const Scene *sc, const char *text, int cursor, const char *error);
 void render_too_small(Canvas *cv, int need_w, int need_h);
+
+/* The progress page of a training run (curves.c): one small line plot per
+ * curve of curves.h over the run's snapshots, in braille dots (2 x 4 a
+ * cell; '*' a cell without UTF-8), each with its name, the value at the
+ * marked snapshot, its y range ticked on the left; the snapshots' steps
+ * under the plots of the last row.  x is the snapshot's index, evenly
+ * spaced (a --snapshots run is denser early, where the circuits form: by
+ * step, its first half would be a few columns), said in the title line. */
+typedef struct CurvesPanel {
+    const char *title;       /* "progress of RUN" (printable) */
+    const char *note;        /* the computation's progress or a failure, or NULL */
+    bool note_bad;
+    int count;               /* snapshots */
+    const long *steps;       /* [count] ascending */
+    const double *values;    /* [count, SL_CURVE_COUNT]; NAN: unknown (or not computed yet) */
+    int computed;            /* snapshots 0..computed-1 are computed (in order) */
+    int marker;              /* the snapshot on screen, or -1 */
+} CurvesPanel;
+void render_curves(Canvas *cv, const CurvesPanel *p);
+
+/* How render_curves lays out a canvas of w x h (tests read the cells back
+ * through it): the plot area of each curve in dots (cells * dots per cell),
+ * or all areas empty (w = 0) when even the smallest plots do not fit and
+ * the page is a table of the values at the marker instead. */
+typedef struct CurvePlot {
+    Rect box;                /* the curve's name line and plot rows */
+    Rect area;               /* the cells of the dots */
+    int dots_x, dots_y;      /* dots per cell: 2 x 4 braille, 1 x 1 ASCII */
+    double lo, hi;           /* the y range */
+} CurvePlot;
+void curves_layout(const CurvesPanel *p, Style st, int w, int h, CurvePlot plots[SL_CURVE_COUNT]);
+/* The dot (x from the area's left, y from its top) snapshot i of value v
+ * is drawn at. */
+void curves_dot(const CurvePlot *cp, int count, int i, double v, int *dx, int *dy);
 
 #endif

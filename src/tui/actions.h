@@ -71,6 +71,10 @@
     A(SNAPSHOT, "( ) ^ $", "()", NULL, "snapshot", 23, \
       "previous / next snapshot of a run (^ $: first / last); the list, the position and the view stay", \
       {'(', -1}, {')', +1}, {'^', -2}, {'$', +2}) \
+    A(CURVES, "T", "T", NULL, "progress", 25, \
+      "progress page of a run: loss, accuracy and the circuits' figures over its snapshots, a marker at the one " \
+      "shown (( ) ^ $ move it); new snapshots of a run still training are added as they appear; T or Esc: back", \
+      {'T', 0}) \
     A(PAGE, "Tab", "Tab", NULL, "page", 5, "next / previous page (small terminals; Shift-Tab goes back)", \
       {AK_TAB, +1}, {AK_BTAB, -1}) \
     A(SAVE, "S", "S", NULL, "save SVG", 24, \

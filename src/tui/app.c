@@ -16,6 +16,7 @@ void app_init(App *a, Explorer *ex, Style style)
     a->style = style;
     a->strip_first = -1;
     atlas_init(&a->atlas, NULL, NULL);
+    curves_init(&a->curves);
 }
 
 void app_set_input(App *a, const SlListFile *f, const char *name)
@@ -27,11 +28,12 @@ void app_set_input(App *a, const SlListFile *f, const char *name)
     atlas_init(&a->atlas, f, name);
 }
 
-bool app_busy(const App *a) { return atlas_busy(&a->atlas) || popview_busy(&a->pop); }
+bool app_busy(const App *a) { return atlas_busy(&a->atlas) || popview_busy(&a->pop) || curves_busy(&a->curves); }
 
 bool app_tick(App *a)
 {
     bool atlas = atlas_tick(&a->atlas) && a->atlas.on;
+    atlas = curves_tick(&a->curves) || atlas;
     SlError err = {0};
     int pop = popview_tick(&a->pop, &err);
     if (pop < 0)
@@ -42,6 +44,7 @@ bool app_tick(App *a)
 void app_free(App *a)
 {
     atlas_free(&a->atlas);
+    curves_free(&a->curves);
     pair_end(&a->pair);
     popview_free(&a->pop);
     history_free(&a->history);
@@ -398,6 +401,15 @@ static bool run_action(App *a, ActionId id, int arg)
         report(a, err.code, &err);
         return true;
     case ACT_SNAPSHOT: report(a, app_show_snapshot(a, arg, &err), &err); return true;
+    case ACT_CURVES:
+        if (a->curves.on)
+            a->curves.on = false;
+        else if (!a->snaps)
+            explorer_set_message(ex, true, "T draws a run's progress over its snapshots: open a run directory "
+                                           "(train --snapshot-every) with --model");
+        else
+            report(a, curves_open(&a->curves, a->snaps, &err), &err);
+        return true;
     case ACT_PAGE: a->page = (a->page + PAGE_COUNT + arg) % PAGE_COUNT; return true;
     case ACT_REOPEN: show_reopen(a); return true;
     case ACT_SAVE: {   /* errors are shown, never fatal */
@@ -848,6 +860,36 @@ static bool atlas_key(App *a, int key)
     return true;
 }
 
+/* The progress page: the curves of the run, the marker at the snapshot shown. */
+static void draw_curves(App *a, Canvas *cv, const Scene *sc)
+{
+    CurvesPanel p;
+    curves_panel(&a->curves, &p);
+    if (sc->message && !p.note) {   /* what a key just did */
+        p.note = sc->message;
+        p.note_bad = sc->message_bad;
+    }
+    render_curves(cv, &p);
+}
+
+static bool curves_key(App *a, int key)
+{
+    int arg = 0;
+    key = normalise_key(key);
+    if (key == AK_ESC) {
+        a->curves.on = false;
+        return true;
+    }
+    if (key == AK_RESIZE)
+        return true;
+    const Action *act = action_for_key(key, &arg);
+    if (act && (act->id == ACT_CURVES || act->id == ACT_SNAPSHOT || act->id == ACT_QUIT || act->id == ACT_HELP ||
+                act->id == ACT_REDRAW))
+        return run_action(a, act->id, arg);
+    explorer_set_message(a->ex, false, "the progress page: ( ) ^ $ move the marker (the snapshot shown), T or Esc back");
+    return true;
+}
+
 static bool main_key(App *a, int key)
 {
     if (a->editing)
@@ -863,6 +905,7 @@ static const Screen screen_pages[PAGE_COUNT] = {
 };
 static const Screen screen_help = {draw_help, help_key};
 static const Screen screen_atlas = {draw_atlas, atlas_key};
+static const Screen screen_curves = {draw_curves, curves_key};
 
 /* ---- layout ------------------------------------------------------------------ */
 
@@ -890,6 +933,8 @@ static const Screen *current_screen(App *a, int w, int h)
         return &screen_help;
     if (a->atlas.on)
         return &screen_atlas;
+    if (a->curves.on && a->snaps)
+        return &screen_curves;
     return a->paged ? &screen_pages[a->page] : &screen_one;
 }
 
@@ -900,6 +945,8 @@ bool app_key(App *a, int key)
         return screen_help.key(a, key);
     if (a->atlas.on && !a->editing)
         return screen_atlas.key(a, key);
+    if (a->curves.on && a->snaps && !a->editing)
+        return screen_curves.key(a, key);
     const Scene *sc = explorer_scene(a->ex);
     history_note(&a->history, sc->values, sc->n);   /* the first list, or one shown by another way */
     bool redraw = a->paged ? screen_pages[a->page].key(a, key) : screen_one.key(a, key);
@@ -964,7 +1011,7 @@ void app_draw(App *a, Grid *g)
     popview_scene(&a->pop, &sc);
     const Screen *s = current_screen(a, g->w, g->h);
     Canvas title = canvas_sub(cv, 0, 0, g->w, 1);
-    render_title(&title, &sc, a->paged && s != &screen_atlas ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
+    render_title(&title, &sc, a->paged && s != &screen_atlas && s != &screen_curves ? "1 Sort|2 Attention|3 Circuits" : NULL, a->page);
     Canvas body = canvas_sub(cv, 0, 1, g->w, g->h - 2);
     s->draw(a, &body, &sc);
     Canvas keys = canvas_sub(cv, 0, g->h - 1, g->w, 1);

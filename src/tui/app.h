@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "atlas.h"
+#include "curves.h"
 #include "explore.h"
 #include "snapshots.h"
 #include "history.h"
@@ -56,6 +57,7 @@ typedef struct App {
     PopView pop;              /* `m`: population mode, the heatmap and scores as means over a population */
     Pair pair;                /* `P`: a clean / corrupted pair, its patching panel in place of the circuits */
     Atlas atlas;              /* `A`: the failure atlas page */
+    Curves curves;            /* `T`: the progress page of a run */
     const SlListFile *input;  /* --input: the lists of a file for the population mode and the atlas, or NULL */
     const char *input_name;   /* its name, printable */
     char error[SL_ERROR_MAX];   /* an engine failure to show (never expected) */
