@@ -135,8 +135,49 @@ START_TEST(test_cache_device_written_through)
 }
 END_TEST
 
-/* 19.5: standard output on a full device (made here): every command, its
- * --help, and --version say so once and exit 1. */
+/* One run's stdout on the full device: exit 1 and exactly one message. */
+static void check_full_run(const char *full, const char *const args[])
+{
+    char shown[256] = "";
+    for (int i = 0; args[i] && strlen(shown) < 200; i++)
+        snprintf(shown + strlen(shown), sizeof shown - strlen(shown), "%s%s", i ? " " : "", args[i]);
+    CliRun r;
+    cli_run(&r, full, args);
+    ck_assert_msg(r.status == 1, "%s > full: exit %d (%s)", shown, r.status, r.err);
+    ck_assert_msg(strcmp(r.err, "sortlens: standard output: No space left on device\n") == 0, "%s > full: stderr '%s'",
+                  shown, r.err);
+    cli_run_free(&r);
+}
+
+/* The commands `sortlens --help` lists (the two-space indented first words
+ * under "commands:"), so that a new command's --help is checked too;
+ * returns how many went into names. */
+static int listed_commands(char names[][32], int max)
+{
+    CliRun r;
+    const char *help[] = {"--help", NULL};
+    cli_run(&r, NULL, help);
+    ck_assert_msg(r.status == 0, "--help: exit %d (%s)", r.status, r.err);
+    const char *at = strstr(r.out, "\ncommands:\n");
+    ck_assert_msg(at != NULL, "--help lists no commands: %s", r.out);
+    int count = 0;
+    for (at = strchr(at + 1, '\n') + 1; count < max && at[0] == ' ' && at[1] == ' ' && at[2] != ' ';) {
+        int len = (int)strcspn(at + 2, " \n");
+        ck_assert(len > 0 && len < 32);
+        memcpy(names[count], at + 2, (size_t)len);
+        names[count++][len] = '\0';
+        const char *eol = strchr(at, '\n');
+        if (!eol)
+            break;
+        at = eol + 1;
+    }
+    cli_run_free(&r);
+    return count;
+}
+
+/* 19.5: standard output on a full device (made here): every command that
+ * prints, every command's --help (each command `sortlens --help` lists),
+ * and --version say so once and exit 1. */
 START_TEST(test_stdout_full_one_message)
 {
     if (!cli_is_root()) {
@@ -145,7 +186,7 @@ START_TEST(test_stdout_full_one_message)
     }
     const char *dir = cli_tempdir(), *full = cli_path(dir, "full");
     ck_assert_int_eq(mknod(full, S_IFCHR | 0666, makedev(1, 7)), 0);
-    const char *cases[][16] = {
+    const char *cases[][24] = {
         {"info", NULL},
         {"info", "--json", NULL},
         {"circuit", "ov", NULL},
@@ -155,25 +196,23 @@ START_TEST(test_stdout_full_one_message)
         {"eval", "--lists", "20", NULL},
         {"eval", "--lists", "20", "--json", NULL},
         {"explain", "--lists", "20", NULL},
+        {"explain", "--lists", "20", "--json", NULL},
+        {"generate", "--kind", "uniform", "--lists", "5", NULL},
+        {"mean", "--lists", "10", "--json", NULL},
+        {"attribute", "--json", LIST, NULL},
+        {"patch", "--clean", "42 17 26 3 49 0 26 11 8 30", "--corrupt", "42 17 26 3 49 0 26 11 8 31", NULL},
+        {"plot", "attention", "--out", "-", NULL},
         {"--help", NULL},
         {"--version", NULL},
-        {"info", "--help", NULL},
-        {"predict", "--help", NULL},
-        {"eval", "--help", NULL},
-        {"circuit", "--help", NULL},
-        {"explain", "--help", NULL},
-        {"train", "--help", NULL},
-        {"convert", "--help", NULL},
-        {"tui", "--help", NULL},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CliRun r;
-        cli_run(&r, full, cases[i]);
-        ck_assert_msg(r.status == 1, "%s %s > full: exit %d (%s)", cases[i][0], cases[i][1] ? cases[i][1] : "", r.status,
-                      r.err);
-        ck_assert_msg(strcmp(r.err, "sortlens: standard output: No space left on device\n") == 0,
-                      "%s %s > full: stderr '%s'", cases[i][0], cases[i][1] ? cases[i][1] : "", r.err);
-        cli_run_free(&r);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_full_run(full, cases[i]);
+    char names[32][32];
+    int count = listed_commands(names, 32);
+    ck_assert_msg(count >= 14, "--help lists %d commands", count);
+    for (int i = 0; i < count; i++) {
+        const char *help[] = {names[i], "--help", NULL};
+        check_full_run(full, help);
     }
     struct stat st;
     ck_assert_int_eq(lstat(full, &st), 0);
