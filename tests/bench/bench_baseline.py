@@ -59,6 +59,11 @@ def timed(cmd, **kw):
     return wall, ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime, p.stdout, p.stderr
 
 
+def medians(runs):
+    """{name: [(wall, cpu), ...]} -> ({name: median wall}, {name: median cpu})."""
+    return ({k: med([x[0] for x in v]) for k, v in runs.items()}, {k: med([x[1] for x in v]) for k, v in runs.items()})
+
+
 def load():
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -77,8 +82,7 @@ def bench_eval(args, torch, sd):
         runs["torch"].append((time.perf_counter() - t0, time.process_time() - c0))
         print(f"  eval run {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f} s ({v[-1][1]:.3f} s CPU)" for k, v in runs.items()),
               flush=True)
-    w = {k: med([x[0] for x in v]) for k, v in runs.items()}
-    c = {k: med([x[1] for x in v]) for k, v in runs.items()}
+    w, c = medians(runs)
     print(f"eval of {args.lists} lists, median of {args.repeats} (sortlens: whole process; PyTorch: computation only, "
           f"1 thread):")
     print(f"  old {w['old']:.3f} s ({c['old']:.3f} s CPU), new {w['new']:.3f} s ({c['new']:.3f} s CPU), "
@@ -110,8 +114,7 @@ def bench_train(args, tmp):
         torch_runs.append(best)
         print(f"  train run {r + 1}: old {runs['old'][-1][0]:.2f} ms/step, new {runs['new'][-1][0]:.2f} ms/step, "
               f"PyTorch {best[0]:.1f} ms/step ({best[2]} thread{'s' if best[2] > 1 else ''})", flush=True)
-    w = {k: med([x[0] for x in v]) for k, v in runs.items()}
-    c = {k: med([x[1] for x in v]) for k, v in runs.items()}
+    w, c = medians(runs)
     tw, tc = med([x[0] for x in torch_runs]), med([x[1] for x in torch_runs])
     print(f"one training step, batch 256, median of {args.repeats} (sortlens 1 thread; CPU per step includes start-up "
           f"spread over {args.train_steps} steps):")
@@ -168,8 +171,7 @@ def bench_heldout(args, tmp):
         runs["eval"].append(timed([args.new, "eval", "--model", model, "--lists", "4"])[:2])
         print(f"  held-out run {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f} s ({v[-1][1]:.3f} s CPU)"
                                                      for k, v in runs.items()), flush=True)
-    w = {k: med([x[0] for x in v]) for k, v in runs.items()}
-    c = {k: med([x[1] for x in v]) for k, v in runs.items()}
+    w, c = medians(runs)
     print(f"train --list-len 300 --steps 1 --batch 4 --eval-lists 4 (whole process), median of {args.repeats}, beside "
           f"the new build's eval --lists 4 of that model:")
     print(f"  old {w['old']:.3f} s ({c['old']:.3f} s CPU), new {w['new']:.3f} s ({c['new']:.3f} s CPU), "
