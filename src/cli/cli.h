@@ -12,6 +12,7 @@
 
 #include "sortlens/error.h"
 #include "sortlens/model.h"
+#include "sortlens/population.h"
 
 /* Exit codes, as documented in sortlens(1). */
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
@@ -65,6 +66,10 @@ void cli_blas_note(void);
  * in a race with any check: so main runs itself again, at once, with
  * OPENBLAS_NUM_THREADS=1 (unless the user set it), and the check is exact. */
 void cli_one_blas_thread_under_memory_limit(char **argv);
+/* sl_blas_set_threads(threads), unless the environment chose a count for
+ * OpenBLAS (OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS or OMP_NUM_THREADS, the
+ * variables it reads): the user's choice stands. */
+void cli_blas_threads_unless_set(int threads);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 SlModel *cli_load_model(const char *path);
@@ -219,6 +224,21 @@ bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *ou
 bool cli_parse_double(const char *opt, const char *text, double *out);
 
 /* Subcommands: each handles its own --help and returns an exit status. */
+/* The lists a population command reads (population_input.c): the file of
+ * --input ("-": standard input), checked whole, or `lists` random lists of
+ * `kind` drawn from `seed`.  cli_population_open returns 0 or an SL_E* code
+ * with err filled; cli_population_close releases what it opened. */
+typedef struct CliPopulation {
+    SlListFile *file;        /* NULL: random lists */
+    SlStressSource stress;
+    SlListSource src;        /* what the population functions read */
+} CliPopulation;
+int cli_population_open(CliPopulation *p, const SlModelConfig *c, const char *input, SlStressKind kind, long lists,
+                        long seed, SlError *err);
+void cli_population_close(CliPopulation *p);
+/* --input's name for a summary line: escaped, or "standard input" for "-". */
+const char *cli_input_label(const char *input);
+
 int cmd_info(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

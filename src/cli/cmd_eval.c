@@ -164,25 +164,16 @@ int cmd_eval(int argc, char **argv)
     SlEvalResult res;
     SlBreakdown *bd = malloc(sizeof *bd);
     SlError err = {0};
-    SlListFile *file = NULL;
+    CliPopulation pop = {0};
     SlAblationRun *run = NULL;
-    SlStressSource random;
-    SlListSource src;
     int status = EXIT_OK;
     if (!bd) {
         cli_error("out of memory");
         sl_model_free(m);
         return EXIT_RUNTIME;
     }
-    if (input) {
-        if (!(file = sl_list_file_open(&m->cfg, input, &err))) {
-            cli_error("%s", err.message);
-            status = cli_exit_code(err.code);
-            goto done;
-        }
-        sl_list_file_source(file, &src);
-    } else if (sl_stress_source(&random, &m->cfg, SL_STRESS_UNIFORM, lists, (uint64_t)seed, &src, &err)) {
-        cli_error("%s", err.message);   /* the same lists sl_decode_eval draws from this seed */
+    if (cli_population_open(&pop, &m->cfg, input, SL_STRESS_UNIFORM, lists, seed, &err)) {
+        cli_error("%s", err.message);
         status = cli_exit_code(err.code);
         goto done;
     }
@@ -191,8 +182,8 @@ int cmd_eval(int argc, char **argv)
     if (!(run = cli_ablation_run(m, ablate, resample_seed, false, &abl, abl_text, &status)))
         goto done;
     Progress prog;
-    progress_begin(&prog, "eval", src.total);
-    int rc = sl_ablation_eval(run, &src, &res, bd, progress_callback, &prog, &err);
+    progress_begin(&prog, "eval", pop.src.total);
+    int rc = sl_ablation_eval(run, &pop.src, &res, bd, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc) {
         cli_error("%s", err.message);
@@ -206,7 +197,7 @@ int cmd_eval(int argc, char **argv)
     } else {
         const int n = m->cfg.list_len;
         if (input)
-            printf("lists           %ld (from %s)\n", res.lists, strcmp(input, "-") ? cli_text(input) : "standard input");
+            printf("lists           %ld (from %s)\n", res.lists, cli_input_label(input));
         else
             printf("lists           %ld (seed %ld)\n", res.lists, seed);
         if (abl.count)
@@ -224,7 +215,7 @@ int cmd_eval(int argc, char **argv)
     }
 done:
     sl_ablation_run_free(run);
-    sl_list_file_close(file);
+    cli_population_close(&pop);
     free(bd);
     sl_model_free(m);
     return status;

@@ -212,28 +212,22 @@ int cmd_mean(int argc, char **argv)
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_OK;
-    SlListFile *file = NULL;
-    SlStressSource stress;
-    SlListSource src;
+    CliPopulation pop = {0};
     SlPopulationMean pm = {0};
     SlAblationRun *run = NULL;
     SlAblation abl;
     char what[256], abl_text[SL_ABLATION_TEXT_MAX];
     if (!(run = cli_ablation_run(m, ablate, resample_seed, false, &abl, abl_text, &status)))
         goto done;
-    if (input) {
-        if (!(file = sl_list_file_open(&m->cfg, input, &err)))
-            goto fail;
-        sl_list_file_source(file, &src);
-        snprintf(what, sizeof what, "from %s", strcmp(input, "-") ? cli_text(input) : "standard input");
-    } else {
-        if (sl_stress_source(&stress, &m->cfg, kind, lists, (uint64_t)seed, &src, &err))
-            goto fail;
+    if (cli_population_open(&pop, &m->cfg, input, kind, lists, seed, &err))
+        goto fail;
+    if (input)
+        snprintf(what, sizeof what, "from %s", cli_input_label(input));
+    else
         snprintf(what, sizeof what, "%s, seed %ld", sl_stress_name(kind), seed);
-    }
     Progress prog;
-    progress_begin(&prog, "mean", src.total);
-    int rc = sl_ablation_mean(run, &src, &pm, progress_callback, &prog, &err);
+    progress_begin(&prog, "mean", pop.src.total);
+    int rc = sl_ablation_mean(run, &pop.src, &pm, progress_callback, &prog, &err);
     progress_end(&prog);
     if (rc)
         goto fail;
@@ -248,7 +242,7 @@ fail:
 done:
     sl_ablation_run_free(run);
     sl_population_mean_free(&pm);
-    sl_list_file_close(file);
+    cli_population_close(&pop);
     sl_model_free(m);
     return status;
 }

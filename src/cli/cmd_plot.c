@@ -57,7 +57,58 @@ static const char *base_name(const char *path)
     return slash ? slash + 1 : path;
 }
 
-int cmd_plot(int argc, char **argv)
+/* What the command line sets. */
+typedef struct PlotArgs {
+    CliShared sh;
+    const char *out, *list_text, *at_text, *corrupt_text, *view;
+    bool force, have_format;
+    SlPlotFormat format;
+    SlPlotRequest req;   /* the view, labels, greedy and lists; the rest once the model is loaded */
+} PlotArgs;
+
+/* Applies option ch with its value; says why and returns false when the
+ * value is bad. */
+static bool apply_plot_option(PlotArgs *a, int ch, const char *val)
+{
+    SlError err = {0};
+    switch (ch) {
+    case 'o': a->out = val; return true;
+    case 'L': a->list_text = val; return true;
+    case 'a': a->at_text = val; return true;
+    case 'f':
+        if (sl_plot_format_from_name(val, &a->format, &err)) {
+            cli_error("plot: --format: %s", err.message);
+            return false;
+        }
+        a->have_format = true;
+        return true;
+    case 'b':
+        if (strcmp(val, "names") == 0) {
+            a->req.labels = SL_PLOT_LABEL_NAMES;
+        } else if (strcmp(val, "values") == 0) {
+            a->req.labels = SL_PLOT_LABEL_VALUES;
+        } else {
+            cli_error("plot: --labels: '%s' is not names or values", val);
+            return false;
+        }
+        return true;
+    case 'g': a->req.greedy = true; return true;
+    case 'c': a->corrupt_text = val; return true;
+    case 'F': a->force = true; return true;
+    case CLI_ARG_POSITIONAL:
+        if (a->view) {
+            cli_error("plot: one view at a time ('%s' is extra)", val);
+            return false;
+        }
+        a->view = val;
+        return true;
+    }
+    return false;   /* CLI_ARG_BAD, reported */
+}
+
+/* Fills a from the command line and checks the view: -1 when all is well,
+ * else the exit status (0 after --help). */
+static int parse_plot_args(PlotArgs *a, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
@@ -76,125 +127,124 @@ int cmd_plot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *out = NULL, *list_text = NULL, *at_text = NULL, *corrupt_text = NULL;
-    bool force = false, have_format = false;
-    SlPlotFormat format = SL_PLOT_SVG;
-    SlPlotRequest req;
-    sl_plot_request_init(&req, SL_PLOT_ATTENTION);
-    CliShared sh = cli_shared();
-    sh.lists = req.lists;
-    sh.lists_max = 10000000;
+    *a = (PlotArgs){.format = SL_PLOT_SVG};
+    sl_plot_request_init(&a->req, SL_PLOT_ATTENTION);
+    a->sh = cli_shared();
+    a->sh.lists = a->req.lists;
+    a->sh.lists_max = 10000000;
     SlError err = {0};
     CliArgs args;
-    cli_args_begin_shared(&args, "plot", argc, argv, opts, &sh);
-    const char *val, *view = NULL;
-    int ch;
-    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
-        switch (ch) {
-        case 'o': out = val; break;
-        case 'L': list_text = val; break;
-        case 'a': at_text = val; break;
-        case 'f':
-            if (sl_plot_format_from_name(val, &format, &err)) {
-                cli_error("plot: --format: %s", err.message);
-                return EXIT_USAGE;
-            }
-            have_format = true;
-            break;
-        case 'b':
-            if (strcmp(val, "names") == 0) {
-                req.labels = SL_PLOT_LABEL_NAMES;
-            } else if (strcmp(val, "values") == 0) {
-                req.labels = SL_PLOT_LABEL_VALUES;
-            } else {
-                cli_error("plot: --labels: '%s' is not names or values", val);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'g': req.greedy = true; break;
-        case 'c': corrupt_text = val; break;
-        case 'F': force = true; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL:
-            if (view) {
-                cli_error("plot: one view at a time ('%s' is extra)", val);
-                return EXIT_USAGE;
-            }
-            view = val;
-            break;
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
+    cli_args_begin_shared(&args, "plot", argc, argv, opts, &a->sh);
+    const char *val;
+    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
+        if (ch == 'h') {
+            usage(stdout);
+            return EXIT_OK;
         }
+        if (!apply_plot_option(a, ch, val))
+            return EXIT_USAGE;
     }
-    const char *model_path = sh.model;
-    const long layer = sh.layer, head = sh.head;
-    req.lists = sh.lists;
-    if (!view) {
+    a->req.lists = a->sh.lists;
+    if (!a->view) {
         cli_error("plot: which view? try 'sortlens plot --help'");
         return EXIT_USAGE;
     }
-    if (sl_plot_view_from_name(view, &req.view, &err)) {
+    if (sl_plot_view_from_name(a->view, &a->req.view, &err)) {
         cli_error("plot: %s", err.message);
         return EXIT_USAGE;
     }
-    if (!out) {
+    if (!a->out) {
         cli_error("plot: --out FILE is required ('-' writes to stdout)");
         return EXIT_USAGE;
     }
-    bool to_stdout = strcmp(out, "-") == 0;
-    if (!have_format && !to_stdout && !sl_plot_format_from_path(out, &format))
-        format = SL_PLOT_SVG;
+    return -1;
+}
+
+/* --out: the format from its name unless --format gave one, and whether it
+ * may be written (not an existing file without --force, not binary to a
+ * terminal): -1 when it may, else the exit status. */
+static int check_plot_output(PlotArgs *a)
+{
+    bool to_stdout = strcmp(a->out, "-") == 0;
+    if (!a->have_format && !to_stdout && !sl_plot_format_from_path(a->out, &a->format))
+        a->format = SL_PLOT_SVG;
     SlError err_out = {0};
     bool exists = false;
-    if (!to_stdout && sl_atomic_check(out, &exists, &err_out)) {
+    if (!to_stdout && sl_atomic_check(a->out, &exists, &err_out)) {
         cli_error("%s", err_out.message);
         return cli_exit_code(err_out.code);
     }
-    if (exists && !force) {
-        cli_error("%s: already exists; pass --force to overwrite it", cli_text(out));
+    if (exists && !a->force) {
+        cli_error("%s: already exists; pass --force to overwrite it", cli_text(a->out));
         return EXIT_USAGE;
     }
-    if (to_stdout && format != SL_PLOT_SVG && isatty(STDOUT_FILENO)) {
+    if (to_stdout && a->format != SL_PLOT_SVG && isatty(STDOUT_FILENO)) {
         cli_error("plot: not writing %s to a terminal; redirect stdout or use --out FILE",
-                  sl_plot_format_name(format));
+                  sl_plot_format_name(a->format));
         return EXIT_USAGE;
     }
+    return -1;
+}
 
-    if (req.view == SL_PLOT_PROGRESS)
-        return plot_progress(model_path, sh.lists, out, format);
-    SlModel *m = cli_load_model(model_path);
+/* The rest of the request, which needs the model: --list and --corrupt
+ * (parsed into values and corrupt, [SL_MODEL_MAX_CTX] each), --at, the
+ * layer, head and model label; false after a reported bad value. */
+static bool complete_plot_request(PlotArgs *a, const SlModel *m, int *values, int *corrupt)
+{
+    SlError err = {0};
+    SlPlotRequest *req = &a->req;
+    if (a->list_text) {
+        if (sl_task_parse_list(&m->cfg, a->list_text, values, &err)) {
+            cli_error("plot: --list: %s", err.message);
+            return false;
+        }
+        req->list = values;
+    }
+    if (a->corrupt_text) {
+        if (sl_task_parse_list(&m->cfg, a->corrupt_text, corrupt, &err)) {
+            cli_error("plot: --corrupt: %s", err.message);
+            return false;
+        }
+        req->corrupt = corrupt;
+    }
+    if (a->at_text && sl_plot_parse_position(&m->cfg, a->at_text, &req->at, &err)) {
+        cli_error("plot: --at: %s", err.message);
+        return false;
+    }
+    req->layer = (int)a->sh.layer;
+    req->head = (int)a->sh.head;
+    const char *label = a->sh.model;
+    if (!label)
+        label = cli_default_model_path(NULL);
+    req->model_label = label ? base_name(label) : NULL;
+    return true;
+}
+
+int cmd_plot(int argc, char **argv)
+{
+    PlotArgs a;
+    int early = parse_plot_args(&a, argc, argv);
+    if (early < 0)
+        early = check_plot_output(&a);
+    if (early >= 0)
+        return early;
+    const char *out = a.out;
+    const SlPlotFormat format = a.format;
+    if (a.req.view == SL_PLOT_PROGRESS)
+        return plot_progress(a.sh.model, a.sh.lists, out, format);
+    SlModel *m = cli_load_model(a.sh.model);
     if (!m)
         return EXIT_RUNTIME;
     int status = EXIT_USAGE;
     int values[SL_MODEL_MAX_CTX], corrupt[SL_MODEL_MAX_CTX];
-    if (list_text) {
-        if (sl_task_parse_list(&m->cfg, list_text, values, &err)) {
-            cli_error("plot: --list: %s", err.message);
-            goto done;
-        }
-        req.list = values;
-    }
-    if (corrupt_text) {
-        if (sl_task_parse_list(&m->cfg, corrupt_text, corrupt, &err)) {
-            cli_error("plot: --corrupt: %s", err.message);
-            goto done;
-        }
-        req.corrupt = corrupt;
-    }
-    if (at_text && sl_plot_parse_position(&m->cfg, at_text, &req.at, &err)) {
-        cli_error("plot: --at: %s", err.message);
+    if (!complete_plot_request(&a, m, values, corrupt))
         goto done;
-    }
-    req.layer = (int)layer;
-    req.head = (int)head;
-    const char *label = model_path;
-    if (!label)
-        label = cli_default_model_path(NULL);
-    req.model_label = label ? base_name(label) : NULL;
-
+    const bool to_stdout = strcmp(out, "-") == 0;
+    SlError err = {0};
     unsigned char *data = NULL;
     size_t size = 0;
-    int rc = to_stdout ? sl_plot_render(m, &req, format, &data, &size, &err)
-                       : sl_plot_write(m, &req, format, out, &err);
+    int rc = to_stdout ? sl_plot_render(m, &a.req, format, &data, &size, &err)
+                       : sl_plot_write(m, &a.req, format, out, &err);
     if (rc) {
         /* a request the model cannot satisfy (layer, head, sizes) is bad usage;
          * a file that cannot be written is a runtime failure */
@@ -208,7 +258,7 @@ int cmd_plot(int argc, char **argv)
         fwrite(data, 1, size, stdout);   /* a failed write is reported once, by cli_finish_output */
     } else {
         status = EXIT_OK;
-        fprintf(stderr, "sortlens: wrote %s (%s, %s)\n", cli_text(out), sl_plot_view_name(req.view),
+        fprintf(stderr, "sortlens: wrote %s (%s, %s)\n", cli_text(out), sl_plot_view_name(a.req.view),
                 sl_plot_format_name(format));
     }
     free(data);

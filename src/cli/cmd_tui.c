@@ -89,9 +89,79 @@ static void usage(FILE *out)
             "  q Q              quit\n");
 }
 
-int cmd_tui(int argc, char **argv)
+/* What the command line sets; -1 where not given (ranges that depend on the
+ * model are checked once it is loaded). */
+typedef struct TuiArgs {
+    CliShared sh;
+    const char *list_text, *bench_keys, *input;
+    long bench, at, source;
+    int view, facet, scale;
+    long cell_row, cell_col;
+    bool teacher_forced;
+} TuiArgs;
+
+/* --cell ROW,COL: their ranges depend on the model and the matrix. */
+static bool parse_cell(const char *val, long *row_out, long *col_out)
 {
-    double start = cli_now();
+    char row[32];
+    const char *comma = strchr(val, ',');
+    if (!comma || (size_t)(comma - val) >= sizeof row) {
+        cli_error("--cell: '%s' is not ROW,COL (two numbers and a comma)", cli_text(val));
+        return false;
+    }
+    memcpy(row, val, (size_t)(comma - val));
+    row[comma - val] = '\0';
+    return cli_parse_long("--cell", row, 0, 1000000, row_out) && cli_parse_long("--cell", comma + 1, 0, 1000000, col_out);
+}
+
+/* Applies option c with its value; says why and returns false when the
+ * value is bad. */
+static bool apply_tui_option(TuiArgs *a, int c, const char *val)
+{
+    SlError verr = {0};
+    SlCircuitKind kind;
+    switch (c) {
+    case 'l': a->list_text = val; return true;
+    case 'a': return cli_parse_long("--at", val, 1, 100000, &a->at);
+    case 'S': return cli_parse_long("--source", val, 0, 1000000, &a->source);
+    case 'v':
+        if (sl_circuit_kind_from_name(val, &kind, &verr) < 0) {
+            cli_error("--view: %s", verr.message);
+            return false;
+        }
+        a->view = (int)kind;
+        return true;
+    case 'F':
+        if ((a->facet = app_facet_from_option(val)) < 0) {
+            cli_error("--facet: '%s' is not one of terms, combined, off", cli_text(val));
+            return false;
+        }
+        return true;
+    case 'n':
+        if ((a->scale = circuit_scale_from_option(val)) < 0) {
+            cli_error("--scale: '%s' is not one of row, p99, whole", cli_text(val));
+            return false;
+        }
+        return true;
+    case 'c': return parse_cell(val, &a->cell_row, &a->cell_col);
+    case 't': a->teacher_forced = true; return true;
+    case 'i':
+        if (strcmp(val, "-") == 0) {   /* the explorer reads its keys there */
+            cli_error("tui: --input -: standard input is the terminal; give the lists in a file");
+            return false;
+        }
+        a->input = val;
+        return true;
+    case 'B': return cli_parse_long("--bench-frames", val, 0, 1000000, &a->bench);
+    case 'K': a->bench_keys = val; return true;
+    }
+    return false;   /* CLI_ARG_BAD, reported */
+}
+
+/* Fills a from the command line: -1 when all is well, else the exit status
+ * (0 after --help). */
+static int parse_tui_args(TuiArgs *a, int argc, char **argv)
+{
     static const struct option longopts[] = {
         CLI_SHARED_ROW("model"),
         {"list", required_argument, NULL, 'l'},
@@ -113,98 +183,45 @@ int cmd_tui(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *list_text = NULL, *bench_keys = NULL, *input = NULL;
-    long bench = -1, at = 0, source = -1;
-    /* --layer and --head: -1 when not given; their ranges depend on the
-     * model and are checked once it is loaded */
-    CliShared sh = cli_shared();
-    sh.seed = 1;
-    sh.layer = sh.head = -1;
-    sh.layer_max = sh.head_max = 100000;
-    int view = -1, facet = -1, scale = -1;
-    long cell_row = -1, cell_col = -1;
-    bool teacher_forced = false;
-    SlError verr = {0};
-    SlCircuitKind kind;
+    *a = (TuiArgs){.sh = cli_shared(), .bench = -1, .source = -1, .view = -1, .facet = -1, .scale = -1,
+                   .cell_row = -1, .cell_col = -1};
+    /* --layer and --head: -1 when not given */
+    a->sh.seed = 1;
+    a->sh.layer = a->sh.head = -1;
+    a->sh.layer_max = a->sh.head_max = 100000;
     const char *val;
     CliArgs args;
-    cli_args_begin_shared(&args, "tui", argc, argv, longopts, &sh);
+    cli_args_begin_shared(&args, "tui", argc, argv, longopts, &a->sh);
     for (int c; (c = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        switch (c) {
-        case 'l': list_text = val; break;
-        case 'a':   /* ranges that depend on the model are checked once it is loaded */
-            if (!cli_parse_long("--at", val, 1, 100000, &at))
-                return EXIT_USAGE;
-            break;
-        case 'S':
-            if (!cli_parse_long("--source", val, 0, 1000000, &source))
-                return EXIT_USAGE;
-            break;
-
-        case 'v':
-            if (sl_circuit_kind_from_name(val, &kind, &verr) < 0) {
-                cli_error("--view: %s", verr.message);
-                return EXIT_USAGE;
-            }
-            view = (int)kind;
-            break;
-        case 'F':
-            if ((facet = app_facet_from_option(val)) < 0) {
-                cli_error("--facet: '%s' is not one of terms, combined, off", cli_text(val));
-                return EXIT_USAGE;
-            }
-            break;
-        case 'n':
-            if ((scale = circuit_scale_from_option(val)) < 0) {
-                cli_error("--scale: '%s' is not one of row, p99, whole", cli_text(val));
-                return EXIT_USAGE;
-            }
-            break;
-        case 'c': {   /* ROW,COL: their ranges depend on the model and the matrix */
-            char row[32];
-            const char *comma = strchr(val, ',');
-            if (!comma || (size_t)(comma - val) >= sizeof row) {
-                cli_error("--cell: '%s' is not ROW,COL (two numbers and a comma)", cli_text(val));
-                return EXIT_USAGE;
-            }
-            memcpy(row, val, (size_t)(comma - val));
-            row[comma - val] = '\0';
-            if (!cli_parse_long("--cell", row, 0, 1000000, &cell_row) ||
-                !cli_parse_long("--cell", comma + 1, 0, 1000000, &cell_col))
-                return EXIT_USAGE;
-            break;
+        if (c == 'h') {
+            usage(stdout);
+            return EXIT_OK;
         }
-        case 't':
-            teacher_forced = true;
-            break;
-        case 'i':
-            if (strcmp(val, "-") == 0) {   /* the explorer reads its keys there */
-                cli_error("tui: --input -: standard input is the terminal; give the lists in a file");
-                return EXIT_USAGE;
-            }
-            input = val;
-            break;
-        case 'B':
-            if (!cli_parse_long("--bench-frames", val, 0, 1000000, &bench))
-                return EXIT_USAGE;
-            break;
-        case 'K': bench_keys = val; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL:
+        if (c == CLI_ARG_POSITIONAL) {
             cli_error("unexpected argument '%s'; a list goes in --list \"...\"", cli_text(val));
             return EXIT_USAGE;
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
+        if (!apply_tui_option(a, c, val))
+            return EXIT_USAGE;
     }
-    const char *model_path = sh.model, *ablate = sh.ablate;
-    const long seed = sh.seed, step = sh.step, layer = sh.layer, head = sh.head;
+    return -1;
+}
+
+int cmd_tui(int argc, char **argv)
+{
+    double start = cli_now();
+    TuiArgs a;
+    int parsed = parse_tui_args(&a, argc, argv);
+    if (parsed >= 0)
+        return parsed;
+    const long step = a.sh.step;
     char why[512];
     if (tui_terminal_problem(why, sizeof why)) {
         cli_error("%s", why);
         return EXIT_RUNTIME;
     }
     SlError err = {0};
-    const char *label = model_path;
+    const char *label = a.sh.model;
     if (!label && !(label = cli_default_model_path(&err))) {
         cli_error("%s", err.message);
         return EXIT_RUNTIME;
@@ -215,32 +232,32 @@ int cmd_tui(int argc, char **argv)
     /* the file is checked whole, as eval --input checks it, before the screen opens */
     SlListFile *input_file = NULL;
     char input_name[256] = "";
-    if (input) {
-        if (!(input_file = sl_list_file_open(&m->cfg, input, &err))) {
+    if (a.input) {
+        if (!(input_file = sl_list_file_open(&m->cfg, a.input, &err))) {
             cli_error("%s", err.message);
             sl_model_free(m);
             return cli_exit_code(err.code);
         }
-        const char *base = strrchr(input, '/');
-        render_text_sanitize(base && base[1] ? base + 1 : input, input_name, sizeof input_name);
+        const char *base = strrchr(a.input, '/');
+        render_text_sanitize(base && base[1] ? base + 1 : a.input, input_name, sizeof input_name);
     }
     TuiOptions opt = {
         .model_label = label,
-        .list_text = list_text,
-        .seed = (uint64_t)seed,
-        .bench_frames = bench,
-        .bench_keys = bench_keys,
-        .at = at,
-        .source = source,
-        .layer = layer,
-        .head = head,
-        .view = view,
-        .facet = facet,
-        .scale = scale,
-        .cell_row = cell_row,
-        .cell_col = cell_col,
-        .teacher_forced = teacher_forced,
-        .ablate = ablate,
+        .list_text = a.list_text,
+        .seed = (uint64_t)a.sh.seed,
+        .bench_frames = a.bench,
+        .bench_keys = a.bench_keys,
+        .at = a.at,
+        .source = a.source,
+        .layer = a.sh.layer,
+        .head = a.sh.head,
+        .view = a.view,
+        .facet = a.facet,
+        .scale = a.scale,
+        .cell_row = a.cell_row,
+        .cell_col = a.cell_col,
+        .teacher_forced = a.teacher_forced,
+        .ablate = a.sh.ablate,
         .run_dir = sl_run_is_dir(label) ? label : NULL,
         .step = step,
         .start_time = start,

@@ -19,13 +19,10 @@ int sl_attribute(const SlModel *m, const SlActCache *cache, int b, int q, int ta
     const int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
     if (!out || !out->sources)
         return sl_error_set(err, SL_EINVAL, "attribution without a buffer for the sources");
-    if (cache_check_model(m, cache, err))
-        return err ? err->code : SL_EINVAL;
-    const int B = cache->B, T = cache->T;
-    if (b < 0 || b >= B)
-        return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, B);
-    if (q < 0 || q >= T)
-        return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, T - 1);
+    int rc = cache_check_row(m, cache, b, q, err);
+    if (rc)
+        return rc;
+    const int T = cache->T;
     if (target < 0 || target >= Vo)
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", target, Vo - 1);
     if (vs < 0 || vs >= Vo)

@@ -18,14 +18,37 @@ static float *alloc_floats(size_t n)
     return aligned_alloc(64, round16(n) * sizeof(float));
 }
 
-/* The floats of a cache for B sequences of T tokens, about: per (b, t)
- * embed, pos_embed, logits, and per layer q k v z attn_out resid_post; per
- * (b, l, h) the T x T scores and pattern. */
-static double cache_floats(const SlModelConfig *cfg, int B, int T)
+/* The cache's arrays in the order they are carved from its one block. */
+enum { CACHE_ARRAYS = 11 };
+static void cache_array_fields(SlActCache *c, float **field[CACHE_ARRAYS])
+{
+    float **f[CACHE_ARRAYS] = {&c->embed, &c->pos_embed, &c->q, &c->k, &c->v, &c->scores, &c->pattern,
+                               &c->z, &c->attn_out, &c->resid_post, &c->logits};
+    memcpy(field, f, sizeof f);
+}
+
+/* How many floats each of those arrays holds for B sequences of T tokens:
+ * per (b, t) embed, pos_embed, logits, and per layer q k v z attn_out
+ * resid_post; per (b, l, h) the T x T scores and pattern.  In double, so
+ * that a count too large for size_t is seen before it is computed in one;
+ * exact (integers below 2^53) for any size that can be allocated. */
+static void cache_array_floats(const SlModelConfig *cfg, int B, int T, double n[CACHE_ARRAYS])
 {
     const double L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, Vo = cfg->d_vocab_out;
     const double BT = (double)B * T;
-    return BT * (2.0 * D + Vo + L * (4.0 * H * E + 2.0 * D)) + 2.0 * L * H * BT * T;
+    const double btd = BT * D, lbthe = L * BT * H * E, lbhtt = L * H * BT * T, lbtd = L * BT * D;
+    const double counts[CACHE_ARRAYS] = {btd, btd, lbthe, lbthe, lbthe, lbhtt, lbhtt, lbthe, lbtd, lbtd, BT * Vo};
+    memcpy(n, counts, sizeof counts);
+}
+
+/* The floats of a cache for B sequences of T tokens (without alignment). */
+static double cache_floats(const SlModelConfig *cfg, int B, int T)
+{
+    double n[CACHE_ARRAYS], sum = 0;
+    cache_array_floats(cfg, B, T, n);
+    for (int i = 0; i < CACHE_ARRAYS; i++)
+        sum += n[i];
+    return sum;
 }
 
 int sl_cache_batch_within(const SlModelConfig *cfg, int T, int max_B, size_t bytes)
@@ -45,7 +68,7 @@ SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError
                      cap_B, cap_T, 1 << 24, cfg->n_ctx);
         return NULL;
     }
-    const size_t L = (size_t)cfg->n_layers, H = (size_t)cfg->n_heads, D = (size_t)cfg->d_model;
+    const size_t H = (size_t)cfg->n_heads, D = (size_t)cfg->d_model;
     const size_t E = (size_t)cfg->d_head, Vo = (size_t)cfg->d_vocab_out, BT = (size_t)cap_B * (size_t)cap_T;
     /* With the limits of model.h this stays far below SIZE_MAX, but check anyway. */
     double approx = cache_floats(cfg, cap_B, cap_T);
@@ -58,9 +81,14 @@ SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError
         return NULL;
     }
     /* Each array starts on a 64-byte boundary: a 16-float vector access that
-     * straddles two cache lines costs twice as much. */
-    size_t n_btd = round16(BT * D), n_lbthe = round16(L * BT * H * E), n_lbhtt = round16(L * H * BT * (size_t)cap_T);
-    size_t n_lbtd = round16(L * BT * D), total = 2 * n_btd + 4 * n_lbthe + 2 * n_lbhtt + 2 * n_lbtd + BT * Vo;
+     * straddles two cache lines costs twice as much (the last needs no padding). */
+    double counts[CACHE_ARRAYS];
+    cache_array_floats(cfg, cap_B, cap_T, counts);
+    size_t n[CACHE_ARRAYS], total = 0;
+    for (int i = 0; i < CACHE_ARRAYS; i++) {
+        n[i] = i < CACHE_ARRAYS - 1 ? round16((size_t)counts[i]) : (size_t)counts[i];
+        total += n[i];
+    }
     SlActCache *c = calloc(1, sizeof *c);
     /* calloc (untouched pages stay unmapped until used), aligned by hand */
     void *block = c ? calloc(total + 16, sizeof(float)) : NULL;
@@ -78,19 +106,12 @@ SlActCache *sl_cache_new(const SlModelConfig *cfg, int cap_B, int cap_T, SlError
     c->D = cfg->d_model;
     c->E = cfg->d_head;
     c->Vo = cfg->d_vocab_out;
-#define CARVE(field, n) (c->field = mem, mem += (n))
-    CARVE(embed, n_btd);
-    CARVE(pos_embed, n_btd);
-    CARVE(q, n_lbthe);
-    CARVE(k, n_lbthe);
-    CARVE(v, n_lbthe);
-    CARVE(scores, n_lbhtt);
-    CARVE(pattern, n_lbhtt);
-    CARVE(z, n_lbthe);
-    CARVE(attn_out, n_lbtd);
-    CARVE(resid_post, n_lbtd);
-    CARVE(logits, BT * Vo);
-#undef CARVE
+    float **field[CACHE_ARRAYS];
+    cache_array_fields(c, field);
+    for (int i = 0; i < CACHE_ARRAYS; i++) {
+        *field[i] = mem;
+        mem += n[i];
+    }
     return c;
 }
 
@@ -185,6 +206,18 @@ int cache_check_model(const SlModel *m, const SlActCache *c, SlError *err)
         return sl_error_set(err, SL_EINVAL, "the activation cache was not made for this model");
     if (c->B < 1 || c->T < 1)
         return sl_error_set(err, SL_EINVAL, "the activation cache holds no forward yet");
+    return 0;
+}
+
+int cache_check_row(const SlModel *m, const SlActCache *c, int b, int q, SlError *err)
+{
+    int rc = cache_check_model(m, c, err);
+    if (rc)
+        return rc;
+    if (b < 0 || b >= c->B)
+        return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, c->B);
+    if (q < 0 || q >= c->T)
+        return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, c->T - 1);
     return 0;
 }
 

@@ -339,16 +339,13 @@ int sl_circuit_qk_next_token_count(const SlModel *m, int layer, int head, int *h
 int sl_circuit_dla(const SlModel *m, const SlActCache *cache, int b, int q, int value, float *src, float *direct,
                 SlError *err)
 {
-    if (cache_check_model(m, cache, err))
-        return err ? err->code : SL_EINVAL;
+    int rc = cache_check_row(m, cache, b, q, err);
+    if (rc)
+        return rc;
     const SlModelConfig *c = &m->cfg;
     const SlModelParams *p = &m->params;
     int L = c->n_layers, H = c->n_heads, D = c->d_model, E = c->d_head, Vo = c->d_vocab_out;
-    int B = cache->B, T = cache->T;
-    if (b < 0 || b >= B)
-        return sl_error_set(err, SL_EINVAL, "sequence %d is outside the %d of the last forward", b, B);
-    if (q < 0 || q >= T)
-        return sl_error_set(err, SL_EINVAL, "position %d is outside 0..%d", q, T - 1);
+    int T = cache->T;
     if (value < 0 || value >= Vo)
         return sl_error_set(err, SL_EINVAL, "value %d is outside 0..%d", value, Vo - 1);
     const float *embed = hook_cached(cache, SL_HOOK_EMBED, 0);       /* [B, T, D] */

@@ -42,6 +42,8 @@ float *hook_cached(const SlActCache *c, SlHookId id, int layer);
 /* 0 when c holds a forward of a model with m's shapes, else SL_EINVAL with
  * the reason (a cache indexed with another model's sizes reads garbage). */
 int cache_check_model(const SlModel *m, const SlActCache *c, SlError *err);
+/* cache_check_model, and sequence b, position q inside the forward it holds. */
+int cache_check_row(const SlModel *m, const SlActCache *c, int b, int q, SlError *err);
 
 /* ---- interventions (intervention.c) ---- */
 

@@ -236,6 +236,16 @@ SL_INLINE void row_combine(float *restrict out, const float *restrict w, int nk,
     }
 }
 
+/* One key's row of n: the token's, plus the position's unless the
+ * intervention drops the positional part. */
+SL_INLINE void key_row(float *out, const float *tok_row, const float *pos_row, bool drop, int n)
+{
+    if (drop)
+        memcpy(out, tok_row, (size_t)n * sizeof(float));
+    else
+        vadd(out, tok_row, pos_row, n);
+}
+
 /* Key-side rows of positions keys_ready..k_end-1: what each key position
  * contributes to the logits (ov) and, for the full cache, to attn_out (vo). */
 SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo)
@@ -245,20 +255,11 @@ SL_INLINE void tables_keys(TablesRun *r, const int *tok, int k_end, bool with_vo
     for (int h = 0; h < H; h++) {
         bool drop = r->iv->ov_drop_pos && iv_on(r->iv, 0, h);
         for (int k = r->keys_ready; k < k_end; k++) {
-            const float *ot = tb->ov_tok + ((size_t)h * V + tok[k]) * Vo;
-            float *ov = r->ov_rows + ((size_t)h * T + k) * Vo;
-            if (drop)
-                memcpy(ov, ot, (size_t)Vo * sizeof(float));
-            else
-                vadd(ov, ot, tb->ov_pos + ((size_t)h * Tn + k) * Vo, Vo);
-            if (!with_vo)
-                continue;
-            const float *vt = tb->vo_tok + ((size_t)h * V + tok[k]) * D;
-            float *vo = r->vo_rows + ((size_t)h * T + k) * D;
-            if (drop)
-                memcpy(vo, vt, (size_t)D * sizeof(float));
-            else
-                vadd(vo, vt, tb->vo_pos + ((size_t)h * Tn + k) * D, D);
+            key_row(r->ov_rows + ((size_t)h * T + k) * Vo, tb->ov_tok + ((size_t)h * V + tok[k]) * Vo,
+                    tb->ov_pos + ((size_t)h * Tn + k) * Vo, drop, Vo);
+            if (with_vo)
+                key_row(r->vo_rows + ((size_t)h * T + k) * D, tb->vo_tok + ((size_t)h * V + tok[k]) * D,
+                        tb->vo_pos + ((size_t)h * Tn + k) * D, drop, D);
         }
     }
     r->keys_ready = k_end;

@@ -396,21 +396,14 @@ static BenchScript snapshot_script(const Snapshots *s)
     return (BenchScript){keys, n};
 }
 
-int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err)
+/* The explorer on opt's list and view: rc < 0 with err filled when it cannot
+ * be made or opened there.  A big model's circuits (six of up to d_vocab x
+ * d_vocab, each with its colour ranges) and first list take seconds before
+ * the first frame: say what is being computed meanwhile, on the line the
+ * screen opens over, and clear it once done. */
+static Explorer *open_explorer(const SlModel *m, const TuiOptions *opt, int *rc_out, SlError *err)
 {
-    char why[512];
     int rc = 0;
-    *stop_sig = 0;
-    setlocale(LC_ALL, "");
-    if (tui_terminal_problem(why, sizeof why))
-        return sl_error_set(err, SL_EIO, "%s", why);
-    /* One list at a time: BLAS threads would only spin (sched_yield) after
-     * each small product of the attribution, 3 ms a key press on 2 cores. */
-    sl_blas_set_threads(1);
-    /* A big model's circuits (six of up to d_vocab x d_vocab, each with its
-     * colour ranges) and first list take seconds before the first frame:
-     * say what is being computed meanwhile, on the line the screen opens
-     * over, and clear it once done. */
     const SlModelConfig *mc = &m->cfg;
     bool big = (double)mc->d_vocab * mc->d_vocab >= 1e6 || mc->n_ctx >= 200;
     if (big && isatty(STDERR_FILENO)) {
@@ -427,19 +420,27 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     }
     if (big && isatty(STDERR_FILENO))
         fputs(ex ? "\r\033[K" : "\n", stderr);   /* done: the line cleared; failed: the error follows */
-    if (!ex)
-        return rc < 0 ? rc : err->code;
+    if (!ex) {
+        *rc_out = rc < 0 ? rc : err->code;
+        return NULL;
+    }
     explorer_select(ex, explorer_scene(ex)->n + 1);
     if ((rc = explorer_open_at(ex, opt->at, opt->source, opt->view, opt->layer, opt->head, opt->teacher_forced, err)) < 0 ||
         (opt->ablate && (rc = explorer_set_ablation(ex, opt->ablate, err)) < 0) ||
         (rc = app_open_circuit_state(ex, opt->facet, opt->scale, opt->cell_row, opt->cell_col, err)) < 0) {
         explorer_free(ex);
-        return rc;
+        *rc_out = rc;
+        return NULL;
     }
+    *rc_out = 0;
+    return ex;
+}
 
-    /* Ctrl-C, TERM and HUP only set a flag: the loop restores the terminal.
-     * Installed before newterm so that ncurses keeps them; it still handles
-     * SIGTSTP (Ctrl-Z: restore, stop, redraw on fg) and SIGWINCH. */
+/* Ctrl-C, TERM and HUP only set a flag: the loop restores the terminal.
+ * Installed before newterm so that ncurses keeps them; it still handles
+ * SIGTSTP (Ctrl-Z: restore, stop, redraw on fg) and SIGWINCH. */
+static void catch_stop_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -447,22 +448,19 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+}
 
-    Tui *t = calloc(1, sizeof *t);
-    Grid *grid = grid_new(0, 0);
+/* The curses screen in the explorer's modes, and t's style from what the
+ * terminal can show (NO_COLOR honoured); NULL when newterm fails. */
+static SCREEN *open_screen(Tui *t)
+{
     char dbuf[128];
     const char *dterm = direct_term(dbuf, sizeof dbuf);
-    SCREEN *scr = (t && grid) ? newterm(dterm, stdout, stdin) : NULL;
+    SCREEN *scr = newterm(dterm, stdout, stdin);
     if (!scr && dterm)
         scr = newterm(NULL, stdout, stdin);
-    if (!scr) {
-        rc = sl_error_set(err, t && grid ? SL_EIO : SL_ENOMEM, "cannot start the terminal (%s)",
-                          t && grid ? "newterm failed" : "out of memory");
-        free(t);
-        grid_free(grid);
-        explorer_free(ex);
-        return rc;
-    }
+    if (!scr)
+        return NULL;
     t->screen = scr;
     set_term(scr);
     cbreak();
@@ -489,6 +487,97 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
             t->style.depth = DEPTH_8;
     }
     t->next_pair = 1;
+    return scr;
+}
+
+/* --bench-frames: opt's keys, then the timed presses (on a run: the
+ * snapshot switches, to the last and back); the report goes to stderr
+ * after the screen is restored. */
+static void run_bench(Frame *f, const TuiOptions *opt, double first_ms)
+{
+    BenchFrames bench = {0};
+    for (const char *k = opt->bench_keys; k && *k; k++)
+        bench_press(f, (unsigned char)*k);
+    if (f->app->snaps)
+        bench_frames_run_script(&bench, opt->bench_frames, snapshot_script(f->app->snaps), bench_press, f);
+    else
+        bench_frames_run(&bench, opt->bench_frames, bench_press, f);
+    endwin();
+    bench_frames_report(&bench, first_ms, stderr);
+    bench_frames_free(&bench);
+}
+
+/* Keys, mouse and ticks until the app quits or a stop signal comes: 0, or
+ * SL_EIO when the terminal's input is gone. */
+static int event_loop(Frame *f, SlError *err)
+{
+    App *app = f->app;
+    int failures = 0;
+    double listed = now_seconds();
+    while (!app->quit && !stop_signal) {
+        if (app->snaps && now_seconds() - listed >= RUN_RELIST_SECONDS) {
+            listed = now_seconds();
+            if (relist_run(app))
+                draw(f);
+        }
+        /* wake now and then to notice a signal, and often while work goes on
+         * in the background (the atlas) to show how far it has come */
+        int wait_ms = app_busy(app) ? 100 : 500;
+        wtimeout(stdscr, wait_ms);
+        double t0 = now_seconds();
+        int c = wgetch(stdscr);
+        if (app_tick(app))
+            draw(f);
+        if (c == ERR) {
+            /* a timeout took its wait; an input that failed at once, again and again, is gone */
+            bool quick = now_seconds() - t0 < wait_ms / 2000.0;
+            failures = quick ? failures + 1 : 0;
+            if (quick && (input_gone() || failures >= INPUT_FAILURES_MAX))
+                return sl_error_set(err, SL_EIO, "the terminal went away (its input fails); leaving");
+            continue;
+        }
+        failures = 0;
+        bool dirty = handle_byte(f, c);
+        /* take everything already typed or pasted before drawing again, so
+         * that a 100 KB paste or a resize storm costs one frame */
+        wtimeout(stdscr, 0);
+        for (long i = 0; i < 1000000 && !app->quit && !stop_signal; i++) {
+            if ((c = wgetch(stdscr)) == ERR)
+                break;
+            dirty |= handle_byte(f, c);
+        }
+        if (dirty && !app->quit)
+            draw(f);
+    }
+    return 0;
+}
+
+int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err)
+{
+    char why[512];
+    int rc = 0;
+    *stop_sig = 0;
+    setlocale(LC_ALL, "");
+    if (tui_terminal_problem(why, sizeof why))
+        return sl_error_set(err, SL_EIO, "%s", why);
+    /* One list at a time: BLAS threads would only spin (sched_yield) after
+     * each small product of the attribution, 3 ms a key press on 2 cores. */
+    sl_blas_set_threads(1);
+    Explorer *ex = open_explorer(m, opt, &rc, err);
+    if (!ex)
+        return rc;
+    catch_stop_signals();
+    Tui *t = calloc(1, sizeof *t);
+    Grid *grid = grid_new(0, 0);
+    SCREEN *scr = (t && grid) ? open_screen(t) : NULL;
+    if (!scr) {
+        rc = sl_error_set(err, t && grid ? SL_EIO : SL_ENOMEM, "cannot start the terminal (%s)",
+                          t && grid ? "newterm failed" : "out of memory");
+        free(t);
+        grid_free(grid);
+        explorer_free(ex);
+        return rc;
+    }
 
     App app;
     app_init(&app, ex, t->style);
@@ -503,78 +592,25 @@ int tui_run(const SlModel *m, const TuiOptions *opt, int *stop_sig, SlError *err
             app_set_snapshot(&app, app.snaps->current, &serr) < 0) {
             rc = sl_error_set(err, serr.code ? serr.code : SL_EIO, "%s", serr.message);
             endwin();
-            snapshots_free(app.snaps);
-            app_free(&app);
             goto done;
         }
     }
     Frame f = {.t = t, .app = &app, .grid = grid};
     draw(&f);
     double first_ms = (now_seconds() - opt->start_time) * 1e3;
-
     if (opt->bench_frames >= 0) {
-        BenchFrames bench = {0};
-        for (const char *k = opt->bench_keys; k && *k; k++)
-            bench_press(&f, (unsigned char)*k);
-        if (app.snaps)   /* opened on a run: time the snapshot switches, to the last and back */
-            bench_frames_run_script(&bench, opt->bench_frames, snapshot_script(app.snaps), bench_press, &f);
-        else
-            bench_frames_run(&bench, opt->bench_frames, bench_press, &f);
-        endwin();
-        bench_frames_report(&bench, first_ms, stderr);
-        bench_frames_free(&bench);
-        snapshots_free(app.snaps);
-        app_free(&app);
+        run_bench(&f, opt, first_ms);
         goto done;
     }
-
-    int failures = 0;
-    double listed = now_seconds();
-    while (!app.quit && !stop_signal) {
-        if (app.snaps && now_seconds() - listed >= RUN_RELIST_SECONDS) {
-            listed = now_seconds();
-            if (relist_run(&app))
-                draw(&f);
-        }
-        /* wake now and then to notice a signal, and often while work goes on
-         * in the background (the atlas) to show how far it has come */
-        int wait_ms = app_busy(&app) ? 100 : 500;
-        wtimeout(stdscr, wait_ms);
-        double t0 = now_seconds();
-        int c = wgetch(stdscr);
-        if (app_tick(&app))
-            draw(&f);
-        if (c == ERR) {
-            /* a timeout took its wait; an input that failed at once, again and again, is gone */
-            bool quick = now_seconds() - t0 < wait_ms / 2000.0;
-            failures = quick ? failures + 1 : 0;
-            if (quick && (input_gone() || failures >= INPUT_FAILURES_MAX)) {
-                rc = sl_error_set(err, SL_EIO, "the terminal went away (its input fails); leaving");
-                break;
-            }
-            continue;
-        }
-        failures = 0;
-        bool dirty = handle_byte(&f, c);
-        /* take everything already typed or pasted before drawing again, so
-         * that a 100 KB paste or a resize storm costs one frame */
-        wtimeout(stdscr, 0);
-        for (long i = 0; i < 1000000 && !app.quit && !stop_signal; i++) {
-            if ((c = wgetch(stdscr)) == ERR)
-                break;
-            dirty |= handle_byte(&f, c);
-        }
-        if (dirty && !app.quit)
-            draw(&f);
-    }
+    rc = event_loop(&f, err);
     endwin();
     if (app.reopen[0])   /* the state the user asked to keep, for the shell */
         printf("%s\n", app.reopen);
     if (stop_signal)
         *stop_sig = (int)stop_signal;
+done:
     snapshots_free(app.snaps);
     app_free(&app);
-done:
     delscreen(scr);
     free(t);
     grid_free(grid);
