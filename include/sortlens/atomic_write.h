@@ -14,7 +14,8 @@
  *   - a symbolic link is followed: the file it names is written as above and
  *     the link stays (as the shell's `>` does).  A link to nothing is refused.
  *   - a directory, a block device or a socket is refused.
- * Messages name PATH as the caller gave it. */
+ * sl_atomic_commit_new puts a new file in place without replacing anything
+ * (the explorer's `S`).  Messages name PATH as the caller gave it. */
 #ifndef SORTLENS_ATOMIC_WRITE_H
 #define SORTLENS_ATOMIC_WRITE_H
 
@@ -38,6 +39,11 @@ int sl_atomic_write(SlAtomicFile *f, const void *data, size_t n, SlError *err);
 /* Puts the file in place and frees f (also on failure, having removed the
  * temporary file). */
 int sl_atomic_commit(SlAtomicFile *f, SlError *err);
+/* The same, but only where nothing is at PATH yet: the name is taken with
+ * link(), which never replaces anything (a file, a link, a device made there
+ * since the open).  Returns 1 when something is there (f freed, nothing
+ * left), for a caller that tries the next name; 0 in place; < 0 an error. */
+int sl_atomic_commit_new(SlAtomicFile *f, SlError *err);
 /* Removes the temporary file and frees f; NULL is allowed. */
 void sl_atomic_abort(SlAtomicFile *f);
 

@@ -264,6 +264,44 @@ out:
     return rc;
 }
 
+int sl_atomic_commit_new(SlAtomicFile *f, SlError *err)
+{
+    int rc = SL_OK;
+    if (f->through) {   /* a device or FIFO was made at PATH since the open: not a new file */
+        sl_atomic_abort(f);
+        return 1;
+    }
+    if (fsync(f->fd) != 0) {
+        rc = sl_error_set(err, SL_EIO, "%s: write failed: %s", f->shown, strerror(errno));
+        goto out;
+    }
+    int linked;
+    if (f->tmp) {
+        linked = link(f->tmp, f->target);
+    } else {
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", f->fd);
+        linked = linkat(AT_FDCWD, proc, AT_FDCWD, f->target, AT_SYMLINK_FOLLOW);
+    }
+    if (linked != 0) {
+        rc = errno == EEXIST ? 1 : sl_error_set(err, SL_EIO, "%s: cannot put the new file in place: %s", f->shown,
+                                                 strerror(errno));
+        goto out;
+    }
+    if (close(f->fd) != 0) {
+        int e = errno;
+        f->fd = -1;
+        unlink(f->target);   /* ours, just linked: a file whose last bytes may be lost is not kept */
+        rc = sl_error_set(err, SL_EIO, "%s: write failed: %s", f->shown, strerror(e));
+        goto out;
+    }
+    f->fd = -1;
+    fsync_dir(f->dir);
+out:
+    sl_atomic_abort(f);   /* removes the mkstemp name, which the link left beside PATH */
+    return rc;
+}
+
 void sl_atomic_abort(SlAtomicFile *f)
 {
     if (!f)

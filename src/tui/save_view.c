@@ -1,14 +1,13 @@
 /* save_view.c: the view on screen as an SVG file (`S`). */
 #include "save_view.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include "app.h"
+#include "sortlens/atomic_write.h"
 
 static SlPlotView circuit_plot_view(int view)
 {
@@ -39,31 +38,24 @@ SlPlotView save_view_of(const App *a)
     return sc->show_scores ? SL_PLOT_SCORES : SL_PLOT_ATTENTION;
 }
 
-/* The bytes to a new file: O_EXCL, so an existing one is never replaced. */
+/* The bytes to a new file through the one writer: whole or not at all
+ * (synced, and nothing half-written under the name even after kill -9), and
+ * never in place of anything (sl_atomic_commit_new); 1 when the name is
+ * taken. */
 static int write_new(const char *path, const unsigned char *data, size_t size, SlError *err)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0)
-        return errno == EEXIST ? 1 : sl_error_set(err, SL_EIO, "%s: %s", path, strerror(errno));
-    size_t done = 0;
-    while (done < size) {
-        ssize_t k = write(fd, data + done, size - done);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(path);
-            return sl_error_set(err, SL_EIO, "%s: %s", path, k < 0 ? strerror(e) : "nothing written");
-        }
-        done += (size_t)k;
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return 1;   /* taken: no need to write it out to find that */
+    SlAtomicFile *f = sl_atomic_open(path, err);
+    if (!f)
+        return err->code < 0 ? err->code : SL_EIO;
+    int rc = sl_atomic_write(f, data, size, err);
+    if (rc) {
+        sl_atomic_abort(f);
+        return rc;
     }
-    if (close(fd) < 0) {
-        int e = errno;
-        unlink(path);
-        return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(e));
-    }
-    return 0;
+    return sl_atomic_commit_new(f, err);
 }
 
 int save_view(const App *a, char *path, size_t size, SlError *err)

@@ -14,13 +14,19 @@ sees the same load:
    and 2 threads, its best taken): goal at least 10x;
 3. the explorer's key press (`sortlens tui --bench-frames F`, recompute +
    draw + screen update, run in a detached tmux of 160x48), old and new:
-   goal a median within 20% of the old one.
+   goal a median within 20% of the old one;
+4. train's held-out evaluation on long lists (`train --list-len 300
+   --steps 1 --batch 4 --eval-lists 4`, whole process), old and new, beside
+   `eval --lists 4` of the same model: train evaluates through the one
+   evaluation, so the two should be about as fast (a train of its own,
+   cubic in the list length, took 9.9 s against eval's 0.03 s).
 
 Each figure is the median of --repeats runs; every line says wall clock and,
 where it can, CPU time (steadier on a shared machine), and the ratios.
 
 Usage: bench_baseline.py --new BUILD/sortlens --baseline OLD/sortlens --model SEED.pt
            [--lists 10000] [--repeats 3] [--train-steps 300] [--torch-steps 20] [--frames 2000]
+           [--only eval|train|frames|heldout ...]
 --baseline defaults to $SORTLENS_BASELINE (how `meson test --benchmark`
 passes it).  Without either (or with one that does not exist), or without torch or
 the model, it says so and exits 77 (meson's "skipped").
@@ -53,6 +59,11 @@ def timed(cmd, **kw):
     return wall, ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime, p.stdout, p.stderr
 
 
+def medians(runs):
+    """{name: [(wall, cpu), ...]} -> ({name: median wall}, {name: median cpu})."""
+    return ({k: med([x[0] for x in v]) for k, v in runs.items()}, {k: med([x[1] for x in v]) for k, v in runs.items()})
+
+
 def load():
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -71,8 +82,7 @@ def bench_eval(args, torch, sd):
         runs["torch"].append((time.perf_counter() - t0, time.process_time() - c0))
         print(f"  eval run {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f} s ({v[-1][1]:.3f} s CPU)" for k, v in runs.items()),
               flush=True)
-    w = {k: med([x[0] for x in v]) for k, v in runs.items()}
-    c = {k: med([x[1] for x in v]) for k, v in runs.items()}
+    w, c = medians(runs)
     print(f"eval of {args.lists} lists, median of {args.repeats} (sortlens: whole process; PyTorch: computation only, "
           f"1 thread):")
     print(f"  old {w['old']:.3f} s ({c['old']:.3f} s CPU), new {w['new']:.3f} s ({c['new']:.3f} s CPU), "
@@ -104,8 +114,7 @@ def bench_train(args, tmp):
         torch_runs.append(best)
         print(f"  train run {r + 1}: old {runs['old'][-1][0]:.2f} ms/step, new {runs['new'][-1][0]:.2f} ms/step, "
               f"PyTorch {best[0]:.1f} ms/step ({best[2]} thread{'s' if best[2] > 1 else ''})", flush=True)
-    w = {k: med([x[0] for x in v]) for k, v in runs.items()}
-    c = {k: med([x[1] for x in v]) for k, v in runs.items()}
+    w, c = medians(runs)
     tw, tc = med([x[0] for x in torch_runs]), med([x[1] for x in torch_runs])
     print(f"one training step, batch 256, median of {args.repeats} (sortlens 1 thread; CPU per step includes start-up "
           f"spread over {args.train_steps} steps):")
@@ -151,6 +160,26 @@ def bench_frames(args, tmp):
           f"p99 old {po:.2f} ms, new {pn:.2f} ms")
 
 
+def bench_heldout(args, tmp):
+    runs = {"old": [], "new": [], "eval": []}
+    model = os.path.join(tmp, "long.safetensors")
+    for r in range(args.repeats):
+        for name, exe in (("old", args.baseline), ("new", args.new)):
+            wall, cpu, _, _ = timed([exe, "train", "--out", model, "--list-len", "300", "--steps", "1", "--batch", "4",
+                                     "--eval-lists", "4", "--threads", "1"])
+            runs[name].append((wall, cpu))
+        runs["eval"].append(timed([args.new, "eval", "--model", model, "--lists", "4"])[:2])
+        print(f"  held-out run {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.3f} s ({v[-1][1]:.3f} s CPU)"
+                                                     for k, v in runs.items()), flush=True)
+    w, c = medians(runs)
+    print(f"train --list-len 300 --steps 1 --batch 4 --eval-lists 4 (whole process), median of {args.repeats}, beside "
+          f"the new build's eval --lists 4 of that model:")
+    print(f"  old {w['old']:.3f} s ({c['old']:.3f} s CPU), new {w['new']:.3f} s ({c['new']:.3f} s CPU), "
+          f"eval {w['eval']:.3f} s ({c['eval']:.3f} s CPU)")
+    print(f"  new vs old: {w['old'] / w['new']:.1f}x wall, {c['old'] / c['new']:.1f}x CPU; "
+          f"new train / eval: {w['new'] / w['eval']:.2f} wall")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--new", required=True, help="this build's sortlens")
@@ -162,7 +191,8 @@ def main():
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--torch-steps", type=int, default=20)
     ap.add_argument("--frames", type=int, default=2000)
-    ap.add_argument("--only", choices=["eval", "train", "frames"], action="append", help="run only these parts")
+    ap.add_argument("--only", choices=["eval", "train", "frames", "heldout"], action="append",
+                    help="run only these parts")
     args = ap.parse_args()
     if not args.baseline or not os.access(args.baseline, os.X_OK):
         print(f"skipped: no baseline executable (--baseline {args.baseline}); build one: "
@@ -189,13 +219,15 @@ def main():
           f"load {load()}; OpenBLAS kernels {m.group(1) if m else 'unknown'}; torch {torch.__version__}")
     print(f"old: {args.baseline}\nnew: {args.new}\nmodel: {args.model}")
     with tempfile.TemporaryDirectory() as tmp:
-        parts = args.only or ["eval", "train", "frames"]
+        parts = args.only or ["eval", "train", "frames", "heldout"]
         if "eval" in parts:
             bench_eval(args, torch, sd)
         if "train" in parts:
             bench_train(args, tmp)
         if "frames" in parts:
             bench_frames(args, tmp)
+        if "heldout" in parts:
+            bench_heldout(args, tmp)
     print(f"load after: {load()}")
     return 0
 

@@ -165,6 +165,42 @@ START_TEST(test_check_names_path_and_reason)
 }
 END_TEST
 
+/* sl_atomic_commit_new (the explorer's S): a new name gets the whole file;
+ * a name something already has (a file, a link, even one to nothing, or a
+ * file made after the open) keeps it, with 1 returned and nothing left. */
+static int commit_new_text(const char *p, const char *text, const char *made_meanwhile)
+{
+    SlError err = {0};
+    SlAtomicFile *f = sl_atomic_open(p, &err);
+    ck_assert_msg(f != NULL, "%s", err.message);
+    ck_assert_int_eq(sl_atomic_write(f, text, strlen(text), &err), 0);
+    if (made_meanwhile)
+        write_text(p, made_meanwhile);
+    int rc = sl_atomic_commit_new(f, &err);
+    ck_assert_msg(rc >= 0, "%s", err.message);
+    return rc;
+}
+
+START_TEST(test_commit_new_never_replaces)
+{
+    ck_assert_int_eq(commit_new_text(in_dir("a.svg"), "first", NULL), 0);
+    ck_assert_str_eq(slurp(in_dir("a.svg")), "first");
+    ck_assert_int_eq(commit_new_text(in_dir("a.svg"), "second", NULL), 1);
+    ck_assert_str_eq(slurp(in_dir("a.svg")), "first");
+    ck_assert_int_eq(commit_new_text(in_dir("b.svg"), "late", "made meanwhile"), 1);
+    ck_assert_str_eq(slurp(in_dir("b.svg")), "made meanwhile");
+    ck_assert_int_eq(symlink("a.svg", in_dir("link.svg")), 0);
+    ck_assert_int_eq(commit_new_text(in_dir("link.svg"), "through the link", NULL), 1);
+    ck_assert_str_eq(slurp(in_dir("a.svg")), "first");
+    ck_assert_int_eq(entries(), 3);   /* a.svg, b.svg, link.svg: no temporary left */
+    struct stat st;
+    ck_assert_int_eq(stat(in_dir("a.svg"), &st), 0);
+    mode_t mask = umask(0);
+    umask(mask);
+    ck_assert_int_eq(st.st_mode & 0777, 0666 & ~mask);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("atomic_write");
@@ -175,6 +211,7 @@ int main(void)
     tcase_add_test(tc, test_fifo_written_through_and_dir_refused);
     tcase_add_test(tc, test_links_followed_dangling_refused);
     tcase_add_test(tc, test_check_names_path_and_reason);
+    tcase_add_test(tc, test_commit_new_never_replaces);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
