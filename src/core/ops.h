@@ -57,6 +57,49 @@ int ops_argmax(const float *x, int n);
  * normalized) they cost x86 a hundred cycles in every later multiply. */
 #define OPS_EXP_FLOOR (-80.0f)
 
+/* Four floats as one value (GCC vector extensions: portable C that every
+ * x86-64 and arm64 target keeps in one register).  The row loops below use
+ * them because -O2 vectorizes no loop whose length it does not know;
+ * memcpy moves them without alignment assumptions. */
+#if defined(__GNUC__)
+#define OPS_HAVE_V4 1
+typedef float ops_v4 __attribute__((vector_size(16)));
+OPS_INLINE ops_v4 ops_v4_load(const float *p)
+{
+    ops_v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+OPS_INLINE void ops_v4_store(float *p, ops_v4 v) { memcpy(p, &v, sizeof v); }
+typedef int ops_v4i __attribute__((vector_size(16)));
+
+/* e^x of four floats x in [OPS_EXP_FLOOR, 0], within 2 ulp of expf there
+ * (below -88: e^-88 or so; callers mask what is under OPS_EXP_FLOOR)
+ * (tests/core/test_decode.c): Cephes's expf (S. Moshier), portable: x =
+ * k ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that k ln 2 is
+ * exact), e^r by its degree-7 polynomial, times 2^k written into the
+ * exponent bits.  The log-sum-exp of every eval row spends most of its
+ * time in expf, one value at a time, without it. */
+OPS_INLINE ops_v4 ops_v4_exp(ops_v4 x)
+{
+    ops_v4i in_range = x >= -88.0f;   /* else (below, or NaN) -88: no conversion below overflows */
+    x = (ops_v4)(((ops_v4i)x & in_range) | ((ops_v4i)((ops_v4){0} - 88.0f) & ~in_range));
+    ops_v4 fx = x * 1.44269504088896341f + 0.5f;   /* k = floor(x log2(e) + 1/2) */
+    ops_v4i k = __builtin_convertvector(fx, ops_v4i);
+    k += (ops_v4i)(__builtin_convertvector(k, ops_v4) > fx);   /* truncation toward zero, made a floor: -1 where true */
+    ops_v4 kf = __builtin_convertvector(k, ops_v4);
+    ops_v4 r = x - kf * 0.693359375f - kf * -2.12194440e-4f;
+    ops_v4 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    ops_v4i scale = (k + 127) << 23;   /* 2^k, k >= -127: a float (below 2^-126, +0 or tiny) */
+    return p * (ops_v4)scale;
+}
+#endif
+
 OPS_INLINE float ops_row_max(const float *s, int n)
 {
     float mx = -INFINITY;
@@ -65,11 +108,24 @@ OPS_INLINE float ops_row_max(const float *s, int n)
     return mx;
 }
 
-/* p[k] = exp(s[k] - mx) for k < n (0 below OPS_EXP_FLOOR); returns their sum. */
+/* p[k] = exp(s[k] - mx) for k < n (0 below OPS_EXP_FLOOR, NaN for NaN);
+ * returns their sum (four lanes, then the rest in order). */
 OPS_INLINE float ops_exp_shifted(const float *s, float mx, float *p, int n)
 {
     float sum = 0.0f;
-    for (int k = 0; k < n; k++) {
+    int k = 0;
+#ifdef OPS_HAVE_V4
+    ops_v4 acc = {0};
+    for (; k + 4 <= n; k += 4) {
+        ops_v4 d = ops_v4_load(s + k) - mx;
+        ops_v4i nan = d != d, under = d < OPS_EXP_FLOOR;
+        ops_v4i e = ((ops_v4i)ops_v4_exp(d) & ~nan & ~under) | ((ops_v4i)d & nan);
+        ops_v4_store(p + k, (ops_v4)e);
+        acc += (ops_v4)e;
+    }
+    sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+#endif
+    for (; k < n; k++) {
         float d = s[k] - mx;
         p[k] = d < OPS_EXP_FLOOR ? 0.0f : expf(d);
         sum += p[k];
@@ -90,21 +146,6 @@ OPS_INLINE void ops_softmax_max(const float *s, float mx, float *p, int n)
         p[k] *= inv;
 }
 
-/* Four floats as one value (GCC vector extensions: portable C that every
- * x86-64 and arm64 target keeps in one register).  The row loops below use
- * them because -O2 vectorizes no loop whose length it does not know;
- * memcpy moves them without alignment assumptions. */
-#if defined(__GNUC__)
-#define OPS_HAVE_V4 1
-typedef float ops_v4 __attribute__((vector_size(16)));
-OPS_INLINE ops_v4 ops_v4_load(const float *p)
-{
-    ops_v4 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-OPS_INLINE void ops_v4_store(float *p, ops_v4 v) { memcpy(p, &v, sizeof v); }
-#endif
 
 /* a . b over n floats, in 8 independent partial sums (a float reduction
  * the compiler may not reorder by itself, so it would not vectorize);
