@@ -974,10 +974,10 @@ static bool curves_key(App *a, int key)
     if (key == AK_RESIZE)
         return true;
     const Action *act = action_for_key(key, &arg);
-    if (act && (act->id == ACT_CURVES || act->id == ACT_SNAPSHOT || act->id == ACT_QUIT || act->id == ACT_HELP ||
-                act->id == ACT_REDRAW))
+    if (act && (act->id == ACT_CURVES || act->id == ACT_SNAPSHOT || act->id == ACT_SAVE || act->id == ACT_QUIT ||
+                act->id == ACT_HELP || act->id == ACT_REDRAW))
         return run_action(a, act->id, arg);
-    explorer_set_message(a->ex, false, "the progress page: ( ) ^ $ move the marker (the snapshot shown), T or Esc back");
+    explorer_set_message(a->ex, false, "the progress page: ( ) ^ $ move the marker (the snapshot shown), S saves it as SVG, T or Esc back");
     return true;
 }
 
