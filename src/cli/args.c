@@ -88,6 +88,15 @@ CliShared cli_shared(void)
                        .layer_max = SL_MODEL_MAX_LAYERS - 1, .head_max = SL_MODEL_MAX_HEADS - 1};
 }
 
+CliShared cli_shared_lists(long lists, long lists_max, long seed)
+{
+    CliShared s = cli_shared();
+    s.lists = lists;
+    s.lists_max = lists_max;
+    s.seed = seed;
+    return s;
+}
+
 void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts,
                            CliShared *shared)
 {

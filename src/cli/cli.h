@@ -188,6 +188,9 @@ typedef struct CliShared {
 /* The defaults every command starts from: --step -1, --resample-seed 1,
  * --layer and --head 0 in 0..SL_MODEL_MAX_LAYERS - 1, 0..SL_MODEL_MAX_HEADS - 1. */
 CliShared cli_shared(void);
+/* cli_shared for a command that draws random lists: --lists' default and
+ * maximum, and --seed's default. */
+CliShared cli_shared_lists(long lists, long lists_max, long seed);
 
 typedef struct CliArgs {
     const char *cmd;

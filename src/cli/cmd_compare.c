@@ -108,10 +108,7 @@ int cmd_compare(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 100000000;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
     long eval_lists = DEFAULT_EVAL_LISTS;
     bool json = false;
     CompareRow *rows = calloc((size_t)argc, sizeof *rows);

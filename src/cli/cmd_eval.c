@@ -127,10 +127,7 @@ int cmd_eval(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 1000000000L;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
     const char *input = NULL, *val;
     bool json = false;
     CliArgs args;

@@ -320,10 +320,7 @@ int cmd_explain(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 100000000;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
     bool json = false;
     CliArgs args;
     cli_args_begin_shared(&args, "explain", argc, argv, opts, &sh);

@@ -176,10 +176,7 @@ int cmd_mean(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 1000000000L;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
     const char *input = NULL, *kind_name = NULL;
     bool json = false;
     SlError err = {0};
