@@ -275,9 +275,10 @@ typedef struct AtlasPanel {
 void render_atlas(Canvas *cv, AtlasPanel *p);
 /* Which panel a circuit is drawn in: the id stamped on its cells for mouse
  * clicks, and the one a moved or clicked cursor (Scene.free_panel) belongs
- * to.  The facet's terms other than the focused one (which is the QK panel)
- * are CIRCUIT_PANEL_FACET + term, so that a cursor shows in one panel only. */
-enum { CIRCUIT_PANEL_QK, CIRCUIT_PANEL_OV, CIRCUIT_PANEL_COMBINED, CIRCUIT_PANEL_FACET };
+ * to.  A circuit shown beside the focused ones (the facet's other terms, the
+ * companions under the panels on big terminals) is CIRCUIT_PANEL_OTHER + its
+ * SlCircuitKind, so that a cursor shows in one panel only. */
+enum { CIRCUIT_PANEL_QK, CIRCUIT_PANEL_OV, CIRCUIT_PANEL_COMBINED, CIRCUIT_PANEL_OTHER };
 /* A circuit heatmap (half blocks when the style allows) with marks, the
  * value under the cursor and a colour bar, in panel (CIRCUIT_PANEL_*). */
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);

@@ -427,8 +427,44 @@ static void draw_facet(Canvas *cv, const Scene *sc)
         int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
         bool focused = sc->qk_view == kind;   /* the one H J K L move in */
         Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
-        render_circuit(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_FACET + t, focused);
+        render_circuit(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_OTHER + kind, focused);
     }
+}
+
+/* The circuit with the same keys (or sources) as view, read from the other
+ * half of the query's (source's) residual stream, [W_E; W_pos]: token-token
+ * and pos-token, token-pos and pos-pos, OV token and OV position.  Each is
+ * the other's companion, so a click on one swaps them. */
+static int companion_view(int view)
+{
+    switch (view) {
+    case SL_CIRCUIT_QK_TOKEN_TOKEN: return SL_CIRCUIT_QK_POS_TOKEN;
+    case SL_CIRCUIT_QK_POS_TOKEN: return SL_CIRCUIT_QK_TOKEN_TOKEN;
+    case SL_CIRCUIT_QK_TOKEN_POS: return SL_CIRCUIT_QK_POS_POS;
+    case SL_CIRCUIT_QK_POS_POS: return SL_CIRCUIT_QK_TOKEN_POS;
+    case SL_CIRCUIT_OV: return SL_CIRCUIT_OV_POS;
+    default: return SL_CIRCUIT_OV;
+    }
+}
+
+/* Under the panel of view drawn in r (at the top of it), where r leaves room
+ * for it whole (from about 220x80 under the token circuits), its companion. */
+static void draw_companion(App *a, Canvas *cv, const Scene *sc, int view, Rect r)
+{
+    int other = companion_view(view), w, h;
+    render_circuit_size_level(sc, view, a->style, render_circuit_fit(sc, view, a->style, r.w, r.h), &w, &h);
+    r.y += h;   /* its title's rule keeps them apart */
+    r.h -= h;
+    if (r.h < CIRC_EXTRA_LINES + 2)
+        return;
+    int level = render_circuit_fit(sc, other, a->style, r.w, r.h);
+    render_circuit_size_level(sc, other, a->style, level, &w, &h);
+    if (w > r.w || h > r.h)   /* only whole: a window of it would say little */
+        return;
+    /* the room left over split above and below it, so that neither the gap
+     * between the panels nor the one under them stands out */
+    Canvas c = canvas_sub(*cv, r.x, r.y + (r.h - h) / 2, r.w, h);
+    render_circuit(&c, sc, other, CIRCUIT_PANEL_OTHER + other, false);
 }
 
 static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
@@ -465,9 +501,11 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
     else
         left = (int)((long)(w - 1) * wq / (wq + wo));
     Canvas c = canvas_sub(*cv, 0, 0, left, cv->r.h);
-    render_circuit(&c, sc, sc->qk_view, 0, circuit_kind_is_qk(sc->focus_view));
+    render_circuit(&c, sc, sc->qk_view, CIRCUIT_PANEL_QK, circuit_kind_is_qk(sc->focus_view));
+    draw_companion(a, cv, sc, sc->qk_view, (Rect){0, 0, left, cv->r.h});
     c = canvas_sub(*cv, left + gap, 0, w - left - gap, cv->r.h);
-    render_circuit(&c, sc, sc->ov_view, 1, !circuit_kind_is_qk(sc->focus_view));
+    render_circuit(&c, sc, sc->ov_view, CIRCUIT_PANEL_OV, !circuit_kind_is_qk(sc->focus_view));
+    draw_companion(a, cv, sc, sc->ov_view, (Rect){left + gap, 0, w - left - gap, cv->r.h});
 }
 
 /* Zoomed: as much of the top block as the whole circuits leave room for,
@@ -868,9 +906,10 @@ bool app_click(App *a, const Cell *cell)
         explorer_set_cursor(ex, cell->ta);
         return true;
     case TAG_CIRCUIT:
-        if (cell->tc >= CIRCUIT_PANEL_FACET) {   /* another of the facet's terms: it gets the focus */
-            explorer_focus_view(ex, SL_CIRCUIT_QK_TOKEN_TOKEN + cell->tc - CIRCUIT_PANEL_FACET);
-            explorer_set_circuit_cell(ex, cell->ta, cell->tb, CIRCUIT_PANEL_QK);
+        if (cell->tc >= CIRCUIT_PANEL_OTHER) {   /* a circuit beside the focused ones: it gets the focus */
+            int kind = cell->tc - CIRCUIT_PANEL_OTHER;
+            explorer_focus_view(ex, kind);
+            explorer_set_circuit_cell(ex, cell->ta, cell->tb, circuit_kind_is_qk(kind) ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_OV);
         } else {
             explorer_set_circuit_cell(ex, cell->ta, cell->tb, cell->tc);
         }

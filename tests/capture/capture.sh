@@ -14,7 +14,7 @@ png=$(cd "$build" && pwd)/tests/capture/ansi2png
 command -v tmux >/dev/null || { echo "capture.sh: needs tmux"; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sortlens-capture.XXXXXX")
 sock="sortlens-capture-$$"
-trap 'tmux -L "$sock" kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT INT TERM
+trap 'tmux -L "$sock" kill-server >/dev/null 2>&1; rm -rf "$tmp"' EXIT INT TERM   # the server of the size being captured
 # tmux passes 24-bit colour through (Tc) and keeps it in the capture
 printf 'set -g default-terminal tmux-256color\nset -g escape-time 0\nset -ga terminal-overrides ",*:Tc"\n' > "$tmp/tmux.conf"
 t() { tmux -L "$sock" -f "$tmp/tmux.conf" "$@"; }
@@ -22,6 +22,9 @@ term=xterm-256color
 infocmp xterm-direct >/dev/null 2>&1 && term=xterm-direct
 for size in 80x24 120x36 160x48 220x60 300x100; do
     w=${size%x*} h=${size#*x}
+    # a server for each size: a new session on a server still shutting down
+    # (the last session's kill takes it) can fail, "server exited unexpectedly"
+    sock="sortlens-capture-$$-$size"
     t new-session -d -s cap -x "$w" -y "$h" \
         "cd '$tmp' && env -u NO_COLOR TERM=$term COLORTERM=truecolor LANG=C.UTF-8 LC_ALL=C.UTF-8 '$exe' --model '$src/data/sortlens-default.safetensors' --list '42 17 26 3 49 0 26 11 8 30' --at 3; sleep 600"
     # wait for the whole frame (the key line is drawn last), then a moment

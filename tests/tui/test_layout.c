@@ -318,6 +318,67 @@ START_TEST(test_facet_cursor_and_reopen)
 }
 END_TEST
 
+/* The longest run of blank rows of g above its key line (the last row). */
+static int blank_run(const Grid *g)
+{
+    int run = 0, longest = 0;
+    for (int y = 0; y + 1 < g->h; y++) {
+        const char *row = test_grid_row(g, y);
+        run = row[strspn(row, " ")] ? 0 : run + 1;
+        longest = run > longest ? run : longest;
+    }
+    return longest;
+}
+
+START_TEST(test_room_used)
+{
+    /* issue 14.1: at the five sizes of the captures, no band of empty rows
+     * (4 at most, the room the two rows of circuits leave at 300x100, split
+     * above and below the second); from 220x60 the position circuits stand
+     * under the token ones, each with its readout */
+    ExplorerFixture f;
+    if (!explorer_fixture_open(&f))
+        return;
+    App a = f.a;
+    a.style = C256_UTF8;
+    Grid *g = grid_new(1, 1);
+    const Scene *sc = explorer_scene(a.ex);
+    explorer_select(a.ex, sc->n + 3);   /* b2, as the captures show it */
+    static const int sizes[5][2] = {{80, 24}, {120, 36}, {160, 48}, {220, 60}, {300, 100}};
+    for (int i = 0; i < 5; i++) {
+        free(draw_app(&a, g, sizes[i][0], sizes[i][1]));
+        ck_assert_msg(blank_run(g) <= 4, "%dx%d: %d empty rows in a row", sizes[i][0], sizes[i][1], blank_run(g));
+        if (i == 2)   /* the token circuits fill the height: nothing under them */
+            ck_assert_int_lt(line_of(g, "OV position"), 0);
+        if (i >= 3)   /* the position circuits under them, in half blocks at 220x60 */
+            ck_assert_int_gt(line_of(g, "OV position"), line_of(g, "OV token"));
+    }
+    free(draw_app(&a, g, 300, 100));
+    int yq = line_of(g, "QK pos-token"), yo = line_of(g, "OV position");
+    ck_assert_int_gt(yq, line_of(g, "QK token-token"));
+    ck_assert_int_eq(yq, yo);
+    char want[96];
+    snprintf(want, sizeof want, "query pos 13=b2, key BOS: %+.3f", sc->circuit[SL_CIRCUIT_QK_POS_TOKEN][13 * sc->V + 50]);
+    ck_assert_msg(line_of(g, want) >= 0, "no readout '%s'", want);
+    /* a click on the companion focuses it: pos-token above, token-token under it */
+    const Cell *hit = NULL;
+    for (int i = 0; i < g->w * g->h && !hit; i++)
+        if (g->cells[i].tag == TAG_CIRCUIT && g->cells[i].tc == CIRCUIT_PANEL_OTHER + SL_CIRCUIT_QK_POS_TOKEN &&
+            g->cells[i].ta == 5 && g->cells[i].tb == 20)
+            hit = &g->cells[i];
+    ck_assert_ptr_nonnull(hit);
+    ck_assert(app_click(&a, hit));
+    ck_assert_int_eq(sc->qk_view, SL_CIRCUIT_QK_POS_TOKEN);
+    free(draw_app(&a, g, 300, 100));
+    ck_assert_int_lt(line_of(g, "QK pos-token"), line_of(g, "QK token-token"));
+    snprintf(want, sizeof want, "query pos 5=a5, key 20: %+.3f", sc->circuit[SL_CIRCUIT_QK_POS_TOKEN][5 * sc->V + 20]);
+    ck_assert_msg(line_of(g, want) >= 0, "no readout '%s'", want);
+    grid_free(g);
+    f.a = a;
+    explorer_fixture_close(&f);
+}
+END_TEST
+
 static Suite *layout_suite(void)
 {
     Suite *s = suite_create("layout");
@@ -325,6 +386,7 @@ static Suite *layout_suite(void)
     tcase_add_test(tc, test_layout_whole_circuits);
     tcase_add_test(tc, test_facet_view);
     tcase_add_test(tc, test_facet_cursor_and_reopen);
+    tcase_add_test(tc, test_room_used);
     suite_add_tcase(s, tc);
     return s;
 }
