@@ -315,7 +315,7 @@ int cmd_explain(int argc, char **argv)
         CLI_SHARED_ROW("model"),
         CLI_SHARED_ROW("lists"),
         CLI_SHARED_ROW("seed"),
-        {"json", no_argument, NULL, 'j'},
+        CLI_SHARED_ROW("json"),
         CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -328,12 +328,12 @@ int cmd_explain(int argc, char **argv)
     int ch;
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    json = sh.json;
     const char *model_path = sh.model;
     const long lists = sh.lists, seed = sh.seed, step = sh.step;
     SlError err = {0};
