@@ -9,7 +9,11 @@
 #include "sortlens/error.h"
 
 /* Fixes the number of threads BLAS products use.  OpenBLAS splits a product
- * by thread count, so the bytes of a training run depend on it. */
+ * by thread count, so the bytes of a training run depend on it.  One
+ * thread also stops OpenBLAS's idle worker threads, which otherwise spin
+ * on the other cores for a tenth of a second after each product (and from
+ * the start); a later count above one starts them again.  Call it while no
+ * other thread runs a product. */
 void sl_blas_set_threads(int threads);
 
 /* Checks that the address space has room for `buffers` more of OpenBLAS's

@@ -43,6 +43,12 @@ typedef struct SlTrainOptions {
                                 the value path among them, are held to */
     double beta1, beta2;     /* (0.9, 0.98) */
     double eps;              /* 1e-8, added to sqrt(v_hat) as PyTorch does */
+    double hard_share;       /* 0..1: this share of each batch's lists (rounded to a whole
+                                number of lists) is drawn from the stress kinds a sorting
+                                model gets wrong most, triple, cluster and gap (stress.h),
+                                each list's kind uniform among the three; the rest are
+                                uniform as ever (0: every list uniform, the stream of
+                                earlier versions) */
     SlTrainSchedule schedule;  /* constant, or cosine from lr to 0 after the warm-up */
     long warmup;             /* linear warm-up from lr/warmup to lr over this many steps (0) */
     uint64_t seed;           /* initialisation and data */
@@ -97,7 +103,16 @@ int sl_trainer_backward(SlTrainer *t, const int *tokens, int B, double *loss, Sl
  * Biases are skipped unless opt.train_biases. */
 void sl_trainer_adamw(SlTrainer *t, double lr);
 
-/* A fresh batch from data_rng, backward, AdamW at the scheduled rate. */
+/* The number of hard lists in each batch of B lists: opt.hard_share * B,
+ * rounded to the nearest whole list. */
+int sl_trainer_hard_lists(const SlTrainOptions *o, int B);
+
+/* The next training batch from data_rng into tokens [B, n_ctx]: the first
+ * sl_trainer_hard_lists(B) lists of a hard kind (see hard_share), the rest
+ * uniform. */
+void sl_trainer_make_batch(SlTrainer *t, int *tokens, int B);
+
+/* A fresh batch (sl_trainer_make_batch), backward, AdamW at the scheduled rate. */
 int sl_trainer_step(SlTrainer *t, double *loss, SlError *err);
 
 /* The held-out evaluation is the one evaluation's result (decode.h). */

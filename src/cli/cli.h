@@ -66,6 +66,10 @@ void cli_blas_note(void);
  * in a race with any check: so main runs itself again, at once, with
  * OPENBLAS_NUM_THREADS=1 (unless the user set it), and the check is exact. */
 void cli_one_blas_thread_under_memory_limit(char **argv);
+/* sl_blas_set_threads(threads), unless the environment chose a count for
+ * OpenBLAS (OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS or OMP_NUM_THREADS, the
+ * variables it reads): the user's choice stands. */
+void cli_blas_threads_unless_set(int threads);
 /* Loads --model PATH, or the default when path is NULL; prints the error
  * and returns NULL on failure (exit 1). */
 SlModel *cli_load_model(const char *path);

@@ -97,6 +97,7 @@ static int set_train_metadata(SlModel *m, const TrainArgs *t, const char *comman
            set_meta(m, "weight_decay", "%.10g", o->weight_decay) ||
            (o->weight_decay_end >= 0 && set_meta(m, "weight_decay_end", "%.10g", o->weight_decay_end)) ||
            (o->weight_decay_qk >= 0 && set_meta(m, "weight_decay_qk", "%.10g", o->weight_decay_qk)) ||
+           (o->hard_share > 0 && set_meta(m, "hard_share", "%.10g", o->hard_share)) ||
            set_meta(m, "betas", "%.10g,%.10g", o->beta1, o->beta2) ||
            set_meta(m, "eps", "%.10g", o->eps) ||
            set_meta(m, "schedule", "%s", o->schedule == SL_TRAIN_SCHEDULE_COSINE ? "cosine" : "constant") ||

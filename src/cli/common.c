@@ -114,6 +114,17 @@ void cli_one_blas_thread_under_memory_limit(char **argv)
     unsetenv("OPENBLAS_NUM_THREADS");   /* no exec: carry on as we are */
 }
 
+void cli_blas_threads_unless_set(int threads)
+{
+    static const char *const vars[] = {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return;
+    }
+    sl_blas_set_threads(threads);
+}
+
 char *cli_model_file(const char *path, long step)
 {
     SlError err = {0};

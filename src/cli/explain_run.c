@@ -1,14 +1,15 @@
 /* explain_run.c: `sortlens explain --model RUN_DIR`: the interpretation's
  * numbers at every snapshot of a training run, as a table over steps or a
  * JSON array; and the columns of those numbers, which `compare` shares. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "sortlens/checkpoint.h"
+#include "sortlens/curves.h"
 #include "sortlens/explain.h"
-#include "sortlens/parse_double.h"
 #include "sortlens/run.h"
 
 void cli_explain_columns_header(void)
@@ -29,28 +30,6 @@ void cli_explain_columns(const SlExplain *ex)
 void cli_eval_columns_header(void) { printf(" %9s %9s %9s", "token acc", "list acc", "loss"); }
 
 void cli_eval_columns(const SlEvalResult *r) { printf(" %9.4f %9.4f %9.4f", r->token_accuracy, r->list_accuracy, r->loss); }
-
-/* A progress bar over several explains: ctx's base is the work done before
- * the current one. */
-typedef struct {
-    Progress *bar;
-    long base;
-} SpanProgress;
-
-static void span_progress(void *ctx, long done, long total)
-{
-    SpanProgress *s = ctx;
-    (void)total;
-    progress_update(s->bar, s->base + done, NULL);
-}
-
-/* A number from a snapshot's metadata, in *out; false when it is absent or
- * not a finite number (then not in the output, rather than a wrong one). */
-static bool snapshot_meta(const SlModel *m, const char *key, double *out)
-{
-    const char *v = sl_tensorset_get_meta(m->meta, key);
-    return v && sl_parse_double(v, out, NULL) == SL_OK;
-}
 
 int explain_run(const char *dir, long lists, uint64_t seed, bool json)
 {
@@ -75,18 +54,20 @@ int explain_run(const char *dir, long lists, uint64_t seed, bool json)
         char *path = sl_run_snapshot_path(run->dir, run->steps[i]);
         SlModel *m = path ? sl_ckpt_load(path, &err) : NULL;
         SlExplain ex;
-        SpanProgress span = {&bar, work * i};
+        SlProgressPart span = {progress_callback, &bar, work * i, work * run->count};
         if (!m) {
             progress_end(&bar);
             cli_error("%s", path ? err.message : "out of memory");
             status = path ? cli_exit_code(err.code) : EXIT_RUNTIME;
-        } else if (sl_explain_compute(m, lists, seed, &ex, span_progress, &span, &err)) {
+        } else if (sl_explain_compute(m, lists, seed, &ex, sl_progress_part, &span, &err)) {
             progress_end(&bar);
             cli_error("%s: %s", cli_text(path), err.message);
             status = cli_exit_code(err.code);
         } else {
-            double loss_value = 0;
-            bool loss = snapshot_meta(m, "train_loss", &loss_value);
+            double curves[SL_CURVE_COUNT];   /* the loss as the progress curves read it */
+            sl_curve_values(m, &ex, curves);
+            double loss_value = curves[SL_CURVE_LOSS];
+            bool loss = !isnan(loss_value);
             if (json) {
                 json_t *obj = json_object(), *body = cli_explain_json(path, m, &ex);
                 if (!obj || !body || json_object_set_new(obj, "step", json_integer(run->steps[i])) ||

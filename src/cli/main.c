@@ -47,6 +47,13 @@ static int run(int argc, char **argv)
         printf("sortlens %s\n", SORTLENS_VERSION);
         return EXIT_OK;
     }
+    /* Every command's products are of a batch of lists at most, where a
+     * second BLAS thread gains little and its idle spinning costs a core
+     * (sl_blas_set_threads): one, unless the user chose a count; so eval
+     * and explain also give the same figures.  train takes --threads; info
+     * reports the library as it loaded. */
+    if (argc < 2 || (strcmp(argv[1], "train") != 0 && strcmp(argv[1], "info") != 0))
+        cli_blas_threads_unless_set(1);
     if (argc < 2 || argv[1][0] == '-')   /* no command: the explorer, options and all */
         return cmd_tui(argc, argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -42,6 +42,11 @@ static void usage(FILE *out)
         "  --warmup N            linear warm-up from lr/N to lr over N steps (0)\n"
         "  --seed S              initialisation and data seed (0); the same seed on the\n"
         "                        same machine gives the same file\n"
+        "  --hard-share X        draw this share of each batch's lists (0..1, rounded\n"
+        "                        to whole lists) from the kinds sorting models get\n"
+        "                        wrong most: triple, cluster and gap (as in explain's\n"
+        "                        stress sets), each kind equally likely; the rest stay\n"
+        "                        uniform (0: all uniform)\n"
         "  --list-len N          list length n (10); n_ctx = 2n + 2\n"
         "  --max-num N           values are 0..N-1 (50)\n"
         "  --d-model N           residual width (128)\n"
@@ -169,6 +174,7 @@ enum {
     OPT_SCHEDULE,
     OPT_WARMUP,
     OPT_SEED,
+    OPT_HARD_SHARE,
     OPT_LIST_LEN,
     OPT_MAX_NUM,
     OPT_D_MODEL,
@@ -193,6 +199,7 @@ static const struct option train_options[] = {
     {"weight-decay", required_argument, NULL, OPT_WEIGHT_DECAY},
     {"weight-decay-end", required_argument, NULL, OPT_WEIGHT_DECAY_END},
     {"weight-decay-qk", required_argument, NULL, OPT_WEIGHT_DECAY_QK},
+    {"hard-share", required_argument, NULL, OPT_HARD_SHARE},
     {"betas", required_argument, NULL, OPT_BETAS},
     {"eps", required_argument, NULL, OPT_EPS},
     {"schedule", required_argument, NULL, OPT_SCHEDULE},
@@ -240,6 +247,18 @@ static bool parse_real_option(const char *name, const char *val, double lo, bool
     return true;
 }
 
+/* --hard-share: a share in [0, 1]. */
+static bool parse_share(const char *name, const char *val, double *out)
+{
+    if (!cli_parse_double(name, val, out))
+        return false;
+    if (!(*out >= 0 && *out <= 1)) {
+        cli_error("%s: %s is not a share in [0, 1]", name, val);
+        return false;
+    }
+    return true;
+}
+
 /* Applies option id with its value; prints a usage error and returns false
  * when the value is bad. */
 static bool apply_option(TrainArgs *t, int id, const char *name, const char *val)
@@ -256,6 +275,7 @@ static bool apply_option(TrainArgs *t, int id, const char *name, const char *val
         return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay_end);
     case OPT_WEIGHT_DECAY_QK:
         return parse_real_option(name, val, 0, true, 1e3, "in [0, 1000)", &o->weight_decay_qk);
+    case OPT_HARD_SHARE: return parse_share(name, val, &o->hard_share);
     case OPT_BETAS: return parse_betas(val, &o->beta1, &o->beta2);
     case OPT_EPS: return parse_real_option(name, val, 0, false, 1, "in (0, 1)", &o->eps);
     case OPT_SCHEDULE:

@@ -22,7 +22,43 @@
  * its alignment. */
 #define OPENBLAS_BUFFER_BYTES (((size_t)128 << 20) + ((size_t)64 << 10))
 
-void sl_blas_set_threads(int threads) { openblas_set_num_threads(threads < 1 ? 1 : threads); }
+/* OpenBLAS's pthreads build starts its worker threads when the library
+ * loads, and a worker without work spins in sched_yield for 2^28 cycles
+ * (THREAD_TIMEOUT in driver/others/blas_server.c, about 0.1 s here) before
+ * it sleeps: from the start, and again after every product it took part
+ * in.  A command of a few tens of milliseconds that wants one thread had a
+ * second core spinning all along (a third of `eval`'s samples in perf).  So
+ * one thread stops the workers (blas_thread_shutdown_, which the library
+ * exports for its fork handler), and more than one starts them again first
+ * (blas_thread_init: 0.3.21's openblas_set_num_threads restarts stopped
+ * workers itself, other versions only at the next parallel product, after
+ * a raised count has started new threads beside them).  So the count is
+ * never set again while they are stopped.  Both are looked up by name: a
+ * build without them (OpenMP) only has its count set. */
+static bool workers_stopped;
+
+void sl_blas_set_threads(int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+    int (*start)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_init");
+    if (threads == 1) {
+        if (workers_stopped)   /* the count is 1 already; setting it again would restart them */
+            return;
+        openblas_set_num_threads(1);
+        if (shutdown && start) {
+            shutdown();
+            workers_stopped = true;
+        }
+        return;
+    }
+    if (workers_stopped) {
+        start();
+        workers_stopped = false;
+    }
+    openblas_set_num_threads(threads);
+}
 
 int sl_blas_check_memory(int buffers, SlError *err)
 {

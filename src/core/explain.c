@@ -1,12 +1,31 @@
 /* explain.c: every metric of `sortlens explain` in one struct (explain.h). */
 #include "sortlens/explain.h"
 
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sortlens/population.h"
+
+/* LAPACK's own (Fortran) routines, which OpenBLAS carries: called directly
+ * rather than through LAPACKE, whose library pulls in the reference
+ * LAPACK's loader chain (liblapack, libgfortran, libquadmath: 2.4 ms more
+ * at every start of every command, measured).  Column-major arrays, every
+ * argument by address, and the hidden lengths of the character arguments
+ * last, as gfortran passes them. */
+void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s, double *u,
+             const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork, int *iwork, int *info,
+             size_t jobz_len);
+void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a, const int *lda, double *wr, double *wi,
+            double *vl, const int *ldvl, double *vr, const int *ldvr, double *work, const int *lwork, int *info,
+            size_t jobvl_len, size_t jobvr_len);
+
+/* The workspace LAPACK asks for in a query (lwork -1), at least `least`. */
+static double *lapack_work(double query, int least, int *lwork)
+{
+    *lwork = query > least ? (int)query : least;
+    return malloc((size_t)*lwork * sizeof(double));
+}
 
 long sl_explain_work(long lists) { return lists * (SL_ABLATION_COUNT + SL_STRESS_KINDS); }
 
@@ -37,8 +56,19 @@ static int top_singular(double *a, int Vo, int k, double *sv, double *share, SlE
     double *s = malloc((size_t)Vo * sizeof *s);
     if (!s)
         return sl_error_set(err, SL_ENOMEM, "out of memory for singular values");
-    /* singular values only (jobu = jobvt = 'N'), descending */
-    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', Vo, Vo, a, Vo, s, NULL, 1, NULL, 1);
+    /* singular values only (jobz 'N'), descending */
+    int one = 1, query = -1, lwork, info = 0, *iwork = malloc(8 * (size_t)Vo * sizeof *iwork);
+    double size = 0, unused = 0, *work = NULL;
+    if (iwork)
+        dgesdd_("N", &Vo, &Vo, a, &Vo, s, &unused, &one, &unused, &one, &size, &query, iwork, &info, 1);
+    if (!iwork || !(work = lapack_work(size, 7 * Vo, &lwork))) {
+        free(iwork);
+        free(s);
+        return sl_error_set(err, SL_ENOMEM, "out of memory for singular values");
+    }
+    dgesdd_("N", &Vo, &Vo, a, &Vo, s, &unused, &one, &unused, &one, work, &lwork, iwork, &info, 1);
+    free(work);
+    free(iwork);
     if (info != 0) {
         free(s);
         return sl_error_set(err, SL_EFORMAT, "the singular value decomposition did not converge (LAPACK info %d)",
@@ -63,7 +93,15 @@ static int copying_score(double *a, int Vo, double *score, SlError *err)
     double *wr = malloc((size_t)Vo * 2 * sizeof *wr), *wi = wr ? wr + Vo : NULL;
     if (!wr)
         return sl_error_set(err, SL_ENOMEM, "out of memory for eigenvalues");
-    lapack_int info = LAPACKE_dgeev(LAPACK_COL_MAJOR, 'N', 'N', Vo, a, Vo, wr, wi, NULL, 1, NULL, 1);
+    int one = 1, query = -1, lwork, info = 0;
+    double size = 0, unused = 0, *work;
+    dgeev_("N", "N", &Vo, a, &Vo, wr, wi, &unused, &one, &unused, &one, &size, &query, &info, 1, 1);
+    if (!(work = lapack_work(size, 3 * Vo, &lwork))) {
+        free(wr);
+        return sl_error_set(err, SL_ENOMEM, "out of memory for eigenvalues");
+    }
+    dgeev_("N", "N", &Vo, a, &Vo, wr, wi, &unused, &one, &unused, &one, work, &lwork, &info, 1, 1);
+    free(work);
     if (info != 0) {
         free(wr);
         return sl_error_set(err, SL_EFORMAT, "the eigenvalue computation did not converge (LAPACK info %d)", (int)info);

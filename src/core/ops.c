@@ -56,7 +56,21 @@ void ops_softmax(const float *s, float *p, int n) { ops_softmax_max(s, ops_row_m
 double ops_logsumexp_max(const float *x, int n, float mx)
 {
     double se = 0.0;
-    for (int j = 0; j < n; j++) {
+    int j = 0;
+#ifdef OPS_HAVE_V4
+    double lane[4] = {0};   /* four sums in double, one a lane */
+    for (; j + 4 <= n; j += 4) {
+        ops_v4 d = ops_v4_load(x + j) - mx;
+        ops_v4i keep = d >= OPS_EXP_FLOOR;   /* -1 (all bits) where kept */
+        ops_v4 e = (ops_v4)((ops_v4i)ops_v4_exp(d) & keep);
+        float t[4];
+        ops_v4_store(t, e);
+        for (int l = 0; l < 4; l++)
+            lane[l] += t[l];
+    }
+    se = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+#endif
+    for (; j < n; j++) {
         float d = x[j] - mx;
         if (d >= OPS_EXP_FLOOR)
             se += expf(d);

@@ -1,6 +1,8 @@
 /* train.c: the tutorial's loss and its gradient, AdamW as torch.optim.AdamW,
  * and the training loop (see train.h; the options, their schedules and
  * TransformerLens initialisation: train_options.c).
+ * It runs past 600 lines because the two backward paths share the private
+ * workspace and the loop that drives them; split, each half would need it.
  *
  * Notation (model.h): B batch, T = n_ctx, D d_model, H heads, E d_head,
  * V d_vocab, Vo d_vocab_out, L layers, n list length, P0 = n + 1 the first
@@ -21,6 +23,7 @@
 #include "sortlens/train.h"
 
 #include "forward_internal.h"
+#include "sortlens/stress.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -54,6 +57,11 @@ struct SlTrainWorkspace {
     GeneralRows rows;           /* the last layer at the prediction rows, in cache's scratch */
     GeneralGrad grad;           /* the backward's workspace */
 };
+
+/* The kinds of list --hard-share trains on: the ones sorting models get
+ * wrong most (`sortlens explain`'s by-kind table). */
+enum { HARD_KINDS = 3 };
+static const SlStressKind HARD_KIND[HARD_KINDS] = {SL_STRESS_TRIPLE, SL_STRESS_CLUSTER, SL_STRESS_GAP};
 
 /* ---- trainer ------------------------------------------------------------- */
 
@@ -162,6 +170,15 @@ SlTrainer *sl_trainer_new(SlModel *m, const SlTrainOptions *opt, SlError *err)
         sl_error_set(err, SL_EINVAL, "batch %d is outside 1..%d", t->opt.batch, 1 << 20);
         goto fail;
     }
+    if (!(t->opt.hard_share >= 0 && t->opt.hard_share <= 1)) {
+        sl_error_set(err, SL_EINVAL, "the share of hard lists %g is outside 0..1", t->opt.hard_share);
+        goto fail;
+    }
+    for (int k = 0; t->opt.hard_share > 0 && k < HARD_KINDS; k++)
+        if (sl_stress_check(&m->cfg, HARD_KIND[k], err)) {
+            sl_error_prefix(err, "hard lists");
+            goto fail;
+        }
     if (t->opt.path != SL_FORWARD_AUTO && t->opt.path != SL_FORWARD_GENERAL && t->opt.path != SL_FORWARD_TABLES) {
         sl_error_set(err, SL_EINVAL, "unknown training path %d", (int)t->opt.path);
         goto fail;
@@ -531,18 +548,35 @@ void sl_trainer_adamw(SlTrainer *t, double lr)
     }
 }
 
-int sl_trainer_step(SlTrainer *t, double *loss, SlError *err)
+int sl_trainer_hard_lists(const SlTrainOptions *o, int B)
+{
+    return (int)lround(o->hard_share * B);
+}
+
+/* Hard lists come first: the loss is a mean over the batch, so where they
+ * sit does not matter, and with no hard lists no extra number is drawn, so
+ * a run without them sees the very lists of the versions before the knob. */
+void sl_trainer_make_batch(SlTrainer *t, int *tokens, int B)
 {
     const SlModelConfig *c = &t->model->cfg;
-    int B = t->opt.batch, T = c->n_ctx, values[SL_MODEL_MAX_CTX];
+    int T = c->n_ctx, hard = sl_trainer_hard_lists(&t->opt, B), values[SL_MODEL_MAX_CTX];
+    for (int b = 0; b < B; b++) {
+        if (b < hard)
+            sl_stress_list(c, HARD_KIND[sl_rng_below(&t->data_rng, HARD_KINDS)], &t->data_rng, values);
+        else
+            sl_task_random_list(c, &t->data_rng, values);
+        sl_task_make_tokens(c, values, tokens + (size_t)b * T);
+    }
+}
+
+int sl_trainer_step(SlTrainer *t, double *loss, SlError *err)
+{
+    int B = t->opt.batch;
     int rc = ws_ensure(t, B, err);
     if (rc)
         return rc;
     int *tokens = t->ws->tokens;
-    for (int b = 0; b < B; b++) {
-        sl_task_random_list(c, &t->data_rng, values);
-        sl_task_make_tokens(c, values, tokens + (size_t)b * T);
-    }
+    sl_trainer_make_batch(t, tokens, B);
     double lr = sl_train_lr_at(&t->opt, t->step);
     if ((rc = sl_trainer_backward(t, tokens, B, loss, err)))
         return rc;

@@ -33,7 +33,10 @@ static int options_meta(const SlTrainOptions *o, SlTensorSet *ts, SlError *err)
         snprintf(wd_end, sizeof wd_end, "%.17g", o->weight_decay_end);
     if (o->weight_decay_qk >= 0)
         snprintf(wd_qk, sizeof wd_qk, "%.17g", o->weight_decay_qk);
-    if (sl_tensorset_set_meta(ts, "weight_decay_end", wd_end, err) || sl_tensorset_set_meta(ts, "weight_decay_qk", wd_qk, err))
+    char hard[64];
+    snprintf(hard, sizeof hard, "%.17g", o->hard_share);
+    if (sl_tensorset_set_meta(ts, "weight_decay_end", wd_end, err) || sl_tensorset_set_meta(ts, "weight_decay_qk", wd_qk, err) ||
+        sl_tensorset_set_meta(ts, "hard_share", hard, err))
         return SL_ENOMEM;
     return sl_tensorset_set_meta(ts, "train_biases", o->train_biases ? "true" : "false", err);
 }
@@ -191,6 +194,8 @@ int sl_train_state_restore(SlTrainer *t, const SlTensorSet *ts, const char *labe
     int rc = 0;
     for (int i = 0; i < mine->meta_count && rc == 0; i++) {
         const char *theirs = sl_tensorset_get_meta(ts, mine->meta_keys[i]);
+        if (!theirs && strcmp(mine->meta_keys[i], "hard_share") == 0)
+            theirs = "0";   /* a state written before --hard-share existed */
         if (!theirs || strcmp(theirs, mine->meta_values[i]) != 0)
             rc = sl_error_set(err, SL_EINVAL, "%s: %s is %s in the state but %s in this run", label, mine->meta_keys[i],
                               theirs ? theirs : "(missing)", mine->meta_values[i]);

@@ -17,6 +17,7 @@
 #include "sortlens/atomic_write.h"
 #include "sortlens/circuits.h"
 #include "sortlens/decode.h"
+#include "sortlens/parse_int.h"
 #include "sortlens/patch.h"
 #include "sortlens/population.h"
 #include "sortlens/task.h"
@@ -122,19 +123,17 @@ static void pos_name(const SlModelConfig *c, int pos, char *buf, size_t size)
 int sl_plot_parse_position(const SlModelConfig *c, const char *text, int *pos, SlError *err)
 {
     int n = c->list_len, T = c->n_ctx;
-    char *end;
-    long i = -1;
+    int64_t i = -1, k;
+    SlError ignored = {0};   /* one message below names every form */
     if (strcasecmp(text, "BOS") == 0) {
         i = 0;
     } else if (strcasecmp(text, "MID") == 0) {
         i = n + 1;
     } else if ((text[0] == 'a' || text[0] == 'b') && text[1] >= '0' && text[1] <= '9') {
-        long k = strtol(text + 1, &end, 10);
-        if (*end == '\0' && k >= 1 && k <= n)
+        if (sl_parse_i64(text + 1, 1, n, &k, &ignored) == 0)
             i = text[0] == 'a' ? k : n + 1 + k;
     } else if (text[0] >= '0' && text[0] <= '9') {
-        long k = strtol(text, &end, 10);
-        if (*end == '\0' && k < T)
+        if (sl_parse_i64(text, 0, T - 1, &k, &ignored) == 0)
             i = k;
     }
     if (i < 0)

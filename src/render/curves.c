@@ -169,8 +169,8 @@ static void draw_plot(Canvas *cv, const CurvesPanel *p, int c, const CurvePlot *
             unsigned char m = mask[r * cp->area.w + col];
             uint32_t ch = !m ? ' ' : cp->dots_x == 2 ? 0x2800u + m : '*';
             if (m || col == mcol)
-                cv_put(cv, cp->area.x + col, cp->area.y + r, ch, COL_VALUE, col == mcol ? COL_SELECT : COL_DEFAULT,
-                       0);
+                cv_put(cv, cp->area.x + col, cp->area.y + r, ch, col == mcol ? COL_INK_DARK : COL_VALUE,
+                       col == mcol ? COL_SELECT : COL_DEFAULT, 0);   /* dark dots on the marker's light column */
         }
 }
 

@@ -8,6 +8,7 @@
  * blocks tile without gaps whatever the font; everything else with the
  * monospace font cairo finds (DejaVu Sans Mono on Debian). */
 #include <cairo.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,8 @@ static void set_rgb(cairo_t *cr, uint32_t rgb)
     cairo_set_source_rgb(cr, (rgb >> 16 & 255) / 255.0, (rgb >> 8 & 255) / 255.0, (rgb & 255) / 255.0);
 }
 
-/* Block elements as rectangles: upper/lower eighths, left eighths, shades. */
+/* Block elements as rectangles: upper/lower eighths, left eighths, shades;
+ * braille patterns as their dots (the progress page's curves). */
 static int draw_block(cairo_t *cr, uint32_t ch, double x, double y, uint32_t fg, uint32_t bg)
 {
     double w = CW, h = CH;
@@ -80,6 +82,14 @@ static int draw_block(cairo_t *cr, uint32_t ch, double x, double y, uint32_t fg,
         }
         set_rgb(cr, mix);
         cairo_rectangle(cr, x, y, w, h);
+    } else if (ch > 0x2800 && ch <= 0x28ff) {   /* braille: dots 1-3 and 7 left, 4-6 and 8 right */
+        static const int col[8] = {0, 0, 0, 1, 1, 1, 0, 1}, row[8] = {0, 1, 2, 0, 1, 2, 3, 3};
+        double r = (w / 4 < h / 8 ? w / 4 : h / 8) * 0.8;
+        for (int b = 0; b < 8; b++)
+            if ((ch - 0x2800) >> b & 1) {
+                cairo_new_sub_path(cr);
+                cairo_arc(cr, x + w * (col[b] * 2 + 1) / 4, y + h * (row[b] * 2 + 1) / 8, r, 0, 6.283185307179586);
+            }
     } else {
         return 0;
     }

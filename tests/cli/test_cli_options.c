@@ -67,6 +67,10 @@ START_TEST(test_decimal_options_refuse_hostile_texts)
     }
     const char *d[] = {"train", "--out", "/nonexistent-dir/never", "--weight-decay", "1e-999", NULL};
     expect_usage(d, "--weight-decay: 1e-999 is outside the range of a double");
+    const char *e[] = {"train", "--out", "/nonexistent-dir/never", "--hard-share", "1.5", NULL};
+    expect_usage(e, "--hard-share: 1.5 is not a share in [0, 1]");
+    const char *f[] = {"train", "--out", "/nonexistent-dir/never", "--hard-share", "-0.1", NULL};
+    expect_usage(f, "--hard-share: -0.1 is not a share in [0, 1]");
 }
 END_TEST
 

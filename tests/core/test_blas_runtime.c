@@ -1,7 +1,10 @@
 /* test_blas_runtime.c: the rule that judges OpenBLAS's kernels against the
  * processor (sl_blas_better_coretype), as a table, and the note it gives. */
 #include <check.h>
+#include <cblas.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sortlens/blas_runtime.h"
@@ -95,6 +98,59 @@ START_TEST(test_cpu_features)
 }
 END_TEST
 
+/* The threads of this process, from /proc/self/task. */
+static int task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    ck_assert_msg(d != NULL, "no /proc/self/task");
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* C [n, n] = A B in cblas_sgemm, against the same sums in double. */
+static void check_product(int n)
+{
+    float *a = malloc(3 * (size_t)n * n * sizeof *a), *b = a + (size_t)n * n, *c = b + (size_t)n * n;
+    ck_assert(a != NULL);
+    for (int i = 0; i < n * n; i++) {
+        a[i] = (float)((i * 7 % 13) - 6) / 8.0f;
+        b[i] = (float)((i * 5 % 11) - 5) / 4.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    for (int i = 0; i < n; i += 37)
+        for (int j = 0; j < n; j += 41) {
+            double want = 0;
+            for (int k = 0; k < n; k++)
+                want += (double)a[i * n + k] * b[k * n + j];
+            ck_assert_msg(c[i * n + j] == (float)want, "C[%d,%d] = %g, expected %g", i, j, c[i * n + j], want);
+        }
+    free(a);
+}
+
+/* One BLAS thread stops OpenBLAS's workers (they would spin in
+ * sched_yield); two starts one again, products stay right either way. */
+START_TEST(test_one_thread_stops_workers)
+{
+    sl_blas_set_threads(2);
+    check_product(512);   /* big enough for OpenBLAS to split it */
+    int with_workers = task_count();
+    ck_assert_msg(with_workers >= 2, "%d threads with two BLAS threads", with_workers);
+    sl_blas_set_threads(1);
+    ck_assert_int_eq(task_count(), with_workers - 1);
+    check_product(512);
+    ck_assert_int_eq(task_count(), with_workers - 1);
+    sl_blas_set_threads(2);
+    ck_assert_int_eq(task_count(), with_workers);
+    check_product(512);
+    sl_blas_set_threads(1);
+    sl_blas_set_threads(1);   /* twice: nothing more to stop */
+    ck_assert_int_eq(task_count(), with_workers - 1);
+}
+END_TEST
+
 static Suite *make(void)
 {
     Suite *s = suite_create("blas_runtime");
@@ -102,6 +158,7 @@ static Suite *make(void)
     tcase_add_test(tc, test_better_coretype_table);
     tcase_add_test(tc, test_kernel_note);
     tcase_add_test(tc, test_cpu_features);
+    tcase_add_test(tc, test_one_thread_stops_workers);
     suite_add_tcase(s, tc);
     return s;
 }

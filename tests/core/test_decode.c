@@ -11,6 +11,7 @@
  * Everything else runs in full.  The general path's
  * batching (full batches of 256, then a partial one) still runs there, on
  * the small random models of test_eval_interventions (300 lists each). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,6 +352,50 @@ START_TEST(test_argmax_by_hand)
 }
 END_TEST
 
+/* The vector exp against exp in double over its whole range, point by
+ * point (every 2^-12 and the ends); log-sum-exp against the same sums in
+ * double, rows of every length around the vector split, with terms under
+ * the floor, -inf and a NaN. */
+START_TEST(test_exp_and_logsumexp_by_hand)
+{
+#ifdef OPS_HAVE_V4
+    double worst = 0.0;
+    for (int i = 0; i <= 80 * 4096; i += 4) {
+        float xs[4], es[4];
+        for (int l = 0; l < 4; l++)
+            xs[l] = -(float)(i + l) / 4096.0f;
+        ops_v4_store(es, ops_v4_exp(ops_v4_load(xs)));
+        for (int l = 0; l < 4; l++) {
+            double want = exp((double)xs[l]), rel = fabs(es[l] - want) / want;
+            worst = rel > worst ? rel : worst;
+            ck_assert_msg(rel < 2.0 * FLT_EPSILON, "exp(%.9g) = %.9g, expected %.9g (%.3g relative)", xs[l], es[l], want,
+                          rel);
+        }
+    }
+    printf("  vector exp on [-80, 0]: worst relative error %.3g (%.2f float epsilons)\n", worst, worst / FLT_EPSILON);
+#endif
+    float x[64];
+    for (int n = 1; n <= 64; n++) {
+        for (int j = 0; j < n; j++)
+            x[j] = (float)((j * 29) % 17) * 1.37f - 12.0f;
+        if (n > 3)
+            x[n - 3] = -200.0f;   /* under the floor: left out */
+        if (n > 5)
+            x[1] = -INFINITY;
+        float mx = x[ops_argmax(x, n)];
+        double se = 0.0;
+        for (int j = 0; j < n; j++)
+            if (x[j] - mx >= OPS_EXP_FLOOR)
+                se += exp((double)x[j] - mx);
+        double want = mx + log(se), got = ops_logsumexp_max(x, n, mx);
+        ck_assert_msg(fabs(got - want) < 1e-6, "n %d: %.12g, expected %.12g", n, got, want);
+        ck_assert_msg(fabs(ops_logsumexp(x, n) - want) < 1e-6, "n %d (max found): %.12g", n, ops_logsumexp(x, n));
+    }
+    x[7] = NAN;   /* a NaN term is left out, as by the scalar loop */
+    ck_assert(isfinite(ops_logsumexp_max(x, 64, 20.0f)));
+}
+END_TEST
+
 /* ---- greedy against a naive loop ----------------------------------------------------- */
 
 static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
@@ -643,6 +688,7 @@ static Suite *decode_suite(void)
     tcase_add_test(hand, test_loss_by_hand);
     tcase_add_test(hand, test_top_k_by_hand);
     tcase_add_test(hand, test_argmax_by_hand);
+    tcase_add_test(hand, test_exp_and_logsumexp_by_hand);
     suite_add_tcase(s, hand);
     TCase *greedy = tcase_create("greedy");
     tcase_set_timeout(greedy, 200);

@@ -246,6 +246,7 @@ START_TEST(test_state_refused)
         {"betas", "betas", "0.9,0.999", NULL, "betas is 0.9,0.999 in the state"},
         {"wd qk", "weight_decay_qk", "0.01", NULL, "weight_decay_qk is 0.01 in the state but none"},
         {"wd end", "weight_decay_end", "0.3", NULL, "weight_decay_end is 0.3 in the state but none"},
+        {"hard share", "hard_share", "0.5", NULL, "hard_share is 0.5 in the state but 0 in this run"},
         {"missing", NULL, NULL, "embed.W_E.exp_avg", "embed.W_E.exp_avg is missing"},
         {"negative v", NULL, NULL, "unembed.W_U.exp_avg_sq", "unembed.W_U.exp_avg_sq[0] is -1, not a finite non-negative"},
         {"nan m", NULL, NULL, "pos_embed.W_pos.exp_avg", "pos_embed.W_pos.exp_avg[0] is nan, not a finite number"},

@@ -585,6 +585,125 @@ START_TEST(test_weight_decay_qk)
 }
 END_TEST
 
+/* --hard-share, checked against the kinds' definitions in stress.h, written
+ * again here: n = 10, V = 50, so a triple list has one value exactly three
+ * times and seven other distinct values, a cluster list spans at most
+ * W = max(n + 2, V / 4) = 12 consecutive values, a gap list has 5 values in
+ * 0..9 and 5 in 40..49.  A uniform list is a gap list with probability
+ * C(10,5) 0.2^10 < 3e-5 and a cluster list with less than 1e-4. */
+static bool is_triple(const int *v, int n)
+{
+    int count[50] = {0}, threes = 0;
+    for (int i = 0; i < n; i++)
+        count[v[i]]++;
+    for (int x = 0; x < 50; x++) {
+        if (count[x] > 3 || count[x] == 2)
+            return false;
+        threes += count[x] == 3;
+    }
+    return threes == 1;
+}
+
+static bool is_cluster(const int *v, int n)
+{
+    int lo = v[0], hi = v[0];
+    for (int i = 1; i < n; i++) {
+        lo = v[i] < lo ? v[i] : lo;
+        hi = v[i] > hi ? v[i] : hi;
+    }
+    return hi - lo < 12;
+}
+
+static bool is_gap(const int *v, int n)
+{
+    int low = 0;
+    for (int i = 0; i < n; i++) {
+        if (v[i] >= 10 && v[i] < 40)
+            return false;
+        low += v[i] < 10;
+    }
+    return low == 5;
+}
+
+/* Counts of each kind over `batches` batches of B: the first hard lists of
+ * each batch and the rest apart. */
+typedef struct { int lists, triple, cluster, gap, none; } KindCounts;
+
+static void count_kinds(const int *tokens, int from, int to, int T, KindCounts *k)
+{
+    for (int b = from; b < to; b++) {
+        const int *v = tokens + (size_t)b * T + 1;   /* after BOS */
+        bool t = is_triple(v, 10), c = is_cluster(v, 10), g = is_gap(v, 10);
+        k->lists++;
+        k->triple += t;
+        k->cluster += c;
+        k->gap += g;
+        k->none += !t && !c && !g;
+    }
+}
+
+START_TEST(test_hard_share)
+{
+    SlModelConfig c = tiny_cfg(1, 1, 8, 8, 10, 50);
+    const double shares[] = {0, 0.25, 1};
+    const int B = 400, batches = 10;
+    for (int s = 0; s < 3; s++) {
+        SlError err = {0};
+        SlModel *m = sl_model_new(&c, &err);
+        SlTrainOptions o;
+        sl_train_options_default(&o);
+        o.batch = B;
+        o.hard_share = shares[s];
+        SlTrainer *t = sl_trainer_new(m, &o, &err);
+        ck_assert_msg(t != NULL, "%s", err.message);
+        int hard = sl_trainer_hard_lists(&o, B), *tokens = malloc((size_t)B * c.n_ctx * sizeof *tokens);
+        ck_assert_int_eq(hard, (int)(shares[s] * B));
+        KindCounts h = {0}, u = {0};
+        for (int i = 0; i < batches; i++) {
+            sl_trainer_make_batch(t, tokens, B);
+            for (int b = 0; b < B; b++) {
+                int made[64];
+                sl_task_make_tokens(&c, tokens + (size_t)b * c.n_ctx + 1, made);
+                ck_assert(memcmp(made, tokens + (size_t)b * c.n_ctx, (size_t)c.n_ctx * sizeof *made) == 0);
+            }
+            count_kinds(tokens, 0, hard, c.n_ctx, &h);
+            count_kinds(tokens, hard, B, c.n_ctx, &u);
+        }
+        /* every hard list is of a hard kind, each kind about a third of them
+         * (binomial sd of a third of 1000 lists: 15; gap lists are never
+         * triple or cluster lists, cluster lists rarely triple ones) */
+        ck_assert_int_eq(h.none, 0);
+        if (h.lists) {
+            ck_assert_msg(fabs(h.gap - h.lists / 3.0) < 5 * sqrt(h.lists * 2 / 9.0), "gap %d of %d", h.gap, h.lists);
+            ck_assert_msg(fabs(h.cluster - h.lists / 3.0) < 5 * sqrt(h.lists * 2 / 9.0), "cluster %d of %d", h.cluster,
+                          h.lists);
+            ck_assert_msg(h.triple > h.lists / 4, "triple %d of %d", h.triple, h.lists);
+        }
+        /* the others are uniform: hardly ever a gap or cluster list */
+        ck_assert_int_le(u.gap + u.cluster, 2);
+        ck_assert_int_eq(h.lists + u.lists, B * batches);
+        free(tokens);
+        sl_trainer_free(t);
+        sl_model_free(m);
+    }
+    /* a share outside 0..1, or kinds that do not exist for the config, are refused */
+    SlError err = {0};
+    SlTrainOptions o;
+    sl_train_options_default(&o);
+    o.hard_share = 1.5;
+    SlModel *m = sl_model_new(&c, &err);
+    ck_assert(sl_trainer_new(m, &o, &err) == NULL);
+    ck_assert_msg(strstr(err.message, "share of hard lists 1.5 is outside 0..1"), "%s", err.message);
+    sl_model_free(m);
+    SlModelConfig two = tiny_cfg(1, 1, 8, 8, 2, 50);
+    o.hard_share = 0.5;
+    m = sl_model_new(&two, &err);
+    ck_assert(sl_trainer_new(m, &o, &err) == NULL);
+    ck_assert_msg(strstr(err.message, "hard lists: no list of 2 values"), "%s", err.message);
+    sl_model_free(m);
+}
+END_TEST
+
 START_TEST(test_init)
 {
     SlModelConfig c = tiny_cfg(1, 1, 128, 128, 10, 50);
@@ -837,7 +956,7 @@ static Suite *train_suite(void)
     struct { const char *name; const TTest *tests[8]; } cases[] = {
         {"gradients", {test_fd_general_2layer_2head, test_fd_tables_1layer_2head, test_fd_general_1layer_3head,
                        test_paths_agree, test_seed_gradients_tables, test_seed_gradients_general, test_bad_tokens_refused}},
-        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init}},
+        {"adamw", {test_seed_adamw_step1, test_adamw_torch_frozen_biases, test_adamw_torch_all, test_schedule, test_weight_decay_schedule, test_weight_decay_qk, test_init, test_hard_share}},
         {"runs", {test_short_run_learns_and_is_deterministic, test_short_run_two_layers, test_evaluate_matches_reference,
                   test_evaluate_equals_decode_eval}},
         {"torch", {test_bundled_model_in_torch}},

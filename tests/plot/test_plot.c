@@ -218,7 +218,9 @@ START_TEST(test_names_and_positions)
         ck_assert_msg(sl_plot_parse_position(c, ok[i].text, &pos, &err) == 0, "%s: %s", ok[i].text, err.message);
         ck_assert_int_eq(pos, ok[i].pos);
     }
-    const char *bad[] = {"", "a0", "a11", "b11", "22", "-1", "c3", "b", "a1x", "1e1"};
+    /* through the one integer parser: no spaces, no sign, no wrap-around */
+    const char *bad[] = {"",   "a0", "a11", "b11", "22",  "-1",  "c3",  "b", "a1x",
+                         "1e1", " 5", "5 ",  "a 5", "b+1", "0x5", "b99999999999999999999", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int pos = -1;
         ck_assert_int_eq(sl_plot_parse_position(c, bad[i], &pos, &err), SL_EINVAL);

@@ -3,8 +3,8 @@
  * sl_explain_compute's own on the same file (the JSON route, explain --json,
  * is tests/plot/check_progress.py's), the trainer's loss from the metadata, a
  * malformed snapshot left out and named, a snapshot added while the page is
- * open, the marker at the snapshot shown, and the page reached through T in
- * the app. */
+ * open, the marker at the snapshot shown, the page reached through T in the
+ * app; and the bound on the snapshots the explorer keeps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +177,42 @@ START_TEST(test_app_key)
 }
 END_TEST
 
+/* The snapshots kept within their bound: past it the one asked for least
+ * recently goes (never the current or the given one), and is read again,
+ * the same weights, when it is asked for again. */
+START_TEST(test_snapshots_bound)
+{
+    SlError err = {0};
+    write_snapshot(50, 0.75f, NULL);
+    write_snapshot(150, 0.9f, NULL);
+    char *p200 = sl_run_snapshot_path(dir, 200);
+    SlModel *shown = sl_ckpt_load(p200, &err);
+    free(p200);
+    ck_assert_msg(shown != NULL, "%s", err.message);
+    Snapshots *s = snapshots_open(dir, 200, shown, &err);   /* 0 50 100 150 200 300: 200 is index 4 */
+    ck_assert_msg(s != NULL, "%s", err.message);
+    s->keep_bytes = 1;   /* the floor: 3 kept */
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(snapshots_model(s, i, &err));
+        s->current = i;
+        ck_assert_int_le(s->kept, 3);
+    }
+    ck_assert_ptr_null(s->models[0]);   /* the least recently asked for */
+    ck_assert_ptr_nonnull(s->models[1]);
+    ck_assert_ptr_nonnull(s->models[3]);
+    const SlModel *again = snapshots_model(s, 0, &err);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_ptr_nonnull(s->models[3]);   /* the current one stays */
+    ck_assert_ptr_null(s->models[1]);
+    for (size_t i = 0; i < again->num_params; i++)   /* step 0 is the bundled weights / 4 */
+        ck_assert_float_eq_tol(again->param_memory[i], bundled->param_memory[i] * 0.25f,
+                               1e-6f * (1 + fabsf(bundled->param_memory[i])));
+    ck_assert_ptr_eq(snapshots_model(s, 4, &err), shown);   /* the given one is never read nor freed */
+    snapshots_free(s);
+    sl_model_free(shown);
+}
+END_TEST
+
 static Suite *curves_suite(void)
 {
     Suite *s = suite_create("curves");
@@ -185,6 +221,7 @@ static Suite *curves_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_values_failure_and_growth);
     tcase_add_test(tc, test_app_key);
+    tcase_add_test(tc, test_snapshots_bound);
     suite_add_tcase(s, tc);
     return s;
 }
