@@ -464,6 +464,7 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int T
 {
     const SlModelConfig *cfg = &m->cfg;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, Tn = cfg->n_ctx;
+    const int V = cfg->d_vocab, W3 = 3 * HE;
     memset(d, 0, sizeof *d);
     d->m = m;
     d->B = B;
@@ -471,20 +472,18 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int T
      * token): a cache with room for it is decoded in place. */
     const bool in_place = Tc >= Tn - 1 && P == Tc;
     d->Tk = in_place ? Tc : Tn;
-    const size_t kv = in_place ? 0 : (size_t)L * B * Tn * HE, n_wp = (size_t)L * 3 * D * HE;
-    const size_t need = 2 * kv + n_wp + 2 * (size_t)B * D + 4 * (size_t)B * HE + (size_t)Tn + (size_t)B;
+    const size_t kv = in_place ? 0 : (size_t)L * B * Tn * HE, n_wp = (size_t)L * D * W3, n_tab = (size_t)(V + Tn) * W3;
+    const size_t need = 2 * kv + n_wp + n_tab + (size_t)B * D + (size_t)B * W3 + (size_t)B * HE + (size_t)Tn + (size_t)B;
     d->memory = malloc(need * sizeof(float));
     if (!d->memory)
         return sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding (%zu floats)", need);
     d->keys = in_place ? c->k : d->memory;
     d->vals = in_place ? c->v : d->memory + kv;
     d->wp = d->memory + 2 * kv;
-    d->x = d->wp + n_wp;
-    d->ao = d->x + (size_t)B * D;
-    d->qrow = d->ao + (size_t)B * D;
-    d->krow = d->qrow + (size_t)B * HE;
-    d->vrow = d->krow + (size_t)B * HE;
-    d->zrow = d->vrow + (size_t)B * HE;
+    d->tab = d->wp + n_wp;
+    d->x = d->tab + n_tab;
+    d->qkv = d->x + (size_t)B * D;
+    d->zrow = d->qkv + (size_t)B * W3;
     d->s = d->zrow + (size_t)B * HE;
     d->all = (int *)(d->s + Tn);   /* [B] 0..B-1: every list active */
     for (int b = 0; b < B; b++)
@@ -497,15 +496,27 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int T
             memcpy(d->keys + dst, c->k + src, (size_t)P * HE * sizeof(float));
             memcpy(d->vals + dst, c->v + src, (size_t)P * HE * sizeof(float));
         }
-    const SlModelParams *p = &m->params;
-    for (int l = 0; l < L; l++) {
-        size_t w = sl_model_head_qkv_offset(cfg, l, 0);
-        float *wl = d->wp + (size_t)l * 3 * D * HE;
-        general_pack_heads(wl, HE, p->W_Q + w, H, D, E);
-        general_pack_heads(wl + (size_t)D * HE, HE, p->W_K + w, H, D, E);
-        general_pack_heads(wl + 2 * (size_t)D * HE, HE, p->W_V + w, H, D, E);
-    }
+    for (int l = 0; l < L; l++)
+        general_pack_qkv(m, l, d->wp + (size_t)l * D * W3);
+    general_tables0(m, Tn, d->wp, d->tab);
     return 0;
+}
+
+/* z [E] of one query row against the kept keys and values 0..pos of one
+ * list and head (rows HE apart); s [pos + 1] is scratch. */
+static void decode_attend(const float *qr, const float *kb, const float *vb, int HE, int E, int pos, float div, float *s,
+                          float *zr)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k <= pos; k++) {
+        s[k] = ops_dot(qr, kb + (size_t)k * HE, E) / div;
+        mx = s[k] > mx ? s[k] : mx;
+    }
+    ops_softmax_max(s, mx, s, pos + 1);
+    memset(zr, 0, (size_t)E * sizeof(float));
+    for (int k = 0; k <= pos; k++)
+        if (s[k] != 0.0f)
+            ops_axpy(zr, s[k], vb + (size_t)k * HE, E);
 }
 
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits)
@@ -513,8 +524,8 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int
     const SlModel *m = d->m;
     const SlModelConfig *cfg = &m->cfg;
     const SlModelParams *p = &m->params;
-    const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E;
-    const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, B = d->B, Tk = d->Tk;
+    const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, W3 = 3 * HE;
+    const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, V = cfg->d_vocab, B = d->B, Tk = d->Tk;
     const float div = sqrtf((float)E);
     if (!active) {
         active = d->all;
@@ -523,42 +534,37 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int
     if (nb <= 0)
         return;
     for (int r = 0; r < nb; r++) {   /* row r: list active[r] */
-        float *xr = d->x + (size_t)r * D;
-        memcpy(xr, p->W_E + (size_t)tokens[(size_t)active[r] * Tn + pos] * D, (size_t)D * sizeof(float));
+        int t = tokens[(size_t)active[r] * Tn + pos];
+        float *xr = d->x + (size_t)r * D, *qkv = d->qkv + (size_t)r * W3;
+        memcpy(xr, p->W_E + (size_t)t * D, (size_t)D * sizeof(float));
         ops_add(xr, p->W_pos + (size_t)pos * D, D);
+        /* layer 0's q, k, v: the token's row and the position's (with the biases) */
+        memcpy(qkv, d->tab + (size_t)t * W3, (size_t)W3 * sizeof(float));
+        ops_add(qkv, d->tab + (size_t)(V + pos) * W3, W3);
     }
     for (int l = 0; l < L; l++) {
         float *kl = d->keys + (size_t)l * B * Tk * HE, *vl = d->vals + (size_t)l * B * Tk * HE;  /* [B, Tk, H, E] */
-        const float *wl = d->wp + (size_t)l * 3 * D * HE;
-        /* [nb, D] x [D, H E] each; the new key and value rows go to their lists' kept arrays */
-        float *rows[3] = {d->qrow, d->krow, d->vrow};
-        const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
-        for (int mi = 0; mi < 3; mi++) {
-            ops_gemm_nn(rows[mi], HE, d->x, D, wl + (size_t)mi * D * HE, HE, nb, HE, D, false);
-            ops_add_bias_rows(rows[mi], HE, bias[mi], nb, HE);
+        if (l > 0) {   /* q, k, v [nb, 3 H E] = x [nb, D] W [D, 3 H E] + b, one product */
+            ops_gemm_nn(d->qkv, W3, d->x, D, d->wp + (size_t)l * D * W3, W3, nb, W3, D, false);
+            const float *bias[3] = {p->b_Q + (size_t)l * HE, p->b_K + (size_t)l * HE, p->b_V + (size_t)l * HE};
+            for (int mi = 0; mi < 3; mi++)
+                ops_add_bias_rows(d->qkv + (size_t)mi * HE, W3, bias[mi], nb, HE);
         }
-        for (int r = 0; r < nb; r++) {
+        for (int r = 0; r < nb; r++) {   /* the new key and value rows go to their lists' kept arrays */
             size_t at = ((size_t)active[r] * Tk + pos) * HE;
-            memcpy(kl + at, d->krow + (size_t)r * HE, (size_t)HE * sizeof(float));
-            memcpy(vl + at, d->vrow + (size_t)r * HE, (size_t)HE * sizeof(float));
+            memcpy(kl + at, d->qkv + (size_t)r * W3 + HE, (size_t)HE * sizeof(float));
+            memcpy(vl + at, d->qkv + (size_t)r * W3 + 2 * HE, (size_t)HE * sizeof(float));
         }
         for (int r = 0; r < nb; r++)
             for (int h = 0; h < H; h++) {
                 size_t kv = (size_t)active[r] * Tk * HE + (size_t)h * E;
-                const float *kb = kl + kv, *vb = vl + kv, *qr = d->qrow + (size_t)r * HE + h * E;
-                float *zr = d->zrow + (size_t)r * HE + h * E, *s = d->s;
-                for (int k = 0; k <= pos; k++)
-                    s[k] = ops_dot(qr, kb + (size_t)k * HE, E) / div;
-                ops_softmax(s, s, pos + 1);
-                memset(zr, 0, (size_t)E * sizeof(float));
-                for (int k = 0; k <= pos; k++)
-                    if (s[k] != 0.0f)
-                        ops_axpy(zr, s[k], vb + (size_t)k * HE, E);
+                decode_attend(d->qkv + (size_t)r * W3 + h * E, kl + kv, vl + kv, HE, E, pos, div, d->s,
+                              d->zrow + (size_t)r * HE + h * E);
             }
-        /* attn_out [nb, D] = z [nb, H E] x W_O[l] [H E, D] + b_O; the stream moves on */
-        ops_gemm_nn(d->ao, D, d->zrow, HE, p->W_O + (size_t)l * HE * D, D, nb, D, HE, false);
-        ops_add_bias_rows(d->ao, D, p->b_O + (size_t)l * D, nb, D);
-        ops_add(d->x, d->ao, nb * D);
+        /* the stream moves on by attn_out = z [nb, H E] x W_O[l] [H E, D] + b_O,
+         * added in the product itself (x + z W_O, then b_O: as the rows forward) */
+        ops_gemm_nn(d->x, D, d->zrow, HE, p->W_O + (size_t)l * HE * D, D, nb, D, HE, true);
+        ops_add_bias_rows(d->x, D, p->b_O + (size_t)l * D, nb, D);
     }
     ops_gemm_nn(logits, Vo, d->x, D, p->W_U, Vo, nb, Vo, D, false);
     ops_add_bias_rows(logits, Vo, p->b_U, nb, Vo);

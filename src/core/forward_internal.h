@@ -176,9 +176,11 @@ typedef struct GeneralDecode {
     int B;
     float *keys, *vals;   /* [L, B, Tk, H, E]: the cache's own when it had room, else copies */
     int Tk;               /* their stride in positions */
-    float *wp;            /* [L, 3, D, H E] W_Q, W_K, W_V with the heads side by side */
-    float *x, *ao;        /* [B, D] the new position's stream, attn_out (active rows) */
-    float *qrow, *krow, *vrow, *zrow;   /* [B, H E] */
+    float *wp;            /* [L, D, 3 H E] W_Q, W_K, W_V side by side, heads side by side in each */
+    float *tab;           /* [V + n_ctx, 3 H E] layer 0's q, k, v of each token and position (general_tables0) */
+    float *x;             /* [B, D] the new position's stream (active rows) */
+    float *qkv;           /* [B, 3 H E] the new position's q, k, v at one layer */
+    float *zrow;          /* [B, H E] */
     float *s;             /* [n_ctx] one score row, then its pattern */
     int *all;             /* [B] 0..B-1 */
     float *memory;

@@ -57,39 +57,6 @@ int ops_argmax(const float *x, int n);
  * normalized) they cost x86 a hundred cycles in every later multiply. */
 #define OPS_EXP_FLOOR (-80.0f)
 
-OPS_INLINE float ops_row_max(const float *s, int n)
-{
-    float mx = -INFINITY;
-    for (int k = 0; k < n; k++)
-        mx = s[k] > mx ? s[k] : mx;
-    return mx;
-}
-
-/* p[k] = exp(s[k] - mx) for k < n (0 below OPS_EXP_FLOOR); returns their sum. */
-OPS_INLINE float ops_exp_shifted(const float *s, float mx, float *p, int n)
-{
-    float sum = 0.0f;
-    for (int k = 0; k < n; k++) {
-        float d = s[k] - mx;
-        p[k] = d < OPS_EXP_FLOOR ? 0.0f : expf(d);
-        sum += p[k];
-    }
-    return sum;
-}
-
-/* Softmax of s[0..n), whose largest entry is mx, into p[0..n) (p may be s); all zeros
- * when every entry is -inf (a query left with no key). */
-OPS_INLINE void ops_softmax_max(const float *s, float mx, float *p, int n)
-{
-    if (mx == -INFINITY) {
-        memset(p, 0, (size_t)n * sizeof *p);
-        return;
-    }
-    float inv = 1.0f / ops_exp_shifted(s, mx, p, n);
-    for (int k = 0; k < n; k++)
-        p[k] *= inv;
-}
-
 /* Four floats as one value (GCC vector extensions: portable C that every
  * x86-64 and arm64 target keeps in one register).  The row loops below use
  * them because -O2 vectorizes no loop whose length it does not know;
@@ -132,6 +99,53 @@ OPS_INLINE ops_v4 ops_v4_exp(ops_v4 x)
     return p * (ops_v4)scale;
 }
 #endif
+
+OPS_INLINE float ops_row_max(const float *s, int n)
+{
+    float mx = -INFINITY;
+    for (int k = 0; k < n; k++)
+        mx = s[k] > mx ? s[k] : mx;
+    return mx;
+}
+
+/* p[k] = exp(s[k] - mx) for k < n (0 below OPS_EXP_FLOOR, NaN for NaN);
+ * returns their sum (four lanes, then the rest in order). */
+OPS_INLINE float ops_exp_shifted(const float *s, float mx, float *p, int n)
+{
+    float sum = 0.0f;
+    int k = 0;
+#ifdef OPS_HAVE_V4
+    ops_v4 acc = {0};
+    for (; k + 4 <= n; k += 4) {
+        ops_v4 d = ops_v4_load(s + k) - mx;
+        ops_v4i nan = d != d, under = d < OPS_EXP_FLOOR;
+        ops_v4i e = ((ops_v4i)ops_v4_exp(d) & ~nan & ~under) | ((ops_v4i)d & nan);
+        ops_v4_store(p + k, (ops_v4)e);
+        acc += (ops_v4)e;
+    }
+    sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+#endif
+    for (; k < n; k++) {
+        float d = s[k] - mx;
+        p[k] = d < OPS_EXP_FLOOR ? 0.0f : expf(d);
+        sum += p[k];
+    }
+    return sum;
+}
+
+/* Softmax of s[0..n), whose largest entry is mx, into p[0..n) (p may be s); all zeros
+ * when every entry is -inf (a query left with no key). */
+OPS_INLINE void ops_softmax_max(const float *s, float mx, float *p, int n)
+{
+    if (mx == -INFINITY) {
+        memset(p, 0, (size_t)n * sizeof *p);
+        return;
+    }
+    float inv = 1.0f / ops_exp_shifted(s, mx, p, n);
+    for (int k = 0; k < n; k++)
+        p[k] *= inv;
+}
+
 
 /* a . b over n floats, in 8 independent partial sums (a float reduction
  * the compiler may not reorder by itself, so it would not vectorize);
