@@ -5,6 +5,9 @@
   check_svg.py cells SVG GROUP N
       SVG parses; <g id=GROUP> holds N <rect>s, each with a <title> that ends
       in a number.
+  check_svg.py parses SVG...
+      Each SVG parses, its root is <svg>, and it holds at least one <rect>
+      with a <title> that ends in a number.
   check_svg.py pytorch SORTLENS MODEL.pt REFERENCE.safetensors OUTDIR
       For the reference's first list (tokens[0], PyTorch's test batch), runs
       `sortlens plot attention` and `sortlens plot qk-combined` on the
@@ -14,12 +17,15 @@
       the largest entry.
 Exit status 0 when everything matches, 1 with a message otherwise.
 """
-import json
+import os
 import re
 import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import safetensors_raw  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -30,21 +36,11 @@ def fail(msg):
 
 
 def read_safetensors(path):
-    """The reference file read by hand (8-byte header length, JSON, data)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    base = 8 + n
+    """The reference file read by hand (safetensors_raw): {name: (shape, values)}."""
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = blob[base + begin:base + end]
-        code = {"F32": "f", "I64": "q"}[info["dtype"]]
-        values = struct.unpack("<%d%s" % (len(raw) // struct.calcsize(code), code), raw)
-        out[name] = (info["shape"], values)
+    for name, (dtype, shape, raw) in safetensors_raw.read(path)[0].items():
+        code = {"F32": "f", "I64": "q"}[dtype]
+        out[name] = (shape, struct.unpack("<%d%s" % (len(raw) // struct.calcsize(code), code), raw))
     return out
 
 
@@ -127,15 +123,29 @@ def check_pytorch(exe, model, reference, outdir):
     print("qk-combined: %d cells, max |ours - PyTorch circuits| = %.3g (largest entry %.3g)" % (len(got), worst, scale))
 
 
+def parses(paths):
+    for path in paths:
+        root = ET.parse(path).getroot()
+        if root.tag != SVG + "svg":
+            fail("%s: the root is <%s>, not <svg>" % (path, root.tag))
+        titled = [t for r in root.iter(SVG + "rect") for t in r.findall(SVG + "title")
+                  if re.search(r": -?[0-9.]+(e[-+]?[0-9]+)?( \(masked\))?$", t.text or "")]
+        if not titled:
+            fail("%s: no cell with a titled value" % path)
+        print("%s: parses, %d titled cells" % (path.rsplit("/", 1)[-1], len(titled)))
+
+
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "cells":
+    if len(sys.argv) >= 3 and sys.argv[1] == "parses":
+        parses(sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "cells":
         got = cells(sys.argv[2], sys.argv[3])
         if len(got) != int(sys.argv[4]):
             fail("%s: group %s has %d cells, expected %s" % (sys.argv[2], sys.argv[3], len(got), sys.argv[4]))
     elif len(sys.argv) == 6 and sys.argv[1] == "pytorch":
         check_pytorch(*sys.argv[2:])
     else:
-        fail("usage: check_svg.py cells SVG GROUP N | pytorch SORTLENS MODEL REFERENCE OUTDIR")
+        fail("usage: check_svg.py cells SVG GROUP N | parses SVG... | pytorch SORTLENS MODEL REFERENCE OUTDIR")
 
 
 main()
