@@ -454,6 +454,11 @@ static void circuit_colorbar(const CircuitPanel *p, int by)
 
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused)
 {
+    render_circuit_at(cv, sc, view, panel, focused, CIRC_LEVELS - 1);
+}
+
+void render_circuit_at(Canvas *cv, const Scene *sc, int view, int panel, bool focused, int max_level)
+{
     CircuitPanel p = {.cv = cv, .sc = sc, .view = view, .panel = panel, .split = -1, .mr2 = -1, .mc2 = -1};
     float whole = 0;
     scene_circuit_shape(sc, view, &p.rows, &p.cols);
@@ -464,6 +469,7 @@ void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focus
         return;
     }
     int level = render_circuit_fit(sc, view, cv->style, cv->r.w, cv->r.h);
+    level = level > max_level ? max_level : level;
     p.cw = level_cw(level);
     p.half = level_half(cv->style, level);
     p.scale = sc->circuit_scale >= 0 && sc->circuit_scale < CS_COUNT ? sc->circuit_scale : CS_ROW;

@@ -282,6 +282,9 @@ enum { CIRCUIT_PANEL_QK, CIRCUIT_PANEL_OV, CIRCUIT_PANEL_COMBINED, CIRCUIT_PANEL
 /* A circuit heatmap (half blocks when the style allows) with marks, the
  * value under the cursor and a colour bar, in panel (CIRCUIT_PANEL_*). */
 void render_circuit(Canvas *cv, const Scene *sc, int view, int panel, bool focused);
+/* The same with cells no larger than level max_level (render_circuit_size_level),
+ * so that panels side by side can share one cell size. */
+void render_circuit_at(Canvas *cv, const Scene *sc, int view, int panel, bool focused, int max_level);
 void render_circuit_size(const Scene *sc, int view, Style st, int *w, int *h);
 /* Cell sizes of a circuit panel, smallest first: level 0 one column and,
  * where the style has half blocks, two matrix rows per line; then one

@@ -527,19 +527,72 @@ static int circuit_pair_level(const App *a, const Scene *sc, int w, int h)
 /* The two circuit panels side by side in cv, each whole when both fit;
  * else they share the width, or (zoomed, or no room for two) the focused
  * one is drawn alone. */
+/* Sizes of the facet's columns (or rows) from what each needs: the needs
+ * when they fit in room (the last gets what is left, for its readout's
+ * text); else, of two, the smaller whole when it takes at
+ * most half and the other the rest (the token-sized term is the one cut);
+ * else shares in proportion. */
+static void facet_split(const int need[], int n, int room, int out[])
+{
+    int sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += need[i];
+    if (sum <= room) {
+        memcpy(out, need, sizeof(int) * (size_t)n);
+        out[n - 1] += room - sum;
+        return;
+    }
+    int small = n == 2 && need[1] < need[0] ? 1 : 0;
+    if (n == 2 && need[small] <= room / 2) {
+        out[small] = need[small];
+        out[1 - small] = room - need[small];
+        return;
+    }
+    for (int i = 0, given = 0; i < n; i++) {
+        out[i] = i == n - 1 ? room - given : (int)((long)room * need[i] / sum);
+        given += out[i];
+    }
+}
+
 /* `F`: the four QK terms at once, 2x2 where the height allows, else 1x4;
  * each with its own colour scale of the kind `n` chose (the titles say
- * which), the cursor and marks as in the QK panel. */
-static void draw_facet(Canvas *cv, const Scene *sc)
+ * which), the cursor and marks as in the QK panel.  Columns and rows are
+ * sized to their terms (token-token and pos-token 52 keys wide, token-pos
+ * and pos-pos 22), all at the largest cell size at which the four fit. */
+static void draw_facet(App *a, Canvas *cv, const Scene *sc)
 {
     bool grid2 = cv->r.h >= 2 * (CIRC_EXTRA_LINES + 4) || cv->r.w < 4 * 24;
     int cols = grid2 ? 2 : 4, rows = grid2 ? 2 : 1;
-    int pw = (cv->r.w - (cols - 1)) / cols, ph = cv->r.h / rows;
+    int colw[4], rowh[2], needw[4], needh[2], level;
+    for (level = CIRC_LEVELS - 1; level >= 0; level--) {
+        memset(needw, 0, sizeof needw);
+        memset(needh, 0, sizeof needh);
+        for (int t = 0; t < SL_SCORE_TERMS; t++) {
+            int w, h, r = t / cols, c = t % cols;
+            render_circuit_size_level(sc, SL_CIRCUIT_QK_TOKEN_TOKEN + t, a->style, level, &w, &h);
+            needw[c] = w > needw[c] ? w : needw[c];
+            needh[r] = h > needh[r] ? h : needh[r];
+        }
+        int sw = cols - 1, sh = 0;
+        for (int c = 0; c < cols; c++)
+            sw += needw[c];
+        for (int r = 0; r < rows; r++)
+            sh += needh[r];
+        if (sw <= cv->r.w && sh <= cv->r.h)
+            break;
+    }
+    level = level < 0 ? 0 : level;   /* none fits: the split below cuts them */
+    facet_split(needw, cols, cv->r.w - (cols - 1), colw);
+    facet_split(needh, rows, cv->r.h, rowh);
     for (int t = 0; t < SL_SCORE_TERMS; t++) {
-        int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols;
+        int kind = SL_CIRCUIT_QK_TOKEN_TOKEN + t, r = t / cols, c = t % cols, x = 0, y = 0;
+        for (int i = 0; i < c; i++)
+            x += colw[i] + 1;
+        for (int i = 0; i < r; i++)
+            y += rowh[i];
         bool focused = sc->qk_view == kind;   /* the one H J K L move in */
-        Canvas sub = canvas_sub(*cv, c * (pw + 1), r * ph, pw, ph);
-        render_circuit(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_OTHER + kind, focused);
+        Canvas sub = canvas_sub(*cv, x, y, colw[c], rowh[r]);
+        render_circuit_at(&sub, sc, kind, focused ? CIRCUIT_PANEL_QK : CIRCUIT_PANEL_OTHER + kind, focused, level);
     }
 }
 
@@ -588,7 +641,7 @@ static void draw_circuits(App *a, Canvas *cv, const Scene *sc)
         return;
     }
     if (a->facet == FACET_TERMS) {
-        draw_facet(cv, sc);
+        draw_facet(a, cv, sc);
         return;
     }
     if (a->facet == FACET_COMBINED) {   /* the whole, its four blocks apart */

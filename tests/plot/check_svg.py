@@ -5,6 +5,9 @@
   check_svg.py cells SVG GROUP N
       SVG parses; <g id=GROUP> holds N <rect>s, each with a <title> that ends
       in a number.
+  check_svg.py parses SVG...
+      Each SVG parses, its root is <svg>, and it holds at least one <rect>
+      with a <title> that ends in a number.
   check_svg.py pytorch SORTLENS MODEL.pt REFERENCE.safetensors OUTDIR
       For the reference's first list (tokens[0], PyTorch's test batch), runs
       `sortlens plot attention` and `sortlens plot qk-combined` on the
@@ -127,15 +130,29 @@ def check_pytorch(exe, model, reference, outdir):
     print("qk-combined: %d cells, max |ours - PyTorch circuits| = %.3g (largest entry %.3g)" % (len(got), worst, scale))
 
 
+def parses(paths):
+    for path in paths:
+        root = ET.parse(path).getroot()
+        if root.tag != SVG + "svg":
+            fail("%s: the root is <%s>, not <svg>" % (path, root.tag))
+        titled = [t for r in root.iter(SVG + "rect") for t in r.findall(SVG + "title")
+                  if re.search(r": -?[0-9.]+(e[-+]?[0-9]+)?( \(masked\))?$", t.text or "")]
+        if not titled:
+            fail("%s: no cell with a titled value" % path)
+        print("%s: parses, %d titled cells" % (path.rsplit("/", 1)[-1], len(titled)))
+
+
 def main():
-    if len(sys.argv) == 5 and sys.argv[1] == "cells":
+    if len(sys.argv) >= 3 and sys.argv[1] == "parses":
+        parses(sys.argv[2:])
+    elif len(sys.argv) == 5 and sys.argv[1] == "cells":
         got = cells(sys.argv[2], sys.argv[3])
         if len(got) != int(sys.argv[4]):
             fail("%s: group %s has %d cells, expected %s" % (sys.argv[2], sys.argv[3], len(got), sys.argv[4]))
     elif len(sys.argv) == 6 and sys.argv[1] == "pytorch":
         check_pytorch(*sys.argv[2:])
     else:
-        fail("usage: check_svg.py cells SVG GROUP N | pytorch SORTLENS MODEL REFERENCE OUTDIR")
+        fail("usage: check_svg.py cells SVG GROUP N | parses SVG... | pytorch SORTLENS MODEL REFERENCE OUTDIR")
 
 
 main()

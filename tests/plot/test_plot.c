@@ -191,6 +191,62 @@ START_TEST(test_svg_values_match_pytorch)
 }
 END_TEST
 
+/* The issue's check of every view for the published model: each view the
+ * explorer draws (progress, of a run, is tests/plot/check_progress.py's) in
+ * each format is a file that opens: PNG signature, IHDR and IEND; PDF
+ * header and end-of-file marker; SVG that Python's XML parser reads, with
+ * titled cells. */
+START_TEST(test_published_every_view_opens)
+{
+    const char *model = shared_path("seed-model/sort_fixed_len_list_model.pt");
+    if (!model || !have_python()) {
+        printf("SKIP test_published_every_view_opens: %s is absent\n", !model ? "../shared" : "/usr/bin/python3");
+        return;
+    }
+    SlError err = {0};
+    SlModel *m = sl_ckpt_load(model, &err);
+    ck_assert_msg(m != NULL, "%s", err.message);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    int corrupt[10] = {42, 17, 27, 3, 49, 0, 26, 8, 31, 12};
+    char svgs[PATH_MAX * 2] = "";
+    for (int v = 0; v < SL_PLOT_VIEW_COUNT; v++) {
+        if (v == SL_PLOT_PROGRESS)
+            continue;
+        SlPlotRequest r;
+        sl_plot_request_init(&r, (SlPlotView)v);
+        r.corrupt = corrupt;
+        r.lists = 50;
+        r.model_label = "sort_fixed_len_list_model.pt";
+        const char *name = sl_plot_view_name((SlPlotView)v);
+        unsigned char *data = NULL;
+        size_t n = 0;
+        ck_assert_msg(sl_plot_render(m, &r, SL_PLOT_PNG, &data, &n, &err) == 0, "%s png: %s", name, err.message);
+        ck_assert_msg(n > 33 && memcmp(data, sig, 8) == 0 && memcmp(data + 12, "IHDR", 4) == 0, "%s: not a PNG", name);
+        ck_assert_msg(be32(data + 16) > 200 && be32(data + 20) > 100, "%s: a PNG of %ux%u", name, be32(data + 16),
+                      be32(data + 20));
+        ck_assert_msg(memcmp(data + n - 8, "IEND", 4) == 0, "%s: the PNG is cut", name);
+        free(data);
+        ck_assert_msg(sl_plot_render(m, &r, SL_PLOT_PDF, &data, &n, &err) == 0, "%s pdf: %s", name, err.message);
+        ck_assert_msg(n > 1000 && memcmp(data, "%PDF-1.", 7) == 0, "%s: not a PDF", name);
+        char tail[33] = {0};
+        memcpy(tail, data + n - 32, 32);
+        for (int i = 0; i < 32; i++)
+            tail[i] = tail[i] ? tail[i] : ' ';
+        ck_assert_msg(strstr(tail, "%%EOF"), "%s: the PDF has no end-of-file marker", name);
+        free(data);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/published-%s.svg", tmpdir, name);
+        ck_assert_msg(sl_plot_write(m, &r, SL_PLOT_SVG, path, &err) == 0, "%s svg: %s", name, err.message);
+        size_t len = strlen(svgs);
+        snprintf(svgs + len, sizeof svgs - len, " '%s'", path);
+    }
+    sl_model_free(m);
+    char cmd[PATH_MAX * 3];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' parses%s", script(), svgs);
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+END_TEST
+
 START_TEST(test_names_and_positions)
 {
     SlError err = {0};
@@ -331,6 +387,7 @@ static Suite *plot_suite(void)
     tcase_add_test(tc, test_pdf_header);
     tcase_add_test(tc, test_svg_every_view_parses);
     tcase_add_test(tc, test_svg_values_match_pytorch);
+    tcase_add_test(tc, test_published_every_view_opens);
     tcase_add_test(tc, test_names_and_positions);
     tcase_add_test(tc, test_write_errors);
     tcase_add_test(tc, test_cli);

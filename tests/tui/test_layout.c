@@ -159,6 +159,21 @@ START_TEST(test_facet_view)
         ck_assert_ptr_nonnull(strstr(test_grid_row(g, y), "per row"));
     }
     ck_assert_int_lt(line_of(g, "OV token"), 0);   /* in place of the QK and OV panels */
+    /* at 160x48 the columns are sized to their terms: token-token (52 keys)
+     * loses no column, only rows, and token-pos (22 keys) keeps the room
+     * its readout needs */
+    free(draw_app(&a, g, 160, 48));
+    int yt = line_of(g, "QK token-token");
+    ck_assert_int_ge(yt, 0);
+    ck_assert_msg(strstr(test_grid_row(g, yt), " of 52"), "%s", test_grid_row(g, yt));
+    ck_assert_ptr_null(strstr(test_grid_row(g, yt), "cols"));
+    bool whole_readout = false;   /* token-pos's, beside token-token's on its line: "... key pos P: +x (row +y)" */
+    for (int y = 0; y < g->h; y++) {
+        const char *row = test_grid_row(g, y), *tp = strstr(row, "key pos ");
+        whole_readout |= tp && strstr(tp, "(row ") && strstr(row, "query ") < tp;
+    }
+    ck_assert(whole_readout);
+    free(draw_app(&a, g, 220, 60));
     /* F again: the combined 74x74 matrix, whole at 220x60 (37 lines of half
      * blocks), the token and position blocks apart by a rule and a column;
      * the cursor cell is the token-token block's, the readout says so */
