@@ -24,6 +24,8 @@ static SlPlotView circuit_plot_view(int view)
 SlPlotView save_view_of(const App *a)
 {
     const Scene *sc = explorer_scene(a->ex);
+    if (a->curves.on && a->snaps)
+        return SL_PLOT_PROGRESS;
     bool circuits = a->zoom || (a->paged && a->page == PAGE_CIRCUITS);
     if (a->pair.on && (circuits || !a->paged))
         return SL_PLOT_PATCH;
@@ -58,6 +60,18 @@ static int write_new(const char *path, const unsigned char *data, size_t size, S
     return sl_atomic_commit_new(f, err);
 }
 
+/* The progress page's figure, once every snapshot is measured. */
+static int render_progress(const App *a, unsigned char **data, size_t *len, SlError *err)
+{
+    const Curves *c = &a->curves;
+    int ready = atomic_load(&c->ready);
+    if (ready < c->count)
+        return sl_error_set(err, SL_EINVAL, "the curves are still being measured (%d of %d snapshots)", ready, c->count);
+    const char *base = strrchr(c->dir, '/');
+    SlPlotCurves cs = {base && base[1] ? base + 1 : c->dir, c->count, c->steps, c->values, c->lists, SL_CURVE_SEED};
+    return sl_plot_curves_render(&cs, SL_PLOT_SVG, data, len, err);
+}
+
 int save_view(const App *a, char *path, size_t size, SlError *err)
 {
     const Scene *sc = explorer_scene(a->ex);
@@ -79,7 +93,8 @@ int save_view(const App *a, char *path, size_t size, SlError *err)
     req.lists = a->pop.lists;
     unsigned char *data = NULL;
     size_t len = 0;
-    int rc = sl_plot_render(explorer_model(a->ex), &req, SL_PLOT_SVG, &data, &len, err);
+    int rc = view == SL_PLOT_PROGRESS ? render_progress(a, &data, &len, err)
+                                      : sl_plot_render(explorer_model(a->ex), &req, SL_PLOT_SVG, &data, &len, err);
     if (rc < 0)
         return rc;
     for (int n = 1; n < 100000; n++) {

@@ -4,11 +4,12 @@
  * is tests/plot/check_progress.py's), the trainer's loss from the metadata, a
  * malformed snapshot left out and named, a snapshot added while the page is
  * open, the marker at the snapshot shown, the page reached through T in the
- * app; and the bound on the snapshots the explorer keeps. */
+ * app and saved by S; and the bound on the snapshots the explorer keeps. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "curves.h"
@@ -162,6 +163,22 @@ START_TEST(test_app_key)
     char *text = grid_dump_text(g);
     ck_assert_msg(strstr(text, "marker: step 200 (3 of 4)") && strstr(text, "top key right"), "%s", text);
     free(text);
+    /* S: the page as the figure of plot progress, in the current directory */
+    char cwd[4096];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    ck_assert_int_eq(chdir(dir), 0);
+    app_key(&a, 'S');
+    FILE *svg = fopen("sortlens-progress-1.svg", "r");
+    ck_assert_msg(svg != NULL, "S wrote no sortlens-progress-1.svg");
+    static char body[1 << 20];
+    size_t got = fread(body, 1, sizeof body - 1, svg);
+    body[got] = '\0';
+    fclose(svg);
+    char want[96];
+    snprintf(want, sizeof want, "top key right at step 200: %.17g<", a.curves.values[2 * SL_CURVE_COUNT + SL_CURVE_TOP_KEY]);
+    ck_assert_msg(strstr(body, want), "the SVG lacks '%s'", want);
+    unlink("sortlens-progress-1.svg");
+    ck_assert_int_eq(chdir(cwd), 0);
     app_key(&a, '(');
     app_draw(&a, g);
     text = grid_dump_text(g);
