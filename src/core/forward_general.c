@@ -284,6 +284,87 @@ static void project_qkv(const SlModel *m, int l, const int *tokens, int ldt, int
     }
 }
 
+/* Layer 0's input x0 [B T, D] = W_E[t] + W_pos[p]; with fill_embed also
+ * the cache's hook_embed and hook_pos_embed, their hooks run before the sum. */
+static int embed_input(const SlModel *m, const int *tokens, int ldt, int B, int T, bool fill_embed, SlActCache *c,
+                       const SlHooks *hooks, float *x0, SlError *err)
+{
+    const SlModelParams *p = &m->params;
+    const int D = m->cfg.d_model, BT = B * T;
+    int rc;
+    if (!fill_embed) {
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                float *xr = x0 + ((size_t)b * T + t) * D;
+                memcpy(xr, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D, (size_t)D * sizeof(float));
+                ops_add(xr, p->W_pos + (size_t)t * D, D);
+            }
+        return 0;
+    }
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++)
+            memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D,
+                   (size_t)D * sizeof(float));
+        memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
+    }
+    if ((rc = run_hooks(hooks, SL_HOOK_EMBED, 0, c->embed, c, err)) ||
+        (rc = run_hooks(hooks, SL_HOOK_POS_EMBED, 0, c->pos_embed, c, err)))
+        return rc;
+    memcpy(x0, c->embed, (size_t)BT * D * sizeof(float));
+    ops_add(x0, c->pos_embed, BT * D);
+    return 0;
+}
+
+/* The last layer l of a rows forward: the query rows' input and q, compact
+ * [N, .], from x [B T, D] and the packed weights wp, or from layer 0's
+ * tables tab when given. */
+static void query_rows(const SlModel *m, int l, const int *tokens, int ldt, const float *x, const float *wp,
+                       const float *tab, GeneralRows *rows)
+{
+    const SlModelConfig *cfg = &m->cfg;
+    const int D = cfg->d_model, HE = cfg->n_heads * cfg->d_head, W3 = 3 * HE, V = cfg->d_vocab;
+    const int T = rows->T, q0 = rows->q0, n = rows->n, N = rows->B * n;
+    for (int b = 0; b < rows->B; b++)
+        memcpy(rows->x + (size_t)b * n * D, x + ((size_t)b * T + q0) * D, (size_t)n * D * sizeof(float));
+    if (tab) {
+        for (int r = 0; r < N; r++) {
+            int t = q0 + r % n;
+            const float *rt = tab + (size_t)tokens[(size_t)(r / n) * ldt + t] * W3, *rq = tab + (size_t)(V + t) * W3;
+            memcpy(rows->q + (size_t)r * HE, rt, (size_t)HE * sizeof(float));
+            ops_add(rows->q + (size_t)r * HE, rq, HE);
+        }
+    } else {
+        ops_gemm_nn(rows->q, HE, rows->x, D, wp, W3, N, HE, D, false);
+        ops_add_bias_rows(rows->q, HE, m->params.b_Q + (size_t)l * HE, N, HE);
+    }
+}
+
+/* The logits of the last layer's output (every row into the cache, or the
+ * query rows into rows->logits), without the direct path W_E[t] + W_pos[p]
+ * when the intervention drops it (xh: room for [B T, D]). */
+static void unembed(const SlModel *m, int B, int T, SlActCache *c, const SlIntervention *iv, GeneralRows *rows,
+                    float *xh)
+{
+    const SlModelParams *p = &m->params;
+    const int D = m->cfg.d_model, Vo = m->cfg.d_vocab_out, L = m->cfg.n_layers, BT = B * T;
+    const int q0 = rows ? rows->q0 : 0, n = rows ? rows->n : T, N = B * n;
+    const float *last = rows ? rows->out : c->resid_post + (size_t)(L - 1) * BT * D;
+    const int nr = rows ? N : BT;
+    float *lg = rows ? rows->logits : c->logits;
+    if (iv->drop_direct) {
+        /* the stream without W_E[t] + W_pos[p] */
+        float *dd = rows ? rows->direct : xh;
+        for (int r = 0; r < nr; r++) {
+            size_t src = rows ? ((size_t)(r / n) * T + q0 + (size_t)(r % n)) * D : (size_t)r * D;
+            for (int d = 0; d < D; d++)
+                dd[(size_t)r * D + d] = last[(size_t)r * D + d] - c->embed[src + d] - c->pos_embed[src + d];
+        }
+        last = dd;
+    }
+    ops_gemm_nn(lg, Vo, last, D, p->W_U, Vo, nr, Vo, D, false);
+    ops_add_bias_rows(lg, Vo, p->b_U, nr, Vo);
+}
+
 /* The forward over positions 0..T-1 of B sequences (token rows ldt apart).
  * rows NULL: every activation into the cache, hooks run.  Else (no hooks)
  * the last layer only at query rows q0..T-1, into *rows (see
@@ -326,27 +407,9 @@ static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int 
         rows->logits = rows->z + round16((size_t)N * HE);
     }
 
-    const bool fill_embed = !rows || !none;   /* the cache's embeddings; interventions read them */
-    if (fill_embed) {
-        for (int b = 0; b < B; b++) {
-            for (int t = 0; t < T; t++)
-                memcpy(c->embed + ((size_t)b * T + t) * D, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D,
-                       (size_t)D * sizeof(float));
-            memcpy(c->pos_embed + (size_t)b * T * D, p->W_pos, (size_t)T * D * sizeof(float));
-        }
-        if ((rc = run_hooks(hooks, SL_HOOK_EMBED, 0, c->embed, c, err)) ||
-            (rc = run_hooks(hooks, SL_HOOK_POS_EMBED, 0, c->pos_embed, c, err)))
-            return rc;
-        memcpy(x0, c->embed, (size_t)BT * D * sizeof(float));
-        ops_add(x0, c->pos_embed, BT * D);
-    } else {
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                float *xr = x0 + ((size_t)b * T + t) * D;
-                memcpy(xr, p->W_E + (size_t)tokens[(size_t)b * ldt + t] * D, (size_t)D * sizeof(float));
-                ops_add(xr, p->W_pos + (size_t)t * D, D);
-            }
-    }
+    /* the cache's embeddings when they are kept or interventions read them */
+    if ((rc = embed_input(m, tokens, ldt, B, T, !rows || !none, c, hooks, x0, err)))
+        return rc;
     const float div = sqrtf((float)E);
 
     for (int l = 0; l < L; l++) {
@@ -368,21 +431,8 @@ static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int 
         if (use_tab)
             general_tables0(m, T, wp, tab);
         project_qkv(m, l, tokens, ldt, B, T, x, wp, use_tab ? tab : NULL, last ? NULL : q, k, v);
-        if (last) {   /* the query rows' input and q, compact [N, .] */
-            for (int b = 0; b < B; b++)
-                memcpy(rows->x + (size_t)b * n * D, x + ((size_t)b * T + q0) * D, (size_t)n * D * sizeof(float));
-            if (use_tab) {
-                for (int r = 0; r < N; r++) {
-                    int t = q0 + r % n;
-                    const float *rt = tab + (size_t)tokens[(size_t)(r / n) * ldt + t] * W3, *rq = tab + (size_t)(V + t) * W3;
-                    memcpy(rows->q + (size_t)r * HE, rt, (size_t)HE * sizeof(float));
-                    ops_add(rows->q + (size_t)r * HE, rq, HE);
-                }
-            } else {
-                ops_gemm_nn(rows->q, HE, rows->x, D, wp, W3, N, HE, D, false);
-                ops_add_bias_rows(rows->q, HE, p->b_Q + (size_t)l * HE, N, HE);
-            }
-        }
+        if (last)
+            query_rows(m, l, tokens, ldt, x, wp, use_tab ? tab : NULL, rows);
         if (l == 0 && iv->ov_drop_pos)   /* W_E[t] W_V only for the chosen heads */
             for (int h = 0; h < H; h++)
                 if (iv_on(iv, 0, h))
@@ -428,21 +478,7 @@ static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int 
         if ((rc = run_hooks(hooks, SL_HOOK_RESID_POST, l, rp, c, err)))
             return rc;
     }
-    const float *last = rows ? rows->out : c->resid_post + (size_t)(L - 1) * BT * D;
-    const int nr = rows ? N : BT;
-    float *lg = rows ? rows->logits : c->logits;
-    if (iv->drop_direct) {
-        /* the stream without W_E[t] + W_pos[p] */
-        float *dd = rows ? rows->direct : xh;
-        for (int r = 0; r < nr; r++) {
-            size_t src = rows ? ((size_t)(r / n) * T + q0 + (size_t)(r % n)) * D : (size_t)r * D;
-            for (int d = 0; d < D; d++)
-                dd[(size_t)r * D + d] = last[(size_t)r * D + d] - c->embed[src + d] - c->pos_embed[src + d];
-        }
-        last = dd;
-    }
-    ops_gemm_nn(lg, Vo, last, D, p->W_U, Vo, nr, Vo, D, false);
-    ops_add_bias_rows(lg, Vo, p->b_U, nr, Vo);
+    unembed(m, B, T, c, iv, rows, xh);
     return 0;
 }
 
