@@ -70,7 +70,7 @@ static int report(CliArgs *a, int c)
 
 /* The shared rows (cli.h); their vals are above every command's own
  * (characters, and train's enum from 256). */
-enum { ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED };
+enum { ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED, ROW_INPUT, ROW_JSON };
 static const struct option shared_rows[] = {
     {"model", required_argument, NULL, ROW_MODEL},
     CLI_STEP_OPTION,
@@ -80,12 +80,23 @@ static const struct option shared_rows[] = {
     {"head", required_argument, NULL, ROW_HEAD},
     {"ablate", required_argument, NULL, ROW_ABLATE},
     {"resample-seed", required_argument, NULL, ROW_RESAMPLE_SEED},
+    {"input", required_argument, NULL, ROW_INPUT},
+    {"json", no_argument, NULL, ROW_JSON},
 };
 
 CliShared cli_shared(void)
 {
     return (CliShared){.step = -1, .resample_seed = 1, .lists = 1, .lists_max = 1,
                        .layer_max = SL_MODEL_MAX_LAYERS - 1, .head_max = SL_MODEL_MAX_HEADS - 1};
+}
+
+CliShared cli_shared_lists(long lists, long lists_max, long seed)
+{
+    CliShared s = cli_shared();
+    s.lists = lists;
+    s.lists_max = lists_max;
+    s.seed = seed;
+    return s;
 }
 
 void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, const struct option *opts,
@@ -124,13 +135,15 @@ static bool shared_value(CliArgs *a, int c, const char *val)
     case ROW_HEAD: return (s->head_given = cli_parse_long("--head", val, 0, s->head_max, &s->head));
     case ROW_ABLATE: s->ablate = val; return true;
     case ROW_RESAMPLE_SEED: return cli_parse_long("--resample-seed", val, 0, LONG_MAX, &s->resample_seed);
+    case ROW_INPUT: s->input = val; return true;
+    case ROW_JSON: s->json = true; return true;
     }
     return true;
 }
 
 static bool is_shared(const CliArgs *a, int c)
 {
-    return a->shared && ((c >= ROW_MODEL && c <= ROW_RESAMPLE_SEED) || c == CLI_OPT_STEP);
+    return a->shared && ((c >= ROW_MODEL && c <= ROW_JSON) || c == CLI_OPT_STEP);
 }
 
 bool cli_append_word(char **joined, size_t *len, const char *word)

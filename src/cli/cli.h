@@ -169,7 +169,8 @@ enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
 /* The option rows many commands share, declared once (args.c):
  *   --model PATH, --step N (cli_parse_step), --lists N (1..lists_max),
  *   --seed S (0..LONG_MAX), --layer L (0..layer_max), --head H
- *   (0..head_max), --ablate SPEC, --resample-seed S (0..LONG_MAX).
+ *   (0..head_max), --ablate SPEC, --resample-seed S (0..LONG_MAX),
+ *   --input FILE (a population command's lists), --json.
  * A command puts CLI_SHARED_ROW("lists") in its table where the row
  * stands (the order decides which option an ambiguous prefix names), sets
  * the defaults and ranges in a CliShared, and walks with
@@ -187,11 +188,16 @@ typedef struct CliShared {
     long layer, layer_max, head, head_max;
     const char *ablate;          /* NULL: none */
     long resample_seed;          /* default 1 */
+    const char *input;           /* NULL: none */
+    bool json;                   /* --json given */
     bool lists_given, seed_given, layer_given, head_given;
 } CliShared;
 /* The defaults every command starts from: --step -1, --resample-seed 1,
  * --layer and --head 0 in 0..SL_MODEL_MAX_LAYERS - 1, 0..SL_MODEL_MAX_HEADS - 1. */
 CliShared cli_shared(void);
+/* cli_shared for a command that draws random lists: --lists' default and
+ * maximum, and --seed's default. */
+CliShared cli_shared_lists(long lists, long lists_max, long seed);
 
 typedef struct CliArgs {
     const char *cmd;

@@ -60,7 +60,6 @@ static json_t *source_json(const SlAttribution *a, int L, int H, int T)
 typedef struct AttributeArgs {
     CliShared sh;
     long at, target, vs;   /* target, vs: -1 for the top two predictions */
-    bool json;
     char *text;            /* the list, its words joined; the caller frees it */
 } AttributeArgs;
 
@@ -71,7 +70,7 @@ static int parse_attribute_args(AttributeArgs *a, int argc, char **argv)
     static const struct option opts[] = {
         CLI_SHARED_ROW("model"),               {"at", required_argument, NULL, 'a'},
         {"target", required_argument, NULL, 't'}, {"vs", required_argument, NULL, 'v'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        CLI_SHARED_ROW("json"),                  {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     *a = (AttributeArgs){.sh = cli_shared(), .at = 1, .target = -1, .vs = -1};
@@ -86,7 +85,6 @@ static int parse_attribute_args(AttributeArgs *a, int argc, char **argv)
         case 'a': ok = cli_parse_long("--at", val, 1, SL_MODEL_MAX_CTX, &a->at); break;
         case 't': ok = cli_parse_long("--target", val, 0, SL_MODEL_MAX_VOCAB, &a->target); break;
         case 'v': ok = cli_parse_long("--vs", val, 0, SL_MODEL_MAX_VOCAB, &a->vs); break;
-        case 'j': a->json = true; break;
         case 'h':
             usage(stdout);
             return EXIT_OK;
@@ -210,7 +208,7 @@ int cmd_attribute(int argc, char **argv)
         status = cli_exit_code(rc);
         goto done;
     }
-    if (args.json)
+    if (args.sh.json)
         status = put_attribution_json(c, &a, values, at, q, target, vs);
     else {
         print_attribution(c, &a, tokens, at, q, target, vs);

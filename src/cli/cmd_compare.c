@@ -104,14 +104,11 @@ int cmd_compare(int argc, char **argv)
         CLI_SHARED_ROW("lists"),
         {"eval-lists", required_argument, NULL, 'e'},
         CLI_SHARED_ROW("seed"),
-        {"json", no_argument, NULL, 'j'},
+        CLI_SHARED_ROW("json"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 100000000;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
     long eval_lists = DEFAULT_EVAL_LISTS;
     bool json = false;
     CompareRow *rows = calloc((size_t)argc, sizeof *rows);
@@ -129,7 +126,6 @@ int cmd_compare(int argc, char **argv)
             if (!cli_parse_long("--eval-lists", val, 1, 1000000000L, &eval_lists))
                 status = EXIT_USAGE;
             break;
-        case 'j': json = true; break;
         case 'h': usage(stdout); free(rows); return EXIT_OK;
         case CLI_ARG_POSITIONAL: rows[count++].name = val; break;
         default: status = EXIT_USAGE; break;   /* CLI_ARG_BAD, reported */
@@ -139,6 +135,7 @@ int cmd_compare(int argc, char **argv)
             return status;
         }
     }
+    json = sh.json;
     const long lists = sh.lists, seed = sh.seed;
     if (count == 0) {
         cli_error("compare: which models? give one or more paths (files or run directories)");

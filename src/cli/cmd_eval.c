@@ -119,31 +119,27 @@ int cmd_eval(int argc, char **argv)
         CLI_SHARED_ROW("model"),
         CLI_SHARED_ROW("lists"),
         CLI_SHARED_ROW("seed"),
-        {"input", required_argument, NULL, 'i'},
+        CLI_SHARED_ROW("input"),
         CLI_SHARED_ROW("ablate"),
         CLI_SHARED_ROW("resample-seed"),
         CLI_SHARED_ROW("step"),
-        {"json", no_argument, NULL, 'j'},
+        CLI_SHARED_ROW("json"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 1000000000L;
-    sh.seed = DEFAULT_SEED;
-    const char *input = NULL, *val;
-    bool json = false;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
+    const char *val;
     CliArgs args;
     cli_args_begin_shared(&args, "eval", argc, argv, opts, &sh);
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
-        case 'i': input = val; break;
-        case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    const char *input = sh.input;
+    const bool json = sh.json;
     const char *model_path = sh.model, *ablate = sh.ablate;
     const long lists = sh.lists, seed = sh.seed, resample_seed = sh.resample_seed, step = sh.step;
     const bool lists_given = sh.lists_given, seed_given = sh.seed_given;

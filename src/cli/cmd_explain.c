@@ -315,15 +315,12 @@ int cmd_explain(int argc, char **argv)
         CLI_SHARED_ROW("model"),
         CLI_SHARED_ROW("lists"),
         CLI_SHARED_ROW("seed"),
-        {"json", no_argument, NULL, 'j'},
+        CLI_SHARED_ROW("json"),
         CLI_SHARED_ROW("step"),
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = 100000000;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
     bool json = false;
     CliArgs args;
     cli_args_begin_shared(&args, "explain", argc, argv, opts, &sh);
@@ -331,12 +328,12 @@ int cmd_explain(int argc, char **argv)
     int ch;
     while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
         switch (ch) {
-        case 'j': json = true; break;
         case 'h': usage(stdout); return EXIT_OK;
         case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    json = sh.json;
     const char *model_path = sh.model;
     const long lists = sh.lists, seed = sh.seed, step = sh.step;
     SlError err = {0};

@@ -54,10 +54,7 @@ int cmd_generate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    CliShared sh = cli_shared();
-    sh.lists = DEFAULT_LISTS;
-    sh.lists_max = LONG_MAX / 2;
-    sh.seed = DEFAULT_SEED;
+    CliShared sh = cli_shared_lists(DEFAULT_LISTS, LONG_MAX / 2, DEFAULT_SEED);
     const char *kind_name = NULL;
     SlError err = {0};
     const char *val;

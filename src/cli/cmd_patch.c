@@ -199,7 +199,7 @@ int cmd_patch(int argc, char **argv)
     static const struct option opts[] = {
         CLI_SHARED_ROW("model"),                   {"clean", required_argument, NULL, 'c'},
         {"corrupt", required_argument, NULL, 'r'}, {"at", required_argument, NULL, 'a'},
-        {"attribution", no_argument, NULL, 'A'},   {"json", no_argument, NULL, 'j'},
+        {"attribution", no_argument, NULL, 'A'},   CLI_SHARED_ROW("json"),
         {"format", required_argument, NULL, 'f'},  CLI_SHARED_ROW("ablate"),
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
@@ -219,7 +219,6 @@ int cmd_patch(int argc, char **argv)
                 return EXIT_USAGE;
             break;
         case 'A': attribution = true; break;
-        case 'j': json = true; break;
         case 'f':
             if (strcmp(val, "csv") != 0) {
                 cli_error("patch: --format '%s': the format is csv (or --json)", val);
@@ -234,6 +233,7 @@ int cmd_patch(int argc, char **argv)
         default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    json = sh.json;
     const char *model_path = sh.model, *ablate = sh.ablate;
     if (!clean_text || !corrupt_text) {
         cli_error("patch: needs --clean LIST and --corrupt LIST; try 'sortlens patch --help'");

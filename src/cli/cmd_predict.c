@@ -217,7 +217,7 @@ int cmd_predict(int argc, char **argv)
     static const struct option opts[] = {
         CLI_SHARED_ROW("model"),
         {"teacher-forced", no_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},
+        CLI_SHARED_ROW("json"),
         {"cache", required_argument, NULL, 'c'},
         {"force", no_argument, NULL, 'f'},
         CLI_SHARED_ROW("ablate"),
@@ -238,7 +238,6 @@ int cmd_predict(int argc, char **argv)
     for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
         switch (ch) {
         case 't': p.teacher_forced = true; break;
-        case 'j': p.json = true; break;
         case 'c': p.cache_out = val; break;
         case 'f': force = true; break;
         case 'h': free(joined); usage(stdout); return EXIT_OK;
@@ -252,6 +251,7 @@ int cmd_predict(int argc, char **argv)
         default: free(joined); return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
         }
     }
+    p.json = sh.json;
 
     const char *model_path = sh.model, *ablate = sh.ablate;
     const long resample_seed = sh.resample_seed, step = sh.step;

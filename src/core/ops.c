@@ -7,6 +7,18 @@
 void ops_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc)
 {
+    if (M == 1 && K > 0) {
+        /* one row (a decoding step of one list): sgemm would pack all of B
+         * for it, sgemv reads B once; y = op(B)^T a.  y zeroed first for
+         * beta 0, so that nothing in it can survive as a NaN. */
+        if (beta == 0.0f) {
+            memset(C, 0, (size_t)N * sizeof *C);
+            beta = 1.0f;
+        }
+        cblas_sgemv(CblasRowMajor, tb ? CblasNoTrans : CblasTrans, tb ? N : K, tb ? K : N, alpha, B, ldb, A,
+                    ta ? lda : 1, beta, C, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
                 B, ldb, beta, C, ldc);
 }

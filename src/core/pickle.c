@@ -4,8 +4,9 @@
  * (FRAME), short and 8-byte strings, MEMOIZE and STACK_GLOBAL.
  *
  * Longer than 600 lines because it is one concern: each opcode's checks and
- * refusals stand beside its action, and splitting them would put a
- * hostile-input check away from the code it guards. */
+ * refusals stand beside its action (in op_* by group, which unpickle
+ * dispatches), and splitting the file would put a hostile-input check away
+ * from the code it guards. */
 #include "pickle.h"
 
 #include <inttypes.h>
@@ -489,6 +490,143 @@ static const struct { uint8_t op, bytes; const char *name; } fixed_args[] = {
     {'M', 2, "BININT2"}, {0x8a, 1, "LONG1"}, {'G', 8, "BINFLOAT"},
 };
 
+/* ---- the opcodes, by group (unpickle dispatches) ---------------------------- */
+
+/* MARK: the stack's height, for the opcode that closes it. */
+static int op_mark(Unpickler *u)
+{
+    if (u->nmarks == u->marks_cap) {
+        if (u->marks_cap >= PT_MAX_MARKS)
+            return fail(u, "more than %d nested MARKs", PT_MAX_MARKS);
+        size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
+        size_t *m = realloc(u->marks, cap * sizeof *m);
+        if (!m)
+            return nomem(u);
+        u->marks = m;
+        u->marks_cap = cap;
+    }
+    u->marks[u->nmarks++] = u->sp;
+    return 0;
+}
+
+/* TUPLE (everything above the mark), TUPLE1..3 (n = 1..3 values). */
+static int op_tuple(Unpickler *u, uint8_t op)
+{
+    size_t base = 0;
+    int rc;
+    if (op == 't')
+        rc = mark_base(u, "TUPLE", &base);
+    else if (!(rc = need_stack(u, (size_t)(op - 0x84), "TUPLEn")))
+        base = u->sp - (size_t)(op - 0x84);
+    return rc ? rc : make_tuple(u, base);
+}
+
+/* ADDITEMS (into the set below the mark) and FROZENSET (a new set of what
+ * is above the mark). */
+static int op_set_items(Unpickler *u, uint8_t op)
+{
+    size_t base = 0;
+    Val *set = NULL;
+    int rc = op == 0x90 ? container_below_mark(u, "ADDITEMS", V_SET, &base, &set) : mark_base(u, "FROZENSET", &base);
+    if (rc)
+        return rc;
+    if (op == 0x91 && !(set = new_val(u, V_SET)))
+        return nomem(u);
+    for (size_t i = base; !rc && i < u->sp; i++)
+        rc = set_append(u, set, u->stack[i]);
+    u->sp = base;
+    if (!rc && op == 0x91)
+        rc = push(u, set);
+    return rc;
+}
+
+/* LONG1: n bytes of little-endian two's complement. */
+static int op_long1(Unpickler *u, size_t n)
+{
+    const uint8_t *b;
+    if (n > 8)
+        return fail(u, "LONG1 of %zu bytes does not fit in 64 bits", n);
+    if (!take(u, n, &b))
+        return fail(u, "LONG1 runs past the end");
+    uint64_t v = 0;
+    for (size_t k = 0; k < n; k++)
+        v |= (uint64_t)b[k] << (8 * k);
+    if (n && n < 8 && (b[n - 1] & 0x80))
+        v |= ~(uint64_t)0 << (8 * n);   /* sign-extend */
+    return push(u, int_val(u, (int64_t)v));
+}
+
+/* NEWTRUE, NEWFALSE. */
+static int op_bool(Unpickler *u, bool value)
+{
+    Val *v = new_val(u, V_BOOL);
+    if (v)
+        v->u.b = value;
+    return push(u, v);
+}
+
+/* BINFLOAT: 8-byte big-endian double (b: its 8 bytes). */
+static int op_binfloat(Unpickler *u, const uint8_t *b)
+{
+    uint64_t bits = 0;
+    for (int k = 0; k < 8; k++)
+        bits = bits << 8 | b[k];
+    Val *v = new_val(u, V_FLOAT);
+    if (v)
+        memcpy(&v->u.f, &bits, 8);
+    return push(u, v);
+}
+
+/* SETITEM (one key and value) and SETITEMS (pairs above the mark) into the
+ * dict below them. */
+static int op_set_dict_items(Unpickler *u, uint8_t op)
+{
+    int rc;
+    if (op == 's') {
+        if ((rc = need_stack(u, 3, "SETITEM")))
+            return rc;
+        Val *v = u->stack[--u->sp], *k = u->stack[--u->sp], *d = u->stack[u->sp - 1];
+        if (d->kind != V_DICT)
+            return fail(u, "SETITEM on something that is not a dict");
+        return dict_append(u, d, k, v);
+    }
+    size_t base = 0;
+    Val *d = NULL;
+    if ((rc = container_below_mark(u, "SETITEMS", V_DICT, &base, &d)))
+        return rc;
+    if ((u->sp - base) % 2)
+        return fail(u, "SETITEMS with an odd number of values (%zu)", u->sp - base);
+    for (size_t i = base; !rc && i < u->sp; i += 2)
+        rc = dict_append(u, d, u->stack[i], u->stack[i + 1]);
+    u->sp = base;
+    return rc;
+}
+
+/* BUILD: the state dict's _metadata; inert, ignored. */
+static int op_build(Unpickler *u)
+{
+    int rc = need_stack(u, 2, "BUILD");
+    if (rc)
+        return rc;
+    Val *state = u->stack[--u->sp], *obj = u->stack[u->sp - 1];
+    if (obj->kind != V_DICT || state->kind != V_DICT)
+        return fail(u, "BUILD on something other than a dict, or with a state that is not a dict");
+    return 0;
+}
+
+/* STOP: one value left, no open mark, nothing after it. */
+static int op_stop(Unpickler *u, Val **out)
+{
+    if (u->nmarks)
+        return fail(u, "STOP with an open MARK");
+    if (u->sp != 1)
+        return fail(u, u->sp ? "STOP with %zu values on the stack; expected one" : "STOP with an empty stack", u->sp);
+    if (u->p != u->end)
+        return fail(u, "%zu bytes after STOP", (size_t)(u->end - u->p));
+    *out = u->stack[0];
+    return 0;
+}
+
 /* Runs the pickle; on success *out is the single value left at STOP. */
 static int unpickle(Unpickler *u, Val **out)
 {
@@ -518,33 +656,8 @@ static int unpickle(Unpickler *u, Val **out)
         case 'h': case 'j': rc = memo_get(u, (uint32_t)arg); break;   /* BINGET, LONG_BINGET */
         case ')': rc = push(u, new_val(u, V_TUPLE)); break;
         case '}': rc = push(u, new_val(u, V_DICT)); break;
-        case '(': /* MARK */
-            if (u->nmarks == u->marks_cap) {
-                if (u->marks_cap >= PT_MAX_MARKS)
-                    return fail(u, "more than %d nested MARKs", PT_MAX_MARKS);
-                size_t cap = u->marks_cap ? 2 * u->marks_cap : 16;
-                size_t *m = realloc(u->marks, cap * sizeof *m);
-                if (!m)
-                    return nomem(u);
-                u->marks = m;
-                u->marks_cap = cap;
-            }
-            u->marks[u->nmarks++] = u->sp;
-            break;
-        case 't': { /* TUPLE */
-            size_t base = 0;
-            rc = mark_base(u, "TUPLE", &base);
-            if (!rc)
-                rc = make_tuple(u, base);
-            break;
-        }
-        case 0x85: case 0x86: case 0x87: { /* TUPLE1..3 */
-            size_t n = (size_t)(op - 0x84);
-            rc = need_stack(u, n, "TUPLEn");
-            if (!rc)
-                rc = make_tuple(u, u->sp - n);
-            break;
-        }
+        case '(': rc = op_mark(u); break;
+        case 't': case 0x85: case 0x86: case 0x87: rc = op_tuple(u, op); break;   /* TUPLE, TUPLE1..3 */
         case 'X': case 0x8c: case 0x8d: /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
             rc = read_string(u, arg, V_STR);
             break;
@@ -560,109 +673,17 @@ static int unpickle(Unpickler *u, Val **out)
             break;
         case 0x93: rc = op_stack_global(u); break;
         case 0x8f: rc = push(u, new_val(u, V_SET)); break;   /* EMPTY_SET */
-        case 0x90: { /* ADDITEMS */
-            size_t base = 0;
-            Val *set = NULL;
-            rc = container_below_mark(u, "ADDITEMS", V_SET, &base, &set);
-            if (rc)
-                break;
-            for (size_t i = base; !rc && i < u->sp; i++)
-                rc = set_append(u, set, u->stack[i]);
-            u->sp = base;
-            break;
-        }
-        case 0x91: { /* FROZENSET */
-            size_t base = 0;
-            rc = mark_base(u, "FROZENSET", &base);
-            if (rc)
-                break;
-            Val *set = new_val(u, V_SET);
-            if (!set)
-                return nomem(u);
-            for (size_t i = base; !rc && i < u->sp; i++)
-                rc = set_append(u, set, u->stack[i]);
-            u->sp = base;
-            if (!rc)
-                rc = push(u, set);
-            break;
-        }
+        case 0x90: case 0x91: rc = op_set_items(u, op); break;   /* ADDITEMS, FROZENSET */
         case 'J': rc = push(u, int_val(u, (int32_t)(uint32_t)arg)); break;   /* BININT: 4-byte signed */
         case 'K': case 'M': rc = push(u, int_val(u, (int64_t)arg)); break;   /* BININT1, BININT2: unsigned */
-        case 0x8a: { /* LONG1: n bytes of little-endian two's complement */
-            size_t n = (size_t)arg;
-            if (n > 8)
-                return fail(u, "LONG1 of %zu bytes does not fit in 64 bits", n);
-            if (!take(u, n, &b))
-                return fail(u, "LONG1 runs past the end");
-            uint64_t v = 0;
-            for (size_t k = 0; k < n; k++)
-                v |= (uint64_t)b[k] << (8 * k);
-            if (n && n < 8 && (b[n - 1] & 0x80))
-                v |= ~(uint64_t)0 << (8 * n);   /* sign-extend */
-            rc = push(u, int_val(u, (int64_t)v));
-            break;
-        }
-        case 0x88: case 0x89: { /* NEWTRUE, NEWFALSE */
-            Val *v = new_val(u, V_BOOL);
-            if (v)
-                v->u.b = op == 0x88;
-            rc = push(u, v);
-            break;
-        }
-        case 'G': { /* BINFLOAT: 8-byte big-endian double */
-            uint64_t bits = 0;
-            for (int k = 0; k < 8; k++)
-                bits = bits << 8 | b[k];
-            Val *v = new_val(u, V_FLOAT);
-            if (v)
-                memcpy(&v->u.f, &bits, 8);
-            rc = push(u, v);
-            break;
-        }
+        case 0x8a: rc = op_long1(u, (size_t)arg); break;
+        case 0x88: case 0x89: rc = op_bool(u, op == 0x88); break;   /* NEWTRUE, NEWFALSE */
+        case 'G': rc = op_binfloat(u, b); break;
         case 'Q': rc = op_binpersid(u); break;
         case 'R': rc = op_reduce(u); break;
-        case 's': { /* SETITEM */
-            rc = need_stack(u, 3, "SETITEM");
-            if (rc)
-                break;
-            Val *v = u->stack[--u->sp], *k = u->stack[--u->sp], *d = u->stack[u->sp - 1];
-            if (d->kind != V_DICT)
-                return fail(u, "SETITEM on something that is not a dict");
-            rc = dict_append(u, d, k, v);
-            break;
-        }
-        case 'u': { /* SETITEMS */
-            size_t base = 0;
-            Val *d = NULL;
-            rc = container_below_mark(u, "SETITEMS", V_DICT, &base, &d);
-            if (rc)
-                break;
-            if ((u->sp - base) % 2)
-                return fail(u, "SETITEMS with an odd number of values (%zu)", u->sp - base);
-            for (size_t i = base; !rc && i < u->sp; i += 2)
-                rc = dict_append(u, d, u->stack[i], u->stack[i + 1]);
-            u->sp = base;
-            break;
-        }
-        case 'b': { /* BUILD: the state dict's _metadata; inert, ignored */
-            rc = need_stack(u, 2, "BUILD");
-            if (rc)
-                break;
-            Val *state = u->stack[--u->sp], *obj = u->stack[u->sp - 1];
-            if (obj->kind != V_DICT || state->kind != V_DICT)
-                return fail(u, "BUILD on something other than a dict, or with a state that is not a dict");
-            break;
-        }
-        case '.': /* STOP */
-            if (u->nmarks)
-                return fail(u, "STOP with an open MARK");
-            if (u->sp != 1)
-                return fail(u, u->sp ? "STOP with %zu values on the stack; expected one" : "STOP with an empty stack",
-                            u->sp);
-            if (u->p != u->end)
-                return fail(u, "%zu bytes after STOP", (size_t)(u->end - u->p));
-            *out = u->stack[0];
-            return 0;
+        case 's': case 'u': rc = op_set_dict_items(u, op); break;   /* SETITEM, SETITEMS */
+        case 'b': rc = op_build(u); break;
+        case '.': return op_stop(u, out);
         default:
             return fail(u, "opcode 0x%02x is not one a state dict uses", op);
         }
@@ -670,7 +691,6 @@ static int unpickle(Unpickler *u, Val **out)
             return rc;
     }
 }
-
 
 int pickle_load(const uint8_t *buf, size_t len, const char *label, PickleArena *arena, Val **root, SlError *err)
 {

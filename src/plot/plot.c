@@ -1,6 +1,10 @@
 /* plot.c: the explorer's views as figures: which matrices, labels, scales
  * and titles each view has, laid out as heat panels (figure_heat.c) and
- * written by a backend. */
+ * written by a backend.
+ *
+ * Longer than 600 lines because every view is one function over the one
+ * Build (its allocations, labels and panel defaults), beside the names and
+ * the request checks that choose it; the drawing itself is elsewhere. */
 #include "plot.h"
 
 #include <math.h>

@@ -3,7 +3,11 @@
  * SlIntervention), sl_circuit_score_terms for the four QK terms of every score,
  * sl_circuit_dla for what each source adds to a logit, sl_decode_top_k for the
  * runners-up and sl_circuit_get_kind for the circuits of the head shown, so
- * that what the screen shows is what the tests of the core check. */
+ * that what the screen shows is what the tests of the core check.
+ *
+ * Longer than 600 lines because the explorer's state is opaque: every
+ * change to it (list, position, head, view, ablation, pair, history) is a
+ * function here, next to the recomputation each one triggers. */
 #include "explore.h"
 
 #include <math.h>

@@ -1,7 +1,11 @@
 /* tui.c: ncurses.  Checks the terminal, sets it up with setlocale + newterm
  * (initscr would exit on a bad TERM), chooses the colour depth, copies the
  * grid that app.c draws to the screen, and runs the key loop: KEY_RESIZE is
- * handled in the loop, signals only set a flag. */
+ * handled in the loop, signals only set a flag.
+ *
+ * A little over 600 lines because it is the only file that includes
+ * curses.h: whatever talks to the terminal (colours, keys, UTF-8 input,
+ * Home/End sequences, a vanished terminal) stays here. */
 #include "tui.h"
 
 #include <curses.h>

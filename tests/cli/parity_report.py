@@ -14,29 +14,21 @@ not a test: it asserts nothing (the parity suites in tests/core do).
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import safetensors_raw  # noqa: E402
+
 DTYPES = {"F32": np.float32, "I64": np.int64, "F64": np.float64, "I32": np.int32}
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    base = 8 + n
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        out[name] = np.frombuffer(blob[base + a:base + b], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-    return out
+    return {name: np.frombuffer(raw, dtype=DTYPES[dtype]).reshape(shape)
+            for name, (dtype, shape, raw) in safetensors_raw.read(path)[0].items()}
 
 
 def errors(got, ref):

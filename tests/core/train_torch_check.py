@@ -12,10 +12,12 @@ Usage: /usr/bin/python3 train_torch_check.py MODEL.safetensors [--lists N]
 Exit 0 if it loads and reaches the minimums; 77 (skip) without torch.
 """
 import argparse
-import json
 import math
-import struct
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import safetensors_raw  # noqa: E402
 
 try:
     import torch
@@ -27,18 +29,12 @@ DTYPES = {"F32": torch.float32, "F64": torch.float64, "I64": torch.int64, "BOOL"
 
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (hlen,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + hlen])
-    meta = header.pop("__metadata__", {})
-    data = raw[8 + hlen:]
+    """(tensors, metadata), read by hand (safetensors_raw)."""
+    raw, meta = safetensors_raw.read(path)
     tensors = {}
-    for name, info in header.items():
-        a, b = info["data_offsets"]
-        t = torch.frombuffer(bytearray(data[a:b]), dtype=DTYPES[info["dtype"]]) if b > a else \
-            torch.empty(0, dtype=DTYPES[info["dtype"]])
-        tensors[name] = t.reshape(info["shape"]).clone()
+    for name, (dtype, shape, data) in raw.items():
+        t = torch.frombuffer(bytearray(data), dtype=DTYPES[dtype]) if data else torch.empty(0, dtype=DTYPES[dtype])
+        tensors[name] = t.reshape(shape).clone()
     return tensors, meta
 
 

@@ -526,6 +526,17 @@ narrow)
     keys q
     wait_exit 0
     ;;
+bigvocab)
+    # issue 19.13: a vocab-4000 model's circuits take seconds before the first
+    # frame; the terminal says what is being computed meanwhile, not a blank
+    "$exe" train --steps 0 --max-num 4000 --out "$tmp/v4000.safetensors" > "$tmp/train.txt" 2>&1 || fail "train: $(cat "$tmp/train.txt")"
+    start 160 48 -- --model "$tmp/v4000.safetensors"
+    wait_for "computing the explorer's circuits (4002 x 4002 token-token, 22 positions)"
+    wait_for "lists of 10 values 0..3999"
+    screen | grep -q "computing the explorer" && fail "the note stayed on the first frame"
+    keys q
+    wait_exit 0
+    ;;
 maxnum)
     # issue 17.5: values of three digits in two-column heatmap cells were
     # garbled (labels cut to positions mod 100, run together)

@@ -17,12 +17,15 @@
       the largest entry.
 Exit status 0 when everything matches, 1 with a message otherwise.
 """
-import json
+import os
 import re
 import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import safetensors_raw  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -33,21 +36,11 @@ def fail(msg):
 
 
 def read_safetensors(path):
-    """The reference file read by hand (8-byte header length, JSON, data)."""
-    with open(path, "rb") as f:
-        blob = f.read()
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.loads(blob[8:8 + n])
-    base = 8 + n
+    """The reference file read by hand (safetensors_raw): {name: (shape, values)}."""
     out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        raw = blob[base + begin:base + end]
-        code = {"F32": "f", "I64": "q"}[info["dtype"]]
-        values = struct.unpack("<%d%s" % (len(raw) // struct.calcsize(code), code), raw)
-        out[name] = (info["shape"], values)
+    for name, (dtype, shape, raw) in safetensors_raw.read(path)[0].items():
+        code = {"F32": "f", "I64": "q"}[dtype]
+        out[name] = (shape, struct.unpack("<%d%s" % (len(raw) // struct.calcsize(code), code), raw))
     return out
 
 
