@@ -12,6 +12,11 @@
  * multiply-adds) is one fused loop per query row: scores of the keys it
  * may see, softmax, pattern times values; a BLAS call per row or per head
  * would cost more than its work.
+ *
+ * Slightly over 600 lines because the batch forward and the one-position
+ * decode step share the packed weights (general_pack_qkv) and layer 0's
+ * tables (general_tables0); apart,
+ * each would need the other's private layout.
  */
 #include "sortlens/forward.h"
 
