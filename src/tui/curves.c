@@ -52,7 +52,8 @@ static int sync_listing(Curves *c, SlError *err)
 {
     const SlRun *run = c->snaps->run;
     int ready = atomic_load(&c->ready);
-    bool prefix = run->count >= c->count && memcmp(run->steps, c->steps, (size_t)c->count * sizeof *c->steps) == 0;
+    bool prefix = run->count >= c->count &&
+                  (c->count == 0 || memcmp(run->steps, c->steps, (size_t)c->count * sizeof *c->steps) == 0);
     if (prefix && run->count == c->count)
         return 0;
     if (run->count > c->cap) {

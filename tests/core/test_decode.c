@@ -581,11 +581,14 @@ static void eval_recount(const SlModel *m, long lists, uint64_t seed, const SlIn
     ck_assert_msg(res->list_accuracy == (double)list_right / (double)lists, "list accuracy %.9f, recount %ld",
                   res->list_accuracy, list_right);
     /* the logits come from other code (rows, or BLAS with another batch
-     * size) that rounds differently, more so under valgrind (1.2e-6 seen
-     * there): relative 1e-5.  The loss against PyTorch is checked to 1e-6
-     * above. */
-    ck_assert_msg(fabs(res->loss - loss / ((double)lists * n)) <= 1e-5 * fabs(res->loss), "loss %.12f, recount %.12f", res->loss,
-                  loss / ((double)lists * n));
+     * size) that rounds differently.  A token's loss moves by its own size
+     * times the logits' change (d loss / d logit_j = p_j, the target's
+     * 1 - p_t), so the loss's relative difference is about the logits'
+     * absolute one: up to 1e-4 between kernels and batch sizes (3.0e-5
+     * seen under valgrind, whose CPU makes OpenBLAS pick other kernels).
+     * The loss against PyTorch is checked to 1e-6 above. */
+    ck_assert_msg(fabs(res->loss - loss / ((double)lists * n)) <= 1e-4 * fabs(res->loss),
+                  "path %d: loss %.12f, recount %.12f", (int)path, res->loss, loss / ((double)lists * n));
     for (int i = 0; i < n; i++)
         ck_assert(res->per_position_accuracy[i] == (double)pos_right[i] / (double)lists);
     free(values), free(tokens), free(am), free(out);
