@@ -214,10 +214,13 @@ START_TEST(test_facet_cursor_and_reopen)
     /* H J K L move the cursor in the combined matrix; `w` carries the facet,
      * the scale and the moved cursor, and those options open the very same
      * screen; S writes the facet and the combined figures */
-    ExplorerFixture f, g2;
+    /* static: four copies of the explorer's state (about 600 KB each) make
+     * a frame over valgrind's 2 MB limit, which it takes for a stack switch */
+    static ExplorerFixture f, g2;
     if (!explorer_fixture_open(&f))
         return;
-    App a = f.a;
+    static App a;
+    a = f.a;
     a.style = C256_UTF8;
     Grid *g = grid_new(1, 1);
     const Scene *sc = explorer_scene(a.ex);
@@ -254,7 +257,8 @@ START_TEST(test_facet_cursor_and_reopen)
 
     /* the options of that line, as tui_run applies them, on a fresh explorer */
     ck_assert(explorer_fixture_open(&g2));
-    App b = g2.a;
+    static App b;
+    b = g2.a;
     b.style = C256_UTF8;
     SlError err = {0};
     ck_assert_int_eq(explorer_open_at(b.ex, 3, -1, -1, -1, -1, false, &err), 0);
