@@ -268,7 +268,8 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     for (int i = 0; i < n; i++) {
         int q = n + 1 + i, label = tok[q + 1];
         tables_run_query(r, tok, q, row);
-        int a = ops_argmax(row, Vo);
+        double lse;
+        int a = r->k->row_argmax_lse(row, Vo, &lse);
         if (a == label) {
             right++;
             pos_right[i]++;
@@ -276,7 +277,7 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
             diverged = i;
             wrong = a;
         }
-        *loss += ops_logsumexp_max(row, Vo, row[a]) - row[label];
+        *loss += lse - row[label];
     }
     *tok_right += right;
     if (outcome) {

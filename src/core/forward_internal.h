@@ -197,6 +197,8 @@ typedef struct TablesKernels {
     void (*run_query)(TablesRun *r, const int *tokens, int q, float *logits_row);
     /* the whole cache of sequence b (T tokens) */
     void (*sequence)(TablesRun *r, const int *tokens, int b, int T, SlActCache *c);
+    /* a logits row's argmax, and its log-sum-exp into *lse (eval's rows) */
+    int (*row_argmax_lse)(const float *x, int n, double *lse);
 } TablesKernels;
 /* The variant this process runs, chosen the first time (kernels.c). */
 const TablesKernels *tables_kernels(void);

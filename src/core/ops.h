@@ -79,25 +79,29 @@ typedef int ops_v4i __attribute__((vector_size(16)));
  * k ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so that k ln 2 is
  * exact), e^r by its degree-7 polynomial, times 2^k written into the
  * exponent bits.  The log-sum-exp of every eval row spends most of its
- * time in expf, one value at a time, without it. */
-OPS_INLINE ops_v4 ops_v4_exp(ops_v4 x)
-{
-    ops_v4i in_range = x >= -88.0f;   /* else (below, or NaN) -88: no conversion below overflows */
-    x = (ops_v4)(((ops_v4i)x & in_range) | ((ops_v4i)((ops_v4){0} - 88.0f) & ~in_range));
-    ops_v4 fx = x * 1.44269504088896341f + 0.5f;   /* k = floor(x log2(e) + 1/2) */
-    ops_v4i k = __builtin_convertvector(fx, ops_v4i);
-    k += (ops_v4i)(__builtin_convertvector(k, ops_v4) > fx);   /* truncation toward zero, made a floor: -1 where true */
-    ops_v4 kf = __builtin_convertvector(k, ops_v4);
-    ops_v4 r = x - kf * 0.693359375f - kf * -2.12194440e-4f;
-    ops_v4 p = 1.9875691500e-4f * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    ops_v4i scale = (k + 127) << 23;   /* 2^k, k >= -127: a float (below 2^-126, +0 or tiny) */
-    return p * (ops_v4)scale;
-}
+ * time in expf, one value at a time, without it.  Written once, over any
+ * GCC vector of floats VF whose integer twin is VI: kernels.c defines the
+ * 8-lane one with it. */
+#define OPS_DEFINE_VEXP(name, VF, VI)                                                                  \
+    OPS_INLINE VF name(VF x)                                                                           \
+    {                                                                                                  \
+        VI in_range = x >= -88.0f; /* else (below, or NaN) -88: no conversion below overflows */      \
+        x = (VF)(((VI)x & in_range) | ((VI)((VF){0} - 88.0f) & ~in_range));                          \
+        VF fx = x * 1.44269504088896341f + 0.5f; /* k = floor(x log2(e) + 1/2) */                     \
+        VI k = __builtin_convertvector(fx, VI);                                                        \
+        k += (VI)(__builtin_convertvector(k, VF) > fx); /* truncation made a floor: -1 where true */   \
+        VF kf = __builtin_convertvector(k, VF);                                                        \
+        VF r = x - kf * 0.693359375f - kf * -2.12194440e-4f;                                           \
+        VF p = 1.9875691500e-4f * r + 1.3981999507e-3f;                                                \
+        p = p * r + 8.3334519073e-3f;                                                                  \
+        p = p * r + 4.1665795894e-2f;                                                                  \
+        p = p * r + 1.6666665459e-1f;                                                                  \
+        p = p * r + 5.0000001201e-1f;                                                                  \
+        p = p * r * r + r + 1.0f;                                                                      \
+        VI scale = (k + 127) << 23; /* 2^k, k >= -127: a float (below 2^-126, +0 or tiny) */           \
+        return p * (VF)scale;                                                                          \
+    }
+OPS_DEFINE_VEXP(ops_v4_exp, ops_v4, ops_v4i)
 #endif
 
 OPS_INLINE float ops_row_max(const float *s, int n)

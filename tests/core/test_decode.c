@@ -396,6 +396,48 @@ START_TEST(test_exp_and_logsumexp_by_hand)
 }
 END_TEST
 
+/* The kernel eval calls on every row (kernels.c, the variant this process
+ * runs: CI runs this suite with SORTLENS_KERNELS=portable too): its argmax
+ * is the first index of the largest entry, found here by a plain loop, and
+ * its log-sum-exp is the sum in double written out again (float lanes:
+ * 1e-5 allowed). */
+START_TEST(test_row_argmax_lse_by_hand)
+{
+    const TablesKernels *k = tables_kernels();
+    float x[64];
+    for (int n = 1; n <= 64; n++) {
+        for (int j = 0; j < n; j++)
+            x[j] = (float)((j * 29) % 17) * 1.37f - 12.0f;
+        if (n > 3)
+            x[n - 3] = -200.0f;   /* under the floor: left out */
+        if (n > 5)
+            x[1] = -INFINITY;
+        if (n > 9)
+            x[9] = NAN;   /* never the argmax, left out of the sum */
+        int want_a = -1;
+        for (int j = 0; j < n; j++)
+            if (!isnan(x[j]) && (want_a < 0 || x[j] > x[want_a]))
+                want_a = j;
+        double se = 0.0;
+        for (int j = 0; j < n; j++)
+            if (x[j] - x[want_a] >= OPS_EXP_FLOOR)
+                se += exp((double)x[j] - x[want_a]);
+        double want = x[want_a] + log(se), got;
+        int a = k->row_argmax_lse(x, n, &got);
+        ck_assert_msg(a == want_a, "n %d (%s): argmax %d, expected %d", n, k->name, a, want_a);
+        ck_assert_msg(fabs(got - want) < 1e-5, "n %d (%s): %.12g, expected %.12g", n, k->name, got, want);
+    }
+    double lse;
+    for (int j = 0; j < 20; j++)
+        x[j] = NAN;
+    ck_assert_int_eq(k->row_argmax_lse(x, 20, &lse), 0);   /* every entry NaN: 0, as ops_argmax */
+    for (int j = 0; j < 20; j++)
+        x[j] = -INFINITY;
+    ck_assert_int_eq(k->row_argmax_lse(x, 20, &lse), 0);
+    ck_assert(isinf(lse) && lse < 0);
+}
+END_TEST
+
 /* ---- greedy against a naive loop ----------------------------------------------------- */
 
 static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
@@ -692,6 +734,7 @@ static Suite *decode_suite(void)
     tcase_add_test(hand, test_top_k_by_hand);
     tcase_add_test(hand, test_argmax_by_hand);
     tcase_add_test(hand, test_exp_and_logsumexp_by_hand);
+    tcase_add_test(hand, test_row_argmax_lse_by_hand);
     suite_add_tcase(s, hand);
     TCase *greedy = tcase_create("greedy");
     tcase_set_timeout(greedy, 200);
