@@ -80,8 +80,8 @@ typedef int ops_v4i __attribute__((vector_size(16)));
  * exact), e^r by its degree-7 polynomial, times 2^k written into the
  * exponent bits.  The log-sum-exp of every eval row spends most of its
  * time in expf, one value at a time, without it.  Written once, over any
- * GCC vector of floats VF whose integer twin is VI: kernels.c defines the
- * 8-lane one with it. */
+ * GCC vector of floats VF whose integer twin is VI: kernels.c defines its
+ * row-wide one (8 lanes with AVX2) with it. */
 #define OPS_DEFINE_VEXP(name, VF, VI)                                                                  \
     OPS_INLINE VF name(VF x)                                                                           \
     {                                                                                                  \

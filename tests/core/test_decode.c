@@ -352,6 +352,19 @@ START_TEST(test_argmax_by_hand)
 }
 END_TEST
 
+/* A logits row of n floats for the log-sum-exp tests: repeated values (so
+ * the first index of the largest matters), one entry under OPS_EXP_FLOOR
+ * (n > 3) and one -inf (n > 5). */
+static void hand_row(float *x, int n)
+{
+    for (int j = 0; j < n; j++)
+        x[j] = (float)((j * 29) % 17) * 1.37f - 12.0f;
+    if (n > 3)
+        x[n - 3] = -200.0f;   /* under the floor: left out */
+    if (n > 5)
+        x[1] = -INFINITY;
+}
+
 /* The vector exp against exp in double over its whole range, point by
  * point (every 2^-12 and the ends); log-sum-exp against the same sums in
  * double, rows of every length around the vector split, with terms under
@@ -376,12 +389,7 @@ START_TEST(test_exp_and_logsumexp_by_hand)
 #endif
     float x[64];
     for (int n = 1; n <= 64; n++) {
-        for (int j = 0; j < n; j++)
-            x[j] = (float)((j * 29) % 17) * 1.37f - 12.0f;
-        if (n > 3)
-            x[n - 3] = -200.0f;   /* under the floor: left out */
-        if (n > 5)
-            x[1] = -INFINITY;
+        hand_row(x, n);
         float mx = x[ops_argmax(x, n)];
         double se = 0.0;
         for (int j = 0; j < n; j++)
@@ -406,12 +414,7 @@ START_TEST(test_row_argmax_lse_by_hand)
     const TablesKernels *k = tables_kernels();
     float x[64];
     for (int n = 1; n <= 64; n++) {
-        for (int j = 0; j < n; j++)
-            x[j] = (float)((j * 29) % 17) * 1.37f - 12.0f;
-        if (n > 3)
-            x[n - 3] = -200.0f;   /* under the floor: left out */
-        if (n > 5)
-            x[1] = -INFINITY;
+        hand_row(x, n);
         if (n > 9)
             x[9] = NAN;   /* never the argmax, left out of the sum */
         int want_a = -1;
