@@ -21,6 +21,12 @@
  * allocator retries for ever; so the buffers are checked before BLAS is used.  A little more than the buffer, for
  * its alignment. */
 #define OPENBLAS_BUFFER_BYTES (((size_t)128 << 20) + ((size_t)64 << 10))
+/* ... and room for what a command allocates between the check and its first
+ * product (the model, its tables, a workspace: under a MB for the published
+ * model).  Without it a limit a few hundred KB above the buffer passed the
+ * check and then hung in that retry loop (`info` under ulimit -v 180000,
+ * once cairo's libraries no longer took their share of the space). */
+#define CHECK_HEADROOM_BYTES ((size_t)16 << 20)
 
 /* OpenBLAS's pthreads build starts its worker threads when the library
  * loads, and a worker without work spins in sched_yield for 2^28 cycles
@@ -65,18 +71,21 @@ int sl_blas_check_memory(int buffers, SlError *err)
     if (buffers < 1)
         buffers = 1;
     size_t need = (size_t)buffers * OPENBLAS_BUFFER_BYTES;
-    void *p = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, need + CHECK_HEADROOM_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
-        munmap(p, need);
+        munmap(p, need + CHECK_HEADROOM_BYTES);
         return SL_OK;
     }
     struct rlimit rl;
     char limit[96] = "";
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-        snprintf(limit, sizeof limit, " (the limit, ulimit -v, is %llu MB)", (unsigned long long)(rl.rlim_cur >> 20));
+        snprintf(limit, sizeof limit, " (the limit, ulimit -v, is %llu MB, the program and its libraries included)",
+                 (unsigned long long)(rl.rlim_cur >> 20));
     return sl_error_set(err, SL_ENOMEM,
-                        "not enough memory for OpenBLAS: it needs %zu MB of address space for %s%s; raise the limit",
-                        need >> 20, buffers == 1 ? "its working buffer" : "the working buffers of its threads", limit);
+                        "not enough memory for OpenBLAS: it needs %zu MB of free address space for %s and %zu MB for "
+                        "the model%s; raise the limit",
+                        need >> 20, buffers == 1 ? "its working buffer" : "the working buffers of its threads",
+                        CHECK_HEADROOM_BYTES >> 20, limit);
 }
 
 /* OpenBLAS's kernels for processors without AVX2, by the names

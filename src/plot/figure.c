@@ -1,7 +1,6 @@
 /* figure.c: the list of drawing items and text measurement. */
 #include "figure.h"
 
-#include <cairo.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,17 +12,17 @@ Figure *figure_new(SlError *err)
         sl_error_set(err, SL_ENOMEM, "out of memory for a figure");
         return NULL;
     }
-    /* A 1x1 surface is enough to ask cairo how wide a string is. */
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
-    cairo_t *cr = cairo_create(s);
-    cairo_surface_destroy(s);   /* cr keeps its own reference */
-    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-        cairo_destroy(cr);
+    /* Every backend lays text out by cairo's measure, SVG too. */
+    const FigCairo *cairo = fig_cairo(err);
+    if (!cairo) {
+        free(f);
+        return NULL;
+    }
+    if (!(f->measure = cairo->measure_new())) {
         free(f);
         sl_error_set(err, SL_ENOMEM, "cairo: cannot create a surface to measure text");
         return NULL;
     }
-    f->measure = cr;
     return f;
 }
 
@@ -38,7 +37,7 @@ void figure_free(Figure *f)
         free(f->groups[i]);
     free(f->groups);
     if (f->measure)
-        cairo_destroy(f->measure);
+        fig_cairo(NULL)->measure_free(f->measure);   /* loaded: figure_new measured with it */
     free(f);
 }
 
@@ -133,11 +132,5 @@ int fig_group(Figure *f, const char *name)
 
 double fig_text_width(Figure *f, const char *text, double size, bool bold)
 {
-    cairo_t *cr = f->measure;
-    cairo_text_extents_t ext;
-    cairo_select_font_face(cr, FIG_FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL,
-                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, size);
-    cairo_text_extents(cr, text, &ext);
-    return ext.x_advance;
+    return fig_cairo(NULL)->text_width(f->measure, text, size, bold);
 }

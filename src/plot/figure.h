@@ -51,7 +51,7 @@ typedef struct Figure {
     char **groups;        /* names of the matrices (SVG <g id>) */
     int ngroups;
     bool failed;          /* an allocation failed: the figure is incomplete */
-    void *measure;        /* cairo context used to measure text */
+    void *measure;        /* the cairo module's context used to measure text */
 } Figure;
 
 Figure *figure_new(SlError *err);
@@ -112,6 +112,29 @@ int figure_render_cairo(const Figure *f, FigFormat format, unsigned char **data,
 int figure_render_svg(const Figure *f, unsigned char **data, size_t *size, SlError *err);
 
 #define FIG_PNG_SCALE 2
+
+/* ---- the cairo module --------------------------------------------------------- */
+
+/* Cairo (text measuring, PNG and PDF) is a module of its own,
+ * sortlens-cairo.so (figure_cairo.c), loaded by cairo_module.c the first
+ * time a figure is made: linked into the program, cairo's 17 libraries were
+ * mapped and relocated at the start of every command, about 1.8 ms of a
+ * start that takes 5 without them, for the few runs that draw a figure.
+ * The module calls nothing of ours; it reports a failure as a code and a
+ * message, which the caller turns into an SlError. */
+#define FIG_CAIRO_ABI 1   /* raised whenever this struct or Figure changes */
+typedef struct FigCairo {
+    int abi;
+    void *(*measure_new)(void);   /* NULL on failure */
+    void (*measure_free)(void *measure);
+    double (*text_width)(void *measure, const char *text, double size, bool bold);
+    /* 0, or SL_ENOMEM / SL_EIO with *message set */
+    int (*render)(const Figure *f, FigFormat format, unsigned char **data, size_t *size, const char **message);
+} FigCairo;
+#define FIG_CAIRO_SYMBOL "sortlens_figure_cairo"
+
+/* The loaded module (once per process), or NULL with err set. */
+const FigCairo *fig_cairo(SlError *err);
 
 /* A figure's bytes written to path whole or not at all (sl_atomic_*). */
 int plot_write_bytes(const char *path, const unsigned char *data, size_t size, SlError *err);

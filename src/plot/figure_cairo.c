@@ -1,4 +1,6 @@
-/* figure_cairo.c: a Figure drawn by cairo into PNG or PDF bytes. */
+/* figure_cairo.c: the cairo module (figure.h): text measured, and a Figure
+ * drawn into PNG or PDF bytes.  Built as sortlens-cairo.so; its one exported
+ * name is the FigCairo table at the end. */
 #include "figure.h"
 
 #include <cairo-pdf.h>
@@ -86,12 +88,39 @@ static void draw_item(cairo_t *cr, const FigItem *it)
     }
 }
 
-int figure_render_cairo(const Figure *f, FigFormat format, unsigned char **data, size_t *size, SlError *err)
+/* A 1x1 surface is enough to ask cairo how wide a string is. */
+static void *measure_new(void)
+{
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, 1, 1);
+    cairo_t *cr = cairo_create(s);
+    cairo_surface_destroy(s);   /* cr keeps its own reference */
+    if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
+        cairo_destroy(cr);
+        return NULL;
+    }
+    return cr;
+}
+
+static void measure_free(void *measure)
+{
+    cairo_destroy(measure);
+}
+
+static double text_width(void *measure, const char *text, double size, bool bold)
+{
+    cairo_t *cr = measure;
+    cairo_text_extents_t ext;
+    cairo_select_font_face(cr, FIG_FONT_FAMILY, CAIRO_FONT_SLANT_NORMAL,
+                           bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, size);
+    cairo_text_extents(cr, text, &ext);
+    return ext.x_advance;
+}
+
+static int render(const Figure *f, FigFormat format, unsigned char **data, size_t *size, const char **message)
 {
     *data = NULL;
     *size = 0;
-    if (f->failed)
-        return sl_error_set(err, SL_ENOMEM, "out of memory while laying out the figure");
     Bytes out = {0};
     cairo_surface_t *s;
     int scale = format == FIG_FORMAT_PNG ? FIG_PNG_SCALE : 1;
@@ -101,11 +130,11 @@ int figure_render_cairo(const Figure *f, FigFormat format, unsigned char **data,
         s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(f->w) * scale, (int)ceil(f->h) * scale);
     cairo_t *cr = cairo_create(s);
     if (cairo_status(cr) != CAIRO_STATUS_SUCCESS) {
-        int rc = sl_error_set(err, SL_ENOMEM, "cairo: %s", cairo_status_to_string(cairo_status(cr)));
+        *message = cairo_status_to_string(cairo_status(cr));
         cairo_destroy(cr);
         cairo_surface_destroy(s);
         free(out.data);
-        return rc;
+        return SL_ENOMEM;
     }
     cairo_scale(cr, scale, scale);
     set_rgb(cr, 0xffffff);
@@ -122,10 +151,18 @@ int figure_render_cairo(const Figure *f, FigFormat format, unsigned char **data,
     cairo_surface_destroy(s);
     if (st != CAIRO_STATUS_SUCCESS || out.failed) {
         free(out.data);
-        return sl_error_set(err, out.failed ? SL_ENOMEM : SL_EIO, "cairo: %s",
-                            out.failed ? "out of memory for the file" : cairo_status_to_string(st));
+        *message = out.failed ? "out of memory for the file" : cairo_status_to_string(st);
+        return out.failed ? SL_ENOMEM : SL_EIO;
     }
     *data = out.data;
     *size = out.size;
     return 0;
 }
+
+__attribute__((visibility("default"))) const FigCairo sortlens_figure_cairo = {
+    .abi = FIG_CAIRO_ABI,
+    .measure_new = measure_new,
+    .measure_free = measure_free,
+    .text_width = text_width,
+    .render = render,
+};
