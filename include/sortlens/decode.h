@@ -59,7 +59,13 @@ typedef struct SlListOutcome {
 
 /* An evaluation over lists given batch by batch (a file, a stress set):
  * running totals and the workspace, so that any number of lists is
- * evaluated in bounded memory.  iv (may be NULL) must outlive it. */
+ * evaluated in bounded memory.  iv (may be NULL) must outlive it.
+ * Each sl_evaluator_add splits its lists over worker threads, at least 512
+ * lists a worker: as many workers as processors online, at most 8, or
+ * SORTLENS_THREADS (1..8) when it is set.  Every figure, the loss to the
+ * last bit included, is the same for any number of workers.  On the
+ * general path each worker needs an OpenBLAS working buffer of its own;
+ * where the address space has no room for them all, one worker evaluates. */
 typedef struct SlEvaluator SlEvaluator;
 SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForwardPath path, SlError *err);
 /* Evaluates B >= 0 lists values [B, n] (each value in 0..Vo-1) and adds
@@ -74,7 +80,8 @@ int sl_decode_eval(const SlModel *m, long lists, uint64_t seed, const SlInterven
                 SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err);
 /* The same on a given path.  The lists are drawn in order from one SlRng
  * seeded with seed (sl_task_random_list), so they do not depend on the path;
- * progress (may be NULL) is called after each batch of 256. */
+ * progress (may be NULL) is called after each batch of 4096 (split
+ * over the evaluation's threads: see SlEvaluator). */
 int sl_decode_eval_path(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlForwardPath path,
                      SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err);
 

@@ -250,6 +250,10 @@ static inline void tables_run_query(TablesRun *r, const int *tokens, int q, floa
 int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q0, int q1,
                         SlActCache *c, const SlIntervention *iv, SlForwardPath path, SlError *err);
 
+/* Sum over B sequences of the cross-entropy of the logits [B, T, Vo] at the
+ * prediction positions against the next token, in double (decode.c). */
+double decode_loss_sum(const SlModelConfig *c, const float *logits, const int *tokens, int B);
+
 /* One head's projection table (tables.h): out [rows, E] = X [rows, D] W [D, E],
  * with bias [E] added to rows bias_from.. (the position rows, where each
  * position occurs once per query).  The circuit tables and the trainer's

@@ -10,7 +10,7 @@
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
 
-enum { POPULATION_BATCH = 256 };
+enum { POPULATION_BATCH = 4096 };   /* lists per sl_evaluator_add: parts for its workers */
 
 static long stress_read(void *ctx, int *values, long max, SlError *err)
 {

@@ -654,8 +654,16 @@ START_TEST(test_eval_seed)
         ck_assert_int_eq(sl_decode_eval_path(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi], count_progress, &calls, &err), 0);
         ck_assert_int_eq(calls.last_done, lists[pi]);
         ck_assert_int_eq(calls.last_total, lists[pi]);
-        ck_assert_int_eq(calls.count, (lists[pi] + 255) / 256);   /* 600: 256 + 256 + 88 */
+        ck_assert_int_eq(calls.count, (lists[pi] + 4095) / 4096);   /* one call of at most 4096 lists */
         eval_recount(ref.m, lists[pi], 7, NULL, paths[pi], &res[pi]);
+    }
+    {   /* progress after each call: 9000 lists are 4096 + 4096 + 808 */
+        Calls calls = {0};
+        SlEvalResult many;
+        ck_assert_int_eq(sl_decode_eval_path(ref.m, 9000, 7, NULL, SL_FORWARD_TABLES, &many, count_progress, &calls, &err), 0);
+        ck_assert_int_eq(calls.count, 3);
+        ck_assert_int_eq(calls.last_done, 9000);
+        ck_assert_int_eq(calls.last_total, 9000);
     }
     printf("seed model: general path on %ld lists, tables path on %ld\n", lists[0], lists[1]);
     /* both paths on the same lists agree */
@@ -700,6 +708,70 @@ START_TEST(test_eval_interventions)
     ck_assert_int_eq(sl_decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), SL_EINVAL);
     sl_model_free(two);
     sl_model_free(m);
+}
+END_TEST
+
+/* The figures of an evaluation do not depend on its workers: one, two and
+ * three workers (SORTLENS_THREADS, read by sl_evaluator_new) give every
+ * total and every list's outcome bit for bit, on both paths and under an
+ * intervention (the one-worker figures are checked against PyTorch and a
+ * recount above). */
+static void eval_with_workers(const SlModel *m, const SlIntervention *iv, SlForwardPath path, const int *values,
+                              long B, const char *workers, SlEvalResult *res, SlListOutcome *out)
+{
+    SlError err = {0};
+    ck_assert_int_eq(setenv("SORTLENS_THREADS", workers, 1), 0);
+    SlEvaluator *ev = sl_evaluator_new(m, iv, path, &err);
+    unsetenv("SORTLENS_THREADS");
+    ck_assert_msg(ev, "%s", err.message);
+    /* two calls, so that the totals carry over from one to the next */
+    ck_assert_int_eq(sl_evaluator_add(ev, values, B / 3, out, &err), 0);
+    ck_assert_int_eq(sl_evaluator_add(ev, values + (size_t)(B / 3) * m->cfg.list_len, B - B / 3, out + B / 3, &err), 0);
+    sl_evaluator_result(ev, res);
+    sl_evaluator_free(ev);
+}
+
+START_TEST(test_eval_same_for_any_workers)
+{
+    SlModel *models[2] = {random_model(1, 2, 16, 8, 10, 5, 51), random_model(2, 2, 16, 8, 10, 5, 52)};
+    SlIntervention iv;
+    sl_intervention_init(&iv);
+    iv.qk_terms_off = SL_QK_TERM_TOK_POS;
+    const long B = test_light_workload() ? 1100 : 3000;   /* past two parts of 512 either way */
+    for (int mi = 0; mi < 2; mi++) {
+        const SlModel *m = models[mi];
+        const int n = m->cfg.list_len;
+        int *values = malloc((size_t)B * n * sizeof *values);
+        SlListOutcome *out[3] = {malloc(B * sizeof(SlListOutcome)), malloc(B * sizeof(SlListOutcome)),
+                                 malloc(B * sizeof(SlListOutcome))};
+        SlRng rng;
+        sl_rng_seed(&rng, 5);
+        for (long b = 0; b < B; b++)
+            sl_task_random_list(&m->cfg, &rng, values + b * n);
+        for (int pi = 0; pi < 2; pi++)
+            for (int with_iv = 0; with_iv < 2; with_iv++) {
+                if (mi == 1 && paths[pi] == SL_FORWARD_TABLES)
+                    continue;   /* two layers: the general path only */
+                const SlIntervention *v = with_iv ? &iv : NULL;
+                SlEvalResult res[3];
+                const char *workers[3] = {"1", "2", "3"};
+                for (int k = 0; k < 3; k++)
+                    eval_with_workers(m, v, paths[pi], values, B, workers[k], &res[k], out[k]);
+                for (int k = 1; k < 3; k++) {
+                    ck_assert_msg(memcmp(&res[k], &res[0], sizeof res[0]) == 0,
+                                  "model %d path %d iv %d: %s workers: loss %.17g token %.17g list %.17g against one "
+                                  "worker's %.17g %.17g %.17g",
+                                  mi, pi, with_iv, workers[k], res[k].loss, res[k].token_accuracy, res[k].list_accuracy,
+                                  res[0].loss, res[0].token_accuracy, res[0].list_accuracy);
+                    ck_assert(memcmp(out[k], out[0], B * sizeof(SlListOutcome)) == 0);
+                }
+                ck_assert_int_eq(res[0].lists, B);
+            }
+        free(values);
+        for (int k = 0; k < 3; k++)
+            free(out[k]);
+        sl_model_free(models[mi]);
+    }
 }
 END_TEST
 
@@ -748,6 +820,7 @@ static Suite *decode_suite(void)
     tcase_set_timeout(eval, 200);
     tcase_add_test(eval, test_eval_seed);
     tcase_add_test(eval, test_eval_interventions);
+    tcase_add_test(eval, test_eval_same_for_any_workers);
     tcase_add_test(eval, test_refusals);
     suite_add_tcase(s, eval);
     return s;

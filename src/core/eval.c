@@ -1,0 +1,443 @@
+/* eval.c: evaluation over lists (decode.h: SlEvaluator, sl_decode_eval):
+ * teacher-forced accuracy and loss, and greedy whole-list accuracy, with the
+ * lists of each call split over worker threads.  The figures do not depend
+ * on the number of workers: counts are sums of integers, and the loss is
+ * added list by list in the lists' order. */
+#include "sortlens/decode.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_internal.h"
+#include "parallel.h"
+#include "sortlens/blas_runtime.h"
+#include "sortlens/parse_int.h"
+#include "sortlens/task.h"
+
+#define EVAL_BATCH 256        /* lists per forward (the general path: at most) */
+#define EVAL_MIN_PART 512     /* lists a worker gets at the least */
+#define EVAL_MAX_WORKERS 8
+#define EVAL_CALL 4096        /* lists sl_decode_eval_path draws and hands over at a time */
+
+/* Teacher-forced and greedy evaluation of one list on the tables path.
+ * While the model's own predictions equal the true values, greedy decoding
+ * sees exactly the teacher-forced prefix, so its logits are the
+ * teacher-forced row just computed; only after its first mistake does it
+ * need rows of its own, which start from the key rows the two share.  The
+ * first teacher-forced error is therefore also greedy's first error. */
+static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
+                             long *pos_right, long *list_right, double *list_loss, SlListOutcome *outcome)
+{
+    const SlModelConfig *c = &r->m->cfg;
+    const int n = c->list_len, Vo = c->d_vocab_out;
+    int diverged = -1;   /* the greedy step whose prediction was first wrong */
+    int wrong = 0;       /* ... and that prediction */
+    int right = 0;
+    double loss = 0.0;
+    tables_run_reset(r);
+    for (int i = 0; i < n; i++) {
+        int q = n + 1 + i, label = tok[q + 1];
+        tables_run_query(r, tok, q, row);
+        double lse;
+        int a = r->k->row_argmax_lse(row, Vo, &lse);
+        if (a == label) {
+            right++;
+            pos_right[i]++;
+        } else if (diverged < 0) {
+            diverged = i;
+            wrong = a;
+        }
+        loss += lse - row[label];
+    }
+    *list_loss = loss;
+    *tok_right += right;
+    if (outcome) {
+        outcome->tokens_right = right;
+        outcome->first_wrong = diverged;
+    }
+    if (diverged < 0) {
+        (*list_right)++;   /* greedy made the true sequence, hence all of it right */
+        return;
+    }
+    /* The list is already wrong; greedy decoding still runs to the end, as
+     * sl_decode_greedy would, from the key rows the two sequences share. */
+    int g[SL_MODEL_MAX_CTX];
+    int qd = n + 1 + diverged;   /* the query that went wrong */
+    memcpy(g, tok, (size_t)(qd + 1) * sizeof *g);
+    g[qd + 1] = wrong;
+    tables_run_rewind(r, qd + 1);
+    for (int q = qd + 1; q < 2 * n + 1; q++) {
+        tables_run_query(r, g, q, row);
+        g[q + 1] = ops_argmax(row, Vo);
+    }
+}
+
+/* Greedy decoding after the teacher-forced forward of nb true sequences
+ * tokens [nb, n_ctx] on the general path (forward_logits_rows: every
+ * layer's keys and values in the cache at stride 2n + 1): a list whose
+ * first mistake was at step first[b] (value wrong[b]) has seen the true
+ * prefix until then, so it goes on from the forward's keys and values with
+ * its own predictions to the end, as sl_decode_greedy would; a list with
+ * no mistake (first[b] < 0) is the true sequence and needs nothing. */
+static int greedy_general_diverged(const SlModel *m, int nb, const int *tokens, const int *first, const int *wrong,
+                                   SlActCache *cache, SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, Tr = 2 * n + 1;
+    int any = 0;
+    for (int b = 0; b < nb; b++)
+        any |= first[b] >= 0 && first[b] < n - 1;
+    if (!any)
+        return 0;
+    GeneralDecode d;
+    int *g = malloc((size_t)nb * Tn * sizeof *g), *active = malloc((size_t)nb * sizeof *active);
+    float *lg = malloc((size_t)nb * Vo * sizeof *lg);
+    int rc = !g || !active || !lg ? sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding")
+                                  : general_decode_begin(&d, m, nb, Tr, Tr, cache, err);
+    if (!rc) {
+        memcpy(g, tokens, (size_t)nb * Tn * sizeof *g);
+        for (int b = 0; b < nb; b++)
+            if (first[b] >= 0)
+                g[(size_t)b * Tn + n + 2 + first[b]] = wrong[b];
+        for (int pos = n + 2; pos <= 2 * n; pos++) {
+            int na = 0;
+            for (int b = 0; b < nb; b++)
+                if (first[b] >= 0 && n + 2 + first[b] <= pos)
+                    active[na++] = b;
+            general_decode_step(&d, g, pos, active, na, lg);
+            for (int r = 0; r < na; r++)
+                g[(size_t)active[r] * Tn + pos + 1] = ops_argmax(lg + (size_t)r * Vo, Vo);
+        }
+        general_decode_end(&d);
+    }
+    free(g);
+    free(active);
+    free(lg);
+    return rc;
+}
+
+/* Lists per batch on the general path: as many as keep every layer's keys
+ * and values (L x T x 2 H E floats a list) within 2 MB, 16 to EVAL_BATCH.
+ * Each greedy step reads all of them for every list; at 256 lists of a
+ * 2 x 2 model (11 MB) they came from memory at every step, and eval of
+ * 10,000 lists took 2.1-2.4 s of CPU against 1.7-1.8 s at 48 (measured
+ * under load, same output). */
+static int general_eval_batch(const SlModelConfig *c)
+{
+    const double per_list = (double)c->n_layers * c->n_ctx * 2 * c->n_heads * c->d_head * sizeof(float);
+    const double lists = (2 << 20) / per_list;
+    return lists < 16 ? 16 : lists > EVAL_BATCH ? EVAL_BATCH : (int)lists;
+}
+
+/* One worker's workspace and totals.  Each call's lists are cut into one
+ * contiguous part per worker; a part's fields say which. */
+typedef struct EvalWorker {
+    SlActCache *cache;
+    TablesRun run;
+    float *row;            /* [Vo] */
+    int *tokens;           /* [batch, T] */
+    int *pred;             /* [batch, n] */
+    int *first, *wrong;    /* [batch] the first teacher-forced mistake of each list (-1: none) and its value */
+    long tok_right, list_right;
+    long *pos_right;       /* [n] */
+    /* this call's part */
+    const int *values;     /* [nb, n] */
+    long nb;
+    SlListOutcome *outcomes;   /* [nb] or NULL */
+    double *list_loss;     /* [nb] each list's summed loss */
+    int rc;
+    SlError err;
+} EvalWorker;
+
+/* The running totals and the workspaces of one evaluation (decode.h). */
+struct SlEvaluator {
+    const SlModel *m;
+    const SlIntervention *iv;
+    int resolved;          /* SL_FORWARD_TABLES or SL_FORWARD_GENERAL */
+    int batch;             /* lists per forward on the general path */
+    int workers;
+    EvalWorker *w;         /* [workers] */
+    double *list_loss;     /* [loss_cap] the current call's, in list order */
+    long loss_cap;
+    long lists;
+    double loss;           /* summed list by list in list order: the same for any number of workers */
+};
+
+static void worker_free(EvalWorker *w)
+{
+    sl_cache_free(w->cache);
+    free(w->row);
+    free(w->tokens);
+    free(w->pred);
+    free(w->first);
+    free(w->wrong);
+    free(w->pos_right);
+}
+
+void sl_evaluator_free(SlEvaluator *ev)
+{
+    if (!ev)
+        return;
+    for (int i = 0; ev->w && i < ev->workers; i++)
+        worker_free(&ev->w[i]);
+    free(ev->w);
+    free(ev->list_loss);
+    free(ev);
+}
+
+static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
+{
+    const SlModelConfig *c = &ev->m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    const bool tables = ev->resolved == SL_FORWARD_TABLES;
+    w->cache = sl_cache_new(c, tables ? 1 : ev->batch, T, err);   /* the tables path needs only its workspace */
+    if (!w->cache)
+        return err ? err->code : SL_ENOMEM;
+    w->row = malloc((size_t)Vo * sizeof *w->row);
+    w->tokens = malloc((size_t)ev->batch * T * sizeof *w->tokens);
+    w->pred = malloc((size_t)ev->batch * n * sizeof *w->pred);
+    w->pos_right = calloc((size_t)n, sizeof *w->pos_right);
+    w->first = malloc((size_t)ev->batch * sizeof *w->first);
+    w->wrong = malloc((size_t)ev->batch * sizeof *w->wrong);
+    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->wrong)
+        return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+    return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
+}
+
+/* Workers of an evaluation: SORTLENS_THREADS if set (1..EVAL_MAX_WORKERS),
+ * else the processors online up to EVAL_MAX_WORKERS.  On the general path
+ * every worker's products take an OpenBLAS working buffer of their own, so
+ * under an address-space limit too small for them all, one worker does it
+ * all (the figures are the same; only the time differs). */
+static int eval_workers(int resolved)
+{
+    int workers = parallel_processors();
+    const char *env = getenv("SORTLENS_THREADS");
+    int64_t given;
+    if (env && *env && sl_parse_i64(env, 1, EVAL_MAX_WORKERS, &given, NULL) == 0)
+        workers = (int)given;
+    if (workers > EVAL_MAX_WORKERS)
+        workers = EVAL_MAX_WORKERS;
+    if (workers > 1 && resolved != SL_FORWARD_TABLES && sl_blas_check_memory(workers, NULL) != 0)
+        workers = 1;
+    return workers;
+}
+
+SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForwardPath path, SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    if (sl_intervention_validate(iv, c, err))
+        return NULL;
+    int resolved = forward_resolve_path(m, path, err);
+    if (resolved < 0)
+        return NULL;
+    SlEvaluator *ev = calloc(1, sizeof *ev);
+    if (!ev) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        return NULL;
+    }
+    ev->m = m;
+    ev->iv = iv;
+    ev->resolved = resolved;
+    ev->batch = resolved == SL_FORWARD_TABLES ? EVAL_BATCH : general_eval_batch(c);
+    ev->workers = eval_workers(resolved);
+    if (!(ev->w = calloc((size_t)ev->workers, sizeof *ev->w))) {
+        sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        goto fail;
+    }
+    for (int i = 0; i < ev->workers; i++)
+        if (worker_init(&ev->w[i], ev, err))
+            goto fail;
+    return ev;
+fail:
+    sl_evaluator_free(ev);
+    return NULL;
+}
+
+/* One batch of nb <= ev->batch lists into worker w's totals; each list's
+ * loss into list_loss [nb]. */
+static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *values, int nb, SlListOutcome *outcomes,
+                          double *list_loss, SlError *err)
+{
+    const SlModel *m = ev->m;
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
+    int *tokens = w->tokens;
+    for (int b = 0; b < nb; b++)
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
+    if (ev->resolved == SL_FORWARD_TABLES) {
+        for (int b = 0; b < nb; b++)
+            eval_tables_list(&w->run, tokens + (size_t)b * T, w->row, &w->tok_right, w->pos_right, &w->list_right,
+                             list_loss + b, outcomes ? outcomes + b : NULL);
+        return 0;
+    }
+    /* teacher-forced: the logits of the n prediction positions */
+    SlActCache *cache = w->cache;
+    int rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    int *first = w->first, *wrong = w->wrong;
+    for (int b = 0; b < nb; b++) {
+        int right = 0;
+        first[b] = -1;
+        for (int i = 0; i < n; i++) {
+            int a = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+            if (a == tokens[(size_t)b * T + n + 2 + i]) {
+                right++;
+                w->pos_right[i]++;
+            } else if (first[b] < 0) {
+                first[b] = i;
+                wrong[b] = a;
+            }
+        }
+        w->tok_right += right;
+        if (outcomes)
+            outcomes[b].tokens_right = right;
+        list_loss[b] = decode_loss_sum(c, cache->logits + (size_t)b * T * Vo, tokens + (size_t)b * T, 1);
+    }
+    if (sl_intervention_is_none(ev->iv)) {
+        /* greedy, as on the tables path (eval_tables_list): the teacher-forced
+         * prefix until the first mistake, then decoding of its own */
+        for (int b = 0; b < nb; b++) {
+            w->list_right += first[b] < 0;
+            if (outcomes)
+                outcomes[b].first_wrong = first[b];
+        }
+        return greedy_general_diverged(m, nb, tokens, first, wrong, cache, err);
+    }
+    /* greedy with an intervention: the model's own predictions fill b_1..b_n */
+    rc = sl_decode_greedy_path(m, values, nb, w->pred, NULL, cache, ev->iv, ev->resolved, err);
+    if (rc)
+        return rc;
+    for (int b = 0; b < nb; b++) {
+        int fw = -1;
+        for (int i = 0; i < n && fw < 0; i++)
+            if (w->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
+                fw = i;
+        w->list_right += fw < 0;
+        if (outcomes)
+            outcomes[b].first_wrong = fw;
+    }
+    return 0;
+}
+
+/* Worker wi's part of the current call, batch by batch. */
+static void evaluate_part(void *ctx, int wi)
+{
+    const SlEvaluator *ev = ctx;
+    EvalWorker *w = &ev->w[wi];
+    const int n = ev->m->cfg.list_len;
+    w->rc = 0;
+    for (long done = 0; done < w->nb && !w->rc;) {
+        int nb = w->nb - done < ev->batch ? (int)(w->nb - done) : ev->batch;
+        w->rc = evaluate_batch(ev, w, w->values + (size_t)done * n, nb, w->outcomes ? w->outcomes + done : NULL,
+                               w->list_loss + done, &w->err);
+        done += nb;
+    }
+}
+
+int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err)
+{
+    const SlModelConfig *c = &ev->m->cfg;
+    const int n = c->list_len;
+    if (B <= 0)
+        return 0;
+    for (long i = 0; i < B * n; i++)
+        if (values[i] < 0 || values[i] >= c->d_vocab_out)
+            return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / n, values[i],
+                                c->d_vocab_out - 1);
+    if (B > ev->loss_cap) {
+        double *p = realloc(ev->list_loss, (size_t)B * sizeof *p);
+        if (!p)
+            return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        ev->list_loss = p;
+        ev->loss_cap = B;
+    }
+    /* parts of at least EVAL_MIN_PART lists: fewer are not worth a thread */
+    long workers = (B + EVAL_MIN_PART - 1) / EVAL_MIN_PART;
+    if (workers > ev->workers)
+        workers = ev->workers;
+    const long per = (B + workers - 1) / workers;
+    for (long i = 0; i < workers; i++) {
+        EvalWorker *w = &ev->w[i];
+        long start = i * per;
+        w->nb = start < B ? (B - start < per ? B - start : per) : 0;
+        w->values = values + (size_t)start * n;
+        w->outcomes = outcomes ? outcomes + start : NULL;
+        w->list_loss = ev->list_loss + start;
+    }
+    parallel_run((int)workers, evaluate_part, ev);
+    for (long i = 0; i < workers; i++)
+        if (ev->w[i].rc) {
+            if (err)
+                *err = ev->w[i].err;
+            return ev->w[i].rc;
+        }
+    for (long b = 0; b < B; b++)
+        ev->loss += ev->list_loss[b];
+    ev->lists += B;
+    return 0;
+}
+
+void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res)
+{
+    const int n = ev->m->cfg.list_len;
+    double lists = ev->lists > 0 ? (double)ev->lists : NAN;
+    long tok_right = 0, list_right = 0;
+    memset(res, 0, sizeof *res);
+    for (int i = 0; i < ev->workers; i++) {
+        tok_right += ev->w[i].tok_right;
+        list_right += ev->w[i].list_right;
+        for (int p = 0; p < n; p++)
+            res->per_position_accuracy[p] += (double)ev->w[i].pos_right[p];
+    }
+    res->lists = ev->lists;
+    res->token_accuracy = (double)tok_right / (lists * n);
+    res->list_accuracy = (double)list_right / lists;
+    res->loss = ev->loss / (lists * n);
+    for (int p = 0; p < n; p++)
+        res->per_position_accuracy[p] /= lists;
+}
+
+int sl_decode_eval_path(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlForwardPath path,
+                     SlEvalResult *res, SlProgressFn progress, void *progress_ctx, SlError *err)
+{
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len;
+    if (lists < 1)
+        return sl_error_set(err, SL_EINVAL, "evaluation over %ld lists: need at least 1", lists);
+    SlEvaluator *ev = sl_evaluator_new(m, iv, path, err);
+    if (!ev)
+        return err ? err->code : SL_ENOMEM;
+    int rc = 0;
+    const int batch = lists < EVAL_CALL ? (int)lists : EVAL_CALL;
+    int *values = malloc((size_t)batch * n * sizeof *values);
+    if (!values) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+        goto done;
+    }
+    SlRng rng;
+    sl_rng_seed(&rng, seed);
+    for (long done_lists = 0; done_lists < lists;) {
+        int nb = lists - done_lists < batch ? (int)(lists - done_lists) : batch;
+        for (int b = 0; b < nb; b++)
+            sl_task_random_list(c, &rng, values + (size_t)b * n);
+        if ((rc = sl_evaluator_add(ev, values, nb, NULL, err)))
+            goto done;
+        done_lists += nb;
+        if (progress)
+            progress(progress_ctx, done_lists, lists);
+    }
+    sl_evaluator_result(ev, res);
+done:
+    sl_evaluator_free(ev);
+    free(values);
+    return rc;
+}
+
+int sl_decode_eval(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv, SlEvalResult *res, SlProgressFn progress,
+                void *progress_ctx, SlError *err)
+{
+    return sl_decode_eval_path(m, lists, seed, iv, SL_FORWARD_AUTO, res, progress, progress_ctx, err);
+}
