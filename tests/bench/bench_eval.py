@@ -23,6 +23,7 @@ Exit status 77 (meson's "skipped") when the model or torch is missing.
 import argparse
 import math
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -30,12 +31,15 @@ import sys
 import time
 
 SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 # One thread everywhere, set before torch (and the OpenBLAS under it) load:
-# torch.set_num_threads(1) alone leaves OpenBLAS's own threads running, and
-# the issue's baseline is PyTorch at its best thread count, which is 1.
-os.environ["OMP_NUM_THREADS"] = "1"
-os.environ["OPENBLAS_NUM_THREADS"] = "1"
+# torch.set_num_threads(1) alone leaves OpenBLAS's own threads running.
+# torch_eval_in_child runs PyTorch at other counts in a process of its own
+# (SORTLENS_BENCH_TORCH_THREADS), since sortlens's eval uses every core.
+TORCH_THREADS = int(os.environ.get("SORTLENS_BENCH_TORCH_THREADS", "1"))
+os.environ["OMP_NUM_THREADS"] = str(TORCH_THREADS)
+os.environ["OPENBLAS_NUM_THREADS"] = str(TORCH_THREADS)
 
 
 def load_torch():
@@ -76,6 +80,37 @@ def forward(torch, tokens, sd):
     return c
 
 
+def load_sd(torch, path):
+    """The float tensors of a .pt or .safetensors model; biases absent from
+    the file are zero, as sortlens reads them."""
+    if path.endswith(".safetensors"):
+        sys.path.insert(0, os.path.join(HERE, "..", "core"))
+        from train_torch_check import read_safetensors
+        sd = {k: v for k, v in read_safetensors(path)[0].items() if v.dtype == torch.float32}
+    else:
+        sd = {k: v for k, v in torch.load(path, map_location="cpu").items() if v.dtype == torch.float32}
+    layer = 0
+    while f"blocks.{layer}.attn.W_Q" in sd:
+        a = f"blocks.{layer}.attn."
+        h, d, e = sd[a + "W_Q"].shape
+        for name, shape in (("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))):
+            sd.setdefault(a + name, torch.zeros(shape))
+        layer += 1
+    sd.setdefault("unembed.b_U", torch.zeros(sd["unembed.W_U"].shape[1]))
+    return sd
+
+
+def torch_eval_in_child(model, lists, threads):
+    """torch_eval of `lists` lists at `threads` threads in a process of its
+    own (the thread count must be set before torch loads); returns (wall,
+    CPU) seconds of the computation alone."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-eval-only", "--model", model,
+                          "--lists", str(lists)], check=True, capture_output=True, text=True,
+                         env=dict(os.environ, SORTLENS_BENCH_TORCH_THREADS=str(threads))).stdout
+    wall, cpu = (float(x) for x in re.search(r"torch eval: ([0-9.]+) s wall, ([0-9.]+) s CPU", out).groups())
+    return wall, cpu
+
+
 def torch_eval(torch, sd, lists, batch=256, seed=0):
     """Teacher-forced accuracy and loss, greedy whole-list accuracy."""
     n_ctx, vo = sd["pos_embed.W_pos"].shape[0], sd["unembed.W_U"].shape[1]
@@ -104,8 +139,10 @@ def torch_eval(torch, sd, lists, batch=256, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sortlens", required=True)
+    ap.add_argument("--sortlens")
     ap.add_argument("--model", required=True)
+    ap.add_argument("--torch-eval-only", action="store_true",
+                    help="only time PyTorch's eval (at SORTLENS_BENCH_TORCH_THREADS threads) and print it")
     ap.add_argument("--bench-forward", help="the bench-forward executable (C latency)")
     ap.add_argument("--lists", type=int, default=10000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -114,17 +151,17 @@ def main():
         print(f"skipped: {args.model} is absent")
         return SKIP
     torch = load_torch()
-    torch.set_num_threads(1)
+    torch.set_num_threads(TORCH_THREADS)
     torch.set_grad_enabled(False)
-    sd = {k: v for k, v in torch.load(args.model, map_location="cpu").items() if v.dtype == torch.float32}
-    layer = 0
-    while f"blocks.{layer}.attn.W_Q" in sd:   # biases absent from a file are zero, as sortlens reads them
-        a = f"blocks.{layer}.attn."
-        h, d, e = sd[a + "W_Q"].shape
-        for name, shape in (("b_Q", (h, e)), ("b_K", (h, e)), ("b_V", (h, e)), ("b_O", (d,))):
-            sd.setdefault(a + name, torch.zeros(shape))
-        layer += 1
-    sd.setdefault("unembed.b_U", torch.zeros(sd["unembed.W_U"].shape[1]))
+    sd = load_sd(torch, args.model)
+    if args.torch_eval_only:
+        t0, c0 = time.perf_counter(), time.process_time()
+        torch_eval(torch, sd, args.lists)
+        print(f"torch eval: {time.perf_counter() - t0:.4f} s wall, {time.process_time() - c0:.4f} s CPU, "
+              f"{TORCH_THREADS} threads")
+        return 0
+    if not args.sortlens:
+        ap.error("--sortlens is required")
     print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; torch {torch.__version__}, 1 thread")
 
     # 1. evaluation: wall clock and CPU time (the machine may be shared, so

@@ -13,8 +13,9 @@ For each shape:
 3. one forward of 256 lists keeping every activation: bench-general
    against bench_eval.py's forward;
 4. `sortlens eval --lists 10000` of a freshly initialised model (greedy
-   decoding costs the same whatever the weights) as a whole process,
-   against bench_eval.py's torch_eval (computation only, which favours it).
+   decoding costs the same whatever the weights) as a whole process, on
+   every core and at one worker, against bench_eval.py's torch_eval
+   (computation only, which favours it) at 1 and 2 threads.
 
 CPU time is the steadier figure on a shared machine; the load is printed.
 Usage: python3 bench_general.py --sortlens BUILD/sortlens --bench-general BUILD/tests/bench/bench-general
@@ -119,18 +120,30 @@ def main():
             pt_fwd.append((time.process_time() - c0) * 1e3)
         print(f"forward of 256 lists, full cache, 1 thread: sortlens {med(sl_fwd):.2f} ms CPU, PyTorch "
               f"{med(pt_fwd):.2f} ms CPU: {med(pt_fwd) / med(sl_fwd):.1f}x")
-        # eval of 10,000 lists
-        ours, theirs = [], []
+        # eval of 10,000 lists: sortlens on every core and held to one
+        # worker, PyTorch at 1 thread here and at 2 in a process of its own
+        ours, ours1, theirs, theirs2 = [], [], [], []
         for r in range(args.repeats):
-            _, cpu = child_cpu([args.sortlens, "eval", "--model", model, "--lists", str(args.lists), "--json"],
-                               dict(os.environ, OPENBLAS_NUM_THREADS="1"))
-            ours.append(cpu)
-            c0 = time.process_time()
+            for runs, workers in ((ours, None), (ours1, "1")):
+                env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+                if workers:
+                    env["SORTLENS_THREADS"] = workers
+                t0 = time.perf_counter()
+                _, cpu = child_cpu([args.sortlens, "eval", "--model", model, "--lists", str(args.lists), "--json"], env)
+                runs.append((time.perf_counter() - t0, cpu))
+            t0, c0 = time.perf_counter(), time.process_time()
             bench_eval.torch_eval(torch, sd, args.lists)
-            theirs.append(time.process_time() - c0)
+            theirs.append((time.perf_counter() - t0, time.process_time() - c0))
+            theirs2.append(bench_eval.torch_eval_in_child(model, args.lists, 2))
+        wall = lambda runs: med([x[0] for x in runs])
+        cpu = lambda runs: med([x[1] for x in runs])
+        best_pt = min(wall(theirs), wall(theirs2))
+        print(f"eval of {args.lists} lists: sortlens {wall(ours):.3f} s wall on every core, {wall(ours1):.3f} s wall "
+              f"{cpu(ours1):.3f} s CPU at 1 worker (whole process); PyTorch {wall(theirs):.3f} s wall {cpu(theirs):.3f} "
+              f"s CPU at 1 thread, {wall(theirs2):.3f} s wall at 2 (computation only)")
+        print(f"eval, each at its best thread count (wall clock): {best_pt / wall(ours):.1f}x (goal for 2x2: 20x); "
+              f"at 1 thread by CPU time: {cpu(theirs) / cpu(ours1):.1f}x")
         torch.set_grad_enabled(True)
-        print(f"eval of {args.lists} lists, 1 thread: sortlens {med(ours):.3f} s CPU (whole process), PyTorch "
-              f"{med(theirs):.3f} s CPU (computation only): {med(theirs) / med(ours):.1f}x (goal for 2x2: 20x)")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
