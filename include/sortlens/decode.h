@@ -74,6 +74,12 @@ int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *
 /* The totals so far as an SlEvalResult (NaN fields before any list). */
 void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res);
 void sl_evaluator_free(SlEvaluator *ev);   /* accepts NULL */
+/* The workers an evaluation starts with (SORTLENS_THREADS, else the
+ * processors online, at most 8). */
+int sl_eval_threads(void);
+/* SL_EINVAL, with a message, when SORTLENS_THREADS is set to something
+ * other than a count from 1 to 8 (it is then ignored). */
+int sl_eval_threads_check_env(SlError *err);
 
 /* Evaluates `lists` fresh random lists from seed, in batches. */
 int sl_decode_eval(const SlModel *m, long lists, uint64_t seed, const SlIntervention *iv,

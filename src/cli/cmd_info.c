@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/decode.h"
 #include "sortlens/blas_runtime.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/cpu.h"
@@ -107,6 +108,8 @@ static int print_blas_text(void)
         printf("note:        %s\n", note);
     printf("kernels:     %s (the one-layer path's own; SORTLENS_KERNELS=portable for baseline x86-64)\n",
            sl_kernels_name());
+    printf("eval:        %d thread%s (SORTLENS_THREADS; default: the processors online, at most 8)\n",
+           sl_eval_threads(), sl_eval_threads() == 1 ? "" : "s");
     return EXIT_OK;
 }
 
@@ -215,6 +218,7 @@ static int print_json(const char *path, const char *format, const SlTensorSet *t
     json_object_set_new(root, "metadata", meta);
     json_object_set_new(root, "blas", blas_json());
     json_object_set_new(root, "kernels", json_string(sl_kernels_name()));
+    json_object_set_new(root, "eval_threads", json_integer(sl_eval_threads()));
     return cli_put_json(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 }
 

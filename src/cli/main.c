@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sortlens/decode.h"
 #include "sortlens/kernels.h"
 #include "config.h"
 
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
     cli_one_blas_thread_under_memory_limit(argv);
     SlError err = {0};
     if (sl_kernels_check_env(&err))   /* a value not understood: said, and run as if unset */
+        cli_error("%s", err.message);
+    if (sl_eval_threads_check_env(&err))
         cli_error("%s", err.message);
     return cli_finish_output(run(argc, argv));
 }

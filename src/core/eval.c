@@ -205,20 +205,41 @@ static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
     return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
 }
 
-/* Workers of an evaluation: SORTLENS_THREADS if set (1..EVAL_MAX_WORKERS),
- * else the processors online up to EVAL_MAX_WORKERS.  On the general path
- * every worker's products take an OpenBLAS working buffer of their own, so
- * under an address-space limit too small for them all, one worker does it
- * all (the figures are the same; only the time differs). */
-static int eval_workers(int resolved)
+/* $SORTLENS_THREADS: its count 1..EVAL_MAX_WORKERS, 0 when unset or empty,
+ * -1 for anything else (then as if unset; sl_eval_threads_check_env says so). */
+static int env_threads(void)
 {
-    int workers = parallel_processors();
     const char *env = getenv("SORTLENS_THREADS");
     int64_t given;
-    if (env && *env && sl_parse_i64(env, 1, EVAL_MAX_WORKERS, &given, NULL) == 0)
-        workers = (int)given;
-    if (workers > EVAL_MAX_WORKERS)
-        workers = EVAL_MAX_WORKERS;
+    if (!env || !*env)
+        return 0;
+    return sl_parse_i64(env, 1, EVAL_MAX_WORKERS, &given, NULL) == 0 ? (int)given : -1;
+}
+
+int sl_eval_threads(void)
+{
+    int env = env_threads();
+    if (env > 0)
+        return env;
+    int n = parallel_processors();
+    return n < EVAL_MAX_WORKERS ? n : EVAL_MAX_WORKERS;
+}
+
+int sl_eval_threads_check_env(SlError *err)
+{
+    if (env_threads() >= 0)
+        return SL_OK;
+    return sl_error_set(err, SL_EINVAL, "SORTLENS_THREADS='%.32s' is not a count from 1 to %d; using %d",
+                        getenv("SORTLENS_THREADS"), EVAL_MAX_WORKERS, sl_eval_threads());
+}
+
+/* Workers of an evaluation (sl_eval_threads).  On the general path every
+ * worker's products take an OpenBLAS working buffer of their own, so under
+ * an address-space limit too small for them all, one worker does it all
+ * (the figures are the same; only the time differs). */
+static int eval_workers(int resolved)
+{
+    int workers = sl_eval_threads();
     if (workers > 1 && resolved != SL_FORWARD_TABLES && sl_blas_check_memory(workers, NULL) != 0)
         workers = 1;
     return workers;

@@ -204,6 +204,46 @@ START_TEST(test_kernels_variable)
 }
 END_TEST
 
+/* SORTLENS_THREADS sets eval's workers (info --json: eval_threads); unset,
+ * the processors online, at most 8; a value not a count from 1 to 8 is named
+ * on stderr, once, and the default is used. */
+START_TEST(test_threads_variable)
+{
+    if (no_bundled_model())
+        return;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const long dflt = online < 1 ? 1 : online > 8 ? 8 : online;
+    static const struct {
+        const char *value;
+        long want;   /* 0: the default */
+        bool named;
+    } cases[] = {{NULL, 0, false}, {"", 0, false}, {"3", 3, false}, {"8", 8, false},
+                 {"9", 0, true}, {"0", 0, true}, {"2x", 0, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].value)
+            setenv("SORTLENS_THREADS", cases[i].value, 1);
+        else
+            unsetenv("SORTLENS_THREADS");
+        CliRun r;
+        cli_run(&r, NULL, (const char *const[]){"info", "--json", NULL});
+        ck_assert_msg(r.status == 0, "%s: exit %d: %s", cases[i].value, r.status, r.err);
+        json_t *root = json_loads(r.out, 0, NULL);
+        ck_assert(root != NULL);
+        ck_assert_int_eq(json_integer_value(json_object_get(root, "eval_threads")), cases[i].want ? cases[i].want : dflt);
+        json_decref(root);
+        if (cases[i].named) {
+            char want[96];
+            snprintf(want, sizeof want, "SORTLENS_THREADS='%s' is not a count from 1 to 8", cases[i].value);
+            ck_assert_msg(count(r.err, want) == 1, "%s", r.err);
+        } else {
+            ck_assert_str_eq(r.err, "");
+        }
+        cli_run_free(&r);
+    }
+    unsetenv("SORTLENS_THREADS");
+}
+END_TEST
+
 static Suite *make(void)
 {
     Suite *s = suite_create("cli-blas");
@@ -212,6 +252,7 @@ static Suite *make(void)
     tcase_add_test(tc, test_info_blas_matches_openblas);
     tcase_add_test(tc, test_generic_kernels_noted_once);
     tcase_add_test(tc, test_kernels_variable);
+    tcase_add_test(tc, test_threads_variable);
     suite_add_tcase(s, tc);
     return s;
 }
