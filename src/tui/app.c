@@ -14,6 +14,7 @@
 #include "list_editor.h"
 #include "panels.h"
 #include "save_view.h"
+#include "sortlens/names.h"
 
 void app_init(App *a, Explorer *ex, Style style)
 {
@@ -84,13 +85,7 @@ static const char *const facet_options[FACET_MODES] = {"off", "terms", "combined
 
 const char *app_facet_option(int facet) { return facet >= 0 && facet < FACET_MODES ? facet_options[facet] : "?"; }
 
-int app_facet_from_option(const char *name)
-{
-    for (int f = 0; f < FACET_MODES; f++)
-        if (strcmp(name, facet_options[f]) == 0)
-            return f;
-    return -1;
-}
+int app_facet_from_option(const char *name) { return sl_names_find(facet_options, FACET_MODES, name); }
 
 void app_cursor_matrix(int facet, const Scene *sc, int *panel, int *view)
 {
