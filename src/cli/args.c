@@ -70,7 +70,10 @@ static int report(CliArgs *a, int c)
 
 /* The shared rows (cli.h); their vals are above every command's own
  * (characters, and train's enum from 256). */
-enum { ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED, ROW_INPUT, ROW_JSON };
+enum {
+    ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED, ROW_INPUT, ROW_KIND,
+    ROW_JSON
+};
 static const struct option shared_rows[] = {
     {"model", required_argument, NULL, ROW_MODEL},
     CLI_STEP_OPTION,
@@ -81,6 +84,7 @@ static const struct option shared_rows[] = {
     {"ablate", required_argument, NULL, ROW_ABLATE},
     {"resample-seed", required_argument, NULL, ROW_RESAMPLE_SEED},
     {"input", required_argument, NULL, ROW_INPUT},
+    {"kind", required_argument, NULL, ROW_KIND},
     {"json", no_argument, NULL, ROW_JSON},
 };
 
@@ -136,6 +140,7 @@ static bool shared_value(CliArgs *a, int c, const char *val)
     case ROW_ABLATE: s->ablate = val; return true;
     case ROW_RESAMPLE_SEED: return cli_parse_long("--resample-seed", val, 0, LONG_MAX, &s->resample_seed);
     case ROW_INPUT: s->input = val; return true;
+    case ROW_KIND: s->kind = val; return true;
     case ROW_JSON: s->json = true; return true;
     }
     return true;
@@ -215,6 +220,41 @@ int cli_args_unexpected(CliArgs *a, const char *arg)
     return EXIT_USAGE;
 }
 
+int cli_args_walk(CliArgs *a, void (*usage)(FILE *out), CliApplyFn apply, void *ctx)
+{
+    const char *val;
+    for (int c; (c = cli_args_next(a, &val)) != CLI_ARG_END;) {
+        if (c == 'h') {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (c == CLI_ARG_BAD)   /* reported */
+            return EXIT_USAGE;
+        if (!apply)
+            return c == CLI_ARG_POSITIONAL ? cli_args_unexpected(a, val) : EXIT_USAGE;
+        if (!apply(ctx, c, val))
+            return EXIT_USAGE;
+    }
+    return -1;
+}
+
+int cli_args_shared_only(const char *cmd, int argc, char **argv, const char *const *rows, CliShared *shared,
+                         void (*usage)(FILE *out))
+{
+    CliArgs a;
+    enum { cap = sizeof a.all / sizeof a.all[0] };
+    struct option opts[cap];
+    size_t n = 0;
+    for (; rows[n]; n++) {
+        assert(n + 2 < cap);   /* room for --help and the end */
+        opts[n] = (struct option)CLI_SHARED_ROW(rows[n]);
+    }
+    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    cli_args_begin_shared(&a, cmd, argc, argv, opts, shared);   /* copies the table into a.all */
+    return cli_args_walk(&a, usage, NULL, NULL);
+}
+
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out)
 {
     SlError err = {0};
@@ -232,6 +272,16 @@ bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *ou
     SlError err = {0};
     if (sl_parse_u64(text, 0, max, out, &err)) {
         cli_error("%s: %s", opt, err.message);
+        return false;
+    }
+    return true;
+}
+
+bool cli_parse_stress_kind(const char *text, SlStressKind *kind)
+{
+    SlError err = {0};
+    if (sl_stress_from_name(text, kind, &err)) {
+        cli_error("--kind: %s", err.message);
         return false;
     }
     return true;

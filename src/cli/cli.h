@@ -170,7 +170,9 @@ enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
  *   --model PATH, --step N (cli_parse_step), --lists N (1..lists_max),
  *   --seed S (0..LONG_MAX), --layer L (0..layer_max), --head H
  *   (0..head_max), --ablate SPEC, --resample-seed S (0..LONG_MAX),
- *   --input FILE (a population command's lists), --json.
+ *   --input FILE (a population command's lists), --kind KIND (a stress
+ *   kind's name, which the command parses with cli_parse_stress_kind once
+ *   it has checked what comes first), --json.
  * A command puts CLI_SHARED_ROW("lists") in its table where the row
  * stands (the order decides which option an ambiguous prefix names), sets
  * the defaults and ranges in a CliShared, and walks with
@@ -189,6 +191,7 @@ typedef struct CliShared {
     const char *ablate;          /* NULL: none */
     long resample_seed;          /* default 1 */
     const char *input;           /* NULL: none */
+    const char *kind;            /* NULL: none */
     bool json;                   /* --json given */
     bool lists_given, seed_given, layer_given, head_given;
 } CliShared;
@@ -219,6 +222,20 @@ void cli_args_begin_shared(CliArgs *a, const char *cmd, int argc, char **argv, c
 bool cli_append_word(char **joined, size_t *len, const char *word);
 /* "sortlens: CMD: unexpected argument 'ARG'; try ..."; returns EXIT_USAGE. */
 int cli_args_unexpected(CliArgs *a, const char *arg);
+/* The walk itself, after cli_args_begin[_shared], for a command whose own
+ * options are applied one at a time: --help prints usage(stdout) (EXIT_OK),
+ * a bad option (reported) is EXIT_USAGE, and every other option and each
+ * positional goes to apply(ctx, c, value), which says why and returns
+ * false when it is bad (EXIT_USAGE).  With apply NULL the command has no
+ * options of its own but the shared rows: a positional is
+ * cli_args_unexpected.  -1 when the command goes on, else the exit status. */
+typedef bool (*CliApplyFn)(void *ctx, int c, const char *value);
+int cli_args_walk(CliArgs *a, void (*usage)(FILE *out), CliApplyFn apply, void *ctx);
+/* The whole walk of a command whose options are shared rows only, and
+ * --help: rows names them in the order of its table (NULL-terminated),
+ * --help after them.  -1 when the command goes on, else the exit status. */
+int cli_args_shared_only(const char *cmd, int argc, char **argv, const char *const *rows, CliShared *shared,
+                         void (*usage)(FILE *out));
 
 double cli_now(void);   /* monotonic seconds */
 
@@ -228,6 +245,9 @@ double cli_now(void);   /* monotonic seconds */
 bool cli_parse_long(const char *opt, const char *text, long min, long max, long *out);
 bool cli_parse_u64(const char *opt, const char *text, uint64_t max, uint64_t *out);
 bool cli_parse_double(const char *opt, const char *text, double *out);
+/* --kind KIND, a stress kind's name (sortlens/stress.h); "--kind: ..." and
+ * false when it names none. */
+bool cli_parse_stress_kind(const char *text, SlStressKind *kind);
 
 /* Subcommands: each handles its own --help and returns an exit status. */
 /* The lists a population command reads (population_input.c): the file of

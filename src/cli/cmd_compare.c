@@ -98,6 +98,23 @@ static void print_table(const CompareRow *rows, int count, long lists, long eval
            "only if every value is right); see sortlens explain --help and sortlens eval --help.\n");
 }
 
+/* What the command line gives besides the shared rows. */
+typedef struct CompareArgs {
+    CompareRow *rows;   /* a row for each MODEL, in order (room for argc) */
+    int count;
+    long eval_lists;
+} CompareArgs;
+
+/* --eval-lists N, or a MODEL (cli_args_walk's apply). */
+static bool apply_compare_option(void *ctx, int ch, const char *val)
+{
+    CompareArgs *a = ctx;
+    if (ch == 'e')
+        return cli_parse_long("--eval-lists", val, 1, 1000000000L, &a->eval_lists);
+    a->rows[a->count++].name = val;   /* CLI_ARG_POSITIONAL */
+    return true;
+}
+
 int cmd_compare(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -109,34 +126,23 @@ int cmd_compare(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
-    long eval_lists = DEFAULT_EVAL_LISTS;
-    bool json = false;
-    CompareRow *rows = calloc((size_t)argc, sizeof *rows);
-    int count = 0, status = EXIT_OK;
-    if (!rows) {
+    CompareArgs a = {.rows = calloc((size_t)argc, sizeof *a.rows), .eval_lists = DEFAULT_EVAL_LISTS};
+    if (!a.rows) {
         cli_error("compare: out of memory");
         return EXIT_RUNTIME;
     }
     CliArgs args;
     cli_args_begin_shared(&args, "compare", argc, argv, opts, &sh);
-    const char *val;
-    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        switch (ch) {
-        case 'e':
-            if (!cli_parse_long("--eval-lists", val, 1, 1000000000L, &eval_lists))
-                status = EXIT_USAGE;
-            break;
-        case 'h': usage(stdout); free(rows); return EXIT_OK;
-        case CLI_ARG_POSITIONAL: rows[count++].name = val; break;
-        default: status = EXIT_USAGE; break;   /* CLI_ARG_BAD, reported */
-        }
-        if (status != EXIT_OK) {
-            free(rows);
-            return status;
-        }
+    int status = cli_args_walk(&args, usage, apply_compare_option, &a);
+    if (status >= 0) {
+        free(a.rows);
+        return status;
     }
-    json = sh.json;
-    const long lists = sh.lists, seed = sh.seed;
+    status = EXIT_OK;
+    CompareRow *rows = a.rows;
+    const int count = a.count;
+    const bool json = sh.json;
+    const long lists = sh.lists, eval_lists = a.eval_lists, seed = sh.seed;
     if (count == 0) {
         cli_error("compare: which models? give one or more paths (files or run directories)");
         free(rows);

@@ -115,29 +115,12 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 
 int cmd_eval(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_SHARED_ROW("model"),
-        CLI_SHARED_ROW("lists"),
-        CLI_SHARED_ROW("seed"),
-        CLI_SHARED_ROW("input"),
-        CLI_SHARED_ROW("ablate"),
-        CLI_SHARED_ROW("resample-seed"),
-        CLI_SHARED_ROW("step"),
-        CLI_SHARED_ROW("json"),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    static const char *const rows[] = {"model", "lists", "seed", "input",
+                                       "ablate", "resample-seed", "step", "json", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
-    const char *val;
-    CliArgs args;
-    cli_args_begin_shared(&args, "eval", argc, argv, opts, &sh);
-    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        switch (ch) {
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
-        }
-    }
+    int parsed = cli_args_shared_only("eval", argc, argv, rows, &sh, usage);
+    if (parsed >= 0)
+        return parsed;
     const char *input = sh.input;
     const bool json = sh.json;
     const char *model_path = sh.model, *ablate = sh.ablate;

@@ -311,28 +311,12 @@ static bool all_finite(const SlExplain *ex)
 
 int cmd_explain(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_SHARED_ROW("model"),
-        CLI_SHARED_ROW("lists"),
-        CLI_SHARED_ROW("seed"),
-        CLI_SHARED_ROW("json"),
-        CLI_SHARED_ROW("step"),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    static const char *const rows[] = {"model", "lists", "seed", "json", "step", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 100000000, DEFAULT_SEED);
     bool json = false;
-    CliArgs args;
-    cli_args_begin_shared(&args, "explain", argc, argv, opts, &sh);
-    const char *val;
-    int ch;
-    while ((ch = cli_args_next(&args, &val)) != CLI_ARG_END) {
-        switch (ch) {
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
-        }
-    }
+    int parsed = cli_args_shared_only("explain", argc, argv, rows, &sh, usage);
+    if (parsed >= 0)
+        return parsed;
     json = sh.json;
     const char *model_path = sh.model;
     const long lists = sh.lists, seed = sh.seed, step = sh.step;

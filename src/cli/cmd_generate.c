@@ -45,44 +45,25 @@ static void usage(FILE *out)
 
 int cmd_generate(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kind", required_argument, NULL, 'k'},
-        CLI_SHARED_ROW("lists"),
-        CLI_SHARED_ROW("seed"),
-        CLI_SHARED_ROW("model"),
-        CLI_SHARED_ROW("step"),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    static const char *const rows[] = {"kind", "lists", "seed", "model", "step", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, LONG_MAX / 2, DEFAULT_SEED);
-    const char *kind_name = NULL;
-    SlError err = {0};
-    const char *val;
-    CliArgs args;
-    cli_args_begin_shared(&args, "generate", argc, argv, opts, &sh);
-    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        switch (ch) {
-        case 'k': kind_name = val; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
-        }
-    }
-    const char *model_path = sh.model;
+    int parsed = cli_args_shared_only("generate", argc, argv, rows, &sh, usage);
+    if (parsed >= 0)
+        return parsed;
+    const char *model_path = sh.model, *kind_name = sh.kind;
     const long lists = sh.lists, seed = sh.seed, step = sh.step;
     SlStressKind kind;
     if (!kind_name) {
         cli_error("generate: --kind is required; try 'sortlens generate --help'");
         return EXIT_USAGE;
     }
-    if (sl_stress_from_name(kind_name, &kind, &err)) {
-        cli_error("--kind: %s", err.message);
+    if (!cli_parse_stress_kind(kind_name, &kind))
         return EXIT_USAGE;
-    }
     SlModel *m = cli_load_model_at(model_path, step);
     if (!m)
         return EXIT_RUNTIME;
     const SlModelConfig *c = &m->cfg;
+    SlError err = {0};
     int status = EXIT_OK, n = c->list_len;
     int *values = malloc((size_t)n * sizeof *values);
     if (!values) {

@@ -164,33 +164,13 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
 
 int cmd_mean(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        CLI_SHARED_ROW("model"),
-        CLI_SHARED_ROW("lists"),
-        CLI_SHARED_ROW("seed"),
-        {"kind", required_argument, NULL, 'k'},
-        CLI_SHARED_ROW("input"),
-        CLI_SHARED_ROW("ablate"),
-        CLI_SHARED_ROW("resample-seed"),
-        CLI_SHARED_ROW("json"),
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    static const char *const rows[] = {"model", "lists", "seed", "kind",
+                                       "input", "ablate", "resample-seed", "json", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
-    const char *kind_name = NULL;
-    SlError err = {0};
-    const char *val;
-    CliArgs args;
-    cli_args_begin_shared(&args, "mean", argc, argv, opts, &sh);
-    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        switch (ch) {
-        case 'k': kind_name = val; break;
-        case 'h': usage(stdout); return EXIT_OK;
-        case CLI_ARG_POSITIONAL: return cli_args_unexpected(&args, val);
-        default: return EXIT_USAGE;   /* CLI_ARG_BAD, reported */
-        }
-    }
-    const char *input = sh.input;
+    int parsed = cli_args_shared_only("mean", argc, argv, rows, &sh, usage);
+    if (parsed >= 0)
+        return parsed;
+    const char *input = sh.input, *kind_name = sh.kind;
     const bool json = sh.json;
     const char *model_path = sh.model, *ablate = sh.ablate;
     const long lists = sh.lists, seed = sh.seed, resample_seed = sh.resample_seed;
@@ -200,13 +180,12 @@ int cmd_mean(int argc, char **argv)
         return EXIT_USAGE;
     }
     SlStressKind kind = SL_STRESS_UNIFORM;
-    if (kind_name && sl_stress_from_name(kind_name, &kind, &err)) {
-        cli_error("--kind: %s", err.message);
+    if (kind_name && !cli_parse_stress_kind(kind_name, &kind))
         return EXIT_USAGE;
-    }
     SlModel *m = cli_load_model(model_path);
     if (!m)
         return EXIT_RUNTIME;
+    SlError err = {0};
     int status = EXIT_OK;
     CliPopulation pop = {0};
     SlPopulationMean pm = {0};

@@ -68,8 +68,9 @@ typedef struct PlotArgs {
 
 /* Applies option ch with its value; says why and returns false when the
  * value is bad. */
-static bool apply_plot_option(PlotArgs *a, int ch, const char *val)
+static bool apply_plot_option(void *ctx, int ch, const char *val)
 {
+    PlotArgs *a = ctx;
     SlError err = {0};
     switch (ch) {
     case 'o': a->out = val; return true;
@@ -103,7 +104,7 @@ static bool apply_plot_option(PlotArgs *a, int ch, const char *val)
         a->view = val;
         return true;
     }
-    return false;   /* CLI_ARG_BAD, reported */
+    return false;   /* not reached: cli_args_walk handles --help and CLI_ARG_BAD */
 }
 
 /* Fills a from the command line and checks the view: -1 when all is well,
@@ -135,15 +136,9 @@ static int parse_plot_args(PlotArgs *a, int argc, char **argv)
     SlError err = {0};
     CliArgs args;
     cli_args_begin_shared(&args, "plot", argc, argv, opts, &a->sh);
-    const char *val;
-    for (int ch; (ch = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        if (ch == 'h') {
-            usage(stdout);
-            return EXIT_OK;
-        }
-        if (!apply_plot_option(a, ch, val))
-            return EXIT_USAGE;
-    }
+    int parsed = cli_args_walk(&args, usage, apply_plot_option, a);
+    if (parsed >= 0)
+        return parsed;
     a->req.lists = a->sh.lists;
     if (!a->view) {
         cli_error("plot: which view? try 'sortlens plot --help'");

@@ -116,8 +116,9 @@ static bool parse_cell(const char *val, long *row_out, long *col_out)
 
 /* Applies option c with its value; says why and returns false when the
  * value is bad. */
-static bool apply_tui_option(TuiArgs *a, int c, const char *val)
+static bool apply_tui_option(void *ctx, int c, const char *val)
 {
+    TuiArgs *a = ctx;
     SlError verr = {0};
     SlCircuitKind kind;
     switch (c) {
@@ -154,8 +155,11 @@ static bool apply_tui_option(TuiArgs *a, int c, const char *val)
         return true;
     case 'B': return cli_parse_long("--bench-frames", val, 0, 1000000, &a->bench);
     case 'K': a->bench_keys = val; return true;
+    case CLI_ARG_POSITIONAL:
+        cli_error("unexpected argument '%s'; a list goes in --list \"...\"", cli_text(val));
+        return false;
     }
-    return false;   /* CLI_ARG_BAD, reported */
+    return false;   /* not reached: cli_args_walk handles --help and CLI_ARG_BAD */
 }
 
 /* Fills a from the command line: -1 when all is well, else the exit status
@@ -189,22 +193,9 @@ static int parse_tui_args(TuiArgs *a, int argc, char **argv)
     a->sh.seed = 1;
     a->sh.layer = a->sh.head = -1;
     a->sh.layer_max = a->sh.head_max = 100000;
-    const char *val;
     CliArgs args;
     cli_args_begin_shared(&args, "tui", argc, argv, longopts, &a->sh);
-    for (int c; (c = cli_args_next(&args, &val)) != CLI_ARG_END;) {
-        if (c == 'h') {
-            usage(stdout);
-            return EXIT_OK;
-        }
-        if (c == CLI_ARG_POSITIONAL) {
-            cli_error("unexpected argument '%s'; a list goes in --list \"...\"", cli_text(val));
-            return EXIT_USAGE;
-        }
-        if (!apply_tui_option(a, c, val))
-            return EXIT_USAGE;
-    }
-    return -1;
+    return cli_args_walk(&args, usage, apply_tui_option, a);
 }
 
 int cmd_tui(int argc, char **argv)

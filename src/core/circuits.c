@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sortlens/ablation.h"
+#include "sortlens/names.h"
 #include "sortlens/tables.h"
 #include "sortlens/task.h"
 #include "forward_internal.h"
@@ -30,11 +31,11 @@ const char *sl_circuit_kind_name(SlCircuitKind k)
 
 int sl_circuit_kind_from_name(const char *name, SlCircuitKind *out, SlError *err)
 {
-    for (int k = 0; k < SL_CIRCUIT_COUNT; k++)
-        if (strcmp(name, kind_names[k]) == 0) {
-            *out = (SlCircuitKind)k;
-            return 0;
-        }
+    int k = sl_names_find(kind_names, SL_CIRCUIT_COUNT, name);
+    if (k >= 0) {
+        *out = (SlCircuitKind)k;
+        return 0;
+    }
     return sl_error_set(err, SL_EINVAL, "'%s' is not a circuit; the circuits are ov, ov-pos, qk-token-token, "
                         "qk-token-pos, qk-pos-token, qk-pos-pos", name);
 }

@@ -2,7 +2,8 @@
 #include "sortlens/stress.h"
 
 #include <stdbool.h>
-#include <string.h>
+
+#include "sortlens/names.h"
 
 static const char *const stress_names[SL_STRESS_KINDS] = {
     [SL_STRESS_UNIFORM] = "uniform", [SL_STRESS_DISTINCT] = "distinct", [SL_STRESS_PAIR] = "pair",
@@ -17,11 +18,11 @@ const char *sl_stress_name(SlStressKind kind)
 
 int sl_stress_from_name(const char *name, SlStressKind *kind, SlError *err)
 {
-    for (int k = 0; k < SL_STRESS_KINDS; k++)
-        if (strcmp(name, stress_names[k]) == 0) {
-            *kind = (SlStressKind)k;
-            return 0;
-        }
+    int k = sl_names_find(stress_names, SL_STRESS_KINDS, name);
+    if (k >= 0) {
+        *kind = (SlStressKind)k;
+        return 0;
+    }
     return sl_error_set(err, SL_EINVAL, "'%s' is not a kind of list; the kinds are uniform, distinct, pair, triple, "
                         "cluster, gap, run, constant", name);
 }

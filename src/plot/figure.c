@@ -41,76 +41,52 @@ void figure_free(Figure *f)
     free(f);
 }
 
-static FigItem *push(Figure *f, FigKind kind, const char *text)
+/* Appends item with a copy of text (may be NULL) as its text.  Each kind's
+ * constructor below gives every field the kind uses, FIG_NONE for a colour
+ * it has none of and -1 for no group; the rest stays 0. */
+static void push(Figure *f, FigItem item, const char *text)
 {
     if (f->failed)
-        return NULL;
+        return;
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 256;
         FigItem *items = realloc(f->items, cap * sizeof *items);
         if (!items) {
             f->failed = true;
-            return NULL;
+            return;
         }
         f->items = items;
         f->cap = cap;
     }
-    char *copy = NULL;
-    if (text && !(copy = strdup(text))) {
+    item.text = NULL;
+    if (text && !(item.text = strdup(text))) {
         f->failed = true;
-        return NULL;
+        return;
     }
-    FigItem *it = &f->items[f->n++];
-    memset(it, 0, sizeof *it);
-    it->kind = kind;
-    it->fill = it->stroke = FIG_NONE;
-    it->group = -1;
-    it->text = copy;
-    return it;
+    f->items[f->n++] = item;
 }
 
 void fig_rect(Figure *f, double x, double y, double w, double h, uint32_t fill, uint32_t stroke,
               double stroke_width, int group, const char *title)
 {
-    FigItem *it = push(f, FIG_RECT, title);
-    if (!it)
-        return;
-    it->x = x;
-    it->y = y;
-    it->w = w;
-    it->h = h;
-    it->fill = fill;
-    it->stroke = stroke;
-    it->stroke_width = stroke_width;
-    it->group = group;
+    push(f, (FigItem){.kind = FIG_RECT, .x = x, .y = y, .w = w, .h = h, .fill = fill, .stroke = stroke,
+                      .stroke_width = stroke_width, .group = group},
+         title);
 }
 
 void fig_text(Figure *f, double x, double y, double size, FigAnchor anchor, bool bold, bool vertical,
               uint32_t ink, const char *text)
 {
-    FigItem *it = push(f, FIG_TEXT, text);
-    if (!it)
-        return;
-    it->x = x;
-    it->y = y;
-    it->size = size;
-    it->anchor = anchor;
-    it->bold = bold;
-    it->vertical = vertical;
-    it->fill = ink;
+    push(f, (FigItem){.kind = FIG_TEXT, .x = x, .y = y, .fill = ink, .stroke = FIG_NONE, .size = size,
+                      .anchor = anchor, .bold = bold, .vertical = vertical, .group = -1},
+         text);
 }
 
 void fig_line(Figure *f, double x1, double y1, double x2, double y2, uint32_t color, double width)
 {
-    FigItem *it = push(f, FIG_LINE, NULL);
-    if (!it)
-        return;
-    it->x = x1;
-    it->y = y1;
-    it->w = x2 - x1;
-    it->h = y2 - y1;
-    it->stroke = color;
-    it->stroke_width = width;
+    push(f, (FigItem){.kind = FIG_LINE, .x = x1, .y = y1, .w = x2 - x1, .h = y2 - y1, .fill = FIG_NONE,
+                      .stroke = color, .stroke_width = width, .group = -1},
+         NULL);
 }
 
 int fig_group(Figure *f, const char *name)

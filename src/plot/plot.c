@@ -17,6 +17,7 @@
 #include "sortlens/atomic_write.h"
 #include "sortlens/circuits.h"
 #include "sortlens/decode.h"
+#include "sortlens/names.h"
 #include "sortlens/parse_int.h"
 #include "sortlens/patch.h"
 #include "sortlens/population.h"
@@ -49,7 +50,7 @@ static const struct {
     [SL_PLOT_PROGRESS] = {"progress", "a run's loss, accuracy and circuit figures over its snapshots (--model RUN_DIR)"},
 };
 
-static const char *format_names[] = {"svg", "png", "pdf"};
+static const char *const format_names[SL_PLOT_PDF + 1] = {"svg", "png", "pdf"};
 
 const char *sl_plot_view_name(SlPlotView v)
 {
@@ -84,11 +85,11 @@ const char *sl_plot_format_name(SlPlotFormat f)
 
 int sl_plot_format_from_name(const char *name, SlPlotFormat *out, SlError *err)
 {
-    for (int f = SL_PLOT_SVG; f <= SL_PLOT_PDF; f++)
-        if (strcmp(name, format_names[f]) == 0) {
-            *out = (SlPlotFormat)f;
-            return 0;
-        }
+    int f = sl_names_find(format_names, SL_PLOT_PDF + 1, name);
+    if (f >= 0) {
+        *out = (SlPlotFormat)f;
+        return 0;
+    }
     return sl_error_set(err, SL_EINVAL, "unknown format '%.40s'; the formats are svg, png, pdf", name);
 }
 

@@ -5,7 +5,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "sortlens/names.h"
 
 bool circuit_axis_is_token(int view, bool is_row)
 {
@@ -129,10 +130,4 @@ static const char *const scale_options[CS_COUNT] = {"row", "p99", "whole"};
 
 const char *circuit_scale_option(int scale) { return scale >= 0 && scale < CS_COUNT ? scale_options[scale] : "?"; }
 
-int circuit_scale_from_option(const char *name)
-{
-    for (int s = 0; s < CS_COUNT; s++)
-        if (strcmp(name, scale_options[s]) == 0)
-            return s;
-    return -1;
-}
+int circuit_scale_from_option(const char *name) { return sl_names_find(scale_options, CS_COUNT, name); }

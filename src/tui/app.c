@@ -14,6 +14,7 @@
 #include "list_editor.h"
 #include "panels.h"
 #include "save_view.h"
+#include "sortlens/names.h"
 
 void app_init(App *a, Explorer *ex, Style style)
 {
@@ -84,13 +85,7 @@ static const char *const facet_options[FACET_MODES] = {"off", "terms", "combined
 
 const char *app_facet_option(int facet) { return facet >= 0 && facet < FACET_MODES ? facet_options[facet] : "?"; }
 
-int app_facet_from_option(const char *name)
-{
-    for (int f = 0; f < FACET_MODES; f++)
-        if (strcmp(name, facet_options[f]) == 0)
-            return f;
-    return -1;
-}
+int app_facet_from_option(const char *name) { return sl_names_find(facet_options, FACET_MODES, name); }
 
 void app_cursor_matrix(int facet, const Scene *sc, int *panel, int *view)
 {
@@ -375,6 +370,27 @@ static int strip_cell_width(const Scene *sc, int w)
     return cw;
 }
 
+/* A one-line panel (render_status, render_cursor_line, ...). */
+typedef void LinePanel(Canvas *cv, const Scene *sc);
+
+/* From row y of cv down, one line each, the panels lines[0..n-1]; or, while
+ * the list is being edited, the editor in their place, on two lines.  The
+ * row after what was drawn. */
+static int draw_lines_or_editor(App *a, Canvas *cv, const Scene *sc, int y, LinePanel *const *lines, int n)
+{
+    Canvas c;
+    if (a->editing) {
+        c = canvas_sub(*cv, 0, y, cv->r.w, 2);
+        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
+        return y + 2;
+    }
+    for (int i = 0; i < n; i++) {
+        c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
+        lines[i](&c, sc);
+    }
+    return y;
+}
+
 static void draw_top(App *a, Canvas *cv, const Scene *sc)
 {
     Canvas c;
@@ -387,15 +403,7 @@ static void draw_top(App *a, Canvas *cv, const Scene *sc)
     render_predictions(&c, sc, cw, a->strip_first);
     c = canvas_sub(*cv, 0, 6, cv->r.w, 1);
     render_output_line(&c, sc);
-    if (a->editing) {
-        c = canvas_sub(*cv, 0, 7, cv->r.w, 2);
-        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
-    } else {
-        c = canvas_sub(*cv, 0, 7, cv->r.w, 1);
-        render_pred_detail(&c, sc);
-        c = canvas_sub(*cv, 0, 8, cv->r.w, 1);
-        render_cursor_line(&c, sc);
-    }
+    draw_lines_or_editor(a, cv, sc, 7, (LinePanel *const[]){render_pred_detail, render_cursor_line}, 2);
 }
 
 /* The largest cell level (render_circuit_size_level) at which the QK and
@@ -587,24 +595,15 @@ static void draw_zoomed(App *a, Canvas *cv, const Scene *sc)
     c = canvas_sub(*cv, 0, y, cv->r.w, 2);
     a->strip_first = render_strip(&c, sc, cw, a->strip_first);
     y += 2;
-    if (a->editing) {
-        c = canvas_sub(*cv, 0, y, cv->r.w, 2);
-        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
-        y += 2;
-    } else {
-        if (output) {
-            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
-            render_output_line(&c, sc);
-        }
-        if (detail) {
-            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
-            render_pred_detail(&c, sc);
-        }
-        if (cursor) {
-            c = canvas_sub(*cv, 0, y++, cv->r.w, 1);
-            render_cursor_line(&c, sc);
-        }
-    }
+    LinePanel *lines[3];   /* those there is room for, in this order */
+    int n = 0;
+    if (output)
+        lines[n++] = render_output_line;
+    if (detail)
+        lines[n++] = render_pred_detail;
+    if (cursor)
+        lines[n++] = render_cursor_line;
+    y = draw_lines_or_editor(a, cv, sc, y, lines, n);
     c = canvas_sub(*cv, 0, y, cv->r.w, cv->r.h - y);
     draw_circuits(a, &c, sc);
 }
@@ -692,19 +691,11 @@ static void draw_page_sort(App *a, Canvas *cv, const Scene *sc)
 
 static void draw_page_attention(App *a, Canvas *cv, const Scene *sc)
 {
-    Canvas c = canvas_sub(*cv, 0, 0, cv->r.w, 1);
-    if (a->editing) {
-        c = canvas_sub(*cv, 0, 0, cv->r.w, 2);
-        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
-        c = canvas_sub(*cv, 0, 2, cv->r.w, 1);
-    } else {
-        render_cursor_line(&c, sc);
-        c = canvas_sub(*cv, 0, 1, cv->r.w, 1);
-    }
+    int y0 = draw_lines_or_editor(a, cv, sc, 0, (LinePanel *const[]){render_cursor_line}, 1);
+    Canvas c = canvas_sub(*cv, 0, y0++, cv->r.w, 1);
     render_output_line(&c, sc);
     int aw, ah, cw = heat_cw(a, sc, cv->r.w, 60);   /* 60: the sources' columns */
     render_attention_size(sc, cw, &aw, &ah);
-    int y0 = 2 + a->editing;
     c = canvas_sub(*cv, 0, y0, aw, cv->r.h - y0);
     render_attention(&c, sc, cw);
     int room_right = cv->r.w - aw - 2;
@@ -721,16 +712,8 @@ static void draw_page_attention(App *a, Canvas *cv, const Scene *sc)
 
 static void draw_page_circuits(App *a, Canvas *cv, const Scene *sc)
 {
-    Canvas c = canvas_sub(*cv, 0, 0, cv->r.w, 1);
-    if (a->editing) {
-        c = canvas_sub(*cv, 0, 0, cv->r.w, 2);
-        render_editor(&c, sc, a->edit, a->edit_cur, a->edit_err[0] ? a->edit_err : NULL);
-    } else {
-        render_status(&c, sc);
-        c = canvas_sub(*cv, 0, 1, cv->r.w, 1);
-        render_cursor_line(&c, sc);
-    }
-    c = canvas_sub(*cv, 0, 2, cv->r.w, cv->r.h - 2);
+    int y = draw_lines_or_editor(a, cv, sc, 0, (LinePanel *const[]){render_status, render_cursor_line}, 2);
+    Canvas c = canvas_sub(*cv, 0, y, cv->r.w, cv->r.h - y);
     draw_circuits(a, &c, sc);
 }
 
