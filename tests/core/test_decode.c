@@ -572,6 +572,87 @@ START_TEST(test_greedy_tables_interventions)
 }
 END_TEST
 
+/* Every intervention kind on a 3-layer model, at layer 0 (where the QK
+ * terms and W_pos in OV live) and above, alone and together. */
+static int decode_interventions(const SlModelConfig *c, const float *mean, SlIntervention *ivs)
+{
+    const int n = c->list_len;
+    int k = 0;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 1, ivs[k++].qk_terms_off = SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_POS;
+    sl_intervention_init(&ivs[k]);
+    ivs[k++].qk_terms_off = SL_QK_TERM_TOK_TOK | SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_TOK | SL_QK_TERM_POS_POS;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 0, ivs[k++].ov_drop_pos = true;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 2, ivs[k++].block_source = 3;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].block_source = 0;   /* query 0 is left with no key: z = 0 there */
+    ivs[k++].head = 1;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 1, ivs[k].force_query = n + 3, ivs[k++].force_source = 1;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 2, ivs[k].head = 1, ivs[k].ablate_position = n + 2, ivs[k++].ablate_kind = SL_ABLATE_ZERO;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].ablate_position = n + 4, ivs[k].ablate_kind = SL_ABLATE_MEAN, ivs[k++].ablate_mean_z = mean;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 1, ivs[k++].drop_direct = true;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 1, ivs[k].qk_terms_off = SL_QK_TERM_POS_TOK, ivs[k].ov_drop_pos = true, ivs[k].block_source = n + 2;
+    ivs[k].force_query = n + 5, ivs[k].force_source = n + 1, ivs[k++].drop_direct = true;
+    return k;
+}
+
+/* general_decode_step with an intervention (greedy decoding keeps the keys
+ * and values with one): the logits of each new position against a whole
+ * forward of the prefix up to it with the same intervention (sl_model_forward,
+ * which the decoder does not use), on the true sequences; then greedy
+ * decoding against the naive loop. */
+START_TEST(test_decode_step_interventions)
+{
+    SlModel *m = random_model(3, 2, 16, 8, 10, 6, 47);
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
+    enum { B = 5 };
+    int values[B * 6], tokens[B * SL_MODEL_MAX_CTX], out[B * 6];
+    random_values(c, B, 13, values);
+    for (int b = 0; b < B; b++)
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * Tn);
+    SlError err = {0};
+    SlActCache *cache = sl_cache_new(c, B, Tn, &err), *ref = sl_cache_new(c, 1, Tn, &err);
+    ck_assert_msg(cache && ref, "%s", err.message);
+    const float mean[2 * 8] = {0.3f, -0.2f, 0.1f, 0, 0.5f, 0.2f, -0.4f, 0.1f, 1, 0, 0, 0, 0, 0, 0, -1};
+    SlIntervention ivs[16];
+    int k = decode_interventions(c, mean, ivs);
+    float lg[B * 10];
+    for (int i = 0; i < k; i++) {
+        ck_assert_int_eq(sl_intervention_validate(&ivs[i], c, &err), 0);
+        GeneralRows rows;
+        GeneralDecode d;
+        ck_assert_int_eq(forward_general_rows(m, tokens, Tn, B, P - 1, P, cache, &ivs[i], &rows, &err), 0);
+        ck_assert_int_eq(general_decode_begin(&d, m, B, P, P, cache, &ivs[i], &err), 0);
+        for (int pos = P; pos < Tn - 1; pos++) {
+            general_decode_step(&d, tokens, pos, NULL, B, lg);
+            for (int b = 0; b < B; b++) {
+                char what[96];
+                snprintf(what, sizeof what, "intervention %d, list %d, position %d", i, b, pos);
+                ck_assert_int_eq(sl_model_forward(m, tokens + (size_t)b * Tn, 1, pos + 1, ref, &ivs[i],
+                                                  SL_FORWARD_GENERAL, &err), 0);
+                expect_close_f(what, lg + (size_t)b * Vo, ref->logits + (size_t)pos * Vo, (size_t)Vo, 1e-4);
+            }
+        }
+        general_decode_end(&d);
+        char what[64];
+        snprintf(what, sizeof what, "3 layers, greedy, intervention %d", i);
+        ck_assert_int_eq(sl_decode_greedy_path(m, values, B, out, NULL, cache, &ivs[i], SL_FORWARD_GENERAL, &err), 0);
+        naive_greedy_check(m, values, B, out, &ivs[i], SL_FORWARD_GENERAL, what);
+    }
+    sl_cache_free(cache);
+    sl_cache_free(ref);
+    sl_model_free(m);
+}
+END_TEST
+
 /* ---- evaluation ------------------------------------------------------------------------ */
 
 typedef struct Calls { long last_done, last_total; int count; } Calls;
@@ -743,6 +824,7 @@ static Suite *decode_suite(void)
     tcase_set_timeout(greedy, 200);
     tcase_add_test(greedy, test_greedy_kv_two_layers);
     tcase_add_test(greedy, test_greedy_tables_interventions);
+    tcase_add_test(greedy, test_decode_step_interventions);
     suite_add_tcase(s, greedy);
     TCase *eval = tcase_create("eval");
     tcase_set_timeout(eval, 200);
