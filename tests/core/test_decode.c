@@ -443,25 +443,6 @@ END_TEST
 
 /* ---- greedy against a naive loop ----------------------------------------------------- */
 
-static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
-{
-    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    sl_model_config_derive(&c);
-    SlError err = {0};
-    SlModel *m = sl_model_new(&c, &err);
-    ck_assert_msg(m, "%s", err.message);
-    SlRng r;
-    sl_rng_seed(&r, seed);
-    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
-        float *w = sl_model_params_get(&m->params, i);
-        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
-        for (size_t j = 0; j < m->param_sizes[i]; j++)
-            w[j] = sd * sl_rng_normal(&r);
-    }
-    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
-    return m;
-}
-
 /* Greedy the naive way (as make_reference.py): a whole forward of the prefix
  * for every new token; the decoded values must equal `got` unless the naive
  * logits had a near tie (< 1e-3) where they first differ. */
@@ -508,7 +489,7 @@ static void random_values(const SlModelConfig *c, int B, uint64_t seed, int *val
 
 START_TEST(test_greedy_kv_two_layers)
 {
-    SlModel *m = random_model(2, 3, 24, 8, 12, 6, 21);
+    SlModel *m = test_random_model(2, 3, 24, 8, 12, 6, 21);
     const SlModelConfig *c = &m->cfg;
     enum { B = 40 };
     int values[B * 6], out[B * 6];
@@ -534,7 +515,7 @@ END_TEST
 
 START_TEST(test_greedy_tables_interventions)
 {
-    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 33);
+    SlModel *m = test_random_model(1, 2, 16, 8, 10, 5, 33);
     const SlModelConfig *c = &m->cfg;
     enum { B = 30 };
     int values[B * 5], out[B * 5], out_general[B * 5];
@@ -610,7 +591,7 @@ static int decode_interventions(const SlModelConfig *c, const float *mean, SlInt
  * decoding against the naive loop. */
 START_TEST(test_decode_step_interventions)
 {
-    SlModel *m = random_model(3, 2, 16, 8, 10, 6, 47);
+    SlModel *m = test_random_model(3, 2, 16, 8, 10, 6, 47);
     const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
     enum { B = 5 };
@@ -762,7 +743,7 @@ END_TEST
 
 START_TEST(test_eval_interventions)
 {
-    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 41);
+    SlModel *m = test_random_model(1, 2, 16, 8, 10, 5, 41);
     SlError err = {0};
     SlIntervention iv;
     sl_intervention_init(&iv);
@@ -774,7 +755,7 @@ START_TEST(test_eval_interventions)
         eval_recount(m, 300, 9, &iv, paths[pi], &res[pi]);
     }
     ck_assert(fabs(res[0].token_accuracy - res[1].token_accuracy) < 0.01);
-    SlModel *two = random_model(2, 2, 16, 8, 10, 5, 42);
+    SlModel *two = test_random_model(2, 2, 16, 8, 10, 5, 42);
     ck_assert_int_eq(sl_decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), 0);
     eval_recount(two, 300, 9, &iv, SL_FORWARD_AUTO, &res[0]);
     iv.layer = 1;   /* QK terms are defined on layer 0 only */
@@ -786,7 +767,7 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-    SlModel *m = random_model(1, 1, 8, 4, 5, 3, 2);
+    SlModel *m = test_random_model(1, 1, 8, 4, 5, 3, 2);
     SlError err = {0};
     SlActCache *cache = sl_cache_new(&m->cfg, 2, m->cfg.n_ctx, &err), *short_cache = sl_cache_new(&m->cfg, 2, 4, &err);
     int values[9] = {0, 1, 2, 3, 4, 0, 1, 2, 3}, out[9];
