@@ -385,8 +385,10 @@ static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int 
     const bool qk_iv = iv->qk_terms_off != 0, none = sl_intervention_is_none(iv);
     /* Layer 0's q, k, v from per-token and per-position tables: in a rows
      * forward only, so that the cache of a whole one keeps PyTorch's order
-     * of operations ((W_E[t] + W_pos[p]) W); the two differ by rounding. */
-    const bool tables0 = rows != NULL;
+     * of operations ((W_E[t] + W_pos[p]) W); the two differ by rounding.
+     * The tables take (V + T) rows through W, the stream B T: fewer rows
+     * (a greedy prefix of one list, as the explorer decodes) go direct. */
+    const bool tables0 = rows != NULL && (size_t)B * T > (size_t)V + T;
     const size_t n_x = round16((size_t)BT * D), n_wp = round16((size_t)D * W3), n_tab = round16((size_t)(V + T) * W3);
     const size_t n_qk = qk_iv ? round16(2 * (size_t)BT * E + 2 * (size_t)T * E) : 0;
     const size_t n_rows = rows ? round16((size_t)N * D) * 3 + round16((size_t)N * HE) * 2 + round16((size_t)N * Vo) : 0;
