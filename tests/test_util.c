@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include "sortlens/model.h"
+#include "sortlens/task.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -270,4 +271,23 @@ int test_cpuinfo_flag(const char *flag)
         }
     fclose(f);
     return found;
+}
+
+SlModel *test_random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
+{
+    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
+    sl_model_config_derive(&c);
+    SlError err = {0};
+    SlModel *m = sl_model_new(&c, &err);
+    ck_assert_msg(m, "%s", err.message);
+    SlRng r;
+    sl_rng_seed(&r, seed);
+    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
+        float *w = sl_model_params_get(&m->params, i);
+        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
+        for (size_t j = 0; j < m->param_sizes[i]; j++)
+            w[j] = sd * sl_rng_normal(&r);
+    }
+    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
+    return m;
 }

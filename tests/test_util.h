@@ -5,8 +5,10 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
+#include "sortlens/model.h"
 #include "sortlens/tensor.h"
 
 /* Path of a file under the shared folder ($SORTLENS_SHARED, else ../shared
@@ -63,6 +65,10 @@ bool test_have_torch(void);
 /* A valid tiny model (1 layer, 1 head, d_model 4, lists of 2 values in
  * 0..3) as a SlTensorSet, for files that must get past model validation. */
 SlTensorSet *test_tiny_model_tensors(void);
+/* A prepared model of L layers, H heads, d_model D, d_head E, lists of n
+ * values in 0..Vo-1, with seeded normal weights (W_E, W_pos sd 1, biases
+ * 0.2, the rest 1.5 / sqrt(D): attention far from uniform). */
+SlModel *test_random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed);
 /* True when s holds a raw terminal control: ESC, BEL, CR, a lone CSI byte
  * (0x9b) or a C1 control in UTF-8 (U+0080..U+009F). */
 bool test_has_terminal_controls(const char *s);

@@ -94,7 +94,7 @@ static int greedy_general_diverged(const SlModel *m, int nb, const int *tokens, 
     int *g = malloc((size_t)nb * Tn * sizeof *g), *active = malloc((size_t)nb * sizeof *active);
     float *lg = malloc((size_t)nb * Vo * sizeof *lg);
     int rc = !g || !active || !lg ? sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding")
-                                  : general_decode_begin(&d, m, nb, Tr, Tr, cache, err);
+                                  : general_decode_begin(&d, m, nb, Tr, Tr, cache, NULL, err);
     if (!rc) {
         memcpy(g, tokens, (size_t)nb * Tn * sizeof *g);
         for (int b = 0; b < nb; b++)

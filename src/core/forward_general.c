@@ -385,8 +385,10 @@ static int general_run(const SlModel *m, const int *tokens, int ldt, int B, int 
     const bool qk_iv = iv->qk_terms_off != 0, none = sl_intervention_is_none(iv);
     /* Layer 0's q, k, v from per-token and per-position tables: in a rows
      * forward only, so that the cache of a whole one keeps PyTorch's order
-     * of operations ((W_E[t] + W_pos[p]) W); the two differ by rounding. */
-    const bool tables0 = rows != NULL;
+     * of operations ((W_E[t] + W_pos[p]) W); the two differ by rounding.
+     * The tables take (V + T) rows through W, the stream B T: fewer rows
+     * (a greedy prefix of one list, as the explorer decodes) go direct. */
+    const bool tables0 = rows != NULL && (size_t)B * T > (size_t)V + T;
     const size_t n_x = round16((size_t)BT * D), n_wp = round16((size_t)D * W3), n_tab = round16((size_t)(V + T) * W3);
     const size_t n_qk = qk_iv ? round16(2 * (size_t)BT * E + 2 * (size_t)T * E) : 0;
     const size_t n_rows = rows ? round16((size_t)N * D) * 3 + round16((size_t)N * HE) * 2 + round16((size_t)N * Vo) : 0;
@@ -501,13 +503,15 @@ int forward_general_rows(const SlModel *m, const int *tokens, int ldt, int B, in
 
 /* ---- one new position at a time ---------------------------------------------------- */
 
-int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c, SlError *err)
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c,
+                         const SlIntervention *iv, SlError *err)
 {
     const SlModelConfig *cfg = &m->cfg;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, Tn = cfg->n_ctx;
     const int V = cfg->d_vocab, W3 = 3 * HE;
     memset(d, 0, sizeof *d);
     d->m = m;
+    d->iv = iv_or_none(iv);
     d->B = B;
     /* The last position decoded is n_ctx - 2 (its logits predict the last
      * token): a cache with room for it is decoded in place. */
@@ -543,21 +547,47 @@ int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int T
     return 0;
 }
 
-/* z [E] of one query row against the kept keys and values 0..pos of one
- * list and head (rows HE apart); s [pos + 1] is scratch. */
-static void decode_attend(const float *qr, const float *kb, const float *vb, int HE, int E, int pos, float div, float *s,
-                          float *zr)
+/* z [E] of the query at pos of one list (its tokens tok) and head h of
+ * layer l against the kept keys and values 0..pos (kb, vb: rows HE apart),
+ * with the intervention where it touches (l, h), as attention_fused does
+ * it: layer 0's scores from the QK terms kept (the token and position rows
+ * of the tables, as layer0_qk_terms), a blocked key, a forced row, an
+ * ablated z.  d->s [pos + 1] is scratch. */
+static void decode_attend(const GeneralDecode *d, const int *tok, int l, int h, const float *qr, const float *kb,
+                          const float *vb, int pos, float *zr)
 {
-    float mx = -INFINITY;
-    for (int k = 0; k <= pos; k++) {
-        s[k] = ops_dot(qr, kb + (size_t)k * HE, E) / div;
-        mx = s[k] > mx ? s[k] : mx;
+    const SlModelConfig *cfg = &d->m->cfg;
+    const int E = cfg->d_head, HE = cfg->n_heads * E, W3 = 3 * HE, V = cfg->d_vocab;
+    const SlIntervention *iv = d->iv;
+    const bool on = iv_on(iv, l, h);
+    const unsigned off = l == 0 && on ? iv->qk_terms_off : 0;
+    const float div = sqrtf((float)E);
+    float *s = d->s, mx = -INFINITY;
+    if (off) {
+        const float *qt = d->tab + (size_t)tok[pos] * W3 + (size_t)h * E, *qp = d->tab + (size_t)(V + pos) * W3 + (size_t)h * E;
+        for (int k = 0; k <= pos; k++) {
+            const float *kt = d->tab + (size_t)tok[k] * W3 + HE + (size_t)h * E;
+            const float *kp = d->tab + (size_t)(V + k) * W3 + HE + (size_t)h * E;
+            float raw = 0.0f;   /* the terms in layer0_qk_terms' order */
+            if (!(off & SL_QK_TERM_TOK_TOK))
+                raw += ops_dot(qt, kt, E);
+            if (!(off & SL_QK_TERM_TOK_POS))
+                raw += ops_dot(qt, kp, E);
+            if (!(off & SL_QK_TERM_POS_TOK))
+                raw += ops_dot(qp, kt, E);
+            if (!(off & SL_QK_TERM_POS_POS))
+                raw += ops_dot(qp, kp, E);
+            s[k] = raw / div;
+            mx = s[k] > mx ? s[k] : mx;
+        }
+    } else {
+        for (int k = 0; k <= pos; k++) {
+            s[k] = ops_dot(qr, kb + (size_t)k * HE, E) / div;
+            mx = s[k] > mx ? s[k] : mx;
+        }
     }
-    ops_softmax_max(s, mx, s, pos + 1);
-    memset(zr, 0, (size_t)E * sizeof(float));
-    for (int k = 0; k <= pos; k++)
-        if (s[k] != 0.0f)
-            ops_axpy(zr, s[k], vb + (size_t)k * HE, E);
+    attention_finish(s, s, pos, pos + 1, mx, on, iv);
+    attention_z(s, vb, HE, E, pos + 1, l, h, pos, iv, zr);
 }
 
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits)
@@ -567,7 +597,7 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int
     const SlModelParams *p = &m->params;
     const int L = cfg->n_layers, H = cfg->n_heads, D = cfg->d_model, E = cfg->d_head, HE = H * E, W3 = 3 * HE;
     const int Tn = cfg->n_ctx, Vo = cfg->d_vocab_out, V = cfg->d_vocab, B = d->B, Tk = d->Tk;
-    const float div = sqrtf((float)E);
+    const SlIntervention *iv = d->iv;
     if (!active) {
         active = d->all;
         nb = B;
@@ -582,6 +612,10 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int
         /* layer 0's q, k, v: the token's row and the position's (with the biases) */
         memcpy(qkv, d->tab + (size_t)t * W3, (size_t)W3 * sizeof(float));
         ops_add(qkv, d->tab + (size_t)(V + pos) * W3, W3);
+        if (iv->ov_drop_pos)   /* W_E[t] W_V only for the chosen heads: the token's row alone */
+            for (int h = 0; h < H; h++)
+                if (iv_on(iv, 0, h))
+                    memcpy(qkv + 2 * HE + h * E, d->tab + (size_t)t * W3 + 2 * HE + h * E, (size_t)E * sizeof(float));
     }
     for (int l = 0; l < L; l++) {
         float *kl = d->keys + (size_t)l * B * Tk * HE, *vl = d->vals + (size_t)l * B * Tk * HE;  /* [B, Tk, H, E] */
@@ -599,14 +633,21 @@ void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int
         for (int r = 0; r < nb; r++)
             for (int h = 0; h < H; h++) {
                 size_t kv = (size_t)active[r] * Tk * HE + (size_t)h * E;
-                decode_attend(d->qkv + (size_t)r * W3 + h * E, kl + kv, vl + kv, HE, E, pos, div, d->s,
-                              d->zrow + (size_t)r * HE + h * E);
+                decode_attend(d, tokens + (size_t)active[r] * Tn, l, h, d->qkv + (size_t)r * W3 + h * E, kl + kv,
+                              vl + kv, pos, d->zrow + (size_t)r * HE + h * E);
             }
         /* the stream moves on by attn_out = z [nb, H E] x W_O[l] [H E, D] + b_O,
          * added in the product itself (x + z W_O, then b_O: as the rows forward) */
         ops_gemm_nn(d->x, D, d->zrow, HE, p->W_O + (size_t)l * HE * D, D, nb, D, HE, true);
         ops_add_bias_rows(d->x, D, p->b_O + (size_t)l * D, nb, D);
     }
+    if (iv->drop_direct)   /* the stream without W_E[t] + W_pos[p], subtracted in unembed's order */
+        for (int r = 0; r < nb; r++) {
+            const float *e = p->W_E + (size_t)tokens[(size_t)active[r] * Tn + pos] * D, *ps = p->W_pos + (size_t)pos * D;
+            float *xr = d->x + (size_t)r * D;
+            for (int k = 0; k < D; k++)
+                xr[k] = xr[k] - e[k] - ps[k];
+        }
     ops_gemm_nn(logits, Vo, d->x, D, p->W_U, Vo, nb, Vo, D, false);
     ops_add_bias_rows(logits, Vo, p->b_U, nb, Vo);
 }

@@ -162,17 +162,22 @@ void general_backward(const SlModel *m, const int *tokens, int ldt, const SlActC
                       const float *dlogits, SlModelParams *g, GeneralGrad *w);
 
 /* Greedy decoding on the general path: after a forward of B sequences
- * whose cache holds every layer's keys and values at stride Tc positions,
- * general_decode_begin keeps those of positions 0..P-1; each
+ * (with the intervention iv, NULL for none) whose cache holds every
+ * layer's keys and values at stride Tc positions, general_decode_begin
+ * keeps those of positions 0..P-1; each
  * general_decode_step runs the one new position pos of tokens [B, n_ctx]
  * through the layers for the lists active[0..nb) (NULL: all B), attending
  * to their kept keys and values (and keeping its own at pos), and writes
  * the logits [nb, Vo], row r for list active[r].  A list may join late:
  * the keys and values it did not compute are the forward's.  A cache with
  * room for position n_ctx - 2 (Tc >= n_ctx - 1, P = Tc) is decoded in
- * place: its keys and values change. */
+ * place: its keys and values change.  Every step applies iv as the
+ * whole forward does: each intervention acts on positions, and what a
+ * position computes depends only on the tokens up to it, so the kept keys
+ * and values are those a forward of the longer prefix would make. */
 typedef struct GeneralDecode {
     const SlModel *m;
+    const SlIntervention *iv;   /* never NULL (iv_or_none) */
     int B;
     float *keys, *vals;   /* [L, B, Tk, H, E]: the cache's own when it had room, else copies */
     int Tk;               /* their stride in positions */
@@ -185,7 +190,8 @@ typedef struct GeneralDecode {
     int *all;             /* [B] 0..B-1 */
     float *memory;
 } GeneralDecode;
-int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c, SlError *err);
+int general_decode_begin(GeneralDecode *d, const SlModel *m, int B, int P, int Tc, SlActCache *c,
+                         const SlIntervention *iv, SlError *err);
 void general_decode_step(GeneralDecode *d, const int *tokens, int pos, const int *active, int nb, float *logits);
 void general_decode_end(GeneralDecode *d);
 

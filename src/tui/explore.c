@@ -31,6 +31,9 @@ struct Explorer {
     int *tokens;             /* [T] the sequence shown */
     int *pred;               /* [n] */
     int *base_pred;          /* [n] without interventions */
+    int *base_values;        /* [n] the list base_pred is of ... */
+    bool base_greedy;        /* ... the mode ... */
+    bool base_known;         /* ... and whether it is of the model shown (false after explorer_set_model) */
     float *prob;             /* [n, Vo] */
     int *top_idx;            /* [n, SCENE_TOPK] */
     double *top_prob;        /* [n, SCENE_TOPK] */
@@ -121,6 +124,7 @@ Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlErr
     ex->tokens = calloc(T, sizeof(int));
     ex->pred = calloc(n, sizeof(int));
     ex->base_pred = calloc(n, sizeof(int));
+    ex->base_values = calloc(n, sizeof(int));
     ex->prob = calloc(n * (size_t)sc->Vo, sizeof(float));
     ex->top_idx = calloc(n * SCENE_TOPK, sizeof(int));
     ex->top_prob = calloc(n * SCENE_TOPK, sizeof(double));
@@ -128,7 +132,7 @@ Explorer *explorer_new(const SlModel *m, const char *label, uint64_t seed, SlErr
     ex->scores = calloc(T * T, sizeof(float));
     ex->score_terms = calloc(SL_SCORE_TERMS * T * T, sizeof(float));
     ex->dla = calloc((size_t)sc->L * sc->H * T, sizeof(float));
-    if (!ex->values || !ex->sorted || !ex->tokens || !ex->pred || !ex->base_pred || !ex->prob || !ex->top_idx ||
+    if (!ex->values || !ex->sorted || !ex->tokens || !ex->pred || !ex->base_pred || !ex->base_values || !ex->prob || !ex->top_idx ||
         !ex->top_prob || !ex->pattern || !ex->scores || !ex->score_terms || !ex->dla) {
         sl_error_set(err, SL_ENOMEM, "out of memory for the explorer");
         goto fail;
@@ -180,6 +184,7 @@ void explorer_free(Explorer *ex)
     free(ex->tokens);
     free(ex->pred);
     free(ex->base_pred);
+    free(ex->base_values);
     free(ex->prob);
     free(ex->top_idx);
     free(ex->top_prob);
@@ -202,6 +207,7 @@ int explorer_set_model(Explorer *ex, const SlModel *m, const char *label, SlErro
         a->d_head != b->d_head || a->d_model != b->d_model)
         return sl_error_set(err, SL_EFORMAT, "%s: its shape differs from the model shown", label ? label : "model");
     ex->m = m;
+    ex->base_known = false;
     make_label(ex, label);
     load_circuits(ex);
     return explorer_recompute(ex, err);
@@ -229,12 +235,38 @@ static const SlIntervention *active_iv(const Explorer *ex)
 
 const SlIntervention *explorer_intervention(const Explorer *ex) { return active_iv(ex); }
 
-static int run(Explorer *ex, const SlIntervention *iv, int *pred, SlError *err)
+/* base_pred now holds the predictions without interventions of this list
+ * and mode (rc 0), or nothing known (a failed run). */
+static void base_keep(Explorer *ex, int rc)
+{
+    ex->base_known = rc == 0;
+    ex->base_greedy = ex->sc.greedy;
+    memcpy(ex->base_values, ex->values, (size_t)ex->sc.n * sizeof(int));
+}
+
+/* The predictions with iv into pred; shown: the cache and tokens then
+ * hold this run, for the screen (else greedy decoding skips the forward
+ * of the whole sequence that fills the cache). */
+static int run(Explorer *ex, const SlIntervention *iv, int *pred, bool shown, SlError *err)
 {
     if (ex->sc.greedy)
-        return sl_decode_greedy(ex->m, ex->values, 1, pred, ex->tokens, ex->cache, iv, err);
-    sl_task_make_tokens(&ex->m->cfg, ex->values, ex->tokens);
+        return sl_decode_greedy(ex->m, ex->values, 1, pred, shown ? ex->tokens : NULL, ex->cache, iv, err);
+    if (shown)
+        sl_task_make_tokens(&ex->m->cfg, ex->values, ex->tokens);
     return sl_decode_teacher_forced(ex->m, ex->values, 1, pred, ex->cache, iv, err);
+}
+
+/* The predictions without interventions, which the strip compares with
+ * the intervened ones: kept from the last run of this list, mode and
+ * model, since switching an intervention changes none of them. */
+static int base_run(Explorer *ex, SlError *err)
+{
+    size_t bytes = (size_t)ex->sc.n * sizeof(int);
+    if (ex->base_known && ex->base_greedy == ex->sc.greedy && memcmp(ex->base_values, ex->values, bytes) == 0)
+        return 0;
+    int rc = run(ex, NULL, ex->base_pred, false, err);
+    base_keep(ex, rc);
+    return rc;
 }
 
 /* The value the per-source column compares the prediction at query index i
@@ -290,9 +322,14 @@ int explorer_recompute(Explorer *ex, SlError *err)
     scene_switches(ex);
     sl_task_sort_values(sc->n, ex->values, ex->sorted);
     sc->base_pred = iv ? ex->base_pred : NULL;
-    if (iv && (rc = run(ex, NULL, ex->base_pred, err)) < 0)   /* first, so the cache keeps the intervened run */
+    if (iv && (rc = base_run(ex, err)) < 0)   /* first, so the cache keeps the intervened run */
         return rc;
-    if ((rc = run(ex, iv, ex->pred, err)) < 0)
+    rc = run(ex, iv, ex->pred, true, err);
+    if (!iv) {
+        memcpy(ex->base_pred, ex->pred, (size_t)sc->n * sizeof(int));
+        base_keep(ex, rc);
+    }
+    if (rc < 0)
         return rc;
     const SlActCache *c = ex->cache;
     int T = sc->T, Vo = sc->Vo, n = sc->n;

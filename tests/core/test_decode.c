@@ -443,25 +443,6 @@ END_TEST
 
 /* ---- greedy against a naive loop ----------------------------------------------------- */
 
-static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
-{
-    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    sl_model_config_derive(&c);
-    SlError err = {0};
-    SlModel *m = sl_model_new(&c, &err);
-    ck_assert_msg(m, "%s", err.message);
-    SlRng r;
-    sl_rng_seed(&r, seed);
-    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
-        float *w = sl_model_params_get(&m->params, i);
-        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
-        for (size_t j = 0; j < m->param_sizes[i]; j++)
-            w[j] = sd * sl_rng_normal(&r);
-    }
-    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
-    return m;
-}
-
 /* Greedy the naive way (as make_reference.py): a whole forward of the prefix
  * for every new token; the decoded values must equal `got` unless the naive
  * logits had a near tie (< 1e-3) where they first differ. */
@@ -508,7 +489,7 @@ static void random_values(const SlModelConfig *c, int B, uint64_t seed, int *val
 
 START_TEST(test_greedy_kv_two_layers)
 {
-    SlModel *m = random_model(2, 3, 24, 8, 12, 6, 21);
+    SlModel *m = test_random_model(2, 3, 24, 8, 12, 6, 21);
     const SlModelConfig *c = &m->cfg;
     enum { B = 40 };
     int values[B * 6], out[B * 6];
@@ -534,7 +515,7 @@ END_TEST
 
 START_TEST(test_greedy_tables_interventions)
 {
-    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 33);
+    SlModel *m = test_random_model(1, 2, 16, 8, 10, 5, 33);
     const SlModelConfig *c = &m->cfg;
     enum { B = 30 };
     int values[B * 5], out[B * 5], out_general[B * 5];
@@ -568,6 +549,89 @@ START_TEST(test_greedy_tables_interventions)
         naive_greedy_check(m, values, B, out_general, &ivs[i], SL_FORWARD_GENERAL, what);
     }
     sl_cache_free(cache);
+    sl_model_free(m);
+}
+END_TEST
+
+/* Every intervention kind on a 3-layer model, at layer 0 (where the QK
+ * terms and W_pos in OV live) and above, alone and together. */
+static int decode_interventions(const SlModelConfig *c, const float *mean, SlIntervention *ivs)
+{
+    const int n = c->list_len;
+    int k = 0;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 1, ivs[k++].qk_terms_off = SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_POS;
+    sl_intervention_init(&ivs[k]);
+    ivs[k++].qk_terms_off = SL_QK_TERM_TOK_TOK | SL_QK_TERM_TOK_POS | SL_QK_TERM_POS_TOK | SL_QK_TERM_POS_POS;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 0, ivs[k++].ov_drop_pos = true;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 2, ivs[k++].block_source = 3;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].block_source = 0;   /* query 0 is left with no key: z = 0 there */
+    ivs[k++].head = 1;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 1, ivs[k].force_query = n + 3, ivs[k++].force_source = 1;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 2, ivs[k].head = 1, ivs[k].ablate_position = n + 2, ivs[k++].ablate_kind = SL_ABLATE_ZERO;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].ablate_position = n + 4, ivs[k].ablate_kind = SL_ABLATE_MEAN, ivs[k++].ablate_mean_z = mean;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].layer = 1, ivs[k++].drop_direct = true;
+    sl_intervention_init(&ivs[k]);
+    ivs[k].head = 1, ivs[k].qk_terms_off = SL_QK_TERM_POS_TOK, ivs[k].ov_drop_pos = true, ivs[k].block_source = n + 2;
+    ivs[k].force_query = n + 5, ivs[k].force_source = n + 1, ivs[k++].drop_direct = true;
+    return k;
+}
+
+/* general_decode_step with an intervention (greedy decoding keeps the keys
+ * and values with one): the logits of each new position against a whole
+ * forward of the prefix up to it with the same intervention (sl_model_forward,
+ * which the decoder does not use), on the true sequences; then greedy
+ * decoding against the naive loop. */
+START_TEST(test_decode_step_interventions)
+{
+    SlModel *m = test_random_model(3, 2, 16, 8, 10, 6, 47);
+    const SlModelConfig *c = &m->cfg;
+    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, P = n + 2;
+    enum { B = 5 };
+    int values[B * 6], tokens[B * SL_MODEL_MAX_CTX], out[B * 6];
+    random_values(c, B, 13, values);
+    for (int b = 0; b < B; b++)
+        sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * Tn);
+    SlError err = {0};
+    SlActCache *cache = sl_cache_new(c, B, Tn, &err), *ref = sl_cache_new(c, 1, Tn, &err);
+    ck_assert_msg(cache && ref, "%s", err.message);
+    const float mean[2 * 8] = {0.3f, -0.2f, 0.1f, 0, 0.5f, 0.2f, -0.4f, 0.1f, 1, 0, 0, 0, 0, 0, 0, -1};
+    SlIntervention ivs[16];
+    int k = decode_interventions(c, mean, ivs);
+    float lg[B * 10];
+    /* 5 lists: the prefix's layer 0 from the tables (B T > V + T); 1: direct */
+    for (int nb = B; nb >= 1; nb -= B - 1)
+        for (int i = 0; i < k; i++) {
+            ck_assert_int_eq(sl_intervention_validate(&ivs[i], c, &err), 0);
+            GeneralRows rows;
+            GeneralDecode d;
+            ck_assert_int_eq(forward_general_rows(m, tokens, Tn, nb, P - 1, P, cache, &ivs[i], &rows, &err), 0);
+            ck_assert_int_eq(general_decode_begin(&d, m, nb, P, P, cache, &ivs[i], &err), 0);
+            for (int pos = P; pos < Tn - 1; pos++) {
+                general_decode_step(&d, tokens, pos, NULL, nb, lg);
+                for (int b = 0; b < nb; b++) {
+                    char what[96];
+                    snprintf(what, sizeof what, "%d lists, intervention %d, list %d, position %d", nb, i, b, pos);
+                    ck_assert_int_eq(sl_model_forward(m, tokens + (size_t)b * Tn, 1, pos + 1, ref, &ivs[i],
+                                                      SL_FORWARD_GENERAL, &err), 0);
+                    expect_close_f(what, lg + (size_t)b * Vo, ref->logits + (size_t)pos * Vo, (size_t)Vo, 1e-4);
+                }
+            }
+            general_decode_end(&d);
+            char what[64];
+            snprintf(what, sizeof what, "3 layers, greedy of %d lists, intervention %d", nb, i);
+            ck_assert_int_eq(sl_decode_greedy_path(m, values, nb, out, NULL, cache, &ivs[i], SL_FORWARD_GENERAL, &err), 0);
+            naive_greedy_check(m, values, nb, out, &ivs[i], SL_FORWARD_GENERAL, what);
+        }
+    sl_cache_free(cache);
+    sl_cache_free(ref);
     sl_model_free(m);
 }
 END_TEST
@@ -689,7 +753,7 @@ END_TEST
 
 START_TEST(test_eval_interventions)
 {
-    SlModel *m = random_model(1, 2, 16, 8, 10, 5, 41);
+    SlModel *m = test_random_model(1, 2, 16, 8, 10, 5, 41);
     SlError err = {0};
     SlIntervention iv;
     sl_intervention_init(&iv);
@@ -701,7 +765,7 @@ START_TEST(test_eval_interventions)
         eval_recount(m, 300, 9, &iv, paths[pi], &res[pi]);
     }
     ck_assert(fabs(res[0].token_accuracy - res[1].token_accuracy) < 0.01);
-    SlModel *two = random_model(2, 2, 16, 8, 10, 5, 42);
+    SlModel *two = test_random_model(2, 2, 16, 8, 10, 5, 42);
     ck_assert_int_eq(sl_decode_eval(two, 300, 9, &iv, &res[0], NULL, NULL, &err), 0);
     eval_recount(two, 300, 9, &iv, SL_FORWARD_AUTO, &res[0]);
     iv.layer = 1;   /* QK terms are defined on layer 0 only */
@@ -733,7 +797,7 @@ static void eval_with_workers(const SlModel *m, const SlIntervention *iv, SlForw
 
 START_TEST(test_eval_same_for_any_workers)
 {
-    SlModel *models[2] = {random_model(1, 2, 16, 8, 10, 5, 51), random_model(2, 2, 16, 8, 10, 5, 52)};
+    SlModel *models[2] = {test_random_model(1, 2, 16, 8, 10, 5, 51), test_random_model(2, 2, 16, 8, 10, 5, 52)};
     SlIntervention iv;
     sl_intervention_init(&iv);
     iv.qk_terms_off = SL_QK_TERM_TOK_POS;
@@ -777,7 +841,7 @@ END_TEST
 
 START_TEST(test_refusals)
 {
-    SlModel *m = random_model(1, 1, 8, 4, 5, 3, 2);
+    SlModel *m = test_random_model(1, 1, 8, 4, 5, 3, 2);
     SlError err = {0};
     SlActCache *cache = sl_cache_new(&m->cfg, 2, m->cfg.n_ctx, &err), *short_cache = sl_cache_new(&m->cfg, 2, 4, &err);
     int values[9] = {0, 1, 2, 3, 4, 0, 1, 2, 3}, out[9];
@@ -815,6 +879,7 @@ static Suite *decode_suite(void)
     tcase_set_timeout(greedy, 200);
     tcase_add_test(greedy, test_greedy_kv_two_layers);
     tcase_add_test(greedy, test_greedy_tables_interventions);
+    tcase_add_test(greedy, test_decode_step_interventions);
     suite_add_tcase(s, greedy);
     TCase *eval = tcase_create("eval");
     tcase_set_timeout(eval, 200);

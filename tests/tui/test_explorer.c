@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "explorer_fixture.h"
+#include "sortlens/decode.h"
 #include "sortlens/tables.h"
 #include "test_util.h"
 
@@ -147,12 +148,103 @@ START_TEST(test_explorer_attribution)
 }
 END_TEST
 
+/* Predictions of sc's list by a decoder run of its own on m, in sc's mode,
+ * with iv (NULL: none) into out [n]; its cache into c. */
+static void fresh_predictions(const SlModel *m, const Scene *sc, const SlIntervention *iv, SlActCache *c, int *out)
+{
+    SlError err = {0};
+    int tokens[SL_MODEL_MAX_CTX];
+    int rc = sc->greedy ? sl_decode_greedy(m, sc->values, 1, out, tokens, c, iv, &err)
+                        : sl_decode_teacher_forced(m, sc->values, 1, out, c, iv, &err);
+    ck_assert_msg(rc == 0, "%s", err.message);
+}
+
+/* What the screen shows after a key press against a fresh decoder run:
+ * the predictions without interventions (which the explorer keeps while
+ * only the interventions change), the intervened ones, and the pattern of
+ * the head shown from the intervened run. */
+static void expect_fresh(const Explorer *ex, const SlModel *m, const char *what)
+{
+    const Scene *sc = explorer_scene(ex);
+    const SlIntervention *iv = explorer_intervention(ex);
+    SlError err = {0};
+    SlActCache *c = sl_cache_new(&m->cfg, 1, sc->T, &err);
+    ck_assert_msg(c, "%s", err.message);
+    int want[SL_MODEL_MAX_CTX];
+    if (iv) {
+        ck_assert_msg(sc->base_pred != NULL, "%s: no predictions without the interventions", what);
+        fresh_predictions(m, sc, NULL, c, want);
+        for (int i = 0; i < sc->n; i++)
+            ck_assert_msg(sc->base_pred[i] == want[i], "%s: b%d without interventions %d, a fresh run %d", what, i + 1,
+                          sc->base_pred[i], want[i]);
+    } else {
+        ck_assert_msg(sc->base_pred == NULL, "%s: predictions without interventions shown with none active", what);
+    }
+    fresh_predictions(m, sc, iv, c, want);
+    for (int i = 0; i < sc->n; i++)
+        ck_assert_msg(sc->pred[i] == want[i], "%s: b%d %d, a fresh run %d", what, i + 1, sc->pred[i], want[i]);
+    size_t TT = (size_t)sc->T * sc->T;
+    double d = max_abs_diff(sc->pattern, c->pattern + ((size_t)sc->layer * sc->H + sc->head) * TT, TT);
+    ck_assert_msg(d <= 1e-6, "%s: the pattern shown is %g from the fresh run's", what, d);
+    sl_cache_free(c);
+}
+
+/* The predictions without interventions are kept while only the
+ * interventions change, and made again when the list, the mode or the
+ * model changes: each state against a fresh run, on two random 2-layer
+ * 2-head models (the general path) whose predictions differ, so that a
+ * stale list, mode or model would show. */
+START_TEST(test_explorer_kept_predictions)
+{
+    SlModel *m1 = test_random_model(2, 2, 16, 8, 10, 6, 51), *m2 = test_random_model(2, 2, 16, 8, 10, 6, 52);
+    SlError err = {0};
+    Explorer *ex = explorer_new(m1, "m1", 3, &err);
+    ck_assert_msg(ex, "%s", err.message);
+    const Scene *sc = explorer_scene(ex);
+    const int a[6] = {7, 2, 9, 2, 5, 0}, b[6] = {1, 8, 3, 6, 4, 9};
+    SlActCache *c = sl_cache_new(&m1->cfg, 1, sc->T, &err);
+    int pa[6], pb[6], p2[6];
+    ck_assert_int_eq(explorer_set_list(ex, a, &err), 0);
+    fresh_predictions(m1, sc, NULL, c, pa);
+    ck_assert_int_eq(explorer_set_list(ex, b, &err), 0);
+    fresh_predictions(m1, sc, NULL, c, pb);
+    fresh_predictions(m2, sc, NULL, c, p2);
+    ck_assert_msg(memcmp(pa, pb, sizeof pa) != 0 && memcmp(pb, p2, sizeof pb) != 0, "the runs to tell apart agree");
+    sl_cache_free(c);
+
+    ck_assert_int_eq(explorer_set_list(ex, a, &err), 0);
+    expect_fresh(ex, m1, "list a");
+    ck_assert_int_eq(explorer_toggle_term(ex, 0, &err), 0);
+    expect_fresh(ex, m1, "tok-tok off");
+    ck_assert_int_eq(explorer_toggle_ov_pos(ex, &err), 0);
+    expect_fresh(ex, m1, "and W_pos out of OV");
+    ck_assert_int_eq(explorer_set_list(ex, b, &err), 0);
+    expect_fresh(ex, m1, "list b with both");
+    ck_assert_int_eq(explorer_toggle_greedy(ex, &err), 0);
+    expect_fresh(ex, m1, "teacher-forced");
+    ck_assert_int_eq(explorer_toggle_term(ex, 3, &err), 0);
+    expect_fresh(ex, m1, "teacher-forced, pos-pos off too");
+    ck_assert_int_eq(explorer_set_model(ex, m2, "m2", &err), 0);
+    expect_fresh(ex, m2, "the other model");
+    ck_assert_int_eq(explorer_toggle_greedy(ex, &err), 0);
+    expect_fresh(ex, m2, "the other model, greedy");
+    ck_assert_int_eq(explorer_clear_interventions(ex, &err), 0);
+    expect_fresh(ex, m2, "cleared");
+    ck_assert_int_eq(explorer_toggle_block(ex, &err), 0);
+    expect_fresh(ex, m2, "a blocked source");
+    explorer_free(ex);
+    sl_model_free(m1);
+    sl_model_free(m2);
+}
+END_TEST
+
 static Suite *explorer_suite(void)
 {
     Suite *s = suite_create("explorer");
     TCase *tc = tcase_create("readouts");
     tcase_add_test(tc, test_explorer_readouts);
     tcase_add_test(tc, test_explorer_attribution);
+    tcase_add_test(tc, test_explorer_kept_predictions);
     suite_add_tcase(s, tc);
     return s;
 }
