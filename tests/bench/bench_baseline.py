@@ -133,12 +133,14 @@ def bench_train(args, tmp):
           f"{tc / c['new']:.1f}x CPU (goal: 10x)")
 
 
-def frames(exe, model, n, tmp):
-    """One --bench-frames run in a detached tmux; returns (median, p99) ms."""
+def frames(exe, model, n, tmp, size="160x48"):
+    """One --bench-frames run in a detached tmux of size COLSxROWS; returns
+    (median, p99) ms."""
     err = os.path.join(tmp, "frames.txt")
     session = f"sortlens-bench-{os.getpid()}"
     cmd = f"'{exe}' tui --model '{model}' --bench-frames {n} 2> '{err}'"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd], check=True)
+    cols, rows = size.split("x")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", cols, "-y", rows, cmd], check=True)
     deadline = time.time() + 600
     while subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
         if time.time() > deadline:
@@ -159,12 +161,13 @@ def bench_frames(args, tmp):
     runs = {"old": [], "new": []}
     for r in range(args.repeats):
         for name, exe in (("old", args.baseline), ("new", args.new)):
-            runs[name].append(frames(exe, args.model, args.frames, tmp))
-        print(f"  frames run {r + 1}: old median {runs['old'][-1][0]:.3f} ms, new {runs['new'][-1][0]:.3f} ms",
-              flush=True)
+            runs[name].append(frames(exe, args.frames_model or args.model, args.frames, tmp, args.frames_size))
+        print(f"  frames run {r + 1}: old median {runs['old'][-1][0]:.3f} ms p99 {runs['old'][-1][1]:.2f} ms, "
+              f"new {runs['new'][-1][0]:.3f} ms p99 {runs['new'][-1][1]:.2f} ms", flush=True)
     mo, mn = med([x[0] for x in runs["old"]]), med([x[0] for x in runs["new"]])
     po, pn = med([x[1] for x in runs["old"]]), med([x[1] for x in runs["new"]])
-    print(f"a key press in the explorer (recompute + redraw, 160x48, {args.frames} keys), median of {args.repeats} runs:")
+    print(f"a key press in the explorer (recompute + redraw, {args.frames_size}, {args.frames} keys, "
+          f"{args.frames_model or args.model}), median of {args.repeats} runs:")
     print(f"  median old {mo:.3f} ms, new {mn:.3f} ms: new/old {mn / mo:.2f} (goal: at most 1.20); "
           f"p99 old {po:.2f} ms, new {pn:.2f} ms")
 
@@ -200,6 +203,8 @@ def main():
     ap.add_argument("--train-steps", type=int, default=300)
     ap.add_argument("--torch-steps", type=int, default=20)
     ap.add_argument("--frames", type=int, default=2000)
+    ap.add_argument("--frames-model", help="the model the key-press runs open (default: --model)")
+    ap.add_argument("--frames-size", default="160x48", help="the terminal of the key-press runs, COLSxROWS")
     ap.add_argument("--only", choices=["eval", "train", "frames", "heldout"], action="append",
                     help="run only these parts")
     args = ap.parse_args()
