@@ -41,6 +41,7 @@ typedef struct SlBlasInfo {
     const char *name;            /* "OpenBLAS" */
     char version[32];            /* "0.3.21", from the library's own config string */
     char path[256];              /* the shared object it was loaded from, or "" */
+    bool linked_in;              /* its static library is inside libsortlens (path: that library) */
     const char *config;          /* openblas_get_config(): build options and kernels */
     const char *corename;        /* openblas_get_corename(): the kernels chosen */
     int threads;                 /* openblas_get_num_threads() */

@@ -88,7 +88,8 @@ static int print_blas_text(void)
     SlBlasInfo b;
     char note[512];
     sl_blas_info(&b);
-    printf("blas:        %s %s, ", b.name, b.version[0] ? b.version : "(version unknown)");
+    printf("blas:        %s %s, %s", b.name, b.version[0] ? b.version : "(version unknown)",
+           b.linked_in ? "linked into " : "");
     if (put_escaped(b.path[0] ? b.path : "(file unknown)", 0))
         return EXIT_RUNTIME;
     printf("\n             kernels %s (OPENBLAS_CORETYPE ", b.corename ? b.corename : "unknown");
@@ -123,6 +124,7 @@ static json_t *blas_json(void)
     json_object_set_new(o, "name", json_string(b.name));
     json_object_set_new(o, "version", b.version[0] ? json_string(b.version) : json_null());
     json_object_set_new(o, "path", b.path[0] ? cli_json_name(b.path) : json_null());
+    json_object_set_new(o, "linked_in", json_boolean(b.linked_in));
     json_object_set_new(o, "corename", b.corename ? cli_json_name(b.corename) : json_null());
     json_object_set_new(o, "config", b.config ? cli_json_name(b.config) : json_null());
     json_object_set_new(o, "threads", json_integer(b.threads));

@@ -42,13 +42,23 @@
  * never set again while they are stopped.  Both are looked up by name: a
  * build without them (OpenMP) only has its count set. */
 static bool workers_stopped;
+#ifdef SL_OPENBLAS_STATIC
+int blas_thread_shutdown_(void);   /* OpenBLAS's pthreads build (driver/others/blas_server.c) */
+int blas_thread_init(void);
+#endif
 
 void sl_blas_set_threads(int threads)
 {
     if (threads < 1)
         threads = 1;
+#ifdef SL_OPENBLAS_STATIC
+    /* linked in (meson.build): its names are ours, and local, so not in dlsym's reach */
+    int (*shutdown)(void) = blas_thread_shutdown_;
+    int (*start)(void) = blas_thread_init;
+#else
     int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
     int (*start)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_init");
+#endif
     if (threads == 1) {
         if (workers_stopped)   /* the count is 1 already; setting it again would restart them */
             return;
@@ -136,6 +146,9 @@ void sl_blas_info(SlBlasInfo *info)
     Dl_info dl;
     if (dladdr((void *)openblas_get_config, &dl) && dl.dli_fname)
         snprintf(info->path, sizeof info->path, "%s", dl.dli_fname);
+#ifdef SL_OPENBLAS_STATIC
+    info->linked_in = true;
+#endif
 }
 
 bool sl_blas_kernel_note(const SlBlasInfo *info, char *buf, size_t size)
