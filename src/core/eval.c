@@ -375,11 +375,17 @@ int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *
         ev->list_loss = p;
         ev->loss_cap = B;
     }
-    /* parts of at least EVAL_MIN_PART lists: fewer are not worth a thread */
+    /* Parts of at least EVAL_MIN_PART lists (fewer are not worth a thread),
+     * and a whole number of batches each: the batches are then the same lists
+     * whatever the number of workers, and so are their logits, which BLAS
+     * may round differently for another number of rows (valgrind's
+     * processor showed it: the loss moved in its ninth digit). */
     long workers = (B + EVAL_MIN_PART - 1) / EVAL_MIN_PART;
     if (workers > ev->workers)
         workers = ev->workers;
-    const long per = (B + workers - 1) / workers;
+    long per = (B + workers - 1) / workers;
+    per = (per + ev->batch - 1) / ev->batch * ev->batch;
+    workers = (B + per - 1) / per;
     for (long i = 0; i < workers; i++) {
         EvalWorker *w = &ev->w[i];
         long start = i * per;
