@@ -275,6 +275,11 @@ int test_cpuinfo_flag(const char *flag)
 
 SlModel *test_random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
 {
+    return test_random_model_scaled(L, H, D, E, Vo, n, seed, 1.5f);
+}
+
+SlModel *test_random_model_scaled(int L, int H, int D, int E, int Vo, int n, uint64_t seed, float weight_scale)
+{
     SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
     sl_model_config_derive(&c);
     SlError err = {0};
@@ -284,7 +289,7 @@ SlModel *test_random_model(int L, int H, int D, int E, int Vo, int n, uint64_t s
     sl_rng_seed(&r, seed);
     for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
         float *w = sl_model_params_get(&m->params, i);
-        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 1.5f / sqrtf((float)D);
+        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : weight_scale / sqrtf((float)D);
         for (size_t j = 0; j < m->param_sizes[i]; j++)
             w[j] = sd * sl_rng_normal(&r);
     }

@@ -69,6 +69,8 @@ SlTensorSet *test_tiny_model_tensors(void);
  * values in 0..Vo-1, with seeded normal weights (W_E, W_pos sd 1, biases
  * 0.2, the rest 1.5 / sqrt(D): attention far from uniform). */
 SlModel *test_random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed);
+/* The same with the rest at weight_scale / sqrt(D). */
+SlModel *test_random_model_scaled(int L, int H, int D, int E, int Vo, int n, uint64_t seed, float weight_scale);
 /* True when s holds a raw terminal control: ESC, BEL, CR, a lone CSI byte
  * (0x9b) or a C1 control in UTF-8 (U+0080..U+009F). */
 bool test_has_terminal_controls(const char *s);

@@ -386,24 +386,10 @@ static void plain_free(Plain *o)
     free(o->attn_out), free(o->resid_post), free(o->logits);
 }
 
-/* A random model with every bias non-zero. */
+/* A random model with every bias non-zero, weights at 0.8 / sqrt(D). */
 static SlModel *random_model(int L, int H, int D, int E, int Vo, int n, uint64_t seed)
 {
-    SlModelConfig c = {.n_layers = L, .n_heads = H, .d_model = D, .d_head = E, .d_vocab_out = Vo, .list_len = n};
-    sl_model_config_derive(&c);
-    SlError err = {0};
-    SlModel *m = sl_model_new(&c, &err);
-    ck_assert_msg(m, "%s", err.message);
-    SlRng r;
-    sl_rng_seed(&r, seed);
-    for (int i = 0; i < SL_NUM_PARAM_TENSORS; i++) {
-        float *w = sl_model_params_get(&m->params, i);
-        float sd = i == SL_P_W_E || i == SL_P_W_POS ? 1.0f : sl_model_param_is_bias(i) ? 0.2f : 0.8f / sqrtf((float)D);
-        for (size_t j = 0; j < m->param_sizes[i]; j++)
-            w[j] = sd * sl_rng_normal(&r);
-    }
-    ck_assert_int_eq(sl_model_prepare(m, &err), 0);
-    return m;
+    return test_random_model_scaled(L, H, D, E, Vo, n, seed, 0.8f);
 }
 
 static void random_tokens(const SlModelConfig *c, int B, int T, uint64_t seed, int *tok)
