@@ -109,8 +109,9 @@ static int print_blas_text(void)
         printf("note:        %s\n", note);
     printf("kernels:     %s (the one-layer path's own; SORTLENS_KERNELS=portable for baseline x86-64)\n",
            sl_kernels_name());
-    printf("eval:        %d thread%s (SORTLENS_THREADS; default: the processors online, at most 8)\n",
-           sl_eval_threads(), sl_eval_threads() == 1 ? "" : "s");
+    int eval_threads = sl_eval_threads();
+    printf("eval:        %d thread%s (SORTLENS_THREADS; default: the processors online, at most 8)\n", eval_threads,
+           eval_threads == 1 ? "" : "s");
     return EXIT_OK;
 }
 

@@ -60,11 +60,10 @@ int sl_decode_top_k(const float *logits, int Vo, int k, int *idx, double *prob)
     return k;
 }
 
-/* Checks every value of B lists against the vocabulary. */
-static int check_lists_values(const SlModel *m, const int *values, int B, SlError *err)
+int decode_check_values(const SlModel *m, const int *values, long B, SlError *err)
 {
     const SlModelConfig *c = &m->cfg;
-    for (long i = 0; i < (long)B * c->list_len; i++)
+    for (long i = 0; i < B * c->list_len; i++)
         if (values[i] < 0 || values[i] >= c->d_vocab_out)
             return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / c->list_len, values[i],
                                 c->d_vocab_out - 1);
@@ -82,7 +81,7 @@ static int check_lists(const SlModel *m, const int *values, int B, const SlActCa
     if (cache->cap_T < c->n_ctx)
         return sl_error_set(err, SL_EINVAL, "decoding needs a cache of %d positions; this one holds %d", c->n_ctx,
                             cache->cap_T);
-    return check_lists_values(m, values, B, err);
+    return decode_check_values(m, values, B, err);
 }
 
 static int *make_tokens(const SlModelConfig *c, const int *values, int B, SlError *err)

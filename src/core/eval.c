@@ -364,10 +364,9 @@ int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *
     const int n = c->list_len;
     if (B <= 0)
         return 0;
-    for (long i = 0; i < B * n; i++)
-        if (values[i] < 0 || values[i] >= c->d_vocab_out)
-            return sl_error_set(err, SL_EINVAL, "list %ld: value %d is outside 0..%d", i / n, values[i],
-                                c->d_vocab_out - 1);
+    int rc = decode_check_values(ev->m, values, B, err);
+    if (rc)
+        return rc;
     if (B > ev->loss_cap) {
         double *p = realloc(ev->list_loss, (size_t)B * sizeof *p);
         if (!p)

@@ -259,6 +259,9 @@ int forward_logits_rows(const SlModel *m, const int *tokens, int B, int T, int q
 /* Sum over B sequences of the cross-entropy of the logits [B, T, Vo] at the
  * prediction positions against the next token, in double (decode.c). */
 double decode_loss_sum(const SlModelConfig *c, const float *logits, const int *tokens, int B);
+/* Checks every value of B lists values [B, n] against the vocabulary
+ * (decode.c): SL_EINVAL naming the first list and value outside it. */
+int decode_check_values(const SlModel *m, const int *values, long B, SlError *err);
 
 /* One head's projection table (tables.h): out [rows, E] = X [rows, D] W [D, E],
  * with bias [E] added to rows bias_from.. (the position rows, where each
