@@ -1,7 +1,11 @@
 /* test_parallel.c: parallel_run runs every part exactly once, part 0 on the
- * caller and the others on threads of their own, whatever the count. */
+ * caller and the others on threads of their own, whatever the count; a
+ * thread started on a processor of its own runs with all of the process's. */
+#define _GNU_SOURCE
 #include <check.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +47,37 @@ START_TEST(test_every_part_once)
 }
 END_TEST
 
+typedef struct Affinity {
+    cpu_set_t seen[4];
+    int read[4];
+} Affinity;
+
+static void record_affinity(void *ctx, int w)
+{
+    Affinity *a = ctx;
+    a->read[w] = pthread_getaffinity_np(pthread_self(), sizeof a->seen[w], &a->seen[w]) == 0;
+}
+
+/* Each thread is created tied to one processor (parallel.c) and must undo
+ * that once running: else every later part on it would stay there. */
+START_TEST(test_threads_keep_every_processor)
+{
+    cpu_set_t process;
+    ck_assert(sched_getaffinity(0, sizeof process, &process) == 0);
+    if (CPU_COUNT(&process) < 2) {
+        fprintf(stderr, "test_threads_keep_every_processor: one processor: nothing is placed, so this only checks that every part keeps it\n");
+    }
+    Affinity a;
+    memset(&a, 0, sizeof a);
+    parallel_run(4, record_affinity, &a);
+    for (int w = 0; w < 4; w++) {
+        ck_assert_msg(a.read[w], "part %d could not read its processors", w);
+        ck_assert_msg(CPU_EQUAL(&a.seen[w], &process), "part %d runs on %d processors, the process has %d", w,
+                      CPU_COUNT(&a.seen[w]), CPU_COUNT(&process));
+    }
+}
+END_TEST
+
 START_TEST(test_processors)
 {
     int n = parallel_processors();
@@ -55,6 +90,7 @@ int main(void)
     Suite *s = suite_create("parallel");
     TCase *tc = tcase_create("parallel");
     tcase_add_test(tc, test_every_part_once);
+    tcase_add_test(tc, test_threads_keep_every_processor);
     tcase_add_test(tc, test_processors);
     suite_add_tcase(s, tc);
     return run_suite(s);
