@@ -72,7 +72,7 @@ static int report(CliArgs *a, int c)
  * (characters, and train's enum from 256). */
 enum {
     ROW_MODEL = 0x5340, ROW_LISTS, ROW_SEED, ROW_LAYER, ROW_HEAD, ROW_ABLATE, ROW_RESAMPLE_SEED, ROW_INPUT, ROW_KIND,
-    ROW_JSON
+    ROW_LIST, ROW_JSON
 };
 static const struct option shared_rows[] = {
     {"model", required_argument, NULL, ROW_MODEL},
@@ -85,6 +85,7 @@ static const struct option shared_rows[] = {
     {"resample-seed", required_argument, NULL, ROW_RESAMPLE_SEED},
     {"input", required_argument, NULL, ROW_INPUT},
     {"kind", required_argument, NULL, ROW_KIND},
+    {"list", required_argument, NULL, ROW_LIST},
     {"json", no_argument, NULL, ROW_JSON},
 };
 
@@ -141,6 +142,7 @@ static bool shared_value(CliArgs *a, int c, const char *val)
     case ROW_RESAMPLE_SEED: return cli_parse_long("--resample-seed", val, 0, LONG_MAX, &s->resample_seed);
     case ROW_INPUT: s->input = val; return true;
     case ROW_KIND: s->kind = val; return true;
+    case ROW_LIST: s->list = val; return true;
     case ROW_JSON: s->json = true; return true;
     }
     return true;

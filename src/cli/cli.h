@@ -172,7 +172,8 @@ enum { CLI_ARG_END = -1, CLI_ARG_POSITIONAL = 1, CLI_ARG_BAD = '?' };
  *   (0..head_max), --ablate SPEC, --resample-seed S (0..LONG_MAX),
  *   --input FILE (a population command's lists), --kind KIND (a stress
  *   kind's name, which the command parses with cli_parse_stress_kind once
- *   it has checked what comes first), --json.
+ *   it has checked what comes first), --list LIST (a list as text, which the
+ *   command parses with sl_task_parse_list once it has the model), --json.
  * A command puts CLI_SHARED_ROW("lists") in its table where the row
  * stands (the order decides which option an ambiguous prefix names), sets
  * the defaults and ranges in a CliShared, and walks with
@@ -192,6 +193,7 @@ typedef struct CliShared {
     long resample_seed;          /* default 1 */
     const char *input;           /* NULL: none */
     const char *kind;            /* NULL: none */
+    const char *list;            /* NULL: none */
     bool json;                   /* --json given */
     bool lists_given, seed_given, layer_given, head_given;
 } CliShared;
@@ -231,6 +233,10 @@ int cli_args_unexpected(CliArgs *a, const char *arg);
  * cli_args_unexpected.  -1 when the command goes on, else the exit status. */
 typedef bool (*CliApplyFn)(void *ctx, int c, const char *value);
 int cli_args_walk(CliArgs *a, void (*usage)(FILE *out), CliApplyFn apply, void *ctx);
+/* The shared rows of a command that evaluates a population (eval, mean):
+ * random lists or --input's, under an optional --ablate, and --json;
+ * each command adds its own at the end of its rows. */
+#define CLI_POPULATION_ROWS "model", "lists", "seed", "input", "ablate", "resample-seed", "json"
 /* The whole walk of a command whose options are shared rows only, and
  * --help: rows names them in the order of its table (NULL-terminated),
  * --help after them.  -1 when the command goes on, else the exit status. */

@@ -115,8 +115,7 @@ static void print_breakdown(const SlBreakdown *bd, int n)
 
 int cmd_eval(int argc, char **argv)
 {
-    static const char *const rows[] = {"model", "lists", "seed", "input",
-                                       "ablate", "resample-seed", "step", "json", NULL};
+    static const char *const rows[] = {CLI_POPULATION_ROWS, "step", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
     int parsed = cli_args_shared_only("eval", argc, argv, rows, &sh, usage);
     if (parsed >= 0)

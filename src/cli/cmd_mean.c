@@ -164,8 +164,7 @@ static void print_summary(const SlModelConfig *c, const SlPopulationMean *pm, co
 
 int cmd_mean(int argc, char **argv)
 {
-    static const char *const rows[] = {"model", "lists", "seed", "kind",
-                                       "input", "ablate", "resample-seed", "json", NULL};
+    static const char *const rows[] = {CLI_POPULATION_ROWS, "kind", NULL};
     CliShared sh = cli_shared_lists(DEFAULT_LISTS, 1000000000L, DEFAULT_SEED);
     int parsed = cli_args_shared_only("mean", argc, argv, rows, &sh, usage);
     if (parsed >= 0)

@@ -60,7 +60,7 @@ static const char *base_name(const char *path)
 /* What the command line sets. */
 typedef struct PlotArgs {
     CliShared sh;
-    const char *out, *list_text, *at_text, *corrupt_text, *view;
+    const char *out, *at_text, *corrupt_text, *view;
     bool force, have_format;
     SlPlotFormat format;
     SlPlotRequest req;   /* the view, labels, greedy and lists; the rest once the model is loaded */
@@ -74,7 +74,6 @@ static bool apply_plot_option(void *ctx, int ch, const char *val)
     SlError err = {0};
     switch (ch) {
     case 'o': a->out = val; return true;
-    case 'L': a->list_text = val; return true;
     case 'a': a->at_text = val; return true;
     case 'f':
         if (sl_plot_format_from_name(val, &a->format, &err)) {
@@ -114,7 +113,7 @@ static int parse_plot_args(PlotArgs *a, int argc, char **argv)
     static const struct option opts[] = {
         {"out", required_argument, NULL, 'o'},
         CLI_SHARED_ROW("model"),
-        {"list", required_argument, NULL, 'L'},
+        CLI_SHARED_ROW("list"),
         {"at", required_argument, NULL, 'a'},
         {"format", required_argument, NULL, 'f'},
         {"labels", required_argument, NULL, 'b'},
@@ -188,8 +187,8 @@ static bool complete_plot_request(PlotArgs *a, const SlModel *m, int *values, in
 {
     SlError err = {0};
     SlPlotRequest *req = &a->req;
-    if (a->list_text) {
-        if (sl_task_parse_list(&m->cfg, a->list_text, values, &err)) {
+    if (a->sh.list) {
+        if (sl_task_parse_list(&m->cfg, a->sh.list, values, &err)) {
             cli_error("plot: --list: %s", err.message);
             return false;
         }

@@ -93,7 +93,7 @@ static void usage(FILE *out)
  * model are checked once it is loaded). */
 typedef struct TuiArgs {
     CliShared sh;
-    const char *list_text, *bench_keys, *input;
+    const char *bench_keys, *input;
     long bench, at, source;
     int view, facet, scale;
     long cell_row, cell_col;
@@ -122,7 +122,6 @@ static bool apply_tui_option(void *ctx, int c, const char *val)
     SlError verr = {0};
     SlCircuitKind kind;
     switch (c) {
-    case 'l': a->list_text = val; return true;
     case 'a': return cli_parse_long("--at", val, 1, 100000, &a->at);
     case 'S': return cli_parse_long("--source", val, 0, 1000000, &a->source);
     case 'v':
@@ -168,7 +167,7 @@ static int parse_tui_args(TuiArgs *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
         CLI_SHARED_ROW("model"),
-        {"list", required_argument, NULL, 'l'},
+        CLI_SHARED_ROW("list"),
         CLI_SHARED_ROW("seed"),
         {"at", required_argument, NULL, 'a'},
         {"source", required_argument, NULL, 'S'},
@@ -234,7 +233,7 @@ int cmd_tui(int argc, char **argv)
     }
     TuiOptions opt = {
         .model_label = label,
-        .list_text = a.list_text,
+        .list_text = a.sh.list,
         .seed = (uint64_t)a.sh.seed,
         .bench_frames = a.bench,
         .bench_keys = a.bench_keys,

@@ -19,19 +19,9 @@
 int tables_run_begin(TablesRun *r, const SlModel *m, int T, SlActCache *c, const SlIntervention *iv, SlError *err)
 {
     const SlModelConfig *cfg = &m->cfg;
-    memset(r, 0, sizeof *r);
-    r->m = m;
-    r->tb = m->tables;
-    r->iv = iv_or_none(iv);
-    r->H = cfg->n_heads;
-    r->T = T;
-    r->D = cfg->d_model;
-    r->E = cfg->d_head;
-    r->V = cfg->d_vocab;
-    r->Vo = cfg->d_vocab_out;
-    r->Tn = cfg->n_ctx;
-    r->div = sqrtf((float)r->E);
-    r->k = tables_kernels();
+    *r = (TablesRun){.m = m, .tb = m->tables, .iv = iv_or_none(iv), .T = T, .k = tables_kernels(),
+                     .H = cfg->n_heads, .D = cfg->d_model, .E = cfg->d_head, .V = cfg->d_vocab,
+                     .Vo = cfg->d_vocab_out, .Tn = cfg->n_ctx, .div = sqrtf((float)cfg->d_head)};
     const size_t H = (size_t)r->H, D = (size_t)r->D, Vo = (size_t)r->Vo, Tz = (size_t)T;
     size_t need = round16(H * Tz * D) + round16(H * Tz * Vo) + round16(Vo) + round16(H * D) + round16(H * Vo) +
                   2 * round16(H * Tz);

@@ -57,24 +57,23 @@ void pickle_arena_free(PickleArena *a)
 
 /* ---- the allowlist ----------------------------------------------------------- */
 
+/* The globals a state dict's pickle may name: three functions, and
+ * torch's storage class of each dtype (storage_name below). */
 static const struct {
     const char *module, *name;
     GlobalKind kind;
-    SlDType dtype;
 } allowlist[] = {
-    {"collections", "OrderedDict", G_ORDERED_DICT, SL_DT_F32},
-    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2, SL_DT_F32},
-    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER, SL_DT_F32},
-    {"torch", "FloatStorage", G_STORAGE, SL_DT_F32},
-    {"torch", "DoubleStorage", G_STORAGE, SL_DT_F64},
-    {"torch", "HalfStorage", G_STORAGE, SL_DT_F16},
-    {"torch", "BFloat16Storage", G_STORAGE, SL_DT_BF16},
-    {"torch", "LongStorage", G_STORAGE, SL_DT_I64},
-    {"torch", "IntStorage", G_STORAGE, SL_DT_I32},
-    {"torch", "ShortStorage", G_STORAGE, SL_DT_I16},
-    {"torch", "CharStorage", G_STORAGE, SL_DT_I8},
-    {"torch", "ByteStorage", G_STORAGE, SL_DT_U8},
-    {"torch", "BoolStorage", G_STORAGE, SL_DT_BOOL},
+    {"collections", "OrderedDict", G_ORDERED_DICT},
+    {"torch._utils", "_rebuild_tensor_v2", G_REBUILD_TENSOR_V2},
+    {"torch._utils", "_rebuild_parameter", G_REBUILD_PARAMETER},
+};
+
+/* torch.<name> of the storage that holds each dtype */
+static const char *const storage_name[SL_DT_COUNT] = {
+    [SL_DT_F32] = "FloatStorage", [SL_DT_F64] = "DoubleStorage", [SL_DT_F16] = "HalfStorage",
+    [SL_DT_BF16] = "BFloat16Storage", [SL_DT_I64] = "LongStorage", [SL_DT_I32] = "IntStorage",
+    [SL_DT_I16] = "ShortStorage", [SL_DT_I8] = "CharStorage", [SL_DT_U8] = "ByteStorage",
+    [SL_DT_BOOL] = "BoolStorage",
 };
 
 /* ---- the interpreter ----------------------------------------------------------- */
@@ -206,21 +205,38 @@ static int memo_get(Unpickler *u, uint32_t key)
     return push(u, e->val);
 }
 
+/* Whether the len bytes at p are the string s. */
+static bool text_is(const char *s, const uint8_t *p, size_t len)
+{
+    return strlen(s) == len && memcmp(s, p, len) == 0;
+}
+
 /* Pushes the allowlisted global module.name, or refuses it; op names the
  * opcode (GLOBAL or STACK_GLOBAL) for the message. */
 static int push_global(Unpickler *u, const char *op, const uint8_t *module, size_t mlen, const uint8_t *name, size_t nlen)
 {
-    for (size_t i = 0; i < sizeof allowlist / sizeof allowlist[0]; i++)
-        if (strlen(allowlist[i].module) == mlen && memcmp(allowlist[i].module, module, mlen) == 0 &&
-            strlen(allowlist[i].name) == nlen && memcmp(allowlist[i].name, name, nlen) == 0) {
-            Val *v = new_val(u, V_GLOBAL);
-            if (v) {
-                v->u.global.kind = allowlist[i].kind;
-                v->u.global.dtype = allowlist[i].dtype;
-                v->u.global.name = allowlist[i].name;
-            }
-            return push(u, v);
+    GlobalKind kind = G_STORAGE;
+    SlDType dtype = SL_DT_F32;
+    const char *known = NULL;   /* the allowlist's spelling of name */
+    for (size_t i = 0; i < sizeof allowlist / sizeof allowlist[0] && !known; i++)
+        if (text_is(allowlist[i].module, module, mlen) && text_is(allowlist[i].name, name, nlen)) {
+            known = allowlist[i].name;
+            kind = allowlist[i].kind;
         }
+    for (int d = 0; d < SL_DT_COUNT && !known && text_is("torch", module, mlen); d++)
+        if (storage_name[d] && text_is(storage_name[d], name, nlen)) {
+            known = storage_name[d];
+            dtype = (SlDType)d;
+        }
+    if (known) {
+        Val *v = new_val(u, V_GLOBAL);
+        if (v) {
+            v->u.global.kind = kind;
+            v->u.global.dtype = dtype;
+            v->u.global.name = known;
+        }
+        return push(u, v);
+    }
     /* the message escapes whatever bytes the names hold (error.c) */
     return fail(u, "%s %.*s.%.*s is not allowed (a state dict needs only OrderedDict, _rebuild_tensor_v2, "
                 "_rebuild_parameter and storage types)", op, (int)(mlen < 60 ? mlen : 60), (const char *)module,
