@@ -29,6 +29,11 @@ typedef struct SlBreakdown {
 void sl_breakdown_init(SlBreakdown *bd, int n);
 /* Adds one list values [n] with its outcome. */
 void sl_breakdown_add(SlBreakdown *bd, const int *values, const SlListOutcome *outcome);
+/* The same for a list already sorted, sorted [n] in ascending order (the
+ * buckets depend only on the values, not on their order). */
+void sl_breakdown_add_sorted(SlBreakdown *bd, const int *sorted, const SlListOutcome *outcome);
+/* Adds the counts of from (of the same n) to bd. */
+void sl_breakdown_merge(SlBreakdown *bd, const SlBreakdown *from);
 /* The bucket of each axis for values [n]: into which [SL_BREAKDOWN_AXES]. */
 void sl_breakdown_buckets(int n, const int *values, int *which);
 /* "by_multiplicity", "by_largest_gap", "by_span" (the JSON keys). */

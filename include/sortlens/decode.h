@@ -73,6 +73,10 @@ SlEvaluator *sl_evaluator_new(const SlModel *m, const SlIntervention *iv, SlForw
 int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *outcomes, SlError *err);
 /* The totals so far as an SlEvalResult (NaN fields before any list). */
 void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res);
+/* The lists so far broken down by their shape (breakdown.h): the same as
+ * sl_breakdown_add of each list with its outcome, counted by the workers. */
+typedef struct SlBreakdown SlBreakdown;
+void sl_evaluator_breakdown(const SlEvaluator *ev, SlBreakdown *bd);
 void sl_evaluator_free(SlEvaluator *ev);   /* accepts NULL */
 /* The workers an evaluation starts with (SORTLENS_THREADS, else the
  * processors online, at most 8). */

@@ -41,10 +41,9 @@ static int bucket_of(SlBreakdownAxis axis, int x)
     return b;
 }
 
-void sl_breakdown_buckets(int n, const int *values, int *which)
+/* The buckets of a list sorted in ascending order. */
+static void buckets_of_sorted(int n, const int *sorted, int *which)
 {
-    int sorted[SL_MODEL_MAX_CTX / 2];
-    sl_task_sort_values(n, values, sorted);
     int mult = 1, run = 1, gap = 0;
     for (int i = 1; i < n; i++) {
         int d = sorted[i] - sorted[i - 1];
@@ -59,10 +58,17 @@ void sl_breakdown_buckets(int n, const int *values, int *which)
     which[SL_BY_SPAN] = bucket_of(SL_BY_SPAN, sorted[n - 1] - sorted[0]);
 }
 
-void sl_breakdown_add(SlBreakdown *bd, const int *values, const SlListOutcome *outcome)
+void sl_breakdown_buckets(int n, const int *values, int *which)
+{
+    int sorted[SL_MODEL_MAX_CTX / 2];
+    sl_task_sort_values(n, values, sorted);
+    buckets_of_sorted(n, sorted, which);
+}
+
+void sl_breakdown_add_sorted(SlBreakdown *bd, const int *sorted, const SlListOutcome *outcome)
 {
     int which[SL_BREAKDOWN_AXES];
-    sl_breakdown_buckets(bd->n, values, which);
+    buckets_of_sorted(bd->n, sorted, which);
     bool right = outcome->first_wrong < 0;
     bd->lists++;
     if (!right && outcome->first_wrong < bd->n)
@@ -74,4 +80,27 @@ void sl_breakdown_add(SlBreakdown *bd, const int *values, const SlListOutcome *o
         b->tokens += bd->n;
         b->tokens_right += outcome->tokens_right;
     }
+}
+
+void sl_breakdown_add(SlBreakdown *bd, const int *values, const SlListOutcome *outcome)
+{
+    int sorted[SL_MODEL_MAX_CTX / 2];
+    sl_task_sort_values(bd->n, values, sorted);
+    sl_breakdown_add_sorted(bd, sorted, outcome);
+}
+
+void sl_breakdown_merge(SlBreakdown *bd, const SlBreakdown *from)
+{
+    bd->lists += from->lists;
+    for (int i = 0; i < bd->n; i++)
+        bd->first_wrong[i] += from->first_wrong[i];
+    for (int a = 0; a < SL_BREAKDOWN_AXES; a++)
+        for (int k = 0; k < SL_BREAKDOWN_BUCKETS; k++) {
+            SlBucket *b = &bd->bucket[a][k];
+            const SlBucket *f = &from->bucket[a][k];
+            b->lists += f->lists;
+            b->lists_right += f->lists_right;
+            b->tokens += f->tokens;
+            b->tokens_right += f->tokens_right;
+        }
 }

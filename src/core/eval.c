@@ -12,6 +12,7 @@
 #include "forward_internal.h"
 #include "parallel.h"
 #include "sortlens/blas_runtime.h"
+#include "sortlens/breakdown.h"
 #include "sortlens/parse_int.h"
 #include "sortlens/task.h"
 
@@ -52,10 +53,8 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     }
     *list_loss = loss;
     *tok_right += right;
-    if (outcome) {
-        outcome->tokens_right = right;
-        outcome->first_wrong = diverged;
-    }
+    outcome->tokens_right = right;
+    outcome->first_wrong = diverged;
     if (diverged < 0) {
         (*list_right)++;   /* greedy made the true sequence, hence all of it right */
         return;
@@ -139,8 +138,10 @@ typedef struct EvalWorker {
     int *tokens;           /* [batch, T] */
     int *pred;             /* [batch, n] */
     int *first, *wrong;    /* [batch] the first teacher-forced mistake of each list (-1: none) and its value */
+    SlListOutcome *outcome;   /* [batch] the current batch's */
     long tok_right, list_right;
     long *pos_right;       /* [n] */
+    SlBreakdown bd;        /* of this worker's lists: buckets from the sorted half it has made anyway */
     /* this call's part */
     const int *values;     /* [nb, n] */
     long nb;
@@ -172,6 +173,7 @@ static void worker_free(EvalWorker *w)
     free(w->pred);
     free(w->first);
     free(w->wrong);
+    free(w->outcome);
     free(w->pos_right);
 }
 
@@ -200,8 +202,10 @@ static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
     w->pos_right = calloc((size_t)n, sizeof *w->pos_right);
     w->first = malloc((size_t)ev->batch * sizeof *w->first);
     w->wrong = malloc((size_t)ev->batch * sizeof *w->wrong);
-    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->wrong)
+    w->outcome = malloc((size_t)ev->batch * sizeof *w->outcome);
+    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->wrong || !w->outcome)
         return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
+    sl_breakdown_init(&w->bd, n);
     return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
 }
 
@@ -277,20 +281,21 @@ fail:
 }
 
 /* One batch of nb <= ev->batch lists into worker w's totals; each list's
- * loss into list_loss [nb]. */
-static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *values, int nb, SlListOutcome *outcomes,
-                          double *list_loss, SlError *err)
+ * outcome into w->outcome [nb] and its loss into list_loss [nb]. */
+static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *values, int nb, double *list_loss,
+                          SlError *err)
 {
     const SlModel *m = ev->m;
     const SlModelConfig *c = &m->cfg;
     const int n = c->list_len, T = c->n_ctx, Vo = c->d_vocab_out;
     int *tokens = w->tokens;
+    SlListOutcome *out = w->outcome;
     for (int b = 0; b < nb; b++)
         sl_task_make_tokens(c, values + (size_t)b * n, tokens + (size_t)b * T);
     if (ev->resolved == SL_FORWARD_TABLES) {
         for (int b = 0; b < nb; b++)
             eval_tables_list(&w->run, tokens + (size_t)b * T, w->row, &w->tok_right, w->pos_right, &w->list_right,
-                             list_loss + b, outcomes ? outcomes + b : NULL);
+                             list_loss + b, out + b);
         return 0;
     }
     /* teacher-forced: the logits of the n prediction positions */
@@ -313,8 +318,7 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
             }
         }
         w->tok_right += right;
-        if (outcomes)
-            outcomes[b].tokens_right = right;
+        out[b].tokens_right = right;
         list_loss[b] = decode_loss_sum(c, cache->logits + (size_t)b * T * Vo, tokens + (size_t)b * T, 1);
     }
     if (sl_intervention_is_none(ev->iv)) {
@@ -322,8 +326,7 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
          * prefix until the first mistake, then decoding of its own */
         for (int b = 0; b < nb; b++) {
             w->list_right += first[b] < 0;
-            if (outcomes)
-                outcomes[b].first_wrong = first[b];
+            out[b].first_wrong = first[b];
         }
         return greedy_general_diverged(m, nb, tokens, first, wrong, cache, err);
     }
@@ -337,8 +340,7 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
             if (w->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
                 fw = i;
         w->list_right += fw < 0;
-        if (outcomes)
-            outcomes[b].first_wrong = fw;
+        out[b].first_wrong = fw;
     }
     return 0;
 }
@@ -352,8 +354,14 @@ static void evaluate_part(void *ctx, int wi)
     w->rc = 0;
     for (long done = 0; done < w->nb && !w->rc;) {
         int nb = w->nb - done < ev->batch ? (int)(w->nb - done) : ev->batch;
-        w->rc = evaluate_batch(ev, w, w->values + (size_t)done * n, nb, w->outcomes ? w->outcomes + done : NULL,
-                               w->list_loss + done, &w->err);
+        w->rc = evaluate_batch(ev, w, w->values + (size_t)done * n, nb, w->list_loss + done, &w->err);
+        if (w->rc)
+            break;
+        const int T = ev->m->cfg.n_ctx;
+        for (int b = 0; b < nb; b++)   /* the sorted half of each list's tokens */
+            sl_breakdown_add_sorted(&w->bd, w->tokens + (size_t)b * T + n + 2, &w->outcome[b]);
+        if (w->outcomes)
+            memcpy(w->outcomes + done, w->outcome, (size_t)nb * sizeof *w->outcome);
         done += nb;
     }
 }
@@ -404,6 +412,13 @@ int sl_evaluator_add(SlEvaluator *ev, const int *values, long B, SlListOutcome *
         ev->loss += ev->list_loss[b];
     ev->lists += B;
     return 0;
+}
+
+void sl_evaluator_breakdown(const SlEvaluator *ev, SlBreakdown *bd)
+{
+    sl_breakdown_init(bd, ev->m->cfg.list_len);
+    for (int i = 0; i < ev->workers; i++)
+        sl_breakdown_merge(bd, &ev->w[i].bd);
 }
 
 void sl_evaluator_result(const SlEvaluator *ev, SlEvalResult *res)

@@ -90,8 +90,6 @@ int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSo
         rc = ev ? sl_error_set(err, SL_ENOMEM, "out of memory for evaluation") : (err ? err->code : SL_ENOMEM);
         goto done;
     }
-    if (bd)
-        sl_breakdown_init(bd, n);
     long done_lists = 0;
     for (;;) {
         long got = src->read(src->ctx, values, POPULATION_BATCH, err);
@@ -103,12 +101,8 @@ int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSo
             break;
         if ((rc = sl_evaluator_add(ev, values, got, outcomes, err)))
             goto done;
-        for (long b = 0; b < got; b++) {
-            if (bd)
-                sl_breakdown_add(bd, values + (size_t)b * n, &outcomes[b]);
-            if (each)
-                each(each_ctx, values + (size_t)b * n, &outcomes[b]);
-        }
+        for (long b = 0; each && b < got; b++)
+            each(each_ctx, values + (size_t)b * n, &outcomes[b]);
         done_lists += got;
         if (progress)
             progress(progress_ctx, done_lists, src->total);
@@ -118,6 +112,8 @@ int sl_population_eval_each(const SlModel *m, const SlIntervention *iv, SlListSo
         goto done;
     }
     sl_evaluator_result(ev, res);
+    if (bd)
+        sl_evaluator_breakdown(ev, bd);
 done:
     sl_evaluator_free(ev);
     free(values);

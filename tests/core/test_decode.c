@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sortlens/breakdown.h"
 #include "sortlens/checkpoint.h"
 #include "sortlens/decode.h"
 #include "sortlens/safetensors.h"
@@ -780,6 +781,10 @@ END_TEST
  * total and every list's outcome bit for bit, on both paths and under an
  * intervention (the one-worker figures are checked against PyTorch and a
  * recount above). */
+/* Evaluates values [B, n] in two calls with SORTLENS_THREADS=workers; the
+ * totals into res, each list's outcome into out [B].  The evaluator's
+ * breakdown, counted by its workers from the sorted lists they made, must
+ * be sl_breakdown_add of each list with its outcome. */
 static void eval_with_workers(const SlModel *m, const SlIntervention *iv, SlForwardPath path, const int *values,
                               long B, const char *workers, SlEvalResult *res, SlListOutcome *out)
 {
@@ -792,7 +797,15 @@ static void eval_with_workers(const SlModel *m, const SlIntervention *iv, SlForw
     ck_assert_int_eq(sl_evaluator_add(ev, values, B / 3, out, &err), 0);
     ck_assert_int_eq(sl_evaluator_add(ev, values + (size_t)(B / 3) * m->cfg.list_len, B - B / 3, out + B / 3, &err), 0);
     sl_evaluator_result(ev, res);
+    SlBreakdown got, want;
+    sl_evaluator_breakdown(ev, &got);
     sl_evaluator_free(ev);
+    sl_breakdown_init(&want, m->cfg.list_len);
+    for (long b = 0; b < B; b++)
+        sl_breakdown_add(&want, values + (size_t)b * m->cfg.list_len, &out[b]);
+    ck_assert_int_eq(got.lists, B);
+    ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "%s workers: the evaluator's breakdown differs from its lists'",
+                  workers);
 }
 
 START_TEST(test_eval_same_for_any_workers)
