@@ -35,13 +35,17 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     int diverged = -1;   /* the greedy step whose prediction was first wrong */
     int wrong = 0;       /* ... and that prediction */
     int right = 0;
-    double loss = 0.0;
+    /* The list's loss is the sum over its rows of log-sum-exp less the
+     * label's logit, mx + log(sum) - row[label]: the logs of the sums are
+     * taken as one log of their product (each sum is 1..Vo), which is what
+     * turned ten calls of log a list into one. */
+    double loss = 0.0, sums = 1.0;
     tables_run_reset(r);
     for (int i = 0; i < n; i++) {
         int q = n + 1 + i, label = tok[q + 1];
         tables_run_query(r, tok, q, row);
-        double lse;
-        int a = r->k->row_argmax_lse(row, Vo, &lse);
+        float mx, sum;
+        int a = r->k->row_argmax_expsum(row, Vo, &mx, &sum);
         if (a == label) {
             right++;
             pos_right[i]++;
@@ -49,8 +53,14 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
             diverged = i;
             wrong = a;
         }
-        loss += lse - row[label];
+        loss += (double)mx - row[label];
+        sums *= sum;
+        if (sums > 1e250) {   /* long lists: take the log before the product overflows */
+            loss += log(sums);
+            sums = 1.0;
+        }
     }
+    loss += log(sums);
     *list_loss = loss;
     *tok_right += right;
     outcome->tokens_right = right;

@@ -203,8 +203,9 @@ typedef struct TablesKernels {
     void (*run_query)(TablesRun *r, const int *tokens, int q, float *logits_row);
     /* the whole cache of sequence b (T tokens) */
     void (*sequence)(TablesRun *r, const int *tokens, int b, int T, SlActCache *c);
-    /* a logits row's argmax, and its log-sum-exp into *lse (eval's rows) */
-    int (*row_argmax_lse)(const float *x, int n, double *lse);
+    /* a logits row's argmax, and its largest entry and sum of exp(x - max)
+     * (eval's rows: the log-sum-exp is *mx + log(*sum)) */
+    int (*row_argmax_expsum)(const float *x, int n, float *mx, float *sum);
 } TablesKernels;
 /* The variant this process runs, chosen the first time (kernels.c). */
 const TablesKernels *tables_kernels(void);
