@@ -12,7 +12,12 @@
  * end, which picks a variant the first time it is asked: the portable one
  * when SORTLENS_KERNELS=portable, or on a processor without AVX2 and FMA.
  * The code is the same C (GCC vector extensions) in every variant; only the
- * instructions differ. */
+ * instructions differ.
+ *
+ * Longer than 600 lines because it is one unit of compilation by design:
+ * everything a variant's kernels call must be compiled in the same variant
+ * and inlined into them (a call from AVX2 code into baseline code costs more
+ * than the work here), so the row helpers cannot live in another file. */
 #include "sortlens/kernels.h"
 
 #include <math.h>
