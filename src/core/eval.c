@@ -24,16 +24,14 @@
 /* Teacher-forced and greedy evaluation of one list on the tables path.
  * While the model's own predictions equal the true values, greedy decoding
  * sees exactly the teacher-forced prefix, so its logits are the
- * teacher-forced row just computed; only after its first mistake does it
- * need rows of its own, which start from the key rows the two share.  The
- * first teacher-forced error is therefore also greedy's first error. */
-static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
+ * teacher-forced row just computed: the first teacher-forced error is also
+ * greedy's first error, and the teacher-forced rows are all greedy needs. */
+static void eval_tables_list(TablesRun *r, const int *tok /* [n_ctx], the true sequence */, float *row, long *tok_right,
                              long *pos_right, long *list_right, double *list_loss, SlListOutcome *outcome)
 {
     const SlModelConfig *c = &r->m->cfg;
     const int n = c->list_len, Vo = c->d_vocab_out;
     int diverged = -1;   /* the greedy step whose prediction was first wrong */
-    int wrong = 0;       /* ... and that prediction */
     int right = 0;
     /* The list's loss is the sum over its rows of log-sum-exp less the
      * label's logit, mx + log(sum) - row[label]: the logs of the sums are
@@ -51,7 +49,6 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
             pos_right[i]++;
         } else if (diverged < 0) {
             diverged = i;
-            wrong = a;
         }
         loss += (double)mx - row[label];
         sums *= sum;
@@ -65,73 +62,19 @@ static void eval_tables_list(TablesRun *r, int *tok /* [n_ctx], the true sequenc
     *tok_right += right;
     outcome->tokens_right = right;
     outcome->first_wrong = diverged;
-    if (diverged < 0) {
-        (*list_right)++;   /* greedy made the true sequence, hence all of it right */
-        return;
-    }
-    /* The list is already wrong; greedy decoding still runs to the end, as
-     * sl_decode_greedy would, from the key rows the two sequences share. */
-    int g[SL_MODEL_MAX_CTX];
-    int qd = n + 1 + diverged;   /* the query that went wrong */
-    memcpy(g, tok, (size_t)(qd + 1) * sizeof *g);
-    g[qd + 1] = wrong;
-    tables_run_rewind(r, qd + 1);
-    for (int q = qd + 1; q < 2 * n + 1; q++) {
-        tables_run_query(r, g, q, row);
-        g[q + 1] = ops_argmax(row, Vo);
-    }
-}
-
-/* Greedy decoding after the teacher-forced forward of nb true sequences
- * tokens [nb, n_ctx] on the general path (forward_logits_rows: every
- * layer's keys and values in the cache at stride 2n + 1): a list whose
- * first mistake was at step first[b] (value wrong[b]) has seen the true
- * prefix until then, so it goes on from the forward's keys and values with
- * its own predictions to the end, as sl_decode_greedy would; a list with
- * no mistake (first[b] < 0) is the true sequence and needs nothing. */
-static int greedy_general_diverged(const SlModel *m, int nb, const int *tokens, const int *first, const int *wrong,
-                                   SlActCache *cache, SlError *err)
-{
-    const SlModelConfig *c = &m->cfg;
-    const int n = c->list_len, Tn = c->n_ctx, Vo = c->d_vocab_out, Tr = 2 * n + 1;
-    int any = 0;
-    for (int b = 0; b < nb; b++)
-        any |= first[b] >= 0 && first[b] < n - 1;
-    if (!any)
-        return 0;
-    GeneralDecode d;
-    int *g = malloc((size_t)nb * Tn * sizeof *g), *active = malloc((size_t)nb * sizeof *active);
-    float *lg = malloc((size_t)nb * Vo * sizeof *lg);
-    int rc = !g || !active || !lg ? sl_error_set(err, SL_ENOMEM, "out of memory for greedy decoding")
-                                  : general_decode_begin(&d, m, nb, Tr, Tr, cache, NULL, err);
-    if (!rc) {
-        memcpy(g, tokens, (size_t)nb * Tn * sizeof *g);
-        for (int b = 0; b < nb; b++)
-            if (first[b] >= 0)
-                g[(size_t)b * Tn + n + 2 + first[b]] = wrong[b];
-        for (int pos = n + 2; pos <= 2 * n; pos++) {
-            int na = 0;
-            for (int b = 0; b < nb; b++)
-                if (first[b] >= 0 && n + 2 + first[b] <= pos)
-                    active[na++] = b;
-            general_decode_step(&d, g, pos, active, na, lg);
-            for (int r = 0; r < na; r++)
-                g[(size_t)active[r] * Tn + pos + 1] = ops_argmax(lg + (size_t)r * Vo, Vo);
-        }
-        general_decode_end(&d);
-    }
-    free(g);
-    free(active);
-    free(lg);
-    return rc;
+    /* Greedy decoding made the true sequence, hence all of it right, or
+     * went wrong at `diverged`; what it would decode after that changes no
+     * figure (the list is wrong whatever follows), so it is not decoded. */
+    if (diverged < 0)
+        (*list_right)++;
 }
 
 /* Lists per batch on the general path: as many as keep every layer's keys
  * and values (L x T x 2 H E floats a list) within 2 MB, 16 to EVAL_BATCH.
- * Each greedy step reads all of them for every list; at 256 lists of a
- * 2 x 2 model (11 MB) they came from memory at every step, and eval of
- * 10,000 lists took 2.1-2.4 s of CPU against 1.7-1.8 s at 48 (measured
- * under load, same output). */
+ * Each greedy step (with an intervention: sl_decode_greedy_path) reads all
+ * of them for every list; at 256 lists of a 2 x 2 model (11 MB) they came
+ * from memory at every step, and eval of 10,000 lists took 2.1-2.4 s of CPU
+ * against 1.7-1.8 s at 48 (measured under load, same output). */
 static int general_eval_batch(const SlModelConfig *c)
 {
     const double per_list = (double)c->n_layers * c->n_ctx * 2 * c->n_heads * c->d_head * sizeof(float);
@@ -147,7 +90,7 @@ typedef struct EvalWorker {
     float *row;            /* [Vo] */
     int *tokens;           /* [batch, T] */
     int *pred;             /* [batch, n] */
-    int *first, *wrong;    /* [batch] the first teacher-forced mistake of each list (-1: none) and its value */
+    int *first;            /* [batch] the first teacher-forced mistake of each list (-1: none) */
     SlListOutcome *outcome;   /* [batch] the current batch's */
     long tok_right, list_right;
     long *pos_right;       /* [n] */
@@ -182,7 +125,6 @@ static void worker_free(EvalWorker *w)
     free(w->tokens);
     free(w->pred);
     free(w->first);
-    free(w->wrong);
     free(w->outcome);
     free(w->pos_right);
 }
@@ -211,9 +153,8 @@ static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
     w->pred = malloc((size_t)ev->batch * n * sizeof *w->pred);
     w->pos_right = calloc((size_t)n, sizeof *w->pos_right);
     w->first = malloc((size_t)ev->batch * sizeof *w->first);
-    w->wrong = malloc((size_t)ev->batch * sizeof *w->wrong);
     w->outcome = malloc((size_t)ev->batch * sizeof *w->outcome);
-    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->wrong || !w->outcome)
+    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->outcome)
         return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
     sl_breakdown_init(&w->bd, n);
     return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
@@ -313,7 +254,7 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
     int rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
-    int *first = w->first, *wrong = w->wrong;
+    int *first = w->first;
     for (int b = 0; b < nb; b++) {
         int right = 0;
         first[b] = -1;
@@ -324,7 +265,6 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
                 w->pos_right[i]++;
             } else if (first[b] < 0) {
                 first[b] = i;
-                wrong[b] = a;
             }
         }
         w->tok_right += right;
@@ -333,12 +273,12 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
     }
     if (sl_intervention_is_none(ev->iv)) {
         /* greedy, as on the tables path (eval_tables_list): the teacher-forced
-         * prefix until the first mistake, then decoding of its own */
+         * prefix until the first mistake, which is greedy's first mistake */
         for (int b = 0; b < nb; b++) {
             w->list_right += first[b] < 0;
             out[b].first_wrong = first[b];
         }
-        return greedy_general_diverged(m, nb, tokens, first, wrong, cache, err);
+        return 0;
     }
     /* greedy with an intervention: the model's own predictions fill b_1..b_n */
     rc = sl_decode_greedy_path(m, values, nb, w->pred, NULL, cache, ev->iv, ev->resolved, err);

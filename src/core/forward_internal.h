@@ -237,13 +237,6 @@ int forward_tables(const SlModel *m, const int *tokens, int B, int T, SlActCache
 int tables_run_begin(TablesRun *r, const SlModel *m, int T, SlActCache *c, const SlIntervention *iv, SlError *err);
 /* Starts a new token sequence: no key rows are reused from the previous one. */
 static inline void tables_run_reset(TablesRun *r) { r->keys_ready = 0; r->keys_of = NULL; }
-/* Forgets the key rows of positions k and later (a sequence that shares
- * only its first k tokens with the one before). */
-static inline void tables_run_rewind(TablesRun *r, int k)
-{
-    if (r->keys_ready > k)
-        r->keys_ready = k;
-}
 /* Logits [Vo] of query position q of the sequence tokens[0..q]; the key
  * rows of positions already seen in this sequence are reused, so calling it
  * for q = n+1, n+2, ... while appending tokens costs one new key each. */
