@@ -71,10 +71,11 @@ static void eval_tables_list(TablesRun *r, const int *tok /* [n_ctx], the true s
 
 /* Lists per batch on the general path: as many as keep every layer's keys
  * and values (L x T x 2 H E floats a list) within 2 MB, 16 to EVAL_BATCH.
- * Each greedy step (with an intervention: sl_decode_greedy_path) reads all
- * of them for every list; at 256 lists of a 2 x 2 model (11 MB) they came
- * from memory at every step, and eval of 10,000 lists took 2.1-2.4 s of CPU
- * against 1.7-1.8 s at 48 (measured under load, same output). */
+ * Chosen when eval still decoded greedily (each step read them all: at 256
+ * lists of a 2 x 2 model, 11 MB, from memory), it still pays for the
+ * teacher-forced forward alone, whose activations then stay in the caches:
+ * eval of 10,000 lists of a 2 x 2 model took 0.35-0.41 s at 48 against
+ * 0.41-0.44 s at 256. */
 static int general_eval_batch(const SlModelConfig *c)
 {
     const double per_list = (double)c->n_layers * c->n_ctx * 2 * c->n_heads * c->d_head * sizeof(float);
@@ -89,7 +90,6 @@ typedef struct EvalWorker {
     TablesRun run;
     float *row;            /* [Vo] */
     int *tokens;           /* [batch, T] */
-    int *pred;             /* [batch, n] */
     int *first;            /* [batch] the first teacher-forced mistake of each list (-1: none) */
     SlListOutcome *outcome;   /* [batch] the current batch's */
     long tok_right, list_right;
@@ -123,7 +123,6 @@ static void worker_free(EvalWorker *w)
     sl_cache_free(w->cache);
     free(w->row);
     free(w->tokens);
-    free(w->pred);
     free(w->first);
     free(w->outcome);
     free(w->pos_right);
@@ -150,11 +149,10 @@ static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
         return err ? err->code : SL_ENOMEM;
     w->row = malloc((size_t)Vo * sizeof *w->row);
     w->tokens = malloc((size_t)ev->batch * T * sizeof *w->tokens);
-    w->pred = malloc((size_t)ev->batch * n * sizeof *w->pred);
     w->pos_right = calloc((size_t)n, sizeof *w->pos_right);
     w->first = malloc((size_t)ev->batch * sizeof *w->first);
     w->outcome = malloc((size_t)ev->batch * sizeof *w->outcome);
-    if (!w->row || !w->tokens || !w->pred || !w->pos_right || !w->first || !w->outcome)
+    if (!w->row || !w->tokens || !w->pos_right || !w->first || !w->outcome)
         return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
     sl_breakdown_init(&w->bd, n);
     return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
@@ -271,26 +269,13 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
         out[b].tokens_right = right;
         list_loss[b] = decode_loss_sum(c, cache->logits + (size_t)b * T * Vo, tokens + (size_t)b * T, 1);
     }
-    if (sl_intervention_is_none(ev->iv)) {
-        /* greedy, as on the tables path (eval_tables_list): the teacher-forced
-         * prefix until the first mistake, which is greedy's first mistake */
-        for (int b = 0; b < nb; b++) {
-            w->list_right += first[b] < 0;
-            out[b].first_wrong = first[b];
-        }
-        return 0;
-    }
-    /* greedy with an intervention: the model's own predictions fill b_1..b_n */
-    rc = sl_decode_greedy_path(m, values, nb, w->pred, NULL, cache, ev->iv, ev->resolved, err);
-    if (rc)
-        return rc;
+    /* greedy, as on the tables path (eval_tables_list): the teacher-forced
+     * prefix until the first mistake, which is greedy's first mistake.  So
+     * under an intervention too: each one acts on positions of the sequence
+     * (forward.h), the same at every step of greedy decoding. */
     for (int b = 0; b < nb; b++) {
-        int fw = -1;
-        for (int i = 0; i < n && fw < 0; i++)
-            if (w->pred[(size_t)b * n + i] != tokens[(size_t)b * T + n + 2 + i])
-                fw = i;
-        w->list_right += fw < 0;
-        out[b].first_wrong = fw;
+        w->list_right += first[b] < 0;
+        out[b].first_wrong = first[b];
     }
     return 0;
 }

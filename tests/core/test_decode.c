@@ -791,6 +791,40 @@ START_TEST(test_eval_interventions)
 }
 END_TEST
 
+/* Evaluation decodes nothing greedily: a list's first greedy mistake is its
+ * first teacher-forced one, under any intervention, since each acts on
+ * positions of the sequence, the same at every decoding step.  Every kind,
+ * alone and together, on a 3-layer model (general path) and at layer 0 of a
+ * 1-layer one (both paths): list accuracy against real greedy decoding
+ * (eval_recount's sl_decode_greedy_path). */
+START_TEST(test_eval_every_intervention_greedy)
+{
+    const float mean[2 * 8] = {0.3f, -0.2f, 0.1f, 0, 0.5f, 0.2f, -0.4f, 0.1f, 1, 0, 0, 0, 0, 0, 0, -1};
+    SlModel *models[2] = {test_random_model(3, 2, 16, 8, 10, 6, 47), test_random_model(1, 2, 16, 8, 10, 6, 48)};
+    SlError err = {0};
+    long wrong_lists = 0;
+    for (int mi = 0; mi < 2; mi++) {
+        SlIntervention ivs[16];
+        int k = decode_interventions(&models[mi]->cfg, mean, ivs);
+        for (int i = 0; i < k; i++) {
+            if (ivs[i].layer >= models[mi]->cfg.n_layers)
+                continue;
+            for (int pi = 0; pi < 2; pi++) {
+                if (mi == 0 && paths[pi] == SL_FORWARD_TABLES)
+                    continue;   /* three layers: the general path only */
+                SlEvalResult res;
+                ck_assert_int_eq(sl_decode_eval_path(models[mi], 200, 11, &ivs[i], paths[pi], &res, NULL, NULL, &err), 0);
+                eval_recount(models[mi], 200, 11, &ivs[i], paths[pi], &res);
+                wrong_lists += (long)((1.0 - res.list_accuracy) * 200 + 0.5);
+            }
+        }
+    }
+    ck_assert(wrong_lists > 0);   /* random models: lists that go wrong, after which greedy goes its own way */
+    sl_model_free(models[0]);
+    sl_model_free(models[1]);
+}
+END_TEST
+
 /* The figures of an evaluation do not depend on its workers: one, two and
  * three workers (SORTLENS_THREADS, read by sl_evaluator_new) give every
  * total and every list's outcome bit for bit, on both paths and under an
@@ -914,6 +948,7 @@ static Suite *decode_suite(void)
     tcase_add_test(eval, test_eval_seed);
     tcase_add_test(eval, test_eval_interventions);
     tcase_add_test(eval, test_eval_same_for_any_workers);
+    tcase_add_test(eval, test_eval_every_intervention_greedy);
     tcase_add_test(eval, test_refusals);
     suite_add_tcase(s, eval);
     return s;
