@@ -90,7 +90,6 @@ typedef struct EvalWorker {
     TablesRun run;
     float *row;            /* [Vo] */
     int *tokens;           /* [batch, T] */
-    int *first;            /* [batch] the first teacher-forced mistake of each list (-1: none) */
     SlListOutcome *outcome;   /* [batch] the current batch's */
     long tok_right, list_right;
     long *pos_right;       /* [n] */
@@ -123,7 +122,6 @@ static void worker_free(EvalWorker *w)
     sl_cache_free(w->cache);
     free(w->row);
     free(w->tokens);
-    free(w->first);
     free(w->outcome);
     free(w->pos_right);
 }
@@ -150,9 +148,8 @@ static int worker_init(EvalWorker *w, const SlEvaluator *ev, SlError *err)
     w->row = malloc((size_t)Vo * sizeof *w->row);
     w->tokens = malloc((size_t)ev->batch * T * sizeof *w->tokens);
     w->pos_right = calloc((size_t)n, sizeof *w->pos_right);
-    w->first = malloc((size_t)ev->batch * sizeof *w->first);
     w->outcome = malloc((size_t)ev->batch * sizeof *w->outcome);
-    if (!w->row || !w->tokens || !w->pos_right || !w->first || !w->outcome)
+    if (!w->row || !w->tokens || !w->pos_right || !w->outcome)
         return sl_error_set(err, SL_ENOMEM, "out of memory for evaluation");
     sl_breakdown_init(&w->bd, n);
     return tables ? tables_run_begin(&w->run, ev->m, T, w->cache, ev->iv, err) : 0;
@@ -252,30 +249,25 @@ static int evaluate_batch(const SlEvaluator *ev, EvalWorker *w, const int *value
     int rc = forward_logits_rows(m, tokens, nb, T, n + 1, 2 * n + 1, cache, ev->iv, ev->resolved, err);
     if (rc)
         return rc;
-    int *first = w->first;
-    for (int b = 0; b < nb; b++) {
-        int right = 0;
-        first[b] = -1;
-        for (int i = 0; i < n; i++) {
-            int a = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
-            if (a == tokens[(size_t)b * T + n + 2 + i]) {
-                right++;
-                w->pos_right[i]++;
-            } else if (first[b] < 0) {
-                first[b] = i;
-            }
-        }
-        w->tok_right += right;
-        out[b].tokens_right = right;
-        list_loss[b] = decode_loss_sum(c, cache->logits + (size_t)b * T * Vo, tokens + (size_t)b * T, 1);
-    }
     /* greedy, as on the tables path (eval_tables_list): the teacher-forced
      * prefix until the first mistake, which is greedy's first mistake.  So
      * under an intervention too: each one acts on positions of the sequence
      * (forward.h), the same at every step of greedy decoding. */
     for (int b = 0; b < nb; b++) {
-        w->list_right += first[b] < 0;
-        out[b].first_wrong = first[b];
+        int right = 0, first = -1;
+        for (int i = 0; i < n; i++) {
+            int a = ops_argmax(cache->logits + ((size_t)b * T + n + 1 + i) * Vo, Vo);
+            if (a == tokens[(size_t)b * T + n + 2 + i]) {
+                right++;
+                w->pos_right[i]++;
+            } else if (first < 0) {
+                first = i;
+            }
+        }
+        w->tok_right += right;
+        w->list_right += first < 0;
+        out[b] = (SlListOutcome){.tokens_right = right, .first_wrong = first};
+        list_loss[b] = decode_loss_sum(c, cache->logits + (size_t)b * T * Vo, tokens + (size_t)b * T, 1);
     }
     return 0;
 }
