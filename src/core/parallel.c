@@ -9,10 +9,11 @@
  * which the two parts shared one processor, and `eval` of 10,000 lists
  * (three calls of about 5 ms each) gained 10% from a second worker instead
  * of the 40% it gains at 100,000.  So each thread is created on a processor
- * other than its creator's, one each in turn, and once running it gives up
- * that tie: afterwards the scheduler moves it as it likes, as if it had
- * never been placed.  Where the processors cannot be read or set, threads
- * start as Linux places them. */
+ * other than its creator's, one each in turn, and once running it takes
+ * back the processors its creator may use (what it would have inherited):
+ * afterwards the scheduler moves it as it likes, as if it had never been
+ * placed.  Where the processors cannot be read or set, threads start as
+ * Linux places them. */
 #define _GNU_SOURCE
 #include "parallel.h"
 
@@ -27,7 +28,7 @@ typedef struct Part {
     void (*fn)(void *ctx, int w);
     void *ctx;
     int w;
-    const cpu_set_t *allowed;   /* the process's processors, set again once running; NULL: none was set */
+    const cpu_set_t *allowed;   /* the creator's processors, set again once running; NULL: none was set */
 } Part;
 
 static void *run_part(void *arg)
@@ -39,8 +40,9 @@ static void *run_part(void *arg)
     return NULL;
 }
 
-/* The processors the process may use, into *allowed, and how many; 0 when
- * they cannot be read, or when there is only one (nothing to place). */
+/* The processors the calling thread may use (those a new thread inherits),
+ * into *allowed, and how many; 0 when they cannot be read, or when there is
+ * only one (nothing to place). */
 static int placement_processors(cpu_set_t *allowed)
 {
     if (sched_getaffinity(0, sizeof *allowed, allowed) != 0)
@@ -62,7 +64,7 @@ static int next_processor(const cpu_set_t *allowed, int from, int skip)
 }
 
 /* Starts the thread of part p, on processor cpu when cpu >= 0 (then p runs
- * with the process's processors once it has started). */
+ * with the processors in *allowed once it has started). */
 static bool start_part(pthread_t *tid, Part *p, int cpu, const cpu_set_t *allowed)
 {
     pthread_attr_t attr;

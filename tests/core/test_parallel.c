@@ -1,6 +1,6 @@
 /* test_parallel.c: parallel_run runs every part exactly once, part 0 on the
  * caller and the others on threads of their own, whatever the count; a
- * thread started on a processor of its own runs with all of the process's. */
+ * thread started on a processor of its own runs with all of its creator's. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <pthread.h>
@@ -59,7 +59,8 @@ static void record_affinity(void *ctx, int w)
 }
 
 /* Each thread is created tied to one processor (parallel.c) and must undo
- * that once running: else every later part on it would stay there. */
+ * that once running: else its part could not move off that processor when
+ * another process takes it. */
 START_TEST(test_threads_keep_every_processor)
 {
     cpu_set_t process;
