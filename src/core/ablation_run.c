@@ -418,7 +418,7 @@ int sl_ablation_eval(SlAblationRun *r, SlListSource *src, SlEvalResult *res, SlB
             tokens_right += o.tokens_right;
             lists_right += o.first_wrong < 0;
             if (bd)
-                sl_breakdown_add(bd, values + (size_t)b * n, &o);
+                sl_breakdown_add_sorted(bd, want, &o);   /* sl_task_make_tokens sorted it already */
         }
         lists += B;
         if (progress)

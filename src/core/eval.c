@@ -277,14 +277,13 @@ static void evaluate_part(void *ctx, int wi)
 {
     const SlEvaluator *ev = ctx;
     EvalWorker *w = &ev->w[wi];
-    const int n = ev->m->cfg.list_len;
+    const int n = ev->m->cfg.list_len, T = ev->m->cfg.n_ctx;
     w->rc = 0;
     for (long done = 0; done < w->nb && !w->rc;) {
         int nb = w->nb - done < ev->batch ? (int)(w->nb - done) : ev->batch;
         w->rc = evaluate_batch(ev, w, w->values + (size_t)done * n, nb, w->list_loss + done, &w->err);
         if (w->rc)
             break;
-        const int T = ev->m->cfg.n_ctx;
         for (int b = 0; b < nb; b++)   /* the sorted half of each list's tokens */
             sl_breakdown_add_sorted(&w->bd, w->tokens + (size_t)b * T + n + 2, &w->outcome[b]);
         if (w->outcomes)

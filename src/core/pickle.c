@@ -223,7 +223,8 @@ static int push_global(Unpickler *u, const char *op, const uint8_t *module, size
             known = allowlist[i].name;
             kind = allowlist[i].kind;
         }
-    for (int d = 0; d < SL_DT_COUNT && !known && text_is("torch", module, mlen); d++)
+    const bool torch = !known && text_is("torch", module, mlen);
+    for (int d = 0; d < SL_DT_COUNT && torch && !known; d++)
         if (storage_name[d] && text_is(storage_name[d], name, nlen)) {
             known = storage_name[d];
             dtype = (SlDType)d;
